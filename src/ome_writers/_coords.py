@@ -1,0 +1,188 @@
+"""Live extents, high-water marks and coordinate-change notifications."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._schema import AcquisitionSettings
+
+# Frames below this count get a precomputed high-water-mark table.
+_HWM_TABLE_LIMIT = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class CoordUpdate:
+    """What changed when a frame was appended or skipped.
+
+    Attributes
+    ----------
+    max_coords : Mapping[str, Sequence]
+        Visible coordinates per dimension (names for channel/position dims).
+    current_indices : Mapping[str, int]
+        Acquisition-order index of the frame per dimension (0 for Y/X).
+    frame_number : int
+        0-based frame number.
+    is_high_water_mark : bool
+        Whether `max_coords` grew with this frame.
+    """
+
+    max_coords: Mapping[str, Sequence[Any]]
+    current_indices: Mapping[str, int]
+    frame_number: int
+    is_high_water_mark: bool
+
+
+class ExtentTracker:
+    """Live extents computed from the number of frames written so far.
+
+    Frames arrive in C order, so after `n` frames dimension `i` (stride
+    ``s_i`` = product of the counts of the dimensions after it) has reached
+    ``min(count_i, ceil(n / s_i))``. Nothing is tracked per frame.
+    """
+
+    def __init__(self, settings: AcquisitionSettings) -> None:
+        dims = settings.dimensions
+        self.settings = settings
+        self.names = tuple(d.name for d in dims)
+        self.index_counts = tuple(d.count for d in dims[:-2])
+        self.frame_shape = tuple(int(d.count or 0) for d in dims[-2:])
+        strides = []
+        stride = 1
+        for count in reversed(self.index_counts):
+            strides.append(stride)
+            stride *= count or 1
+        self.strides = tuple(reversed(strides))
+        self._outer_stride = self.strides[0] if self.strides else 1
+        self._labels = [d.coord_names for d in dims]
+        limit = min(self._outer_stride, _HWM_TABLE_LIMIT)
+        marks = bytearray(limit)
+        for count, s in zip(self.index_counts, self.strides, strict=True):
+            for j in range(min(count or 1, math.ceil(limit / s))):
+                if j * s < limit:
+                    marks[j * s] = 1
+        self._marks = bytes(marks)
+
+    def is_high_water_mark(self, n: int) -> bool:
+        """Whether frame `n` extends some dimension's visible extent."""
+        if not self.index_counts:
+            return n == 0
+        if n < len(self._marks):
+            return bool(self._marks[n])
+        if n % self._outer_stride == 0:
+            return True
+        return n < self._outer_stride and any(
+            n % s == 0 and n // s < (c or 1)
+            for c, s in zip(self.index_counts, self.strides, strict=True)
+        )
+
+    def extents(self, n_frames: int) -> tuple[int, ...]:
+        """Visible extent of every dimension (frame dims full) after `n_frames`."""
+        if n_frames <= 0:
+            return (0,) * len(self.index_counts) + self.frame_shape
+        out = []
+        for count, s in zip(self.index_counts, self.strides, strict=True):
+            reached = -(-n_frames // s)
+            out.append(reached if count is None else min(count, reached))
+        return (*out, *self.frame_shape)
+
+    def coords(self, extents: Sequence[int]) -> dict[str, Sequence[Any]]:
+        """Coordinates per dimension, cut to `extents`."""
+        out: dict[str, Sequence[Any]] = {}
+        for name, labels, size in zip(self.names, self._labels, extents, strict=True):
+            out[name] = labels[:size] if labels is not None else range(size)
+        return out
+
+    def update(self, n: int, acquisition_index: Sequence[int]) -> CoordUpdate:
+        """The `CoordUpdate` for frame `n`."""
+        extents = self.extents(n + 1)
+        indices = dict(zip(self.names, (*acquisition_index, 0, 0), strict=True))
+        return CoordUpdate(
+            max_coords=self.coords(extents),
+            current_indices=indices,
+            frame_number=n,
+            is_high_water_mark=self.is_high_water_mark(n),
+        )
+
+
+Listener = Callable[[CoordUpdate], Any]
+
+
+class CoordNotifier:
+    """Delivers coordinate updates on one worker thread, off the append path.
+
+    `frame_done` is O(1): it records the frame number and wakes the worker,
+    which builds `CoordUpdate`s, calls listeners and emits view signals
+    (coalesced: one emission per batch of high-water marks).
+    """
+
+    def __init__(
+        self,
+        tracker: ExtentTracker,
+        acquisition_index: Callable[[int], tuple[int, ...]],
+    ) -> None:
+        self._tracker = tracker
+        self._acquisition_index = acquisition_index
+        self.changed: list[Listener] = []
+        self.expanded: list[Listener] = []
+        self.shape_callbacks: list[Callable[[], Any]] = []
+        self._pending: deque[int] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(
+            target=self._run, name="ome-writers-coords", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def wants_every_frame(self) -> bool:
+        """Whether some listener asked for an update on every frame."""
+        return bool(self.changed)
+
+    def frame_done(self, n: int) -> None:
+        """Queue frame `n` for notification (called from the appending thread)."""
+        self._pending.append(n)
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            grew = False
+            while self._pending:
+                n = self._pending.popleft()
+                hwm = self._tracker.is_high_water_mark(n)
+                grew |= hwm
+                if self.changed or (hwm and self.expanded):
+                    update = self._tracker.update(n, self._acquisition_index(n))
+                    for cb in list(self.changed):
+                        _call(cb, update)
+                    if hwm:
+                        for cb in list(self.expanded):
+                            _call(cb, update)
+            if grew:
+                for shape_cb in list(self.shape_callbacks):
+                    _call(shape_cb)
+            if self._stopping and not self._pending:
+                return
+
+    def stop(self) -> None:
+        """Deliver what is pending, then end the worker thread."""
+        self._stopping = True
+        self._wake.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+
+
+def _call(cb: Callable[..., Any], *args: Any) -> None:
+    try:
+        cb(*args)
+    except Exception:  # a listener's error must never stop acquisition
+        import logging
+
+        logging.getLogger("ome_writers").exception("Error in coordinate callback")

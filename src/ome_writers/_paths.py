@@ -1,0 +1,48 @@
+"""Filesystem safety: what may be created, replaced or removed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def resolve_output(path: str) -> Path:
+    """Expand ``~`` and make `path` absolute."""
+    return Path(os.path.expanduser(path)).resolve()
+
+
+def refuse_dangerous(path: Path) -> None:
+    """Raise if `path` is a filesystem root or the home directory."""
+    home = Path.home().resolve()
+    if path == Path(path.anchor) or path == home or path in home.parents:
+        raise ValueError(f"Refusing to overwrite {path}: it is not a dataset path.")
+
+
+def remove_dataset(path: Path, *, is_dataset: bool) -> None:
+    """Remove an existing dataset at `path` (only if it is one of ours)."""
+    refuse_dangerous(path)
+    if not is_dataset:
+        raise FileExistsError(
+            f"Destination {path} exists, but is not a dataset this library writes. "
+            "Refusing to overwrite. Please delete it manually."
+        )
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def safe_segment(name: str) -> str:
+    """Turn a user-given name into one safe path segment.
+
+    Path separators, NUL and other control characters become ``_``; names that
+    are empty or made only of dots get a ``_`` prefix, so a segment can never
+    leave its parent directory.
+    """
+    cleaned = "".join(
+        "_" if (ch in "/\\:" or ord(ch) < 32 or ch == "\x7f") else ch for ch in name
+    )
+    if cleaned.strip(".") == "":
+        cleaned = "_" + cleaned
+    return cleaned[:200]

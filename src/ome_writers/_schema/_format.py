@@ -1,0 +1,113 @@
+"""Output format models: OME-Zarr, OME-TIFF and the in-memory scratch format."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import field_validator
+
+from ._base import SettingsModel
+
+ZARR_BACKENDS = ("tensorstore", "acquire-zarr", "zarrs-python", "zarr-python")
+TIFF_BACKENDS = ("tifffile",)
+
+
+def ome_stem_suffix(path: str) -> tuple[str, str]:
+    """Split a path into stem and OME suffix.
+
+    ``"a/b.ome.tiff" -> ("a/b", ".ome.tiff")``; ``"a/b.zarr" -> ("a/b", ".zarr")``;
+    no recognised extension -> ``(path, "")``.
+    """
+    lower = path.lower()
+    for ext in (".tiff", ".tif", ".zarr"):
+        if lower.endswith(ext):
+            stem = path[: -len(ext)]
+            if stem.lower().endswith(".ome"):
+                return stem[:-4], ".ome" + ext
+            return stem, ext
+    return path, ""
+
+
+class OmeZarrFormat(SettingsModel):
+    """OME-Zarr v0.5 output (a directory)."""
+
+    name: Literal["ome-zarr"] = "ome-zarr"
+    backend: Literal[
+        "auto", "tensorstore", "acquire-zarr", "zarrs-python", "zarr-python"
+    ] = "auto"
+    suffix: str = ".ome.zarr"
+
+    def get_output_path(self, root_path: str, *, num_positions: int = 1) -> str:
+        """Path of the dataset written for `root_path`."""
+        return ome_stem_suffix(os.fspath(root_path))[0] + self.suffix
+
+
+class OmeTiffFormat(SettingsModel):
+    """OME-TIFF output: one file, or one file per position in a directory.
+
+    Parameters
+    ----------
+    prefer_single_file : "auto" | "always" | "never"
+        "auto": one file for a single position, a directory of per-position
+        files otherwise. "always": every position as a series of one file.
+    multi_file_metadata : "redundant" | "master-tiff" | "companion-file"
+        Where the full OME-XML lives when there are several files.
+    companion_file : str
+        Name of the companion file in "companion-file" mode.
+    """
+
+    name: Literal["ome-tiff"] = "ome-tiff"
+    backend: Literal["auto", "tifffile"] = "auto"
+    suffix: str = ".ome.tiff"
+    prefer_single_file: Literal["auto", "always", "never"] = "auto"
+    multi_file_metadata: Literal["redundant", "master-tiff", "companion-file"] = (
+        "redundant"
+    )
+    companion_file: str = "companion.ome"
+
+    @field_validator("prefer_single_file", mode="before")
+    @classmethod
+    def _bool_to_mode(cls, value: object) -> object:
+        if value is True:
+            return "always"
+        if value is False:
+            return "never"
+        return value
+
+    def is_single_file(self, num_positions: int) -> bool:
+        """Whether every position goes into one file."""
+        if self.prefer_single_file == "always":
+            return True
+        return self.prefer_single_file == "auto" and num_positions <= 1
+
+    def get_output_path(self, root_path: str, *, num_positions: int = 1) -> str:
+        """Path of the file (single file) or directory (one file per position)."""
+        stem = ome_stem_suffix(os.fspath(root_path))[0]
+        return stem + self.suffix if self.is_single_file(num_positions) else stem
+
+
+class ScratchFormat(SettingsModel):
+    """In-process arrays for live viewing and tests (optionally memory-mapped).
+
+    Parameters
+    ----------
+    max_memory_bytes : int
+        Above this estimated size, arrays spill to a temporary directory (or
+        raise `MemoryError` when `spill_to_disk` is False).
+    spill_to_disk : bool
+        Whether to fall back to disk-backed arrays.
+    """
+
+    name: Literal["scratch"] = "scratch"
+    backend: Literal["scratch"] = "scratch"
+    max_memory_bytes: int = 4 * 1024**3
+    suffix: str = ""
+    spill_to_disk: bool = True
+
+    def get_output_path(self, root_path: str, *, num_positions: int = 1) -> str:
+        """The root path, unchanged."""
+        return os.fspath(root_path)
+
+
+FormatName = Literal["ome-zarr", "ome-tiff", "scratch"]

@@ -1,0 +1,372 @@
+"""`AcquisitionSettings`: everything needed to create a stream, validated once."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from ._base import SettingsModel
+from ._dimension import Dimension, Position
+from ._format import OmeTiffFormat, OmeZarrFormat, ScratchFormat, ome_stem_suffix
+from ._plate import Plate
+from ._storage import resolve_storage_order, view_order
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+Compression = Literal["blosc-zstd", "blosc-lz4", "zstd", "zlib", "lzw", "none"]
+Format = Annotated[
+    OmeTiffFormat | OmeZarrFormat | ScratchFormat, Field(discriminator="name")
+]
+FormatObject = OmeTiffFormat | OmeZarrFormat | ScratchFormat
+
+ZARR_COMPRESSIONS = ("blosc-zstd", "blosc-lz4", "zstd", "none")
+TIFF_COMPRESSIONS = ("lzw", "zlib", "zstd", "none")
+
+_FORMAT_ALIASES: dict[str, tuple[type[FormatObject], str | None]] = {
+    "ome-tiff": (OmeTiffFormat, None),
+    "tiff": (OmeTiffFormat, None),
+    "tifffile": (OmeTiffFormat, "tifffile"),
+    "ome-zarr": (OmeZarrFormat, None),
+    "zarr": (OmeZarrFormat, None),
+    "tensorstore": (OmeZarrFormat, "tensorstore"),
+    "acquire-zarr": (OmeZarrFormat, "acquire-zarr"),
+    "zarrs-python": (OmeZarrFormat, "zarrs-python"),
+    "zarr-python": (OmeZarrFormat, "zarr-python"),
+    "scratch": (ScratchFormat, None),
+    "memory": (ScratchFormat, None),
+}
+
+
+def _format_from_string(name: str, suffix: str) -> FormatObject:
+    key = name.lower()
+    if key not in _FORMAT_ALIASES:
+        raise ValueError(
+            f"Unknown format {name!r}. Use one of {sorted(_FORMAT_ALIASES)} or 'auto'."
+        )
+    cls, backend = _FORMAT_ALIASES[key]
+    if cls is ScratchFormat:
+        return ScratchFormat()
+    kwargs: dict[str, Any] = {}
+    if backend:
+        kwargs["backend"] = backend
+    if suffix:
+        kwargs["suffix"] = suffix
+    return cls(**kwargs)
+
+
+def _resolve_format(value: Any, root_path: str) -> Any:
+    suffix = ome_stem_suffix(root_path)[1]
+    if isinstance(value, Mapping):
+        if suffix and "suffix" not in value and value.get("name") != "scratch":
+            return {**value, "suffix": suffix}
+        return value
+    if not isinstance(value, str):
+        return value
+    if value.lower() != "auto":
+        return _format_from_string(value, suffix)
+    if root_path == "":
+        return ScratchFormat()
+    if suffix.endswith((".tif", ".tiff")):
+        return OmeTiffFormat(suffix=suffix)
+    if suffix.endswith(".zarr"):
+        return OmeZarrFormat(suffix=suffix)
+    from ome_writers.backends._registry import first_available
+
+    record = first_available()
+    warnings.warn(
+        f"\n\nOutput format could not be inferred from root_path {root_path!r}. "
+        "Use a '.ome.zarr' or '.ome.tiff' suffix, or pass `format=`. "
+        f"Picking the first available format/backend: "
+        f"{record.format!r}/{record.name!r}.\n",
+        UserWarning,
+        stacklevel=4,
+    )
+    return _format_from_string(record.name, "")
+
+
+class AcquisitionSettings(SettingsModel):
+    """Everything needed to create a stream.
+
+    Parameters
+    ----------
+    root_path : str
+        Output location; its suffix selects the format when `format="auto"`.
+    dimensions : tuple[Dimension, ...]
+        Dimensions in acquisition order (slowest first); the last two are Y, X.
+        May be left empty and set later (validated at `create_stream`).
+    dtype : str
+        Pixel data type (any numpy dtype spelling).
+    format : OmeZarrFormat | OmeTiffFormat | ScratchFormat | str
+        Output format, a format/backend name, or "auto".
+    compression : str | None
+        "blosc-zstd", "blosc-lz4", "zstd", "zlib", "lzw" or "none".
+    storage_order : "ome" | "acquisition" | list[str]
+        Order of the non-frame dimensions on disk.
+    plate : Plate | None
+        Plate layout (HCS mode); requires a position dimension.
+    overwrite : bool
+        Replace an existing dataset at the output path.
+    """
+
+    root_path: str = ""
+    dimensions: tuple[Dimension, ...] = ()
+    dtype: str = ""
+    format: Format = Field(default_factory=ScratchFormat)
+    compression: Compression | None = None
+    storage_order: Literal["acquisition", "ome"] | list[str] = "ome"
+    plate: Plate | None = None
+    overwrite: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        if "backend" in data:
+            raise ValueError(
+                "`backend` is no longer a top-level field in AcquisitionSettings. "
+                "Use format=OmeZarrFormat(backend=...) / OmeTiffFormat(backend=...) "
+                "or a backend name such as format='tensorstore'."
+            )
+        data = dict(data)
+        root = data.get("root_path", "")
+        root = "" if root is None else str(root)
+        data["root_path"] = root
+        data["format"] = _resolve_format(data.get("format", "auto"), root)
+        return data
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _canonical_dtype(cls, value: Any) -> str:
+        if isinstance(value, str) and value == "":
+            return ""
+        try:
+            return np.dtype(value).name
+        except TypeError as e:
+            raise ValueError(f"Invalid dtype: {value!r}. {e}") from None
+
+    @field_validator("dimensions", mode="after")
+    @classmethod
+    def _check_dimensions(cls, dims: tuple[Dimension, ...]) -> tuple[Dimension, ...]:
+        if not dims:
+            return dims
+        positional = [d for d in dims if d.type == "position"]
+        if len(positional) > 1:
+            raise ValueError("Only one position dimension is allowed.")
+        if any(d.count is None for d in dims[1:]):
+            raise ValueError("Only the first dimension may be unbounded (count=None).")
+        n_array = len(dims) - len(positional)
+        if n_array < 2:
+            raise ValueError(
+                "At least 2 non-position dimensions are required (usually Y and X)."
+            )
+        if n_array > 5:
+            raise ValueError(
+                "At most 5 non-position dimensions are allowed for both OME-Zarr "
+                f"and OME-TIFF, got {n_array}."
+            )
+        names = [d.name for d in dims]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"Dimension names must be unique, duplicates: {dupes}")
+        for dim in dims[-2:]:
+            if dim.type not in ("space", None):
+                raise ValueError(
+                    "The last two dimensions must be spatial dimensions "
+                    f"(type='space'); {dim.name!r} has type={dim.type!r}."
+                )
+            if dim.count is None:
+                raise ValueError(
+                    f"The last two (frame) dimensions must have a count; "
+                    f"{dim.name!r} has count=None."
+                )
+        fixed = list(dims)
+        for i in (-2, -1):
+            if fixed[i].type is None:
+                if fixed[i].name.lower() not in ("x", "y"):
+                    warnings.warn(
+                        "The last two dimensions are expected to have type='space' "
+                        f"(usually named 'y' and 'x'); treating {fixed[i].name!r} as "
+                        "a spatial dimension.",
+                        UserWarning,
+                        stacklevel=2,
+                    )
+                fixed[i] = fixed[i].model_copy(update={"type": "space"})
+        return tuple(fixed)
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Self:
+        self._check_compression()
+        if self.dimensions:
+            self._check_storage_order()
+            self._check_plate()
+        return self
+
+    def _check_compression(self) -> None:
+        if self.compression is None or isinstance(self.format, ScratchFormat):
+            return
+        if isinstance(self.format, OmeZarrFormat):
+            allowed, label = ZARR_COMPRESSIONS, "OME-Zarr"
+        else:
+            allowed, label = TIFF_COMPRESSIONS, "OME-TIFF"
+        if self.compression not in allowed:
+            raise ValueError(
+                f"Compression {self.compression!r} is not supported for {label}. "
+                f"Supported: {allowed}"
+            )
+
+    def _check_storage_order(self) -> None:
+        order = self.storage_order
+        if not isinstance(order, list):
+            return
+        names = [d.name for d in self.dimensions]
+        dupes = sorted({n for n in order if order.count(n) > 1})
+        if dupes:
+            raise ValueError(f"storage_order contains duplicate names: {dupes}")
+        if set(order[-2:]) != set(names[-2:]):
+            raise ValueError(
+                "storage_order may not (yet) permute the last two dimensions: "
+                f"expected {names[-2:]} last, got {order}."
+            )
+        if set(order) != set(names):
+            raise ValueError(
+                f"storage_order names {order} don't match acquisition dimension "
+                f"names {names}"
+            )
+
+    def _check_plate(self) -> None:
+        if self.plate is None:
+            return
+        if self.position_dimension_index is None:
+            raise ValueError("Plate mode requires a position dimension in dimensions.")
+        positions = self.positions
+        missing = [p.name for p in positions if p.plate_row is None]
+        if missing:
+            raise ValueError(
+                "All positions must have row and column for plate mode. "
+                f"Missing row/column for positions: {missing}"
+            )
+        outside = [
+            f"{p.name} ({p.plate_row}, {p.plate_column})"
+            for p in positions
+            if p.plate_row not in self.plate.row_names
+            or p.plate_column not in self.plate.column_names
+        ]
+        if outside:
+            warnings.warn(
+                "Some positions have row/column values not in the plate definition: "
+                f"{outside}. These may be omitted from the plate metadata on disk.",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    # ------------------------------------------------------------------ derived
+
+    def _require_dims(self, what: str) -> tuple[Dimension, ...]:
+        if not self.dimensions:
+            raise ValueError(
+                f"Cannot access {what!r}: dimensions has not been set yet."
+            )
+        return self.dimensions
+
+    @property
+    def output_path(self) -> str:
+        """Path of the dataset (file or directory) this settings object writes."""
+        self._require_dims("output_path")
+        return self.format.get_output_path(
+            self.root_path, num_positions=len(self.positions)
+        )
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        """Count of every dimension (None for an unbounded one)."""
+        return tuple(d.count for d in self._require_dims("shape"))
+
+    @property
+    def is_unbounded(self) -> bool:
+        """Whether the first dimension has no count."""
+        return self._require_dims("is_unbounded")[0].count is None
+
+    @property
+    def num_frames(self) -> int | None:
+        """Total number of 2D frames (None when unbounded)."""
+        total = 1
+        for d in self._require_dims("num_frames")[:-2]:
+            if d.count is None:
+                return None
+            total *= d.count
+        return total
+
+    @property
+    def position_dimension_index(self) -> int | None:
+        """Index of the position dimension in `dimensions`, if there is one."""
+        dims = self._require_dims("position_dimension_index")
+        for i, d in enumerate(dims[:-2]):
+            if d.type == "position":
+                return i
+        return None
+
+    @property
+    def positions(self) -> tuple[Position, ...]:
+        """The positions (one unnamed position "0" when there is no position dim)."""
+        index = self.position_dimension_index
+        if index is None:
+            return (Position(name="0"),)
+        coords = self.dimensions[index].coords or []
+        return tuple(c for c in coords if isinstance(c, Position))
+
+    @property
+    def frame_dimensions(self) -> tuple[Dimension, ...]:
+        """The last two (Y, X) dimensions."""
+        return self._require_dims("frame_dimensions")[-2:]
+
+    @property
+    def index_dimensions(self) -> tuple[Dimension, ...]:
+        """Non-frame, non-position dimensions in acquisition order."""
+        dims = self._require_dims("index_dimensions")
+        return tuple(d for d in dims[:-2] if d.type != "position")
+
+    @property
+    def array_dimensions(self) -> tuple[Dimension, ...]:
+        """All dimensions except the position dimension, in acquisition order."""
+        dims = self._require_dims("array_dimensions")
+        return tuple(d for d in dims if d.type != "position")
+
+    @property
+    def storage_index_dimensions(self) -> tuple[Dimension, ...]:
+        """Index dimensions in storage order."""
+        self._require_dims("storage_index_dimensions")
+        return resolve_storage_order(self)
+
+    @property
+    def storage_index_permutation(self) -> tuple[int, ...] | None:
+        """`perm` with ``storage[i] = acquisition[perm[i]]``; None for identity."""
+        acquisition = [d.name for d in self.index_dimensions]
+        perm = tuple(acquisition.index(d.name) for d in self.storage_index_dimensions)
+        return None if perm == tuple(range(len(perm))) else perm
+
+    @property
+    def array_storage_dimensions(self) -> tuple[Dimension, ...]:
+        """Storage-order index dimensions followed by the frame dimensions."""
+        return self.storage_index_dimensions + self.frame_dimensions
+
+    @property
+    def view_dimensions(self) -> tuple[Dimension, ...]:
+        """Dimensions as a live view presents them (storage order, position dim)."""
+        self._require_dims("view_dimensions")
+        return view_order(self)
+
+    def validate_stream_ready(self) -> bool:
+        """Raise `ValueError` unless dimensions and dtype are set."""
+        if not self.dimensions:
+            raise ValueError("settings.dimensions must be set before creating a stream")
+        if not self.dtype:
+            raise ValueError("settings.dtype must be set before creating a stream")
+        return True
+
+

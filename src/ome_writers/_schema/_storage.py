@@ -1,0 +1,72 @@
+"""Storage order: where each acquisition dimension goes on disk."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._dimension import Dimension
+    from ._settings import AcquisitionSettings
+
+_NAME_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
+
+
+def effective_type(dim: Dimension) -> str | None:
+    """The dimension's type, or the type implied by a standard name (t/c/z/y/x)."""
+    return dim.type or _NAME_TYPES.get(dim.name.lower())
+
+
+def _zarr_key(dim: Dimension) -> tuple[int, int]:
+    # NGFF axis order: time, then channel and custom axes, then space (z, y, x).
+    kind = effective_type(dim)
+    if kind == "time":
+        return (0, 0)
+    if kind == "channel":
+        return (1, 0)
+    if kind == "space":
+        return (3, {"z": 0, "y": 1, "x": 2}.get(dim.name.lower(), -1))
+    return (2, 0)
+
+
+def _tiff_key(dim: Dimension) -> int:
+    # OME-TIFF accepts any order of T, C and Z: keep acquisition order for those.
+    return 1 if dim.name.lower() in ("t", "c", "z") else 5
+
+
+def resolve_storage_order(settings: AcquisitionSettings) -> tuple[Dimension, ...]:
+    """Index dimensions (non-frame, non-position) in storage order."""
+    index_dims = settings.index_dimensions
+    order = settings.storage_order
+    if isinstance(order, list):
+        by_name = {d.name: d for d in index_dims}
+        return tuple(by_name[n] for n in order if n in by_name)
+    if order == "acquisition":
+        return index_dims
+    fmt = settings.format.name
+    if fmt == "ome-zarr":
+        return tuple(sorted(index_dims, key=_zarr_key))
+    if fmt == "ome-tiff":
+        return tuple(sorted(index_dims, key=_tiff_key))
+    return index_dims
+
+
+def view_order(settings: AcquisitionSettings) -> tuple[Dimension, ...]:
+    """All dimensions in the order a live view presents them.
+
+    Storage order for the index dimensions, frame dimensions last. The position
+    dimension comes first, except where the acquisition order or an explicit
+    `storage_order` list places it.
+    """
+    storage = settings.storage_index_dimensions
+    frame = settings.frame_dimensions
+    pidx = settings.position_dimension_index
+    if pidx is None:
+        return storage + frame
+    pdim = settings.dimensions[pidx]
+    order = settings.storage_order
+    if order == "acquisition":
+        return settings.dimensions
+    if isinstance(order, list):
+        by_name = {d.name: d for d in settings.dimensions}
+        return tuple(by_name[n] for n in order[:-2]) + frame
+    return (pdim, *storage, *frame)

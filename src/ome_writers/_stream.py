@@ -1,0 +1,357 @@
+"""`OMEStream` and `create_stream`: frame checks, dispatch and lifecycle."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ._coords import CoordNotifier, CoordUpdate, ExtentTracker
+from ._router import FrameRouter
+from .backends._registry import select_backend
+from .errors import BackendError, FrameDtypeError, FrameShapeError, StreamClosedError
+from .metadata._frames import FrameMetadataLog
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+    from ._schema import AcquisitionSettings
+    from ._view import StreamView
+    from .backends._base import Backend
+
+_RESERVED_NAMESPACES = ("ome", "ome_writers")
+
+
+def create_stream(settings: AcquisitionSettings) -> OMEStream:
+    """Create the output described by `settings` and return an open stream.
+
+    Parameters
+    ----------
+    settings : AcquisitionSettings
+        Must have `dimensions` and `dtype`. It is copied: later changes to the
+        caller's object do not affect the stream.
+
+    Raises
+    ------
+    ValueError
+        Missing dimensions/dtype/root_path, or no backend can write `settings`.
+    NotImplementedError
+        The explicitly requested backend cannot write `settings`.
+    FileExistsError
+        The output exists and ``overwrite`` is False (or it is not ours to replace).
+    """
+    settings.validate_stream_ready()
+    settings = settings.model_copy(deep=True)
+    fmt = settings.format
+    if fmt.name != "scratch" and not settings.root_path:
+        raise ValueError(f"root_path is required for {fmt.name} format.")
+    backend_cls = select_backend(settings)
+    router = FrameRouter(settings)
+    frame_log = FrameMetadataLog(router)
+    backend = backend_cls(settings, router, frame_log)
+    backend.prepare()
+    return OMEStream._create(settings, backend, router, frame_log)
+
+
+class OMEStream:
+    """An open acquisition: append frames in acquisition order, then close.
+
+    Create with `create_stream`. Thread-safe: one thread may append while
+    others read views or close.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_backend",
+        "_closed",
+        "_dtype",
+        "_failure",
+        "_failure_reported",
+        "_frame_log",
+        "_frame_shape",
+        "_is_hwm",
+        "_lock",
+        "_n",
+        "_notifier",
+        "_route",
+        "_router",
+        "_settings",
+        "_total",
+        "_tracker",
+        "_write",
+    )
+
+    def __init__(self) -> None:
+        raise TypeError("Use ome_writers.create_stream(settings) to create a stream.")
+
+    @classmethod
+    def _create(
+        cls,
+        settings: AcquisitionSettings,
+        backend: Backend,
+        router: FrameRouter,
+        frame_log: FrameMetadataLog,
+    ) -> OMEStream:
+        self = object.__new__(cls)
+        self._settings = settings
+        self._backend = backend
+        self._router = router
+        self._frame_log = frame_log
+        self._tracker = ExtentTracker(settings)
+        self._is_hwm = self._tracker.is_high_water_mark
+        # everything the hot path needs, resolved once
+        self._frame_shape = tuple(int(d.count or 0) for d in settings.frame_dimensions)
+        self._dtype = np.dtype(settings.dtype)
+        self._total = router.total
+        self._route = router.route
+        self._write = backend.write
+        self._n = 0
+        self._lock = threading.RLock()
+        self._closed = False
+        self._failure: BaseException | None = None
+        self._failure_reported = False
+        self._notifier: CoordNotifier | None = None
+        return self
+
+    # ------------------------------------------------------------------ writing
+
+    def append(
+        self, frame: Any, *, frame_metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        """Write the next frame (acquisition order).
+
+        Parameters
+        ----------
+        frame : array-like
+            A 2D array (or any buffer-protocol object) of the acquisition's frame
+            shape and dtype. Its memory may be reused as soon as this returns.
+        frame_metadata : Mapping, optional
+            Per-frame values. ``delta_t`` (s), ``exposure_time`` (s) and
+            ``position_x/y/z`` (µm) have format-specific homes; other keys are
+            stored as-is (JSON-compatible values).
+
+        Raises
+        ------
+        FrameShapeError, FrameDtypeError
+            The frame does not match; nothing is written and no slot is used.
+        IndexError
+            The acquisition already holds all its frames.
+        StreamClosedError
+            The stream is closed.
+        """
+        arr = frame if type(frame) is np.ndarray else _as_array(frame)
+        if arr.shape != self._frame_shape:
+            raise FrameShapeError(
+                f"Frame has shape {arr.shape}, expected {self._frame_shape}."
+            )
+        if arr.dtype != self._dtype:
+            raise FrameDtypeError(
+                f"Frame has dtype {arr.dtype}, expected {self._dtype} "
+                "(convert it with frame.astype(...) if that is intended)."
+            )
+        with self._lock:
+            if self._closed or self._failure is not None:
+                self._raise_unusable("append")
+            n = self._n
+            if n == self._total:
+                raise IndexError(
+                    f"Cannot append frame: would exceed total of {self._total} "
+                    "frames. Check your AcquisitionSettings.dimensions. If you need "
+                    "to write an unbounded number of frames, set the count of your "
+                    "first dimension to None."
+                )
+            pos, index = self._route(n)
+            try:
+                self._write(pos, index, arr)
+            except Exception as e:
+                self._fail(e)
+            self._n = n + 1
+            if frame_metadata is not None:
+                self._frame_log.add(n, frame_metadata)
+            notifier = self._notifier
+            if notifier is not None and (notifier.wants_every_frame or self._is_hwm(n)):
+                notifier.frame_done(n)
+
+    def skip(self, *, frames: int = 1) -> None:
+        """Advance past `frames` frames without data (they read as zeros)."""
+        if frames <= 0:
+            raise ValueError(f"frames must be positive, got {frames}")
+        with self._lock:
+            if self._closed or self._failure is not None:
+                self._raise_unusable("skip")
+            n = self._n
+            if self._total is not None and n + frames > self._total:
+                raise IndexError(
+                    f"Cannot skip frames: would exceed total of {self._total} frames "
+                    f"(tried to skip {frames} with {self._total - n} left). Check "
+                    "your AcquisitionSettings.dimensions."
+                )
+            try:
+                for k in range(n, n + frames):
+                    self._backend.skip(*self._route(k))
+            except Exception as e:
+                self._fail(e)
+            self._n = n + frames
+            notifier = self._notifier
+            if notifier is not None:
+                last = n + frames - 1
+                if notifier.wants_every_frame or any(
+                    self._is_hwm(k) for k in range(n, n + frames)
+                ):
+                    notifier.frame_done(last)
+
+    def _fail(self, error: Exception) -> None:
+        self._failure = error
+        self._failure_reported = True
+        if isinstance(error, (OSError, BackendError)):
+            raise error
+        raise BackendError(f"Writing failed: {error}") from error
+
+    def _raise_unusable(self, action: str) -> None:
+        if self._failure is not None:
+            self._failure_reported = True
+            raise StreamClosedError(
+                f"Cannot {action}: an earlier write failed ({self._failure!r})."
+            ) from self._failure
+        raise StreamClosedError(f"Cannot {action}: the stream is closed.")
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Flush everything and write final metadata. Safe to call again."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._backend.finalize(self._n)
+            finally:
+                if self._notifier is not None:
+                    self._notifier.stop()
+            if self._failure is not None and not self._failure_reported:
+                self._failure_reported = True
+                raise BackendError(f"Writing failed: {self._failure}") from self._failure
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close` has been called."""
+        return self._closed
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if getattr(self, "_closed", True):
+                return
+            if self._n:
+                warnings.warn(
+                    "OMEStream was not closed before garbage collection. Please use "
+                    "`with create_stream(...):` or call `stream.close()`.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            self.close()
+        except Exception:  # never raise from a finalizer
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        total = "∞" if self._total is None else self._total
+        return (
+            f"<OMEStream {self._settings.format.name}/{self._backend.name} "
+            f"{self._n}/{total} frames, {state}>"
+        )
+
+    # ----------------------------------------------------------------- metadata
+
+    def set_global_metadata(self, namespace: str, metadata: Mapping[str, Any]) -> None:
+        """Store `metadata` under `namespace` at the dataset level.
+
+        Zarr: root group attributes; OME-TIFF: a MapAnnotation with that
+        namespace. Allowed before, during and after acquisition.
+        """
+        if not isinstance(namespace, str) or not namespace:
+            raise ValueError("namespace must be a non-empty string")
+        if namespace in _RESERVED_NAMESPACES:
+            raise ValueError(f"namespace {namespace!r} is reserved by ome-writers")
+        with self._lock:
+            self._backend.set_global_metadata(namespace, dict(metadata))
+
+    def get_metadata(self) -> Any:
+        """Format-specific metadata (Zarr: group path -> attributes; TIFF: OME)."""
+        with self._lock:
+            return self._backend.get_metadata()
+
+    def update_metadata(self, metadata: Any) -> None:
+        """Replace metadata previously obtained from `get_metadata`."""
+        with self._lock:
+            self._backend.update_metadata(metadata)
+
+    # ------------------------------------------------------------------- events
+
+    def on(
+        self,
+        event: Literal["coords_changed", "coords_expanded"],
+        callback: Callable[[CoordUpdate], Any],
+    ) -> Callable[[CoordUpdate], Any]:
+        """Call `callback(CoordUpdate)` for every frame ("coords_changed") or when
+        the visible extent grows ("coords_expanded"), on a worker thread."""
+        notifier = self._get_notifier()
+        if event == "coords_changed":
+            notifier.changed.append(callback)
+        elif event == "coords_expanded":
+            notifier.expanded.append(callback)
+        else:
+            raise ValueError(f"Unknown event: {event!r}")
+        return callback
+
+    def _get_notifier(self) -> CoordNotifier:
+        with self._lock:
+            if self._notifier is None:
+                self._notifier = CoordNotifier(
+                    self._tracker, self._router.acquisition_index
+                )
+                if self._closed:
+                    self._notifier.stop()
+            return self._notifier
+
+    # --------------------------------------------------------------------- view
+
+    def view(self, *, dynamic_shape: bool = True, strict: bool = False) -> StreamView:
+        """A live, read-only array view over everything written so far.
+
+        Parameters
+        ----------
+        dynamic_shape : bool
+            If True, `shape` grows as frames arrive (0 before the first frame);
+            otherwise it is the full expected shape.
+        strict : bool
+            If True, integer indices beyond the live extent raise `IndexError`.
+        """
+        from ._view import StreamView
+
+        return StreamView._from_stream(self, dynamic_shape=dynamic_shape, strict=strict)
+
+
+def _as_array(frame: Any) -> np.ndarray:
+    try:
+        return np.asarray(frame)
+    except Exception as e:
+        raise TypeError(
+            f"Frame must be a numpy array or buffer, got {type(frame).__name__}"
+        ) from e

@@ -1,0 +1,212 @@
+"""`StreamView`: live, read-only, array-like access to a stream's data."""
+
+from __future__ import annotations
+
+import operator
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from psygnal import Signal
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from ._stream import OMEStream
+
+
+class StreamView:
+    """Array-like window over a stream, in storage order.
+
+    Dimensions follow the storage order of the data (position dimension first,
+    unless `storage_order` places it), so ``view[...]`` never reorders memory.
+    In dynamic mode `shape` is the live extent (0 before the first frame) and
+    indices and slices resolve against it; unwritten regions read as zeros.
+
+    Signals
+    -------
+    coords_changed()
+        Emitted (from a worker thread, without arguments) when the live shape grows.
+    """
+
+    coords_changed = Signal()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("Use stream.view() to create a StreamView.")
+
+    @classmethod
+    def from_stream(
+        cls, stream: OMEStream, *, dynamic_shape: bool = True, strict: bool = False
+    ) -> StreamView:
+        """Create a view of `stream` (same as ``stream.view(...)``)."""
+        return cls._from_stream(stream, dynamic_shape=dynamic_shape, strict=strict)
+
+    @classmethod
+    def _from_stream(
+        cls, stream: OMEStream, *, dynamic_shape: bool, strict: bool
+    ) -> StreamView:
+        self = object.__new__(cls)
+        settings = stream._settings
+        view_dims = settings.view_dimensions
+        acquisition = [d.name for d in settings.dimensions]
+        self._stream = stream
+        self._backend = stream._backend
+        self._tracker = stream._tracker
+        self._dynamic = dynamic_shape
+        self._strict = strict
+        self._dims = tuple(d.name for d in view_dims)
+        self._take = tuple(acquisition.index(n) for n in self._dims)
+        self._full = tuple(d.count for d in view_dims)
+        self._labels = [d.coord_names for d in view_dims]
+        self._pos_axis = next(
+            (i for i, d in enumerate(view_dims) if d.type == "position"), None
+        )
+        self._dtype = np.dtype(settings.dtype)
+        if dynamic_shape and not stream.closed:
+            ref = weakref.ref(self)
+
+            def _emit() -> None:
+                view = ref()
+                if view is not None:
+                    view.coords_changed.emit()
+
+            stream._get_notifier().shape_callbacks.append(_emit)
+        return self
+
+    # ------------------------------------------------------------ array facts
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Dimension names, in view order."""
+        return self._dims
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Pixel data type."""
+        return self._dtype
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Live extent (dynamic mode) or expected extent of every dimension."""
+        live = self._tracker.extents(self._stream._n)
+        if self._dynamic:
+            return tuple(live[i] for i in self._take)
+        return tuple(
+            live[i] if full is None else full
+            for i, full in zip(self._take, self._full, strict=True)
+        )
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self._dims)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def coords(self) -> Mapping[str, Sequence[Any]]:
+        """Coordinates per dimension: channel/position names, else ``range(n)``."""
+        out: dict[str, Sequence[Any]] = {}
+        for name, labels, size in zip(self._dims, self._labels, self.shape, strict=True):
+            out[name] = list(labels[:size]) if labels is not None else range(size)
+        return out
+
+    def __repr__(self) -> str:
+        n_pos = 1 if self._pos_axis is None else self.shape[self._pos_axis]
+        return (
+            f"StreamView(dims={self._dims}, n_positions={n_pos}, "
+            f"shape={self.shape}, dtype={self._dtype})"
+        )
+
+    # --------------------------------------------------------------- reading
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if copy is False:
+            raise ValueError("Zero-copy array conversion is not supported.")
+        data = self[...]
+        return data if dtype is None else data.astype(dtype)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        items = self._normalise(key)
+        shape = self.shape
+        full = self._full
+        resolved: list[int | slice] = []
+        flip: list[int] = []  # output axes read forwards, to be reversed
+        kept = 0
+        for axis, (item, size) in enumerate(zip(items, shape, strict=True)):
+            if isinstance(item, slice):
+                r = range(*item.indices(size))
+                if r.step < 0 and len(r):
+                    flip.append(kept)
+                    r = r[::-1]
+                resolved.append(slice(r.start, r.start + len(r) * r.step, r.step)
+                                if len(r) else slice(0, 0, 1))
+                kept += 1
+                continue
+            i = item + size if item < 0 else item
+            limit = full[axis]
+            if i < 0 or (self._strict and i >= size):
+                raise IndexError(
+                    f"Index {item} is out of bounds for live dimension "
+                    f"{self._dims[axis]!r} with size {size}"
+                )
+            if limit is not None and i >= limit:
+                raise IndexError(
+                    f"Index {item} is out of bounds for dimension "
+                    f"{self._dims[axis]!r} with size {limit}"
+                )
+            resolved.append(i)
+
+        data = self._read(resolved)
+        for axis in flip:
+            data = np.flip(data, axis)
+        return data
+
+    def _normalise(self, key: Any) -> list[int | slice]:
+        if not isinstance(key, tuple):
+            key = (key,)
+        n_ellipsis = sum(k is Ellipsis for k in key)
+        if n_ellipsis > 1:
+            raise IndexError("an index can only have a single ellipsis ('...')")
+        n_given = len(key) - n_ellipsis
+        if n_given > self.ndim:
+            raise IndexError(
+                f"too many indices for array: array is {self.ndim}-dimensional, "
+                f"but {n_given} were indexed"
+            )
+        items: list[int | slice] = []
+        for k in key:
+            if k is Ellipsis:
+                items.extend([slice(None)] * (self.ndim - n_given))
+            elif isinstance(k, slice):
+                items.append(k)
+            elif isinstance(k, (bool, np.bool_)) or k is None:
+                raise TypeError(f"Invalid index type: {type(k)}")
+            else:
+                try:
+                    items.append(operator.index(k))
+                except TypeError:
+                    raise TypeError(
+                        f"Invalid index type: {type(k)} (only integers, slices and "
+                        "... are supported)"
+                    ) from None
+        items.extend([slice(None)] * (self.ndim - len(items)))
+        return items
+
+    def _read(self, resolved: list[int | slice]) -> np.ndarray:
+        p = self._pos_axis
+        if p is None:
+            with self._stream._lock:
+                return self._backend.read(0, tuple(resolved))
+        storage_key = tuple(resolved[:p] + resolved[p + 1 :])
+        sel = resolved[p]
+        with self._stream._lock:
+            if isinstance(sel, int):
+                return self._backend.read(sel, storage_key)
+            parts = [self._backend.read(i, storage_key) for i in range(sel.start, sel.stop, sel.step)]
+        axis = sum(isinstance(k, slice) for k in resolved[:p])
+        if parts:
+            return np.stack(parts, axis=axis)
+        shape = [len(range(k.start, k.stop, k.step)) for k in resolved if isinstance(k, slice)]
+        return np.zeros(shape, dtype=self._dtype)

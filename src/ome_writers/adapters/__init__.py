@@ -1,0 +1,1 @@
+"""Adapters from other libraries (useq-schema, pymmcore-plus) to ome-writers."""

@@ -1,0 +1,137 @@
+"""The interface every backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from ome_writers._router import FrameRouter
+    from ome_writers._schema import AcquisitionSettings
+    from ome_writers.metadata._frames import FrameMetadataLog
+
+# One item per storage dimension (index dims in storage order, then Y, X):
+# a non-negative int or a slice with explicit start/stop/step.
+StorageKey = tuple[int | slice, ...]
+
+
+class Backend(ABC):
+    """Writes frames of one format with one library.
+
+    A backend receives storage indices, never acquisition order. Lifecycle:
+    ``check_settings`` (class level, before anything is created) -> ``__init__``
+    -> ``prepare`` -> ``write``/``skip`` ... -> ``finalize`` (exactly once).
+    ``read`` must work before, during and after writing.
+    """
+
+    name: ClassVar[str]
+    format: ClassVar[str]
+
+    @classmethod
+    def check_settings(cls, settings: AcquisitionSettings) -> str | None:
+        """Return why `settings` cannot be written by this backend, else None."""
+        return None
+
+    def __init__(
+        self,
+        settings: AcquisitionSettings,
+        router: FrameRouter,
+        frame_metadata: FrameMetadataLog,
+    ) -> None:
+        self.settings = settings
+        self.router = router
+        self.frame_metadata = frame_metadata
+        dims = settings.array_storage_dimensions
+        self.storage_names = tuple(d.name for d in dims)
+        self.storage_shape: tuple[int | None, ...] = tuple(d.count for d in dims)
+        self.dtype = np.dtype(settings.dtype)
+        self.num_positions = len(settings.positions)
+        self.global_metadata: dict[str, dict[str, Any]] = {}
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Create the output (files, groups, arrays)."""
+
+    @abstractmethod
+    def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
+        """Store one frame. `frame` has the right shape and dtype.
+
+        The caller may reuse `frame`'s memory as soon as this returns.
+        """
+
+    def skip(self, position: int, index: tuple[int, ...]) -> None:
+        """Leave the frame at `index` unwritten (reads as zeros)."""
+
+    @abstractmethod
+    def finalize(self, frames_done: int) -> None:
+        """Flush everything and write final metadata (called exactly once)."""
+
+    @abstractmethod
+    def read(self, position: int, key: StorageKey) -> np.ndarray:
+        """Read a region of one position's array; unwritten parts are zeros."""
+
+    def checkpoint(self, frames_done: int) -> None:
+        """Make what is written so far durable and readable (optional)."""
+
+    # metadata -------------------------------------------------------------
+
+    def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
+        """Store a namespaced mapping at the dataset level."""
+        self.global_metadata[namespace] = metadata
+
+    def get_metadata(self) -> Any:
+        """Format-specific metadata objects (see the format's documentation)."""
+        return None
+
+    def update_metadata(self, metadata: Any) -> None:
+        """Replace metadata returned by `get_metadata`."""
+
+
+def read_padded(
+    source: Any, allocated: Sequence[int], key: StorageKey, dtype: np.dtype
+) -> np.ndarray:
+    """Read `key` from `source` where only `allocated` exists; zeros elsewhere.
+
+    `source` is anything numpy-indexable with shape `allocated`.
+    """
+    inside: list[int | slice] = []
+    out_slices: list[slice] = []
+    out_shape: list[int] = []
+    empty = False
+    for k, size in zip(key, allocated, strict=True):
+        if isinstance(k, int):
+            if k >= size:
+                empty = True
+                inside.append(0)
+            else:
+                inside.append(k)
+            continue
+        start, stop, step = k.start, k.stop, k.step
+        n = len(range(start, stop, step))
+        out_shape.append(n)
+        n_inside = len(range(start, min(stop, size), step)) if start < size else 0
+        inside.append(slice(start, start + n_inside * step, step) if n_inside else 0)
+        if not n_inside:
+            empty = True
+        out_slices.append(slice(0, n_inside))
+    if not empty and all(s.stop == n for s, n in zip(out_slices, out_shape, strict=True)):
+        return np.array(source[tuple(inside)], dtype=dtype)
+    out = np.zeros(out_shape, dtype=dtype)
+    if not empty:
+        out[tuple(out_slices)] = source[tuple(inside)]
+    return out
+
+
+def json_safe(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate that `mapping` serialises to JSON; return a plain dict copy."""
+    import json
+
+    from ome_writers.metadata._frames import to_json_value
+
+    data = {str(k): to_json_value(v) for k, v in mapping.items()}
+    json.dumps(data)
+    return data

@@ -1,0 +1,219 @@
+"""Scratch backend: numpy arrays in memory, or memory-mapped files on disk."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ome_writers._paths import remove_dataset, resolve_output
+
+from ._base import Backend, StorageKey, json_safe, read_padded
+
+if TYPE_CHECKING:
+    from ome_writers._router import FrameRouter
+    from ome_writers._schema import AcquisitionSettings
+    from ome_writers.metadata._frames import FrameMetadataLog
+
+MANIFEST = "manifest.json"
+FRAME_METADATA = "frame_metadata.jsonl"
+
+
+class ScratchBackend(Backend):
+    """Arrays for live viewing; with a `root_path`, a crash-recoverable directory.
+
+    Disk layout: ``pos_<i>.dat`` (raw C-order memmap of the storage array, possibly
+    over-allocated along an unbounded axis), ``manifest.json`` (settings, dtype,
+    the written ``position_shapes``) and ``frame_metadata.jsonl``.
+    """
+
+    name = "scratch"
+    format = "scratch"
+
+    def __init__(
+        self,
+        settings: AcquisitionSettings,
+        router: FrameRouter,
+        frame_metadata: FrameMetadataLog,
+    ) -> None:
+        super().__init__(settings, router, frame_metadata)
+        shape = self.storage_shape
+        self._grow_axis = next((i for i, c in enumerate(shape) if c is None), None)
+        self._initial = tuple(1 if c is None else c for c in shape)
+        self._arrays: list[np.ndarray] = []
+        self._extents = [0] * self.num_positions  # written extent on the grow axis
+        self._dir: Path | None = None
+        self._finalized = False
+
+    # lifecycle ------------------------------------------------------------
+
+    def prepare(self) -> None:
+        fmt = self.settings.format
+        nbytes = self.num_positions * math.prod(self._initial) * self.dtype.itemsize
+        root = self.settings.root_path
+        if root:
+            self._dir = self._make_dir(resolve_output(root))
+        elif nbytes > getattr(fmt, "max_memory_bytes", nbytes):
+            gb = nbytes / 1e9
+            if not getattr(fmt, "spill_to_disk", True):
+                raise MemoryError(
+                    f"Scratch arrays would require ~{gb:.2f} GB, exceeding "
+                    f"max_memory_bytes={fmt.max_memory_bytes}. Set root_path "  # type: ignore[union-attr]
+                    "or spill_to_disk=True."
+                )
+            tmp = Path(tempfile.mkdtemp(prefix="ome_scratch_"))
+            atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+            warnings.warn(
+                f"Scratch arrays would require ~{gb:.2f} GB in memory. "
+                f"Using disk-backed storage at {tmp}",
+                UserWarning,
+                stacklevel=4,
+            )
+            self._dir = tmp
+        for i in range(self.num_positions):
+            if self._dir is None:
+                self._arrays.append(np.zeros(self._initial, dtype=self.dtype))
+            else:
+                path = self._dir / f"pos_{i}.dat"
+                self._arrays.append(
+                    np.memmap(path, mode="w+", dtype=self.dtype, shape=self._initial)
+                )
+        if self._dir is not None:
+            self._write_manifest()
+
+    def _make_dir(self, path: Path) -> Path:
+        if path.exists():
+            if not self.settings.overwrite:
+                raise FileExistsError(
+                    f"{path} already exists. Use overwrite=True to overwrite it."
+                )
+            is_ours = (path / MANIFEST).is_file() or (
+                path.is_dir() and not any(path.iterdir())
+            )
+            remove_dataset(path, is_dataset=is_ours)
+        path.mkdir(parents=True)
+        return path
+
+    def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
+        axis = self._grow_axis
+        if axis is not None:
+            i = index[axis]
+            if i >= self._extents[position]:
+                if i >= self._arrays[position].shape[axis]:
+                    self._grow(position, i + 1)
+                self._extents[position] = i + 1
+        self._arrays[position][index] = frame
+
+    def skip(self, position: int, index: tuple[int, ...]) -> None:
+        axis = self._grow_axis
+        if axis is not None and index[axis] >= self._extents[position]:
+            if index[axis] >= self._arrays[position].shape[axis]:
+                self._grow(position, index[axis] + 1)
+            self._extents[position] = index[axis] + 1
+
+    def _grow(self, position: int, needed: int) -> None:
+        axis = self._grow_axis
+        assert axis is not None
+        old = self._arrays[position]
+        new_len = max(needed, math.ceil(old.shape[axis] * 1.5))
+        shape = list(old.shape)
+        shape[axis] = new_len
+        region = tuple(slice(0, n) for n in old.shape)
+        if self._dir is None:
+            new = np.zeros(shape, dtype=self.dtype)
+            new[region] = old
+            self._arrays[position] = new
+            return
+        path = self._dir / f"pos_{position}.dat"
+        assert isinstance(old, np.memmap)
+        old.flush()
+        if axis == 0:  # C order: growing the first axis only extends the file
+            del old
+            self._arrays[position] = None  # type: ignore[call-overload]
+            os.truncate(path, math.prod(shape) * self.dtype.itemsize)
+            self._arrays[position] = np.memmap(
+                path, mode="r+", dtype=self.dtype, shape=tuple(shape)
+            )
+            return
+        tmp = path.with_suffix(".tmp")
+        new = np.memmap(tmp, mode="w+", dtype=self.dtype, shape=tuple(shape))
+        new[region] = old
+        new.flush()
+        del old, new
+        os.replace(tmp, path)
+        self._arrays[position] = np.memmap(
+            path, mode="r+", dtype=self.dtype, shape=tuple(shape)
+        )
+
+    def finalize(self, frames_done: int) -> None:
+        self._finalized = True
+        if self._dir is None:
+            return
+        self.checkpoint(frames_done)
+        self._arrays = [
+            np.memmap(a.filename, mode="r", dtype=self.dtype, shape=a.shape)  # type: ignore[attr-defined]
+            for a in self._arrays
+        ]
+
+    def checkpoint(self, frames_done: int) -> None:
+        if self._dir is None:
+            return
+        for array in self._arrays:
+            if isinstance(array, np.memmap):
+                array.flush()
+        lines = [
+            json.dumps({"_pos": pos, "_idx": list(idx), **meta})
+            for pos, idx, meta in self.frame_metadata.records()
+        ]
+        tmp = self._dir / (FRAME_METADATA + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in lines))
+        os.replace(tmp, self._dir / FRAME_METADATA)
+        self._write_manifest()
+
+    # reading --------------------------------------------------------------
+
+    def position_shape(self, position: int) -> tuple[int, ...]:
+        """Written shape of one position (the grow axis cut to what was written)."""
+        shape = list(self._arrays[position].shape)
+        if self._grow_axis is not None:
+            shape[self._grow_axis] = self._extents[position]
+        return tuple(shape)
+
+    def read(self, position: int, key: StorageKey) -> np.ndarray:
+        array = self._arrays[position]
+        return read_padded(array, array.shape, key, self.dtype)
+
+    # metadata -------------------------------------------------------------
+
+    def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
+        self.global_metadata[namespace] = json_safe(metadata)
+        if self._dir is not None and self._finalized:
+            self._write_manifest()
+
+    def _write_manifest(self) -> None:
+        assert self._dir is not None
+        from ome_writers import __version__
+
+        manifest = {
+            "version": __version__,
+            **self.settings.model_dump(mode="json", exclude_unset=True),
+            "format": self.settings.format.model_dump(mode="json"),
+            "dtype": self.dtype.name,
+            "storage_dimensions": list(self.storage_names),
+            "position_shapes": [
+                list(self.position_shape(i)) for i in range(self.num_positions)
+            ],
+            "allocated_shapes": [list(a.shape) for a in self._arrays],
+            "global_metadata": self.global_metadata,
+        }
+        tmp = self._dir / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2))
+        os.replace(tmp, self._dir / MANIFEST)

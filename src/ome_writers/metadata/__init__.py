@@ -1,0 +1,1 @@
+"""Metadata builders, kept apart from array writing."""
