@@ -24,7 +24,7 @@ def _taker(indices: tuple[int, ...]) -> Callable[[tuple[int, ...]], tuple[int, .
     if len(indices) == 1:
         (i,) = indices
         return lambda full: (full[i],)
-    return itemgetter(*indices)  # type: ignore[return-value]
+    return itemgetter(*indices)
 
 
 class FrameRouter:

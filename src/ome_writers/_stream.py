@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -16,7 +15,7 @@ from .errors import BackendError, FrameDtypeError, FrameShapeError, StreamClosed
 from .metadata._frames import FrameMetadataLog
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from types import TracebackType
 
     from typing_extensions import Self
@@ -87,6 +86,24 @@ class OMEStream:
         "_write",
     )
 
+    _backend: Backend
+    _closed: bool
+    _dtype: np.dtype
+    _failure: BaseException | None
+    _failure_reported: bool
+    _frame_log: FrameMetadataLog
+    _frame_shape: tuple[int, ...]
+    _is_hwm: Callable[[int], bool]
+    _lock: threading.RLock
+    _n: int
+    _notifier: CoordNotifier | None
+    _route: Callable[[int], tuple[int, tuple[int, ...]]]
+    _router: FrameRouter
+    _settings: AcquisitionSettings
+    _total: int | None
+    _tracker: ExtentTracker
+    _write: Callable[[int, tuple[int, ...], np.ndarray], None]
+
     def __init__(self) -> None:
         raise TypeError("Use ome_writers.create_stream(settings) to create a stream.")
 
@@ -114,9 +131,9 @@ class OMEStream:
         self._n = 0
         self._lock = threading.RLock()
         self._closed = False
-        self._failure: BaseException | None = None
+        self._failure = None
         self._failure_reported = False
-        self._notifier: CoordNotifier | None = None
+        self._notifier = None
         return self
 
     # ------------------------------------------------------------------ writing
@@ -236,7 +253,9 @@ class OMEStream:
                     self._notifier.stop()
             if self._failure is not None and not self._failure_reported:
                 self._failure_reported = True
-                raise BackendError(f"Writing failed: {self._failure}") from self._failure
+                raise BackendError(
+                    f"Writing failed: {self._failure}"
+                ) from self._failure
 
     @property
     def closed(self) -> bool:

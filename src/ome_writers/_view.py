@@ -12,7 +12,9 @@ from psygnal import Signal
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from ._coords import ExtentTracker
     from ._stream import OMEStream
+    from .backends._base import Backend
 
 
 class StreamView:
@@ -30,6 +32,18 @@ class StreamView:
     """
 
     coords_changed = Signal()
+
+    _stream: OMEStream
+    _backend: Backend
+    _tracker: ExtentTracker
+    _dynamic: bool
+    _strict: bool
+    _dims: tuple[str, ...]
+    _take: tuple[int, ...]
+    _full: tuple[int | None, ...]
+    _labels: list[list[Any] | None]
+    _pos_axis: int | None
+    _dtype: np.dtype
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("Use stream.view() to create a StreamView.")
@@ -108,7 +122,9 @@ class StreamView:
     def coords(self) -> Mapping[str, Sequence[Any]]:
         """Coordinates per dimension: channel/position names, else ``range(n)``."""
         out: dict[str, Sequence[Any]] = {}
-        for name, labels, size in zip(self._dims, self._labels, self.shape, strict=True):
+        for name, labels, size in zip(
+            self._dims, self._labels, self.shape, strict=True
+        ):
             out[name] = list(labels[:size]) if labels is not None else range(size)
         return out
 
@@ -140,8 +156,11 @@ class StreamView:
                 if r.step < 0 and len(r):
                     flip.append(kept)
                     r = r[::-1]
-                resolved.append(slice(r.start, r.start + len(r) * r.step, r.step)
-                                if len(r) else slice(0, 0, 1))
+                resolved.append(
+                    slice(r.start, r.start + len(r) * r.step, r.step)
+                    if len(r)
+                    else slice(0, 0, 1)
+                )
                 kept += 1
                 continue
             i = item + size if item < 0 else item
@@ -204,9 +223,16 @@ class StreamView:
         with self._stream._lock:
             if isinstance(sel, int):
                 return self._backend.read(sel, storage_key)
-            parts = [self._backend.read(i, storage_key) for i in range(sel.start, sel.stop, sel.step)]
+            parts = [
+                self._backend.read(i, storage_key)
+                for i in range(sel.start, sel.stop, sel.step)
+            ]
         axis = sum(isinstance(k, slice) for k in resolved[:p])
         if parts:
             return np.stack(parts, axis=axis)
-        shape = [len(range(k.start, k.stop, k.step)) for k in resolved if isinstance(k, slice)]
+        shape = [
+            len(range(k.start, k.stop, k.step))
+            for k in resolved
+            if isinstance(k, slice)
+        ]
         return np.zeros(shape, dtype=self._dtype)

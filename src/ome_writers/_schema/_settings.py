@@ -146,7 +146,7 @@ class AcquisitionSettings(SettingsModel):
         if isinstance(value, str) and value == "":
             return ""
         try:
-            return np.dtype(value).name
+            return str(np.dtype(value).name)
         except TypeError as e:
             raise ValueError(f"Invalid dtype: {value!r}. {e}") from None
 
@@ -368,5 +368,3 @@ class AcquisitionSettings(SettingsModel):
         if not self.dtype:
             raise ValueError("settings.dtype must be set before creating a stream")
         return True
-
-

@@ -118,7 +118,9 @@ def read_padded(
         if not n_inside:
             empty = True
         out_slices.append(slice(0, n_inside))
-    if not empty and all(s.stop == n for s, n in zip(out_slices, out_shape, strict=True)):
+    if not empty and all(
+        s.stop == n for s, n in zip(out_slices, out_shape, strict=True)
+    ):
         return np.array(source[tuple(inside)], dtype=dtype)
     out = np.zeros(out_shape, dtype=dtype)
     if not empty:

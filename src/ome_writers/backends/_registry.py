@@ -145,7 +145,9 @@ def select_backend(settings: object) -> type[Backend]:
         if record.format != fmt.name:
             continue
         if not record.available:
-            attempted[record.name] = f"not installed (pip install ome-writers[{record.extra}])"
+            attempted[record.name] = (
+                f"not installed (pip install ome-writers[{record.extra}])"
+            )
             continue
         try:
             cls = record.load()

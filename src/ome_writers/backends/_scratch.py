@@ -159,8 +159,10 @@ class ScratchBackend(Backend):
             return
         self.checkpoint(frames_done)
         self._arrays = [
-            np.memmap(a.filename, mode="r", dtype=self.dtype, shape=a.shape)  # type: ignore[attr-defined]
-            for a in self._arrays
+            np.memmap(
+                self._dir / f"pos_{i}.dat", mode="r", dtype=self.dtype, shape=a.shape
+            )
+            for i, a in enumerate(self._arrays)
         ]
 
     def checkpoint(self, frames_done: int) -> None:
