@@ -314,6 +314,7 @@ class AcquisitionSettings(SettingsModel):
     @property
     def positions(self) -> tuple[Position, ...]:
         """The positions (one unnamed position "0" when there is no position dim)."""
+        self._require_dims("positions")
         index = self.position_dimension_index
         if index is None:
             return (Position(name="0"),)

@@ -1,0 +1,160 @@
+"""StreamView indexing, shape, coords and signals (SPEC §6, issue: storage order)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from ome_writers import AcquisitionSettings, Dimension, create_stream
+
+from ..conftest import frame_for
+
+
+def _settings(**kwargs: object) -> AcquisitionSettings:
+    return AcquisitionSettings(
+        dimensions=[
+            Dimension(name="t", count=3, type="time"),
+            Dimension(name="p", type="position", coords=["A", "B"]),
+            Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
+            Dimension(name="y", count=4),
+            Dimension(name="x", count=5),
+        ],
+        dtype="uint16",
+        format="scratch",
+        **kwargs,
+    )
+
+
+def _wait_for(predicate: object, timeout: float = 5.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached")
+        time.sleep(0.002)
+
+
+def test_dims_shape_coords_grow() -> None:
+    stream = create_stream(_settings())
+    view = stream.view()
+    assert view.dims == ("p", "t", "c", "y", "x")
+    assert view.shape == (0, 0, 0, 4, 5)
+    assert len(view) == 0
+    assert view.ndim == 5
+    assert view.dtype == np.dtype("uint16")
+    assert view.coords["p"] == []
+    assert list(view.coords["y"]) == [0, 1, 2, 3]
+    calls: list[tuple[int, ...]] = []
+    assert view.coords_changed.connect(lambda: calls.append(view.shape))
+    stream.append(frame_for(0, (4, 5)))  # t0 A DAPI
+    stream.append(frame_for(1, (4, 5)))  # t0 A FITC
+    stream.append(frame_for(2, (4, 5)))  # t0 B DAPI
+    _wait_for(lambda: calls and calls[-1] == (2, 1, 2, 4, 5))
+    assert view.coords == {
+        "p": ["A", "B"],
+        "t": range(1),
+        "c": ["DAPI", "FITC"],
+        "y": range(4),
+        "x": range(5),
+    }
+    full = stream.view(dynamic_shape=False)
+    assert full.shape == (2, 3, 2, 4, 5)
+    assert list(full.coords["t"]) == [0, 1, 2]
+    stream.close()
+    assert "StreamView(dims=('p', 't', 'c', 'y', 'x')" in repr(view)
+
+
+def test_indexing() -> None:
+    with create_stream(_settings()) as stream:
+        for i in range(12):
+            stream.append(frame_for(i, (4, 5)))
+        view = stream.view()
+        # frame n -> acquisition (t, p, c); view order is (p, t, c)
+        np.testing.assert_array_equal(view[1, 0, 1], frame_for(3, (4, 5)))
+        np.testing.assert_array_equal(view[-1, -1, -1], frame_for(11, (4, 5)))
+        np.testing.assert_array_equal(view[np.int64(1), 0, 1], frame_for(3, (4, 5)))
+        assert view[...].shape == (2, 3, 2, 4, 5)
+        assert view[0, ...].shape == (3, 2, 4, 5)
+        assert view[..., 0].shape == (2, 3, 2, 4)
+        assert view[:, 1].shape == (2, 2, 4, 5)
+        assert view[1:, ::2, 0, 1:3].shape == (1, 2, 2, 5)
+        np.testing.assert_array_equal(view[:, ::-1][:, 0], view[:, 2])
+        assert view[5:].shape == (0, 3, 2, 4, 5)
+        assert np.asarray(view, dtype="float32").dtype == np.float32
+        with pytest.raises(ValueError, match="Zero-copy array conversion"):
+            view.__array__(copy=False)
+        with pytest.raises(IndexError, match="too many indices"):
+            view[0, 0, 0, 0, 0, 0]
+        with pytest.raises(IndexError, match="single ellipsis"):
+            view[..., 0, ...]
+        with pytest.raises(IndexError, match="out of bounds for dimension 'p'"):
+            view[2]
+        with pytest.raises(IndexError, match="out of bounds"):
+            view[-3]
+        for bad in (None, [0, 1], np.array([0]), 1.5, True):
+            with pytest.raises(TypeError, match="Invalid index type"):
+                view[bad]
+
+
+def test_dynamic_live_extent_and_strict() -> None:
+    stream = create_stream(_settings())
+    view = stream.view()
+    strict = stream.view(strict=True)
+    for i in range(2):
+        stream.append(frame_for(i, (4, 5)))
+    # live: p=1, t=1, c=2; slices and negative indices resolve against it
+    assert view.shape == (1, 1, 2, 4, 5)
+    assert np.asarray(view).shape == view.shape
+    np.testing.assert_array_equal(view[-1, -1, -1], frame_for(1, (4, 5)))
+    # non-strict: beyond the live extent but inside the full extent reads zeros
+    assert not view[1, 2, 0].any()
+    with pytest.raises(IndexError, match="out of bounds for live dimension 't' with size 1"):
+        strict[0, 1]
+    stream.close()
+
+
+def test_view_before_first_frame_and_after_close() -> None:
+    stream = create_stream(_settings())
+    view = stream.view()
+    assert view[:].shape == (0, 0, 0, 4, 5)
+    stream.close()
+    late = stream.view()
+    assert late.shape == (0, 0, 0, 4, 5)
+
+
+def test_signal_disconnect() -> None:
+    stream = create_stream(_settings())
+    view = stream.view()
+    calls: list[int] = []
+
+    def cb() -> None:
+        calls.append(1)
+
+    view.coords_changed.connect(cb)
+    view.coords_changed.disconnect(cb)
+    stream.append(frame_for(0, (4, 5)))
+    stream.close()
+    assert calls == []
+
+
+def test_unbounded_positions_read_after_close() -> None:
+    """Unbounded + several positions: views keep working (defect §10.13c)."""
+    s = AcquisitionSettings(
+        dimensions=[
+            Dimension(name="t", count=None),
+            Dimension(name="p", type="position", count=2),
+            Dimension(name="y", count=2),
+            Dimension(name="x", count=3),
+        ],
+        dtype="uint8",
+    )
+    with create_stream(s) as stream:
+        for i in range(5):
+            stream.append(np.full((2, 3), i + 1, "uint8"))
+        view = stream.view()
+        assert view.shape == (2, 3, 2, 3)
+        assert view[1, 2].max() == 0  # p1 at t2 not written yet
+    assert stream.view().shape == (2, 3, 2, 3)
+    assert stream.view()[0, 2].max() == 5
+    assert stream.view(dynamic_shape=False).shape == (2, 3, 2, 3)
