@@ -147,7 +147,8 @@ class CoordNotifier:
     def frame_done(self, n: int) -> None:
         """Queue frame `n` for notification (called from the appending thread)."""
         self._pending.append(n)
-        self._wake.set()
+        if not self._wake.is_set():  # setting takes a lock: skip when already awake
+            self._wake.set()
 
     def _run(self) -> None:
         while True:

@@ -37,6 +37,7 @@ class FrameRouter:
     """
 
     __slots__ = (
+        "_inner",
         "_inner_total",
         "_pidx",
         "_storage_take",
@@ -56,14 +57,21 @@ class FrameRouter:
         self.total: int | None = settings.num_frames
         self._inner_total = math.prod(c or 1 for c in self.counts[1:])
         self._table: list[Route] | None = None
+        # inner indices of one cycle of the first dimension, when small enough
+        self._inner: list[tuple[int, ...]] | None = None
         if self.total is not None and self.total <= TABLE_LIMIT:
             self._table = [self._compute(n) for n in range(self.total)]
+        elif self._inner_total <= TABLE_LIMIT:
+            inner_ranges = (range(c or 1) for c in self.counts[1:])
+            self._inner = list(itertools.product(*inner_ranges))
 
     def acquisition_index(self, n: int) -> tuple[int, ...]:
         """Index of frame `n` along every non-frame dimension, acquisition order."""
         if not self.counts:
             return ()
         outer, rem = divmod(n, self._inner_total)
+        if self._inner is not None:
+            return (outer, *self._inner[rem])
         inner = []
         for count in reversed(self.counts[1:]):
             rem, i = divmod(rem, count)  # type: ignore[operator]
