@@ -1,0 +1,285 @@
+"""pymmcore-plus integration: an MDA output handler and camera-buffer streaming.
+
+`OMEWriterHandler` is passed as ``core.mda.run(seq, output=handler)`` (or connected
+to ``core.mda.events``) for users who want explicit settings or per-frame camera
+metadata. `stream_sequence_acquisition` drains a running camera sequence straight
+from the camera's ring buffer into a stream.
+
+pymmcore-plus and useq are imported lazily; nothing here is needed by the core.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ome_writers._schema import AcquisitionSettings, Dimension
+from ome_writers._stream import create_stream
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    import numpy as np
+
+    from ome_writers._stream import OMEStream
+    from ome_writers._view import StreamView
+
+logger = logging.getLogger("ome_writers")
+
+NAMESPACE = "pymmcore_plus"
+
+
+def settings_for_sequence(
+    base: AcquisitionSettings,
+    sequence: Any,
+    summary: Mapping[str, Any],
+    dimension_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> AcquisitionSettings:
+    """Complete `base` for an MDA sequence, given pymmcore-plus summary metadata.
+
+    Falls back to an unbounded (t, y, x) layout when the sequence cannot be a
+    regular array (the useq adapter raises `NotImplementedError`).
+    """
+    from ._useq import useq_to_acquisition_settings
+
+    info = summary["image_infos"][0]
+    width, height = int(info["width"]), int(info["height"])
+    pixel_size = info.get("pixel_size_um") or None
+    fields: dict[str, Any]
+    try:
+        fields = useq_to_acquisition_settings(
+            sequence, image_width=width, image_height=height, pixel_size_um=pixel_size
+        )
+    except NotImplementedError as e:
+        logger.warning("Writing an unbounded t-y-x stream: %s", e)
+        fields = {
+            "dimensions": _fallback_dims(width, height, pixel_size),
+            "plate": None,
+        }
+    dims = list(fields["dimensions"])
+    for i, dim in enumerate(dims):
+        if dimension_overrides and dim.name in dimension_overrides:
+            dims[i] = dim.model_copy(update=dict(dimension_overrides[dim.name]))
+    n_cameras = int(info.get("num_camera_adapter_channels", 1))
+    if n_cameras > 1:
+        dims.insert(len(dims) - 2, Dimension(name="cam", count=n_cameras, type="other"))
+    return AcquisitionSettings.model_validate(
+        {**base.model_dump(), **fields, "dimensions": dims, "dtype": info["dtype"]}
+    )
+
+
+def _fallback_dims(
+    width: int, height: int, pixel_size: float | None
+) -> list[Dimension]:
+    return [
+        Dimension(name="t", count=None, chunk_size=1, type="time"),
+        Dimension(
+            name="y", count=height, chunk_size=height, scale=pixel_size, unit="um"
+        ),
+        Dimension(name="x", count=width, chunk_size=width, scale=pixel_size, unit="um"),
+    ]
+
+
+def summary_to_json(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """pymmcore-plus summary metadata as a JSON-compatible dict."""
+    out = dict(summary)
+    seq: Any = out.get("mda_sequence")
+    if hasattr(seq, "model_dump"):
+        out["mda_sequence"] = seq.model_dump(mode="json", exclude_unset=True)
+    result: dict[str, Any] = json.loads(json.dumps(out, default=str))
+    return result
+
+
+def frame_metadata(meta: Mapping[str, Any], event: Any = None) -> dict[str, Any]:
+    """Per-frame values for `OMEStream.append` from pymmcore-plus frame metadata."""
+    out: dict[str, Any] = {}
+    if "runner_time_ms" in meta:
+        out["delta_t"] = meta["runner_time_ms"] / 1000
+    if "exposure_ms" in meta:
+        out["exposure_time"] = meta["exposure_ms"] / 1000
+    for axis, value in (meta.get("position") or {}).items():
+        if axis in ("x", "y", "z") and value is not None:
+            out[f"position_{axis}"] = float(value)
+    if "camera_device" in meta:
+        out["camera"] = meta["camera_device"]
+    props = meta.get("property_values") or ()
+    if props:
+        out["properties"] = {
+            f"{p['dev']}-{p['prop']}": p["val"] for p in props if isinstance(p, dict)
+        }
+    index = getattr(event, "index", None)
+    if index:
+        out["event_index"] = dict(index)
+    return out
+
+
+class OMEWriterHandler:
+    """Write an MDA run through ome-writers, with per-frame camera metadata.
+
+    Parameters
+    ----------
+    output : str | Path | AcquisitionSettings
+        A path (its suffix picks OME-Zarr or OME-TIFF), ``"memory"``, or settings
+        whose dimensions/dtype are filled in when the sequence starts (explicit
+        dimensions are kept as given).
+    overwrite : bool
+        Replace an existing dataset (only for path outputs).
+    dimension_overrides : Mapping, optional
+        Per-dimension field updates, e.g. ``{"z": {"chunk_size": 16}}``.
+
+    Examples
+    --------
+    >>> handler = OMEWriterHandler("run.ome.zarr")  # doctest: +SKIP
+    >>> core.mda.run(sequence, output=handler)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        output: str | Path | AcquisitionSettings,
+        *,
+        overwrite: bool = False,
+        dimension_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        if isinstance(output, AcquisitionSettings):
+            self._base = output
+        elif str(output).rstrip("/:").lower() in ("memory", "scratch"):
+            self._base = AcquisitionSettings(format="scratch", overwrite=overwrite)
+        else:
+            self._base = AcquisitionSettings(root_path=str(output), overwrite=overwrite)
+        self._overrides = dimension_overrides
+        self._stream: OMEStream | None = None
+        self.settings: AcquisitionSettings | None = None
+
+    @property
+    def stream(self) -> OMEStream | None:
+        """The stream of the current (or last) sequence."""
+        return self._stream
+
+    def view(self) -> StreamView | None:
+        """A live view of the current (or last) sequence's data."""
+        return None if self._stream is None else self._stream.view()
+
+    def sequenceStarted(
+        self, sequence: Any, meta: Mapping[str, Any] | None = None
+    ) -> None:
+        """Create the stream (pymmcore-plus calls this when the MDA starts)."""
+        if not meta:
+            raise ValueError("pymmcore-plus summary metadata is required")
+        if self._base.dimensions and self._base.dtype:
+            settings = self._base
+        else:
+            settings = settings_for_sequence(
+                self._base, sequence, meta, self._overrides
+            )
+        self.settings = settings
+        self._stream = create_stream(settings)
+        self._stream.set_global_metadata(
+            NAMESPACE, {"summary_metadata": summary_to_json(meta)}
+        )
+
+    def frameReady(self, img: np.ndarray, event: Any, meta: Mapping[str, Any]) -> None:
+        """Append one frame with its metadata."""
+        if self._stream is None:
+            raise RuntimeError("frameReady before sequenceStarted")
+        self._stream.append(img, frame_metadata=frame_metadata(meta, event))
+
+    def sequenceFinished(self, sequence: Any) -> None:
+        """Close the stream (also after a cancelled run)."""
+        if self._stream is not None:
+            self._stream.close()
+
+
+# --------------------------------------------------------------- camera buffer
+
+
+@dataclass
+class SequenceStats:
+    """What happened while draining a camera sequence."""
+
+    frames: int
+    seconds: float
+    max_frames_buffered: int
+    zero_copy: bool
+
+    @property
+    def fps(self) -> float:
+        """Frames per second drained."""
+        return self.frames / self.seconds if self.seconds else float("nan")
+
+
+def stream_sequence_acquisition(
+    core: Any,
+    stream: OMEStream,
+    n_frames: int,
+    *,
+    interval_ms: float = 0,
+    timeout: float = 60.0,
+) -> SequenceStats:
+    """Run a camera sequence of `n_frames` and append each frame to `stream`.
+
+    With pymmcore-plus's pure-Python camera layer (``UniMMCore``), frames are
+    appended as read-only views of the camera's ring buffer — no copy in this
+    layer — and each slot is released only after `append` returned (the stream
+    has then copied or written the bytes). The sequence runs with
+    stop-on-overflow, so the camera can never overwrite a slot still being
+    read; an overflow raises `BufferError`. With other cores, frames are popped
+    with ``popNextImage`` (a copy made by the core).
+    """
+    buffer = _python_ring_buffer(core)
+    core.startSequenceAcquisition(n_frames, interval_ms, True)
+    start = time.perf_counter()
+    deadline = start + timeout
+    done = 0
+    max_buffered = 0
+    try:
+        while done < n_frames:
+            pending = core.getRemainingImageCount()
+            if not pending:
+                if getattr(buffer, "overflow_occurred", False):
+                    raise BufferError(f"camera buffer overflowed after {done} frames")
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"only {done}/{n_frames} frames arrived")
+                if not core.isSequenceRunning() and not core.getRemainingImageCount():
+                    raise RuntimeError(f"sequence stopped after {done} frames")
+                time.sleep(0.0005)
+                continue
+            max_buffered = max(max_buffered, pending)
+            if buffer is not None:
+                _append_oldest_slot(buffer, stream)
+            else:
+                stream.append(core.popNextImage())
+            done += 1
+    finally:
+        if core.isSequenceRunning():
+            core.stopSequenceAcquisition()
+    return SequenceStats(
+        done, time.perf_counter() - start, max_buffered, buffer is not None
+    )
+
+
+def _python_ring_buffer(core: Any) -> Any:
+    """pymmcore-plus's Python ring buffer, if this core streams through it."""
+    buffer = getattr(core, "_seq_buffer", None)
+    py_camera = getattr(core, "_py_camera", None)
+    if buffer is None or py_camera is None or py_camera() is None:
+        return None
+    required = ("_lock", "_slots", "_evict_slot")
+    return buffer if all(hasattr(buffer, name) for name in required) else None
+
+
+# pymmcore-plus 0.18 has no public way to read a ring-buffer slot without copying
+# it; these helpers use its SequenceBuffer internals, checked by
+# _python_ring_buffer before use.
+def _append_oldest_slot(buffer: Any, stream: OMEStream) -> None:
+    with buffer._lock:
+        slot = buffer._slots[0]
+    view = slot.array.view()
+    view.flags.writeable = False
+    stream.append(view)
+    with buffer._lock:
+        released = buffer._slots.popleft()
+        buffer._evict_slot(released)
