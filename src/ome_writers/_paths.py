@@ -46,3 +46,19 @@ def safe_segment(name: str) -> str:
     if cleaned.strip(".") == "":
         cleaned = "_" + cleaned
     return cleaned[:200]
+
+
+def fsync_tree(path: Path) -> None:
+    """fsync every file below `path` (and the directories), making them durable."""
+    for directory, _, files in os.walk(path):
+        for name in files:
+            fd = os.open(os.path.join(directory, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

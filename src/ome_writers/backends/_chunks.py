@@ -1,0 +1,145 @@
+"""Assemble chunks that span several frames before they are written.
+
+When a storage dimension other than Y/X has ``chunk_size > 1``, a chunk holds
+several frames. Each frame is copied once into a preallocated buffer for its
+chunk; the buffer is handed to the writer when its last frame (or skip)
+arrives, so no chunk is ever read back and rewritten. Incomplete chunks are
+flushed at close. Live reads overlay the frames still held here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# (position, chunk origin along the index dims, buffer) -> None
+Flush = Callable[[int, tuple[int, ...], np.ndarray], None]
+
+
+@dataclass
+class _OpenChunk:
+    buffer: np.ndarray
+    expected: int
+    received: int = 0
+    written: set[tuple[int, ...]] = field(default_factory=set)
+
+
+class ChunkAssembler:
+    """Per-position buffers for chunks spanning several frames.
+
+    Parameters
+    ----------
+    index_shape : sequence of int | None
+        Extent of each index (non-frame) storage dimension; None = unbounded.
+    index_chunks : sequence of int
+        Chunk size of each index dimension.
+    frame_shape : tuple[int, int]
+        Y, X extent of a frame.
+    dtype : numpy dtype
+    flush : callable
+        Receives (position, origin, buffer) for each completed chunk.
+    """
+
+    def __init__(
+        self,
+        index_shape: Sequence[int | None],
+        index_chunks: Sequence[int],
+        frame_shape: tuple[int, int],
+        dtype: np.dtype,
+        flush: Flush,
+    ) -> None:
+        self._shape = tuple(index_shape)
+        self._chunks = tuple(index_chunks)
+        self._frame_shape = frame_shape
+        self._dtype = dtype
+        self._flush = flush
+        self._open: dict[tuple[int, tuple[int, ...]], _OpenChunk] = {}
+
+    @staticmethod
+    def needed(index_chunks: Sequence[int]) -> bool:
+        """Whether chunks span frames at all."""
+        return any(c > 1 for c in index_chunks)
+
+    def _chunk(
+        self, position: int, index: tuple[int, ...]
+    ) -> tuple[tuple[int, ...], _OpenChunk, tuple[int, ...]]:
+        origin = tuple(i - i % c for i, c in zip(index, self._chunks, strict=True))
+        key = (position, origin)
+        chunk = self._open.get(key)
+        if chunk is None:
+            extent = tuple(
+                c if n is None else min(c, n - o)
+                for o, c, n in zip(origin, self._chunks, self._shape, strict=True)
+            )
+            buffer = np.zeros((*extent, *self._frame_shape), dtype=self._dtype)
+            chunk = self._open[key] = _OpenChunk(buffer, math.prod(extent))
+        local = tuple(i - o for i, o in zip(index, origin, strict=True))
+        return origin, chunk, local
+
+    def add(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
+        """Copy `frame` into its chunk; flush the chunk when it is complete."""
+        origin, chunk, local = self._chunk(position, index)
+        chunk.buffer[local] = frame
+        chunk.written.add(index)
+        self._count(position, origin, chunk)
+
+    def skip(self, position: int, index: tuple[int, ...]) -> None:
+        """Count a skipped frame (zeros) towards its chunk's completion."""
+        origin, chunk, _ = self._chunk(position, index)
+        self._count(position, origin, chunk)
+
+    def _count(self, position: int, origin: tuple[int, ...], chunk: _OpenChunk) -> None:
+        chunk.received += 1
+        if chunk.received >= chunk.expected:
+            del self._open[(position, origin)]
+            self._flush(position, origin, chunk.buffer)
+
+    def flush_all(self) -> None:
+        """Write every incomplete chunk (unwritten frames stay zero)."""
+        while self._open:
+            (position, origin), chunk = self._open.popitem()
+            written = [i for i in chunk.written]
+            if not written:
+                continue
+            # trim an unbounded chunk to the frames that exist
+            extent = list(chunk.buffer.shape[: len(origin)])
+            for axis, n in enumerate(self._shape):
+                if n is None:
+                    extent[axis] = max(i[axis] for i in written) - origin[axis] + 1
+            region = tuple(slice(0, e) for e in extent)
+            self._flush(position, origin, chunk.buffer[region])
+
+    def overlay(
+        self, position: int, key: Sequence[int | slice], out: np.ndarray
+    ) -> None:
+        """Copy frames still held here into `out` (the result of reading `key`)."""
+        index_key = key[: len(self._chunks)]
+        frame_key = tuple(key[len(self._chunks) :])
+        for (pos, _origin), chunk in list(self._open.items()):
+            if pos != position:
+                continue
+            for index in list(chunk.written):
+                target = _locate(index, index_key)
+                if target is None:
+                    continue
+                local = tuple(i - o for i, o in zip(index, _origin, strict=True))
+                out[(*target, Ellipsis)] = chunk.buffer[local][frame_key]
+
+
+def _locate(
+    index: tuple[int, ...], key: Sequence[int | slice]
+) -> tuple[int, ...] | None:
+    """Position of storage `index` in the result of reading `key`, or None."""
+    target: list[int] = []
+    for i, k in zip(index, key, strict=True):
+        if isinstance(k, int):
+            if i != k:
+                return None
+            continue
+        if i < k.start or i >= k.stop or (i - k.start) % k.step:
+            return None
+        target.append((i - k.start) // k.step)
+    return tuple(target)

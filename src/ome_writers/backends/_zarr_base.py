@@ -1,0 +1,302 @@
+"""What every OME-Zarr backend shares: layout, growth, chunk assembly, metadata.
+
+A concrete backend only creates, resizes, writes and reads arrays.
+
+Unbounded first dimension: arrays grow geometrically (at least one chunk,
+otherwise doubling, in whole chunks), so ``zarr.json`` is rewritten O(log n)
+times, not per frame; at close every array is cut to exactly the frames written.
+
+Durability: chunk files are written without per-file fsync; at close every file
+of the dataset is fsynced once.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from abc import abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ome_writers._paths import fsync_tree, remove_dataset, resolve_output
+from ome_writers.metadata._ngff import (
+    build_layout,
+    check_axes,
+    check_plate,
+    write_group,
+)
+
+from ._base import Backend, StorageKey, json_safe, read_padded
+from ._chunks import ChunkAssembler
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ome_writers._router import FrameRouter
+    from ome_writers._schema import AcquisitionSettings
+    from ome_writers.metadata._frames import FrameMetadataLog
+
+BLOSC = {"blosc-zstd": ("zstd", 3), "blosc-lz4": ("lz4", 5)}
+
+
+class ZarrBackend(Backend):
+    """Base of the OME-Zarr backends."""
+
+    format = "ome-zarr"
+    compressions: ClassVar[tuple[str, ...]] = (
+        "blosc-zstd",
+        "blosc-lz4",
+        "zstd",
+        "none",
+    )
+
+    @classmethod
+    def check_settings(cls, settings: AcquisitionSettings) -> str | None:
+        compression = settings.compression or "none"
+        if compression not in cls.compressions:
+            return (
+                f"the {cls.name} backend does not support compression "
+                f"{compression!r}; supported: {cls.compressions}"
+            )
+        return check_axes(settings) or check_plate(settings)
+
+    def __init__(
+        self,
+        settings: AcquisitionSettings,
+        router: FrameRouter,
+        frame_metadata: FrameMetadataLog,
+    ) -> None:
+        super().__init__(settings, router, frame_metadata)
+        self.root = resolve_output(settings.output_path)
+        self.layout = build_layout(settings)
+        self.attributes = {path: dict(a) for path, a in self.layout.groups.items()}
+        dims = settings.array_storage_dimensions
+        n_index = len(dims) - 2
+        self.chunks = tuple(
+            min(d.chunk_size or (d.count if i >= n_index else 1), d.count or 2**62)
+            for i, d in enumerate(dims)
+        )
+        self.shards: tuple[int, ...] | None = None
+        if any(d.shard_size_chunks for d in dims):
+            self.shards = tuple(
+                c * (d.shard_size_chunks or 1)
+                for c, d in zip(self.chunks, dims, strict=True)
+            )
+        self.compression = settings.compression or "none"
+        self.frame_shape = (int(dims[-2].count or 0), int(dims[-1].count or 0))
+        self.grow_axis = next((i for i, d in enumerate(dims) if d.count is None), None)
+        step = self.shards or self.chunks
+        self.grow_step = step[self.grow_axis] if self.grow_axis is not None else 0
+        self.allocated = [self._initial_shape() for _ in range(self.num_positions)]
+        self.extent = [0] * self.num_positions  # written extent on the grow axis
+        self.assembler: ChunkAssembler | None = None
+        if ChunkAssembler.needed(self.chunks[:n_index]):
+            self.assembler = ChunkAssembler(
+                self.storage_shape[:n_index],
+                self.chunks[:n_index],
+                self.frame_shape,
+                self.dtype,
+                self._write_block_at,
+            )
+        self.finalized = False
+
+    def _initial_shape(self) -> list[int]:
+        shape = [int(c) if c is not None else 0 for c in self.storage_shape]
+        if self.grow_axis is not None:
+            shape[self.grow_axis] = self.grow_step
+        return shape
+
+    # --------------------------------------------------------------- creation
+
+    def prepare(self) -> None:
+        root = self.root
+        if root.exists() or root.is_symlink():
+            if not self.settings.overwrite:
+                raise FileExistsError(
+                    f"Zarr group already exists at {root}. "
+                    "Use overwrite=True to replace it."
+                )
+            remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
+        for path, attributes in self.attributes.items():
+            write_group(root, path, attributes)
+        for position in range(self.num_positions):
+            path = root / self.layout.array_path(position)
+            self._create_array(position, path, self.allocated[position])
+
+    # ---------------------------------------------------------------- writing
+
+    def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
+        axis = self.grow_axis
+        if axis is not None:
+            self._track_growth(position, index[axis])
+        if self.assembler is not None:
+            self.assembler.add(position, index, frame)
+        else:
+            self._write_frame(position, index, frame)
+
+    def skip(self, position: int, index: tuple[int, ...]) -> None:
+        if self.grow_axis is not None:
+            self._track_growth(position, index[self.grow_axis])
+        if self.assembler is not None:
+            self.assembler.skip(position, index)
+
+    def _track_growth(self, position: int, i: int) -> None:
+        if i < self.extent[position]:
+            return
+        self.extent[position] = i + 1
+        shape = self.allocated[position]
+        axis = self.grow_axis
+        assert axis is not None
+        if i >= shape[axis]:
+            step = self.grow_step
+            target = max(i + 1, 2 * shape[axis])
+            shape[axis] = math.ceil(target / step) * step
+            self._resize(position, tuple(shape))
+
+    def _write_block_at(
+        self, position: int, origin: tuple[int, ...], block: np.ndarray
+    ) -> None:
+        self._write_block(position, origin, block)
+
+    def finalize(self, frames_done: int) -> None:
+        if self.finalized:
+            return
+        self.finalized = True
+        if self.assembler is not None:
+            self.assembler.flush_all()
+        self._drain()
+        if self.grow_axis is not None:
+            for position in range(self.num_positions):
+                shape = self.allocated[position]
+                shape[self.grow_axis] = self.extent[position]
+                self._resize(position, tuple(shape))
+        self._drain()
+        self._write_frame_metadata()
+        self._close_arrays()
+        fsync_tree(self.root)
+
+    def _write_frame_metadata(self) -> None:
+        from ome_writers import __version__
+
+        for position, path in enumerate(self.layout.image_paths):
+            records = self.frame_metadata.records(position)
+            if records:
+                self.attributes[path]["ome_writers"] = {
+                    "version": __version__,
+                    "frame_metadata": [
+                        {**meta, "storage_index": list(index)}
+                        for _, index, meta in records
+                    ],
+                }
+            write_group(self.root, path, self.attributes[path])
+        if "." not in self.layout.image_paths:
+            write_group(self.root, ".", self.attributes["."])
+
+    # ---------------------------------------------------------------- reading
+
+    def read(self, position: int, key: StorageKey) -> np.ndarray:
+        out = read_padded(
+            _Reader(self, position), self.allocated[position], key, self.dtype
+        )
+        if self.assembler is not None:
+            self.assembler.overlay(position, key, out)
+        return out
+
+    # --------------------------------------------------------------- metadata
+
+    def _metadata_key(self, path: str) -> str:
+        return path
+
+    def get_metadata(self) -> dict[str, dict[str, Any]]:
+        """Image group path ("." for a single image) -> copy of its attributes."""
+        return {
+            path: copy.deepcopy(
+                {k: v for k, v in self.attributes[path].items() if k != "ome_writers"}
+            )
+            for path in self.layout.image_paths
+        }
+
+    def update_metadata(self, metadata: Any) -> None:
+        """Replace the attributes of the given groups and write them now."""
+        if not isinstance(metadata, dict):
+            raise TypeError(
+                f"Expected dict[str, dict] metadata, got {type(metadata).__name__}"
+            )
+        for path, attributes in metadata.items():
+            if path not in self.attributes:
+                raise KeyError(f"Unknown path: {path}")
+            new = json_safe(attributes)
+            if "ome_writers" in self.attributes[path]:
+                new["ome_writers"] = self.attributes[path]["ome_writers"]
+            self.attributes[path] = new
+            write_group(self.root, path, new)
+
+    def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
+        self.global_metadata[namespace] = json_safe(metadata)
+        self.attributes["."][namespace] = self.global_metadata[namespace]
+        write_group(self.root, ".", self.attributes["."])
+
+    # ------------------------------------------------------- library-specific
+
+    @abstractmethod
+    def _create_array(self, position: int, path: Path, shape: list[int]) -> None:
+        """Create one position's array at `path` with the given initial shape."""
+
+    @abstractmethod
+    def _write_frame(
+        self, position: int, index: tuple[int, ...], frame: np.ndarray
+    ) -> None:
+        """Write one frame (chunks hold one frame along the index dims)."""
+
+    @abstractmethod
+    def _write_block(
+        self, position: int, origin: tuple[int, ...], block: np.ndarray
+    ) -> None:
+        """Write a block of frames (index dims + Y, X) starting at `origin`."""
+
+    @abstractmethod
+    def _resize(self, position: int, shape: tuple[int, ...]) -> None:
+        """Change one array's shape."""
+
+    @abstractmethod
+    def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
+        """Read `key` (inside the allocated shape) from one array."""
+
+    def _drain(self) -> None:
+        """Wait for every pending write; raise the first error."""
+
+    def _close_arrays(self) -> None:
+        """Release library resources (arrays stay readable)."""
+
+
+class _Reader:
+    """numpy-style `[key]` access to one backend array, for `read_padded`."""
+
+    def __init__(self, backend: ZarrBackend, position: int) -> None:
+        self._backend = backend
+        self._position = position
+
+    def __getitem__(self, key: tuple[Any, ...]) -> np.ndarray:
+        return self._backend._read_array(self._position, key)  # noqa: SLF001
+
+
+def codec_configs(compression: str, itemsize: int) -> list[dict[str, Any]]:
+    """Zarr v3 codec documents after the `bytes` codec for `compression`."""
+    if compression in BLOSC:
+        cname, clevel = BLOSC[compression]
+        return [
+            {
+                "name": "blosc",
+                "configuration": {
+                    "cname": cname,
+                    "clevel": clevel,
+                    "shuffle": "shuffle",
+                    "typesize": itemsize,
+                    "blocksize": 0,
+                },
+            }
+        ]
+    if compression == "zstd":
+        return [{"name": "zstd", "configuration": {"level": 3, "checksum": False}}]
+    return []

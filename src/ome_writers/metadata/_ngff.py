@@ -1,0 +1,249 @@
+"""OME-Zarr v0.5 hierarchy and group metadata, built from yaozarrs models."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import yaozarrs.v05 as ngff
+
+from ome_writers._paths import safe_segment
+from ome_writers._schema import Channel, effective_type
+
+if TYPE_CHECKING:
+    from ome_writers._schema import AcquisitionSettings, Dimension, Position
+
+
+@dataclass
+class ZarrLayout:
+    """Where every group and array of a dataset goes.
+
+    Attributes
+    ----------
+    groups : dict[str, dict]
+        Group path ("." for the root) -> attributes, in creation order.
+    image_paths : list[str]
+        Image group path per position index; the array is ``<image>/0``.
+    """
+
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    image_paths: list[str] = field(default_factory=list)
+
+    def array_path(self, position: int) -> str:
+        """Path of one position's array, relative to the root."""
+        image = self.image_paths[position]
+        return "0" if image == "." else f"{image}/0"
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    data: dict[str, Any] = model.model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    return data
+
+
+def _axis(dim: Dimension) -> Any:
+    kind = effective_type(dim)
+    unit = dim.unit
+    if kind == "time":
+        return ngff.TimeAxis(name=dim.name, unit=unit)
+    if kind == "space":
+        return ngff.SpaceAxis(name=dim.name, unit=unit)
+    if kind == "channel":
+        return ngff.ChannelAxis(name=dim.name)
+    return ngff.CustomAxis(name=dim.name, type=kind)
+
+
+def _scale(dim: Dimension) -> float:
+    # 0, negative or missing scales mean "unknown": never write a zero scale
+    return float(dim.scale) if dim.scale and dim.scale > 0 else 1.0
+
+
+def _window(dtype: np.dtype) -> ngff.OmeroWindow:
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        lo, hi = float(info.min), float(info.max)
+    else:  # floats, bool: display range 0..1 (a reader can rescale)
+        lo, hi = 0.0, 1.0
+    return ngff.OmeroWindow(start=lo, min=lo, end=hi, max=hi)
+
+
+def _color(channel: Channel) -> str:
+    if channel.color is None:
+        return "FFFFFF"
+    r, g, b = channel.color.as_rgb_tuple(alpha=False)
+    return f"{r:02X}{g:02X}{b:02X}"
+
+
+def image_attributes(
+    settings: AcquisitionSettings, name: str | None = None
+) -> dict[str, Any]:
+    """The ``ome`` attributes of one image group (axes in storage order)."""
+    dims = settings.array_storage_dimensions
+    transforms: list[Any] = [ngff.ScaleTransformation(scale=[_scale(d) for d in dims])]
+    if any(d.translation for d in dims):
+        translation = [float(d.translation or 0.0) for d in dims]
+        transforms.append(ngff.TranslationTransformation(translation=translation))
+    multiscale = ngff.Multiscale(
+        name=name,
+        axes=[_axis(d) for d in dims],
+        datasets=[ngff.Dataset(path="0", coordinateTransformations=transforms)],
+    )
+    omero = None
+    channel_dim = next((d for d in dims if effective_type(d) == "channel"), None)
+    if channel_dim is not None and channel_dim.coords:
+        window = _window(np.dtype(settings.dtype))
+        channels = [
+            ngff.OmeroChannel(
+                label=str(getattr(c, "name", c)),
+                color=_color(c) if isinstance(c, Channel) else "FFFFFF",
+                window=window,
+                active=True,
+            )
+            for c in channel_dim.coords
+        ]
+        omero = ngff.Omero(channels=channels)
+    return _dump(ngff.Image(multiscales=[multiscale], omero=omero))
+
+
+def check_axes(settings: AcquisitionSettings) -> str | None:
+    """Why the storage order is not a valid NGFF axis order, or None."""
+    try:
+        image_attributes(settings)
+    except Exception as e:  # yaozarrs raises pydantic validation errors
+        first = str(e).splitlines()
+        order = [d.name for d in settings.array_storage_dimensions]
+        detail = first[2].strip() if len(first) > 2 else str(e)
+        return f"storage order {order} is not a valid OME-Zarr axis order: {detail}"
+    return None
+
+
+def _series_name(position: Position) -> str:
+    if position.grid_row is not None:
+        return f"{position.name}_{position.grid_row}_{position.grid_column}"
+    return position.name
+
+
+def _alnum(text: str) -> str:
+    return "".join(ch for ch in text if ch.isascii() and ch.isalnum())
+
+
+def _field_names(positions: tuple[Position, ...]) -> list[str]:
+    """Field path per plate position: alphanumeric (NGFF), unique within a well.
+
+    The position name with other characters removed; fields of one well that
+    share a name get their grid cell appended (``r<row>c<col>``); anything
+    still empty or duplicated becomes ``fov<index>``.
+    """
+    wells: dict[tuple[Any, ...], list[str]] = {}
+    names = []
+    for i, p in enumerate(positions):
+        taken = wells.setdefault((p.plate_row, p.plate_column), [])
+        name = _alnum(p.name)
+        if p.grid_row is not None and any(
+            q.name == p.name and q.group != p.group for q in positions
+        ):
+            name += f"r{p.grid_row}c{p.grid_column}"
+        if not name or name in taken:
+            name = f"fov{i}"
+        taken.append(name)
+        names.append(name)
+    return names
+
+
+def _unique(segments: list[str]) -> list[str]:
+    out: list[str] = []
+    for seg in segments:
+        candidate, k = seg, 1
+        while candidate in out:
+            candidate = f"{seg}_{k}"
+            k += 1
+        out.append(candidate)
+    return out
+
+
+def check_plate(settings: AcquisitionSettings) -> str | None:
+    """Why plate positions cannot be laid out, or None."""
+    plate = settings.plate
+    if plate is None:
+        return None
+    outside = [
+        p.name
+        for p in settings.positions
+        if p.plate_row not in plate.row_names
+        or p.plate_column not in plate.column_names
+    ]
+    if outside:
+        return (
+            f"positions {outside} have a row/column that is not in the plate's "
+            f"row_names/column_names; extend the Plate to include them"
+        )
+    return None
+
+
+def build_layout(settings: AcquisitionSettings) -> ZarrLayout:
+    """Groups and image paths for `settings` (single image, collection or plate)."""
+    layout = ZarrLayout()
+    positions = settings.positions
+    if settings.plate is not None:
+        plate = settings.plate
+        fields = _field_names(positions)
+        wells: dict[tuple[str, str], list[str]] = {}
+        for p, fov in zip(positions, fields, strict=True):
+            wells.setdefault((str(p.plate_row), str(p.plate_column)), []).append(fov)
+        well_defs = [
+            ngff.PlateWell(
+                path=f"{safe_segment(r)}/{safe_segment(c)}",
+                rowIndex=plate.row_names.index(r),
+                columnIndex=plate.column_names.index(c),
+            )
+            for r, c in wells
+        ]
+        plate_def = ngff.PlateDef(
+            name=plate.name,
+            rows=[ngff.Row(name=safe_segment(r)) for r in plate.row_names],
+            columns=[ngff.Column(name=safe_segment(c)) for c in plate.column_names],
+            wells=well_defs,
+        )
+        layout.groups["."] = {"ome": _dump(ngff.Plate(plate=plate_def))}
+        for (r, c), fovs in wells.items():
+            row, col = safe_segment(r), safe_segment(c)
+            layout.groups.setdefault(row, {})
+            images = [ngff.FieldOfView(path=f) for f in fovs]
+            layout.groups[f"{row}/{col}"] = {
+                "ome": _dump(ngff.Well(well=ngff.WellDef(images=images)))
+            }
+        for p, fov in zip(positions, fields, strict=True):
+            row, col = safe_segment(str(p.plate_row)), safe_segment(str(p.plate_column))
+            path = f"{row}/{col}/{fov}"
+            layout.groups[path] = {"ome": image_attributes(settings, p.name)}
+            layout.image_paths.append(path)
+    elif len(positions) > 1:
+        names = _unique([safe_segment(_series_name(p)) for p in positions])
+        layout.groups["."] = {"ome": _dump(ngff.Bf2Raw(bioformats2raw_layout=3))}
+        layout.groups["OME"] = {"ome": _dump(ngff.Series(series=names))}
+        for p, name in zip(positions, names, strict=True):
+            layout.groups[name] = {"ome": image_attributes(settings, p.name)}
+            layout.image_paths.append(name)
+    else:
+        layout.groups["."] = {"ome": image_attributes(settings)}
+        layout.image_paths.append(".")
+    return layout
+
+
+def write_group(root: Path, path: str, attributes: dict[str, Any]) -> None:
+    """Write a group's zarr.json atomically (temp file + rename)."""
+    directory = root if path == "." else root / path
+    directory.mkdir(parents=True, exist_ok=True)
+    doc = {"zarr_format": 3, "node_type": "group", "attributes": attributes}
+    tmp = directory / "zarr.json.tmp"
+    try:
+        text = json.dumps(doc, indent=2, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"Failed to serialize zarr.json for {directory}: {e}") from e
+    tmp.write_text(text)
+    os.replace(tmp, directory / "zarr.json")
