@@ -101,7 +101,7 @@ class ChunkAssembler:
         """Write every incomplete chunk (unwritten frames stay zero)."""
         while self._open:
             (position, origin), chunk = self._open.popitem()
-            written = [i for i in chunk.written]
+            written = list(chunk.written)
             if not written:
                 continue
             # trim an unbounded chunk to the frames that exist

@@ -14,13 +14,14 @@ import os
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import tensorstore as ts
 
 from ._zarr_base import ZarrBackend, codec_configs
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import numpy as np
 
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
@@ -71,10 +72,6 @@ class TensorstoreBackend(ZarrBackend):
 
     def _create_array(self, position: int, path: Path, shape: list[int]) -> None:
         grid, codecs = self._codecs()
-        grid = [
-            min(g, s) if i != self.grow_axis else g
-            for i, (g, s) in enumerate(zip(grid, shape, strict=True))
-        ]
         spec = {
             "driver": "zarr3",
             "kvstore": {"driver": "file", "path": str(path)},

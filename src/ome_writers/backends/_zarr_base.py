@@ -17,8 +17,6 @@ import math
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-
 from ome_writers._paths import fsync_tree, remove_dataset, resolve_output
 from ome_writers.metadata._ngff import (
     build_layout,
@@ -32,6 +30,8 @@ from ._chunks import ChunkAssembler
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import numpy as np
 
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
@@ -79,8 +79,9 @@ class ZarrBackend(Backend):
         )
         self.shards: tuple[int, ...] | None = None
         if any(d.shard_size_chunks for d in dims):
+            # a shard holds whole chunks: cap it at the chunks covering the array
             self.shards = tuple(
-                c * (d.shard_size_chunks or 1)
+                c * min(d.shard_size_chunks or 1, math.ceil((d.count or 2**62) / c))
                 for c, d in zip(self.chunks, dims, strict=True)
             )
         self.compression = settings.compression or "none"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,6 +14,8 @@ from ome_writers._paths import safe_segment
 from ome_writers._schema import Channel, effective_type
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ome_writers._schema import AcquisitionSettings, Dimension, Position
 
 
