@@ -45,7 +45,8 @@ def safe_segment(name: str) -> str:
     )
     if cleaned.strip(".") == "":
         cleaned = "_" + cleaned
-    return cleaned[:200]
+    # file names are limited to 255 bytes: cut on a character boundary
+    return cleaned.encode()[:200].decode(errors="ignore")
 
 
 def fsync_tree(path: Path) -> None:

@@ -1,7 +1,7 @@
-"""Assemble chunks that span several frames before they are written.
+"""Assemble chunks (or shards) that span several frames before they are written.
 
-When a storage dimension other than Y/X has ``chunk_size > 1``, a chunk holds
-several frames. Each frame is copied once into a preallocated buffer for its
+When a storage dimension other than Y/X has ``chunk_size > 1`` (or a shard
+holds several chunks along it), a chunk or shard holds several frames. Each frame is copied once into a preallocated buffer for its
 chunk; the buffer is handed to the writer when its last frame (or skip)
 arrives, so no chunk is ever read back and rewritten. Incomplete chunks are
 flushed at close. Live reads overlay the frames still held here.

@@ -91,11 +91,13 @@ class ZarrBackend(Backend):
         self.grow_step = step[self.grow_axis] if self.grow_axis is not None else 0
         self.allocated = [self._initial_shape() for _ in range(self.num_positions)]
         self.extent = [0] * self.num_positions  # written extent on the grow axis
+        # the unit written at once: a shard when sharding, else a chunk
+        unit = (self.shards or self.chunks)[:n_index]
         self.assembler: ChunkAssembler | None = None
-        if ChunkAssembler.needed(self.chunks[:n_index]):
+        if ChunkAssembler.needed(unit):
             self.assembler = ChunkAssembler(
                 self.storage_shape[:n_index],
-                self.chunks[:n_index],
+                unit,
                 self.frame_shape,
                 self.dtype,
                 self._write_block_at,
