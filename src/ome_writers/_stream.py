@@ -248,6 +248,9 @@ class OMEStream:
             self._closed = True
             try:
                 self._backend.finalize(self._n)
+            except Exception as e:
+                if e is not self._failure:  # an error already reported is not new
+                    raise
             finally:
                 if self._notifier is not None:
                     self._notifier.stop()

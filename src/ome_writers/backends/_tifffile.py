@@ -204,25 +204,31 @@ class TiffBackend(Backend):
         self.work.put(None)
         if self.thread is not None:
             self.thread.join()
+        error = self.error
         try:
-            if self.error is None:
+            # describe whatever reached the disk, even after a writer error
+            if error is None:
                 self._pad_incomplete()
         finally:
             for writer in self.writers:
                 writer.close()
-        if self.error is not None:
-            raise self.error
         if not any(self.pages):  # nothing acquired: leave no unreadable file
             for path in self.files:
                 path.unlink(missing_ok=True)
             if not self.single_file:
                 _remove_empty_dir(self.files[0].parent)
-            return
-        self._attach_frame_metadata()
-        self.models = self._build_models()
-        if self.pending_update:
-            self.models.update(self.pending_update)
-        self._write_models()
+        else:
+            try:
+                self._attach_frame_metadata()
+                self.models = self._build_models()
+                if self.pending_update:
+                    self.models.update(self.pending_update)
+                self._write_models()
+            except Exception:
+                if error is None:
+                    raise
+        if error is not None:
+            raise error
 
     def _inner(self) -> int:
         sizes = self.builder.sizes

@@ -1,0 +1,28 @@
+import loci.common.DebugTools;
+import loci.formats.ImageReader;
+import java.security.MessageDigest;
+
+/** Prints, for every series and plane: series z c t sha1-of-plane-bytes. */
+public class PlaneDigest {
+  public static void main(String[] args) throws Exception {
+    DebugTools.setRootLevel("ERROR");
+    ImageReader reader = new ImageReader();
+    reader.setId(args[0]);
+    System.out.println("SERIES " + reader.getSeriesCount());
+    for (int s = 0; s < reader.getSeriesCount(); s++) {
+      reader.setSeries(s);
+      System.out.println("SIZES " + s + " " + reader.getSizeZ() + " " + reader.getSizeC()
+          + " " + reader.getSizeT() + " " + reader.getDimensionOrder() + " "
+          + loci.formats.FormatTools.getPixelTypeString(reader.getPixelType()));
+      for (int i = 0; i < reader.getImageCount(); i++) {
+        int[] zct = reader.getZCTCoords(i);
+        byte[] bytes = reader.openBytes(i);
+        MessageDigest md = MessageDigest.getInstance("SHA-1");
+        StringBuilder hex = new StringBuilder();
+        for (byte b : md.digest(bytes)) hex.append(String.format("%02x", b));
+        System.out.println("PLANE " + s + " " + zct[0] + " " + zct[1] + " " + zct[2] + " " + hex);
+      }
+    }
+    reader.close();
+  }
+}
