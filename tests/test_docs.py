@@ -20,7 +20,9 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 
 @pytest.mark.parametrize("code", SNIPPETS)
-def test_doc_snippet(code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doc_snippet(
+    code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "<snippet>", "exec"), {"__name__": "__snippet__"})
 

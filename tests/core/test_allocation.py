@@ -11,7 +11,9 @@ from ome_writers import AcquisitionSettings, Dimension, create_stream
 FRAME = (512, 512)  # 512 KiB per uint16 frame
 
 
-def _peak_during_appends(settings: AcquisitionSettings, frames: list[np.ndarray]) -> int:
+def _peak_during_appends(
+    settings: AcquisitionSettings, frames: list[np.ndarray]
+) -> int:
     stream = create_stream(settings)
     view = stream.view()  # a live view must not add per-frame cost either
     stream.append(frames[0])  # warm up

@@ -11,7 +11,9 @@ from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers.cli import main
 
 
-def test_info_scratch_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_info_scratch_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "scratch"
     s = AcquisitionSettings(
         root_path=str(root),
@@ -32,7 +34,9 @@ def test_info_scratch_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "valid" in out
 
 
-def test_info_rejects_unknown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_info_rejects_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["validate", str(tmp_path)]) == 1
     assert "INVALID" in capsys.readouterr().out
 

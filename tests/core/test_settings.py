@@ -109,7 +109,9 @@ def test_coords_rules() -> None:
         Dimension(name="c", count=2, coords=["a", "b", "c"])
     with pytest.raises(ValidationError, match="May not mix Channel objects"):
         Dimension(name="c", coords=[Channel(name="a"), 1.0])
-    with pytest.raises(ValidationError, match="require type='channel', got type='time'"):
+    with pytest.raises(
+        ValidationError, match="require type='channel', got type='time'"
+    ):
         Dimension(name="c", type="time", coords=[Channel(name="a")])
     with pytest.raises(ValidationError, match="Channel names must be unique"):
         Dimension(name="c", type="channel", coords=["a", "a"])
@@ -306,7 +308,9 @@ def test_deferred_validation_round_trip() -> None:
         Dimension(name="y", count=4, chunk_size=4, scale=0.0, unit="micrometer"),
         Dimension(name="x", count=5, chunk_size=5, scale=0.0, unit="micrometer"),
     ]
-    dims = [d.model_copy(update={"chunk_size": 2}) if d.name == "t" else d for d in dims]
+    dims = [
+        d.model_copy(update={"chunk_size": 2}) if d.name == "t" else d for d in dims
+    ]
     full = AcquisitionSettings.model_validate(
         {**base.model_dump(), "dimensions": dims, "plate": None, "dtype": "uint16"}
     )
@@ -421,7 +425,9 @@ def test_compression_per_format() -> None:
     settings(compression="lzw")  # scratch ignores compression
     with pytest.raises(ValidationError, match="'lzw' is not supported for OME-Zarr"):
         settings(root_path="a.ome.zarr", compression="lzw")
-    with pytest.raises(ValidationError, match="'blosc-lz4' is not supported for OME-TIFF"):
+    with pytest.raises(
+        ValidationError, match="'blosc-lz4' is not supported for OME-TIFF"
+    ):
         settings(root_path="a.ome.tiff", compression="blosc-lz4")
     with pytest.raises(ValidationError, match="compression"):
         settings(root_path="a.ome.zarr", compression="gzip9")
@@ -509,9 +515,13 @@ def test_derived_properties() -> None:
 def test_plate_rules() -> None:
     plate = Plate.from_standard_wells(96)
     well = [Position(name="f", plate_row="A", plate_column="1")]
-    with pytest.raises(ValidationError, match="Plate mode requires a position dimension"):
+    with pytest.raises(
+        ValidationError, match="Plate mode requires a position dimension"
+    ):
         settings(plate=plate)
-    with pytest.raises(ValidationError, match="must have row and column for plate mode"):
+    with pytest.raises(
+        ValidationError, match="must have row and column for plate mode"
+    ):
         settings(Dimension(name="p", type="position", coords=["a"]), plate=plate)
     settings(Dimension(name="p", type="position", coords=well), plate=plate)
     outside = [Position(name="f", plate_row="Z", plate_column="1")]

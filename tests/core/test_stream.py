@@ -100,7 +100,9 @@ def test_bad_frames_are_rejected_without_using_a_slot() -> None:
     stream.append(good[2])
     with pytest.raises(IndexError, match="would exceed total of 3 frames"):
         stream.append(good[0])
-    with pytest.raises(IndexError, match=r"Cannot skip frames: would exceed total of 3"):
+    with pytest.raises(
+        IndexError, match=r"Cannot skip frames: would exceed total of 3"
+    ):
         stream.skip()
     stream.close()
     for i in range(3):
@@ -198,7 +200,9 @@ def test_gc_warns_only_after_frames() -> None:
 def test_global_metadata_validation() -> None:
     with create_stream(_scratch()) as stream:
         for bad in ("", None):
-            with pytest.raises(ValueError, match="namespace must be a non-empty string"):
+            with pytest.raises(
+                ValueError, match="namespace must be a non-empty string"
+            ):
                 stream.set_global_metadata(bad, {})  # type: ignore[arg-type]
         for reserved in ("ome", "ome_writers"):
             with pytest.raises(ValueError, match="is reserved by ome-writers"):
@@ -262,7 +266,9 @@ def test_on_events() -> None:
             stream.on("bogus", print)  # type: ignore[arg-type]
         stream.on("coords_changed", changed.append)
         stream.on("coords_expanded", expanded.append)
-        stream.on("coords_changed", lambda u: threads.add(threading.current_thread().name))
+        stream.on(
+            "coords_changed", lambda u: threads.add(threading.current_thread().name)
+        )
         for i in range(4):
             stream.append(frame_for(i, (4, 5)))
     # close() delivers every pending notification before returning
@@ -280,7 +286,9 @@ def test_on_events() -> None:
     assert threading.current_thread().name not in threads
 
 
-def test_listener_errors_do_not_break_acquisition(caplog: pytest.LogCaptureFixture) -> None:
+def test_listener_errors_do_not_break_acquisition(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     s = _scratch(Dimension(name="t", count=3))
 
     def broken(update: CoordUpdate) -> None:

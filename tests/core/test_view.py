@@ -109,7 +109,9 @@ def test_dynamic_live_extent_and_strict() -> None:
     np.testing.assert_array_equal(view[-1, -1, -1], frame_for(1, (4, 5)))
     # non-strict: beyond the live extent but inside the full extent reads zeros
     assert not view[1, 2, 0].any()
-    with pytest.raises(IndexError, match="out of bounds for live dimension 't' with size 1"):
+    with pytest.raises(
+        IndexError, match="out of bounds for live dimension 't' with size 1"
+    ):
         strict[0, 1]
     stream.close()
 
