@@ -21,6 +21,22 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    return run_demo(
+        output=args.output,
+        formats=["ome.zarr", "ome.tiff"] if args.format == "both" else [args.format],
+        t=args.t,
+        z=args.z,
+        c=args.c,
+        positions=args.positions,
+        width=args.width,
+        height=args.height,
+        pixel_size=args.pixel_size,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `ome-writers` command."""
     from ._version import __version__
@@ -36,6 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("paths", nargs="+", help="OME-Zarr, OME-TIFF or scratch paths")
     info.set_defaults(func=_cmd_info)
+
+    demo = sub.add_parser(
+        "demo", help="run a hardware-free acquisition (pymmcore-plus demo camera)"
+    )
+    demo.add_argument("--output", default="demo-output", help="output directory")
+    demo.add_argument(
+        "--format", choices=["ome.zarr", "ome.tiff", "both"], default="both"
+    )
+    demo.add_argument("--t", type=int, default=3, help="time points")
+    demo.add_argument("--z", type=int, default=5, help="z slices")
+    demo.add_argument("--c", type=int, default=2, choices=[0, 1, 2, 3], help="channels")
+    demo.add_argument("--positions", type=int, default=2, help="stage positions")
+    demo.add_argument("--width", type=int, default=512)
+    demo.add_argument("--height", type=int, default=512)
+    demo.add_argument(
+        "--pixel-size", type=float, default=0.5, help="µm; 0 = uncalibrated camera"
+    )
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 

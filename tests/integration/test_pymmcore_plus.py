@@ -1,0 +1,205 @@
+"""pymmcore-plus `mda.run(output=...)` through this package, frame by frame.
+
+Every scenario runs the demo camera, whose frames carry their frame counter.
+For each event of the sequence, the frame appended k-th must be found exactly
+where the event's index says, in our view and in an independent reader's copy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+useq = pytest.importorskip("useq")
+pytest.importorskip("pymmcore_plus")
+
+import ome_types  # noqa: E402
+import tifffile  # noqa: E402
+import yaozarrs  # noqa: E402
+import zarr  # noqa: E402
+
+from ome_writers.adapters.demo_camera import decode_frame_counter, demo_core  # noqa: E402
+
+W, H = 48, 32
+PLATE = useq.WellPlatePlan(
+    plate=96,
+    a1_center_xy=(0, 0),
+    selected_wells=([0, 1], [0, 2]),
+    well_points_plan=useq.GridRowsColumns(rows=1, columns=2),
+)
+CASES: dict[str, dict[str, Any]] = {
+    "time-lapse": {"time_plan": {"interval": 0, "loops": 4}},
+    "t-z": {
+        "time_plan": {"interval": 0, "loops": 2},
+        "z_plan": {"range": 2, "step": 1},
+    },
+    "t-c-z": {
+        "time_plan": {"interval": 0, "loops": 2},
+        "channels": ["DAPI", "FITC"],
+        "z_plan": {"range": 1, "step": 1},
+    },
+    "multi-position-tpcz": {
+        "time_plan": {"interval": 0, "loops": 2},
+        "stage_positions": [(0, 0, 0), {"x": 5, "y": 5, "z": 0, "name": "second"}],
+        "channels": ["DAPI", "Cy5"],
+        "z_plan": {"range": 1, "step": 1},
+        "axis_order": "tpcz",
+    },
+    "multi-position-tpzc": {
+        "time_plan": {"interval": 0, "loops": 2},
+        "stage_positions": [(0, 0, 0), (5, 5, 0)],
+        "channels": ["DAPI", "Cy5"],
+        "z_plan": {"range": 1, "step": 1},
+        "axis_order": "tpzc",
+    },
+    "grid": {"grid_plan": {"rows": 2, "columns": 2}, "channels": ["FITC"]},
+    "plate": {"stage_positions": PLATE, "channels": ["DAPI"]},
+    "duplicate-channels": {"channels": ["DAPI", {"config": "DAPI", "exposure": 5}]},
+    "rejected-fallback": {
+        "z_plan": {"range": 1, "step": 1},
+        "channels": ["DAPI", {"config": "FITC", "do_stack": False}],
+    },
+}
+OUTPUTS = ["ome.zarr", "ome.tiff", "memory"]
+
+
+def _flat_positions(events: list[Any]) -> dict[tuple[int, int], int]:
+    order: dict[tuple[int, int], int] = {}
+    for e in events:
+        key = (e.index.get("p", 0), e.index.get("g", 0))
+        order.setdefault(key, len(order))
+    return order
+
+
+def _view_index(
+    view: Any, event: Any, flat: dict[tuple[int, int], int], k: int
+) -> tuple[int, ...]:
+    idx = []
+    for name in view.dims[:-2]:
+        if name == "p":
+            idx.append(flat[(event.index.get("p", 0), event.index.get("g", 0))])
+        elif name == "t" and view.dims == ("t", "y", "x"):  # unbounded fallback
+            idx.append(k)
+        else:
+            idx.append(event.index.get(name, 0))
+    return tuple(idx)
+
+
+def _independent_read(path: Path, fmt: str, view: Any) -> np.ndarray | None:
+    """The whole dataset as read by zarr-python / tifffile, in view order."""
+    if fmt == "ome.zarr":
+        yaozarrs.validate_zarr_store(str(path))
+        arrays = sorted(
+            p.parent
+            for p in path.rglob("zarr.json")
+            if json.loads(p.read_text()).get("node_type") == "array"
+        )
+        data = [zarr.open_array(str(a), mode="r")[...] for a in arrays]
+    elif fmt == "ome.tiff":
+        files = (
+            [path]
+            if path.is_file()
+            else sorted(path.with_suffix("").with_suffix("").glob("*.tif*"))
+        )
+        for f in files:
+            ome_types.from_tiff(f)
+            with tifffile.TiffFile(f) as tif:
+                assert tif.is_ome
+        if len(files) == 1:
+            with tifffile.TiffFile(files[0]) as tif:
+                data = [s.asarray() for s in tif.series]
+        else:  # each position's pages, read from its own file
+            data = [tifffile.imread(f, is_ome=False) for f in files]
+    else:
+        return None
+    if "p" in view.dims and len(data) > 1:
+        return np.stack([d.reshape(view.shape[1:]) for d in data])
+    return data[0].reshape(view.shape)
+
+
+@pytest.mark.parametrize("fmt", OUTPUTS)
+@pytest.mark.parametrize("case", list(CASES))
+def test_mda_run(tmp_path: Path, case: str, fmt: str) -> None:
+    seq = useq.MDASequence(**CASES[case])
+    core = demo_core(
+        width=W, height=H, pixel_size_um=0.5 if "grid" not in case else None
+    )
+    events = list(seq.iter_events())
+    dest = "memory" if fmt == "memory" else str(tmp_path / f"run.{fmt}")
+    if fmt == "ome.tiff" and case == "plate":
+        pass  # one file per field, a plate in the OME-XML
+    core.mda.run(seq, output=dest, overwrite=True)
+    view = core.mda.get_view()
+    data = np.asarray(view)
+    frames = data.reshape(-1, H, W)
+    counters = [decode_frame_counter(f) for f in frames]
+    base = min(counters)
+    assert sorted(counters) == list(range(base, base + len(events)))
+    flat = _flat_positions(events)
+    for k, event in enumerate(events):
+        got = decode_frame_counter(data[_view_index(view, event, flat, k)])
+        assert got == base + k, (
+            f"event {k} {dict(event.index)} holds frame {got - base}"
+        )
+    if fmt != "memory":
+        other = _independent_read(Path(dest), fmt, view)
+        assert other is not None
+        np.testing.assert_array_equal(other, data)
+    if case == "rejected-fallback":
+        assert view.dims == ("t", "y", "x")
+
+
+def test_dimension_overrides_and_summary(tmp_path: Path) -> None:
+    seq = useq.MDASequence(
+        time_plan={"interval": 0, "loops": 2}, z_plan={"range": 4, "step": 1}
+    )
+    core = demo_core(width=W, height=H)
+    dest = tmp_path / "over.ome.zarr"
+    core.mda.run(
+        seq,
+        output=str(dest),
+        overwrite=True,
+        dimension_overrides={"z": {"chunk_size": 5}},
+    )
+    array = json.loads((dest / "0" / "zarr.json").read_text())
+    assert array["chunk_grid"]["configuration"]["chunk_shape"][1] == 5
+    attrs = json.loads((dest / "zarr.json").read_text())["attributes"]
+    summary = attrs["pymmcore_plus"]["summary_metadata"]
+    assert summary["image_infos"][0]["width"] == W
+    frames = attrs["ome_writers"]["frame_metadata"]
+    assert len(frames) == 10 and frames[1]["exposure_time"] == pytest.approx(0.01)
+
+
+def test_uncalibrated_tiff_summary_after_close(tmp_path: Path) -> None:
+    """pixel size 0 (no calibration) must not break OME-TIFF (defect §10.1)."""
+    core = demo_core(width=W, height=H, pixel_size_um=None)
+    assert core.getPixelSizeUm() == 0
+    dest = tmp_path / "u.ome.tiff"
+    core.mda.run(
+        useq.MDASequence(time_plan={"interval": 0, "loops": 3}), output=str(dest)
+    )
+    ome = ome_types.from_tiff(dest)
+    assert ome.images[0].pixels.physical_size_x is None
+    namespaces = [a.namespace for a in ome.structured_annotations.map_annotations]
+    assert "pymmcore_plus" in namespaces
+
+
+def test_cancel_leaves_readable_data(tmp_path: Path) -> None:
+    core = demo_core(width=W, height=H)
+    seq = useq.MDASequence(time_plan={"interval": 0.02, "loops": 50})
+    dest = tmp_path / "cancel.ome.tiff"
+
+    @core.mda.events.frameReady.connect
+    def _stop(img: Any, event: Any) -> None:
+        if event.index["t"] == 4:
+            core.mda.cancel()
+
+    core.mda.run(seq, output=str(dest))
+    with tifffile.TiffFile(dest) as tif:
+        n = len(tif.pages)
+        assert tif.series[0].shape[0] == n
+    assert 5 <= n < 50
