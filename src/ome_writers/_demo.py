@@ -54,18 +54,16 @@ def run_demo(
         path = out_dir / f"demo.{fmt}"
         done = [0]
 
-        def progress(*_: Any, done: list[int] = done) -> None:
+        def progress(*_: Any, done: list[int] = done, name: str = path.name) -> None:
             done[0] += 1
             if done[0] % max(1, n_frames // 10) == 0 or done[0] == n_frames:
-                print(
-                    f"\r  {path.name}: {done[0]}/{n_frames} frames", end="", flush=True
-                )
+                print(f"\r  {name}: {done[0]}/{n_frames} frames", end="", flush=True)
 
         core.mda.events.frameReady.connect(progress)
         start = time.perf_counter()
         core.mda.run(sequence, output=str(path), overwrite=True)
         seconds = time.perf_counter() - start
-        view = core.mda.get_view()
+        view: Any = core.mda.get_view()
         print()
         data = np.asarray(view)
         frames = data.reshape(-1, *data.shape[-2:])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
-from ._schema import Dimension, Plate
 from .adapters._useq import dims_from_useq, useq_to_acquisition_settings
+
+if TYPE_CHECKING:
+    from ._schema import Dimension, Plate
 
 
 class AcquisitionSettingsDict(TypedDict):

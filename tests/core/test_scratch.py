@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from ome_writers import AcquisitionSettings, Dimension, ScratchFormat, create_stream
-
-from ..conftest import frame_for
+from tests.conftest import frame_for
 
 
 def _dims(t: int | None = 3) -> list[Dimension]:
@@ -52,7 +51,7 @@ def test_disk_mode_overwrite(tmp_path: Path) -> None:
         root_path=str(root), format="scratch", dimensions=_dims(), dtype="uint8"
     )
     create_stream(s).close()
-    with pytest.raises(FileExistsError, match="already exists. Use overwrite=True"):
+    with pytest.raises(FileExistsError, match=r"already exists\. Use overwrite=True"):
         create_stream(s)
     create_stream(s.model_copy(update={"overwrite": True})).close()
     foreign = tmp_path / "foreign"

@@ -23,8 +23,7 @@ from ome_writers.errors import (
     FrameShapeError,
     StreamClosedError,
 )
-
-from ..conftest import frame_for
+from tests.conftest import frame_for
 
 
 def _scratch(*dims: Dimension, **kwargs: object) -> AcquisitionSettings:
@@ -91,7 +90,7 @@ def test_bad_frames_are_rejected_without_using_a_slot() -> None:
     with pytest.raises(FrameDtypeError):
         stream.append([[0] * 5] * 4)  # python lists become int64
     # catchable as built-ins
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected"):
         stream.append(np.zeros((3, 3), "uint16"))
     with pytest.raises(TypeError):
         stream.append(np.zeros((4, 5), "int32"))

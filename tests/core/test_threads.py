@@ -9,8 +9,7 @@ import pytest
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers.errors import StreamClosedError
-
-from ..conftest import frame_for
+from tests.conftest import frame_for
 
 SHAPE = (16, 16)
 

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
-
-from ..conftest import frame_for
+from tests.conftest import frame_for
 
 
 def _settings(**kwargs: object) -> AcquisitionSettings:

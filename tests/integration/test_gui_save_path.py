@@ -61,7 +61,8 @@ def test_ndv_wraps_live_view_during_memory_run(core: Any) -> None:
     assert wrapper.dims == ("t", "y", "x")
     assert len(wrapper.coords["t"]) == 20
     assert dims_changes, "coords_changed never fired"
-    assert reads and all(r.shape == view.shape[-2:] for r in reads)
+    assert reads
+    assert all(r.shape == view.shape[-2:] for r in reads)
     data = np.asarray(view)
     first = int(data[0, 0, 0])
     np.testing.assert_array_equal(data[:, 0, 0], np.arange(first, first + 20))

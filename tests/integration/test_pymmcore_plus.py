@@ -171,7 +171,8 @@ def test_dimension_overrides_and_summary(tmp_path: Path) -> None:
     summary = attrs["pymmcore_plus"]["summary_metadata"]
     assert summary["image_infos"][0]["width"] == W
     frames = attrs["ome_writers"]["frame_metadata"]
-    assert len(frames) == 10 and frames[1]["exposure_time"] == pytest.approx(0.01)
+    assert len(frames) == 10
+    assert frames[1]["exposure_time"] == pytest.approx(0.01)
 
 
 def test_uncalibrated_tiff_summary_after_close(tmp_path: Path) -> None:

@@ -158,7 +158,7 @@ def test_single_file_every_tcz_order(
     assert (plane.delta_t, plane.exposure_time) == (0.1, 0.01)
     with tifffile.TiffFile(path) as tif:
         assert tif.is_ome
-        assert tif.series[0].shape == tuple(SIZES[a] for a in order) + (Y, X)
+        assert tif.series[0].shape == (*tuple(SIZES[a] for a in order), Y, X)
         assert tif.series[0].axes == order.upper() + "YX"
 
 
@@ -333,7 +333,8 @@ def test_unknown_pixel_size(
     _write(settings, 2)
     _check_bioformats(bioformats, tmp_path / "p.ome.tiff", settings, 2)
     pixels = _check_xml(tmp_path / "p.ome.tiff").images[0].pixels
-    assert pixels.physical_size_x is None and pixels.time_increment is None
+    assert pixels.physical_size_x is None
+    assert pixels.time_increment is None
 
 
 def test_metadata_round_trip(tmp_path: Path, bioformats: BioFormats) -> None:
@@ -362,7 +363,8 @@ def test_metadata_round_trip(tmp_path: Path, bioformats: BioFormats) -> None:
     stream.set_global_metadata("later", {"k": "v"})
     ome = _check_xml(tmp_path / "m.ome.tiff")
     namespaces = [a.namespace for a in ome.structured_annotations.map_annotations]
-    assert "myns" in namespaces and "later" in namespaces
+    assert "myns" in namespaces
+    assert "later" in namespaces
     myns = next(
         a for a in ome.structured_annotations.map_annotations if a.namespace == "myns"
     )
@@ -438,7 +440,7 @@ def test_rejections(tmp_path: Path) -> None:
     )
     create_stream(settings).close()
     (tmp_path / "e.ome.tiff").write_bytes(b"")
-    with pytest.raises(FileExistsError, match="already exists. Use overwrite=True"):
+    with pytest.raises(FileExistsError, match=r"already exists\. Use overwrite=True"):
         create_stream(settings)
 
 

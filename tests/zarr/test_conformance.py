@@ -335,7 +335,9 @@ def test_float_dtype_with_channels(tmp_path: Path, backend: str) -> None:
 def test_overwrite_rules(tmp_path: Path, backend: str) -> None:
     settings = _settings(tmp_path, backend, [Dimension(name="t", count=1)])
     _write(settings)
-    with pytest.raises(FileExistsError, match="already exists at .*Use overwrite=True"):
+    with pytest.raises(
+        FileExistsError, match=r"already exists at .*Use overwrite=True"
+    ):
         create_stream(settings)
     _write(settings.model_copy(update={"overwrite": True}))
     foreign = tmp_path / "foreign.ome.zarr"

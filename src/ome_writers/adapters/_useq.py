@@ -330,7 +330,8 @@ def useq_to_acquisition_settings(
 
     if pixel_size_um is not None and pixel_size_um < 0:
         warnings.warn(
-            f"Invalid pixel_size_um={pixel_size_um}. Must be positive. Ignoring pixel size.",
+            f"Invalid pixel_size_um={pixel_size_um}. Must be positive. "
+            "Ignoring pixel size.",
             UserWarning,
             stacklevel=2,
         )

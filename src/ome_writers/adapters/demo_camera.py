@@ -32,7 +32,7 @@ _NOISE_BANK = 8
 
 def counter_bits(dtype: Any, bit_depth: int) -> int:
     """Bits of the frame counter stored per pixel."""
-    return min(bit_depth, np.dtype(dtype).itemsize * 8)
+    return min(bit_depth, int(np.dtype(dtype).itemsize) * 8)
 
 
 def encode_frame_counter(frame: np.ndarray, n: int, bit_depth: int) -> None:
@@ -45,7 +45,7 @@ def encode_frame_counter(frame: np.ndarray, n: int, bit_depth: int) -> None:
 def decode_frame_counter(frame: np.ndarray, bit_depth: int = 12) -> int:
     """The 0-based frame counter a demo-camera frame carries."""
     bits = counter_bits(frame.dtype, bit_depth)
-    return sum(int(frame[0, k]) << (bits * k) for k in range(COUNTER_PIXELS))
+    return int(sum(int(frame[0, k]) << (bits * k) for k in range(COUNTER_PIXELS)))
 
 
 class DemoCamera(SimpleCameraDevice):
@@ -110,7 +110,7 @@ class DemoCamera(SimpleCameraDevice):
         """The dye being imaged (changes the image)."""
         return self._fluorophore
 
-    @fluorophore.setter
+    @fluorophore.setter  # type: ignore[no-redef]
     def fluorophore(self, value: str) -> None:
         self._fluorophore = str(value)
 

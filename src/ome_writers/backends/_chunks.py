@@ -1,10 +1,11 @@
 """Assemble chunks (or shards) that span several frames before they are written.
 
 When a storage dimension other than Y/X has ``chunk_size > 1`` (or a shard
-holds several chunks along it), a chunk or shard holds several frames. Each frame is copied once into a preallocated buffer for its
-chunk; the buffer is handed to the writer when its last frame (or skip)
-arrives, so no chunk is ever read back and rewritten. Incomplete chunks are
-flushed at close. Live reads overlay the frames still held here.
+holds several chunks along it), a chunk or shard holds several frames. Each
+frame is copied once into a preallocated buffer for its chunk; the buffer is
+handed to the writer when its last frame (or skip) arrives, so no chunk is
+ever read back and rewritten. Incomplete chunks are flushed at close. Live
+reads overlay the frames still held here.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class ChunkAssembler:
                 if target is None:
                     continue
                 local = tuple(i - o for i, o in zip(index, _origin, strict=True))
-                out[(*target, Ellipsis)] = chunk.buffer[local][frame_key]
+                out[(*target, Ellipsis)] = chunk.buffer[local][frame_key]  # type: ignore[index]
 
 
 def _locate(

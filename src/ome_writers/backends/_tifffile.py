@@ -17,6 +17,7 @@ closed before its first frame leaves no file behind.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -132,7 +133,8 @@ class TiffBackend(Backend):
             if path.exists():
                 if not self.settings.overwrite:
                     raise FileExistsError(
-                        f"File {path} already exists. Use overwrite=True to overwrite it."
+                        f"File {path} already exists. "
+                        "Use overwrite=True to overwrite it."
                     )
                 path.unlink()
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -249,12 +251,8 @@ class TiffBackend(Backend):
             total = math.ceil(n / inner) * inner
             existing = set(self.ifd_of[position])
             for k in range(total):
-                index = tuple(
-                    int(i)
-                    for i in np.unravel_index(
-                        k, [(counts[0] or total // inner), *counts[1:]]
-                    )
-                )  # type: ignore[list-item]
+                shape = [counts[0] or total // inner, *(c or 1 for c in counts[1:])]
+                index = tuple(int(i) for i in np.unravel_index(k, shape))
                 if index not in existing:
                     self._write_page(position, index, zeros)
 
@@ -381,12 +379,14 @@ class TiffBackend(Backend):
         """Replace OME models (written now after close, else at close)."""
         if not isinstance(metadata, dict):
             raise TypeError(
-                f"Expected dict[int, ome_types.model.OME] metadata, got {type(metadata)}"
+                "Expected dict[int, ome_types.model.OME] metadata, "
+                f"got {type(metadata)}"
             )
         for key, value in metadata.items():
             if not isinstance(value, m.OME):
                 raise TypeError(
-                    f"Expected ome_types.model.OME for position {key}, got {type(value)}"
+                    f"Expected ome_types.model.OME for position {key}, "
+                    f"got {type(value)}"
                 )
             valid = (
                 set(self.models) if self.finalized else {*range(len(self.files)), -1}
@@ -405,9 +405,8 @@ class TiffBackend(Backend):
 
     def read(self, position: int, key: StorageKey) -> np.ndarray:
         index_key, frame_key = key[:-2], key[-2:]
-        counts = [d.count for d in self.settings.storage_index_dimensions]
         axes = []
-        for k, n in zip(index_key, counts, strict=True):
+        for k in index_key:
             axes.append(
                 [k] if isinstance(k, int) else list(range(k.start, k.stop, k.step))
             )
@@ -458,7 +457,5 @@ def _binary_only(own_uuid: str, metadata_file: str, target_uuid: str) -> m.OME:
 
 
 def _remove_empty_dir(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         path.rmdir()
-    except OSError:
-        pass

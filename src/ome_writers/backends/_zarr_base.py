@@ -73,22 +73,24 @@ class ZarrBackend(Backend):
         self.attributes = {path: dict(a) for path, a in self.layout.groups.items()}
         dims = settings.array_storage_dimensions
         n_index = len(dims) - 2
-        self.chunks = tuple(
-            min(d.chunk_size or (d.count if i >= n_index else 1), d.count or 2**62)
-            for i, d in enumerate(dims)
+        big = 2**62  # stands for the extent of an unbounded dimension
+        counts = [d.count or big for d in dims]
+        self.chunks: tuple[int, ...] = tuple(
+            min(d.chunk_size or (n if i >= n_index else 1), n)
+            for i, (d, n) in enumerate(zip(dims, counts, strict=True))
         )
         self.shards: tuple[int, ...] | None = None
         if any(d.shard_size_chunks for d in dims):
             # a shard holds whole chunks: cap it at the chunks covering the array
             self.shards = tuple(
-                c * min(d.shard_size_chunks or 1, math.ceil((d.count or 2**62) / c))
-                for c, d in zip(self.chunks, dims, strict=True)
+                c * min(d.shard_size_chunks or 1, math.ceil(n / c))
+                for c, d, n in zip(self.chunks, dims, counts, strict=True)
             )
         self.compression = settings.compression or "none"
         self.frame_shape = (int(dims[-2].count or 0), int(dims[-1].count or 0))
         self.grow_axis = next((i for i, d in enumerate(dims) if d.count is None), None)
         step = self.shards or self.chunks
-        self.grow_step = step[self.grow_axis] if self.grow_axis is not None else 0
+        self.grow_step: int = step[self.grow_axis] if self.grow_axis is not None else 0
         self.allocated = [self._initial_shape() for _ in range(self.num_positions)]
         self.extent = [0] * self.num_positions  # written extent on the grow axis
         # the unit written at once: a shard when sharding, else a chunk
@@ -121,11 +123,11 @@ class ZarrBackend(Backend):
                     "Use overwrite=True to replace it."
                 )
             remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
-        for path, attributes in self.attributes.items():
-            write_group(root, path, attributes)
+        for group, attributes in self.attributes.items():
+            write_group(root, group, attributes)
         for position in range(self.num_positions):
-            path = root / self.layout.array_path(position)
-            self._create_array(position, path, self.allocated[position])
+            array_path = root / self.layout.array_path(position)
+            self._create_array(position, array_path, self.allocated[position])
 
     # ---------------------------------------------------------------- writing
 

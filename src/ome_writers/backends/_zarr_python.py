@@ -49,7 +49,7 @@ class ZarrPythonBackend(ZarrBackend):
     def _compressors(self) -> list[Any]:
         if self.compression in BLOSC:
             cname, clevel = BLOSC[self.compression]
-            return [BloscCodec(cname=cname, clevel=clevel, shuffle="shuffle")]
+            return [BloscCodec(cname=cname, clevel=clevel, shuffle="shuffle")]  # type: ignore[arg-type]
         if self.compression == "zstd":
             return [ZstdCodec(level=3)]
         return []

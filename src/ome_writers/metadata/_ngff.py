@@ -76,7 +76,7 @@ def _window(dtype: np.dtype) -> ngff.OmeroWindow:
 def _color(channel: Channel) -> str:
     if channel.color is None:
         return "FFFFFF"
-    r, g, b = channel.color.as_rgb_tuple(alpha=False)
+    r, g, b, *_ = channel.color.as_rgb_tuple(alpha=False)
     return f"{r:02X}{g:02X}{b:02X}"
 
 
@@ -225,7 +225,8 @@ def build_layout(settings: AcquisitionSettings) -> ZarrLayout:
             layout.image_paths.append(path)
     elif len(positions) > 1:
         names = _unique([safe_segment(_series_name(p)) for p in positions])
-        layout.groups["."] = {"ome": _dump(ngff.Bf2Raw(bioformats2raw_layout=3))}
+        bf2raw = ngff.Bf2Raw(bioformats2raw_layout=3)  # type: ignore[call-arg]
+        layout.groups["."] = {"ome": _dump(bf2raw)}
         layout.groups["OME"] = {"ome": _dump(ngff.Series(series=names))}
         for p, name in zip(positions, names, strict=True):
             layout.groups[name] = {"ome": image_attributes(settings, p.name)}

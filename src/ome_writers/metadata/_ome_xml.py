@@ -86,7 +86,7 @@ def _length_unit(dim: Dimension | None) -> Any:
 def _rgba(channel: Channel) -> Any:
     if channel.color is None:
         return None
-    r, g, b = channel.color.as_rgb_tuple(alpha=False)
+    r, g, b, *_ = channel.color.as_rgb_tuple(alpha=False)
     return m.Color((r, g, b))
 
 
@@ -182,11 +182,7 @@ class OmeXmlBuilder:
         self.letters = letters
         for letter, d in zip(letters, settings.storage_index_dimensions, strict=True):
             self.sizes[letter] = d.count or 1
-        dims = {
-            a: d
-            for a, d in zip(letters, settings.storage_index_dimensions, strict=True)
-        }
-        self.dims = dims
+        self.dims = dict(zip(letters, settings.storage_index_dimensions, strict=True))
         self.y, self.x = settings.frame_dimensions
 
     def zct(self, index: tuple[int, ...]) -> tuple[int, int, int]:
