@@ -34,19 +34,21 @@ def remove_dataset(path: Path, *, is_dataset: bool) -> None:
 
 
 def safe_segment(name: str) -> str:
-    """Turn a user-given name into one safe path segment.
+    """Turn a user-given name into one portable, safe path segment.
 
-    Path separators, NUL and other control characters become ``_``; names that
-    are empty or made only of dots get a ``_`` prefix, so a segment can never
-    leave its parent directory.
+    Characters other than ASCII letters, digits, ``.``, ``_`` and ``-`` become
+    ``_``; names that are empty or made only of dots get a ``_`` prefix, so a
+    segment can never leave its parent directory; a leading ``__`` (reserved by
+    Zarr v3) becomes ``n_``. At most 200 characters.
     """
     cleaned = "".join(
-        "_" if (ch in "/\\:" or ord(ch) < 32 or ch == "\x7f") else ch for ch in name
+        ch if (ch.isascii() and (ch.isalnum() or ch in "._-")) else "_" for ch in name
     )
     if cleaned.strip(".") == "":
         cleaned = "_" + cleaned
-    # file names are limited to 255 bytes: cut on a character boundary
-    return cleaned.encode()[:200].decode(errors="ignore")
+    if cleaned.startswith("__"):
+        cleaned = "n_" + cleaned.lstrip("_")
+    return cleaned[:200]
 
 
 def fsync_tree(path: Path) -> None:

@@ -304,7 +304,7 @@ def test_not_implemented(seq: dict[str, Any], message: str) -> None:
 
 
 def test_bad_inputs_and_deprecation() -> None:
-    with pytest.raises(ValueError, match="seq must be a useq.MDASequence"):
+    with pytest.raises(ValueError, match=r"seq must be a useq\.MDASequence"):
         useq_to_acquisition_settings({"channels": []}, 8, 6)
     with pytest.warns(UserWarning, match="Invalid pixel_size_um=-1"):
         result = useq_to_acquisition_settings(

@@ -20,10 +20,13 @@ from ome_writers import (
     Position,
     create_stream,
 )
-from ome_writers.backends._registry import BACKENDS
+from ome_writers.backends._registry import BACKENDS, BY_NAME
 
 ZARR_BACKENDS = [r.name for r in BACKENDS if r.format == "ome-zarr" and r.available]
-WRITERS = [b for b in ZARR_BACKENDS if b != "acquire-zarr"]
+WRITERS = ZARR_BACKENDS
+# acquire-zarr's arrays are readable only after close: its live view holds the
+# most recent frames, not everything written
+FULL_LIVE_VIEW = [b for b in ZARR_BACKENDS if b != "acquire-zarr"]
 Y, X = 8, 6
 
 
@@ -71,15 +74,25 @@ def _check_on_disk(root: Path, settings: AcquisitionSettings, n_frames: int) -> 
     by_name = _array_paths(root, settings)
     for pos, path in by_name.items():
         z = zarr.open_array(str(path), mode="r")
-        np.testing.assert_array_equal(z[...], expected[pos])
+        want = expected[pos]
+        if z.shape[0] < want.shape[0]:  # acquire-zarr trims an unfinished first dim
+            assert backend_of(root) == "acquire-zarr"
+            assert not want[z.shape[0] :].any()
+            want = want[: z.shape[0]]
+        np.testing.assert_array_equal(z[...], want)
         t = ts.open(
             {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
         ).result()
-        np.testing.assert_array_equal(t.read().result(), expected[pos])
+        np.testing.assert_array_equal(t.read().result(), want)
         meta = json.loads((path / "zarr.json").read_text())
         assert meta["dimension_names"] == [
             d.name for d in settings.array_storage_dimensions
         ]
+
+
+def backend_of(root: Path) -> str:
+    """The backend that wrote `root` (tests name outputs after the backend)."""
+    return root.name.removesuffix(".ome.zarr")
 
 
 def _is_array(path: Path) -> bool:
@@ -225,7 +238,8 @@ def test_scenario(tmp_path: Path, backend: str, scenario: str) -> None:
     root = Path(settings.output_path)
     _check_on_disk(root, settings, n_frames)
     # the live view saw exactly what is on disk now
-    np.testing.assert_array_equal(live, np.asarray(view))
+    if backend in FULL_LIVE_VIEW:
+        np.testing.assert_array_equal(live, np.asarray(view))
 
 
 @pytest.mark.parametrize("backend", WRITERS)
@@ -237,20 +251,26 @@ def test_compression(tmp_path: Path, backend: str, compression: str) -> None:
         [Dimension(name="t", count=3, type="time")],
         compression=compression,
     )
+    supported = BY_NAME[backend].load().compressions  # type: ignore[attr-defined]
+    if compression not in supported:
+        with pytest.raises(NotImplementedError, match=f"{backend}.*supported"):
+            create_stream(settings)
+        return
     _write(settings)
     root = Path(settings.output_path)
     _check_on_disk(root, settings, 3)
-    codecs = [
-        c["name"] for c in json.loads((root / "0" / "zarr.json").read_text())["codecs"]
-    ]
+    codecs = json.loads((root / "0" / "zarr.json").read_text())["codecs"]
+    if codecs[0]["name"] == "sharding_indexed":
+        codecs = codecs[0]["configuration"]["codecs"]
+    names = [c["name"] for c in codecs]
     expected = {
         "blosc-zstd": "blosc",
         "blosc-lz4": "blosc",
         "zstd": "zstd",
         "none": None,
     }[compression]
-    assert codecs[0] == "bytes"
-    assert (codecs[1] if len(codecs) > 1 else None) == expected
+    assert names[0] == "bytes"
+    assert (names[1] if len(names) > 1 else None) == expected
 
 
 @pytest.mark.parametrize("backend", WRITERS)

@@ -1,0 +1,236 @@
+"""OME-Zarr arrays through acquire-zarr (C++ streaming writer).
+
+acquire-zarr receives frames sequentially per array (``append(frame, key=...)``)
+in acquisition order and assembles, compresses and writes chunks on its own
+threads; it copies each frame before `append` returns. Dimensions are passed in
+acquisition order with ``storage_dimension_order`` when storage differs; it
+cannot move the first dimension, which `check_settings` reports. The group
+hierarchy comes from the shared NGFF writer and is rewritten at close (after
+acquire-zarr has written its array metadata).
+
+Live reads: array files become readable only at close. While acquiring, the
+view shows the most recent frames of each position (held in a small ring of
+copies); older frames read as zeros until the stream is closed.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import acquire_zarr as az
+import numpy as np
+
+from ome_writers._schema import effective_type
+
+from ._base import StorageKey, read_padded
+from ._zarr_base import ZarrBackend
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ome_writers._router import FrameRouter
+    from ome_writers._schema import AcquisitionSettings
+    from ome_writers.metadata._frames import FrameMetadataLog
+
+RECENT_FRAMES = 8
+_KINDS = {
+    "time": az.DimensionType.TIME,
+    "channel": az.DimensionType.CHANNEL,
+    "space": az.DimensionType.SPACE,
+}
+_CODECS = {
+    "blosc-zstd": (az.Compressor.BLOSC1, az.CompressionCodec.BLOSC_ZSTD, 3),
+    "blosc-lz4": (az.Compressor.BLOSC1, az.CompressionCodec.BLOSC_LZ4, 5),
+}
+
+
+class AcquireZarrBackend(ZarrBackend):
+    """OME-Zarr v0.5 through acquire-zarr."""
+
+    name = "acquire-zarr"
+    compressions: ClassVar[tuple[str, ...]] = ("blosc-zstd", "blosc-lz4", "none")
+
+    @classmethod
+    def check_settings(cls, settings: AcquisitionSettings) -> str | None:
+        reason = super().check_settings(settings)
+        if reason:
+            return reason
+        acquisition = [d.name for d in settings.index_dimensions]
+        storage = [d.name for d in settings.storage_index_dimensions]
+        if acquisition and storage[0] != acquisition[0]:
+            return (
+                "acquire-zarr cannot move the first acquisition dimension "
+                f"{acquisition[0]!r} (storage order {storage}); use storage_order="
+                "'acquisition' or another backend"
+            )
+        if settings.dtype and np.dtype(settings.dtype).name not in _DTYPES:
+            return f"acquire-zarr cannot write dtype {settings.dtype!r}"
+        return None
+
+    def __init__(
+        self,
+        settings: AcquisitionSettings,
+        router: FrameRouter,
+        frame_metadata: FrameMetadataLog,
+    ) -> None:
+        super().__init__(settings, router, frame_metadata)
+        self.assembler = None  # acquire-zarr assembles chunks itself
+        self._stream: Any = None
+        self._keys = [self.layout.array_path(p) for p in range(self.num_positions)]
+        self._recent: list[OrderedDict[tuple[int, ...], np.ndarray]] = [
+            OrderedDict() for _ in range(self.num_positions)
+        ]
+        self._zeros = np.zeros(self.frame_shape, dtype=self.dtype)
+        self._readers: list[Any] = []
+
+    def _dimension(self, dim: Any, chunk: int, shard: int) -> Any:
+        kind = _KINDS.get(str(effective_type(dim)), az.DimensionType.OTHER)
+        kwargs: dict[str, Any] = {
+            "name": dim.name,
+            "kind": kind,
+            "array_size_px": dim.count or 0,
+            "chunk_size_px": chunk,
+            "shard_size_chunks": shard,
+        }
+        if dim.unit and kind in (az.DimensionType.SPACE, az.DimensionType.TIME):
+            kwargs["unit"] = dim.unit
+        if dim.scale and dim.scale > 0:
+            kwargs["scale"] = float(dim.scale)
+        return az.Dimension(**kwargs)
+
+    def prepare(self) -> None:
+        super().prepare()  # groups (and our own arrays are skipped below)
+        settings = self.settings
+        storage = list(settings.array_storage_dimensions)
+        by_name = {d.name: i for i, d in enumerate(storage)}
+        acquisition = [*settings.index_dimensions, *settings.frame_dimensions]
+        shards = self.shards or self.chunks
+        dims = []
+        for d in acquisition:
+            i = by_name[d.name]
+            dims.append(self._dimension(d, self.chunks[i], shards[i] // self.chunks[i]))
+        compression = None
+        if self.compression in _CODECS:
+            compressor, codec, level = _CODECS[self.compression]
+            compression = az.CompressionSettings(
+                compressor=compressor, codec=codec, level=level, shuffle=1
+            )
+        arrays = []
+        for key in self._keys:
+            kwargs: dict[str, Any] = {
+                "output_key": key,
+                "dimensions": dims,
+                "data_type": _DTYPES[self.dtype.name],
+            }
+            if compression is not None:
+                kwargs["compression"] = compression
+            order = [d.name for d in storage]
+            if order != [d.name for d in acquisition]:
+                kwargs["storage_dimension_order"] = order
+            arrays.append(az.ArraySettings(**kwargs))
+        stream_settings = az.StreamSettings(
+            store_path=str(self.root), arrays=arrays, overwrite=False
+        )
+        self._stream = az.ZarrStream(stream_settings)
+
+    def _create_array(self, position: int, path: Path, shape: list[int]) -> None:
+        pass  # acquire-zarr creates the arrays
+
+    def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
+        if (
+            self.grow_axis is not None
+            and index[self.grow_axis] >= self.extent[position]
+        ):
+            self.extent[position] = index[self.grow_axis] + 1
+        self._stream.append(np.ascontiguousarray(frame), key=self._keys[position])
+        recent = self._recent[position]
+        slot = recent.popitem(last=False)[1] if len(recent) >= RECENT_FRAMES else None
+        if slot is None:
+            slot = np.empty(self.frame_shape, dtype=self.dtype)
+        slot[...] = frame
+        recent[index] = slot
+
+    def skip(self, position: int, index: tuple[int, ...]) -> None:
+        # sequential writer: a skipped frame is written as zeros
+        self.write(position, index, self._zeros)
+
+    def _write_frame(
+        self, position: int, index: tuple[int, ...], frame: np.ndarray
+    ) -> None:
+        raise NotImplementedError  # write() streams directly
+
+    def _write_block(
+        self, position: int, origin: tuple[int, ...], block: np.ndarray
+    ) -> None:
+        raise NotImplementedError  # acquire-zarr assembles chunks
+
+    def _resize(self, position: int, shape: tuple[int, ...]) -> None:
+        pass  # acquire-zarr sizes unbounded arrays itself
+
+    def finalize(self, frames_done: int) -> None:
+        if self.finalized:
+            return
+        self.finalized = True
+        if self._stream is not None:
+            self._stream.close()
+        for position in range(self.num_positions):
+            self._recent[position].clear()
+        # acquire-zarr may have written group documents: restore ours
+        for group, attributes in self.attributes.items():
+            if group not in self.layout.image_paths:
+                from ome_writers.metadata._ngff import write_group
+
+                write_group(self.root, group, attributes)
+        self._write_frame_metadata()
+        import zarr
+
+        self._readers = [
+            zarr.open_array(str(self.root / key), mode="r") for key in self._keys
+        ]
+        from ome_writers._paths import fsync_tree
+
+        fsync_tree(self.root)
+
+    def read(self, position: int, key: StorageKey) -> np.ndarray:
+        if self._readers:
+            reader = self._readers[position]
+            return read_padded(reader, reader.shape, key, self.dtype)
+        shape = list(self.allocated[position])
+        if self.grow_axis is not None:
+            shape[self.grow_axis] = max(self.extent[position], 1)
+        out = read_padded(_Zeros(tuple(shape), self.dtype), shape, key, self.dtype)
+        from ._chunks import _locate
+
+        index_key = key[: len(shape) - 2]
+        for index, frame in list(self._recent[position].items()):
+            target = _locate(index, index_key)
+            if target is not None:
+                out[(*target, Ellipsis)] = frame[tuple(key[-2:])]
+        return out
+
+    def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _Zeros:
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.shape = shape
+        self.dtype = dtype
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.zeros(np.empty(self.shape, dtype="u1")[key].shape, dtype=self.dtype)
+
+
+_DTYPES = {
+    "uint8": az.DataType.UINT8,
+    "uint16": az.DataType.UINT16,
+    "uint32": az.DataType.UINT32,
+    "uint64": az.DataType.UINT64,
+    "int8": az.DataType.INT8,
+    "int16": az.DataType.INT16,
+    "int32": az.DataType.INT32,
+    "int64": az.DataType.INT64,
+    "float32": az.DataType.FLOAT32,
+    "float64": az.DataType.FLOAT64,
+}
