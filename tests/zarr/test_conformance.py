@@ -417,3 +417,32 @@ def test_custom_axis_with_z(tmp_path: Path, backend: str) -> None:
     )
     _write(settings)
     _check_on_disk(Path(settings.output_path), settings, 8)
+
+
+@pytest.mark.parametrize("backend", WRITERS)
+@pytest.mark.parametrize(
+    "scenario", ["single-5d", "multi-position", "plate-two-fields-one-well"]
+)
+def test_ome_zarr_py_reads(tmp_path: Path, backend: str, scenario: str) -> None:
+    """ome-zarr-py's reader finds every image with the right axes and data."""
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    from ome_writers.metadata._ngff import build_layout
+
+    dims, kw, _ = SCENARIOS[scenario]
+    settings = _settings(tmp_path, backend, dims, **kw)
+    n_frames = settings.num_frames or 0
+    _write(settings, n_frames)
+    root = Path(settings.output_path)
+    expected = _expected(settings, n_frames)
+    axes = [d.name for d in settings.array_storage_dimensions]
+    layout = build_layout(settings)
+    for position, image in enumerate(layout.image_paths):
+        location = parse_url(str(root if image == "." else root / image))
+        assert location is not None
+        nodes = list(Reader(location)())
+        assert nodes, f"ome-zarr-py found no image at {image}"
+        node = nodes[0]
+        assert [a["name"] for a in node.metadata["axes"]] == axes
+        np.testing.assert_array_equal(np.asarray(node.data[0]), expected[position])

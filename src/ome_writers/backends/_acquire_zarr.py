@@ -206,7 +206,7 @@ class AcquireZarrBackend(ZarrBackend):
         for index, frame in list(self._recent[position].items()):
             target = _locate(index, index_key)
             if target is not None:
-                out[(*target, Ellipsis)] = frame[tuple(key[-2:])]
+                out[(*target, Ellipsis)] = frame[tuple(key[-2:])]  # type: ignore[index]
         return out
 
     def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
