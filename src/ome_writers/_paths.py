@@ -52,7 +52,14 @@ def safe_segment(name: str) -> str:
 
 
 def fsync_tree(path: Path) -> None:
-    """fsync every file below `path` (and the directories), making them durable."""
+    """fsync a file, or every file below a directory (and the directories)."""
+    if path.is_file():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return
     for directory, _, files in os.walk(path):
         for name in files:
             fd = os.open(os.path.join(directory, name), os.O_RDONLY)

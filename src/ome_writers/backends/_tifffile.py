@@ -30,7 +30,7 @@ import tifffile
 from ome_types import model as m
 from ome_types import to_xml
 
-from ome_writers._paths import resolve_output
+from ome_writers._paths import fsync_tree, resolve_output
 from ome_writers.metadata._ome_xml import (
     ImageState,
     OmeXmlBuilder,
@@ -226,6 +226,8 @@ class TiffBackend(Backend):
                 if self.pending_update:
                     self.models.update(self.pending_update)
                 self._write_models()
+                for path in self.files:  # durable at close
+                    fsync_tree(path)
             except Exception:
                 if error is None:
                     raise

@@ -1,0 +1,196 @@
+"""Throughput of ome-writers backends, using only the public API.
+
+Runs each backend in its own process (so peak RSS is per backend) on
+pre-generated, realistic frames (structured background + noise) and prints
+frames/s, GB/s (appends only, including close, and including an os.sync()
+after close), append latency percentiles, close time and peak RSS. A plain
+sequential file write of the same bytes is the disk baseline.
+
+    python tools/benchmark.py                       # 200 frames of 2048x2048 uint16
+    python tools/benchmark.py --frames 50 --size 1024 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+BACKENDS = ["tensorstore", "zarr-python", "zarrs-python", "acquire-zarr", "tifffile"]
+
+
+def make_frames(n_unique: int, size: int) -> list[np.ndarray]:
+    """Structured, noisy uint16 frames (cycled during the run)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size].astype("float32")
+    base = 800 + 400 * np.sin(xx / size * 6) * np.cos(yy / size * 4)
+    return [
+        (base + rng.poisson(40, (size, size)) + 10 * i).astype("uint16")
+        for i in range(n_unique)
+    ]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_backend(
+    backend: str, frames: int, size: int, out: Path, compression: str | None
+) -> dict:
+    """One backend: append `frames` frames, close, sync; return the figures."""
+    from ome_writers import AcquisitionSettings, Dimension, create_stream
+
+    data = make_frames(8, size)
+    rss_before = _peak_rss_mb()
+    suffix = ".ome.tiff" if backend == "tifffile" else ".ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(out / f"bench{suffix}"),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=frames, type="time"),
+            Dimension(name="y", count=size),
+            Dimension(name="x", count=size),
+        ],
+        dtype="uint16",
+        compression=compression,
+        overwrite=True,
+    )
+    latencies = np.empty(frames)
+    stream = create_stream(settings)
+    start = time.perf_counter()
+    for i in range(frames):
+        t0 = time.perf_counter()
+        stream.append(data[i % len(data)])
+        latencies[i] = time.perf_counter() - t0
+    appended = time.perf_counter()
+    stream.close()
+    closed = time.perf_counter()
+    os.sync()
+    synced = time.perf_counter()
+    gb = frames * size * size * 2 / 1e9
+    return {
+        "backend": backend,
+        "frames": frames,
+        "fps": frames / (closed - start),
+        "gbps_append": gb / (appended - start),
+        "gbps_close": gb / (closed - start),
+        "gbps_sync": gb / (synced - start),
+        "p50_ms": float(np.percentile(latencies, 50) * 1e3),
+        "p99_ms": float(np.percentile(latencies, 99) * 1e3),
+        "max_ms": float(latencies.max() * 1e3),
+        "close_s": closed - appended,
+        "peak_rss_mb": _peak_rss_mb(),
+        "rss_growth_mb": _peak_rss_mb() - rss_before,
+    }
+
+
+def run_disk(frames: int, size: int, out: Path) -> dict:
+    """The same bytes written with one sequential file write per frame."""
+    data = make_frames(8, size)
+    path = out / "plain.raw"
+    start = time.perf_counter()
+    with open(path, "wb") as fh:
+        for i in range(frames):
+            fh.write(data[i % len(data)].data)
+    closed = time.perf_counter()
+    os.sync()
+    synced = time.perf_counter()
+    gb = frames * size * size * 2 / 1e9
+    return {
+        "backend": "disk (plain write)",
+        "frames": frames,
+        "fps": frames / (closed - start),
+        "gbps_append": gb / (closed - start),
+        "gbps_close": gb / (closed - start),
+        "gbps_sync": gb / (synced - start),
+        "p50_ms": float("nan"),
+        "p99_ms": float("nan"),
+        "max_ms": float("nan"),
+        "close_s": 0.0,
+        "peak_rss_mb": _peak_rss_mb(),
+        "rss_growth_mb": 0.0,
+    }
+
+
+def _worker(args: argparse.Namespace) -> None:
+    out = Path(tempfile.mkdtemp(prefix="ome-writers-bench-", dir=args.dir))
+    try:
+        if args.worker == "disk":
+            result = run_disk(args.frames, args.size, out)
+        else:
+            result = run_backend(
+                args.worker, args.frames, args.size, out, args.compression
+            )
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    print(json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--backends", nargs="*", default=BACKENDS)
+    parser.add_argument("--compression", default=None)
+    parser.add_argument("--dir", default=None, help="where to write (default: tmp)")
+    parser.add_argument("--json", action="store_true", help="print JSON lines only")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        _worker(args)
+        return
+    results = []
+    for name in ["disk", *args.backends]:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            name,
+            "--frames",
+            str(args.frames),
+            "--size",
+            str(args.size),
+        ]
+        if args.compression:
+            cmd += ["--compression", args.compression]
+        if args.dir:
+            cmd += ["--dir", args.dir]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode:
+            print(f"{name}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+            continue
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    if args.json:
+        for r in results:
+            print(json.dumps(r))
+        return
+    header = (
+        f"{'backend':<20} {'fps':>7} {'GB/s app':>9} {'GB/s close':>10} "
+        f"{'GB/s sync':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'close s':>7} {'RSS MB':>7}"
+    )
+    print(
+        f"{args.frames} frames of {args.size}x{args.size} uint16"
+        f", compression={args.compression or 'none'}"
+    )
+    print(header)
+    for r in results:
+        print(
+            f"{r['backend']:<20} {r['fps']:7.1f} {r['gbps_append']:9.2f} "
+            f"{r['gbps_close']:10.2f} {r['gbps_sync']:9.2f} {r['p50_ms']:7.2f} "
+            f"{r['p99_ms']:7.2f} {r['max_ms']:7.1f} {r['close_s']:7.2f} "
+            f"{r['peak_rss_mb']:7.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
