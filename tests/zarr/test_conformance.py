@@ -446,3 +446,25 @@ def test_ome_zarr_py_reads(tmp_path: Path, backend: str, scenario: str) -> None:
         node = nodes[0]
         assert [a["name"] for a in node.metadata["axes"]] == axes
         np.testing.assert_array_equal(np.asarray(node.data[0]), expected[position])
+
+
+@pytest.mark.parametrize("backend", WRITERS)
+def test_collection_ome_xml(tmp_path: Path, backend: str) -> None:
+    """bioformats2raw collections carry OME/METADATA.ome.xml (XSD-valid)."""
+    import ome_types
+
+    dims = [
+        Dimension(name="t", count=None),
+        Dimension(name="p", type="position", coords=["a", "b"]),
+        CHANNELS,
+    ]
+    settings = _settings(tmp_path, backend, dims)
+    _write(settings, 10)
+    xml = (Path(settings.output_path) / "OME" / "METADATA.ome.xml").read_text()
+    ome_types.validate_xml(xml)
+    ome = ome_types.from_xml(xml)
+    assert [(i.name, i.pixels.size_t, i.pixels.size_c) for i in ome.images] == [
+        ("a", 3, 2),
+        ("b", 2, 2),
+    ]
+    assert all(i.pixels.metadata_only is not None for i in ome.images)

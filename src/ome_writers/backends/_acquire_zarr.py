@@ -183,6 +183,7 @@ class AcquireZarrBackend(ZarrBackend):
 
                 write_group(self.root, group, attributes)
         self._write_frame_metadata()
+        self._write_ome_xml()
         import zarr
 
         self._readers = [

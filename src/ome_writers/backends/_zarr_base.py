@@ -178,8 +178,23 @@ class ZarrBackend(Backend):
                 self._resize(position, tuple(shape))
         self._drain()
         self._write_frame_metadata()
+        self._write_ome_xml()
         self._close_arrays()
         fsync_tree(self.root)
+
+    def _write_ome_xml(self) -> None:
+        """Write ``OME/METADATA.ome.xml`` of a collection (needs ome-types)."""
+        if "OME" not in self.layout.groups:
+            return
+        try:
+            from ome_writers.metadata._ome_xml import collection_xml
+        except ImportError:  # ome-types is optional for OME-Zarr
+            return
+        xml = collection_xml(
+            self.settings, self.extent if self.grow_axis is not None else None
+        )
+        if xml is not None:
+            (self.root / "OME" / "METADATA.ome.xml").write_text(xml, encoding="utf-8")
 
     def _write_frame_metadata(self) -> None:
         from ome_writers import __version__

@@ -303,3 +303,28 @@ def empty_frame(settings: AcquisitionSettings) -> np.ndarray:
     """A zero frame (for padding incomplete acquisitions)."""
     y, x = settings.frame_dimensions
     return np.zeros((int(y.count or 1), int(x.count or 1)), dtype=settings.dtype)
+
+
+def collection_xml(
+    settings: AcquisitionSettings, outer_extents: list[int] | None = None
+) -> str | None:
+    """OME-XML describing every image of a bioformats2raw collection.
+
+    One metadata-only Image per position (series order); `outer_extents` gives
+    the written extent of an unbounded first dimension per position. None when
+    the dimensions cannot be expressed as OME Z/C/T.
+    """
+    from ome_types import to_xml
+
+    if check_tiff_axes(settings) is not None:
+        return None
+    builder = OmeXmlBuilder(settings)
+    images = []
+    for position in range(len(settings.positions)):
+        outer = outer_extents[position] if outer_extents else None
+        image = builder.image(position, [], outer, [], [])
+        image.pixels.metadata_only = m.MetadataOnly()
+        images.append(image)
+    plate = builder.plate()
+    ome = m.OME(creator="ome-writers", images=images, plates=[plate] if plate else [])
+    return str(to_xml(ome))
