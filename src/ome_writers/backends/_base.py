@@ -30,10 +30,18 @@ class Backend(ABC):
 
     name: ClassVar[str]
     format: ClassVar[str]
+    #: compressions this backend writes (empty: compression is ignored)
+    compressions: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:
         """Return why `settings` cannot be written by this backend, else None."""
+        compression = settings.compression or "none"
+        if cls.compressions and compression not in cls.compressions:
+            return (
+                f"the {cls.name} backend does not support compression "
+                f"{compression!r}; supported: {cls.compressions}"
+            )
         return None
 
     def __init__(

@@ -63,13 +63,7 @@ class TiffBackend(Backend):
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:
-        compression = settings.compression or "none"
-        if compression not in cls.compressions:
-            return (
-                f"the tifffile backend does not support compression {compression!r}; "
-                f"supported: {cls.compressions}"
-            )
-        return check_tiff_axes(settings)
+        return super().check_settings(settings) or check_tiff_axes(settings)
 
     def __init__(
         self,

@@ -53,13 +53,11 @@ class ZarrBackend(Backend):
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:
-        compression = settings.compression or "none"
-        if compression not in cls.compressions:
-            return (
-                f"the {cls.name} backend does not support compression "
-                f"{compression!r}; supported: {cls.compressions}"
-            )
-        return check_axes(settings) or check_plate(settings)
+        return (
+            super().check_settings(settings)
+            or check_axes(settings)
+            or check_plate(settings)
+        )
 
     def __init__(
         self,
