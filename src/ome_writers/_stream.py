@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 import warnings
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,7 +29,9 @@ if TYPE_CHECKING:
 _RESERVED_NAMESPACES = ("ome", "ome_writers")
 
 
-def create_stream(settings: AcquisitionSettings) -> OMEStream:
+def create_stream(
+    settings: AcquisitionSettings, *, checkpoint_seconds: float | None = 10.0
+) -> OMEStream:
     """Create the output described by `settings` and return an open stream.
 
     Parameters
@@ -35,6 +39,10 @@ def create_stream(settings: AcquisitionSettings) -> OMEStream:
     settings : AcquisitionSettings
         Must have `dimensions` and `dtype`. It is copied: later changes to the
         caller's object do not affect the stream.
+    checkpoint_seconds : float | None
+        How often (at the first append after this many seconds) the stream
+        makes what it wrote so far durable and readable after a crash (see
+        `OMEStream.checkpoint`). None: only at close and explicit checkpoints.
 
     Raises
     ------
@@ -55,7 +63,12 @@ def create_stream(settings: AcquisitionSettings) -> OMEStream:
     frame_log = FrameMetadataLog(router)
     backend = backend_cls(settings, router, frame_log)
     backend.prepare()
-    return OMEStream._create(settings, backend, router, frame_log)
+    stream = OMEStream._create(settings, backend, router, frame_log)
+    stream._checkpoint_every = checkpoint_seconds
+    stream._next_checkpoint = (
+        time.monotonic() + checkpoint_seconds if checkpoint_seconds else math.inf
+    )
+    return stream
 
 
 class OMEStream:
@@ -68,6 +81,7 @@ class OMEStream:
     __slots__ = (
         "__weakref__",
         "_backend",
+        "_checkpoint_every",
         "_closed",
         "_dtype",
         "_failure",
@@ -77,6 +91,7 @@ class OMEStream:
         "_is_hwm",
         "_lock",
         "_n",
+        "_next_checkpoint",
         "_notifier",
         "_route",
         "_router",
@@ -87,6 +102,7 @@ class OMEStream:
     )
 
     _backend: Backend
+    _checkpoint_every: float | None
     _closed: bool
     _dtype: np.dtype
     _failure: BaseException | None
@@ -96,6 +112,7 @@ class OMEStream:
     _is_hwm: Callable[[int], bool]
     _lock: threading.RLock
     _n: int
+    _next_checkpoint: float
     _notifier: CoordNotifier | None
     _route: Callable[[int], tuple[int, tuple[int, ...]]]
     _router: FrameRouter
@@ -129,6 +146,8 @@ class OMEStream:
         self._route = router.route
         self._write = backend.write
         self._n = 0
+        self._checkpoint_every = None
+        self._next_checkpoint = math.inf
         self._lock = threading.RLock()
         self._closed = False
         self._failure = None
@@ -194,6 +213,27 @@ class OMEStream:
             notifier = self._notifier
             if notifier is not None and (notifier.wants_every_frame or self._is_hwm(n)):
                 notifier.frame_done(n)
+            if time.monotonic() >= self._next_checkpoint:
+                self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Make every frame appended so far durable and readable after a crash.
+
+        Zarr: pending writes finish, per-frame metadata is written, data is
+        synced (frames of a chunk that is still being filled are written when it
+        completes). OME-TIFF: queued pages are written and synced; after a crash
+        ``ome-writers repair`` rebuilds the OME-XML. Scratch (on disk): arrays
+        flushed and the manifest written. Also done at close.
+        """
+        with self._lock:
+            if self._closed or self._failure is not None:
+                self._raise_unusable("checkpoint")
+            try:
+                self._backend.checkpoint(self._n)
+            except Exception as e:
+                self._fail(e)
+            if self._checkpoint_every:
+                self._next_checkpoint = time.monotonic() + self._checkpoint_every
 
     def skip(self, *, frames: int = 1) -> None:
         """Advance past `frames` frames without data (they read as zeros)."""

@@ -21,6 +21,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from ._repair import repair
+
+    for path in args.paths:
+        print(repair(path))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
@@ -52,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("paths", nargs="+", help="OME-Zarr, OME-TIFF or scratch paths")
     info.set_defaults(func=_cmd_info)
+
+    repair = sub.add_parser(
+        "repair", help="make a dataset from an interrupted acquisition readable"
+    )
+    repair.add_argument("paths", nargs="+")
+    repair.set_defaults(func=_cmd_repair)
 
     demo = sub.add_parser(
         "demo", help="run a hardware-free acquisition (pymmcore-plus demo camera)"

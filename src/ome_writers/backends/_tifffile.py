@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import os
 import queue
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 
 POOL_BYTES = 256 * 1024**2
 COMPRESSION = {"none": None, "lzw": "lzw", "zlib": "zlib", "zstd": "zstd"}
-PLACEHOLDER = "<!-- OME-XML is written when the acquisition is closed -->"
+RECOVERY_KEY = "ome_writers_recovery"
 
 
 class TiffBackend(Backend):
@@ -150,12 +151,45 @@ class TiffBackend(Backend):
             raise self.error
         self.work.put((position, index, -1))
 
+    def _recovery_record(self, file_index: int) -> str:
+        """What `repair` needs to rebuild the OME-XML if the process dies.
+
+        It stands in the first page's description until the OME-XML replaces it
+        at close.
+        """
+        record = {
+            RECOVERY_KEY: 1,
+            "settings": self.settings.model_dump(mode="json"),
+            "file_index": file_index,
+            "uuids": self.uuids,
+            "files": [p.name for p in self.files],
+        }
+        return json.dumps(record, ensure_ascii=True)
+
+    def checkpoint(self, frames_done: int) -> None:
+        """Wait until every queued frame is on disk, then fsync the files."""
+        if self.error is not None:
+            raise self.error
+        barrier = threading.Event()
+        self.work.put(barrier)  # type: ignore[arg-type]
+        barrier.wait()
+        if self.error is not None:
+            raise self.error
+        for path in self.files:
+            if path.exists():
+                fsync_tree(path)
+
     def _run(self) -> None:
         zeros = np.zeros(self.frame_shape, dtype=self.dtype)
         while True:
             item = self.work.get()
             if item is None:
                 return
+            if isinstance(item, threading.Event):  # checkpoint barrier
+                for writer in self.writers:
+                    writer.filehandle.flush()
+                item.set()
+                continue
             position, index, slot = item
             try:
                 if self.error is None:
@@ -178,7 +212,7 @@ class TiffBackend(Backend):
             data,
             photometric="minisblack",
             compression=self.compression,
-            description=PLACEHOLDER if first else None,
+            description=self._recovery_record(f) if first else None,
             metadata=None,
             software="ome-writers",
             resolution=self.resolution,

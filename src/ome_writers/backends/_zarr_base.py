@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -193,6 +194,16 @@ class ZarrBackend(Backend):
         )
         if xml is not None:
             (self.root / "OME" / "METADATA.ome.xml").write_text(xml, encoding="utf-8")
+
+    def checkpoint(self, frames_done: int) -> None:
+        """Wait for pending writes, write metadata so far, hand data to the disk.
+
+        Frames still held in partially filled chunk buffers are not written
+        (that would mean rewriting the chunk later).
+        """
+        self._drain()
+        self._write_frame_metadata()
+        os.sync()
 
     def _write_frame_metadata(self) -> None:
         from ome_writers import __version__

@@ -1,0 +1,96 @@
+"""`ome-writers repair`: make a dataset from a crashed acquisition readable.
+
+OME-TIFF files carry a recovery record (the settings, as JSON) in their first
+page's description until the OME-XML replaces it at close. After a crash, the
+pages on disk are matched to frames by replaying the frame router, the last
+outer index is padded with zero pages, and the OME-XML is written. OME-Zarr
+datasets written by tensorstore, zarr-python or zarrs need no repair: every
+chunk written before the last checkpoint is readable as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _recovery_record(path: Path) -> dict[str, Any] | None:
+    import tifffile
+
+    from .backends._tifffile import RECOVERY_KEY
+
+    with tifffile.TiffFile(path) as tif:
+        description = tif.pages[0].description if tif.pages else ""
+    try:
+        record = json.loads(description)
+    except (ValueError, TypeError):
+        return None
+    return record if isinstance(record, dict) and RECOVERY_KEY in record else None
+
+
+def _page_count(path: Path) -> int:
+    import tifffile
+
+    if not path.is_file():
+        return 0
+    with tifffile.TiffFile(path) as tif:
+        return len(tif.pages)
+
+
+def repair_tiff(path: Path) -> str:
+    """Rebuild the OME-XML of an interrupted OME-TIFF file or file set."""
+    import tifffile
+
+    from ._router import FrameRouter
+    from ._schema import AcquisitionSettings
+    from .backends._tifffile import TiffBackend
+    from .metadata._frames import FrameMetadataLog
+    from .metadata._ome_xml import PlaneRecord
+
+    files = [path] if path.is_file() else sorted(path.glob("*.tif*"))
+    record = next((r for f in files if (r := _recovery_record(f))), None)
+    if record is None:
+        return f"{path}: complete OME-TIFF, nothing to repair"
+    settings = AcquisitionSettings.model_validate(record["settings"])
+    router = FrameRouter(settings)
+    backend = TiffBackend(settings, router, FrameMetadataLog(router))
+    folder = path.parent if path.is_file() else path
+    backend.files = [folder / name for name in record["files"]]
+    backend.uuids = list(record["uuids"])
+    on_disk = [_page_count(f) for f in backend.files]
+    n = 0
+    total = router.total
+    while sum(backend.pages) < sum(on_disk) and (total is None or n < total):
+        position, index = router.route(n)
+        f = backend.images[position].file_index
+        if backend.pages[f] >= on_disk[f]:
+            break  # this frame never reached its file: nothing after it did
+        ifd = backend.pages[f]
+        backend.images[position].planes.append(
+            PlaneRecord(ifd, backend.builder.zct(index))
+        )
+        backend.ifd_of[position][index] = ifd
+        backend.pages[f] += 1
+        n += 1
+    backend.writers = [
+        tifffile.TiffWriter(f, bigtiff=True, append=True) for f in backend.files
+    ]
+    try:
+        backend._pad_incomplete()  # noqa: SLF001
+    finally:
+        for writer in backend.writers:
+            writer.close()
+    backend.models = backend._build_models()  # noqa: SLF001
+    backend._write_models()  # noqa: SLF001
+    return f"{path}: rebuilt OME-XML for {n} frames in {len(backend.files)} file(s)"
+
+
+def repair(path: str | Path) -> str:
+    """Repair the dataset at `path` if it needs it; say what was done."""
+    path = Path(path)
+    if (path / "zarr.json").is_file():
+        return f"{path}: OME-Zarr, readable as written; nothing to repair"
+    if path.is_file() or any(path.glob("*.tif*")):
+        return repair_tiff(path)
+    raise FileNotFoundError(f"{path}: not an OME-TIFF or OME-Zarr dataset")
