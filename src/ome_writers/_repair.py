@@ -21,7 +21,8 @@ def _recovery_record(path: Path) -> dict[str, Any] | None:
     from .backends._tifffile import RECOVERY_KEY
 
     with tifffile.TiffFile(path) as tif:
-        description = tif.pages[0].description if tif.pages else ""
+        page = tif.pages.first if tif.pages else None
+        description = getattr(page, "description", "") or ""
     try:
         record = json.loads(description)
     except (ValueError, TypeError):

@@ -39,7 +39,8 @@ CHILD = textwrap.dedent(
     )
     stream = create_stream(settings, checkpoint_seconds=None)
     def frame(n):
-        return (np.arange(30, dtype="uint16").reshape(6, 5) + 100 * (n + 1)).astype("uint16")
+        base = np.arange(30, dtype="uint16").reshape(6, 5)
+        return (base + 100 * (n + 1)).astype("uint16")
     for n in range(11):
         stream.append(frame(n), frame_metadata={"n": n})
     stream.checkpoint()
