@@ -11,6 +11,7 @@ chunk written before the last checkpoint is readable as it is.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,30 @@ def _recovery_record(path: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and RECOVERY_KEY in record else None
 
 
-def _page_count(path: Path) -> int:
+def _keep_whole_pages(path: Path, backend: Any, file_index: int) -> int:
+    """Rewrite `path` with its complete pages only; return how many there are.
+
+    A page being written when the process died can end the file's IFD chain
+    with a broken entry; copying the whole pages leaves a clean file.
+    """
     import tifffile
 
     if not path.is_file():
         return 0
-    with tifffile.TiffFile(path) as tif:
-        return len(tif.pages)
+    tmp = path.with_name(path.name + ".repairing")
+    count = 0
+    with tifffile.TiffFile(path) as tif, tifffile.TiffWriter(tmp, bigtiff=True) as out:
+        try:
+            for page in tif.pages:
+                data = page.asarray()
+                if data.shape != backend.frame_shape or data.dtype != backend.dtype:
+                    break
+                out.write(data, **backend.page_options(file_index, count == 0))
+                count += 1
+        except Exception:  # the broken tail: everything before it is kept
+            pass
+    os.replace(tmp, path)
+    return count
 
 
 def repair_tiff(path: Path) -> str:
@@ -59,7 +77,7 @@ def repair_tiff(path: Path) -> str:
     folder = path.parent if path.is_file() else path
     backend.files = [folder / name for name in record["files"]]
     backend.uuids = list(record["uuids"])
-    on_disk = [_page_count(f) for f in backend.files]
+    on_disk = [_keep_whole_pages(f, backend, i) for i, f in enumerate(backend.files)]
     n = 0
     total = router.total
     while sum(backend.pages) < sum(on_disk) and (total is None or n < total):

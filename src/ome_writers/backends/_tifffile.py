@@ -151,6 +151,20 @@ class TiffBackend(Backend):
             raise self.error
         self.work.put((position, index, -1))
 
+    def page_options(self, file_index: int, first: bool) -> dict[str, Any]:
+        """tifffile `write` arguments of one page of file `file_index`."""
+        return {
+            "photometric": "minisblack",
+            "compression": self.compression,
+            "description": self._recovery_record(file_index) if first else None,
+            "metadata": None,
+            "software": "ome-writers",
+            "resolution": self.resolution,
+            "resolutionunit": "CENTIMETER" if self.resolution else None,
+            "contiguous": False,
+            "returnoffset": True,
+        }
+
     def _recovery_record(self, file_index: int) -> str:
         """What `repair` needs to rebuild the OME-XML if the process dies.
 
@@ -208,18 +222,7 @@ class TiffBackend(Backend):
         image = self.images[position]
         f = image.file_index
         first = self.pages[f] == 0
-        offset = self.writers[f].write(
-            data,
-            photometric="minisblack",
-            compression=self.compression,
-            description=self._recovery_record(f) if first else None,
-            metadata=None,
-            software="ome-writers",
-            resolution=self.resolution,
-            resolutionunit="CENTIMETER" if self.resolution else None,
-            contiguous=False,
-            returnoffset=True,
-        )
+        offset = self.writers[f].write(data, **self.page_options(f, first))
         ifd = self.pages[f]
         self.pages[f] += 1
         if offset is not None and self.compression is None:
