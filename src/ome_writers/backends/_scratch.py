@@ -83,8 +83,10 @@ class ScratchBackend(Backend):
                 self._arrays.append(np.zeros(self._initial, dtype=self.dtype))
             else:
                 path = self._dir / f"pos_{i}.dat"
+                nbytes = math.prod(self._initial) * self.dtype.itemsize
+                _reserve(path, nbytes)
                 self._arrays.append(
-                    np.memmap(path, mode="w+", dtype=self.dtype, shape=self._initial)
+                    np.memmap(path, mode="r+", dtype=self.dtype, shape=self._initial)
                 )
         if self._dir is not None:
             self._write_manifest()
@@ -136,15 +138,16 @@ class ScratchBackend(Backend):
         assert isinstance(old, np.memmap)
         old.flush()
         if axis == 0:  # C order: growing the first axis only extends the file
+            # reserve first: if the disk is full, the old mapping stays usable
+            _reserve(path, math.prod(shape) * self.dtype.itemsize)
             del old
-            self._arrays[position] = None  # type: ignore[call-overload]
-            os.truncate(path, math.prod(shape) * self.dtype.itemsize)
             self._arrays[position] = np.memmap(
                 path, mode="r+", dtype=self.dtype, shape=tuple(shape)
             )
             return
         tmp = path.with_suffix(".tmp")
-        new = np.memmap(tmp, mode="w+", dtype=self.dtype, shape=tuple(shape))
+        _reserve(tmp, math.prod(shape) * self.dtype.itemsize)
+        new = np.memmap(tmp, mode="r+", dtype=self.dtype, shape=tuple(shape))
         new[region] = old
         new.flush()
         del old, new
@@ -219,3 +222,19 @@ class ScratchBackend(Backend):
         tmp = self._dir / (MANIFEST + ".tmp")
         tmp.write_text(json.dumps(manifest, indent=2))
         os.replace(tmp, self._dir / MANIFEST)
+
+
+def _reserve(path: Path, nbytes: int) -> None:
+    """Create or extend `path` to `nbytes` with its blocks allocated.
+
+    Writing into a sparse memory-mapped file on a full disk kills the process
+    (SIGBUS); allocating the blocks first turns that into an `OSError` here.
+    """
+    with open(path, "ab") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if nbytes > size:
+            try:
+                os.posix_fallocate(fh.fileno(), size, nbytes - size)
+            except OSError:
+                os.truncate(fh.fileno(), size)
+                raise

@@ -11,6 +11,7 @@ fsync (``file_io_sync: false``); the dataset is fsynced once at close.
 from __future__ import annotations
 
 import os
+import re
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -104,8 +105,8 @@ class TensorstoreBackend(ZarrBackend):
         try:
             future.result()
         except BaseException as e:
-            self._error = e
-            raise
+            self._error = _as_os_error(e)
+            raise self._error from e
 
     def _submit(self, target: Any, data: np.ndarray) -> None:
         self._check()
@@ -145,3 +146,12 @@ class TensorstoreBackend(ZarrBackend):
     def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
         result: np.ndarray = self._arrays[position][key].read().result()
         return result
+
+
+def _as_os_error(error: BaseException) -> BaseException:
+    """tensorstore reports I/O failures as ValueError; recover the OSError."""
+    match = re.search(r"os_error_code='(\d+)'", str(error))
+    if match is None:
+        return error
+    code = int(match.group(1))
+    return OSError(code, f"{os.strerror(code)}: {error}")

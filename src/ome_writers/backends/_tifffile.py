@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import json
 import math
 import os
 import queue
+import shutil
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -151,6 +153,14 @@ class TiffBackend(Backend):
             raise self.error
         self.work.put((position, index, -1))
 
+    def _explain(self, error: BaseException, position: int) -> BaseException:
+        """Name a full disk when a short write is all tifffile reports."""
+        if isinstance(error, OSError) and error.errno is None:
+            path = self.files[self.images[position].file_index]
+            if shutil.disk_usage(path.parent).free < self.pool[0].nbytes:
+                return OSError(errno.ENOSPC, f"No space left on device writing {path}")
+        return error
+
     def page_options(self, file_index: int, first: bool) -> dict[str, Any]:
         """tifffile `write` arguments of one page of file `file_index`."""
         return {
@@ -211,7 +221,7 @@ class TiffBackend(Backend):
                         position, index, self.pool[slot] if slot >= 0 else zeros
                     )
             except BaseException as e:
-                self.error = e
+                self.error = self._explain(e, position)
             finally:
                 if slot >= 0:
                     self.free.put(slot)

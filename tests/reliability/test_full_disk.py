@@ -1,0 +1,104 @@
+"""A full filesystem: a clear error, and what was checkpointed stays readable.
+
+Uses a 3 MB tmpfs mounted for the test (needs root, as on the CI machines).
+"""
+
+from __future__ import annotations
+
+import errno
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers.errors import BackendError, StreamClosedError
+
+SHAPE = (64, 128)  # 16 KiB frames
+BACKENDS = ["tensorstore", "zarr-python", "zarrs-python", "tifffile", "scratch"]
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _frame(n: int) -> np.ndarray:
+    return np.full(SHAPE, n + 1, "uint16")
+
+
+def _is_disk_full(error: BaseException) -> bool:
+    chain: BaseException | None = error
+    while chain is not None:
+        if isinstance(chain, OSError) and chain.errno in (errno.ENOSPC, errno.EFBIG):
+            return True
+        if "No space left" in str(chain) or "ENOSPC" in str(chain):
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return False
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_full_disk(small_fs: Path, backend: str) -> None:
+    suffix = {"tifffile": ".ome.tiff", "scratch": ""}.get(backend, ".ome.zarr")
+    root = small_fs / f"full{suffix}"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=None),
+            Dimension(name="y", count=SHAPE[0]),
+            Dimension(name="x", count=SHAPE[1]),
+        ],
+        dtype="uint16",
+    )
+    checkpointed = 0
+    error: BaseException | None = None
+    try:
+        stream = create_stream(settings, checkpoint_seconds=None)
+        for n in range(1000):  # 16 MB: far more than fits
+            stream.append(_frame(n))
+            if n % 20 == 19:
+                stream.checkpoint()
+                checkpointed = n + 1
+    except (OSError, BackendError) as e:
+        error = e
+    assert error is not None, "filling the disk raised nothing"
+    assert _is_disk_full(error), f"unclear error: {error!r}"
+    assert checkpointed > 0
+    close_error: BaseException | None = None
+    try:
+        stream.close()
+    except (OSError, BackendError) as e:  # closing on a full disk may fail too
+        close_error = e
+    assert close_error is None or _is_disk_full(close_error)
+    with pytest.raises(StreamClosedError):
+        stream.append(_frame(0))
+    # everything up to the last checkpoint is intact
+    if backend == "scratch":
+        data = np.asarray(stream.view()).reshape(-1, *SHAPE)
+    elif backend == "tifffile":
+        import tifffile
+
+        with tifffile.TiffFile(root) as tif:
+            data = np.stack([p.asarray() for p in tif.pages[:checkpointed]])
+    else:
+        data = zarr.open_array(str(root / "0"), mode="r")[:checkpointed]
+    for n in range(checkpointed):
+        np.testing.assert_array_equal(data[n], _frame(n))
