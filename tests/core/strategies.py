@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 from hypothesis import strategies as st
 
 from ome_writers import AcquisitionSettings, Dimension
@@ -53,3 +55,20 @@ def acquisitions(
     else:
         n_frames = draw(st.integers(0, total))
     return settings, n_frames
+
+
+def expected_view(s: AcquisitionSettings, frames: list[np.ndarray]) -> np.ndarray:
+    """Acquisition-order array (zeros where unwritten) transposed to view order."""
+    dims = s.dimensions
+    counts = [d.count for d in dims[:-2]]
+    if counts and counts[0] is None:
+        inner = math.prod(c for c in counts[1:] if c)
+        counts[0] = -(-len(frames) // inner)
+    frame_shape = [d.count for d in dims[-2:]]
+    acq = np.zeros([*counts, *frame_shape], dtype=s.dtype)
+    flat = acq.reshape(-1, *frame_shape)
+    for n, frame in enumerate(frames):
+        flat[n] = frame
+    names = [d.name for d in dims]
+    perm = [names.index(d.name) for d in s.view_dimensions]
+    return acq.transpose(perm)

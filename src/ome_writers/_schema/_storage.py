@@ -28,11 +28,6 @@ def _zarr_key(dim: Dimension) -> tuple[int, int]:
     return (2, 0)
 
 
-def _tiff_key(dim: Dimension) -> int:
-    # OME-TIFF accepts any order of T, C and Z: keep acquisition order for those.
-    return 1 if dim.name.lower() in ("t", "c", "z") else 5
-
-
 def resolve_storage_order(settings: AcquisitionSettings) -> tuple[Dimension, ...]:
     """Index dimensions (non-frame, non-position) in storage order."""
     index_dims = settings.index_dimensions
@@ -42,11 +37,10 @@ def resolve_storage_order(settings: AcquisitionSettings) -> tuple[Dimension, ...
         return tuple(by_name[n] for n in order if n in by_name)
     if order == "acquisition":
         return index_dims
-    fmt = settings.format.name
-    if fmt == "ome-zarr":
+    if settings.format.name == "ome-zarr":
         return tuple(sorted(index_dims, key=_zarr_key))
-    if fmt == "ome-tiff":
-        return tuple(sorted(index_dims, key=_tiff_key))
+    # OME-TIFF accepts any order of Z, C and T (one other axis is stored as C),
+    # so pages stay in acquisition order; scratch keeps it too
     return index_dims
 
 

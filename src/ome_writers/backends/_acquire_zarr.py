@@ -184,6 +184,9 @@ class AcquireZarrBackend(ZarrBackend):
                 write_group(self.root, group, attributes)
         self._write_frame_metadata()
         self._write_ome_xml()
+        for position, key in enumerate(self._keys):
+            if not (self.root / key / "zarr.json").is_file():
+                self._write_empty_array(position, key)
         import zarr
 
         self._readers = [
@@ -192,6 +195,33 @@ class AcquireZarrBackend(ZarrBackend):
         from ome_writers._paths import fsync_tree
 
         fsync_tree(self.root)
+
+    def _write_empty_array(self, position: int, key: str) -> None:
+        """Array metadata for a position that never received a frame."""
+        import json
+
+        shape = list(self.allocated[position])
+        if self.grow_axis is not None:
+            shape[self.grow_axis] = 0
+        doc = {
+            "zarr_format": 3,
+            "node_type": "array",
+            "shape": shape,
+            "data_type": self.dtype.name,
+            "chunk_grid": {
+                "name": "regular",
+                "configuration": {"chunk_shape": list(self.chunks)},
+            },
+            "chunk_key_encoding": {
+                "name": "default",
+                "configuration": {"separator": "/"},
+            },
+            "fill_value": 0,
+            "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+            "dimension_names": list(self.storage_names),
+        }
+        (self.root / key).mkdir(parents=True, exist_ok=True)
+        (self.root / key / "zarr.json").write_text(json.dumps(doc, indent=2))
 
     def read(self, position: int, key: StorageKey) -> np.ndarray:
         if self._readers:

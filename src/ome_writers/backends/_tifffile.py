@@ -280,21 +280,26 @@ class TiffBackend(Backend):
         return math.prod(sizes[a] for a in self.builder.letters[1:])
 
     def _pad_incomplete(self) -> None:
-        """Add zero pages so each image holds whole outer indices."""
-        letters = self.builder.letters
-        if not letters:
+        """Add zero pages so each image holds whole outer indices.
+
+        A position that got no frame at all (while others did) gets one outer
+        index of zero pages, so every image the OME-XML declares has pages.
+        """
+        if not any(self.pages):
             return
-        inner = self._inner()
+        letters = self.builder.letters
+        inner = self._inner() if letters else 1
         counts = [d.count for d in self.settings.storage_index_dimensions]
         zeros = np.zeros(self.frame_shape, dtype=self.dtype)
         for position, image in enumerate(self.images):
-            n = len(image.planes)
-            if n == 0:
-                continue
-            total = math.ceil(n / inner) * inner
+            total = max(1, math.ceil(len(image.planes) / inner)) * inner
+            shape = (
+                [counts[0] or total // inner, *(c or 1 for c in counts[1:])]
+                if letters
+                else []  # 2-D: one page, index ()
+            )
             existing = set(self.ifd_of[position])
             for k in range(total):
-                shape = [counts[0] or total // inner, *(c or 1 for c in counts[1:])]
                 index = tuple(int(i) for i in np.unravel_index(k, shape))
                 if index not in existing:
                     self._write_page(position, index, zeros)

@@ -57,6 +57,17 @@ def check_tiff_axes(settings: AcquisitionSettings) -> str | None:
             f"to {letters} ({dupes} twice). Only one dimension not named t/c/z is "
             "allowed, and only without a channel dimension (it is stored as C)."
         )
+    acquisition = settings.index_dimensions
+    storage = settings.storage_index_dimensions
+    if (
+        acquisition
+        and acquisition[0].count is None
+        and storage[0] is not acquisition[0]
+    ):
+        return (
+            f"OME-TIFF pages grow along the unbounded dimension "
+            f"{acquisition[0].name!r}: it must stay first in storage_order"
+        )
     if settings.dtype and settings.dtype not in PIXEL_TYPES:
         return (
             f"OME-TIFF cannot store dtype {settings.dtype!r}; supported: "
@@ -321,7 +332,8 @@ def collection_xml(
     builder = OmeXmlBuilder(settings)
     images = []
     for position in range(len(settings.positions)):
-        outer = outer_extents[position] if outer_extents else None
+        # OME sizes are >= 1 (a metadata-only image may be empty)
+        outer = max(1, outer_extents[position]) if outer_extents else None
         image = builder.image(position, [], outer, [], [])
         image.pixels.metadata_only = m.MetadataOnly()
         images.append(image)
