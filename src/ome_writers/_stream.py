@@ -13,7 +13,13 @@ import numpy as np
 from ._coords import CoordNotifier, CoordUpdate, ExtentTracker
 from ._router import FrameRouter
 from .backends._registry import select_backend
-from .errors import BackendError, FrameDtypeError, FrameShapeError, StreamClosedError
+from .errors import (
+    BackendError,
+    FrameDtypeError,
+    FrameShapeError,
+    FrameValueError,
+    StreamClosedError,
+)
 from .metadata._frames import FrameMetadataLog
 
 if TYPE_CHECKING:
@@ -30,7 +36,10 @@ _RESERVED_NAMESPACES = ("ome", "ome_writers")
 
 
 def create_stream(
-    settings: AcquisitionSettings, *, checkpoint_seconds: float | None = 10.0
+    settings: AcquisitionSettings,
+    *,
+    checkpoint_seconds: float | None = 10.0,
+    finite_only: bool = True,
 ) -> OMEStream:
     """Create the output described by `settings` and return an open stream.
 
@@ -43,6 +52,9 @@ def create_stream(
         How often (at the first append after this many seconds) the stream
         makes what it wrote so far durable and readable after a crash (see
         `OMEStream.checkpoint`). None: only at close and explicit checkpoints.
+    finite_only : bool
+        For float dtypes: refuse frames holding NaN or infinite values (a camera
+        never produces them). False stores them as given.
 
     Raises
     ------
@@ -64,6 +76,7 @@ def create_stream(
     backend = backend_cls(settings, router, frame_log)
     backend.prepare()
     stream = OMEStream._create(settings, backend, router, frame_log)
+    stream._check_finite = finite_only and stream._dtype.kind == "f"
     stream._checkpoint_every = checkpoint_seconds
     stream._next_checkpoint = (
         time.monotonic() + checkpoint_seconds if checkpoint_seconds else math.inf
@@ -81,6 +94,7 @@ class OMEStream:
     __slots__ = (
         "__weakref__",
         "_backend",
+        "_check_finite",
         "_checkpoint_every",
         "_closed",
         "_dtype",
@@ -102,6 +116,7 @@ class OMEStream:
     )
 
     _backend: Backend
+    _check_finite: bool
     _checkpoint_every: float | None
     _closed: bool
     _dtype: np.dtype
@@ -146,6 +161,7 @@ class OMEStream:
         self._route = router.route
         self._write = backend.write
         self._n = 0
+        self._check_finite = False
         self._checkpoint_every = None
         self._next_checkpoint = math.inf
         self._lock = threading.RLock()
@@ -190,6 +206,11 @@ class OMEStream:
             raise FrameDtypeError(
                 f"Frame has dtype {arr.dtype}, expected {self._dtype} "
                 "(convert it with frame.astype(...) if that is intended)."
+            )
+        if self._check_finite and not _all_finite(arr):
+            raise FrameValueError(
+                f"Frame holds NaN or infinite values ({arr.dtype}); pass "
+                "create_stream(..., finite_only=False) to store them."
             )
         with self._lock:
             if self._closed or self._failure is not None:
@@ -417,3 +438,14 @@ def _as_array(frame: Any) -> np.ndarray:
         raise TypeError(
             f"Frame must be a numpy array or buffer, got {type(frame).__name__}"
         ) from e
+
+
+def _all_finite(frame: np.ndarray) -> bool:
+    """Whether a float frame has no NaN/inf, without a frame-sized temporary.
+
+    A float64 sum propagates NaN and inf; only when it is not finite (which a
+    huge but finite float64 frame can also cause) is the exact test run.
+    """
+    if math.isfinite(frame.sum(dtype=np.float64)):
+        return True
+    return bool(np.isfinite(frame).all())

@@ -6,6 +6,7 @@ __all__ = [
     "BackendError",
     "FrameDtypeError",
     "FrameShapeError",
+    "FrameValueError",
     "StreamClosedError",
 ]
 
@@ -18,6 +19,10 @@ class FrameDtypeError(TypeError):
     """A frame's dtype differs from the acquisition's dtype."""
 
 
+class FrameValueError(ValueError):
+    """A float frame holds NaN or infinite values (see ``finite_only``)."""
+
+
 class StreamClosedError(RuntimeError):
     """The stream is closed (or failed) and accepts no more frames."""
 
@@ -26,5 +31,11 @@ class BackendError(RuntimeError):
     """Writing failed inside a backend (for example in a background thread)."""
 
 
-for _cls in (FrameShapeError, FrameDtypeError, StreamClosedError, BackendError):
+for _cls in (
+    FrameShapeError,
+    FrameDtypeError,
+    FrameValueError,
+    StreamClosedError,
+    BackendError,
+):
     _cls.__module__ = "ome_writers.errors"

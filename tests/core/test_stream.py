@@ -340,3 +340,22 @@ def test_concurrent_reads_while_appending() -> None:
     stream.close()
     assert not errors
     assert view.shape[0] == 300
+
+
+def test_non_finite_float_frames() -> None:
+    from ome_writers.errors import FrameValueError
+
+    s = _scratch(Dimension(name="t", count=3), dtype="float32")
+    with create_stream(s) as stream:
+        stream.append(np.ones((4, 5), "float32"))
+        for bad in (np.nan, np.inf, -np.inf):
+            frame = np.ones((4, 5), "float32")
+            frame[2, 3] = bad
+            with pytest.raises(FrameValueError, match="NaN or infinite"):
+                stream.append(frame)
+        big = np.full((4, 5), np.finfo("float32").max, "float32")
+        stream.append(big)  # huge but finite
+    assert stream.view().shape[0] == 2
+    with create_stream(s, finite_only=False) as stream:
+        stream.append(np.full((4, 5), np.nan, "float32"))
+        assert np.isnan(stream.view()[0]).all()
