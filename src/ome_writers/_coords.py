@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections import deque
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._schema import AcquisitionSettings
+
+logger = logging.getLogger("ome_writers")
 
 # Frames below this count get a precomputed high-water-mark table.
 _HWM_TABLE_LIMIT = 1 << 20
@@ -184,6 +187,4 @@ def _call(cb: Callable[..., Any], *args: Any) -> None:
     try:
         cb(*args)
     except Exception:  # a listener's error must never stop acquisition
-        import logging
-
-        logging.getLogger("ome_writers").exception("Error in coordinate callback")
+        logger.exception("Error in coordinate callback")

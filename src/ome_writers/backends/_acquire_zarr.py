@@ -15,15 +15,19 @@ copies); older frames read as zeros until the stream is closed.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import acquire_zarr as az
 import numpy as np
 
+from ome_writers._paths import fsync_tree
 from ome_writers._schema import effective_type
+from ome_writers.metadata._ngff import write_group
 
 from ._base import StorageKey, read_padded
+from ._chunks import locate
 from ._zarr_base import ZarrBackend
 
 if TYPE_CHECKING:
@@ -179,8 +183,6 @@ class AcquireZarrBackend(ZarrBackend):
         # acquire-zarr may have written group documents: restore ours
         for group, attributes in self.attributes.items():
             if group not in self.layout.image_paths:
-                from ome_writers.metadata._ngff import write_group
-
                 write_group(self.root, group, attributes)
         self._write_frame_metadata()
         self._write_ome_xml()
@@ -192,14 +194,10 @@ class AcquireZarrBackend(ZarrBackend):
         self._readers = [
             zarr.open_array(str(self.root / key), mode="r") for key in self._keys
         ]
-        from ome_writers._paths import fsync_tree
-
         fsync_tree(self.root)
 
     def _write_empty_array(self, position: int, key: str) -> None:
         """Array metadata for a position that never received a frame."""
-        import json
-
         shape = list(self.allocated[position])
         if self.grow_axis is not None:
             shape[self.grow_axis] = 0
@@ -231,11 +229,9 @@ class AcquireZarrBackend(ZarrBackend):
         if self.grow_axis is not None:
             shape[self.grow_axis] = max(self.extent[position], 1)
         out = read_padded(_Zeros(tuple(shape), self.dtype), shape, key, self.dtype)
-        from ._chunks import _locate
-
         index_key = key[: len(shape) - 2]
         for index, frame in list(self._recent[position].items()):
-            target = _locate(index, index_key)
+            target = locate(index, index_key)
             if target is not None:
                 out[(*target, Ellipsis)] = frame[tuple(key[-2:])]  # type: ignore[index]
         return out

@@ -123,14 +123,14 @@ class ChunkAssembler:
             if pos != position:
                 continue
             for index in list(chunk.written):
-                target = _locate(index, index_key)
+                target = locate(index, index_key)
                 if target is None:
                     continue
                 local = tuple(i - o for i, o in zip(index, _origin, strict=True))
                 out[(*target, Ellipsis)] = chunk.buffer[local][frame_key]  # type: ignore[index]
 
 
-def _locate(
+def locate(
     index: tuple[int, ...], key: Sequence[int | slice]
 ) -> tuple[int, ...] | None:
     """Position of storage `index` in the result of reading `key`, or None."""

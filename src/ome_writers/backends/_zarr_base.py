@@ -234,9 +234,6 @@ class ZarrBackend(Backend):
 
     # --------------------------------------------------------------- metadata
 
-    def _metadata_key(self, path: str) -> str:
-        return path
-
     def get_metadata(self) -> dict[str, dict[str, Any]]:
         """Image group path ("." for a single image) -> copy of its attributes."""
         return {
