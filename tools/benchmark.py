@@ -6,7 +6,7 @@ frames/s, GB/s (appends only, including close, and including an os.sync()
 after close), append latency percentiles, close time and peak RSS. A plain
 sequential file write of the same bytes is the disk baseline.
 
-    python tools/benchmark.py                       # 200 frames of 2048x2048 uint16
+    python tools/benchmark.py                       # scenario a: 200 x 2048x2048
     python tools/benchmark.py --frames 50 --size 1024 --json
 """
 
@@ -43,27 +43,76 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def scenario_dims(scenario: str, frames: int, size: int) -> tuple[list, str | None]:
+    """Dimensions (acquisition order) and compression of a named scenario.
+
+    a: `frames` frames of size², chunk = frame     d: (a) with blosc-zstd
+    b: t4 c2 z16 of size², chunks (1, 1, 16, 256, 256)
+    c: `frames` frames of size², 512² chunks, one shard per frame
+    e: t10 x 8 positions x c2 of size²            f: unbounded t, `frames` frames
+    """
+    from ome_writers import Dimension
+
+    def yx(chunk: int | None = None, shard: int | None = None) -> list:
+        return [
+            Dimension(name=n, count=size, chunk_size=chunk, shard_size_chunks=shard)
+            for n in "yx"
+        ]
+
+    t = Dimension(name="t", count=frames, type="time")
+    if scenario in ("a", "d"):
+        return [t, *yx()], "blosc-zstd" if scenario == "d" else None
+    if scenario == "b":
+        return [
+            Dimension(name="t", count=4, type="time"),
+            Dimension(name="c", count=2, type="channel"),
+            Dimension(name="z", count=16, type="space", chunk_size=16),
+            *yx(256),
+        ], None
+    if scenario == "c":
+        return [t, *yx(512, max(1, size // 512))], None
+    if scenario == "e":
+        return [
+            Dimension(name="t", count=10, type="time"),
+            Dimension(name="p", type="position", count=8),
+            Dimension(name="c", count=2, type="channel"),
+            *yx(),
+        ], None
+    if scenario == "f":
+        return [Dimension(name="t", count=None, type="time"), *yx()], None
+    raise ValueError(f"unknown scenario {scenario!r}")
+
+
 def run_backend(
-    backend: str, frames: int, size: int, out: Path, compression: str | None
+    backend: str,
+    frames: int,
+    size: int,
+    out: Path,
+    compression: str | None,
+    scenario: str = "a",
 ) -> dict:
-    """One backend: append `frames` frames, close, sync; return the figures."""
-    from ome_writers import AcquisitionSettings, Dimension, create_stream
+    """One backend: append every frame of a scenario, close, sync; the figures."""
+    from ome_writers import AcquisitionSettings, create_stream
 
     data = make_frames(8, size)
     rss_before = _peak_rss_mb()
     suffix = ".ome.tiff" if backend == "tifffile" else ".ome.zarr"
+    dims, default_compression = scenario_dims(scenario, frames, size)
+    if backend == "tifffile":  # no chunks, shards or blosc in TIFF
+        dims = [
+            d.model_copy(update={"chunk_size": None, "shard_size_chunks": None})
+            for d in dims
+        ]
+        default_compression = "zlib" if default_compression else None
     settings = AcquisitionSettings(
         root_path=str(out / f"bench{suffix}"),
         format=backend,
-        dimensions=[
-            Dimension(name="t", count=frames, type="time"),
-            Dimension(name="y", count=size),
-            Dimension(name="x", count=size),
-        ],
+        dimensions=dims,
         dtype="uint16",
-        compression=compression,
+        compression=compression or default_compression,
         overwrite=True,
     )
+    frames = settings.num_frames or frames
     latencies = np.empty(frames)
     stream = create_stream(settings)
     start = time.perf_counter()
@@ -79,6 +128,7 @@ def run_backend(
     gb = frames * size * size * 2 / 1e9
     return {
         "backend": backend,
+        "scenario": scenario,
         "frames": frames,
         "fps": frames / (closed - start),
         "gbps_append": gb / (appended - start),
@@ -185,6 +235,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--backends", nargs="*", default=BACKENDS)
     parser.add_argument("--compression", default=None)
+    parser.add_argument(
+        "--scenario", default="a", choices=list("abcdef"), help="see scenario_dims"
+    )
     parser.add_argument("--dir", default=None, help="where to write (default: tmp)")
     parser.add_argument("--json", action="store_true", help="print JSON lines only")
     parser.add_argument(
@@ -206,6 +259,8 @@ def main() -> None:
             str(args.frames),
             "--size",
             str(args.size),
+            "--scenario",
+            args.scenario,
         ]
         if args.compression:
             cmd += ["--compression", args.compression]
@@ -226,8 +281,8 @@ def main() -> None:
         f"{'close s':>7} {'RSS MB':>7}"
     )
     print(
-        f"{args.frames} frames of {args.size}x{args.size} uint16"
-        f", compression={args.compression or 'none'}"
+        f"scenario {args.scenario}: frames {args.size}x{args.size} uint16, "
+        f"compression={args.compression or 'scenario default'}"
     )
     print(header)
     for r in results:
