@@ -204,3 +204,32 @@ def test_cancel_leaves_readable_data(tmp_path: Path) -> None:
         n = len(tif.pages)
         assert tif.series[0].shape[0] == n
     assert 5 <= n < 50
+
+
+RAGGED = {
+    "stage_positions": [
+        {"x": 0, "sequence": {"channels": ["DAPI", "FITC"]}},
+        {"x": 5, "sequence": {"channels": ["DAPI", "FITC", "Cy5"]}},
+    ]
+}
+
+
+@pytest.mark.parametrize("fmt", ["scratch", "ome-zarr", "ome-tiff"])
+def test_ragged_sequence_with_explicit_settings(tmp_path: Path, fmt: str) -> None:
+    """SPEC §0.1: settings without dims + a ragged sequence -> unbounded t-y-x."""
+    from ome_writers import AcquisitionSettings
+
+    core = demo_core(width=W, height=H)
+    settings = AcquisitionSettings(root_path=str(tmp_path / "test"), format=fmt)
+    core.mda.run(useq.MDASequence(**RAGGED), output=settings)
+    view = core.mda.get_view()
+    assert view.shape == (5, H, W)
+    counters = [decode_frame_counter(np.asarray(view[i])) for i in range(5)]
+    assert counters == list(range(counters[0], counters[0] + 5))
+
+
+def test_event_iterator_to_scratch() -> None:
+    core = demo_core(width=W, height=H)
+    events = iter([useq.MDAEvent(), useq.MDAEvent(), useq.MDAEvent()])
+    core.mda.run(events, output="scratch")
+    assert core.mda.get_view().shape == (3, H, W)
