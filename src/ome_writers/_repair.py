@@ -100,8 +100,8 @@ def repair_tiff(path: Path) -> str:
     finally:
         for writer in backend.writers:
             writer.close()
-    backend.models = backend._build_models()  # noqa: SLF001
-    backend._write_models()  # noqa: SLF001
+    backend.meta.build()
+    backend.meta.write()
     return f"{path}: rebuilt OME-XML for {n} frames in {len(backend.files)} file(s)"
 
 

@@ -1,29 +1,55 @@
 """OME-TIFF through tifffile, with OME-XML from ome-types.
 
-Frames go to one writer thread through a fixed pool of frame buffers: `write`
-copies the frame into a free buffer (blocking while all are in flight, so
-memory stays bounded) and returns; the thread writes one page per frame, in
-arrival order. An error in the thread is raised from the next `write` and from
-`finalize`, which always waits for every queued frame.
+Writing
+    Frames go to one writer thread per stream through a fixed pool of frame
+    buffers: `write` copies the frame once into a free buffer (blocking while
+    every buffer is in flight, so memory stays bounded) and returns; the thread
+    writes one page per frame, in arrival order. `skip` queues a zero page the
+    same way. An error in the thread is raised from the next `write` and from
+    `finalize`, which always waits for every queued frame.
 
-Files are BigTIFF. The OME-XML is written once at close into the first page's
-ImageDescription (tifffile's ``tiffcomment``). When the pages of an image are in
-DimensionOrder, one ``TiffData`` describes them all; otherwise (an explicit
-storage order, or several positions in one file) each page gets its own
-``TiffData``. An acquisition closed early is padded with zero pages up to a
-whole outer index, so the OME-XML always matches the pages on disk. A stream
-closed before its first frame leaves no file behind.
+Page order
+    Pages stay in acquisition order. When they are also in DimensionOrder (the
+    default ``storage_order="ome"`` keeps acquisition order, and DimensionOrder
+    is derived from it), one ``TiffData`` describes an image; otherwise (an
+    explicit ``storage_order`` list that differs from the acquisition order,
+    folded axes that are not adjacent, or several positions interleaved in one
+    file) every page gets its own ``TiffData`` with its IFD and FirstZ/C/T, which
+    Bio-Formats and tifffile follow. So no frame is ever held back.
+
+Files
+    BigTIFF always: an unbounded acquisition cannot know its size, and the
+    8-byte offsets cost a few bytes per page. One strip per page; compression
+    none/lzw/zlib/zstd (imagecodecs); XResolution/YResolution from the pixel
+    size (omitted when unknown). Until close, the first page's ImageDescription
+    holds a JSON recovery record (see ``ome-writers repair``); the OME-XML is
+    written once at close with ``tifffile.tiffcomment``, which overwrites the
+    tag in place or, when longer, appends the value and repoints the tag (the
+    file stays a valid TIFF). An acquisition closed early is padded with zero
+    pages up to whole outer indices, so the OME-XML matches the pages on disk;
+    a stream closed before its first frame leaves no file behind.
+
+Several positions
+    One file per position (``<dir>/<dir>_p000<suffix>``) forming a multi-file
+    set (per-file UUIDs, ``TiffData`` with UUID and FileName), or every position
+    as a series of one file with ``prefer_single_file="always"``. Metadata
+    modes: "redundant" puts the full OME-XML in every file; "master-tiff" in the
+    first file, the others holding ``BinaryOnly`` with its *relative* file name;
+    "companion-file" in ``<dir>.companion.ome`` when the default companion name
+    is used (Bio-Formats recognises companions by the ``.companion.ome``
+    ending), else in the given name. Frame metadata is kept in every mode.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import errno
+import itertools
 import json
 import math
 import os
 import queue
+import re
 import shutil
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -31,19 +57,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import tifffile
 from ome_types import model as m
-from ome_types import to_xml
 
-from ome_writers._paths import fsync_tree, resolve_output
+from ome_writers._paths import fsync_tree, resolve_output, safe_segment
 from ome_writers.metadata._ome_xml import (
     ImageState,
     OmeXmlBuilder,
     PlaneRecord,
-    check_tiff_axes,
-    global_annotation,
+    check_tiff_settings,
     new_uuid,
 )
 
 from ._base import Backend, StorageKey, json_safe
+from ._tiff_models import TiffModels
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -55,6 +80,25 @@ if TYPE_CHECKING:
 POOL_BYTES = 256 * 1024**2
 COMPRESSION = {"none": None, "lzw": "lzw", "zlib": "zlib", "zstd": "zstd"}
 RECOVERY_KEY = "ome_writers_recovery"
+# TIFF resolution is given per centimetre; lengths in centimetres
+_CM = {
+    "nanometer": 1e-7,
+    "micrometer": 1e-4,
+    "millimeter": 0.1,
+    "centimeter": 1.0,
+    "meter": 100.0,
+}
+
+
+def _resolution(settings: AcquisitionSettings) -> tuple[float, float] | None:
+    """Pixels per centimetre in x and y, or None when the pixel size is unknown."""
+    y, x = settings.frame_dimensions
+    out = []
+    for dim in (x, y):
+        if not dim.scale or dim.scale <= 0:
+            return None
+        out.append(1.0 / (dim.scale * _CM.get(dim.unit or "micrometer", 1e-4)))
+    return out[0], out[1]
 
 
 class TiffBackend(Backend):
@@ -66,7 +110,8 @@ class TiffBackend(Backend):
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:
-        return super().check_settings(settings) or check_tiff_axes(settings)
+        problem = super().check_settings(settings) or check_tiff_settings(settings)
+        return f"the tifffile backend cannot write this: {problem}" if problem else None
 
     def __init__(
         self,
@@ -92,12 +137,13 @@ class TiffBackend(Backend):
             name = fmt.companion_file
             if name == "companion.ome":  # Bio-Formats needs *.companion.ome
                 name = f"{out.name}.companion.ome"
-            self.companion = out / name
+            self.companion = out / safe_segment(name)
         self.uuids = [new_uuid() for _ in self.files]
         self.images = [
             ImageState(0 if self.single_file else i) for i in range(self.num_positions)
         ]
         self.ifd_of: list[dict[tuple[int, ...], int]] = [{} for _ in self.images]
+        # file -> ifd -> (data offset, byte count) of its single strip
         self.offsets: list[dict[int, tuple[int, int]]] = [{} for _ in self.files]
         self.pages = [0] * len(self.files)
         self.compression = COMPRESSION[settings.compression or "none"]
@@ -109,24 +155,25 @@ class TiffBackend(Backend):
         self.free: queue.SimpleQueue[int] = queue.SimpleQueue()
         for i in range(n_buffers):
             self.free.put(i)
-        self.work: queue.SimpleQueue[tuple[int, tuple[int, ...], int] | None] = (
-            queue.SimpleQueue()
-        )
+        # at most len(pool) frames (+ barriers and the stop sentinel) in flight
+        self.work: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.writers: list[tifffile.TiffWriter] = []
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
-        self.models: dict[int, m.OME] = {}
-        self.pending_update: dict[int, m.OME] | None = None
+        self.meta = TiffModels(self)
         self.finalized = False
-        px = y.scale if y.scale and y.scale > 0 else None
-        self.resolution = (
-            (1e4 / x.scale, 1e4 / px) if px and x.scale and x.scale > 0 else None
-        )
+        self.resolution = _resolution(settings)
+
+    @property
+    def models(self) -> dict[int, m.OME]:
+        """File index (-1: companion) -> OME model written there (after close)."""
+        return self.meta.models
 
     # ------------------------------------------------------------- lifecycle
 
     def prepare(self) -> None:
-        for path in self.files:
+        targets = [*self.files, *([self.companion] if self.companion else [])]
+        for path in targets:
             if path.exists():
                 if not self.settings.overwrite:
                     raise FileExistsError(
@@ -134,24 +181,39 @@ class TiffBackend(Backend):
                         "Use overwrite=True to overwrite it."
                     )
                 path.unlink()
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.single_file and self.settings.overwrite:
+            self._remove_stale_files()
+        self.files[0].parent.mkdir(parents=True, exist_ok=True)
         self.writers = [tifffile.TiffWriter(p, bigtiff=True) for p in self.files]
         self.thread = threading.Thread(
             target=self._run, name="ome-writers-tiff", daemon=True
         )
         self.thread.start()
 
+    def _remove_stale_files(self) -> None:
+        """Remove ``_pNNN`` files of an earlier, larger run of this file set."""
+        folder = self.files[0].parent
+        if not folder.is_dir():
+            return
+        pattern = re.compile(
+            re.escape(folder.name) + r"_p\d{3,}" + re.escape(self.fmt.suffix)
+        )
+        keep = {p.name for p in self.files}
+        for path in folder.iterdir():
+            if pattern.fullmatch(path.name) and path.name not in keep:
+                path.unlink()
+
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         if self.error is not None:
             raise self.error
         slot = self.free.get()  # blocks while every buffer is in flight
         self.pool[slot] = frame
-        self.work.put((position, index, slot))
+        self.work.put((position, index, slot, False))
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         if self.error is not None:
             raise self.error
-        self.work.put((position, index, -1))
+        self.work.put((position, index, self.free.get(), True))
 
     def _explain(self, error: BaseException, position: int) -> BaseException:
         """Name a full disk when a short write is all tifffile reports."""
@@ -166,6 +228,7 @@ class TiffBackend(Backend):
         return {
             "photometric": "minisblack",
             "compression": self.compression,
+            "rowsperstrip": self.frame_shape[0],
             "description": self._recovery_record(file_index) if first else None,
             "metadata": None,
             "software": "ome-writers",
@@ -195,7 +258,7 @@ class TiffBackend(Backend):
         if self.error is not None:
             raise self.error
         barrier = threading.Event()
-        self.work.put(barrier)  # type: ignore[arg-type]
+        self.work.put(barrier)
         barrier.wait()
         if self.error is not None:
             raise self.error
@@ -214,29 +277,32 @@ class TiffBackend(Backend):
                     writer.filehandle.flush()
                 item.set()
                 continue
-            position, index, slot = item
+            position, index, slot, empty = item
             try:
                 if self.error is None:
-                    self._write_page(
-                        position, index, self.pool[slot] if slot >= 0 else zeros
-                    )
+                    data = zeros if empty else self.pool[slot]
+                    self._write_page(position, index, data)
             except BaseException as e:
                 self.error = self._explain(e, position)
             finally:
-                if slot >= 0:
-                    self.free.put(slot)
+                self.free.put(slot)
 
     def _write_page(
         self, position: int, index: tuple[int, ...], data: np.ndarray
     ) -> None:
         image = self.images[position]
         f = image.file_index
-        first = self.pages[f] == 0
-        offset = self.writers[f].write(data, **self.page_options(f, first))
+        writer = self.writers[f]
         ifd = self.pages[f]
-        self.pages[f] += 1
-        if offset is not None and self.compression is None:
-            self.offsets[f][ifd] = offset
+        location = writer.write(data, **self.page_options(f, ifd == 0))
+        self.pages[f] = ifd + 1
+        if location is None:  # compressed: the strip tifffile just wrote
+            offset = getattr(writer, "_dataoffset", None)
+            counts = getattr(writer, "_databytecounts", None)
+            if isinstance(offset, int) and counts and len(counts) == 1:
+                location = (offset, int(counts[0]))
+        if location is not None:
+            self.offsets[f][ifd] = (int(location[0]), int(location[1]))
         image.planes.append(PlaneRecord(ifd, self.builder.zct(index)))
         self.ifd_of[position][index] = ifd
 
@@ -259,49 +325,46 @@ class TiffBackend(Backend):
             for path in self.files:
                 path.unlink(missing_ok=True)
             if not self.single_file:
-                _remove_empty_dir(self.files[0].parent)
+                with contextlib.suppress(OSError):
+                    self.files[0].parent.rmdir()  # only if empty
         else:
             try:
                 self._attach_frame_metadata()
-                self.models = self._build_models()
-                if self.pending_update:
-                    self.models.update(self.pending_update)
-                self._write_models()
+                self.meta.build()
+                self.meta.write()
                 for path in self.files:  # durable at close
                     fsync_tree(path)
+                if self.companion is not None:
+                    fsync_tree(self.companion)
             except Exception:
                 if error is None:
                     raise
         if error is not None:
             raise error
 
-    def _inner(self) -> int:
-        sizes = self.builder.sizes
-        return math.prod(sizes[a] for a in self.builder.letters[1:])
+    def outer_extent(self, position: int) -> int | None:
+        """Extent of the outermost storage dimension of one image (None: 2-D)."""
+        if not self.builder.letters:
+            return None
+        return 1 + max((i[0] for i in self.ifd_of[position]), default=0)
 
     def _pad_incomplete(self) -> None:
         """Add zero pages so each image holds whole outer indices.
 
-        A position that got no frame at all (while others did) gets one outer
+        The outer extent is one past the largest outer index written. A
+        position that got no frame at all (while others did) gets one outer
         index of zero pages, so every image the OME-XML declares has pages.
         """
         if not any(self.pages):
             return
-        letters = self.builder.letters
-        inner = self._inner() if letters else 1
-        counts = [d.count for d in self.settings.storage_index_dimensions]
         zeros = np.zeros(self.frame_shape, dtype=self.dtype)
-        for position, image in enumerate(self.images):
-            total = max(1, math.ceil(len(image.planes) / inner)) * inner
-            shape = (
-                [counts[0] or total // inner, *(c or 1 for c in counts[1:])]
-                if letters
-                else []  # 2-D: one page, index ()
-            )
-            existing = set(self.ifd_of[position])
-            for k in range(total):
-                index = tuple(int(i) for i in np.unravel_index(k, shape))
-                if index not in existing:
+        counts = [c or 1 for c in self.builder.axes.counts]
+        for position in range(len(self.images)):
+            outer = self.outer_extent(position)
+            shape = [] if outer is None else [outer, *counts[1:]]
+            written = self.ifd_of[position]
+            for index in np.ndindex(*shape):
+                if index not in written:
                     self._write_page(position, index, zeros)
 
     def _attach_frame_metadata(self) -> None:
@@ -312,119 +375,23 @@ class TiffBackend(Backend):
                 if ifd is not None:
                     by_ifd[ifd].metadata = meta
 
-    # ------------------------------------------------------------- OME-XML
-
-    def _tiff_data(self, position: int) -> list[m.TiffData]:
-        image = self.images[position]
-        planes = sorted(image.planes, key=lambda p: p.ifd)
-        uuid = None
-        if not self.single_file:
-            f = image.file_index
-            uuid = m.TiffData.UUID(value=self.uuids[f], file_name=self.files[f].name)
-        order = self.builder.order[2:]
-        sizes = {a.upper(): n for a, n in self.builder.sizes.items()}
-        if self.builder.letters:
-            sizes[self.builder.letters[0].upper()] = math.ceil(
-                len(planes) / self._inner()
-            )
-        raster = []
-        for k in range(len(planes)):
-            pos: dict[str, int] = {}
-            rem = k
-            for letter in order:
-                rem, pos[letter] = divmod(rem, sizes[letter])
-            raster.append((pos["Z"], pos["C"], pos["T"]))
-        first = planes[0].ifd
-        in_order = all(
-            p.zct == r and p.ifd == first + k
-            for k, (p, r) in enumerate(zip(planes, raster, strict=True))
-        )
-        if in_order:
-            return [m.TiffData(ifd=first, plane_count=len(planes), uuid=uuid)]
-        return [
-            m.TiffData(
-                ifd=p.ifd,
-                first_z=p.zct[0],
-                first_c=p.zct[1],
-                first_t=p.zct[2],
-                plane_count=1,
-                uuid=uuid,
-            )
-            for p in planes
-        ]
-
-    def _full_model(self, file_uuid: str) -> m.OME:
-        annotations: list[Any] = []
-        images = []
-        for position, image in enumerate(self.images):
-            n = len(image.planes)
-            outer = math.ceil(n / self._inner()) if self.builder.letters and n else None
-            images.append(
-                self.builder.image(
-                    position,
-                    image.planes,
-                    outer,
-                    annotations,
-                    self._tiff_data(position),
-                )
-            )
-        for namespace, metadata in self.global_metadata.items():
-            annotations.append(global_annotation(namespace, metadata, len(annotations)))
-        plate = self.builder.plate()
-        return m.OME(
-            uuid=file_uuid,
-            creator="ome-writers",
-            images=images,
-            plates=[plate] if plate else [],
-            structured_annotations=m.StructuredAnnotations(map_annotations=annotations)
-            if annotations
-            else None,
-        )
-
-    def _build_models(self) -> dict[int, m.OME]:
-        if self.single_file:
-            return {0: self._full_model(self.uuids[0])}
-        mode = self.fmt.multi_file_metadata
-        models: dict[int, m.OME] = {}
-        if mode == "companion-file":
-            assert self.companion is not None
-            companion_uuid = new_uuid()
-            models[-1] = self._full_model(companion_uuid)
-            for f, u in enumerate(self.uuids):
-                models[f] = _binary_only(u, self.companion.name, companion_uuid)
-            return models
-        for f, u in enumerate(self.uuids):
-            if mode == "master-tiff" and f > 0:
-                models[f] = _binary_only(u, self.files[0].name, self.uuids[0])
-            else:
-                models[f] = self._full_model(u)
-        return models
-
-    def _write_models(self) -> None:
-        for key, model in self.models.items():
-            xml = to_xml(model)
-            if key == -1:
-                assert self.companion is not None
-                self.companion.write_text(xml, encoding="utf-8")
-            else:
-                tifffile.tiffcomment(self.files[key], xml.encode())
-
     # ------------------------------------------------------------- metadata
 
     def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
         self.global_metadata[namespace] = json_safe(metadata)
-        if self.finalized and self.models:
-            self.models = self._build_models()
-            self._write_models()
+        if self.finalized:
+            self.meta.set_global(namespace, self.global_metadata[namespace])
 
     def get_metadata(self) -> dict[int, m.OME]:
-        """File index (-1: companion file) -> copy of its OME model."""
-        if not self.models and not self.finalized:
-            return {}
-        return {k: copy.deepcopy(v) for k, v in self.models.items()}
+        """File index (-1: companion file) -> copy of its OME model.
+
+        Empty until close (the OME-XML is written at close) and after a stream
+        that wrote no frame.
+        """
+        return self.meta.copies()
 
     def update_metadata(self, metadata: Any) -> None:
-        """Replace OME models (written now after close, else at close)."""
+        """Replace OME models after close and rewrite those files' OME-XML."""
         if not isinstance(metadata, dict):
             raise TypeError(
                 "Expected dict[int, ome_types.model.OME] metadata, "
@@ -436,74 +403,69 @@ class TiffBackend(Backend):
                     f"Expected ome_types.model.OME for position {key}, "
                     f"got {type(value)}"
                 )
-            valid = (
-                set(self.models) if self.finalized else {*range(len(self.files)), -1}
-            )
-            if key not in valid:
-                raise KeyError(f"Unknown position index: {key}")
         if not self.finalized:
-            self.pending_update = dict(metadata)
-            return
-        if not self.models:  # nothing was written: nothing to describe
-            return
-        self.models.update(metadata)
-        self._write_models()
+            raise RuntimeError(
+                "update_metadata() must be called after the stream context exits. "
+                "OME-TIFF metadata is written at close; get_metadata() returns the "
+                "written models then."
+            )
+        for key in metadata:
+            if key not in self.models:
+                raise KeyError(f"Unknown position index: {key}")
+        self.meta.replace(metadata)
 
     # --------------------------------------------------------------- reading
 
     def read(self, position: int, key: StorageKey) -> np.ndarray:
         index_key, frame_key = key[:-2], key[-2:]
-        axes = []
-        for k in index_key:
-            axes.append(
-                [k] if isinstance(k, int) else list(range(k.start, k.stop, k.step))
-            )
+        axes = [
+            [k] if isinstance(k, int) else list(range(k.start, k.stop, k.step))
+            for k in index_key
+        ]
         out_shape = [
             len(a)
             for a, k in zip(axes, index_key, strict=True)
             if not isinstance(k, int)
         ]
-        fy, fx = (
-            len(range(k.start, k.stop, k.step)) if isinstance(k, slice) else None
+        frame_out = [
+            len(range(k.start, k.stop, k.step))
             for k in frame_key
-        )
-        frame_out = [n for n in (fy, fx) if n is not None]
+            if isinstance(k, slice)
+        ]
         out = np.zeros((*out_shape, *frame_out), dtype=self.dtype)
         flat = out.reshape(-1, *frame_out)
-        f = self.images[position].file_index
         ifds = self.ifd_of[position]
-        import itertools
-
-        for k, index in enumerate(itertools.product(*axes)):
-            ifd = ifds.get(index)
-            if ifd is not None:
-                flat[k] = self._read_page(f, ifd)[frame_key]
+        wanted = [
+            (k, ifd)
+            for k, index in enumerate(itertools.product(*axes))
+            if (ifd := ifds.get(index)) is not None
+        ]
+        if not wanted:
+            return out
+        f = self.images[position].file_index
+        with open(self.files[f], "rb") as fh:
+            for k, ifd in wanted:
+                flat[k] = self._read_page(fh.fileno(), f, ifd)[frame_key]
         return out
 
-    def _read_page(self, f: int, ifd: int) -> np.ndarray:
+    def _read_page(self, fd: int, f: int, ifd: int) -> np.ndarray:
         location = self.offsets[f].get(ifd)
-        path = self.files[f]
-        if location is not None:
-            offset, nbytes = location
-            with open(path, "rb") as fh:
-                buf = os.pread(fh.fileno(), nbytes, offset)
-            return np.frombuffer(buf, dtype=self.dtype).reshape(self.frame_shape)
-        try:
-            with tifffile.TiffFile(path) as tif:
-                data: np.ndarray = tif.pages[ifd].asarray()
-                return data
-        except Exception:  # page not complete on disk yet
-            return np.zeros(self.frame_shape, dtype=self.dtype)
+        if location is None:  # strip location unknown: parse the file
+            try:
+                with tifffile.TiffFile(self.files[f]) as tif:
+                    data: np.ndarray = tif.pages[ifd].asarray()
+                    return data
+            except Exception:  # page not complete on disk yet
+                return np.zeros(self.frame_shape, dtype=self.dtype)
+        offset, nbytes = location
+        buf: Any = os.pread(fd, nbytes, offset)
+        if self.compression is not None:
+            buf = _decoder(self.compression)(buf)
+        return np.frombuffer(buf, dtype=self.dtype).reshape(self.frame_shape)
 
 
-def _binary_only(own_uuid: str, metadata_file: str, target_uuid: str) -> m.OME:
-    return m.OME(
-        uuid=own_uuid,
-        creator="ome-writers",
-        binary_only=m.OME.BinaryOnly(metadata_file=metadata_file, uuid=target_uuid),
-    )
+def _decoder(compression: str) -> Any:
+    """imagecodecs' decoder of a TIFF compression (lzw, zlib, zstd)."""
+    import imagecodecs
 
-
-def _remove_empty_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.rmdir()
+    return getattr(imagecodecs, f"{compression}_decode")

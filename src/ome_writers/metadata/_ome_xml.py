@@ -1,22 +1,31 @@
-"""OME-XML for OME-TIFF, built with ome-types models (no hand-written XML)."""
+"""OME-XML for OME-TIFF, built with ome-types models (no hand-written XML).
+
+`TiffAxes` maps the storage index dimensions onto OME's Z, C and T: a
+dimension typed (or named) time is T, channel is C, space is Z; any other
+dimension (e.g. pymmcore-plus's ``cam``) is folded into C together with the
+channel dimension, so C holds every (channel, camera) combination and channel
+names read ``"<channel>-<cam>"``. T and Z may each come from one dimension only.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from ome_types import model as m
 
 from ome_writers._schema import Channel, effective_type
-from ome_writers._schema._units import ome_symbol
+from ome_writers._schema._units import LENGTH_SYMBOLS, TIME_SYMBOLS
 
 from ._frames import SPECIAL_KEYS
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ome_writers._schema import AcquisitionSettings, Dimension
 
 PIXEL_TYPES = {
@@ -29,34 +38,121 @@ PIXEL_TYPES = {
     "float32": "float",
     "float64": "double",
 }
-OME_AXES = ("z", "c", "t")
+# the OME orders, in the preference used to fill in axes that are absent
+OME_ORDERS = ("XYZCT", "XYZTC", "XYCTZ", "XYCZT", "XYTCZ", "XYTZC")
+_LETTER = {"time": "t", "channel": "c", "space": "z"}
+_UM = m.UnitsLength.MICROMETER
+_S = m.UnitsTime.SECOND
+_SPECIAL = {
+    "delta_t": _S,
+    "exposure_time": _S,
+    "position_x": _UM,
+    "position_y": _UM,
+    "position_z": _UM,
+}
 
 
-def tiff_axes(settings: AcquisitionSettings) -> list[str]:
-    """OME letter (z/c/t) of each storage index dimension.
-
-    Dimensions named t, c or z (any case) map to themselves; one other
-    dimension (e.g. pymmcore-plus's "cam") is stored as C when there is no
-    channel dimension.
-    """
-    letters = []
-    for d in settings.storage_index_dimensions:
-        name = d.name.lower()
-        letters.append(name if name in OME_AXES else "c")
-    return letters
+def axis_letter(dim: Dimension) -> str:
+    """OME axis (``"z"``, ``"c"`` or ``"t"``) that stores an index dimension."""
+    return _LETTER.get(effective_type(dim) or "", "c")
 
 
-def check_tiff_axes(settings: AcquisitionSettings) -> str | None:
-    """Why the dimensions cannot be stored as OME-TIFF Z/C/T, or None."""
-    letters = tiff_axes(settings)
-    dupes = sorted({a for a in letters if letters.count(a) > 1})
-    if dupes:
-        names = [d.name for d in settings.storage_index_dimensions]
+class TiffAxes:
+    """How storage indices map to OME (TheZ, TheC, TheT) and Pixels sizes."""
+
+    def __init__(self, settings: AcquisitionSettings) -> None:
+        self.dims = settings.storage_index_dimensions
+        self.letters = [axis_letter(d) for d in self.dims]
+        self.counts = [d.count for d in self.dims]
+        # mixed radix within each letter, storage order (outer first)
+        self.radix = [1] * len(self.dims)
+        running = {"z": 1, "c": 1, "t": 1}
+        for i in reversed(range(len(self.dims))):
+            self.radix[i] = running[self.letters[i]]
+            running[self.letters[i]] *= self.counts[i] or 1
+        fastest = "".join(dict.fromkeys(a.upper() for a in reversed(self.letters)))
+        self.order = next(o for o in OME_ORDERS if o[2:].startswith(fastest))
+        self.inner = math.prod(c or 1 for c in self.counts[1:])
+        self._slot = [("z", "c", "t").index(a) for a in self.letters]
+
+    def problem(self) -> str | None:
+        """Why these dimensions cannot be stored as OME Z/C/T, or None."""
+        names = [d.name for d in self.dims]
+        for letter, kind in (("t", "time"), ("z", "space")):
+            if self.letters.count(letter) > 1:
+                which = [
+                    n for n, a in zip(names, self.letters, strict=True) if a == letter
+                ]
+                return (
+                    f"OME-TIFF has one {letter.upper()} axis, but dimensions {which} "
+                    f"are all {kind} dimensions. Supported: at most one time and one "
+                    "space (z) dimension besides Y/X; channel and other dimensions "
+                    "are combined into C."
+                )
+        return None
+
+    def zct(self, index: Sequence[int]) -> tuple[int, int, int]:
+        """(TheZ, TheC, TheT) of a storage index."""
+        out = [0, 0, 0]
+        for slot, radix, i in zip(self._slot, self.radix, index, strict=True):
+            out[slot] += radix * i
+        return out[0], out[1], out[2]
+
+    def sizes(self, outer: int | None) -> dict[str, int]:
+        """SizeZ/C/T (keys z, c, t); `outer` replaces the first dim's count."""
+        sizes = {"z": 1, "c": 1, "t": 1}
+        for i, (letter, count) in enumerate(
+            zip(self.letters, self.counts, strict=True)
+        ):
+            n = outer if i == 0 and outer is not None else count
+            sizes[letter] *= n or 1
+        return sizes
+
+    def raster_key(self, zct: tuple[int, int, int]) -> tuple[int, ...]:
+        """Sort key putting planes in DimensionOrder (slowest axis first)."""
+        by = {"Z": zct[0], "C": zct[1], "T": zct[2]}
+        return tuple(by[a] for a in reversed(self.order[2:]))
+
+    def channel_labels(self, size_c: int) -> list[tuple[str, Channel | None]]:
+        """Name (and optical channel, if any) of each combined C index.
+
+        Names join the labels of the folded dimensions, channel first
+        (``"DAPI-cam1"``); a dimension without coords is labelled
+        ``<name><index>``.
+        """
+        group = [
+            (d, r)
+            for d, r, a in zip(self.dims, self.radix, self.letters, strict=True)
+            if a == "c"
+        ]
+        group.sort(key=lambda g: effective_type(g[0]) != "channel")
+        out = []
+        for k in range(size_c):
+            parts, optical = [], None
+            for d, radix in group:
+                i = k // radix % d.count if d.count else k // radix
+                label = d.coords[i] if d.coords and i < len(d.coords) else None
+                if isinstance(label, Channel):
+                    optical = optical or label
+                    parts.append(label.name)
+                elif label is not None:
+                    parts.append(str(label))
+                else:
+                    parts.append(f"{d.name}{i}")
+            out.append(("-".join(parts) or str(k), optical))
+        return out
+
+
+def check_tiff_settings(settings: AcquisitionSettings) -> str | None:
+    """Why OME-TIFF cannot store `settings`, or None."""
+    if settings.dtype and settings.dtype not in PIXEL_TYPES:
         return (
-            f"OME-TIFF stores only Z, C and T besides Y/X; dimensions {names} map "
-            f"to {letters} ({dupes} twice). Only one dimension not named t/c/z is "
-            "allowed, and only without a channel dimension (it is stored as C)."
+            f"OME-TIFF cannot store dtype {settings.dtype!r}; supported: "
+            f"{sorted(PIXEL_TYPES)}"
         )
+    problem = TiffAxes(settings).problem()
+    if problem:
+        return problem
     acquisition = settings.index_dimensions
     storage = settings.storage_index_dimensions
     if (
@@ -68,61 +164,45 @@ def check_tiff_axes(settings: AcquisitionSettings) -> str | None:
             f"OME-TIFF pages grow along the unbounded dimension "
             f"{acquisition[0].name!r}: it must stay first in storage_order"
         )
-    if settings.dtype and settings.dtype not in PIXEL_TYPES:
-        return (
-            f"OME-TIFF cannot store dtype {settings.dtype!r}; supported: "
-            f"{sorted(PIXEL_TYPES)}"
-        )
     return None
-
-
-def dimension_order(settings: AcquisitionSettings) -> str:
-    """OME DimensionOrder of the storage order (fastest first after XY)."""
-    letters = [a.upper() for a in reversed(tiff_axes(settings))]
-    letters += [a for a in "ZCT" if a not in letters]
-    return "XY" + "".join(letters)
 
 
 def _positive(value: float | None) -> float | None:
     return float(value) if value is not None and value > 0 else None
 
 
-def _length_unit(dim: Dimension | None) -> Any:
-    if dim is None or not dim.unit or effective_type(dim) != "space":
-        return None
-    symbol = ome_symbol(dim.unit)
-    return m.UnitsLength(symbol) if symbol else None
+def _length_unit(dim: Dimension | None) -> m.UnitsLength:
+    symbol = LENGTH_SYMBOLS.get(dim.unit or "") if dim is not None else None
+    return m.UnitsLength(symbol) if symbol else _UM
 
 
-def _rgba(channel: Channel) -> Any:
-    if channel.color is None:
-        return None
-    r, g, b, *_ = channel.color.as_rgb_tuple(alpha=False)
-    return m.Color((r, g, b))
+def _physical(kwargs: dict[str, Any], attr: str, dim: Dimension | None) -> None:
+    """Set ``physical_size_<attr>`` (and its unit) when the scale is known."""
+    value = _positive(dim.scale) if dim is not None else None
+    if value is not None:
+        kwargs[f"physical_size_{attr}"] = value
+        kwargs[f"physical_size_{attr}_unit"] = _length_unit(dim)
 
 
-def _channels(dim: Dimension | None, size_c: int, image: int) -> list[m.Channel]:
-    out = []
-    coords = dim.coords if dim is not None and dim.coords else None
-    for c in range(size_c):
-        kwargs: dict[str, Any] = {"id": f"Channel:{image}:{c}", "samples_per_pixel": 1}
-        label = coords[c] if coords else None
-        if isinstance(label, Channel):
-            kwargs["name"] = label.name
-            if label.color is not None:
-                kwargs["color"] = _rgba(label)
-            if label.excitation_wavelength_nm:
-                kwargs["excitation_wavelength"] = float(label.excitation_wavelength_nm)
-                kwargs["excitation_wavelength_unit"] = m.UnitsLength.NANOMETER
-            if label.emission_wavelength_nm:
-                kwargs["emission_wavelength"] = float(label.emission_wavelength_nm)
-                kwargs["emission_wavelength_unit"] = m.UnitsLength.NANOMETER
-            if label.fluorophore:
-                kwargs["fluor"] = label.fluorophore
-        elif label is not None:
-            kwargs["name"] = str(label)
-        out.append(m.Channel(**kwargs))
-    return out
+def _channel(label: str, optical: Channel | None, image: int, c: int) -> m.Channel:
+    kwargs: dict[str, Any] = {
+        "id": f"Channel:{image}:{c}",
+        "name": label,
+        "samples_per_pixel": 1,
+    }
+    if optical is not None:
+        if optical.color is not None:
+            r, g, b, *_ = optical.color.as_rgb_tuple(alpha=False)
+            kwargs["color"] = m.Color((r, g, b))
+        if optical.excitation_wavelength_nm:
+            kwargs["excitation_wavelength"] = float(optical.excitation_wavelength_nm)
+            kwargs["excitation_wavelength_unit"] = m.UnitsLength.NANOMETER
+        if optical.emission_wavelength_nm:
+            kwargs["emission_wavelength"] = float(optical.emission_wavelength_nm)
+            kwargs["emission_wavelength_unit"] = m.UnitsLength.NANOMETER
+        if optical.fluorophore:
+            kwargs["fluor"] = optical.fluorophore
+    return m.Channel(**kwargs)
 
 
 @dataclass
@@ -142,40 +222,29 @@ class ImageState:
     planes: list[PlaneRecord] = field(default_factory=list)
 
 
-def _annotation_value(value: Any) -> str:
+def annotation_value(value: Any) -> str:
+    """Text of a MapAnnotation value: strings as-is, anything else as JSON."""
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _plane(record: PlaneRecord, annotations: list[Any]) -> m.Plane:
+def _plane(record: PlaneRecord, annotations: list[m.MapAnnotation]) -> m.Plane:
     z, c, t = record.zct
     kwargs: dict[str, Any] = {"the_z": z, "the_c": c, "the_t": t}
     meta = record.metadata or {}
-    special = {
-        "delta_t": ("delta_t", m.UnitsTime.SECOND),
-        "exposure_time": ("exposure_time", m.UnitsTime.SECOND),
-        "position_x": ("position_x", m.UnitsLength.MICROMETER),
-        "position_y": ("position_y", m.UnitsLength.MICROMETER),
-        "position_z": ("position_z", m.UnitsLength.MICROMETER),
-    }
-    for key, (attr, unit) in special.items():
+    for key, unit in _SPECIAL.items():
         value = meta.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            kwargs[attr] = float(value)
-            kwargs[f"{attr}_unit"] = unit
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+        ):
+            kwargs[key] = float(value)
+            kwargs[f"{key}_unit"] = unit
     extra = {k: v for k, v in meta.items() if k not in SPECIAL_KEYS}
     if extra:
         ann_id = f"Annotation:{len(annotations)}"
-        annotations.append(
-            m.MapAnnotation(
-                id=ann_id,
-                value=m.Map(
-                    ms=[
-                        m.Map.M(k=str(k), value=_annotation_value(v))
-                        for k, v in extra.items()
-                    ]
-                ),
-            )
-        )
+        ms = [m.Map.M(k=str(k), value=annotation_value(v)) for k, v in extra.items()]
+        annotations.append(m.MapAnnotation(id=ann_id, value=m.Map(ms=ms)))
         kwargs["annotation_refs"] = [m.AnnotationRef(id=ann_id)]
     return m.Plane(**kwargs)
 
@@ -187,34 +256,64 @@ class OmeXmlBuilder:
         self.settings = settings
         self.created = datetime.now(timezone.utc)
         self.pixel_type = m.PixelType(PIXEL_TYPES[settings.dtype])
-        self.order = dimension_order(settings)
-        letters = tiff_axes(settings)
-        self.sizes = {"z": 1, "c": 1, "t": 1}
-        self.letters = letters
-        for letter, d in zip(letters, settings.storage_index_dimensions, strict=True):
-            self.sizes[letter] = d.count or 1
-        self.dims = dict(zip(letters, settings.storage_index_dimensions, strict=True))
+        self.axes = TiffAxes(settings)
+        self.order = self.axes.order
+        self.letters = self.axes.letters
         self.y, self.x = settings.frame_dimensions
+        by_letter = dict(zip(self.letters, self.axes.dims, strict=True))
+        self.t_dim, self.z_dim = by_letter.get("t"), by_letter.get("z")
 
-    def zct(self, index: tuple[int, ...]) -> tuple[int, int, int]:
+    def zct(self, index: Sequence[int]) -> tuple[int, int, int]:
         """(TheZ, TheC, TheT) of a storage index."""
-        by = dict(zip(self.letters, index, strict=True))
-        return by.get("z", 0), by.get("c", 0), by.get("t", 0)
+        return self.axes.zct(index)
+
+    def tiff_data(
+        self, planes: list[PlaneRecord], outer: int | None, uuid: m.TiffData.UUID | None
+    ) -> list[m.TiffData]:
+        """One TiffData for pages in DimensionOrder, else one per page."""
+        if not planes:
+            return []
+        planes = sorted(planes, key=lambda p: p.ifd)
+        first = planes[0].ifd
+        raster = sorted(planes, key=lambda p: self.axes.raster_key(p.zct))
+        sizes = self.axes.sizes(outer)
+        if [p.ifd for p in raster] == list(range(first, first + len(planes))) and (
+            len(planes) == sizes["z"] * sizes["c"] * sizes["t"]
+        ):
+            return [m.TiffData(ifd=first, plane_count=len(planes), uuid=uuid)]
+        return [
+            m.TiffData(
+                ifd=p.ifd,
+                first_z=p.zct[0],
+                first_c=p.zct[1],
+                first_t=p.zct[2],
+                plane_count=1,
+                uuid=uuid,
+            )
+            for p in planes
+        ]
 
     def image(
         self,
         position: int,
         planes: list[PlaneRecord],
         size_outer: int | None,
-        annotations: list[Any],
+        annotations: list[m.MapAnnotation],
         tiff_data: list[m.TiffData],
     ) -> m.Image:
-        """The Image element of one position."""
-        sizes = dict(self.sizes)
-        if size_outer is not None and self.letters:
-            sizes[self.letters[0]] = size_outer
-        t_dim = self.dims.get("t")
-        z_dim = self.dims.get("z")
+        """The Image element of one position (a Plane per page)."""
+        sizes = self.axes.sizes(size_outer if self.letters else None)
+        kwargs: dict[str, Any] = {}
+        _physical(kwargs, "x", self.x)
+        _physical(kwargs, "y", self.y)
+        _physical(kwargs, "z", self.z_dim)
+        increment = _positive(self.t_dim.scale) if self.t_dim else None
+        if self.t_dim is not None and increment is not None:
+            kwargs["time_increment"] = increment
+            symbol = TIME_SYMBOLS.get(self.t_dim.unit or "")
+            kwargs["time_increment_unit"] = m.UnitsTime(symbol) if symbol else _S
+        labels = self.axes.channel_labels(sizes["c"])
+        ordered = sorted(planes, key=lambda p: self.axes.raster_key(p.zct))
         pixels = m.Pixels(
             id=f"Pixels:{position}",
             dimension_order=m.Pixels_DimensionOrder(self.order),
@@ -224,27 +323,34 @@ class OmeXmlBuilder:
             size_z=sizes["z"],
             size_c=sizes["c"],
             size_t=sizes["t"],
-            physical_size_x=_positive(self.x.scale),
-            physical_size_x_unit=_length_unit(self.x) or m.UnitsLength.MICROMETER,
-            physical_size_y=_positive(self.y.scale),
-            physical_size_y_unit=_length_unit(self.y) or m.UnitsLength.MICROMETER,
-            physical_size_z=_positive(z_dim.scale) if z_dim else None,
-            physical_size_z_unit=_length_unit(z_dim) or m.UnitsLength.MICROMETER,
-            time_increment=_positive(t_dim.scale) if t_dim else None,
-            time_increment_unit=m.UnitsTime(ome_symbol(t_dim.unit))
-            if t_dim and t_dim.unit and ome_symbol(t_dim.unit)
-            else m.UnitsTime.SECOND,
-            channels=_channels(self.dims.get("c"), sizes["c"], position),
+            channels=[
+                _channel(name, optical, position, c)
+                for c, (name, optical) in enumerate(labels)
+            ],
             tiff_data_blocks=tiff_data,
-            planes=[_plane(p, annotations) for p in planes if p.metadata],
-            metadata_only=None,
+            planes=[_plane(p, annotations) for p in ordered],
+            **kwargs,
         )
-        name = self.settings.positions[position].name
+        pos = self.settings.positions[position]
+        image: dict[str, Any] = {}
+        if (
+            pos.x_coord is not None
+            or pos.y_coord is not None
+            or pos.z_coord is not None
+        ):
+            stage: dict[str, Any] = {"name": pos.name}
+            for axis in "xyz":
+                value = getattr(pos, f"{axis}_coord")
+                if value is not None:
+                    stage[axis] = float(value)
+                    stage[f"{axis}_unit"] = _UM
+            image["stage_label"] = m.StageLabel(**stage)
         return m.Image(
             id=f"Image:{position}",
-            name=name,
+            name=pos.name,
             acquisition_date=self.created,
             pixels=pixels,
+            **image,
         )
 
     def plate(self) -> m.Plate | None:
@@ -267,29 +373,36 @@ class OmeXmlBuilder:
         }
         if plate.name:
             kwargs["name"] = plate.name
-        if all(r.isalpha() for r in plate.row_names):
-            kwargs["row_naming_convention"] = m.NamingConvention.LETTER
-        if all(c.isdigit() for c in plate.column_names):
-            kwargs["column_naming_convention"] = m.NamingConvention.NUMBER
+        for attr, names in (("row", plate.row_names), ("column", plate.column_names)):
+            if all(n.isalpha() for n in names):
+                kwargs[f"{attr}_naming_convention"] = m.NamingConvention.LETTER
+            elif all(n.isdigit() for n in names):
+                kwargs[f"{attr}_naming_convention"] = m.NamingConvention.NUMBER
         kwargs["wells"] = [
             m.Well(
                 id=f"Well:{r}_{c}",
                 row=r,
                 column=c,
-                well_samples=[
-                    m.WellSample(
-                        id=f"WellSample:{i}",
-                        index=i,
-                        image_ref=m.ImageRef(id=f"Image:{i}"),
-                        position_x=self.settings.positions[i].x_coord,
-                        position_y=self.settings.positions[i].y_coord,
-                    )
-                    for i in images
-                ],
+                well_samples=[self._well_sample(i) for i in images],
             )
             for (r, c), images in wells.items()
         ]
         return m.Plate(**kwargs)
+
+    def _well_sample(self, index: int) -> m.WellSample:
+        pos = self.settings.positions[index]
+        kwargs: dict[str, Any] = {}
+        for axis in "xy":
+            value = getattr(pos, f"{axis}_coord")
+            if value is not None:
+                kwargs[f"position_{axis}"] = float(value)
+                kwargs[f"position_{axis}_unit"] = _UM
+        return m.WellSample(
+            id=f"WellSample:{index}",
+            index=index,
+            image_ref=m.ImageRef(id=f"Image:{index}"),
+            **kwargs,
+        )
 
 
 def new_uuid() -> str:
@@ -298,11 +411,11 @@ def new_uuid() -> str:
 
 
 def global_annotation(
-    namespace: str, metadata: dict[str, Any], index: int
+    namespace: str, metadata: dict[str, Any], ann_id: str
 ) -> m.MapAnnotation:
     """One MapAnnotation holding a namespace's top-level keys (JSON values)."""
     return m.MapAnnotation(
-        id=f"Annotation:{index}",
+        id=ann_id,
         namespace=namespace,
         value=m.Map(
             ms=[m.Map.M(k=str(k), value=json.dumps(v)) for k, v in metadata.items()]
@@ -310,10 +423,26 @@ def global_annotation(
     )
 
 
-def empty_frame(settings: AcquisitionSettings) -> np.ndarray:
-    """A zero frame (for padding incomplete acquisitions)."""
-    y, x = settings.frame_dimensions
-    return np.zeros((int(y.count or 1), int(x.count or 1)), dtype=settings.dtype)
+def free_annotation_id(annotations: m.StructuredAnnotations) -> str:
+    """An ``Annotation:<n>`` ID not used by any annotation in `annotations`."""
+    used = {a.id for a in annotations}
+    n = len(used)
+    while f"Annotation:{n}" in used:
+        n += 1
+    return f"Annotation:{n}"
+
+
+def set_global_annotation(ome: m.OME, namespace: str, metadata: dict[str, Any]) -> None:
+    """Put (or replace, in place) the MapAnnotation of `namespace` in `ome`."""
+    if ome.structured_annotations is None:
+        ome.structured_annotations = m.StructuredAnnotations()
+    sa = ome.structured_annotations
+    maps = sa.map_annotations
+    for i, ann in enumerate(maps):
+        if ann.namespace == namespace:
+            maps[i] = global_annotation(namespace, metadata, ann.id)
+            return
+    maps.append(global_annotation(namespace, metadata, free_annotation_id(sa)))
 
 
 def collection_xml(
@@ -327,7 +456,7 @@ def collection_xml(
     """
     from ome_types import to_xml
 
-    if check_tiff_axes(settings) is not None:
+    if check_tiff_settings(settings) is not None:
         return None
     builder = OmeXmlBuilder(settings)
     images = []

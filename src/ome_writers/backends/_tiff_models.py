@@ -1,0 +1,171 @@
+"""The OME models of an OME-TIFF file set: built at close, patched afterwards.
+
+In "redundant" mode every file holds the same model but its own root UUID; it
+is built and serialised once and the root UUID is substituted per file, so the
+cost of closing does not grow with the number of files.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+import tifffile
+from ome_types import model as m
+from ome_types import to_xml
+
+from ome_writers.metadata._ome_xml import new_uuid, set_global_annotation
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ._tifffile import TiffBackend
+
+
+class TiffModels:
+    """OME model per file (key -1: companion file) of one TIFF backend."""
+
+    def __init__(self, backend: TiffBackend) -> None:
+        self.backend = backend
+        self.models: dict[int, m.OME] = {}
+        # keys holding the shared full model (root UUID set per file on write)
+        self.shared: set[int] = set()
+        self.companion_uuid = new_uuid()
+
+    def uuid_of(self, key: int) -> str:
+        """Root UUID of the file behind `key`."""
+        return self.companion_uuid if key == -1 else self.backend.uuids[key]
+
+    def full_keys(self) -> list[int]:
+        """Keys whose model carries the full metadata (global metadata goes there)."""
+        b = self.backend
+        if b.single_file:
+            return [0]
+        mode = b.fmt.multi_file_metadata
+        if mode == "companion-file":
+            return [-1]
+        if mode == "master-tiff":
+            return [0]
+        return list(range(len(b.files)))
+
+    def build(self) -> None:
+        """Build every file's model from what was written."""
+        b = self.backend
+        self.models, self.shared = {}, set()
+        mode = b.fmt.multi_file_metadata
+        if b.single_file or mode == "redundant":
+            full = self._full(b.uuids[0])
+            for key in range(len(b.files)):
+                self.models[key] = full
+            self.shared = set(range(1, len(b.files)))
+        elif mode == "master-tiff":
+            self.models[0] = self._full(b.uuids[0])
+            for key in range(1, len(b.files)):
+                self.models[key] = _binary_only(
+                    b.uuids[key], b.files[0].name, b.uuids[0]
+                )
+        else:  # companion-file
+            assert b.companion is not None
+            self.models[-1] = self._full(self.companion_uuid)
+            for key in range(len(b.files)):
+                self.models[key] = _binary_only(
+                    b.uuids[key], b.companion.name, self.companion_uuid
+                )
+
+    def _full(self, file_uuid: str) -> m.OME:
+        b = self.backend
+        builder = b.builder
+        annotations: list[m.MapAnnotation] = []
+        images = []
+        for position, image in enumerate(b.images):
+            outer = b.outer_extent(position)
+            uuid = None
+            if not b.single_file:
+                f = image.file_index
+                uuid = m.TiffData.UUID(value=b.uuids[f], file_name=b.files[f].name)
+            tiff_data = builder.tiff_data(image.planes, outer, uuid)
+            images.append(
+                builder.image(position, image.planes, outer, annotations, tiff_data)
+            )
+        plate = builder.plate()
+        ome = m.OME(
+            uuid=file_uuid,
+            creator="ome-writers",
+            images=images,
+            plates=[plate] if plate else [],
+            structured_annotations=m.StructuredAnnotations(map_annotations=annotations),
+        )
+        for namespace, metadata in b.global_metadata.items():
+            set_global_annotation(ome, namespace, metadata)
+        if ome.structured_annotations is not None and not list(
+            ome.structured_annotations
+        ):
+            ome.structured_annotations = None
+        return ome
+
+    def write(self, keys: Iterable[int] | None = None) -> None:
+        """Write the OME-XML of `keys` (default: every file) into the files."""
+        b = self.backend
+        cache: dict[int, str] = {}
+        for key in self.models if keys is None else keys:
+            model = self.models[key]
+            xml = cache.get(id(model))
+            if xml is None:
+                xml = cache[id(model)] = to_xml(_schema_valid(model))
+            if key in self.shared and model.uuid != self.uuid_of(key):
+                # the root element is the first to carry a UUID attribute
+                xml = xml.replace(
+                    f'UUID="{model.uuid}"', f'UUID="{self.uuid_of(key)}"', 1
+                )
+            if key == -1:
+                assert b.companion is not None
+                b.companion.write_text(xml, encoding="utf-8")
+            else:
+                tifffile.tiffcomment(b.files[key], xml.encode())
+
+    def copies(self) -> dict[int, m.OME]:
+        """A deep copy of every file's model, each with its own root UUID."""
+        out = {}
+        for key, model in self.models.items():
+            out[key] = copy.deepcopy(model)
+            if key in self.shared:
+                out[key].uuid = self.uuid_of(key)
+        return out
+
+    def replace(self, metadata: dict[int, m.OME]) -> None:
+        """Take the given models for their files and rewrite those files."""
+        for key, model in metadata.items():
+            self.models[key] = model
+            self.shared.discard(key)
+        self.write(metadata)
+
+    def set_global(self, namespace: str, metadata: dict[str, Any]) -> None:
+        """Put a namespace's MapAnnotation into the written models (after close)."""
+        keys = [k for k in self.full_keys() if k in self.models]
+        done: set[int] = set()
+        for key in keys:
+            model = self.models[key]
+            if id(model) not in done:
+                done.add(id(model))
+                set_global_annotation(model, namespace, metadata)
+        self.write(keys)
+
+
+def _schema_valid(model: m.OME) -> m.OME:
+    """`model`, or just its BinaryOnly part when it has one.
+
+    The schema allows nothing else beside BinaryOnly; callers that add an
+    annotation to every model (pymmcore-plus 0.18.1 does) also add it to the
+    model holding the full metadata, where it is kept.
+    """
+    if model.binary_only is None:
+        return model
+    return m.OME(uuid=model.uuid, creator=model.creator, binary_only=model.binary_only)
+
+
+def _binary_only(own_uuid: str, metadata_file: str, target_uuid: str) -> m.OME:
+    return m.OME(
+        uuid=own_uuid,
+        creator="ome-writers",
+        binary_only=m.OME.BinaryOnly(metadata_file=metadata_file, uuid=target_uuid),
+    )
