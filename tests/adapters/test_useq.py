@@ -1,8 +1,18 @@
-"""useq MDASequence -> dimensions: a case table, and every regular axis order."""
+"""useq MDASequence -> dimensions: a case table, and every axis order.
+
+Every accepted sequence is also checked end to end: the result validates into
+`AcquisitionSettings`, a scratch stream takes exactly one frame per event, and
+each event's frame lands at the index the event names. An independent oracle
+(does the event order equal a C-order walk over some order of the axes?)
+decides which sequences are regular, so `NotImplementedError` is checked to
+be raised exactly for the irregular ones.
+"""
 
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,35 +28,66 @@ from ome_writers import (  # noqa: E402
     dims_from_useq,
     useq_to_acquisition_settings,
 )
+from ome_writers._useq import AcquisitionSettingsDict  # noqa: E402
+from ome_writers.adapters._useq import excel_row  # noqa: E402
+
+W, H = 8, 6
+Dims = list[tuple[str, int | None, str]]
+YX: Dims = [("y", H, "space"), ("x", W, "space")]
+PosRow = tuple[str, str | None, str | None, int | None, int | None]
 
 
 @dataclass
 class Case:
-    """A sequence and the dimensions it must produce (name: count, extras)."""
+    """A sequence and everything it must produce."""
 
     seq: dict[str, Any]
-    dims: list[tuple[str, int | None]]
-    checks: dict[str, Any] = field(default_factory=dict)
+    dims: Dims  # (name, count, type), y/x included
+    plate: tuple[int, int, str | None] | None = None  # (n_rows, n_cols, name)
+    channels: list[str] | None = None
+    positions: list[PosRow] | None = None  # (name, row, column, grid_row, grid_col)
+    attrs: dict[str, Any] = field(default_factory=dict)  # "dim.attr" -> value
     kwargs: dict[str, Any] = field(default_factory=dict)
+    warns: str | None = None
 
 
-PLATE = useq.WellPlatePlan(
-    plate=96,
-    a1_center_xy=(0, 0),
-    selected_wells=([0, 1], [0, 2]),
-    well_points_plan=useq.GridRowsColumns(rows=1, columns=2),
-)
+def _plate(**kwargs: Any) -> Any:
+    return useq.WellPlatePlan(plate=96, a1_center_xy=(0, 0), **kwargs)
+
+
+WELLS = ([0, 1], [0, 2])  # A1 and B3
+RANDOM_TWO = ["0_p0000_g0000", "0_p0000_g0001", "1_p0001_g0000", "1_p0001_g0001"]
+TWO_POS = [(1, 2, 3), {"name": "pos2", "x": 5}]
 CASES: dict[str, Case] = {
-    "empty": Case({}, [("y", 6), ("x", 8)]),
-    "time": Case(
+    "empty": Case({}, YX),
+    "time-interval": Case(
         {"time_plan": {"interval": 2, "loops": 3}},
-        [("t", 3), ("y", 6), ("x", 8)],
-        {"t.scale": 2.0, "t.unit": "second"},
+        [("t", 3, "time"), *YX],
+        attrs={"t.scale": 2.0, "t.unit": "second"},
+    ),
+    "time-duration-loops": Case(
+        {"time_plan": {"duration": 4, "loops": 3}},
+        [("t", 3, "time"), *YX],
+        attrs={"t.scale": 2.0},
+    ),
+    "time-interval-0": Case(
+        {"time_plan": {"interval": 0, "loops": 3}},
+        [("t", 3, "time"), *YX],
+        attrs={"t.scale": None, "t.unit": "second"},
     ),
     "time-duration-interval-0": Case(
         {"time_plan": {"interval": 0, "duration": 5}},
-        [("t", None), ("y", 6), ("x", 8)],
-        {"t.scale": None},
+        [("t", None, "time"), *YX],
+        attrs={"t.scale": None},
+    ),
+    "time-duration-interval-0-with-channels": Case(
+        {"time_plan": {"interval": 0, "duration": 5}, "channels": ["A", "B"]},
+        [("t", None, "time"), ("c", 2, "channel"), *YX],
+    ),
+    "time-multiphase-same-interval": Case(
+        {"time_plan": {"phases": [{"interval": 1, "loops": 2}] * 2}},
+        [("t", 3, "time"), *YX],  # useq's own count for these phases
+        attrs={"t.scale": 1.0},
     ),
     "time-multiphase": Case(
         {
@@ -54,36 +95,76 @@ CASES: dict[str, Case] = {
                 "phases": [{"interval": 1, "loops": 2}, {"interval": 2, "loops": 3}]
             }
         },
-        [("t", 4), ("y", 6), ("x", 8)],  # useq's own count for these phases
+        [("t", 4, "time"), *YX],
+        attrs={"t.scale": None},  # no single interval
     ),
     "channels": Case(
-        {"channels": ["DAPI", "FITC"]},
-        [("c", 2), ("y", 6), ("x", 8)],
-        {"c.coords": ["DAPI", "FITC"]},
+        {"channels": ["DAPI", {"config": "FITC", "group": "Filter", "exposure": 5}]},
+        [("c", 2, "channel"), *YX],
+        channels=["DAPI", "FITC"],
+        attrs={"c.scale": None, "c.unit": None},
     ),
     "duplicate-channels": Case(
-        {"channels": ["DAPI", {"config": "DAPI", "exposure": 5}]},
-        [("c", 2), ("y", 6), ("x", 8)],
-        {"c.coords": ["DAPI", "DAPI-1"]},
+        {"channels": ["DAPI", {"config": "DAPI", "exposure": 5}, "DAPI-1"]},
+        [("c", 3, "channel"), *YX],
+        channels=["DAPI", "DAPI-2", "DAPI-1"],
+    ),
+    "do-stack-false-without-z": Case(
+        {"channels": [{"config": "A", "do_stack": False}]},
+        [("c", 1, "channel"), *YX],
     ),
     "z-range": Case(
         {"z_plan": {"range": 4, "step": 1}},
-        [("z", 5), ("y", 6), ("x", 8)],
-        {"z.scale": 1.0, "z.unit": "micrometer"},
+        [("z", 5, "space"), *YX],
+        attrs={"z.scale": 1.0, "z.unit": "micrometer"},
     ),
-    "z-absolute": Case(
-        {"z_plan": {"absolute": [0, 1, 5]}}, [("z", 3), ("y", 6), ("x", 8)]
+    "z-above-below-down": Case(
+        {"z_plan": {"above": 1, "below": 1, "step": 0.5, "go_up": False}},
+        [("z", 5, "space"), *YX],
+        attrs={"z.scale": 0.5},
     ),
+    "z-absolute-even": Case(
+        {"z_plan": {"absolute": [0, 2, 4]}},
+        [("z", 3, "space"), *YX],
+        attrs={"z.scale": 2.0},
+    ),
+    "z-absolute-uneven": Case(
+        {"z_plan": {"absolute": [0, 1, 5]}},
+        [("z", 3, "space"), *YX],
+        attrs={"z.scale": None, "z.unit": "micrometer"},
+    ),
+    "z-relative": Case(
+        {"z_plan": {"relative": [-1, 0, 1]}},
+        [("z", 3, "space"), *YX],
+        attrs={"z.scale": 1.0},
+    ),
+    "positions-named-and-unnamed": Case(
+        {"stage_positions": TWO_POS},
+        [("p", 2, "position"), *YX],
+        positions=[("0", None, None, None, None), ("pos2", None, None, None, None)],
+        attrs={"p.x_coord": [1.0, 5.0], "p.z_coord": [3.0, None]},
+    ),
+    "duplicate-position-names": Case(
+        {"stage_positions": [{"name": "a"}, {"name": "a", "x": 1}, {"name": "a"}]},
+        [("p", 3, "position"), *YX],
+        positions=[(n, None, None, None, None) for n in ("a", "a-1", "a-2")],
+    ),
+    "single-position": Case({"stage_positions": [(1, 2)]}, [("p", 1, "position"), *YX]),
     "tpcz": Case(
         {
             "time_plan": {"interval": 1, "loops": 2},
-            "stage_positions": [(1, 2, 3), {"name": "pos2", "x": 5}],
+            "stage_positions": TWO_POS,
             "channels": ["DAPI", "FITC"],
             "z_plan": {"range": 2, "step": 1},
             "axis_order": "tpcz",
         },
-        [("t", 2), ("p", 2), ("c", 2), ("z", 3), ("y", 6), ("x", 8)],
-        {"p.names": ["0", "pos2"]},
+        [
+            ("t", 2, "time"),
+            ("p", 2, "position"),
+            ("c", 2, "channel"),
+            ("z", 3, "space"),
+            *YX,
+        ],
     ),
     "ctzp": Case(
         {
@@ -93,20 +174,56 @@ CASES: dict[str, Case] = {
             "z_plan": {"range": 1, "step": 1},
             "axis_order": "ctzp",
         },
-        [("c", 1), ("t", 2), ("z", 2), ("p", 2), ("y", 6), ("x", 8)],
+        [
+            ("c", 1, "channel"),
+            ("t", 2, "time"),
+            ("z", 2, "space"),
+            ("p", 2, "position"),
+            *YX,
+        ],
+    ),
+    "plan-not-in-axis-order-is-ignored": Case(
+        {"channels": ["A"], "z_plan": {"range": 2, "step": 1}, "axis_order": "tc"},
+        [("c", 1, "channel"), *YX],
     ),
     "grid-only": Case(
         {"grid_plan": {"rows": 2, "columns": 2}},
-        [("p", 4), ("y", 6), ("x", 8)],
-        {"p.names": ["0000", "0001", "0002", "0003"]},
+        [("p", 4, "position"), *YX],
+        positions=[
+            ("0000", None, None, 0, 0),
+            ("0001", None, None, 0, 1),
+            ("0002", None, None, 1, 1),  # snake order
+            ("0003", None, None, 1, 0),
+        ],
     ),
-    "positions-and-grid": Case(
+    "positions-then-grid": Case(
         {
             "stage_positions": [{"x": 0, "name": "a"}, {"x": 9, "name": "a"}],
             "grid_plan": {"rows": 1, "columns": 2},
             "axis_order": "tpgcz",
         },
-        [("p", 4), ("y", 6), ("x", 8)],
+        [("p", 4, "position"), *YX],
+        positions=[
+            ("a", None, None, 0, 0),
+            ("a", None, None, 0, 1),
+            ("a-1", None, None, 0, 0),
+            ("a-1", None, None, 0, 1),
+        ],
+    ),
+    "grid-then-positions": Case(
+        {
+            "stage_positions": [{"x": 0, "name": "a"}, {"x": 9, "name": "b"}],
+            "grid_plan": {"rows": 1, "columns": 2},
+            "channels": ["A"],
+            "axis_order": "tgpcz",
+        },
+        [("p", 4, "position"), ("c", 1, "channel"), *YX],
+        positions=[
+            ("a", None, None, 0, 0),
+            ("b", None, None, 0, 0),
+            ("a", None, None, 0, 1),
+            ("b", None, None, 0, 1),
+        ],
     ),
     "sub-sequence-grid": Case(
         {
@@ -118,74 +235,180 @@ CASES: dict[str, Case] = {
                 },
                 (5, 5),
             ],
+            "time_plan": {"interval": 1, "loops": 2},
             "axis_order": "tpgcz",
         },
-        [("p", 3), ("y", 6), ("x", 8)],
-        {"p.names": ["a", "a", "1"]},
+        [("t", 2, "time"), ("p", 3, "position"), *YX],
+        positions=[
+            ("a", None, None, 0, 0),
+            ("a", None, None, 0, 1),
+            ("1", None, None, None, None),
+        ],
     ),
-    "random-points": Case(
+    "random-points-one-position": Case(
         {
             "stage_positions": [{"x": 0, "name": "R"}],
-            "grid_plan": useq.RandomPoints(num_points=2),
+            "grid_plan": useq.RandomPoints(num_points=2, random_seed=1),
         },
-        [("p", 2), ("y", 6), ("x", 8)],
-        {"p.names": ["R_g0000", "R_g0001"]},
+        [("p", 2, "position"), *YX],
+        positions=[("R_g0000", None, None, None, None), ("R_g0001",) + (None,) * 4],
+    ),
+    "random-points-two-positions": Case(
+        {
+            "stage_positions": [(0, 0), (1, 1)],
+            "grid_plan": useq.RandomPoints(num_points=2, random_seed=1),
+        },
+        [("p", 4, "position"), *YX],
+        positions=[(n, None, None, None, None) for n in RANDOM_TWO],
     ),
     "well-plate-plan": Case(
-        {"stage_positions": PLATE},
-        [("p", 4), ("y", 6), ("x", 8)],
+        {"stage_positions": _plate(selected_wells=WELLS)},
+        [("p", 2, "position"), *YX],
+        plate=(8, 12, "96-well"),
+        positions=[("fov0", "A", "1", None, None), ("fov0", "B", "3", None, None)],
+        attrs={"p.x_coord": [0.0, 18000.0], "p.z_coord": [None, None]},
+    ),
+    "well-plate-plan-with-well-points": Case(
         {
-            "p.names": ["fov0", "fov1", "fov0", "fov1"],
-            "plate.rows": 8,
-            "plate.name": "96-well",
+            "stage_positions": _plate(
+                selected_wells=WELLS,
+                well_points_plan=useq.GridRowsColumns(rows=1, columns=2),
+            ),
+            "channels": ["A", "B"],
         },
+        [("p", 4, "position"), ("c", 2, "channel"), *YX],
+        plate=(8, 12, "96-well"),
+        positions=[
+            ("fov0", "A", "1", 0, 0),
+            ("fov1", "A", "1", 0, 1),
+            ("fov0", "B", "3", 0, 0),
+            ("fov1", "B", "3", 0, 1),
+        ],
+    ),
+    "well-plate-plan-random-well-points": Case(
+        {
+            "stage_positions": _plate(
+                selected_wells=WELLS,
+                well_points_plan=useq.RandomPoints(num_points=2, random_seed=0),
+            )
+        },
+        [("p", 4, "position"), *YX],
+        plate=(8, 12, "96-well"),
+        positions=[
+            ("fov0", "A", "1", None, None),
+            ("fov1", "A", "1", None, None),
+            ("fov0", "B", "3", None, None),
+            ("fov1", "B", "3", None, None),
+        ],
     ),
     "plate-rows-from-ints": Case(
         {
             "stage_positions": [
                 {"x": 0, "plate_row": 0, "plate_col": 0},
-                {"x": 1, "plate_row": 27, "plate_col": 2},
+                {"x": 1, "name": "w", "plate_row": 27, "plate_col": 2},
             ]
         },
-        [("p", 2), ("y", 6), ("x", 8)],
-        {"p.rows": ["A", "AB"], "plate.rows": 28},
+        [("p", 2, "position"), *YX],
+        plate=(28, 3, None),
+        positions=[("fov0", "A", "1", None, None), ("w", "AB", "3", None, None)],
     ),
-    "units-and-chunks": Case(
-        {"time_plan": {"interval": 0.5, "loops": 2}, "z_plan": {"range": 1, "step": 1}},
-        [("t", 2), ("z", 2), ("y", 6), ("x", 8)],
+    "plate-positions-with-grid-never-collide": Case(
         {
-            "t.unit": "millisecond",
+            "stage_positions": [
+                {"plate_row": 0, "plate_col": 0},
+                {"x": 100, "plate_row": 0, "plate_col": 0},
+                {"name": "B1", "plate_row": 1, "plate_col": 0},
+            ],
+            "grid_plan": {"rows": 1, "columns": 2},
+        },
+        [("p", 6, "position"), *YX],
+        plate=(2, 1, None),
+        positions=[
+            ("fov0", "A", "1", 0, 0),
+            ("fov1", "A", "1", 0, 1),
+            ("fov2", "A", "1", 0, 0),
+            ("fov3", "A", "1", 0, 1),
+            ("B1_0000", "B", "1", 0, 0),
+            ("B1_0001", "B", "1", 0, 1),
+        ],
+    ),
+    "plate-sub-sequence-grid": Case(
+        {
+            "stage_positions": [
+                {
+                    "plate_row": 0,
+                    "plate_col": 0,
+                    "sequence": {"grid_plan": {"rows": 1, "columns": 2}},
+                },
+                {"plate_row": 0, "plate_col": 1},
+            ]
+        },
+        [("p", 3, "position"), *YX],
+        plate=(1, 2, None),
+        positions=[
+            ("fov0", "A", "1", 0, 0),
+            ("fov1", "A", "1", 0, 1),
+            ("fov0", "A", "2", None, None),
+        ],
+    ),
+    "plate-info-on-some-positions": Case(
+        {"stage_positions": [{"plate_row": 0, "plate_col": 0}, {"x": 1}]},
+        [("p", 2, "position"), *YX],
+        positions=[("0", None, None, None, None), ("1", None, None, None, None)],
+        warns="Only some stage positions have plate_row/plate_col",
+    ),
+    "plate-row-without-column": Case(
+        {"stage_positions": [{"plate_row": 0}]},
+        [("p", 1, "position"), *YX],
+        positions=[("0", None, None, None, None)],
+        warns="plate_row=0 but plate_col=None",
+    ),
+    "units-chunks-shards": Case(
+        {"time_plan": {"interval": 0.5, "loops": 2}, "z_plan": {"range": 1, "step": 1}},
+        [("t", 2, "time"), ("z", 2, "space"), *YX],
+        attrs={
+            "t.unit": "millisecond",  # normalised from "ms"
             "t.scale": 1.5,
+            "z.scale": 1.0,
             "z.chunk_size": 2,
             "y.shard_size_chunks": 2,
+            "y.chunk_size": 3,
+            "x.unit": "nanometer",
+            "x.scale": 200.0,
         },
-        {
-            "units": {"t": (1.5, "ms")},
-            "chunk_shapes": {"z": 2},
+        kwargs={
+            "units": {"t": (1.5, "ms"), "x": (200, "nm"), "z": None},
+            "chunk_shapes": {"z": 2, "y": 3},
             "shard_shapes": {"y": 2},
         },
     ),
     "pixel-size": Case(
-        {}, [("y", 6), ("x", 8)], {"x.scale": 0.25}, {"pixel_size_um": 0.25}
+        {},
+        YX,
+        attrs={"x.scale": 0.25, "y.scale": 0.25, "x.unit": "micrometer"},
+        kwargs={"pixel_size_um": 0.25},
     ),
     "pixel-size-zero": Case(
-        {}, [("y", 6), ("x", 8)], {"x.scale": None}, {"pixel_size_um": 0.0}
+        {}, YX, attrs={"x.scale": None}, kwargs={"pixel_size_um": 0}
+    ),
+    "pixel-size-none": Case(
+        {}, YX, attrs={"y.scale": None}, kwargs={"pixel_size_um": None}
+    ),
+    "pixel-size-negative": Case(
+        {},
+        YX,
+        attrs={"x.scale": None},
+        kwargs={"pixel_size_um": -1},
+        warns="Invalid pixel_size_um=-1",
     ),
 }
 
 
-def _get(result: dict[str, Any], key: str) -> Any:
-    what, attr = key.split(".")
-    if what == "plate":
-        plate = result["plate"]
-        return len(plate.row_names) if attr == "rows" else getattr(plate, attr)
-    dim = next(d for d in result["dimensions"] if d.name == what)
-    if attr == "coords":
-        return [c.name for c in dim.coords]
-    if attr == "names":
-        return [c.name for c in dim.coords]
-    if attr == "rows":
-        return [c.plate_row for c in dim.coords]
+def _attr(result: dict[str, Any], key: str) -> Any:
+    name, attr = key.split(".")
+    dim = next(d for d in result["dimensions"] if d.name == name)
+    if name == "p":
+        return [getattr(c, attr) for c in dim.coords]
     return getattr(dim, attr)
 
 
@@ -193,72 +416,156 @@ def _get(result: dict[str, Any], key: str) -> Any:
 def test_case(name: str) -> None:
     case = CASES[name]
     seq = useq.MDASequence(**case.seq)
-    result = useq_to_acquisition_settings(seq, 8, 6, **case.kwargs)
-    assert [(d.name, d.count) for d in result["dimensions"]] == case.dims
-    for key, expected in case.checks.items():
-        assert _get(result, key) == expected, key
-    _stream_round_trip(seq, result)
+    if case.warns:
+        with pytest.warns(UserWarning, match=case.warns):
+            result = useq_to_acquisition_settings(seq, W, H, **case.kwargs)
+    else:
+        result = useq_to_acquisition_settings(seq, W, H, **case.kwargs)
+    assert set(result) == {"dimensions", "plate"}
+    assert [(d.name, d.count, d.type) for d in result["dimensions"]] == case.dims
+    dims = {d.name: d for d in result["dimensions"]}
+    if case.channels is not None:
+        assert [c.name for c in dims["c"].coords] == case.channels
+    if case.positions is not None:
+        got = [
+            (p.name, p.plate_row, p.plate_column, p.grid_row, p.grid_column)
+            for p in dims["p"].coords
+        ]
+        assert got == case.positions
+    for key, expected in case.attrs.items():
+        assert _attr(result, key) == expected, key
+    plate = result["plate"]
+    if case.plate is None:
+        assert plate is None
+    else:
+        assert (len(plate.row_names), len(plate.column_names), plate.name) == case.plate
+    check_frames(seq, result)
 
 
-def _stream_round_trip(seq: Any, result: dict[str, Any]) -> None:
-    """The result makes valid settings and a scratch stream of the right size."""
+# ------------------------------------------------------------------ oracle
+
+
+def _flat_positions(events: list[Any]) -> dict[tuple[int, int], int]:
+    flat: dict[tuple[int, int], int] = {}
+    for e in events:
+        flat.setdefault((e.index.get("p", 0), e.index.get("g", 0)), len(flat))
+    return flat
+
+
+def _event_keys(events: list[Any]) -> list[dict[str, int]]:
+    """Per event: t/c/z index and the flattened (p, g) index as "p"."""
+    flat = _flat_positions(events)
+    keys = []
+    for e in events:
+        key = {str(k): int(v) for k, v in e.index.items() if str(k) in "tcz"}
+        if "p" in e.index or "g" in e.index:
+            key["p"] = flat[(e.index.get("p", 0), e.index.get("g", 0))]
+        keys.append(key)
+    return keys
+
+
+def is_regular(seq: Any) -> bool:
+    """Do the events walk one array in C order for some order of the axes?"""
+    keys = _event_keys(list(seq.iter_events()))
+    names = sorted({n for k in keys for n in k})
+    sizes = {n: max(k.get(n, 0) for k in keys) + 1 for n in names}
+    got = [tuple(k.get(n, 0) for n in names) for k in keys]
+    for order in itertools.permutations(names):
+        walk = itertools.product(*(range(sizes[n]) for n in order))
+        expected = [
+            tuple(dict(zip(order, idx, strict=True))[n] for n in names) for idx in walk
+        ]
+        if got == expected:
+            return True
+    return False
+
+
+def check_frames(seq: Any, result: dict[str, Any]) -> None:
+    """Each event's frame lands where the event's index says; no slot is left."""
     settings = AcquisitionSettings(**result, dtype="uint16")
-    n_events = len(list(seq.iter_events())) if settings.num_frames is not None else 4
+    if settings.num_frames is None:  # unbounded: events never end
+        per_t = int(np.prod([d.count or 1 for d in settings.dimensions[1:-2]]))
+        with create_stream(settings) as stream:
+            for k in range(3 * per_t):
+                stream.append(np.full((H, W), k, "uint16"))
+            view = stream.view()
+            assert view.shape[view.dims.index("t")] == 3
+            assert int(np.prod(view.shape)) == 3 * per_t * H * W
+        return
+    events = list(seq.iter_events())
+    keys = _event_keys(events)
+    assert settings.num_frames == max(len(events), 1)
     with create_stream(settings) as stream:
-        for _ in range(n_events):
-            stream.append(np.zeros((6, 8), "uint16"))
-        if settings.num_frames is not None and n_events:  # an empty seq has none
-            assert settings.num_frames == n_events
+        for k in range(len(events)):
+            stream.append(np.full((H, W), k, "uint16"))
+        view = stream.view()
+        assert dict(zip(view.dims, view.shape, strict=True)) == {
+            d.name: d.count for d in settings.dimensions
+        }
+        for k, key in enumerate(keys):
+            idx = tuple(key.get(n, 0) for n in view.dims[:-2])
+            assert int(view[idx][0, 0]) == k, (k, key)
+        if events:
             with pytest.raises(IndexError):
-                stream.append(np.zeros((6, 8), "uint16"))
+                stream.append(np.zeros((H, W), "uint16"))
 
 
-AXES = {
+# ------------------------------------------------------------------ axis orders
+
+PLANS: dict[str, dict[str, Any]] = {
     "t": {"time_plan": {"interval": 0, "loops": 2}},
-    "p": {"stage_positions": [(0, 0, 0), (5, 5, 0)]},
+    "p": {"stage_positions": [(0, 0, 0), {"x": 5, "name": "b"}]},
     "g": {"grid_plan": {"rows": 1, "columns": 3}},
     "c": {"channels": ["DAPI", "FITC"]},
     "z": {"z_plan": {"range": 1, "step": 1}},
 }
-
-
-@pytest.mark.parametrize("order", ["".join(p) for p in itertools.permutations("tpgcz")])
-def test_every_axis_order(order: str) -> None:
-    plan: dict[str, Any] = {"axis_order": order}
-    for spec in AXES.values():
-        plan.update(spec)
-    seq = useq.MDASequence(**plan)
-    if abs(order.index("p") - order.index("g")) != 1:
-        with pytest.raises(NotImplementedError, match="non-adjacent position and grid"):
-            useq_to_acquisition_settings(seq, 8, 6)
-        return
-    result = useq_to_acquisition_settings(seq, 8, 6)
-    names = [d.name for d in result["dimensions"]]
-    expected = [
-        a
-        for a in order.replace("g", "p")
-        if a != "p" or "p" not in order[: order.index(a)]
+ALL_PLANS = {k: v for plan in PLANS.values() for k, v in plan.items()}
+SUB_GRID = {
+    "stage_positions": [
+        {"x": 1, "name": "a", "sequence": {"grid_plan": {"rows": 1, "columns": 2}}},
+        {"x": 5, "name": "b"},
     ]
-    assert names == [*dict.fromkeys(expected), "y", "x"]
-    assert next(d for d in result["dimensions"] if d.name == "p").count == 6
-    # frames in event order land where each event's index says
-    settings = AcquisitionSettings(**result, dtype="uint16")
-    events = list(seq.iter_events())
-    flat: dict[tuple[int, int], int] = {}
-    for e in events:
-        flat.setdefault((e.index.get("p", 0), e.index.get("g", 0)), len(flat))
-    with create_stream(settings) as stream:
-        for k in range(len(events)):
-            stream.append(np.full((6, 8), k, "uint16"))
-        view = stream.view()
-        for k, e in enumerate(events):
-            idx = tuple(
-                flat[(e.index.get("p", 0), e.index.get("g", 0))]
-                if n == "p"
-                else e.index.get(n, 0)
-                for n in view.dims[:-2]
-            )
-            assert int(view[idx][0, 0]) == k
+}
+
+
+def _orders(axes: str) -> list[str]:
+    return [
+        "".join(p)
+        for n in range(1, len(axes) + 1)
+        for sub in itertools.combinations(axes, n)
+        for p in itertools.permutations(sub)
+    ]
+
+
+def _check_order(seq: Any, order: str) -> None:
+    if not is_regular(seq):
+        with pytest.raises(NotImplementedError) as info:
+            useq_to_acquisition_settings(seq, W, H)
+        assert "axis_order" in str(info.value)
+        return
+    result = useq_to_acquisition_settings(seq, W, H)
+    names = [d.name for d in result["dimensions"]]
+    expected = "".join(dict.fromkeys(order.replace("g", "p")))
+    assert names == [*expected, "y", "x"]
+    check_frames(seq, result)
+
+
+@pytest.mark.parametrize("order", _orders("tpgcz"))
+def test_every_axis_order(order: str) -> None:
+    """All plans present, axis_order any permutation of any subset of tpgcz."""
+    seq = useq.MDASequence(axis_order=order, **ALL_PLANS)
+    p_g_apart = (
+        "p" in order and "g" in order and abs(order.index("p") - order.index("g")) != 1
+    )
+    assert is_regular(seq) != p_g_apart
+    _check_order(seq, order)
+
+
+@pytest.mark.parametrize("order", [o for o in _orders("tpgcz") if "p" in o])
+def test_every_axis_order_with_sub_sequence_grid(order: str) -> None:
+    """A position's own grid runs innermost: regular only with p last (then g)."""
+    seq = useq.MDASequence(axis_order=order, **{**ALL_PLANS, **SUB_GRID})
+    _check_order(seq, order)
 
 
 @pytest.mark.parametrize(
@@ -273,11 +580,31 @@ def test_every_axis_order(order: str) -> None:
         ),
         ({"channels": [{"config": "A", "acquire_every": 2}]}, "acquire_every > 1"),
         (
-            {"stage_positions": PLATE, "grid_plan": {"rows": 1, "columns": 2}},
+            {
+                "stage_positions": _plate(selected_wells=WELLS),
+                "grid_plan": {"rows": 1, "columns": 2},
+            },
             "WellPlatePlan with grid_plan",
         ),
         (
             {"stage_positions": [{"x": 0, "sequence": {"channels": ["A"]}}]},
+            "Ragged dimensions",
+        ),
+        (
+            {
+                "stage_positions": [
+                    (0, 0),
+                    {"sequence": {"z_plan": {"range": 2, "step": 1}}},
+                ]
+            },
+            "Ragged dimensions",
+        ),
+        (
+            {
+                "stage_positions": [
+                    {"sequence": {"time_plan": {"interval": 1, "loops": 2}}}
+                ]
+            },
             "Ragged dimensions",
         ),
         (
@@ -296,26 +623,69 @@ def test_every_axis_order(order: str) -> None:
             },
             "must be the outermost axis",
         ),
+        (
+            {**SUB_GRID, "channels": ["A", "B"], "axis_order": "tpgcz"},
+            "grid is acquired innermost",
+        ),
     ],
 )
 def test_not_implemented(seq: dict[str, Any], message: str) -> None:
+    sequence = useq.MDASequence(**seq)
     with pytest.raises(NotImplementedError, match=message):
-        useq_to_acquisition_settings(useq.MDASequence(**seq), 8, 6)
+        useq_to_acquisition_settings(sequence, W, H)
+
+
+# ------------------------------------------------------------------ the rest
+
+
+def test_plate_rows_agree_with_useq() -> None:
+    """Rows of a WellPlatePlan and of plate_row ints use useq's own names."""
+    plan = useq.WellPlatePlan(
+        plate=1536, a1_center_xy=(0, 0), selected_wells=([27], [0])
+    )
+    result = useq_to_acquisition_settings(useq.MDASequence(stage_positions=plan), W, H)
+    rows = result["plate"].row_names
+    assert rows[25:28] == ["Z", "AA", "AB"]
+    assert rows == [excel_row(i) for i in range(32)]
+    assert result["dimensions"][0].coords[0].plate_row == "AB"
+    assert plan.selected_well_names == ["AB1"]
+
+
+def test_like_pymmcore_plus() -> None:
+    """The sink's path: dump deferred settings, merge the result, validate."""
+    seq = useq.MDASequence(
+        channels=["DAPI", "DAPI"], stage_positions=[{"name": "a"}, {"name": "a"}]
+    )
+    result: AcquisitionSettingsDict = useq_to_acquisition_settings(  # type: ignore[assignment]
+        seq, image_width=W, image_height=H, pixel_size_um=0.0
+    )
+    result["dimensions"] = list(result["dimensions"])  # the sink reassigns it
+    dump = AcquisitionSettings(format="scratch").model_dump()
+    settings = AcquisitionSettings.model_validate({**dump, **result, "dtype": "uint16"})
+    assert settings.format.name == "scratch"
+    assert [d.name for d in settings.dimensions] == ["p", "c", "y", "x"]
+    assert all(d.scale is None for d in settings.dimensions)
 
 
 def test_bad_inputs_and_deprecation() -> None:
     with pytest.raises(ValueError, match=r"seq must be a useq\.MDASequence"):
-        useq_to_acquisition_settings({"channels": []}, 8, 6)
-    with pytest.warns(UserWarning, match="Invalid pixel_size_um=-1"):
-        result = useq_to_acquisition_settings(
-            useq.MDASequence(), 8, 6, pixel_size_um=-1
-        )
-    assert result["dimensions"][-1].scale is None
+        useq_to_acquisition_settings({"channels": []}, W, H)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        dims = dims_from_useq(useq.MDASequence(channels=["A"]), 8, 6)
+        dims = dims_from_useq(useq.MDASequence(channels=["A"]), W, H)
     assert [d.name for d in dims] == ["c", "y", "x"]
     assert any(issubclass(w.category, DeprecationWarning) for w in record)
-    result = useq_to_acquisition_settings(useq.MDASequence(), 8, 6)
-    result["dimensions"] = list(result["dimensions"])  # a fresh mutable dict
-    assert isinstance(result, dict)
+    first = useq_to_acquisition_settings(useq.MDASequence(), W, H)
+    second = useq_to_acquisition_settings(useq.MDASequence(), W, H)
+    assert type(first) is dict
+    assert first is not second
+
+
+def test_importing_ome_writers_does_not_import_useq() -> None:
+    code = (
+        "import sys, ome_writers, ome_writers._useq, ome_writers.adapters._useq\n"
+        "assert 'useq' not in sys.modules, 'useq imported'\n"
+        "assert ome_writers._useq.AcquisitionSettingsDict.__required_keys__ == "
+        "frozenset({'dimensions', 'plate'})\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

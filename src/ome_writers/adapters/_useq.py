@@ -1,25 +1,42 @@
 """useq-schema `MDASequence` -> ome-writers dimensions and plate.
 
-Sequences that cannot be one regular array raise `NotImplementedError`
-(pymmcore-plus then falls back to an unbounded t-y-x stream); nothing else
-should escape for a valid sequence. Positions are listed by iterating only the
-sequence's position and grid plans, so their order is exactly the order in
-which frames arrive.
+Sequences that cannot be one regular array raise `NotImplementedError` with
+the reason (pymmcore-plus then falls back to an unbounded t-y-x stream);
+nothing else should escape for a valid sequence. useq is imported lazily.
+
+Naming rules (stable, documented for users):
+
+- Channels: the channel config names; a config used twice (e.g. the same
+  config with two exposures) keeps all its data under unique names:
+  ``DAPI``, ``DAPI-1``, ...
+- Positions are listed by iterating only the sequence's position and grid
+  plans, so their order is exactly the order in which frames arrive.
+- A position is named after the stage position (``pos.name``, else its index);
+  tiles of a grid plan with rows/columns keep that name and carry
+  ``grid_row``/``grid_column``; random grid points get ``_g<gggg>`` (one
+  position) or ``_p<pppp>_g<gggg>`` appended; a grid without positions gives
+  ``0000``, ``0001``, ...
+- Plate fields never collide within a well: unnamed plate positions (all fields
+  of a `WellPlatePlan`, and stage positions with ``plate_row``/``plate_col``)
+  are named ``fov<k>``, k counting the fields of that well in acquisition
+  order; named plate positions with a grid get ``_<gggg>`` per tile.
+- Any remaining duplicate (same name in the same well and grid cell) gets a
+  ``-1``, ``-2``, ... suffix rather than an error.
+- Plate rows: a `WellPlatePlan` uses the row names of its own plate (useq's
+  Excel-style ``A..Z, AA, AB``); integer ``plate_row`` values on stage
+  positions are named with the same scheme, so both paths agree with useq.
+  (`Plate.from_standard_wells` keeps its own ``AA, BB`` scheme.)
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import warnings
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from ome_writers._schema import (
-    Channel,
-    Dimension,
-    Plate,
-    Position,
-    StandardAxis,
-)
+from ome_writers._schema import Channel, Dimension, Plate, Position, StandardAxis
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -54,33 +71,37 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-def _check_regular(seq: Any, useq: Any, used: set[str]) -> None:
+def _sub_sequences(seq: Any) -> list[Any]:
+    return [p.sequence for p in seq.stage_positions if p.sequence is not None]
+
+
+def _check_regular(seq: Any, useq: Any, used: list[str], sub_grid: bool) -> None:
+    """Raise NotImplementedError if the events do not form one regular array."""
     order = "".join(str(a) for a in seq.axis_order)
-    has_sub_grid = False
-    for pos in seq.stage_positions:
-        sub = getattr(pos, "sequence", None)
-        if sub is None:
-            continue
-        if sub.time_plan is not None or sub.channels or sub.z_plan is not None:
+    for sub in _sub_sequences(seq) if "p" in used else []:
+        if sub.time_plan or sub.channels or sub.z_plan or sub.stage_positions:
             raise NotImplementedError(
                 "Ragged dimensions detected: a stage position's sub-sequence has its "
-                "own time plan, channels or z plan, so the data is not one regular "
-                "array. Position subsequences may only contain grid_plan."
+                "own time plan, channels, z plan or positions, so positions differ "
+                "in shape and the data is not one regular array. Position "
+                "subsequences may only contain grid_plan."
             )
-        has_sub_grid |= sub.grid_plan is not None
-    p_or_g = [
-        a for a in order if a in "pg" and (a in used or (a == "g" and has_sub_grid))
-    ]
-    if len(p_or_g) == 2 and abs(order.index("p") - order.index("g")) != 1:
+    if "p" in used and "g" in used and abs(order.index("p") - order.index("g")) != 1:
         raise NotImplementedError(
             f"Cannot handle axis_order={order!r} with non-adjacent position and grid "
-            "axes: they are stored as one position dimension."
+            "axes: they are stored as one position dimension, so the grid must come "
+            "directly before or after the positions."
         )
-    if has_sub_grid and order.index("g") < order.index("p"):
-        raise NotImplementedError(
-            "Position sub-sequence grids with the grid axis before the position axis "
-            f"(axis_order={order!r}) do not form a regular array."
-        )
+    if sub_grid:
+        inner = [a for a in used if a in "tcz" and order.index(a) > order.index("p")]
+        if inner:
+            raise NotImplementedError(
+                "A position sub-sequence's grid is acquired innermost (inside the "
+                f"{'/'.join(inner)} loop{'s' if len(inner) > 1 else ''} of "
+                f"axis_order={order!r}), so its tiles are not one position each in a "
+                "regular array. Put the position axis last, or use the sequence's "
+                "grid_plan instead."
+            )
     if seq.z_plan is not None and any(not ch.do_stack for ch in seq.channels):
         raise NotImplementedError(
             "Sequences with Channel.do_stack=False values are not supported: "
@@ -91,79 +112,108 @@ def _check_regular(seq: Any, useq: Any, used: set[str]) -> None:
             "Sequences with Channel.acquire_every > 1 are not supported: channels "
             "would have different time sizes."
         )
-    if (
-        isinstance(seq.stage_positions, useq.WellPlatePlan)
-        and seq.grid_plan is not None
-    ):
+    if isinstance(seq.stage_positions, useq.WellPlatePlan) and "g" in used:
         raise NotImplementedError(
-            "WellPlatePlan with grid_plan is not supported. Use well_points_plan."
+            "WellPlatePlan with grid_plan is not supported. Use well_points_plan "
+            "to image several fields per well."
         )
 
 
-def _positions(seq: Any, useq: Any) -> tuple[list[Position], Plate | None]:
+def _grid_points(plan: Any, useq: Any) -> list[Any]:
+    """Points of a grid / well-points plan (empty for a single relative position)."""
+    if plan is None or isinstance(plan, useq.RelativePosition):
+        return []
+    return list(plan)
+
+
+def _plate_info(src: Any) -> tuple[int, int] | None:
+    """(row, col) of a stage position, or None (warns when only one is set)."""
+    row, col = src.plate_row, src.plate_col
+    if row is not None and col is not None:
+        return int(row), int(col)
+    if row is not None or col is not None:
+        warnings.warn(
+            f"Position {src.name} has plate_row={row} but plate_col={col}. "
+            "Both must be set. Ignoring plate info.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return None
+
+
+def _well(src: Any) -> tuple[int, int]:
+    return int(src.plate_row), int(src.plate_col)
+
+
+def _positions(
+    seq: Any, useq: Any, used: list[str]
+) -> tuple[list[Position], Plate | None]:
     """One Position per (position, grid point), in acquisition order."""
-    plan = seq.stage_positions
-    stage = list(plan)
+    plan: Any = seq.stage_positions if "p" in used else []
     is_plate_plan = isinstance(plan, useq.WellPlatePlan)
+    stage = list(plan)
+    grid_plan = seq.grid_plan if "g" in used else None
     reduced = useq.MDASequence(
-        axis_order=[a for a in seq.axis_order if str(a) in "pg"],
+        axis_order=[a for a in used if a in "pg"],
         stage_positions=plan,
-        grid_plan=seq.grid_plan,
+        grid_plan=grid_plan,
     )
-    n_fovs = int(plan.num_points_per_well) if is_plate_plan else 1
-    well_points = list(plan.well_points_plan) if is_plate_plan else []
+    if is_plate_plan:
+        row_names = [str(n)[:-1] for n in plan.plate.all_well_names[:, 0]]
+        col_names = [str(j + 1) for j in range(plan.plate.columns)]
+    well_points = _grid_points(plan.well_points_plan, useq) if is_plate_plan else []
+    global_points = _grid_points(grid_plan, useq)
+    sub_points = {
+        p: _grid_points(src.sequence.grid_plan, useq)
+        for p, src in enumerate(stage)
+        if src.sequence is not None and src.sequence.grid_plan is not None
+    }
+    wells = [None if is_plate_plan else _plate_info(src) for src in stage]
+    if any(wells) and not all(wells):
+        warnings.warn(
+            "Only some stage positions have plate_row/plate_col: the positions are "
+            "stored as a plain collection, not as a plate.",
+            UserWarning,
+            stacklevel=3,
+        )
+        wells = [None] * len(stage)
+    fields_in_well: Counter[tuple[str, str]] = Counter()
     rows: list[dict[str, Any]] = []
     for event in reduced.iter_events():
         p = int(event.index.get("p", 0))
         g = int(event.index.get("g", 0))
-        src = stage[p] if stage else None
         row: dict[str, Any] = {
             "x_coord": event.x_pos,
             "y_coord": event.y_pos,
-            "z_coord": event.z_pos,
+            # a plate plan has no focus of its own (useq reports 0.0)
+            "z_coord": None if is_plate_plan else event.z_pos,
         }
-        grid_point = None
+        src = stage[p] if stage else None
+        points = sub_points.get(p, global_points)
+        point: Any = points[g] if g < len(points) else None
         if is_plate_plan:
-            k = p % n_fovs
-            grid_point = well_points[k] if k < len(well_points) else None
-            name = f"fov{k}"
-        elif src is not None:
-            sub = getattr(src, "sequence", None)
-            grid = sub.grid_plan if sub is not None and sub.grid_plan else seq.grid_plan
-            points = list(grid) if grid is not None else []
-            grid_point = points[g] if g < len(points) else None
-            plate_info = src.plate_row is not None and src.plate_col is not None
-            name = src.name or (
-                f"fov{g if grid_point else 0}" if plate_info else str(p)
-            )
-            if grid_point is not None and getattr(grid_point, "grid_row", None) is None:
-                name += f"_g{g:04d}" if len(stage) == 1 else f"_p{p:04d}_g{g:04d}"
-        else:  # a grid plan alone
-            points = list(seq.grid_plan)
-            grid_point = points[g]
+            point = well_points[p % len(well_points)] if well_points else None
+        has_cell = point is not None and getattr(point, "grid_row", None) is not None
+        if has_cell:
+            row["grid_row"] = int(point.grid_row)
+            row["grid_column"] = int(point.grid_col)
+        if src is None:  # a grid plan alone
             name = f"{g:04d}"
-        row["name"] = name
-        if grid_point is not None and getattr(grid_point, "grid_row", None) is not None:
-            row["grid_row"] = int(grid_point.grid_row)
-            row["grid_column"] = int(grid_point.grid_col)
-        if src is not None and src.plate_row is not None:
-            if src.plate_col is None:
-                warnings.warn(
-                    f"Position {src.name} has plate_row={src.plate_row} but "
-                    "plate_col=None. Both must be set. Ignoring plate info.",
-                    UserWarning,
-                    stacklevel=3,
-                )
+        elif (well := _well(src) if is_plate_plan else wells[p]) is not None:
+            r = row_names[well[0]] if is_plate_plan else excel_row(well[0])
+            c = col_names[well[1]] if is_plate_plan else str(well[1] + 1)
+            row["plate_row"], row["plate_column"] = r, c
+            k = fields_in_well[(r, c)]
+            fields_in_well[(r, c)] += 1
+            if is_plate_plan or not src.name:
+                name = f"fov{k}"
             else:
-                row["plate_row"] = excel_row(int(src.plate_row))
-                row["plate_column"] = str(int(src.plate_col) + 1)
-        elif src is not None and src.plate_col is not None:
-            warnings.warn(
-                f"Position {src.name} has plate_col={src.plate_col} but "
-                "plate_row=None. Both must be set. Ignoring plate info.",
-                UserWarning,
-                stacklevel=3,
-            )
+                name = src.name if point is None else f"{src.name}_{g:04d}"
+        else:
+            name = src.name or str(p)
+            if point is not None and not has_cell:
+                name += f"_g{g:04d}" if len(stage) == 1 else f"_p{p:04d}_g{g:04d}"
+        row["name"] = name
         rows.append(row)
 
     # names must be unique within each (well, grid cell) group
@@ -174,53 +224,52 @@ def _positions(seq: Any, useq: Any) -> tuple[list[Position], Plate | None]:
         )
         groups.setdefault(key, []).append(i)
     for members in groups.values():
-        for i, name in zip(
-            members, _unique([rows[i]["name"] for i in members]), strict=True
-        ):
+        names = _unique([rows[i]["name"] for i in members])
+        for i, name in zip(members, names, strict=True):
             rows[i]["name"] = name
     positions = [Position(**row) for row in rows]
 
     plate = None
     if is_plate_plan:
         plate = Plate(
-            row_names=[excel_row(i) for i in range(plan.plate.rows)],
-            column_names=[str(j + 1) for j in range(plan.plate.columns)],
-            name=plan.plate.name or None,
+            row_names=row_names, column_names=col_names, name=plan.plate.name or None
         )
-    elif any(p.plate_row is not None for p in positions):
-        max_row = max(
-            int(s.plate_row)
-            for s in stage
-            if s.plate_row is not None and s.plate_col is not None
-        )
-        max_col = max(
-            int(s.plate_col)
-            for s in stage
-            if s.plate_row is not None and s.plate_col is not None
-        )
+    elif wells and all(wells):
+        n_rows = max(w[0] for w in wells if w) + 1
+        n_cols = max(w[1] for w in wells if w) + 1
         plate = Plate(
-            row_names=[excel_row(i) for i in range(max_row + 1)],
-            column_names=[str(j + 1) for j in range(max_col + 1)],
+            row_names=[excel_row(i) for i in range(n_rows)],
+            column_names=[str(j + 1) for j in range(n_cols)],
         )
     return positions, plate
 
 
+def _seconds(value: Any) -> float:
+    return float(value.total_seconds() if hasattr(value, "total_seconds") else value)
+
+
 def _time_scale(seq: Any) -> float | None:
+    """The interval in seconds: one positive interval for the whole plan, or None."""
     plan = seq.time_plan
-    interval = getattr(plan, "interval", None)
-    if interval is None:
+    phases = getattr(plan, "phases", None) or [plan]
+    intervals = {_seconds(getattr(ph, "interval", None) or 0) for ph in phases}
+    if len(intervals) != 1:
         return None
-    seconds = (
-        interval.total_seconds()
-        if hasattr(interval, "total_seconds")
-        else float(interval)
-    )
+    (seconds,) = intervals
     return seconds if seconds > 0 else None
 
 
-def _z_step(seq: Any) -> float | None:
-    step = getattr(seq.z_plan, "step", None)
-    return float(step) if step else None
+def _z_scale(seq: Any) -> float | None:
+    """The z step in µm: the plan's step, or the spacing of evenly spaced lists."""
+    plan = seq.z_plan
+    step = getattr(plan, "step", None)
+    if step is not None:
+        return abs(float(step)) or None
+    values = [float(v) for v in plan]
+    diffs = [b - a for a, b in itertools.pairwise(values)]
+    if not diffs or not all(math.isclose(d, diffs[0], abs_tol=1e-9) for d in diffs):
+        return None
+    return abs(diffs[0]) or None
 
 
 def useq_to_acquisition_settings(
@@ -242,7 +291,8 @@ def useq_to_acquisition_settings(
     image_width, image_height : int
         Frame size in pixels.
     units : Mapping, optional
-        Dimension name -> (scale, unit), overriding the sequence's own.
+        Dimension name -> (scale, unit), overriding the sequence's own; units
+        are normalised (``"ms"`` -> ``"millisecond"``).
     pixel_size_um : float, optional
         Pixel size; 0, None or negative mean unknown (no scale is written).
     chunk_shapes, shard_shapes : Mapping, optional
@@ -257,7 +307,7 @@ def useq_to_acquisition_settings(
     Raises
     ------
     NotImplementedError
-        The sequence cannot be stored as one regular array.
+        The sequence cannot be stored as one regular array (the message says why).
     """
     try:
         import useq
@@ -267,10 +317,7 @@ def useq_to_acquisition_settings(
         ) from None
     if not isinstance(seq, useq.MDASequence):
         raise ValueError(f"seq must be a useq.MDASequence, got {type(seq).__name__}")
-    if (
-        not hasattr(useq.Position, "model_fields")
-        or "plate_row" not in useq.Position.model_fields
-    ):
+    if "plate_row" not in getattr(useq.Position, "model_fields", {}):
         raise ImportError("useq-schema >= 0.9.2 is required")
     units = units or {}
     chunks = dict(chunk_shapes or {})
@@ -278,20 +325,13 @@ def useq_to_acquisition_settings(
     try:
         sizes = {str(k): v for k, v in seq.sizes.items()}
         unbounded_t = False
-    except ZeroDivisionError:  # e.g. a duration with interval 0: no fixed count
+    except ZeroDivisionError:  # a duration with interval 0: no fixed count
         sizes = {str(k): v for k, v in seq.replace(time_plan=None).sizes.items()}
         sizes["t"] = 1
         unbounded_t = True
     used = [str(a) for a in seq.axis_order if sizes.get(str(a), 0) > 0]
-    _check_regular(seq, useq, set(used))
-    if unbounded_t and "t" not in used:
-        used.insert(0, "t")
-    has_sub_grid = any(
-        getattr(getattr(p, "sequence", None), "grid_plan", None)
-        for p in seq.stage_positions
-    )
-    if has_sub_grid and "g" not in used and "p" in used:
-        used.insert(used.index("p") + 1, "g")
+    sub_grid = "p" in used and any(s.grid_plan for s in _sub_sequences(seq))
+    _check_regular(seq, useq, used, sub_grid)
     if unbounded_t and used[0] != "t":
         raise NotImplementedError(
             "A time plan without a fixed number of time points must be the outermost "
@@ -302,10 +342,9 @@ def useq_to_acquisition_settings(
     plate = None
     for axis in used:
         if axis in ("p", "g"):
-            if any(d.type == "position" for d in dims):
-                continue
-            positions, plate = _positions(seq, useq)
-            dims.append(StandardAxis.POSITION.to_dimension(coords=positions))
+            if not any(d.name == "p" for d in dims):
+                positions, plate = _positions(seq, useq, used)
+                dims.append(StandardAxis.POSITION.to_dimension(coords=positions))
             continue
         fields: dict[str, Any] = {
             "name": axis,
@@ -314,18 +353,15 @@ def useq_to_acquisition_settings(
             "chunk_size": chunks.get(axis),
             "shard_size_chunks": shards.get(axis),
         }
-        override = units.get(axis)
-        if override:
-            fields["scale"], fields["unit"] = override
-        elif axis == "t":
-            fields["unit"] = "second"
-            fields["scale"] = _time_scale(seq)
+        if axis == "t":
+            fields["unit"], fields["scale"] = "second", _time_scale(seq)
         elif axis == "z":
-            fields["unit"] = "micrometer"
-            fields["scale"] = _z_step(seq)
-        elif axis == "c":
+            fields["unit"], fields["scale"] = "micrometer", _z_scale(seq)
+        else:
             names = _unique([ch.config for ch in seq.channels])
             fields["coords"] = [Channel(name=n) for n in names]
+        if override := units.get(axis):
+            fields["scale"], fields["unit"] = override
         dims.append(Dimension(**fields))
 
     if pixel_size_um is not None and pixel_size_um < 0:
@@ -335,7 +371,7 @@ def useq_to_acquisition_settings(
             UserWarning,
             stacklevel=2,
         )
-    scale = pixel_size_um if pixel_size_um and pixel_size_um > 0 else None
+    scale = float(pixel_size_um) if pixel_size_um and pixel_size_um > 0 else None
     for axis, count in (("y", image_height), ("x", image_width)):
         override = units.get(axis)
         dims.append(
