@@ -1,18 +1,29 @@
 """A hardware-free microscope: pymmcore-plus's pure-Python device layer.
 
 `demo_core()` returns a ready `UniMMCore` with a synthetic camera, an XY stage,
-a Z stage, a shutter, a "Channel" config group (DAPI, FITC, Cy5) and, unless
-disabled, a pixel-size calibration. Every frame carries its 0-based frame
-counter in its first pixels (`decode_frame_counter`), so tests can check that
-frames land in the right place.
+a Z stage, a shutter, a "Channel" config group (DAPI, FITC, Cy5: each preset
+selects a dye, which changes the image) and, unless disabled, a pixel-size
+calibration. No Micro-Manager installation is needed. Snaps and sequence
+acquisitions both work (the camera is a `SimpleCameraDevice`).
+
+Every frame carries its 0-based frame counter (frames produced by that camera
+so far) in the first `COUNTER_PIXELS` pixels of row 0, `bits` bits per pixel
+(the camera's bit depth), least significant first; `decode_frame_counter`
+reads it back, so tests can check that frames land in the right place.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import logging
 import math
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pymmcore_plus import CMMCorePlus
+from pymmcore_plus.core._constants import PixelFormat
 from pymmcore_plus.experimental.unicore import (
     ShutterDevice,
     SimpleCameraDevice,
@@ -27,6 +38,7 @@ if TYPE_CHECKING:
 
 CHANNELS = {"DAPI": (0.25, 0.3), "FITC": (0.5, 0.6), "Cy5": (0.75, 0.4)}
 COUNTER_PIXELS = 4
+BIT_DEPTHS = (8, 10, 12, 14, 16, 32)
 _NOISE_BANK = 8
 
 
@@ -63,6 +75,14 @@ class DemoCamera(SimpleCameraDevice):
         bit_depth: int = 12,
         seed: int = 0,
     ) -> None:
+        kind = np.dtype(dtype)
+        if kind.kind != "u" or kind.itemsize > 4:
+            raise ValueError(f"dtype must be uint8, uint16 or uint32, got {dtype!r}")
+        if bit_depth not in BIT_DEPTHS or bit_depth > kind.itemsize * 8:
+            allowed = [b for b in BIT_DEPTHS if b <= kind.itemsize * 8]
+            raise ValueError(f"bit_depth for {kind} must be one of {allowed}")
+        if width < COUNTER_PIXELS or height < 1:
+            raise ValueError(f"frames must be at least {COUNTER_PIXELS} x 1 pixels")
         super().__init__()
         self._shape = (height, width)
         self._dtype = np.dtype(dtype)
@@ -104,6 +124,9 @@ class DemoCamera(SimpleCameraDevice):
 
     def set_exposure(self, exposure: float) -> None:
         self._exposure = float(exposure)
+
+    def get_pixel_format(self) -> PixelFormat:
+        return PixelFormat(f"Mono{self._bit_depth}")
 
     @pymm_property(allowed_values=list(CHANNELS))
     def fluorophore(self) -> str:
@@ -202,14 +225,25 @@ def demo_core(
     Parameters
     ----------
     width, height, dtype, bit_depth
-        Camera frame size, pixel type and bit depth.
+        Camera frame size, pixel type (uint8/16/32) and bit depth (8, 10, 12,
+        14, 16 or 32; pixel values stay below ``2**bit_depth``).
     pixel_size_um : float | None
-        Pixel-size calibration; None leaves the core uncalibrated (it then
+        Pixel-size calibration; None or 0 leave the core uncalibrated (it then
         reports 0, as an unconfigured microscope does).
     exposure_ms : float
         Initial exposure.
     """
-    core = UniMMCore()
+    if pixel_size_um is not None and pixel_size_um < 0:
+        raise ValueError(f"pixel_size_um must be positive or None, got {pixel_size_um}")
+    # no Micro-Manager installation is needed: silence the search for one
+    log = logging.getLogger("pymmcore-plus")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        core = UniMMCore()
+    finally:
+        log.setLevel(level)
+    atexit.register(_detach_at_exit, weakref.ref(core))
     devices = {
         "Camera": DemoCamera(width, height, dtype, bit_depth),
         "XY": DemoXYStage(),
@@ -235,3 +269,15 @@ def demo_core(
         core.setPixelSizeConfig("Demo")
     core.setExposure(exposure_ms)
     return core
+
+
+def _detach_at_exit(ref: weakref.ReferenceType[UniMMCore]) -> None:
+    """Stop core callbacks before interpreter shutdown.
+
+    A core still alive at exit otherwise delivers queued notifications from its
+    notification thread while Python finalizes, which aborts the process.
+    """
+    core = ref()
+    if core is not None:
+        with contextlib.suppress(Exception):
+            super(CMMCorePlus, core).registerCallback(None)
