@@ -127,10 +127,10 @@ def test_unknown_pixel_size(
     assert pixels.time_increment is None
     xml = tifffile.tiffcomment(path)
     assert "PhysicalSize" not in xml and "TimeIncrement" not in xml
-    with tifffile.TiffFile(path) as tif:
-        assert "XResolution" not in tif.pages[0].tags or (
-            tif.pages[0].tags["ResolutionUnit"].value == 1  # none
-        )
+    with tifffile.TiffFile(path) as tif:  # the TIFF baseline: 1/1, no unit
+        tags = tif.pages[0].tags
+        assert tags["XResolution"].value == (1, 1)
+        assert tags["ResolutionUnit"].value == 1
 
 
 @pytest.mark.parametrize(

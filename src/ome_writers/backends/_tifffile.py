@@ -110,8 +110,10 @@ class TiffBackend(Backend):
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:
-        problem = super().check_settings(settings) or check_tiff_settings(settings)
-        return f"the tifffile backend cannot write this: {problem}" if problem else None
+        problem = super().check_settings(settings)
+        if problem is None and (tiff := check_tiff_settings(settings)):
+            problem = f"the tifffile backend cannot write this: {tiff}"
+        return problem
 
     def __init__(
         self,
@@ -433,6 +435,8 @@ class TiffBackend(Backend):
             if isinstance(k, slice)
         ]
         out = np.zeros((*out_shape, *frame_out), dtype=self.dtype)
+        if out.size == 0:
+            return out
         flat = out.reshape(-1, *frame_out)
         ifds = self.ifd_of[position]
         wanted = [
