@@ -18,7 +18,14 @@ from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers.errors import BackendError, StreamClosedError
 
 SHAPE = (64, 128)  # 16 KiB frames
-BACKENDS = ["tensorstore", "zarr-python", "zarrs-python", "tifffile", "scratch"]
+BACKENDS = [
+    "tensorstore",
+    "zarr-python",
+    "zarrs-python",
+    "acquire-zarr",
+    "tifffile",
+    "scratch",
+]
 
 
 @pytest.fixture

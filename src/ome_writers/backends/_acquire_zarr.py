@@ -11,12 +11,24 @@ acquire-zarr has written its array metadata).
 Live reads: array files become readable only at close. While acquiring, the
 view shows the most recent frames of each position (held in a small ring of
 copies); older frames read as zeros until the stream is closed.
+
+Checkpoints: acquire-zarr has no flush and writes array metadata only at close.
+It writes a shard once every frame of it has arrived, so a checkpoint declares
+the complete shards along the first dimension: it checks each shard file's
+index checksum and then writes the array's ``zarr.json`` with that extent.
+Frames of an incomplete first-dimension shard are not covered until close.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
+import os
+import shutil
+import time
 from collections import OrderedDict
+from itertools import product
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import acquire_zarr as az
@@ -24,11 +36,12 @@ import numpy as np
 
 from ome_writers._paths import fsync_tree
 from ome_writers._schema import effective_type
+from ome_writers.errors import BackendError
 from ome_writers.metadata._ngff import write_group
 
 from ._base import StorageKey, read_padded
 from ._chunks import locate
-from ._zarr_base import ZarrBackend
+from ._zarr_base import ZarrBackend, codec_configs
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,6 +51,7 @@ if TYPE_CHECKING:
     from ome_writers.metadata._frames import FrameMetadataLog
 
 RECENT_FRAMES = 8
+CHECKPOINT_WAIT_SECONDS = 2.0  # for acquire-zarr's threads to write full shards
 _KINDS = {
     "time": az.DimensionType.TIME,
     "channel": az.DimensionType.CHANNEL,
@@ -86,7 +100,10 @@ class AcquireZarrBackend(ZarrBackend):
             OrderedDict() for _ in range(self.num_positions)
         ]
         self._zeros = np.zeros(self.frame_shape, dtype=self.dtype)
+        self.frame_bytes = self._zeros.nbytes
         self._readers: list[Any] = []
+        self._frames = [0] * self.num_positions  # frames handed to acquire-zarr
+        self._declared = [0] * self.num_positions  # first-dim extent on disk
 
     def _dimension(self, dim: Any, chunk: int, shard: int) -> Any:
         kind = _KINDS.get(str(effective_type(dim)), az.DimensionType.OTHER)
@@ -148,6 +165,7 @@ class AcquireZarrBackend(ZarrBackend):
         ):
             self.extent[position] = index[self.grow_axis] + 1
         self._stream.append(np.ascontiguousarray(frame), key=self._keys[position])
+        self._frames[position] += 1
         recent = self._recent[position]
         slot = recent.popitem(last=False)[1] if len(recent) >= RECENT_FRAMES else None
         if slot is None:
@@ -177,7 +195,10 @@ class AcquireZarrBackend(ZarrBackend):
             return
         self.finalized = True
         if self._stream is not None:
-            self._stream.close()
+            try:
+                self._stream.close()
+            except RuntimeError as e:  # acquire-zarr reports write failures here
+                raise self._explain(e) from e
         for position in range(self.num_positions):
             self._recent[position].clear()
         # acquire-zarr may have written group documents: restore ours
@@ -187,8 +208,11 @@ class AcquireZarrBackend(ZarrBackend):
         self._write_frame_metadata()
         self._write_ome_xml()
         for position, key in enumerate(self._keys):
-            if not (self.root / key / "zarr.json").is_file():
-                self._write_empty_array(position, key)
+            if self._frames[position] == 0:  # acquire-zarr wrote no metadata
+                shape = list(self.allocated[position])
+                if self.grow_axis is not None:
+                    shape[self.grow_axis] = 0
+                self._write_array_doc(key, shape)
         import zarr
 
         self._readers = [
@@ -196,11 +220,81 @@ class AcquireZarrBackend(ZarrBackend):
         ]
         fsync_tree(self.root)
 
-    def _write_empty_array(self, position: int, key: str) -> None:
-        """Array metadata for a position that never received a frame."""
-        shape = list(self.allocated[position])
-        if self.grow_axis is not None:
-            shape[self.grow_axis] = 0
+    def checkpoint(self, frames_done: int) -> None:
+        """Declare the complete first-dimension shards of each array on disk."""
+        self._write_frame_metadata()
+        if len(self.storage_shape) < 3:  # one frame per array: written at close
+            os.sync()
+            return
+        for position, key in enumerate(self._keys):
+            target = self._target_extent(position)
+            deadline = time.monotonic() + CHECKPOINT_WAIT_SECONDS
+            extent = self._complete_extent(position, target)
+            while extent < target and time.monotonic() < deadline:
+                time.sleep(0.005)  # acquire-zarr writes shards on its threads
+                extent = self._complete_extent(position, target)
+            if extent > self._declared[position]:
+                shape = [c or 0 for c in self.storage_shape]
+                shape[0] = extent
+                self._write_array_doc(key, shape)
+                self._declared[position] = extent
+        os.sync()
+
+    def _target_extent(self, position: int) -> int:
+        """First-dimension extent of the shards that have every frame."""
+        counts = [d.count for d in self.settings.array_storage_dimensions]
+        per_step = math.prod(c or 1 for c in counts[1:-2])  # frames per dim-0 index
+        steps = self._frames[position] // per_step
+        if counts[0] is not None and steps >= counts[0]:
+            return counts[0]  # the last, possibly short, shard is full too
+        step = (self.shards or self.chunks)[0]
+        return steps // step * step
+
+    def _complete_extent(self, position: int, target: int) -> int:
+        """First-dimension extent (up to `target`) of shards found on disk."""
+        counts = [d.count for d in self.settings.array_storage_dimensions]
+        shards = self.shards or self.chunks
+        step = shards[0]
+        grid = [
+            range(math.ceil((c or 1) / s))
+            for c, s in zip(counts[1:], shards[1:], strict=True)
+        ]
+        done = self._declared[position]
+        while done < target:
+            shard = done // step
+            shard_files = ((shard, *rest) for rest in product(*grid))
+            if not all(self._shard_complete(position, c) for c in shard_files):
+                break
+            done = min(done + step, target)
+        return done
+
+    def _shard_complete(self, position: int, coords: tuple[int, ...]) -> bool:
+        """Whether one shard file exists with a valid (checksummed) index."""
+        from numcodecs import CRC32C
+
+        shards = self.shards or self.chunks
+        n_chunks = math.prod(s // c for s, c in zip(shards, self.chunks, strict=True))
+        index_bytes = 16 * n_chunks + 4
+        path = self.root / self._keys[position] / "c" / "/".join(map(str, coords))
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(-index_bytes, os.SEEK_END)
+                CRC32C().decode(fh.read(index_bytes))
+        except (OSError, RuntimeError, ValueError):
+            return False
+        return True
+
+    def _explain(self, error: RuntimeError) -> Exception:
+        """Name a full disk when acquire-zarr reports only an I/O error."""
+        if shutil.disk_usage(self.root).free < self.frame_bytes:
+            return OSError(errno.ENOSPC, f"No space left on device writing {self.root}")
+        return BackendError(f"acquire-zarr could not finish {self.root}: {error}")
+
+    def _write_array_doc(self, key: str, shape: list[int]) -> None:
+        """The array metadata acquire-zarr writes at close, for `shape`."""
+        shards = self.shards or self.chunks
+        itemsize = self.dtype.itemsize
+        codecs = [{"name": "bytes", "configuration": {"endian": "little"}}]
         doc = {
             "zarr_format": 3,
             "node_type": "array",
@@ -208,18 +302,32 @@ class AcquireZarrBackend(ZarrBackend):
             "data_type": self.dtype.name,
             "chunk_grid": {
                 "name": "regular",
-                "configuration": {"chunk_shape": list(self.chunks)},
+                "configuration": {"chunk_shape": list(shards)},
             },
             "chunk_key_encoding": {
                 "name": "default",
                 "configuration": {"separator": "/"},
             },
             "fill_value": 0,
-            "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+            "codecs": [
+                {
+                    "name": "sharding_indexed",
+                    "configuration": {
+                        "chunk_shape": list(self.chunks),
+                        "codecs": codecs + codec_configs(self.compression, itemsize),
+                        "index_codecs": [*codecs, {"name": "crc32c"}],
+                        "index_location": "end",
+                    },
+                }
+            ],
             "dimension_names": list(self.storage_names),
+            "attributes": {},
         }
         (self.root / key).mkdir(parents=True, exist_ok=True)
-        (self.root / key / "zarr.json").write_text(json.dumps(doc, indent=2))
+        path = self.root / key / "zarr.json"
+        tmp = path.with_name("zarr.json.tmp")
+        tmp.write_text(json.dumps(doc, indent=2))
+        os.replace(tmp, path)
 
     def read(self, position: int, key: StorageKey) -> np.ndarray:
         if self._readers:
