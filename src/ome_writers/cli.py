@@ -84,11 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--pixel-size", type=float, default=0.5, help="µm; 0 = uncalibrated camera"
     )
     demo.set_defaults(func=_cmd_demo)
+
+    sub.add_parser(
+        "bench",
+        help="write-throughput benchmark (see `ome-writers bench --help`)",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `ome-writers` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # arguments belong to the benchmark's own parser
+        from .benchmark import main as bench
+
+        return bench(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     result: int = args.func(args)

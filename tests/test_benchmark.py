@@ -1,0 +1,54 @@
+"""The benchmark runs end to end (tiny frames); its figures are not asserted."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from ome_writers.benchmark import main, scenario
+from ome_writers.cli import main as cli_main
+
+pytest.importorskip("tensorstore")
+
+
+def test_scenarios_describe_the_issue_workloads() -> None:
+    a = scenario("a")
+    assert a["frames"] == 200 and a["frame_shape"] == (2048, 2048)
+    b = scenario("b")
+    assert b["frames"] == 4 * 2 * 16
+    assert [d.get("chunk_size") for d in b["dims"]] == [None, None, 16, 256, 256]
+    c = scenario("c")
+    assert c["dims"][-1]["chunk_size"] == 512 and c["dims"][-1]["shard_size_chunks"]
+    assert scenario("d")["compression"] == "blosc-zstd"
+    assert scenario("e")["frames"] == 10 * 8 * 2
+    f = scenario("f")
+    assert f["dims"][0]["count"] is None and f["frames"] == 500
+
+
+def test_quick_run_json(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", "--quick", "-s", "a", "f", "--json"]
+    argv += ["--backends", "tensorstore", "tifffile", "--compare", sys.executable]
+    assert cli_main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    targets = {(r["scenario"], r["target"]) for r in rows}
+    for name in "af":
+        assert (name, "disk") in targets
+        assert (name, "raw:tensorstore") in targets
+        assert (name, "raw:tifffile") in targets
+        assert (name, "ours:tensorstore") in targets
+        assert (name, "other:tensorstore") in targets
+    for row in rows:
+        assert "error" not in row, row
+        assert row["fps"] > 0 and row["gbps_sync"] > 0
+        assert row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+        if row["target"].startswith("ours:"):
+            assert "vs_other_sync" in row and "vs_disk" in row and "vs_raw" in row
+
+
+def test_camera_scenario_table(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("pymmcore_plus")
+    assert main(["--quick", "-s", "g"]) == 0
+    out = capsys.readouterr().out
+    assert "mda.run -> OME-Zarr" in out and "zero-copy=True" in out
