@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import acquire_zarr as az
 import numpy as np
 
-from ome_writers._paths import fsync_tree
+from ome_writers._paths import sync_filesystem
 from ome_writers._schema import effective_type
 from ome_writers.errors import BackendError
 from ome_writers.metadata._ngff import write_group
@@ -213,18 +213,13 @@ class AcquireZarrBackend(ZarrBackend):
                 if self.grow_axis is not None:
                     shape[self.grow_axis] = 0
                 self._write_array_doc(key, shape)
-        import zarr
-
-        self._readers = [
-            zarr.open_array(str(self.root / key), mode="r") for key in self._keys
-        ]
-        fsync_tree(self.root)
+        sync_filesystem(self.root)
 
     def checkpoint(self, frames_done: int) -> None:
         """Declare the complete first-dimension shards of each array on disk."""
         self._write_frame_metadata()
         if len(self.storage_shape) < 3:  # one frame per array: written at close
-            os.sync()
+            sync_filesystem(self.root)
             return
         for position, key in enumerate(self._keys):
             target = self._target_extent(position)
@@ -238,7 +233,7 @@ class AcquireZarrBackend(ZarrBackend):
                 shape[0] = extent
                 self._write_array_doc(key, shape)
                 self._declared[position] = extent
-        os.sync()
+        sync_filesystem(self.root)
 
     def _target_extent(self, position: int) -> int:
         """First-dimension extent of the shards that have every frame."""
@@ -330,7 +325,13 @@ class AcquireZarrBackend(ZarrBackend):
         os.replace(tmp, path)
 
     def read(self, position: int, key: StorageKey) -> np.ndarray:
-        if self._readers:
+        if self.finalized:  # the arrays are complete on disk: read them there
+            if not self._readers:
+                import zarr
+
+                self._readers = [
+                    zarr.open_array(str(self.root / k), mode="r") for k in self._keys
+                ]
             reader = self._readers[position]
             return read_padded(reader, reader.shape, key, self.dtype)
         shape = list(self.allocated[position])

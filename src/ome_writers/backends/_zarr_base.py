@@ -6,19 +6,19 @@ Unbounded first dimension: arrays grow geometrically (at least one chunk,
 otherwise doubling, in whole chunks), so ``zarr.json`` is rewritten O(log n)
 times, not per frame; at close every array is cut to exactly the frames written.
 
-Durability: chunk files are written without per-file fsync; at close every file
-of the dataset is fsynced once.
+Durability: chunk files are written without per-file fsync; checkpoints and close
+sync the filesystem holding the dataset once (`sync_filesystem`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
-import os
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ome_writers._paths import fsync_tree, remove_dataset, resolve_output
+from ome_writers._paths import remove_dataset, resolve_output, sync_filesystem
 from ome_writers.metadata._ngff import (
     build_layout,
     check_axes,
@@ -124,6 +124,10 @@ class ZarrBackend(Backend):
             remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
         for group, attributes in self.attributes.items():
             write_group(root, group, attributes)
+        if "OME" in self.layout.groups:
+            # ome-types takes most of a second to import: pay it here, not at close
+            with contextlib.suppress(ImportError):
+                import ome_writers.metadata._ome_xml  # noqa: F401
         for position in range(self.num_positions):
             array_path = root / self.layout.array_path(position)
             self._create_array(position, array_path, self.allocated[position])
@@ -179,7 +183,7 @@ class ZarrBackend(Backend):
         self._write_frame_metadata()
         self._write_ome_xml()
         self._close_arrays()
-        fsync_tree(self.root)
+        sync_filesystem(self.root)
 
     def _write_ome_xml(self) -> None:
         """Write ``OME/METADATA.ome.xml`` of a collection (needs ome-types)."""
@@ -203,7 +207,7 @@ class ZarrBackend(Backend):
         """
         self._drain()
         self._write_frame_metadata()
-        os.sync()
+        sync_filesystem(self.root)
 
     def _write_frame_metadata(self) -> None:
         from ome_writers import __version__
