@@ -65,6 +65,7 @@ class StreamView:
         acquisition = [d.name for d in settings.dimensions]
         self._stream = stream
         self._backend = stream._backend
+        self._backend.enable_live_reads()
         self._tracker = stream._tracker
         self._dynamic = dynamic_shape
         self._strict = strict

@@ -8,9 +8,10 @@ cannot move the first dimension, which `check_settings` reports. The group
 hierarchy comes from the shared NGFF writer and is rewritten at close (after
 acquire-zarr has written its array metadata).
 
-Live reads: array files become readable only at close. While acquiring, the
-view shows the most recent frames of each position (held in a small ring of
-copies); older frames read as zeros until the stream is closed.
+Live reads: array files become readable only at close. Once a view exists,
+it shows the most recent frames of each position (held in a small ring of
+copies, kept only while a view exists); other frames read as zeros until the
+stream is closed.
 
 Checkpoints: acquire-zarr has no flush and writes array metadata only at close.
 It writes a shard once every frame of it has arrived, so a checkpoint declares
@@ -102,6 +103,7 @@ class AcquireZarrBackend(ZarrBackend):
         self._zeros = np.zeros(self.frame_shape, dtype=self.dtype)
         self.frame_bytes = self._zeros.nbytes
         self._readers: list[Any] = []
+        self._keep_recent = False  # copies for live reads, once a view exists
         self._frames = [0] * self.num_positions  # frames handed to acquire-zarr
         self._declared = [0] * self.num_positions  # first-dim extent on disk
 
@@ -166,12 +168,17 @@ class AcquireZarrBackend(ZarrBackend):
             self.extent[position] = index[self.grow_axis] + 1
         self._stream.append(np.ascontiguousarray(frame), key=self._keys[position])
         self._frames[position] += 1
+        if not self._keep_recent:
+            return
         recent = self._recent[position]
         slot = recent.popitem(last=False)[1] if len(recent) >= RECENT_FRAMES else None
         if slot is None:
             slot = np.empty(self.frame_shape, dtype=self.dtype)
         slot[...] = frame
         recent[index] = slot
+
+    def enable_live_reads(self) -> None:
+        self._keep_recent = True
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         # sequential writer: a skipped frame is written as zeros

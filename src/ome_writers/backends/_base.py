@@ -85,6 +85,9 @@ class Backend(ABC):
     def checkpoint(self, frames_done: int) -> None:
         """Make what is written so far durable and readable (optional)."""
 
+    def enable_live_reads(self) -> None:
+        """A live view exists: keep whatever reads during acquisition need."""
+
     # metadata -------------------------------------------------------------
 
     def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.metadata._frames import FrameMetadataLog
 
-MAX_PENDING_BYTES = 256 * 1024**2
+MAX_PENDING_BYTES = 128 * 1024**2
 
 
 class TensorstoreBackend(ZarrBackend):

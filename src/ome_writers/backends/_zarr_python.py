@@ -1,15 +1,26 @@
 """OME-Zarr arrays through zarr-python, optionally with the zarrs codec pipeline.
 
-Writes are synchronous: zarr-python encodes and stores the chunk before `write`
-returns, so the caller may reuse its buffer at once. The zarrs variant opens
-its arrays with zarrs' Rust codec pipeline (multi-threaded encoding); the
-choice is made when each array is opened, so other zarr users are unaffected.
+Uncompressed writes are synchronous and copy nothing: zarr-python stores the
+chunk before `write` returns, so the caller may reuse its buffer at once.
+
+Compressed writes use every core: each frame (or assembled chunk) is copied
+once into a pooled buffer and encoded and stored by one of ``os.cpu_count()``
+writer threads. At most `MAX_IN_FLIGHT` writes are pending; beyond that `write`
+waits for the oldest (backpressure). A failed write is raised from the next
+`write` and from `finalize`. Resizes and reads first wait for pending writes.
+
+The zarrs variant opens its arrays with zarrs' Rust codec pipeline; the choice
+is made when each array is opened, so other zarr users are unaffected.
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
@@ -18,11 +29,12 @@ from ._zarr_base import BLOSC, ZarrBackend
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import numpy as np
-
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.metadata._frames import FrameMetadataLog
+
+
+MAX_IN_FLIGHT = 2 * (os.cpu_count() or 1)
 
 
 class ZarrPythonBackend(ZarrBackend):
@@ -39,6 +51,14 @@ class ZarrPythonBackend(ZarrBackend):
     ) -> None:
         super().__init__(settings, router, frame_metadata)
         self._arrays: list[Any] = []
+        self._executor: ThreadPoolExecutor | None = None
+        if self.compression != "none":  # encoding dominates: spread it over cores
+            self._executor = ThreadPoolExecutor(
+                os.cpu_count() or 1, thread_name_prefix="ome-writers-zarr"
+            )
+        self._pending: deque[tuple[Future[None], np.ndarray]] = deque()
+        self._free: dict[tuple[int, ...], list[np.ndarray]] = {}
+        self._error: BaseException | None = None
 
     def _config(self) -> Any:
         options: dict[str, Any] = {"array.write_empty_chunks": True}
@@ -72,10 +92,50 @@ class ZarrPythonBackend(ZarrBackend):
             )
         self._arrays.append(array)
 
+    def _store(self, position: int, region: tuple[Any, ...], data: np.ndarray) -> None:
+        if self._executor is None:
+            self._arrays[position][region] = data
+            return
+        self._check()
+        while len(self._pending) >= MAX_IN_FLIGHT:
+            self._settle()
+        free = self._free.setdefault(data.shape, [])
+        buffer = free.pop() if free else np.empty(data.shape, dtype=self.dtype)
+        buffer[...] = data  # the caller may reuse `data` once we return
+        array = self._arrays[position]
+        future = self._executor.submit(array.__setitem__, region, buffer)
+        self._pending.append((future, buffer))
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+        while self._pending and self._pending[0][0].done():
+            self._settle()
+
+    def _settle(self) -> None:
+        future, buffer = self._pending.popleft()
+        self._free.setdefault(buffer.shape, []).append(buffer)
+        try:
+            future.result()
+        except BaseException as e:
+            self._error = e
+            raise
+
+    def _drain(self) -> None:
+        while self._pending:
+            self._settle()
+        if self._error is not None:
+            raise self._error
+
+    def _close_arrays(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self._free.clear()
+
     def _write_frame(
         self, position: int, index: tuple[int, ...], frame: np.ndarray
     ) -> None:
-        self._arrays[position][index] = frame
+        self._store(position, index, frame)
 
     def _write_block(
         self, position: int, origin: tuple[int, ...], block: np.ndarray
@@ -83,12 +143,14 @@ class ZarrPythonBackend(ZarrBackend):
         region = tuple(
             slice(o, o + n) for o, n in zip(origin, block.shape, strict=False)
         )
-        self._arrays[position][region] = block
+        self._store(position, region, block)
 
     def _resize(self, position: int, shape: tuple[int, ...]) -> None:
+        self._drain()
         self._arrays[position].resize(shape)
 
     def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
+        self._drain()
         result: np.ndarray = self._arrays[position][key]
         return result
 
