@@ -43,11 +43,16 @@ class TensorstoreBackend(ZarrBackend):
         frame_metadata: FrameMetadataLog,
     ) -> None:
         super().__init__(settings, router, frame_metadata)
+        cores = os.cpu_count() or 1
+        # Uncompressed, tensorstore's threads only copy bytes: leaving one core
+        # to the acquisition thread keeps append latency flat. Compressed,
+        # encoding is the bottleneck and gets every core.
+        workers = cores if self.compression != "none" else max(1, cores - 1)
         self._context = ts.Context(
             {
                 "file_io_sync": False,
-                "data_copy_concurrency": {"limit": os.cpu_count() or 1},
-                "file_io_concurrency": {"limit": max(4, os.cpu_count() or 1)},
+                "data_copy_concurrency": {"limit": workers},
+                "file_io_concurrency": {"limit": max(1, cores - 1)},
             }
         )
         self._arrays: list[Any] = []
