@@ -136,7 +136,8 @@ class TensorstoreBackend(ZarrBackend):
         self._submit(self._arrays[position][region], block)
 
     def _resize(self, position: int, shape: tuple[int, ...]) -> None:
-        self._drain()
+        # growing rewrites only zarr.json: pending chunk writes stay valid (the
+        # final cut at close comes after every write has finished)
         array = self._arrays[position]
         self._arrays[position] = array.resize(
             exclusive_max=list(shape), resize_metadata_only=True
