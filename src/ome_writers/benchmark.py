@@ -482,7 +482,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             }
             result = _run_job(job, args.compare, args.timeout)
             runs[name, target].append(result)
-            if not args.json:
+            if not args.quiet:
                 state = result.get("error") or f"{result.get('fps', 0):.1f} fps"
                 print(
                     f"  [{repeat + 1}/{args.repeat}] {name} {target}: {state}",
@@ -591,6 +591,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dir", default=None, help="where to write (default: tmp)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
     parser.add_argument("--json", action="store_true", help="print JSON rows only")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines on stderr"
+    )
     return parser
 
 
