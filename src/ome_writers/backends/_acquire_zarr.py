@@ -168,6 +168,7 @@ class AcquireZarrBackend(ZarrBackend):
             self.extent[position] = index[self.grow_axis] + 1
         self._stream.append(np.ascontiguousarray(frame), key=self._keys[position])
         self._frames[position] += 1
+        self.flusher.add(frame.nbytes)
         if not self._keep_recent:
             return
         recent = self._recent[position]
@@ -201,6 +202,7 @@ class AcquireZarrBackend(ZarrBackend):
         if self.finalized:
             return
         self.finalized = True
+        self.flusher.close()
         if self._stream is not None:
             try:
                 self._stream.close()

@@ -1,8 +1,11 @@
 """OME-Zarr arrays through tensorstore (the default OME-Zarr backend).
 
 Writes are asynchronous: `write` waits only until tensorstore has copied the
-frame (so the caller may reuse its buffer), then keeps the commit pending. At
-most `MAX_PENDING_BYTES` of uncommitted data are in flight; beyond that
+frame (so the caller may reuse its buffer), then keeps the commit pending.
+Compressed, tensorstore's copy would queue behind chunk encoding on the same
+threads, so the frame is instead copied once into a pooled buffer that
+tensorstore references until the commit (the pool is bounded like the queue).
+At most `MAX_PENDING_BYTES` of uncommitted data are in flight; beyond that
 `write` waits for the oldest commit (backpressure). A failed commit is raised
 from the next `write` and from `finalize`. Chunk files are written without
 fsync (``file_io_sync: false``); the dataset is fsynced once at close.
@@ -15,6 +18,7 @@ import re
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import tensorstore as ts
 
 from ._zarr_base import ZarrBackend, codec_configs
@@ -22,13 +26,11 @@ from ._zarr_base import ZarrBackend, codec_configs
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import numpy as np
-
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.metadata._frames import FrameMetadataLog
 
-MAX_PENDING_BYTES = 128 * 1024**2
+MAX_PENDING_BYTES = 64 * 1024**2
 
 
 class TensorstoreBackend(ZarrBackend):
@@ -44,19 +46,17 @@ class TensorstoreBackend(ZarrBackend):
     ) -> None:
         super().__init__(settings, router, frame_metadata)
         cores = os.cpu_count() or 1
-        # Uncompressed, tensorstore's threads only copy bytes: leaving one core
-        # to the acquisition thread keeps append latency flat. Compressed,
-        # encoding is the bottleneck and gets every core.
-        workers = cores if self.compression != "none" else max(1, cores - 1)
         self._context = ts.Context(
             {
                 "file_io_sync": False,
-                "data_copy_concurrency": {"limit": workers},
-                "file_io_concurrency": {"limit": max(1, cores - 1)},
+                "data_copy_concurrency": {"limit": cores},
+                "file_io_concurrency": {"limit": max(4, cores)},
             }
         )
         self._arrays: list[Any] = []
-        self._pending: deque[tuple[Any, int]] = deque()
+        self._pending: deque[tuple[Any, int, np.ndarray | None]] = deque()
+        self._free: dict[tuple[int, ...], list[np.ndarray]] = {}
+        self._own_copy = self.compression != "none"
         self._pending_bytes = 0
         self._error: BaseException | None = None
 
@@ -105,8 +105,10 @@ class TensorstoreBackend(ZarrBackend):
             self._settle()
 
     def _settle(self) -> None:
-        future, nbytes = self._pending.popleft()
+        future, nbytes, buffer = self._pending.popleft()
         self._pending_bytes -= nbytes
+        if buffer is not None:
+            self._free.setdefault(buffer.shape, []).append(buffer)
         try:
             future.result()
         except BaseException as e:
@@ -115,9 +117,16 @@ class TensorstoreBackend(ZarrBackend):
 
     def _submit(self, target: Any, data: np.ndarray) -> None:
         self._check()
-        futures = target.write(data)
-        futures.copy.result()  # the caller's buffer may be reused from here
-        self._pending.append((futures.commit, data.nbytes))
+        buffer = None
+        if self._own_copy:
+            free = self._free.setdefault(data.shape, [])
+            buffer = free.pop() if free else np.empty(data.shape, dtype=self.dtype)
+            buffer[...] = data
+            futures = target.write(buffer, can_reference_source_data_indefinitely=True)
+        else:
+            futures = target.write(data)
+            futures.copy.result()  # the caller's buffer may be reused from here
+        self._pending.append((futures.commit, data.nbytes, buffer))
         self._pending_bytes += data.nbytes
         while self._pending_bytes > MAX_PENDING_BYTES:
             self._settle()

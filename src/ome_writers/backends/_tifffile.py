@@ -58,6 +58,7 @@ import numpy as np
 import tifffile
 from ome_types import model as m
 
+from ome_writers._flush import Flusher
 from ome_writers._paths import fsync_tree, resolve_output, safe_segment
 from ome_writers.metadata._ome_xml import (
     ImageState,
@@ -165,6 +166,7 @@ class TiffBackend(Backend):
         self.meta = TiffModels(self)
         self.finalized = False
         self.resolution = _resolution(settings)
+        self.flusher = Flusher(self.files[0])
 
     @property
     def models(self) -> dict[int, m.OME]:
@@ -298,6 +300,7 @@ class TiffBackend(Backend):
         ifd = self.pages[f]
         location = writer.write(data, **self.page_options(f, ifd == 0))
         self.pages[f] = ifd + 1
+        self.flusher.add(data.nbytes)
         if location is None:  # compressed: the strip tifffile just wrote
             offset = getattr(writer, "_dataoffset", None)
             counts = getattr(writer, "_databytecounts", None)
@@ -315,6 +318,7 @@ class TiffBackend(Backend):
         self.work.put(None)
         if self.thread is not None:
             self.thread.join()
+        self.flusher.close()
         error = self.error
         try:
             # describe whatever reached the disk, even after a writer error

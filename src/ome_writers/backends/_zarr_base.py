@@ -7,7 +7,9 @@ otherwise doubling, in whole chunks), so ``zarr.json`` is rewritten O(log n)
 times, not per frame; at close every array is cut to exactly the frames written.
 
 Durability: chunk files are written without per-file fsync; checkpoints and close
-sync the filesystem holding the dataset once (`sync_filesystem`).
+sync the filesystem holding the dataset once (`sync_filesystem`), and a
+`Flusher` starts write-back in the background every 256 MiB so that the final
+sync does not have to write the whole dataset.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ome_writers._flush import Flusher
 from ome_writers._paths import remove_dataset, resolve_output, sync_filesystem
 from ome_writers.metadata._ngff import (
     build_layout,
@@ -104,6 +107,7 @@ class ZarrBackend(Backend):
                 self._write_block_at,
             )
         self.finalized = False
+        self.flusher = Flusher(self.root)
 
     def _initial_shape(self) -> list[int]:
         shape = [int(c) if c is not None else 0 for c in self.storage_shape]
@@ -142,6 +146,7 @@ class ZarrBackend(Backend):
             self.assembler.add(position, index, frame)
         else:
             self._write_frame(position, index, frame)
+        self.flusher.add(frame.nbytes)
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         if self.grow_axis is not None:
@@ -171,6 +176,7 @@ class ZarrBackend(Backend):
         if self.finalized:
             return
         self.finalized = True
+        self.flusher.close()
         if self.assembler is not None:
             self.assembler.flush_all()
         self._drain()
