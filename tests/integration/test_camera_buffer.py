@@ -100,8 +100,8 @@ def test_drain_allocates_no_frame_copies(core: Any) -> None:
     tracemalloc.start()
     stats = stream_sequence_acquisition(core, stream, n)
     _, peak = tracemalloc.get_traced_memory()
+    stream.close()  # before stopping: tensorstore threads may still free buffers
     tracemalloc.stop()
-    stream.close()
     assert stats.frames == n
     # the camera fills slots of its own preallocated pool; neither it nor the
     # stream allocates per-frame buffers: far less than one frame per frame
