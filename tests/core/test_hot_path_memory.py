@@ -24,7 +24,9 @@ AVAILABLE = [r.name for r in BACKENDS if r.available]
 LIBRARY_ENCODES_IN_PYTHON = {"zarr-python"}
 
 
-def _settings(tmp_path: Path, backend: str, dims: list[Dimension]) -> AcquisitionSettings:
+def _settings(
+    tmp_path: Path, backend: str, dims: list[Dimension]
+) -> AcquisitionSettings:
     suffix = {"tifffile": ".ome.tiff", "scratch": ""}.get(backend, ".ome.zarr")
     root = "" if backend == "scratch" else str(tmp_path / f"a{suffix}")
     return AcquisitionSettings(
