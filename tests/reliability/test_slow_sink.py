@@ -78,7 +78,7 @@ def test_pending_writes_stay_bounded(
     most_bytes = most_items = 0
     for i in range(n):
         stream.append(np.full(SHAPE, i, "uint16"))
-        most_bytes = max(most_bytes, backend._pending_bytes)
+        most_bytes = max(most_bytes, backend._pending.nbytes)
         most_items = max(most_items, len(backend._pending))
     # the caller outpaces the sink 100:1, yet never more than the bound is queued
     assert most_bytes <= 4 * FRAME_BYTES

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import os
 import re
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import tensorstore as ts
 
+from ._pending import PendingWrites
 from ._zarr_base import ZarrBackend, codec_configs
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import numpy as np
 
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
@@ -54,11 +55,8 @@ class TensorstoreBackend(ZarrBackend):
             }
         )
         self._arrays: list[Any] = []
-        self._pending: deque[tuple[Any, int, np.ndarray | None]] = deque()
-        self._free: dict[tuple[int, ...], list[np.ndarray]] = {}
+        self._pending = PendingWrites(max_bytes=MAX_PENDING_BYTES, explain=_as_os_error)
         self._own_copy = self.compression != "none"
-        self._pending_bytes = 0
-        self._error: BaseException | None = None
 
     def _codecs(self) -> tuple[list[int], list[dict[str, Any]]]:
         endian = {"name": "bytes", "configuration": {"endian": "little"}}
@@ -98,38 +96,16 @@ class TensorstoreBackend(ZarrBackend):
         }
         self._arrays.append(ts.open(spec, context=self._context).result())
 
-    def _check(self) -> None:
-        if self._error is not None:
-            raise self._error
-        while self._pending and self._pending[0][0].done():
-            self._settle()
-
-    def _settle(self) -> None:
-        future, nbytes, buffer = self._pending.popleft()
-        self._pending_bytes -= nbytes
-        if buffer is not None:
-            self._free.setdefault(buffer.shape, []).append(buffer)
-        try:
-            future.result()
-        except BaseException as e:
-            self._error = _as_os_error(e)
-            raise self._error from e
-
     def _submit(self, target: Any, data: np.ndarray) -> None:
-        self._check()
+        self._pending.check()
         buffer = None
         if self._own_copy:
-            free = self._free.setdefault(data.shape, [])
-            buffer = free.pop() if free else np.empty(data.shape, dtype=self.dtype)
-            buffer[...] = data
+            buffer = self._pending.copy(data)
             futures = target.write(buffer, can_reference_source_data_indefinitely=True)
         else:
             futures = target.write(data)
             futures.copy.result()  # the caller's buffer may be reused from here
-        self._pending.append((futures.commit, data.nbytes, buffer))
-        self._pending_bytes += data.nbytes
-        while self._pending_bytes > MAX_PENDING_BYTES:
-            self._settle()
+        self._pending.add(futures.commit, data.nbytes, buffer)
 
     def _write_frame(
         self, position: int, index: tuple[int, ...], frame: np.ndarray
@@ -153,10 +129,7 @@ class TensorstoreBackend(ZarrBackend):
         ).result()
 
     def _drain(self) -> None:
-        while self._pending:
-            self._settle()
-        if self._error is not None:
-            raise self._error
+        self._pending.drain()
 
     def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
         result: np.ndarray = self._arrays[position][key].read().result()

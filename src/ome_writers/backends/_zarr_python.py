@@ -16,18 +16,19 @@ is made when each array is opened, so other zarr users are unaffected.
 from __future__ import annotations
 
 import os
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
+from ._pending import PendingWrites
 from ._zarr_base import BLOSC, ZarrBackend
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import numpy as np
 
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
@@ -56,9 +57,7 @@ class ZarrPythonBackend(ZarrBackend):
             self._executor = ThreadPoolExecutor(
                 os.cpu_count() or 1, thread_name_prefix="ome-writers-zarr"
             )
-        self._pending: deque[tuple[Future[None], np.ndarray]] = deque()
-        self._free: dict[tuple[int, ...], list[np.ndarray]] = {}
-        self._error: BaseException | None = None
+        self._pending = PendingWrites(max_items=MAX_IN_FLIGHT)
 
     def _config(self) -> Any:
         options: dict[str, Any] = {"array.write_empty_chunks": True}
@@ -96,41 +95,19 @@ class ZarrPythonBackend(ZarrBackend):
         if self._executor is None:
             self._arrays[position][region] = data
             return
-        self._check()
-        while len(self._pending) >= MAX_IN_FLIGHT:
-            self._settle()
-        free = self._free.setdefault(data.shape, [])
-        buffer = free.pop() if free else np.empty(data.shape, dtype=self.dtype)
-        buffer[...] = data  # the caller may reuse `data` once we return
+        self._pending.check()
+        buffer = self._pending.copy(data)  # the caller may reuse `data` at once
         array = self._arrays[position]
         future = self._executor.submit(array.__setitem__, region, buffer)
-        self._pending.append((future, buffer))
-
-    def _check(self) -> None:
-        if self._error is not None:
-            raise self._error
-        while self._pending and self._pending[0][0].done():
-            self._settle()
-
-    def _settle(self) -> None:
-        future, buffer = self._pending.popleft()
-        self._free.setdefault(buffer.shape, []).append(buffer)
-        try:
-            future.result()
-        except BaseException as e:
-            self._error = e
-            raise
+        self._pending.add(future, data.nbytes, buffer)
 
     def _drain(self) -> None:
-        while self._pending:
-            self._settle()
-        if self._error is not None:
-            raise self._error
+        self._pending.drain()
 
     def _close_arrays(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
-        self._free.clear()
+        self._pending.release()
 
     def _write_frame(
         self, position: int, index: tuple[int, ...], frame: np.ndarray

@@ -1,0 +1,101 @@
+"""Writes in flight on a library's own threads: bounded, in order, recycled.
+
+Both tensorstore (futures) and the threaded zarr-python path hand work to
+background threads. `PendingWrites` keeps their futures in submission order,
+waits for the oldest when a bound is reached (backpressure), recycles the
+buffers frames were copied into, and keeps the first error so that it is raised
+from the next call.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class _Future(Protocol):
+    def done(self) -> bool: ...
+    def result(self) -> Any: ...
+
+
+class PendingWrites:
+    """Futures of writes in flight, with a bound on their bytes and/or count."""
+
+    def __init__(
+        self,
+        *,
+        max_bytes: int | None = None,
+        max_items: int | None = None,
+        explain: Callable[[BaseException], BaseException] = lambda e: e,
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.max_items = max_items
+        self.nbytes = 0
+        self.error: BaseException | None = None
+        self._explain = explain
+        self._queue: deque[tuple[_Future, int, np.ndarray | None]] = deque()
+        self._free: dict[tuple[int, ...], list[np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    @property
+    def pooled(self) -> int:
+        """Buffers waiting for reuse."""
+        return sum(len(buffers) for buffers in self._free.values())
+
+    def copy(self, data: np.ndarray) -> np.ndarray:
+        """`data` copied into a recycled buffer (allocated only when none is free)."""
+        free = self._free.setdefault(data.shape, [])
+        buffer = free.pop() if free else np.empty(data.shape, dtype=data.dtype)
+        buffer[...] = data
+        return buffer
+
+    def check(self) -> None:
+        """Raise a kept error; settle the writes that are already done."""
+        if self.error is not None:
+            raise self.error
+        while self._queue and self._queue[0][0].done():
+            self.settle()
+
+    def add(
+        self, future: _Future, nbytes: int, buffer: np.ndarray | None = None
+    ) -> None:
+        """Track one write; wait for the oldest while over a bound."""
+        self._queue.append((future, nbytes, buffer))
+        self.nbytes += nbytes
+        while self._queue and (
+            (self.max_bytes is not None and self.nbytes > self.max_bytes)
+            or (self.max_items is not None and len(self._queue) > self.max_items)
+        ):
+            self.settle()
+
+    def settle(self) -> None:
+        """Wait for the oldest write; recycle its buffer; keep and raise errors."""
+        future, nbytes, buffer = self._queue.popleft()
+        self.nbytes -= nbytes
+        if buffer is not None:
+            self._free.setdefault(buffer.shape, []).append(buffer)
+        try:
+            future.result()
+        except BaseException as e:
+            self.error = self._explain(e)
+            if self.error is e:
+                raise
+            raise self.error from e
+
+    def drain(self) -> None:
+        """Wait for every write; raise the first error."""
+        while self._queue:
+            self.settle()
+        if self.error is not None:
+            raise self.error
+
+    def release(self) -> None:
+        """Drop the recycled buffers."""
+        self._free.clear()
