@@ -20,6 +20,7 @@ import tifffile
 import yaozarrs
 import zarr
 
+from ome_writers.backends._registry import BACKENDS as REGISTRY
 from ome_writers.cli import main
 
 SHAPE = (6, 5)
@@ -50,14 +51,7 @@ CHILD = textwrap.dedent(
     time.sleep(120)
     """
 )
-BACKENDS = [
-    "tensorstore",
-    "zarr-python",
-    "zarrs-python",
-    "acquire-zarr",
-    "tifffile",
-    "scratch",
-]
+BACKENDS = [r.name for r in REGISTRY if r.available]  # every backend
 # acquire-zarr cannot flush: a checkpoint covers complete timepoints only (the
 # checkpoint after frame 11 of t x c=2 declares timepoints 0-4, frames 0-9)
 DURABLE = {"acquire-zarr": 10}

@@ -15,17 +15,11 @@ import pytest
 import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers.backends._registry import BACKENDS as REGISTRY
 from ome_writers.errors import BackendError, StreamClosedError
 
 SHAPE = (64, 128)  # 16 KiB frames
-BACKENDS = [
-    "tensorstore",
-    "zarr-python",
-    "zarrs-python",
-    "acquire-zarr",
-    "tifffile",
-    "scratch",
-]
+BACKENDS = [r.name for r in REGISTRY if r.available]  # every backend
 
 
 @pytest.fixture
