@@ -206,6 +206,26 @@ def test_cancel_leaves_readable_data(tmp_path: Path) -> None:
     assert 5 <= n < 50
 
 
+def test_cancel_leaves_readable_zarr(tmp_path: Path) -> None:
+    core = demo_core(width=W, height=H)
+    seq = useq.MDASequence(time_plan={"interval": 0.02, "loops": 50})
+    dest = tmp_path / "cancel.ome.zarr"
+
+    @core.mda.events.frameReady.connect
+    def _stop(img: Any, event: Any) -> None:
+        if event.index["t"] == 4:
+            core.mda.cancel()
+
+    core.mda.run(seq, output=str(dest))
+    yaozarrs.validate_zarr_store(str(dest))
+    data = zarr.open_array(str(dest / "0"), mode="r")[...]
+    assert data.shape[0] == 50  # the declared extent; frames never acquired are 0
+    acquired = [t for t in range(50) if data[t].any()]
+    assert acquired == list(range(len(acquired))) and 5 <= len(acquired) < 50
+    counters = [decode_frame_counter(data[t]) for t in acquired]
+    assert counters == sorted(counters) and len(set(counters)) == len(acquired)
+
+
 RAGGED = {
     "stage_positions": [
         {"x": 0, "sequence": {"channels": ["DAPI", "FITC"]}},
