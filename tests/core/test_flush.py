@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -49,26 +50,84 @@ def test_flusher_keeps_sync_errors_for_close(
     assert flusher.error is not None and flusher.error.errno == 5
 
 
-@pytest.mark.parametrize("backend", ["tensorstore", "tifffile"])
-def test_streams_flush_while_writing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+def test_flusher_writes_back_located_files_one_batch_late(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[Path] = []
-    monkeypatch.setattr(_flush, "sync_filesystem", calls.append)
-    monkeypatch.setattr(_flush, "FLUSH_EVERY_BYTES", 64 * 1024)
+    started: list[str] = []
+    done = threading.Event()
+
+    def fake_writeback(path: str) -> None:
+        started.append(path)
+        done.set()
+
+    monkeypatch.setattr(_flush, "start_writeback", fake_writeback)
+    monkeypatch.setattr(_flush, "sync_filesystem", lambda p: pytest.fail("syncfs"))
+    flusher = _flush.Flusher(
+        tmp_path, every_bytes=100, locate=lambda u: [f"{u}a", f"{u}b"]
+    )
+    flusher.add(60, 1)
+    flusher.add(60, 1)  # first batch: {1}, kept back while its writes may land
+    while flusher._units:  # the thread has taken the batch
+        time.sleep(0.001)
+    flusher.add(60, 2)
+    assert not done.wait(0.2)
+    flusher.add(60, 3)  # second batch: {2, 3}; now batch one is written back
+    assert done.wait(10)
+    flusher.close()
+    assert started == ["1a", "1b"]  # each file once, in order
+
+
+def test_flusher_wakes_after_many_small_units(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    woke = threading.Event()
+    monkeypatch.setattr(_flush, "start_writeback", lambda path: None)
+    flusher = _flush.Flusher(tmp_path, every_bytes=2**40, locate=lambda u: [])
+    monkeypatch.setattr(flusher, "_write_back", lambda units: woke.set())
+    for i in range(_flush.FLUSH_EVERY_UNITS):
+        flusher.add(1, i)
+    assert woke.wait(10)  # bytes far below the threshold, units are not
+    flusher.close()
+    assert len(flusher._units) == 0
+
+
+@pytest.mark.parametrize(
+    ("backend", "chunks"),
+    [
+        ("tensorstore", None),
+        ("tensorstore", 64),
+        ("zarr-python", None),
+        ("zarrs-python", None),
+        ("acquire-zarr", None),
+        ("tifffile", None),
+    ],
+)
+def test_streams_write_back_their_files_while_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, chunks: int | None
+) -> None:
+    pytest.importorskip(backend.replace("-python", "").replace("-", "_"))
+    started: list[Path] = []
+    monkeypatch.setattr(_flush, "start_writeback", lambda p: started.append(Path(p)))
     monkeypatch.setattr(_flush.Flusher.__init__, "__defaults__", (64 * 1024,))
     suffix = ".ome.tiff" if backend == "tifffile" else ".ome.zarr"
+    out = tmp_path / f"f{suffix}"
     settings = AcquisitionSettings(
-        root_path=str(tmp_path / f"f{suffix}"),
+        root_path=str(out),
         format=backend,
         dimensions=[
             Dimension(name="t", count=16),
-            Dimension(name="y", count=128),
-            Dimension(name="x", count=128),
+            Dimension(name="y", count=128, chunk_size=chunks),
+            Dimension(name="x", count=128, chunk_size=chunks),
         ],
         dtype="uint16",
     )
     with create_stream(settings, checkpoint_seconds=None) as stream:
-        for n in range(16):  # 32 KiB frames: a flush every second frame
-            stream.append(np.full((128, 128), n, "uint16"))
-    assert calls, "no background flush during 512 KiB of frames"
+        for n in range(16):  # 32 KiB frames: a batch every second frame
+            stream.append(np.full((128, 128), n + 1, "uint16"))  # not fill value
+            time.sleep(0.02)  # give the write-back thread its turn
+    assert started, "no background write-back during 512 KiB of frames"
+    # every path handed to the write-back is a data file the writer made
+    assert all(p.is_file() for p in started), started
+    assert all(out in p.parents or p == out for p in started)
+    if chunks:  # a frame in 2 x 2 chunk files: all four are written back
+        assert {p.parent.name for p in started} == {"0", "1"}

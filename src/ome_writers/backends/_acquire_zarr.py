@@ -168,7 +168,7 @@ class AcquireZarrBackend(ZarrBackend):
             self.extent[position] = index[self.grow_axis] + 1
         self._stream.append(np.ascontiguousarray(frame), key=self._keys[position])
         self._frames[position] += 1
-        self.flusher.add(frame.nbytes)
+        self.flusher.add(frame.nbytes, (position, index))
         if not self._keep_recent:
             return
         recent = self._recent[position]

@@ -3,8 +3,11 @@
 Writes are asynchronous: `write` waits only until tensorstore has copied the
 frame (so the caller may reuse its buffer), then keeps the commit pending.
 Compressed, tensorstore's copy would queue behind chunk encoding on the same
-threads, so the frame is instead copied once into a pooled buffer that
+threads, and for small frames waiting for any tensorstore thread costs more
+than the copy; then the frame is instead copied once into a pooled buffer that
 tensorstore references until the commit (the pool is bounded like the queue).
+Growing an unbounded array is asynchronous too (it starts when the array is
+half full, see `ZarrBackend.grow_ahead`).
 At most `MAX_PENDING_BYTES` of uncommitted data are in flight; beyond that
 `write` waits for the oldest commit (backpressure). A failed commit is raised
 from the next `write` and from `finalize`. Chunk files are written without
@@ -13,6 +16,7 @@ fsync (``file_io_sync: false``); the dataset is fsynced once at close.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import TYPE_CHECKING, Any
@@ -32,12 +36,19 @@ if TYPE_CHECKING:
     from ome_writers.metadata._frames import FrameMetadataLog
 
 MAX_PENDING_BYTES = 64 * 1024**2
+MAX_PENDING_WRITES = 256  # each costs tensorstore some state, however small
+# Frames up to this size are copied on the caller's thread: a copy of 1 MiB
+# takes ~50 µs, while waiting for tensorstore's copy means waiting for one of
+# its threads to be scheduled (p99 several ms on a busy two-core machine).
+# Larger frames are copied by tensorstore, on its threads, in parallel.
+SMALL_FRAME_BYTES = 1024**2
 
 
 class TensorstoreBackend(ZarrBackend):
     """OME-Zarr v0.5 through tensorstore's zarr3 driver."""
 
     name = "tensorstore"
+    grow_ahead = True
 
     def __init__(
         self,
@@ -55,8 +66,16 @@ class TensorstoreBackend(ZarrBackend):
             }
         )
         self._arrays: list[Any] = []
-        self._pending = PendingWrites(max_bytes=MAX_PENDING_BYTES, explain=_as_os_error)
-        self._own_copy = self.compression != "none"
+        self._resizing: list[Any] = [None] * self.num_positions
+        self._pending = PendingWrites(
+            max_bytes=MAX_PENDING_BYTES,
+            max_items=MAX_PENDING_WRITES,
+            explain=_as_os_error,
+        )
+        compressed = self.compression != "none"
+        frame_bytes = math.prod(self.frame_shape) * self.dtype.itemsize
+        self._copy_frames = compressed or frame_bytes <= SMALL_FRAME_BYTES
+        self._copy_blocks = compressed
 
     def _codecs(self) -> tuple[list[int], list[dict[str, Any]]]:
         endian = {"name": "bytes", "configuration": {"endian": "little"}}
@@ -96,10 +115,10 @@ class TensorstoreBackend(ZarrBackend):
         }
         self._arrays.append(ts.open(spec, context=self._context).result())
 
-    def _submit(self, target: Any, data: np.ndarray) -> None:
+    def _submit(self, target: Any, data: np.ndarray, own_copy: bool) -> None:
         self._pending.check()
         buffer = None
-        if self._own_copy:
+        if own_copy:
             buffer = self._pending.copy(data)
             futures = target.write(buffer, can_reference_source_data_indefinitely=True)
         else:
@@ -110,7 +129,7 @@ class TensorstoreBackend(ZarrBackend):
     def _write_frame(
         self, position: int, index: tuple[int, ...], frame: np.ndarray
     ) -> None:
-        self._submit(self._arrays[position][index], frame)
+        self._submit(self._array(position, index)[index], frame, self._copy_frames)
 
     def _write_block(
         self, position: int, origin: tuple[int, ...], block: np.ndarray
@@ -118,20 +137,39 @@ class TensorstoreBackend(ZarrBackend):
         region = tuple(
             slice(o, o + n) for o, n in zip(origin, block.shape, strict=False)
         )
-        self._submit(self._arrays[position][region], block)
+        self._submit(self._array(position, origin)[region], block, self._copy_blocks)
 
     def _resize(self, position: int, shape: tuple[int, ...]) -> None:
         # growing rewrites only zarr.json: pending chunk writes stay valid (the
-        # final cut at close comes after every write has finished)
-        array = self._arrays[position]
-        self._arrays[position] = array.resize(
+        # final cut at close comes after every write has finished). The new
+        # shape is awaited only when a write needs it (`_array`).
+        self._settle_resize(position)
+        self._resizing[position] = self._arrays[position].resize(
             exclusive_max=list(shape), resize_metadata_only=True
-        ).result()
+        )
+
+    def _settle_resize(self, position: int) -> None:
+        future = self._resizing[position]
+        if future is not None:
+            self._resizing[position] = None
+            self._arrays[position] = future.result()
+
+    def _array(self, position: int, index: tuple[int, ...]) -> Any:
+        """The array to write `index` through (a resize may still be in flight)."""
+        future = self._resizing[position]
+        if future is not None:
+            axis = self.grow_axis or 0  # resizes happen only with a grow axis
+            if future.done() or index[axis] >= self._arrays[position].shape[axis]:
+                self._settle_resize(position)
+        return self._arrays[position]
 
     def _drain(self) -> None:
+        for position in range(self.num_positions):
+            self._settle_resize(position)
         self._pending.drain()
 
     def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
+        self._settle_resize(position)
         result: np.ndarray = self._arrays[position][key].read().result()
         return result
 

@@ -166,7 +166,7 @@ class TiffBackend(Backend):
         self.meta = TiffModels(self)
         self.finalized = False
         self.resolution = _resolution(settings)
-        self.flusher = Flusher(self.files[0])
+        self.flusher = Flusher(self.files[0], locate=lambda f: (self.files[f],))
 
     @property
     def models(self) -> dict[int, m.OME]:
@@ -300,7 +300,7 @@ class TiffBackend(Backend):
         ifd = self.pages[f]
         location = writer.write(data, **self.page_options(f, ifd == 0))
         self.pages[f] = ifd + 1
-        self.flusher.add(data.nbytes)
+        self.flusher.add(data.nbytes, f)
         if location is None:  # compressed: the strip tifffile just wrote
             offset = getattr(writer, "_dataoffset", None)
             counts = getattr(writer, "_databytecounts", None)

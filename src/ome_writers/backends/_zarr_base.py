@@ -8,8 +8,8 @@ times, not per frame; at close every array is cut to exactly the frames written.
 
 Durability: chunk files are written without per-file fsync; checkpoints and close
 sync the filesystem holding the dataset once (`sync_filesystem`), and a
-`Flusher` starts write-back in the background every 256 MiB so that the final
-sync does not have to write the whole dataset.
+`Flusher` starts write-back of the chunk (or shard) files in the background
+every 64 MiB so that the final sync does not have to write the whole dataset.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import contextlib
 import copy
 import math
 from abc import abstractmethod
+from itertools import product
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ome_writers._flush import Flusher
@@ -33,6 +34,7 @@ from ._base import Backend, StorageKey, json_safe, read_padded
 from ._chunks import ChunkAssembler
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     import numpy as np
@@ -48,6 +50,7 @@ class ZarrBackend(Backend):
     """Base of the OME-Zarr backends."""
 
     format = "ome-zarr"
+    grow_ahead: ClassVar[bool] = False  # `_resize` returns before it is done
     compressions: ClassVar[tuple[str, ...]] = (
         "blosc-zstd",
         "blosc-lz4",
@@ -107,7 +110,7 @@ class ZarrBackend(Backend):
                 self._write_block_at,
             )
         self.finalized = False
-        self.flusher = Flusher(self.root)
+        self.flusher = Flusher(self.root, locate=self._unit_files)
 
     def _initial_shape(self) -> list[int]:
         shape = [int(c) if c is not None else 0 for c in self.storage_shape]
@@ -146,7 +149,7 @@ class ZarrBackend(Backend):
             self.assembler.add(position, index, frame)
         else:
             self._write_frame(position, index, frame)
-        self.flusher.add(frame.nbytes)
+            self.flusher.add(frame.nbytes, (position, index))
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         if self.grow_axis is not None:
@@ -161,7 +164,9 @@ class ZarrBackend(Backend):
         shape = self.allocated[position]
         axis = self.grow_axis
         assert axis is not None
-        if i >= shape[axis]:
+        # a backend that resizes asynchronously grows once half full, so the
+        # larger shape is in place before a write needs it
+        if i >= (shape[axis] + 1) // 2 if self.grow_ahead else i >= shape[axis]:
             step = self.grow_step
             target = max(i + 1, 2 * shape[axis])
             shape[axis] = math.ceil(target / step) * step
@@ -171,6 +176,23 @@ class ZarrBackend(Backend):
         self, position: int, origin: tuple[int, ...], block: np.ndarray
     ) -> None:
         self._write_block(position, origin, block)
+        self.flusher.add(block.nbytes, (position, origin))
+
+    def _unit_files(self, unit: tuple[int, tuple[int, ...]]) -> Iterator[Path]:
+        """Chunk (or shard) files written for a frame or block at `unit`.
+
+        The arrays use Zarr v3's default chunk keys (``c/i/j/...``).
+        """
+        position, origin = unit
+        grid = self.shards or self.chunks
+        head = [str(i // g) for i, g in zip(origin, grid, strict=False)]
+        base = self.root / self.layout.array_path(position) / "c"
+        spatial = [
+            range(math.ceil(n / g))
+            for n, g in zip(self.frame_shape, grid[len(origin) :], strict=True)
+        ]
+        for yx in product(*spatial):
+            yield base.joinpath(*head, *map(str, yx))
 
     def finalize(self, frames_done: int) -> None:
         if self.finalized:
