@@ -52,3 +52,15 @@ def test_camera_scenario_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--quick", "-s", "g"]) == 0
     out = capsys.readouterr().out
     assert "mda.run -> OME-Zarr" in out and "zero-copy=True" in out
+
+
+def test_frames_offered_at_a_camera_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--quick", "-s", "f", "--backends", "tensorstore", "--no-raw"]
+    assert main([*argv, "--fps", "400", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    ours = next(r for r in rows if r["target"] == "ours:tensorstore")
+    assert ours["offered_fps"] == 400 and 0 <= ours["late_frames"] <= ours["frames"]
+    # frames offered 2.5 ms apart cannot be appended faster than the rate
+    assert ours["gbps_append"] <= 1.05 * 400 * ours["gb"] / ours["frames"]
+    assert main([*argv, "--fps", "400"]) == 0
+    assert "frames offered at 400 fps" in capsys.readouterr().out

@@ -20,6 +20,9 @@ f. unbounded t, 500 frames of 512²
 g. the demo camera through pymmcore-plus ``mda.run`` at its top rate, and its
    sequence acquisition drained zero-copy from the ring buffer
 
+Latency under a camera's rate: ``--fps 100`` offers frames at 100 fps (as fast
+as appends return otherwise) and counts appends that outlast a frame period.
+
 Usage: ``ome-writers bench [-s a b ...] [--repeat 3] [--compare PY] [--json]``
 (or ``python -m ome_writers.benchmark``). The file also runs as a script under
 an interpreter that has any ome-writers installed: that is how ``--compare``
@@ -135,14 +138,22 @@ def _timed_run(
     """Call `append(i, frame)` for every frame, then `close()`; the figures."""
     frames = make_frames(spec["frame_shape"])
     n = spec["frames"]
+    period = 1 / spec["fps"] if spec.get("fps") else 0.0
     rss_setup = _peak_rss_mb()
     latencies = np.empty(n)
+    late = 0
     os.sync()  # start from a clean page cache state
     start = time.perf_counter()
     for i in range(n):
+        if period:  # a camera delivers frame i at start + i * period
+            wait = start + i * period - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
         t0 = time.perf_counter()
         append(i, frames[i % len(frames)])
         latencies[i] = time.perf_counter() - t0
+        if period and latencies[i] > period:
+            late += 1  # the camera's next frame arrived during this append
     appended = time.perf_counter()
     close()
     closed = time.perf_counter()
@@ -162,6 +173,7 @@ def _timed_run(
         "close_s": closed - appended,
         "peak_rss_mb": _peak_rss_mb(),
         "rss_growth_mb": _peak_rss_mb() - rss_setup,
+        **({"offered_fps": 1 / period, "late_frames": late} if period else {}),
     }
 
 
@@ -391,6 +403,7 @@ def run_camera(spec: dict[str, Any], out: Path) -> dict[str, Any]:
 
 def _worker(job: dict[str, Any]) -> dict[str, Any]:
     spec = scenario(job["scenario"], job["quick"])
+    spec["fps"] = job.get("fps")
     out = Path(tempfile.mkdtemp(prefix="ome-writers-bench-", dir=job["dir"]))
     try:
         kind, _, backend = job["target"].partition(":")
@@ -479,6 +492,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "target": target,
                 "quick": args.quick,
                 "dir": args.dir,
+                "fps": args.fps,
             }
             result = _run_job(job, args.compare, args.timeout)
             runs[name, target].append(result)
@@ -526,6 +540,7 @@ COLUMNS = [
     ("max_ms", "max ms", "{:.1f}"),
     ("close_s", "close s", "{:.2f}"),
     ("peak_rss_mb", "RSS MB", "{:.0f}"),
+    ("late_frames", "late", "{:.0f}"),
     ("vs_disk", "÷disk", "{:.2f}"),
     ("vs_raw", "÷raw", "{:.2f}"),
     ("vs_other_sync", "÷other", "{:.2f}"),
@@ -546,7 +561,9 @@ def render(rows: list[dict[str, Any]]) -> str:
     """The rows as one text table per scenario."""
     lines = []
     for name in dict.fromkeys(r["scenario"] for r in rows):
-        lines.append(f"\nscenario {name}: {DESCRIPTIONS[name]}")
+        paced = next((r["offered_fps"] for r in rows if "offered_fps" in r), None)
+        rate = f", frames offered at {paced:.0f} fps" if paced else ""
+        lines.append(f"\nscenario {name}: {DESCRIPTIONS[name]}{rate}")
         for row in (r for r in rows if r["scenario"] == name):
             if "error" in row:
                 lines.append(f"  {_label(row):<26} failed: {row['error']}")
@@ -588,6 +605,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-raw", action="store_true", help="skip raw baselines")
     parser.add_argument("--quick", action="store_true", help="frames 8x smaller")
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="offer frames at this rate, like a camera (default: as fast as "
+        "appends return); 'late' counts appends longer than one frame period",
+    )
     parser.add_argument("--dir", default=None, help="where to write (default: tmp)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
     parser.add_argument("--json", action="store_true", help="print JSON rows only")
