@@ -301,7 +301,7 @@ class OmeXmlBuilder:
         annotations: list[m.MapAnnotation],
         tiff_data: list[m.TiffData],
     ) -> m.Image:
-        """The Image element of one position (a Plane per page)."""
+        """The Image element of one position (a Plane per page with metadata)."""
         sizes = self.axes.sizes(size_outer if self.letters else None)
         kwargs: dict[str, Any] = {}
         _physical(kwargs, "x", self.x)
@@ -328,7 +328,8 @@ class OmeXmlBuilder:
                 for c, (name, optical) in enumerate(labels)
             ],
             tiff_data_blocks=tiff_data,
-            planes=[_plane(p, annotations) for p in ordered],
+            # a Plane only repeats TiffData's mapping unless it carries metadata
+            planes=[_plane(p, annotations) for p in ordered if p.metadata is not None],
             **kwargs,
         )
         pos = self.settings.positions[position]
