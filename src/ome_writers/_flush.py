@@ -10,8 +10,9 @@ A backend that can name the files it writes passes `locate`: each write then
 records a cheap *unit* (a hashable, e.g. ``(position, index)``), and the thread
 turns the units of the batch before last into file paths and starts their
 write-back (`start_writeback`: asynchronous, per file). The lag of one batch
-lets writes still in flight on a library's threads land first; a file not yet
-there is left to the final sync. Without `locate`, the whole filesystem is
+lets writes still in flight on a library's threads land first (``lag=False``
+when `add` is called after the bytes reached the file); a file not yet there is
+left to the final sync. Without `locate`, the whole filesystem is
 synced instead, which stalls other writers of the filesystem while it runs.
 """
 
@@ -40,11 +41,13 @@ class Flusher:
         every_bytes: int = FLUSH_EVERY_BYTES,
         *,
         locate: Callable[[Any], Iterable[str | Path]] | None = None,
+        lag: bool = True,
     ) -> None:
         self.path = path
         self.every_bytes = every_bytes
         self.error: OSError | None = None
         self._locate = locate
+        self._lag = lag
         self._units: deque[Hashable] = deque()
         self._unflushed = 0
         self._wake = threading.Event()
@@ -79,6 +82,8 @@ class Flusher:
                     sync_filesystem(self.path)
                     continue
                 batch = [self._units.popleft() for _ in range(len(self._units))]
+                if not self._lag:
+                    lagged, batch = batch, []
                 self._write_back(lagged)
                 lagged = batch
             except OSError as e:  # the blocking sync at close raises it again

@@ -131,3 +131,18 @@ def test_streams_write_back_their_files_while_writing(
     assert all(out in p.parents or p == out for p in started)
     if chunks:  # a frame in 2 x 2 chunk files: all four are written back
         assert {p.parent.name for p in started} == {"0", "1"}
+
+
+def test_flusher_without_lag_writes_back_the_current_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    done = threading.Event()
+    monkeypatch.setattr(
+        _flush, "start_writeback", lambda p: (started.append(p), done.set())
+    )
+    flusher = _flush.Flusher(tmp_path, every_bytes=10, locate=lambda u: [u], lag=False)
+    flusher.add(10, "file")
+    assert done.wait(10)
+    flusher.close()
+    assert started == ["file"]

@@ -166,7 +166,10 @@ class TiffBackend(Backend):
         self.meta = TiffModels(self)
         self.finalized = False
         self.resolution = _resolution(settings)
-        self.flusher = Flusher(self.files[0], locate=lambda f: (self.files[f],))
+        # pages are on the file when `add` is called: no lag needed
+        self.flusher = Flusher(
+            self.files[0], locate=lambda f: (self.files[f],), lag=False
+        )
 
     @property
     def models(self) -> dict[int, m.OME]:
