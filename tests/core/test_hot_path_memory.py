@@ -15,6 +15,7 @@ import pytest
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers.backends._registry import BACKENDS
+from ome_writers.backends._tensorstore import MAX_PENDING_WRITES, SMALL_FRAME_BYTES
 
 FRAME = (512, 512)  # 512 KiB per uint16 frame
 FRAME_BYTES = FRAME[0] * FRAME[1] * 2
@@ -69,7 +70,8 @@ def test_no_frame_sized_allocation_per_append(tmp_path: Path, backend: str) -> N
     # writer thread may fall inside one append's window, never a frame per append
     assert max(peaks) < 1.5 * FRAME_BYTES, f"peaks {sorted(peaks)[-3:]}"
     if backend not in LIBRARY_ENCODES_IN_PYTHON:
-        # chunk == frame: the caller's buffer is handed on as it is
+        # chunk == frame: the caller's buffer is handed on as it is, or copied
+        # into a buffer reserved when the stream was created
         typical = sorted(peaks)[len(peaks) // 2]
         assert typical < FRAME_BYTES // 16, f"median {typical}, peaks {peaks}"
 
@@ -99,3 +101,28 @@ def test_chunks_spanning_frames_copy_each_frame_once(
     assert total < 1.1 * appended + 64 * 1024, (total, appended)
     opening = [p for p in peaks if p >= frame_bytes]
     assert len(opening) <= 6, f"{len(opening)} appends allocated a frame or more"
+
+
+@pytest.mark.skipif("tensorstore" not in AVAILABLE, reason="needs tensorstore")
+def test_small_frame_copies_are_recycled_within_a_bound(tmp_path: Path) -> None:
+    """Small frames are copied into reserved buffers: never more than the bound."""
+    assert FRAME_BYTES <= SMALL_FRAME_BYTES
+    n = 4 * MAX_PENDING_WRITES
+    dims = [
+        Dimension(name="t", count=n),
+        Dimension(name="y", count=FRAME[0]),
+        Dimension(name="x", count=FRAME[1]),
+    ]
+    frame = np.ones(FRAME, "uint16")
+    stream = create_stream(_settings(tmp_path, "tensorstore", dims))
+    pending = stream._backend._pending
+    most = 0
+    for i in range(n):
+        frame[0, 0] = i  # the caller reuses its buffer at once
+        stream.append(frame)
+        most = max(most, len(pending) + pending.pooled)
+    stream.close()
+    assert most <= MAX_PENDING_WRITES + 1
+    zarr = pytest.importorskip("zarr")
+    data = zarr.open_array(str(tmp_path / "a.ome.zarr" / "0"), mode="r")[:, 0, 0]
+    assert data.tolist() == list(range(n))  # every frame as it was at its append

@@ -49,6 +49,11 @@ class PendingWrites:
         """Buffers waiting for reuse."""
         return sum(len(buffers) for buffers in self._free.values())
 
+    def reserve(self, shape: tuple[int, ...], dtype: np.dtype, count: int) -> None:
+        """Allocate `count` buffers at once (memory is committed as they are used)."""
+        block = np.empty((count, *shape), dtype=dtype)
+        self._free.setdefault(tuple(shape), []).extend(block)
+
     def copy(self, data: np.ndarray) -> np.ndarray:
         """`data` copied into a recycled buffer (allocated only when none is free)."""
         free = self._free.setdefault(data.shape, [])

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ome_writers.metadata._frames import FrameMetadataLog
 
 MAX_PENDING_BYTES = 64 * 1024**2
-MAX_PENDING_WRITES = 256  # each costs tensorstore some state, however small
+MAX_PENDING_WRITES = 64  # also bounds the pool of frame copies
 # Frames up to this size are copied on the caller's thread: a copy of 1 MiB
 # takes ~50 µs, while waiting for tensorstore's copy means waiting for one of
 # its threads to be scheduled (p99 several ms on a busy two-core machine).
@@ -76,6 +76,9 @@ class TensorstoreBackend(ZarrBackend):
         frame_bytes = math.prod(self.frame_shape) * self.dtype.itemsize
         self._copy_frames = compressed or frame_bytes <= SMALL_FRAME_BYTES
         self._copy_blocks = compressed
+        if self._copy_frames:  # one copy per write in flight, plus the next one
+            in_flight = min(MAX_PENDING_WRITES, MAX_PENDING_BYTES // frame_bytes + 1)
+            self._pending.reserve(self.frame_shape, self.dtype, in_flight + 1)
 
     def _codecs(self) -> tuple[list[int], list[dict[str, Any]]]:
         endian = {"name": "bytes", "configuration": {"endian": "little"}}
