@@ -6,6 +6,8 @@ Compressed, tensorstore's copy would queue behind chunk encoding on the same
 threads, and for small frames waiting for any tensorstore thread costs more
 than the copy; then the frame is instead copied once into a pooled buffer that
 tensorstore references until the commit (the pool is bounded like the queue).
+An assembled chunk (or shard) buffer is handed over as it is: the assembler
+never writes to it again.
 Growing an unbounded array is asynchronous too (it starts when the array is
 half full, see `ZarrBackend.grow_ahead`).
 At most `MAX_PENDING_BYTES` of uncommitted data are in flight; beyond that
@@ -75,7 +77,6 @@ class TensorstoreBackend(ZarrBackend):
         compressed = self.compression != "none"
         frame_bytes = math.prod(self.frame_shape) * self.dtype.itemsize
         self._copy_frames = compressed or frame_bytes <= SMALL_FRAME_BYTES
-        self._copy_blocks = compressed
         if self._copy_frames:  # one copy per write in flight, plus the next one
             in_flight = min(MAX_PENDING_WRITES, MAX_PENDING_BYTES // frame_bytes + 1)
             self._pending.reserve(self.frame_shape, self.dtype, in_flight + 1)
@@ -129,6 +130,12 @@ class TensorstoreBackend(ZarrBackend):
             futures.copy.result()  # the caller's buffer may be reused from here
         self._pending.add(futures.commit, data.nbytes, buffer)
 
+    def _submit_owned(self, target: Any, block: np.ndarray) -> None:
+        """Write a buffer nobody else writes to again: no copy, no wait."""
+        self._pending.check()
+        futures = target.write(block, can_reference_source_data_indefinitely=True)
+        self._pending.add(futures.commit, block.nbytes, keep=block)
+
     def _write_frame(
         self, position: int, index: tuple[int, ...], frame: np.ndarray
     ) -> None:
@@ -140,7 +147,8 @@ class TensorstoreBackend(ZarrBackend):
         region = tuple(
             slice(o, o + n) for o, n in zip(origin, block.shape, strict=False)
         )
-        self._submit(self._array(position, origin)[region], block, self._copy_blocks)
+        # the assembler hands over each chunk buffer and never touches it again
+        self._submit_owned(self._array(position, origin)[region], block)
 
     def _resize(self, position: int, shape: tuple[int, ...]) -> None:
         # growing rewrites only zarr.json: pending chunk writes stay valid (the
