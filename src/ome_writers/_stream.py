@@ -310,8 +310,12 @@ class OMEStream:
             try:
                 self._backend.finalize(self._n)
             except Exception as e:
-                if e is not self._failure:  # an error already reported is not new
+                if e is self._failure:  # an error already reported is not new
+                    pass
+                elif isinstance(e, (OSError, BackendError)):
                     raise
+                else:
+                    raise BackendError(f"Closing failed: {e}") from e
             finally:
                 if self._notifier is not None:
                     self._notifier.stop()

@@ -38,7 +38,8 @@ class PendingWrites:
         self.nbytes = 0
         self.error: BaseException | None = None
         self._explain = explain
-        self._queue: deque[tuple[_Future, int, np.ndarray | None]] = deque()
+        # (future, bytes, buffer to recycle or None, buffer to keep alive or None)
+        self._queue: deque[tuple[_Future, int, np.ndarray | None, Any]] = deque()
         self._free: dict[tuple[int, ...], list[np.ndarray]] = {}
 
     def __len__(self) -> int:
@@ -69,10 +70,19 @@ class PendingWrites:
             self.settle()
 
     def add(
-        self, future: _Future, nbytes: int, buffer: np.ndarray | None = None
+        self,
+        future: _Future,
+        nbytes: int,
+        buffer: np.ndarray | None = None,
+        *,
+        keep: Any = None,
     ) -> None:
-        """Track one write; wait for the oldest while over a bound."""
-        self._queue.append((future, nbytes, buffer))
+        """Track one write; wait for the oldest while over a bound.
+
+        `buffer` (from `copy`) is recycled when the write is done; `keep` is
+        only kept alive until then.
+        """
+        self._queue.append((future, nbytes, buffer, keep))
         self.nbytes += nbytes
         while self._queue and (
             (self.max_bytes is not None and self.nbytes > self.max_bytes)
@@ -81,15 +91,17 @@ class PendingWrites:
             self.settle()
 
     def settle(self) -> None:
-        """Wait for the oldest write; recycle its buffer; keep and raise errors."""
-        future, nbytes, buffer = self._queue.popleft()
+        """Wait for the oldest write; recycle its buffer; raise the first error."""
+        future, nbytes, buffer, _ = self._queue.popleft()
         self.nbytes -= nbytes
         if buffer is not None:
             self._free.setdefault(buffer.shape, []).append(buffer)
         try:
             future.result()
         except BaseException as e:
-            self.error = self._explain(e)
+            # the first failure is the one reported, however many writes fail
+            if self.error is None:
+                self.error = self._explain(e)
             if self.error is e:
                 raise
             raise self.error from e
