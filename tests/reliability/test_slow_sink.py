@@ -73,6 +73,7 @@ def test_pending_writes_stay_bounded(
     )
     stream = create_stream(settings, checkpoint_seconds=None)
     backend = stream._backend
+    backend._bulk_threads = backend.threads  # keep the stand-in array in place
     slow = _SlowArray()
     backend._arrays[0] = slow
     most_bytes = most_items = 0
@@ -86,4 +87,30 @@ def test_pending_writes_stay_bounded(
     assert len(slow.committed) >= n - 4  # append waited for the sink
     backend._drain()
     assert slow.committed == list(range(n))  # nothing dropped, in order
+    stream.close()
+
+
+def test_small_frames_get_more_threads_once_appends_wait(tmp_path: Path) -> None:
+    n = _tensorstore.MAX_PENDING_WRITES + 2
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "switch.ome.zarr"),
+        format="tensorstore",
+        dimensions=[
+            Dimension(name="t", count=n),
+            Dimension(name="y", count=SHAPE[0]),
+            Dimension(name="x", count=SHAPE[1]),
+        ],
+        dtype="uint16",
+    )
+    stream = create_stream(settings, checkpoint_seconds=None)
+    backend = stream._backend
+    start, bulk = backend.threads, backend._bulk_threads
+    assert start != bulk
+    slow = _SlowArray()
+    backend._arrays[0] = slow
+    for i in range(n):
+        stream.append(np.full(SHAPE, i, "uint16"))
+    assert backend._pending.stalls > 0  # the sink is 100x slower than the caller
+    assert backend.threads == bulk
+    assert backend._arrays[0] is not slow  # reopened on tensorstore with more threads
     stream.close()

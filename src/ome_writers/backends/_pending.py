@@ -36,6 +36,7 @@ class PendingWrites:
         self.max_bytes = max_bytes
         self.max_items = max_items
         self.nbytes = 0
+        self.stalls = 0  # times `add` waited because a bound was reached
         self.error: BaseException | None = None
         self._explain = explain
         # (future, bytes, buffer to recycle or None, buffer to keep alive or None)
@@ -88,6 +89,8 @@ class PendingWrites:
             (self.max_bytes is not None and self.nbytes > self.max_bytes)
             or (self.max_items is not None and len(self._queue) > self.max_items)
         ):
+            if not self._queue[0][0].done():
+                self.stalls += 1
             self.settle()
 
     def settle(self) -> None:

@@ -1,0 +1,74 @@
+"""tensorstore's thread limits, and the switch to more threads mid-acquisition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ome_writers import AcquisitionSettings, Dimension, create_stream
+from tests.conftest import frame_for
+
+_tensorstore = pytest.importorskip("ome_writers.backends._tensorstore")
+zarr = pytest.importorskip("zarr")
+ts = pytest.importorskip("tensorstore")
+
+SMALL = 512 * 512 * 2
+LARGE = 2048 * 2048 * 2
+
+
+@pytest.mark.parametrize(
+    ("cores", "compressed", "frame_bytes", "start", "bulk"),
+    [
+        (2, False, SMALL, (1, 1), (2, 4)),  # one I/O thread until the disk lags
+        (2, False, LARGE, (1, 2), (1, 2)),  # more threads only cost memory here
+        (2, True, SMALL, (2, 4), (2, 4)),  # encoding gets every core at once
+        (16, False, SMALL, (4, 7), (16, 16)),
+        (16, False, LARGE, (4, 8), (4, 8)),
+        (1, False, SMALL, (1, 1), (1, 4)),
+    ],
+)
+def test_thread_limits(
+    cores: int,
+    compressed: bool,
+    frame_bytes: int,
+    start: tuple[int, int],
+    bulk: tuple[int, int],
+) -> None:
+    assert _tensorstore.thread_limits(cores, compressed, frame_bytes) == (start, bulk)
+
+
+def test_switch_mid_acquisition_keeps_every_frame(tmp_path: Path) -> None:
+    """Writes in flight on the old handles and growth in progress survive it."""
+    shape = (32, 48)
+    root = tmp_path / "switch.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format="tensorstore",
+        dimensions=[
+            Dimension(name="t", count=None),
+            Dimension(name="c", count=2),
+            Dimension(name="y", count=shape[0]),
+            Dimension(name="x", count=shape[1]),
+        ],
+        dtype="uint16",
+    )
+    n = 2 * 150
+    with create_stream(settings, checkpoint_seconds=None) as stream:
+        backend = stream._backend
+        view = stream.view()
+        for i in range(n):
+            if i == 101:
+                backend._pending.stalls += 1  # as if an append had waited
+            stream.append(frame_for(i, shape))
+            if i == 120:  # a live read right after the switch
+                np.testing.assert_array_equal(view[50, 0], frame_for(100, shape))
+        assert backend.threads == backend._bulk_threads
+    expected = np.stack([frame_for(i, shape) for i in range(n)])
+    expected = expected.reshape(n // 2, 2, *shape)
+    by_zarr = zarr.open_array(str(root / "0"), mode="r")[:]
+    kvstore = {"driver": "file", "path": str(root / "0")}
+    by_ts = ts.open({"driver": "zarr3", "kvstore": kvstore}).result().read()
+    np.testing.assert_array_equal(by_zarr, expected)
+    np.testing.assert_array_equal(by_ts.result(), expected)
