@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,23 @@ def test_quick_run_json(capsys: pytest.CaptureFixture[str]) -> None:
         assert row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
         if row["target"].startswith("ours:"):
             assert "vs_other_sync" in row and "vs_disk" in row and "vs_raw" in row
+
+
+def test_markdown_from_saved_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--quick", "-s", "f", "--backends", "tensorstore", "--json", "-q"]
+    assert main([*argv, "--compare", sys.executable]) == 0
+    saved = tmp_path / "rows.json"
+    saved.write_text(capsys.readouterr().out)
+    assert main(["--load", str(saved), "--markdown"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| scenario | backend | ours GB/s")
+    assert lines[2].startswith("| f | plain write | ")
+    row = next(line for line in lines if line.startswith("| f | tensorstore |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert all(cells), row  # ours, the compared version, ratio, raw, latency, RSS
+    assert float(cells[4]) > 0
 
 
 def test_camera_scenario_table(capsys: pytest.CaptureFixture[str]) -> None:

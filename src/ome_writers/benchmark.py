@@ -590,6 +590,56 @@ def render(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _pair(row: dict[str, Any] | None, first: str, second: str, fmt: str) -> str:
+    if not row or first not in row:
+        return ""
+    return f"{fmt.format(row[first])} / {fmt.format(row[second])}"
+
+
+def render_markdown(rows: list[dict[str, Any]]) -> str:
+    """Side by side per scenario and backend: ours, the compared version, raw, disk."""
+    by_key = {(r["scenario"], r["target"]): r for r in rows if "gbps_sync" in r}
+    other_version = next(
+        (r.get("version", "") for r in rows if r["target"].startswith("other:")), ""
+    )
+    other = f"{other_version or 'other'}"
+    lines = [
+        f"| scenario | backend | ours GB/s (+close / +sync) | {other} GB/s "
+        f"(+close / +sync) | ours ÷ {other} (+sync) | raw library GB/s (+sync) "
+        f"| ours p50 / p99 ms | {other} p50 / p99 ms | ours RSS MB "
+        f"| {other} RSS MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in dict.fromkeys(r["scenario"] for r in rows):
+        disk = by_key.get((name, "disk"))
+        if disk:
+            speeds = _pair(disk, "gbps_close", "gbps_sync", "{:.2f}")
+            lines.append(f"| {name} | plain write | {speeds} | | | | | | | |")
+        for backend in BACKENDS:
+            ours = by_key.get((name, f"ours:{backend}"))
+            theirs = by_key.get((name, f"other:{backend}"))
+            raw = by_key.get((name, f"raw:{backend}"))
+            if not ours and not theirs:
+                continue
+            ratio = ""
+            if ours and "vs_other_sync" in ours:
+                ratio = f"{ours['vs_other_sync']:.2f}"
+            cells = [
+                name,
+                backend,
+                _pair(ours, "gbps_close", "gbps_sync", "{:.2f}"),
+                _pair(theirs, "gbps_close", "gbps_sync", "{:.2f}"),
+                ratio,
+                f"{raw['gbps_sync']:.2f}" if raw else "",
+                _pair(ours, "p50_ms", "p99_ms", "{:.1f}"),
+                _pair(theirs, "p50_ms", "p99_ms", "{:.1f}"),
+                f"{ours['peak_rss_mb']:.0f}" if ours else "",
+                f"{theirs['peak_rss_mb']:.0f}" if theirs else "",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``ome-writers bench``."""
     parser = argparse.ArgumentParser(
@@ -616,6 +666,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
     parser.add_argument("--json", action="store_true", help="print JSON rows only")
     parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print one Markdown table: ours beside --compare, raw and disk",
+    )
+    parser.add_argument(
+        "--load",
+        metavar="JSON",
+        help="render rows saved with --json instead of running",
+    )
+    parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress lines on stderr"
     )
     return parser
@@ -624,9 +684,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print a table (or JSON rows)."""
     args = build_parser().parse_args(argv)
-    rows = run(args)
+    rows = json.loads(Path(args.load).read_text()) if args.load else run(args)
     if args.json:
         print(json.dumps(rows, indent=1))
+    elif args.markdown:
+        print(render_markdown(rows))
     else:
         print(render(rows))
     return 0 if all("error" not in r for r in rows) else 1
