@@ -62,8 +62,12 @@ def test_switch_mid_acquisition_keeps_every_frame(tmp_path: Path) -> None:
             if i == 101:
                 backend._pending.stalls += 1  # as if an append had waited
             stream.append(frame_for(i, shape))
-            if i == 120:  # a live read right after the switch
+            if i == 101:  # a live read right after the switch
+                assert backend._old_writes_pending
                 np.testing.assert_array_equal(view[50, 0], frame_for(100, shape))
+                # the read waited for the writes still in flight on old handles
+                assert len(backend._pending) == 0
+                assert not backend._old_writes_pending
         assert backend.threads == backend._bulk_threads
     expected = np.stack([frame_for(i, shape) for i in range(n)])
     expected = expected.reshape(n // 2, 2, *shape)

@@ -107,6 +107,7 @@ class TensorstoreBackend(ZarrBackend):
         self._context = _context(*self.threads)
         self._arrays: list[Any] = []
         self._paths: list[Path] = []
+        self._old_writes_pending = False
         self._resizing: list[Any] = [None] * self.num_positions
         self._pending = PendingWrites(
             max_bytes=MAX_PENDING_BYTES,
@@ -162,7 +163,9 @@ class TensorstoreBackend(ZarrBackend):
         if self._pending.stalls and self.threads != self._bulk_threads:
             self.threads = self._bulk_threads
             self._context = _context(*self.threads)
-            # writes in flight finish on the old handles; new ones use these
+            # writes in flight finish on the old handles, which a read through
+            # the new ones sees only once committed (`_read_array` waits)
+            self._old_writes_pending = True
             for position, path in enumerate(self._paths):
                 self._settle_resize(position)
                 spec = {
@@ -236,6 +239,9 @@ class TensorstoreBackend(ZarrBackend):
         self._pending.drain()
 
     def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
+        if self._old_writes_pending:
+            self._pending.wait()
+            self._old_writes_pending = False
         self._settle_resize(position)
         result: np.ndarray = self._arrays[position][key].read().result()
         return result
