@@ -109,10 +109,17 @@ class PendingWrites:
                 raise
             raise self.error from e
 
+    def wait(self) -> None:
+        """Wait for every write, also past a failed one; keep the first error."""
+        while self._queue:
+            try:
+                self.settle()
+            except Exception:  # kept in `error`; `check` and `drain` raise it
+                continue
+
     def drain(self) -> None:
         """Wait for every write; raise the first error."""
-        while self._queue:
-            self.settle()
+        self.wait()
         if self.error is not None:
             raise self.error
 

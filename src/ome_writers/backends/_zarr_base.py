@@ -34,7 +34,7 @@ from ._base import Backend, StorageKey, json_safe, read_padded
 from ._chunks import ChunkAssembler
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     import numpy as np
@@ -195,23 +195,42 @@ class ZarrBackend(Backend):
             yield base.joinpath(*head, *map(str, yx))
 
     def finalize(self, frames_done: int) -> None:
+        """Write what is pending, cut, describe and sync the dataset.
+
+        After a failed write every step is still attempted, so the metadata
+        describes what reached the disk; the first error is raised at the end.
+        """
         if self.finalized:
             return
         self.finalized = True
         self.flusher.close()
+        errors: list[Exception] = []
+
+        def attempt(step: Callable[[], None]) -> None:
+            try:
+                step()
+            except Exception as e:
+                errors.append(e)
+
         if self.assembler is not None:
-            self.assembler.flush_all()
-        self._drain()
+            attempt(self.assembler.flush_all)
+        attempt(self._drain)
         if self.grow_axis is not None:
-            for position in range(self.num_positions):
-                shape = self.allocated[position]
-                shape[self.grow_axis] = self.extent[position]
-                self._resize(position, tuple(shape))
-        self._drain()
-        self._write_frame_metadata()
-        self._write_ome_xml()
-        self._close_arrays()
-        sync_filesystem(self.root)
+            attempt(self._cut_to_extent)
+            attempt(self._drain)
+        attempt(self._write_frame_metadata)
+        attempt(self._write_ome_xml)
+        attempt(self._close_arrays)
+        attempt(lambda: sync_filesystem(self.root))
+        if errors:
+            raise errors[0]
+
+    def _cut_to_extent(self) -> None:
+        assert self.grow_axis is not None
+        for position in range(self.num_positions):
+            shape = self.allocated[position]
+            shape[self.grow_axis] = self.extent[position]
+            self._resize(position, tuple(shape))
 
     def _write_ome_xml(self) -> None:
         """Write ``OME/METADATA.ome.xml`` of a collection (needs ome-types)."""

@@ -125,12 +125,15 @@ class ZarrPythonBackend(ZarrBackend):
         )
         self._store(position, region, block, owned=True)
 
+    # a failed write is raised from the next `write` (and from `finalize`), so
+    # resizes and reads only wait: they still work on what reached the disk
+
     def _resize(self, position: int, shape: tuple[int, ...]) -> None:
-        self._drain()
+        self._pending.wait()  # shrinking deletes chunks: writes must land first
         self._arrays[position].resize(shape)
 
     def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
-        self._drain()
+        self._pending.wait()
         result: np.ndarray = self._arrays[position][key]
         return result
 
