@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -17,6 +19,22 @@ def frame_for(n: int, shape: tuple[int, int], dtype: str = "uint16") -> np.ndarr
     if info is not None:
         values %= int(info.max) + 1
     return values.astype(dtype)
+
+
+def time_series_settings(
+    root: object, shape: tuple[int, int], count: int | None = None, **kwargs: Any
+) -> AcquisitionSettings:
+    """uint16 frames of `shape` along t (`count` None: unbounded), at `root`."""
+    return AcquisitionSettings(
+        root_path=str(root),
+        dimensions=[
+            Dimension(name="t", count=count),
+            Dimension(name="y", count=shape[0]),
+            Dimension(name="x", count=shape[1]),
+        ],
+        dtype="uint16",
+        **kwargs,
+    )
 
 
 @pytest.fixture

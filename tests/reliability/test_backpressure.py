@@ -9,22 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers import create_stream
+from tests.conftest import time_series_settings
 
 SHAPE = (256, 256)  # 128 KiB frames
 
 
 def test_slow_tiff_sink_blocks_append_and_bounds_memory(tmp_path: Path) -> None:
     n = 60
-    settings = AcquisitionSettings(
-        root_path=str(tmp_path / "slow.ome.tiff"),
-        dimensions=[
-            Dimension(name="t", count=n),
-            Dimension(name="y", count=SHAPE[0]),
-            Dimension(name="x", count=SHAPE[1]),
-        ],
-        dtype="uint16",
-    )
+    settings = time_series_settings(tmp_path / "slow.ome.tiff", SHAPE, n)
     stream = create_stream(settings, checkpoint_seconds=None)
     backend = stream._backend
     write_page = backend._write_page

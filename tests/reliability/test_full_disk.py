@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import zarr
 
-from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers import create_stream
 from ome_writers.backends._registry import BACKENDS as REGISTRY
 from ome_writers.errors import BackendError, StreamClosedError
+from tests.conftest import time_series_settings
 
 SHAPE = (64, 128)  # 16 KiB frames
 BACKENDS = [r.name for r in REGISTRY if r.available]  # every backend
@@ -59,16 +60,7 @@ def _is_disk_full(error: BaseException) -> bool:
 def test_full_disk(small_fs: Path, backend: str) -> None:
     suffix = {"tifffile": ".ome.tiff", "scratch": ""}.get(backend, ".ome.zarr")
     root = small_fs / f"full{suffix}"
-    settings = AcquisitionSettings(
-        root_path=str(root),
-        format=backend,
-        dimensions=[
-            Dimension(name="t", count=None),
-            Dimension(name="y", count=SHAPE[0]),
-            Dimension(name="x", count=SHAPE[1]),
-        ],
-        dtype="uint16",
-    )
+    settings = time_series_settings(root, SHAPE, format=backend)
     checkpointed = 0
     error: BaseException | None = None
     try:

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers import create_stream
 from ome_writers.backends import _tensorstore
+from tests.conftest import time_series_settings
 
 pytest.importorskip("tensorstore")
 SHAPE = (64, 64)  # 8 KiB frames
@@ -61,15 +62,8 @@ def test_pending_writes_stay_bounded(
 ) -> None:
     monkeypatch.setattr(_tensorstore, "MAX_PENDING_BYTES", 4 * FRAME_BYTES)
     n = 100
-    settings = AcquisitionSettings(
-        root_path=str(tmp_path / "slow.ome.zarr"),
-        format="tensorstore",
-        dimensions=[
-            Dimension(name="t", count=n),
-            Dimension(name="y", count=SHAPE[0]),
-            Dimension(name="x", count=SHAPE[1]),
-        ],
-        dtype="uint16",
+    settings = time_series_settings(
+        tmp_path / "slow.ome.zarr", SHAPE, n, format="tensorstore"
     )
     stream = create_stream(settings, checkpoint_seconds=None)
     backend = stream._backend
@@ -92,15 +86,8 @@ def test_pending_writes_stay_bounded(
 
 def test_small_frames_get_more_threads_once_appends_wait(tmp_path: Path) -> None:
     n = _tensorstore.MAX_PENDING_WRITES + 2
-    settings = AcquisitionSettings(
-        root_path=str(tmp_path / "switch.ome.zarr"),
-        format="tensorstore",
-        dimensions=[
-            Dimension(name="t", count=n),
-            Dimension(name="y", count=SHAPE[0]),
-            Dimension(name="x", count=SHAPE[1]),
-        ],
-        dtype="uint16",
+    settings = time_series_settings(
+        tmp_path / "switch.ome.zarr", SHAPE, n, format="tensorstore"
     )
     stream = create_stream(settings, checkpoint_seconds=None)
     backend = stream._backend

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import zarr
 
-from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers import create_stream
 from ome_writers.backends._registry import BACKENDS
+from tests.conftest import time_series_settings
 
 # backends whose writes finish on background threads, tracked by PendingWrites
 THREADED = [
@@ -29,16 +30,7 @@ FAIL_AT = 5  # the sixth write fails
 @pytest.mark.parametrize("backend", THREADED)
 def test_background_failure(tmp_path: Path, backend: str) -> None:
     root = tmp_path / "failed.ome.zarr"
-    settings = AcquisitionSettings(
-        root_path=str(root),
-        format=backend,
-        dimensions=[
-            Dimension(name="t", count=None),
-            Dimension(name="y", count=SHAPE[0]),
-            Dimension(name="x", count=SHAPE[1]),
-        ],
-        dtype="uint16",
-    )
+    settings = time_series_settings(root, SHAPE, format=backend)
     stream = create_stream(settings, checkpoint_seconds=None)
     pending = stream._backend._pending
     track = pending.add
