@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -81,4 +82,10 @@ def test_frames_offered_at_a_camera_rate(capsys: pytest.CaptureFixture[str]) -> 
     # frames offered 2.5 ms apart cannot be appended faster than the rate
     assert ours["gbps_append"] <= 1.05 * 400 * ours["gb"] / ours["frames"]
     assert main([*argv, "--fps", "400"]) == 0
-    assert "frames offered at 400 fps" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "frames offered at 400 fps" in table
+    if importlib.util.find_spec("rich"):  # installed with pymmcore-plus
+        assert "┃" in table and "tensorstore" in table
+    assert main([*argv, "--fps", "400", "--plain"]) == 0
+    plain = capsys.readouterr().out
+    assert "frames offered at 400 fps" in plain and "┃" not in plain

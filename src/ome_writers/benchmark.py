@@ -568,14 +568,7 @@ def render(rows: list[dict[str, Any]]) -> str:
             if "error" in row:
                 lines.append(f"  {_label(row):<26} failed: {row['error']}")
             elif row["target"] == "camera":
-                lines.append(
-                    f"  mda.run -> OME-Zarr {row['fps']:.0f} fps (mda.run alone "
-                    f"{row['mda_alone_fps']:.0f}); sequence acquisition drained "
-                    f"zero-copy={row['zero_copy']} at {row['drain_fps']:.0f} fps "
-                    f"(camera alone {row['camera_fps']:.0f}), at most "
-                    f"{row['max_frames_buffered']:.0f} of "
-                    f"{row['buffer_capacity_frames']:.0f} buffer slots used"
-                )
+                lines.append(f"  {_camera_line(row)}")
         table = [r for r in rows if r["scenario"] == name and "gbps_sync" in r]
         if not table:
             continue
@@ -588,6 +581,50 @@ def render(rows: list[dict[str, Any]]) -> str:
                 cells.append(f"{fmt.format(value) if value is not None else '':>11}")
             lines.append(" ".join(cells))
     return "\n".join(lines)
+
+
+def print_rich(rows: list[dict[str, Any]]) -> bool:
+    """Print the rows as rich tables; False when rich is not installed."""
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        return False
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    for name in dict.fromkeys(r["scenario"] for r in rows):
+        paced = next((r["offered_fps"] for r in rows if "offered_fps" in r), None)
+        rate = f", frames offered at {paced:.0f} fps" if paced else ""
+        table = Table(title=f"scenario {name}: {DESCRIPTIONS[name]}{rate}")
+        table.add_column("")
+        for _, title, _ in COLUMNS:
+            table.add_column(title, justify="right")
+        for row in (r for r in rows if r["scenario"] == name):
+            if "error" in row:
+                console.print(f"{_label(row)} failed: {row['error']}")
+            elif row["target"] == "camera":
+                console.print(_camera_line(row))
+            else:
+                table.add_row(
+                    _label(row),
+                    *(
+                        fmt.format(row[key]) if row.get(key) is not None else ""
+                        for key, _, fmt in COLUMNS
+                    ),
+                )
+        if table.row_count:
+            console.print(table)
+    return True
+
+
+def _camera_line(row: dict[str, Any]) -> str:
+    return (
+        f"mda.run -> OME-Zarr {row['fps']:.0f} fps (mda.run alone "
+        f"{row['mda_alone_fps']:.0f}); sequence acquisition drained "
+        f"zero-copy={row['zero_copy']} at {row['drain_fps']:.0f} fps "
+        f"(camera alone {row['camera_fps']:.0f}), at most "
+        f"{row['max_frames_buffered']:.0f} of "
+        f"{row['buffer_capacity_frames']:.0f} buffer slots used"
+    )
 
 
 def _pair(row: dict[str, Any] | None, first: str, second: str, fmt: str) -> str:
@@ -671,6 +708,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="print one Markdown table: ours beside --compare, raw and disk",
     )
     parser.add_argument(
+        "--plain", action="store_true", help="plain text tables (default: rich)"
+    )
+    parser.add_argument(
         "--load",
         metavar="JSON",
         help="render rows saved with --json instead of running",
@@ -689,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=1))
     elif args.markdown:
         print(render_markdown(rows))
-    else:
+    elif args.plain or not print_rich(rows):
         print(render(rows))
     return 0 if all("error" not in r for r in rows) else 1
 
