@@ -143,12 +143,19 @@ class ZarrBackend(Backend):
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         axis = self.grow_axis
+        extent = self.extent[position]
         if axis is not None:
             self._track_growth(position, index[axis])
-        if self.assembler is not None:
-            self.assembler.add(position, index, frame)
-        else:
-            self._write_frame(position, index, frame)
+        try:
+            if self.assembler is not None:
+                self.assembler.add(position, index, frame)
+            else:
+                self._write_frame(position, index, frame)
+        except BaseException:
+            # the append fails: close cuts the array before this frame
+            self.extent[position] = extent
+            raise
+        if self.assembler is None:
             self.flusher.add(frame.nbytes, (position, index))
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
