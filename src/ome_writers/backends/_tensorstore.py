@@ -92,6 +92,7 @@ class TensorstoreBackend(ZarrBackend):
 
     name = "tensorstore"
     grow_ahead = True
+    prepare_directories = True
 
     def __init__(
         self,
@@ -232,6 +233,9 @@ class TensorstoreBackend(ZarrBackend):
             if future.done() or index[axis] >= self._arrays[position].shape[axis]:
                 self._settle_resize(position)
         return self._arrays[position]
+
+    def _falling_behind(self) -> bool:
+        return self._pending.stalls > 0
 
     def _drain(self) -> None:
         for position in range(self.num_positions):

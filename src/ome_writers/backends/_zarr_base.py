@@ -21,6 +21,7 @@ from abc import abstractmethod
 from itertools import product
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ome_writers._ahead import WAKE_EVERY, DirectoryPreparer
 from ome_writers._flush import Flusher
 from ome_writers._paths import remove_dataset, resolve_output, sync_filesystem
 from ome_writers.metadata._ngff import (
@@ -51,6 +52,9 @@ class ZarrBackend(Backend):
 
     format = "ome-zarr"
     grow_ahead: ClassVar[bool] = False  # `_resize` returns before it is done
+    # the library writes chunk files below ``c/`` of a local array directory;
+    # once it falls behind, make their directories ahead (`_ahead`)
+    prepare_directories: ClassVar[bool] = False
     compressions: ClassVar[tuple[str, ...]] = (
         "blosc-zstd",
         "blosc-lz4",
@@ -111,6 +115,9 @@ class ZarrBackend(Backend):
             )
         self.finalized = False
         self.flusher = Flusher(self.root, locate=self._unit_files)
+        self.preparer: DirectoryPreparer | None = None
+        self._frames_seen = 0  # frames written or skipped
+        self._wake_preparer_at = WAKE_EVERY
 
     def _initial_shape(self) -> list[int]:
         shape = [int(c) if c is not None else 0 for c in self.storage_shape]
@@ -141,7 +148,50 @@ class ZarrBackend(Backend):
 
     # ---------------------------------------------------------------- writing
 
+    def _count_frame(self) -> None:
+        self._frames_seen += 1
+        seen = self._frames_seen
+        if seen < self._wake_preparer_at:
+            return
+        self._wake_preparer_at = seen + WAKE_EVERY
+        if self.preparer is not None:
+            self.preparer.advance(seen)
+        elif self.prepare_directories and self._falling_behind():
+            self._start_preparer(seen)
+
+    def _falling_behind(self) -> bool:
+        """Whether an append had to wait for the library's writes."""
+        return False
+
+    def _start_preparer(self, seen: int) -> None:
+        grid = self.shards or self.chunks
+        self._y_chunks = math.ceil(self.frame_shape[0] / grid[-2])
+        self._chunk_dirs = [
+            str(self.root / self.layout.array_path(p) / "c")
+            for p in range(self.num_positions)
+        ]
+        self.preparer = DirectoryPreparer(
+            self._frame_directories, self.router.total, start=seen
+        )
+
+    def _frame_directories(self, n: int) -> list[str]:
+        """Directories frame `n`'s chunk (or shard) files go into, parents first.
+
+        Chunk keys are ``c/<index...>/<y>/<x>``; strings keep this cheap, since
+        it runs on a thread that shares the interpreter with the caller.
+        """
+        position, index = self.router.route(n)
+        grid = self.shards or self.chunks
+        path = self._chunk_dirs[position]
+        directories = [path]
+        for i, g in zip(index, grid, strict=False):
+            path = f"{path}/{i // g}"
+            directories.append(path)
+        directories.extend(f"{path}/{y}" for y in range(self._y_chunks))
+        return directories
+
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
+        self._count_frame()
         axis = self.grow_axis
         extent = self.extent[position]
         if axis is not None:
@@ -159,6 +209,7 @@ class ZarrBackend(Backend):
             self.flusher.add(frame.nbytes, (position, index))
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
+        self._count_frame()
         if self.grow_axis is not None:
             self._track_growth(position, index[self.grow_axis])
         if self.assembler is not None:
@@ -211,6 +262,8 @@ class ZarrBackend(Backend):
             return
         self.finalized = True
         self.flusher.close()
+        if self.preparer is not None:
+            self.preparer.close(frames_done)
         errors: list[Exception] = []
 
         def attempt(step: Callable[[], None]) -> None:

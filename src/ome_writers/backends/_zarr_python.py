@@ -43,6 +43,7 @@ class ZarrPythonBackend(ZarrBackend):
     """OME-Zarr v0.5 through zarr-python."""
 
     name = "zarr-python"
+    prepare_directories = True
     codec_pipeline: ClassVar[str | None] = None
 
     def __init__(
@@ -104,6 +105,9 @@ class ZarrPythonBackend(ZarrBackend):
             array.__setitem__, region, data if buffer is None else buffer
         )
         self._pending.add(future, data.nbytes, buffer)
+
+    def _falling_behind(self) -> bool:
+        return self._pending.stalls > 0
 
     def _drain(self) -> None:
         self._pending.drain()
