@@ -56,6 +56,8 @@ def test_markdown_from_saved_rows(
     assert main([*argv, "--compare", sys.executable]) == 0
     saved = tmp_path / "rows.json"
     saved.write_text(capsys.readouterr().out)
+    assert main(["--load", str(saved), "-s", "a", "--markdown"]) == 0
+    assert "| f |" not in capsys.readouterr().out  # only the scenarios asked for
     assert main(["--load", str(saved), "--markdown"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("| scenario | backend | ours GB/s")

@@ -724,7 +724,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print a table (or JSON rows)."""
     args = build_parser().parse_args(argv)
-    rows = json.loads(Path(args.load).read_text()) if args.load else run(args)
+    if args.load:
+        rows = [
+            row
+            for row in json.loads(Path(args.load).read_text())
+            if row["scenario"] in args.scenarios
+            and row["target"].partition(":")[2] in ("", *args.backends)
+        ]
+    else:
+        rows = run(args)
     if args.json:
         print(json.dumps(rows, indent=1))
     elif args.markdown:
