@@ -561,9 +561,7 @@ def render(rows: list[dict[str, Any]]) -> str:
     """The rows as one text table per scenario."""
     lines = []
     for name in dict.fromkeys(r["scenario"] for r in rows):
-        paced = next((r["offered_fps"] for r in rows if "offered_fps" in r), None)
-        rate = f", frames offered at {paced:.0f} fps" if paced else ""
-        lines.append(f"\nscenario {name}: {DESCRIPTIONS[name]}{rate}")
+        lines.append(f"\n{_title(rows, name)}")
         for row in (r for r in rows if r["scenario"] == name):
             if "error" in row:
                 lines.append(f"  {_label(row):<26} failed: {row['error']}")
@@ -575,12 +573,23 @@ def render(rows: list[dict[str, Any]]) -> str:
         header = [f"{'':<26}"] + [f"{title:>11}" for _, title, _ in COLUMNS]
         lines.append(" ".join(header))
         for row in table:
-            cells = [f"{_label(row):<26}"]
-            for key, _, fmt in COLUMNS:
-                value = row.get(key)
-                cells.append(f"{fmt.format(value) if value is not None else '':>11}")
+            cells = [f"{_label(row):<26}", *(f"{c:>11}" for c in _cells(row))]
             lines.append(" ".join(cells))
     return "\n".join(lines)
+
+
+def _title(rows: list[dict[str, Any]], name: str) -> str:
+    paced = next((r["offered_fps"] for r in rows if "offered_fps" in r), None)
+    rate = f", frames offered at {paced:.0f} fps" if paced else ""
+    return f"scenario {name}: {DESCRIPTIONS[name]}{rate}"
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    """The row's COLUMNS, formatted ("" where it has no value)."""
+    return [
+        fmt.format(row[key]) if row.get(key) is not None else ""
+        for key, _, fmt in COLUMNS
+    ]
 
 
 def print_rich(rows: list[dict[str, Any]]) -> bool:
@@ -592,9 +601,7 @@ def print_rich(rows: list[dict[str, Any]]) -> bool:
         return False
     console = Console(width=None if sys.stdout.isatty() else 200)
     for name in dict.fromkeys(r["scenario"] for r in rows):
-        paced = next((r["offered_fps"] for r in rows if "offered_fps" in r), None)
-        rate = f", frames offered at {paced:.0f} fps" if paced else ""
-        table = Table(title=f"scenario {name}: {DESCRIPTIONS[name]}{rate}")
+        table = Table(title=_title(rows, name))
         table.add_column("")
         for _, title, _ in COLUMNS:
             table.add_column(title, justify="right")
@@ -604,13 +611,7 @@ def print_rich(rows: list[dict[str, Any]]) -> bool:
             elif row["target"] == "camera":
                 console.print(_camera_line(row))
             else:
-                table.add_row(
-                    _label(row),
-                    *(
-                        fmt.format(row[key]) if row.get(key) is not None else ""
-                        for key, _, fmt in COLUMNS
-                    ),
-                )
+                table.add_row(_label(row), *_cells(row))
         if table.row_count:
             console.print(table)
     return True

@@ -77,6 +77,10 @@ def thread_limits(
     return large, large
 
 
+def _store_spec(path: Path) -> dict[str, Any]:
+    return {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
+
+
 def _context(copy_threads: int, io_threads: int) -> Any:
     return ts.Context(
         {
@@ -139,8 +143,7 @@ class TensorstoreBackend(ZarrBackend):
     def _create_array(self, position: int, path: Path, shape: list[int]) -> None:
         grid, codecs = self._codecs()
         spec = {
-            "driver": "zarr3",
-            "kvstore": {"driver": "file", "path": str(path)},
+            **_store_spec(path),
             "metadata": {
                 "shape": shape,
                 "chunk_grid": {
@@ -169,12 +172,8 @@ class TensorstoreBackend(ZarrBackend):
             self._old_writes_pending = True
             for position, path in enumerate(self._paths):
                 self._settle_resize(position)
-                spec = {
-                    "driver": "zarr3",
-                    "kvstore": {"driver": "file", "path": str(path)},
-                }
                 self._arrays[position] = ts.open(
-                    spec, open=True, context=self._context
+                    _store_spec(path), open=True, context=self._context
                 ).result()
 
     def _submit(self, target: Any, data: np.ndarray, own_copy: bool) -> None:

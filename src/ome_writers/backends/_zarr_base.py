@@ -113,6 +113,15 @@ class ZarrBackend(Backend):
                 self.dtype,
                 self._write_block_at,
             )
+        grid = self.shards or self.chunks
+        # chunk (or shard) counts along Y and X: the last two parts of a chunk key
+        self._yx_chunks = [
+            math.ceil(n / g) for n, g in zip(self.frame_shape, grid[-2:], strict=True)
+        ]
+        self._chunk_roots = [
+            str(self.root / self.layout.array_path(p) / "c")
+            for p in range(self.num_positions)
+        ]
         self.finalized = False
         self.flusher = Flusher(self.root, locate=self._unit_files)
         self.preparer: DirectoryPreparer | None = None
@@ -164,31 +173,28 @@ class ZarrBackend(Backend):
         return False
 
     def _start_preparer(self, seen: int) -> None:
-        grid = self.shards or self.chunks
-        self._y_chunks = math.ceil(self.frame_shape[0] / grid[-2])
-        self._chunk_dirs = [
-            str(self.root / self.layout.array_path(p) / "c")
-            for p in range(self.num_positions)
-        ]
         self.preparer = DirectoryPreparer(
             self._frame_directories, self.router.total, start=seen
         )
 
-    def _frame_directories(self, n: int) -> list[str]:
-        """Directories frame `n`'s chunk (or shard) files go into, parents first.
+    def _chunk_prefixes(self, position: int, index: tuple[int, ...]) -> list[str]:
+        """``c``, ``c/<i>``, ... ``c/<i>/.../<k>``: the key of `index` but Y, X.
 
-        Chunk keys are ``c/<index...>/<y>/<x>``; strings keep this cheap, since
-        it runs on a thread that shares the interpreter with the caller.
+        The arrays use Zarr v3's default chunk keys (``c/<index...>/<y>/<x>``);
+        strings keep this cheap on the background threads that use it.
         """
-        position, index = self.router.route(n)
-        grid = self.shards or self.chunks
-        path = self._chunk_dirs[position]
-        directories = [path]
-        for i, g in zip(index, grid, strict=False):
+        path = self._chunk_roots[position]
+        prefixes = [path]
+        for i, g in zip(index, self.shards or self.chunks, strict=False):
             path = f"{path}/{i // g}"
-            directories.append(path)
-        directories.extend(f"{path}/{y}" for y in range(self._y_chunks))
-        return directories
+            prefixes.append(path)
+        return prefixes
+
+    def _frame_directories(self, n: int) -> list[str]:
+        """Directories frame `n`'s chunk (or shard) files go into, parents first."""
+        prefixes = self._chunk_prefixes(*self.router.route(n))
+        head = prefixes[-1]
+        return [*prefixes, *(f"{head}/{y}" for y in range(self._yx_chunks[0]))]
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         self._count_frame()
@@ -236,21 +242,11 @@ class ZarrBackend(Backend):
         self._write_block(position, origin, block)
         self.flusher.add(block.nbytes, (position, origin))
 
-    def _unit_files(self, unit: tuple[int, tuple[int, ...]]) -> Iterator[Path]:
-        """Chunk (or shard) files written for a frame or block at `unit`.
-
-        The arrays use Zarr v3's default chunk keys (``c/i/j/...``).
-        """
-        position, origin = unit
-        grid = self.shards or self.chunks
-        head = [str(i // g) for i, g in zip(origin, grid, strict=False)]
-        base = self.root / self.layout.array_path(position) / "c"
-        spatial = [
-            range(math.ceil(n / g))
-            for n, g in zip(self.frame_shape, grid[len(origin) :], strict=True)
-        ]
-        for yx in product(*spatial):
-            yield base.joinpath(*head, *map(str, yx))
+    def _unit_files(self, unit: tuple[int, tuple[int, ...]]) -> Iterator[str]:
+        """Chunk (or shard) files written for a frame or block at `unit`."""
+        head = self._chunk_prefixes(*unit)[-1]
+        for y, x in product(*map(range, self._yx_chunks)):
+            yield f"{head}/{y}/{x}"
 
     def finalize(self, frames_done: int) -> None:
         """Write what is pending, cut, describe and sync the dataset.
