@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import threading
@@ -44,9 +45,10 @@ class CoordUpdate:
 class ExtentTracker:
     """Live extents computed from the number of frames written so far.
 
-    Frames arrive in C order, so after `n` frames dimension `i` (stride
-    ``s_i`` = product of the counts of the dimensions after it) has reached
-    ``min(count_i, ceil(n / s_i))``. Nothing is tracked per frame.
+    In C order, after `n` frames dimension `i` (stride ``s_i`` = product of the
+    counts of the dimensions after it) has reached ``min(count_i, ceil(n / s_i))``.
+    With an explicit frame order, the frames where some extent grows are found
+    once, at creation; a lookup is a bisection. Nothing is tracked per frame.
     """
 
     def __init__(self, settings: AcquisitionSettings) -> None:
@@ -70,11 +72,16 @@ class ExtentTracker:
                 if j * s < limit:
                     marks[j * s] = 1
         self._marks = bytes(marks)
+        self._order = (
+            _ExplicitOrder(settings.frame_order) if settings.frame_order else None
+        )
 
     def is_high_water_mark(self, n: int) -> bool:
         """Whether frame `n` extends some dimension's visible extent."""
         if not self.index_counts:
             return n == 0
+        if self._order is not None:
+            return self._order.is_high_water_mark(n)
         if n < len(self._marks):
             return bool(self._marks[n])
         if n % self._outer_stride == 0:
@@ -88,6 +95,8 @@ class ExtentTracker:
         """Visible extent of every dimension (frame dims full) after `n_frames`."""
         if n_frames <= 0:
             return (0,) * len(self.index_counts) + self.frame_shape
+        if self._order is not None:
+            return (*self._order.extents(n_frames), *self.frame_shape)
         out = []
         for count, s in zip(self.index_counts, self.strides, strict=True):
             reached = -(-n_frames // s)
@@ -111,6 +120,39 @@ class ExtentTracker:
             frame_number=n,
             is_high_water_mark=self.is_high_water_mark(n),
         )
+
+
+class _ExplicitOrder:
+    """High-water marks and extents of frames arriving in a listed order."""
+
+    def __init__(self, order: Sequence[tuple[int, ...]]) -> None:
+        self._length = len(order)
+        self._marks = bytearray(self._length)
+        self._mark_frames: list[int] = []
+        self._mark_extents: list[tuple[int, ...]] = []
+        reached = [0] * len(order[0])
+        for n, entry in enumerate(order):
+            grew = False
+            for i, value in enumerate(entry):
+                if value >= reached[i]:
+                    reached[i] = value + 1
+                    grew = True
+            if grew:
+                self._marks[n] = 1
+                self._mark_frames.append(n)
+                self._mark_extents.append(tuple(reached))
+
+    def is_high_water_mark(self, n: int) -> bool:
+        if n < self._length:
+            return bool(self._marks[n])
+        return n % self._length == 0  # a new cycle of the unbounded first dim
+
+    def extents(self, n_frames: int) -> tuple[int, ...]:
+        if n_frames <= self._length:
+            k = bisect.bisect_right(self._mark_frames, n_frames - 1) - 1
+            return self._mark_extents[k]
+        full = self._mark_extents[-1]
+        return (-(-n_frames // self._length), *full[1:])
 
 
 Listener = Callable[[CoordUpdate], Any]

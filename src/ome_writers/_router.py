@@ -32,13 +32,16 @@ class FrameRouter:
 
     Frames arrive in C order over the non-frame dimensions as listed in
     ``settings.dimensions`` (the position dimension included; the last listed
-    varies fastest). The storage index is the tuple of non-position indices in
-    storage order.
+    varies fastest), or in the order ``settings.frame_order`` lists. The
+    storage index is the tuple of non-position indices in storage order.
     """
 
     __slots__ = (
+        "_block",
+        "_block_routes",
         "_inner",
         "_inner_total",
+        "_outer_axis",
         "_pidx",
         "_storage_take",
         "_table",
@@ -59,7 +62,17 @@ class FrameRouter:
         self._table: list[Route] | None = None
         # inner indices of one cycle of the first dimension, when small enough
         self._inner: list[tuple[int, ...]] | None = None
-        if self.total is not None and self.total <= TABLE_LIMIT:
+        # an explicit frame order: one cycle of acquisition indices and routes
+        self._block: tuple[tuple[int, ...], ...] | None = settings.frame_order
+        self._block_routes: list[Route] = []
+        # where the first (unbounded) dimension sits in the storage index
+        first = self.names[0] if self.names else None
+        self._outer_axis = storage.index(first) if first in storage else -1
+        if self._block is not None:
+            self._block_routes = [self._split(e) for e in self._block]
+            if self.total is not None:
+                self._table = self._block_routes
+        elif self.total is not None and self.total <= TABLE_LIMIT:
             self._table = [self._compute(n) for n in range(self.total)]
         elif self._inner_total <= TABLE_LIMIT:
             inner_ranges = (range(c or 1) for c in self.counts[1:])
@@ -69,6 +82,11 @@ class FrameRouter:
         """Index of frame `n` along every non-frame dimension, acquisition order."""
         if not self.counts:
             return ()
+        block = self._block
+        if block is not None:
+            cycle, rem = divmod(n, len(block))
+            entry = block[rem]
+            return (entry[0] + cycle, *entry[1:]) if cycle else entry
         outer, rem = divmod(n, self._inner_total)
         if self._inner is not None:
             return (outer, *self._inner[rem])
@@ -78,10 +96,17 @@ class FrameRouter:
             inner.append(i)
         return (outer, *reversed(inner))
 
-    def _compute(self, n: int) -> Route:
-        full = self.acquisition_index(n)
+    def _split(self, full: tuple[int, ...]) -> Route:
         pos = full[self._pidx] if self._pidx is not None else 0
         return pos, self._storage_take(full)
+
+    def _compute(self, n: int) -> Route:
+        if self._block_routes:  # a later cycle of an unbounded explicit order
+            cycle, rem = divmod(n, len(self._block_routes))
+            pos, index = self._block_routes[rem]
+            k = self._outer_axis
+            return pos, (*index[:k], index[k] + cycle, *index[k + 1 :])
+        return self._split(self.acquisition_index(n))
 
     def route(self, n: int) -> Route:
         """(position index, storage index) of frame `n` (no bounds check)."""

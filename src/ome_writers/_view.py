@@ -18,10 +18,12 @@ if TYPE_CHECKING:
 
 
 class StreamView:
-    """Array-like window over a stream, in storage order.
+    """Array-like window over a stream, in the declared dimension order.
 
-    Dimensions follow the storage order of the data (position dimension first,
-    unless `storage_order` places it), so ``view[...]`` never reorders memory.
+    Dimensions are exactly ``settings.dimensions`` (acquisition order, the
+    position dimension where that list puts it), whatever the storage order on
+    disk: ``view[t, p, c]`` is that frame. Where the storage order differs, a
+    read returns a transposed numpy view of what the backend read (no copy).
     In dynamic mode `shape` is the live extent (0 before the first frame) and
     indices and slices resolve against it; unwritten regions read as zeros.
 
@@ -39,7 +41,8 @@ class StreamView:
     _dynamic: bool
     _strict: bool
     _dims: tuple[str, ...]
-    _take: tuple[int, ...]
+    _storage_take: tuple[int, ...]
+    _storage_names: tuple[str, ...]
     _full: tuple[int | None, ...]
     _labels: list[list[Any] | None]
     _pos_axis: int | None
@@ -61,8 +64,7 @@ class StreamView:
     ) -> StreamView:
         self = object.__new__(cls)
         settings = stream._settings
-        view_dims = settings.view_dimensions
-        acquisition = [d.name for d in settings.dimensions]
+        view_dims = settings.dimensions
         self._stream = stream
         self._backend = stream._backend
         self._backend.enable_live_reads()
@@ -70,7 +72,10 @@ class StreamView:
         self._dynamic = dynamic_shape
         self._strict = strict
         self._dims = tuple(d.name for d in view_dims)
-        self._take = tuple(acquisition.index(n) for n in self._dims)
+        array_names = [d.name for d in settings.array_dimensions]
+        self._storage_names = tuple(d.name for d in settings.array_storage_dimensions)
+        # storage key item i = array-order key item _storage_take[i]
+        self._storage_take = tuple(array_names.index(n) for n in self._storage_names)
         self._full = tuple(d.count for d in view_dims)
         self._labels = [d.coord_names for d in view_dims]
         self._pos_axis = next(
@@ -105,10 +110,10 @@ class StreamView:
         """Live extent (dynamic mode) or expected extent of every dimension."""
         live = self._tracker.extents(self._stream._n)
         if self._dynamic:
-            return tuple(live[i] for i in self._take)
+            return live
         return tuple(
-            live[i] if full is None else full
-            for i, full in zip(self._take, self._full, strict=True)
+            size if full is None else full
+            for size, full in zip(live, self._full, strict=True)
         )
 
     @property
@@ -216,24 +221,37 @@ class StreamView:
 
     def _read(self, resolved: list[int | slice]) -> np.ndarray:
         p = self._pos_axis
-        if p is None:
-            with self._stream._lock:
-                return self._backend.read(0, tuple(resolved))
-        storage_key = tuple(resolved[:p] + resolved[p + 1 :])
-        sel = resolved[p]
-        with self._stream._lock:
-            if isinstance(sel, int):
-                return self._backend.read(sel, storage_key)
-            parts = [
-                self._backend.read(i, storage_key)
-                for i in range(sel.start, sel.stop, sel.step)
-            ]
-        axis = sum(isinstance(k, slice) for k in resolved[:p])
-        if parts:
-            return np.stack(parts, axis=axis)
-        shape = [
-            len(range(k.start, k.stop, k.step))
-            for k in resolved
+        array_key = resolved if p is None else resolved[:p] + resolved[p + 1 :]
+        storage_key = tuple(array_key[i] for i in self._storage_take)
+        # names of the axes the backend returns, in storage order
+        axes = [
+            n
+            for n, k in zip(self._storage_names, storage_key, strict=True)
             if isinstance(k, slice)
         ]
-        return np.zeros(shape, dtype=self._dtype)
+        with self._stream._lock:
+            if p is None or isinstance(resolved[p], int):
+                data = self._backend.read(0 if p is None else resolved[p], storage_key)  # type: ignore[arg-type]
+            else:
+                sel = resolved[p]
+                assert isinstance(sel, slice)
+                parts = [
+                    self._backend.read(i, storage_key)
+                    for i in range(sel.start, sel.stop, sel.step)
+                ]
+                axes.insert(0, self._dims[p])
+                if parts:
+                    data = np.stack(parts)
+                else:
+                    shape = [
+                        len(range(k.start, k.stop, k.step))
+                        for k in (sel, *storage_key)
+                        if isinstance(k, slice)
+                    ]
+                    data = np.zeros(shape, dtype=self._dtype)
+        wanted = [
+            n for n, k in zip(self._dims, resolved, strict=True) if isinstance(k, slice)
+        ]
+        if axes == wanted:  # storage order agrees: no transpose
+            return data
+        return data.transpose([axes.index(n) for n in wanted])

@@ -41,8 +41,8 @@ def test_disk_mode_layout(tmp_path: Path) -> None:
     pos0 = np.memmap(root / "pos_0.dat", dtype="uint16", mode="r")
     pos0 = pos0[: 3 * 6].reshape(3, 2, 3)
     np.testing.assert_array_equal(pos0[2], frame_for(4, (2, 3)))
-    # views reopen read-only after close
-    np.testing.assert_array_equal(stream.view()[0, 2], frame_for(4, (2, 3)))
+    # views reopen read-only after close; they index (t, p) as declared
+    np.testing.assert_array_equal(stream.view()[2, 0], frame_for(4, (2, 3)))
 
 
 def test_disk_mode_overwrite(tmp_path: Path) -> None:
@@ -98,7 +98,7 @@ def test_growth_on_inner_storage_axis(tmp_path: Path) -> None:
             for i in range(9):
                 stream.append(frame_for(i, (2, 3)))
         view = stream.view()
-        assert view.dims == ("c", "t", "y", "x")
-        assert view.shape == (2, 5, 2, 3)
-        np.testing.assert_array_equal(view[0, 4], frame_for(8, (2, 3)))
-        np.testing.assert_array_equal(view[1, 3], frame_for(7, (2, 3)))
+        assert view.dims == ("t", "c", "y", "x")  # declared order, whatever is stored
+        assert view.shape == (5, 2, 2, 3)
+        np.testing.assert_array_equal(view[4, 0], frame_for(8, (2, 3)))
+        np.testing.assert_array_equal(view[3, 1], frame_for(7, (2, 3)))

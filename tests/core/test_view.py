@@ -1,4 +1,4 @@
-"""StreamView indexing, shape, coords and signals (SPEC §6, issue: storage order)."""
+"""StreamView indexing, shape, coords and signals (SPEC §6): declared dimension order."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _wait_for(predicate: object, timeout: float = 5.0) -> None:
 def test_dims_shape_coords_grow() -> None:
     stream = create_stream(_settings())
     view = stream.view()
-    assert view.dims == ("p", "t", "c", "y", "x")
+    assert view.dims == ("t", "p", "c", "y", "x")
     assert view.shape == (0, 0, 0, 4, 5)
     assert len(view) == 0
     assert view.ndim == 5
@@ -49,19 +49,19 @@ def test_dims_shape_coords_grow() -> None:
     stream.append(frame_for(0, (4, 5)))  # t0 A DAPI
     stream.append(frame_for(1, (4, 5)))  # t0 A FITC
     stream.append(frame_for(2, (4, 5)))  # t0 B DAPI
-    _wait_for(lambda: calls and calls[-1] == (2, 1, 2, 4, 5))
+    _wait_for(lambda: calls and calls[-1] == (1, 2, 2, 4, 5))
     assert view.coords == {
-        "p": ["A", "B"],
         "t": range(1),
+        "p": ["A", "B"],
         "c": ["DAPI", "FITC"],
         "y": range(4),
         "x": range(5),
     }
     full = stream.view(dynamic_shape=False)
-    assert full.shape == (2, 3, 2, 4, 5)
+    assert full.shape == (3, 2, 2, 4, 5)
     assert list(full.coords["t"]) == [0, 1, 2]
     stream.close()
-    assert "StreamView(dims=('p', 't', 'c', 'y', 'x')" in repr(view)
+    assert "StreamView(dims=('t', 'p', 'c', 'y', 'x')" in repr(view)
 
 
 def test_indexing() -> None:
@@ -69,17 +69,20 @@ def test_indexing() -> None:
         for i in range(12):
             stream.append(frame_for(i, (4, 5)))
         view = stream.view()
-        # frame n -> acquisition (t, p, c); view order is (p, t, c)
-        np.testing.assert_array_equal(view[1, 0, 1], frame_for(3, (4, 5)))
+        # frame n -> (t, p, c) in C order; the view indexes the same way
+        np.testing.assert_array_equal(view[0, 1, 1], frame_for(3, (4, 5)))
         np.testing.assert_array_equal(view[-1, -1, -1], frame_for(11, (4, 5)))
-        np.testing.assert_array_equal(view[np.int64(1), 0, 1], frame_for(3, (4, 5)))
-        assert view[...].shape == (2, 3, 2, 4, 5)
-        assert view[0, ...].shape == (3, 2, 4, 5)
-        assert view[..., 0].shape == (2, 3, 2, 4)
-        assert view[:, 1].shape == (2, 2, 4, 5)
-        assert view[1:, ::2, 0, 1:3].shape == (1, 2, 2, 5)
-        np.testing.assert_array_equal(view[:, ::-1][:, 0], view[:, 2])
-        assert view[5:].shape == (0, 3, 2, 4, 5)
+        np.testing.assert_array_equal(view[np.int64(0), 1, 1], frame_for(3, (4, 5)))
+        assert view[...].shape == (3, 2, 2, 4, 5)
+        assert view[0, ...].shape == (2, 2, 4, 5)
+        assert view[..., 0].shape == (3, 2, 2, 4)
+        assert view[:, 1].shape == (3, 2, 4, 5)
+        np.testing.assert_array_equal(
+            view[:, 1, 0], np.stack([frame_for(n, (4, 5)) for n in (2, 6, 10)])
+        )
+        assert view[1:, ::2, 0, 1:3].shape == (2, 1, 2, 5)
+        np.testing.assert_array_equal(view[::-1][0], view[2])
+        assert view[5:].shape == (0, 2, 2, 4, 5)
         assert np.asarray(view, dtype="float32").dtype == np.float32
         with pytest.raises(ValueError, match="Zero-copy array conversion"):
             view.__array__(copy=False)
@@ -88,9 +91,9 @@ def test_indexing() -> None:
         with pytest.raises(IndexError, match="single ellipsis"):
             view[..., 0, ...]
         with pytest.raises(IndexError, match="out of bounds for dimension 'p'"):
-            view[2]
+            view[0, 2]
         with pytest.raises(IndexError, match="out of bounds"):
-            view[-3]
+            view[-4]
         for bad in (None, [0, 1], np.array([0]), 1.5, True):
             with pytest.raises(TypeError, match="Invalid index type"):
                 view[bad]
@@ -102,16 +105,16 @@ def test_dynamic_live_extent_and_strict() -> None:
     strict = stream.view(strict=True)
     for i in range(2):
         stream.append(frame_for(i, (4, 5)))
-    # live: p=1, t=1, c=2; slices and negative indices resolve against it
+    # live: t=1, p=1, c=2; slices and negative indices resolve against it
     assert view.shape == (1, 1, 2, 4, 5)
     assert np.asarray(view).shape == view.shape
     np.testing.assert_array_equal(view[-1, -1, -1], frame_for(1, (4, 5)))
     # non-strict: beyond the live extent but inside the full extent reads zeros
-    assert not view[1, 2, 0].any()
+    assert not view[2, 1, 0].any()
     with pytest.raises(
         IndexError, match="out of bounds for live dimension 't' with size 1"
     ):
-        strict[0, 1]
+        strict[1, 0]
     stream.close()
 
 
@@ -154,8 +157,8 @@ def test_unbounded_positions_read_after_close() -> None:
         for i in range(5):
             stream.append(np.full((2, 3), i + 1, "uint8"))
         view = stream.view()
-        assert view.shape == (2, 3, 2, 3)
-        assert view[1, 2].max() == 0  # p1 at t2 not written yet
-    assert stream.view().shape == (2, 3, 2, 3)
-    assert stream.view()[0, 2].max() == 5
-    assert stream.view(dynamic_shape=False).shape == (2, 3, 2, 3)
+        assert view.shape == (3, 2, 2, 3)
+        assert view[2, 1].max() == 0  # p1 at t2 not written yet
+    assert stream.view().shape == (3, 2, 2, 3)
+    assert stream.view()[2, 0].max() == 5
+    assert stream.view(dynamic_shape=False).shape == (3, 2, 2, 3)

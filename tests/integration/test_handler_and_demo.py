@@ -67,7 +67,8 @@ def test_handler_with_per_frame_metadata(tmp_path: Path) -> None:
     assert handler.stream.closed
     view = handler.view()
     assert view is not None
-    assert view.shape == (1, 2, 2, 24, 32)  # one stage position: a p axis of 1
+    assert view.dims == ("t", "p", "c", "y", "x")  # useq's axis order tpgcz
+    assert view.shape == (2, 1, 2, 24, 32)  # one stage position: a p axis of 1
     root = tmp_path / "h.ome.zarr"
     attrs = json.loads((root / "zarr.json").read_text())["attributes"]
     assert "summary_metadata" in attrs["pymmcore_plus"]

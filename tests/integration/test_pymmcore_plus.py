@@ -98,7 +98,12 @@ def _independent_read(path: Path, fmt: str, view: Any) -> np.ndarray | None:
             for p in path.rglob("zarr.json")
             if json.loads(p.read_text()).get("node_type") == "array"
         )
-        data = [zarr.open_array(str(a), mode="r")[...] for a in arrays]
+        data = []
+        for a in arrays:  # each array's axes (storage order) moved to view order
+            array = zarr.open_array(str(a), mode="r")
+            names = list(array.metadata.dimension_names)
+            wanted = [n for n in view.dims if n in names]
+            data.append(array[...].transpose([names.index(n) for n in wanted]))
     elif fmt == "ome.tiff":
         files = (
             [path]
@@ -117,7 +122,12 @@ def _independent_read(path: Path, fmt: str, view: Any) -> np.ndarray | None:
     else:
         return None
     if "p" in view.dims and len(data) > 1:
-        return np.stack([d.reshape(view.shape[1:]) for d in data])
+        # each position's array in declared order without p, stacked and p moved
+        # to where the declared dimensions put it
+        p = view.dims.index("p")
+        per_position = view.shape[:p] + view.shape[p + 1 :]
+        stacked = np.stack([d.reshape(per_position) for d in data])
+        return np.moveaxis(stacked, 0, p)
     return data[0].reshape(view.shape)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -13,7 +14,7 @@ from ._base import SettingsModel
 from ._dimension import Dimension, Position
 from ._format import OmeTiffFormat, OmeZarrFormat, ScratchFormat, ome_stem_suffix
 from ._plate import Plate
-from ._storage import resolve_storage_order, view_order
+from ._storage import resolve_storage_order
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -111,6 +112,14 @@ class AcquisitionSettings(SettingsModel):
         Plate layout (HCS mode); requires a position dimension.
     overwrite : bool
         Replace an existing dataset at the output path.
+    frame_order : sequence of index tuples | None
+        The order in which frames arrive, when it is not C order over
+        `dimensions`: entry *n* is the index of frame *n* along every non-frame
+        dimension, in `dimensions` order (the position dimension included).
+        Every entry is a distinct cell and, for bounded acquisitions, every cell
+        appears once. With an unbounded first dimension the entries describe one
+        cycle of it (first index 0) that repeats with that index incremented.
+        None (default): C order, the last listed dimension varying fastest.
     """
 
     root_path: str = ""
@@ -121,6 +130,7 @@ class AcquisitionSettings(SettingsModel):
     storage_order: Literal["acquisition", "ome"] | list[str] = "ome"
     plate: Plate | None = None
     overwrite: bool = False
+    frame_order: tuple[tuple[int, ...], ...] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -205,6 +215,7 @@ class AcquisitionSettings(SettingsModel):
         if self.dimensions:
             self._check_storage_order()
             self._check_plate()
+            self._check_frame_order()
         return self
 
     def _check_compression(self) -> None:
@@ -263,6 +274,51 @@ class AcquisitionSettings(SettingsModel):
                 f"{outside}. These may be omitted from the plate metadata on disk.",
                 UserWarning,
                 stacklevel=2,
+            )
+
+    def _check_frame_order(self) -> None:
+        order = self.frame_order
+        if order is None:
+            return
+        dims = self.dimensions[:-2]
+        counts = [d.count for d in dims]
+        n_dims = len(counts)
+        limits = [1 if c is None else c for c in counts]
+        for n, entry in enumerate(order):
+            if len(entry) != n_dims:
+                raise ValueError(
+                    f"frame_order[{n}] = {entry} has {len(entry)} indices; expected "
+                    f"one per non-frame dimension {[d.name for d in dims]}."
+                )
+            for i, (value, limit) in enumerate(zip(entry, limits, strict=True)):
+                if not 0 <= value < limit:
+                    what = (
+                        "0 (one cycle of the unbounded first dimension)"
+                        if counts[i] is None
+                        else f"in [0, {limit})"
+                    )
+                    raise ValueError(
+                        f"frame_order[{n}] = {entry}: index {value} of dimension "
+                        f"{dims[i].name!r} must be {what}."
+                    )
+        if len(set(order)) != len(order):
+            seen: set[tuple[int, ...]] = set()
+            dupe = next(e for e in order if e in seen or seen.add(e))  # type: ignore[func-returns-value]
+            raise ValueError(
+                f"frame_order lists the cell {dupe} more than once; every frame "
+                "must have its own cell."
+            )
+        expected = math.prod(limits)
+        if len(order) != expected:
+            raise ValueError(
+                f"frame_order has {len(order)} entries but the dimensions hold "
+                f"{expected} frames"
+                + (
+                    " per cycle of the unbounded first dimension"
+                    if None in counts
+                    else ""
+                )
+                + "; every cell must appear once."
             )
 
     # ------------------------------------------------------------------ derived
@@ -358,9 +414,11 @@ class AcquisitionSettings(SettingsModel):
 
     @property
     def view_dimensions(self) -> tuple[Dimension, ...]:
-        """Dimensions as a live view presents them (storage order, position dim)."""
-        self._require_dims("view_dimensions")
-        return view_order(self)
+        """Dimensions as a live view presents them: the declared order.
+
+        `storage_order` changes the layout on disk, never what a view index means.
+        """
+        return self._require_dims("view_dimensions")
 
     def validate_stream_ready(self) -> bool:
         """Raise `ValueError` unless dimensions and dtype are set."""

@@ -42,25 +42,3 @@ def resolve_storage_order(settings: AcquisitionSettings) -> tuple[Dimension, ...
     # OME-TIFF accepts any order of Z, C and T (one other axis is stored as C),
     # so pages stay in acquisition order; scratch keeps it too
     return index_dims
-
-
-def view_order(settings: AcquisitionSettings) -> tuple[Dimension, ...]:
-    """All dimensions in the order a live view presents them.
-
-    Storage order for the index dimensions, frame dimensions last. The position
-    dimension comes first, except where the acquisition order or an explicit
-    `storage_order` list places it.
-    """
-    storage = settings.storage_index_dimensions
-    frame = settings.frame_dimensions
-    pidx = settings.position_dimension_index
-    if pidx is None:
-        return storage + frame
-    pdim = settings.dimensions[pidx]
-    order = settings.storage_order
-    if order == "acquisition":
-        return settings.dimensions
-    if isinstance(order, list):
-        by_name = {d.name: d for d in settings.dimensions}
-        return tuple(by_name[n] for n in order[:-2]) + frame
-    return (pdim, *storage, *frame)
