@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._router import explicit_order
+
 if TYPE_CHECKING:
     from ._schema import AcquisitionSettings
 
@@ -72,9 +74,8 @@ class ExtentTracker:
                 if j * s < limit:
                     marks[j * s] = 1
         self._marks = bytes(marks)
-        self._order = (
-            _ExplicitOrder(settings.frame_order) if settings.frame_order else None
-        )
+        order = explicit_order(settings)
+        self._order = _ExplicitOrder(order) if order else None
 
     def is_high_water_mark(self, n: int) -> bool:
         """Whether frame `n` extends some dimension's visible extent."""

@@ -27,6 +27,47 @@ def _taker(indices: tuple[int, ...]) -> Callable[[tuple[int, ...]], tuple[int, .
     return itemgetter(*indices)
 
 
+def explicit_order(settings: AcquisitionSettings) -> list[tuple[int, ...]] | None:
+    """`settings.frame_order` with left-out trailing dimensions filled in (C order).
+
+    One entry per frame (per cycle of an unbounded first dimension), one index
+    per non-frame dimension; None when frames arrive in C order.
+    """
+    order = settings.frame_order
+    if order is None:
+        return None
+    counts = [d.count or 1 for d in settings.dimensions[:-2]]
+    trailing = counts[len(order[0]) :]
+    if not trailing:
+        return list(order)
+    inner = list(itertools.product(*(range(c) for c in trailing)))
+    return [(*entry, *rest) for entry in order for rest in inner]
+
+
+def c_order_per_position(settings: AcquisitionSettings) -> bool:
+    """Whether each position receives its frames in C order of its own dims.
+
+    True for the default order; an explicit `frame_order` may interleave
+    positions (tiles of a grid inside the t/c/z loops) and still qualify.
+    """
+    order = explicit_order(settings)
+    if order is None:
+        return True
+    pidx = settings.position_dimension_index
+    counts = [d.count or 1 for d in settings.dimensions[:-2]]
+    next_flat: dict[int, int] = {}
+    for entry in order:
+        pos = entry[pidx] if pidx is not None else 0
+        flat = 0
+        for i, (value, count) in enumerate(zip(entry, counts, strict=True)):
+            if i != pidx:
+                flat = flat * count + value
+        if flat != next_flat.get(pos, 0):
+            return False
+        next_flat[pos] = flat + 1
+    return True
+
+
 class FrameRouter:
     """Map frame numbers (acquisition order) to positions and storage indices.
 
@@ -63,7 +104,7 @@ class FrameRouter:
         # inner indices of one cycle of the first dimension, when small enough
         self._inner: list[tuple[int, ...]] | None = None
         # an explicit frame order: one cycle of acquisition indices and routes
-        self._block: tuple[tuple[int, ...], ...] | None = settings.frame_order
+        self._block = explicit_order(settings)
         self._block_routes: list[Route] = []
         # where the first (unbounded) dimension sits in the storage index
         first = self.names[0] if self.names else None

@@ -114,12 +114,14 @@ class AcquisitionSettings(SettingsModel):
         Replace an existing dataset at the output path.
     frame_order : sequence of index tuples | None
         The order in which frames arrive, when it is not C order over
-        `dimensions`: entry *n* is the index of frame *n* along every non-frame
-        dimension, in `dimensions` order (the position dimension included).
-        Every entry is a distinct cell and, for bounded acquisitions, every cell
-        appears once. With an unbounded first dimension the entries describe one
-        cycle of it (first index 0) that repeats with that index incremented.
-        None (default): C order, the last listed dimension varying fastest.
+        `dimensions`: entry *n* is the index of frame *n* along the non-frame
+        dimensions, in `dimensions` order (the position dimension included).
+        Entries may leave out trailing non-frame dimensions (e.g. a camera axis
+        inserted before Y, X): those vary fastest, in C order, within each
+        entry. Every entry is a distinct cell and, for bounded acquisitions,
+        every cell appears once. With an unbounded first dimension the entries
+        describe one cycle of it (first index 0) that repeats with that index
+        incremented. None (default): C order, the last dimension fastest.
     """
 
     root_path: str = ""
@@ -280,15 +282,23 @@ class AcquisitionSettings(SettingsModel):
         order = self.frame_order
         if order is None:
             return
-        dims = self.dimensions[:-2]
+        all_dims = self.dimensions[:-2]
+        n_dims = len(order[0]) if order else 0
+        if not 0 < n_dims <= len(all_dims):
+            raise ValueError(
+                f"frame_order entries must give one index per non-frame dimension "
+                f"{[d.name for d in all_dims]} (trailing ones may be left out); "
+                f"got {order[0] if order else 'no entries'}."
+            )
+        dims = all_dims[:n_dims]
         counts = [d.count for d in dims]
-        n_dims = len(counts)
         limits = [1 if c is None else c for c in counts]
         for n, entry in enumerate(order):
             if len(entry) != n_dims:
                 raise ValueError(
-                    f"frame_order[{n}] = {entry} has {len(entry)} indices; expected "
-                    f"one per non-frame dimension {[d.name for d in dims]}."
+                    f"frame_order[{n}] = {entry} has {len(entry)} indices; every "
+                    f"entry must have {n_dims} (one per dimension "
+                    f"{[d.name for d in dims]})."
                 )
             for i, (value, limit) in enumerate(zip(entry, limits, strict=True)):
                 if not 0 <= value < limit:
@@ -311,8 +321,8 @@ class AcquisitionSettings(SettingsModel):
         expected = math.prod(limits)
         if len(order) != expected:
             raise ValueError(
-                f"frame_order has {len(order)} entries but the dimensions hold "
-                f"{expected} frames"
+                f"frame_order has {len(order)} entries but the dimensions "
+                f"{[d.name for d in dims]} hold {expected} cells"
                 + (
                     " per cycle of the unbounded first dimension"
                     if None in counts

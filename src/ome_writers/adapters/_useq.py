@@ -75,9 +75,21 @@ def _sub_sequences(seq: Any) -> list[Any]:
     return [p.sequence for p in seq.stage_positions if p.sequence is not None]
 
 
-def _check_regular(seq: Any, useq: Any, used: list[str], sub_grid: bool) -> None:
-    """Raise NotImplementedError if the events do not form one regular array."""
+def _needs_frame_order(seq: Any, used: list[str], sub_grid: bool) -> bool:
+    """Whether events may arrive in other than C order over the dimensions.
+
+    Position and grid are stored as one position dimension; when they are not
+    adjacent in `axis_order`, or a position's own grid is iterated inside its
+    t/c/z loops, every event still has its own cell, but not in C order.
+    """
     order = "".join(str(a) for a in seq.axis_order)
+    if "p" in used and "g" in used and abs(order.index("p") - order.index("g")) != 1:
+        return True
+    return sub_grid
+
+
+def _check_regular(seq: Any, useq: Any, used: list[str]) -> None:
+    """Raise NotImplementedError if the events do not form one regular array."""
     for sub in _sub_sequences(seq) if "p" in used else []:
         if sub.time_plan or sub.channels or sub.z_plan or sub.stage_positions:
             raise NotImplementedError(
@@ -85,22 +97,6 @@ def _check_regular(seq: Any, useq: Any, used: list[str], sub_grid: bool) -> None
                 "own time plan, channels, z plan or positions, so positions differ "
                 "in shape and the data is not one regular array. Position "
                 "subsequences may only contain grid_plan."
-            )
-    if "p" in used and "g" in used and abs(order.index("p") - order.index("g")) != 1:
-        raise NotImplementedError(
-            f"Cannot handle axis_order={order!r} with non-adjacent position and grid "
-            "axes: they are stored as one position dimension, so the grid must come "
-            "directly before or after the positions."
-        )
-    if sub_grid:
-        inner = [a for a in used if a in "tcz" and order.index(a) > order.index("p")]
-        if inner:
-            raise NotImplementedError(
-                "A position sub-sequence's grid is acquired innermost (inside the "
-                f"{'/'.join(inner)} loop{'s' if len(inner) > 1 else ''} of "
-                f"axis_order={order!r}), so its tiles are not one position each in a "
-                "regular array. Put the position axis last, or use the sequence's "
-                "grid_plan instead."
             )
     if seq.z_plan is not None and any(not ch.do_stack for ch in seq.channels):
         raise NotImplementedError(
@@ -147,8 +143,11 @@ def _well(src: Any) -> tuple[int, int]:
 
 def _positions(
     seq: Any, useq: Any, used: list[str]
-) -> tuple[list[Position], Plate | None]:
-    """One Position per (position, grid point), in acquisition order."""
+) -> tuple[list[Position], Plate | None, list[tuple[int, int]]]:
+    """One Position per (position, grid point), in acquisition order.
+
+    Also returns the (p, g) event indices of each position.
+    """
     plan: Any = seq.stage_positions if "p" in used else []
     is_plate_plan = isinstance(plan, useq.WellPlatePlan)
     stage = list(plan)
@@ -179,9 +178,11 @@ def _positions(
         wells = [None] * len(stage)
     fields_in_well: Counter[tuple[str, str]] = Counter()
     rows: list[dict[str, Any]] = []
+    keys: list[tuple[int, int]] = []
     for event in reduced.iter_events():
         p = int(event.index.get("p", 0))
         g = int(event.index.get("g", 0))
+        keys.append((p, g))
         row: dict[str, Any] = {
             "x_coord": event.x_pos,
             "y_coord": event.y_pos,
@@ -241,7 +242,48 @@ def _positions(
             row_names=[excel_row(i) for i in range(n_rows)],
             column_names=[str(j + 1) for j in range(n_cols)],
         )
-    return positions, plate
+    return positions, plate, keys
+
+
+def _event_order(
+    seq: Any, dims: list[Dimension], keys: list[tuple[int, int]], unbounded_t: bool
+) -> tuple[tuple[int, ...], ...] | None:
+    """Each event's cell along the non-frame dims, in event order.
+
+    None when the events arrive in C order. With an unbounded time plan, one
+    time point's events (the cycle that repeats). Raises NotImplementedError
+    when the events are not every cell of the regular array exactly once.
+    """
+    source = seq.replace(time_plan=None) if unbounded_t else seq
+    names = [d.name for d in dims[:-2]]
+    position_of = {key: i for i, key in enumerate(keys)}
+    entries: list[tuple[int, ...]] = []
+    for event in source.iter_events():
+        index = event.index
+        entry = []
+        for name in names:
+            if name == "p":
+                key = (int(index.get("p", 0)), int(index.get("g", 0)))
+                if key not in position_of:
+                    raise NotImplementedError(
+                        f"An event at position/grid index {key} is not one of the "
+                        "sequence's positions: the data is not one regular array."
+                    )
+                entry.append(position_of[key])
+            else:
+                entry.append(int(index.get(name, 0)))
+        entries.append(tuple(entry))
+    counts = [1 if d.count is None else d.count for d in dims[:-2]]
+    cells = list(itertools.product(*(range(c) for c in counts)))
+    if entries == cells:
+        return None
+    if len(set(entries)) != len(entries) or len(entries) != len(cells):
+        raise NotImplementedError(
+            f"The sequence's {len(entries)} events do not fill the regular "
+            f"{dict(zip(names, counts, strict=True))} array once each, so it cannot "
+            "be stored as one array."
+        )
+    return tuple(entries)
 
 
 def _seconds(value: Any) -> float:
@@ -302,7 +344,9 @@ def useq_to_acquisition_settings(
     -------
     dict
         ``{"dimensions": list[Dimension], "plate": Plate | None}``, a new mutable
-        dict that can be spread into `AcquisitionSettings`.
+        dict that can be spread into `AcquisitionSettings`; plus ``"frame_order"``
+        when the events fill the array in another than C order (a position's own
+        grid iterated inside the t/c/z loops, position and grid axes apart).
 
     Raises
     ------
@@ -331,7 +375,7 @@ def useq_to_acquisition_settings(
         unbounded_t = True
     used = [str(a) for a in seq.axis_order if sizes.get(str(a), 0) > 0]
     sub_grid = "p" in used and any(s.grid_plan for s in _sub_sequences(seq))
-    _check_regular(seq, useq, used, sub_grid)
+    _check_regular(seq, useq, used)
     if unbounded_t and used[0] != "t":
         raise NotImplementedError(
             "A time plan without a fixed number of time points must be the outermost "
@@ -340,10 +384,11 @@ def useq_to_acquisition_settings(
 
     dims: list[Dimension] = []
     plate = None
+    keys: list[tuple[int, int]] = [(0, 0)]
     for axis in used:
         if axis in ("p", "g"):
             if not any(d.name == "p" for d in dims):
-                positions, plate = _positions(seq, useq, used)
+                positions, plate, keys = _positions(seq, useq, used)
                 dims.append(StandardAxis.POSITION.to_dimension(coords=positions))
             continue
         fields: dict[str, Any] = {
@@ -385,7 +430,12 @@ def useq_to_acquisition_settings(
                 shard_size_chunks=shards.get(axis),
             )
         )
-    return {"dimensions": dims, "plate": plate}
+    result: dict[str, Any] = {"dimensions": dims, "plate": plate}
+    if _needs_frame_order(seq, used, sub_grid):
+        order = _event_order(seq, dims, keys, unbounded_t)
+        if order is not None:
+            result["frame_order"] = order
+    return result
 
 
 def dims_from_useq(

@@ -36,6 +36,7 @@ import acquire_zarr as az
 import numpy as np
 
 from ome_writers._paths import sync_filesystem
+from ome_writers._router import c_order_per_position
 from ome_writers._schema import effective_type
 from ome_writers.errors import BackendError
 from ome_writers.metadata._ngff import write_group
@@ -82,6 +83,13 @@ class AcquireZarrBackend(ZarrBackend):
                 "acquire-zarr cannot move the first acquisition dimension "
                 f"{acquisition[0]!r} (storage order {storage}); use storage_order="
                 "'acquisition' or another backend"
+            )
+        if not c_order_per_position(settings):
+            return (
+                "acquire-zarr appends each array's frames in sequence, so every "
+                "position must receive its frames in C order; this frame_order "
+                "interleaves them differently (use tensorstore, zarr-python or "
+                "zarrs-python)"
             )
         if settings.dtype and np.dtype(settings.dtype).name not in _DTYPES:
             return f"acquire-zarr cannot write dtype {settings.dtype!r}"
