@@ -136,9 +136,10 @@ def _alnum(text: str) -> str:
 def _field_names(positions: tuple[Position, ...]) -> list[str]:
     """Field path per plate position: alphanumeric (NGFF), unique within a well.
 
-    The position name with other characters removed; fields of one well that
-    share a name get their grid cell appended (``r<row>c<col>``); anything
-    still empty or duplicated becomes ``fov<index>``.
+    The position name with other characters removed (useq's well-plate fields
+    ``fov0``, ``fov1`` give ``A/1/fov0``, ``A/1/fov1``); fields of one well that
+    share a name but not a grid cell get the cell appended (``r<row>c<col>``);
+    anything still empty or duplicated becomes ``fov<index>``.
     """
     wells: dict[tuple[Any, ...], list[str]] = {}
     names = []
@@ -146,7 +147,10 @@ def _field_names(positions: tuple[Position, ...]) -> list[str]:
         taken = wells.setdefault((p.plate_row, p.plate_column), [])
         name = _alnum(p.name)
         if p.grid_row is not None and any(
-            q.name == p.name and q.group != p.group for q in positions
+            q.name == p.name
+            and q.group[:2] == p.group[:2]  # the same well
+            and q.group != p.group
+            for q in positions
         ):
             name += f"r{p.grid_row}c{p.grid_column}"
         if not name or name in taken:
