@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._router import explicit_order
+from ._router import listed_cells
 
 if TYPE_CHECKING:
     from ._schema import AcquisitionSettings
@@ -74,7 +74,7 @@ class ExtentTracker:
                 if j * s < limit:
                     marks[j * s] = 1
         self._marks = bytes(marks)
-        order = explicit_order(settings)
+        order = listed_cells(settings)
         self._order = _ExplicitOrder(order) if order else None
 
     def is_high_water_mark(self, n: int) -> bool:
@@ -154,6 +154,33 @@ class _ExplicitOrder:
             return self._mark_extents[k]
         full = self._mark_extents[-1]
         return (-(-n_frames // self._length), *full[1:])
+
+
+class PositionExtents:
+    """Live extents of one position's own dimensions after `n` frames in all."""
+
+    def __init__(
+        self, router: Any, settings: AcquisitionSettings, position: int
+    ) -> None:
+        names = [d.name for d in settings.dimensions[:-2]]
+        take = [
+            names.index(d.name) for d in settings.position_index_dimensions(position)
+        ]
+        cells = listed_cells(settings) or []
+        self._frames: list[int] = []
+        own: list[tuple[int, ...]] = []
+        for n, cell in enumerate(cells):
+            if router.route(n)[0] == position:
+                self._frames.append(n)
+                own.append(tuple(cell[i] for i in take))
+        self._order = _ExplicitOrder(own) if own and take else None
+        self._n_dims = len(take)
+
+    def __call__(self, n_frames: int) -> tuple[int, ...]:
+        reached = bisect.bisect_left(self._frames, n_frames)
+        if self._order is None or reached == 0:
+            return (0,) * self._n_dims
+        return self._order.extents(reached)
 
 
 Listener = Callable[[CoordUpdate], Any]

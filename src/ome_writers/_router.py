@@ -44,6 +44,18 @@ def explicit_order(settings: AcquisitionSettings) -> list[tuple[int, ...]] | Non
     return [(*entry, *rest) for entry in order for rest in inner]
 
 
+def listed_cells(settings: AcquisitionSettings) -> list[tuple[int, ...]] | None:
+    """Every frame's cell in arrival order, when that is not plain C order.
+
+    The explicit `frame_order`, or for positions with their own dimensions
+    the default order that skips cells outside them. None: C order.
+    """
+    order = explicit_order(settings)
+    if order is None and settings.is_ragged:
+        return settings.frame_cells()
+    return order
+
+
 def c_order_per_position(settings: AcquisitionSettings) -> bool:
     """Whether each position receives its frames in C order of its own dims.
 
@@ -54,14 +66,18 @@ def c_order_per_position(settings: AcquisitionSettings) -> bool:
     if order is None:
         return True
     pidx = settings.position_dimension_index
-    counts = [d.count or 1 for d in settings.dimensions[:-2]]
+    names = [d.name for d in settings.dimensions[:-2]]
+    # per position: (index into the cell, count) of each of its own dimensions
+    own: list[list[tuple[int, int]]] = []
+    for p in range(len(settings.positions)):
+        dims = settings.position_index_dimensions(p)
+        own.append([(names.index(d.name), d.count or 1) for d in dims])
     next_flat: dict[int, int] = {}
     for entry in order:
         pos = entry[pidx] if pidx is not None else 0
         flat = 0
-        for i, (value, count) in enumerate(zip(entry, counts, strict=True)):
-            if i != pidx:
-                flat = flat * count + value
+        for i, count in own[pos]:
+            flat = flat * count + entry[i]
         if flat != next_flat.get(pos, 0):
             return False
         next_flat[pos] = flat + 1
@@ -104,12 +120,26 @@ class FrameRouter:
         # inner indices of one cycle of the first dimension, when small enough
         self._inner: list[tuple[int, ...]] | None = None
         # an explicit frame order: one cycle of acquisition indices and routes
-        self._block = explicit_order(settings)
+        self._block = listed_cells(settings)
         self._block_routes: list[Route] = []
         # where the first (unbounded) dimension sits in the storage index
         first = self.names[0] if self.names else None
         self._outer_axis = storage.index(first) if first in storage else -1
-        if self._block is not None:
+        if settings.is_ragged:
+            # each position keeps its own dimensions, in storage order
+            takes = []
+            for p in range(len(settings.positions)):
+                own = {d.name for d in settings.position_index_dimensions(p)}
+                takes.append(
+                    _taker(tuple(self.names.index(n) for n in storage if n in own))
+                )
+            assert self._block is not None
+            self._block_routes = [
+                (cell[self._pidx], takes[cell[self._pidx]](cell))  # type: ignore[index]
+                for cell in self._block
+            ]
+            self._table = self._block_routes
+        elif self._block is not None:
             self._block_routes = [self._split(e) for e in self._block]
             if self.total is not None:
                 self._table = self._block_routes

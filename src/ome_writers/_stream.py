@@ -73,7 +73,18 @@ def create_stream(
     backend_cls = select_backend(settings)
     router = FrameRouter(settings)
     frame_log = FrameMetadataLog(router)
-    backend = backend_cls(settings, router, frame_log)
+    backend: Backend
+    if settings.is_ragged:  # positions of different shapes: one backend each
+        from .backends._ragged import RaggedBackend
+
+        reason = RaggedBackend.problem(settings, backend_cls)
+        if reason:
+            raise NotImplementedError(
+                f"Backend {backend_cls.name!r} cannot write {reason}"
+            )
+        backend = RaggedBackend(settings, router, frame_log, backend_cls)
+    else:
+        backend = backend_cls(settings, router, frame_log)
     backend.prepare()
     stream = OMEStream._create(settings, backend, router, frame_log)
     stream._check_finite = finite_only and stream._dtype.kind == "f"
@@ -419,8 +430,18 @@ class OMEStream:
 
     # --------------------------------------------------------------------- view
 
-    def view(self, *, dynamic_shape: bool = True, strict: bool = False) -> StreamView:
+    def view(
+        self,
+        *,
+        dynamic_shape: bool = True,
+        strict: bool = False,
+        position: int | None = None,
+    ) -> StreamView:
         """A live, read-only array view over everything written so far.
+
+        Dimensions are the declared `dimensions`, in that order. When positions
+        have dimensions of their own (arrays of different shapes), the view is
+        the list of frames in acquisition order, ``dims == ("frame", Y, X)``.
 
         Parameters
         ----------
@@ -429,10 +450,15 @@ class OMEStream:
             otherwise it is the full expected shape.
         strict : bool
             If True, integer indices beyond the live extent raise `IndexError`.
+        position : int, optional
+            One position's own N-D view (its dimensions, without the position
+            dimension).
         """
         from ._view import StreamView
 
-        return StreamView._from_stream(self, dynamic_shape=dynamic_shape, strict=strict)
+        return StreamView._from_stream(
+            self, dynamic_shape=dynamic_shape, strict=strict, position=position
+        )
 
 
 def _as_array(frame: Any) -> np.ndarray:

@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from psygnal import Signal
 
+from ._coords import PositionExtents
+from ._schema import Dimension
+
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from ._coords import ExtentTracker
     from ._stream import OMEStream
@@ -46,6 +49,8 @@ class StreamView:
     _full: tuple[int | None, ...]
     _labels: list[list[Any] | None]
     _pos_axis: int | None
+    _position: int  # the position read when there is no position axis
+    _extents: Callable[[int], tuple[int, ...]]  # live extents after n frames
     _dtype: np.dtype
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -53,34 +58,71 @@ class StreamView:
 
     @classmethod
     def from_stream(
-        cls, stream: OMEStream, *, dynamic_shape: bool = True, strict: bool = False
+        cls,
+        stream: OMEStream,
+        *,
+        dynamic_shape: bool = True,
+        strict: bool = False,
+        position: int | None = None,
     ) -> StreamView:
         """Create a view of `stream` (same as ``stream.view(...)``)."""
-        return cls._from_stream(stream, dynamic_shape=dynamic_shape, strict=strict)
+        return cls._from_stream(
+            stream, dynamic_shape=dynamic_shape, strict=strict, position=position
+        )
 
     @classmethod
     def _from_stream(
-        cls, stream: OMEStream, *, dynamic_shape: bool, strict: bool
+        cls,
+        stream: OMEStream,
+        *,
+        dynamic_shape: bool,
+        strict: bool,
+        position: int | None = None,
     ) -> StreamView:
-        self = object.__new__(cls)
         settings = stream._settings
-        view_dims = settings.dimensions
+        n_positions = len(settings.positions)
+        if position is not None and not 0 <= position < n_positions:
+            raise IndexError(
+                f"Position index {position} is out of bounds for size {n_positions}"
+            )
+        pidx = settings.position_dimension_index
+        tracker = stream._tracker
+        if position is not None and settings.is_ragged:
+            self: StreamView = object.__new__(StreamView)
+            own = settings.position_index_dimensions(position)
+            names = {d.name for d in own}
+            storage = [d for d in settings.storage_index_dimensions if d.name in names]
+            extents = PositionExtents(stream._router, settings, position)
+            self._describe(
+                (*own, *settings.frame_dimensions),
+                (*storage, *settings.frame_dimensions),
+                lambda n: (*extents(n), *tracker.frame_shape),
+            )
+        elif position is not None:  # one position of a regular acquisition
+            self = object.__new__(StreamView)
+            self._describe(
+                settings.array_dimensions,
+                settings.array_storage_dimensions,
+                lambda n: _without(tracker.extents(n), pidx),
+            )
+        elif settings.is_ragged:  # positions of several shapes: a list of frames
+            self = object.__new__(FramesView)
+            frames = Dimension(name="frame", count=settings.num_frames, type="other")
+            self._describe((frames, *settings.frame_dimensions), (), _no_extents)
+        else:
+            self = object.__new__(cls)
+            self._describe(
+                settings.dimensions,
+                settings.array_storage_dimensions,
+                tracker.extents,
+            )
+        self._position = position or 0
         self._stream = stream
         self._backend = stream._backend
         self._backend.enable_live_reads()
-        self._tracker = stream._tracker
+        self._tracker = tracker
         self._dynamic = dynamic_shape
         self._strict = strict
-        self._dims = tuple(d.name for d in view_dims)
-        array_names = [d.name for d in settings.array_dimensions]
-        self._storage_names = tuple(d.name for d in settings.array_storage_dimensions)
-        # storage key item i = array-order key item _storage_take[i]
-        self._storage_take = tuple(array_names.index(n) for n in self._storage_names)
-        self._full = tuple(d.count for d in view_dims)
-        self._labels = [d.coord_names for d in view_dims]
-        self._pos_axis = next(
-            (i for i, d in enumerate(view_dims) if d.type == "position"), None
-        )
         self._dtype = np.dtype(settings.dtype)
         if dynamic_shape and not stream.closed:
             ref = weakref.ref(self)
@@ -92,6 +134,24 @@ class StreamView:
 
             stream._get_notifier().shape_callbacks.append(_emit)
         return self
+
+    def _describe(
+        self,
+        view_dims: Sequence[Dimension],
+        storage_dims: Sequence[Dimension],
+        extents: Callable[[int], tuple[int, ...]],
+    ) -> None:
+        self._dims = tuple(d.name for d in view_dims)
+        array_names = [d.name for d in view_dims if d.type != "position"]
+        self._storage_names = tuple(d.name for d in storage_dims)
+        # storage key item i = array-order key item _storage_take[i]
+        self._storage_take = tuple(array_names.index(n) for n in self._storage_names)
+        self._full = tuple(d.count for d in view_dims)
+        self._labels = [d.coord_names for d in view_dims]
+        self._pos_axis = next(
+            (i for i, d in enumerate(view_dims) if d.type == "position"), None
+        )
+        self._extents = extents
 
     # ------------------------------------------------------------ array facts
 
@@ -108,7 +168,7 @@ class StreamView:
     @property
     def shape(self) -> tuple[int, ...]:
         """Live extent (dynamic mode) or expected extent of every dimension."""
-        live = self._tracker.extents(self._stream._n)
+        live = self._extents(self._stream._n)
         if self._dynamic:
             return live
         return tuple(
@@ -231,7 +291,8 @@ class StreamView:
         ]
         with self._stream._lock:
             if p is None or isinstance(resolved[p], int):
-                data = self._backend.read(0 if p is None else resolved[p], storage_key)  # type: ignore[arg-type]
+                at = self._position if p is None else resolved[p]
+                data = self._backend.read(at, storage_key)  # type: ignore[arg-type]
             else:
                 sel = resolved[p]
                 assert isinstance(sel, slice)
@@ -255,3 +316,51 @@ class StreamView:
         if axes == wanted:  # storage order agrees: no transpose
             return data
         return data.transpose([axes.index(n) for n in wanted])
+
+
+class FramesView(StreamView):
+    """The frames of an acquisition whose positions differ in shape, in order.
+
+    ``dims == ("frame", Y, X)``: frame *n* is the *n*-th frame appended, read
+    from its position's own array; ``stream.view(position=k)`` gives one
+    position's N-D view.
+    """
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Frames written so far (dynamic mode) or expected, then Y, X."""
+        n = self._stream._n if self._dynamic else self._full[0] or 0
+        return (n, *self._tracker.frame_shape)
+
+    def _read(self, resolved: list[int | slice]) -> np.ndarray:
+        sel, *frame_key = resolved
+        route = self._stream._router.route
+        frames = [sel] if isinstance(sel, int) else range(sel.start, sel.stop, sel.step)
+        written = self._stream._n
+        parts = []
+        with self._stream._lock:
+            for n in frames:
+                pos, index = route(n)
+                if n < written:
+                    parts.append(self._backend.read(pos, (*index, *frame_key)))
+                else:
+                    shape = self._tracker.frame_shape
+                    parts.append(np.zeros(shape, dtype=self._dtype)[tuple(frame_key)])
+        if isinstance(sel, int):
+            return parts[0]
+        if parts:
+            return np.stack(parts)
+        sizes = [
+            len(range(k.start, k.stop, k.step))
+            for k in resolved
+            if isinstance(k, slice)
+        ]
+        return np.zeros(sizes, dtype=self._dtype)
+
+
+def _without(extents: tuple[int, ...], axis: int | None) -> tuple[int, ...]:
+    return extents if axis is None else extents[:axis] + extents[axis + 1 :]
+
+
+def _no_extents(n: int) -> tuple[int, ...]:
+    return ()

@@ -35,7 +35,26 @@ class Channel(SettingsModel):
 
 
 class Position(SettingsModel):
-    """A stage position (optionally in a plate well and/or a grid cell)."""
+    """A stage position (optionally in a plate well and/or a grid cell).
+
+    Parameters
+    ----------
+    name : str
+        Position name (series / field name on disk).
+    plate_row, plate_column : str | None
+        Well of a plate.
+    grid_row, grid_column : int | None
+        Grid cell (tile) of the position.
+    x_coord, y_coord, z_coord : float | None
+        Stage coordinates (µm).
+    dimensions : sequence of Dimension | None
+        This position's own non-frame dimensions, when its array differs from
+        the others' (e.g. a z-stack here, three channels there). Each names one
+        of the acquisition's non-position dimensions, with a count no larger
+        than that dimension's, in the same order; a dimension left out has no
+        axis at this position (its index is always 0 there). None: the
+        acquisition's dimensions.
+    """
 
     name: str = Field(min_length=1)
     plate_row: str | None = None
@@ -45,6 +64,7 @@ class Position(SettingsModel):
     x_coord: float | None = None
     y_coord: float | None = None
     z_coord: float | None = None
+    dimensions: tuple[Dimension, ...] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -347,3 +367,6 @@ def dims_from_standard_axes(
             )
         )
     return dims
+
+
+Position.model_rebuild()

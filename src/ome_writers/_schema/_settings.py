@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Mapping
@@ -217,6 +218,7 @@ class AcquisitionSettings(SettingsModel):
         if self.dimensions:
             self._check_storage_order()
             self._check_plate()
+            self._check_position_dimensions()
             self._check_frame_order()
         return self
 
@@ -278,9 +280,68 @@ class AcquisitionSettings(SettingsModel):
                 stacklevel=2,
             )
 
+    def _check_position_dimensions(self) -> None:
+        if not self.is_ragged:
+            return
+        index_dims = self.index_dimensions
+        by_name = {d.name: i for i, d in enumerate(index_dims)}
+        if any(d.count is None for d in self.dimensions[:-2]):
+            raise ValueError(
+                "Positions with their own dimensions need bounded dimensions; "
+                "an unbounded first dimension is not supported with them."
+            )
+        for position in self.positions:
+            own = position.dimensions
+            if own is None:
+                continue
+            names = [d.name for d in own]
+            unknown = [n for n in names if n not in by_name]
+            if unknown:
+                raise ValueError(
+                    f"Position {position.name!r} has dimensions {unknown} that are "
+                    "not among the acquisition's non-position, non-frame dimensions "
+                    f"{list(by_name)}."
+                )
+            if len(set(names)) != len(names):
+                raise ValueError(
+                    f"Position {position.name!r} lists a dimension twice: {names}."
+                )
+            if [by_name[n] for n in names] != sorted(by_name[n] for n in names):
+                raise ValueError(
+                    f"Position {position.name!r} lists its dimensions {names} in "
+                    f"another order than the acquisition's {list(by_name)}."
+                )
+            for dim in own:
+                limit = index_dims[by_name[dim.name]].count
+                if dim.count is None or limit is None or dim.count > limit:
+                    raise ValueError(
+                        f"Position {position.name!r}: dimension {dim.name!r} has "
+                        f"count={dim.count}; it must be set and at most the "
+                        f"acquisition's count ({limit})."
+                    )
+                if dim.type == "position":
+                    raise ValueError(
+                        f"Position {position.name!r}: a position's own dimensions "
+                        "cannot include a position dimension."
+                    )
+
     def _check_frame_order(self) -> None:
         order = self.frame_order
         if order is None:
+            return
+        if self.is_ragged:
+            cells = set(self.frame_cells())
+            if len(set(order)) != len(order) or set(order) != cells:
+                wrong = next((e for e in order if e not in cells), None)
+                detail = (
+                    f"{wrong} is not a cell of its position's own dimensions"
+                    if wrong is not None
+                    else "a cell is listed twice or left out"
+                )
+                raise ValueError(
+                    f"frame_order must list each of the {len(cells)} frames of the "
+                    f"positions' own dimensions once ({detail})."
+                )
             return
         all_dims = self.dimensions[:-2]
         n_dims = len(order[0]) if order else 0
@@ -361,12 +422,55 @@ class AcquisitionSettings(SettingsModel):
     @property
     def num_frames(self) -> int | None:
         """Total number of 2D frames (None when unbounded)."""
+        dims = self._require_dims("num_frames")[:-2]
+        if self.is_ragged:  # each position's own frames (bounded: validated)
+            return sum(
+                math.prod(d.count or 1 for d in self.position_index_dimensions(p))
+                for p in range(len(self.positions))
+            )
         total = 1
-        for d in self._require_dims("num_frames")[:-2]:
+        for d in dims:
             if d.count is None:
                 return None
             total *= d.count
         return total
+
+    @property
+    def is_ragged(self) -> bool:
+        """Whether some position has dimensions of its own (arrays of other shapes)."""
+        if not self.dimensions or self.position_dimension_index is None:
+            return False
+        return any(p.dimensions is not None for p in self.positions)
+
+    def position_index_dimensions(self, position: int) -> tuple[Dimension, ...]:
+        """Non-frame dimensions of one position's array, in acquisition order."""
+        own = self.positions[position].dimensions
+        return self.index_dimensions if own is None else own
+
+    def frame_cells(self) -> list[tuple[int, ...]]:
+        """Every frame's index along the non-frame dimensions, in default order.
+
+        C order over `dimensions`, skipping the cells outside a position's own
+        dimensions (a dimension it does not have keeps index 0). Bounded only.
+        """
+        dims = self._require_dims("frame_cells")[:-2]
+        pidx = self.position_dimension_index
+        limits_of = []
+        for p in range(len(self.positions)):
+            own = {d.name: d.count or 1 for d in self.position_index_dimensions(p)}
+            limits_of.append(
+                [0 if i == pidx else own.get(d.name, 1) for i, d in enumerate(dims)]
+            )
+        counts = [d.count or 1 for d in dims]
+        out = []
+        for cell in itertools.product(*(range(c) for c in counts)):
+            limits = limits_of[cell[pidx]] if pidx is not None else limits_of[0]
+            if all(
+                i == pidx or v < lim
+                for i, (v, lim) in enumerate(zip(cell, limits, strict=True))
+            ):
+                out.append(cell)
+        return out
 
     @property
     def position_dimension_index(self) -> int | None:

@@ -1,0 +1,256 @@
+"""Positions of different shapes: one single-image backend per position.
+
+When a `Position` has dimensions of its own, the positions' arrays differ in
+shape and axes, so no one array layout fits them all. This layout gives every
+position a regular single-position acquisition of its own (`position_settings`)
+written by the chosen backend, and ties them together:
+
+- OME-Zarr: a bioformats2raw collection (or HCS plate) whose image groups are
+  the children's datasets, each with its own axes and shape;
+- OME-TIFF: one file per position; at close every file's OME-XML is replaced
+  by the description of the whole set (one Image per position, each with its
+  own Pixels sizes and DimensionOrder, TiffData pointing at its file);
+- scratch: one set of arrays per position.
+
+The stream routes frames as usual; this class hands each one to its
+position's backend with the position's own storage index.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+from typing import TYPE_CHECKING, Any
+
+from ome_writers._paths import remove_dataset, resolve_output
+from ome_writers._router import FrameRouter
+from ome_writers._schema import AcquisitionSettings, Dimension, OmeTiffFormat
+from ome_writers.metadata._frames import FrameMetadataLog
+from ome_writers.metadata._ngff import build_layout, write_group
+
+from ._base import Backend, StorageKey, json_safe
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def position_settings(
+    settings: AcquisitionSettings, position: int, root_path: str
+) -> AcquisitionSettings:
+    """A regular single-position acquisition holding one position's frames.
+
+    Its dimensions are the position's own (or the acquisition's) non-frame
+    dimensions and the frame dimensions, behind a position dimension of one
+    (the position itself, so names and stage coordinates reach the metadata).
+    """
+    pos = settings.positions[position]
+    own = settings.position_index_dimensions(position)
+    names = {d.name for d in own}
+    order: Any = settings.storage_order
+    if isinstance(order, list):
+        order = [n for n in order if n in names or n in _frame_names(settings)]
+    fmt: Any = settings.format
+    if fmt.name == "ome-zarr":
+        fmt = fmt.model_copy(update={"suffix": ""})
+    elif fmt.name == "ome-tiff":
+        fmt = OmeTiffFormat(backend=fmt.backend, prefer_single_file="always")
+    pdim = Dimension(
+        name=settings.dimensions[settings.position_dimension_index or 0].name,
+        type="position",
+        coords=[pos.model_copy(update={"dimensions": None})],
+    )
+    return AcquisitionSettings(
+        root_path=root_path,
+        dimensions=[pdim, *own, *settings.frame_dimensions],
+        dtype=settings.dtype,
+        format=fmt,
+        compression=settings.compression,
+        storage_order=order,
+        overwrite=settings.overwrite,
+    )
+
+
+def _frame_names(settings: AcquisitionSettings) -> set[str]:
+    return {d.name for d in settings.frame_dimensions}
+
+
+class _PositionFrames(FrameMetadataLog):
+    """One position's frame metadata, read from the acquisition's log."""
+
+    __slots__ = ("_parent", "_position")
+
+    def __init__(self, parent: FrameMetadataLog, position: int) -> None:
+        self._parent = parent
+        self._position = position
+
+    def __len__(self) -> int:
+        return len(self.records())
+
+    def records(
+        self, position: int | None = None
+    ) -> list[tuple[int, tuple[int, ...], dict[str, Any]]]:
+        if position not in (None, 0):
+            return []
+        return [(0, i, meta) for _, i, meta in self._parent.records(self._position)]
+
+
+class RaggedBackend(Backend):
+    """Writes each position through its own single-image backend."""
+
+    name = "ragged"
+    format = "ome-zarr"
+
+    def __init__(
+        self,
+        settings: AcquisitionSettings,
+        router: FrameRouter,
+        frame_metadata: FrameMetadataLog,
+        child_cls: type[Backend],
+    ) -> None:
+        super().__init__(settings, router, frame_metadata)
+        self.child_cls = child_cls
+        self.kind = settings.format.name
+        self.root = resolve_output(settings.output_path) if settings.root_path else None
+        self.layout = build_layout(settings) if self.kind == "ome-zarr" else None
+        self.children: list[Backend] = []
+        self.child_settings = [
+            position_settings(settings, p, self._child_root(p))
+            for p in range(self.num_positions)
+        ]
+        for p, child in enumerate(self.child_settings):
+            self.children.append(
+                child_cls(child, FrameRouter(child), _PositionFrames(frame_metadata, p))
+            )
+        # frame numbers of each position, for per-position frame counts
+        self.frames_of: list[list[int]] = [[] for _ in range(self.num_positions)]
+        total = router.total or 0
+        for n in range(total):
+            self.frames_of[router.route(n)[0]].append(n)
+        self.set_models: dict[int, Any] = {}  # OME-TIFF: the joined models
+        self.attributes: dict[str, Any] = {}
+        if self.layout is not None:
+            self.attributes = dict(self.layout.groups["."])
+        self.finalized = False
+
+    @classmethod
+    def problem(
+        cls, settings: AcquisitionSettings, child_cls: type[Backend]
+    ) -> str | None:
+        """Why `child_cls` cannot write some position of `settings`, or None."""
+        for p in range(len(settings.positions)):
+            child = position_settings(settings, p, "unused")
+            reason = child_cls.check_settings(child)
+            if reason:
+                return f"position {settings.positions[p].name!r}: {reason}"
+        return None
+
+    def _child_root(self, position: int) -> str:
+        if self.root is None:
+            return ""
+        if self.layout is not None:  # the position's image group
+            return str(self.root / self.layout.image_paths[position])
+        if self.kind == "ome-tiff":
+            return str(self.root / f"{self.root.name}_p{position:03d}.ome.tiff")
+        return str(self.root / f"position_{position:03d}")
+
+    def frames_done(self, position: int, frames_done: int) -> int:
+        """How many of the first `frames_done` frames went to `position`."""
+        return bisect.bisect_left(self.frames_of[position], frames_done)
+
+    # ------------------------------------------------------------- lifecycle
+
+    def prepare(self) -> None:
+        root = self.root
+        if root is not None:
+            if root.exists() or root.is_symlink():
+                if not self.settings.overwrite:
+                    raise FileExistsError(
+                        f"{root} already exists. Use overwrite=True to replace it."
+                    )
+                ours = (root / "zarr.json").is_file() or (
+                    self.kind != "ome-zarr" and root.is_dir()
+                )
+                remove_dataset(root, is_dataset=ours)
+            root.mkdir(parents=True)
+            if self.layout is not None:
+                for path, attributes in self.layout.groups.items():
+                    if path not in self.layout.image_paths:
+                        write_group(root, path, attributes)
+        for child in self.children:
+            child.prepare()
+
+    def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
+        self.children[position].write(0, index, frame)
+
+    def skip(self, position: int, index: tuple[int, ...]) -> None:
+        self.children[position].skip(0, index)
+
+    def read(self, position: int, key: StorageKey) -> np.ndarray:
+        return self.children[position].read(0, key)
+
+    def enable_live_reads(self) -> None:
+        for child in self.children:
+            child.enable_live_reads()
+
+    def checkpoint(self, frames_done: int) -> None:
+        for p, child in enumerate(self.children):
+            child.checkpoint(self.frames_done(p, frames_done))
+
+    def finalize(self, frames_done: int) -> None:
+        self.finalized = True
+        errors: list[BaseException] = []
+        for p, child in enumerate(self.children):
+            try:
+                child.finalize(self.frames_done(p, frames_done))
+            except Exception as e:  # close every child, report the first error
+                errors.append(e)
+        if self.kind == "ome-tiff":
+            from ._ragged_tiff import write_file_set
+
+            write_file_set(self)
+        if errors:
+            raise errors[0]
+
+    # -------------------------------------------------------------- metadata
+
+    def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
+        self.global_metadata[namespace] = json_safe(metadata)
+        if self.layout is not None and self.root is not None:
+            self.attributes[namespace] = self.global_metadata[namespace]
+            write_group(self.root, ".", self.attributes)
+        elif self.kind == "ome-tiff":
+            for child in self.children:
+                child.set_global_metadata(namespace, metadata)
+            if self.finalized:
+                from ._ragged_tiff import write_file_set
+
+                write_file_set(self)
+
+    def get_metadata(self) -> Any:
+        if self.layout is not None:
+            out: dict[str, Any] = {}
+            for p, child in enumerate(self.children):
+                (attrs,) = child.get_metadata().values()
+                out[self.layout.image_paths[p]] = attrs
+            return out
+        if self.kind == "ome-tiff":
+            from ._ragged_tiff import file_set_models
+
+            return copy.deepcopy(file_set_models(self))
+        return None
+
+    def update_metadata(self, metadata: Any) -> None:
+        if self.layout is not None:
+            if not isinstance(metadata, dict):
+                raise TypeError(
+                    f"Expected dict[str, dict] metadata, got {type(metadata).__name__}"
+                )
+            paths = self.layout.image_paths
+            for path, attributes in metadata.items():
+                if path not in paths:
+                    raise KeyError(f"Unknown path: {path}")
+                self.children[paths.index(path)].update_metadata({".": attributes})
+        elif self.kind == "ome-tiff":
+            from ._ragged_tiff import replace_file_set_models
+
+            replace_file_set_models(self, metadata)

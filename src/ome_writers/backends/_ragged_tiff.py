@@ -1,0 +1,111 @@
+"""The OME-XML of a ragged OME-TIFF file set: one Image per position file.
+
+Each position's file is written by its own TIFF backend and first describes
+that position alone. At close these descriptions are joined (IDs renumbered,
+TiffData pointing at each file by UUID, the plate and dataset-level
+annotations added once) and every file receives the whole set, so any one file
+opens as all the positions (Bio-Formats: one series per position).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+import tifffile
+from ome_types import model as m
+from ome_types import to_xml
+
+from ome_writers.metadata._ome_xml import OmeXmlBuilder, set_global_annotation
+
+if TYPE_CHECKING:
+    from ._ragged import RaggedBackend
+    from ._tifffile import TiffBackend
+
+
+def _children(backend: RaggedBackend) -> list[TiffBackend]:
+    return backend.children  # type: ignore[return-value]
+
+
+def _joined(backend: RaggedBackend) -> m.OME:
+    images: list[m.Image] = []
+    annotations: list[m.MapAnnotation] = []
+    dataset_level = set(backend.global_metadata)
+    for k, child in enumerate(_children(backend)):
+        own = copy.deepcopy(child.models[0])
+        (image,) = own.images
+        image.id = f"Image:{k}"
+        image.pixels.id = f"Pixels:{k}"
+        for c, channel in enumerate(image.pixels.channels):
+            channel.id = f"Channel:{k}:{c}"
+        file_uuid = m.TiffData.UUID(value=child.uuids[0], file_name=child.files[0].name)
+        for block in image.pixels.tiff_data_blocks:
+            block.uuid = file_uuid
+        renamed: dict[str, str] = {}
+        if own.structured_annotations is not None:
+            for ann in own.structured_annotations.map_annotations:
+                if ann.namespace in dataset_level:
+                    continue
+                renamed[ann.id] = ann.id = f"Annotation:{len(annotations)}"
+                annotations.append(ann)
+        for plane in image.pixels.planes:
+            for ref in plane.annotation_refs:
+                ref.id = renamed.get(ref.id, ref.id)
+        images.append(image)
+    plate = OmeXmlBuilder(backend.settings).plate()
+    ome = m.OME(
+        creator="ome-writers",
+        images=images,
+        plates=[plate] if plate else [],
+        structured_annotations=m.StructuredAnnotations(map_annotations=annotations),
+    )
+    for namespace, metadata in backend.global_metadata.items():
+        set_global_annotation(ome, namespace, metadata)
+    if ome.structured_annotations is not None and not list(ome.structured_annotations):
+        ome.structured_annotations = None
+    return ome
+
+
+def file_set_models(backend: RaggedBackend) -> dict[int, m.OME]:
+    """Position file index -> its OME model (the whole set, its own UUID)."""
+    if not backend.set_models:
+        joined = _joined(backend)
+        for k, child in enumerate(_children(backend)):
+            own = copy.copy(joined)
+            own.uuid = child.uuids[0]
+            backend.set_models[k] = own
+    models: dict[int, m.OME] = backend.set_models
+    return models
+
+
+def _write(backend: RaggedBackend, models: dict[int, m.OME]) -> None:
+    children = _children(backend)
+    for k, model in models.items():
+        tifffile.tiffcomment(children[k].files[0], to_xml(model).encode())
+
+
+def write_file_set(backend: RaggedBackend) -> None:
+    """(Re)write every file's OME-XML as the description of the whole set."""
+    backend.set_models.clear()
+    _write(backend, file_set_models(backend))
+
+
+def replace_file_set_models(backend: RaggedBackend, metadata: Any) -> None:
+    """Write the given models (from `get_metadata`) into their files, after close."""
+    if not backend.finalized:
+        raise RuntimeError(
+            "update_metadata() must be called after the stream context exits."
+        )
+    if not isinstance(metadata, dict):
+        raise TypeError(
+            f"Expected dict[int, ome_types.model.OME] metadata, got {type(metadata)}"
+        )
+    for key, model in metadata.items():
+        if key not in backend.set_models:
+            raise KeyError(f"Unknown position index: {key}")
+        if not isinstance(model, m.OME):
+            raise TypeError(
+                f"Expected ome_types.model.OME for position {key}, got {type(model)}"
+            )
+    backend.set_models.update(metadata)
+    _write(backend, metadata)
