@@ -88,15 +88,20 @@ def _needs_frame_order(seq: Any, used: list[str], sub_grid: bool) -> bool:
     return sub_grid
 
 
+def _is_ragged(seq: Any, used: list[str]) -> bool:
+    """Whether a position's sub-sequence has its own time plan, channels or z plan."""
+    return "p" in used and any(
+        sub.time_plan or sub.channels or sub.z_plan for sub in _sub_sequences(seq)
+    )
+
+
 def _check_regular(seq: Any, useq: Any, used: list[str]) -> None:
-    """Raise NotImplementedError if the events do not form one regular array."""
+    """Raise NotImplementedError if the events do not form regular arrays."""
     for sub in _sub_sequences(seq) if "p" in used else []:
-        if sub.time_plan or sub.channels or sub.z_plan or sub.stage_positions:
+        if sub.stage_positions:
             raise NotImplementedError(
-                "Ragged dimensions detected: a stage position's sub-sequence has its "
-                "own time plan, channels, z plan or positions, so positions differ "
-                "in shape and the data is not one regular array. Position "
-                "subsequences may only contain grid_plan."
+                "A stage position's sub-sequence has stage positions of its own: "
+                "nested positions are not stored as arrays."
             )
     if seq.z_plan is not None and any(not ch.do_stack for ch in seq.channels):
         raise NotImplementedError(
@@ -152,6 +157,17 @@ def _positions(
     is_plate_plan = isinstance(plan, useq.WellPlatePlan)
     stage = list(plan)
     grid_plan = seq.grid_plan if "g" in used else None
+    if not is_plate_plan:  # positions and tiles only: drop sub-sequences' t/c/z
+        plan = [
+            src.model_copy(
+                update={
+                    "sequence": useq.MDASequence(grid_plan=src.sequence.grid_plan)
+                    if src.sequence is not None and src.sequence.grid_plan
+                    else None
+                }
+            )
+            for src in stage
+        ]
     reduced = useq.MDASequence(
         axis_order=[a for a in used if a in "pg"],
         stage_positions=plan,
@@ -286,6 +302,99 @@ def _event_order(
     return tuple(entries)
 
 
+def _axis_dimension(
+    axis: str,
+    source: Any,
+    count: int | None,
+    units: Mapping[str, tuple[float, str] | None],
+    chunks: Mapping[str, int],
+    shards: Mapping[str, int],
+) -> Dimension:
+    """The t, c or z dimension of a sequence (`source`: its plans)."""
+    fields: dict[str, Any] = {
+        "name": axis,
+        "type": StandardAxis(axis).dimension_type(),
+        "count": count,
+        "chunk_size": chunks.get(axis),
+        "shard_size_chunks": shards.get(axis),
+    }
+    if axis == "t":
+        fields["unit"], fields["scale"] = "second", _time_scale(source)
+    elif axis == "z":
+        fields["unit"], fields["scale"] = "micrometer", _z_scale(source)
+    else:
+        names = _unique([ch.config for ch in source.channels])
+        if count is None or len(names) >= count:  # else positions differ in channels
+            fields["coords"] = [Channel(name=n) for n in names[: count or None]]
+    if override := units.get(axis):
+        fields["scale"], fields["unit"] = override
+    return Dimension(**fields)
+
+
+def _effective(seq: Any, stage: Any) -> Any:
+    """The plans a stage position is acquired with (its sub-sequence's first)."""
+    sub = getattr(stage, "sequence", None)
+    if sub is None:
+        return seq
+    own = {k: getattr(sub, k) for k in ("time_plan", "channels", "z_plan")}
+    return seq.replace(**{k: v for k, v in own.items() if v})
+
+
+def _ragged_dimensions(
+    seq: Any, useq: Any, used: list[str], axis_dimension: Any
+) -> tuple[list[Dimension], Plate | None, tuple[tuple[int, ...], ...] | None]:
+    """Dimensions of positions whose sub-sequences give them their own shapes.
+
+    The acquisition's t/c/z dimensions span every position (counts: the
+    largest); each position lists its own, from its events; the frame order
+    follows the events when they are not the default order.
+    """
+    pg = [a for a in used if a in "pg"] or ["p"]
+    positions, plate, keys = _positions(seq, useq, pg)
+    position_of = {key: i for i, key in enumerate(keys)}
+    events = list(seq.iter_events())
+    seen: list[dict[str, int]] = [{} for _ in positions]  # axis -> largest index
+    cells: list[dict[str, int]] = []
+    for event in events:
+        key = (int(event.index.get("p", 0)), int(event.index.get("g", 0)))
+        p = position_of[key]
+        cell = {str(k): int(v) for k, v in event.index.items() if str(k) in "tcz"}
+        for axis, i in cell.items():
+            seen[p][axis] = max(seen[p].get(axis, 0), i + 1)
+        cells.append({**cell, "p": p})
+    order = "".join(str(a) for a in seq.axis_order).replace("g", "p")
+    axes = [a for a in dict.fromkeys(order) if a == "p" or any(a in s for s in seen)]
+    stages = list(seq.stage_positions)
+    own_dims = []
+    for p, (position, key) in enumerate(zip(positions, keys, strict=True)):
+        source = _effective(seq, stages[key[0]] if stages else None)
+        own = [axis_dimension(a, source, seen[p][a]) for a in axes if a in seen[p]]
+        own_dims.append(own)
+        n_events = sum(1 for c in cells if c["p"] == p)
+        if (
+            n_events != math.prod(d.count or 1 for d in own)
+            or len({tuple(sorted(c.items())) for c in cells if c["p"] == p}) != n_events
+        ):
+            raise NotImplementedError(
+                f"The events of position {position.name!r} do not fill a regular "
+                f"{[(d.name, d.count) for d in own]} array once each."
+            )
+    counts = {a: max(s.get(a, 0) for s in seen) for a in axes if a != "p"}
+    dims: list[Dimension] = []
+    for axis in axes:
+        if axis == "p":
+            coords = [
+                pos.model_copy(update={"dimensions": tuple(own)})
+                for pos, own in zip(positions, own_dims, strict=True)
+            ]
+            dims.append(StandardAxis.POSITION.to_dimension(coords=coords))
+        else:
+            dims.append(axis_dimension(axis, seq, counts[axis]))
+    names = [d.name for d in dims]
+    listed = tuple(tuple(c.get(n, 0) for n in names) for c in cells)
+    return dims, plate, listed
+
+
 def _seconds(value: Any) -> float:
     return float(value.total_seconds() if hasattr(value, "total_seconds") else value)
 
@@ -293,6 +402,8 @@ def _seconds(value: Any) -> float:
 def _time_scale(seq: Any) -> float | None:
     """The interval in seconds: one positive interval for the whole plan, or None."""
     plan = seq.time_plan
+    if plan is None:
+        return None
     phases = getattr(plan, "phases", None) or [plan]
     intervals = {_seconds(getattr(ph, "interval", None) or 0) for ph in phases}
     if len(intervals) != 1:
@@ -304,6 +415,8 @@ def _time_scale(seq: Any) -> float | None:
 def _z_scale(seq: Any) -> float | None:
     """The z step in µm: the plan's step, or the spacing of evenly spaced lists."""
     plan = seq.z_plan
+    if plan is None:  # only some positions have a z plan of their own
+        return None
     step = getattr(plan, "step", None)
     if step is not None:
         return abs(float(step)) or None
@@ -382,32 +495,29 @@ def useq_to_acquisition_settings(
             f"axis (axis_order={''.join(str(a) for a in seq.axis_order)!r})."
         )
 
-    dims: list[Dimension] = []
-    plate = None
-    keys: list[tuple[int, int]] = [(0, 0)]
-    for axis in used:
-        if axis in ("p", "g"):
-            if not any(d.name == "p" for d in dims):
-                positions, plate, keys = _positions(seq, useq, used)
-                dims.append(StandardAxis.POSITION.to_dimension(coords=positions))
-            continue
-        fields: dict[str, Any] = {
-            "name": axis,
-            "type": StandardAxis(axis).dimension_type(),
-            "count": None if (axis == "t" and unbounded_t) else sizes[axis],
-            "chunk_size": chunks.get(axis),
-            "shard_size_chunks": shards.get(axis),
-        }
-        if axis == "t":
-            fields["unit"], fields["scale"] = "second", _time_scale(seq)
-        elif axis == "z":
-            fields["unit"], fields["scale"] = "micrometer", _z_scale(seq)
-        else:
-            names = _unique([ch.config for ch in seq.channels])
-            fields["coords"] = [Channel(name=n) for n in names]
-        if override := units.get(axis):
-            fields["scale"], fields["unit"] = override
-        dims.append(Dimension(**fields))
+    def axis_dimension(axis: str, source: Any, count: int | None) -> Dimension:
+        return _axis_dimension(axis, source, count, units, chunks, shards)
+
+    if _is_ragged(seq, used):
+        if unbounded_t:
+            raise NotImplementedError(
+                "Positions with their own sub-sequence plans need a fixed number of "
+                "time points."
+            )
+        dims, plate, frame_order = _ragged_dimensions(seq, useq, used, axis_dimension)
+    else:
+        dims, plate, keys = [], None, [(0, 0)]
+        for axis in used:
+            if axis in ("p", "g"):
+                if not any(d.name == "p" for d in dims):
+                    positions, plate, keys = _positions(seq, useq, used)
+                    dims.append(StandardAxis.POSITION.to_dimension(coords=positions))
+                continue
+            t_open = axis == "t" and unbounded_t
+            dims.append(axis_dimension(axis, seq, None if t_open else sizes[axis]))
+        frame_order = None
+        if _needs_frame_order(seq, used, sub_grid):
+            frame_order = _event_order(seq, dims, keys, unbounded_t)
 
     if pixel_size_um is not None and pixel_size_um < 0:
         warnings.warn(
@@ -431,10 +541,8 @@ def useq_to_acquisition_settings(
             )
         )
     result: dict[str, Any] = {"dimensions": dims, "plate": plate}
-    if _needs_frame_order(seq, used, sub_grid):
-        order = _event_order(seq, dims, keys, unbounded_t)
-        if order is not None:
-            result["frame_order"] = order
+    if frame_order is not None:
+        result["frame_order"] = frame_order
     return result
 
 
