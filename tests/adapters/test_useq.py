@@ -102,7 +102,7 @@ CASES: dict[str, Case] = {
         {"channels": ["DAPI", {"config": "FITC", "group": "Filter", "exposure": 5}]},
         [("c", 2, "channel"), *YX],
         channels=["DAPI", "FITC"],
-        attrs={"c.scale": None, "c.unit": None},
+        attrs={"c.scale": 1.0, "c.unit": None},  # 0.3.x: channel scale 1.0
     ),
     "duplicate-channels": Case(
         {"channels": ["DAPI", {"config": "DAPI", "exposure": 5}, "DAPI-1"]},
@@ -599,25 +599,11 @@ def test_every_axis_order_with_sub_sequence_grid(order: str) -> None:
             "WellPlatePlan with grid_plan",
         ),
         (
-            {"stage_positions": [{"x": 0, "sequence": {"channels": ["A"]}}]},
-            "Ragged dimensions",
-        ),
-        (
             {
-                "stage_positions": [
-                    (0, 0),
-                    {"sequence": {"z_plan": {"range": 2, "step": 1}}},
-                ]
+                "time_plan": {"interval": 0, "duration": 5},
+                "stage_positions": [(0, 0), {"sequence": {"channels": ["A", "B"]}}],
             },
-            "Ragged dimensions",
-        ),
-        (
-            {
-                "stage_positions": [
-                    {"sequence": {"time_plan": {"interval": 1, "loops": 2}}}
-                ]
-            },
-            "Ragged dimensions",
+            "fixed number of time points",
         ),
         (
             {
@@ -664,7 +650,8 @@ def test_like_pymmcore_plus() -> None:
     settings = AcquisitionSettings.model_validate({**dump, **result, "dtype": "uint16"})
     assert settings.format.name == "scratch"
     assert [d.name for d in settings.dimensions] == ["p", "c", "y", "x"]
-    assert all(d.scale is None for d in settings.dimensions)
+    # pixel size 0 means unknown (no scale); channels carry 1.0 as in 0.3.x
+    assert [d.scale for d in settings.dimensions] == [None, 1.0, None, None]
 
 
 def test_bad_inputs_and_deprecation() -> None:
@@ -689,3 +676,88 @@ def test_importing_ome_writers_does_not_import_useq() -> None:
         "frozenset({'dimensions', 'plate'})\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------------ ragged
+
+RAGGED = {
+    "own-channels": {"stage_positions": [{"x": 0, "sequence": {"channels": ["A"]}}]},
+    "own-z-beside-plain": {
+        "stage_positions": [(0, 0), {"sequence": {"z_plan": {"range": 2, "step": 1}}}]
+    },
+    "own-time": {
+        "stage_positions": [
+            {"sequence": {"time_plan": {"interval": 1, "loops": 2}}},
+            (5, 5),
+        ]
+    },
+    "z-stack-beside-3-channels": {
+        "time_plan": {"interval": 1, "loops": 2},
+        "channels": ["DAPI"],
+        "axis_order": "tpgcz",
+        "stage_positions": [
+            {"name": "A", "sequence": {"z_plan": {"range": 2, "step": 0.5}}},
+            {"name": "B", "x": 10, "sequence": {"channels": ["DAPI", "FITC", "Cy5"]}},
+        ],
+    },
+    "own-z-with-grid-ptgcz": {
+        "channels": ["DAPI", "FITC"],
+        "axis_order": "ptgcz",
+        "stage_positions": [
+            {
+                "name": "tiled",
+                "sequence": {
+                    "grid_plan": {"rows": 1, "columns": 2},
+                    "z_plan": {"range": 1, "step": 1},
+                },
+            },
+            {"name": "flat"},
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("case", list(RAGGED))
+def test_ragged_positions(case: str) -> None:
+    """Positions with their own plans: each event at its cell of its own array."""
+    seq = useq.MDASequence(**RAGGED[case])
+    events = list(seq.iter_events())
+    result = useq_to_acquisition_settings(seq, W, H)
+    settings = AcquisitionSettings(**result, dtype="uint16")
+    assert settings.is_ragged
+    assert settings.num_frames == len(events)
+    flat = _flat_positions(events)
+    positions = settings.positions
+    with create_stream(settings) as stream:
+        for k in range(len(events)):
+            stream.append(np.full((H, W), k + 1, "uint16"))
+        flat_view = stream.view()
+        assert flat_view.dims == ("frame", "y", "x")
+        assert flat_view.shape == (len(events), H, W)
+    for k, event in enumerate(events):
+        assert int(flat_view[k][0, 0]) == k + 1
+        p = flat[(event.index.get("p", 0), event.index.get("g", 0))]
+        view = stream.view(position=p)
+        own = positions[p].dimensions
+        assert own is not None
+        assert view.dims == (*(d.name for d in own), "y", "x")
+        idx = tuple(int(event.index.get(d.name, 0)) for d in own)
+        assert int(view[idx][0, 0]) == k + 1, (k, dict(event.index))
+        if event.channel is not None and "c" in view.dims:
+            assert view.coords["c"][idx[view.dims.index("c")]] == event.channel.config
+
+
+def test_ragged_dimension_values() -> None:
+    """The z-stack position keeps its step; the 3-channel one its names."""
+    seq = useq.MDASequence(**RAGGED["z-stack-beside-3-channels"])
+    result = useq_to_acquisition_settings(seq, W, H)
+    names = [d.name for d in result["dimensions"]]
+    assert names == ["t", "p", "c", "z", "y", "x"]
+    a, b = result["dimensions"][1].coords
+    assert [(d.name, d.count, d.scale) for d in a.dimensions] == [
+        ("t", 2, 1.0),
+        ("c", 1, 1.0),
+        ("z", 5, 0.5),
+    ]
+    assert [(d.name, d.count) for d in b.dimensions] == [("t", 2), ("c", 3)]
+    assert b.dimensions[1].coord_names == ["DAPI", "FITC", "Cy5"]

@@ -49,6 +49,22 @@ CASES: dict[str, dict[str, Any]] = {
         "z_plan": {"range": 1, "step": 1},
         "axis_order": "tpcz",
     },
+    # a position's own grid runs inside its t/c/z loops: frames written in place
+    "sub-grid-pgtcz": {
+        "time_plan": {"interval": 0, "loops": 2},
+        "stage_positions": [
+            {
+                "x": 0,
+                "y": 0,
+                "name": "tiled",
+                "sequence": {"grid_plan": {"rows": 1, "columns": 2}},
+            },
+            {"x": 50, "y": 0, "name": "single"},
+        ],
+        "channels": ["DAPI", "Cy5"],
+        "z_plan": {"range": 1, "step": 1},
+        "axis_order": "pgtcz",
+    },
     "multi-position-tpzc": {
         "time_plan": {"interval": 0, "loops": 2},
         "stage_positions": [(0, 0, 0), (5, 5, 0)],
@@ -161,6 +177,9 @@ def test_mda_run(tmp_path: Path, case: str, fmt: str) -> None:
         np.testing.assert_array_equal(other, data)
     if case == "rejected-fallback":
         assert view.dims == ("t", "y", "x")
+    if case == "sub-grid-pgtcz":  # one regular array, not the flat fallback
+        assert view.dims == ("p", "t", "c", "z", "y", "x")
+        assert view.shape[:-2] == (3, 2, 2, 2)
 
 
 def test_dimension_overrides_and_summary(tmp_path: Path) -> None:

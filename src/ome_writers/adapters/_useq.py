@@ -323,6 +323,7 @@ def _axis_dimension(
     elif axis == "z":
         fields["unit"], fields["scale"] = "micrometer", _z_scale(source)
     else:
+        fields["scale"] = 1.0  # as ome-writers 0.3.x: one channel per index
         names = _unique([ch.config for ch in source.channels])
         if count is None or len(names) >= count:  # else positions differ in channels
             fields["coords"] = [Channel(name=n) for n in names[: count or None]]
@@ -498,7 +499,9 @@ def useq_to_acquisition_settings(
     def axis_dimension(axis: str, source: Any, count: int | None) -> Dimension:
         return _axis_dimension(axis, source, count, units, chunks, shards)
 
-    if _is_ragged(seq, used):
+    ragged = _is_ragged(seq, used)
+    keys: list[tuple[int, int]] = [(0, 0)]
+    if ragged:
         if unbounded_t:
             raise NotImplementedError(
                 "Positions with their own sub-sequence plans need a fixed number of "
@@ -506,7 +509,7 @@ def useq_to_acquisition_settings(
             )
         dims, plate, frame_order = _ragged_dimensions(seq, useq, used, axis_dimension)
     else:
-        dims, plate, keys = [], None, [(0, 0)]
+        dims, plate = [], None
         for axis in used:
             if axis in ("p", "g"):
                 if not any(d.name == "p" for d in dims):
@@ -516,8 +519,6 @@ def useq_to_acquisition_settings(
             t_open = axis == "t" and unbounded_t
             dims.append(axis_dimension(axis, seq, None if t_open else sizes[axis]))
         frame_order = None
-        if _needs_frame_order(seq, used, sub_grid):
-            frame_order = _event_order(seq, dims, keys, unbounded_t)
 
     if pixel_size_um is not None and pixel_size_um < 0:
         warnings.warn(
@@ -540,6 +541,8 @@ def useq_to_acquisition_settings(
                 shard_size_chunks=shards.get(axis),
             )
         )
+    if not ragged and _needs_frame_order(seq, used, sub_grid):
+        frame_order = _event_order(seq, dims, keys, unbounded_t)
     result: dict[str, Any] = {"dimensions": dims, "plate": plate}
     if frame_order is not None:
         result["frame_order"] = frame_order
