@@ -114,6 +114,10 @@ def _independent_read(path: Path, fmt: str, view: Any) -> np.ndarray | None:
             for p in path.rglob("zarr.json")
             if json.loads(p.read_text()).get("node_type") == "array"
         )
+        series = path / "OME" / "zarr.json"
+        if series.is_file():  # a collection: arrays in position order
+            names = json.loads(series.read_text())["attributes"]["ome"]["series"]
+            arrays = [path / name / "0" for name in names]
         data = []
         for a in arrays:  # each array's axes (storage order) moved to view order
             array = zarr.open_array(str(a), mode="r")
@@ -282,3 +286,61 @@ def test_event_iterator_to_scratch() -> None:
     events = iter([useq.MDAEvent(), useq.MDAEvent(), useq.MDAEvent()])
     core.mda.run(events, output="scratch")
     assert core.mda.get_view().shape == (3, H, W)
+
+
+RAGGED_SEQ = {
+    "time_plan": {"interval": 0, "loops": 2},
+    "channels": ["DAPI"],
+    "axis_order": "tpgcz",
+    "stage_positions": [
+        {"name": "stack", "sequence": {"z_plan": {"range": 2, "step": 1}}},
+        {"name": "colour", "x": 50, "sequence": {"channels": ["DAPI", "FITC", "Cy5"]}},
+    ],
+}
+
+
+@pytest.mark.parametrize("fmt", OUTPUTS)
+def test_mda_run_positions_of_different_shapes(tmp_path: Path, fmt: str) -> None:
+    """A z-stack position beside a 3-channel one: two arrays, frame by frame."""
+    seq = useq.MDASequence(**RAGGED_SEQ)
+    events = list(seq.iter_events())
+    core = demo_core(width=W, height=H)
+    dest = "memory" if fmt == "memory" else str(tmp_path / f"run.{fmt}")
+    core.mda.run(seq, output=dest, overwrite=True)
+    view = core.mda.get_view()
+    assert view.dims == ("frame", "y", "x")  # as the flat fallback's shape
+    assert view.shape == (len(events), H, W)
+    counters = [decode_frame_counter(np.asarray(view[k])) for k in range(len(events))]
+    base = counters[0]
+    assert counters == list(range(base, base + len(events)))
+    # each position's own array, from an independent reader when on disk
+    arrays: list[np.ndarray] = []
+    if fmt == "ome.zarr":
+        yaozarrs.validate_zarr_store(dest)
+        for name in ("stack", "colour"):
+            arrays.append(zarr.open_array(f"{dest}/{name}/0", mode="r")[...])
+    elif fmt == "ome.tiff":
+        files = sorted((tmp_path / "run").glob("*.ome.tiff"))
+        assert len(files) == 2
+        with tifffile.TiffFile(files[0]) as tif:
+            arrays = [s.asarray() for s in tif.series]
+        ome = ome_types.from_tiff(files[1])
+        assert [i.pixels.size_z for i in ome.images] == [3, 1]
+        assert [i.pixels.size_c for i in ome.images] == [1, 3]
+        assert [i.pixels.size_t for i in ome.images] == [2, 2]
+    else:
+        arrays = [
+            np.asarray(core.mda.get_view()._stream.view(position=p)) for p in (0, 1)
+        ]
+    stack, colour = arrays
+    assert stack.size == 2 * 1 * 3 * H * W  # t, c (the sequence's one), z
+    stack = stack.reshape(2, 1, 3, H, W)
+    assert colour.shape == (2, 3, H, W)  # t, c
+    for k, event in enumerate(events):
+        t = event.index["t"]
+        if event.pos_name == "stack":
+            frame = stack[t, event.index["c"], event.index["z"]]
+        else:
+            frame = colour[t, event.index["c"]]
+        got = decode_frame_counter(frame)
+        assert got == base + k, (k, dict(event.index))
