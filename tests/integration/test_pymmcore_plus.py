@@ -317,8 +317,13 @@ def test_mda_run_positions_of_different_shapes(tmp_path: Path, fmt: str) -> None
     arrays: list[np.ndarray] = []
     if fmt == "ome.zarr":
         yaozarrs.validate_zarr_store(dest)
+        import tensorstore as ts
+
         for name in ("stack", "colour"):
-            arrays.append(zarr.open_array(f"{dest}/{name}/0", mode="r")[...])
+            data = zarr.open_array(f"{dest}/{name}/0", mode="r")[...]
+            spec = {"driver": "zarr3", "kvstore": f"file://{dest}/{name}/0"}
+            np.testing.assert_array_equal(ts.open(spec).result().read().result(), data)
+            arrays.append(data)
     elif fmt == "ome.tiff":
         files = sorted((tmp_path / "run").glob("*.ome.tiff"))
         assert len(files) == 2
