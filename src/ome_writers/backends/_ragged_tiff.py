@@ -16,7 +16,11 @@ import tifffile
 from ome_types import model as m
 from ome_types import to_xml
 
-from ome_writers.metadata._ome_xml import OmeXmlBuilder, set_global_annotation
+from ome_writers.metadata._ome_xml import (
+    OmeXmlBuilder,
+    assemble_ome,
+    check_ome_update,
+)
 
 if TYPE_CHECKING:
     from ._ragged import RaggedBackend
@@ -53,17 +57,7 @@ def _joined(backend: RaggedBackend) -> m.OME:
                 ref.id = renamed.get(ref.id, ref.id)
         images.append(image)
     plate = OmeXmlBuilder(backend.settings).plate()
-    ome = m.OME(
-        creator="ome-writers",
-        images=images,
-        plates=[plate] if plate else [],
-        structured_annotations=m.StructuredAnnotations(map_annotations=annotations),
-    )
-    for namespace, metadata in backend.global_metadata.items():
-        set_global_annotation(ome, namespace, metadata)
-    if ome.structured_annotations is not None and not list(ome.structured_annotations):
-        ome.structured_annotations = None
-    return ome
+    return assemble_ome(images, annotations, plate, backend.global_metadata)
 
 
 def file_set_models(backend: RaggedBackend) -> dict[int, m.OME]:
@@ -92,20 +86,6 @@ def write_file_set(backend: RaggedBackend) -> None:
 
 def replace_file_set_models(backend: RaggedBackend, metadata: Any) -> None:
     """Write the given models (from `get_metadata`) into their files, after close."""
-    if not backend.finalized:
-        raise RuntimeError(
-            "update_metadata() must be called after the stream context exits."
-        )
-    if not isinstance(metadata, dict):
-        raise TypeError(
-            f"Expected dict[int, ome_types.model.OME] metadata, got {type(metadata)}"
-        )
-    for key, model in metadata.items():
-        if key not in backend.set_models:
-            raise KeyError(f"Unknown position index: {key}")
-        if not isinstance(model, m.OME):
-            raise TypeError(
-                f"Expected ome_types.model.OME for position {key}, got {type(model)}"
-            )
+    check_ome_update(metadata, backend.finalized, backend.set_models)
     backend.set_models.update(metadata)
     _write(backend, metadata)

@@ -14,7 +14,11 @@ import tifffile
 from ome_types import model as m
 from ome_types import to_xml
 
-from ome_writers.metadata._ome_xml import new_uuid, set_global_annotation
+from ome_writers.metadata._ome_xml import (
+    assemble_ome,
+    new_uuid,
+    set_global_annotation,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -87,21 +91,9 @@ class TiffModels:
             images.append(
                 builder.image(position, image.planes, outer, annotations, tiff_data)
             )
-        plate = builder.plate()
-        ome = m.OME(
-            uuid=file_uuid,
-            creator="ome-writers",
-            images=images,
-            plates=[plate] if plate else [],
-            structured_annotations=m.StructuredAnnotations(map_annotations=annotations),
+        return assemble_ome(
+            images, annotations, builder.plate(), b.global_metadata, file_uuid
         )
-        for namespace, metadata in b.global_metadata.items():
-            set_global_annotation(ome, namespace, metadata)
-        if ome.structured_annotations is not None and not list(
-            ome.structured_annotations
-        ):
-            ome.structured_annotations = None
-        return ome
 
     def write(self, keys: Iterable[int] | None = None) -> None:
         """Write the OME-XML of `keys` (default: every file) into the files."""

@@ -56,7 +56,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import tifffile
-from ome_types import model as m
 
 from ome_writers._flush import Flusher
 from ome_writers._paths import fsync_tree, resolve_output, safe_segment
@@ -64,6 +63,7 @@ from ome_writers.metadata._ome_xml import (
     ImageState,
     OmeXmlBuilder,
     PlaneRecord,
+    check_ome_update,
     check_tiff_settings,
     new_uuid,
 )
@@ -73,6 +73,8 @@ from ._tiff_models import TiffModels
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from ome_types import model as m
 
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings, OmeTiffFormat
@@ -401,26 +403,7 @@ class TiffBackend(Backend):
 
     def update_metadata(self, metadata: Any) -> None:
         """Replace OME models after close and rewrite those files' OME-XML."""
-        if not isinstance(metadata, dict):
-            raise TypeError(
-                "Expected dict[int, ome_types.model.OME] metadata, "
-                f"got {type(metadata)}"
-            )
-        for key, value in metadata.items():
-            if not isinstance(value, m.OME):
-                raise TypeError(
-                    f"Expected ome_types.model.OME for position {key}, "
-                    f"got {type(value)}"
-                )
-        if not self.finalized:
-            raise RuntimeError(
-                "update_metadata() must be called after the stream context exits. "
-                "OME-TIFF metadata is written at close; get_metadata() returns the "
-                "written models then."
-            )
-        for key in metadata:
-            if key not in self.models:
-                raise KeyError(f"Unknown position index: {key}")
+        check_ome_update(metadata, self.finalized, self.models)
         self.meta.replace(metadata)
 
     # --------------------------------------------------------------- reading

@@ -24,7 +24,7 @@ from ome_writers._schema._units import LENGTH_SYMBOLS, TIME_SYMBOLS
 from ._frames import SPECIAL_KEYS
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from ome_writers._schema import AcquisitionSettings, Dimension
 
@@ -444,6 +444,52 @@ def set_global_annotation(ome: m.OME, namespace: str, metadata: dict[str, Any]) 
             maps[i] = global_annotation(namespace, metadata, ann.id)
             return
     maps.append(global_annotation(namespace, metadata, free_annotation_id(sa)))
+
+
+def assemble_ome(
+    images: list[m.Image],
+    annotations: list[m.MapAnnotation],
+    plate: m.Plate | None,
+    global_metadata: dict[str, dict[str, Any]],
+    uuid: str | None = None,
+) -> m.OME:
+    """The OME document of images, their annotations, a plate and the
+    dataset-level (namespaced) metadata; no empty StructuredAnnotations."""
+    ome = m.OME(
+        uuid=uuid,
+        creator="ome-writers",
+        images=images,
+        plates=[plate] if plate else [],
+        structured_annotations=m.StructuredAnnotations(map_annotations=annotations),
+    )
+    for namespace, metadata in global_metadata.items():
+        set_global_annotation(ome, namespace, metadata)
+    if ome.structured_annotations is not None and not list(ome.structured_annotations):
+        ome.structured_annotations = None
+    return ome
+
+
+def check_ome_update(metadata: Any, finalized: bool, known: Iterable[int]) -> None:
+    """Raise unless `metadata` maps known file indices to OME models, after close."""
+    if not isinstance(metadata, dict):
+        raise TypeError(
+            f"Expected dict[int, ome_types.model.OME] metadata, got {type(metadata)}"
+        )
+    for key, value in metadata.items():
+        if not isinstance(value, m.OME):
+            raise TypeError(
+                f"Expected ome_types.model.OME for position {key}, got {type(value)}"
+            )
+    if not finalized:
+        raise RuntimeError(
+            "update_metadata() must be called after the stream context exits. "
+            "OME-TIFF metadata is written at close; get_metadata() returns the "
+            "written models then."
+        )
+    known = set(known)
+    for key in metadata:
+        if key not in known:
+            raise KeyError(f"Unknown position index: {key}")
 
 
 def collection_xml(
