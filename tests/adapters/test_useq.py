@@ -593,13 +593,6 @@ def test_every_axis_order_with_sub_sequence_grid(order: str) -> None:
         ({"channels": [{"config": "A", "acquire_every": 2}]}, "acquire_every > 1"),
         (
             {
-                "stage_positions": _plate(selected_wells=WELLS),
-                "grid_plan": {"rows": 1, "columns": 2},
-            },
-            "WellPlatePlan with grid_plan",
-        ),
-        (
-            {
                 "time_plan": {"interval": 0, "duration": 5},
                 "stage_positions": [(0, 0), {"sequence": {"channels": ["A", "B"]}}],
             },
@@ -761,3 +754,26 @@ def test_ragged_dimension_values() -> None:
     ]
     assert [(d.name, d.count) for d in b.dimensions] == [("t", 2), ("c", 3)]
     assert b.dimensions[1].coord_names == ["DAPI", "FITC", "Cy5"]
+
+
+@pytest.mark.parametrize("order", ["tpgcz", "tgpcz", "ptgcz"])
+def test_well_plate_plan_with_grid(order: str) -> None:
+    """Each well's tiles are fields of the well (fov0, fov1), every event in place."""
+    seq = useq.MDASequence(
+        axis_order=order,
+        stage_positions=_plate(selected_wells=WELLS),
+        grid_plan={"rows": 1, "columns": 2},
+        time_plan={"interval": 0, "loops": 2},
+    )
+    assert fills_one_array(seq)
+    result = useq_to_acquisition_settings(seq, W, H)
+    positions = result["dimensions"][[d.name for d in result["dimensions"]].index("p")]
+    wells = [(p.plate_row, p.plate_column) for p in positions.coords]
+    assert sorted(set(wells)) == [("A", "1"), ("B", "3")]
+    for well in set(wells):
+        names = [
+            p.name for p, w in zip(positions.coords, wells, strict=True) if w == well
+        ]
+        assert names == ["fov0", "fov1"]
+    assert result["plate"] is not None
+    check_frames(seq, result)

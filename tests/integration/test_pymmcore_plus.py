@@ -74,6 +74,14 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "grid": {"grid_plan": {"rows": 2, "columns": 2}, "channels": ["FITC"]},
     "plate": {"stage_positions": PLATE, "channels": ["DAPI"]},
+    "plate-with-grid-ptgcz": {
+        "stage_positions": useq.WellPlatePlan(
+            plate=96, a1_center_xy=(0, 0), selected_wells=([0, 1], [0, 2])
+        ),
+        "grid_plan": {"rows": 1, "columns": 2},
+        "time_plan": {"interval": 0, "loops": 2},
+        "axis_order": "ptgcz",
+    },
     "duplicate-channels": {"channels": ["DAPI", {"config": "DAPI", "exposure": 5}]},
     "rejected-fallback": {
         "z_plan": {"range": 1, "step": 1},
@@ -181,6 +189,9 @@ def test_mda_run(tmp_path: Path, case: str, fmt: str) -> None:
         np.testing.assert_array_equal(other, data)
     if case == "rejected-fallback":
         assert view.dims == ("t", "y", "x")
+    if case == "plate-with-grid-ptgcz":  # wells x tiles as fields, in place
+        assert view.dims == ("p", "t", "y", "x")
+        assert view.shape[:2] == (4, 2)
     if case == "sub-grid-pgtcz":  # one regular array, not the flat fallback
         assert view.dims == ("p", "t", "c", "z", "y", "x")
         assert view.shape[:-2] == (3, 2, 2, 2)

@@ -113,11 +113,6 @@ def _check_regular(seq: Any, useq: Any, used: list[str]) -> None:
             "Sequences with Channel.acquire_every > 1 are not supported: channels "
             "would have different time sizes."
         )
-    if isinstance(seq.stage_positions, useq.WellPlatePlan) and "g" in used:
-        raise NotImplementedError(
-            "WellPlatePlan with grid_plan is not supported. Use well_points_plan "
-            "to image several fields per well."
-        )
 
 
 def _grid_points(plan: Any, useq: Any) -> list[Any]:
@@ -208,7 +203,7 @@ def _positions(
         src = stage[p] if stage else None
         points = sub_points.get(p, global_points)
         point: Any = points[g] if g < len(points) else None
-        if is_plate_plan:
+        if is_plate_plan and not global_points:  # a field of the well points
             point = well_points[p % len(well_points)] if well_points else None
         has_cell = point is not None and getattr(point, "grid_row", None) is not None
         if has_cell:
