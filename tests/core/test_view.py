@@ -162,3 +162,31 @@ def test_unbounded_positions_read_after_close() -> None:
     assert stream.view().shape == (3, 2, 2, 3)
     assert stream.view()[2, 0].max() == 5
     assert stream.view(dynamic_shape=False).shape == (3, 2, 2, 3)
+
+
+def test_reordered_storage_reads_return_a_transposed_view() -> None:
+    """Storage order != declared order: the read is transposed, not copied."""
+    dims = [
+        Dimension(name="t", count=2),
+        Dimension(name="c", count=3),
+        Dimension(name="y", count=4),
+        Dimension(name="x", count=5),
+    ]
+    stored_ct = AcquisitionSettings(
+        dimensions=dims,
+        dtype="uint16",
+        format="scratch",
+        storage_order=["c", "t", "y", "x"],
+    )
+    same = AcquisitionSettings(dimensions=dims, dtype="uint16", format="scratch")
+    for settings, reordered in ((stored_ct, True), (same, False)):
+        with create_stream(settings) as stream:
+            for i in range(6):
+                stream.append(frame_for(i, (4, 5)))
+            data = stream.view()[:, :]
+        assert data.shape == (2, 3, 4, 5)
+        np.testing.assert_array_equal(data[1, 0], frame_for(3, (4, 5)))
+        # a transposed view of the (c, t) block read in storage order
+        assert data.flags.c_contiguous is not reordered
+        if reordered:
+            assert data.base is not None and data.base.shape == (3, 2, 4, 5)
