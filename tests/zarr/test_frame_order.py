@@ -155,3 +155,27 @@ def test_unbounded_listed_order(tmp_path: Path) -> None:
             if pos == p:
                 np.testing.assert_array_equal(z[cycle_n, c], _frame(n))
         assert not z[2, 1].any()  # the last half cycle reached channel 0 only
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_chunks_complete_once_in_any_order(seed: int) -> None:
+    """Frames of chunks spanning several frames, in a random order: every chunk
+    is handed over exactly once, complete, and nothing stays buffered."""
+    from ome_writers.backends._chunks import ChunkAssembler
+
+    shape, chunks = (3, 5), (2, 2)  # index dims: 2 x 3 chunks, the last ones short
+    flushed: list[tuple[int, tuple[int, ...], np.ndarray]] = []
+    assembler = ChunkAssembler(
+        shape, chunks, (Y, X), np.dtype("uint16"), lambda *a: flushed.append(a)
+    )
+    cells = [(p, i, j) for p in range(2) for i in range(3) for j in range(5)]
+    random.Random(seed).shuffle(cells)
+    for n, (p, i, j) in enumerate(cells):
+        assembler.add(p, (i, j), np.full((Y, X), n + 1, "uint16"))
+    assert not assembler._open
+    origins = [(p, origin) for p, origin, _ in flushed]
+    assert len(origins) == len(set(origins)) == 2 * 2 * 3
+    value = {cell: n + 1 for n, cell in enumerate(cells)}
+    for p, (oi, oj), block in flushed:
+        for a, b in np.ndindex(*block.shape[:2]):
+            assert block[a, b, 0, 0] == value[(p, oi + a, oj + b)]
