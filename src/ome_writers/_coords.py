@@ -132,7 +132,14 @@ class _ExplicitOrder:
         self._mark_frames: list[int] = []
         self._mark_extents: list[tuple[int, ...]] = []
         reached = [0] * len(order[0])
+        # along the first dimension: where a cycle reaches a new index, and
+        # how far it has reached (an unbounded order repeats, shifted by span)
+        self._first_grew = bytearray(self._length)
+        self._first_reach: list[int] = []
         for n, entry in enumerate(order):
+            if not self._first_reach or entry[0] + 1 > self._first_reach[-1]:
+                self._first_grew[n] = 1
+            self._first_reach.append(max([entry[0] + 1, *self._first_reach[-1:]]))
             grew = False
             for i, value in enumerate(entry):
                 if value >= reached[i]:
@@ -142,18 +149,20 @@ class _ExplicitOrder:
                 self._marks[n] = 1
                 self._mark_frames.append(n)
                 self._mark_extents.append(tuple(reached))
+        self._span = self._first_reach[-1]
 
     def is_high_water_mark(self, n: int) -> bool:
         if n < self._length:
             return bool(self._marks[n])
-        return n % self._length == 0  # a new cycle of the unbounded first dim
+        return bool(self._first_grew[n % self._length])  # a later cycle
 
     def extents(self, n_frames: int) -> tuple[int, ...]:
         if n_frames <= self._length:
             k = bisect.bisect_right(self._mark_frames, n_frames - 1) - 1
             return self._mark_extents[k]
+        cycle, last = divmod(n_frames - 1, self._length)
         full = self._mark_extents[-1]
-        return (-(-n_frames // self._length), *full[1:])
+        return (cycle * self._span + self._first_reach[last], *full[1:])
 
 
 class PositionExtents:

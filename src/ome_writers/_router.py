@@ -57,21 +57,23 @@ def listed_cells(settings: AcquisitionSettings) -> list[tuple[int, ...]] | None:
 
 
 def c_order_per_position(settings: AcquisitionSettings) -> bool:
-    """Whether each position receives its frames in C order of its own dims.
+    """Whether each position receives all its frames in C order of its own dims.
 
     True for the default order; an explicit `frame_order` may interleave
-    positions (tiles of a grid inside the t/c/z loops) and still qualify.
+    positions (tiles of a grid inside the t/c/z loops) and still qualify, but
+    not leave cells out (a jagged acquisition).
     """
     order = explicit_order(settings)
     if order is None:
         return True
     pidx = settings.position_dimension_index
     names = [d.name for d in settings.dimensions[:-2]]
+    span = 1 + max(e[0] for e in order) if order and names else 1
     # per position: (index into the cell, count) of each of its own dimensions
     own: list[list[tuple[int, int]]] = []
     for p in range(len(settings.positions)):
         dims = settings.position_index_dimensions(p)
-        own.append([(names.index(d.name), d.count or 1) for d in dims])
+        own.append([(names.index(d.name), d.count or span) for d in dims])
     next_flat: dict[int, int] = {}
     for entry in order:
         pos = entry[pidx] if pidx is not None else 0
@@ -81,7 +83,10 @@ def c_order_per_position(settings: AcquisitionSettings) -> bool:
         if flat != next_flat.get(pos, 0):
             return False
         next_flat[pos] = flat + 1
-    return True
+    return all(
+        next_flat.get(p, 0) == math.prod(count for _, count in dims)
+        for p, dims in enumerate(own)
+    )
 
 
 class FrameRouter:
@@ -100,6 +105,8 @@ class FrameRouter:
         "_inner_total",
         "_outer_axis",
         "_pidx",
+        "_planned",
+        "_span",
         "_storage_take",
         "_table",
         "counts",
@@ -145,6 +152,21 @@ class FrameRouter:
                 self._table = self._block_routes
         elif self.total is not None and self.total <= TABLE_LIMIT:
             self._table = [self._compute(n) for n in range(self.total)]
+        # an unbounded listed order covers `span` indices of the first dimension
+        self._span = 1 + max((e[0] for e in self._block or ()), default=0)
+        # jagged orders leave cells out: the storage indices that are acquired
+        self._planned: list[set[tuple[int, ...]]] | None = None
+        if self._block is not None:
+            if settings.is_ragged:
+                cells = len(settings.frame_cells())
+            elif self.total is None:  # one cycle of the unbounded first dim
+                cells = self._span * self._inner_total
+            else:
+                cells = math.prod(c or 1 for c in self.counts)
+            if len(self._block) < cells:
+                self._planned = [set() for _ in settings.positions]
+                for pos, index in self._block_routes:
+                    self._planned[pos].add(index)
         elif self._inner_total <= TABLE_LIMIT:
             inner_ranges = (range(c or 1) for c in self.counts[1:])
             self._inner = list(itertools.product(*inner_ranges))
@@ -157,7 +179,7 @@ class FrameRouter:
         if block is not None:
             cycle, rem = divmod(n, len(block))
             entry = block[rem]
-            return (entry[0] + cycle, *entry[1:]) if cycle else entry
+            return (entry[0] + cycle * self._span, *entry[1:]) if cycle else entry
         outer, rem = divmod(n, self._inner_total)
         if self._inner is not None:
             return (outer, *self._inner[rem])
@@ -176,8 +198,24 @@ class FrameRouter:
             cycle, rem = divmod(n, len(self._block_routes))
             pos, index = self._block_routes[rem]
             k = self._outer_axis
-            return pos, (*index[:k], index[k] + cycle, *index[k + 1 :])
+            shifted = index[k] + cycle * self._span
+            return pos, (*index[:k], shifted, *index[k + 1 :])
         return self._split(self.acquisition_index(n))
+
+    @property
+    def jagged(self) -> bool:
+        """Whether some cells of the arrays are never acquired."""
+        return self._planned is not None
+
+    def is_planned(self, position: int, index: tuple[int, ...]) -> bool:
+        """Whether the storage cell `index` of `position` is ever acquired."""
+        planned = self._planned
+        if planned is None:
+            return True
+        k = self._outer_axis
+        if self.total is None and k >= 0:  # fold later cycles onto the first
+            index = (*index[:k], index[k] % self._span, *index[k + 1 :])
+        return index in planned[position]
 
     def route(self, n: int) -> Route:
         """(position index, storage index) of frame `n` (no bounds check)."""

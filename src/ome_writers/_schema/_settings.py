@@ -119,10 +119,11 @@ class AcquisitionSettings(SettingsModel):
         dimensions, in `dimensions` order (the position dimension included).
         Entries may leave out trailing non-frame dimensions (e.g. a camera axis
         inserted before Y, X): those vary fastest, in C order, within each
-        entry. Every entry is a distinct cell and, for bounded acquisitions,
-        every cell appears once. With an unbounded first dimension the entries
-        describe one cycle of it (first index 0) that repeats with that index
-        incremented. None (default): C order, the last dimension fastest.
+        entry. Every entry is a distinct cell; cells that no entry lists are
+        never acquired (jagged acquisitions: they read as the fill value and
+        are recorded as not acquired). With an unbounded first dimension the
+        entries describe one cycle of it (indices 0..k-1 along it) that repeats
+        shifted by k. None (default): C order, the last dimension fastest.
     """
 
     root_path: str = ""
@@ -331,16 +332,24 @@ class AcquisitionSettings(SettingsModel):
             return
         if self.is_ragged:
             cells = set(self.frame_cells())
-            if len(set(order)) != len(order) or set(order) != cells:
-                wrong = next((e for e in order if e not in cells), None)
+            wrong = next((e for e in order if e not in cells), None)
+            if len(set(order)) == len(order) == len(cells) and wrong is None:
+                return
+            if wrong is None and len(set(order)) == len(order):
+                raise ValueError(
+                    "frame_order leaves out frames of the positions' own "
+                    "dimensions: cells never acquired are not supported together "
+                    "with per-position dimensions."
+                )
+            if wrong is not None or len(set(order)) != len(order):
                 detail = (
                     f"{wrong} is not a cell of its position's own dimensions"
                     if wrong is not None
-                    else "a cell is listed twice or left out"
+                    else "a cell is listed twice"
                 )
                 raise ValueError(
-                    f"frame_order must list each of the {len(cells)} frames of the "
-                    f"positions' own dimensions once ({detail})."
+                    f"frame_order must list frames of the positions' own "
+                    f"dimensions, each once ({detail})."
                 )
             return
         all_dims = self.dimensions[:-2]
@@ -353,7 +362,6 @@ class AcquisitionSettings(SettingsModel):
             )
         dims = all_dims[:n_dims]
         counts = [d.count for d in dims]
-        limits = [1 if c is None else c for c in counts]
         for n, entry in enumerate(order):
             if len(entry) != n_dims:
                 raise ValueError(
@@ -361,13 +369,9 @@ class AcquisitionSettings(SettingsModel):
                     f"entry must have {n_dims} (one per dimension "
                     f"{[d.name for d in dims]})."
                 )
-            for i, (value, limit) in enumerate(zip(entry, limits, strict=True)):
-                if not 0 <= value < limit:
-                    what = (
-                        "0 (one cycle of the unbounded first dimension)"
-                        if counts[i] is None
-                        else f"in [0, {limit})"
-                    )
+            for i, (value, limit) in enumerate(zip(entry, counts, strict=True)):
+                if value < 0 or (limit is not None and value >= limit):
+                    what = f"in [0, {limit})" if limit is not None else ">= 0"
                     raise ValueError(
                         f"frame_order[{n}] = {entry}: index {value} of dimension "
                         f"{dims[i].name!r} must be {what}."
@@ -379,18 +383,8 @@ class AcquisitionSettings(SettingsModel):
                 f"frame_order lists the cell {dupe} more than once; every frame "
                 "must have its own cell."
             )
-        expected = math.prod(limits)
-        if len(order) != expected:
-            raise ValueError(
-                f"frame_order has {len(order)} entries but the dimensions "
-                f"{[d.name for d in dims]} hold {expected} cells"
-                + (
-                    " per cycle of the unbounded first dimension"
-                    if None in counts
-                    else ""
-                )
-                + "; every cell must appear once."
-            )
+        # fewer entries than cells: the cells left out are never acquired (they
+        # read as the fill value and are recorded as not acquired)
 
     # ------------------------------------------------------------------ derived
 
@@ -423,6 +417,10 @@ class AcquisitionSettings(SettingsModel):
     def num_frames(self) -> int | None:
         """Total number of 2D frames (None when unbounded)."""
         dims = self._require_dims("num_frames")[:-2]
+        if self.frame_order is not None and all(d.count for d in dims):
+            entries = len(self.frame_order)
+            listed = len(self.frame_order[0]) if self.frame_order else 0
+            return entries * math.prod(d.count or 1 for d in dims[listed:])
         if self.is_ragged:  # each position's own frames (bounded: validated)
             return sum(
                 math.prod(d.count or 1 for d in self.position_index_dimensions(p))

@@ -87,9 +87,9 @@ class AcquireZarrBackend(ZarrBackend):
         if not c_order_per_position(settings):
             return (
                 "acquire-zarr appends each array's frames in sequence, so every "
-                "position must receive its frames in C order; this frame_order "
-                "interleaves them differently (use tensorstore, zarr-python or "
-                "zarrs-python)"
+                "position must receive all its frames in C order; this frame_order "
+                "interleaves them differently or leaves cells out (use "
+                "tensorstore, zarr-python or zarrs-python)"
             )
         if settings.dtype and np.dtype(settings.dtype).name not in _DTYPES:
             return f"acquire-zarr cannot write dtype {settings.dtype!r}"

@@ -10,6 +10,7 @@ reads overlay the frames still held here.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ class ChunkAssembler:
     dtype : numpy dtype
     flush : callable
         Receives (position, origin, buffer) for each completed chunk.
+    planned : callable, optional
+        ``planned(position, index)``: whether a frame will ever come for a cell
+        (jagged acquisitions); a chunk is complete when its planned cells are.
     """
 
     def __init__(
@@ -51,12 +55,14 @@ class ChunkAssembler:
         frame_shape: tuple[int, int],
         dtype: np.dtype,
         flush: Flush,
+        planned: Callable[[int, tuple[int, ...]], bool] | None = None,
     ) -> None:
         self._shape = tuple(index_shape)
         self._chunks = tuple(index_chunks)
         self._frame_shape = frame_shape
         self._dtype = dtype
         self._flush = flush
+        self._planned = planned
         self._open: dict[tuple[int, tuple[int, ...]], _OpenChunk] = {}
 
     @staticmethod
@@ -76,7 +82,14 @@ class ChunkAssembler:
                 for o, c, n in zip(origin, self._chunks, self._shape, strict=True)
             )
             buffer = np.zeros((*extent, *self._frame_shape), dtype=self._dtype)
-            chunk = self._open[key] = _OpenChunk(buffer, math.prod(extent))
+            expected = math.prod(extent)
+            planned = self._planned
+            if planned is not None:
+                cells = itertools.product(
+                    *(range(o, o + e) for o, e in zip(origin, extent, strict=True))
+                )
+                expected = sum(planned(position, cell) for cell in cells)
+            chunk = self._open[key] = _OpenChunk(buffer, expected)
         local = tuple(i - o for i, o in zip(index, origin, strict=True))
         return origin, chunk, local
 

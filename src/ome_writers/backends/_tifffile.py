@@ -374,8 +374,9 @@ class TiffBackend(Backend):
             outer = self.outer_extent(position)
             shape = [] if outer is None else [outer, *counts[1:]]
             written = self.ifd_of[position]
+            planned = self.router.is_planned
             for index in np.ndindex(*shape):
-                if index not in written:
+                if index not in written and planned(position, index):
                     self._write_page(position, index, zeros)
 
     def _attach_frame_metadata(self) -> None:

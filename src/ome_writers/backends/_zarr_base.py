@@ -112,6 +112,7 @@ class ZarrBackend(Backend):
                 self.frame_shape,
                 self.dtype,
                 self._write_block_at,
+                planned=router.is_planned if router.jagged else None,
             )
         grid = self.shards or self.chunks
         # chunk (or shard) counts along Y and X: the last two parts of a chunk key
@@ -317,17 +318,30 @@ class ZarrBackend(Backend):
 
         for position, path in enumerate(self.layout.image_paths):
             records = self.frame_metadata.records(position)
+            own: dict[str, Any] = {}
             if records:
-                self.attributes[path]["ome_writers"] = {
-                    "version": __version__,
-                    "frame_metadata": [
-                        {**meta, "storage_index": list(index)}
-                        for _, index, meta in records
-                    ],
-                }
+                own["frame_metadata"] = [
+                    {**meta, "storage_index": list(index)} for _, index, meta in records
+                ]
+            if self.router.jagged:  # cells that are never acquired, by design
+                own["not_acquired"] = self._not_acquired(position)
+            if own:
+                self.attributes[path]["ome_writers"] = {"version": __version__, **own}
             write_group(self.root, path, self.attributes[path])
         if "." not in self.layout.image_paths:
             write_group(self.root, ".", self.attributes["."])
+
+    def _not_acquired(self, position: int) -> list[list[int]]:
+        """Storage indices (index dims) of the array's cells no frame is for."""
+        shape = list(self.allocated[position][:-2])
+        if self.grow_axis is not None:
+            shape[self.grow_axis] = self.extent[position]
+        planned = self.router.is_planned
+        return [
+            list(index)
+            for index in product(*(range(n) for n in shape))
+            if not planned(position, index)
+        ]
 
     # ---------------------------------------------------------------- reading
 
