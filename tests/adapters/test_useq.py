@@ -585,14 +585,6 @@ def test_every_axis_order_with_sub_sequence_grid(order: str) -> None:
     [
         (
             {
-                "z_plan": {"range": 1, "step": 1},
-                "channels": [{"config": "A", "do_stack": False}],
-            },
-            "do_stack=False",
-        ),
-        ({"channels": [{"config": "A", "acquire_every": 2}]}, "acquire_every > 1"),
-        (
-            {
                 "time_plan": {"interval": 0, "duration": 5},
                 "stage_positions": [(0, 0), {"sequence": {"channels": ["A", "B"]}}],
             },
@@ -777,3 +769,56 @@ def test_well_plate_plan_with_grid(order: str) -> None:
         assert names == ["fov0", "fov1"]
     assert result["plate"] is not None
     check_frames(seq, result)
+
+
+JAGGED = {
+    "do-stack-false": {
+        "z_plan": {"range": 2, "step": 1},
+        "channels": ["DAPI", {"config": "FITC", "do_stack": False}],
+        "time_plan": {"interval": 0, "loops": 2},
+    },
+    "acquire-every-2": {
+        "channels": ["DAPI", {"config": "FITC", "acquire_every": 2}],
+        "time_plan": {"interval": 0, "loops": 5},
+    },
+    "both-with-positions-ptcz": {
+        "axis_order": "ptcz",
+        "stage_positions": [(0, 0), (5, 5)],
+        "z_plan": {"range": 1, "step": 1},
+        "channels": [
+            "DAPI",
+            {"config": "FITC", "do_stack": False, "acquire_every": 2},
+        ],
+        "time_plan": {"interval": 0, "loops": 3},
+    },
+}
+
+
+@pytest.mark.parametrize("case", list(JAGGED))
+def test_jagged_sequences_are_one_array_with_holes(case: str) -> None:
+    """Events a subset of the t/c/z grid: one array, each event at its cell."""
+    seq = useq.MDASequence(**JAGGED[case])
+    events = list(seq.iter_events())
+    result = useq_to_acquisition_settings(seq, W, H)
+    assert "frame_order" in result
+    settings = AcquisitionSettings(**result, dtype="uint16")
+    cells = int(np.prod([d.count for d in settings.dimensions[:-2]]))
+    assert settings.num_frames == len(events) < cells
+    check_frames(seq, result)
+
+
+def test_jagged_unbounded_time_repeats_the_channel_pattern() -> None:
+    seq = useq.MDASequence(
+        channels=["DAPI", {"config": "FITC", "acquire_every": 2}],
+        time_plan={"interval": 0, "duration": 3},
+    )
+    result = useq_to_acquisition_settings(seq, W, H)
+    assert result["frame_order"] == ((0, 0), (0, 1), (1, 0))  # two time points
+    settings = AcquisitionSettings(**result, dtype="uint16")
+    with create_stream(settings) as stream:
+        for k in range(7):  # t0 DAPI FITC, t1 DAPI, t2 DAPI FITC, t3 DAPI, t4 DAPI
+            stream.append(np.full((H, W), k + 1, "uint16"))
+        view = stream.view()
+        assert view.shape[:2] == (5, 2)
+    data = np.asarray(view)[..., 0, 0]
+    assert data.tolist() == [[1, 2], [3, 0], [4, 5], [6, 0], [7, 0]]

@@ -83,9 +83,15 @@ CASES: dict[str, dict[str, Any]] = {
         "axis_order": "ptgcz",
     },
     "duplicate-channels": {"channels": ["DAPI", {"config": "DAPI", "exposure": 5}]},
-    "rejected-fallback": {
-        "z_plan": {"range": 1, "step": 1},
+    # jagged: FITC takes one plane of each stack, Cy5 every second time point
+    "do-stack-false": {
+        "time_plan": {"interval": 0, "loops": 2},
+        "z_plan": {"range": 2, "step": 1},
         "channels": ["DAPI", {"config": "FITC", "do_stack": False}],
+    },
+    "acquire-every-2": {
+        "time_plan": {"interval": 0, "loops": 4},
+        "channels": ["DAPI", {"config": "Cy5", "acquire_every": 2}],
     },
 }
 OUTPUTS = ["ome.zarr", "ome.tiff", "memory"]
@@ -173,11 +179,14 @@ def test_mda_run(tmp_path: Path, case: str, fmt: str) -> None:
     core.mda.run(seq, output=dest, overwrite=True)
     view = core.mda.get_view()
     data = np.asarray(view)
-    frames = data.reshape(-1, H, W)
-    counters = [decode_frame_counter(f) for f in frames]
+    flat = _flat_positions(events)
+    cells = [_view_index(view, e, flat, k) for k, e in enumerate(events)]
+    counters = [decode_frame_counter(data[cell]) for cell in cells]
     base = min(counters)
     assert sorted(counters) == list(range(base, base + len(events)))
-    flat = _flat_positions(events)
+    # cells no event is for (jagged sequences) hold no frame
+    for cell in set(np.ndindex(*data.shape[:-2])) - set(cells):
+        assert not data[cell].any()
     for k, event in enumerate(events):
         got = decode_frame_counter(data[_view_index(view, event, flat, k)])
         assert got == base + k, (
@@ -187,8 +196,9 @@ def test_mda_run(tmp_path: Path, case: str, fmt: str) -> None:
         other = _independent_read(Path(dest), fmt, view)
         assert other is not None
         np.testing.assert_array_equal(other, data)
-    if case == "rejected-fallback":
-        assert view.dims == ("t", "y", "x")
+    if case in ("do-stack-false", "acquire-every-2"):  # one array, with holes
+        assert view.dims[0] == "t" and view.dims != ("t", "y", "x")
+        assert np.prod(view.shape[:-2]) > len(events)
     if case == "plate-with-grid-ptgcz":  # wells x tiles as fields, in place
         assert view.dims == ("p", "t", "y", "x")
         assert view.shape[:2] == (4, 2)
@@ -280,7 +290,8 @@ RAGGED = {
 
 @pytest.mark.parametrize("fmt", ["scratch", "ome-zarr", "ome-tiff"])
 def test_ragged_sequence_with_explicit_settings(tmp_path: Path, fmt: str) -> None:
-    """SPEC §0.1: settings without dims + a ragged sequence -> unbounded t-y-x."""
+    """SPEC §0.1: settings without dims + a ragged sequence: the view has the
+    shape pymmcore-plus's flat fallback has, (frames, Y, X)."""
     from ome_writers import AcquisitionSettings
 
     core = demo_core(width=W, height=H)

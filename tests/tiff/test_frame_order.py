@@ -7,6 +7,7 @@ listed cell says, for one file per position and for one multi-series file.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -80,3 +81,49 @@ def test_listed_order(
     assert view.dims == ("t", "p", "z", "y", "x")
     for n, cell in enumerate(order):
         np.testing.assert_array_equal(view[cell], frame(n))
+
+
+def test_jagged_order_marks_cells_not_acquired(
+    tmp_path: Path, bioformats: BioFormats
+) -> None:
+    """FITC only at the middle plane: the other FITC planes are zero pages (so
+    Bio-Formats reads a regular image), without Plane, listed as not acquired."""
+    order = [(t, 0, z) for t in range(2) for z in range(3)]
+    order += [(t, 1, 1) for t in range(2)]
+    order.sort()
+    path = tmp_path / "j.ome.tiff"
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        dimensions=[
+            Dimension(name="t", count=2, type="time"),
+            Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
+            Dimension(name="z", count=3, type="space"),
+            *YX,
+        ],
+        dtype="uint16",
+        frame_order=order,
+    )
+    with create_stream(settings) as stream:
+        for n in range(len(order)):
+            stream.append(frame(n), frame_metadata={"delta_t": float(n)})
+    with tifffile.TiffFile(path) as tif:
+        assert len(tif.pages) == 12
+        data = tif.series[0].asarray()
+    holes = [(t, 1, z) for t in range(2) for z in (0, 2)]
+    planes = {(0, z, c, t): frame(n) for n, (t, c, z) in enumerate(order)}
+    zero = np.zeros_like(frame(0))
+    planes.update({(0, z, c, t): zero for t, c, z in holes})
+    result = check_bioformats(bioformats, path, planes)
+    assert result.sizes == [(3, 2, 2, "XYZCT", "uint16")]
+    for n, cell in enumerate(order):
+        np.testing.assert_array_equal(data[cell], frame(n))
+    ome = check_xml(path)
+    (image,) = ome.images
+    assert {(p.the_t, p.the_c, p.the_z) for p in image.pixels.planes} == set(order)
+    (ref,) = image.annotation_refs
+    annotations = ome.structured_annotations.map_annotations
+    (note,) = [a for a in annotations if a.id == ref.id]
+    assert note.namespace == "ome_writers.not_acquired"
+    (entry,) = note.value.ms
+    listed = {(t, c, z) for z, c, t in json.loads(entry.value)}
+    assert listed == set(holes)

@@ -179,3 +179,45 @@ def test_chunks_complete_once_in_any_order(seed: int) -> None:
     for p, (oi, oj), block in flushed:
         for a, b in np.ndindex(*block.shape[:2]):
             assert block[a, b, 0, 0] == value[(p, oi + a, oj + b)]
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_jagged_order_records_cells_not_acquired(tmp_path: Path, backend: str) -> None:
+    """FITC takes only the middle plane of each stack: cells never acquired stay
+    empty, are listed in the image group, and no chunk waits for them."""
+    order: list[tuple[int, ...]] = []
+    for t in range(2):
+        order += [(t, 0, z) for z in range(4)] + [(t, 1, 1)]
+    root = tmp_path / "j.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        dimensions=[
+            Dimension(name="t", count=2, type="time"),
+            Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
+            Dimension(name="z", count=4, type="space", chunk_size=2),
+            Dimension(name="y", count=Y),
+            Dimension(name="x", count=X),
+        ],
+        dtype="uint16",
+        format=backend,
+        frame_order=order,
+    )
+    if backend == "acquire-zarr":
+        with pytest.raises(NotImplementedError, match="leaves cells out"):
+            create_stream(settings)
+        return
+    assert settings.num_frames == 10
+    with create_stream(settings) as stream:
+        for n in range(10):
+            stream.append(_frame(n))
+        assembler = stream._backend.assembler
+        assert assembler is not None and not assembler._open  # all handed over
+    data = zarr.open_array(str(root / "0"), mode="r")[...]
+    for n, cell in enumerate(order):
+        np.testing.assert_array_equal(data[cell], _frame(n))
+    holes = [(t, 1, z) for t in range(2) for z in (0, 2, 3)]
+    for cell in holes:
+        assert not data[cell].any()
+    attrs = json.loads((root / "zarr.json").read_text())["attributes"]
+    assert sorted(map(tuple, attrs["ome_writers"]["not_acquired"])) == holes
+    yaozarrs.validate_zarr_store(str(root))

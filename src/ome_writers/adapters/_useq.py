@@ -85,7 +85,7 @@ def _needs_frame_order(seq: Any, used: list[str], sub_grid: bool) -> bool:
     order = "".join(str(a) for a in seq.axis_order)
     if "p" in used and "g" in used and abs(order.index("p") - order.index("g")) != 1:
         return True
-    return sub_grid
+    return sub_grid or _is_jagged(seq)
 
 
 def _is_ragged(seq: Any, used: list[str]) -> bool:
@@ -103,16 +103,18 @@ def _check_regular(seq: Any, useq: Any, used: list[str]) -> None:
                 "A stage position's sub-sequence has stage positions of its own: "
                 "nested positions are not stored as arrays."
             )
-    if seq.z_plan is not None and any(not ch.do_stack for ch in seq.channels):
-        raise NotImplementedError(
-            "Sequences with Channel.do_stack=False values are not supported: "
-            "channels would have different z sizes."
-        )
-    if any(ch.acquire_every != 1 for ch in seq.channels):
-        raise NotImplementedError(
-            "Sequences with Channel.acquire_every > 1 are not supported: channels "
-            "would have different time sizes."
-        )
+
+
+def _is_jagged(seq: Any) -> bool:
+    """Whether some channel skips planes of the t/c/z grid.
+
+    ``do_stack=False`` takes one plane of a z-stack, ``acquire_every=k`` every
+    k-th time point: the events are a subset of one regular array.
+    """
+    return any(
+        ch.acquire_every != 1 or (seq.z_plan is not None and not ch.do_stack)
+        for ch in seq.channels
+    )
 
 
 def _grid_points(plan: Any, useq: Any) -> list[Any]:
@@ -262,10 +264,17 @@ def _event_order(
     """Each event's cell along the non-frame dims, in event order.
 
     None when the events arrive in C order. With an unbounded time plan, one
-    time point's events (the cycle that repeats). Raises NotImplementedError
-    when the events are not every cell of the regular array exactly once.
+    cycle of time points (the one that repeats). Cells no event is for are
+    never acquired (a jagged sequence). Raises NotImplementedError when two
+    events share a cell.
     """
-    source = seq.replace(time_plan=None) if unbounded_t else seq
+    source = seq
+    if unbounded_t:  # one cycle: as many time points as the channels repeat over
+        span = (
+            math.lcm(*(ch.acquire_every for ch in seq.channels)) if seq.channels else 1
+        )
+        plan = {"interval": 0, "loops": span} if span > 1 else None
+        source = seq.replace(time_plan=plan)
     names = [d.name for d in dims[:-2]]
     position_of = {key: i for i, key in enumerate(keys)}
     entries: list[tuple[int, ...]] = []
@@ -288,11 +297,12 @@ def _event_order(
     cells = list(itertools.product(*(range(c) for c in counts)))
     if entries == cells:
         return None
-    if len(set(entries)) != len(entries) or len(entries) != len(cells):
+    # cells no event is for (do_stack=False, acquire_every) stay unacquired
+    if len(set(entries)) != len(entries):
         raise NotImplementedError(
-            f"The sequence's {len(entries)} events do not fill the regular "
-            f"{dict(zip(names, counts, strict=True))} array once each, so it cannot "
-            "be stored as one array."
+            f"Some of the sequence's {len(entries)} events share a cell of the "
+            f"{dict(zip(names, counts, strict=True))} array, so it cannot be "
+            "stored as one array."
         )
     return tuple(entries)
 

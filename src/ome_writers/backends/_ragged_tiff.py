@@ -52,9 +52,9 @@ def _joined(backend: RaggedBackend) -> m.OME:
                     continue
                 renamed[ann.id] = ann.id = f"Annotation:{len(annotations)}"
                 annotations.append(ann)
-        for plane in image.pixels.planes:
-            for ref in plane.annotation_refs:
-                ref.id = renamed.get(ref.id, ref.id)
+        refs = [r for p in image.pixels.planes for r in p.annotation_refs]
+        for ref in [*refs, *image.annotation_refs]:
+            ref.id = renamed.get(ref.id, ref.id)
         images.append(image)
     plate = OmeXmlBuilder(backend.settings).plate()
     return assemble_ome(images, annotations, plate, backend.global_metadata)

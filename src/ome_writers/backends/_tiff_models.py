@@ -17,6 +17,7 @@ from ome_types import to_xml
 from ome_writers.metadata._ome_xml import (
     assemble_ome,
     new_uuid,
+    not_acquired_annotation,
     set_global_annotation,
 )
 
@@ -88,9 +89,19 @@ class TiffModels:
                 f = image.file_index
                 uuid = m.TiffData.UUID(value=b.uuids[f], file_name=b.files[f].name)
             tiff_data = builder.tiff_data(image.planes, outer, uuid)
-            images.append(
-                builder.image(position, image.planes, outer, annotations, tiff_data)
+            ome_image = builder.image(
+                position, image.planes, outer, annotations, tiff_data
             )
+            if b.router.jagged:
+                not_acquired = [
+                    list(builder.zct(index))
+                    for index in b.ifd_of[position]
+                    if not b.router.is_planned(position, index)
+                ]
+                ann_id = f"Annotation:{len(annotations)}"
+                annotations.append(not_acquired_annotation(ann_id, not_acquired))
+                ome_image.annotation_refs.append(m.AnnotationRef(id=ann_id))
+            images.append(ome_image)
         return assemble_ome(
             images, annotations, builder.plate(), b.global_metadata, file_uuid
         )

@@ -365,6 +365,9 @@ class TiffBackend(Backend):
         The outer extent is one past the largest outer index written. A
         position that got no frame at all (while others did) gets one outer
         index of zero pages, so every image the OME-XML declares has pages.
+        Cells a jagged acquisition never acquires get zero pages too (Bio-Formats
+        reads an image with unmapped planes with the wrong sizes); the OME-XML
+        lists them as not acquired.
         """
         if not any(self.pages):
             return
@@ -374,9 +377,8 @@ class TiffBackend(Backend):
             outer = self.outer_extent(position)
             shape = [] if outer is None else [outer, *counts[1:]]
             written = self.ifd_of[position]
-            planned = self.router.is_planned
             for index in np.ndindex(*shape):
-                if index not in written and planned(position, index):
+                if index not in written:
                     self._write_page(position, index, zeros)
 
     def _attach_frame_metadata(self) -> None:

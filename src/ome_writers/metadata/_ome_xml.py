@@ -446,6 +446,22 @@ def set_global_annotation(ome: m.OME, namespace: str, metadata: dict[str, Any]) 
     maps.append(global_annotation(namespace, metadata, free_annotation_id(sa)))
 
 
+NOT_ACQUIRED = "ome_writers.not_acquired"
+
+
+def not_acquired_annotation(ann_id: str, planes: list[list[int]]) -> m.MapAnnotation:
+    """The planes (``[TheZ, TheC, TheT]``) of an image that no frame was for.
+
+    A jagged acquisition leaves them out by design; they hold zero pages so
+    that readers see a regular image.
+    """
+    return m.MapAnnotation(
+        id=ann_id,
+        namespace=NOT_ACQUIRED,
+        value=m.Map(ms=[m.Map.M(k="planes", value=json.dumps(planes))]),
+    )
+
+
 def assemble_ome(
     images: list[m.Image],
     annotations: list[m.MapAnnotation],
