@@ -185,7 +185,11 @@ class OMEStream:
     # ------------------------------------------------------------------ writing
 
     def append(
-        self, frame: Any, *, frame_metadata: Mapping[str, Any] | None = None
+        self,
+        frame: Any,
+        *,
+        frame_metadata: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         """Write the next frame (acquisition order).
 
@@ -198,6 +202,8 @@ class OMEStream:
             Per-frame values. ``delta_t`` (s), ``exposure_time`` (s) and
             ``position_x/y/z`` (µm) have format-specific homes; other keys are
             stored as-is (JSON-compatible values).
+        metadata : Mapping, optional
+            Another name for `frame_metadata` (passing both is an error).
 
         Raises
         ------
@@ -208,6 +214,12 @@ class OMEStream:
         StreamClosedError
             The stream is closed.
         """
+        if metadata is not None:
+            if frame_metadata is not None:
+                raise TypeError(
+                    "append() takes frame_metadata= or its alias metadata=, not both"
+                )
+            frame_metadata = metadata
         arr = frame if type(frame) is np.ndarray else _as_array(frame)
         if arr.shape != self._frame_shape:
             raise FrameShapeError(

@@ -536,3 +536,36 @@ def test_repr_hides_defaults() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert "backend" not in repr(OmeZarrFormat())
+
+
+def test_named_backend_refuses_its_unsupported_compression_at_settings() -> None:
+    """The 0.3.x docs: an unsupported compression raises when the settings are made."""
+    with pytest.raises(ValidationError, match="not supported by the acquire-zarr"):
+        AcquisitionSettings(
+            root_path="x.ome.zarr", format="acquire-zarr", compression="zstd"
+        )
+    ok = AcquisitionSettings(
+        root_path="x.ome.zarr", format="tensorstore", compression="zstd"
+    )
+    assert ok.compression == "zstd"
+    auto = AcquisitionSettings(root_path="x.ome.zarr", compression="zstd")
+    assert auto.format.backend == "auto"  # "auto" still picks one that can
+
+
+def test_no_format_warning_advises_passing_format() -> None:
+    with pytest.warns(UserWarning, match="pass the format explicitly") as record:
+        AcquisitionSettings(root_path="no_suffix")
+    text = str(record[0].message)
+    assert "Output format could not be inferred from root_path 'no_suffix'." in text
+    assert "format='ome-zarr'" in text
+
+
+def test_backend_compressions_come_from_the_registry() -> None:
+    from ome_writers.backends._registry import BACKENDS
+
+    for record in BACKENDS:
+        if record.available and record.name != "scratch":
+            assert record.load().compressions == record.compressions, record.name
+    from ome_writers.backends._tifffile import COMPRESSION
+
+    assert set(COMPRESSION) == set(BACKENDS[-2].compressions)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import json
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,14 +176,23 @@ def test_close_idempotent_and_context_manager() -> None:
     assert "closed" in repr(st2)
 
 
-def test_keyword_only_frame_metadata() -> None:
-    s = _scratch(Dimension(name="t", count=2))
+def test_keyword_only_frame_metadata(tmp_path: Path) -> None:
+    """`metadata=` is an alias of `frame_metadata=` (as the 0.3.x usage docs
+    show); both at once, or positionally, is a TypeError."""
+    s = _scratch(Dimension(name="t", count=3)).model_copy(
+        update={"root_path": str(tmp_path / "m")}
+    )
     with create_stream(s) as stream:
         with pytest.raises(TypeError):
             stream.append(np.zeros((4, 5), "u2"), {"a": 1})  # type: ignore[misc]
-        with pytest.raises(TypeError):
-            stream.append(np.zeros((4, 5), "u2"), metadata={"a": 1})  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="not both"):
+            stream.append(
+                np.zeros((4, 5), "u2"), metadata={"a": 1}, frame_metadata={"a": 2}
+            )
         stream.append(np.zeros((4, 5), "u2"), frame_metadata={"delta_t": 0.1})
+        stream.append(np.zeros((4, 5), "u2"), metadata={"delta_t": 0.2, "k": 1})
+    lines = (tmp_path / "m" / "frame_metadata.jsonl").read_text().splitlines()
+    assert [json.loads(line)["delta_t"] for line in lines] == [0.1, 0.2]
 
 
 def test_gc_warns_only_after_frames() -> None:

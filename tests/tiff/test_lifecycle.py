@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,12 @@ def test_skip_writes_zero_planes(tmp_path: Path, bioformats: BioFormats) -> None
 
 
 @pytest.mark.parametrize("positions", [1, 2])
-def test_zero_frames_leave_nothing(tmp_path: Path, positions: int) -> None:
+def test_zero_frames_leave_a_readable_file(
+    tmp_path: Path, bioformats: BioFormats, positions: int
+) -> None:
+    """Closed before its first frame: output_path exists and opens (one zero
+    plane per image, listed as not acquired), and post-close metadata calls
+    (pymmcore-plus after a cancel) work."""
     p = [Dimension(name="p", type="position", coords=["a", "b"])]
     settings = AcquisitionSettings(
         root_path=str(tmp_path / "z.ome.tiff"),
@@ -126,11 +132,27 @@ def test_zero_frames_leave_nothing(tmp_path: Path, positions: int) -> None:
     )
     stream = create_stream(settings)
     stream.close()
-    assert list(tmp_path.iterdir()) == []
-    # what pymmcore-plus does after close: no-ops, not errors
+    out = Path(settings.output_path)
+    assert out.exists()
+    files = [out] if out.is_file() else sorted(out.iterdir())
+    assert len(files) == positions
+    zero = np.zeros((Y, X), "uint16")
+    planes = {(s, 0, 0, 0): zero for s in range(positions)}
+    for f in files:
+        check_bioformats(bioformats, f, planes, series=positions)
+    ome = check_xml(files[0])
+    for image in ome.images:
+        assert image.pixels.size_t == 1
+        (ref,) = image.annotation_refs
+        note = next(
+            a for a in ome.structured_annotations.map_annotations if a.id == ref.id
+        )
+        assert note.namespace == "ome_writers.not_acquired"
+        assert json.loads(note.value.ms[0].value) == [[0, 0, 0]]
     stream.set_global_metadata("ns", {"a": 1})
-    assert stream.get_metadata() == {}
-    stream.update_metadata(stream.get_metadata())
+    models = stream.get_metadata()
+    assert len(models) == positions
+    stream.update_metadata(models)
     if positions == 1:
         assert stream.view().shape[0] == 0
 

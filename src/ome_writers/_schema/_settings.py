@@ -82,9 +82,11 @@ def _resolve_format(value: Any, root_path: str) -> Any:
     record = first_available()
     warnings.warn(
         f"\n\nOutput format could not be inferred from root_path {root_path!r}. "
-        "Use a '.ome.zarr' or '.ome.tiff' suffix, or pass `format=`. "
         f"Picking the first available format/backend: "
-        f"{record.format!r}/{record.name!r}.\n",
+        f"{record.format!r}/{record.name!r}.\nThat may not be what you want, and "
+        "a future version may refuse it: pass the format explicitly (for example "
+        "format='ome-zarr' or format='ome-tiff') or end root_path with "
+        "'.ome.zarr' or '.ome.tiff'.\n",
         UserWarning,
         stacklevel=4,
     )
@@ -235,6 +237,16 @@ class AcquisitionSettings(SettingsModel):
                 f"Compression {self.compression!r} is not supported for {label}. "
                 f"Supported: {allowed}"
             )
+        backend = self.format.backend
+        if backend != "auto":  # a backend named explicitly: its own list
+            from ome_writers.backends._registry import BY_NAME
+
+            record = BY_NAME.get(backend)
+            if record is not None and self.compression not in record.compressions:
+                raise ValueError(
+                    f"Compression {self.compression!r} is not supported by the "
+                    f"{backend} backend. Supported: {record.compressions}"
+                )
 
     def _check_storage_order(self) -> None:
         order = self.storage_order

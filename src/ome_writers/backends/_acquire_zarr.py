@@ -43,6 +43,7 @@ from ome_writers.metadata._ngff import write_group
 
 from ._base import StorageKey, read_padded
 from ._chunks import locate
+from ._registry import BY_NAME
 from ._zarr_base import ZarrBackend, codec_configs
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class AcquireZarrBackend(ZarrBackend):
     """OME-Zarr v0.5 through acquire-zarr."""
 
     name = "acquire-zarr"
-    compressions: ClassVar[tuple[str, ...]] = ("blosc-zstd", "blosc-lz4", "none")
+    compressions: ClassVar[tuple[str, ...]] = BY_NAME["acquire-zarr"].compressions
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:

@@ -22,6 +22,8 @@ class BackendRecord:
     target: str  # "module:Class"
     requires: tuple[str, ...]
     extra: str
+    #: compressions it writes (empty: compression is ignored)
+    compressions: tuple[str, ...] = ()
     min_python: tuple[int, int] = (3, 0)
 
     @property
@@ -45,6 +47,7 @@ def _available(requires: tuple[str, ...], min_python: tuple[int, int]) -> bool:
 
 
 _PKG = "ome_writers.backends"
+_ZARR = ("blosc-zstd", "blosc-lz4", "zstd", "none")
 
 # Order is priority: "auto" takes the first available compatible backend.
 BACKENDS: tuple[BackendRecord, ...] = (
@@ -54,6 +57,7 @@ BACKENDS: tuple[BackendRecord, ...] = (
         f"{_PKG}._tensorstore:TensorstoreBackend",
         ("tensorstore",),
         "tensorstore",
+        _ZARR,
     ),
     BackendRecord(
         "acquire-zarr",
@@ -61,6 +65,7 @@ BACKENDS: tuple[BackendRecord, ...] = (
         f"{_PKG}._acquire_zarr:AcquireZarrBackend",
         ("acquire_zarr",),
         "acquire-zarr",
+        ("blosc-zstd", "blosc-lz4", "none"),
     ),
     BackendRecord(
         "zarrs-python",
@@ -68,6 +73,7 @@ BACKENDS: tuple[BackendRecord, ...] = (
         f"{_PKG}._zarr_python:ZarrsBackend",
         ("zarr", "zarrs"),
         "zarrs-python",
+        _ZARR,
         (3, 11),
     ),
     BackendRecord(
@@ -76,6 +82,7 @@ BACKENDS: tuple[BackendRecord, ...] = (
         f"{_PKG}._zarr_python:ZarrPythonBackend",
         ("zarr",),
         "zarr-python",
+        _ZARR,
         (3, 11),
     ),
     BackendRecord(
@@ -84,6 +91,7 @@ BACKENDS: tuple[BackendRecord, ...] = (
         f"{_PKG}._tifffile:TiffBackend",
         ("tifffile", "ome_types"),
         "tifffile",
+        ("lzw", "zlib", "zstd", "none"),
     ),
     BackendRecord(
         "scratch", "scratch", f"{_PKG}._scratch:ScratchBackend", (), "scratch"

@@ -92,12 +92,10 @@ class TiffModels:
             ome_image = builder.image(
                 position, image.planes, outer, annotations, tiff_data
             )
-            if b.router.jagged:
-                not_acquired = [
-                    list(builder.zct(index))
-                    for index in b.ifd_of[position]
-                    if not b.router.is_planned(position, index)
-                ]
+            if b.padded[position]:
+                not_acquired = sorted(
+                    list(builder.zct(index)) for index in b.padded[position]
+                )
                 ann_id = f"Annotation:{len(annotations)}"
                 annotations.append(not_acquired_annotation(ann_id, not_acquired))
                 ome_image.annotation_refs.append(m.AnnotationRef(id=ann_id))

@@ -69,6 +69,7 @@ from ome_writers.metadata._ome_xml import (
 )
 
 from ._base import Backend, StorageKey, json_safe
+from ._registry import BY_NAME
 from ._tiff_models import TiffModels
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class TiffBackend(Backend):
 
     name = "tifffile"
     format = "ome-tiff"
-    compressions: ClassVar[tuple[str, ...]] = tuple(COMPRESSION)
+    compressions: ClassVar[tuple[str, ...]] = BY_NAME["tifffile"].compressions
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:
@@ -148,6 +149,8 @@ class TiffBackend(Backend):
             ImageState(0 if self.single_file else i) for i in range(self.num_positions)
         ]
         self.ifd_of: list[dict[tuple[int, ...], int]] = [{} for _ in self.images]
+        # zero pages written at close for cells no frame came for
+        self.padded: list[set[tuple[int, ...]]] = [set() for _ in self.images]
         # file -> ifd -> (data offset, byte count) of its single strip
         self.offsets: list[dict[int, tuple[int, int]]] = [{} for _ in self.files]
         self.pages = [0] * len(self.files)
@@ -366,11 +369,11 @@ class TiffBackend(Backend):
         position that got no frame at all (while others did) gets one outer
         index of zero pages, so every image the OME-XML declares has pages.
         Cells a jagged acquisition never acquires get zero pages too (Bio-Formats
-        reads an image with unmapped planes with the wrong sizes); the OME-XML
-        lists them as not acquired.
+        reads an image with unmapped planes with the wrong sizes), and so does
+        a stream closed before its first frame (one outer index), so the output
+        always exists and opens; the OME-XML lists every padded plane as not
+        acquired.
         """
-        if not any(self.pages):
-            return
         zeros = np.zeros(self.frame_shape, dtype=self.dtype)
         counts = [c or 1 for c in self.builder.axes.counts]
         for position in range(len(self.images)):
@@ -380,6 +383,7 @@ class TiffBackend(Backend):
             for index in np.ndindex(*shape):
                 if index not in written:
                     self._write_page(position, index, zeros)
+                    self.padded[position].add(index)
 
     def _attach_frame_metadata(self) -> None:
         for position, image in enumerate(self.images):

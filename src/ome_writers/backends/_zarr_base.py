@@ -33,6 +33,7 @@ from ome_writers.metadata._ngff import (
 
 from ._base import Backend, StorageKey, json_safe, read_padded
 from ._chunks import ChunkAssembler
+from ._registry import BY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -55,12 +56,7 @@ class ZarrBackend(Backend):
     # the library writes chunk files below ``c/`` of a local array directory;
     # once it falls behind, make their directories ahead (`_ahead`)
     prepare_directories: ClassVar[bool] = False
-    compressions: ClassVar[tuple[str, ...]] = (
-        "blosc-zstd",
-        "blosc-lz4",
-        "zstd",
-        "none",
-    )
+    compressions: ClassVar[tuple[str, ...]] = BY_NAME["tensorstore"].compressions
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:
