@@ -56,6 +56,22 @@ def listed_cells(settings: AcquisitionSettings) -> list[tuple[int, ...]] | None:
     return order
 
 
+def series_position(settings: AcquisitionSettings) -> Callable[[tuple[int, ...]], int]:
+    """The image ("position") index of a cell: the series dims' mixed radix."""
+    series = settings.series_dimension_indices
+    if not series:
+        return lambda cell: 0
+    if len(series) == 1:
+        (i,) = series
+        return lambda cell: cell[i]
+    strides = []
+    stride = 1
+    for i in reversed(series):
+        strides.append((i, stride))
+        stride *= settings.dimensions[i].count or 1
+    return lambda cell: sum(cell[i] * s for i, s in strides)
+
+
 def c_order_per_position(settings: AcquisitionSettings) -> bool:
     """Whether each position receives all its frames in C order of its own dims.
 
@@ -66,7 +82,7 @@ def c_order_per_position(settings: AcquisitionSettings) -> bool:
     order = explicit_order(settings)
     if order is None:
         return True
-    pidx = settings.position_dimension_index
+    position_of = series_position(settings)
     names = [d.name for d in settings.dimensions[:-2]]
     span = 1 + max(e[0] for e in order) if order and names else 1
     # per position: (index into the cell, count) of each of its own dimensions
@@ -76,7 +92,7 @@ def c_order_per_position(settings: AcquisitionSettings) -> bool:
         own.append([(names.index(d.name), d.count or span) for d in dims])
     next_flat: dict[int, int] = {}
     for entry in order:
-        pos = entry[pidx] if pidx is not None else 0
+        pos = position_of(entry)
         flat = 0
         for i, count in own[pos]:
             flat = flat * count + entry[i]
@@ -106,6 +122,7 @@ class FrameRouter:
         "_outer_axis",
         "_pidx",
         "_planned",
+        "_position_of",
         "_span",
         "_storage_take",
         "_table",
@@ -119,6 +136,7 @@ class FrameRouter:
         self.names: tuple[str, ...] = tuple(d.name for d in dims)
         self.counts: tuple[int | None, ...] = tuple(d.count for d in dims)
         self._pidx = settings.position_dimension_index
+        self._position_of = series_position(settings)
         storage = [d.name for d in settings.storage_index_dimensions]
         self._storage_take = _taker(tuple(self.names.index(n) for n in storage))
         self.total: int | None = settings.num_frames
@@ -190,8 +208,7 @@ class FrameRouter:
         return (outer, *reversed(inner))
 
     def _split(self, full: tuple[int, ...]) -> Route:
-        pos = full[self._pidx] if self._pidx is not None else 0
-        return pos, self._storage_take(full)
+        return self._position_of(full), self._storage_take(full)
 
     def _compute(self, n: int) -> Route:
         if self._block_routes:  # a later cycle of an unbounded explicit order

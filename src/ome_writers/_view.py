@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import operator
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,8 @@ class StreamView:
     _full: tuple[int | None, ...]
     _labels: list[list[Any] | None]
     _pos_axis: int | None
+    _series_axes: tuple[int, ...]  # axes whose indices pick the image read
+    _series_strides: tuple[int, ...]
     _position: int  # the position read when there is no position axis
     _extents: Callable[[int], tuple[int, ...]]  # live extents after n frames
     _dtype: np.dtype
@@ -85,7 +88,6 @@ class StreamView:
             raise IndexError(
                 f"Position index {position} is out of bounds for size {n_positions}"
             )
-        pidx = settings.position_dimension_index
         tracker = stream._tracker
         if position is not None and settings.is_ragged:
             self: StreamView = object.__new__(StreamView)
@@ -98,12 +100,13 @@ class StreamView:
                 (*storage, *settings.frame_dimensions),
                 lambda n: (*extents(n), *tracker.frame_shape),
             )
-        elif position is not None:  # one position of a regular acquisition
+        elif position is not None:  # one image of a regular acquisition
             self = object.__new__(StreamView)
+            series = settings.series_dimension_indices
             self._describe(
                 settings.array_dimensions,
                 settings.array_storage_dimensions,
-                lambda n: _without(tracker.extents(n), pidx),
+                lambda n: _without(tracker.extents(n), series),
             )
         elif settings.is_ragged:  # positions of several shapes: a list of frames
             self = object.__new__(FramesView)
@@ -115,6 +118,7 @@ class StreamView:
                 settings.dimensions,
                 settings.array_storage_dimensions,
                 tracker.extents,
+                settings.series_dimension_indices,
             )
         self._position = position or 0
         self._stream = stream
@@ -140,9 +144,19 @@ class StreamView:
         view_dims: Sequence[Dimension],
         storage_dims: Sequence[Dimension],
         extents: Callable[[int], tuple[int, ...]],
+        series: Sequence[int] = (),
     ) -> None:
         self._dims = tuple(d.name for d in view_dims)
-        array_names = [d.name for d in view_dims if d.type != "position"]
+        self._series_axes = tuple(series)
+        strides: list[int] = []
+        stride = 1
+        for i in reversed(self._series_axes):
+            strides.insert(0, stride)
+            stride *= view_dims[i].count or 1
+        self._series_strides = tuple(strides)
+        array_names = [
+            d.name for i, d in enumerate(view_dims) if i not in self._series_axes
+        ]
         self._storage_names = tuple(d.name for d in storage_dims)
         # storage key item i = array-order key item _storage_take[i]
         self._storage_take = tuple(array_names.index(n) for n in self._storage_names)
@@ -280,8 +294,8 @@ class StreamView:
         return items
 
     def _read(self, resolved: list[int | slice]) -> np.ndarray:
-        p = self._pos_axis
-        array_key = resolved if p is None else resolved[:p] + resolved[p + 1 :]
+        series = self._series_axes
+        array_key = [k for i, k in enumerate(resolved) if i not in series]
         storage_key = tuple(array_key[i] for i in self._storage_take)
         # names of the axes the backend returns, in storage order
         axes = [
@@ -290,26 +304,40 @@ class StreamView:
             if isinstance(k, slice)
         ]
         with self._stream._lock:
-            if p is None or isinstance(resolved[p], int):
-                at = self._position if p is None else resolved[p]
-                data = self._backend.read(at, storage_key)  # type: ignore[arg-type]
-            else:
-                sel = resolved[p]
-                assert isinstance(sel, slice)
-                parts = [
-                    self._backend.read(i, storage_key)
-                    for i in range(sel.start, sel.stop, sel.step)
+            if not series:
+                data = self._backend.read(self._position, storage_key)
+            else:  # one read per image (position, series combination)
+                picks = [resolved[i] for i in series]
+                ranges = [
+                    [k] if isinstance(k, int) else range(k.start, k.stop, k.step)
+                    for k in picks
                 ]
-                axes.insert(0, self._dims[p])
+                parts = [
+                    self._backend.read(
+                        sum(
+                            i * s
+                            for i, s in zip(combo, self._series_strides, strict=True)
+                        ),
+                        storage_key,
+                    )
+                    for combo in itertools.product(*ranges)
+                ]
+                kept = [
+                    (self._dims[i], len(r))
+                    for i, r, k in zip(series, ranges, picks, strict=True)
+                    if isinstance(k, slice)
+                ]
+                axes = [name for name, _ in kept] + axes
+                lengths = [n for _, n in kept]
                 if parts:
-                    data = np.stack(parts)
+                    data = np.stack(parts).reshape(*lengths, *parts[0].shape)
                 else:
                     shape = [
                         len(range(k.start, k.stop, k.step))
-                        for k in (sel, *storage_key)
+                        for k in storage_key
                         if isinstance(k, slice)
                     ]
-                    data = np.zeros(shape, dtype=self._dtype)
+                    data = np.zeros([*lengths, *shape], dtype=self._dtype)
         wanted = [
             n for n, k in zip(self._dims, resolved, strict=True) if isinstance(k, slice)
         ]
@@ -358,8 +386,8 @@ class FramesView(StreamView):
         return np.zeros(sizes, dtype=self._dtype)
 
 
-def _without(extents: tuple[int, ...], axis: int | None) -> tuple[int, ...]:
-    return extents if axis is None else extents[:axis] + extents[axis + 1 :]
+def _without(extents: tuple[int, ...], axes: Sequence[int]) -> tuple[int, ...]:
+    return tuple(e for i, e in enumerate(extents) if i not in axes)
 
 
 def _no_extents(n: int) -> tuple[int, ...]:

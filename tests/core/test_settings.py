@@ -348,6 +348,7 @@ def test_default_dump() -> None:
         "plate": None,
         "overwrite": False,
         "frame_order": None,
+        "series_dimensions": "auto",
     }
 
 
@@ -376,8 +377,11 @@ def test_dtype_invalid() -> None:
             [Dimension(name="t", count=2), Dimension(name="z", count=None)],
             "Only the first dimension may be unbounded",
         ),
-        (
-            [Dimension(name=n, count=2) for n in "abcd"],
+        (  # extra axes become series; time, channel and space ones cannot
+            [
+                *(Dimension(name=n, count=2) for n in "tcz"),
+                Dimension(name="w", count=2, type="space"),
+            ],
             "At most 5 non-position dimensions are allowed",
         ),
         ([Dimension(name="y", count=2)], None),

@@ -15,7 +15,7 @@ from ._base import SettingsModel
 from ._dimension import Dimension, Position
 from ._format import OmeTiffFormat, OmeZarrFormat, ScratchFormat, ome_stem_suffix
 from ._plate import Plate
-from ._storage import resolve_storage_order
+from ._storage import effective_type, resolve_storage_order
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -126,6 +126,13 @@ class AcquisitionSettings(SettingsModel):
         are recorded as not acquired). With an unbounded first dimension the
         entries describe one cycle of it (indices 0..k-1 along it) that repeats
         shifted by k. None (default): C order, the last dimension fastest.
+    series_dimensions : "auto" | list[str]
+        Dimensions stored as series (one image per combination of their
+        indices, like positions) rather than as axes of each image. Only
+        dimensions other than time, channel and space (z) qualify; the
+        position dimension always is one. "auto" (default): all of them when
+        an image would otherwise have more than 5 axes (e.g. angle, t, c, z,
+        y, x), none otherwise.
     """
 
     root_path: str = ""
@@ -137,6 +144,7 @@ class AcquisitionSettings(SettingsModel):
     plate: Plate | None = None
     overwrite: bool = False
     frame_order: tuple[tuple[int, ...], ...] | None = None
+    series_dimensions: Literal["auto"] | list[str] = "auto"
 
     @model_validator(mode="before")
     @classmethod
@@ -181,11 +189,6 @@ class AcquisitionSettings(SettingsModel):
             raise ValueError(
                 "At least 2 non-position dimensions are required (usually Y and X)."
             )
-        if n_array > 5:
-            raise ValueError(
-                "At most 5 non-position dimensions are allowed for both OME-Zarr "
-                f"and OME-TIFF, got {n_array}."
-            )
         names = [d.name for d in dims]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -219,6 +222,7 @@ class AcquisitionSettings(SettingsModel):
     def _check_combinations(self) -> Self:
         self._check_compression()
         if self.dimensions:
+            self._check_series()
             self._check_storage_order()
             self._check_plate()
             self._check_position_dimensions()
@@ -291,6 +295,44 @@ class AcquisitionSettings(SettingsModel):
                 f"{outside}. These may be omitted from the plate metadata on disk.",
                 UserWarning,
                 stacklevel=2,
+            )
+
+    def _check_series(self) -> None:
+        dims = self.dimensions
+        listed = self.series_dimensions
+        names = [d.name for d in dims[:-2]]
+        if isinstance(listed, list):
+            for name in listed:
+                if name not in names:
+                    raise ValueError(
+                        f"series_dimensions names {name!r}, which is not a "
+                        f"non-frame dimension {names}."
+                    )
+                dim = dims[names.index(name)]
+                if not _extra(dim) and dim.type != "position":
+                    raise ValueError(
+                        f"series_dimensions: {name!r} is a {effective_type(dim)} "
+                        "dimension; only dimensions other than time, channel and "
+                        "space can be stored as series."
+                    )
+        series = self.series_dimension_indices
+        for i in series:
+            if dims[i].count is None:
+                raise ValueError(
+                    f"Dimension {dims[i].name!r} is stored as series (one image per "
+                    "index) and cannot be unbounded."
+                )
+        n_array = len(dims) - len(series)
+        if n_array > 5:
+            raise ValueError(
+                "At most 5 non-position dimensions are allowed for both OME-Zarr "
+                f"and OME-TIFF, got {n_array}: time, channel and space dimensions "
+                "beyond five cannot be stored as series."
+            )
+        if len(series) > 1 and self.is_ragged:
+            raise ValueError(
+                "Positions with their own dimensions cannot be combined with other "
+                "series dimensions."
             )
 
     def _check_position_dimensions(self) -> None:
@@ -492,14 +534,38 @@ class AcquisitionSettings(SettingsModel):
         return None
 
     @property
+    def series_dimension_indices(self) -> tuple[int, ...]:
+        """Indices (in `dimensions`) of the dimensions stored as series.
+
+        The position dimension, and the dimensions `series_dimensions` selects.
+        Each combination of their indices is one image ("position").
+        """
+        dims = self._require_dims("series_dimension_indices")[:-2]
+        listed = self.series_dimensions
+        if listed == "auto":
+            extra = [i for i, d in enumerate(dims) if _extra(d)]
+            others = len(dims) + 2 - sum(d.type == "position" for d in dims)
+            chosen = set(extra) if others > 5 else set()
+        else:
+            chosen = {i for i, d in enumerate(dims) if d.name in listed}
+        return tuple(
+            i for i, d in enumerate(dims) if d.type == "position" or i in chosen
+        )
+
+    @property
     def positions(self) -> tuple[Position, ...]:
-        """The positions (one unnamed position "0" when there is no position dim)."""
+        """The images of a dataset: one per position (and per combination of
+        the other series dimensions' indices, named after them); one unnamed
+        position "0" when there is none."""
         self._require_dims("positions")
+        series = self.series_dimension_indices
         index = self.position_dimension_index
-        if index is None:
+        if index is None and not series:
             return (Position(name="0"),)
-        coords = self.dimensions[index].coords or []
-        return tuple(c for c in coords if isinstance(c, Position))
+        if index is not None and series == (index,):
+            coords = self.dimensions[index].coords or []
+            return tuple(c for c in coords if isinstance(c, Position))
+        return _series_positions([self.dimensions[i] for i in series])
 
     @property
     def frame_dimensions(self) -> tuple[Dimension, ...]:
@@ -510,13 +576,15 @@ class AcquisitionSettings(SettingsModel):
     def index_dimensions(self) -> tuple[Dimension, ...]:
         """Non-frame, non-position dimensions in acquisition order."""
         dims = self._require_dims("index_dimensions")
-        return tuple(d for d in dims[:-2] if d.type != "position")
+        series = self.series_dimension_indices
+        return tuple(d for i, d in enumerate(dims[:-2]) if i not in series)
 
     @property
     def array_dimensions(self) -> tuple[Dimension, ...]:
         """All dimensions except the position dimension, in acquisition order."""
         dims = self._require_dims("array_dimensions")
-        return tuple(d for d in dims if d.type != "position")
+        series = self.series_dimension_indices
+        return tuple(d for i, d in enumerate(dims) if i not in series)
 
     @property
     def storage_index_dimensions(self) -> tuple[Dimension, ...]:
@@ -551,3 +619,40 @@ class AcquisitionSettings(SettingsModel):
         if not self.dtype:
             raise ValueError("settings.dtype must be set before creating a stream")
         return True
+
+
+def _extra(dim: Dimension) -> bool:
+    """A dimension other than time, channel and space (angle, view, camera...)."""
+    return dim.type != "position" and effective_type(dim) not in (
+        "time",
+        "channel",
+        "space",
+    )
+
+
+def _series_positions(dims: list[Dimension]) -> tuple[Position, ...]:
+    """One Position per combination of series dimension indices (C order).
+
+    Named after the position (if any) and ``<axis><label>`` of every other
+    series dimension, joined by ``_`` (e.g. ``A_angle1``, ``camleft``); the
+    position's stage and plate fields are kept.
+    """
+    out = []
+    for combo in itertools.product(*(range(d.count or 1) for d in dims)):
+        parts: list[str] = []
+        base: Position | None = None
+        for dim, i in zip(dims, combo, strict=True):
+            labels = dim.coord_names
+            label = labels[i] if labels else i
+            if dim.type == "position":
+                coord = dim.coords[i] if dim.coords else None
+                base = coord if isinstance(coord, Position) else None
+                parts.append(str(label))
+            else:
+                parts.append(f"{dim.name}{label}")
+        name = "_".join(parts)
+        if base is not None:
+            out.append(base.model_copy(update={"name": name}))
+        else:
+            out.append(Position(name=name))
+    return tuple(out)
