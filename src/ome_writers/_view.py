@@ -330,7 +330,7 @@ class StreamView:
                 axes = [name for name, _ in kept] + axes
                 lengths = [n for _, n in kept]
                 if parts:
-                    data = np.stack(parts).reshape(*lengths, *parts[0].shape)
+                    data = np.stack(parts).reshape((*lengths, *parts[0].shape))
                 else:
                     shape = [
                         len(range(k.start, k.stop, k.step))

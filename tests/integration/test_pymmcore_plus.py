@@ -371,3 +371,57 @@ def test_mda_run_positions_of_different_shapes(tmp_path: Path, fmt: str) -> None
             frame = colour[t, event.index["c"]]
         got = decode_frame_counter(frame)
         assert got == base + k, (k, dict(event.index))
+
+
+@pytest.mark.parametrize("fmt", OUTPUTS)
+def test_two_cameras_with_t_c_z(tmp_path: Path, fmt: str) -> None:
+    """pymmcore-plus 0.18.1's sink with two camera channels adds a `cam` axis
+    before Y, X: t, c, z, cam is six axes, so each camera becomes a series.
+
+    The pure-Python device layer has no multi-camera device, so the sink is
+    driven with its engine's summary metadata saying two cameras, and two
+    frames (one per camera) per event, as the runner hands them over."""
+    from pymmcore_plus.mda._sink import OmeWritersSink
+
+    seq = useq.MDASequence(
+        time_plan={"interval": 0, "loops": 2},
+        channels=["DAPI", "FITC"],
+        z_plan={"range": 1, "step": 1},
+    )
+    core = demo_core(width=W, height=H)
+    meta: Any = core.mda.engine.get_summary_metadata(mda_sequence=seq)
+    infos = [dict(info) for info in meta["image_infos"]]
+    infos[0]["num_camera_adapter_channels"] = 2
+    meta = {**meta, "image_infos": tuple(infos)}
+    dest = "memory" if fmt == "memory" else str(tmp_path / f"cams.{fmt}")
+    sink = OmeWritersSink.from_output(dest, overwrite=True)
+    with pytest.warns(UserWarning, match="Multi-camera acquisition combined"):
+        sink.setup(seq, meta)  # pymmcore-plus's own note about channel names
+    events = list(seq.iter_events())
+    for k, event in enumerate(events):
+        for cam in range(2):
+            frame_meta: Any = {"runner_time_ms": float(k), "exposure_ms": 10.0}
+            sink.append(np.full((H, W), 2 * k + cam + 1, "uint16"), event, frame_meta)
+    sink.close()
+    view = sink.get_view()
+    assert view is not None
+    assert view.dims == ("t", "c", "z", "cam", "y", "x")
+    data = np.asarray(view)[..., 0, 0]
+    for k, event in enumerate(events):
+        t, c, z = (event.index.get(a, 0) for a in "tcz")
+        assert data[t, c, z].tolist() == [2 * k + 1, 2 * k + 2]
+    if fmt == "ome.zarr":
+        yaozarrs.validate_zarr_store(dest)
+        for cam in range(2):
+            arr = zarr.open_array(f"{dest}/cam{cam}/0", mode="r")[...]
+            np.testing.assert_array_equal(arr[..., 0, 0], data[..., cam])
+    elif fmt == "ome.tiff":
+        files = sorted((tmp_path / "cams").glob("*.ome.tiff"))
+        assert len(files) == 2
+        with tifffile.TiffFile(files[0]) as tif:
+            for cam, series in enumerate(tif.series):
+                np.testing.assert_array_equal(
+                    series.asarray()[..., 0, 0], data[..., cam]
+                )
+        names = [i.name for i in ome_types.from_tiff(files[1]).images]
+        assert names == ["cam0", "cam1"]

@@ -552,6 +552,24 @@ class AcquisitionSettings(SettingsModel):
             i for i, d in enumerate(dims) if d.type == "position" or i in chosen
         )
 
+    def series_coordinates(self) -> list[dict[str, Any]] | None:
+        """Per image, the coordinate of every series dimension (its label or
+        index); None when only positions are series."""
+        series = self.series_dimension_indices
+        dims = [self.dimensions[i] for i in series]
+        if all(d.type == "position" for d in dims):
+            return None
+        out = []
+        names = [d.coord_names for d in dims]
+        for combo in itertools.product(*(range(d.count or 1) for d in dims)):
+            out.append(
+                {
+                    d.name: labels[i] if labels else i
+                    for d, labels, i in zip(dims, names, combo, strict=True)
+                }
+            )
+        return out
+
     @property
     def positions(self) -> tuple[Position, ...]:
         """The images of a dataset: one per position (and per combination of

@@ -322,7 +322,12 @@ class ZarrBackend(Backend):
             if self.router.jagged:  # cells that are never acquired, by design
                 own["not_acquired"] = self._not_acquired(position)
             if own:
-                self.attributes[path]["ome_writers"] = {"version": __version__, **own}
+                kept = self.attributes[path].get("ome_writers", {})
+                self.attributes[path]["ome_writers"] = {
+                    **kept,
+                    "version": __version__,
+                    **own,
+                }
             write_group(self.root, path, self.attributes[path])
         if "." not in self.layout.image_paths:
             write_group(self.root, ".", self.attributes["."])

@@ -229,11 +229,14 @@ def build_layout(settings: AcquisitionSettings) -> ZarrLayout:
             layout.image_paths.append(path)
     elif len(positions) > 1:
         names = _unique([safe_segment(_series_name(p)) for p in positions])
+        coordinates = settings.series_coordinates()
         bf2raw = ngff.Bf2Raw(bioformats2raw_layout=3)  # type: ignore[call-arg]
         layout.groups["."] = {"ome": _dump(bf2raw)}
         layout.groups["OME"] = {"ome": _dump(ngff.Series(series=names))}
-        for p, name in zip(positions, names, strict=True):
+        for k, (p, name) in enumerate(zip(positions, names, strict=True)):
             layout.groups[name] = {"ome": image_attributes(settings, p.name)}
+            if coordinates is not None:  # which index of each series dimension
+                layout.groups[name]["ome_writers"] = {"series": coordinates[k]}
             layout.image_paths.append(name)
     else:
         layout.groups["."] = {"ome": image_attributes(settings)}

@@ -334,6 +334,17 @@ class OmeXmlBuilder:
         )
         pos = self.settings.positions[position]
         image: dict[str, Any] = {}
+        coordinates = self.settings.series_coordinates()
+        if coordinates is not None:  # which index of each series dimension
+            ann_id = f"Annotation:{len(annotations)}"
+            values = [
+                m.Map.M(k=str(k), value=annotation_value(v))
+                for k, v in coordinates[position].items()
+            ]
+            annotations.append(
+                m.MapAnnotation(id=ann_id, namespace=SERIES, value=m.Map(ms=values))
+            )
+            image["annotation_refs"] = [m.AnnotationRef(id=ann_id)]
         if (
             pos.x_coord is not None
             or pos.y_coord is not None
@@ -447,6 +458,7 @@ def set_global_annotation(ome: m.OME, namespace: str, metadata: dict[str, Any]) 
 
 
 NOT_ACQUIRED = "ome_writers.not_acquired"
+SERIES = "ome_writers.series"
 
 
 def not_acquired_annotation(ann_id: str, planes: list[list[int]]) -> m.MapAnnotation:
@@ -523,12 +535,12 @@ def collection_xml(
         return None
     builder = OmeXmlBuilder(settings)
     images = []
+    annotations: list[m.MapAnnotation] = []  # the series coordinates, if any
     for position in range(len(settings.positions)):
         # OME sizes are >= 1 (a metadata-only image may be empty)
         outer = max(1, outer_extents[position]) if outer_extents else None
-        image = builder.image(position, [], outer, [], [])
+        image = builder.image(position, [], outer, annotations, [])
         image.pixels.metadata_only = m.MetadataOnly()
         images.append(image)
-    plate = builder.plate()
-    ome = m.OME(creator="ome-writers", images=images, plates=[plate] if plate else [])
+    ome = assemble_ome(images, annotations, builder.plate(), {})
     return str(to_xml(ome))

@@ -1,0 +1,152 @@
+"""Dimensions beyond t/c/z stored as series: light-sheet angles, cameras.
+
+Every backend writes one image per combination of the series dimensions'
+indices; independent readers (zarr-python, tensorstore, yaozarrs, tifffile)
+read each frame where the declared dimensions say, and the view keeps the
+declared axes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorstore as ts
+import tifffile
+import yaozarrs
+import zarr
+
+from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers.backends._registry import BACKENDS
+
+ALL = [r.name for r in BACKENDS if r.available]
+Y, X = 4, 5
+
+
+def _frame(n: int) -> np.ndarray:
+    return (np.arange(Y * X, dtype="uint16").reshape(Y, X) + 100 * (n + 1)).astype(
+        "uint16"
+    )
+
+
+ANGLE = Dimension(name="angle", count=2, type="other")
+P = Dimension(name="p", type="position", coords=["A", "B"])
+TCZ = [
+    Dimension(name="t", count=2, type="time"),
+    Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
+    Dimension(name="z", count=3, type="space"),
+]
+LAYOUTS = {"angle-t-c-z": [ANGLE, *TCZ], "p-angle-t-c-z": [P, ANGLE, *TCZ]}
+NAMES = {
+    "angle-t-c-z": ["angle0", "angle1"],
+    "p-angle-t-c-z": ["A_angle0", "A_angle1", "B_angle0", "B_angle1"],
+}
+
+
+def _settings(tmp: Path, backend: str, dims: list[Dimension]) -> AcquisitionSettings:
+    suffix = {"tifffile": ".ome.tiff", "scratch": ""}.get(backend, ".ome.zarr")
+    return AcquisitionSettings(
+        root_path=str(tmp / f"s{suffix}") if suffix else "",
+        format=backend,
+        dimensions=[*dims, Dimension(name="y", count=Y), Dimension(name="x", count=X)],
+        dtype="uint16",
+    )
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("backend", ALL)
+def test_one_image_per_series_combination(
+    tmp_path: Path, backend: str, layout: str
+) -> None:
+    dims = LAYOUTS[layout]
+    settings = _settings(tmp_path, backend, dims)
+    counts = [d.count or 0 for d in dims]
+    n = math.prod(counts)
+    assert [p.name for p in settings.positions] == NAMES[layout]
+    with create_stream(settings) as stream:
+        for k in range(n):
+            stream.append(_frame(k))
+    # the oracle: frame k at the C-order cell k of the declared dimensions
+    expected = np.stack([_frame(k) for k in range(n)]).reshape(*counts, Y, X)
+    view = stream.view()
+    assert view.dims == (*(d.name for d in dims), "y", "x")
+    np.testing.assert_array_equal(np.asarray(view), expected)
+    np.testing.assert_array_equal(
+        view[..., 1, :, :, :, :][..., 0, 0], expected[..., 1, :, :, :, :][..., 0, 0]
+    )
+    per_image = expected.reshape(-1, 2, 2, 3, Y, X)  # t, c, z per image
+    if backend == "scratch":
+        for k in range(len(per_image)):
+            np.testing.assert_array_equal(
+                np.asarray(stream.view(position=k)), per_image[k]
+            )
+        return
+    out = Path(settings.output_path)
+    if backend == "tifffile":
+        files = sorted(out.iterdir())
+        assert len(files) == len(per_image)
+        with tifffile.TiffFile(files[0]) as tif:
+            assert [s.axes for s in tif.series] == ["TCZYX"] * len(per_image)
+            for k, series in enumerate(tif.series):
+                np.testing.assert_array_equal(series.asarray(), per_image[k])
+        return
+    yaozarrs.validate_zarr_store(str(out))
+    names = json.loads((out / "OME" / "zarr.json").read_text())["attributes"]["ome"]
+    assert names["series"] == NAMES[layout]
+    for k, name in enumerate(NAMES[layout]):
+        path = out / name / "0"
+        np.testing.assert_array_equal(
+            zarr.open_array(str(path), mode="r")[...], per_image[k]
+        )
+        spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
+        np.testing.assert_array_equal(
+            ts.open(spec).result().read().result(), per_image[k]
+        )
+        attrs = json.loads((out / name / "zarr.json").read_text())["attributes"]
+        assert attrs["ome_writers"]["series"]["angle"] == k % 2
+
+
+def test_the_switch_keeps_an_axis_that_fits_unless_asked() -> None:
+    dims = [
+        Dimension(name="t", count=2, type="time"),
+        Dimension(name="cam", count=2, type="other"),
+        Dimension(name="y", count=Y),
+        Dimension(name="x", count=X),
+    ]
+    fits = AcquisitionSettings(dimensions=dims, dtype="uint16")
+    assert [d.name for d in fits.array_dimensions] == ["t", "cam", "y", "x"]
+    assert len(fits.positions) == 1
+    asked = AcquisitionSettings(
+        dimensions=dims, dtype="uint16", series_dimensions=["cam"]
+    )
+    assert [d.name for d in asked.array_dimensions] == ["t", "y", "x"]
+    assert [p.name for p in asked.positions] == ["cam0", "cam1"]
+    with create_stream(asked) as stream:
+        for k in range(4):
+            stream.append(_frame(k))
+    np.testing.assert_array_equal(stream.view()[1, 0], _frame(2))
+    np.testing.assert_array_equal(np.asarray(stream.view(position=1))[1], _frame(3))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"series_dimensions": ["t"]}, "only dimensions other than time"),
+        ({"series_dimensions": ["nope"]}, "not a non-frame dimension"),
+    ],
+)
+def test_bad_series_dimensions(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        AcquisitionSettings(
+            dimensions=[
+                *TCZ,
+                Dimension(name="y", count=2),
+                Dimension(name="x", count=2),
+            ],
+            dtype="uint8",
+            **kwargs,
+        )
