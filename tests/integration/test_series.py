@@ -150,3 +150,52 @@ def test_bad_series_dimensions(kwargs: dict[str, Any], message: str) -> None:
             dtype="uint8",
             **kwargs,
         )
+
+
+@pytest.mark.parametrize("backend", ["tensorstore", "tifffile"])
+def test_plate_with_angles_inside_each_field(tmp_path: Path, backend: str) -> None:
+    from ome_writers import Plate, Position
+
+    fields = [
+        Position(name="fov0", plate_row="A", plate_column="1"),
+        Position(name="fov0", plate_row="B", plate_column="2"),
+    ]
+    settings = AcquisitionSettings(
+        root_path=str(
+            tmp_path / ("plate.ome.zarr" if backend != "tifffile" else "plate.ome.tiff")
+        ),
+        format=backend,
+        dimensions=[
+            Dimension(name="p", type="position", coords=fields),
+            Dimension(name="angle", count=2, type="other"),
+            *TCZ,
+            Dimension(name="y", count=Y),
+            Dimension(name="x", count=X),
+        ],
+        dtype="uint16",
+        plate=Plate(row_names=["A", "B"], column_names=["1", "2"]),
+        series_dimensions=["angle"],
+    )
+    assert [(p.name, p.plate_row) for p in settings.positions] == [
+        ("fov0_angle0", "A"),
+        ("fov0_angle1", "A"),
+        ("fov0_angle0", "B"),
+        ("fov0_angle1", "B"),
+    ]
+    with create_stream(settings) as stream:
+        for k in range(48):
+            stream.append(_frame(k))
+    out = Path(settings.output_path)
+    if backend == "tifffile":
+        import ome_types
+
+        ome = ome_types.from_tiff(sorted(out.iterdir())[0])
+        (plate,) = ome.plates
+        assert [len(w.well_samples) for w in plate.wells] == [2, 2]
+        return
+    yaozarrs.validate_zarr_store(str(out))
+    for k, path in enumerate(
+        ["A/1/fov0angle0", "A/1/fov0angle1", "B/2/fov0angle0", "B/2/fov0angle1"]
+    ):
+        data = zarr.open_array(str(out / path / "0"), mode="r")[...]
+        np.testing.assert_array_equal(data[0, 0, 0], _frame(12 * k))
