@@ -199,3 +199,26 @@ def test_plate_with_angles_inside_each_field(tmp_path: Path, backend: str) -> No
     ):
         data = zarr.open_array(str(out / path / "0"), mode="r")[...]
         np.testing.assert_array_equal(data[0, 0, 0], _frame(12 * k))
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_unbounded_time_with_camera_series(tmp_path: Path, backend: str) -> None:
+    """t (unbounded), c, z, cam: each camera a series that grows with t."""
+    dims = [
+        Dimension(name="t", count=None, type="time"),
+        Dimension(name="c", count=2, type="channel"),
+        Dimension(name="z", count=2, type="space"),
+        Dimension(name="cam", count=2, type="other"),
+    ]
+    settings = _settings(tmp_path, backend, dims)
+    if backend in ("tifffile", "scratch"):  # pages/arrays in z, c order
+        settings = settings.model_copy(
+            update={"storage_order": ["t", "z", "c", "cam", "y", "x"]}
+        )
+    with create_stream(settings) as stream:
+        for k in range(20):  # two and a half time points
+            stream.append(_frame(k))
+    data = np.asarray(stream.view())[..., 0, 0]
+    expected = np.zeros(24, "uint16")
+    expected[:20] = [_frame(k)[0, 0] for k in range(20)]
+    np.testing.assert_array_equal(data, expected.reshape(3, 2, 2, 2))
