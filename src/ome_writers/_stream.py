@@ -113,6 +113,7 @@ class OMEStream:
         "_failure_reported",
         "_frame_log",
         "_frame_shape",
+        "_frame_specs",
         "_is_hwm",
         "_lock",
         "_n",
@@ -135,6 +136,7 @@ class OMEStream:
     _failure_reported: bool
     _frame_log: FrameMetadataLog
     _frame_shape: tuple[int, ...]
+    _frame_specs: list[tuple[tuple[int, ...], np.dtype]] | None
     _is_hwm: Callable[[int], bool]
     _lock: threading.RLock
     _n: int
@@ -168,6 +170,18 @@ class OMEStream:
         # everything the hot path needs, resolved once
         self._frame_shape = tuple(int(d.count or 0) for d in settings.frame_dimensions)
         self._dtype = np.dtype(settings.dtype)
+        # positions whose frames differ in shape or dtype (several cameras)
+        self._frame_specs = None
+        if settings.mixed_frames:
+            self._frame_specs = [
+                (
+                    tuple(
+                        int(d.count or 0) for d in settings.position_frame_dimensions(p)
+                    ),
+                    np.dtype(settings.position_dtype(p)),
+                )
+                for p in range(len(settings.positions))
+            ]
         self._total = router.total
         self._route = router.route
         self._write = backend.write
@@ -221,15 +235,11 @@ class OMEStream:
                 )
             frame_metadata = metadata
         arr = frame if type(frame) is np.ndarray else _as_array(frame)
-        if arr.shape != self._frame_shape:
-            raise FrameShapeError(
-                f"Frame has shape {arr.shape}, expected {self._frame_shape}."
-            )
-        if arr.dtype != self._dtype:
-            raise FrameDtypeError(
-                f"Frame has dtype {arr.dtype}, expected {self._dtype} "
-                "(convert it with frame.astype(...) if that is intended)."
-            )
+        specs = self._frame_specs
+        if specs is None and (
+            arr.shape != self._frame_shape or arr.dtype != self._dtype
+        ):
+            _check_frame(arr, self._frame_shape, self._dtype)
         if self._check_finite and not _all_finite(arr):
             raise FrameValueError(
                 f"Frame holds NaN or infinite values ({arr.dtype}); pass "
@@ -247,6 +257,8 @@ class OMEStream:
                     "first dimension to None."
                 )
             pos, index = self._route(n)
+            if specs is not None:  # this position's camera: its shape and dtype
+                _check_frame(arr, *specs[pos])
             try:
                 self._write(pos, index, arr)
             except Exception as e:
@@ -470,6 +482,16 @@ class OMEStream:
 
         return StreamView._from_stream(
             self, dynamic_shape=dynamic_shape, strict=strict, position=position
+        )
+
+
+def _check_frame(arr: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if arr.shape != shape:
+        raise FrameShapeError(f"Frame has shape {arr.shape}, expected {shape}.")
+    if arr.dtype != dtype:
+        raise FrameDtypeError(
+            f"Frame has dtype {arr.dtype}, expected {dtype} "
+            "(convert it with frame.astype(...) if that is intended)."
         )
 
 

@@ -95,10 +95,12 @@ class StreamView:
             names = {d.name for d in own}
             storage = [d for d in settings.storage_index_dimensions if d.name in names]
             extents = PositionExtents(stream._router, settings, position)
+            frame_dims = settings.position_frame_dimensions(position)
+            frame_shape = tuple(int(d.count or 0) for d in frame_dims)
             self._describe(
-                (*own, *settings.frame_dimensions),
-                (*storage, *settings.frame_dimensions),
-                lambda n: (*extents(n), *tracker.frame_shape),
+                (*own, *frame_dims),
+                (*storage, *frame_dims),
+                lambda n: (*extents(n), *frame_shape),
             )
         elif position is not None:  # one image of a regular acquisition
             self = object.__new__(StreamView)
@@ -109,9 +111,24 @@ class StreamView:
                 lambda n: _without(tracker.extents(n), series),
             )
         elif settings.is_ragged:  # positions of several shapes: a list of frames
-            self = object.__new__(FramesView)
+            frames_view = object.__new__(FramesView)
             frames = Dimension(name="frame", count=settings.num_frames, type="other")
-            self._describe((frames, *settings.frame_dimensions), (), _no_extents)
+            frame_dims = settings.frame_dimensions
+            frames_view._frame_shapes = None
+            if settings.mixed_frames:  # cameras of several sizes: the largest
+                shapes = [
+                    tuple(
+                        int(d.count or 0) for d in settings.position_frame_dimensions(p)
+                    )
+                    for p in range(n_positions)
+                ]
+                frames_view._frame_shapes = shapes
+                frame_dims = tuple(
+                    d.model_copy(update={"count": max(s[i] for s in shapes)})
+                    for i, d in enumerate(frame_dims)
+                )
+            frames_view._describe((frames, *frame_dims), (), _no_extents)
+            self = frames_view
         else:
             self = object.__new__(cls)
             self._describe(
@@ -128,6 +145,12 @@ class StreamView:
         self._dynamic = dynamic_shape
         self._strict = strict
         self._dtype = np.dtype(settings.dtype)
+        if settings.mixed_frames:
+            kinds = [settings.position_dtype(p) for p in range(n_positions)]
+            if position is not None:
+                self._dtype = np.dtype(kinds[position])
+            else:  # the frame list holds every camera's frames
+                self._dtype = np.result_type(*kinds)
         if dynamic_shape and not stream.closed:
             ref = weakref.ref(self)
 
@@ -354,11 +377,28 @@ class FramesView(StreamView):
     position's N-D view.
     """
 
+    _frame_shapes: list[tuple[int, ...]] | None  # per position, when they differ
+
     @property
     def shape(self) -> tuple[int, ...]:
         """Frames written so far (dynamic mode) or expected, then Y, X."""
         n = self._stream._n if self._dynamic else self._full[0] or 0
-        return (n, *self._tracker.frame_shape)
+        return (n, *(int(c or 0) for c in self._full[1:]))
+
+    def _frame(
+        self, pos: int, index: tuple[int, ...], key: list[int | slice]
+    ) -> np.ndarray:
+        shapes = self._frame_shapes
+        if shapes is None:
+            return self._backend.read(pos, (*index, *key)).astype(
+                self._dtype, copy=False
+            )
+        # a camera of another size: its whole frame, in the largest frame's place
+        h, w = shapes[pos]
+        full = self._backend.read(pos, (*index, slice(0, h, 1), slice(0, w, 1)))
+        out = np.zeros(tuple(int(c or 0) for c in self._full[1:]), dtype=self._dtype)
+        out[:h, :w] = full
+        return out[tuple(key)]
 
     def _read(self, resolved: list[int | slice]) -> np.ndarray:
         sel, *frame_key = resolved
@@ -370,9 +410,9 @@ class FramesView(StreamView):
             for n in frames:
                 pos, index = route(n)
                 if n < written:
-                    parts.append(self._backend.read(pos, (*index, *frame_key)))
+                    parts.append(self._frame(pos, index, frame_key))
                 else:
-                    shape = self._tracker.frame_shape
+                    shape = tuple(int(c or 0) for c in self._full[1:])
                     parts.append(np.zeros(shape, dtype=self._dtype)[tuple(frame_key)])
         if isinstance(sel, int):
             return parts[0]

@@ -222,3 +222,102 @@ def test_unbounded_time_with_camera_series(tmp_path: Path, backend: str) -> None
     expected = np.zeros(24, "uint16")
     expected[:20] = [_frame(k)[0, 0] for k in range(20)]
     np.testing.assert_array_equal(data, expected.reshape(3, 2, 2, 2))
+
+
+def _two_cameras(tmp: Path, backend: str) -> AcquisitionSettings:
+    from ome_writers import Position
+
+    small = Position(
+        name="right",
+        dimensions=[Dimension(name="y", count=3), Dimension(name="x", count=2)],
+        dtype="uint8",
+    )
+    return _settings(
+        tmp,
+        backend,
+        [
+            Dimension(name="t", count=2, type="time"),
+            Dimension(name="cam", type="position", coords=["left", small]),
+        ],
+    )
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_cameras_of_different_sizes(tmp_path: Path, backend: str) -> None:
+    """Each camera its own series with its own frame shape and dtype; a frame
+    of the wrong camera's shape is refused without using a slot."""
+    from ome_writers.errors import FrameShapeError
+
+    settings = _two_cameras(tmp_path, backend)
+    assert settings.mixed_frames
+    right = [np.full((3, 2), 50 + t, "uint8") for t in range(2)]
+    with create_stream(settings) as stream:
+        for t in range(2):
+            stream.append(_frame(t))
+            with pytest.raises(FrameShapeError, match=r"expected \(3, 2\)"):
+                stream.append(_frame(9))
+            stream.append(right[t])
+    flat = stream.view()
+    assert flat.dims == ("frame", "y", "x") and flat.shape == (4, Y, X)
+    np.testing.assert_array_equal(flat[1][:3, :2], right[0])
+    assert not flat[1][3:].any()  # the smaller camera's frame, padded
+    cam = stream.view(position=1)
+    assert (cam.shape, cam.dtype) == ((2, 3, 2), np.dtype("uint8"))
+    np.testing.assert_array_equal(np.asarray(cam), np.stack(right))
+    if backend == "scratch":
+        return
+    out = Path(settings.output_path)
+    if backend == "tifffile":  # one OME-TIFF per camera, each its own image
+        shapes = []
+        for f in sorted(out.iterdir()):
+            with tifffile.TiffFile(f) as tif:
+                shapes += [(s.shape, str(s.dtype)) for s in tif.series]
+                data = tif.series[0].asarray()
+        assert shapes == [((2, Y, X), "uint16"), ((2, 3, 2), "uint8")]
+        np.testing.assert_array_equal(data, np.stack(right))
+        return
+    yaozarrs.validate_zarr_store(str(out))
+    data = zarr.open_array(str(out / "right" / "0"), mode="r")
+    assert (data.shape, str(data.dtype)) == ((2, 3, 2), "uint8")
+    np.testing.assert_array_equal(data[...], np.stack(right))
+
+
+def test_handler_gives_cameras_of_different_sizes_their_own_series(
+    tmp_path: Path,
+) -> None:
+    """pymmcore-plus summary metadata with two cameras of other sizes and dtypes."""
+    useq = pytest.importorskip("useq")
+    from ome_writers.adapters.pymmcore_plus import OMEWriterHandler
+
+    seq = useq.MDASequence(time_plan={"interval": 0, "loops": 2})
+    infos = (
+        {
+            "camera_label": "Left",
+            "width": X,
+            "height": Y,
+            "dtype": "uint16",
+            "pixel_size_um": 0.5,
+            "num_camera_adapter_channels": 2,
+        },
+        {
+            "camera_label": "Right",
+            "width": 2,
+            "height": 3,
+            "dtype": "uint8",
+            "pixel_size_um": 0.5,
+            "num_camera_adapter_channels": 2,
+        },
+    )
+    handler = OMEWriterHandler(tmp_path / "cams.ome.zarr", overwrite=True)
+    handler.sequenceStarted(seq, {"image_infos": infos})
+    for event in seq.iter_events():
+        handler.frameReady(_frame(0), event, {"camera_device": "Left"})
+        handler.frameReady(np.ones((3, 2), "uint8"), event, {"camera_device": "Right"})
+    handler.sequenceFinished(seq)
+    out = tmp_path / "cams.ome.zarr"
+    yaozarrs.validate_zarr_store(str(out))
+    right = zarr.open_array(str(out / "Right" / "0"), mode="r")
+    assert (right.shape, str(right.dtype)) == ((2, 3, 2), "uint8")
+    attrs = json.loads((out / "Right" / "zarr.json").read_text())["attributes"]
+    cameras = {f["camera"] for f in attrs["ome_writers"]["frame_metadata"]}
+    assert cameras == {"Right"}  # the camera name reaches the metadata

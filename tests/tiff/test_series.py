@@ -57,3 +57,39 @@ def test_angles_and_positions_as_series(tmp_path: Path, bioformats: BioFormats) 
             "p": "AB"[k // 2],
             "angle": str(k % 2),
         }
+
+
+def test_cameras_of_different_sizes_in_one_set(
+    tmp_path: Path, bioformats: BioFormats
+) -> None:
+    import numpy as np
+
+    from ome_writers import Position, create_stream
+
+    small = Position(
+        name="right",
+        dimensions=[Dimension(name="y", count=3), Dimension(name="x", count=2)],
+        dtype="uint8",
+    )
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "cams.ome.tiff"),
+        dimensions=[
+            Dimension(name="t", count=2, type="time"),
+            Dimension(name="cam", type="position", coords=["left", small]),
+            *YX,
+        ],
+        dtype="uint16",
+    )
+    right = [np.arange(6, dtype="uint8").reshape(3, 2) + 10 * t for t in range(2)]
+    with create_stream(settings) as stream:
+        for t in range(2):
+            stream.append(frame(t))
+            stream.append(right[t])
+    planes = {(0, 0, 0, t): frame(t) for t in range(2)}
+    planes.update({(1, 0, 0, t): right[t] for t in range(2)})
+    # one OME-TIFF per camera, each describing its own image (Bio-Formats
+    # reads a set's first series with the page size of the file it opens)
+    for k, f in enumerate(sorted((tmp_path / "cams").iterdir())):
+        own = {(0, *key[1:]): data for key, data in planes.items() if key[0] == k}
+        result = check_bioformats(bioformats, f, own, series=1)
+        assert result.sizes[0][3:] == ("XYTCZ", ["uint16", "uint8"][k])

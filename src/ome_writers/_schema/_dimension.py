@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+import numpy as np
+from pydantic import Field, field_validator, model_validator
 from pydantic_extra_types.color import Color
 
 from ._base import SettingsModel
@@ -48,12 +49,17 @@ class Position(SettingsModel):
     x_coord, y_coord, z_coord : float | None
         Stage coordinates (µm).
     dimensions : sequence of Dimension | None
-        This position's own non-frame dimensions, when its array differs from
-        the others' (e.g. a z-stack here, three channels there). Each names one
-        of the acquisition's non-position dimensions, with a count no larger
-        than that dimension's, in the same order; a dimension left out has no
-        axis at this position (its index is always 0 there). None: the
-        acquisition's dimensions.
+        This position's own dimensions, when its array differs from the
+        others' (e.g. a z-stack here, three channels there). Each names one of
+        the acquisition's non-position dimensions, with a count no larger than
+        that dimension's, in the same order; a dimension left out has no axis
+        at this position (its index is always 0 there). The frame dimensions
+        (Y, X) may close the list with counts of their own: frames of another
+        shape (a second camera); listing only Y, X keeps the acquisition's other
+        dimensions. None: the acquisition's dimensions.
+    dtype : str | None
+        Pixel type of this position's frames, when it differs from the
+        acquisition's (a second camera). None: the acquisition's.
     """
 
     name: str = Field(min_length=1)
@@ -65,6 +71,17 @@ class Position(SettingsModel):
     y_coord: float | None = None
     z_coord: float | None = None
     dimensions: tuple[Dimension, ...] | None = None
+    dtype: str | None = None
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _canonical_dtype(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(np.dtype(value).name)
+        except TypeError as e:
+            raise ValueError(f"Invalid dtype: {value!r}. {e}") from None
 
     @model_validator(mode="before")
     @classmethod

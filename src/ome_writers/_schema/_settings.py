@@ -345,10 +345,25 @@ class AcquisitionSettings(SettingsModel):
                 "Positions with their own dimensions need bounded dimensions; "
                 "an unbounded first dimension is not supported with them."
             )
+        frame_names = [d.name for d in self.frame_dimensions]
         for position in self.positions:
             own = position.dimensions
             if own is None:
                 continue
+            framed = [d.name for d in own if d.name in frame_names]
+            if framed and [d.name for d in own[-2:]] != frame_names:
+                raise ValueError(
+                    f"Position {position.name!r}: its own frame dimensions must be "
+                    f"both {frame_names}, last and in that order; got "
+                    f"{[d.name for d in own]}."
+                )
+            for dim in own[-2:] if framed else ():
+                if dim.count is None:
+                    raise ValueError(
+                        f"Position {position.name!r}: frame dimension {dim.name!r} "
+                        "needs a count."
+                    )
+            own = own[:-2] if framed else own
             names = [d.name for d in own]
             unknown = [n for n in names if n not in by_name]
             if unknown:
@@ -492,12 +507,44 @@ class AcquisitionSettings(SettingsModel):
         """Whether some position has dimensions of its own (arrays of other shapes)."""
         if not self.dimensions or self.position_dimension_index is None:
             return False
-        return any(p.dimensions is not None for p in self.positions)
+        return any(
+            p.dimensions is not None or p.dtype is not None for p in self.positions
+        )
+
+    @property
+    def mixed_frames(self) -> bool:
+        """Whether positions' frames differ in shape or dtype (several cameras)."""
+        if not self.is_ragged:
+            return False
+        shapes = {
+            (
+                tuple(d.count for d in self.position_frame_dimensions(p)),
+                self.position_dtype(p),
+            )
+            for p in range(len(self.positions))
+        }
+        return len(shapes) > 1 or shapes != {
+            (tuple(d.count for d in self.frame_dimensions), self.dtype)
+        }
 
     def position_index_dimensions(self, position: int) -> tuple[Dimension, ...]:
         """Non-frame dimensions of one position's array, in acquisition order."""
         own = self.positions[position].dimensions
-        return self.index_dimensions if own is None else own
+        frame = {d.name for d in self.frame_dimensions}
+        if own is None or all(d.name in frame for d in own):
+            return self.index_dimensions  # (only its frame shape is its own)
+        return tuple(d for d in own if d.name not in frame)
+
+    def position_frame_dimensions(self, position: int) -> tuple[Dimension, ...]:
+        """Y, X of one position's frames (its own, else the acquisition's)."""
+        own = self.positions[position].dimensions or ()
+        frame = {d.name for d in self.frame_dimensions}
+        mine = tuple(d for d in own if d.name in frame)
+        return mine or self.frame_dimensions
+
+    def position_dtype(self, position: int) -> str:
+        """Pixel type of one position's frames."""
+        return self.positions[position].dtype or self.dtype
 
     def frame_cells(self) -> list[tuple[int, ...]]:
         """Every frame's index along the non-frame dimensions, in default order.

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ome_writers._schema import AcquisitionSettings, Dimension
+from ome_writers._schema import AcquisitionSettings, Dimension, Position
 from ome_writers._stream import create_stream
 
 if TYPE_CHECKING:
@@ -66,10 +66,38 @@ def settings_for_sequence(
             dims[i] = dim.model_copy(update=dict(dimension_overrides[dim.name]))
     n_cameras = int(info.get("num_camera_adapter_channels", 1))
     if n_cameras > 1:
-        dims.insert(len(dims) - 2, Dimension(name="cam", count=n_cameras, type="other"))
+        dims.insert(len(dims) - 2, _camera_dimension(summary, n_cameras, dims))
     return AcquisitionSettings.model_validate(
         {**base.model_dump(), **fields, "dimensions": dims, "dtype": info["dtype"]}
     )
+
+
+def _camera_dimension(
+    summary: Mapping[str, Any], n_cameras: int, dims: list[Dimension]
+) -> Dimension:
+    """The camera axis: a series axis, or positions of their own frame shape and
+    dtype when the cameras' images differ (and no stage positions are used)."""
+    infos = list(summary["image_infos"])[:n_cameras]
+    kinds = {(int(i["height"]), int(i["width"]), str(i["dtype"])) for i in infos}
+    if (
+        len(infos) < n_cameras
+        or len(kinds) == 1
+        or any(d.type == "position" or d.count is None for d in dims)
+    ):
+        return Dimension(name="cam", count=n_cameras, type="other")
+    y, x = dims[-2:]
+    cameras = [
+        Position(
+            name=str(i.get("camera_label") or f"cam{k}"),
+            dimensions=[
+                y.model_copy(update={"count": int(i["height"])}),
+                x.model_copy(update={"count": int(i["width"])}),
+            ],
+            dtype=str(i["dtype"]),
+        )
+        for k, i in enumerate(infos)
+    ]
+    return Dimension(name="cam", type="position", coords=cameras)
 
 
 def _fallback_dims(

@@ -57,12 +57,12 @@ def position_settings(
     pdim = Dimension(
         name=settings.dimensions[settings.position_dimension_index or 0].name,
         type="position",
-        coords=[pos.model_copy(update={"dimensions": None})],
+        coords=[pos.model_copy(update={"dimensions": None, "dtype": None})],
     )
     return AcquisitionSettings(
         root_path=root_path,
-        dimensions=[pdim, *own, *settings.frame_dimensions],
-        dtype=settings.dtype,
+        dimensions=[pdim, *own, *settings.position_frame_dimensions(position)],
+        dtype=settings.position_dtype(position),
         format=fmt,
         compression=settings.compression,
         storage_order=order,

@@ -22,6 +22,8 @@ from ome_writers.metadata._ome_xml import (
     check_ome_update,
 )
 
+from ._tiff_models import schema_valid
+
 if TYPE_CHECKING:
     from ._ragged import RaggedBackend
     from ._tifffile import TiffBackend
@@ -61,10 +63,21 @@ def _joined(backend: RaggedBackend) -> m.OME:
 
 
 def file_set_models(backend: RaggedBackend) -> dict[int, m.OME]:
-    """Position file index -> its OME model (the whole set, its own UUID)."""
+    """Position file index -> its OME model (the whole set, its own UUID).
+
+    When the positions' frames differ in size or type (several cameras), each
+    file keeps the description of its own image only: Bio-Formats takes the
+    page size and pixel type of the file it opens for the first series of a
+    set, so a set of files with other page sizes would be misread.
+    """
     if not backend.set_models:
+        children = _children(backend)
+        if backend.settings.mixed_frames:
+            for k, child in enumerate(children):
+                backend.set_models[k] = copy.deepcopy(child.models[0])
+            return backend.set_models
         joined = _joined(backend)
-        for k, child in enumerate(_children(backend)):
+        for k, child in enumerate(children):
             own = copy.copy(joined)
             own.uuid = child.uuids[0]
             backend.set_models[k] = own
@@ -75,7 +88,8 @@ def file_set_models(backend: RaggedBackend) -> dict[int, m.OME]:
 def _write(backend: RaggedBackend, models: dict[int, m.OME]) -> None:
     children = _children(backend)
     for k, model in models.items():
-        tifffile.tiffcomment(children[k].files[0], to_xml(model).encode())
+        xml = to_xml(schema_valid(model))
+        tifffile.tiffcomment(children[k].files[0], xml.encode())
 
 
 def write_file_set(backend: RaggedBackend) -> None:

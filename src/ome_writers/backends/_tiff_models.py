@@ -66,14 +66,14 @@ class TiffModels:
         elif mode == "master-tiff":
             self.models[0] = self._full(b.uuids[0])
             for key in range(1, len(b.files)):
-                self.models[key] = _binary_only(
+                self.models[key] = binary_only_model(
                     b.uuids[key], b.files[0].name, b.uuids[0]
                 )
         else:  # companion-file
             assert b.companion is not None
             self.models[-1] = self._full(self.companion_uuid)
             for key in range(len(b.files)):
-                self.models[key] = _binary_only(
+                self.models[key] = binary_only_model(
                     b.uuids[key], b.companion.name, self.companion_uuid
                 )
 
@@ -112,7 +112,7 @@ class TiffModels:
             model = self.models[key]
             xml = cache.get(id(model))
             if xml is None:
-                xml = cache[id(model)] = to_xml(_schema_valid(model))
+                xml = cache[id(model)] = to_xml(schema_valid(model))
             if key in self.shared and model.uuid != self.uuid_of(key):
                 # the root element is the first to carry a UUID attribute
                 xml = xml.replace(
@@ -152,7 +152,7 @@ class TiffModels:
         self.write(keys)
 
 
-def _schema_valid(model: m.OME) -> m.OME:
+def schema_valid(model: m.OME) -> m.OME:
     """`model`, or just its BinaryOnly part when it has one.
 
     The schema allows nothing else beside BinaryOnly; callers that add an
@@ -164,7 +164,7 @@ def _schema_valid(model: m.OME) -> m.OME:
     return m.OME(uuid=model.uuid, creator=model.creator, binary_only=model.binary_only)
 
 
-def _binary_only(own_uuid: str, metadata_file: str, target_uuid: str) -> m.OME:
+def binary_only_model(own_uuid: str, metadata_file: str, target_uuid: str) -> m.OME:
     return m.OME(
         uuid=own_uuid,
         creator="ome-writers",
