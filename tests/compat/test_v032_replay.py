@@ -228,7 +228,7 @@ def _ours(name: str) -> dict[str, Any]:
         coords = None
         if d.coords is not None:
             coords = [
-                c.model_dump(exclude={"dimensions"})
+                c.model_dump(exclude={"dimensions", "dtype"})
                 if hasattr(c, "plate_row")
                 else c.name
                 for c in d.coords

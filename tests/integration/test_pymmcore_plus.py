@@ -198,7 +198,19 @@ def test_mda_run(tmp_path: Path, case: str, fmt: str) -> None:
         np.testing.assert_array_equal(other, data)
     if case in ("do-stack-false", "acquire-every-2"):  # one array, with holes
         assert view.dims[0] == "t" and view.dims != ("t", "y", "x")
-        assert np.prod(view.shape[:-2]) > len(events)
+        holes = int(np.prod(view.shape[:-2])) - len(events)
+        assert holes > 0
+        if fmt == "ome.zarr":  # the cells never acquired are listed
+            attrs = json.loads((Path(dest) / "zarr.json").read_text())["attributes"]
+            assert len(attrs["ome_writers"]["not_acquired"]) == holes
+        elif fmt == "ome.tiff":  # and described as not acquired
+            ome = ome_types.from_tiff(dest)
+            (note,) = [
+                a
+                for a in ome.structured_annotations.map_annotations
+                if a.namespace == "ome_writers.not_acquired"
+            ]
+            assert len(json.loads(note.value.ms[0].value)) == holes
     if case == "plate-with-grid-ptgcz":  # wells x tiles as fields, in place
         assert view.dims == ("p", "t", "y", "x")
         assert view.shape[:2] == (4, 2)

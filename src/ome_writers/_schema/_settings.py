@@ -531,7 +531,7 @@ class AcquisitionSettings(SettingsModel):
         """Non-frame dimensions of one position's array, in acquisition order."""
         own = self.positions[position].dimensions
         frame = {d.name for d in self.frame_dimensions}
-        if own is None or all(d.name in frame for d in own):
+        if own is None or (own and all(d.name in frame for d in own)):
             return self.index_dimensions  # (only its frame shape is its own)
         return tuple(d for d in own if d.name not in frame)
 
