@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._router import listed_cells
 
 if TYPE_CHECKING:
+    from ._router import FrameRouter
     from ._schema import AcquisitionSettings
 
 logger = logging.getLogger("ome_writers")
@@ -136,10 +137,12 @@ class _ExplicitOrder:
         # how far it has reached (an unbounded order repeats, shifted by span)
         self._first_grew = bytearray(self._length)
         self._first_reach: list[int] = []
+        first = 0
         for n, entry in enumerate(order):
-            if not self._first_reach or entry[0] + 1 > self._first_reach[-1]:
+            if entry[0] >= first:
                 self._first_grew[n] = 1
-            self._first_reach.append(max([entry[0] + 1, *self._first_reach[-1:]]))
+                first = entry[0] + 1
+            self._first_reach.append(first)
             grew = False
             for i, value in enumerate(entry):
                 if value >= reached[i]:
@@ -169,7 +172,7 @@ class PositionExtents:
     """Live extents of one position's own dimensions after `n` frames in all."""
 
     def __init__(
-        self, router: Any, settings: AcquisitionSettings, position: int
+        self, router: FrameRouter, settings: AcquisitionSettings, position: int
     ) -> None:
         names = [d.name for d in settings.dimensions[:-2]]
         take = [

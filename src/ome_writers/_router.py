@@ -159,10 +159,10 @@ class FrameRouter:
                     _taker(tuple(self.names.index(n) for n in storage if n in own))
                 )
             assert self._block is not None
-            self._block_routes = [
-                (cell[self._pidx], takes[cell[self._pidx]](cell))  # type: ignore[index]
-                for cell in self._block
-            ]
+            self._block_routes = []
+            for cell in self._block:
+                pos = self._position_of(cell)
+                self._block_routes.append((pos, takes[pos](cell)))
             self._table = self._block_routes
         elif self._block is not None:
             self._block_routes = [self._split(e) for e in self._block]
@@ -170,6 +170,9 @@ class FrameRouter:
                 self._table = self._block_routes
         elif self.total is not None and self.total <= TABLE_LIMIT:
             self._table = [self._compute(n) for n in range(self.total)]
+        elif self._inner_total <= TABLE_LIMIT:
+            inner_ranges = (range(c or 1) for c in self.counts[1:])
+            self._inner = list(itertools.product(*inner_ranges))
         # an unbounded listed order covers `span` indices of the first dimension
         self._span = 1 + max((e[0] for e in self._block or ()), default=0)
         # jagged orders leave cells out: the storage indices that are acquired
@@ -185,9 +188,6 @@ class FrameRouter:
                 self._planned = [set() for _ in settings.positions]
                 for pos, index in self._block_routes:
                     self._planned[pos].add(index)
-        elif self._inner_total <= TABLE_LIMIT:
-            inner_ranges = (range(c or 1) for c in self.counts[1:])
-            self._inner = list(itertools.product(*inner_ranges))
 
     def acquisition_index(self, n: int) -> tuple[int, ...]:
         """Index of frame `n` along every non-frame dimension, acquisition order."""

@@ -394,12 +394,8 @@ class OMEStream:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         total = "∞" if self._total is None else self._total
-        backend = self._backend.name
-        child = getattr(self._backend, "child_cls", None)
-        if child is not None:  # positions of different shapes: one each
-            backend = f"{child.name} per position"
         return (
-            f"<OMEStream {self._settings.format.name}/{backend} "
+            f"<OMEStream {self._settings.format.name}/{self._backend.label} "
             f"{self._n}/{total} frames, {state}>"
         )
 

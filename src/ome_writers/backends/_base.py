@@ -60,6 +60,11 @@ class Backend(ABC):
         self.num_positions = len(settings.positions)
         self.global_metadata: dict[str, dict[str, Any]] = {}
 
+    @property
+    def label(self) -> str:
+        """What writes the data, for people (the library's name)."""
+        return self.name
+
     @abstractmethod
     def prepare(self) -> None:
         """Create the output (files, groups, arrays)."""

@@ -132,6 +132,11 @@ class RaggedBackend(Backend):
             self.attributes = dict(self.layout.groups["."])
         self.finalized = False
 
+    @property
+    def label(self) -> str:
+        """The library writing each position."""
+        return f"{self.child_cls.name} per position"
+
     @classmethod
     def problem(
         cls, settings: AcquisitionSettings, child_cls: type[Backend]
