@@ -233,3 +233,28 @@ def test_bad_position_dimensions(own: list[Dimension], message: str) -> None:
             ],
             dtype="uint8",
         )
+
+
+def test_storage_order_list_with_positions_of_different_shapes(tmp_path: Path) -> None:
+    """An explicit storage_order is cut to each position's own dimensions."""
+    stack = Position(name="stack", dimensions=[Dimension(name="z", count=2)])
+    settings = AcquisitionSettings(
+        root_path="",
+        format="scratch",
+        dimensions=[
+            Dimension(name="p", type="position", coords=[stack, "plain"]),
+            Dimension(name="t", count=2),
+            Dimension(name="z", count=2),
+            Dimension(name="y", count=Y),
+            Dimension(name="x", count=X),
+        ],
+        dtype="uint16",
+        storage_order=["p", "z", "t", "y", "x"],
+    )
+    with create_stream(settings) as stream:
+        for n in range(6):  # stack: z0, z1; plain: (t, z) in C order
+            stream.append(_frame(n))
+    plain = stream.view(position=1)
+    assert plain.dims == ("t", "z", "y", "x")  # declared order, stored as z, t
+    np.testing.assert_array_equal(plain[1, 0], _frame(4))
+    np.testing.assert_array_equal(stream.view(position=0)[1], _frame(1))

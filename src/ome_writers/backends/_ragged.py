@@ -45,33 +45,31 @@ def position_settings(
     """
     pos = settings.positions[position]
     own = settings.position_index_dimensions(position)
-    names = {d.name for d in own}
+    pname = settings.dimensions[settings.position_dimension_index or 0].name
+    frame = settings.position_frame_dimensions(position)
+    kept = {pname, *(d.name for d in (*own, *frame))}
     order: Any = settings.storage_order
-    if isinstance(order, list):
-        order = [n for n in order if n in names or n in _frame_names(settings)]
+    if isinstance(order, list):  # the acquisition's list, cut to this position
+        order = [n for n in order if n in kept]
     fmt: Any = settings.format
     if fmt.name == "ome-zarr":
         fmt = fmt.model_copy(update={"suffix": ""})
     elif fmt.name == "ome-tiff":
         fmt = OmeTiffFormat(backend=fmt.backend, prefer_single_file="always")
     pdim = Dimension(
-        name=settings.dimensions[settings.position_dimension_index or 0].name,
+        name=pname,
         type="position",
         coords=[pos.model_copy(update={"dimensions": None, "dtype": None})],
     )
     return AcquisitionSettings(
         root_path=root_path,
-        dimensions=[pdim, *own, *settings.position_frame_dimensions(position)],
+        dimensions=[pdim, *own, *frame],
         dtype=settings.position_dtype(position),
         format=fmt,
         compression=settings.compression,
         storage_order=order,
         overwrite=settings.overwrite,
     )
-
-
-def _frame_names(settings: AcquisitionSettings) -> set[str]:
-    return {d.name for d in settings.frame_dimensions}
 
 
 class _PositionFrames(FrameMetadataLog):
