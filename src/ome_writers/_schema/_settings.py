@@ -402,14 +402,6 @@ class AcquisitionSettings(SettingsModel):
         if self.is_ragged:
             cells = set(self.frame_cells())
             wrong = next((e for e in order if e not in cells), None)
-            if len(set(order)) == len(order) == len(cells) and wrong is None:
-                return
-            if wrong is None and len(set(order)) == len(order):
-                raise ValueError(
-                    "frame_order leaves out frames of the positions' own "
-                    "dimensions: cells never acquired are not supported together "
-                    "with per-position dimensions."
-                )
             if wrong is not None or len(set(order)) != len(order):
                 detail = (
                     f"{wrong} is not a cell of its position's own dimensions"
@@ -419,6 +411,12 @@ class AcquisitionSettings(SettingsModel):
                 raise ValueError(
                     f"frame_order must list frames of the positions' own "
                     f"dimensions, each once ({detail})."
+                )
+            if len(order) != len(cells):
+                raise ValueError(
+                    "frame_order leaves out frames of the positions' own "
+                    "dimensions: cells never acquired are not supported together "
+                    "with per-position dimensions."
                 )
             return
         all_dims = self.dimensions[:-2]
