@@ -35,3 +35,16 @@ def test_example(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_every_doc_has_snippets_or_is_prose() -> None:
     assert SNIPPETS, "no python snippets found in the docs"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """`.ci/run` runs quick-start command 2 verbatim, lint and types included."""
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^python3 -m venv \.venv && .*$", readme, re.MULTILINE)
+    assert len(commands) == 2, commands
+    test_command = commands[1]
+    for step in ("ruff check src tests", "ruff format --check src tests", "mypy"):
+        assert step in test_command
+    assert test_command.endswith("python -m pytest")
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_command in ci_lines
