@@ -12,7 +12,7 @@ import numpy as np
 
 from ._coords import CoordNotifier, CoordUpdate, ExtentTracker
 from ._router import FrameRouter
-from .backends._registry import select_backend
+from .backends._select import select_backend
 from .errors import (
     BackendError,
     FrameDtypeError,

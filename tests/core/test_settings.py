@@ -564,12 +564,8 @@ def test_no_format_warning_advises_passing_format() -> None:
     assert "format='ome-zarr'" in text
 
 
-def test_backend_compressions_come_from_the_registry() -> None:
-    from ome_writers.backends._registry import BACKENDS, BY_NAME
-
-    for record in BACKENDS:
-        if record.available and record.name != "scratch":
-            assert record.load().compressions == record.compressions, record.name
+def test_tiff_codecs_cover_the_registry_compressions() -> None:
+    from ome_writers.backends._registry import BY_NAME
     from ome_writers.backends._tifffile import COMPRESSION
 
     assert set(COMPRESSION) == set(BY_NAME["tifffile"].compressions)

@@ -66,7 +66,7 @@ def test_settings_are_copied() -> None:
 
 
 def test_unknown_backend_lists_available() -> None:
-    from ome_writers.backends._registry import select_backend
+    from ome_writers.backends._select import select_backend
 
     s = _scratch()
     fake = s.format.model_copy(update={"backend": "nope"})

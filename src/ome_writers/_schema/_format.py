@@ -9,9 +9,6 @@ from pydantic import field_validator
 
 from ._base import SettingsModel
 
-ZARR_BACKENDS = ("tensorstore", "acquire-zarr", "zarrs-python", "zarr-python")
-TIFF_BACKENDS = ("tifffile",)
-
 
 def ome_stem_suffix(path: str) -> tuple[str, str]:
     """Split a path into stem and OME suffix.
@@ -33,6 +30,7 @@ class OmeZarrFormat(SettingsModel):
     """OME-Zarr v0.5 output (a directory)."""
 
     name: Literal["ome-zarr"] = "ome-zarr"
+    # equals the registry's ome-zarr names (a test keeps them equal)
     backend: Literal[
         "auto", "tensorstore", "acquire-zarr", "zarrs-python", "zarr-python"
     ] = "auto"

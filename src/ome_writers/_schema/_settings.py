@@ -11,6 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from ome_writers.backends._registry import (
+    BACKENDS,
+    BY_NAME,
+    compressions,
+    first_available,
+)
+
 from ._base import SettingsModel
 from ._dimension import Dimension, Position
 from ._format import OmeTiffFormat, OmeZarrFormat, ScratchFormat, ome_stem_suffix
@@ -20,27 +27,29 @@ from ._storage import effective_type, resolve_storage_order
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-Compression = Literal["blosc-zstd", "blosc-lz4", "zstd", "zlib", "lzw", "none"]
 Format = Annotated[
     OmeTiffFormat | OmeZarrFormat | ScratchFormat, Field(discriminator="name")
 ]
 FormatObject = OmeTiffFormat | OmeZarrFormat | ScratchFormat
 
-ZARR_COMPRESSIONS = ("blosc-zstd", "blosc-lz4", "zstd", "none")
-TIFF_COMPRESSIONS = ("lzw", "zlib", "zstd", "none")
-
+# every compression some backend writes (a test keeps it equal to the registry)
+Compression = Literal["blosc-zstd", "blosc-lz4", "zstd", "zlib", "lzw", "none"]
+_FORMAT_MODELS: dict[str, type[FormatObject]] = {
+    "ome-zarr": OmeZarrFormat,
+    "ome-tiff": OmeTiffFormat,
+    "scratch": ScratchFormat,
+}
+# format names and their short forms; backend names and aliases come from the registry
 _FORMAT_ALIASES: dict[str, tuple[type[FormatObject], str | None]] = {
     "ome-tiff": (OmeTiffFormat, None),
     "tiff": (OmeTiffFormat, None),
-    "tifffile": (OmeTiffFormat, "tifffile"),
     "ome-zarr": (OmeZarrFormat, None),
     "zarr": (OmeZarrFormat, None),
-    "tensorstore": (OmeZarrFormat, "tensorstore"),
-    "acquire-zarr": (OmeZarrFormat, "acquire-zarr"),
-    "zarrs-python": (OmeZarrFormat, "zarrs-python"),
-    "zarr-python": (OmeZarrFormat, "zarr-python"),
-    "scratch": (ScratchFormat, None),
-    "memory": (ScratchFormat, None),
+    **{
+        name: (_FORMAT_MODELS[record.format], record.name)
+        for record in BACKENDS
+        for name in (record.name, *record.aliases)
+    },
 }
 
 
@@ -77,8 +86,6 @@ def _resolve_format(value: Any, root_path: str) -> Any:
         return OmeTiffFormat(suffix=suffix)
     if suffix.endswith(".zarr"):
         return OmeZarrFormat(suffix=suffix)
-    from ome_writers.backends._registry import first_available
-
     record = first_available()
     warnings.warn(
         f"\n\nOutput format could not be inferred from root_path {root_path!r}. "
@@ -232,10 +239,8 @@ class AcquisitionSettings(SettingsModel):
     def _check_compression(self) -> None:
         if self.compression is None or isinstance(self.format, ScratchFormat):
             return
-        if isinstance(self.format, OmeZarrFormat):
-            allowed, label = ZARR_COMPRESSIONS, "OME-Zarr"
-        else:
-            allowed, label = TIFF_COMPRESSIONS, "OME-TIFF"
+        allowed = compressions(self.format.name)
+        label = "OME-Zarr" if isinstance(self.format, OmeZarrFormat) else "OME-TIFF"
         if self.compression not in allowed:
             raise ValueError(
                 f"Compression {self.compression!r} is not supported for {label}. "
@@ -243,8 +248,6 @@ class AcquisitionSettings(SettingsModel):
             )
         backend = self.format.backend
         if backend != "auto":  # a backend named explicitly: its own list
-            from ome_writers.backends._registry import BY_NAME
-
             record = BY_NAME.get(backend)
             if record is not None and self.compression not in record.compressions:
                 raise ValueError(

@@ -30,7 +30,7 @@ import shutil
 import time
 from collections import OrderedDict
 from itertools import product
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import acquire_zarr as az
 import numpy as np
@@ -43,7 +43,6 @@ from ome_writers.metadata._ngff import write_group
 
 from ._base import StorageKey, read_padded
 from ._chunks import locate
-from ._registry import BY_NAME
 from ._zarr_base import ZarrBackend, codec_configs
 
 if TYPE_CHECKING:
@@ -70,7 +69,6 @@ class AcquireZarrBackend(ZarrBackend):
     """OME-Zarr v0.5 through acquire-zarr."""
 
     name = "acquire-zarr"
-    compressions: ClassVar[tuple[str, ...]] = BY_NAME["acquire-zarr"].compressions
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:

@@ -7,12 +7,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ._registry import BY_NAME
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.metadata._frames import FrameMetadataLog
+
+    from ._registry import BackendRecord
 
 # One item per storage dimension (index dims in storage order, then Y, X):
 # a non-negative int or a slice with explicit start/stop/step.
@@ -28,19 +32,24 @@ class Backend(ABC):
     ``read`` must work before, during and after writing.
     """
 
+    #: the registry record's name; every other fact about the backend (format,
+    #: compressions, capabilities) is read from that record
     name: ClassVar[str]
-    format: ClassVar[str]
-    #: compressions this backend writes (empty: compression is ignored)
-    compressions: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def record(cls) -> BackendRecord:
+        """This backend's registry record."""
+        return BY_NAME[cls.name]
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:
         """Return why `settings` cannot be written by this backend, else None."""
         compression = settings.compression or "none"
-        if cls.compressions and compression not in cls.compressions:
+        allowed = cls.record().compressions
+        if allowed and compression not in allowed:
             return (
                 f"the {cls.name} backend does not support compression "
-                f"{compression!r}; supported: {cls.compressions}"
+                f"{compression!r}; supported: {allowed}"
             )
         return None
 

@@ -96,7 +96,6 @@ class RaggedBackend(Backend):
     """Writes each position through its own single-image backend."""
 
     name = "ragged"
-    format = "ome-zarr"
 
     def __init__(
         self,

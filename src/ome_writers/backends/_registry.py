@@ -1,42 +1,73 @@
-"""Lazy backend registry: one record per backend, imported only when chosen."""
+"""The backend registry: one record per backend holding every fact about it.
+
+Everything else (settings validation, format-name parsing, backend selection,
+CLI choices, the benchmark's backend list, capability-driven test skips)
+derives from these records. This module imports nothing from the package, so
+settings can consult it without an import circle; backends are imported only
+when chosen (see `_select.py`).
+"""
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import sys
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ._base import Backend
 
 
 @dataclass(frozen=True)
 class BackendRecord:
-    """What we know about a backend without importing it."""
+    """What we know about a backend without importing it.
+
+    Attributes
+    ----------
+    name : str
+        The backend's name (``format=name`` selects it).
+    format : str
+        The format it writes: "ome-zarr", "ome-tiff" or "scratch".
+    target : str
+        ``"module:Class"`` of the implementation.
+    requires : tuple[str, ...]
+        Top-level modules that must be importable.
+    extra : str
+        The pip extra that installs them.
+    compressions : tuple[str, ...]
+        Compressions it writes (empty: compression is ignored).
+    aliases : tuple[str, ...]
+        Other names accepted for ``format=`` that select this backend.
+    min_python : tuple[int, int]
+        Oldest Python its libraries support.
+    writes_in_background : bool
+        Writes complete on background threads: a failure surfaces at a later
+        `append`, `checkpoint` or `close`.
+    complete_live_reads : bool
+        A live view reads every frame appended so far while acquiring (False:
+        some frames become readable only after close).
+    makes_directories_ahead : bool
+        Chunk directories are created before the first frame needs them.
+    """
 
     name: str
     format: str
-    target: str  # "module:Class"
+    target: str
     requires: tuple[str, ...]
     extra: str
-    #: compressions it writes (empty: compression is ignored)
     compressions: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
     min_python: tuple[int, int] = (3, 0)
+    writes_in_background: bool = False
+    complete_live_reads: bool = True
+    makes_directories_ahead: bool = False
 
     @property
     def available(self) -> bool:
         """Whether the libraries this backend needs can be imported."""
         return _available(self.requires, self.min_python)
 
-    def load(self) -> type[Backend]:
-        """Import and return the backend class."""
-        module_name, _, cls_name = self.target.partition(":")
-        module = importlib.import_module(module_name)
-        cls: type[Backend] = getattr(module, cls_name)
-        return cls
+    @property
+    def writes_files(self) -> bool:
+        """Whether the output is on disk (not the in-memory scratch format)."""
+        return self.format != "scratch"
 
 
 @cache
@@ -52,53 +83,82 @@ _ZARR = ("blosc-zstd", "blosc-lz4", "zstd", "none")
 # Order is priority: "auto" takes the first available compatible backend.
 BACKENDS: tuple[BackendRecord, ...] = (
     BackendRecord(
-        "tensorstore",
-        "ome-zarr",
-        f"{_PKG}._tensorstore:TensorstoreBackend",
-        ("tensorstore",),
-        "tensorstore",
-        _ZARR,
+        name="tensorstore",
+        format="ome-zarr",
+        target=f"{_PKG}._tensorstore:TensorstoreBackend",
+        requires=("tensorstore",),
+        extra="tensorstore",
+        compressions=_ZARR,
+        writes_in_background=True,
+        makes_directories_ahead=True,
     ),
     BackendRecord(
-        "acquire-zarr",
-        "ome-zarr",
-        f"{_PKG}._acquire_zarr:AcquireZarrBackend",
-        ("acquire_zarr",),
-        "acquire-zarr",
-        ("blosc-zstd", "blosc-lz4", "none"),
+        name="acquire-zarr",
+        format="ome-zarr",
+        target=f"{_PKG}._acquire_zarr:AcquireZarrBackend",
+        requires=("acquire_zarr",),
+        extra="acquire-zarr",
+        compressions=("blosc-zstd", "blosc-lz4", "none"),
+        complete_live_reads=False,
     ),
     BackendRecord(
-        "zarrs-python",
-        "ome-zarr",
-        f"{_PKG}._zarr_python:ZarrsBackend",
-        ("zarr", "zarrs"),
-        "zarrs-python",
-        _ZARR,
-        (3, 11),
+        name="zarrs-python",
+        format="ome-zarr",
+        target=f"{_PKG}._zarr_python:ZarrsBackend",
+        requires=("zarr", "zarrs"),
+        extra="zarrs-python",
+        compressions=_ZARR,
+        min_python=(3, 11),
+        writes_in_background=True,
+        makes_directories_ahead=True,
     ),
     BackendRecord(
-        "zarr-python",
-        "ome-zarr",
-        f"{_PKG}._zarr_python:ZarrPythonBackend",
-        ("zarr",),
-        "zarr-python",
-        _ZARR,
-        (3, 11),
+        name="zarr-python",
+        format="ome-zarr",
+        target=f"{_PKG}._zarr_python:ZarrPythonBackend",
+        requires=("zarr",),
+        extra="zarr-python",
+        compressions=_ZARR,
+        min_python=(3, 11),
+        writes_in_background=True,
+        makes_directories_ahead=True,
     ),
     BackendRecord(
-        "tifffile",
-        "ome-tiff",
-        f"{_PKG}._tifffile:TiffBackend",
-        ("tifffile", "ome_types"),
-        "tifffile",
-        ("lzw", "zlib", "zstd", "none"),
+        name="tifffile",
+        format="ome-tiff",
+        target=f"{_PKG}._tifffile:TiffBackend",
+        requires=("tifffile", "ome_types"),
+        extra="tifffile",
+        compressions=("lzw", "zlib", "zstd", "none"),
     ),
     BackendRecord(
-        "scratch", "scratch", f"{_PKG}._scratch:ScratchBackend", (), "scratch"
+        name="scratch",
+        format="scratch",
+        target=f"{_PKG}._scratch:ScratchBackend",
+        requires=(),
+        extra="scratch",
+        aliases=("memory",),
     ),
 )
 
 BY_NAME = {record.name: record for record in BACKENDS}
+FORMATS = ("ome-zarr", "ome-tiff", "scratch")
+
+
+def backend_names(format_name: str | None = None) -> tuple[str, ...]:
+    """Names of every registered backend (optionally of one format)."""
+    return tuple(
+        r.name for r in BACKENDS if format_name is None or r.format == format_name
+    )
+
+
+def compressions(format_name: str) -> tuple[str, ...]:
+    """Every compression some backend of `format_name` writes, in registry order."""
+    seen: dict[str, None] = {}
+    for r in BACKENDS:
+        if r.format == format_name:
+            seen.update(dict.fromkeys(r.compressions))
+    return tuple(seen)
 
 
 def available_backends(format_name: str | None = None) -> list[BackendRecord]:
@@ -113,60 +173,6 @@ def available_backends(format_name: str | None = None) -> list[BackendRecord]:
 def first_available() -> BackendRecord:
     """The highest-priority available backend that writes files."""
     for record in BACKENDS:
-        if record.available and record.format != "scratch":
+        if record.available and record.writes_files:
             return record
     return BY_NAME["scratch"]
-
-
-def select_backend(settings: object) -> type[Backend]:
-    """Pick the backend class for `settings` (see the registry order)."""
-    fmt = settings.format  # type: ignore[attr-defined]
-    requested: str = fmt.backend
-    if requested != "auto":
-        record = BY_NAME.get(requested)
-        if record is None:
-            names = [r.name for r in available_backends()]
-            raise ValueError(f"Unknown backend {requested!r}. Available: {names}")
-        if record.format != fmt.name:
-            raise ValueError(
-                f"Backend {requested!r} writes {record.format!r}, not {fmt.name!r}."
-            )
-        if not record.available:
-            raise ValueError(
-                f"Requested backend {requested!r} is not available. "
-                f"Install with: pip install ome-writers[{record.extra}]"
-            )
-        try:
-            cls = record.load()
-        except ImportError as e:
-            raise ValueError(f"Could not import backend {requested!r}: {e}") from e
-        reason = cls.check_settings(settings)  # type: ignore[arg-type]
-        if reason:
-            raise NotImplementedError(
-                f"Backend {cls.__name__!r} ({requested}) does not support "
-                f"settings: {reason}"
-            )
-        return cls
-
-    attempted: dict[str, str] = {}
-    for record in BACKENDS:
-        if record.format != fmt.name:
-            continue
-        if not record.available:
-            attempted[record.name] = (
-                f"not installed (pip install ome-writers[{record.extra}])"
-            )
-            continue
-        try:
-            cls = record.load()
-        except ImportError as e:
-            attempted[record.name] = f"import failed: {e}"
-            continue
-        reason = cls.check_settings(settings)  # type: ignore[arg-type]
-        if reason is None:
-            return cls
-        attempted[record.name] = reason
-    raise ValueError(
-        f"Could not find compatible backend for requested backend 'auto' and target "
-        f"format {fmt.name!r}. Attempted: {list(attempted)}. Reasons: {attempted}"
-    )

@@ -36,7 +36,6 @@ class ScratchBackend(Backend):
     """
 
     name = "scratch"
-    format = "scratch"
 
     def __init__(
         self,

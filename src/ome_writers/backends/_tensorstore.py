@@ -96,7 +96,6 @@ class TensorstoreBackend(ZarrBackend):
 
     name = "tensorstore"
     grow_ahead = True
-    prepare_directories = True
 
     def __init__(
         self,

@@ -52,7 +52,7 @@ import queue
 import re
 import shutil
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tifffile
@@ -69,7 +69,6 @@ from ome_writers.metadata._ome_xml import (
 )
 
 from ._base import Backend, StorageKey, json_safe
-from ._registry import BY_NAME
 from ._tiff_models import TiffModels
 
 if TYPE_CHECKING:
@@ -109,8 +108,6 @@ class TiffBackend(Backend):
     """OME-TIFF files written page by page."""
 
     name = "tifffile"
-    format = "ome-tiff"
-    compressions: ClassVar[tuple[str, ...]] = BY_NAME["tifffile"].compressions
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:

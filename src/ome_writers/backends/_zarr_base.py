@@ -33,7 +33,6 @@ from ome_writers.metadata._ngff import (
 
 from ._base import Backend, StorageKey, json_safe, read_padded
 from ._chunks import ChunkAssembler
-from ._registry import BY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -51,12 +50,7 @@ BLOSC = {"blosc-zstd": ("zstd", 3), "blosc-lz4": ("lz4", 5)}
 class ZarrBackend(Backend):
     """Base of the OME-Zarr backends."""
 
-    format = "ome-zarr"
     grow_ahead: ClassVar[bool] = False  # `_resize` returns before it is done
-    # the library writes chunk files below ``c/`` of a local array directory;
-    # once it falls behind, make their directories ahead (`_ahead`)
-    prepare_directories: ClassVar[bool] = False
-    compressions: ClassVar[tuple[str, ...]] = BY_NAME["tensorstore"].compressions
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:
@@ -92,6 +86,9 @@ class ZarrBackend(Backend):
                 for c, d, n in zip(self.chunks, dims, counts, strict=True)
             )
         self.compression = settings.compression or "none"
+        # the library writes chunk files below ``c/`` of a local array directory;
+        # once it falls behind, make their directories ahead (`_ahead`)
+        self._directories_ahead = self.record().makes_directories_ahead
         self.frame_shape = (int(dims[-2].count or 0), int(dims[-1].count or 0))
         self.grow_axis = next((i for i, d in enumerate(dims) if d.count is None), None)
         step = self.shards or self.chunks
@@ -162,7 +159,7 @@ class ZarrBackend(Backend):
         self._wake_preparer_at = seen + WAKE_EVERY
         if self.preparer is not None:
             self.preparer.advance(seen)
-        elif self.prepare_directories and self._falling_behind():
+        elif self._directories_ahead and self._falling_behind():
             self._start_preparer(seen)
 
     def _falling_behind(self) -> bool:

@@ -43,7 +43,6 @@ class ZarrPythonBackend(ZarrBackend):
     """OME-Zarr v0.5 through zarr-python."""
 
     name = "zarr-python"
-    prepare_directories = True
     codec_pipeline: ClassVar[str | None] = None
 
     def __init__(
