@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ome_writers.benchmark import main, scenario
-from ome_writers.cli import main as cli_main
+from ome_writers.tools.benchmark import main, scenario
+from ome_writers.tools.cli import main as cli_main
 
 pytest.importorskip("tensorstore")
 

@@ -5,7 +5,7 @@ python tools/benchmark.py --scenarios a f --repeat 3 --compare /path/to/python
 
 import sys
 
-from ome_writers.benchmark import main
+from ome_writers.tools.benchmark import main
 
 if __name__ == "__main__":
     sys.exit(main())

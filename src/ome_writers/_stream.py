@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ._coords import CoordNotifier, CoordUpdate, ExtentTracker
-from ._router import FrameRouter
+from .backends._base import BackendContext
 from .backends._select import select_backend
 from .errors import (
     BackendError,
@@ -20,7 +20,6 @@ from .errors import (
     FrameValueError,
     StreamClosedError,
 )
-from .metadata._frames import FrameMetadataLog
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -28,9 +27,11 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from ._router import FrameRouter
     from ._schema import AcquisitionSettings
     from ._view import StreamView
     from .backends._base import Backend
+    from .metadata._frames import FrameMetadataLog
 
 _RESERVED_NAMESPACES = ("ome", "ome_writers")
 
@@ -71,8 +72,8 @@ def create_stream(
     if fmt.name != "scratch" and not settings.root_path:
         raise ValueError(f"root_path is required for {fmt.name} format.")
     backend_cls = select_backend(settings)
-    router = FrameRouter(settings)
-    frame_log = FrameMetadataLog(router)
+    context = BackendContext.for_settings(settings)
+    router, frame_log = context.router, context.frame_metadata
     backend: Backend
     if settings.is_ragged:  # positions of different shapes: one backend each
         from .backends._ragged import RaggedBackend
@@ -82,9 +83,9 @@ def create_stream(
             raise NotImplementedError(
                 f"Backend {backend_cls.name!r} cannot write {reason}"
             )
-        backend = RaggedBackend(settings, router, frame_log, backend_cls)
+        backend = RaggedBackend(context, backend_cls)
     else:
-        backend = backend_cls(settings, router, frame_log)
+        backend = backend_cls(context)
     backend.prepare()
     stream = OMEStream._create(settings, backend, router, frame_log)
     stream._check_finite = finite_only and stream._dtype.kind == "f"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import operator
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from psygnal import Signal
@@ -14,11 +14,33 @@ from ._coords import PositionExtents
 from ._schema import Dimension
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Mapping, Sequence
 
-    from ._coords import ExtentTracker
-    from ._stream import OMEStream
+    from ._coords import CoordNotifier, ExtentTracker
+    from ._router import FrameRouter
+    from ._schema import AcquisitionSettings
     from .backends._base import Backend
+
+
+class ViewedStream(Protocol):
+    """What a view reads of the stream it shows (`OMEStream` provides it).
+
+    A protocol rather than the stream class, so the view does not import the
+    stream module (which creates views).
+    """
+
+    _settings: AcquisitionSettings
+    _backend: Backend
+    _router: FrameRouter
+    _tracker: ExtentTracker
+    _lock: threading.RLock
+    _n: int
+
+    @property
+    def closed(self) -> bool: ...
+
+    def _get_notifier(self) -> CoordNotifier: ...
 
 
 class StreamView:
@@ -39,7 +61,7 @@ class StreamView:
 
     coords_changed = Signal()
 
-    _stream: OMEStream
+    _stream: ViewedStream
     _backend: Backend
     _tracker: ExtentTracker
     _dynamic: bool
@@ -62,7 +84,7 @@ class StreamView:
     @classmethod
     def from_stream(
         cls,
-        stream: OMEStream,
+        stream: ViewedStream,
         *,
         dynamic_shape: bool = True,
         strict: bool = False,
@@ -76,7 +98,7 @@ class StreamView:
     @classmethod
     def _from_stream(
         cls,
-        stream: OMEStream,
+        stream: ViewedStream,
         *,
         dynamic_shape: bool,
         strict: bool,

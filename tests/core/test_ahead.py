@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ome_writers._ahead import DirectoryPreparer
+from ome_writers.backends._ahead import DirectoryPreparer
 
 
 def _wait_for(condition: object, timeout: float = 10) -> None:

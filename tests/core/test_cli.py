@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
-from ome_writers.cli import main
+from ome_writers.tools.cli import main
 
 
 def test_info_scratch_dataset(

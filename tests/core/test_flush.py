@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ome_writers import AcquisitionSettings, Dimension, _flush, create_stream
+from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers.backends import _flush
 
 
 def test_flusher_syncs_in_background_after_threshold(

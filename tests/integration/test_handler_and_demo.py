@@ -19,7 +19,7 @@ from ome_writers.adapters.demo_camera import (  # noqa: E402
     encode_frame_counter,
 )
 from ome_writers.adapters.pymmcore_plus import OMEWriterHandler  # noqa: E402
-from ome_writers.cli import main  # noqa: E402
+from ome_writers.tools.cli import main  # noqa: E402
 
 
 def test_demo_camera() -> None:

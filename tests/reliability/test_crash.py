@@ -21,7 +21,7 @@ import yaozarrs
 import zarr
 
 from ome_writers.backends._registry import BACKENDS as REGISTRY
-from ome_writers.cli import main
+from ome_writers.tools.cli import main
 
 SHAPE = (6, 5)
 CHILD = textwrap.dedent(

@@ -656,7 +656,9 @@ class AcquisitionSettings(SettingsModel):
     def storage_index_dimensions(self) -> tuple[Dimension, ...]:
         """Index dimensions in storage order."""
         self._require_dims("storage_index_dimensions")
-        return resolve_storage_order(self)
+        return resolve_storage_order(
+            self.index_dimensions, self.storage_order, self.format.name
+        )
 
     @property
     def storage_index_permutation(self) -> tuple[int, ...] | None:

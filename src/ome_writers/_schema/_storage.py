@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._dimension import Dimension
-    from ._settings import AcquisitionSettings
 
 _NAME_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 
@@ -28,16 +27,19 @@ def _zarr_key(dim: Dimension) -> tuple[int, int]:
     return (2, 0)
 
 
-def resolve_storage_order(settings: AcquisitionSettings) -> tuple[Dimension, ...]:
-    """Index dimensions (non-frame, non-position) in storage order."""
-    index_dims = settings.index_dimensions
-    order = settings.storage_order
+def resolve_storage_order(
+    index_dims: tuple[Dimension, ...], order: str | list[str], format_name: str
+) -> tuple[Dimension, ...]:
+    """Index dimensions (non-frame, non-position) in storage order.
+
+    `order` is the settings' ``storage_order``; `format_name` the output format.
+    """
     if isinstance(order, list):
         by_name = {d.name: d for d in index_dims}
         return tuple(by_name[n] for n in order if n in by_name)
     if order == "acquisition":
         return index_dims
-    if settings.format.name == "ome-zarr":
+    if format_name == "ome-zarr":
         return tuple(sorted(index_dims, key=_zarr_key))
     # OME-TIFF accepts any order of Z, C and T (one other axis is stored as C),
     # so pages stay in acquisition order; scratch keeps it too

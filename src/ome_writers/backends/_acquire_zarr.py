@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 import acquire_zarr as az
 import numpy as np
 
-from ome_writers._paths import sync_filesystem
 from ome_writers._router import c_order_per_position
 from ome_writers._schema import effective_type
 from ome_writers.errors import BackendError
@@ -43,14 +42,15 @@ from ome_writers.metadata._ngff import write_group
 
 from ._base import StorageKey, read_padded
 from ._chunks import locate
+from ._durable import sync_filesystem
 from ._zarr_base import ZarrBackend, codec_configs
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
-    from ome_writers.metadata._frames import FrameMetadataLog
+
+    from ._base import BackendContext
 
 RECENT_FRAMES = 8
 CHECKPOINT_WAIT_SECONDS = 2.0  # for acquire-zarr's threads to write full shards
@@ -94,13 +94,8 @@ class AcquireZarrBackend(ZarrBackend):
             return f"acquire-zarr cannot write dtype {settings.dtype!r}"
         return None
 
-    def __init__(
-        self,
-        settings: AcquisitionSettings,
-        router: FrameRouter,
-        frame_metadata: FrameMetadataLog,
-    ) -> None:
-        super().__init__(settings, router, frame_metadata)
+    def __init__(self, context: BackendContext) -> None:
+        super().__init__(context)
         self.assembler = None  # acquire-zarr assembles chunks itself
         self._stream: Any = None
         self._keys = [self.layout.array_path(p) for p in range(self.num_positions)]

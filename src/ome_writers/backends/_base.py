@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -21,6 +22,34 @@ if TYPE_CHECKING:
 # One item per storage dimension (index dims in storage order, then Y, X):
 # a non-negative int or a slice with explicit start/stop/step.
 StorageKey = tuple[int | slice, ...]
+
+
+@dataclass(frozen=True)
+class BackendContext:
+    """What a backend is created with.
+
+    Attributes
+    ----------
+    settings : AcquisitionSettings
+        The stream's own (validated, copied) settings.
+    router : FrameRouter
+        Frame number -> (position, storage index), for backends that plan ahead.
+    frame_metadata : FrameMetadataLog
+        Per-frame metadata appended with the frames.
+    """
+
+    settings: AcquisitionSettings
+    router: FrameRouter
+    frame_metadata: FrameMetadataLog
+
+    @classmethod
+    def for_settings(cls, settings: AcquisitionSettings) -> BackendContext:
+        """A context with a new router and an empty frame metadata log."""
+        from ome_writers._router import FrameRouter
+        from ome_writers.metadata._frames import FrameMetadataLog
+
+        router = FrameRouter(settings)
+        return cls(settings, router, FrameMetadataLog(router))
 
 
 class Backend(ABC):
@@ -53,15 +82,11 @@ class Backend(ABC):
             )
         return None
 
-    def __init__(
-        self,
-        settings: AcquisitionSettings,
-        router: FrameRouter,
-        frame_metadata: FrameMetadataLog,
-    ) -> None:
+    def __init__(self, context: BackendContext) -> None:
+        settings = context.settings
         self.settings = settings
-        self.router = router
-        self.frame_metadata = frame_metadata
+        self.router = context.router
+        self.frame_metadata = context.frame_metadata
         dims = settings.array_storage_dimensions
         self.storage_names = tuple(d.name for d in dims)
         self.storage_shape: tuple[int | None, ...] = tuple(d.count for d in dims)

@@ -28,10 +28,12 @@ from ome_writers._schema import AcquisitionSettings, Dimension, OmeTiffFormat
 from ome_writers.metadata._frames import FrameMetadataLog
 from ome_writers.metadata._ngff import build_layout, write_group
 
-from ._base import Backend, StorageKey, json_safe
+from ._base import Backend, BackendContext, StorageKey, json_safe
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from ._ragged_tiff import RaggedTiffSet
 
 
 def position_settings(
@@ -97,14 +99,9 @@ class RaggedBackend(Backend):
 
     name = "ragged"
 
-    def __init__(
-        self,
-        settings: AcquisitionSettings,
-        router: FrameRouter,
-        frame_metadata: FrameMetadataLog,
-        child_cls: type[Backend],
-    ) -> None:
-        super().__init__(settings, router, frame_metadata)
+    def __init__(self, context: BackendContext, child_cls: type[Backend]) -> None:
+        super().__init__(context)
+        settings, router = context.settings, context.router
         self.child_cls = child_cls
         self.kind = settings.format.name
         self.root = resolve_output(settings.output_path) if settings.root_path else None
@@ -115,15 +112,24 @@ class RaggedBackend(Backend):
             for p in range(self.num_positions)
         ]
         for p, child in enumerate(self.child_settings):
+            frames = _PositionFrames(context.frame_metadata, p)
             self.children.append(
-                child_cls(child, FrameRouter(child), _PositionFrames(frame_metadata, p))
+                child_cls(BackendContext(child, FrameRouter(child), frames))
             )
         # frame numbers of each position, for per-position frame counts
         self.frames_of: list[list[int]] = [[] for _ in range(self.num_positions)]
         total = router.total or 0
         for n in range(total):
             self.frames_of[router.route(n)[0]].append(n)
-        self.set_models: dict[int, Any] = {}  # OME-TIFF: the joined models
+        self.tiff_set: RaggedTiffSet | None = None  # OME-TIFF: the joined models
+        if self.kind == "ome-tiff":
+            from ._ragged_tiff import RaggedTiffSet
+
+            self.tiff_set = RaggedTiffSet(
+                settings,
+                self.children,  # type: ignore[arg-type]
+                self.global_metadata,
+            )
         self.attributes: dict[str, Any] = {}
         if self.layout is not None:
             self.attributes = dict(self.layout.groups["."])
@@ -206,10 +212,8 @@ class RaggedBackend(Backend):
                 child.finalize(self.frames_done(p, frames_done))
             except Exception as e:  # close every child, report the first error
                 errors.append(e)
-        if self.kind == "ome-tiff":
-            from ._ragged_tiff import write_file_set
-
-            write_file_set(self)
+        if self.tiff_set is not None:
+            self.tiff_set.write()
         if errors:
             raise errors[0]
 
@@ -223,10 +227,8 @@ class RaggedBackend(Backend):
         elif self.kind == "ome-tiff":
             for child in self.children:
                 child.set_global_metadata(namespace, metadata)
-            if self.finalized:
-                from ._ragged_tiff import write_file_set
-
-                write_file_set(self)
+            if self.finalized and self.tiff_set is not None:
+                self.tiff_set.write()
 
     def get_metadata(self) -> Any:
         if self.layout is not None:
@@ -235,10 +237,8 @@ class RaggedBackend(Backend):
                 (attrs,) = child.get_metadata().values()
                 out[self.layout.image_paths[p]] = attrs
             return out
-        if self.kind == "ome-tiff":
-            from ._ragged_tiff import file_set_models
-
-            return copy.deepcopy(file_set_models(self))
+        if self.tiff_set is not None:
+            return copy.deepcopy(self.tiff_set.file_models())
         return None
 
     def update_metadata(self, metadata: Any) -> None:
@@ -252,7 +252,5 @@ class RaggedBackend(Backend):
                 if path not in paths:
                     raise KeyError(f"Unknown path: {path}")
                 self.children[paths.index(path)].update_metadata({".": attributes})
-        elif self.kind == "ome-tiff":
-            from ._ragged_tiff import replace_file_set_models
-
-            replace_file_set_models(self, metadata)
+        elif self.tiff_set is not None:
+            self.tiff_set.replace(metadata, self.finalized)

@@ -25,81 +25,93 @@ from ome_writers.metadata._ome_xml import (
 from ._tiff_models import schema_valid
 
 if TYPE_CHECKING:
-    from ._ragged import RaggedBackend
+    from ome_writers._schema import AcquisitionSettings
+
     from ._tifffile import TiffBackend
 
 
-def _children(backend: RaggedBackend) -> list[TiffBackend]:
-    return backend.children  # type: ignore[return-value]
+class RaggedTiffSet:
+    """The joined OME models of the per-position files of a ragged OME-TIFF set.
 
-
-def _joined(backend: RaggedBackend) -> m.OME:
-    images: list[m.Image] = []
-    annotations: list[m.MapAnnotation] = []
-    dataset_level = set(backend.global_metadata)
-    for k, child in enumerate(_children(backend)):
-        own = copy.deepcopy(child.models[0])
-        (image,) = own.images
-        image.id = f"Image:{k}"
-        image.pixels.id = f"Pixels:{k}"
-        for c, channel in enumerate(image.pixels.channels):
-            channel.id = f"Channel:{k}:{c}"
-        file_uuid = m.TiffData.UUID(value=child.uuids[0], file_name=child.files[0].name)
-        for block in image.pixels.tiff_data_blocks:
-            block.uuid = file_uuid
-        renamed: dict[str, str] = {}
-        if own.structured_annotations is not None:
-            for ann in own.structured_annotations.map_annotations:
-                if ann.namespace in dataset_level:
-                    continue
-                renamed[ann.id] = ann.id = f"Annotation:{len(annotations)}"
-                annotations.append(ann)
-        refs = [r for p in image.pixels.planes for r in p.annotation_refs]
-        for ref in [*refs, *image.annotation_refs]:
-            ref.id = renamed.get(ref.id, ref.id)
-        images.append(image)
-    plate = OmeXmlBuilder(backend.settings).plate()
-    return assemble_ome(images, annotations, plate, backend.global_metadata)
-
-
-def file_set_models(backend: RaggedBackend) -> dict[int, m.OME]:
-    """Position file index -> its OME model (the whole set, its own UUID).
-
-    When the positions' frames differ in size or type (several cameras), each
-    file keeps the description of its own image only: Bio-Formats takes the
-    page size and pixel type of the file it opens for the first series of a
-    set, so a set of files with other page sizes would be misread.
+    `global_metadata` is the dataset-level metadata mapping, shared with the
+    ragged backend (read at each write).
     """
-    if not backend.set_models:
-        children = _children(backend)
-        if backend.settings.mixed_frames:
-            for k, child in enumerate(children):
-                backend.set_models[k] = copy.deepcopy(child.models[0])
-            return backend.set_models
-        joined = _joined(backend)
-        for k, child in enumerate(children):
-            own = copy.copy(joined)
-            own.uuid = child.uuids[0]
-            backend.set_models[k] = own
-    models: dict[int, m.OME] = backend.set_models
-    return models
 
+    def __init__(
+        self,
+        settings: AcquisitionSettings,
+        children: list[TiffBackend],
+        global_metadata: dict[str, dict[str, Any]],
+    ) -> None:
+        self.settings = settings
+        self.children = children
+        self.global_metadata = global_metadata
+        self.models: dict[int, m.OME] = {}  # position file index -> model
 
-def _write(backend: RaggedBackend, models: dict[int, m.OME]) -> None:
-    children = _children(backend)
-    for k, model in models.items():
-        xml = to_xml(schema_valid(model))
-        tifffile.tiffcomment(children[k].files[0], xml.encode())
+    def _joined(self) -> m.OME:
+        images: list[m.Image] = []
+        annotations: list[m.MapAnnotation] = []
+        dataset_level = set(self.global_metadata)
+        for k, child in enumerate(self.children):
+            own = copy.deepcopy(child.models[0])
+            (image,) = own.images
+            image.id = f"Image:{k}"
+            image.pixels.id = f"Pixels:{k}"
+            for c, channel in enumerate(image.pixels.channels):
+                channel.id = f"Channel:{k}:{c}"
+            files = child.files
+            file_uuid = m.TiffData.UUID(
+                value=files.uuids[0], file_name=files.paths[0].name
+            )
+            for block in image.pixels.tiff_data_blocks:
+                block.uuid = file_uuid
+            renamed: dict[str, str] = {}
+            if own.structured_annotations is not None:
+                for ann in own.structured_annotations.map_annotations:
+                    if ann.namespace in dataset_level:
+                        continue
+                    renamed[ann.id] = ann.id = f"Annotation:{len(annotations)}"
+                    annotations.append(ann)
+            refs = [r for p in image.pixels.planes for r in p.annotation_refs]
+            for ref in [*refs, *image.annotation_refs]:
+                ref.id = renamed.get(ref.id, ref.id)
+            images.append(image)
+        plate = OmeXmlBuilder(self.settings).plate()
+        return assemble_ome(images, annotations, plate, self.global_metadata)
 
+    def file_models(self) -> dict[int, m.OME]:
+        """Position file index -> its OME model (the whole set, its own UUID).
 
-def write_file_set(backend: RaggedBackend) -> None:
-    """(Re)write every file's OME-XML as the description of the whole set."""
-    backend.set_models.clear()
-    _write(backend, file_set_models(backend))
+        When the positions' frames differ in size or type (several cameras),
+        each file keeps the description of its own image only: Bio-Formats
+        takes the page size and pixel type of the file it opens for the first
+        series of a set, so a set of files with other page sizes would be
+        misread.
+        """
+        if not self.models:
+            if self.settings.mixed_frames:
+                for k, child in enumerate(self.children):
+                    self.models[k] = copy.deepcopy(child.models[0])
+                return self.models
+            joined = self._joined()
+            for k, child in enumerate(self.children):
+                own = copy.copy(joined)
+                own.uuid = child.files.uuids[0]
+                self.models[k] = own
+        return self.models
 
+    def _write(self, models: dict[int, m.OME]) -> None:
+        for k, model in models.items():
+            xml = to_xml(schema_valid(model))
+            tifffile.tiffcomment(self.children[k].files.paths[0], xml.encode())
 
-def replace_file_set_models(backend: RaggedBackend, metadata: Any) -> None:
-    """Write the given models (from `get_metadata`) into their files, after close."""
-    check_ome_update(metadata, backend.finalized, backend.set_models)
-    backend.set_models.update(metadata)
-    _write(backend, metadata)
+    def write(self) -> None:
+        """(Re)write every file's OME-XML as the description of the whole set."""
+        self.models.clear()
+        self._write(self.file_models())
+
+    def replace(self, metadata: Any, finalized: bool) -> None:
+        """Write the given models (from `get_metadata`) into their files."""
+        check_ome_update(metadata, finalized, self.models)
+        self.models.update(metadata)
+        self._write(metadata)

@@ -19,9 +19,7 @@ from ome_writers._paths import remove_dataset, resolve_output
 from ._base import Backend, StorageKey, json_safe, read_padded
 
 if TYPE_CHECKING:
-    from ome_writers._router import FrameRouter
-    from ome_writers._schema import AcquisitionSettings
-    from ome_writers.metadata._frames import FrameMetadataLog
+    from ._base import BackendContext
 
 MANIFEST = "manifest.json"
 FRAME_METADATA = "frame_metadata.jsonl"
@@ -37,13 +35,8 @@ class ScratchBackend(Backend):
 
     name = "scratch"
 
-    def __init__(
-        self,
-        settings: AcquisitionSettings,
-        router: FrameRouter,
-        frame_metadata: FrameMetadataLog,
-    ) -> None:
-        super().__init__(settings, router, frame_metadata)
+    def __init__(self, context: BackendContext) -> None:
+        super().__init__(context)
         shape = self.storage_shape
         self._grow_axis = next((i for i, c in enumerate(shape) if c is None), None)
         self._initial = tuple(1 if c is None else c for c in shape)

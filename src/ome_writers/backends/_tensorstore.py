@@ -36,9 +36,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from ome_writers._router import FrameRouter
-    from ome_writers._schema import AcquisitionSettings
-    from ome_writers.metadata._frames import FrameMetadataLog
+    from ._base import BackendContext
 
 MAX_PENDING_BYTES = 64 * 1024**2
 MAX_PENDING_WRITES = 64  # also bounds the pool of frame copies
@@ -97,13 +95,8 @@ class TensorstoreBackend(ZarrBackend):
     name = "tensorstore"
     grow_ahead = True
 
-    def __init__(
-        self,
-        settings: AcquisitionSettings,
-        router: FrameRouter,
-        frame_metadata: FrameMetadataLog,
-    ) -> None:
-        super().__init__(settings, router, frame_metadata)
+    def __init__(self, context: BackendContext) -> None:
+        super().__init__(context)
         compressed = self.compression != "none"
         frame_bytes = math.prod(self.frame_shape) * self.dtype.itemsize
         cores = os.cpu_count() or 1

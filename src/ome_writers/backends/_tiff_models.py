@@ -24,14 +24,27 @@ from ome_writers.metadata._ome_xml import (
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from ._tifffile import TiffBackend
+    from ome_writers.metadata._ome_xml import OmeXmlBuilder
+
+    from ._tiff_files import TiffFileSet
 
 
 class TiffModels:
-    """OME model per file (key -1: companion file) of one TIFF backend."""
+    """OME model per file (key -1: companion file) of one OME-TIFF file set.
 
-    def __init__(self, backend: TiffBackend) -> None:
-        self.backend = backend
+    `global_metadata` is the dataset-level metadata mapping, shared with the
+    writer (read when the models are built).
+    """
+
+    def __init__(
+        self,
+        files: TiffFileSet,
+        builder: OmeXmlBuilder,
+        global_metadata: dict[str, dict[str, Any]],
+    ) -> None:
+        self.files = files
+        self.builder = builder
+        self.global_metadata = global_metadata
         self.models: dict[int, m.OME] = {}
         # keys holding the shared full model (root UUID set per file on write)
         self.shared: set[int] = set()
@@ -39,47 +52,39 @@ class TiffModels:
 
     def uuid_of(self, key: int) -> str:
         """Root UUID of the file behind `key`."""
-        return self.companion_uuid if key == -1 else self.backend.uuids[key]
+        return self.companion_uuid if key == -1 else self.files.uuids[key]
 
     def full_keys(self) -> list[int]:
         """Keys whose model carries the full metadata (global metadata goes there)."""
-        b = self.backend
-        if b.single_file:
-            return [0]
-        mode = b.fmt.multi_file_metadata
-        if mode == "companion-file":
-            return [-1]
-        if mode == "master-tiff":
-            return [0]
-        return list(range(len(b.files)))
+        return self.files.full_keys()
 
     def build(self) -> None:
         """Build every file's model from what was written."""
-        b = self.backend
+        b = self.files
         self.models, self.shared = {}, set()
-        mode = b.fmt.multi_file_metadata
-        if b.single_file or mode == "redundant":
+        n_files = len(b.paths)
+        if b.single_file or b.metadata_mode == "redundant":
             full = self._full(b.uuids[0])
-            for key in range(len(b.files)):
+            for key in range(n_files):
                 self.models[key] = full
-            self.shared = set(range(1, len(b.files)))
-        elif mode == "master-tiff":
+            self.shared = set(range(1, n_files))
+        elif b.metadata_mode == "master-tiff":
             self.models[0] = self._full(b.uuids[0])
-            for key in range(1, len(b.files)):
+            for key in range(1, n_files):
                 self.models[key] = binary_only_model(
-                    b.uuids[key], b.files[0].name, b.uuids[0]
+                    b.uuids[key], b.paths[0].name, b.uuids[0]
                 )
         else:  # companion-file
             assert b.companion is not None
             self.models[-1] = self._full(self.companion_uuid)
-            for key in range(len(b.files)):
+            for key in range(n_files):
                 self.models[key] = binary_only_model(
                     b.uuids[key], b.companion.name, self.companion_uuid
                 )
 
     def _full(self, file_uuid: str) -> m.OME:
-        b = self.backend
-        builder = b.builder
+        b = self.files
+        builder = self.builder
         annotations: list[m.MapAnnotation] = []
         images = []
         for position, image in enumerate(b.images):
@@ -87,7 +92,7 @@ class TiffModels:
             uuid = None
             if not b.single_file:
                 f = image.file_index
-                uuid = m.TiffData.UUID(value=b.uuids[f], file_name=b.files[f].name)
+                uuid = m.TiffData.UUID(value=b.uuids[f], file_name=b.paths[f].name)
             tiff_data = builder.tiff_data(image.planes, outer, uuid)
             ome_image = builder.image(
                 position, image.planes, outer, annotations, tiff_data
@@ -101,12 +106,12 @@ class TiffModels:
                 ome_image.annotation_refs.append(m.AnnotationRef(id=ann_id))
             images.append(ome_image)
         return assemble_ome(
-            images, annotations, builder.plate(), b.global_metadata, file_uuid
+            images, annotations, builder.plate(), self.global_metadata, file_uuid
         )
 
     def write(self, keys: Iterable[int] | None = None) -> None:
         """Write the OME-XML of `keys` (default: every file) into the files."""
-        b = self.backend
+        b = self.files
         cache: dict[int, str] = {}
         for key in self.models if keys is None else keys:
             model = self.models[key]
@@ -122,7 +127,7 @@ class TiffModels:
                 assert b.companion is not None
                 b.companion.write_text(xml, encoding="utf-8")
             else:
-                tifffile.tiffcomment(b.files[key], xml.encode())
+                tifffile.tiffcomment(b.paths[key], xml.encode())
 
     def copies(self) -> dict[int, m.OME]:
         """A deep copy of every file's model, each with its own root UUID."""

@@ -45,11 +45,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
-import json
 import math
 import os
 import queue
-import re
 import shutil
 import threading
 from typing import TYPE_CHECKING, Any
@@ -57,32 +55,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tifffile
 
-from ome_writers._flush import Flusher
-from ome_writers._paths import fsync_tree, resolve_output, safe_segment
 from ome_writers.metadata._ome_xml import (
-    ImageState,
     OmeXmlBuilder,
-    PlaneRecord,
     check_ome_update,
     check_tiff_settings,
-    new_uuid,
 )
 
 from ._base import Backend, StorageKey, json_safe
+from ._durable import fsync_tree
+from ._flush import Flusher
+from ._tiff_files import TiffFileSet
 from ._tiff_models import TiffModels
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from ome_types import model as m
 
-    from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings, OmeTiffFormat
-    from ome_writers.metadata._frames import FrameMetadataLog
+
+    from ._base import BackendContext
 
 POOL_BYTES = 256 * 1024**2
 COMPRESSION = {"none": None, "lzw": "lzw", "zlib": "zlib", "zstd": "zstd"}
-RECOVERY_KEY = "ome_writers_recovery"
 # TIFF resolution is given per centimetre; lengths in centimetres
 _CM = {
     "nanometer": 1e-7,
@@ -116,41 +109,15 @@ class TiffBackend(Backend):
             problem = f"the tifffile backend cannot write this: {tiff}"
         return problem
 
-    def __init__(
-        self,
-        settings: AcquisitionSettings,
-        router: FrameRouter,
-        frame_metadata: FrameMetadataLog,
-    ) -> None:
-        super().__init__(settings, router, frame_metadata)
+    def __init__(self, context: BackendContext) -> None:
+        super().__init__(context)
+        settings = context.settings
         fmt: OmeTiffFormat = settings.format  # type: ignore[assignment]
         self.fmt = fmt
         self.builder = OmeXmlBuilder(settings)
-        out = resolve_output(settings.output_path)
-        self.single_file = fmt.is_single_file(self.num_positions)
-        if self.single_file:
-            self.files = [out]
-        else:
-            self.files = [
-                out / f"{out.name}_p{i:03d}{fmt.suffix}"
-                for i in range(self.num_positions)
-            ]
-        self.companion: Path | None = None
-        if not self.single_file and fmt.multi_file_metadata == "companion-file":
-            name = fmt.companion_file
-            if name == "companion.ome":  # Bio-Formats needs *.companion.ome
-                name = f"{out.name}.companion.ome"
-            self.companion = out / safe_segment(name)
-        self.uuids = [new_uuid() for _ in self.files]
-        self.images = [
-            ImageState(0 if self.single_file else i) for i in range(self.num_positions)
-        ]
-        self.ifd_of: list[dict[tuple[int, ...], int]] = [{} for _ in self.images]
-        # zero pages written at close for cells no frame came for
-        self.padded: list[set[tuple[int, ...]]] = [set() for _ in self.images]
+        self.files = TiffFileSet.plan(settings, has_outer=bool(self.builder.letters))
         # file -> ifd -> (data offset, byte count) of its single strip
-        self.offsets: list[dict[int, tuple[int, int]]] = [{} for _ in self.files]
-        self.pages = [0] * len(self.files)
+        self.offsets: list[dict[int, tuple[int, int]]] = [{} for _ in self.files.paths]
         self.compression = COMPRESSION[settings.compression or "none"]
         y, x = settings.frame_dimensions
         self.frame_shape = (int(y.count or 1), int(x.count or 1))
@@ -165,13 +132,45 @@ class TiffBackend(Backend):
         self.writers: list[tifffile.TiffWriter] = []
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
-        self.meta = TiffModels(self)
+        self.meta = TiffModels(self.files, self.builder, self.global_metadata)
         self.finalized = False
         self.resolution = _resolution(settings)
+        paths = self.files.paths
         # pages are on the file when `add` is called: no lag needed
-        self.flusher = Flusher(
-            self.files[0], locate=lambda f: (self.files[f],), lag=False
+        self.flusher = Flusher(paths[0], locate=lambda f: (paths[f],), lag=False)
+
+    @classmethod
+    def reopen(
+        cls, context: BackendContext, names: list[str], uuids: list[str]
+    ) -> TiffBackend:
+        """A backend that completes an interrupted file set (for `repair`).
+
+        `names` and `uuids` come from the set's recovery record. The caller
+        records the pages found on disk in `files` (`TiffFileSet.add_page`);
+        `complete_interrupted` then pads the last outer index and writes the
+        OME-XML.
+        """
+        self = cls(context)
+        files = TiffFileSet.plan(
+            context.settings, bool(self.builder.letters), names=names, uuids=uuids
         )
+        self.files = files
+        self.offsets = [{} for _ in files.paths]
+        self.meta = TiffModels(files, self.builder, self.global_metadata)
+        return self
+
+    def complete_interrupted(self) -> None:
+        """Pad with zero pages to whole outer indices and write the OME-XML."""
+        self.writers = [
+            tifffile.TiffWriter(p, bigtiff=True, append=True) for p in self.files.paths
+        ]
+        try:
+            self._pad_incomplete()
+        finally:
+            for writer in self.writers:
+                writer.close()
+        self.meta.build()
+        self.meta.write()
 
     @property
     def models(self) -> dict[int, m.OME]:
@@ -181,7 +180,8 @@ class TiffBackend(Backend):
     # ------------------------------------------------------------- lifecycle
 
     def prepare(self) -> None:
-        targets = [*self.files, *([self.companion] if self.companion else [])]
+        files = self.files
+        targets = [*files.paths, *([files.companion] if files.companion else [])]
         for path in targets:
             if path.exists():
                 if not self.settings.overwrite:
@@ -190,27 +190,14 @@ class TiffBackend(Backend):
                         "Use overwrite=True to overwrite it."
                     )
                 path.unlink()
-        if not self.single_file and self.settings.overwrite:
-            self._remove_stale_files()
-        self.files[0].parent.mkdir(parents=True, exist_ok=True)
-        self.writers = [tifffile.TiffWriter(p, bigtiff=True) for p in self.files]
+        if self.settings.overwrite:
+            files.remove_stale(self.fmt.suffix)
+        files.paths[0].parent.mkdir(parents=True, exist_ok=True)
+        self.writers = [tifffile.TiffWriter(p, bigtiff=True) for p in files.paths]
         self.thread = threading.Thread(
             target=self._run, name="ome-writers-tiff", daemon=True
         )
         self.thread.start()
-
-    def _remove_stale_files(self) -> None:
-        """Remove ``_pNNN`` files of an earlier, larger run of this file set."""
-        folder = self.files[0].parent
-        if not folder.is_dir():
-            return
-        pattern = re.compile(
-            re.escape(folder.name) + r"_p\d{3,}" + re.escape(self.fmt.suffix)
-        )
-        keep = {p.name for p in self.files}
-        for path in folder.iterdir():
-            if pattern.fullmatch(path.name) and path.name not in keep:
-                path.unlink()
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         if self.error is not None:
@@ -227,7 +214,7 @@ class TiffBackend(Backend):
     def _explain(self, error: BaseException, position: int) -> BaseException:
         """Name a full disk when a short write is all tifffile reports."""
         if isinstance(error, OSError) and error.errno is None:
-            path = self.files[self.images[position].file_index]
+            path = self.files.paths[self.files.file_of(position)]
             if shutil.disk_usage(path.parent).free < self.pool[0].nbytes:
                 return OSError(errno.ENOSPC, f"No space left on device writing {path}")
         return error
@@ -238,7 +225,9 @@ class TiffBackend(Backend):
             "photometric": "minisblack",
             "compression": self.compression,
             "rowsperstrip": self.frame_shape[0],
-            "description": self._recovery_record(file_index) if first else None,
+            "description": (
+                self.files.recovery_record(self.settings, file_index) if first else None
+            ),
             "metadata": None,
             "software": "ome-writers",
             "resolution": self.resolution,
@@ -246,21 +235,6 @@ class TiffBackend(Backend):
             "contiguous": False,
             "returnoffset": True,
         }
-
-    def _recovery_record(self, file_index: int) -> str:
-        """What `repair` needs to rebuild the OME-XML if the process dies.
-
-        It stands in the first page's description until the OME-XML replaces it
-        at close.
-        """
-        record = {
-            RECOVERY_KEY: 1,
-            "settings": self.settings.model_dump(mode="json"),
-            "file_index": file_index,
-            "uuids": self.uuids,
-            "files": [p.name for p in self.files],
-        }
-        return json.dumps(record, ensure_ascii=True)
 
     def checkpoint(self, frames_done: int) -> None:
         """Wait until every queued frame is on disk, then fsync the files."""
@@ -271,7 +245,7 @@ class TiffBackend(Backend):
         barrier.wait()
         if self.error is not None:
             raise self.error
-        for path in self.files:
+        for path in self.files.paths:
             if path.exists():
                 fsync_tree(path)
 
@@ -299,12 +273,11 @@ class TiffBackend(Backend):
     def _write_page(
         self, position: int, index: tuple[int, ...], data: np.ndarray
     ) -> None:
-        image = self.images[position]
-        f = image.file_index
+        files = self.files
+        f = files.file_of(position)
         writer = self.writers[f]
-        ifd = self.pages[f]
-        location = writer.write(data, **self.page_options(f, ifd == 0))
-        self.pages[f] = ifd + 1
+        location = writer.write(data, **self.page_options(f, files.pages[f] == 0))
+        ifd = files.add_page(position, index, self.builder.zct(index))
         self.flusher.add(data.nbytes, f)
         if location is None:  # compressed: the strip tifffile just wrote
             offset = getattr(writer, "_dataoffset", None)
@@ -313,8 +286,6 @@ class TiffBackend(Backend):
                 location = (offset, int(counts[0]))
         if location is not None:
             self.offsets[f][ifd] = (int(location[0]), int(location[1]))
-        image.planes.append(PlaneRecord(ifd, self.builder.zct(index)))
-        self.ifd_of[position][index] = ifd
 
     def finalize(self, frames_done: int) -> None:
         if self.finalized:
@@ -332,32 +303,27 @@ class TiffBackend(Backend):
         finally:
             for writer in self.writers:
                 writer.close()
-        if not any(self.pages):  # nothing acquired: leave no unreadable file
-            for path in self.files:
+        files = self.files
+        if not any(files.pages):  # nothing acquired: leave no unreadable file
+            for path in files.paths:
                 path.unlink(missing_ok=True)
-            if not self.single_file:
+            if not files.single_file:
                 with contextlib.suppress(OSError):
-                    self.files[0].parent.rmdir()  # only if empty
+                    files.paths[0].parent.rmdir()  # only if empty
         else:
             try:
                 self._attach_frame_metadata()
                 self.meta.build()
                 self.meta.write()
-                for path in self.files:  # durable at close
+                for path in files.paths:  # durable at close
                     fsync_tree(path)
-                if self.companion is not None:
-                    fsync_tree(self.companion)
+                if files.companion is not None:
+                    fsync_tree(files.companion)
             except Exception:
                 if error is None:
                     raise
         if error is not None:
             raise error
-
-    def outer_extent(self, position: int) -> int | None:
-        """Extent of the outermost storage dimension of one image (None: 2-D)."""
-        if not self.builder.letters:
-            return None
-        return 1 + max((i[0] for i in self.ifd_of[position]), default=0)
 
     def _pad_incomplete(self) -> None:
         """Add zero pages so each image holds whole outer indices.
@@ -373,20 +339,21 @@ class TiffBackend(Backend):
         """
         zeros = np.zeros(self.frame_shape, dtype=self.dtype)
         counts = [c or 1 for c in self.builder.axes.counts]
-        for position in range(len(self.images)):
-            outer = self.outer_extent(position)
+        files = self.files
+        for position in range(len(files.images)):
+            outer = files.outer_extent(position)
             shape = [] if outer is None else [outer, *counts[1:]]
-            written = self.ifd_of[position]
+            written = files.ifd_of[position]
             for index in np.ndindex(*shape):
                 if index not in written:
                     self._write_page(position, index, zeros)
-                    self.padded[position].add(index)
+                    files.padded[position].add(index)
 
     def _attach_frame_metadata(self) -> None:
-        for position, image in enumerate(self.images):
+        for position, image in enumerate(self.files.images):
             by_ifd = {p.ifd: p for p in image.planes}
             for _, index, meta in self.frame_metadata.records(position):
-                ifd = self.ifd_of[position].get(index)
+                ifd = self.files.ifd_of[position].get(index)
                 if ifd is not None:
                     by_ifd[ifd].metadata = meta
 
@@ -432,7 +399,7 @@ class TiffBackend(Backend):
         if out.size == 0:
             return out
         flat = out.reshape(-1, *frame_out)
-        ifds = self.ifd_of[position]
+        ifds = self.files.ifd_of[position]
         wanted = [
             (k, ifd)
             for k, index in enumerate(itertools.product(*axes))
@@ -440,8 +407,8 @@ class TiffBackend(Backend):
         ]
         if not wanted:
             return out
-        f = self.images[position].file_index
-        with open(self.files[f], "rb") as fh:
+        f = self.files.file_of(position)
+        with open(self.files.paths[f], "rb") as fh:
             for k, ifd in wanted:
                 flat[k] = self._read_page(fh.fileno(), f, ifd)[frame_key]
         return out
@@ -450,7 +417,7 @@ class TiffBackend(Backend):
         location = self.offsets[f].get(ifd)
         if location is None:  # strip location unknown: parse the file
             try:
-                with tifffile.TiffFile(self.files[f]) as tif:
+                with tifffile.TiffFile(self.files.paths[f]) as tif:
                     data: np.ndarray = tif.pages[ifd].asarray()
                     return data
             except Exception:  # page not complete on disk yet

@@ -21,9 +21,7 @@ from abc import abstractmethod
 from itertools import product
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ome_writers._ahead import WAKE_EVERY, DirectoryPreparer
-from ome_writers._flush import Flusher
-from ome_writers._paths import remove_dataset, resolve_output, sync_filesystem
+from ome_writers._paths import remove_dataset, resolve_output
 from ome_writers.metadata._ngff import (
     build_layout,
     check_axes,
@@ -31,8 +29,11 @@ from ome_writers.metadata._ngff import (
     write_group,
 )
 
+from ._ahead import WAKE_EVERY, DirectoryPreparer
 from ._base import Backend, StorageKey, json_safe, read_padded
 from ._chunks import ChunkAssembler
+from ._durable import sync_filesystem
+from ._flush import Flusher
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -40,9 +41,9 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
-    from ome_writers.metadata._frames import FrameMetadataLog
+
+    from ._base import BackendContext
 
 BLOSC = {"blosc-zstd": ("zstd", 3), "blosc-lz4": ("lz4", 5)}
 
@@ -60,13 +61,9 @@ class ZarrBackend(Backend):
             or check_plate(settings)
         )
 
-    def __init__(
-        self,
-        settings: AcquisitionSettings,
-        router: FrameRouter,
-        frame_metadata: FrameMetadataLog,
-    ) -> None:
-        super().__init__(settings, router, frame_metadata)
+    def __init__(self, context: BackendContext) -> None:
+        super().__init__(context)
+        settings = context.settings
         self.root = resolve_output(settings.output_path)
         self.layout = build_layout(settings)
         self.attributes = {path: dict(a) for path, a in self.layout.groups.items()}
@@ -105,7 +102,7 @@ class ZarrBackend(Backend):
                 self.frame_shape,
                 self.dtype,
                 self._write_block_at,
-                planned=router.is_planned if router.jagged else None,
+                planned=self.router.is_planned if self.router.jagged else None,
             )
         grid = self.shards or self.chunks
         # chunk (or shard) counts along Y and X: the last two parts of a chunk key

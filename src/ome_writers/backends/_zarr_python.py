@@ -31,9 +31,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from ome_writers._router import FrameRouter
-    from ome_writers._schema import AcquisitionSettings
-    from ome_writers.metadata._frames import FrameMetadataLog
+    from ._base import BackendContext
 
 
 MAX_IN_FLIGHT = 2 * (os.cpu_count() or 1)
@@ -45,13 +43,8 @@ class ZarrPythonBackend(ZarrBackend):
     name = "zarr-python"
     codec_pipeline: ClassVar[str | None] = None
 
-    def __init__(
-        self,
-        settings: AcquisitionSettings,
-        router: FrameRouter,
-        frame_metadata: FrameMetadataLog,
-    ) -> None:
-        super().__init__(settings, router, frame_metadata)
+    def __init__(self, context: BackendContext) -> None:
+        super().__init__(context)
         self._arrays: list[Any] = []
         self._executor = ThreadPoolExecutor(
             os.cpu_count() or 1, thread_name_prefix="ome-writers-zarr"

@@ -10,28 +10,26 @@ chunk written before the last checkpoint is readable as it is.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ome_writers.backends._tifffile import TiffBackend
 
 
 def _recovery_record(path: Path) -> dict[str, Any] | None:
     import tifffile
 
-    from .backends._tifffile import RECOVERY_KEY
+    from ome_writers.backends._tiff_files import parse_recovery_record
 
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first if tif.pages else None
         description = getattr(page, "description", "") or ""
-    try:
-        record = json.loads(description)
-    except (ValueError, TypeError):
-        return None
-    return record if isinstance(record, dict) and RECOVERY_KEY in record else None
+    return parse_recovery_record(description)
 
 
-def _keep_whole_pages(path: Path, backend: Any, file_index: int) -> int:
+def _keep_whole_pages(path: Path, backend: TiffBackend, file_index: int) -> int:
     """Rewrite `path` with its complete pages only; return how many there are.
 
     A page being written when the process died can end the file's IFD chain
@@ -59,50 +57,32 @@ def _keep_whole_pages(path: Path, backend: Any, file_index: int) -> int:
 
 def repair_tiff(path: Path) -> str:
     """Rebuild the OME-XML of an interrupted OME-TIFF file or file set."""
-    import tifffile
-
-    from ._router import FrameRouter
-    from ._schema import AcquisitionSettings
-    from .backends._tifffile import TiffBackend
-    from .metadata._frames import FrameMetadataLog
-    from .metadata._ome_xml import PlaneRecord
+    from ome_writers._schema import AcquisitionSettings
+    from ome_writers.backends._base import BackendContext
+    from ome_writers.backends._tifffile import TiffBackend
 
     files = [path] if path.is_file() else sorted(path.glob("*.tif*"))
     record = next((r for f in files if (r := _recovery_record(f))), None)
     if record is None:
         return f"{path}: complete OME-TIFF, nothing to repair"
     settings = AcquisitionSettings.model_validate(record["settings"])
-    router = FrameRouter(settings)
-    backend = TiffBackend(settings, router, FrameMetadataLog(router))
-    folder = path.parent if path.is_file() else path
-    backend.files = [folder / name for name in record["files"]]
-    backend.uuids = list(record["uuids"])
-    on_disk = [_keep_whole_pages(f, backend, i) for i, f in enumerate(backend.files)]
+    context = BackendContext.for_settings(settings)
+    backend = TiffBackend.reopen(context, record["files"], record["uuids"])
+    file_set, builder = backend.files, backend.builder
+    on_disk = [_keep_whole_pages(f, backend, i) for i, f in enumerate(file_set.paths)]
+    router = context.router
     n = 0
     total = router.total
-    while sum(backend.pages) < sum(on_disk) and (total is None or n < total):
+    while sum(file_set.pages) < sum(on_disk) and (total is None or n < total):
         position, index = router.route(n)
-        f = backend.images[position].file_index
-        if backend.pages[f] >= on_disk[f]:
+        f = file_set.file_of(position)
+        if file_set.pages[f] >= on_disk[f]:
             break  # this frame never reached its file: nothing after it did
-        ifd = backend.pages[f]
-        backend.images[position].planes.append(
-            PlaneRecord(ifd, backend.builder.zct(index))
-        )
-        backend.ifd_of[position][index] = ifd
-        backend.pages[f] += 1
+        file_set.add_page(position, index, builder.zct(index))
         n += 1
-    backend.writers = [
-        tifffile.TiffWriter(f, bigtiff=True, append=True) for f in backend.files
-    ]
-    try:
-        backend._pad_incomplete()  # noqa: SLF001
-    finally:
-        for writer in backend.writers:
-            writer.close()
-    backend.meta.build()
-    backend.meta.write()
-    return f"{path}: rebuilt OME-XML for {n} frames in {len(backend.files)} file(s)"
+    backend.complete_interrupted()
+    n_files = len(file_set.paths)
+    return f"{path}: rebuilt OME-XML for {n} frames in {n_files} file(s)"
 
 
 def repair(path: str | Path) -> str:

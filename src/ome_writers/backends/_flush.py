@@ -22,7 +22,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ._paths import start_writeback, sync_filesystem
+from ._durable import start_writeback, sync_filesystem
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterable

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from ._inspect import inspect_dataset
+    from .info import inspect_dataset
 
     status = 0
     for path in args.paths:
@@ -22,7 +22,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_repair(args: argparse.Namespace) -> int:
-    from ._repair import repair
+    from .repair import repair
 
     for path in args.paths:
         print(repair(path))
@@ -30,7 +30,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ._demo import run_demo
+    from .demo import run_demo
 
     return run_demo(
         output=args.output,
@@ -47,7 +47,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `ome-writers` command."""
-    from ._version import __version__
+    from ome_writers._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="ome-writers",

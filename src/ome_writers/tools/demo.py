@@ -25,12 +25,16 @@ def run_demo(
     try:
         import useq
 
-        from .adapters.demo_camera import CHANNELS, decode_frame_counter, demo_core
+        from ome_writers.adapters.demo_camera import (
+            CHANNELS,
+            decode_frame_counter,
+            demo_core,
+        )
     except ImportError as e:
         print(f"the demo needs pymmcore-plus and useq-schema: {e}")
         print('install them with: pip install "ome-writers[pymmcore-plus,all]"')
         return 2
-    from ._inspect import inspect_dataset
+    from .info import inspect_dataset
 
     plan: dict[str, Any] = {"axis_order": "tpcz"}
     if t > 1:

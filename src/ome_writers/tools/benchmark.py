@@ -1,0 +1,754 @@
+"""Write-throughput benchmark of ome-writers, using only the public API.
+
+Each measurement runs in its own process (so peak RSS belongs to one writer),
+on pre-generated, realistic frames (structured background + shot noise). The
+same bytes are also written directly with tensorstore, acquire-zarr and
+tifffile ("raw" rows) and with one sequential file write per frame ("disk"),
+so our overhead shows as a ratio. ``--compare PYTHON`` runs the same public-API
+code under another interpreter, e.g. a virtual environment holding
+ome-writers 0.3.2; ``--repeat N`` interleaves all rows N times and reports
+medians, which is what makes figures from a noisy machine comparable.
+
+Scenarios (frame sizes before ``--quick``, which divides them by 8):
+
+a. 200 frames 2048², chunk = frame, uncompressed
+b. t4 c2 z16 of 1024², chunks (1, 1, 16, 256, 256): chunks span frames
+c. 100 frames 2048², 512² chunks, one shard per frame
+d. (a) with blosc-zstd
+e. t10, 8 positions, c2 of 1024²
+f. unbounded t, 500 frames of 512²
+g. the demo camera through pymmcore-plus ``mda.run`` at its top rate, and its
+   sequence acquisition drained zero-copy from the ring buffer
+
+Latency under a camera's rate: ``--fps 100`` offers frames at 100 fps (as fast
+as appends return otherwise) and counts appends that outlast a frame period.
+
+Usage: ``ome-writers bench [-s a b ...] [--repeat 3] [--compare PY] [--json]``
+(or ``python -m ome_writers.benchmark``). The file also runs as a script under
+an interpreter that has any ome-writers installed: that is how ``--compare``
+measures other versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ZARR_BACKENDS = ["tensorstore", "zarr-python", "zarrs-python", "acquire-zarr"]
+BACKENDS = [*ZARR_BACKENDS, "tifffile"]
+RAW = ["tensorstore", "acquire-zarr", "tifffile"]
+DESCRIPTIONS = {
+    "a": "200 frames 2048², chunk = frame, uncompressed",
+    "b": "t4 c2 z16 1024², chunks (1,1,16,256,256)",
+    "c": "100 frames 2048², 512² chunks, one shard per frame",
+    "d": "(a) with blosc-zstd",
+    "e": "t10 x 8 positions x c2, 1024²",
+    "f": "unbounded t, 500 frames 512²",
+    "g": "demo camera, mda.run at top rate",
+}
+TIFF_SCENARIOS = "abef"  # c and d differ from (a) only in chunks and blosc
+
+
+def scenario(name: str, quick: bool = False) -> dict[str, Any]:
+    """Plain-data description of a scenario (dimensions as keyword dicts)."""
+    div = 8 if quick else 1
+
+    def yx(
+        size: int, chunk: int | None = None, shard: int | None = None
+    ) -> list[dict[str, Any]]:
+        size //= div
+        chunk = chunk // div if chunk else None
+        return [
+            {"name": n, "count": size, "chunk_size": chunk, "shard_size_chunks": shard}
+            for n in "yx"
+        ]
+
+    def t(count: int | None) -> dict[str, Any]:
+        return {"name": "t", "count": count, "type": "time"}
+
+    compression = None
+    if name in "ad":
+        dims = [t(200 // (4 if quick else 1)), *yx(2048)]
+        compression = "blosc-zstd" if name == "d" else None
+    elif name == "b":
+        dims = [
+            t(4),
+            {"name": "c", "count": 2, "type": "channel"},
+            {"name": "z", "count": 16, "type": "space", "chunk_size": 16},
+            *yx(1024, 256),
+        ]
+    elif name == "c":
+        dims = [t(100 // (4 if quick else 1)), *yx(2048, 512, 2048 // 512)]
+    elif name == "e":
+        dims = [
+            t(10),
+            {"name": "p", "count": 8, "type": "position"},
+            {"name": "c", "count": 2, "type": "channel"},
+            *yx(1024),
+        ]
+    elif name in "fg":
+        dims = [t(None), *yx(512)]
+    else:
+        raise ValueError(f"unknown scenario {name!r}")
+    frames = 500 // (4 if quick else 1) if name in "fg" else 1
+    if name not in "fg":
+        frames = math.prod(int(d["count"]) for d in dims[:-2])
+    return {
+        "name": name,
+        "dims": dims,
+        "compression": compression,
+        "frames": frames,
+        "frame_shape": (int(dims[-2]["count"]), int(dims[-1]["count"])),
+    }
+
+
+def make_frames(shape: tuple[int, int], n_unique: int = 8) -> list[np.ndarray]:
+    """Structured, noisy uint16 frames (cycled during a run)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype("float32")
+    base = 800 + 400 * np.sin(xx / shape[1] * 6) * np.cos(yy / shape[0] * 4)
+    return [
+        (base + rng.poisson(40, shape) + 10 * i).astype("uint16")
+        for i in range(n_unique)
+    ]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed_run(
+    spec: dict[str, Any],
+    append: Any,
+    close: Any,
+) -> dict[str, Any]:
+    """Call `append(i, frame)` for every frame, then `close()`; the figures."""
+    frames = make_frames(spec["frame_shape"])
+    n = spec["frames"]
+    period = 1 / spec["fps"] if spec.get("fps") else 0.0
+    rss_setup = _peak_rss_mb()
+    latencies = np.empty(n)
+    late = 0
+    os.sync()  # start from a clean page cache state
+    start = time.perf_counter()
+    for i in range(n):
+        if period:  # a camera delivers frame i at start + i * period
+            wait = start + i * period - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        t0 = time.perf_counter()
+        append(i, frames[i % len(frames)])
+        latencies[i] = time.perf_counter() - t0
+        if period and latencies[i] > period:
+            late += 1  # the camera's next frame arrived during this append
+    appended = time.perf_counter()
+    close()
+    closed = time.perf_counter()
+    os.sync()
+    synced = time.perf_counter()
+    gb = n * frames[0].nbytes / 1e9
+    return {
+        "frames": n,
+        "gb": gb,
+        "fps": n / (closed - start),
+        "gbps_append": gb / (appended - start),
+        "gbps_close": gb / (closed - start),
+        "gbps_sync": gb / (synced - start),
+        "p50_ms": float(np.percentile(latencies, 50) * 1e3),
+        "p99_ms": float(np.percentile(latencies, 99) * 1e3),
+        "max_ms": float(latencies.max() * 1e3),
+        "close_s": closed - appended,
+        "peak_rss_mb": _peak_rss_mb(),
+        "rss_growth_mb": _peak_rss_mb() - rss_setup,
+        **({"offered_fps": 1 / period, "late_frames": late} if period else {}),
+    }
+
+
+# ------------------------------------------------------------ our public API
+
+
+def run_public_api(spec: dict[str, Any], backend: str, out: Path) -> dict[str, Any]:
+    """ome-writers (whichever version is installed) through its public API."""
+    import ome_writers
+    from ome_writers import AcquisitionSettings, Dimension, create_stream
+
+    tiff = backend == "tifffile"
+    dims = []
+    for d in spec["dims"]:
+        kwargs = {k: v for k, v in d.items() if v is not None}
+        if tiff:  # TIFF has neither chunks nor shards
+            kwargs.pop("chunk_size", None)
+            kwargs.pop("shard_size_chunks", None)
+        dims.append(Dimension(**kwargs))
+    settings = AcquisitionSettings(
+        root_path=str(out / ("bench.ome.tiff" if tiff else "bench.ome.zarr")),
+        format=backend,
+        dimensions=dims,
+        dtype="uint16",
+        compression=spec["compression"],
+        overwrite=True,
+    )
+    stream = create_stream(settings)
+    result = _timed_run(spec, lambda i, f: stream.append(f), stream.close)
+    result["version"] = ome_writers.__version__
+    return result
+
+
+# ------------------------------------------------------------ raw libraries
+
+
+def _raw_layout(spec: dict[str, Any]) -> tuple[list[int], list[int], list[int]]:
+    """Shape, chunk shape and shard shape of one array in acquisition order."""
+    dims = spec["dims"]
+    shape = [int(d["count"] or spec["frames"]) for d in dims]
+    chunks = [
+        int(d.get("chunk_size") or (n if i >= len(dims) - 2 else 1))
+        for i, (d, n) in enumerate(zip(dims, shape, strict=True))
+    ]
+    shards = [
+        c * int(d.get("shard_size_chunks") or 1)
+        for d, c in zip(dims, chunks, strict=True)
+    ]
+    return shape, chunks, shards
+
+
+def _frame_index(i: int, shape: list[int]) -> tuple[int, ...]:
+    return tuple(int(x) for x in np.unravel_index(i, shape[:-2]))
+
+
+def run_raw_tensorstore(spec: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Frames written directly with tensorstore (async, synced once at the end)."""
+    import tensorstore as ts
+
+    shape, chunks, shards = _raw_layout(spec)
+    inner: list[dict[str, Any]] = [
+        {"name": "bytes", "configuration": {"endian": "little"}}
+    ]
+    if spec["compression"] == "blosc-zstd":
+        blosc = {"cname": "zstd", "clevel": 3, "shuffle": "shuffle"}
+        inner.append({"name": "blosc", "configuration": blosc})
+    codecs: list[dict[str, Any]] = inner
+    grid = chunks
+    if shards != chunks:
+        grid = shards
+        index = [inner[0], {"name": "crc32c"}]
+        sharding = {"chunk_shape": chunks, "codecs": inner, "index_codecs": index}
+        codecs = [{"name": "sharding_indexed", "configuration": sharding}]
+    array = ts.open(
+        {
+            "driver": "zarr3",
+            "kvstore": {"driver": "file", "path": str(out / "raw.zarr")},
+            "metadata": {
+                "shape": shape,
+                "chunk_grid": {
+                    "name": "regular",
+                    "configuration": {"chunk_shape": grid},
+                },
+                "codecs": codecs,
+                "data_type": "uint16",
+            },
+            "create": True,
+            "delete_existing": True,
+        },
+        context=ts.Context({"file_io_sync": False}),
+    ).result()
+    pending: list[Any] = []
+
+    def append(i: int, frame: np.ndarray) -> None:
+        futures = array[_frame_index(i, shape)].write(frame)
+        futures.copy.result()
+        pending.append(futures.commit)
+
+    def close() -> None:
+        for future in pending:
+            future.result()
+
+    return _timed_run(spec, append, close)
+
+
+def run_raw_acquire_zarr(spec: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Frames streamed directly with acquire-zarr."""
+    import acquire_zarr as az
+
+    shape, chunks, shards = _raw_layout(spec)
+    kinds = {"time": az.DimensionType.TIME, "channel": az.DimensionType.CHANNEL}
+    dims = []
+    for i, d in enumerate(spec["dims"]):
+        kind = kinds.get(d.get("type"), az.DimensionType.OTHER)
+        if i >= len(shape) - 2 or d.get("type") == "space":
+            kind = az.DimensionType.SPACE
+        dims.append(
+            az.Dimension(
+                name=d["name"],
+                kind=kind,
+                array_size_px=int(d["count"] or 0),
+                chunk_size_px=chunks[i],
+                shard_size_chunks=shards[i] // chunks[i],
+            )
+        )
+    kwargs: dict[str, Any] = {"dimensions": dims, "data_type": az.DataType.UINT16}
+    if spec["compression"] == "blosc-zstd":
+        kwargs["compression"] = az.CompressionSettings(
+            compressor=az.Compressor.BLOSC1,
+            codec=az.CompressionCodec.BLOSC_ZSTD,
+            level=3,
+            shuffle=1,
+        )
+    stream = az.ZarrStream(
+        az.StreamSettings(
+            store_path=str(out / "raw.zarr"), arrays=[az.ArraySettings(**kwargs)]
+        )
+    )
+    return _timed_run(spec, lambda i, f: stream.append(f), stream.close)
+
+
+def run_raw_tifffile(spec: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Frames written directly with tifffile, one BigTIFF page each."""
+    import tifffile
+
+    tif = tifffile.TiffWriter(out / "raw.tif", bigtiff=True)
+
+    def append(i: int, frame: np.ndarray) -> None:
+        tif.write(frame, contiguous=True, photometric="minisblack", metadata=None)
+
+    def close() -> None:
+        tif.close()
+        with open(out / "raw.tif", "rb+") as fh:
+            os.fsync(fh.fileno())
+
+    return _timed_run(spec, append, close)
+
+
+def run_disk(spec: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The same bytes with one sequential file write per frame: the disk limit."""
+    fh = open(out / "plain.raw", "wb")  # noqa: SIM115
+
+    def close() -> None:
+        fh.close()
+
+    return _timed_run(spec, lambda i, f: fh.write(f.data), close)
+
+
+# ------------------------------------------------------------ the demo camera
+
+
+def run_camera(spec: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Scenario g: mda.run with and without output, and a zero-copy drain."""
+    from useq import MDASequence
+
+    from ome_writers import AcquisitionSettings, Dimension, create_stream
+    from ome_writers.adapters.demo_camera import demo_core
+    from ome_writers.adapters.pymmcore_plus import stream_sequence_acquisition
+
+    n = spec["frames"]
+    height, width = spec["frame_shape"]
+    core = demo_core(width=width, height=height, exposure_ms=0)
+    sequence = MDASequence(time_plan={"interval": 0, "loops": n})
+    start = time.perf_counter()
+    core.mda.run(sequence)
+    mda_alone = n / (time.perf_counter() - start)
+    start = time.perf_counter()
+    core.mda.run(sequence, output=str(out / "mda.ome.zarr"))
+    mda_fps = n / (time.perf_counter() - start)
+
+    start = time.perf_counter()
+    core.startSequenceAcquisition(n, 0, False)
+    while core.isSequenceRunning():
+        time.sleep(0.001)
+    camera_fps = n / (time.perf_counter() - start)
+    core.clearCircularBuffer()
+    settings = AcquisitionSettings(
+        root_path=str(out / "camera.ome.zarr"),
+        dimensions=[
+            Dimension(name="t", count=n, type="time"),
+            Dimension(name="y", count=height),
+            Dimension(name="x", count=width),
+        ],
+        dtype="uint16",
+    )
+    stream = create_stream(settings)
+    stats = stream_sequence_acquisition(core, stream, n)
+    stream.close()
+    gb = n * height * width * 2 / 1e9
+    return {
+        "frames": n,
+        "gb": gb,
+        "fps": mda_fps,
+        "mda_alone_fps": mda_alone,
+        "camera_fps": camera_fps,
+        "drain_fps": stats.fps,
+        "gbps_append": gb * stats.fps / n,
+        "max_frames_buffered": stats.max_frames_buffered,
+        "buffer_capacity_frames": core.getBufferTotalCapacity(),
+        "zero_copy": stats.zero_copy,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+# ------------------------------------------------------------ orchestration
+
+
+def _worker(job: dict[str, Any]) -> dict[str, Any]:
+    spec = scenario(job["scenario"], job["quick"])
+    spec["fps"] = job.get("fps")
+    out = Path(tempfile.mkdtemp(prefix="ome-writers-bench-", dir=job["dir"]))
+    try:
+        kind, _, backend = job["target"].partition(":")
+        if kind == "disk":
+            return run_disk(spec, out)
+        if kind == "camera":
+            return run_camera(spec, out)
+        if kind == "raw":
+            runner = {
+                "tensorstore": run_raw_tensorstore,
+                "acquire-zarr": run_raw_acquire_zarr,
+                "tifffile": run_raw_tifffile,
+            }[backend]
+            return runner(spec, out)
+        return run_public_api(spec, backend, out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def targets_for(
+    name: str, backends: list[str], raw: bool, compare: str | None
+) -> list[str]:
+    """Rows of one scenario: ``disk``, ``raw:<lib>``, ``ours:<b>``, ``other:<b>``."""
+    if name == "g":
+        return ["camera"]
+
+    def applies(backend: str) -> bool:
+        return backend != "tifffile" or name in TIFF_SCENARIOS
+
+    rows = ["disk"]
+    if raw:
+        rows += [f"raw:{lib}" for lib in RAW if applies(lib)]
+    for backend in backends:
+        if applies(backend):
+            rows.append(f"ours:{backend}")
+            if compare:
+                rows.append(f"other:{backend}")
+    return rows
+
+
+def _run_job(
+    job: dict[str, Any], compare: str | None, timeout: float
+) -> dict[str, Any]:
+    python = sys.executable
+    if compare and job["target"].startswith("other:"):
+        python = compare
+    cmd = [python, os.path.abspath(__file__), "--worker", json.dumps(job)]
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, check=False, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if proc.returncode:
+        lines = proc.stderr.strip().splitlines() or ["(no output)"]
+        return {"error": lines[-1][:200]}
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return {"error": runs[-1]["error"], "repeats": 0}
+    merged: dict[str, Any] = {"repeats": len(ok)}
+    for key, value in ok[0].items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            merged[key] = value
+        else:
+            merged[key] = statistics.median(r[key] for r in ok)
+    return merged
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every (scenario, row) `args.repeat` times, interleaved; median rows."""
+    plan = [
+        (name, target)
+        for name in args.scenarios
+        for target in targets_for(name, args.backends, not args.no_raw, args.compare)
+    ]
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in plan}
+    for repeat in range(args.repeat):
+        for name, target in plan:
+            job = {
+                "scenario": name,
+                "target": target,
+                "quick": args.quick,
+                "dir": args.dir,
+                "fps": args.fps,
+            }
+            result = _run_job(job, args.compare, args.timeout)
+            runs[name, target].append(result)
+            if not args.quiet:
+                state = result.get("error") or f"{result.get('fps', 0):.1f} fps"
+                print(
+                    f"  [{repeat + 1}/{args.repeat}] {name} {target}: {state}",
+                    file=sys.stderr,
+                )
+    rows = []
+    for (name, target), results in runs.items():
+        row = _median(results)
+        row.update(scenario=name, target=target)
+        rows.append(row)
+    _add_ratios(rows)
+    return rows
+
+
+def _add_ratios(rows: list[dict[str, Any]]) -> None:
+    """Durable throughput relative to the disk row and to the compared version."""
+    by_key = {(r["scenario"], r["target"]): r for r in rows}
+    for row in rows:
+        if "gbps_sync" not in row:
+            continue
+        disk = by_key.get((row["scenario"], "disk"), {})
+        if disk.get("gbps_sync"):
+            row["vs_disk"] = row["gbps_sync"] / disk["gbps_sync"]
+        kind, _, backend = row["target"].partition(":")
+        other = by_key.get((row["scenario"], f"other:{backend}"), {})
+        if kind == "ours" and other.get("gbps_sync"):
+            row["vs_other_sync"] = row["gbps_sync"] / other["gbps_sync"]
+            row["vs_other_close"] = row["gbps_close"] / other["gbps_close"]
+        raw = by_key.get((row["scenario"], f"raw:{backend}"), {})
+        if kind == "ours" and raw.get("gbps_sync"):
+            row["vs_raw"] = row["gbps_sync"] / raw["gbps_sync"]
+
+
+COLUMNS = [
+    ("fps", "fps", "{:.1f}"),
+    ("gbps_append", "GB/s append", "{:.2f}"),
+    ("gbps_close", "GB/s +close", "{:.2f}"),
+    ("gbps_sync", "GB/s +sync", "{:.2f}"),
+    ("p50_ms", "p50 ms", "{:.2f}"),
+    ("p99_ms", "p99 ms", "{:.2f}"),
+    ("max_ms", "max ms", "{:.1f}"),
+    ("close_s", "close s", "{:.2f}"),
+    ("peak_rss_mb", "RSS MB", "{:.0f}"),
+    ("late_frames", "late", "{:.0f}"),
+    ("vs_disk", "÷disk", "{:.2f}"),
+    ("vs_raw", "÷raw", "{:.2f}"),
+    ("vs_other_sync", "÷other", "{:.2f}"),
+]
+
+
+def _label(row: dict[str, Any]) -> str:
+    kind, _, backend = row["target"].partition(":")
+    version = row.get("version", "")
+    if kind in ("ours", "other"):
+        return f"{backend} {version}".strip()
+    if kind == "raw":
+        return f"raw {backend}"
+    return "plain write" if kind == "disk" else kind
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    """The rows as one text table per scenario."""
+    lines = []
+    for name in dict.fromkeys(r["scenario"] for r in rows):
+        lines.append(f"\n{_title(rows, name)}")
+        for row in (r for r in rows if r["scenario"] == name):
+            if "error" in row:
+                lines.append(f"  {_label(row):<26} failed: {row['error']}")
+            elif row["target"] == "camera":
+                lines.append(f"  {_camera_line(row)}")
+        table = [r for r in rows if r["scenario"] == name and "gbps_sync" in r]
+        if not table:
+            continue
+        header = [f"{'':<26}"] + [f"{title:>11}" for _, title, _ in COLUMNS]
+        lines.append(" ".join(header))
+        for row in table:
+            cells = [f"{_label(row):<26}", *(f"{c:>11}" for c in _cells(row))]
+            lines.append(" ".join(cells))
+    return "\n".join(lines)
+
+
+def _title(rows: list[dict[str, Any]], name: str) -> str:
+    paced = next((r["offered_fps"] for r in rows if "offered_fps" in r), None)
+    rate = f", frames offered at {paced:.0f} fps" if paced else ""
+    return f"scenario {name}: {DESCRIPTIONS[name]}{rate}"
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    """The row's COLUMNS, formatted ("" where it has no value)."""
+    return [
+        fmt.format(row[key]) if row.get(key) is not None else ""
+        for key, _, fmt in COLUMNS
+    ]
+
+
+def print_rich(rows: list[dict[str, Any]]) -> bool:
+    """Print the rows as rich tables; False when rich is not installed."""
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        return False
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    for name in dict.fromkeys(r["scenario"] for r in rows):
+        table = Table(title=_title(rows, name))
+        table.add_column("")
+        for _, title, _ in COLUMNS:
+            table.add_column(title, justify="right")
+        for row in (r for r in rows if r["scenario"] == name):
+            if "error" in row:
+                console.print(f"{_label(row)} failed: {row['error']}")
+            elif row["target"] == "camera":
+                console.print(_camera_line(row))
+            else:
+                table.add_row(_label(row), *_cells(row))
+        if table.row_count:
+            console.print(table)
+    return True
+
+
+def _camera_line(row: dict[str, Any]) -> str:
+    return (
+        f"mda.run -> OME-Zarr {row['fps']:.0f} fps (mda.run alone "
+        f"{row['mda_alone_fps']:.0f}); sequence acquisition drained "
+        f"zero-copy={row['zero_copy']} at {row['drain_fps']:.0f} fps "
+        f"(camera alone {row['camera_fps']:.0f}), at most "
+        f"{row['max_frames_buffered']:.0f} of "
+        f"{row['buffer_capacity_frames']:.0f} buffer slots used"
+    )
+
+
+def _pair(row: dict[str, Any] | None, first: str, second: str, fmt: str) -> str:
+    if not row or first not in row:
+        return ""
+    return f"{fmt.format(row[first])} / {fmt.format(row[second])}"
+
+
+def render_markdown(rows: list[dict[str, Any]]) -> str:
+    """Side by side per scenario and backend: ours, the compared version, raw, disk."""
+    by_key = {(r["scenario"], r["target"]): r for r in rows if "gbps_sync" in r}
+    other_version = next(
+        (r.get("version", "") for r in rows if r["target"].startswith("other:")), ""
+    )
+    other = f"{other_version or 'other'}"
+    lines = [
+        f"| scenario | backend | ours GB/s (+close / +sync) | {other} GB/s "
+        f"(+close / +sync) | ours ÷ {other} (+sync) | raw library GB/s (+sync) "
+        f"| ours p50 / p99 ms | {other} p50 / p99 ms | ours RSS MB "
+        f"| {other} RSS MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in dict.fromkeys(r["scenario"] for r in rows):
+        disk = by_key.get((name, "disk"))
+        if disk:
+            speeds = _pair(disk, "gbps_close", "gbps_sync", "{:.2f}")
+            lines.append(f"| {name} | plain write | {speeds} | | | | | | | |")
+        for backend in BACKENDS:
+            ours = by_key.get((name, f"ours:{backend}"))
+            theirs = by_key.get((name, f"other:{backend}"))
+            raw = by_key.get((name, f"raw:{backend}"))
+            if not ours and not theirs:
+                continue
+            ratio = ""
+            if ours and "vs_other_sync" in ours:
+                ratio = f"{ours['vs_other_sync']:.2f}"
+            cells = [
+                name,
+                backend,
+                _pair(ours, "gbps_close", "gbps_sync", "{:.2f}"),
+                _pair(theirs, "gbps_close", "gbps_sync", "{:.2f}"),
+                ratio,
+                f"{raw['gbps_sync']:.2f}" if raw else "",
+                _pair(ours, "p50_ms", "p99_ms", "{:.1f}"),
+                _pair(theirs, "p50_ms", "p99_ms", "{:.1f}"),
+                f"{ours['peak_rss_mb']:.0f}" if ours else "",
+                f"{theirs['peak_rss_mb']:.0f}" if theirs else "",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``ome-writers bench``."""
+    parser = argparse.ArgumentParser(
+        prog="ome-writers bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "-s", "--scenarios", nargs="+", default=list("abcdefg"), choices=list("abcdefg")
+    )
+    parser.add_argument("--backends", nargs="+", default=BACKENDS, choices=BACKENDS)
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved repeats")
+    parser.add_argument(
+        "--compare", metavar="PYTHON", help="interpreter with another ome-writers"
+    )
+    parser.add_argument("--no-raw", action="store_true", help="skip raw baselines")
+    parser.add_argument("--quick", action="store_true", help="frames 8x smaller")
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="offer frames at this rate, like a camera (default: as fast as "
+        "appends return); 'late' counts appends longer than one frame period",
+    )
+    parser.add_argument("--dir", default=None, help="where to write (default: tmp)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
+    parser.add_argument("--json", action="store_true", help="print JSON rows only")
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print one Markdown table: ours beside --compare, raw and disk",
+    )
+    parser.add_argument(
+        "--plain", action="store_true", help="plain text tables (default: rich)"
+    )
+    parser.add_argument(
+        "--load",
+        metavar="JSON",
+        help="render rows saved with --json instead of running",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines on stderr"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print a table (or JSON rows)."""
+    args = build_parser().parse_args(argv)
+    if args.load:
+        rows = [
+            row
+            for row in json.loads(Path(args.load).read_text())
+            if row["scenario"] in args.scenarios
+            and row["target"].partition(":")[2] in ("", *args.backends)
+        ]
+    else:
+        rows = run(args)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    elif args.markdown:
+        print(render_markdown(rows))
+    elif args.plain or not print_rich(rows):
+        print(render(rows))
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    if "--worker" in sys.argv:
+        # run as a script under any interpreter: never import this directory's
+        # modules in place of the installed package
+        here = os.path.dirname(os.path.abspath(__file__))
+        sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+        print(json.dumps(_worker(json.loads(sys.argv[sys.argv.index("--worker") + 1]))))
+    else:
+        sys.exit(main())

@@ -1,0 +1,130 @@
+"""The package's import graph: one-way, with the tools on top.
+
+Every import between our modules counts, including imports inside functions
+and under ``TYPE_CHECKING`` (a type-only import is still a dependency a reader
+has to follow). Importing a submodule also imports its parent packages.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).parent.parent / "src"
+PACKAGE = "ome_writers"
+
+
+def _modules() -> dict[str, tuple[Path, bool]]:
+    out = {}
+    for path in (SRC / PACKAGE).rglob("*.py"):
+        parts = list(path.relative_to(SRC).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        if is_package:
+            parts = parts[:-1]
+        out[".".join(parts)] = (path, is_package)
+    return out
+
+
+def _targets(module: str, is_package: bool, node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    assert isinstance(node, ast.ImportFrom)
+    if node.level:
+        base = module.split(".") if is_package else module.split(".")[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        prefix = ".".join([*base, *([node.module] if node.module else [])])
+    else:
+        prefix = node.module or ""
+    return [prefix, *(f"{prefix}.{alias.name}" for alias in node.names)]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports (parents included)."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for module, (path, is_package) in modules.items():
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            for target in _targets(module, is_package, node):
+                parts = target.split(".")
+                # the target and the parent packages importing it runs (the
+                # root package is left out: every module is below it)
+                for k in range(2, len(parts) + 1):
+                    name = ".".join(parts[:k])
+                    own = module == name or module.startswith(name + ".")
+                    if name in modules and not own:
+                        deps.add(name)
+        graph[module] = deps
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_circles() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+
+
+def test_tools_sit_above_the_core() -> None:
+    """Nothing but the tools (and the benchmark's module alias) imports them."""
+    graph = import_graph()
+    tools = f"{PACKAGE}.tools"
+    alias = f"{PACKAGE}.benchmark"
+    users = {
+        module
+        for module, deps in graph.items()
+        if any(d == tools or d.startswith(tools + ".") for d in deps)
+        and not module.startswith(tools)
+    }
+    assert users == {alias}
+
+
+def test_settings_import_no_backend_module() -> None:
+    """The settings read the registry's facts only, never a backend."""
+    graph = import_graph()
+    schema = [m for m in graph if m.startswith(f"{PACKAGE}._schema")]
+    allowed = {f"{PACKAGE}.backends", f"{PACKAGE}.backends._registry"}
+    for module in schema:
+        backend_deps = {d for d in graph[module] if d.startswith(f"{PACKAGE}.backends")}
+        assert backend_deps <= allowed, (module, backend_deps)
+    registry_deps = graph[f"{PACKAGE}.backends._registry"]
+    assert registry_deps == set()
