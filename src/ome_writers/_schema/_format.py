@@ -3,11 +3,37 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import field_validator
 
+from ome_writers.backends._registry import backend_names
+
 from ._base import SettingsModel
+
+# The backend names of each format, for static type checkers (a test keeps them
+# equal to the registry). At run time the registry decides: a backend added
+# with one registry record is accepted without touching these.
+ZarrBackendLiteral = Literal[
+    "auto", "tensorstore", "acquire-zarr", "zarrs-python", "zarr-python"
+]
+TiffBackendLiteral = Literal["auto", "tifffile"]
+ScratchBackendLiteral = Literal["scratch"]
+if TYPE_CHECKING:
+    ZarrBackendName = ZarrBackendLiteral
+    TiffBackendName = TiffBackendLiteral
+    ScratchBackendName = ScratchBackendLiteral
+else:
+    ZarrBackendName = TiffBackendName = ScratchBackendName = str
+
+
+def _registered(value: str, format_name: str, auto: bool = True) -> str:
+    names = (*(("auto",) if auto else ()), *backend_names(format_name))
+    if value not in names:
+        raise ValueError(
+            f"Unknown {format_name} backend {value!r}; expected one of {names}"
+        )
+    return value
 
 
 def ome_stem_suffix(path: str) -> tuple[str, str]:
@@ -30,11 +56,13 @@ class OmeZarrFormat(SettingsModel):
     """OME-Zarr v0.5 output (a directory)."""
 
     name: Literal["ome-zarr"] = "ome-zarr"
-    # equals the registry's ome-zarr names (a test keeps them equal)
-    backend: Literal[
-        "auto", "tensorstore", "acquire-zarr", "zarrs-python", "zarr-python"
-    ] = "auto"
+    backend: ZarrBackendName = "auto"
     suffix: str = ".ome.zarr"
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        return _registered(value, "ome-zarr")
 
     def get_output_path(self, root_path: str, *, num_positions: int = 1) -> str:
         """Path of the dataset written for `root_path`."""
@@ -56,13 +84,18 @@ class OmeTiffFormat(SettingsModel):
     """
 
     name: Literal["ome-tiff"] = "ome-tiff"
-    backend: Literal["auto", "tifffile"] = "auto"
+    backend: TiffBackendName = "auto"
     suffix: str = ".ome.tiff"
     prefer_single_file: Literal["auto", "always", "never"] = "auto"
     multi_file_metadata: Literal["redundant", "master-tiff", "companion-file"] = (
         "redundant"
     )
     companion_file: str = "companion.ome"
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        return _registered(value, "ome-tiff")
 
     @field_validator("prefer_single_file", mode="before")
     @classmethod
@@ -98,10 +131,15 @@ class ScratchFormat(SettingsModel):
     """
 
     name: Literal["scratch"] = "scratch"
-    backend: Literal["scratch"] = "scratch"
+    backend: ScratchBackendName = "scratch"
     max_memory_bytes: int = 4 * 1024**3
     suffix: str = ""
     spill_to_disk: bool = True
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        return _registered(value, "scratch", auto=False)
 
     def get_output_path(self, root_path: str, *, num_positions: int = 1) -> str:
         """The root path, unchanged."""

@@ -39,29 +39,36 @@ _FORMAT_MODELS: dict[str, type[FormatObject]] = {
     "ome-tiff": OmeTiffFormat,
     "scratch": ScratchFormat,
 }
-# format names and their short forms; backend names and aliases come from the registry
-_FORMAT_ALIASES: dict[str, tuple[type[FormatObject], str | None]] = {
-    "ome-tiff": (OmeTiffFormat, None),
-    "tiff": (OmeTiffFormat, None),
-    "ome-zarr": (OmeZarrFormat, None),
-    "zarr": (OmeZarrFormat, None),
-    **{
-        name: (_FORMAT_MODELS[record.format], record.name)
-        for record in BACKENDS
-        for name in (record.name, *record.aliases)
-    },
+# format names and their short forms; backend names and aliases: the registry
+_FORMAT_NAMES: dict[str, type[FormatObject]] = {
+    "ome-tiff": OmeTiffFormat,
+    "tiff": OmeTiffFormat,
+    "ome-zarr": OmeZarrFormat,
+    "zarr": OmeZarrFormat,
 }
+
+
+def _format_aliases() -> dict[str, tuple[type[FormatObject], str | None]]:
+    """Every name `format=` accepts -> (format model, backend or None)."""
+    out: dict[str, tuple[type[FormatObject], str | None]] = {
+        name: (cls, None) for name, cls in _FORMAT_NAMES.items()
+    }
+    for record in BACKENDS:
+        for name in (record.name, *record.aliases):
+            out[name] = (_FORMAT_MODELS[record.format], record.name)
+    return out
 
 
 def _format_from_string(name: str, suffix: str) -> FormatObject:
     key = name.lower()
-    if key not in _FORMAT_ALIASES:
+    aliases = _format_aliases()
+    if key not in aliases:
         raise ValueError(
-            f"Unknown format {name!r}. Use one of {sorted(_FORMAT_ALIASES)} or 'auto'."
+            f"Unknown format {name!r}. Use one of {sorted(aliases)} or 'auto'."
         )
-    cls, backend = _FORMAT_ALIASES[key]
+    cls, backend = aliases[key]
     if cls is ScratchFormat:
-        return ScratchFormat()
+        return ScratchFormat(backend=backend or "scratch")
     kwargs: dict[str, Any] = {}
     if backend:
         kwargs["backend"] = backend

@@ -81,7 +81,7 @@ _PKG = "ome_writers.backends"
 _ZARR = ("blosc-zstd", "blosc-lz4", "zstd", "none")
 
 # Order is priority: "auto" takes the first available compatible backend.
-BACKENDS: tuple[BackendRecord, ...] = (
+BACKENDS: list[BackendRecord] = [
     BackendRecord(
         name="tensorstore",
         format="ome-zarr",
@@ -139,9 +139,24 @@ BACKENDS: tuple[BackendRecord, ...] = (
         extra="scratch",
         aliases=("memory",),
     ),
-)
+]
 
 BY_NAME = {record.name: record for record in BACKENDS}
+
+
+def register(record: BackendRecord) -> None:
+    """Add a backend (lowest priority): its module plus this record is all."""
+    if record.name in BY_NAME:
+        raise ValueError(f"A backend named {record.name!r} is already registered")
+    BACKENDS.append(record)
+    BY_NAME[record.name] = record
+
+
+def unregister(name: str) -> None:
+    """Remove the backend registered as `name`."""
+    BACKENDS.remove(BY_NAME.pop(name))
+
+
 FORMATS = ("ome-zarr", "ome-tiff", "scratch")
 
 

@@ -47,9 +47,20 @@ from typing import Any
 
 import numpy as np
 
-ZARR_BACKENDS = ["tensorstore", "zarr-python", "zarrs-python", "acquire-zarr"]
-BACKENDS = [*ZARR_BACKENDS, "tifffile"]
-RAW = ["tensorstore", "acquire-zarr", "tifffile"]
+RAW = ["tensorstore", "acquire-zarr", "tifffile"]  # libraries driven directly
+
+
+def file_backends() -> list[str]:
+    """Every registered backend that writes files (the registry's order).
+
+    Read when the parent process needs it: as a ``--compare`` worker this file
+    runs under other ome-writers versions, which have no such registry.
+    """
+    from ome_writers.backends._registry import BACKENDS
+
+    return [r.name for r in BACKENDS if r.writes_files]
+
+
 DESCRIPTIONS = {
     "a": "200 frames 2048², chunk = frame, uncompressed",
     "b": "t4 c2 z16 1024², chunks (1,1,16,256,256)",
@@ -653,7 +664,7 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         if disk:
             speeds = _pair(disk, "gbps_close", "gbps_sync", "{:.2f}")
             lines.append(f"| {name} | plain write | {speeds} | | | | | | | |")
-        for backend in BACKENDS:
+        for backend in file_backends():
             ours = by_key.get((name, f"ours:{backend}"))
             theirs = by_key.get((name, f"other:{backend}"))
             raw = by_key.get((name, f"raw:{backend}"))
@@ -686,7 +697,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-s", "--scenarios", nargs="+", default=list("abcdefg"), choices=list("abcdefg")
     )
-    parser.add_argument("--backends", nargs="+", default=BACKENDS, choices=BACKENDS)
+    backends = file_backends()
+    parser.add_argument("--backends", nargs="+", default=backends, choices=backends)
     parser.add_argument("--repeat", type=int, default=1, help="interleaved repeats")
     parser.add_argument(
         "--compare", metavar="PYTHON", help="interpreter with another ome-writers"
