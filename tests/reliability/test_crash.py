@@ -103,6 +103,13 @@ def test_sigkill_after_checkpoint(
     else:
         yaozarrs.validate_zarr_store(str(root))
         data = zarr.open_array(str(root / "0"), mode="r")[...].reshape(-1, *SHAPE)
+        # per-frame metadata up to the checkpoint is in the journal until
+        # `repair` moves it into zarr.json
+        journal = root / "frame_metadata.jsonl"
+        assert len(journal.read_text().splitlines()) == 11
+        assert main(["repair", str(root)]) == 0
+        assert not journal.exists()
+        yaozarrs.validate_zarr_store(str(root))
         attrs = json.loads((root / "zarr.json").read_text())["attributes"]
         assert len(attrs["ome_writers"]["frame_metadata"]) == 11
     durable = DURABLE.get(backend, 11)

@@ -228,7 +228,7 @@ class AcquireZarrBackend(ZarrBackend):
 
     def checkpoint(self, frames_done: int) -> None:
         """Declare the complete first-dimension shards of each array on disk."""
-        self._write_frame_metadata()
+        self._checkpoint_metadata()
         if len(self.storage_shape) < 3:  # one frame per array: written at close
             sync_filesystem(self.root)
             return

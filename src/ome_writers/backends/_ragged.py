@@ -83,15 +83,16 @@ class _PositionFrames(FrameMetadataLog):
         self._parent = parent
         self._position = position
 
-    def __len__(self) -> int:
-        return len(self.records())
+    def __len__(self) -> int:  # entries of the parent log (`start` counts them)
+        return len(self._parent)
 
     def records(
-        self, position: int | None = None
+        self, position: int | None = None, start: int = 0
     ) -> list[tuple[int, tuple[int, ...], dict[str, Any]]]:
         if position not in (None, 0):
             return []
-        return [(0, i, meta) for _, i, meta in self._parent.records(self._position)]
+        own = self._parent.records(self._position, start)
+        return [(0, i, meta) for _, i, meta in own]
 
 
 class RaggedBackend(Backend):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ome_writers._paths import remove_dataset, resolve_output
+from ome_writers.metadata._frames import FrameMetadataJournal
 
 from ._base import Backend, StorageKey, json_safe, read_padded
 
@@ -43,6 +44,7 @@ class ScratchBackend(Backend):
         self._arrays: list[np.ndarray] = []
         self._extents = [0] * self.num_positions  # written extent on the grow axis
         self._dir: Path | None = None
+        self._journal: FrameMetadataJournal | None = None  # frame metadata file
         self._finalized = False
 
     # lifecycle ------------------------------------------------------------
@@ -166,13 +168,14 @@ class ScratchBackend(Backend):
         for array in self._arrays:
             if isinstance(array, np.memmap):
                 array.flush()
-        lines = [
-            json.dumps({"_pos": pos, "_idx": list(idx), **meta})
-            for pos, idx, meta in self.frame_metadata.records()
-        ]
-        tmp = self._dir / (FRAME_METADATA + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in lines))
-        os.replace(tmp, self._dir / FRAME_METADATA)
+        if self._journal is None:
+            path = self._dir / FRAME_METADATA
+            self._journal = FrameMetadataJournal(
+                self.frame_metadata,
+                lambda position: path,
+                lambda pos, idx, meta: {"_pos": pos, "_idx": list(idx), **meta},
+            )
+        self._journal.append_new()
         self._write_manifest()
 
     # reading --------------------------------------------------------------

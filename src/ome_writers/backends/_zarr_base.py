@@ -22,6 +22,7 @@ from itertools import product
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ome_writers._paths import remove_dataset, resolve_output
+from ome_writers.metadata._frames import JOURNAL_NAME, FrameMetadataJournal
 from ome_writers.metadata._ngff import (
     build_layout,
     check_axes,
@@ -67,6 +68,11 @@ class ZarrBackend(Backend):
         self.root = resolve_output(settings.output_path)
         self.layout = build_layout(settings)
         self.attributes = {path: dict(a) for path, a in self.layout.groups.items()}
+        image_paths = self.layout.image_paths
+        self.journal = FrameMetadataJournal(
+            context.frame_metadata,
+            lambda position: self.root / image_paths[position] / JOURNAL_NAME,
+        )
         dims = settings.array_storage_dimensions
         n_index = len(dims) - 2
         big = 2**62  # stands for the extent of an unbounded dimension
@@ -300,31 +306,48 @@ class ZarrBackend(Backend):
         (that would mean rewriting the chunk later).
         """
         self._drain()
-        self._write_frame_metadata()
+        self._checkpoint_metadata()
         sync_filesystem(self.root)
 
-    def _write_frame_metadata(self) -> None:
-        from ome_writers import __version__
+    def _checkpoint_metadata(self) -> None:
+        """Per-frame metadata since the last checkpoint, appended to each image's
+        ``frame_metadata.jsonl`` (consolidated into ``zarr.json`` at close)."""
+        self.journal.append_new()
+        if self.router.jagged:  # the cells not acquired, as far as acquired
+            for position, path in enumerate(self.layout.image_paths):
+                self._describe_image(path, position, [])
 
+    def _write_frame_metadata(self) -> None:
+        """Every frame's metadata into the images' ``zarr.json`` (at close)."""
         for position, path in enumerate(self.layout.image_paths):
-            records = self.frame_metadata.records(position)
-            own: dict[str, Any] = {}
-            if records:
-                own["frame_metadata"] = [
-                    {**meta, "storage_index": list(index)} for _, index, meta in records
-                ]
-            if self.router.jagged:  # cells that are never acquired, by design
-                own["not_acquired"] = self._not_acquired(position)
-            if own:
-                kept = self.attributes[path].get("ome_writers", {})
-                self.attributes[path]["ome_writers"] = {
-                    **kept,
-                    "version": __version__,
-                    **own,
-                }
-            write_group(self.root, path, self.attributes[path])
+            self._describe_image(path, position, self.frame_metadata.records(position))
         if "." not in self.layout.image_paths:
             write_group(self.root, ".", self.attributes["."])
+        self.journal.remove()
+
+    def _describe_image(
+        self,
+        path: str,
+        position: int,
+        records: list[tuple[int, tuple[int, ...], dict[str, Any]]],
+    ) -> None:
+        from ome_writers import __version__
+
+        own: dict[str, Any] = {}
+        if records:
+            own["frame_metadata"] = [
+                {**meta, "storage_index": list(index)} for _, index, meta in records
+            ]
+        if self.router.jagged:  # cells that are never acquired, by design
+            own["not_acquired"] = self._not_acquired(position)
+        if own:
+            kept = self.attributes[path].get("ome_writers", {})
+            self.attributes[path]["ome_writers"] = {
+                **kept,
+                "version": __version__,
+                **own,
+            }
+        write_group(self.root, path, self.attributes[path])
 
     def _not_acquired(self, position: int) -> list[list[int]]:
         """Storage indices (index dims) of the array's cells no frame is for."""

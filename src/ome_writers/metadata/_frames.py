@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -9,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
     from ome_writers._router import FrameRouter
+
+#: name of the append-only per-frame metadata file of an image (JSON lines)
+JOURNAL_NAME = "frame_metadata.jsonl"
 
 SPECIAL_KEYS = ("delta_t", "exposure_time", "position_x", "position_y", "position_z")
 
@@ -50,13 +57,84 @@ class FrameMetadataLog:
         return len(self._frames)
 
     def records(
-        self, position: int | None = None
+        self, position: int | None = None, start: int = 0
     ) -> list[tuple[int, tuple[int, ...], dict[str, Any]]]:
-        """(position, storage index, JSON-safe metadata) per frame with metadata."""
+        """(position, storage index, JSON-safe metadata) per frame with metadata.
+
+        `start` skips the first entries of the log (``len(log)`` is the next).
+        """
         out = []
         route = self._router.route
-        for n, meta in zip(self._frames, self._values, strict=True):
+        entries = zip(self._frames[start:], self._values[start:], strict=True)
+        for n, meta in entries:
             pos, index = route(n)
             if position is None or pos == position:
                 out.append((pos, index, to_json_value(meta)))
         return out
+
+
+class FrameMetadataJournal:
+    """Appends the per-frame metadata that arrived since the last call to files.
+
+    One JSON object per line, by default the metadata plus ``storage_index``
+    (`entry` makes another), in the file `path_of` gives for the frame's
+    position. Each call writes only the new records, so a checkpoint costs the
+    same after a million frames as after ten; the final metadata is
+    consolidated once, at close.
+    """
+
+    def __init__(
+        self,
+        log: FrameMetadataLog,
+        path_of: Callable[[int], Path],
+        entry: Callable[[int, tuple[int, ...], dict[str, Any]], dict[str, Any]]
+        | None = None,
+    ) -> None:
+        self._log = log
+        self._path_of = path_of
+        self._entry = entry or _storage_entry
+        self._written = 0  # log entries already in the files
+        self.paths: set[Path] = set()
+
+    def append_new(self) -> int:
+        """Append the records added since the last call; how many there were."""
+        end = len(self._log)
+        if end == self._written:
+            return 0
+        lines: dict[Path, list[str]] = {}  # arrival order within each file
+        records = self._log.records(start=self._written)
+        for position, index, meta in records:
+            line = json.dumps(self._entry(position, index, meta))
+            lines.setdefault(self._path_of(position), []).append(line)
+        for path, batch in lines.items():
+            if path not in self.paths:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as f:
+                f.write("\n".join(batch) + "\n")
+            self.paths.add(path)
+        self._written = end
+        return len(records)
+
+    def remove(self) -> None:
+        """Delete the files (their records are in the final metadata)."""
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+        self.paths.clear()
+
+
+def _storage_entry(
+    position: int, index: tuple[int, ...], meta: dict[str, Any]
+) -> dict[str, Any]:
+    return {**meta, "storage_index": list(index)}
+
+
+def read_journal(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a journal file; a torn last line (a crash) is skipped."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                return
+            if isinstance(record, dict):
+                yield record

@@ -1,11 +1,12 @@
-"""`ome-writers repair`: make a dataset from a crashed acquisition readable.
+"""`ome-writers repair`: make a dataset from a crashed acquisition complete.
 
 OME-TIFF files carry a recovery record (the settings, as JSON) in their first
 page's description until the OME-XML replaces it at close. After a crash, the
 pages on disk are matched to frames by replaying the frame router, the last
 outer index is padded with zero pages, and the OME-XML is written. OME-Zarr
-datasets written by tensorstore, zarr-python or zarrs need no repair: every
-chunk written before the last checkpoint is readable as it is.
+arrays need no repair (every chunk written before the last checkpoint is
+readable as it is); the per-frame metadata journals beside the images are
+moved into their ``zarr.json``.
 """
 
 from __future__ import annotations
@@ -85,11 +86,44 @@ def repair_tiff(path: Path) -> str:
     return f"{path}: rebuilt OME-XML for {n} frames in {n_files} file(s)"
 
 
+def repair_zarr(path: Path) -> str:
+    """Consolidate per-frame metadata journals left by an interrupted run.
+
+    The arrays need nothing: every chunk written before the last checkpoint is
+    readable as it is. Per-frame metadata reaches ``zarr.json`` at close; until
+    then it is appended to ``frame_metadata.jsonl`` beside each image's
+    ``zarr.json`` at every checkpoint, and is moved into it here.
+    """
+    import json
+
+    from ome_writers.metadata._frames import JOURNAL_NAME, read_journal
+
+    journals = sorted(path.rglob(JOURNAL_NAME))
+    if not journals:
+        return f"{path}: OME-Zarr, readable as written; nothing to repair"
+    total = 0
+    for journal in journals:
+        document = journal.parent / "zarr.json"
+        records = list(read_journal(journal))
+        meta = json.loads(document.read_text(encoding="utf-8"))
+        own = meta.setdefault("attributes", {}).setdefault("ome_writers", {})
+        own["frame_metadata"] = records
+        tmp = document.with_name("zarr.json.repairing")
+        tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        os.replace(tmp, document)
+        journal.unlink()
+        total += len(records)
+    return (
+        f"{path}: OME-Zarr, arrays readable as written; moved {total} per-frame "
+        f"metadata records from {len(journals)} journal(s) into zarr.json"
+    )
+
+
 def repair(path: str | Path) -> str:
     """Repair the dataset at `path` if it needs it; say what was done."""
     path = Path(path)
     if (path / "zarr.json").is_file():
-        return f"{path}: OME-Zarr, readable as written; nothing to repair"
+        return repair_zarr(path)
     if path.is_file() or any(path.glob("*.tif*")):
         return repair_tiff(path)
     raise FileNotFoundError(f"{path}: not an OME-TIFF or OME-Zarr dataset")
