@@ -18,7 +18,15 @@ if TYPE_CHECKING:
 #: name of the append-only per-frame metadata file of an image (JSON lines)
 JOURNAL_NAME = "frame_metadata.jsonl"
 
-SPECIAL_KEYS = ("delta_t", "exposure_time", "position_x", "position_y", "position_z")
+#: per-frame keys every format stores as such (OME-XML Plane attributes), with
+#: their unit; any other key is kept as a name/value annotation
+SPECIAL_KEYS = {
+    "delta_t": "s",
+    "exposure_time": "s",
+    "position_x": "um",
+    "position_y": "um",
+    "position_z": "um",
+}
 
 
 def to_json_value(value: Any) -> Any:

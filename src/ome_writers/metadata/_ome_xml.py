@@ -43,13 +43,8 @@ OME_ORDERS = ("XYZCT", "XYZTC", "XYCTZ", "XYCZT", "XYTCZ", "XYTZC")
 _LETTER = {"time": "t", "channel": "c", "space": "z"}
 _UM = m.UnitsLength.MICROMETER
 _S = m.UnitsTime.SECOND
-_SPECIAL = {
-    "delta_t": _S,
-    "exposure_time": _S,
-    "position_x": _UM,
-    "position_y": _UM,
-    "position_z": _UM,
-}
+_OME_UNITS = {"s": _S, "um": _UM}
+_SPECIAL = {key: _OME_UNITS[unit] for key, unit in SPECIAL_KEYS.items()}
 
 
 def axis_letter(dim: Dimension) -> str:
