@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._paths import resolve_output, safe_segment
-from ome_writers.metadata._ome_xml import ImageState, PlaneRecord, new_uuid
+from ome_writers.metadata._tiff_axes import ImageState, PlaneRecord, new_uuid
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -16,10 +16,10 @@ from ome_types import to_xml
 
 from ome_writers.metadata._ome_xml import (
     assemble_ome,
-    new_uuid,
     not_acquired_annotation,
     set_global_annotation,
 )
+from ome_writers.metadata._tiff_axes import new_uuid
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

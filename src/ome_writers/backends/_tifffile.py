@@ -50,22 +50,19 @@ import os
 import queue
 import shutil
 import threading
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tifffile
 
-from ome_writers.metadata._ome_xml import (
-    OmeXmlBuilder,
-    check_ome_update,
-    check_tiff_settings,
-)
+from ome_writers.metadata._tiff_axes import TiffAxes, check_tiff_settings
 
 from ._base import Backend, StorageKey, json_safe
 from ._durable import fsync_tree
 from ._flush import Flusher
 from ._tiff_files import TiffFileSet
-from ._tiff_models import TiffModels
+from ._warm import import_in_background
 
 if TYPE_CHECKING:
     from ome_types import model as m
@@ -73,6 +70,7 @@ if TYPE_CHECKING:
     from ome_writers._schema import AcquisitionSettings, OmeTiffFormat
 
     from ._base import BackendContext
+    from ._tiff_models import TiffModels
 
 POOL_BYTES = 256 * 1024**2
 COMPRESSION = {"none": None, "lzw": "lzw", "zlib": "zlib", "zstd": "zstd"}
@@ -114,8 +112,11 @@ class TiffBackend(Backend):
         settings = context.settings
         fmt: OmeTiffFormat = settings.format  # type: ignore[assignment]
         self.fmt = fmt
-        self.builder = OmeXmlBuilder(settings)
-        self.files = TiffFileSet.plan(settings, has_outer=bool(self.builder.letters))
+        # the OME-XML models are built at close; before the first frame only the
+        # axes are needed (ome-types takes most of a second to import)
+        self.axes = TiffAxes(settings)
+        self.created = datetime.now(timezone.utc)  # the acquisition date
+        self.files = TiffFileSet.plan(settings, has_outer=bool(self.axes.letters))
         # file -> ifd -> (data offset, byte count) of its single strip
         self.offsets: list[dict[int, tuple[int, int]]] = [{} for _ in self.files.paths]
         self.compression = COMPRESSION[settings.compression or "none"]
@@ -132,7 +133,7 @@ class TiffBackend(Backend):
         self.writers: list[tifffile.TiffWriter] = []
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
-        self.meta = TiffModels(self.files, self.builder, self.global_metadata)
+        self._meta: TiffModels | None = None
         self.finalized = False
         self.resolution = _resolution(settings)
         paths = self.files.paths
@@ -152,12 +153,23 @@ class TiffBackend(Backend):
         """
         self = cls(context)
         files = TiffFileSet.plan(
-            context.settings, bool(self.builder.letters), names=names, uuids=uuids
+            context.settings, bool(self.axes.letters), names=names, uuids=uuids
         )
         self.files = files
         self.offsets = [{} for _ in files.paths]
-        self.meta = TiffModels(files, self.builder, self.global_metadata)
         return self
+
+    @property
+    def meta(self) -> TiffModels:
+        """The OME models of the file set (ome-types is imported on first use)."""
+        if self._meta is None:
+            from ome_writers.metadata._ome_xml import OmeXmlBuilder
+
+            from ._tiff_models import TiffModels
+
+            builder = OmeXmlBuilder(self.settings, created=self.created)
+            self._meta = TiffModels(self.files, builder, self.global_metadata)
+        return self._meta
 
     def complete_interrupted(self) -> None:
         """Pad with zero pages to whole outer indices and write the OME-XML."""
@@ -198,6 +210,8 @@ class TiffBackend(Backend):
             target=self._run, name="ome-writers-tiff", daemon=True
         )
         self.thread.start()
+        # for the OME-XML at close (needs ome-types, slow to import)
+        import_in_background("ome_writers.backends._tiff_models")
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         if self.error is not None:
@@ -277,7 +291,7 @@ class TiffBackend(Backend):
         f = files.file_of(position)
         writer = self.writers[f]
         location = writer.write(data, **self.page_options(f, files.pages[f] == 0))
-        ifd = files.add_page(position, index, self.builder.zct(index))
+        ifd = files.add_page(position, index, self.axes.zct(index))
         self.flusher.add(data.nbytes, f)
         if location is None:  # compressed: the strip tifffile just wrote
             offset = getattr(writer, "_dataoffset", None)
@@ -338,7 +352,7 @@ class TiffBackend(Backend):
         acquired.
         """
         zeros = np.zeros(self.frame_shape, dtype=self.dtype)
-        counts = [c or 1 for c in self.builder.axes.counts]
+        counts = [c or 1 for c in self.axes.counts]
         files = self.files
         for position in range(len(files.images)):
             outer = files.outer_extent(position)
@@ -374,6 +388,8 @@ class TiffBackend(Backend):
 
     def update_metadata(self, metadata: Any) -> None:
         """Replace OME models after close and rewrite those files' OME-XML."""
+        from ome_writers.metadata._ome_xml import check_ome_update
+
         check_ome_update(metadata, self.finalized, self.models)
         self.meta.replace(metadata)
 

@@ -14,7 +14,6 @@ every 64 MiB so that the final sync does not have to write the whole dataset.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from abc import abstractmethod
@@ -35,6 +34,7 @@ from ._base import Backend, StorageKey, json_safe, read_padded
 from ._chunks import ChunkAssembler
 from ._durable import sync_filesystem
 from ._flush import Flusher
+from ._warm import import_in_background
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -144,10 +144,8 @@ class ZarrBackend(Backend):
             remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
         for group, attributes in self.attributes.items():
             write_group(root, group, attributes)
-        if "OME" in self.layout.groups:
-            # ome-types takes most of a second to import: pay it here, not at close
-            with contextlib.suppress(ImportError):
-                import ome_writers.metadata._ome_xml  # noqa: F401
+        if "OME" in self.layout.groups:  # OME/METADATA.ome.xml is written at close
+            import_in_background("ome_writers.metadata._ome_xml")
         for position in range(self.num_positions):
             array_path = root / self.layout.array_path(position)
             self._create_array(position, array_path, self.allocated[position])

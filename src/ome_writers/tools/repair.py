@@ -69,7 +69,7 @@ def repair_tiff(path: Path) -> str:
     settings = AcquisitionSettings.model_validate(record["settings"])
     context = BackendContext.for_settings(settings)
     backend = TiffBackend.reopen(context, record["files"], record["uuids"])
-    file_set, builder = backend.files, backend.builder
+    file_set, axes = backend.files, backend.axes
     on_disk = [_keep_whole_pages(f, backend, i) for i, f in enumerate(file_set.paths)]
     router = context.router
     n = 0
@@ -79,7 +79,7 @@ def repair_tiff(path: Path) -> str:
         f = file_set.file_of(position)
         if file_set.pages[f] >= on_disk[f]:
             break  # this frame never reached its file: nothing after it did
-        file_set.add_page(position, index, builder.zct(index))
+        file_set.add_page(position, index, axes.zct(index))
         n += 1
     backend.complete_interrupted()
     n_files = len(file_set.paths)
