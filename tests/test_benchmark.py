@@ -65,7 +65,33 @@ def test_markdown_from_saved_rows(
     row = next(line for line in lines if line.startswith("| f | tensorstore |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert all(cells), row  # ours, the compared version, ratio, raw, latency, RSS
-    assert float(cells[4]) > 0
+    ratio_sync, ratio_with_create = (float(x) for x in cells[4].split(" / "))
+    assert ratio_sync > 0 and ratio_with_create > 0
+    first, again = (float(x) for x in cells[6].split(" / "))  # create ms
+    assert first > 0 and again > 0
+
+
+def test_paced_at_a_fraction_of_the_plain_write(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--quick", "-s", "f", "--backends", "tensorstore", "--no-raw"]
+    assert main([*argv, "--paced", "0.5", "--json", "-q"]) == 0
+    rows = {r["target"]: r for r in json.loads(capsys.readouterr().out)}
+    plain = rows["disk"]
+    plain_fps = plain["gbps_sync"] / plain["gb"] * plain["frames"]
+    assert "offered_fps" not in plain  # the reference runs unpaced
+    assert rows["ours:tensorstore"]["offered_fps"] == pytest.approx(0.5 * plain_fps)
+    assert "late_frames" in rows["ours:tensorstore"]
+
+
+def test_plate_scenario_creates_every_position(tmp_path: Path) -> None:
+    from ome_writers.tools.benchmark import run_public_api
+
+    spec = scenario("h", quick=True)
+    assert len(spec["positions"]) == 384 and spec["frames"] == 768
+    result = run_public_api(spec, "tensorstore", tmp_path)
+    assert result["frames"] == 768
+    assert result["create_ms"] > 0 and result["gbps_total"] <= result["gbps_sync"]
 
 
 def test_camera_scenario_table(capsys: pytest.CaptureFixture[str]) -> None:

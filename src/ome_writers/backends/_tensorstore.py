@@ -132,9 +132,20 @@ class TensorstoreBackend(ZarrBackend):
         }
         return list(self.shards), [sharding]
 
-    def _create_array(self, position: int, path: Path, shape: list[int]) -> None:
+    def _create_arrays(self, arrays: list[tuple[Path, list[int]]]) -> None:
+        # every open is started before any is awaited: tensorstore creates them
+        # concurrently on its I/O threads
+        opening = [
+            ts.open(self._spec(path, shape), context=self._context)
+            for path, shape in arrays
+        ]
+        for (path, _), future in zip(arrays, opening, strict=True):
+            self._arrays.append(future.result())
+            self._paths.append(path)
+
+    def _spec(self, path: Path, shape: list[int]) -> dict[str, Any]:
         grid, codecs = self._codecs()
-        spec = {
+        return {
             **_store_spec(path),
             "metadata": {
                 "shape": shape,
@@ -151,8 +162,6 @@ class TensorstoreBackend(ZarrBackend):
             "create": True,
             "delete_existing": True,
         }
-        self._arrays.append(ts.open(spec, context=self._context).result())
-        self._paths.append(path)
 
     def _keep_up(self) -> None:
         """Use more threads once an append had to wait for the disk."""

@@ -27,6 +27,7 @@ from ome_writers.metadata._ngff import (
     check_axes,
     check_plate,
     write_group,
+    write_groups,
 )
 
 from ._ahead import WAKE_EVERY, DirectoryPreparer
@@ -142,13 +143,15 @@ class ZarrBackend(Backend):
                     "Use overwrite=True to replace it."
                 )
             remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
-        for group, attributes in self.attributes.items():
-            write_group(root, group, attributes)
+        write_groups(root, self.attributes)
         if "OME" in self.layout.groups:  # OME/METADATA.ome.xml is written at close
             import_in_background("ome_writers.metadata._ome_xml")
-        for position in range(self.num_positions):
-            array_path = root / self.layout.array_path(position)
-            self._create_array(position, array_path, self.allocated[position])
+        self._create_arrays(
+            [
+                (root / self.layout.array_path(p), self.allocated[p])
+                for p in range(self.num_positions)
+            ]
+        )
 
     # ---------------------------------------------------------------- writing
 
@@ -403,8 +406,12 @@ class ZarrBackend(Backend):
     # ------------------------------------------------------- library-specific
 
     @abstractmethod
-    def _create_array(self, position: int, path: Path, shape: list[int]) -> None:
-        """Create one position's array at `path` with the given initial shape."""
+    def _create_arrays(self, arrays: list[tuple[Path, list[int]]]) -> None:
+        """Create every position's array: (path, initial shape), in position order.
+
+        Libraries that can should create them concurrently: a plate has
+        hundreds.
+        """
 
     @abstractmethod
     def _write_frame(

@@ -67,23 +67,29 @@ class ZarrPythonBackend(ZarrBackend):
             return [ZstdCodec(level=3)]
         return []
 
-    def _create_array(self, position: int, path: Path, shape: list[int]) -> None:
-        chunks = self.chunks
-        shards = self.shards
+    def _create_arrays(self, arrays: list[tuple[Path, list[int]]]) -> None:
+        # on the writer threads: creating an array mostly waits for the disk.
+        # zarr's configuration is global, so it is set once around them all.
         with self._config():
-            array = zarr.create_array(
-                store=str(path),
-                shape=tuple(shape),
-                chunks=chunks,
-                shards=shards,
-                dtype=self.dtype,
-                compressors=self._compressors(),
-                fill_value=0,
-                dimension_names=list(self.storage_names),
-                zarr_format=3,
-                overwrite=True,
-            )
-        self._arrays.append(array)
+            futures = [
+                self._executor.submit(self._create_array, path, shape)
+                for path, shape in arrays
+            ]
+            self._arrays.extend(future.result() for future in futures)
+
+    def _create_array(self, path: Path, shape: list[int]) -> Any:
+        return zarr.create_array(
+            store=str(path),
+            shape=tuple(shape),
+            chunks=self.chunks,
+            shards=self.shards,
+            dtype=self.dtype,
+            compressors=self._compressors(),
+            fill_value=0,
+            dimension_names=list(self.storage_names),
+            zarr_format=3,
+            overwrite=True,
+        )
 
     def _store(
         self, position: int, region: tuple[Any, ...], data: np.ndarray, *, owned: bool
