@@ -34,7 +34,7 @@ def test_slow_tiff_sink_blocks_append_and_bounds_memory(tmp_path: Path) -> None:
     tracemalloc.start()
     for i, frame in enumerate(frames):
         stream.append(frame)  # must wait for free buffers, never queue copies
-        lag.append(i + 1 - backend.pages[0])  # frames accepted but not written
+        lag.append(i + 1 - backend.files.pages[0])  # frames accepted but not written
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     stream.close()
