@@ -159,7 +159,7 @@ class AcquireZarrBackend(ZarrBackend):
         )
         self._stream = az.ZarrStream(stream_settings)
 
-    def _create_arrays(self, arrays: list[tuple[Path, list[int]]]) -> None:
+    def _create_arrays(self, arrays: list[tuple[int, Path, list[int]]]) -> None:
         pass  # acquire-zarr creates the arrays
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:

@@ -102,8 +102,8 @@ class TensorstoreBackend(ZarrBackend):
         cores = os.cpu_count() or 1
         self.threads, self._bulk_threads = thread_limits(cores, compressed, frame_bytes)
         self._context = _context(*self.threads)
-        self._arrays: list[Any] = []
-        self._paths: list[Path] = []
+        self._arrays: list[Any] = [None] * self.num_positions
+        self._paths: dict[int, Path] = {}  # position -> array directory
         self._old_writes_pending = False
         self._resizing: list[Any] = [None] * self.num_positions
         self._pending = PendingWrites(
@@ -132,16 +132,16 @@ class TensorstoreBackend(ZarrBackend):
         }
         return list(self.shards), [sharding]
 
-    def _create_arrays(self, arrays: list[tuple[Path, list[int]]]) -> None:
+    def _create_arrays(self, arrays: list[tuple[int, Path, list[int]]]) -> None:
         # every open is started before any is awaited: tensorstore creates them
         # concurrently on its I/O threads
         opening = [
             ts.open(self._spec(path, shape), context=self._context)
-            for path, shape in arrays
+            for _, path, shape in arrays
         ]
-        for (path, _), future in zip(arrays, opening, strict=True):
-            self._arrays.append(future.result())
-            self._paths.append(path)
+        for (position, path, _), future in zip(arrays, opening, strict=True):
+            self._arrays[position] = future.result()
+            self._paths[position] = path
 
     def _spec(self, path: Path, shape: list[int]) -> dict[str, Any]:
         grid, codecs = self._codecs()
@@ -166,12 +166,13 @@ class TensorstoreBackend(ZarrBackend):
     def _keep_up(self) -> None:
         """Use more threads once an append had to wait for the disk."""
         if self._pending.stalls and self.threads != self._bulk_threads:
+            self._await_arrays()  # every array is reopened below
             self.threads = self._bulk_threads
             self._context = _context(*self.threads)
             # writes in flight finish on the old handles, which a read through
             # the new ones sees only once committed (`_read_array` waits)
             self._old_writes_pending = True
-            for position, path in enumerate(self._paths):
+            for position, path in self._paths.items():
                 self._settle_resize(position)
                 self._arrays[position] = ts.open(
                     _store_spec(path), open=True, context=self._context

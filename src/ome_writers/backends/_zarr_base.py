@@ -31,6 +31,7 @@ from ome_writers.metadata._ngff import (
 )
 
 from ._ahead import WAKE_EVERY, DirectoryPreparer
+from ._arrays_ahead import FIRST_USE_LIMIT, ArraysAhead, first_use_order
 from ._base import Backend, StorageKey, json_safe, read_padded
 from ._chunks import ChunkAssembler
 from ._durable import sync_filesystem
@@ -123,6 +124,10 @@ class ZarrBackend(Backend):
         self.finalized = False
         self.flusher = Flusher(self.root, locate=self._unit_files)
         self.preparer: DirectoryPreparer | None = None
+        # positions whose array exists (all but the first are made in the
+        # background when there are several: `_arrays_ahead`)
+        self.arrays_ahead: ArraysAhead | None = None
+        self._array_ready = [True] * self.num_positions
         self._frames_seen = 0  # frames written or skipped
         self._wake_preparer_at = WAKE_EVERY
 
@@ -146,12 +151,34 @@ class ZarrBackend(Backend):
         write_groups(root, self.attributes)
         if "OME" in self.layout.groups:  # OME/METADATA.ome.xml is written at close
             import_in_background("ome_writers.metadata._ome_xml")
-        self._create_arrays(
-            [
-                (root / self.layout.array_path(p), self.allocated[p])
-                for p in range(self.num_positions)
-            ]
+        targets = [
+            (root / self.layout.array_path(p), self.allocated[p])
+            for p in range(self.num_positions)
+        ]
+
+        def create(positions: list[int]) -> None:
+            self._create_arrays([(p, *targets[p]) for p in positions])
+
+        if self.num_positions == 1:
+            create([0])
+            return
+        total = self.router.total
+        order = first_use_order(
+            self.num_positions,
+            self.router.route,
+            min(total if total is not None else FIRST_USE_LIMIT, FIRST_USE_LIMIT),
         )
+        self.arrays_ahead = ArraysAhead(order, create)
+        self._array_ready = self.arrays_ahead.ready
+        self.arrays_ahead.start()
+
+    def _await_array(self, position: int) -> None:
+        if self.arrays_ahead is not None:
+            self.arrays_ahead.wait(position)
+
+    def _await_arrays(self) -> None:
+        if self.arrays_ahead is not None:
+            self.arrays_ahead.wait_all()
 
     # ---------------------------------------------------------------- writing
 
@@ -195,6 +222,8 @@ class ZarrBackend(Backend):
         return [*prefixes, *(f"{head}/{y}" for y in range(self._yx_chunks[0]))]
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
+        if not self._array_ready[position]:  # still being created (`prepare`)
+            self._await_array(position)
         self._count_frame()
         axis = self.grow_axis
         extent = self.extent[position]
@@ -213,6 +242,8 @@ class ZarrBackend(Backend):
             self.flusher.add(frame.nbytes, (position, index))
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
+        if not self._array_ready[position]:
+            self._await_array(position)
         self._count_frame()
         if self.grow_axis is not None:
             self._track_growth(position, index[self.grow_axis])
@@ -259,6 +290,10 @@ class ZarrBackend(Backend):
         if self.preparer is not None:
             self.preparer.close(frames_done)
         errors: list[Exception] = []
+        try:
+            self._await_arrays()
+        except Exception as e:  # describe what exists; report the failure
+            errors.append(e)
 
         def attempt(step: Callable[[], None]) -> None:
             try:
@@ -306,6 +341,7 @@ class ZarrBackend(Backend):
         Frames still held in partially filled chunk buffers are not written
         (that would mean rewriting the chunk later).
         """
+        self._await_arrays()  # a dataset after a crash has every array
         self._drain()
         self._checkpoint_metadata()
         sync_filesystem(self.root)
@@ -365,6 +401,8 @@ class ZarrBackend(Backend):
     # ---------------------------------------------------------------- reading
 
     def read(self, position: int, key: StorageKey) -> np.ndarray:
+        if not self._array_ready[position]:
+            self._await_array(position)
         out = read_padded(
             _Reader(self, position), self.allocated[position], key, self.dtype
         )
@@ -406,11 +444,12 @@ class ZarrBackend(Backend):
     # ------------------------------------------------------- library-specific
 
     @abstractmethod
-    def _create_arrays(self, arrays: list[tuple[Path, list[int]]]) -> None:
-        """Create every position's array: (path, initial shape), in position order.
+    def _create_arrays(self, arrays: list[tuple[int, Path, list[int]]]) -> None:
+        """Create arrays: (position, path, initial shape) each.
 
-        Libraries that can should create them concurrently: a plate has
-        hundreds.
+        Called for the first position, then (on a background thread) for the
+        others in batches; libraries that can should create a batch
+        concurrently.
         """
 
     @abstractmethod

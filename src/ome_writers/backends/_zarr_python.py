@@ -45,7 +45,7 @@ class ZarrPythonBackend(ZarrBackend):
 
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context)
-        self._arrays: list[Any] = []
+        self._arrays: list[Any] = [None] * self.num_positions
         self._executor = ThreadPoolExecutor(
             os.cpu_count() or 1, thread_name_prefix="ome-writers-zarr"
         )
@@ -67,15 +67,16 @@ class ZarrPythonBackend(ZarrBackend):
             return [ZstdCodec(level=3)]
         return []
 
-    def _create_arrays(self, arrays: list[tuple[Path, list[int]]]) -> None:
+    def _create_arrays(self, arrays: list[tuple[int, Path, list[int]]]) -> None:
         # on the writer threads: creating an array mostly waits for the disk.
         # zarr's configuration is global, so it is set once around them all.
         with self._config():
             futures = [
-                self._executor.submit(self._create_array, path, shape)
-                for path, shape in arrays
+                (position, self._executor.submit(self._create_array, path, shape))
+                for position, path, shape in arrays
             ]
-            self._arrays.extend(future.result() for future in futures)
+            for position, future in futures:
+                self._arrays[position] = future.result()
 
     def _create_array(self, path: Path, shape: list[int]) -> Any:
         return zarr.create_array(
