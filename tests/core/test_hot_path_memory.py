@@ -16,12 +16,11 @@ import numpy as np
 import pytest
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
-from ome_writers.backends._registry import BACKENDS
-from ome_writers.backends._tensorstore import MAX_PENDING_WRITES, SMALL_FRAME_BYTES
+from ome_writers.backends._registry import BY_NAME
+from tests.backends.params import backend_params, root_for
 
 FRAME = (512, 512)  # 512 KiB per uint16 frame
 FRAME_BYTES = FRAME[0] * FRAME[1] * 2
-AVAILABLE = [r.name for r in BACKENDS if r.available]
 # zarr-python encodes each chunk into new Python bytes objects on our writer
 # threads; those writes are run outside the measured window (see below)
 LIBRARY_ENCODES_IN_PYTHON = {"zarr-python"}
@@ -50,10 +49,11 @@ class _DeferredExecutor:
 def _settings(
     tmp_path: Path, backend: str, dims: list[Dimension]
 ) -> AcquisitionSettings:
-    suffix = {"tifffile": ".ome.tiff", "scratch": ""}.get(backend, ".ome.zarr")
-    root = "" if backend == "scratch" else str(tmp_path / f"a{suffix}")
     return AcquisitionSettings(
-        root_path=root, format=backend, dimensions=dims, dtype="uint16"
+        root_path=root_for(tmp_path, backend, "a"),
+        format=backend,
+        dimensions=dims,
+        dtype="uint16",
     )
 
 
@@ -87,7 +87,7 @@ def _append_peaks(settings: AcquisitionSettings, frames: list[np.ndarray]) -> li
     return peaks
 
 
-@pytest.mark.parametrize("backend", AVAILABLE)
+@pytest.mark.parametrize("backend", backend_params())
 def test_no_frame_sized_allocation_per_append(tmp_path: Path, backend: str) -> None:
     n = 40
     dims = [
@@ -107,7 +107,7 @@ def test_no_frame_sized_allocation_per_append(tmp_path: Path, backend: str) -> N
 
 
 @pytest.mark.parametrize(
-    "backend", [b for b in ("tensorstore", "zarrs-python") if b in AVAILABLE]
+    "backend", backend_params(names=("tensorstore", "zarrs-python"))
 )
 def test_chunks_spanning_frames_copy_each_frame_once(
     tmp_path: Path, backend: str
@@ -133,9 +133,11 @@ def test_chunks_spanning_frames_copy_each_frame_once(
     assert len(opening) <= 6, f"{len(opening)} appends allocated a frame or more"
 
 
-@pytest.mark.skipif("tensorstore" not in AVAILABLE, reason="needs tensorstore")
+@pytest.mark.skipif(not BY_NAME["tensorstore"].available, reason="needs tensorstore")
 def test_small_frame_copies_are_recycled_within_a_bound(tmp_path: Path) -> None:
     """Small frames are copied into reserved buffers: never more than the bound."""
+    from ome_writers.backends._tensorstore import MAX_PENDING_WRITES, SMALL_FRAME_BYTES
+
     assert FRAME_BYTES <= SMALL_FRAME_BYTES
     n = 4 * MAX_PENDING_WRITES
     dims = [

@@ -21,9 +21,10 @@ import yaozarrs
 import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
-from ome_writers.backends._registry import BACKENDS
+from ome_writers.backends._registry import BY_NAME
+from tests.backends.params import backend_params, root_for, suffix
 
-ALL = [r.name for r in BACKENDS if r.available]
+ALL = backend_params()
 Y, X = 4, 5
 
 
@@ -47,10 +48,13 @@ NAMES = {
 }
 
 
+def _format(backend: str) -> str:
+    return BY_NAME[backend].format
+
+
 def _settings(tmp: Path, backend: str, dims: list[Dimension]) -> AcquisitionSettings:
-    suffix = {"tifffile": ".ome.tiff", "scratch": ""}.get(backend, ".ome.zarr")
     return AcquisitionSettings(
-        root_path=str(tmp / f"s{suffix}") if suffix else "",
+        root_path=root_for(tmp, backend, "s"),
         format=backend,
         dimensions=[*dims, Dimension(name="y", count=Y), Dimension(name="x", count=X)],
         dtype="uint16",
@@ -79,14 +83,14 @@ def test_one_image_per_series_combination(
         view[..., 1, :, :, :, :][..., 0, 0], expected[..., 1, :, :, :, :][..., 0, 0]
     )
     per_image = expected.reshape(-1, 2, 2, 3, Y, X)  # t, c, z per image
-    if backend == "scratch":
+    if _format(backend) == "scratch":
         for k in range(len(per_image)):
             np.testing.assert_array_equal(
                 np.asarray(stream.view(position=k)), per_image[k]
             )
         return
     out = Path(settings.output_path)
-    if backend == "tifffile":
+    if _format(backend) == "ome-tiff":
         files = sorted(out.iterdir())
         assert len(files) == len(per_image)
         with tifffile.TiffFile(files[0]) as tif:
@@ -152,7 +156,7 @@ def test_bad_series_dimensions(kwargs: dict[str, Any], message: str) -> None:
         )
 
 
-@pytest.mark.parametrize("backend", ["tensorstore", "tifffile"])
+@pytest.mark.parametrize("backend", backend_params(names=["tensorstore", "tifffile"]))
 def test_plate_with_angles_inside_each_field(tmp_path: Path, backend: str) -> None:
     from ome_writers import Plate, Position
 
@@ -161,9 +165,7 @@ def test_plate_with_angles_inside_each_field(tmp_path: Path, backend: str) -> No
         Position(name="fov0", plate_row="B", plate_column="2"),
     ]
     settings = AcquisitionSettings(
-        root_path=str(
-            tmp_path / ("plate.ome.zarr" if backend != "tifffile" else "plate.ome.tiff")
-        ),
+        root_path=str(tmp_path / f"plate{suffix(backend)}"),
         format=backend,
         dimensions=[
             Dimension(name="p", type="position", coords=fields),
@@ -186,7 +188,7 @@ def test_plate_with_angles_inside_each_field(tmp_path: Path, backend: str) -> No
         for k in range(48):
             stream.append(_frame(k))
     out = Path(settings.output_path)
-    if backend == "tifffile":
+    if _format(backend) == "ome-tiff":
         import ome_types
 
         ome = ome_types.from_tiff(sorted(out.iterdir())[0])
@@ -211,7 +213,7 @@ def test_unbounded_time_with_camera_series(tmp_path: Path, backend: str) -> None
         Dimension(name="cam", count=2, type="other"),
     ]
     settings = _settings(tmp_path, backend, dims)
-    if backend in ("tifffile", "scratch"):  # pages/arrays in z, c order
+    if _format(backend) != "ome-zarr":  # pages/arrays in z, c order
         settings = settings.model_copy(
             update={"storage_order": ["t", "z", "c", "cam", "y", "x"]}
         )
@@ -264,10 +266,10 @@ def test_cameras_of_different_sizes(tmp_path: Path, backend: str) -> None:
     cam = stream.view(position=1)
     assert (cam.shape, cam.dtype) == ((2, 3, 2), np.dtype("uint8"))
     np.testing.assert_array_equal(np.asarray(cam), np.stack(right))
-    if backend == "scratch":
+    if _format(backend) == "scratch":
         return
     out = Path(settings.output_path)
-    if backend == "tifffile":  # one OME-TIFF per camera, each its own image
+    if _format(backend) == "ome-tiff":  # one OME-TIFF per camera, each its own image
         shapes = []
         for f in sorted(out.iterdir()):
             with tifffile.TiffFile(f) as tif:

@@ -2,7 +2,8 @@
 
 Each rejected call raises an exception that names the problem, uses no frame
 slot, and leaves everything appended before it on disk and readable by
-independent readers.
+independent readers (the rejected frames themselves: the conformance suite,
+tests/backends).
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tifffile
-import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
-from ome_writers.backends._registry import BACKENDS
-from ome_writers.errors import FrameDtypeError, FrameShapeError, StreamClosedError
+from ome_writers.backends._registry import BY_NAME
+from ome_writers.errors import StreamClosedError
+from tests.backends.params import backend_params, root_for
+from tests.backends.readers import read_stored, to_declared
 
-NAMES = [r.name for r in BACKENDS if r.available]
 SHAPE = (6, 5)
 
 
@@ -31,10 +31,8 @@ def _frame(n: int) -> np.ndarray:
 
 
 def _settings(tmp_path: Path, backend: str, t: int | None = 4) -> AcquisitionSettings:
-    suffix = {"tifffile": ".ome.tiff", "scratch": ""}.get(backend, ".ome.zarr")
-    root = str(tmp_path / f"data{suffix}") if backend != "scratch" else ""
     return AcquisitionSettings(
-        root_path=root,
+        root_path=root_for(tmp_path, backend),
         format=backend,
         dimensions=[
             Dimension(name="t", count=t),
@@ -47,54 +45,12 @@ def _settings(tmp_path: Path, backend: str, t: int | None = 4) -> AcquisitionSet
 
 
 def _read_independently(settings: AcquisitionSettings) -> np.ndarray:
-    path = Path(settings.output_path)
-    if settings.format.name == "ome-zarr":
-        return np.asarray(zarr.open_array(str(path / "0"), mode="r")[...])
-    if settings.format.name == "ome-tiff":
-        return np.asarray(tifffile.imread(path))
-    raise AssertionError("no file to read")
+    stored = read_stored(settings)
+    assert stored is not None, "no file to read"
+    return to_declared(settings, stored[0])
 
 
-@pytest.mark.parametrize("backend", NAMES)
-def test_rejected_input_keeps_data_and_slot(tmp_path: Path, backend: str) -> None:
-    settings = _settings(tmp_path, backend)
-    stream = create_stream(settings)
-    for n in range(3):
-        stream.append(_frame(n))
-    rejected = [
-        (
-            np.zeros((5, 6), "uint16"),
-            FrameShapeError,
-            r"shape \(5, 6\), expected \(6, 5\)",
-        ),
-        (np.zeros((1, *SHAPE), "uint16"), FrameShapeError, "expected"),
-        (np.zeros(SHAPE, "uint8"), FrameDtypeError, "dtype uint8, expected uint16"),
-        (np.zeros(SHAPE, "float64"), FrameDtypeError, "dtype float64"),
-        ([[0] * 5] * 6, FrameDtypeError, "dtype int64"),
-        (object(), FrameShapeError, r"shape \(\)"),
-        ("not a frame", FrameShapeError, "shape"),
-    ]
-    for bad, error, message in rejected:
-        with pytest.raises(error, match=message):
-            stream.append(bad)
-    with pytest.raises(IndexError, match="would exceed total of 8 frames"):
-        stream.skip(frames=6)
-    for n in range(3, 8):  # the refused calls used no slot
-        stream.append(_frame(n))
-    with pytest.raises(IndexError, match="would exceed total of 8 frames"):
-        stream.append(_frame(8))
-    stream.close()
-    with pytest.raises(StreamClosedError, match="closed"):
-        stream.append(_frame(0))
-    with pytest.raises(StreamClosedError, match="closed"):
-        stream.skip()
-    expected = np.stack([_frame(n) for n in range(8)]).reshape(4, 2, *SHAPE)
-    np.testing.assert_array_equal(np.asarray(stream.view()), expected)
-    if backend != "scratch":
-        np.testing.assert_array_equal(_read_independently(settings), expected)
-
-
-@pytest.mark.parametrize("backend", NAMES)
+@pytest.mark.parametrize("backend", backend_params())
 def test_exception_inside_context_leaves_readable_partial(
     tmp_path: Path, backend: str
 ) -> None:
@@ -108,14 +64,14 @@ def test_exception_inside_context_leaves_readable_partial(
     data = np.asarray(view).reshape(-1, *SHAPE)
     for n in range(5):
         np.testing.assert_array_equal(data[n], _frame(n))
-    if backend != "scratch":
+    if BY_NAME[backend].writes_files:
         on_disk = _read_independently(settings).reshape(-1, *SHAPE)
         for n in range(5):
             np.testing.assert_array_equal(on_disk[n], _frame(n))
         assert not on_disk[5:].any()  # padding (TIFF) or nothing
 
 
-@pytest.mark.parametrize("backend", NAMES)
+@pytest.mark.parametrize("backend", backend_params())
 def test_append_read_close_threads(tmp_path: Path, backend: str) -> None:
     """An acquisition thread, a viewer thread and a closing thread."""
     settings = _settings(tmp_path, backend, t=None)

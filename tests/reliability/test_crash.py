@@ -20,8 +20,9 @@ import tifffile
 import yaozarrs
 import zarr
 
-from ome_writers.backends._registry import BACKENDS as REGISTRY
+from ome_writers.backends._registry import BY_NAME
 from ome_writers.tools.cli import main
+from tests.backends.params import backend_params, suffix
 
 SHAPE = (6, 5)
 CHILD = textwrap.dedent(
@@ -51,7 +52,6 @@ CHILD = textwrap.dedent(
     time.sleep(120)
     """
 )
-BACKENDS = [r.name for r in REGISTRY if r.available]  # every backend
 # acquire-zarr cannot flush: a checkpoint covers complete timepoints only (the
 # checkpoint after frame 11 of t x c=2 declares timepoints 0-4, frames 0-9)
 DURABLE = {"acquire-zarr": 10}
@@ -78,14 +78,14 @@ def _kill_after_checkpoint(backend: str, root: Path, unbounded: bool) -> None:
 
 
 @pytest.mark.parametrize("unbounded", [True, False])
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", backend_params())
 def test_sigkill_after_checkpoint(
     tmp_path: Path, backend: str, unbounded: bool
 ) -> None:
-    suffix = {"tifffile": ".ome.tiff", "scratch": ""}.get(backend, ".ome.zarr")
-    root = tmp_path / f"crash{suffix}"
+    root = tmp_path / f"crash{suffix(backend)}"
+    fmt = BY_NAME[backend].format
     _kill_after_checkpoint(backend, root, unbounded)
-    if backend == "tifffile":
+    if fmt == "ome-tiff":
         assert main(["repair", str(root)]) == 0
         with tifffile.TiffFile(root) as tif:
             assert tif.is_ome
@@ -93,7 +93,7 @@ def test_sigkill_after_checkpoint(
         import ome_types
 
         ome_types.from_tiff(root)
-    elif backend == "scratch":
+    elif fmt == "scratch":
         manifest = json.loads((root / "manifest.json").read_text())
         shape = manifest["allocated_shapes"][0]
         raw = np.memmap(

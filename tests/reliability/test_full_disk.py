@@ -15,12 +15,12 @@ import pytest
 import zarr
 
 from ome_writers import create_stream
-from ome_writers.backends._registry import BACKENDS as REGISTRY
+from ome_writers.backends._registry import BY_NAME
 from ome_writers.errors import BackendError, StreamClosedError
+from tests.backends.params import backend_params, suffix
 from tests.conftest import time_series_settings
 
 SHAPE = (64, 128)  # 16 KiB frames
-BACKENDS = [r.name for r in REGISTRY if r.available]  # every backend
 
 
 @pytest.fixture
@@ -56,10 +56,10 @@ def _is_disk_full(error: BaseException) -> bool:
     return False
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", backend_params())
 def test_full_disk(small_fs: Path, backend: str) -> None:
-    suffix = {"tifffile": ".ome.tiff", "scratch": ""}.get(backend, ".ome.zarr")
-    root = small_fs / f"full{suffix}"
+    root = small_fs / f"full{suffix(backend)}"
+    fmt = BY_NAME[backend].format
     settings = time_series_settings(root, SHAPE, format=backend)
     checkpointed = 0
     error: BaseException | None = None
@@ -84,9 +84,9 @@ def test_full_disk(small_fs: Path, backend: str) -> None:
     with pytest.raises(StreamClosedError):
         stream.append(_frame(0))
     # everything up to the last checkpoint is intact
-    if backend == "scratch":
+    if fmt == "scratch":
         data = np.asarray(stream.view()).reshape(-1, *SHAPE)
-    elif backend == "tifffile":
+    elif fmt == "ome-tiff":
         import tifffile
 
         with tifffile.TiffFile(root) as tif:

@@ -12,18 +12,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-import tifffile
 import yaozarrs
-import zarr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ome_writers import AcquisitionSettings, create_stream
-from ome_writers.backends._registry import BACKENDS
+from ome_writers.backends._registry import BY_NAME
+from tests.backends.params import backend_params, root_for
+from tests.backends.readers import read_stored
 from tests.core.strategies import acquisitions, expected_view
 
-NAMES = [r.name for r in BACKENDS if r.available]
-FORMAT = {r.name: r.format for r in BACKENDS}
 COMPRESSIONS = {
     "ome-zarr": [None, "blosc-zstd", "blosc-lz4", "zstd"],
     "ome-tiff": [None, "lzw", "zlib"],
@@ -31,23 +29,7 @@ COMPRESSIONS = {
 }
 
 
-def _independent(s: AcquisitionSettings, root: Path) -> list[np.ndarray] | None:
-    """Per-position arrays read without ome-writers, or None where not applicable."""
-    if s.format.name == "ome-zarr":
-        from ome_writers.metadata._ngff import build_layout
-
-        layout = build_layout(s)
-        return [
-            np.asarray(zarr.open_array(str(root / layout.array_path(p)), mode="r")[...])
-            for p in range(len(s.positions))
-        ]
-    if s.format.name == "ome-tiff":
-        files = [root] if root.is_file() else sorted(root.glob("*.tif*"))
-        return [tifffile.imread(f, is_ome=False) for f in files]
-    return None
-
-
-@pytest.mark.parametrize("backend", NAMES)
+@pytest.mark.parametrize("backend", backend_params())
 @given(case=acquisitions(max_frames=12), data=st.data())
 @settings(
     max_examples=40,
@@ -56,15 +38,14 @@ def _independent(s: AcquisitionSettings, root: Path) -> list[np.ndarray] | None:
 )
 def test_fuzz(backend: str, case: tuple[AcquisitionSettings, int], data: Any) -> None:
     base, n_frames = case
-    fmt = FORMAT[backend]
+    fmt = BY_NAME[backend].format
     compression = data.draw(st.sampled_from(COMPRESSIONS[fmt]))
     with tempfile.TemporaryDirectory() as tmp:
-        suffix = {"ome-zarr": ".ome.zarr", "ome-tiff": ".ome.tiff"}.get(fmt, "")
         try:
             s = AcquisitionSettings.model_validate(
                 {
                     **base.model_dump(),
-                    "root_path": str(Path(tmp) / f"f{suffix}") if suffix else "",
+                    "root_path": root_for(Path(tmp), backend, "f"),
                     "format": backend,
                     "compression": compression,
                 }
@@ -92,10 +73,10 @@ def test_fuzz(backend: str, case: tuple[AcquisitionSettings, int], data: Any) ->
         np.testing.assert_array_equal(
             view, expected[tuple(slice(0, n) for n in live_shape)]
         )
-        arrays = _independent(s, Path(s.output_path))
-        if arrays is None or not n_frames:
+        stored = read_stored(s) if n_frames else None
+        if stored is None:
             return
-        flat_written = np.concatenate([a.reshape(-1, 2, 3) for a in arrays])
+        flat_written = np.concatenate([a.data.reshape(-1, 2, 3) for a in stored])
         # every appended frame is somewhere on disk, pixel-exact
         for frame in frames:
             assert (flat_written == frame).all(axis=(1, 2)).any()

@@ -1,4 +1,10 @@
-"""Every OME-Zarr backend, every layout: validated and read back by other readers."""
+"""OME-Zarr specifics on every OME-Zarr backend, read back by other readers.
+
+The layouts every backend writes (scenarios, compression, growth, skips,
+metadata round trips) are in the conformance suite (tests/backends); here are
+the Zarr-only checks: the metadata API, unknown pixel sizes, overwrite rules,
+hostile position names, axis order, ome-zarr-py and the collection OME-XML.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import tensorstore as ts
 import yaozarrs
 import zarr
 
@@ -16,17 +21,19 @@ from ome_writers import (
     AcquisitionSettings,
     Channel,
     Dimension,
-    Plate,
-    Position,
     create_stream,
 )
-from ome_writers.backends._registry import BACKENDS, BY_NAME
+from tests.backends.conformance import SCENARIOS, assert_position
+from tests.backends.params import backend_params
+from tests.backends.readers import (
+    StoredArray,
+    read_zarr,
+    to_declared,
+    zarr_array_paths,
+    zarr_image_groups,
+)
 
-ZARR_BACKENDS = [r.name for r in BACKENDS if r.format == "ome-zarr" and r.available]
-WRITERS = ZARR_BACKENDS
-# acquire-zarr's arrays are readable only after close: its live view holds the
-# most recent frames, not everything written
-FULL_LIVE_VIEW = [b for b in ZARR_BACKENDS if b != "acquire-zarr"]
+WRITERS = backend_params(format="ome-zarr")
 Y, X = 8, 6
 
 
@@ -45,65 +52,22 @@ def _write(settings: AcquisitionSettings, n_frames: int | None = None) -> Any:
     return stream, view, live
 
 
-def _expected(settings: AcquisitionSettings, n_frames: int) -> dict[int, np.ndarray]:
-    """Per-position storage-order arrays, computed with numpy from the router."""
-    from ome_writers._router import FrameRouter
-
-    router = FrameRouter(settings)
-    counts = [d.count for d in settings.storage_index_dimensions]
-    grow = [i for i, c in enumerate(counts) if c is None]
-    routes = [router.route(n) for n in range(n_frames)]
-    out: dict[int, np.ndarray] = {}
-    for p in range(len(settings.positions)):
-        shape = list(counts)
-        for g in grow:
-            shape[g] = max((idx[g] + 1 for pos, idx in routes if pos == p), default=0)
-        out[p] = np.zeros((*shape, Y, X), "uint16")
-    for n, (pos, index) in enumerate(routes):
-        out[pos][index] = _frame(n)
-    return out
-
-
 def _check_on_disk(root: Path, settings: AcquisitionSettings, n_frames: int) -> None:
+    """Valid OME-Zarr; one array per position, read by zarr-python and
+    tensorstore, holding frame n at the C-order cell n of the declared dims."""
     yaozarrs.validate_zarr_store(str(root))
-    expected = _expected(settings, n_frames)
-    group = yaozarrs.open_group(str(root))
-    assert group is not None
+    frames = [_frame(n) for n in range(n_frames)]
     arrays = sorted(p.parent for p in root.rglob("zarr.json") if _is_array(p))
-    assert len(arrays) == len(expected)
-    by_name = _array_paths(root, settings)
-    for pos, path in by_name.items():
-        z = zarr.open_array(str(path), mode="r")
-        want = expected[pos]
-        if z.shape[0] < want.shape[0]:  # acquire-zarr trims an unfinished first dim
-            assert backend_of(root) == "acquire-zarr"
-            assert not want[z.shape[0] :].any()
-            want = want[: z.shape[0]]
-        np.testing.assert_array_equal(z[...], want)
-        t = ts.open(
-            {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
-        ).result()
-        np.testing.assert_array_equal(t.read().result(), want)
-        meta = json.loads((path / "zarr.json").read_text())
-        assert meta["dimension_names"] == [
-            d.name for d in settings.array_storage_dimensions
-        ]
-
-
-def backend_of(root: Path) -> str:
-    """The backend that wrote `root` (tests name outputs after the backend)."""
-    return root.name.removesuffix(".ome.zarr")
+    paths = zarr_array_paths(settings)
+    assert sorted(paths) == arrays
+    for position, path in enumerate(paths):
+        stored = read_zarr(path)
+        assert list(stored.axes) == [d.name for d in settings.array_storage_dimensions]
+        assert_position(settings, frames, to_declared(settings, stored), position)
 
 
 def _is_array(path: Path) -> bool:
     return json.loads(path.read_text()).get("node_type") == "array"
-
-
-def _array_paths(root: Path, settings: AcquisitionSettings) -> dict[int, Path]:
-    from ome_writers.metadata._ngff import build_layout
-
-    layout = build_layout(settings)
-    return {i: root / layout.array_path(i) for i in range(len(settings.positions))}
 
 
 YX = [
@@ -128,151 +92,11 @@ CHANNELS = Dimension(
     name="c", type="channel", coords=[Channel(name="DAPI", color="blue"), "FITC"]
 )
 
-SCENARIOS: dict[str, tuple[list[Dimension], dict[str, Any], int | None]] = {
-    "single-5d": (
-        [
-            Dimension(name="t", count=2, type="time", unit="s", scale=2.0),
-            CHANNELS,
-            Dimension(name="z", count=3, unit="um", scale=0.25, translation=5.0),
-        ],
-        {},
-        None,
-    ),
-    "multi-position": (
-        [
-            Dimension(name="t", count=2, type="time"),
-            Dimension(
-                name="p",
-                type="position",
-                coords=["A", Position(name="B", grid_row=0, grid_column=1), "C"],
-            ),
-            CHANNELS,
-        ],
-        {},
-        None,
-    ),
-    "plate-two-fields-one-well": (
-        [
-            Dimension(
-                name="p",
-                type="position",
-                coords=[
-                    Position(
-                        name="fov",
-                        plate_row="A",
-                        plate_column="1",
-                        grid_row=0,
-                        grid_column=0,
-                    ),
-                    Position(
-                        name="fov",
-                        plate_row="A",
-                        plate_column="1",
-                        grid_row=0,
-                        grid_column=1,
-                    ),
-                    Position(name="fov", plate_row="B", plate_column="3"),
-                ],
-            ),
-            Dimension(name="z", count=2),
-        ],
-        {"plate": Plate.from_standard_wells(96)},
-        None,
-    ),
-    "unbounded-time": (
-        [Dimension(name="t", count=None, type="time"), CHANNELS],
-        {},
-        7,
-    ),
-    "unbounded-chunked": (
-        [Dimension(name="t", count=None, type="time", chunk_size=4), CHANNELS],
-        {},
-        9,
-    ),
-    "storage-permutation-tzc-to-tcz": (
-        [
-            Dimension(name="t", count=2, type="time"),
-            Dimension(name="z", count=3, type="space"),
-            CHANNELS,
-        ],
-        {},
-        None,
-    ),
-    "chunks-span-frames": (
-        [
-            Dimension(name="t", count=2, type="time"),
-            Dimension(name="z", count=5, chunk_size=4, unit="um"),
-        ],
-        {},
-        None,
-    ),
-    "sharding": (
-        [
-            Dimension(
-                name="t", count=3, type="time", chunk_size=1, shard_size_chunks=2
-            ),
-            Dimension(name="z", count=4, chunk_size=2, shard_size_chunks=2, unit="um"),
-        ],
-        {},
-        None,
-    ),
-    "partial-acquisition": (
-        [
-            Dimension(name="t", count=3, type="time"),
-            Dimension(name="z", count=4, chunk_size=4, unit="um"),
-        ],
-        {},
-        6,
-    ),
-}
-
-
-@pytest.mark.parametrize("backend", WRITERS)
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_scenario(tmp_path: Path, backend: str, scenario: str) -> None:
-    dims, kw, n = SCENARIOS[scenario]
-    settings = _settings(tmp_path, backend, dims, **kw)
-    n_frames = settings.num_frames if n is None else n
-    assert n_frames is not None
-    _stream, view, live = _write(settings, n_frames)
-    root = Path(settings.output_path)
-    _check_on_disk(root, settings, n_frames)
-    # the live view saw exactly what is on disk now
-    if backend in FULL_LIVE_VIEW:
-        np.testing.assert_array_equal(live, np.asarray(view))
-
-
-@pytest.mark.parametrize("backend", WRITERS)
-@pytest.mark.parametrize("compression", ["blosc-zstd", "blosc-lz4", "zstd", "none"])
-def test_compression(tmp_path: Path, backend: str, compression: str) -> None:
-    dims = [Dimension(name="t", count=3, type="time")]
-    supported = BY_NAME[backend].compressions
-    if compression not in supported:  # refused when the settings are made
-        with pytest.raises(ValueError, match=f"not supported by the {backend}"):
-            _settings(tmp_path, backend, dims, compression=compression)
-        return
-    settings = _settings(tmp_path, backend, dims, compression=compression)
-    _write(settings)
-    root = Path(settings.output_path)
-    _check_on_disk(root, settings, 3)
-    codecs = json.loads((root / "0" / "zarr.json").read_text())["codecs"]
-    if codecs[0]["name"] == "sharding_indexed":
-        codecs = codecs[0]["configuration"]["codecs"]
-    names = [c["name"] for c in codecs]
-    expected = {
-        "blosc-zstd": "blosc",
-        "blosc-lz4": "blosc",
-        "zstd": "zstd",
-        "none": None,
-    }[compression]
-    assert names[0] == "bytes"
-    assert (names[1] if len(names) > 1 else None) == expected
-
 
 @pytest.mark.parametrize("backend", WRITERS)
 def test_metadata(tmp_path: Path, backend: str) -> None:
-    dims, kw, _ = SCENARIOS["single-5d"]
-    settings = _settings(tmp_path, backend, dims, **kw)
+    scenario = SCENARIOS["tczyx"]
+    settings = _settings(tmp_path, backend, list(scenario.dims), **scenario.kwargs)
     with create_stream(settings) as stream:
         meta = stream.get_metadata()
         assert list(meta) == ["."]
@@ -416,32 +240,29 @@ def test_custom_axis_with_z(tmp_path: Path, backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", WRITERS)
-@pytest.mark.parametrize(
-    "scenario", ["single-5d", "multi-position", "plate-two-fields-one-well"]
-)
+@pytest.mark.parametrize("scenario", ["tczyx", "multi-position", "plate"])
 def test_ome_zarr_py_reads(tmp_path: Path, backend: str, scenario: str) -> None:
     """ome-zarr-py's reader finds every image with the right axes and data."""
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Reader
 
-    from ome_writers.metadata._ngff import build_layout
-
-    dims, kw, _ = SCENARIOS[scenario]
-    settings = _settings(tmp_path, backend, dims, **kw)
+    case = SCENARIOS[scenario]
+    settings = _settings(tmp_path, backend, list(case.dims), **case.kwargs)
     n_frames = settings.num_frames or 0
     _write(settings, n_frames)
     root = Path(settings.output_path)
-    expected = _expected(settings, n_frames)
+    frames = [_frame(n) for n in range(n_frames)]
     axes = [d.name for d in settings.array_storage_dimensions]
-    layout = build_layout(settings)
-    for position, image in enumerate(layout.image_paths):
-        location = parse_url(str(root if image == "." else root / image))
+    groups = zarr_image_groups(root, settings.positions)
+    for position, image in enumerate(groups):
+        location = parse_url(str(image))
         assert location is not None
         nodes = list(Reader(location)())
         assert nodes, f"ome-zarr-py found no image at {image}"
         node = nodes[0]
         assert [a["name"] for a in node.metadata["axes"]] == axes
-        np.testing.assert_array_equal(np.asarray(node.data[0]), expected[position])
+        stored = StoredArray(np.asarray(node.data[0]), tuple(axes), image)
+        assert_position(settings, frames, to_declared(settings, stored), position)
 
 
 @pytest.mark.parametrize("backend", WRITERS)

@@ -9,14 +9,10 @@ import pytest
 import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
-from ome_writers.backends._registry import BACKENDS
+from tests.backends.params import backend_params
 from tests.conftest import frame_for
 
-PREPARING = [
-    r.name
-    for r in BACKENDS
-    if r.available and r.name in ("tensorstore", "zarr-python", "zarrs-python")
-]
+PREPARING = backend_params(format="ome-zarr", makes_directories_ahead=True)
 SHAPE = (32, 24)
 
 

@@ -23,9 +23,10 @@ from ome_writers import (
     Position,
     create_stream,
 )
-from ome_writers.backends._registry import BACKENDS
+from ome_writers.backends._registry import BY_NAME
+from tests.backends.params import backend_params
 
-ZARR_BACKENDS = [r.name for r in BACKENDS if r.format == "ome-zarr" and r.available]
+ZARR_BACKENDS = backend_params(format="ome-zarr")
 Y, X = 4, 6
 
 
@@ -117,7 +118,7 @@ def test_positions_of_different_shapes(
         live = stream.view()
         assert live.dims == ("frame", "y", "x")
         assert live.shape == (30, Y, X)
-        if backend != "acquire-zarr":  # its live reads hold recent frames only
+        if BY_NAME[backend].complete_live_reads:
             for p, name in enumerate(expected):
                 np.testing.assert_array_equal(
                     np.asarray(stream.view(position=p)), expected[name]

@@ -132,6 +132,10 @@ class TiffBackend(Backend):
         self.work: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.writers: list[tifffile.TiffWriter] = []
         self.thread: threading.Thread | None = None
+        # frames queued, and queued before the last barrier (written, flushed):
+        # a read sees every frame appended before it
+        self.queued = 0
+        self.settled = 0
         self.error: BaseException | None = None
         self._meta: TiffModels | None = None
         self.finalized = False
@@ -219,11 +223,13 @@ class TiffBackend(Backend):
         slot = self.free.get()  # blocks while every buffer is in flight
         self.pool[slot] = frame
         self.work.put((position, index, slot, False))
+        self.queued += 1
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         if self.error is not None:
             raise self.error
         self.work.put((position, index, self.free.get(), True))
+        self.queued += 1
 
     def _explain(self, error: BaseException, position: int) -> BaseException:
         """Name a full disk when a short write is all tifffile reports."""
@@ -254,14 +260,22 @@ class TiffBackend(Backend):
         """Wait until every queued frame is on disk, then fsync the files."""
         if self.error is not None:
             raise self.error
-        barrier = threading.Event()
-        self.work.put(barrier)
-        barrier.wait()
+        self._settle()
         if self.error is not None:
             raise self.error
         for path in self.files.paths:
             if path.exists():
                 fsync_tree(path)
+
+    def _settle(self) -> None:
+        """Wait until every frame queued so far is written and flushed."""
+        queued = self.queued
+        if self.thread is None or not self.thread.is_alive():
+            return
+        barrier = threading.Event()
+        self.work.put(barrier)
+        barrier.wait()
+        self.settled = queued
 
     def _run(self) -> None:
         zeros = np.zeros(self.frame_shape, dtype=self.dtype)
@@ -396,6 +410,8 @@ class TiffBackend(Backend):
     # --------------------------------------------------------------- reading
 
     def read(self, position: int, key: StorageKey) -> np.ndarray:
+        if self.settled != self.queued:  # frames still queued or not flushed
+            self._settle()
         index_key, frame_key = key[:-2], key[-2:]
         axes = [
             [k] if isinstance(k, int) else list(range(k.start, k.stop, k.step))

@@ -1,0 +1,1 @@
+"""The backend conformance suite (`conformance.py`) and its per-backend modules."""
