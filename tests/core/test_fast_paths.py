@@ -49,6 +49,14 @@ def _frames(n: int, shape: tuple[int, int], dtype: str, seed: int) -> np.ndarray
     return rng.integers(info.min, info.max, (n, *shape), endpoint=True, dtype=dtype)
 
 
+def _t_series(n: int, shape: tuple[int, int]) -> list[Dimension]:
+    return [
+        Dimension(name="t", count=n),
+        Dimension(name="y", count=shape[0]),
+        Dimension(name="x", count=shape[1]),
+    ]
+
+
 def _write(
     root: Path,
     dims: list[Dimension],
@@ -93,11 +101,7 @@ def test_tensorstore_pooled_copy_equals_handing_over(
     shape: tuple[int, int], dtype: str, n: int, compression: str, seed: int
 ) -> None:
     frames = _frames(n, shape, dtype, seed)
-    dims = [
-        Dimension(name="t", count=n),
-        Dimension(name="y", count=shape[0]),
-        Dimension(name="x", count=shape[1]),
-    ]
+    dims = _t_series(n, shape)
     with tempfile.TemporaryDirectory() as tmp:
         results = []
         for pooled in (True, False):
@@ -194,11 +198,7 @@ def test_tiff_page_reader_equals_tifffile(
     import tifffile
 
     frames = _frames(n, shape, dtype, seed)
-    dims = [
-        Dimension(name="t", count=n),
-        Dimension(name="y", count=shape[0]),
-        Dimension(name="x", count=shape[1]),
-    ]
+    dims = _t_series(n, shape)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "pages.ome.tiff"
         acquisition = AcquisitionSettings(
