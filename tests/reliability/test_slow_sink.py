@@ -22,9 +22,14 @@ FRAME_BYTES = SHAPE[0] * SHAPE[1] * 2
 
 
 class _SlowArray:
-    """Stands in for a tensorstore array whose commits take 2 ms each."""
+    """Stands in for a tensorstore array whose commits take 2 ms each.
 
-    def __init__(self) -> None:
+    `hold` (optional): commits start only once it returns True (polled), so
+    the caller is ahead of the sink however loaded the machine is.
+    """
+
+    def __init__(self, hold: Any = None) -> None:
+        self._hold = hold
         self.committed: list[int] = []
         self._jobs: list[tuple[Future[None], int]] = []
         self._lock = threading.Condition()
@@ -47,6 +52,11 @@ class _SlowArray:
         return _Target()
 
     def _run(self) -> None:
+        deadline = time.monotonic() + 60
+        while self._hold is not None and not self._hold():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.001)
         while True:
             with self._lock:
                 while not self._jobs:
@@ -93,11 +103,13 @@ def test_small_frames_get_more_threads_once_appends_wait(tmp_path: Path) -> None
     backend = stream._backend
     start, bulk = backend.threads, backend._bulk_threads
     assert start != bulk
-    slow = _SlowArray()
+    # nothing commits until an append had to wait (the sink is slower than
+    # the caller, whatever the machine's load)
+    slow = _SlowArray(hold=lambda: backend._pending.stalls > 0)
     backend._arrays[0] = slow
     for i in range(n):
         stream.append(np.full(SHAPE, i, "uint16"))
-    assert backend._pending.stalls > 0  # the sink is 100x slower than the caller
+    assert backend._pending.stalls > 0
     assert backend.threads == bulk
     assert backend._arrays[0] is not slow  # reopened on tensorstore with more threads
     stream.close()
