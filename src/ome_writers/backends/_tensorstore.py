@@ -244,9 +244,10 @@ class TensorstoreBackend(ZarrBackend):
         self._pending.drain()
 
     def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
-        if self._old_writes_pending:
-            self._pending.wait()
-            self._old_writes_pending = False
+        # a read is sure to see a write only once it is committed (reads
+        # issued between a write's copy and its commit could read zeros)
+        self._pending.wait()
+        self._old_writes_pending = False
         self._settle_resize(position)
         result: np.ndarray = self._arrays[position][key].read().result()
         return result
