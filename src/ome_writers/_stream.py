@@ -84,6 +84,12 @@ def create_stream(
                 f"Backend {backend_cls.name!r} cannot write {reason}"
             )
         backend = RaggedBackend(context, backend_cls)
+    elif (
+        settings.pyramid_levels > 1 and backend_cls.record().pyramids == "level-arrays"
+    ):
+        from .backends._zarr_levels import LeveledZarrBackend
+
+        backend = LeveledZarrBackend(context, backend_cls)
     else:
         backend = backend_cls(context)
     backend.prepare()

@@ -10,6 +10,7 @@ from ._dimension import (
 )
 from ._format import OmeTiffFormat, OmeZarrFormat, ScratchFormat, ome_stem_suffix
 from ._plate import Plate
+from ._pyramid import Pyramid
 from ._settings import AcquisitionSettings
 from ._storage import effective_type
 
@@ -22,6 +23,7 @@ __all__ = [
     "Plate",
     "Position",
     "PositionDimension",
+    "Pyramid",
     "ScratchFormat",
     "StandardAxis",
     "dims_from_standard_axes",

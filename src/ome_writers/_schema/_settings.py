@@ -22,6 +22,7 @@ from ._base import SettingsModel
 from ._dimension import Dimension, Position
 from ._format import OmeTiffFormat, OmeZarrFormat, ScratchFormat, ome_stem_suffix
 from ._plate import Plate
+from ._pyramid import Pyramid, check_levels, level_count
 from ._storage import effective_type, resolve_storage_order
 
 if TYPE_CHECKING:
@@ -147,6 +148,9 @@ class AcquisitionSettings(SettingsModel):
         position dimension always is one. "auto" (default): all of them when
         an image would otherwise have more than 5 axes (e.g. angle, t, c, z,
         y, x), none otherwise.
+    pyramid : Pyramid | int | "auto" | None
+        Resolution levels written while frames arrive (see `Pyramid`); an int
+        or "auto" is the number of levels. None (default): full resolution only.
     """
 
     root_path: str = ""
@@ -159,6 +163,14 @@ class AcquisitionSettings(SettingsModel):
     overwrite: bool = False
     frame_order: tuple[tuple[int, ...], ...] | None = None
     series_dimensions: Literal["auto"] | list[str] = "auto"
+    pyramid: Pyramid | None = None
+
+    @field_validator("pyramid", mode="before")
+    @classmethod
+    def _pyramid_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, (int, str)) and not isinstance(value, bool):
+            return Pyramid(levels=value)  # type: ignore[arg-type]
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -241,6 +253,7 @@ class AcquisitionSettings(SettingsModel):
             self._check_plate()
             self._check_position_dimensions()
             self._check_frame_order()
+            self._check_pyramid()
         return self
 
     def _check_compression(self) -> None:
@@ -464,6 +477,34 @@ class AcquisitionSettings(SettingsModel):
         # read as the fill value and are recorded as not acquired)
 
     # ------------------------------------------------------------------ derived
+
+    def _check_pyramid(self) -> None:
+        pyramid = self.pyramid
+        if pyramid is None:
+            return
+        if isinstance(self.format, ScratchFormat):
+            raise ValueError(
+                "pyramid levels are written to files: use an OME-Zarr or OME-TIFF "
+                "root_path (the scratch format keeps the full resolution only)"
+            )
+        if self.is_ragged or self.frame_order is not None:
+            raise ValueError(
+                "pyramid levels need every position to have the same dimensions "
+                "and frames in C order (no per-position dimensions, no frame_order)"
+            )
+        problem = check_levels(pyramid, self.frame_dimensions)
+        if problem:
+            raise ValueError(problem)
+        if pyramid.reduce_z and isinstance(self.format, OmeTiffFormat):
+            raise ValueError(
+                "OME-TIFF pyramid levels are SubIFDs of each 2D page and cannot "
+                "reduce z: use reduce_z=False, or write OME-Zarr"
+            )
+
+    @property
+    def pyramid_levels(self) -> int:
+        """Number of resolution levels written (1: no pyramid)."""
+        return level_count(self.pyramid, self.array_storage_dimensions)
 
     def _require_dims(self, what: str) -> tuple[Dimension, ...]:
         if not self.dimensions:

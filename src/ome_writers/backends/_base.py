@@ -121,6 +121,12 @@ class Backend(ABC):
     def read(self, position: int, key: StorageKey) -> np.ndarray:
         """Read a region of one position's array; unwritten parts are zeros."""
 
+    def read_level(self, level: int, position: int, key: StorageKey) -> np.ndarray:
+        """Read a region of pyramid `level` (0: `read`) of one position."""
+        if level == 0:
+            return self.read(position, key)
+        raise NotImplementedError(f"the {self.name} backend writes no pyramid levels")
+
     def checkpoint(self, frames_done: int) -> None:
         """Make what is written so far durable and readable (optional)."""
 

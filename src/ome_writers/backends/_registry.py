@@ -45,6 +45,10 @@ class BackendRecord:
         some frames become readable only after close).
     makes_directories_ahead : bool
         Chunk directories are created before the first frame needs them.
+    pyramids : str
+        Who writes pyramid levels: "level-arrays" (ome-writers reduces the
+        frames and writes one array per level through this backend), "backend"
+        (the backend itself) or "none" (no pyramids).
     """
 
     name: str
@@ -58,6 +62,7 @@ class BackendRecord:
     writes_in_background: bool = False
     complete_live_reads: bool = True
     makes_directories_ahead: bool = False
+    pyramids: str = "none"
 
     @property
     def available(self) -> bool:
@@ -91,6 +96,7 @@ BACKENDS: list[BackendRecord] = [
         compressions=_ZARR,
         writes_in_background=True,
         makes_directories_ahead=True,
+        pyramids="level-arrays",
     ),
     BackendRecord(
         name="acquire-zarr",
@@ -100,6 +106,7 @@ BACKENDS: list[BackendRecord] = [
         extra="acquire-zarr",
         compressions=("blosc-zstd", "blosc-lz4", "none"),
         complete_live_reads=False,
+        pyramids="backend",
     ),
     BackendRecord(
         name="zarrs-python",
@@ -111,6 +118,7 @@ BACKENDS: list[BackendRecord] = [
         min_python=(3, 11),
         writes_in_background=True,
         makes_directories_ahead=True,
+        pyramids="level-arrays",
     ),
     BackendRecord(
         name="zarr-python",
@@ -122,6 +130,7 @@ BACKENDS: list[BackendRecord] = [
         min_python=(3, 11),
         writes_in_background=True,
         makes_directories_ahead=True,
+        pyramids="level-arrays",
     ),
     BackendRecord(
         name="tifffile",
@@ -130,6 +139,7 @@ BACKENDS: list[BackendRecord] = [
         requires=("tifffile", "ome_types"),
         extra="tifffile",
         compressions=("lzw", "zlib", "zstd", "none"),
+        pyramids="backend",
     ),
     BackendRecord(
         name="scratch",

@@ -118,7 +118,7 @@ class ZarrBackend(Backend):
             math.ceil(n / g) for n, g in zip(self.frame_shape, grid[-2:], strict=True)
         ]
         self._chunk_roots = [
-            str(self.root / self.layout.array_path(p) / "c")
+            str(self.root / self._array_path(p) / "c")
             for p in range(self.num_positions)
         ]
         self.finalized = False
@@ -130,6 +130,10 @@ class ZarrBackend(Backend):
         self._array_ready = [True] * self.num_positions
         self._frames_seen = 0  # frames written or skipped
         self._wake_preparer_at = WAKE_EVERY
+
+    def _array_path(self, position: int) -> str:
+        """Where one position's array goes, relative to the root."""
+        return self.layout.array_path(position)
 
     def _initial_shape(self) -> list[int]:
         shape = [int(c) if c is not None else 0 for c in self.storage_shape]
@@ -152,7 +156,7 @@ class ZarrBackend(Backend):
         if "OME" in self.layout.groups:  # OME/METADATA.ome.xml is written at close
             import_in_background("ome_writers.metadata._ome_xml")
         targets = [
-            (root / self.layout.array_path(p), self.allocated[p])
+            (root / self._array_path(p), self.allocated[p])
             for p in range(self.num_positions)
         ]
 

@@ -14,6 +14,7 @@ import yaozarrs.v05 as ngff
 
 from ome_writers._paths import safe_segment
 from ome_writers._schema import Channel, effective_type
+from ome_writers._schema._pyramid import Pyramid, level_transform
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,10 +37,10 @@ class ZarrLayout:
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     image_paths: list[str] = field(default_factory=list)
 
-    def array_path(self, position: int) -> str:
-        """Path of one position's array, relative to the root."""
+    def array_path(self, position: int, level: int = 0) -> str:
+        """Path of one position's array (of pyramid `level`), relative to the root."""
         image = self.image_paths[position]
-        return "0" if image == "." else f"{image}/0"
+        return str(level) if image == "." else f"{image}/{level}"
 
 
 def _dump(model: Any) -> dict[str, Any]:
@@ -59,11 +60,6 @@ def _axis(dim: Dimension) -> Any:
     if kind == "channel":
         return ngff.ChannelAxis(name=dim.name)
     return ngff.CustomAxis(name=dim.name, type=kind)
-
-
-def _scale(dim: Dimension) -> float:
-    # 0, negative or missing scales mean "unknown": never write a zero scale
-    return float(dim.scale) if dim.scale and dim.scale > 0 else 1.0
 
 
 def _window(dtype: np.dtype) -> ngff.OmeroWindow:
@@ -87,14 +83,12 @@ def image_attributes(
 ) -> dict[str, Any]:
     """The ``ome`` attributes of one image group (axes in storage order)."""
     dims = settings.array_storage_dimensions
-    transforms: list[Any] = [ngff.ScaleTransformation(scale=[_scale(d) for d in dims])]
-    if any(d.translation for d in dims):
-        translation = [float(d.translation or 0.0) for d in dims]
-        transforms.append(ngff.TranslationTransformation(translation=translation))
+    datasets = [
+        ngff.Dataset(path=str(level), coordinateTransformations=transforms)
+        for level, transforms in enumerate(level_transforms(settings))
+    ]
     multiscale = ngff.Multiscale(
-        name=name,
-        axes=[_axis(d) for d in dims],
-        datasets=[ngff.Dataset(path="0", coordinateTransformations=transforms)],
+        name=name, axes=[_axis(d) for d in dims], datasets=datasets
     )
     omero = None
     channel_dim = next((d for d in dims if effective_type(d) == "channel"), None)
@@ -111,6 +105,20 @@ def image_attributes(
         ]
         omero = ngff.Omero(channels=channels)
     return _dump(ngff.Image(multiscales=[multiscale], omero=omero))
+
+
+def level_transforms(settings: AcquisitionSettings) -> list[list[Any]]:
+    """Coordinate transformations of every pyramid level (level 0 first)."""
+    dims = settings.array_storage_dimensions
+    pyramid = settings.pyramid or Pyramid(levels=1)
+    out: list[list[Any]] = []
+    for level in range(settings.pyramid_levels):
+        scale, translation = level_transform(pyramid, dims, level)
+        transforms: list[Any] = [ngff.ScaleTransformation(scale=scale)]
+        if any(translation):
+            transforms.append(ngff.TranslationTransformation(translation=translation))
+        out.append(transforms)
+    return out
 
 
 class _ImageAttributes:

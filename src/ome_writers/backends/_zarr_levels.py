@@ -1,0 +1,189 @@
+"""OME-Zarr pyramids written while frames arrive: one array per level.
+
+`LeveledZarrBackend` wraps the chosen Zarr backend (which writes level 0 and
+the whole hierarchy, its ``multiscales`` listing every level) and adds, per
+level k >= 1, a `LevelArrays` backend of the same library that writes only
+the arrays ``<image>/<k>``: its own chunk assembly, growth, backpressure and
+cut at close, with the level's shape (chunk and shard sizes clipped to it).
+A `LevelPipeline` reduces the frames on a background thread and feeds the
+level backends; the acquisition thread only copies each frame once.
+
+Order at checkpoint and close: the pipeline settles (or closes), the level
+arrays are drained (and cut), then the base backend writes the metadata and
+syncs the dataset, so a dataset after a crash never describes a level block
+whose frames did not reach level 0.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ome_writers._schema._pyramid import level_dimensions, reduced_axes
+from ome_writers.metadata._frames import FrameMetadataLog
+
+from ._base import Backend, BackendContext, StorageKey
+from ._levels import LevelPipeline
+from ._zarr_base import ZarrBackend
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ome_writers._schema import AcquisitionSettings
+
+
+class LevelArrays(ZarrBackend):
+    """Mix-in: the arrays of one pyramid level, nothing else of the dataset."""
+
+    level: ClassVar[int] = 1
+
+    def __init__(self, context: BackendContext) -> None:
+        super().__init__(context)
+        self._directories_ahead = False  # only level 0 races the disk
+
+    def _array_path(self, position: int) -> str:
+        return self.layout.array_path(position, self.level)
+
+    def prepare(self) -> None:
+        root = self.root
+        self._create_arrays(
+            [
+                (p, root / self._array_path(p), self.allocated[p])
+                for p in range(self.num_positions)
+            ]
+        )
+
+    def checkpoint(self, frames_done: int) -> None:
+        self._drain()
+
+    def finalize(self, frames_done: int) -> None:
+        if self.finalized:
+            return
+        self.finalized = True
+        self.flusher.close()
+        try:
+            if self.assembler is not None:
+                self.assembler.flush_all()
+            self._drain()
+            if self.grow_axis is not None:
+                self._cut_to_extent()
+                self._drain()
+        finally:
+            self._close_arrays()
+
+
+@cache
+def level_arrays_class(cls: type[ZarrBackend], level: int) -> type[ZarrBackend]:
+    """`cls` writing only the arrays of pyramid `level`."""
+    name = f"{cls.__name__}Level{level}"
+    made: type[ZarrBackend] = type(name, (LevelArrays, cls), {"level": level})
+    return made
+
+
+def level_settings(settings: AcquisitionSettings, level: int) -> AcquisitionSettings:
+    """`settings` with the dimensions of pyramid `level` (and no pyramid)."""
+    assert settings.pyramid is not None
+    dims = level_dimensions(settings.pyramid, settings.dimensions, level)
+    return settings.model_copy(update={"dimensions": dims, "pyramid": None})
+
+
+class LeveledZarrBackend(Backend):
+    """A Zarr backend plus pyramid levels 1..N reduced from its frames."""
+
+    name = "level-arrays"
+
+    def __init__(self, context: BackendContext, backend_cls: type[Backend]) -> None:
+        super().__init__(context)
+        assert issubclass(backend_cls, ZarrBackend)
+        settings = context.settings
+        pyramid = settings.pyramid
+        assert pyramid is not None
+        self.base = backend_cls(context)
+        self.levels: list[ZarrBackend] = []
+        for level in range(1, settings.pyramid_levels):
+            level_cls = level_arrays_class(backend_cls, level)
+            level_context = BackendContext(
+                level_settings(settings, level),
+                context.router,
+                FrameMetadataLog(context.router),
+            )
+            self.levels.append(level_cls(level_context))
+        dims = settings.array_storage_dimensions
+        self.pipeline = LevelPipeline(
+            self.base.frame_shape,
+            self.dtype,
+            pyramid.method,
+            self.storage_shape[:-2],
+            reduced_axes(pyramid, dims)[:-2],
+            self.levels,
+            setup=self._create_levels,
+        )
+
+    @property
+    def label(self) -> str:
+        return self.base.label
+
+    def _create_levels(self) -> None:
+        for level in self.levels:
+            level.prepare()
+
+    def prepare(self) -> None:
+        self.base.prepare()
+        self.pipeline.start()  # level arrays are created on its thread
+
+    def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
+        self.base.write(position, index, frame)
+        self.pipeline.submit(position, index, frame)
+
+    def skip(self, position: int, index: tuple[int, ...]) -> None:
+        self.base.skip(position, index)
+        self.pipeline.skip(position, index)
+
+    def checkpoint(self, frames_done: int) -> None:
+        self.pipeline.settle()
+        for level in self.levels:
+            level.checkpoint(frames_done)
+        self.base.checkpoint(frames_done)
+
+    def finalize(self, frames_done: int) -> None:
+        """Complete the levels, then level 0 and the metadata; raise the first error."""
+        errors: list[Exception] = []
+        try:
+            unbounded = self.base.grow_axis == 0
+            self.pipeline.close(self.base.extent if unbounded else None)
+        except Exception as e:
+            errors.append(e)
+        for level in self.levels:
+            try:
+                level.finalize(frames_done)
+            except Exception as e:
+                errors.append(e)
+        try:
+            self.base.finalize(frames_done)
+        except Exception as e:
+            errors.append(e)
+        if errors:
+            raise errors[0]
+
+    def read(self, position: int, key: StorageKey) -> np.ndarray:
+        return self.base.read(position, key)
+
+    def read_level(self, level: int, position: int, key: StorageKey) -> np.ndarray:
+        if level == 0:
+            return self.base.read(position, key)
+        self.pipeline.settle()
+        return self.levels[level - 1].read(position, key)
+
+    def enable_live_reads(self) -> None:
+        self.base.enable_live_reads()
+        for level in self.levels:
+            level.enable_live_reads()
+
+    def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
+        self.base.set_global_metadata(namespace, metadata)
+
+    def get_metadata(self) -> Any:
+        return self.base.get_metadata()
+
+    def update_metadata(self, metadata: Any) -> None:
+        self.base.update_metadata(metadata)
