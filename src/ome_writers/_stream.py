@@ -467,6 +467,7 @@ class OMEStream:
         dynamic_shape: bool = True,
         strict: bool = False,
         position: int | None = None,
+        level: int = 0,
     ) -> StreamView:
         """A live, read-only array view over everything written so far.
 
@@ -484,11 +485,20 @@ class OMEStream:
         position : int, optional
             One position's own N-D view (its dimensions, without the position
             dimension).
+        level : int
+            Pyramid level to read (0: full resolution; see
+            `AcquisitionSettings.pyramid`): the same dimensions and order, with
+            reduced axes ceil-divided by ``2**level``. A level shows a block
+            once its level-0 frames have arrived.
         """
         from ._view import StreamView
 
         return StreamView._from_stream(
-            self, dynamic_shape=dynamic_shape, strict=strict, position=position
+            self,
+            dynamic_shape=dynamic_shape,
+            strict=strict,
+            position=position,
+            level=level,
         )
 
 

@@ -12,6 +12,7 @@ from psygnal import Signal
 
 from ._coords import PositionExtents
 from ._schema import Dimension
+from ._schema._pyramid import level_dimensions, reduced_axes
 
 if TYPE_CHECKING:
     import threading
@@ -75,6 +76,7 @@ class StreamView:
     _series_axes: tuple[int, ...]  # axes whose indices pick the image read
     _series_strides: tuple[int, ...]
     _position: int  # the position read when there is no position axis
+    _level: int  # the pyramid level read (0: full resolution)
     _extents: Callable[[int], tuple[int, ...]]  # live extents after n frames
     _dtype: np.dtype
 
@@ -89,10 +91,15 @@ class StreamView:
         dynamic_shape: bool = True,
         strict: bool = False,
         position: int | None = None,
+        level: int = 0,
     ) -> StreamView:
         """Create a view of `stream` (same as ``stream.view(...)``)."""
         return cls._from_stream(
-            stream, dynamic_shape=dynamic_shape, strict=strict, position=position
+            stream,
+            dynamic_shape=dynamic_shape,
+            strict=strict,
+            position=position,
+            level=level,
         )
 
     @classmethod
@@ -103,6 +110,7 @@ class StreamView:
         dynamic_shape: bool,
         strict: bool,
         position: int | None = None,
+        level: int = 0,
     ) -> StreamView:
         settings = stream._settings
         n_positions = len(settings.positions)
@@ -110,9 +118,22 @@ class StreamView:
             raise IndexError(
                 f"Position index {position} is out of bounds for size {n_positions}"
             )
+        n_levels = settings.pyramid_levels
+        if not 0 <= level < n_levels:
+            raise IndexError(
+                f"Pyramid level {level} does not exist: the stream writes "
+                f"{n_levels} level{'s' if n_levels > 1 else ''} (0..{n_levels - 1})"
+            )
         tracker = stream._tracker
-        if position is not None and settings.is_ragged:
-            self: StreamView = object.__new__(StreamView)
+        if level:
+            self = object.__new__(StreamView)
+            view_dims, storage_dims, extents = _level_geometry(
+                settings, level, position, tracker
+            )
+            series = () if position is not None else settings.series_dimension_indices
+            self._describe(view_dims, storage_dims, extents, series)
+        elif position is not None and settings.is_ragged:
+            self = object.__new__(StreamView)
             own = settings.position_index_dimensions(position)
             names = {d.name for d in own}
             storage = [d for d in settings.storage_index_dimensions if d.name in names]
@@ -160,6 +181,7 @@ class StreamView:
                 settings.series_dimension_indices,
             )
         self._position = position or 0
+        self._level = level
         self._stream = stream
         self._backend = stream._backend
         self._backend.enable_live_reads()
@@ -350,7 +372,9 @@ class StreamView:
         ]
         with self._stream._lock:
             if not series:
-                data = self._backend.read(self._position, storage_key)
+                data = self._backend.read_level(
+                    self._level, self._position, storage_key
+                )
             else:  # one read per image (position, series combination)
                 picks = [resolved[i] for i in series]
                 ranges = [
@@ -358,7 +382,8 @@ class StreamView:
                     for k in picks
                 ]
                 parts = [
-                    self._backend.read(
+                    self._backend.read_level(
+                        self._level,
                         sum(
                             i * s
                             for i, s in zip(combo, self._series_strides, strict=True)
@@ -446,6 +471,37 @@ class FramesView(StreamView):
             if isinstance(k, slice)
         ]
         return np.zeros(sizes, dtype=self._dtype)
+
+
+def _level_geometry(
+    settings: AcquisitionSettings,
+    level: int,
+    position: int | None,
+    tracker: ExtentTracker,
+) -> tuple[
+    tuple[Dimension, ...], tuple[Dimension, ...], Callable[[int], tuple[int, ...]]
+]:
+    """View dimensions, storage dimensions and live extents of pyramid `level`."""
+    pyramid = settings.pyramid
+    assert pyramid is not None
+    series = settings.series_dimension_indices
+    view_dims = settings.dimensions if position is None else settings.array_dimensions
+    reduced = reduced_axes(pyramid, view_dims)
+    factor = 2**level
+
+    def extents(n: int) -> tuple[int, ...]:
+        live = tracker.extents(n)
+        if position is not None:
+            live = _without(live, series)
+        return tuple(
+            -(-e // factor) if r else e for e, r in zip(live, reduced, strict=True)
+        )
+
+    return (
+        level_dimensions(pyramid, view_dims, level),
+        level_dimensions(pyramid, settings.array_storage_dimensions, level),
+        extents,
+    )
 
 
 def _without(extents: tuple[int, ...], axes: Sequence[int]) -> tuple[int, ...]:

@@ -169,7 +169,7 @@ class AcquisitionSettings(SettingsModel):
     @classmethod
     def _pyramid_shorthand(cls, value: Any) -> Any:
         if isinstance(value, (int, str)) and not isinstance(value, bool):
-            return Pyramid(levels=value)  # type: ignore[arg-type]
+            return Pyramid(levels=value)
         return value
 
     @model_validator(mode="before")
