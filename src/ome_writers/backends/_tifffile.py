@@ -62,6 +62,7 @@ from ._base import Backend, StorageKey, json_safe
 from ._durable import fsync_tree
 from ._flush import Flusher
 from ._tiff_files import TiffFileSet
+from ._tiff_levels import SubIfdLevels
 from ._warm import import_in_background
 
 if TYPE_CHECKING:
@@ -140,6 +141,20 @@ class TiffBackend(Backend):
         self._meta: TiffModels | None = None
         self.finalized = False
         self.resolution = _resolution(settings)
+        self.levels: SubIfdLevels | None = None
+        if settings.pyramid is not None and settings.pyramid_levels > 1:
+            self.levels = SubIfdLevels(
+                self.frame_shape,
+                self.dtype,
+                settings.pyramid.method,
+                settings.pyramid_levels,
+            )
+        # level -> file -> ifd -> strip location of the page's SubIFD (level 0:
+        # `offsets`)
+        self.level_offsets = [
+            self.offsets,
+            *_strips(len(self.files.paths), self.level_count - 1),
+        ]
         paths = self.files.paths
         # pages are on the file when `add` is called: no lag needed
         self.flusher = Flusher(paths[0], locate=lambda f: (paths[f],), lag=False)
@@ -161,7 +176,16 @@ class TiffBackend(Backend):
         )
         self.files = files
         self.offsets = [{} for _ in files.paths]
+        self.level_offsets = [
+            self.offsets,
+            *_strips(len(files.paths), self.level_count - 1),
+        ]
         return self
+
+    @property
+    def level_count(self) -> int:
+        """Resolution levels per page (1: no SubIFDs)."""
+        return 1 if self.levels is None else self.levels.count + 1
 
     @property
     def meta(self) -> TiffModels:
@@ -239,9 +263,30 @@ class TiffBackend(Backend):
                 return OSError(errno.ENOSPC, f"No space left on device writing {path}")
         return error
 
-    def page_options(self, file_index: int, first: bool) -> dict[str, Any]:
+    def page_options(
+        self, file_index: int, first: bool, level: int = 0
+    ) -> dict[str, Any]:
         """tifffile `write` arguments of one page of file `file_index`."""
+        if level:  # a reduced copy (SubIFD) of the page just written
+            factor = 2**level
+            resolution = self.resolution
+            return {
+                "photometric": "minisblack",
+                "compression": self.compression,
+                "rowsperstrip": self.levels.shapes[level][0] if self.levels else None,
+                "subfiletype": 1,
+                "metadata": None,
+                "resolution": (
+                    (resolution[0] / factor, resolution[1] / factor)
+                    if resolution
+                    else None
+                ),
+                "resolutionunit": "CENTIMETER" if resolution else None,
+                "contiguous": False,
+                "returnoffset": True,
+            }
         return {
+            "subifds": self.levels.count if self.levels else None,
             "photometric": "minisblack",
             "compression": self.compression,
             "rowsperstrip": self.frame_shape[0],
@@ -307,13 +352,23 @@ class TiffBackend(Backend):
         location = writer.write(data, **self.page_options(f, files.pages[f] == 0))
         ifd = files.add_page(position, index, self.axes.zct(index))
         self.flusher.add(data.nbytes, f)
+        self._note_strip(writer, location, 0, f, ifd)
+        if self.levels is not None:
+            for level, plane in enumerate(self.levels.reduce(data), 1):
+                location = writer.write(plane, **self.page_options(f, False, level))
+                self._note_strip(writer, location, level, f, ifd)
+
+    def _note_strip(
+        self, writer: Any, location: Any, level: int, f: int, ifd: int
+    ) -> None:
+        """Remember where the strip of a page (or its SubIFD) just written is."""
         if location is None:  # compressed: the strip tifffile just wrote
             offset = getattr(writer, "_dataoffset", None)
             counts = getattr(writer, "_databytecounts", None)
             if isinstance(offset, int) and counts and len(counts) == 1:
                 location = (offset, int(counts[0]))
         if location is not None:
-            self.offsets[f][ifd] = (int(location[0]), int(location[1]))
+            self.level_offsets[level][f][ifd] = (int(location[0]), int(location[1]))
 
     def finalize(self, frames_done: int) -> None:
         if self.finalized:
@@ -410,6 +465,11 @@ class TiffBackend(Backend):
     # --------------------------------------------------------------- reading
 
     def read(self, position: int, key: StorageKey) -> np.ndarray:
+        return self.read_level(0, position, key)
+
+    def read_level(self, level: int, position: int, key: StorageKey) -> np.ndarray:
+        if not 0 <= level < self.level_count:
+            raise IndexError(f"pyramid level {level} does not exist")
         if self.settled != self.queued:  # frames still queued or not flushed
             self._settle()
         index_key, frame_key = key[:-2], key[-2:]
@@ -442,23 +502,33 @@ class TiffBackend(Backend):
         f = self.files.file_of(position)
         with open(self.files.paths[f], "rb") as fh:
             for k, ifd in wanted:
-                flat[k] = self._read_page(fh.fileno(), f, ifd)[frame_key]
+                flat[k] = self._read_page(fh.fileno(), f, ifd, level)[frame_key]
         return out
 
-    def _read_page(self, fd: int, f: int, ifd: int) -> np.ndarray:
-        location = self.offsets[f].get(ifd)
+    def _read_page(self, fd: int, f: int, ifd: int, level: int = 0) -> np.ndarray:
+        shape = self.levels.shapes[level] if self.levels else self.frame_shape
+        location = self.level_offsets[level][f].get(ifd)
         if location is None:  # strip location unknown: parse the file
             try:
                 with tifffile.TiffFile(self.files.paths[f]) as tif:
-                    data: np.ndarray = tif.pages[ifd].asarray()
+                    page = tif.pages[ifd]
+                    if level and page.subifds:
+                        tif.filehandle.seek(page.subifds[level - 1])
+                        page = tifffile.TiffPage(tif, index=ifd)
+                    data: np.ndarray = page.asarray()
                     return data
             except Exception:  # page not complete on disk yet
-                return np.zeros(self.frame_shape, dtype=self.dtype)
+                return np.zeros(shape, dtype=self.dtype)
         offset, nbytes = location
         buf: Any = os.pread(fd, nbytes, offset)
         if self.compression is not None:
             buf = _decoder(self.compression)(buf)
-        return np.frombuffer(buf, dtype=self.dtype).reshape(self.frame_shape)
+        return np.frombuffer(buf, dtype=self.dtype).reshape(shape)
+
+
+def _strips(files: int, levels: int) -> list[list[dict[int, tuple[int, int]]]]:
+    """Empty strip locations (file -> ifd -> offset, bytes) of `levels` levels."""
+    return [[{} for _ in range(files)] for _ in range(levels)]
 
 
 def _decoder(compression: str) -> Any:
