@@ -2,11 +2,15 @@ import loci.common.DebugTools;
 import loci.formats.ImageReader;
 import java.security.MessageDigest;
 
-/** Prints, for every series and plane: series z c t sha1-of-plane-bytes. */
+/**
+ * Prints, for every series and plane: series z c t sha1-of-plane-bytes; for
+ * pyramids also the resolution count and every reduced plane (LEVEL lines).
+ */
 public class PlaneDigest {
   public static void main(String[] args) throws Exception {
     DebugTools.setRootLevel("ERROR");
     ImageReader reader = new ImageReader();
+    reader.setFlattenedResolutions(false);
     reader.setId(args[0]);
     System.out.println("SERIES " + reader.getSeriesCount());
     for (int s = 0; s < reader.getSeriesCount(); s++) {
@@ -22,6 +26,20 @@ public class PlaneDigest {
         for (byte b : md.digest(bytes)) hex.append(String.format("%02x", b));
         System.out.println("PLANE " + s + " " + zct[0] + " " + zct[1] + " " + zct[2] + " " + hex);
       }
+      System.out.println("RESOLUTIONS " + s + " " + reader.getResolutionCount());
+      for (int r = 1; r < reader.getResolutionCount(); r++) {
+        reader.setResolution(r);
+        for (int i = 0; i < reader.getImageCount(); i++) {
+          int[] zct = reader.getZCTCoords(i);
+          byte[] bytes = reader.openBytes(i);
+          MessageDigest md = MessageDigest.getInstance("SHA-1");
+          StringBuilder hex = new StringBuilder();
+          for (byte b : md.digest(bytes)) hex.append(String.format("%02x", b));
+          System.out.println("LEVEL " + s + " " + r + " " + reader.getSizeX() + " "
+              + reader.getSizeY() + " " + zct[0] + " " + zct[1] + " " + zct[2] + " " + hex);
+        }
+      }
+      reader.setResolution(0);
     }
     reader.close();
   }

@@ -64,16 +64,37 @@ class BioFormatsResult:
     series: int = 0
     sizes: list[tuple[int, int, int, str, str]] = field(default_factory=list)
     planes: dict[tuple[int, int, int, int], str] = field(default_factory=dict)
+    resolutions: dict[int, int] = field(default_factory=dict)  # series -> count
+    # (series, resolution, z, c, t) -> (size x, size y, sha1) of reduced planes
+    levels: dict[tuple[int, int, int, int, int], tuple[int, int, str]] = field(
+        default_factory=dict
+    )
 
     def plane_matches(
         self, series: int, z: int, c: int, t: int, data: np.ndarray
     ) -> bool:
         """Whether Bio-Formats' plane (series, z, c, t) has exactly `data`'s bytes."""
-        digest = hashlib.sha1(
-            np.ascontiguousarray(data).astype(data.dtype.newbyteorder(">")).tobytes()
-        ).hexdigest()
-        little = hashlib.sha1(np.ascontiguousarray(data).tobytes()).hexdigest()
-        return self.planes.get((series, z, c, t)) in (digest, little)
+        return self.planes.get((series, z, c, t)) in _digests(data)
+
+    def level_matches(
+        self, series: int, level: int, z: int, c: int, t: int, data: np.ndarray
+    ) -> bool:
+        """Whether Bio-Formats' reduced plane has exactly `data`'s shape and bytes."""
+        found = self.levels.get((series, level, z, c, t))
+        if found is None:
+            return False
+        size_x, size_y, sha = found
+        return (size_y, size_x) == data.shape and sha in _digests(data)
+
+
+def _digests(data: np.ndarray) -> tuple[str, str]:
+    """SHA-1 of `data`'s bytes, big- and little-endian."""
+    big = np.ascontiguousarray(data).astype(data.dtype.newbyteorder(">"))
+    little = np.ascontiguousarray(data)
+    return (
+        hashlib.sha1(big.tobytes()).hexdigest(),
+        hashlib.sha1(little.tobytes()).hexdigest(),
+    )
 
 
 class BioFormats:
@@ -119,6 +140,11 @@ class BioFormats:
                 result.sizes.append(
                     (int(rest[1]), int(rest[2]), int(rest[3]), rest[4], rest[5])
                 )
+            elif kind == "RESOLUTIONS":
+                result.resolutions[int(rest[0])] = int(rest[1])
+            elif kind == "LEVEL":
+                s, r, sx, sy, z, c, t = (int(v) for v in rest[:7])
+                result.levels[(s, r, z, c, t)] = (sx, sy, rest[7])
             elif kind == "PLANE":
                 s, z, c, t = (int(v) for v in rest[:4])
                 result.planes[(s, z, c, t)] = rest[4]

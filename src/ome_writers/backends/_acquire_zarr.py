@@ -69,6 +69,7 @@ class AcquireZarrBackend(ZarrBackend):
     """OME-Zarr v0.5 through acquire-zarr."""
 
     name = "acquire-zarr"
+    writes_level_arrays = False  # it writes only what it streams
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:

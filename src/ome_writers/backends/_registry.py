@@ -46,9 +46,9 @@ class BackendRecord:
     makes_directories_ahead : bool
         Chunk directories are created before the first frame needs them.
     pyramids : str
-        Who writes pyramid levels: "level-arrays" (ome-writers reduces the
-        frames and writes one array per level through this backend), "backend"
-        (the backend itself) or "none" (no pyramids).
+        How pyramid levels are written: "level-arrays" (ome-writers reduces
+        the frames and writes one array per level, see `_zarr_levels`),
+        "subifds" (the backend writes reduced pages as SubIFDs) or "none".
     """
 
     name: str
@@ -106,7 +106,7 @@ BACKENDS: list[BackendRecord] = [
         extra="acquire-zarr",
         compressions=("blosc-zstd", "blosc-lz4", "none"),
         complete_live_reads=False,
-        pyramids="backend",
+        pyramids="level-arrays",
     ),
     BackendRecord(
         name="zarrs-python",
@@ -139,7 +139,7 @@ BACKENDS: list[BackendRecord] = [
         requires=("tifffile", "ome_types"),
         extra="tifffile",
         compressions=("lzw", "zlib", "zstd", "none"),
-        pyramids="backend",
+        pyramids="subifds",
     ),
     BackendRecord(
         name="scratch",

@@ -55,6 +55,8 @@ class ZarrBackend(Backend):
     """Base of the OME-Zarr backends."""
 
     grow_ahead: ClassVar[bool] = False  # `_resize` returns before it is done
+    # can write the arrays of pyramid levels 1..N (`_zarr_levels.LevelArrays`)
+    writes_level_arrays: ClassVar[bool] = True
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:

@@ -80,6 +80,29 @@ def level_arrays_class(cls: type[ZarrBackend], level: int) -> type[ZarrBackend]:
     return made
 
 
+def level_arrays_backend(cls: type[ZarrBackend]) -> type[ZarrBackend]:
+    """The backend that writes the level arrays of `cls`'s datasets.
+
+    `cls` itself, unless its library cannot write plain arrays (acquire-zarr
+    writes only what it streams): then the first available that can.
+    """
+    if cls.writes_level_arrays:
+        return cls
+    from ._registry import BACKENDS
+    from ._select import load_backend
+
+    for record in BACKENDS:
+        if record.format == "ome-zarr" and record.available:
+            candidate = load_backend(record)
+            if issubclass(candidate, ZarrBackend) and candidate.writes_level_arrays:
+                return candidate
+    names = [r.name for r in BACKENDS if r.format == "ome-zarr" and r.name != cls.name]
+    raise NotImplementedError(
+        f"the {cls.name} backend writes pyramid levels through another Zarr "
+        f"library; install one of {names} (e.g. pip install ome-writers[tensorstore])"
+    )
+
+
 def level_settings(settings: AcquisitionSettings, level: int) -> AcquisitionSettings:
     """`settings` with the dimensions of pyramid `level` (and no pyramid)."""
     assert settings.pyramid is not None
@@ -98,10 +121,11 @@ class LeveledZarrBackend(Backend):
         settings = context.settings
         pyramid = settings.pyramid
         assert pyramid is not None
+        arrays_cls = level_arrays_backend(backend_cls)
         self.base = backend_cls(context)
         self.levels: list[ZarrBackend] = []
         for level in range(1, settings.pyramid_levels):
-            level_cls = level_arrays_class(backend_cls, level)
+            level_cls = level_arrays_class(arrays_cls, level)
             level_context = BackendContext(
                 level_settings(settings, level),
                 context.router,
