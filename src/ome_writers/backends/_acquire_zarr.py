@@ -201,6 +201,14 @@ class AcquireZarrBackend(ZarrBackend):
     def _resize(self, position: int, shape: tuple[int, ...]) -> None:
         pass  # acquire-zarr sizes unbounded arrays itself
 
+    def final_first_extent(self, position: int) -> int | None:
+        # acquire-zarr declares the first-dimension indices it received frames
+        # for, also when a bounded acquisition ends early
+        if len(self.storage_shape) < 3:
+            return None
+        per_index = math.prod(int(n or 1) for n in self.storage_shape[1:-2])
+        return math.ceil(self._frames[position] / per_index)
+
     def finalize(self, frames_done: int) -> None:
         if self.finalized:
             return

@@ -12,7 +12,8 @@ that vary faster than z is held. A skipped frame counts as a zero plane; a
 block with no frame at all is skipped at the next level too, so a level never
 holds data its base does not have. At close, incomplete blocks are reduced
 with zeros for their missing planes (the base reads zeros there), except
-along an unbounded axis, where planes beyond the final extent do not exist.
+along a first axis cut at close, where planes beyond its final extent do not
+exist.
 
 An error on the thread is raised from the next `submit`/`skip`, `settle` and
 `close`.
@@ -258,11 +259,11 @@ class LevelPipeline:
             for key in sorted(k for k in self.blocks if k[0] == level):
                 block = self.blocks.pop(key)
                 _, position, target = key
-                if extents is not None and self.shapes[0][0] is None:
-                    self._trim_unbounded(level, position, target, block, extents)
+                if extents is not None:
+                    self._trim_cut(level, position, target, block, extents)
                 self._reduce_block(level, position, target, block)
 
-    def _trim_unbounded(
+    def _trim_cut(
         self,
         level: int,
         position: int,
@@ -270,8 +271,8 @@ class LevelPipeline:
         block: _Block,
         extents: Sequence[int],
     ) -> None:
-        """Drop planes of `block` beyond the final extent of an unbounded axis."""
-        if 0 not in self.z_axes:  # the unbounded axis is not reduced
+        """Drop planes of `block` beyond the final extent of the first axis."""
+        if 0 not in self.z_axes:  # the first axis is not reduced
             return
         below = math.ceil(extents[position] / 2 ** (level - 1))
         if 2 * target[0] + 1 < below:

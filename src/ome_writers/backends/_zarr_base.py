@@ -320,6 +320,13 @@ class ZarrBackend(Backend):
         if errors:
             raise errors[0]
 
+    def final_first_extent(self, position: int) -> int | None:
+        """Extent of one array's first dimension after close, if it is cut.
+
+        None: the declared count stays (bounded arrays keep their shape).
+        """
+        return self.extent[position] if self.grow_axis == 0 else None
+
     def _cut_to_extent(self) -> None:
         assert self.grow_axis is not None
         for position in range(self.num_positions):

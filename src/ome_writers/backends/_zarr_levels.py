@@ -40,6 +40,8 @@ class LevelArrays(ZarrBackend):
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context)
         self._directories_ahead = False  # only level 0 races the disk
+        # first-dimension extent per position at close, when level 0's is cut
+        self.first_extents: list[int] | None = None
 
     def _array_path(self, position: int) -> str:
         return self.layout.array_path(position, self.level)
@@ -68,15 +70,21 @@ class LevelArrays(ZarrBackend):
             if self.grow_axis is not None:
                 self._cut_to_extent()
                 self._drain()
+            elif self.first_extents is not None:  # level 0 is cut: cut alike
+                for position, extent in enumerate(self.first_extents):
+                    shape = list(self.allocated[position])
+                    shape[0] = extent
+                    self._resize(position, tuple(shape))
+                self._drain()
         finally:
             self._close_arrays()
 
 
 @cache
-def level_arrays_class(cls: type[ZarrBackend], level: int) -> type[ZarrBackend]:
+def level_arrays_class(cls: type[ZarrBackend], level: int) -> type[LevelArrays]:
     """`cls` writing only the arrays of pyramid `level`."""
     name = f"{cls.__name__}Level{level}"
-    made: type[ZarrBackend] = type(name, (LevelArrays, cls), {"level": level})
+    made: type[LevelArrays] = type(name, (LevelArrays, cls), {"level": level})
     return made
 
 
@@ -123,7 +131,7 @@ class LeveledZarrBackend(Backend):
         assert pyramid is not None
         arrays_cls = level_arrays_backend(backend_cls)
         self.base = backend_cls(context)
-        self.levels: list[ZarrBackend] = []
+        self.levels: list[LevelArrays] = []
         for level in range(1, settings.pyramid_levels):
             level_cls = level_arrays_class(arrays_cls, level)
             level_context = BackendContext(
@@ -172,11 +180,18 @@ class LeveledZarrBackend(Backend):
     def finalize(self, frames_done: int) -> None:
         """Complete the levels, then level 0 and the metadata; raise the first error."""
         errors: list[Exception] = []
+        base = self.base
+        cut = [base.final_first_extent(p) for p in range(self.num_positions)]
+        extents = None if None in cut else [int(e or 0) for e in cut]
         try:
-            unbounded = self.base.grow_axis == 0
-            self.pipeline.close(self.base.extent if unbounded else None)
+            self.pipeline.close(extents)
         except Exception as e:
             errors.append(e)
+        first_reduced = bool(self.pipeline.reduced) and self.pipeline.reduced[0]
+        for k, level in enumerate(self.levels, 1):
+            if extents is not None and base.grow_axis is None:
+                factor = 2**k if first_reduced else 1
+                level.first_extents = [-(-e // factor) for e in extents]
         for level in self.levels:
             try:
                 level.finalize(frames_done)
