@@ -353,10 +353,19 @@ class TiffBackend(Backend):
         ifd = files.add_page(position, index, self.axes.zct(index))
         self.flusher.add(data.nbytes, f)
         self._note_strip(writer, location, 0, f, ifd)
-        if self.levels is not None:
-            for level, plane in enumerate(self.levels.reduce(data), 1):
-                location = writer.write(plane, **self.page_options(f, False, level))
-                self._note_strip(writer, location, level, f, ifd)
+        for level, location in self.write_levels(writer, data, f):
+            self._note_strip(writer, location, level, f, ifd)
+
+    def write_levels(
+        self, writer: tifffile.TiffWriter, data: np.ndarray, file_index: int
+    ) -> list[tuple[int, Any]]:
+        """Write the SubIFDs of the page of `data` just written: (level, strip)."""
+        if self.levels is None:
+            return []
+        return [
+            (level, writer.write(plane, **self.page_options(file_index, False, level)))
+            for level, plane in enumerate(self.levels.reduce(data), 1)
+        ]
 
     def _note_strip(
         self, writer: Any, location: Any, level: int, f: int, ifd: int
