@@ -40,11 +40,15 @@ def _frame(n: int) -> np.ndarray:
     return rng.integers(0, 60000, (Y, X)).astype("uint16")
 
 
-@pytest.mark.parametrize("backend", backend_params(complete_live_reads=True))
+FILE_WRITERS = [p for p in backend_params() if BY_NAME[p.values[0]].writes_files]
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [p for p in FILE_WRITERS if BY_NAME[p.values[0]].complete_live_reads],
+)
 def test_live_level_view(tmp_path: Path, backend: str) -> None:
     """A level view grows with the acquisition and shows complete blocks."""
-    if not BY_NAME[backend].writes_files:
-        pytest.skip("the scratch format writes no pyramid")
     reduce_z = BY_NAME[backend].format == "ome-zarr"
     settings = AcquisitionSettings(
         root_path=root_for(tmp_path, backend),
@@ -159,9 +163,7 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.parametrize("unbounded", [False, True])
-@pytest.mark.parametrize(
-    "backend", [p for p in backend_params() if p.values[0] != "scratch"]
-)
+@pytest.mark.parametrize("backend", FILE_WRITERS)
 def test_sigkill_after_checkpoint_levels_readable(
     tmp_path: Path, backend: str, unbounded: bool
 ) -> None:
@@ -197,3 +199,48 @@ def test_sigkill_after_checkpoint_levels_readable(
         np.testing.assert_array_equal(
             data[:durable], expected[k][:durable], f"level {k}"
         )
+
+
+@pytest.mark.parametrize("suffix", [".ome.zarr", ".ome.tiff"])
+def test_pymmcore_plus_mda_run_with_pyramid(tmp_path: Path, suffix: str) -> None:
+    """`mda.run(seq, output=AcquisitionSettings(..., pyramid=...))`: frame by
+    frame, level 1 is the reduction of what the demo camera produced."""
+    useq = pytest.importorskip("useq")
+    from ome_writers.adapters.demo_camera import demo_core
+
+    core = demo_core(width=40, height=30)
+    seq = useq.MDASequence(
+        time_plan={"interval": 0, "loops": 2}, channels=["DAPI", "FITC"]
+    )
+    frames: list[np.ndarray] = []
+    core.mda.events.frameReady.connect(lambda img, *_: frames.append(img.copy()))
+    path = tmp_path / f"mda{suffix}"
+    core.mda.run(seq, output=AcquisitionSettings(root_path=str(path), pyramid=2))
+    assert len(frames) == 4
+    expected = reference_levels(np.stack(frames), (False, True, True), "mean", 2)
+    if suffix == ".ome.zarr":
+        data = zarr.open_array(str(path / "1"), mode="r")[...]
+    else:
+        with tifffile.TiffFile(path) as tif:
+            data = tif.series[0].levels[1].asarray()
+    np.testing.assert_array_equal(data.reshape(expected[1].shape), expected[1])
+
+
+def test_cli_demo_levels_and_info(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("useq")
+    args = ["demo", "--output", str(tmp_path), "--t", "2", "--z", "1"]
+    args += ["--positions", "1", "--width", "64", "--height", "48", "--levels", "3"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("  valid") == 2
+    assert "every frame present once: True" in out
+    assert main(["info", str(tmp_path / "demo.ome.zarr")]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "3 resolution levels (0: (2, 2, 48, 64), 1: (2, 2, 24, 32), 2: (2, 2, 12, 16))"
+        in out
+    )
+    assert main(["info", str(tmp_path / "demo.ome.tiff")]) == 0
+    assert "3 resolution levels" in capsys.readouterr().out

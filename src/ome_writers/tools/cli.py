@@ -42,6 +42,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         width=args.width,
         height=args.height,
         pixel_size=args.pixel_size,
+        levels=args.levels,
     )
 
 
@@ -82,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--height", type=int, default=512)
     demo.add_argument(
         "--pixel-size", type=float, default=0.5, help="µm; 0 = uncalibrated camera"
+    )
+    demo.add_argument(
+        "--levels",
+        type=int,
+        default=1,
+        help="pyramid levels, counting full resolution (1 = none)",
     )
     demo.set_defaults(func=_cmd_demo)
 

@@ -20,6 +20,7 @@ def run_demo(
     width: int,
     height: int,
     pixel_size: float,
+    levels: int = 1,
 ) -> int:
     """Acquire with the demo camera into each format, validate, print a summary."""
     try:
@@ -65,7 +66,14 @@ def run_demo(
 
         core.mda.events.frameReady.connect(progress)
         start = time.perf_counter()
-        core.mda.run(sequence, output=str(path), overwrite=True)
+        target: Any = str(path)
+        if levels > 1:  # pyramid settings reach pymmcore-plus as the output
+            from ome_writers import AcquisitionSettings
+
+            target = AcquisitionSettings(
+                root_path=str(path), overwrite=True, pyramid=levels
+            )
+        core.mda.run(sequence, output=target, overwrite=True)
         seconds = time.perf_counter() - start
         view: Any = core.mda.get_view()
         print()

@@ -15,6 +15,8 @@ class DatasetReport:
     kind: str
     arrays: dict[str, tuple[tuple[int, ...], str, str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # image -> shape of each resolution level (level 0 first), for pyramids
+    levels: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
@@ -26,6 +28,9 @@ class DatasetReport:
         out = [f"{self.path} ({self.kind})"]
         for name, (shape, dtype, axes) in self.arrays.items():
             out.append(f"  {name}: shape={shape} dtype={dtype} axes={axes}")
+        for image, shapes in self.levels.items():
+            listed = ", ".join(f"{k}: {shape}" for k, shape in enumerate(shapes))
+            out.append(f"  {image}: {len(shapes)} resolution levels ({listed})")
         out.extend(f"  problem: {p}" for p in self.problems)
         out.append("  valid" if self.valid else "  INVALID")
         return out
@@ -66,6 +71,19 @@ def _inspect_zarr(path: Path) -> DatasetReport:
         name = str(array_json.parent.relative_to(path))
         axes = ",".join(meta.get("dimension_names") or [])
         report.arrays[name] = (tuple(meta["shape"]), str(meta["data_type"]), axes)
+    for group_json in sorted(path.rglob("zarr.json")):
+        meta = json.loads(group_json.read_text())
+        multiscales = meta.get("attributes", {}).get("ome", {}).get("multiscales")
+        if meta.get("node_type") != "group" or not multiscales:
+            continue
+        datasets = multiscales[0].get("datasets", [])
+        if len(datasets) < 2:
+            continue
+        image = str(group_json.parent.relative_to(path))
+        prefix = "" if image == "." else f"{image}/"
+        report.levels[image] = [
+            report.arrays.get(f"{prefix}{d['path']}", ((),))[0] for d in datasets
+        ]
     return report
 
 
@@ -86,6 +104,8 @@ def _inspect_tiff(files: list[Path], path: Path) -> DatasetReport:
                         str(series.dtype),
                         series.axes,
                     )
+                    if len(series.levels) > 1:
+                        report.levels[key] = [tuple(lv.shape) for lv in series.levels]
             import ome_types
 
             ome_types.from_tiff(file)
