@@ -46,6 +46,7 @@ from ._durable import sync_filesystem
 from ._zarr_base import ZarrBackend, codec_configs
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from ome_writers._schema import AcquisitionSettings
@@ -180,6 +181,18 @@ class AcquireZarrBackend(ZarrBackend):
             slot = np.empty(self.frame_shape, dtype=self.dtype)
         slot[...] = frame
         recent[index] = slot
+
+    def write_owned(
+        self,
+        position: int,
+        index: tuple[int, ...],
+        frame: np.ndarray,
+        release: Callable[[], None],
+    ) -> None:
+        try:  # acquire-zarr copies the frame before `append` returns
+            self.write(position, index, frame)
+        finally:
+            release()
 
     def enable_live_reads(self) -> None:
         self._keep_recent = True

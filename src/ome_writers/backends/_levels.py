@@ -34,7 +34,7 @@ from ._reduce import PlaneReducer
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-POOL_BYTES = 64 * 1024**2
+POOL_BYTES = 32 * 1024**2  # frames queued for reduction
 
 
 class LevelSink(Protocol):
@@ -108,11 +108,13 @@ class LevelPipeline:
         self.outputs = [r.new_output() for r in self.reducers]
         self.blocks: dict[tuple[int, int, tuple[int, ...]], _Block] = {}
         frame_bytes = max(1, math.prod(frame_shape) * np.dtype(dtype).itemsize)
-        n_buffers = min(16, max(2, POOL_BYTES // frame_bytes))
+        n_buffers = min(16, max(3, POOL_BYTES // frame_bytes))
         self.pool = np.zeros((n_buffers, *frame_shape), dtype=dtype)
         self.free: queue.SimpleQueue[int] = queue.SimpleQueue()
         for i in range(n_buffers):
             self.free.put(i)
+        self._holders = [0] * n_buffers
+        self._lock = threading.Lock()
         self.work: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.error: BaseException | None = None
         self._setup = setup
@@ -128,11 +130,35 @@ class LevelPipeline:
 
     def submit(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         """Queue a level-0 frame (copied: the caller may reuse `frame`)."""
+        slot, _ = self.take(frame, holders=1)
+        self.queue(position, index, slot)
+
+    def take(self, frame: np.ndarray, holders: int) -> tuple[int, np.ndarray]:
+        """Copy `frame` into a free buffer held by `holders` users.
+
+        Returns the buffer's slot and the buffer; each holder calls
+        `release(slot)` once (`queue` counts as one holder). Blocks while
+        every buffer is in flight.
+        """
         if self.error is not None:
             raise self.error
-        slot = self.free.get()  # blocks while every buffer is in flight
-        self.pool[slot] = frame
+        slot = self.free.get()
+        buffer = self.pool[slot]
+        buffer[...] = frame
+        self._holders[slot] = holders
+        return slot, buffer
+
+    def queue(self, position: int, index: tuple[int, ...], slot: int) -> None:
+        """Reduce the frame in `slot` (from `take`) on the thread, then release it."""
         self.work.put((position, index, slot))
+
+    def release(self, slot: int) -> None:
+        """One holder of `slot` is done with it (thread-safe)."""
+        with self._lock:
+            self._holders[slot] -= 1
+            done = self._holders[slot] == 0
+        if done:
+            self.free.put(slot)
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         """Queue a skipped level-0 frame."""
@@ -186,7 +212,7 @@ class LevelPipeline:
                 self.error = e
             finally:
                 if slot is not None:
-                    self.free.put(slot)
+                    self.release(slot)
 
     def _feed(
         self, level: int, position: int, index: tuple[int, ...], plane: Any

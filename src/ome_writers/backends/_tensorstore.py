@@ -32,6 +32,7 @@ from ._pending import PendingWrites
 from ._zarr_base import ZarrBackend, codec_configs
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     import numpy as np
@@ -114,6 +115,21 @@ class TensorstoreBackend(ZarrBackend):
         self._copy_frames = compressed or frame_bytes <= SMALL_FRAME_BYTES
         if self._copy_frames:  # one copy per write in flight, plus the next one
             in_flight = min(MAX_PENDING_WRITES, MAX_PENDING_BYTES // frame_bytes + 1)
+            self._pending.reserve(self.frame_shape, self.dtype, in_flight + 1)
+
+    def share_with(self, other: ZarrBackend, memory_fraction: float) -> None:
+        # levels are written from a background thread, frame by frame from a
+        # reused buffer: copy it at once rather than wait for tensorstore's
+        # copy behind level 0's on the shared threads
+        self._copy_frames = True
+        if isinstance(other, TensorstoreBackend):  # one set of tensorstore threads
+            self.threads, self._bulk_threads = other.threads, other._bulk_threads  # noqa: SLF001
+            self._context = other._context  # noqa: SLF001
+        max_bytes = max(1, int(MAX_PENDING_BYTES * memory_fraction))
+        self._pending.max_bytes = max_bytes
+        frame_bytes = math.prod(self.frame_shape) * self.dtype.itemsize
+        if not self._pending.pooled:
+            in_flight = min(MAX_PENDING_WRITES, max_bytes // max(1, frame_bytes) + 1)
             self._pending.reserve(self.frame_shape, self.dtype, in_flight + 1)
 
     def _codecs(self) -> tuple[list[int], list[dict[str, Any]]]:
@@ -201,6 +217,25 @@ class TensorstoreBackend(ZarrBackend):
         self, position: int, index: tuple[int, ...], frame: np.ndarray
     ) -> None:
         self._submit(self._array(position, index)[index], frame, self._copy_frames)
+
+    def _write_frame_owned(
+        self,
+        position: int,
+        index: tuple[int, ...],
+        frame: np.ndarray,
+        release: Callable[[], None],
+    ) -> None:
+        # tensorstore references the buffer until the commit: no copy, no wait
+        try:
+            self._pending.check()
+            target = self._array(position, index)[index]
+            futures = target.write(frame, can_reference_source_data_indefinitely=True)
+        except BaseException:
+            release()
+            raise
+        futures.commit.add_done_callback(lambda _: release())
+        self._pending.add(futures.commit, frame.nbytes)
+        self._keep_up()
 
     def _write_block(
         self, position: int, origin: tuple[int, ...], block: np.ndarray

@@ -228,22 +228,52 @@ class ZarrBackend(Backend):
         return [*prefixes, *(f"{head}/{y}" for y in range(self._yx_chunks[0]))]
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
+        self._write(position, index, frame, None)
+
+    def write_owned(
+        self,
+        position: int,
+        index: tuple[int, ...],
+        frame: np.ndarray,
+        release: Callable[[], None],
+    ) -> None:
+        """`write` a buffer nobody writes to until `release()` is called.
+
+        The library may then keep the buffer instead of copying it; `release`
+        is called exactly once, when it is no longer needed (after the write
+        finished or failed).
+        """
+        self._write(position, index, frame, release)
+
+    def _write(
+        self,
+        position: int,
+        index: tuple[int, ...],
+        frame: np.ndarray,
+        release: Callable[[], None] | None,
+    ) -> None:
         if not self._array_ready[position]:  # still being created (`prepare`)
             self._await_array(position)
         self._count_frame()
         axis = self.grow_axis
         extent = self.extent[position]
-        if axis is not None:
-            self._track_growth(position, index[axis])
         try:
+            if axis is not None:
+                self._track_growth(position, index[axis])
             if self.assembler is not None:
                 self.assembler.add(position, index, frame)
-            else:
+            elif release is None:
                 self._write_frame(position, index, frame)
+            else:
+                self._write_frame_owned(position, index, frame, release)
+                release = None  # handed over
         except BaseException:
             # the append fails: close cuts the array before this frame
             self.extent[position] = extent
             raise
+        finally:
+            if release is not None:
+                release()
         if self.assembler is None:
             self.flusher.add(frame.nbytes, (position, index))
 
@@ -471,6 +501,22 @@ class ZarrBackend(Backend):
     ) -> None:
         """Write one frame (chunks hold one frame along the index dims)."""
 
+    def _write_frame_owned(
+        self,
+        position: int,
+        index: tuple[int, ...],
+        frame: np.ndarray,
+        release: Callable[[], None],
+    ) -> None:
+        """`_write_frame` of a buffer the library may keep until `release()`.
+
+        Must call `release` exactly once, also when the write fails.
+        """
+        try:
+            self._write_frame(position, index, frame)
+        finally:
+            release()
+
     @abstractmethod
     def _write_block(
         self, position: int, origin: tuple[int, ...], block: np.ndarray
@@ -484,6 +530,14 @@ class ZarrBackend(Backend):
     @abstractmethod
     def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
         """Read `key` (inside the allocated shape) from one array."""
+
+    def share_with(self, other: ZarrBackend, memory_fraction: float) -> None:
+        """Write through `other`'s library resources (threads, pools), before
+        `prepare`; keep at most `memory_fraction` of its in-flight bytes.
+
+        Used by pyramid levels, whose arrays belong to the same dataset; a
+        library without shareable resources ignores it.
+        """
 
     def _drain(self) -> None:
         """Wait for every pending write; raise the first error."""

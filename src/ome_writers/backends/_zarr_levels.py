@@ -139,7 +139,10 @@ class LeveledZarrBackend(Backend):
                 context.router,
                 FrameMetadataLog(context.router),
             )
-            self.levels.append(level_cls(level_context))
+            arrays = level_cls(level_context)
+            # level k holds 4**-k of the bytes: as much less in flight
+            arrays.share_with(self.base, 4.0**-level)
+            self.levels.append(arrays)
         dims = settings.array_storage_dimensions
         self.pipeline = LevelPipeline(
             self.base.frame_shape,
@@ -164,8 +167,18 @@ class LeveledZarrBackend(Backend):
         self.pipeline.start()  # level arrays are created on its thread
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
-        self.base.write(position, index, frame)
-        self.pipeline.submit(position, index, frame)
+        # one copy on the caller's thread, shared by level 0's writer (which may
+        # keep it until written) and the reduction
+        pipeline = self.pipeline
+        slot, buffer = pipeline.take(frame, holders=2)
+        try:
+            self.base.write_owned(
+                position, index, buffer, lambda: pipeline.release(slot)
+            )
+        except BaseException:
+            pipeline.release(slot)  # the reduction's hold: never queued
+            raise
+        pipeline.queue(position, index, slot)
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         self.base.skip(position, index)

@@ -27,6 +27,7 @@ from ._pending import PendingWrites
 from ._zarr_base import BLOSC, ZarrBackend
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     import numpy as np
@@ -49,9 +50,21 @@ class ZarrPythonBackend(ZarrBackend):
         self._executor = ThreadPoolExecutor(
             os.cpu_count() or 1, thread_name_prefix="ome-writers-zarr"
         )
+        self._shared_executor = False  # another backend's (`share_with`)
         self._pending = PendingWrites(max_items=MAX_IN_FLIGHT)
         if self.assembler is None:  # frame copies: one per write in flight + next
             self._pending.reserve(self.frame_shape, self.dtype, MAX_IN_FLIGHT + 1)
+
+    def share_with(self, other: ZarrBackend, memory_fraction: float) -> None:
+        if isinstance(other, ZarrPythonBackend):  # one pool of writer threads
+            self._executor.shutdown(wait=False)
+            self._executor = other._executor  # noqa: SLF001
+            self._shared_executor = True
+
+    def _close_arrays(self) -> None:
+        if not self._shared_executor:
+            self._executor.shutdown(wait=True)
+        self._pending.release()
 
     def _config(self) -> Any:
         options: dict[str, Any] = {"array.write_empty_chunks": True}
@@ -111,14 +124,27 @@ class ZarrPythonBackend(ZarrBackend):
     def _drain(self) -> None:
         self._pending.drain()
 
-    def _close_arrays(self) -> None:
-        self._executor.shutdown(wait=True)
-        self._pending.release()
-
     def _write_frame(
         self, position: int, index: tuple[int, ...], frame: np.ndarray
     ) -> None:
         self._store(position, index, frame, owned=False)
+
+    def _write_frame_owned(
+        self,
+        position: int,
+        index: tuple[int, ...],
+        frame: np.ndarray,
+        release: Callable[[], None],
+    ) -> None:
+        try:
+            self._pending.check()
+            array = self._arrays[position]
+            future = self._executor.submit(array.__setitem__, index, frame)
+        except BaseException:
+            release()
+            raise
+        future.add_done_callback(lambda _: release())
+        self._pending.add(future, frame.nbytes)
 
     def _write_block(
         self, position: int, origin: tuple[int, ...], block: np.ndarray
