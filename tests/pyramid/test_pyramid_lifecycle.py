@@ -244,3 +244,33 @@ def test_cli_demo_levels_and_info(
     )
     assert main(["info", str(tmp_path / "demo.ome.tiff")]) == 0
     assert "3 resolution levels" in capsys.readouterr().out
+
+
+def test_level_write_failure_surfaces_and_keeps_level_zero(tmp_path: Path) -> None:
+    """A level writer failing on the background thread is raised from the next
+    append (or close); frames appended before stay readable at level 0."""
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "fail.ome.zarr"),
+        format="tensorstore",
+        dimensions=_dims(),
+        dtype="uint16",
+        pyramid=2,
+    )
+    stream = create_stream(settings, checkpoint_seconds=None)
+    stream.append(_frame(0))
+    stream._backend.pipeline.settle()
+
+    def broken(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    stream._backend.levels[0].write = broken  # type: ignore[method-assign]
+    stream.append(_frame(1))
+    with pytest.raises(OSError, match="No space left"):
+        for n in range(2, 12):
+            stream.append(_frame(n))
+            stream._backend.pipeline.settle()
+    with pytest.raises(OSError, match="No space left"):
+        stream.close()
+    data = zarr.open_array(str(tmp_path / "fail.ome.zarr" / "0"), mode="r")[...]
+    np.testing.assert_array_equal(data[0, 0], _frame(0))
+    np.testing.assert_array_equal(data[0, 1], _frame(1))
