@@ -349,6 +349,7 @@ def test_default_dump() -> None:
         "overwrite": False,
         "frame_order": None,
         "series_dimensions": "auto",
+        "pyramid": None,  # an extension of 0.3.x (resolution levels)
     }
 
 
