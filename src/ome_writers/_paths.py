@@ -49,3 +49,8 @@ def safe_segment(name: str) -> str:
     if cleaned.startswith("__"):
         cleaned = "n_" + cleaned.lstrip("_")
     return cleaned[:200]
+
+
+# the store acquire-zarr writes into, inside a dataset it writes (its backend
+# module explains why); `repair` removes one left by a crash
+ACQUIRE_ZARR_STAGING = "__acquire_zarr__"

@@ -13,11 +13,21 @@ it shows the most recent frames of each position (held in a small ring of
 copies, kept only while a view exists); other frames read as zeros until the
 stream is closed.
 
-Checkpoints: acquire-zarr has no flush and writes array metadata only at close.
-It writes a shard once every frame of it has arrived, so a checkpoint declares
-the complete shards along the first dimension: it checks each shard file's
-index checksum and then writes the array's ``zarr.json`` with that extent.
-Frames of an incomplete first-dimension shard are not covered until close.
+Checkpoints: acquire-zarr has no flush. It writes a shard once every frame of
+it has arrived, so a checkpoint declares the complete shards along the first
+dimension: it checks each shard file's index checksum and then writes the
+array's ``zarr.json`` with that extent. Frames of an incomplete first-dimension
+shard are not covered until close.
+
+acquire-zarr also rewrites an array's ``zarr.json`` itself whenever a
+first-dimension shard is complete (a "rollover"), on its own thread and possibly
+before that shard's files are all written: a crash then would leave the array
+declaring shards with a partial index (unreadable). So acquire-zarr writes into
+a staging store (`STAGING`, inside the dataset) whose arrays' ``c`` directories
+are links to the real arrays' ``c``: the chunk data lands in place, its
+``zarr.json`` documents do not. Only checkpoints (and close, which moves
+acquire-zarr's final documents into place) write the arrays' ``zarr.json``.
+Where links cannot be made, acquire-zarr writes in place as before.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import acquire_zarr as az
 import numpy as np
 
+from ome_writers._paths import ACQUIRE_ZARR_STAGING
 from ome_writers._router import c_order_per_position
 from ome_writers._schema import effective_type
 from ome_writers.errors import BackendError
@@ -55,6 +66,7 @@ if TYPE_CHECKING:
 
 RECENT_FRAMES = 8
 CHECKPOINT_WAIT_SECONDS = 2.0  # for acquire-zarr's threads to write full shards
+STAGING = ACQUIRE_ZARR_STAGING  # acquire-zarr's store (no dataset name starts "__")
 _KINDS = {
     "time": az.DimensionType.TIME,
     "channel": az.DimensionType.CHANNEL,
@@ -110,6 +122,7 @@ class AcquireZarrBackend(ZarrBackend):
         self._keep_recent = False  # copies for live reads, once a view exists
         self._frames = [0] * self.num_positions  # frames handed to acquire-zarr
         self._declared = [0] * self.num_positions  # first-dim extent on disk
+        self._staging: Path | None = None  # acquire-zarr's store, if not the root
 
     def _dimension(self, dim: Any, chunk: int, shard: int) -> Any:
         kind = _KINDS.get(str(effective_type(dim)), az.DimensionType.OTHER)
@@ -156,10 +169,33 @@ class AcquireZarrBackend(ZarrBackend):
             if order != [d.name for d in acquisition]:
                 kwargs["storage_dimension_order"] = order
             arrays.append(az.ArraySettings(**kwargs))
+        self._staging = self._make_staging()
         stream_settings = az.StreamSettings(
-            store_path=str(self.root), arrays=arrays, overwrite=False
+            store_path=str(self._staging or self.root), arrays=arrays, overwrite=False
         )
         self._stream = az.ZarrStream(stream_settings)
+
+    def _make_staging(self) -> Path | None:
+        """Every array with no extent yet, and acquire-zarr's store linked to it.
+
+        acquire-zarr's ``<staging>/<key>/c`` is a link to ``<root>/<key>/c``, so
+        its chunk files are the arrays' while its ``zarr.json`` stays apart.
+        """
+        staging = self.root / STAGING
+        try:
+            for key in self._keys:
+                (self.root / key / "c").mkdir(parents=True, exist_ok=True)
+                (staging / key).mkdir(parents=True, exist_ok=True)
+                target = os.path.relpath(self.root / key / "c", staging / key)
+                os.symlink(target, staging / key / "c", target_is_directory=True)
+        except OSError:  # no links here (e.g. Windows without the privilege)
+            shutil.rmtree(staging, ignore_errors=True)
+            return None
+        for position, key in enumerate(self._keys):
+            shape = list(self.allocated[position])
+            shape[0] = 0  # declared by checkpoints
+            self._write_array_doc(key, shape)
+        return staging
 
     def _create_arrays(self, arrays: list[tuple[int, Path, list[int]]]) -> None:
         pass  # acquire-zarr creates the arrays
@@ -234,6 +270,13 @@ class AcquireZarrBackend(ZarrBackend):
                 raise self._explain(e) from e
         for position in range(self.num_positions):
             self._recent[position].clear()
+        if self._staging is not None:  # acquire-zarr's final array documents
+            for position, key in enumerate(self._keys):
+                if self._frames[position]:
+                    os.replace(
+                        self._staging / key / "zarr.json", self.root / key / "zarr.json"
+                    )
+            shutil.rmtree(self._staging)
         # acquire-zarr may have written group documents: restore ours
         for group, attributes in self.attributes.items():
             if group not in self.layout.image_paths:

@@ -12,6 +12,7 @@ moved into their ``zarr.json``.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,11 +98,17 @@ def repair_zarr(path: Path) -> str:
     """
     import json
 
+    from ome_writers._paths import ACQUIRE_ZARR_STAGING
     from ome_writers.metadata._frames import JOURNAL_NAME, read_journal
 
+    staging = path / ACQUIRE_ZARR_STAGING
+    removed = ""
+    if staging.is_dir() and not staging.is_symlink():
+        shutil.rmtree(staging)
+        removed = "; removed acquire-zarr's staging store"
     journals = sorted(path.rglob(JOURNAL_NAME))
     if not journals:
-        return f"{path}: OME-Zarr, readable as written; nothing to repair"
+        return f"{path}: OME-Zarr, readable as written; nothing to repair{removed}"
     total = 0
     for journal in journals:
         document = journal.parent / "zarr.json"
@@ -116,7 +123,7 @@ def repair_zarr(path: Path) -> str:
         total += len(records)
     return (
         f"{path}: OME-Zarr, arrays readable as written; moved {total} per-frame "
-        f"metadata records from {len(journals)} journal(s) into zarr.json"
+        f"metadata records from {len(journals)} journal(s) into zarr.json{removed}"
     )
 
 
