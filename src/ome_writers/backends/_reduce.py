@@ -109,12 +109,11 @@ class PlaneReducer:
         for a, o, count in regions:
             if not a.size:
                 continue
-            if floating:
-                np.divide(a, count, out=a)
+            if floating:  # divided in float64, rounded once into `out`
+                np.divide(a, count, out=o, casting="unsafe")
             else:  # count is a power of two: round half up with a shift
                 np.add(a, count // 2, out=a, casting="unsafe")
-                np.right_shift(a, count.bit_length() - 1, out=a)
-            np.copyto(o, a, casting="unsafe")
+                np.right_shift(a, count.bit_length() - 1, out=o, casting="unsafe")
         return out
 
     def _float_sum(self, planes: Sequence[np.ndarray], acc: np.ndarray) -> None:
