@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from ome_writers import AcquisitionSettings, Dimension, Pyramid, create_stream
 from ome_writers.backends._registry import BY_NAME
 from ome_writers.tools.cli import main
 from tests.backends.params import backend_params, root_for
+from tests.core.test_hot_path_memory import _append_peaks
 
 from .reference import reference_levels
 
@@ -107,21 +107,7 @@ def test_no_frame_sized_allocation_with_levels(tmp_path: Path, backend: str) -> 
         pyramid=3,
     )
     frames = [np.full(shape, i, "uint16") for i in range(40)]
-    stream = create_stream(settings, checkpoint_seconds=None)
-    for frame in frames[:4]:
-        stream.append(frame)
-    stream._backend.checkpoint(4)  # warm: every level's first chunk written
-    tracemalloc.start()
-    peaks = []
-    try:
-        for frame in frames[4:]:
-            tracemalloc.reset_peak()
-            before = tracemalloc.get_traced_memory()[0]
-            stream.append(frame)
-            peaks.append(tracemalloc.get_traced_memory()[1] - before)
-    finally:
-        stream.close()
-        tracemalloc.stop()
+    peaks = _append_peaks(settings, frames)
     typical = sorted(peaks)[len(peaks) // 2]
     # tifffile writes each SubIFD page with numpy's `tofile`, which allocates a
     # transient buffer of about 64 KiB on the TIFF writer thread (seen with

@@ -70,6 +70,23 @@ class PendingWrites:
         while self._queue and self._queue[0][0].done():
             self.settle()
 
+    def add_releasing(
+        self, start: Callable[[], Any], nbytes: int, release: Callable[[], None]
+    ) -> None:
+        """`add` the future `start()` returns; call `release` once it is done.
+
+        `release` is called exactly once: when the write is done (or failed), or
+        at once when `start` (or the check before it) raises.
+        """
+        try:
+            self.check()
+            future = start()
+        except BaseException:
+            release()
+            raise
+        future.add_done_callback(lambda _: release())
+        self.add(future, nbytes)
+
     def add(
         self,
         future: _Future,

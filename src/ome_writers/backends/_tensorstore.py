@@ -226,15 +226,13 @@ class TensorstoreBackend(ZarrBackend):
         release: Callable[[], None],
     ) -> None:
         # tensorstore references the buffer until the commit: no copy, no wait
-        try:
-            self._pending.check()
+        def start() -> Any:
             target = self._array(position, index)[index]
-            futures = target.write(frame, can_reference_source_data_indefinitely=True)
-        except BaseException:
-            release()
-            raise
-        futures.commit.add_done_callback(lambda _: release())
-        self._pending.add(futures.commit, frame.nbytes)
+            return target.write(
+                frame, can_reference_source_data_indefinitely=True
+            ).commit
+
+        self._pending.add_releasing(start, frame.nbytes, release)
         self._keep_up()
 
     def _write_block(

@@ -136,15 +136,12 @@ class ZarrPythonBackend(ZarrBackend):
         frame: np.ndarray,
         release: Callable[[], None],
     ) -> None:
-        try:
-            self._pending.check()
-            array = self._arrays[position]
-            future = self._executor.submit(array.__setitem__, index, frame)
-        except BaseException:
-            release()
-            raise
-        future.add_done_callback(lambda _: release())
-        self._pending.add(future, frame.nbytes)
+        array = self._arrays[position]
+        self._pending.add_releasing(
+            lambda: self._executor.submit(array.__setitem__, index, frame),
+            frame.nbytes,
+            release,
+        )
 
     def _write_block(
         self, position: int, origin: tuple[int, ...], block: np.ndarray
