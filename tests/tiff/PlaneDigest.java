@@ -7,6 +7,14 @@ import java.security.MessageDigest;
  * pyramids also the resolution count and every reduced plane (LEVEL lines).
  */
 public class PlaneDigest {
+  static String sha1(byte[] bytes) throws Exception {
+    StringBuilder hex = new StringBuilder();
+    for (byte b : MessageDigest.getInstance("SHA-1").digest(bytes)) {
+      hex.append(String.format("%02x", b));
+    }
+    return hex.toString();
+  }
+
   public static void main(String[] args) throws Exception {
     DebugTools.setRootLevel("ERROR");
     ImageReader reader = new ImageReader();
@@ -20,10 +28,7 @@ public class PlaneDigest {
           + loci.formats.FormatTools.getPixelTypeString(reader.getPixelType()));
       for (int i = 0; i < reader.getImageCount(); i++) {
         int[] zct = reader.getZCTCoords(i);
-        byte[] bytes = reader.openBytes(i);
-        MessageDigest md = MessageDigest.getInstance("SHA-1");
-        StringBuilder hex = new StringBuilder();
-        for (byte b : md.digest(bytes)) hex.append(String.format("%02x", b));
+        String hex = sha1(reader.openBytes(i));
         System.out.println("PLANE " + s + " " + zct[0] + " " + zct[1] + " " + zct[2] + " " + hex);
       }
       System.out.println("RESOLUTIONS " + s + " " + reader.getResolutionCount());
@@ -31,10 +36,7 @@ public class PlaneDigest {
         reader.setResolution(r);
         for (int i = 0; i < reader.getImageCount(); i++) {
           int[] zct = reader.getZCTCoords(i);
-          byte[] bytes = reader.openBytes(i);
-          MessageDigest md = MessageDigest.getInstance("SHA-1");
-          StringBuilder hex = new StringBuilder();
-          for (byte b : md.digest(bytes)) hex.append(String.format("%02x", b));
+          String hex = sha1(reader.openBytes(i));
           System.out.println("LEVEL " + s + " " + r + " " + reader.getSizeX() + " "
               + reader.getSizeY() + " " + zct[0] + " " + zct[1] + " " + zct[2] + " " + hex);
         }
