@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ._view import StreamView
     from .backends._base import Backend
     from .metadata._frames import FrameMetadataLog
+    from .metadata._ranges import DisplayRanges
 
 _RESERVED_NAMESPACES = ("ome", "ome_writers")
 
@@ -94,6 +95,7 @@ def create_stream(
         backend = backend_cls(context)
     backend.prepare()
     stream = OMEStream._create(settings, backend, router, frame_log)
+    stream._ranges = context.display_ranges
     stream._check_finite = finite_only and stream._dtype.kind == "f"
     stream._checkpoint_every = checkpoint_seconds
     stream._next_checkpoint = (
@@ -126,6 +128,7 @@ class OMEStream:
         "_n",
         "_next_checkpoint",
         "_notifier",
+        "_ranges",
         "_route",
         "_router",
         "_settings",
@@ -149,6 +152,7 @@ class OMEStream:
     _n: int
     _next_checkpoint: float
     _notifier: CoordNotifier | None
+    _ranges: DisplayRanges | None
     _route: Callable[[int], tuple[int, tuple[int, ...]]]
     _router: FrameRouter
     _settings: AcquisitionSettings
@@ -201,6 +205,7 @@ class OMEStream:
         self._failure = None
         self._failure_reported = False
         self._notifier = None
+        self._ranges = None
         return self
 
     # ------------------------------------------------------------------ writing
@@ -270,6 +275,9 @@ class OMEStream:
                 self._write(pos, index, arr)
             except Exception as e:
                 self._fail(e)
+            ranges = self._ranges
+            if ranges is not None:  # display windows: a sparse sample
+                ranges.add(pos, index, arr)
             self._n = n + 1
             if frame_metadata is not None:
                 self._frame_log.add(n, frame_metadata)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,11 @@ def test_pixels_channels_and_planes(tmp_path: Path, bioformats: BioFormats) -> N
     assert dapi.fluor == "Hoechst"
     xml = tifffile.tiffcomment(path)
     (fitc_xml,) = re.findall(r"<Channel [^>]*FITC[^>]*>", xml)
-    assert "Wavelength" not in fitc_xml and "Color" not in fitc_xml
+    assert "Wavelength" not in fitc_xml
+    # no colour given: guessed from the name (metadata/_colors.py)
+    fitc, cy5 = pixels.channels[1:]
+    assert fitc.color.as_rgb_tuple(alpha=False) == (0, 255, 0)
+    assert cy5.color.as_rgb_tuple(alpha=False) == (255, 0, 255)
     # a Plane per frame with metadata (frame 4 has none), in DimensionOrder
     assert len(pixels.planes) == 11
     assert [b.plane_count for b in pixels.tiff_data_blocks] == [12]
@@ -320,3 +325,34 @@ def test_metadata_in_file_sets(
         }
         assert file_uuids[path.name] == own.uuid
         check_bioformats(bioformats, path, expected_planes(settings, 4), series=2)
+
+
+def test_bioformats_reports_channel_colors(
+    tmp_path: Path, bioformats: BioFormats
+) -> None:
+    """Colours guessed from channel names reach Bio-Formats' OME-XML."""
+    path = tmp_path / "colors.ome.tiff"
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        dimensions=[
+            Dimension(name="c", type="channel", coords=["DAPI", "mCherry", "GFP"]),
+            Dimension(name="y", count=8, type="space"),
+            Dimension(name="x", count=8, type="space"),
+        ],
+        dtype="uint8",
+    )
+    with create_stream(settings) as stream:
+        for i in range(3):
+            stream.append(np.full((8, 8), i, "uint8"))
+    info = ["java", "-cp", str(bioformats.jar), "loci.formats.tools.ImageInfo"]
+    proc = subprocess.run(
+        [*info, "-nopix", "-no-upgrade", "-omexml-only", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    colors = re.findall(r'<Channel Color="(-?\d+)"[^>]*Name="(\w+)"', proc.stdout)
+    # OME colours are signed 32-bit RGBA
+    rgba = {name: int(value) & 0xFFFFFFFF for value, name in colors}
+    assert rgba == {"DAPI": 0x0000FFFF, "mCherry": 0xFF0000FF, "GFP": 0x00FF00FF}

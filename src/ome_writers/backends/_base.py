@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.metadata._frames import FrameMetadataLog
+    from ome_writers.metadata._ranges import DisplayRanges
 
     from ._registry import BackendRecord
 
@@ -36,20 +37,35 @@ class BackendContext:
         Frame number -> (position, storage index), for backends that plan ahead.
     frame_metadata : FrameMetadataLog
         Per-frame metadata appended with the frames.
+    display_ranges : DisplayRanges | None
+        Observed pixel range per image and channel (sampled by the stream),
+        for display windows; None without a channel axis.
     """
 
     settings: AcquisitionSettings
     router: FrameRouter
     frame_metadata: FrameMetadataLog
+    display_ranges: DisplayRanges | None = None
 
     @classmethod
     def for_settings(cls, settings: AcquisitionSettings) -> BackendContext:
         """A context with a new router and an empty frame metadata log."""
         from ome_writers._router import FrameRouter
+        from ome_writers._schema import effective_type
         from ome_writers.metadata._frames import FrameMetadataLog
+        from ome_writers.metadata._ranges import DisplayRanges
 
         router = FrameRouter(settings)
-        return cls(settings, router, FrameMetadataLog(router))
+        ranges = None
+        index_dims = settings.storage_index_dimensions
+        channel = next(
+            (i for i, d in enumerate(index_dims) if effective_type(d) == "channel"),
+            None,
+        )
+        if channel is not None and not settings.is_ragged:
+            count = int(index_dims[channel].count or 1)
+            ranges = DisplayRanges(len(settings.positions), count, channel)
+        return cls(settings, router, FrameMetadataLog(router), ranges)
 
 
 class Backend(ABC):
@@ -87,6 +103,7 @@ class Backend(ABC):
         self.settings = settings
         self.router = context.router
         self.frame_metadata = context.frame_metadata
+        self.display_ranges = context.display_ranges
         dims = settings.array_storage_dimensions
         self.storage_names = tuple(d.name for d in dims)
         self.storage_shape: tuple[int | None, ...] = tuple(d.count for d in dims)

@@ -26,6 +26,7 @@ from ome_writers.metadata._ngff import (
     build_layout,
     check_axes,
     check_plate,
+    set_windows,
     write_group,
     write_groups,
 )
@@ -398,8 +399,12 @@ class ZarrBackend(Backend):
                 self._describe_image(path, position, [])
 
     def _write_frame_metadata(self) -> None:
-        """Every frame's metadata into the images' ``zarr.json`` (at close)."""
+        """Every frame's metadata into the images' ``zarr.json`` (at close),
+        with display windows from the observed pixel ranges."""
+        ranges = self.display_ranges
         for position, path in enumerate(self.layout.image_paths):
+            if ranges is not None:
+                set_windows(self.attributes[path], ranges.windows(position))
             self._describe_image(path, position, self.frame_metadata.records(position))
         if "." not in self.layout.image_paths:
             write_group(self.root, ".", self.attributes["."])

@@ -16,6 +16,8 @@ from ome_writers._paths import safe_segment
 from ome_writers._schema import Channel, effective_type
 from ome_writers._schema._pyramid import Pyramid, level_transform
 
+from ._colors import channel_color
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -71,11 +73,8 @@ def _window(dtype: np.dtype) -> ngff.OmeroWindow:
     return ngff.OmeroWindow(start=lo, min=lo, end=hi, max=hi)
 
 
-def _color(channel: Channel) -> str:
-    if channel.color is None:
-        return "FFFFFF"
-    r, g, b, *_ = channel.color.as_rgb_tuple(alpha=False)
-    return f"{r:02X}{g:02X}{b:02X}"
+def _color(channel: Channel | str) -> str:
+    return channel_color(channel) or "FFFFFF"
 
 
 def image_attributes(
@@ -97,7 +96,7 @@ def image_attributes(
         channels = [
             ngff.OmeroChannel(
                 label=str(getattr(c, "name", c)),
-                color=_color(c) if isinstance(c, Channel) else "FFFFFF",
+                color=_color(c if isinstance(c, Channel) else str(c)),
                 window=window,
                 active=True,
             )
@@ -133,14 +132,71 @@ class _ImageAttributes:
         self._settings = settings
         self._base: dict[str, Any] | None = None
 
-    def __call__(self, name: str | None) -> dict[str, Any]:
+    def __call__(
+        self, name: str | None, position: Position | None = None
+    ) -> dict[str, Any]:
         if name is None:
-            return image_attributes(self._settings)
-        if self._base is None:
-            self._base = image_attributes(self._settings, name)
-        out = copy.deepcopy(self._base)
-        out["multiscales"][0]["name"] = name
+            out = image_attributes(self._settings)
+        else:
+            if self._base is None:
+                self._base = image_attributes(self._settings, name)
+            out = copy.deepcopy(self._base)
+            out["multiscales"][0]["name"] = name
+        if position is not None:
+            add_stage_position(out, self._settings, position)
         return out
+
+
+def set_windows(
+    attributes: dict[str, Any], windows: list[tuple[float, float] | None]
+) -> None:
+    """Set each ``omero`` channel's display window (start, end) where known."""
+    omero = attributes.get("ome", {}).get("omero")
+    if not omero:
+        return
+    for channel, window in zip(omero["channels"], windows, strict=False):
+        if window is not None:
+            channel["window"]["start"], channel["window"]["end"] = window
+
+
+# micrometres (stage coordinates) in other length units of NGFF axes
+_FROM_UM = {
+    "nanometer": 1e3,
+    "micrometer": 1.0,
+    "millimeter": 1e-3,
+    "centimeter": 1e-4,
+    "meter": 1e-6,
+}
+
+
+def add_stage_position(
+    attributes: dict[str, Any], settings: AcquisitionSettings, position: Position
+) -> None:
+    """Add the stage coordinates of `position` to every level's translation.
+
+    x/y go to the frame axes, z to a space axis named "z"; only along axes
+    whose unit is a length (a coordinate in micrometres cannot be placed on
+    an axis of pixels). Tiles can then be placed without the acquisition
+    software; OME-XML carries the same as plane positions.
+    """
+    dims = settings.array_storage_dimensions
+    offsets = [0.0] * len(dims)
+    stage = {dims[-1].name: position.x_coord, dims[-2].name: position.y_coord}
+    stage["z"] = position.z_coord
+    for i, d in enumerate(dims):
+        value = stage.get(d.name) if effective_type(d) == "space" else None
+        factor = _FROM_UM.get(d.unit or "")
+        if value is not None and factor is not None:
+            offsets[i] = float(value) * factor
+    if not any(offsets):
+        return
+    for dataset in attributes["multiscales"][0]["datasets"]:
+        transforms = dataset["coordinateTransformations"]
+        if len(transforms) < 2:
+            transforms.append({"type": "translation", "translation": [0.0] * len(dims)})
+        translation = transforms[1]["translation"]
+        for i, offset in enumerate(offsets):
+            translation[i] += offset
 
 
 def check_axes(settings: AcquisitionSettings) -> str | None:
@@ -258,7 +314,7 @@ def build_layout(settings: AcquisitionSettings) -> ZarrLayout:
         for p, fov in zip(positions, fields, strict=True):
             row, col = safe_segment(str(p.plate_row)), safe_segment(str(p.plate_column))
             path = f"{row}/{col}/{fov}"
-            layout.groups[path] = {"ome": named_image(p.name)}
+            layout.groups[path] = {"ome": named_image(p.name, p)}
             layout.image_paths.append(path)
     elif len(positions) > 1:
         names = _unique([safe_segment(_series_name(p)) for p in positions])
@@ -267,12 +323,12 @@ def build_layout(settings: AcquisitionSettings) -> ZarrLayout:
         layout.groups["."] = {"ome": _dump(bf2raw)}
         layout.groups["OME"] = {"ome": _dump(ngff.Series(series=names))}
         for k, (p, name) in enumerate(zip(positions, names, strict=True)):
-            layout.groups[name] = {"ome": named_image(p.name)}
+            layout.groups[name] = {"ome": named_image(p.name, p)}
             if coordinates is not None:  # which index of each series dimension
                 layout.groups[name]["ome_writers"] = {"series": coordinates[k]}
             layout.image_paths.append(name)
     else:
-        layout.groups["."] = {"ome": image_attributes(settings)}
+        layout.groups["."] = {"ome": named_image(None, positions[0])}
         layout.image_paths.append(".")
     return layout
 

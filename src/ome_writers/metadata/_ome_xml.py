@@ -14,6 +14,7 @@ from ome_types import model as m
 
 from ome_writers._schema._units import LENGTH_SYMBOLS, TIME_SYMBOLS
 
+from ._colors import channel_color
 from ._frames import SPECIAL_KEYS
 from ._tiff_axes import (
     PIXEL_TYPES,
@@ -56,10 +57,11 @@ def _channel(label: str, optical: Channel | None, image: int, c: int) -> m.Chann
         "name": label,
         "samples_per_pixel": 1,
     }
+    color = channel_color(optical if optical is not None else label)
+    if color is not None:  # the channel's own, else guessed from name/emission
+        r, g, b = bytes.fromhex(color)
+        kwargs["color"] = m.Color((r, g, b))
     if optical is not None:
-        if optical.color is not None:
-            r, g, b, *_ = optical.color.as_rgb_tuple(alpha=False)
-            kwargs["color"] = m.Color((r, g, b))
         if optical.excitation_wavelength_nm:
             kwargs["excitation_wavelength"] = float(optical.excitation_wavelength_nm)
             kwargs["excitation_wavelength_unit"] = m.UnitsLength.NANOMETER
