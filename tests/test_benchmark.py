@@ -7,9 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from ome_writers.tools.benchmark import main, scenario
+from ome_writers.tools.benchmark import latency_sample, main, scenario
 from ome_writers.tools.cli import main as cli_main
 
 pytest.importorskip("tensorstore")
@@ -117,3 +118,95 @@ def test_frames_offered_at_a_camera_rate(capsys: pytest.CaptureFixture[str]) -> 
     assert main([*argv, "--fps", "400", "--plain"]) == 0
     plain = capsys.readouterr().out
     assert "frames offered at 400 fps" in plain and "┃" not in plain
+
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_latency_sample_keeps_the_tail() -> None:
+    few = [0.5, 2.0, 0.25]
+    assert latency_sample(few) == few  # in append order
+    many = np.random.default_rng(0).lognormal(0, 1, 10_000)
+    sample = latency_sample(many)
+    assert len(sample) == 2000
+    assert sample[0] == pytest.approx(many.min(), rel=1e-3)
+    assert sample[-1] == pytest.approx(many.max(), rel=1e-3)
+    p99 = np.percentile(sample, 99)
+    assert p99 == pytest.approx(np.percentile(many, 99), rel=1e-2)
+
+
+def test_plot_from_synthetic_rows(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from ome_writers.tools.plots import plot_benchmark
+
+    rng = np.random.default_rng(1)
+
+    def sampled(target: str, gbps: float, **extra: object) -> dict[str, object]:
+        lat = rng.lognormal(1, 0.8, 300)
+        return {
+            "scenario": "a",
+            "target": target,
+            "gbps_sync": gbps,
+            "p50_ms": float(np.median(lat)),
+            "p99_ms": float(np.percentile(lat, 99)),
+            "max_ms": float(lat.max()),
+            "latencies_ms": latency_sample(lat),
+            **extra,
+        }
+
+    rows = [
+        sampled("disk", 0.4),
+        sampled("ours:tensorstore", 0.5, version="0.4.0"),
+        sampled("ours:tifffile", 0.35, version="0.4.0"),
+        # a compared version's and an old file's rows: no latency sample
+        *(
+            {"scenario": "a", "target": t, "version": "0.3.2", "gbps_sync": g}
+            | {"p50_ms": 0.02, "p99_ms": 0.1, "max_ms": 30.0}
+            for t, g in (("other:tensorstore", 0.38), ("other:tifffile", 0.37))
+        ),
+        {"scenario": "a", "target": "raw:tensorstore", "gbps_sync": 0.41}
+        | {"p50_ms": 2.0, "p99_ms": 20.0, "max_ms": 50.0},
+        {"scenario": "a", "target": "raw:tifffile", "error": "failed to write"},
+        sampled("ours:tensorstore", 0.3, version="0.4.0") | {"scenario": "p"},
+        {"scenario": "g", "target": "camera", "fps": 100.0},  # nothing to draw
+    ]
+    out = plot_benchmark(rows, tmp_path / "rows.png", titles={"a": "scenario a"})
+    assert out == tmp_path / "rows.png"
+    data = out.read_bytes()
+    assert len(data) > 10_000 and data.startswith(PNG)
+    with pytest.raises(ValueError, match="no rows"):
+        plot_benchmark(rows[-1:], tmp_path / "camera.png")
+
+
+def test_plot_after_a_run_and_from_saved_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    argv = ["--quick", "-s", "f", "--backends", "tensorstore", "--no-raw", "-q"]
+    after_run = tmp_path / "run.png"
+    assert main([*argv, "--json", "--plot", str(after_run)]) == 0
+    saved = tmp_path / "rows.json"
+    saved.write_text(capsys.readouterr().out)
+    assert after_run.read_bytes().startswith(PNG)
+    rows = json.loads(saved.read_text())
+    for row in rows:  # every append of the run, in order (fewer than 2000)
+        assert len(row["latencies_ms"]) == row["frames"]
+        assert max(row["latencies_ms"]) == pytest.approx(row["max_ms"], rel=1e-3)
+    loaded = tmp_path / "loaded.png"
+    assert main(["--load", str(saved), "--plain", "--plot", str(loaded)]) == 0
+    assert loaded.read_bytes().startswith(PNG)
+    assert "latenc" not in capsys.readouterr().out  # the tables leave it out
+    assert main(["--load", str(saved), "--markdown"]) == 0
+    assert "latenc" not in capsys.readouterr().out
+
+
+def test_plot_without_matplotlib_says_what_to_install(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # not importable
+    with pytest.raises(SystemExit):  # before anything runs
+        main(["-s", "f", "--plot", str(tmp_path / "x.png")])
+    assert 'pip install "ome-writers[plot]"' in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()

@@ -37,6 +37,12 @@ Usage: ``ome-writers bench [-s a b ...] [--repeat 3] [--compare PY] [--json]``
 (or ``python -m ome_writers.benchmark``). The file also runs as a script under
 an interpreter that has any ome-writers installed: that is how ``--compare``
 measures other versions.
+
+``--plot FILE.png`` also draws durable throughput and append-latency
+distributions (`ome_writers.tools.plots`, the ``plot`` extra), after a run or
+from rows saved with ``--json`` (``--load``). Each row keeps a sample of its
+append latencies for that (``latencies_ms``, at most 2000 values), which the
+tables leave out.
 """
 
 from __future__ import annotations
@@ -180,6 +186,22 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+LATENCY_SAMPLE = 2000  # at most this many append latencies kept per row
+
+
+def latency_sample(latencies_ms: Any, limit: int = LATENCY_SAMPLE) -> list[float]:
+    """Append latencies (ms) small enough for JSON, to 4 significant digits.
+
+    Up to `limit` values are kept as they are, in append order; more become
+    `limit` evenly spaced quantiles of them, from the minimum to the maximum,
+    so that the distribution, its tail and its maximum survive.
+    """
+    values = np.asarray(latencies_ms, dtype=float)
+    if values.size > limit:
+        values = np.quantile(values, np.linspace(0, 1, limit))
+    return [float(f"{x:.4g}") for x in values]
+
+
 def _timed_run(
     spec: dict[str, Any],
     append: Any,
@@ -230,6 +252,7 @@ def _timed_run(
         "p50_ms": float(np.percentile(latencies, 50) * 1e3),
         "p99_ms": float(np.percentile(latencies, 99) * 1e3),
         "max_ms": float(latencies.max() * 1e3),
+        "latencies_ms": latency_sample(latencies * 1e3),
         "close_s": closed - appended,
         "peak_rss_mb": _peak_rss_mb(),
         "rss_growth_mb": _peak_rss_mb() - rss_setup,
@@ -562,7 +585,9 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
         return {"error": runs[-1]["error"], "repeats": 0}
     merged: dict[str, Any] = {"repeats": len(ok)}
     for key, value in ok[0].items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if key == "latencies_ms":  # every repeat's appends, one distribution
+            merged[key] = latency_sample([x for r in ok for x in r.get(key, [])])
+        elif isinstance(value, bool) or not isinstance(value, int | float):
             merged[key] = value
         else:
             merged[key] = statistics.median(r[key] for r in ok)
@@ -800,6 +825,19 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def dumps_rows(rows: list[dict[str, Any]]) -> str:
+    """The rows as JSON, one key per line (a latency sample on one line)."""
+    if not rows:
+        return "[]"
+    items = [
+        " {\n"
+        + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in row.items())
+        + "\n }"
+        for row in rows
+    ]
+    return "[\n" + ",\n".join(items) + "\n]"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``ome-writers bench``."""
     parser = argparse.ArgumentParser(
@@ -852,14 +890,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="render rows saved with --json instead of running",
     )
     parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw durable throughput and append latency per scenario and "
+        "backend into an image (needs matplotlib: the 'plot' extra)",
+    )
+    parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress lines on stderr"
     )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; print a table (or JSON rows)."""
-    args = build_parser().parse_args(argv)
+    """Run the benchmark; print a table (or JSON rows), and draw it with --plot."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.plot:  # before a long run, not after it
+        from ome_writers.tools.plots import require_matplotlib
+
+        try:
+            require_matplotlib()
+        except ImportError as exc:
+            parser.error(str(exc))
     if args.load:
         rows = [
             row
@@ -870,12 +922,24 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows = run(args)
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(dumps_rows(rows))
     elif args.markdown:
         print(render_markdown(rows))
     elif args.plain or not print_rich(rows):
         print(render(rows))
-    return 0 if all("error" not in r for r in rows) else 1
+    status = 0 if all("error" not in r for r in rows) else 1
+    if args.plot:
+        from ome_writers.tools.plots import plot_benchmark
+
+        titles = {r["scenario"]: _title(rows, r["scenario"]) for r in rows}
+        try:
+            plot_benchmark(rows, args.plot, titles=titles)
+        except ValueError as exc:  # nothing to draw
+            print(f"--plot: {exc}", file=sys.stderr)
+            return 1
+        if not args.quiet:
+            print(f"plot written to {args.plot}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":
