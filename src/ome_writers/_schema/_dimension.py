@@ -122,8 +122,12 @@ class Dimension(SettingsModel):
         Elements per chunk (Zarr). Default: whole frame for Y/X, 1 otherwise.
     shard_size_chunks : int | None
         Chunks per shard (Zarr v3 sharding).
-    unit, scale, translation
-        Physical unit, step size and offset of index 0.
+    unit : str | None
+        Physical unit.
+    scale : float | None
+        Physical step size.
+    translation : float | None
+        Physical offset of index 0.
     """
 
     name: str = Field(min_length=1)

@@ -23,7 +23,17 @@ def row_letters(index: int) -> str:
 
 
 class Plate(SettingsModel):
-    """A multi-well plate: row and column names, optional name."""
+    """A multi-well plate: row and column names, optional name.
+
+    Parameters
+    ----------
+    row_names : list[str]
+        Row names, e.g. ``["A", "B", ...]``.
+    column_names : list[str]
+        Column names, e.g. ``["1", "2", ...]``.
+    name : str | None
+        Plate name.
+    """
 
     row_names: list[str]
     column_names: list[str]

@@ -28,6 +28,9 @@ AUTO_TILE = 256  # "auto" levels stop once a level fits this many pixels per sid
 class Pyramid(SettingsModel):
     """Resolution levels written while frames arrive.
 
+    An int or "auto" given for `AcquisitionSettings.pyramid` means
+    ``Pyramid(levels=...)``.
+
     Parameters
     ----------
     levels : int | "auto"
@@ -44,9 +47,6 @@ class Pyramid(SettingsModel):
         Also halve the z axis (space dimensions other than Y, X) per level.
         Z is kept where its count is 1. OME-Zarr only: OME-TIFF levels are
         SubIFDs of each 2D page.
-
-    An int or "auto" given for `AcquisitionSettings.pyramid` means
-    ``Pyramid(levels=...)``.
     """
 
     levels: int | Literal["auto"] = Field(default="auto")

@@ -224,9 +224,13 @@ def demo_core(
 
     Parameters
     ----------
-    width, height, dtype, bit_depth
-        Camera frame size, pixel type (uint8/16/32) and bit depth (8, 10, 12,
-        14, 16 or 32; pixel values stay below ``2**bit_depth``).
+    width, height : int
+        Camera frame size.
+    dtype : str
+        Pixel type (uint8/16/32).
+    bit_depth : int
+        Bit depth (8, 10, 12, 14, 16 or 32; pixel values stay below
+        ``2**bit_depth``).
     pixel_size_um : float | None
         Pixel-size calibration; None or 0 leave the core uncalibrated (it then
         reports 0, as an unconfigured microscope does).
