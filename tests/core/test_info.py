@@ -490,3 +490,26 @@ def test_pyramid_levels_listed_under_their_image(tmp_path: Path) -> None:
     assert "    3 resolution levels (0: (2, 16, 16), 1: (2, 8, 8), 2: (2, 4, 4))" in (
         report.lines()
     )
+
+
+def test_tiff_set_with_a_missing_file_is_invalid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "run.ome.tiff"),
+        dimensions=_tczyx(POSITIONS),
+        dtype="uint16",
+    )
+    _write(settings)
+    (tmp_path / "run" / "run_p001.ome.tiff").unlink()
+    report = inspect_dataset(tmp_path / "run")
+    assert not report.valid
+    assert "run_p001.ome.tiff: listed in run_p000.ome.tiff but missing" in (
+        report.problems
+    )
+    assert [(i.name, i.path) for i in report.images] == [
+        ("A1", "run_p000.ome.tiff"),
+        ("B2", "run_p001.ome.tiff"),
+    ]
+    assert main(["info", str(tmp_path / "run")]) == 1
+    assert "  INVALID" in capsys.readouterr().out.splitlines()

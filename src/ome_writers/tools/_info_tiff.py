@@ -122,25 +122,27 @@ def inspect_tiff(path: Path) -> DatasetReport:
     return report
 
 
-def _references(model: m.OME) -> list[str]:
-    """Files an OME model names: its metadata file, its images' TIFF files."""
-    out = [model.binary_only.metadata_file] if model.binary_only else []
+def _tiff_data_files(model: m.OME) -> list[str]:
+    """The TIFF files the images of `model` have pages in (first mention order)."""
+    out: list[str] = []
     for image in model.images:
         for block in image.pixels.tiff_data_blocks:
-            if block.uuid is not None and block.uuid.file_name:
-                out.append(block.uuid.file_name)
+            name = block.uuid.file_name if block.uuid is not None else None
+            if name and name not in out:
+                out.append(name)
     return out
+
+
+def _references(model: m.OME) -> list[str]:
+    """Files an OME model names: its metadata file, its images' TIFF files."""
+    own = [model.binary_only.metadata_file] if model.binary_only else []
+    return own + _tiff_data_files(model)
 
 
 def _set_files(model: m.OME, holder: str, companions: list[str]) -> list[str]:
     """The TIFF files of the set `model` describes (the holder's own first)."""
     files = [] if holder in companions else [holder]
-    for image in model.images:
-        for block in image.pixels.tiff_data_blocks:
-            name = block.uuid.file_name if block.uuid is not None else None
-            if name and name not in files:
-                files.append(name)
-    return files
+    return files + [f for f in _tiff_data_files(model) if f not in files]
 
 
 def _layout(
@@ -150,12 +152,11 @@ def _layout(
         return "multi-file set (companion-file)"
     if len(files) == 1:
         return "single file"
-    full = [f for f in files if f in models and models[f].images]
-    return (
-        "multi-file set ("
-        + ("redundant" if len(full) == len(files) else "master-tiff")
-        + ")"
-    )
+    if any(f in models and models[f].binary_only for f in files):
+        return "multi-file set (master-tiff)"
+    if all(f in models and models[f].images for f in files):
+        return "multi-file set (redundant)"
+    return "multi-file set"
 
 
 def _add_images(

@@ -329,11 +329,12 @@ def _frames(
         and all(0 <= i < n for i, n in zip(index, index_shape, strict=True))
     ]
     frames.acquired = len(set(within) - skipped)
-    frames.missing = [
-        index
-        for index in product(*(range(n) for n in index_shape))
-        if index not in acquired and index not in skipped
-    ]
+    if frames.acquired + len(skipped) < frames.declared:
+        frames.missing = [
+            index
+            for index in product(*(range(n) for n in index_shape))
+            if index not in acquired and index not in skipped
+        ]
 
 
 def stored_chunks(

@@ -391,13 +391,14 @@ class DatasetReport:
         """Add `image` and its entries in `arrays` and `levels`."""
         self.images.append(image)
         label = self.label(image)
-        if self.kind == "OME-TIFF":  # as tifffile names them: TCZYX
-            axes = "".join(image.axes).upper()
-        else:
-            axes = ",".join(image.axes)
-        self.arrays.setdefault(label, (image.shape, image.dtype, axes))
+        self.arrays.setdefault(label, (image.shape, image.dtype, self._axes(image)))
         if len(image.levels) > 1:
             self.levels[label] = list(image.levels)
+
+    def _axes(self, image: ImageInfo) -> str:
+        if self.kind == "OME-TIFF":  # as tifffile names them: TCZYX
+            return "".join(image.axes).upper()
+        return ",".join(image.axes)
 
     def lines(self) -> list[str]:
         """Human-readable summary: what the dataset holds, then its problems."""
@@ -414,9 +415,10 @@ class DatasetReport:
         shared = self._shared()
         out.extend(f"  {line}" for line in shared.values())
         for image in self.images:
-            label = self.label(image)
-            shape, dtype, axes = self.arrays[label]
-            out.append(f"  {label}: shape={shape} dtype={dtype} axes={axes}")
+            out.append(
+                f"  {self.label(image)}: shape={image.shape} dtype={image.dtype} "
+                f"axes={self._axes(image)}"
+            )
             out.extend(f"    {line}" for line in self._image_lines(image, shared))
         out.extend(f"  problem: {p}" for p in self.problems)
         out.append("  valid" if self.valid else "  INVALID")
