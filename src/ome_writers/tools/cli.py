@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -13,12 +14,14 @@ if TYPE_CHECKING:
 def _cmd_info(args: argparse.Namespace) -> int:
     from .info import inspect_dataset
 
-    status = 0
-    for path in args.paths:
-        report = inspect_dataset(path)
-        print("\n".join(report.lines()))
-        status |= not report.valid
-    return status
+    reports = [inspect_dataset(path) for path in args.paths]
+    if args.json:
+        docs = [report.to_dict() for report in reports]
+        print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+    else:
+        for report in reports:
+            print("\n".join(report.lines()))
+    return int(not all(report.valid for report in reports))
 
 
 def _cmd_repair(args: argparse.Namespace) -> int:
@@ -60,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         "info", aliases=["validate"], help="describe and validate datasets"
     )
     info.add_argument("paths", nargs="+", help="OME-Zarr, OME-TIFF or scratch paths")
+    info.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document per path (a list for several paths)",
+    )
     info.set_defaults(func=_cmd_info)
 
     repair = sub.add_parser(

@@ -1,0 +1,447 @@
+"""`ome-writers info` for OME-Zarr: the NGFF documents and arrays, read as JSON.
+
+Every ``zarr.json`` is read with `json` (chunk directories are not walked for
+them); yaozarrs validates the hierarchy. Which frames an image holds comes
+from the frame metadata this package writes (``attributes.ome_writers``), and
+where that does not account for every frame, from the chunk files on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from itertools import product
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ome_writers.metadata._frames import JOURNAL_NAME, read_journal
+
+from ._report import (
+    DatasetReport,
+    Frames,
+    ImageInfo,
+    Index,
+    PlateInfo,
+    Quantity,
+    Storage,
+    unit_name,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+#: chunk grids larger than this are not listed (frames acquired: unknown)
+MAX_CHUNKS = 1_000_000
+_EMPTY = np.uint64(2**64 - 1)  # offset and size of a shard's absent chunk
+
+
+def inspect_zarr(path: Path) -> DatasetReport:
+    """Describe and validate the OME-Zarr dataset at `path`."""
+    report = DatasetReport(path, "OME-Zarr")
+    try:
+        import yaozarrs
+
+        yaozarrs.validate_zarr_store(str(path))
+    except Exception as e:  # any reader error is a finding, not a crash
+        report.problems.append(f"yaozarrs: {e}")
+    nodes = _nodes(path, report)
+    for name, doc in nodes.items():
+        if doc.get("node_type") == "array":
+            axes = ",".join(str(d) for d in doc.get("dimension_names") or [])
+            shape = tuple(int(n) for n in doc.get("shape", ()))
+            report.arrays[name] = (shape, str(doc.get("data_type")), axes)
+    root = _ome(nodes.get(".", {}))
+    stages = _collection_stages(path, report)
+    order: list[tuple[str, str | None]] = []  # (image group, well)
+    if "plate" in root:
+        report.layout = "plate"
+        report.plate, order = _plate(root["plate"], nodes)
+    elif "bioformats2raw.layout" in root:
+        report.layout = "collection"
+        series = _ome(nodes.get("OME", {})).get("series") or []
+        order = [(str(s), None) for s in series]
+    elif "multiscales" in root:
+        report.layout = "image"
+        order = [(".", None)]
+    listed = {group for group, _ in order}
+    order += [
+        (name, None)
+        for name, doc in nodes.items()
+        if name not in listed and "multiscales" in _ome(doc)
+    ]
+    for k, (group, well) in enumerate(order):
+        if "multiscales" not in _ome(nodes.get(group, {})):
+            report.problems.append(f"{group}: no image group (zarr.json) found")
+            continue
+        stage = stages[k] if report.layout == "collection" and k < len(stages) else {}
+        try:
+            image = _image(path, group, nodes, report, stage)
+        except Exception as e:  # a malformed document is a finding, not a crash
+            report.problems.append(f"{group}: {e!r}")
+            continue
+        image.well = well
+        report.add_image(image)
+    return report
+
+
+def _nodes(path: Path, report: DatasetReport) -> dict[str, dict[str, Any]]:
+    """Relative path ("." for the root) -> zarr.json of every group and array.
+
+    Arrays are not descended into (their chunk files are not walked).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    pending = [path]
+    while pending:
+        directory = pending.pop()
+        name = directory.relative_to(path).as_posix()
+        doc_path = directory / "zarr.json"
+        if doc_path.is_file():
+            try:
+                doc = json.loads(doc_path.read_text(encoding="utf-8"))
+            except ValueError as e:
+                report.problems.append(f"{name}/zarr.json: {e}")
+                continue
+            if not isinstance(doc, dict):
+                report.problems.append(f"{name}/zarr.json: not a JSON object")
+                continue
+            out[name] = doc
+            if doc.get("node_type") == "array":
+                continue
+        try:
+            children = sorted(p for p in directory.iterdir() if p.is_dir())
+        except OSError:
+            continue
+        pending.extend(reversed(children))
+    return dict(sorted(out.items()))
+
+
+def _ome(doc: dict[str, Any]) -> dict[str, Any]:
+    ome = doc.get("attributes", {}).get("ome", {})
+    return ome if isinstance(ome, dict) else {}
+
+
+def _join(group: str, child: str) -> str:
+    return child if group == "." else f"{group}/{child}"
+
+
+def _plate(
+    plate: dict[str, Any], nodes: dict[str, dict[str, Any]]
+) -> tuple[PlateInfo, list[tuple[str, str | None]]]:
+    info = PlateInfo(
+        name=plate.get("name"),
+        rows=[str(r.get("name")) for r in plate.get("rows", [])],
+        columns=[str(c.get("name")) for c in plate.get("columns", [])],
+    )
+    order: list[tuple[str, str | None]] = []
+    for well in plate.get("wells", []):
+        well_path = str(well.get("path"))
+        images = _ome(nodes.get(well_path, {})).get("well", {}).get("images", [])
+        info.wells[well_path] = len(images)
+        order += [(f"{well_path}/{image.get('path')}", well_path) for image in images]
+    return info, order
+
+
+def _collection_stages(path: Path, report: DatasetReport) -> list[dict[str, Quantity]]:
+    """Stage coordinates per image of ``OME/METADATA.ome.xml`` (series order)."""
+    xml_path = path / "OME" / "METADATA.ome.xml"
+    if not xml_path.is_file():
+        return []
+    try:
+        import ome_types
+    except ImportError:  # optional for OME-Zarr
+        return []
+    try:
+        ome = ome_types.from_xml(xml_path.read_text(encoding="utf-8"))
+    except Exception as e:
+        report.problems.append(f"OME/METADATA.ome.xml: {e}")
+        return []
+    from ._info_tiff import stage_label
+
+    return [stage_label(image) for image in ome.images]
+
+
+def _image(
+    path: Path,
+    group: str,
+    nodes: dict[str, dict[str, Any]],
+    report: DatasetReport,
+    stage: dict[str, Quantity],
+) -> ImageInfo:
+    doc = nodes[group]
+    ome = _ome(doc)
+    multiscale = ome["multiscales"][0]
+    axes = [a.get("name", "") for a in multiscale.get("axes", [])]
+    datasets = multiscale.get("datasets", [])
+    arrays = [_join(group, str(d.get("path"))) for d in datasets]
+    level0 = arrays[0] if arrays else _join(group, "0")
+    meta = nodes.get(level0, {})
+    if meta.get("node_type") != "array":
+        report.problems.append(f"{level0}: array listed in multiscales is missing")
+    shape = tuple(int(n) for n in meta.get("shape", ()))
+    image = ImageInfo(
+        name=str(multiscale.get("name") or (path.name if group == "." else group)),
+        path=group,
+        array=level0,
+        shape=shape,
+        dtype=str(meta.get("data_type", "")),
+        axes=tuple(axes),
+        stage=dict(stage),
+    )
+    if len(arrays) > 1:
+        image.levels = [report.arrays.get(a, ((),))[0] for a in arrays]
+    image.channels = [
+        str(c.get("label", "")) for c in ome.get("omero", {}).get("channels", [])
+    ]
+    scale = _scale(multiscale, datasets[0] if datasets else {})
+    for k, axis in enumerate(multiscale.get("axes", [])):
+        if axis.get("type") in ("space", "time") and k < len(scale):
+            image.scales[axes[k]] = Quantity(scale[k], unit_name(axis.get("unit")))
+    if meta:
+        image.storage = _storage(meta)
+    _frames(path, group, image, doc, meta, report)
+    return image
+
+
+def _scale(multiscale: dict[str, Any], dataset: dict[str, Any]) -> list[float]:
+    """Scale of level 0: its own, times the multiscale's (if it has one)."""
+    out: list[float] | None = None
+    transforms = [
+        *dataset.get("coordinateTransformations", []),
+        *multiscale.get("coordinateTransformations", []),
+    ]
+    for transform in transforms:
+        if transform.get("type") == "scale" and "scale" in transform:
+            values = [float(v) for v in transform["scale"]]
+            if out is not None:
+                values = [a * b for a, b in zip(out, values, strict=True)]
+            out = values
+    return out or []
+
+
+def _storage(meta: dict[str, Any]) -> Storage:
+    chunks = tuple(
+        meta.get("chunk_grid", {}).get("configuration", {}).get("chunk_shape", ())
+    )
+    codecs = meta.get("codecs", [])
+    shards = None
+    if codecs and codecs[0].get("name") == "sharding_indexed":
+        config = codecs[0].get("configuration", {})
+        shards, chunks = chunks, tuple(config.get("chunk_shape", ()))
+        codecs = config.get("codecs", [])
+    return Storage(
+        compression=compression_text(codecs),
+        layout="chunks",
+        chunks=tuple(int(n) for n in chunks),
+        shards=tuple(int(n) for n in shards) if shards is not None else None,
+    )
+
+
+def compression_text(codecs: list[dict[str, Any]]) -> str:
+    """The compressing codecs of a Zarr codec chain, with their levels."""
+    parts = []
+    for codec in codecs:
+        name = codec.get("name")
+        config = codec.get("configuration") or {}
+        if name in ("bytes", "transpose", "crc32c"):
+            continue
+        if name == "blosc":
+            parts.append(
+                f"blosc-{config.get('cname')} "
+                f"(level {config.get('clevel')}, {config.get('shuffle')})"
+            )
+        elif name in ("zstd", "gzip") and "level" in config:
+            parts.append(f"{name} (level {config['level']})")
+        else:
+            parts.append(str(name))
+    return " + ".join(parts) or "none"
+
+
+def _frames(
+    path: Path,
+    group: str,
+    image: ImageInfo,
+    doc: dict[str, Any],
+    meta: dict[str, Any],
+    report: DatasetReport,
+) -> None:
+    """Frame metadata keys and the frames acquired of one image."""
+    if len(image.shape) < 2:
+        return
+    index_shape = image.shape[:-2]
+    own = doc.get("attributes", {}).get("ome_writers", {})
+    records = own.get("frame_metadata")
+    sources = []
+    if records is not None:
+        sources.append("frame_metadata")
+    else:
+        journal = (path if group == "." else path / group) / JOURNAL_NAME
+        if journal.is_file():
+            records = list(read_journal(journal))
+            sources.append("journal")
+    records = [r for r in records or [] if isinstance(r, dict)]
+    image.frames_with_metadata = len(records)
+    keys: set[str] = set()
+    for record in records:
+        keys.update(str(k) for k in record)
+    keys.discard("storage_index")
+    image.frame_keys = sorted(keys)
+    if not image.stage and records:
+        first = records[0]
+        for axis in "xyz":
+            value = first.get(f"position_{axis}")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                image.stage[axis] = Quantity(float(value), "micrometer")
+    acquired: set[Index] = {
+        tuple(int(i) for i in r["storage_index"])
+        for r in records
+        if isinstance(r.get("storage_index"), list)
+    }
+    not_acquired = [tuple(int(i) for i in n) for n in own.get("not_acquired", [])]
+    frames = Frames(
+        declared=math.prod(index_shape),
+        index_axes=image.axes[:-2],
+        not_acquired=not_acquired,
+    )
+    image.frames = frames
+    skipped = set(not_acquired)
+    if len(acquired | skipped) < frames.declared and meta:
+        try:
+            stored = stored_chunks(path / image.array if image.array else path, meta)
+        except OSError as e:
+            report.problems.append(f"{image.array}: {e}")
+            stored = None
+        if stored is not None:
+            chunks, chunk_shape, total = stored
+            frames.chunks_stored, frames.chunks_total = len(chunks), total
+            if all(n == 1 for n in chunk_shape[:-2]):  # a chunk holds one frame
+                acquired |= {index[:-2] for index in chunks}
+                sources.append("chunks")
+    if not sources:
+        return  # acquired: unknown
+    frames.source = "+".join(sources)
+    within = [
+        index
+        for index in acquired
+        if len(index) == len(index_shape)
+        and all(0 <= i < n for i, n in zip(index, index_shape, strict=True))
+    ]
+    frames.acquired = len(set(within) - skipped)
+    if frames.acquired + len(skipped) < frames.declared:
+        frames.missing = [
+            index
+            for index in product(*(range(n) for n in index_shape))
+            if index not in acquired and index not in skipped
+        ]
+
+
+def stored_chunks(
+    array_dir: Path, meta: dict[str, Any]
+) -> tuple[set[Index], Index, int] | None:
+    """The chunks of an array on disk: their grid indices, shape and grid size.
+
+    A sharded array's chunks are the inner chunks its shard indices list (a
+    shard whose index cannot be read counts as absent); when the index codecs
+    are not plain little- or big-endian bytes (and CRC32C), the shards are
+    counted instead. None: the grid is not regular or larger than `MAX_CHUNKS`.
+    """
+    shape = tuple(int(n) for n in meta.get("shape", ()))
+    grid = meta.get("chunk_grid", {})
+    if grid.get("name") != "regular" or not shape:
+        return None
+    outer = tuple(int(n) for n in grid["configuration"]["chunk_shape"])
+    n_outer = math.prod(math.ceil(s / c) for s, c in zip(shape, outer, strict=True))
+    if n_outer > MAX_CHUNKS:
+        return None
+    files = _chunk_files(array_dir, meta.get("chunk_key_encoding", {}), len(shape))
+    if files is None:
+        return None
+    codecs = meta.get("codecs", [])
+    if not (codecs and codecs[0].get("name") == "sharding_indexed"):
+        return set(files), outer, n_outer
+    config = codecs[0].get("configuration", {})
+    inner = tuple(int(n) for n in config.get("chunk_shape", outer))
+    per_shard = tuple(o // i for o, i in zip(outer, inner, strict=True))
+    read_index = _shard_index_reader(config, per_shard)
+    if read_index is None:
+        return set(files), outer, n_outer
+    inner_grid = tuple(math.ceil(s / c) for s, c in zip(shape, inner, strict=True))
+    out: set[Index] = set()
+    for key, file in files.items():
+        present = read_index(file)
+        if present is None:
+            continue
+        for local in np.argwhere(present):
+            cells = zip(key, per_shard, local, strict=True)
+            index = tuple(k * p + int(j) for k, p, j in cells)
+            if all(i < n for i, n in zip(index, inner_grid, strict=True)):
+                out.add(index)
+    return out, inner, math.prod(inner_grid)
+
+
+def _chunk_files(
+    array_dir: Path, encoding: dict[str, Any], ndim: int
+) -> dict[Index, Path] | None:
+    """Chunk (or shard) grid index -> its file, for the array's key encoding."""
+    config = encoding.get("configuration") or {}
+    name = encoding.get("name", "default")
+    if name == "default":
+        separator, prefix = config.get("separator", "/"), "c"
+    elif name == "v2":
+        separator, prefix = config.get("separator", "."), ""
+    else:
+        return None
+    out: dict[Index, Path] = {}
+
+    def add(parts: list[str], file: Path) -> None:
+        if len(parts) == ndim and all(p.isdigit() for p in parts):
+            out[tuple(int(p) for p in parts)] = file
+
+    if separator == "/":
+        base = array_dir / prefix if prefix else array_dir
+        for directory, _, names in os.walk(base):
+            for file_name in names:
+                file = Path(directory, file_name)
+                add(list(file.relative_to(base).parts), file)
+    else:
+        head = f"{prefix}{separator}" if prefix else ""
+        for entry in os.scandir(array_dir):
+            if entry.is_file() and entry.name.startswith(head):
+                add(entry.name[len(head) :].split(separator), array_dir / entry.name)
+    return out
+
+
+def _shard_index_reader(
+    config: dict[str, Any], per_shard: Index
+) -> Callable[[Path], np.ndarray | None] | None:
+    """A function: shard file -> which of its chunks are stored (or None)."""
+    index_codecs = config.get("index_codecs", [])
+    names = [c.get("name") for c in index_codecs]
+    if names not in (["bytes"], ["bytes", "crc32c"]):
+        return None
+    endian = (index_codecs[0].get("configuration") or {}).get("endian", "little")
+    dtype = np.dtype("<u8" if endian == "little" else ">u8")
+    n = math.prod(per_shard)
+    size = 16 * n + (4 if "crc32c" in names else 0)
+    at_end = config.get("index_location", "end") == "end"
+
+    def read(file: Path) -> np.ndarray | None:
+        try:
+            with open(file, "rb") as f:
+                if at_end:
+                    f.seek(0, os.SEEK_END)
+                    if f.tell() < size:
+                        return None
+                    f.seek(-size, os.SEEK_END)
+                data = f.read(size)
+        except OSError:
+            return None
+        if len(data) != size:
+            return None
+        index = np.frombuffer(data[: 16 * n], dtype=dtype).reshape(*per_shard, 2)
+        present: np.ndarray = ~((index[..., 0] == _EMPTY) & (index[..., 1] == _EMPTY))
+        return present
+
+    return read
