@@ -583,6 +583,18 @@ def test_invalid_output_fails(
     assert "did not validate" in capsys.readouterr().err
 
 
+def test_a_failing_task_names_its_source(tmp_path: Path) -> None:
+    pixels = data((2, 3, 4, 10, 12))
+    ngff04_input(tmp_path / "good.zarr", pixels)
+    ngff04_input(tmp_path / "bad.zarr", pixels)
+    chunk = tmp_path / "bad.zarr" / "0" / "1.0.0.0.0"
+    assert chunk.is_file()
+    chunk.write_bytes(b"not a chunk")
+    sources = [tmp_path / "good.zarr", tmp_path / "bad.zarr"]
+    with pytest.raises(ConversionError, match=r"bad\.zarr"):
+        convert(sources, tmp_path / "out.ome.zarr", processes=2, progress=False)
+
+
 # ----------------------------------------------------------------- memory
 
 _MEMORY_SCRIPT = """
