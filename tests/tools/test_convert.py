@@ -23,6 +23,7 @@ import zarr
 
 from ome_writers import (
     AcquisitionSettings,
+    Channel,
     Dimension,
     Plate,
     Position,
@@ -468,13 +469,54 @@ def test_multi_file_set_is_read_once(tmp_path: Path, four_files: list[Path]) -> 
     images = read_sources(sorted(folder.glob("*.tiff")))
     assert [im.name for im in images] == [f"field{k}" for k in range(4)]
     assert [im.name for im in read_sources([folder])] == [im.name for im in images]
-    back = convert([folder], tmp_path / "back.ome.zarr", progress=False)
+    back = convert([folder], tmp_path / "back.ome.zarr", processes=1, progress=False)
     for k, path in enumerate(four_files):
         with tifffile.TiffFile(path) as tif:
             source = tif.series[0].asarray()
         got = read_zarr(back, f"field{k}")
         expected = reorder(source, ["t", "z", "c", "y", "x"], got["axes"])
         np.testing.assert_array_equal(got["data"], expected)
+
+
+def test_positions_and_channels_round_trip(tmp_path: Path) -> None:
+    """Position names, stage positions and channel colours: TIFF, Zarr, TIFF."""
+    positions = [Position(name="left", x_coord=1.5, y_coord=-2.0), "right"]
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "in.ome.tiff"),
+        dimensions=[
+            Dimension(name="p", type="position", coords=positions),
+            Dimension(
+                name="c",
+                type="channel",
+                coords=[Channel(name="DAPI", color="blue", emission_wavelength_nm=450)],
+            ),
+            Dimension(name="y", count=8, unit="um", scale=0.3),
+            Dimension(name="x", count=8, unit="um", scale=0.3),
+        ],
+        dtype="uint8",
+    )
+    pixels = data((2, 8, 8), "uint8")
+    with create_stream(settings) as stream:
+        for plane in pixels:
+            stream.append(plane)
+    zarr_out = convert([tmp_path / "in"], tmp_path / "mid.ome.zarr", progress=False)
+    xml = ome_types.from_xml((zarr_out / "OME" / "METADATA.ome.xml").read_text())
+    assert [im.name for im in xml.images] == ["left", "right"]
+    label = xml.images[0].stage_label
+    assert label is not None and (label.x, label.y) == (1.5, -2.0)
+    channel = zarr.open_group(str(zarr_out / "left")).attrs["ome"]["omero"]["channels"]
+    assert channel[0]["label"] == "DAPI" and channel[0]["color"] == "0000FF"
+    back = convert([zarr_out], tmp_path / "back.ome.tiff", progress=False)
+    model = ome_types.from_tiff(next(back.glob("*_p000.ome.tiff")))
+    assert [im.name for im in model.images] == ["left", "right"]
+    label = model.images[0].stage_label
+    assert label is not None and (label.x, label.y) == (1.5, -2.0)
+    assert model.images[0].pixels.physical_size_x == 0.3
+    (dapi,) = model.images[0].pixels.channels
+    assert dapi.name == "DAPI" and dapi.color.as_rgb_tuple()[:3] == (0, 0, 255)
+    for k in range(2):
+        with tifffile.TiffFile(next(back.glob(f"*_p00{k}.ome.tiff"))) as tif:
+            np.testing.assert_array_equal(tif.series[k].asarray(), pixels[k])
 
 
 def test_positions_of_other_shapes(tmp_path: Path) -> None:
@@ -558,7 +600,9 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     captured = capsys.readouterr()
     assert f"wrote {dest} (valid)" in captured.out
     assert "frames" in captured.err  # the progress bar
-    assert main(["convert", str(dest)]) == 2  # no destination
+    with pytest.raises(SystemExit):  # a source and no destination
+        main(["convert", str(dest)])
+    capsys.readouterr()
     assert main(["convert", str(tmp_path / "missing.npy"), str(dest)]) == 1
     assert "does not exist" in capsys.readouterr().err
 

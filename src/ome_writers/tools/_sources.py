@@ -36,6 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -468,7 +469,7 @@ def _ome_channel(channel: Any) -> Channel | None:
     if not channel.name:
         return None
     kwargs: dict[str, Any] = {"name": channel.name}
-    if channel.color is not None:
+    if channel.color is not None and "color" in channel.model_fields_set:
         r, g, b, *_ = channel.color.as_rgb_tuple()
         kwargs["color"] = (r, g, b)
     for attr, key in (
@@ -536,6 +537,17 @@ def _tiff_scales(
     return out
 
 
+def _read_page(page: Any) -> np.ndarray | None:
+    """A page's pixels (None: a page a file set lacks)."""
+    if page is None:
+        return None
+    with warnings.catch_warnings():
+        # a page of another file of an OME-TIFF set: tifffile reopens it
+        warnings.filterwarnings("ignore", ".*reading array from closed file")
+        data: np.ndarray = page.asarray()
+    return data
+
+
 def _tiff_planes(image: SourceImage) -> Iterator[np.ndarray | None]:
     import tifffile
 
@@ -563,8 +575,7 @@ def _tiff_planes(image: SourceImage) -> Iterator[np.ndarray | None]:
                 fh.seek(int(start or 0) + k * nbytes)
                 data = fh.read_array(dtype, math.prod(page_shape)).reshape(page_shape)
             else:
-                item = pages[k]
-                data = None if item is None else item.asarray()
+                data = _read_page(pages[k])
             if samples == 1:
                 yield None if data is None else data.reshape(data.shape[-2:])
                 continue

@@ -73,14 +73,10 @@ def _pyramid(text: str) -> int | str:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from .convert import ConversionError, convert
 
-    *sources, dest = args.paths
-    if not sources:
-        print("ome-writers convert: error: give SRC... DEST", file=sys.stderr)
-        return 2
     try:
         out = convert(
-            sources,
-            dest,
+            args.sources,
+            args.dest,
             overwrite=args.overwrite,
             format=args.format,
             chunks=args.chunks,
@@ -153,11 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
         "several sources (or a source of several images) become positions.",
     )
     convert.add_argument(
-        "paths",
+        "sources",
         nargs="+",
-        metavar="SRC... DEST",
-        help="sources (OME-TIFF, ImageJ or plain TIFF, OME-Zarr 0.4/0.5, .npy), "
-        "then the output (.ome.zarr or .ome.tiff)",
+        metavar="SRC",
+        help="OME-TIFF, ImageJ or plain TIFF, OME-Zarr 0.4/0.5, Zarr array or .npy",
+    )
+    convert.add_argument(
+        "dest", metavar="DEST", help="the output (.ome.zarr, .ome.tiff)"
     )
     convert.add_argument(
         "--overwrite", action="store_true", help="replace an existing output"
