@@ -659,9 +659,10 @@ def test_memory_stays_flat(tmp_path: Path) -> None:
     """A 315 MB memory-mapped .npy converts with a few frames of memory.
 
     The peak resident memory of the converting process grows by far less
-    than the input (measured: ~6 MiB with zarr-python, which keeps a few
-    frames in flight; tensorstore and the TIFF writer keep at most 64 MiB of
-    frames in flight whatever the input size).
+    than the input: measured +6 MiB with zarr-python (a few frames in
+    flight), as for an input half the size. The other writers hold more
+    frames in flight, a fixed amount whatever the input (tensorstore +72 MiB,
+    OME-TIFF +36 MiB; see the usage docs).
     """
     src = tmp_path / "big.npy"
     big = np.lib.format.open_memmap(

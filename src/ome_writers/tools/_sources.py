@@ -683,11 +683,13 @@ def _ngff_plate(path: Path, root: Any, plate: dict[str, Any]) -> list[SourceImag
 
 def plate_of(path: str | Path) -> Plate | None:
     """The plate of an OME-Zarr plate at `path` (rows, columns, name), or None."""
+    if not _is_zarr(Path(path)):
+        return None
     import zarr
 
     try:
         node = zarr.open_group(str(path), mode="r")
-    except Exception:
+    except Exception:  # an array, or not Zarr after all
         return None
     plate = _ngff(node.attrs.asdict()).get("plate")
     if not isinstance(plate, dict):
