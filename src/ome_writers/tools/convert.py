@@ -366,6 +366,12 @@ def convert(
         The output exists and `overwrite` is False.
     ConversionError
         A task failed, or the output did not validate.
+
+    Notes
+    -----
+    Local worker processes import the program's main module, as for any
+    process pool: a script converting several images in parallel calls
+    `convert` under ``if __name__ == "__main__":``.
     """
     images = read_sources(sources, axes=axes)
     plate = plate_of(sources[0]) if len(sources) == 1 else None
@@ -533,14 +539,24 @@ def _run_processes(tasks: list[_Task], processes: int | None, bar: _Progress) ->
 
 def _collect(futures: Mapping[Future[int], _Task]) -> None:
     from concurrent.futures import FIRST_EXCEPTION, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     done, pending = wait(futures, return_when=FIRST_EXCEPTION)
     for future in done:
         error = future.exception()
-        if error is not None:
-            for other in pending:
-                other.cancel()
-            raise _failed(futures[future], error) from error
+        if error is None:
+            continue
+        for other in pending:
+            other.cancel()
+        if isinstance(error, BrokenProcessPool):
+            raise ConversionError(
+                "A worker process died or could not start. Worker processes "
+                "import the main module of the program (as for any process pool): "
+                "a script converting several images must call convert() under "
+                "`if __name__ == '__main__':` (or pass processes=1). The partial "
+                "output was left in place."
+            ) from error
+        raise _failed(futures[future], error) from error
 
 
 def _run_dask(tasks: list[_Task], address: str, bar: _Progress) -> None:
