@@ -49,6 +49,56 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def _sizes(text: str) -> dict[str, int]:
+    """``"y=256,x=256"`` -> ``{"y": 256, "x": 256}``."""
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip().isdigit():
+            raise argparse.ArgumentTypeError(
+                f"expected NAME=COUNT[,NAME=COUNT...], got {text!r}"
+            )
+        out[name.strip()] = int(value)
+    return out
+
+
+def _pyramid(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of levels or 'auto', got {text!r}"
+        ) from None
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import ConversionError, convert
+
+    try:
+        out = convert(
+            args.sources,
+            args.dest,
+            overwrite=args.overwrite,
+            format=args.format,
+            chunks=args.chunks,
+            shards=args.shards,
+            compression=args.compression,
+            pyramid=args.pyramid,
+            axes=args.axes,
+            scheduler=args.scheduler,
+            processes=args.processes,
+            progress=not args.quiet,
+        )
+    except (ConversionError, OSError, EOFError, ValueError, NotImplementedError) as e:
+        print(f"ome-writers convert: error: {e}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"wrote {out} (valid)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `ome-writers` command."""
     from ome_writers._version import __version__
@@ -99,6 +149,67 @@ def build_parser() -> argparse.ArgumentParser:
         help="pyramid levels, counting full resolution (1 = none)",
     )
     demo.set_defaults(func=_cmd_demo)
+
+    convert = sub.add_parser(
+        "convert",
+        help="convert TIFF, OME-Zarr or .npy images into OME-Zarr or OME-TIFF",
+        description="Convert images into one OME-Zarr or OME-TIFF dataset; "
+        "several sources (or a source of several images) become positions.",
+    )
+    convert.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SRC",
+        help="OME-TIFF, ImageJ or plain TIFF, OME-Zarr 0.4/0.5, Zarr array or .npy",
+    )
+    convert.add_argument(
+        "dest", metavar="DEST", help="the output (.ome.zarr, .ome.tiff)"
+    )
+    convert.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output"
+    )
+    convert.add_argument(
+        "--format", default=None, help="format or backend name (default: DEST suffix)"
+    )
+    convert.add_argument(
+        "--chunks",
+        type=_sizes,
+        default=None,
+        help="elements per chunk, e.g. y=256,x=256",
+    )
+    convert.add_argument(
+        "--shards", type=_sizes, default=None, help="chunks per shard, e.g. z=8"
+    )
+    convert.add_argument(
+        "--compression",
+        default=None,
+        choices=["blosc-zstd", "blosc-lz4", "zstd", "zlib", "lzw", "none"],
+    )
+    convert.add_argument(
+        "--pyramid",
+        type=_pyramid,
+        default=None,
+        help="resolution levels (counting full resolution) or 'auto'",
+    )
+    convert.add_argument(
+        "--axes",
+        default=None,
+        help="axis names of sources without them (.npy, plain TIFF), e.g. tczyx",
+    )
+    convert.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="dask.distributed scheduler address (default: local processes)",
+    )
+    convert.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="local processes (default: one per image up to the CPUs; 1: none)",
+    )
+    convert.add_argument("--quiet", action="store_true", help="no progress bar")
+    convert.set_defaults(func=_cmd_convert)
 
     sub.add_parser(
         "bench",

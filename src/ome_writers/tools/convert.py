@@ -1,0 +1,629 @@
+"""Convert existing images into OME-Zarr or OME-TIFF: ``ome-writers convert``.
+
+Every image of every source (`_sources.py` reads OME-TIFF, ImageJ and plain
+TIFF, OME-Zarr 0.4/0.5 and ``.npy``) becomes one position of the output,
+named after its OME-XML image name or NGFF multiscale name, else after its
+file. The pixels go through `create_stream`, one plane at a time, so chunks,
+shards, compression, pyramids and plates apply as they do to an acquisition,
+and memory does not grow with the size of the input.
+
+Parallel conversion into one dataset
+------------------------------------
+Several images are written in parallel, one task per image, on local
+processes or on a dask.distributed cluster (``scheduler=``), when the layout
+gives each image a place of its own: an image group of an OME-Zarr
+collection or plate, or a file of an OME-TIFF file set. The parent process
+
+1. builds the `AcquisitionSettings` of the whole dataset (a position
+   dimension holding every image) and refuses an existing output before
+   anything is written;
+2. creates what belongs to the whole dataset: for OME-Zarr the collection
+   (or plate and well) groups, from the layout `create_stream` itself uses;
+3. gives every task a regular single-position acquisition (the one the
+   layout for positions of different shapes writes for each position, with
+   the whole dataset's pyramid and compression) rooted at its image's place:
+   the image group ``<dest>/<image>``, or the file
+   ``<dest>/<dest>_pNNN.ome.tiff``. A task opens its source and streams its
+   planes through `create_stream` (level 0, pyramid levels and the image's
+   metadata); no two tasks write the same file or directory;
+4. when every task has finished, writes what describes the whole: OME-Zarr
+   image groups get their multiscale names and the collection its
+   ``OME/METADATA.ome.xml``; the OME-XML of an OME-TIFF set is joined from the
+   files' own descriptions (IDs renumbered, TiffData pointing at the files
+   by UUID) and written into every file, as the writer does at close;
+5. validates the output with `inspect_dataset`.
+
+So tasks write through the same backends as any acquisition (no second copy
+of the data, nothing written twice), and the result equals what one
+`create_stream` of the whole dataset writes: the tests compare both, pixels
+and every metadata document. Conversions that cannot be split so (a single
+image; series of other dimensions than positions; ``processes=1``) stream
+every image in order through one `create_stream` in the calling process.
+
+Local workers fork from a server process that imported this module and the
+writers once (``forkserver``; ``spawn`` where there is none), never from the
+calling process and its library threads. Dask workers must see the sources
+and the destination at the same paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ome_writers import (
+    AcquisitionSettings,
+    Dimension,
+    Plate,
+    Pyramid,
+    create_stream,
+)
+from ome_writers._paths import remove_dataset, resolve_output
+
+from ._sources import SourceImage, plate_of, read_planes, read_sources
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from concurrent.futures import Future
+
+
+__all__ = ["ConversionError", "SourceImage", "convert", "read_sources"]
+
+# report progress from a task at most this often (seconds)
+_REPORT_INTERVAL = 0.2
+
+
+class ConversionError(RuntimeError):
+    """A conversion failed: a task raised, or the output did not validate."""
+
+
+def _build_settings(
+    images: Sequence[SourceImage],
+    dest: str | Path,
+    *,
+    format: str | None = None,
+    overwrite: bool = False,
+    chunks: Mapping[str, int] | None = None,
+    shards: Mapping[str, int] | None = None,
+    compression: str | None = None,
+    pyramid: int | str | Pyramid | None = None,
+    plate: Plate | None = None,
+) -> AcquisitionSettings:
+    """The settings of the dataset holding every image, one position each.
+
+    Images with the same axes but other counts, frame sizes or pixel types
+    become positions with dimensions of their own.
+    """
+    if not images:
+        raise ValueError("No images to convert.")
+    first = images[0]
+    names = [d.name for d in first.dimensions]
+    for image in images[1:]:
+        other = [d.name for d in image.dimensions]
+        if other != names:
+            raise ValueError(
+                f"Sources have different axes: {first.name} {names}, "
+                f"{image.name} {other}; convert them separately."
+            )
+    regular = all(
+        im.dimensions == first.dimensions and im.dtype == first.dtype for im in images
+    )
+    pname = "p" if "p" not in names else "position"
+    dims = []
+    for i, dim in enumerate(first.dimensions):
+        count = max(im.dimensions[i].count or 1 for im in images)
+        update: dict[str, Any] = {"count": count}
+        if dim.coords is not None and count != len(dim.coords):
+            update["coords"] = None  # the positions have their own
+        dims.append(_with_chunks(dim.model_copy(update=update), chunks, shards))
+    positions = []
+    for image in images:
+        own: dict[str, Any] = {}
+        if not regular:
+            own["dimensions"] = tuple(
+                _with_chunks(d, chunks, shards) for d in image.dimensions
+            )
+            if image.dtype != first.dtype:
+                own["dtype"] = image.dtype
+        positions.append(image.position.model_copy(update=own))
+    for key in {*(chunks or {}), *(shards or {})} - set(names):
+        raise ValueError(f"chunks/shards name {key!r}, not an axis of {names}.")
+    return AcquisitionSettings(
+        root_path=str(dest),
+        dimensions=[Dimension(name=pname, type="position", coords=positions), *dims],
+        dtype=first.dtype,
+        format=format or "auto",
+        overwrite=overwrite,
+        compression=compression,
+        pyramid=pyramid,
+        plate=plate,
+    )
+
+
+def _with_chunks(
+    dim: Dimension, chunks: Mapping[str, int] | None, shards: Mapping[str, int] | None
+) -> Dimension:
+    update = {}
+    if chunks and dim.name in chunks:
+        update["chunk_size"] = min(int(chunks[dim.name]), dim.count or 1)
+    if shards and dim.name in shards:
+        update["shard_size_chunks"] = int(shards[dim.name])
+    return dim.model_copy(update=update) if update else dim
+
+
+# -------------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One image written into its place of the dataset (a worker's job)."""
+
+    image: SourceImage
+    settings: AcquisitionSettings
+    report: Literal["queue", "dask"] | None = None
+    topic: str = ""
+
+
+_PRELOAD = [
+    "ome_writers.tools.convert",
+    "ome_writers.backends._tifffile",
+    "ome_writers.backends._tiff_models",
+    "ome_writers.backends._tensorstore",
+    "ome_writers.backends._zarr_python",
+]
+_QUEUE: Any = None  # a worker process's progress queue (set by the initializer)
+
+
+def _init_worker(queue: Any) -> None:
+    global _QUEUE
+    _QUEUE = queue
+
+
+def _reporter(task: _Task) -> Callable[[int], None]:
+    if task.report == "queue" and _QUEUE is not None:
+        return _QUEUE.put  # type: ignore[no-any-return]
+    if task.report == "dask":
+        from distributed import get_worker
+
+        worker = get_worker()
+        return lambda n: worker.log_event(task.topic, n)
+    return lambda n: None
+
+
+def _write_image(task: _Task) -> int:
+    """Stream one image into its single-position dataset; frames written."""
+    report = _reporter(task)
+    pending = 0
+    last = time.monotonic()
+    with create_stream(task.settings, checkpoint_seconds=None, finite_only=False) as s:
+        for plane in read_planes(task.image):
+            if plane is None:
+                s.skip(frames=1)
+            else:
+                s.append(plane)
+            pending += 1
+            if time.monotonic() - last > _REPORT_INTERVAL:
+                report(pending)
+                pending, last = 0, time.monotonic()
+    if pending:
+        report(pending)
+    return task.image.num_planes
+
+
+def _position_settings(
+    settings: AcquisitionSettings, position: int, root: Path
+) -> AcquisitionSettings:
+    """A single-position acquisition of one position's frames, rooted at `root`.
+
+    The one the ragged-position layout writes for a position, with the
+    pyramid and compression of the whole dataset.
+    """
+    from ome_writers.backends._ragged import position_settings
+
+    child = position_settings(settings, position, str(root))
+    fmt: Any = settings.format
+    if fmt.name == "ome-zarr":
+        fmt = fmt.model_copy(update={"suffix": ""})
+    else:
+        fmt = fmt.model_copy(update={"prefer_single_file": "always"})
+    out = AcquisitionSettings(
+        root_path=str(root),
+        dimensions=child.dimensions,
+        dtype=child.dtype,
+        format=fmt,
+        compression=settings.compression,
+        storage_order=child.storage_order,
+        pyramid=settings.pyramid,
+    )
+    if resolve_output(out.output_path) != root:  # a name that reads as a suffix
+        raise ConversionError(f"cannot place position {position} at {root}")
+    return out
+
+
+def _parallel_layout(settings: AcquisitionSettings) -> bool:
+    """Whether every position gets a place of its own (an image group/file)."""
+    if len(settings.positions) < 2 or settings.format.name == "scratch":
+        return False
+    return settings.series_dimension_indices == (settings.position_dimension_index,)
+
+
+class _Progress:
+    """A rich progress bar of frames written (or nothing)."""
+
+    def __init__(self, enabled: bool, total: int, label: str) -> None:
+        self.bar: Any = None
+        self.done = False
+        if enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("frames"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(label, total=total)
+
+    def advance(self, n: int) -> None:
+        if self.bar is not None and not self.done:
+            self.bar.advance(self.task, n)
+
+    def finish(self) -> None:
+        """Every frame is written (reports still in flight are dropped)."""
+        self.done = True
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.bar.tasks[0].total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def convert(
+    sources: Sequence[str | Path],
+    dest: str | Path,
+    *,
+    overwrite: bool = False,
+    format: str | None = None,
+    chunks: Mapping[str, int] | None = None,
+    shards: Mapping[str, int] | None = None,
+    compression: str | None = None,
+    pyramid: int | str | Pyramid | None = None,
+    axes: str | Sequence[str] | None = None,
+    scheduler: str | None = None,
+    processes: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Convert images into one OME-Zarr or OME-TIFF dataset.
+
+    Every image of every source becomes one position of the output (a
+    bioformats2raw collection, a plate when the source is one, or a set of
+    OME-TIFF files), carrying dimension names and types, units, physical
+    sizes, channels, position names and stage positions. Planes are read
+    and written one at a time; the output is validated at the end.
+
+    Parameters
+    ----------
+    sources : sequence of str or Path
+        OME-TIFF, ImageJ or plain TIFF files, OME-Zarr 0.4/0.5 datasets (or
+        plain Zarr arrays), ``.npy`` files, or folders of TIFF files. Images
+        must share their axes; counts, frame sizes and pixel types may differ.
+    dest : str or Path
+        The output; its suffix selects the format (``.ome.zarr``,
+        ``.ome.tiff``) unless `format` is given.
+    overwrite : bool
+        Replace an existing output. Without it an existing output is an
+        error, raised before anything is written.
+    format : str | None
+        A format or backend name (``"ome-zarr"``, ``"tensorstore"``,
+        ``"tifffile"``, ...), as `AcquisitionSettings.format` takes.
+    chunks, shards : Mapping[str, int] | None
+        Elements per chunk, and chunks per shard, by axis name (OME-Zarr).
+        Default: a whole frame per chunk, no shards.
+    compression : str | None
+        As `AcquisitionSettings.compression`.
+    pyramid : int | "auto" | Pyramid | None
+        Resolution levels to write (see `Pyramid`).
+    axes : str | sequence of str | None
+        Axis names of sources without axis metadata (``.npy``, plain TIFF,
+        plain Zarr arrays); see `read_sources`.
+    scheduler : str | None
+        Address of a dask.distributed scheduler: every image is one task on
+        its cluster (the workers must see `sources` and `dest` at the same
+        paths). None: local processes.
+    processes : int | None
+        Local processes writing images in parallel (None: one per image, at
+        most the number of CPUs; 1: all in this process).
+    progress : bool
+        Show a progress bar (rich) on stderr.
+
+    Returns
+    -------
+    Path
+        The dataset written (a directory for several OME-TIFF positions).
+
+    Raises
+    ------
+    FileExistsError
+        The output exists and `overwrite` is False.
+    ConversionError
+        A task failed, or the output did not validate.
+
+    Notes
+    -----
+    Local worker processes import the program's main module, as for any
+    process pool: a script converting several images in parallel calls
+    `convert` under ``if __name__ == "__main__":``.
+    """
+    images = read_sources(sources, axes=axes)
+    plate = plate_of(sources[0]) if len(sources) == 1 else None
+    settings = _build_settings(
+        images,
+        dest,
+        format=format,
+        overwrite=overwrite,
+        chunks=chunks,
+        shards=shards,
+        compression=compression,
+        pyramid=pyramid,
+        plate=plate,
+    )
+    out = Path(settings.output_path)
+    if (out.exists() or out.is_symlink()) and not overwrite:
+        also = "" if out == Path(dest) else f" (the output {out})"
+        raise FileExistsError(
+            f"Destination {dest}{also} already exists; pass overwrite=True "
+            "(--overwrite) to replace it."
+        )
+    total = sum(im.num_planes for im in images)
+    bar = _Progress(progress, total, f"{Path(dest).name}")
+    try:
+        parallel = _parallel_layout(settings) and (processes != 1 or scheduler)
+        if parallel:
+            _convert_parallel(images, settings, bar, scheduler, processes)
+        else:
+            _convert_here(images, settings, bar)
+        bar.finish()
+    finally:
+        bar.close()
+    from .info import inspect_dataset
+
+    report = inspect_dataset(out)
+    if not report.valid:
+        raise ConversionError(
+            f"The output {out} did not validate: " + "; ".join(report.problems)
+        )
+    return out
+
+
+def _convert_here(
+    images: Sequence[SourceImage], settings: AcquisitionSettings, bar: _Progress
+) -> None:
+    """Every image in order through one stream of the whole dataset."""
+    with create_stream(settings, checkpoint_seconds=None, finite_only=False) as s:
+        for image in images:
+            for plane in read_planes(image):
+                if plane is None:
+                    s.skip(frames=1)
+                else:
+                    s.append(plane)
+                bar.advance(1)
+        if settings.format.name == "ome-zarr" and len(images) == 1:
+            # a single image keeps its name (a collection's images have theirs)
+            attributes = s.get_metadata()
+            if "." in attributes:
+                for multiscale in attributes["."]["ome"]["multiscales"]:
+                    multiscale["name"] = images[0].name
+                s.update_metadata(attributes)
+
+
+def _convert_parallel(
+    images: Sequence[SourceImage],
+    settings: AcquisitionSettings,
+    bar: _Progress,
+    scheduler: str | None,
+    processes: int | None,
+) -> None:
+    from ome_writers.metadata._ngff import build_layout, write_group
+
+    root = resolve_output(settings.output_path)
+    zarr = settings.format.name == "ome-zarr"
+    if zarr and (root.exists() or root.is_symlink()):  # overwrite=True
+        remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
+    elif root.is_dir():  # a TIFF file set: its files, as the writer replaces them
+        _remove_tiff_set(root, settings.format.suffix)
+    layout = build_layout(settings) if zarr else None
+    root.mkdir(parents=True, exist_ok=not zarr)
+    if layout is not None:
+        for path, attributes in layout.groups.items():
+            if path not in layout.image_paths:
+                write_group(root, path, attributes)
+        places = [root / path for path in layout.image_paths]
+    else:
+        suffix = settings.format.suffix
+        places = [root / f"{root.name}_p{k:03d}{suffix}" for k in range(len(images))]
+    tasks = [
+        _Task(image, _position_settings(settings, k, place))
+        for k, (image, place) in enumerate(zip(images, places, strict=True))
+    ]
+    if scheduler is not None:
+        _run_dask(tasks, scheduler, bar)
+    else:
+        _run_processes(tasks, processes, bar)
+    if layout is not None:
+        _describe_collection(root, settings, layout)
+    else:
+        _join_tiff_set(settings, places)
+
+
+def _remove_tiff_set(root: Path, suffix: str) -> None:
+    """Remove the files of an OME-TIFF set in `root` (``<root>_pNNN<suffix>``)."""
+    pattern = re.compile(re.escape(root.name) + r"_p\d{3,}" + re.escape(suffix))
+    for path in root.iterdir():
+        if pattern.fullmatch(path.name) or path.name.endswith(".companion.ome"):
+            path.unlink()
+
+
+def _failed(task: _Task, error: BaseException) -> ConversionError:
+    return ConversionError(
+        f"Converting {task.image.path} (position {task.image.name!r}) failed: "
+        f"{str(error).rstrip('.')}. The partial output was left in place."
+    )
+
+
+def _run_processes(tasks: list[_Task], processes: int | None, bar: _Progress) -> None:
+    import multiprocessing
+    import queue as queue_module
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = processes or min(len(tasks), os.cpu_count() or 1)
+    # workers fork from a server that imported this module once (never from
+    # this process and its library threads), else they start afresh
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context: Any = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)
+    else:
+        context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    stop = threading.Event()
+
+    def drain() -> None:
+        while not stop.is_set():
+            try:
+                bar.advance(queue.get(timeout=0.1))
+            except queue_module.Empty:
+                continue
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        with ProcessPoolExecutor(
+            max_workers=max(1, min(workers, len(tasks))),
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(queue,),
+        ) as pool:
+            futures = {
+                pool.submit(_write_image, replace(t, report="queue")): t for t in tasks
+            }
+            _collect(futures)
+    finally:
+        stop.set()
+        reader.join()
+        while True:  # what arrived after the reader stopped
+            try:
+                bar.advance(queue.get_nowait())
+            except queue_module.Empty:
+                break
+        queue.close()
+
+
+def _collect(futures: Mapping[Future[int], _Task]) -> None:
+    from concurrent.futures import FIRST_EXCEPTION, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+    for future in done:
+        error = future.exception()
+        if error is None:
+            continue
+        for other in pending:
+            other.cancel()
+        if isinstance(error, BrokenProcessPool):
+            raise ConversionError(
+                "A worker process died or could not start. Worker processes "
+                "import the main module of the program (as for any process pool): "
+                "a script converting several images must call convert() under "
+                "`if __name__ == '__main__':` (or pass processes=1). The partial "
+                "output was left in place."
+            ) from error
+        raise _failed(futures[future], error) from error
+
+
+def _run_dask(tasks: list[_Task], address: str, bar: _Progress) -> None:
+    from distributed import Client
+
+    topic = f"ome-writers-convert-{uuid.uuid4().hex}"
+    with Client(address, set_as_default=False) as client:  # type: ignore[no-untyped-call]
+        client.subscribe_topic(topic, lambda event: bar.advance(int(event[1])))
+        try:
+            futures = {
+                client.submit(
+                    _write_image,
+                    replace(t, report="dask", topic=topic),
+                    pure=False,
+                    key=f"convert-{t.image.name}-{uuid.uuid4().hex[:8]}",
+                ): t
+                for t in tasks
+            }
+            for future, task in futures.items():
+                try:
+                    future.result()
+                except Exception as e:
+                    client.cancel(list(futures))
+                    raise _failed(task, e) from e
+        finally:
+            client.unsubscribe_topic(topic)
+
+
+def _describe_collection(
+    root: Path, settings: AcquisitionSettings, layout: Any
+) -> None:
+    """Name every image group as the collection/plate does; the OME-XML."""
+    from ome_writers.metadata._ngff import write_group
+
+    for path in layout.image_paths:
+        doc = json.loads((root / path / "zarr.json").read_text())
+        attributes = doc.get("attributes", {})
+        planned = layout.groups[path]
+        for multiscale in attributes["ome"]["multiscales"]:
+            multiscale["name"] = planned["ome"]["multiscales"][0].get("name")
+        for key, value in planned.items():
+            if key != "ome":
+                attributes[key] = {**attributes.get(key, {}), **value}
+        write_group(root, path, attributes)
+    if "OME" in layout.groups and not settings.is_ragged:
+        try:
+            from ome_writers.metadata._ome_xml import collection_xml
+        except ImportError:  # ome-types is optional for OME-Zarr
+            return
+        xml = collection_xml(settings)
+        if xml is not None:
+            (root / "OME" / "METADATA.ome.xml").write_text(xml, encoding="utf-8")
+
+
+def _join_tiff_set(settings: AcquisitionSettings, files: list[Path]) -> None:
+    """Write the OME-XML of the whole set into every file of it."""
+    import tifffile
+    from ome_types import from_tiff, to_xml
+
+    from ome_writers.backends._ragged_tiff import PositionFile, join_position_files
+    from ome_writers.backends._tiff_models import schema_valid
+
+    parts = []
+    for path in files:
+        model = from_tiff(path)
+        parts.append(PositionFile(model, str(model.uuid), path))
+    for part, model in zip(
+        parts, join_position_files(settings, parts, {}), strict=True
+    ):
+        tifffile.tiffcomment(part.path, to_xml(schema_valid(model)).encode())
