@@ -48,3 +48,32 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert test_command.endswith("python -m pytest")
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test_command in ci_lines
+
+
+COMMANDS = [
+    pytest.param(line, id=f"{path.name}-{i}")
+    for path in DOCS
+    for block in re.findall(r"```bash\n(.*?)```", path.read_text(), re.S)
+    for i, line in enumerate(block.splitlines())
+    if line.startswith("ome-writers ")
+]
+
+
+@pytest.mark.parametrize("line", COMMANDS)
+def test_doc_command_parses(line: str) -> None:
+    """Every `ome-writers` command shown in a bash block is accepted by the
+    command's own parser (subcommand, options and their values). The commands
+    themselves read paths of the reader's or run for minutes (`bench`); the
+    python blocks above are executed."""
+    import shlex
+
+    from ome_writers.tools import benchmark, cli
+
+    words = shlex.split(line.split("  #")[0].replace("<0.3.2 python>", "python"))
+    words = [w for w in words if w != ">"][1:]
+    if ">" in line:  # a redirect: drop its target
+        words = words[:-1]
+    if words[0] == "bench":
+        benchmark.build_parser().parse_args(words[1:])
+    else:
+        cli.build_parser().parse_args(words)
