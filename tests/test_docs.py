@@ -6,6 +6,7 @@ import re
 import runpy
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,21 +60,59 @@ COMMANDS = [
 ]
 
 
-@pytest.mark.parametrize("line", COMMANDS)
-def test_doc_command_parses(line: str) -> None:
-    """Every `ome-writers` command shown in a bash block is accepted by the
-    command's own parser (subcommand, options and their values). The commands
-    themselves read paths of the reader's or run for minutes (`bench`); the
-    python blocks above are executed."""
+# commands that only read (or write) small files run; the other benchmark
+# commands measure for minutes and are only parsed
+RUN = ("info", "validate", "repair", "demo")
+
+
+def _doc_command_words(line: str) -> tuple[list[str], str | None]:
+    """The arguments of a documented command, and its stdout redirect target."""
     import shlex
 
+    command = line.split("  #")[0].replace("<0.3.2 python>", "python")
+    command, _, target = command.partition(">")
+    return shlex.split(command)[1:], target.strip() or None
+
+
+@pytest.mark.parametrize("line", COMMANDS)
+def test_doc_command(
+    line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """Every `ome-writers` command shown in a bash block is accepted by the
+    command's own parser; those that read datasets, repair or run the demo,
+    and the benchmark's re-rendering of saved rows, are run on files made
+    here and must succeed."""
+    import numpy as np
+
+    from ome_writers import AcquisitionSettings, Dimension, create_stream
     from ome_writers.tools import benchmark, cli
 
-    words = shlex.split(line.split("  #")[0].replace("<0.3.2 python>", "python"))
-    words = [w for w in words if w != ">"][1:]
-    if ">" in line:  # a redirect: drop its target
-        words = words[:-1]
+    words, _ = _doc_command_words(line)
     if words[0] == "bench":
-        benchmark.build_parser().parse_args(words[1:])
-    else:
-        cli.build_parser().parse_args(words)
+        args = benchmark.build_parser().parse_args(words[1:])
+        if args.load is None:
+            return  # a measurement: minutes long
+        monkeypatch.chdir(tmp_path)
+        assert benchmark.main([*QUICK_BENCH, "--json"]) == 0
+        Path(args.load).write_text(capsys.readouterr().out)
+        assert benchmark.main(words[1:]) == 0
+        return
+    cli.build_parser().parse_args(words)
+    if words[0] not in RUN:
+        return
+    monkeypatch.chdir(tmp_path)
+    dims = [
+        Dimension(name="t", count=2, type="time"),
+        Dimension(name="y", count=16, type="space"),
+        Dimension(name="x", count=16, type="space"),
+    ]
+    for name in ("run.ome.zarr", "run.ome.tiff"):
+        with create_stream(
+            AcquisitionSettings(root_path=name, dimensions=dims, dtype="uint16")
+        ) as stream:
+            for i in range(2):
+                stream.append(np.full((16, 16), i, "uint16"))
+    assert cli.main(words) == 0, capsys.readouterr().out
+
+
+QUICK_BENCH = ["--quick", "-s", "f", "--backends", "tensorstore", "--no-raw", "-q"]
