@@ -105,8 +105,8 @@ def test_omero_colors_windows_and_stage(tmp_path: Path, backend: str) -> None:
         assert [tuple(lim) for lim in node.metadata["contrast_limits"]] == limits
 
 
-def test_bioformats_reports_guessed_colors(tmp_path: Path) -> None:
-    """OME-XML Channel colours (checked in tests/tiff for Bio-Formats)."""
+def test_ome_xml_guessed_colors(tmp_path: Path) -> None:
+    """OME-XML Channel colours read by ome-types (Bio-Formats: tests/tiff)."""
     import ome_types
 
     path = tmp_path / "c.ome.tiff"

@@ -15,7 +15,7 @@ with zeros for their missing planes (the base reads zeros there), except
 along a first axis cut at close, where planes beyond its final extent do not
 exist.
 
-An error on the thread is raised from the next `submit`/`skip`, `settle` and
+An error on the thread is raised from the next `take`/`skip`, `settle` and
 `close`.
 """
 
@@ -127,11 +127,6 @@ class LevelPipeline:
         self._thread.start()
 
     # -------------------------------------------------- caller's thread
-
-    def submit(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
-        """Queue a level-0 frame (copied: the caller may reuse `frame`)."""
-        slot, _ = self.take(frame, holders=1)
-        self.queue(position, index, slot)
 
     def take(self, frame: np.ndarray, holders: int) -> tuple[int, np.ndarray]:
         """Copy `frame` into a free buffer held by `holders` users.
