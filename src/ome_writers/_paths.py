@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ome_writers._object_store import ObjectPath
 
 
 def resolve_output(path: str) -> Path:
@@ -19,15 +23,18 @@ def refuse_dangerous(path: Path) -> None:
         raise ValueError(f"Refusing to overwrite {path}: it is not a dataset path.")
 
 
-def remove_dataset(path: Path, *, is_dataset: bool) -> None:
+def remove_dataset(path: Path | ObjectPath, *, is_dataset: bool) -> None:
     """Remove an existing dataset at `path` (only if it is one of ours)."""
-    refuse_dangerous(path)
+    if isinstance(path, Path):
+        refuse_dangerous(path)
     if not is_dataset:
         raise FileExistsError(
             f"Destination {path} exists, but is not a dataset this library writes. "
             "Refusing to overwrite. Please delete it manually."
         )
-    if path.is_dir() and not path.is_symlink():
+    if not isinstance(path, Path):  # the dataset's keys, nothing beside them
+        path.remove_tree()
+    elif path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     else:
         path.unlink()

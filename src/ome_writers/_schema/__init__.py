@@ -9,6 +9,7 @@ from ._dimension import (
     dims_from_standard_axes,
 )
 from ._format import OmeTiffFormat, OmeZarrFormat, ScratchFormat, ome_stem_suffix
+from ._object_storage import S3Options
 from ._plate import Plate
 from ._pyramid import Pyramid
 from ._settings import AcquisitionSettings
@@ -24,6 +25,7 @@ __all__ = [
     "Position",
     "PositionDimension",
     "Pyramid",
+    "S3Options",
     "ScratchFormat",
     "StandardAxis",
     "dims_from_standard_axes",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import math
 import warnings
@@ -16,11 +17,13 @@ from ome_writers.backends._registry import (
     BY_NAME,
     compressions,
     first_available,
+    url_writers,
 )
 
 from ._base import SettingsModel
 from ._dimension import Dimension, Position
 from ._format import OmeTiffFormat, OmeZarrFormat, ScratchFormat, ome_stem_suffix
+from ._object_storage import OBJECT_SCHEMES, S3Options, url_scheme
 from ._plate import Plate
 from ._pyramid import Pyramid, check_levels, level_count
 from ._storage import effective_type, resolve_storage_order
@@ -151,6 +154,9 @@ class AcquisitionSettings(SettingsModel):
     pyramid : Pyramid | int | "auto" | None
         Resolution levels written while frames arrive (see `Pyramid`); an int
         or "auto" is the number of levels. None (default): full resolution only.
+    s3 : S3Options | None
+        Endpoint, region and credentials for an ``s3://`` root path; None
+        (default): the standard AWS environment and configuration files.
     """
 
     root_path: str = ""
@@ -164,6 +170,7 @@ class AcquisitionSettings(SettingsModel):
     frame_order: tuple[tuple[int, ...], ...] | None = None
     series_dimensions: Literal["auto"] | list[str] = "auto"
     pyramid: Pyramid | None = None
+    s3: S3Options | None = None
 
     @field_validator("pyramid", mode="before")
     @classmethod
@@ -246,6 +253,7 @@ class AcquisitionSettings(SettingsModel):
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Self:
+        self._check_location()
         self._check_compression()
         if self.dimensions:
             self._check_series()
@@ -255,6 +263,43 @@ class AcquisitionSettings(SettingsModel):
             self._check_frame_order()
             self._check_pyramid()
         return self
+
+    def _check_location(self) -> None:
+        """Refuse a URL that the chosen format or backend cannot write."""
+        scheme = url_scheme(self.root_path)
+        if scheme is None:
+            return
+        every = url_writers(scheme)
+        if not every:
+            raise ValueError(
+                f"root_path {self.root_path!r}: no backend writes {scheme}:// URLs. "
+                f"Object storage is written as OME-Zarr to {', '.join(OBJECT_SCHEMES)}"
+                f":// by the backends {url_writers('s3')}; other outputs are "
+                "local paths."
+            )
+        if not isinstance(self.format, OmeZarrFormat):
+            why = (
+                "an OME-TIFF needs a random-access file"
+                if isinstance(self.format, OmeTiffFormat)
+                else "the scratch format spills to a local directory"
+            )
+            raise ValueError(
+                f"root_path {self.root_path!r}: {self.format.name} cannot be "
+                f"written to {scheme}:// ({why}). Write OME-Zarr to object "
+                f"storage instead (root_path ending in .ome.zarr), with one of "
+                f"{every}."
+            )
+        if importlib.util.find_spec("obstore") is None:
+            raise ValueError(
+                f"root_path {self.root_path!r}: writing to {scheme}:// needs the "
+                "obstore package: pip install 'ome-writers[s3]'"
+            )
+        backend = self.format.backend
+        if backend != "auto" and backend not in every:
+            raise ValueError(
+                f"root_path {self.root_path!r}: the {backend} backend does not "
+                f"write {scheme}:// URLs; backends that do: {every}"
+            )
 
     def _check_compression(self) -> None:
         if self.compression is None or isinstance(self.format, ScratchFormat):

@@ -40,11 +40,13 @@ import shutil
 import time
 from collections import OrderedDict
 from itertools import product
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import acquire_zarr as az
 import numpy as np
 
+from ome_writers._object_store import zarr_store
 from ome_writers._paths import ACQUIRE_ZARR_STAGING
 from ome_writers._router import c_order_per_position
 from ome_writers._schema import effective_type
@@ -58,8 +60,8 @@ from ._zarr_base import ZarrBackend, codec_configs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
+    from ome_writers._object_store import DatasetPath
     from ome_writers._schema import AcquisitionSettings
 
     from ._base import BackendContext
@@ -169,24 +171,34 @@ class AcquireZarrBackend(ZarrBackend):
             if order != [d.name for d in acquisition]:
                 kwargs["storage_dimension_order"] = order
             arrays.append(az.ArraySettings(**kwargs))
-        self._staging = self._make_staging()
-        stream_settings = az.StreamSettings(
-            store_path=str(self._staging or self.root), arrays=arrays, overwrite=False
-        )
+        if isinstance(self.root, Path):
+            self._staging = self._make_staging(self.root)
+            stream_settings = az.StreamSettings(
+                store_path=str(self._staging or self.root),
+                arrays=arrays,
+                overwrite=False,
+            )
+        else:  # a bucket: acquire-zarr writes its array documents in place
+            stream_settings = az.StreamSettings(
+                store_path=self.root.key,
+                s3=self.root.location.acquire_settings(),
+                arrays=arrays,
+                overwrite=False,
+            )
         self._stream = az.ZarrStream(stream_settings)
 
-    def _make_staging(self) -> Path | None:
+    def _make_staging(self, root: Path) -> Path | None:
         """Every array with no extent yet, and acquire-zarr's store linked to it.
 
         acquire-zarr's ``<staging>/<key>/c`` is a link to ``<root>/<key>/c``, so
         its chunk files are the arrays' while its ``zarr.json`` stays apart.
         """
-        staging = self.root / STAGING
+        staging = root / STAGING
         try:
             for key in self._keys:
-                (self.root / key / "c").mkdir(parents=True, exist_ok=True)
+                (root / key / "c").mkdir(parents=True, exist_ok=True)
                 (staging / key).mkdir(parents=True, exist_ok=True)
-                target = os.path.relpath(self.root / key / "c", staging / key)
+                target = os.path.relpath(root / key / "c", staging / key)
                 os.symlink(target, staging / key / "c", target_is_directory=True)
         except OSError:  # no links here (e.g. Windows without the privilege)
             shutil.rmtree(staging, ignore_errors=True)
@@ -197,7 +209,7 @@ class AcquireZarrBackend(ZarrBackend):
             self._write_array_doc(key, shape)
         return staging
 
-    def _create_arrays(self, arrays: list[tuple[int, Path, list[int]]]) -> None:
+    def _create_arrays(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
         pass  # acquire-zarr creates the arrays
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
@@ -348,16 +360,21 @@ class AcquireZarrBackend(ZarrBackend):
         index_bytes = 16 * n_chunks + 4
         path = self.root / self._keys[position] / "c" / "/".join(map(str, coords))
         try:
-            with open(path, "rb") as fh:
-                fh.seek(-index_bytes, os.SEEK_END)
-                CRC32C().decode(fh.read(index_bytes))
+            if isinstance(path, Path):
+                with open(path, "rb") as fh:
+                    fh.seek(-index_bytes, os.SEEK_END)
+                    tail = fh.read(index_bytes)
+            else:
+                tail = path.read_tail(index_bytes)
+            CRC32C().decode(tail)
         except (OSError, RuntimeError, ValueError):
             return False
         return True
 
     def _explain(self, error: RuntimeError) -> Exception:
         """Name a full disk when acquire-zarr reports only an I/O error."""
-        if shutil.disk_usage(self.root).free < self.frame_bytes:
+        root = self.root
+        if isinstance(root, Path) and shutil.disk_usage(root).free < self.frame_bytes:
             return OSError(errno.ENOSPC, f"No space left on device writing {self.root}")
         return BackendError(f"acquire-zarr could not finish {self.root}: {error}")
 
@@ -394,10 +411,14 @@ class AcquireZarrBackend(ZarrBackend):
             "dimension_names": list(self.storage_names),
             "attributes": {},
         }
+        text = json.dumps(doc, indent=2)
+        if not isinstance(self.root, Path):  # one PUT replaces it atomically
+            (self.root / key / "zarr.json").write_text(text)
+            return
         (self.root / key).mkdir(parents=True, exist_ok=True)
         path = self.root / key / "zarr.json"
         tmp = path.with_name("zarr.json.tmp")
-        tmp.write_text(json.dumps(doc, indent=2))
+        tmp.write_text(text)
         os.replace(tmp, path)
 
     def read(self, position: int, key: StorageKey) -> np.ndarray:
@@ -406,7 +427,8 @@ class AcquireZarrBackend(ZarrBackend):
                 import zarr
 
                 self._readers = [
-                    zarr.open_array(str(self.root / k), mode="r") for k in self._keys
+                    zarr.open_array(zarr_store(self.root / k), mode="r")
+                    for k in self._keys
                 ]
             reader = self._readers[position]
             return read_padded(reader, reader.shape, key, self.dtype)

@@ -89,6 +89,9 @@ class Backend(ABC):
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:
         """Return why `settings` cannot be written by this backend, else None."""
+        problem = _location_problem(cls.record(), settings)
+        if problem:
+            return problem
         compression = settings.compression or "none"
         allowed = cls.record().compressions
         if allowed and compression not in allowed:
@@ -210,3 +213,19 @@ def json_safe(mapping: Mapping[str, Any]) -> dict[str, Any]:
     data = {str(k): to_json_value(v) for k, v in mapping.items()}
     json.dumps(data)
     return data
+
+
+def _location_problem(
+    record: BackendRecord, settings: AcquisitionSettings
+) -> str | None:
+    """Why `record`'s backend cannot write to the settings' root path."""
+    from ome_writers._schema._object_storage import url_scheme
+
+    scheme = url_scheme(settings.root_path)
+    if scheme is None:
+        return None
+    if scheme not in record.url_schemes:
+        return f"the {record.name} backend does not write {scheme}:// URLs"
+    from ome_writers._object_store import credentials_problem, resolve_s3
+
+    return credentials_problem(resolve_s3(settings.root_path, settings.s3), record.name)

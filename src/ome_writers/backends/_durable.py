@@ -11,19 +11,22 @@ import ctypes
 import functools
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from ome_writers._object_store import ObjectPath
 
 
-def sync_filesystem(path: Path) -> None:
+def sync_filesystem(path: Path | ObjectPath) -> None:
     """Make everything written below `path` durable.
 
     On Linux one ``syncfs`` call flushes the filesystem holding `path`, which
     is much cheaper than an fsync per chunk file; elsewhere every file and
-    directory is fsynced.
+    directory is fsynced. An object a store acknowledged is durable already.
     """
+    if not isinstance(path, Path):
+        return
     syncfs = _libc_function("syncfs")
     if syncfs is not None:
         fd = os.open(path, os.O_RDONLY)

@@ -37,7 +37,7 @@ class Flusher:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | None,
         every_bytes: int = FLUSH_EVERY_BYTES,
         *,
         locate: Callable[[Any], Iterable[str | Path]] | None = None,
@@ -56,6 +56,8 @@ class Flusher:
 
     def add(self, nbytes: int, unit: Hashable = None) -> None:
         """Count bytes handed to the library (`unit`: what `locate` resolves)."""
+        if self.path is None:  # nothing local to write back (object storage)
+            return
         self._unflushed += nbytes
         if self._locate is not None:
             self._units.append(unit)
@@ -78,7 +80,7 @@ class Flusher:
             if self._stop:
                 return
             try:
-                if self._locate is None:
+                if self._locate is None and self.path is not None:
                     sync_filesystem(self.path)
                     continue
                 batch = [self._units.popleft() for _ in range(len(self._units))]

@@ -49,6 +49,9 @@ class BackendRecord:
         How pyramid levels are written: "level-arrays" (ome-writers reduces
         the frames and writes one array per level, see `_zarr_levels`),
         "subifds" (the backend writes reduced pages as SubIFDs) or "none".
+    url_schemes : tuple[str, ...]
+        URL schemes of object storage it writes to (``"s3"``); local paths
+        are written by every backend that writes files.
     """
 
     name: str
@@ -63,6 +66,7 @@ class BackendRecord:
     complete_live_reads: bool = True
     makes_directories_ahead: bool = False
     pyramids: str = "none"
+    url_schemes: tuple[str, ...] = ()
 
     @property
     def available(self) -> bool:
@@ -97,6 +101,7 @@ BACKENDS: list[BackendRecord] = [
         writes_in_background=True,
         makes_directories_ahead=True,
         pyramids="level-arrays",
+        url_schemes=("s3",),
     ),
     BackendRecord(
         name="acquire-zarr",
@@ -107,6 +112,7 @@ BACKENDS: list[BackendRecord] = [
         compressions=("blosc-zstd", "blosc-lz4", "none"),
         complete_live_reads=False,
         pyramids="level-arrays",
+        url_schemes=("s3",),
     ),
     BackendRecord(
         name="zarrs-python",
@@ -119,6 +125,7 @@ BACKENDS: list[BackendRecord] = [
         writes_in_background=True,
         makes_directories_ahead=True,
         pyramids="level-arrays",
+        url_schemes=("s3",),
     ),
     BackendRecord(
         name="zarr-python",
@@ -131,6 +138,7 @@ BACKENDS: list[BackendRecord] = [
         writes_in_background=True,
         makes_directories_ahead=True,
         pyramids="level-arrays",
+        url_schemes=("s3",),
     ),
     BackendRecord(
         name="tifffile",
@@ -192,6 +200,15 @@ def available_backends(format_name: str | None = None) -> list[BackendRecord]:
         r
         for r in BACKENDS
         if r.available and (format_name is None or r.format == format_name)
+    ]
+
+
+def url_writers(scheme: str, format_name: str | None = None) -> list[str]:
+    """Names of the backends that write ``scheme://`` outputs."""
+    return [
+        r.name
+        for r in BACKENDS
+        if scheme in r.url_schemes and (format_name is None or r.format == format_name)
     ]
 
 

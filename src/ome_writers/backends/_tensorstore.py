@@ -28,14 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 import tensorstore as ts
 
+from ome_writers._object_store import MAX_RETRIES, tensorstore_kvstore
+
 from ._pending import PendingWrites
 from ._zarr_base import ZarrBackend, codec_configs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     import numpy as np
+
+    from ome_writers._object_store import DatasetPath
 
     from ._base import BackendContext
 
@@ -76,8 +79,8 @@ def thread_limits(
     return large, large
 
 
-def _store_spec(path: Path) -> dict[str, Any]:
-    return {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
+def _store_spec(path: DatasetPath) -> dict[str, Any]:
+    return {"driver": "zarr3", "kvstore": tensorstore_kvstore(path)}
 
 
 def _context(copy_threads: int, io_threads: int) -> Any:
@@ -86,6 +89,12 @@ def _context(copy_threads: int, io_threads: int) -> Any:
             "file_io_sync": False,
             "data_copy_concurrency": {"limit": copy_threads},
             "file_io_concurrency": {"limit": io_threads},
+            # object storage: transient failures (5xx, resets) are retried
+            "s3_request_retries": {
+                "max_retries": MAX_RETRIES,
+                "initial_delay": "0.1s",
+                "max_delay": "5s",
+            },
         }
     )
 
@@ -104,7 +113,7 @@ class TensorstoreBackend(ZarrBackend):
         self.threads, self._bulk_threads = thread_limits(cores, compressed, frame_bytes)
         self._context = _context(*self.threads)
         self._arrays: list[Any] = [None] * self.num_positions
-        self._paths: dict[int, Path] = {}  # position -> array directory
+        self._paths: dict[int, DatasetPath] = {}  # position -> array directory
         self._old_writes_pending = False
         self._resizing: list[Any] = [None] * self.num_positions
         self._pending = PendingWrites(
@@ -148,7 +157,7 @@ class TensorstoreBackend(ZarrBackend):
         }
         return list(self.shards), [sharding]
 
-    def _create_arrays(self, arrays: list[tuple[int, Path, list[int]]]) -> None:
+    def _create_arrays(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
         # every open is started before any is awaited: tensorstore creates them
         # concurrently on its I/O threads
         opening = [
@@ -159,9 +168,11 @@ class TensorstoreBackend(ZarrBackend):
             self._arrays[position] = future.result()
             self._paths[position] = path
 
-    def _spec(self, path: Path, shape: list[int]) -> dict[str, Any]:
+    def _spec(self, path: DatasetPath, shape: list[int]) -> dict[str, Any]:
         grid, codecs = self._codecs()
         return {
+            # a chunk of zeros is stored, not deleted (S3 deletes are not atomic)
+            "store_data_equal_to_fill_value": True,
             **_store_spec(path),
             "metadata": {
                 "shape": shape,

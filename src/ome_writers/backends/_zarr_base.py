@@ -18,9 +18,11 @@ import copy
 import math
 from abc import abstractmethod
 from itertools import product
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ome_writers._paths import remove_dataset, resolve_output
+from ome_writers._object_store import resolve_root
+from ome_writers._paths import remove_dataset
 from ome_writers.metadata._frames import JOURNAL_NAME, FrameMetadataJournal
 from ome_writers.metadata._ngff import (
     build_layout,
@@ -41,10 +43,10 @@ from ._warm import import_in_background
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
     import numpy as np
 
+    from ome_writers._object_store import DatasetPath
     from ome_writers._schema import AcquisitionSettings
 
     from ._base import BackendContext
@@ -70,7 +72,10 @@ class ZarrBackend(Backend):
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context)
         settings = context.settings
-        self.root = resolve_output(settings.output_path)
+        self.root = resolve_root(settings.output_path, settings.s3)
+        # a local directory (chunk files, directories ahead, write-back, syncs)
+        # or a key prefix in a bucket (each acknowledged object is durable)
+        local = isinstance(self.root, Path)
         self.layout = build_layout(settings)
         self.attributes = {path: dict(a) for path, a in self.layout.groups.items()}
         image_paths = self.layout.image_paths
@@ -96,7 +101,7 @@ class ZarrBackend(Backend):
         self.compression = settings.compression or "none"
         # the library writes chunk files below ``c/`` of a local array directory;
         # once it falls behind, make their directories ahead (`_ahead`)
-        self._directories_ahead = self.record().makes_directories_ahead
+        self._directories_ahead = self.record().makes_directories_ahead and local
         self.frame_shape = (int(dims[-2].count or 0), int(dims[-1].count or 0))
         self.grow_axis = next((i for i, d in enumerate(dims) if d.count is None), None)
         step = self.shards or self.chunks
@@ -125,7 +130,10 @@ class ZarrBackend(Backend):
             for p in range(self.num_positions)
         ]
         self.finalized = False
-        self.flusher = Flusher(self.root, locate=self._unit_files)
+        self.flusher = Flusher(
+            self.root if isinstance(self.root, Path) else None,
+            locate=self._unit_files,
+        )
         self.preparer: DirectoryPreparer | None = None
         # positions whose array exists (all but the first are made in the
         # background when there are several: `_arrays_ahead`)
@@ -492,7 +500,7 @@ class ZarrBackend(Backend):
     # ------------------------------------------------------- library-specific
 
     @abstractmethod
-    def _create_arrays(self, arrays: list[tuple[int, Path, list[int]]]) -> None:
+    def _create_arrays(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
         """Create arrays: (position, path, initial shape) each.
 
         Called for the first position, then (on a background thread) for the

@@ -23,14 +23,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
+from ome_writers._object_store import zarr_store
+
 from ._pending import PendingWrites
 from ._zarr_base import BLOSC, ZarrBackend
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     import numpy as np
+
+    from ome_writers._object_store import DatasetPath
 
     from ._base import BackendContext
 
@@ -80,7 +83,7 @@ class ZarrPythonBackend(ZarrBackend):
             return [ZstdCodec(level=3)]
         return []
 
-    def _create_arrays(self, arrays: list[tuple[int, Path, list[int]]]) -> None:
+    def _create_arrays(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
         # on the writer threads: creating an array mostly waits for the disk.
         # zarr's configuration is global, so it is set once around them all.
         with self._config():
@@ -91,9 +94,9 @@ class ZarrPythonBackend(ZarrBackend):
             for position, future in futures:
                 self._arrays[position] = future.result()
 
-    def _create_array(self, path: Path, shape: list[int]) -> Any:
+    def _create_array(self, path: DatasetPath, shape: list[int]) -> Any:
         return zarr.create_array(
-            store=str(path),
+            store=zarr_store(path),
             shape=tuple(shape),
             chunks=self.chunks,
             shards=self.shards,

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
+    from ome_writers._object_store import DatasetPath
     from ome_writers._router import FrameRouter
 
 #: name of the append-only per-frame metadata file of an image (JSON lines)
@@ -94,7 +95,7 @@ class FrameMetadataJournal:
     def __init__(
         self,
         log: FrameMetadataLog,
-        path_of: Callable[[int], Path],
+        path_of: Callable[[int], DatasetPath],
         entry: Callable[[int, tuple[int, ...], dict[str, Any]], dict[str, Any]]
         | None = None,
     ) -> None:
@@ -102,23 +103,28 @@ class FrameMetadataJournal:
         self._path_of = path_of
         self._entry = entry or _storage_entry
         self._written = 0  # log entries already in the files
-        self.paths: set[Path] = set()
+        self.paths: set[DatasetPath] = set()
 
     def append_new(self) -> int:
         """Append the records added since the last call; how many there were."""
         end = len(self._log)
         if end == self._written:
             return 0
-        lines: dict[Path, list[str]] = {}  # arrival order within each file
+        lines: dict[DatasetPath, list[str]] = {}  # arrival order within each file
         records = self._log.records(start=self._written)
         for position, index, meta in records:
             line = json.dumps(self._entry(position, index, meta))
             lines.setdefault(self._path_of(position), []).append(line)
         for path, batch in lines.items():
+            text = "\n".join(batch) + "\n"
+            if not isinstance(path, Path):  # an object cannot grow: a new part
+                path.append_text(text)
+                self.paths.add(path)
+                continue
             if path not in self.paths:
                 path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "a", encoding="utf-8") as f:
-                f.write("\n".join(batch) + "\n")
+                f.write(text)
             self.paths.add(path)
         self._written = end
         return len(records)
@@ -126,7 +132,10 @@ class FrameMetadataJournal:
     def remove(self) -> None:
         """Delete the files (their records are in the final metadata)."""
         for path in self.paths:
-            path.unlink(missing_ok=True)
+            if isinstance(path, Path):
+                path.unlink(missing_ok=True)
+            else:
+                path.remove_parts()
         self.paths.clear()
 
 

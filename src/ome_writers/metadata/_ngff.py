@@ -7,6 +7,7 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,8 +20,7 @@ from ome_writers._schema._pyramid import Pyramid, level_transform
 from ._colors import channel_color
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
+    from ome_writers._object_store import DatasetPath
     from ome_writers._schema import AcquisitionSettings, Dimension, Position
 
 
@@ -333,7 +333,7 @@ def build_layout(settings: AcquisitionSettings) -> ZarrLayout:
     return layout
 
 
-def write_groups(root: Path, groups: dict[str, dict[str, Any]]) -> None:
+def write_groups(root: DatasetPath, groups: dict[str, dict[str, Any]]) -> None:
     """Create the groups of a new dataset; a plate's hundreds on a few threads.
 
     Creating directories and files waits for the filesystem, not for Python,
@@ -357,16 +357,18 @@ _GROUP_THREADS = 8
 
 
 def write_group(
-    root: Path, path: str, attributes: dict[str, Any], *, atomic: bool = True
+    root: DatasetPath, path: str, attributes: dict[str, Any], *, atomic: bool = True
 ) -> None:
     """Write a group's zarr.json, atomically (temp file + rename) unless told not.
 
     A reader never sees a half-written document of a group that exists; a new
-    group (`atomic=False`) has no earlier document to protect.
+    group (`atomic=False`) has no earlier document to protect. In a bucket,
+    one PUT replaces an object atomically.
     """
     directory = root if path == "." else root / path
     directory.mkdir(parents=True, exist_ok=True)
     doc = {"zarr_format": 3, "node_type": "group", "attributes": attributes}
+    atomic = atomic and isinstance(directory, Path)
     tmp = directory / ("zarr.json.tmp" if atomic else "zarr.json")
     try:
         # compact: without `indent`, json uses its C encoder (~10x faster)
