@@ -31,10 +31,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 DEFAULT_REGION = "us-east-1"
-#: retries of one request on a transient failure (5xx, reset, timeout), with
-#: exponential backoff; then the write fails and the stream raises
-MAX_RETRIES = 10
-RETRY_TIMEOUT_SECONDS = 60.0
+#: backoff between retries of a failing request: from 0.1 s, doubling, at most
+#: 5 s, for `S3Options.retry_seconds`; then the write fails and the stream raises
+FIRST_RETRY_SECONDS = 0.1
+MAX_RETRY_DELAY_SECONDS = 5.0
 
 
 @dataclass(frozen=True, repr=False)
@@ -50,6 +50,7 @@ class S3Location:
     #: where the credentials came from: "explicit", "environment", "profile"
     credential_source: str = "environment"
     profile: str | None = None
+    retry_seconds: float = 60.0
 
     def __repr__(self) -> str:
         return (
@@ -61,9 +62,27 @@ class S3Location:
     def allow_http(self) -> bool:
         return self.endpoint.startswith("http://")
 
-    def client(self) -> Any:
-        """The bucket's obstore client (one per location, thread-safe)."""
-        return _client(self)
+    @property
+    def max_retries(self) -> int:
+        """Retries whose backoff delays add up to `retry_seconds`."""
+        delay, total, n = FIRST_RETRY_SECONDS, 0.0, 0
+        while total + delay <= self.retry_seconds:
+            total += delay
+            n += 1
+            delay = min(2 * delay, MAX_RETRY_DELAY_SECONDS)
+        return max(1, n)
+
+    def tensorstore_retries(self) -> dict[str, Any]:
+        """tensorstore's ``s3_request_retries`` context resource."""
+        return {
+            "max_retries": self.max_retries,
+            "initial_delay": f"{FIRST_RETRY_SECONDS}s",
+            "max_delay": f"{MAX_RETRY_DELAY_SECONDS}s",
+        }
+
+    def client(self, prefix: str = "") -> Any:
+        """An obstore client of the bucket, or of the keys below `prefix`."""
+        return _client(self, prefix)
 
     def acquire_settings(self) -> Any:
         """acquire-zarr's ``S3Settings`` for this bucket."""
@@ -74,8 +93,8 @@ class S3Location:
         )
 
 
-@functools.cache
-def _client(location: S3Location) -> Any:
+@functools.lru_cache(maxsize=64)
+def _client(location: S3Location, prefix: str) -> Any:
     from obstore.store import S3Store
 
     config: dict[str, Any] = {"endpoint": location.endpoint, "region": location.region}
@@ -86,6 +105,7 @@ def _client(location: S3Location) -> Any:
         config["token"] = location.session_token.get_secret_value()
     return S3Store(
         location.bucket,
+        prefix=prefix or None,
         config=config,  # type: ignore[arg-type]
         client_options={
             "allow_http": location.allow_http,
@@ -93,13 +113,13 @@ def _client(location: S3Location) -> Any:
             "timeout": "60s",
         },
         retry_config={
-            "max_retries": MAX_RETRIES,
+            "max_retries": location.max_retries,
             "backoff": {
-                "init_backoff": timedelta(milliseconds=100),
-                "max_backoff": timedelta(seconds=5),
+                "init_backoff": timedelta(seconds=FIRST_RETRY_SECONDS),
+                "max_backoff": timedelta(seconds=MAX_RETRY_DELAY_SECONDS),
                 "base": 2,
             },
-            "retry_timeout": timedelta(seconds=RETRY_TIMEOUT_SECONDS),
+            "retry_timeout": timedelta(seconds=location.retry_seconds),
         },
     )
 
@@ -319,7 +339,12 @@ def _location(bucket: str, options: S3Options) -> S3Location:
     )
     if not endpoint:
         endpoint = f"https://s3.{region}.amazonaws.com"
-    common = {"bucket": bucket, "endpoint": endpoint.rstrip("/"), "region": region}
+    common: dict[str, Any] = {
+        "bucket": bucket,
+        "endpoint": endpoint.rstrip("/"),
+        "region": region,
+        "retry_seconds": options.retry_seconds,
+    }
     if options.access_key_id or options.secret_access_key:
         if not (options.access_key_id and options.secret_access_key):
             raise ValueError("S3Options needs both access_key_id and secret_access_key")
@@ -425,16 +450,11 @@ def zarr_store(path: Path | ObjectPath) -> Any:
     """A zarr-python store for an array directory or key prefix."""
     if isinstance(path, Path):
         return str(path)
-    from zarr.storage import StorePath
-
-    return StorePath(_zarr_object_store(path.location), path.key)
-
-
-@functools.cache
-def _zarr_object_store(location: S3Location) -> Any:
     from zarr.storage import ObjectStore
 
-    return ObjectStore(location.client())
+    # the store's root is the array itself, as for a local directory: zarr
+    # then writes nothing above it (no implicit parent groups)
+    return ObjectStore(path.location.client(prefix=path.key))
 
 
 #: where a dataset is: a local directory or file, or a key prefix in a bucket

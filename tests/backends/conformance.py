@@ -379,6 +379,10 @@ class BackendConformance:
 
     # helpers ----------------------------------------------------------------
 
+    def root_path(self, directory: Path) -> str:
+        """Where a dataset of this backend is written, for a test directory."""
+        return root_for(directory, self.backend)
+
     def make_settings(
         self,
         dims: Sequence[Dimension],
@@ -389,7 +393,7 @@ class BackendConformance:
     ) -> AcquisitionSettings:
         """uint16 settings for this backend; Y, X in µm (0.5 per pixel)."""
         return AcquisitionSettings(
-            root_path=root_for(root or self.tmp, self.backend),
+            root_path=self.root_path(root or self.tmp),
             format=self.backend,
             dimensions=[
                 *dims,
@@ -502,7 +506,7 @@ class BackendConformance:
             settings = AcquisitionSettings.model_validate(
                 {
                     **base.model_dump(),
-                    "root_path": root_for(tmp, self.backend),
+                    "root_path": self.root_path(tmp),
                     "format": self.backend,
                 }
             )

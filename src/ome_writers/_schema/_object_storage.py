@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from ._base import SettingsModel
 
@@ -47,6 +47,10 @@ class S3Options(SettingsModel):
         Its secret.
     session_token : SecretStr | None
         A temporary session token.
+    retry_seconds : float
+        How long a failing request (5xx reply, reset or refused connection,
+        timeout) is retried, with exponential backoff, before the stream
+        raises at the next `append` or at `close` (default 60 s).
     """
 
     endpoint_url: str | None = None
@@ -55,6 +59,7 @@ class S3Options(SettingsModel):
     access_key_id: str | None = None
     secret_access_key: SecretStr | None = None
     session_token: SecretStr | None = None
+    retry_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("endpoint_url")
     @classmethod

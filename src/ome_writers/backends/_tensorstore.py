@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import tensorstore as ts
 
-from ome_writers._object_store import MAX_RETRIES, tensorstore_kvstore
+from ome_writers._object_store import ObjectPath, tensorstore_kvstore
 
 from ._pending import PendingWrites
 from ._zarr_base import ZarrBackend, codec_configs
@@ -83,18 +83,15 @@ def _store_spec(path: DatasetPath) -> dict[str, Any]:
     return {"driver": "zarr3", "kvstore": tensorstore_kvstore(path)}
 
 
-def _context(copy_threads: int, io_threads: int) -> Any:
+def _context(
+    copy_threads: int, io_threads: int, s3_retries: dict[str, Any] | None = None
+) -> Any:
     return ts.Context(
         {
             "file_io_sync": False,
             "data_copy_concurrency": {"limit": copy_threads},
             "file_io_concurrency": {"limit": io_threads},
-            # object storage: transient failures (5xx, resets) are retried
-            "s3_request_retries": {
-                "max_retries": MAX_RETRIES,
-                "initial_delay": "0.1s",
-                "max_delay": "5s",
-            },
+            **({"s3_request_retries": s3_retries} if s3_retries else {}),
         }
     )
 
@@ -111,7 +108,13 @@ class TensorstoreBackend(ZarrBackend):
         frame_bytes = math.prod(self.frame_shape) * self.dtype.itemsize
         cores = os.cpu_count() or 1
         self.threads, self._bulk_threads = thread_limits(cores, compressed, frame_bytes)
-        self._context = _context(*self.threads)
+        # object storage: transient failures (5xx, resets) are retried
+        self._s3_retries = (
+            self.root.location.tensorstore_retries()
+            if isinstance(self.root, ObjectPath)
+            else None
+        )
+        self._context = _context(*self.threads, self._s3_retries)
         self._arrays: list[Any] = [None] * self.num_positions
         self._paths: dict[int, DatasetPath] = {}  # position -> array directory
         self._old_writes_pending = False
@@ -195,7 +198,7 @@ class TensorstoreBackend(ZarrBackend):
         if self._pending.stalls and self.threads != self._bulk_threads:
             self._await_arrays()  # every array is reopened below
             self.threads = self._bulk_threads
-            self._context = _context(*self.threads)
+            self._context = _context(*self.threads, self._s3_retries)
             # writes in flight finish on the old handles, which a read through
             # the new ones sees only once committed (`_read_array` waits)
             self._old_writes_pending = True

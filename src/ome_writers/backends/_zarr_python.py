@@ -17,7 +17,9 @@ is made when each array is opened, so other zarr users are unaffected.
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import zarr
@@ -172,3 +174,19 @@ class ZarrsBackend(ZarrPythonBackend):
 
     name = "zarrs-python"
     codec_pipeline = "zarrs.ZarrsCodecPipeline"
+
+    def __init__(self, context: BackendContext) -> None:
+        super().__init__(context)
+        if not isinstance(self.root, Path):
+            # zarrs rebuilds an object store in Rust from the obstore store's
+            # configuration (same bucket, endpoint and credentials) and warns
+            # that the two do not share connections: expected, not a problem
+            _ignore_warning(_ZARRS_STORE_WARNING)
+
+
+_ZARRS_STORE_WARNING = "Successfully reconstructed a store"
+
+
+def _ignore_warning(message: str) -> None:
+    if not any(f[1] and f[1].pattern == message for f in warnings.filters):
+        warnings.filterwarnings("ignore", message=message, category=RuntimeWarning)

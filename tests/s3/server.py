@@ -1,0 +1,167 @@
+"""A local S3-compatible server for the object-storage tests.
+
+`LocalS3` runs moto's server mode on 127.0.0.1 (a free port, in this process,
+so its buckets survive a restart of the server). `FaultProxy` stands between a
+client and it on another loopback port and injects what object stores do to
+long acquisitions: 503 replies, connections reset mid-request, refused
+credentials, and a server that is gone.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from moto.server import ThreadedMotoServer
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalS3:
+    """moto's S3 server on 127.0.0.1, stoppable and restartable on its port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._server: ThreadedMotoServer | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        for _ in range(50):  # the port may linger a moment after a stop
+            try:
+                server = ThreadedMotoServer(
+                    ip_address="127.0.0.1", port=self.port, verbose=False
+                )
+                server.start()
+            except OSError:
+                time.sleep(0.1)
+                continue
+            self._server = server
+            return
+        raise RuntimeError(f"could not restart the S3 server on {self.port}")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+
+class FaultProxy:
+    """An HTTP proxy to a `LocalS3` that fails requests on demand.
+
+    Attributes (set them from the test):
+    - ``fail_next``: reply 503 SlowDown to the next N requests;
+    - ``reset_next``: close the connection of the next N requests unanswered;
+    - ``down``: refuse every request (connection closed), like a gone server;
+    - ``required_key``: reply 403 InvalidAccessKeyId unless the request is
+      signed with this access key id.
+    """
+
+    def __init__(self, upstream: LocalS3) -> None:
+        self.upstream = upstream
+        self.fail_next = 0
+        self.reset_next = 0
+        self.down = False
+        self.required_key: str | None = None
+        self.requests = 0
+        self.injected = 0
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _handle(self) -> None:
+                proxy._forward(self)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _take(self, name: str) -> bool:
+        with self._lock:
+            if getattr(self, name) > 0:
+                setattr(self, name, getattr(self, name) - 1)
+                self.injected += 1
+                return True
+        return False
+
+    def _forward(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        with self._lock:
+            self.requests += 1
+        if self.down or self._take("reset_next"):
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if self._take("fail_next"):
+            self._reply(handler, 503, "SlowDown", "Please reduce your request rate.")
+            return
+        auth = handler.headers.get("Authorization", "")
+        if self.required_key and f"Credential={self.required_key}/" not in auth:
+            self._reply(handler, 403, "InvalidAccessKeyId", "Unknown access key.")
+            return
+        try:
+            conn = http.client.HTTPConnection(
+                "127.0.0.1", self.upstream.port, timeout=30
+            )
+            headers = dict(handler.headers.items())
+            conn.request(handler.command, handler.path, body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        except OSError:  # the server itself is stopped: a reset connection
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        handler.send_response(response.status, response.reason)
+        for key, value in response.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(data)
+        conn.close()
+
+    @staticmethod
+    def _reply(
+        handler: BaseHTTPRequestHandler, status: int, code: str, text: str
+    ) -> None:
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+            f"<Message>{text}</Message></Error>"
+        ).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/xml")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(body)
