@@ -294,7 +294,10 @@ def object_store_error(error: Exception, path: ObjectPath) -> OSError:
             f"({path.location.credential_source} credentials, endpoint "
             f"{path.location.endpoint}): {text}"
         )
-    return OSError(f"Could not reach {path} at {path.location.endpoint}: {text}")
+    return OSError(
+        f"Object storage request for {path} failed ({path.location.endpoint}, "
+        f"retried for up to {path.location.retry_seconds:g} s): {text}"
+    )
 
 
 def resolve_s3(url: str, options: S3Options | None = None) -> ObjectPath:

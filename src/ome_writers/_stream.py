@@ -335,11 +335,20 @@ class OMEStream:
                     notifier.frame_done(last)
 
     def _fail(self, error: Exception) -> None:
+        explained = self._backend.explain_failure(error)
+        if explained is not error and isinstance(explained, Exception):
+            raise self._fail_with(explained) from error
+        raise self._fail_with(error)
+
+    def _fail_with(self, error: Exception) -> Exception:
+        """Record `error` as the stream's failure; what to raise."""
         self._failure = error
         self._failure_reported = True
         if isinstance(error, (OSError, BackendError)):
-            raise error
-        raise BackendError(f"Writing failed: {error}") from error
+            return error
+        wrapped = BackendError(f"Writing failed: {error}")
+        wrapped.__cause__ = error
+        return wrapped
 
     def _raise_unusable(self, action: str) -> None:
         if self._failure is not None:
@@ -360,7 +369,9 @@ class OMEStream:
             try:
                 self._backend.finalize(self._n)
             except Exception as e:
-                if e is self._failure:  # an error already reported is not new
+                if e is self._failure or self._failure_reported:
+                    # a write failure was reported: what follows from it (the
+                    # other writes in flight failing too) is not news
                     pass
                 elif isinstance(e, (OSError, BackendError)):
                     raise

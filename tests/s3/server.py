@@ -24,6 +24,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 class LocalS3:
     """moto's S3 server on 127.0.0.1, stoppable and restartable on its port."""
 
@@ -36,18 +46,26 @@ class LocalS3:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        for _ in range(50):  # the port may linger a moment after a stop
+        # the server binds on its own thread: wait until the port is free
+        # (a stopped server may hold it a moment), then until it answers
+        deadline = time.monotonic() + 10
+        while not _bindable(self.port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"port {self.port} stays in use")
+            time.sleep(0.05)
+        server = ThreadedMotoServer(
+            ip_address="127.0.0.1", port=self.port, verbose=False
+        )
+        server.start()
+        while True:
             try:
-                server = ThreadedMotoServer(
-                    ip_address="127.0.0.1", port=self.port, verbose=False
-                )
-                server.start()
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
             except OSError:
-                time.sleep(0.1)
-                continue
-            self._server = server
-            return
-        raise RuntimeError(f"could not restart the S3 server on {self.port}")
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self._server = server
 
     def stop(self) -> None:
         if self._server is not None:
@@ -129,10 +147,8 @@ class FaultProxy:
         if self.required_key and f"Credential={self.required_key}/" not in auth:
             self._reply(handler, 403, "InvalidAccessKeyId", "Unknown access key.")
             return
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream.port, timeout=30)
         try:
-            conn = http.client.HTTPConnection(
-                "127.0.0.1", self.upstream.port, timeout=30
-            )
             headers = dict(handler.headers.items())
             conn.request(handler.command, handler.path, body=body, headers=headers)
             response = conn.getresponse()
@@ -141,6 +157,8 @@ class FaultProxy:
             handler.close_connection = True
             handler.connection.shutdown(socket.SHUT_RDWR)
             return
+        finally:
+            conn.close()
         handler.send_response(response.status, response.reason)
         for key, value in response.getheaders():
             if key.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -149,7 +167,6 @@ class FaultProxy:
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(data)
-        conn.close()
 
     @staticmethod
     def _reply(

@@ -101,6 +101,10 @@ class Backend(ABC):
             )
         return None
 
+    def explain_failure(self, error: BaseException) -> BaseException:
+        """The error to report for a failed write (default: `error` itself)."""
+        return error
+
     def __init__(self, context: BackendContext) -> None:
         settings = context.settings
         self.settings = settings

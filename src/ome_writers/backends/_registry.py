@@ -52,6 +52,9 @@ class BackendRecord:
     url_schemes : tuple[str, ...]
         URL schemes of object storage it writes to (``"s3"``); local paths
         are written by every backend that writes files.
+    retries_object_storage : bool
+        Failed object-storage requests (5xx, resets, a restarting server) are
+        retried for `S3Options.retry_seconds` before the stream raises.
     """
 
     name: str
@@ -67,6 +70,7 @@ class BackendRecord:
     makes_directories_ahead: bool = False
     pyramids: str = "none"
     url_schemes: tuple[str, ...] = ()
+    retries_object_storage: bool = False
 
     @property
     def available(self) -> bool:
@@ -102,6 +106,7 @@ BACKENDS: list[BackendRecord] = [
         makes_directories_ahead=True,
         pyramids="level-arrays",
         url_schemes=("s3",),
+        retries_object_storage=True,
     ),
     BackendRecord(
         name="acquire-zarr",
@@ -126,6 +131,7 @@ BACKENDS: list[BackendRecord] = [
         makes_directories_ahead=True,
         pyramids="level-arrays",
         url_schemes=("s3",),
+        retries_object_storage=True,
     ),
     BackendRecord(
         name="zarr-python",
@@ -139,6 +145,7 @@ BACKENDS: list[BackendRecord] = [
         makes_directories_ahead=True,
         pyramids="level-arrays",
         url_schemes=("s3",),
+        retries_object_storage=True,
     ),
     BackendRecord(
         name="tifffile",

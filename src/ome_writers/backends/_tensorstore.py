@@ -122,7 +122,7 @@ class TensorstoreBackend(ZarrBackend):
         self._pending = PendingWrites(
             max_bytes=MAX_PENDING_BYTES,
             max_items=MAX_PENDING_WRITES,
-            explain=_as_os_error,
+            explain=lambda e: self.explain_failure(_as_os_error(e)),
         )
         self._copy_frames = compressed or frame_bytes <= SMALL_FRAME_BYTES
         if self._copy_frames:  # one copy per write in flight, plus the next one

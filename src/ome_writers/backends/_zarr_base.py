@@ -21,7 +21,7 @@ from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ome_writers._object_store import resolve_root
+from ome_writers._object_store import ObjectPath, object_store_error, resolve_root
 from ome_writers._paths import remove_dataset
 from ome_writers.metadata._frames import JOURNAL_NAME, FrameMetadataJournal
 from ome_writers.metadata._ngff import (
@@ -141,6 +141,16 @@ class ZarrBackend(Backend):
         self._array_ready = [True] * self.num_positions
         self._frames_seen = 0  # frames written or skipped
         self._wake_preparer_at = WAKE_EVERY
+
+    def explain_failure(self, error: BaseException) -> BaseException:
+        """A failed write's error; in a bucket, an OSError naming the dataset."""
+        if (
+            isinstance(self.root, ObjectPath)
+            and isinstance(error, Exception)
+            and str(self.root) not in str(error)  # explained once already
+        ):
+            return object_store_error(error, self.root)
+        return error
 
     def _array_path(self, position: int) -> str:
         """Where one position's array goes, relative to the root."""

@@ -56,7 +56,9 @@ class ZarrPythonBackend(ZarrBackend):
             os.cpu_count() or 1, thread_name_prefix="ome-writers-zarr"
         )
         self._shared_executor = False  # another backend's (`share_with`)
-        self._pending = PendingWrites(max_items=MAX_IN_FLIGHT)
+        self._pending = PendingWrites(
+            max_items=MAX_IN_FLIGHT, explain=self.explain_failure
+        )
         if self.assembler is None:  # frame copies: one per write in flight + next
             self._pending.reserve(self.frame_shape, self.dtype, MAX_IN_FLIGHT + 1)
 
