@@ -350,6 +350,7 @@ def test_default_dump() -> None:
         "frame_order": None,
         "series_dimensions": "auto",
         "pyramid": None,  # an extension of 0.3.x (resolution levels)
+        "s3": None,  # an extension of 0.3.x (object storage)
     }
 
 

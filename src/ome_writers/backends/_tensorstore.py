@@ -174,8 +174,9 @@ class TensorstoreBackend(ZarrBackend):
     def _spec(self, path: DatasetPath, shape: list[int]) -> dict[str, Any]:
         grid, codecs = self._codecs()
         return {
-            # a chunk of zeros is stored, not deleted (S3 deletes are not atomic)
-            "store_data_equal_to_fill_value": True,
+            # in a bucket, a chunk of zeros is stored rather than deleted
+            # (S3 deletes are not atomic)
+            "store_data_equal_to_fill_value": isinstance(path, ObjectPath),
             **_store_spec(path),
             "metadata": {
                 "shape": shape,
