@@ -174,9 +174,6 @@ class TensorstoreBackend(ZarrBackend):
     def _spec(self, path: DatasetPath, shape: list[int]) -> dict[str, Any]:
         grid, codecs = self._codecs()
         return {
-            # in a bucket, a chunk of zeros is stored rather than deleted
-            # (S3 deletes are not atomic)
-            "store_data_equal_to_fill_value": isinstance(path, ObjectPath),
             **_store_spec(path),
             "metadata": {
                 "shape": shape,

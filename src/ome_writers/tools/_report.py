@@ -10,6 +10,8 @@ from ome_writers._schema._units import LENGTH_SYMBOLS, TIME_SYMBOLS
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ome_writers._object_store import ObjectPath
+
 Index = tuple[int, ...]
 
 #: indices listed in the human summary per kind (missing, not acquired)
@@ -341,8 +343,8 @@ class DatasetReport:
 
     Attributes
     ----------
-    path : Path
-        The dataset.
+    path : Path | ObjectPath
+        The dataset (a local path, or the prefix of one in a bucket).
     kind : str
         ``OME-Zarr``, ``OME-TIFF``, ``scratch`` or ``unknown``.
     arrays : dict[str, tuple[tuple[int, ...], str, str]]
@@ -364,7 +366,7 @@ class DatasetReport:
         The plate layout of an HCS dataset.
     """
 
-    path: Path
+    path: Path | ObjectPath
     kind: str
     arrays: dict[str, tuple[tuple[int, ...], str, str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ome_writers._schema._object_storage import url_scheme
+
 from ._report import DatasetReport, Frames, ImageInfo, PlateInfo, Quantity, Storage
 
 __all__ = [
@@ -31,10 +33,11 @@ def inspect_dataset(path: str | Path) -> DatasetReport:
     Parameters
     ----------
     path : str | Path
-        An OME-Zarr directory, an OME-TIFF file, a directory of OME-TIFF files
-        (a multi-file set), or a scratch directory. An OME-TIFF path that was
-        given as the output of several positions (``run.ome.tiff``) is looked
-        up as the directory they were written to (``run/``).
+        An OME-Zarr directory or ``s3://`` prefix, an OME-TIFF file, a
+        directory of OME-TIFF files (a multi-file set), or a scratch
+        directory. An OME-TIFF path that was given as the output of several
+        positions (``run.ome.tiff``) is looked up as the directory they were
+        written to (``run/``).
 
     Returns
     -------
@@ -45,6 +48,10 @@ def inspect_dataset(path: str | Path) -> DatasetReport:
     from ._info_tiff import inspect_tiff, is_companion
     from ._info_zarr import inspect_zarr
 
+    if isinstance(path, str) and url_scheme(path) is not None:
+        from ._info_object import inspect_object_dataset
+
+        return inspect_object_dataset(path)
     path = Path(path)
     if not path.exists() and path.suffix.lower() in (".tif", ".tiff"):
         from ome_writers._schema._format import ome_stem_suffix

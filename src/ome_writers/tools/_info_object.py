@@ -1,0 +1,94 @@
+"""`ome-writers info` for an OME-Zarr dataset in a bucket (``s3://``).
+
+The dataset is described from a sparse local copy, so that the OME-Zarr
+inspection reads it as it reads a directory: every document (``zarr.json``,
+OME-XML, frame-metadata journals) is downloaded; of each chunk object only
+what the inspection reads is fetched: nothing (its existence is the listing's)
+or, for a shard, its index at the end. A dataset of any size costs one
+listing, its documents and one ranged read per shard.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ome_writers._object_store import ObjectPath, resolve_s3
+from ome_writers._schema._object_storage import url_scheme
+
+from ._info_zarr import inspect_zarr
+from ._report import DatasetReport
+
+if TYPE_CHECKING:
+    from ome_writers._schema._object_storage import S3Options
+
+_DOCUMENT_SUFFIXES = (".json", ".xml", ".jsonl")
+
+
+def inspect_object_dataset(url: str, options: S3Options | None = None) -> DatasetReport:
+    """Describe and validate the OME-Zarr dataset at ``s3://bucket/key``."""
+    if url_scheme(url) != "s3":
+        report = DatasetReport(Path(url), "unknown")
+        report.problems.append(f"no reader for {url_scheme(url)}:// URLs (only s3://)")
+        return report
+    try:
+        root = resolve_s3(url, options)
+        keys = list(root.iter_keys())
+    except (OSError, ValueError) as e:
+        report = DatasetReport(Path(url), "unknown")
+        report.problems.append(str(e))
+        return report
+    if "zarr.json" not in keys:
+        report = DatasetReport(Path(url), "unknown")
+        report.problems.append("no OME-Zarr dataset (zarr.json) at this prefix")
+        report.path = root
+        return report
+    with tempfile.TemporaryDirectory(prefix="ome-writers-info-") as tmp:
+        local = Path(tmp, root.name or "dataset")
+        _sparse_copy(root, keys, local)
+        report = inspect_zarr(local)
+    report.path = root
+    return report
+
+
+def _sparse_copy(root: ObjectPath, keys: list[str], local: Path) -> None:
+    documents = [k for k in keys if k.endswith(_DOCUMENT_SUFFIXES)]
+    for key in documents:
+        target = local / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((root / key).read_bytes())
+    index_bytes = _shard_index_bytes(local, documents)
+    for key in keys:
+        if key.endswith(_DOCUMENT_SUFFIXES):
+            continue
+        target = local / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        array = key.split("/c/", 1)[0] if "/c/" in key else None
+        size = index_bytes.get(array or "")
+        target.write_bytes((root / key).read_tail(size) if size else b"")
+
+
+def _shard_index_bytes(local: Path, documents: list[str]) -> dict[str, int]:
+    """Array key -> bytes of its shard index at the end of each shard."""
+    out = {}
+    for key in documents:
+        if not key.endswith("zarr.json"):
+            continue
+        doc: dict[str, Any] = json.loads((local / key).read_text(encoding="utf-8"))
+        codecs = doc.get("codecs") or []
+        if doc.get("node_type") != "array" or not codecs:
+            continue
+        if codecs[0].get("name") != "sharding_indexed":
+            continue
+        config = codecs[0].get("configuration") or {}
+        if config.get("index_location", "end") != "end":
+            continue
+        grid = doc["chunk_grid"]["configuration"]["chunk_shape"]
+        inner = config["chunk_shape"]
+        n = math.prod(g // c for g, c in zip(grid, inner, strict=True))
+        crc = any(c.get("name") == "crc32c" for c in config.get("index_codecs", []))
+        out[key.rsplit("/", 1)[0] if "/" in key else ""] = 16 * n + 4 * crc
+    return out
