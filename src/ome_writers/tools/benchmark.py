@@ -28,6 +28,11 @@ of the process, after ``import ome_writers`` and the backend's library, and the
 median of five more) and the throughput from before `create_stream` to after
 ``os.sync()`` ("+create"), so fixed costs count.
 
+Object storage: ``--s3`` adds an "→ S3" row per OME-Zarr backend that writes
+``s3://``, into a loopback S3 server (moto's server mode on 127.0.0.1, a
+separate process; moto comes with the test extra); "÷local" is its durable
+throughput over the same backend's local-disk row.
+
 Latency under a camera's rate: ``--fps 100`` offers frames at 100 fps (as fast
 as appends return otherwise) and counts appends that outlast a frame period;
 ``--paced 0.7`` offers them at 70 % of the plain sequential write measured for
@@ -263,8 +268,11 @@ def _timed_run(
 # ------------------------------------------------------------ our public API
 
 
-def run_public_api(spec: dict[str, Any], backend: str, out: Path) -> dict[str, Any]:
-    """ome-writers (whichever version is installed) through its public API."""
+def run_public_api(
+    spec: dict[str, Any], backend: str, out: Path, s3_endpoint: str | None = None
+) -> dict[str, Any]:
+    """ome-writers (whichever version is installed) through its public API;
+    into the bucket ``bench`` at `s3_endpoint` when given."""
     import ome_writers
     from ome_writers import AcquisitionSettings, Dimension, create_stream
 
@@ -290,9 +298,13 @@ def run_public_api(spec: dict[str, Any], backend: str, out: Path) -> dict[str, A
 
         extra["plate"] = Plate(**spec["plate"])
 
+    base = f"s3://{S3_BUCKET}/{backend}" if s3_endpoint else str(out)
+    if s3_endpoint:
+        os.environ.update(AWS_ENDPOINT_URL=s3_endpoint, **S3_CREDENTIALS)
+
     def settings_at(name: str) -> Any:
         return AcquisitionSettings(
-            root_path=str(out / (f"{name}.ome.tiff" if tiff else f"{name}.ome.zarr")),
+            root_path=f"{base}/{name}.ome.tiff" if tiff else f"{base}/{name}.ome.zarr",
             format=backend,
             dimensions=dims,
             dtype="uint16",
@@ -318,7 +330,55 @@ def run_public_api(spec: dict[str, Any], backend: str, out: Path) -> dict[str, A
         warm.append(time.perf_counter() - t0)
         stream.close()
     result["create_warm_ms"] = statistics.median(warm) * 1e3
+    if s3_endpoint:  # the server keeps objects in memory: free them
+        from ome_writers._object_store import resolve_s3
+
+        resolve_s3(base + "/x").parent.remove_tree()
     return result
+
+
+S3_BUCKET = "bench"
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench-secret",
+    "AWS_REGION": "us-east-1",
+}
+
+
+class LoopbackS3:
+    """moto's S3 server in its own process on 127.0.0.1, with one bucket."""
+
+    def __init__(self) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self._process.poll() is not None:
+                    self.close()
+                    raise RuntimeError("the loopback S3 server did not start") from None
+                time.sleep(0.1)
+        import urllib.request
+
+        # path-style CreateBucket; moto accepts any credentials
+        request = urllib.request.Request(f"{self.endpoint}/{S3_BUCKET}", method="PUT")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def close(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
 
 
 # ------------------------------------------------------------ raw libraries
@@ -533,15 +593,24 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
                 "tifffile": run_raw_tifffile,
             }[backend]
             return runner(spec, out)
+        if kind == "s3":
+            return run_public_api(spec, backend, out, s3_endpoint=job["s3"])
         return run_public_api(spec, backend, out)
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
 
 def targets_for(
-    name: str, backends: list[str], raw: bool, compare: str | None
+    name: str,
+    backends: list[str],
+    raw: bool,
+    compare: str | None,
+    s3: bool = False,
 ) -> list[str]:
-    """Rows of one scenario: ``disk``, ``raw:<lib>``, ``ours:<b>``, ``other:<b>``."""
+    """Rows of one scenario: ``disk``, ``raw:<lib>``, ``ours:<b>``, ``s3:<b>``,
+    ``other:<b>``."""
+    from ome_writers.backends._registry import BY_NAME
+
     if name == "g":
         return ["camera"]
 
@@ -554,6 +623,8 @@ def targets_for(
     for backend in backends:
         if applies(backend):
             rows.append(f"ours:{backend}")
+            if s3 and "s3" in BY_NAME[backend].url_schemes:
+                rows.append(f"s3:{backend}")
             if compare and name not in OURS_ONLY:
                 rows.append(f"other:{backend}")
     return rows
@@ -599,8 +670,21 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     plan = [
         (name, target)
         for name in args.scenarios
-        for target in targets_for(name, args.backends, not args.no_raw, args.compare)
+        for target in targets_for(
+            name, args.backends, not args.no_raw, args.compare, args.s3
+        )
     ]
+    server = LoopbackS3() if args.s3 else None
+    try:
+        return _run_plan(args, plan, server.endpoint if server else None)
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _run_plan(
+    args: argparse.Namespace, plan: list[tuple[str, str]], s3_endpoint: str | None
+) -> list[dict[str, Any]]:
     from ome_writers.backends._registry import BY_NAME
 
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in plan}
@@ -619,6 +703,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "dir": args.dir,
                 "fps": fps,
                 "preload": list(record.requires) if record else [],
+                "s3": s3_endpoint,
             }
             result = _run_job(job, args.compare, args.timeout)
             runs[name, target].append(result)
@@ -658,6 +743,9 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
         flat = by_key.get(("a", row["target"]), {})
         if row["scenario"] == "p" and kind == "ours" and flat.get("gbps_sync"):
             row["vs_flat"] = row["gbps_sync"] / flat["gbps_sync"]
+        local = by_key.get((row["scenario"], f"ours:{backend}"), {})
+        if kind == "s3" and local.get("gbps_sync"):
+            row["vs_local"] = row["gbps_sync"] / local["gbps_sync"]
         raw = by_key.get((row["scenario"], f"raw:{backend}"), {})
         if kind == "ours" and raw.get("gbps_sync"):
             row["vs_raw"] = row["gbps_sync"] / raw["gbps_sync"]
@@ -680,6 +768,7 @@ COLUMNS = [
     ("vs_disk", "÷disk", "{:.2f}"),
     ("vs_raw", "÷raw", "{:.2f}"),
     ("vs_flat", "÷flat", "{:.2f}"),
+    ("vs_local", "÷local", "{:.2f}"),
     ("vs_other_sync", "÷other", "{:.2f}"),
     ("vs_other_total", "÷other +create", "{:.2f}"),
 ]
@@ -692,6 +781,8 @@ def _label(row: dict[str, Any]) -> str:
         return f"{backend} {version}".strip()
     if kind == "raw":
         return f"raw {backend}"
+    if kind == "s3":
+        return f"{backend} → S3 (loopback)"
     return "plain write" if kind == "disk" else kind
 
 
@@ -872,6 +963,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FRACTION",
         help="offer frames at FRACTION of the plain sequential write rate "
         "(with sync) measured for the scenario in the same repeat, e.g. 0.7",
+    )
+    parser.add_argument(
+        "--s3",
+        action="store_true",
+        help="also write each OME-Zarr backend's rows into a loopback S3 server "
+        "(moto, from the test extra)",
     )
     parser.add_argument("--dir", default=None, help="where to write (default: tmp)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
