@@ -112,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser(
         "info", aliases=["validate"], help="describe and validate datasets"
     )
-    info.add_argument("paths", nargs="+", help="OME-Zarr, OME-TIFF or scratch paths")
+    info.add_argument(
+        "paths", nargs="+", help="OME-Zarr, OME-TIFF or scratch paths, or s3:// URLs"
+    )
     info.add_argument(
         "--json",
         action="store_true",
