@@ -462,12 +462,3 @@ def zarr_store(path: Path | ObjectPath) -> Any:
 
 #: where a dataset is: a local directory or file, or a key prefix in a bucket
 DatasetPath = Path | ObjectPath
-
-
-def resolve_root(path: str, options: S3Options | None = None) -> DatasetPath:
-    """A dataset's location: an `ObjectPath` for ``s3://``, else an absolute Path."""
-    if url_scheme(path) == "s3":
-        return resolve_s3(path, options)
-    from ome_writers._paths import resolve_output
-
-    return resolve_output(path)

@@ -8,12 +8,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ome_writers._object_store import ObjectPath
+    from ome_writers._object_store import DatasetPath, ObjectPath
+    from ome_writers._schema._object_storage import S3Options
 
 
 def resolve_output(path: str) -> Path:
     """Expand ``~`` and make `path` absolute."""
     return Path(os.path.expanduser(path)).resolve()
+
+
+def resolve_root(path: str, options: S3Options | None = None) -> DatasetPath:
+    """A dataset's location: an `ObjectPath` for ``s3://``, else an absolute Path."""
+    from ome_writers._schema._object_storage import url_scheme
+
+    if url_scheme(path) == "s3":
+        from ome_writers._object_store import resolve_s3
+
+        return resolve_s3(path, options)
+    return resolve_output(path)
 
 
 def refuse_dangerous(path: Path) -> None:

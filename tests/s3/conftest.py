@@ -25,9 +25,7 @@ ACCESS_KEY = "testing-key-id"
 SECRET_KEY = "testing-secret-4f1a9c"  # tests assert this never leaks
 
 
-@pytest.fixture(scope="session")
-def local_s3() -> Iterator[LocalS3]:
-    server = LocalS3()
+def _serve(server: LocalS3) -> Iterator[LocalS3]:
     server.start()
     import boto3
 
@@ -40,6 +38,18 @@ def local_s3() -> Iterator[LocalS3]:
     ).create_bucket(Bucket=BUCKET)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_s3() -> Iterator[LocalS3]:
+    """The S3 server, in a process of its own."""
+    yield from _serve(LocalS3())
+
+
+@pytest.fixture(scope="session")
+def restartable_s3() -> Iterator[LocalS3]:
+    """An S3 server that keeps its objects when stopped and started again."""
+    yield from _serve(LocalS3(in_process=True))
 
 
 @pytest.fixture
@@ -77,16 +87,18 @@ def s3_prefix(s3_env: str) -> str:
 
 @pytest.fixture
 def fault_proxy(
-    local_s3: LocalS3, s3_env: str, monkeypatch: pytest.MonkeyPatch
+    restartable_s3: LocalS3, s3_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FaultProxy]:
-    """A fault-injecting proxy in front of the server; the environment's
-    endpoint is the proxy."""
-    proxy = FaultProxy(local_s3)
+    """A fault-injecting proxy in front of the restartable server; the
+    environment's endpoint is the proxy."""
+    if not restartable_s3.running:
+        restartable_s3.start()
+    proxy = FaultProxy(restartable_s3)
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
     yield proxy
     proxy.close()
-    if not local_s3.running:
-        local_s3.start()
+    if not restartable_s3.running:
+        restartable_s3.start()
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,8 @@
 """A local S3-compatible server for the object-storage tests.
 
-`LocalS3` runs moto's server mode on 127.0.0.1 (a free port, in this process,
-so its buckets survive a restart of the server). `FaultProxy` stands between a
+`LocalS3` runs moto's server mode on 127.0.0.1 on a free port: in a process
+of its own (like any real server), or, to be restarted with its buckets kept,
+in this process. `FaultProxy` stands between a
 client and it on another loopback port and injects what object stores do to
 long acquisitions: 503 replies, connections reset mid-request, refused
 credentials, and a server that is gone.
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import http.client
 import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,11 +38,16 @@ def _bindable(port: int) -> bool:
 
 
 class LocalS3:
-    """moto's S3 server on 127.0.0.1, stoppable and restartable on its port."""
+    """moto's S3 server on 127.0.0.1, stoppable and restartable on its port.
 
-    def __init__(self) -> None:
+    `in_process`: run it on threads of this process, where its state outlives
+    a restart (a separate process starts empty again).
+    """
+
+    def __init__(self, *, in_process: bool = False) -> None:
         self.port = free_port()
-        self._server: ThreadedMotoServer | None = None
+        self.in_process = in_process
+        self._server: ThreadedMotoServer | subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -53,10 +61,19 @@ class LocalS3:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"port {self.port} stays in use")
             time.sleep(0.05)
-        server = ThreadedMotoServer(
-            ip_address="127.0.0.1", port=self.port, verbose=False
-        )
-        server.start()
+        server: ThreadedMotoServer | subprocess.Popen[bytes]
+        if self.in_process:
+            server = ThreadedMotoServer(
+                ip_address="127.0.0.1", port=self.port, verbose=False
+            )
+            server.start()
+        else:
+            command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1"]
+            server = subprocess.Popen(
+                [*command, "-p", str(self.port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
@@ -68,9 +85,12 @@ class LocalS3:
         self._server = server
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        server, self._server = self._server, None
+        if isinstance(server, ThreadedMotoServer):
+            server.stop()
+        elif server is not None:
+            server.terminate()
+            server.wait(timeout=10)
 
     @property
     def running(self) -> bool:

@@ -76,14 +76,14 @@ def test_transient_errors_lose_nothing(
 
 @pytest.mark.parametrize("backend", RETRYING)
 def test_server_restarted_mid_stream(
-    backend: str, local_s3, fault_proxy, s3_prefix: str
+    backend: str, restartable_s3, fault_proxy, s3_prefix: str
 ) -> None:
     url = f"{s3_prefix}/{backend}.ome.zarr"
     with create_stream(make(url, backend, retry_seconds=30)) as stream:
         for i in range(10):
             stream.append(frame(i))
-        local_s3.stop()  # requests now fail to connect: retried
-        restart = threading.Timer(1.5, local_s3.start)
+        restartable_s3.stop()  # requests now fail to connect: retried
+        restart = threading.Timer(1.5, restartable_s3.start)
         restart.start()
         for i in range(10, 20):
             stream.append(frame(i))
@@ -93,7 +93,7 @@ def test_server_restarted_mid_stream(
 
 @pytest.mark.parametrize("backend", RETRYING)
 def test_server_gone_raises_and_keeps_earlier_frames(
-    backend: str, local_s3, fault_proxy, s3_prefix: str
+    backend: str, restartable_s3, fault_proxy, s3_prefix: str
 ) -> None:
     url = f"{s3_prefix}/{backend}.ome.zarr"
     stream = create_stream(make(url, backend, retry_seconds=1), checkpoint_seconds=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -277,3 +278,43 @@ def test_overwrite_refuses_a_prefix_that_is_no_dataset(s3_prefix: str) -> None:
 
 def test_bucket_name_constant() -> None:
     assert split(f"s3://{BUCKET}/x")[0] == BUCKET
+
+
+# ------------------------------------------------- pyramids, frame metadata
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_pyramid_levels_in_a_bucket(backend: str, s3_prefix: str) -> None:
+    url = f"{s3_prefix}/{backend}.ome.zarr"
+    data = [np.arange(16 * 8, dtype="uint16").reshape(16, 8) + i for i in range(3)]
+    write(settings(url, format=backend, pyramid=2), data)
+    level0 = zarr_from_s3(f"{url}/0")
+    level1 = zarr_from_s3(f"{url}/1")
+    assert level1.shape == (3, 8, 4)
+    for t in range(3):  # 2x2 mean, rounded half up
+        blocks = level0[t].reshape(8, 2, 4, 2).astype(np.uint32).sum(axis=(1, 3))
+        np.testing.assert_array_equal(level1[t], (blocks + 2) // 4)
+
+
+def test_frame_metadata_checkpoints_as_parts(s3_prefix: str) -> None:
+    url = f"{s3_prefix}/meta.ome.zarr"
+    stream = create_stream(settings(url), checkpoint_seconds=None)
+    stream.append(frames()[0], frame_metadata={"exposure_time": 0.01})
+    stream.checkpoint()
+    stream.append(frames()[1], frame_metadata={"exposure_time": 0.02})
+    stream.checkpoint()
+    assert [k for k in keys(url) if "frame_metadata" in k] == [
+        "frame_metadata.jsonl.000000",
+        "frame_metadata.jsonl.000001",
+    ]
+    stream.append(frames()[2])
+    stream.close()
+    assert not [k for k in keys(url) if "frame_metadata" in k]  # consolidated
+    bucket, prefix = split(url)
+    doc = json.loads(
+        boto_client()
+        .get_object(Bucket=bucket, Key=f"{prefix}/zarr.json")["Body"]
+        .read()
+    )
+    written = doc["attributes"]["ome_writers"]["frame_metadata"]
+    assert [r["exposure_time"] for r in written] == [0.01, 0.02]

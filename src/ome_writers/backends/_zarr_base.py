@@ -21,8 +21,8 @@ from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ome_writers._object_store import ObjectPath, object_store_error, resolve_root
-from ome_writers._paths import remove_dataset
+from ome_writers._object_store import ObjectPath, object_store_error
+from ome_writers._paths import remove_dataset, resolve_root
 from ome_writers.metadata._frames import JOURNAL_NAME, FrameMetadataJournal
 from ome_writers.metadata._ngff import (
     build_layout,
