@@ -361,13 +361,7 @@ def _location(bucket: str, options: S3Options) -> S3Location:
     key_id, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
     if key_id and secret and not options.profile:
         token = env.get("AWS_SESSION_TOKEN")
-        return S3Location(
-            **common,
-            access_key_id=key_id,
-            secret_access_key=SecretStr(secret),
-            session_token=SecretStr(token) if token else None,
-            credential_source="environment",
-        )
+        return _with_keys(common, key_id, secret, token, "environment")
     credentials = _profile_section(
         env.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"), profile
     )
@@ -377,19 +371,30 @@ def _location(bucket: str, options: S3Options) -> S3Location:
     )
     if key_id and secret:
         token = credentials.get("aws_session_token")
-        return S3Location(
-            **common,
-            access_key_id=key_id,
-            secret_access_key=SecretStr(secret),
-            session_token=SecretStr(token) if token else None,
-            credential_source="profile",
-            profile=profile,
-        )
+        return _with_keys(common, key_id, secret, token, "profile", profile)
     raise ValueError(
         f"No S3 credentials found for s3://{bucket}: set AWS_ACCESS_KEY_ID and "
         f"AWS_SECRET_ACCESS_KEY, a profile ({profile!r} was looked up in the AWS "
         "configuration files), or S3Options(access_key_id=..., "
         "secret_access_key=...)"
+    )
+
+
+def _with_keys(
+    common: dict[str, Any],
+    key_id: str,
+    secret: str,
+    token: str | None,
+    source: str,
+    profile: str | None = None,
+) -> S3Location:
+    return S3Location(
+        **common,
+        access_key_id=key_id,
+        secret_access_key=SecretStr(secret),
+        session_token=SecretStr(token) if token else None,
+        credential_source=source,
+        profile=profile,
     )
 
 
