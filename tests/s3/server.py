@@ -97,6 +97,9 @@ class LocalS3:
         return self._server is not None
 
 
+_HOP_HEADERS = ("transfer-encoding", "connection", "content-length")
+
+
 class FaultProxy:
     """An HTTP proxy to a `LocalS3` that fails requests on demand.
 
@@ -180,10 +183,17 @@ class FaultProxy:
         finally:
             conn.close()
         handler.send_response(response.status, response.reason)
+        length = str(len(data))
         for key, value in response.getheaders():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+            if key.lower() == "content-length" and handler.command == "HEAD":
+                length = value  # the object's size; a HEAD reply has no body
+            elif key.lower() not in (
+                "transfer-encoding",
+                "connection",
+                "content-length",
+            ):
                 handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(data)))
+        handler.send_header("Content-Length", length)
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(data)

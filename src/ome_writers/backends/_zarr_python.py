@@ -17,6 +17,7 @@ is made when each array is opened, so other zarr users are unaffected.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
 
 
 MAX_IN_FLIGHT = 2 * (os.cpu_count() or 1)
+# zarr's configuration is global: streams that create arrays at once (on
+# their own threads) take turns, or one could restore the other's pipeline
+# for the whole process when they leave their `config.set` out of order
+_CONFIG_LOCK = threading.Lock()
 
 
 class ZarrPythonBackend(ZarrBackend):
@@ -90,7 +95,7 @@ class ZarrPythonBackend(ZarrBackend):
     def _create_arrays(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
         # on the writer threads: creating an array mostly waits for the disk.
         # zarr's configuration is global, so it is set once around them all.
-        with self._config():
+        with _CONFIG_LOCK, self._config():
             futures = [
                 (position, self._executor.submit(self._create_array, path, shape))
                 for position, path, shape in arrays

@@ -813,11 +813,13 @@ def _title(rows: list[dict[str, Any]], name: str) -> str:
     return f"scenario {name}: {DESCRIPTIONS[name]}{rate}"
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
-    """The row's COLUMNS, formatted ("" where it has no value)."""
+def _cells(
+    row: dict[str, Any], columns: list[tuple[str, str, str]] = COLUMNS
+) -> list[str]:
+    """The row's `columns`, formatted ("" where it has no value)."""
     return [
         fmt.format(row[key]) if row.get(key) is not None else ""
-        for key, _, fmt in COLUMNS
+        for key, _, fmt in columns
     ]
 
 
@@ -832,15 +834,20 @@ def print_rich(rows: list[dict[str, Any]]) -> bool:
     for name in dict.fromkeys(r["scenario"] for r in rows):
         table = Table(title=_title(rows, name))
         table.add_column("")
-        for _, title, _ in COLUMNS:
+        scenario_rows = [r for r in rows if r["scenario"] == name]
+        # only the columns some row of this table has (narrower tables)
+        columns = [
+            c for c in COLUMNS if any(r.get(c[0]) is not None for r in scenario_rows)
+        ]
+        for _, title, _ in columns:
             table.add_column(title, justify="right")
-        for row in (r for r in rows if r["scenario"] == name):
+        for row in scenario_rows:
             if "error" in row:
                 console.print(f"{_label(row)} failed: {row['error']}")
             elif row["target"] == "camera":
                 console.print(_camera_line(row))
             else:
-                table.add_row(_label(row), *_cells(row))
+                table.add_row(_label(row), *_cells(row, columns))
         if table.row_count:
             console.print(table)
     return True
