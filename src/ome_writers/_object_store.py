@@ -143,9 +143,6 @@ class ObjectPath:
             return self
         return ObjectPath(self.location, f"{self.key}/{part}" if self.key else part)
 
-    def __fspath__(self) -> str:  # pragma: no cover - refuses local file access
-        raise TypeError(f"{self} is an object in a bucket, not a local file")
-
     @property
     def name(self) -> str:
         return self.key.rsplit("/", 1)[-1]
@@ -170,9 +167,6 @@ class ObjectPath:
     def exists(self) -> bool:
         """Whether an object is stored at this key or below it."""
         return self.is_file() or next(self.iter_keys(), None) is not None
-
-    def is_dir(self) -> bool:
-        return next(self.iter_keys(), None) is not None
 
     def is_symlink(self) -> bool:
         return False
@@ -410,10 +404,6 @@ def _profile_section(path: str, section: str) -> dict[str, str]:
 # ------------------------------------------------------------- library stores
 
 
-def is_object_path(path: object) -> bool:
-    return isinstance(path, ObjectPath)
-
-
 def tensorstore_kvstore(path: Path | ObjectPath) -> dict[str, Any]:
     """tensorstore's kvstore spec for an array directory or key prefix.
 
@@ -437,19 +427,17 @@ def tensorstore_kvstore(path: Path | ObjectPath) -> dict[str, Any]:
     return spec
 
 
-def credentials_problem(path: ObjectPath, backend: str) -> str | None:
-    """Why `backend`, which reads credentials itself, cannot use `path`'s."""
+def credentials_problem(
+    path: ObjectPath, backend: str, readable: tuple[str, ...]
+) -> str | None:
+    """Why `backend`, which reads credentials only from `readable` sources
+    (empty: it takes any), cannot use `path`'s."""
     source = path.location.credential_source
-    readable = {
-        "tensorstore": ("environment", "profile"),
-        "acquire-zarr": ("environment",),
-    }
-    allowed = readable.get(backend)
-    if allowed is None or source in allowed:
+    if not readable or source in readable:
         return None
     return (
         f"the {backend} backend reads S3 credentials only from "
-        f"{' or '.join(allowed)} (these are {source}); use zarr-python or "
+        f"{' or '.join(readable)} (these are {source}); use zarr-python or "
         "zarrs-python for explicit S3Options credentials"
     )
 

@@ -283,6 +283,7 @@ class AcquireZarrBackend(ZarrBackend):
         for position in range(self.num_positions):
             self._recent[position].clear()
         if self._staging is not None:  # acquire-zarr's final array documents
+            assert isinstance(self.root, Path)  # a staging store is local
             for position, key in enumerate(self._keys):
                 if self._frames[position]:
                     os.replace(

@@ -232,4 +232,5 @@ def _location_problem(
         return f"the {record.name} backend does not write {scheme}:// URLs"
     from ome_writers._object_store import credentials_problem, resolve_s3
 
-    return credentials_problem(resolve_s3(settings.root_path, settings.s3), record.name)
+    path = resolve_s3(settings.root_path, settings.s3)
+    return credentials_problem(path, record.name, record.s3_credentials)

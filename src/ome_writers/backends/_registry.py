@@ -52,6 +52,10 @@ class BackendRecord:
     url_schemes : tuple[str, ...]
         URL schemes of object storage it writes to (``"s3"``); local paths
         are written by every backend that writes files.
+    s3_credentials : tuple[str, ...]
+        The credential sources its library reads itself ("environment",
+        "profile"); empty: it takes the resolved credentials, explicit ones
+        too.
     retries_object_storage : bool
         Failed object-storage requests (5xx, resets, a restarting server) are
         retried for `S3Options.retry_seconds` before the stream raises.
@@ -70,6 +74,7 @@ class BackendRecord:
     makes_directories_ahead: bool = False
     pyramids: str = "none"
     url_schemes: tuple[str, ...] = ()
+    s3_credentials: tuple[str, ...] = ()
     retries_object_storage: bool = False
 
     @property
@@ -106,6 +111,7 @@ BACKENDS: list[BackendRecord] = [
         makes_directories_ahead=True,
         pyramids="level-arrays",
         url_schemes=("s3",),
+        s3_credentials=("environment", "profile"),
         retries_object_storage=True,
     ),
     BackendRecord(
@@ -118,6 +124,7 @@ BACKENDS: list[BackendRecord] = [
         complete_live_reads=False,
         pyramids="level-arrays",
         url_schemes=("s3",),
+        s3_credentials=("environment",),
     ),
     BackendRecord(
         name="zarrs-python",

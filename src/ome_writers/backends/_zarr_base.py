@@ -143,11 +143,12 @@ class ZarrBackend(Backend):
         self._wake_preparer_at = WAKE_EVERY
 
     def explain_failure(self, error: BaseException) -> BaseException:
-        """A failed write's error; in a bucket, an OSError naming the dataset."""
+        """A failed write's error; in a bucket, an OSError naming the dataset
+        (an OSError is one already: ours, or explained by the library)."""
         if (
             isinstance(self.root, ObjectPath)
             and isinstance(error, Exception)
-            and str(self.root) not in str(error)  # explained once already
+            and (not isinstance(error, OSError))
         ):
             return object_store_error(error, self.root)
         return error

@@ -368,13 +368,14 @@ def write_group(
     directory = root if path == "." else root / path
     directory.mkdir(parents=True, exist_ok=True)
     doc = {"zarr_format": 3, "node_type": "group", "attributes": attributes}
-    atomic = atomic and isinstance(directory, Path)
-    tmp = directory / ("zarr.json.tmp" if atomic else "zarr.json")
     try:
         # compact: without `indent`, json uses its C encoder (~10x faster)
         text = json.dumps(doc, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as e:
         raise ValueError(f"Failed to serialize zarr.json for {directory}: {e}") from e
-    tmp.write_text(text)
-    if atomic:
+    if atomic and isinstance(directory, Path):
+        tmp = directory / "zarr.json.tmp"
+        tmp.write_text(text)
         os.replace(tmp, directory / "zarr.json")
+    else:
+        (directory / "zarr.json").write_text(text)
