@@ -17,7 +17,6 @@ from __future__ import annotations
 import configparser
 import functools
 import os
-import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -251,24 +250,6 @@ class ObjectPath:
         except Exception as e:
             raise object_store_error(e, self) from None
         self.unlink(missing_ok=True)
-
-    def append_text(self, text: str) -> None:
-        """Add `text` as the next part ``<key>.<n>`` (objects cannot grow)."""
-        with _APPEND_LOCK:
-            n = _APPEND_PARTS.get(self, 0)
-            _APPEND_PARTS[self] = n + 1
-        (self.parent / f"{self.name}.{n:06d}").write_text(text)
-
-    def remove_parts(self) -> None:
-        """Delete the parts `append_text` wrote."""
-        with _APPEND_LOCK:
-            n = _APPEND_PARTS.pop(self, 0)
-        for i in range(n):
-            (self.parent / f"{self.name}.{i:06d}").unlink(missing_ok=True)
-
-
-_APPEND_LOCK = threading.Lock()
-_APPEND_PARTS: dict[ObjectPath, int] = {}
 
 
 def object_store_error(error: Exception, path: ObjectPath) -> OSError:

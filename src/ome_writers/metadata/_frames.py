@@ -103,7 +103,8 @@ class FrameMetadataJournal:
         self._path_of = path_of
         self._entry = entry or _storage_entry
         self._written = 0  # log entries already in the files
-        self.paths: set[DatasetPath] = set()
+        self.paths: set[DatasetPath] = set()  # files (and part objects) written
+        self._parts: dict[DatasetPath, int] = {}  # object journal -> parts
 
     def append_new(self) -> int:
         """Append the records added since the last call; how many there were."""
@@ -118,8 +119,11 @@ class FrameMetadataJournal:
         for path, batch in lines.items():
             text = "\n".join(batch) + "\n"
             if not isinstance(path, Path):  # an object cannot grow: a new part
-                path.append_text(text)
-                self.paths.add(path)
+                n = self._parts.get(path, 0)
+                self._parts[path] = n + 1
+                part = path.parent / f"{path.name}.{n:06d}"
+                part.write_text(text)
+                self.paths.add(part)
                 continue
             if path not in self.paths:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,11 +136,9 @@ class FrameMetadataJournal:
     def remove(self) -> None:
         """Delete the files (their records are in the final metadata)."""
         for path in self.paths:
-            if isinstance(path, Path):
-                path.unlink(missing_ok=True)
-            else:
-                path.remove_parts()
+            path.unlink(missing_ok=True)
         self.paths.clear()
+        self._parts.clear()
 
 
 def _storage_entry(
