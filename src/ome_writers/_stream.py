@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ._coords import CoordNotifier, CoordUpdate, ExtentTracker
+from ._loss_window import LossWindow
 from .backends._base import BackendContext
 from .backends._select import select_backend
 from .errors import (
@@ -52,8 +53,10 @@ def create_stream(
         caller's object do not affect the stream.
     checkpoint_seconds : float | None
         How often (at the first append after this many seconds) the stream
-        makes what it wrote so far durable and readable after a crash (see
+        makes what it wrote so far durable on disk, safe from a power loss (see
         `OMEStream.checkpoint`). None: only at close and explicit checkpoints.
+        Readable after the death of the process is sooner: within
+        `settings.loss_window`.
     finite_only : bool
         For float dtypes: refuse frames holding NaN or infinite values (a camera
         never produces them). False stores them as given.
@@ -101,6 +104,8 @@ def create_stream(
     stream._next_checkpoint = (
         time.monotonic() + checkpoint_seconds if checkpoint_seconds else math.inf
     )
+    if settings.loss_window is not None:
+        stream._window = LossWindow(stream, settings.loss_window)
     return stream
 
 
@@ -129,11 +134,13 @@ class OMEStream:
         "_next_checkpoint",
         "_notifier",
         "_ranges",
+        "_readable",
         "_route",
         "_router",
         "_settings",
         "_total",
         "_tracker",
+        "_window",
         "_write",
     )
 
@@ -153,11 +160,13 @@ class OMEStream:
     _next_checkpoint: float
     _notifier: CoordNotifier | None
     _ranges: DisplayRanges | None
+    _readable: tuple[int, int]
     _route: Callable[[int], tuple[int, tuple[int, ...]]]
     _router: FrameRouter
     _settings: AcquisitionSettings
     _total: int | None
     _tracker: ExtentTracker
+    _window: LossWindow | None
     _write: Callable[[int, tuple[int, ...], np.ndarray], None]
 
     def __init__(self) -> None:
@@ -206,6 +215,8 @@ class OMEStream:
         self._failure_reported = False
         self._notifier = None
         self._ranges = None
+        self._window = None
+        self._readable = (0, 0)  # frames, metadata entries: made readable
         return self
 
     # ------------------------------------------------------------------ writing
@@ -299,12 +310,43 @@ class OMEStream:
         with self._lock:
             if self._closed or self._failure is not None:
                 self._raise_unusable("checkpoint")
+            done = self._done()
             try:
                 self._backend.checkpoint(self._n)
             except Exception as e:
                 self._fail(e)
+            self._made_readable(done)
             if self._checkpoint_every:
                 self._next_checkpoint = time.monotonic() + self._checkpoint_every
+
+    def _done(self) -> tuple[int, int]:
+        """Frames appended or skipped, and per-frame metadata entries, so far."""
+        return self._n, len(self._frame_log)
+
+    def _made_readable(self, done: tuple[int, int]) -> None:
+        """The backend made `done` readable: its metadata need not stay here."""
+        self._readable = done
+        self._frame_log.forget(done[1])
+
+    def _make_readable(self) -> bool:
+        """Make what arrived since the last call readable (`LossWindow`).
+
+        False once the stream is closed or failed (the window's thread ends).
+        A failure is reported by the next `append` (or by `close`).
+        """
+        with self._lock:
+            if self._closed or self._failure is not None:
+                return False
+            done = self._done()
+            if done == self._readable:
+                return True
+            try:
+                self._backend.make_readable(self._n)
+            except Exception as e:
+                self._failure = e  # reported by the next call of the caller
+                return False
+            self._made_readable(done)
+            return True
 
     def skip(self, *, frames: int = 1) -> None:
         """Advance past `frames` frames without data (they read as zeros)."""
@@ -351,6 +393,14 @@ class OMEStream:
         return wrapped
 
     def _raise_unusable(self, action: str) -> None:
+        failure = self._failure
+        if failure is not None and not self._failure_reported:
+            # found in the background (`_make_readable`): report it as it is
+            assert isinstance(failure, Exception)
+            explained = self._backend.explain_failure(failure)
+            if explained is failure or not isinstance(explained, Exception):
+                raise self._fail_with(failure)
+            raise self._fail_with(explained) from failure
         if self._failure is not None:
             self._failure_reported = True
             raise StreamClosedError(
@@ -362,6 +412,10 @@ class OMEStream:
 
     def close(self) -> None:
         """Flush everything and write final metadata. Safe to call again."""
+        window = self._window
+        if window is not None:  # before the lock: its visit takes the lock
+            self._window = None
+            window.stop()
         with self._lock:
             if self._closed:
                 return

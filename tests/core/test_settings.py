@@ -351,6 +351,7 @@ def test_default_dump() -> None:
         "series_dimensions": "auto",
         "pyramid": None,  # an extension of 0.3.x (resolution levels)
         "s3": None,  # an extension of 0.3.x (object storage)
+        "loss_window": 1.0,  # an extension of 0.3.x (readable within 1 s)
     }
 
 

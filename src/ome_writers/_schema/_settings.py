@@ -157,6 +157,14 @@ class AcquisitionSettings(SettingsModel):
     s3 : S3Options | None
         Endpoint, region and credentials for an ``s3://`` root path; None
         (default): the standard AWS environment and configuration files.
+    loss_window : float | None
+        Seconds (default 1.0): every frame whose `append` returned at least
+        this long before the process dies (killed, crashed, out of memory) is
+        readable afterwards without a repair step, with metadata describing
+        it. A background thread makes what was written readable at least this
+        often (no sync: the operating system holds the data; power loss is
+        covered by checkpoints, see `create_stream`). None: only at
+        checkpoints and close.
     """
 
     root_path: str = ""
@@ -171,6 +179,7 @@ class AcquisitionSettings(SettingsModel):
     series_dimensions: Literal["auto"] | list[str] = "auto"
     pyramid: Pyramid | None = None
     s3: S3Options | None = None
+    loss_window: float | None = Field(default=1.0, gt=0)
 
     @field_validator("pyramid", mode="before")
     @classmethod

@@ -306,13 +306,26 @@ class AcquireZarrBackend(ZarrBackend):
 
     def checkpoint(self, frames_done: int) -> None:
         """Declare the complete first-dimension shards of each array on disk."""
+        self._declare_complete(CHECKPOINT_WAIT_SECONDS)
+        sync_filesystem(self.root)
+
+    def make_readable(self, frames_done: int) -> None:
+        """Declare the first-dimension shards acquire-zarr has completed.
+
+        acquire-zarr has no flush: frames of a shard it has not completed are
+        not readable until it is (the loss window's bound on this backend).
+        """
+        self._declare_complete(0.0)
+
+    def _declare_complete(self, wait_seconds: float) -> None:
+        """Journal per-frame metadata; each array's ``zarr.json`` declares the
+        complete shards, waiting up to `wait_seconds` for acquire-zarr."""
         self._checkpoint_metadata()
         if len(self.storage_shape) < 3:  # one frame per array: written at close
-            sync_filesystem(self.root)
             return
         for position, key in enumerate(self._keys):
             target = self._target_extent(position)
-            deadline = time.monotonic() + CHECKPOINT_WAIT_SECONDS
+            deadline = time.monotonic() + wait_seconds
             extent = self._complete_extent(position, target)
             while extent < target and time.monotonic() < deadline:
                 time.sleep(0.005)  # acquire-zarr writes shards on its threads
@@ -322,7 +335,6 @@ class AcquireZarrBackend(ZarrBackend):
                 shape[0] = extent
                 self._write_array_doc(key, shape)
                 self._declared[position] = extent
-        sync_filesystem(self.root)
 
     def _target_extent(self, position: int) -> int:
         """First-dimension extent of the shards that have every frame."""

@@ -154,6 +154,17 @@ class Backend(ABC):
     def checkpoint(self, frames_done: int) -> None:
         """Make what is written so far durable and readable (optional)."""
 
+    def make_readable(self, frames_done: int) -> None:
+        """Make every frame written so far readable if the process dies now.
+
+        Called under the stream's lock at least every loss window (see
+        `AcquisitionSettings.loss_window`), only when something arrived since
+        the last call: pending writes land (frames of partially filled chunks
+        are written provisionally), and metadata describes what is there,
+        per-frame metadata included (the stream forgets it afterwards). No
+        sync: the operating system holds the data.
+        """
+
     def enable_live_reads(self) -> None:
         """A live view exists: keep whatever reads during acquisition need."""
 

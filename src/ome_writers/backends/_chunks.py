@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +27,7 @@ class _OpenChunk:
     expected: int
     received: int = 0
     written: set[tuple[int, ...]] = field(default_factory=set)
+    changed: bool = False  # frames arrived since the last provisional copy
 
 
 class ChunkAssembler:
@@ -98,6 +99,7 @@ class ChunkAssembler:
         origin, chunk, local = self._chunk(position, index)
         chunk.buffer[local] = frame
         chunk.written.add(index)
+        chunk.changed = True
         self._count(position, origin, chunk)
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
@@ -115,16 +117,27 @@ class ChunkAssembler:
         """Write every incomplete chunk (unwritten frames stay zero)."""
         while self._open:
             (position, origin), chunk = self._open.popitem()
-            written = list(chunk.written)
-            if not written:
-                continue
-            # trim an unbounded chunk to the frames that exist
-            extent = list(chunk.buffer.shape[: len(origin)])
-            for axis, n in enumerate(self._shape):
-                if n is None:
-                    extent[axis] = max(i[axis] for i in written) - origin[axis] + 1
-            region = tuple(slice(0, e) for e in extent)
-            self._flush(position, origin, chunk.buffer[region])
+            if chunk.written:
+                self._flush(position, origin, self._present(origin, chunk))
+
+    def provisional(self) -> Iterator[tuple[int, tuple[int, ...], np.ndarray]]:
+        """(position, origin, copy) of each incomplete chunk that received
+        frames since the last call: written as it is now (missing frames as
+        zeros), to be overwritten when the chunk completes. The chunk stays
+        open."""
+        for (position, origin), chunk in list(self._open.items()):
+            if chunk.changed and chunk.written:
+                chunk.changed = False
+                yield position, origin, self._present(origin, chunk).copy()
+
+    def _present(self, origin: tuple[int, ...], chunk: _OpenChunk) -> np.ndarray:
+        """The chunk's buffer; an unbounded one trimmed to the frames there."""
+        extent = list(chunk.buffer.shape[: len(origin)])
+        for axis, n in enumerate(self._shape):
+            if n is None:
+                last = max(i[axis] for i in chunk.written)
+                extent[axis] = last - origin[axis] + 1
+        return chunk.buffer[tuple(slice(0, e) for e in extent)]
 
     def overlay(
         self, position: int, key: Sequence[int | slice], out: np.ndarray

@@ -86,6 +86,13 @@ class _PositionFrames(FrameMetadataLog):
     def __len__(self) -> int:  # entries of the parent log (`start` counts them)
         return len(self._parent)
 
+    @property
+    def forgotten(self) -> int:
+        return self._parent.forgotten
+
+    def forget(self, end: int) -> None:  # the stream forgets the parent's
+        pass
+
     def records(
         self, position: int | None = None, start: int = 0
     ) -> list[tuple[int, tuple[int, ...], dict[str, Any]]]:
@@ -204,6 +211,10 @@ class RaggedBackend(Backend):
     def checkpoint(self, frames_done: int) -> None:
         for p, child in enumerate(self.children):
             child.checkpoint(self.frames_done(p, frames_done))
+
+    def make_readable(self, frames_done: int) -> None:
+        for p, child in enumerate(self.children):
+            child.make_readable(self.frames_done(p, frames_done))
 
     def finalize(self, frames_done: int) -> None:
         self.finalized = True

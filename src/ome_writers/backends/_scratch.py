@@ -168,6 +168,12 @@ class ScratchBackend(Backend):
         for array in self._arrays:
             if isinstance(array, np.memmap):
                 array.flush()
+        self.make_readable(frames_done)
+
+    def make_readable(self, frames_done: int) -> None:
+        # memory-mapped pages are the operating system's as soon as written
+        if self._dir is None:
+            return
         if self._journal is None:
             path = self._dir / FRAME_METADATA
             self._journal = FrameMetadataJournal(

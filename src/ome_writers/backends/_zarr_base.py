@@ -52,6 +52,9 @@ if TYPE_CHECKING:
     from ._base import BackendContext
 
 BLOSC = {"blosc-zstd": ("zstd", 3), "blosc-lz4": ("lz4", 5)}
+#: per-frame metadata records of an image kept in its ``zarr.json``; more stay
+#: in the journal file beside it (see `ZarrBackend._write_frame_metadata`)
+INLINE_FRAME_RECORDS = 10_000
 
 
 class ZarrBackend(Backend):
@@ -399,15 +402,37 @@ class ZarrBackend(Backend):
             (self.root / "OME" / "METADATA.ome.xml").write_text(xml, encoding="utf-8")
 
     def checkpoint(self, frames_done: int) -> None:
-        """Wait for pending writes, write metadata so far, hand data to the disk.
-
-        Frames still held in partially filled chunk buffers are not written
-        (that would mean rewriting the chunk later).
-        """
-        self._await_arrays()  # a dataset after a crash has every array
-        self._drain()
-        self._checkpoint_metadata()
+        """`make_readable`, then hand the data to the disk (one sync)."""
+        self.make_readable(frames_done)
         sync_filesystem(self.root)
+
+    def make_readable(self, frames_done: int) -> None:
+        """Pending writes land, partially filled chunks are written as they
+        are (missing frames as zeros; rewritten when complete), an unbounded
+        array declares the frames written, per-frame metadata is journaled."""
+        self._await_arrays()  # a dataset after a crash has every array
+        if self.assembler is not None:
+            for position, origin, block in self.assembler.provisional():
+                self._write_block_at(position, origin, block)
+        # also orders the provisional writes before the chunk's final one
+        self._drain()
+        if self.grow_axis is not None:
+            self._declare_extents()
+        self._checkpoint_metadata()
+
+    def _declare_extents(self) -> None:
+        """Cut arrays grown ahead to the frames written (they grow again as
+        frames arrive), so their ``zarr.json`` describes what is there."""
+        axis = self.grow_axis
+        assert axis is not None
+        cut = False
+        for position, shape in enumerate(self.allocated):
+            if shape[axis] != self.extent[position]:
+                shape[axis] = self.extent[position]
+                self._resize(position, tuple(shape))
+                cut = True
+        if cut:
+            self._drain()
 
     def _checkpoint_metadata(self) -> None:
         """Per-frame metadata since the last checkpoint, appended to each image's
@@ -415,33 +440,51 @@ class ZarrBackend(Backend):
         self.journal.append_new()
         if self.router.jagged:  # the cells not acquired, as far as acquired
             for position, path in enumerate(self.layout.image_paths):
-                self._describe_image(path, position, [])
+                self._describe_image(path, position)
 
     def _write_frame_metadata(self) -> None:
         """Every frame's metadata into the images' ``zarr.json`` (at close),
-        with display windows from the observed pixel ranges."""
+        with display windows from the observed pixel ranges.
+
+        The journal holds what arrived (the stream keeps only the entries of
+        the last loss window). Up to `INLINE_FRAME_RECORDS` records of an image
+        go into its ``zarr.json``; more stay in its local journal file, which
+        ``zarr.json`` names (``ome_writers.frame_metadata_file``), so close
+        does not grow with the length of the run.
+        """
         ranges = self.display_ranges
+        journal = self.journal
+        journal.append_new()
+        kept = []
         for position, path in enumerate(self.layout.image_paths):
             if ranges is not None:
                 set_windows(self.attributes[path], ranges.windows(position))
-            self._describe_image(path, position, self.frame_metadata.records(position))
+            file = self.root / path / JOURNAL_NAME
+            count = journal.count(file)
+            if count > INLINE_FRAME_RECORDS and isinstance(file, Path):
+                kept.append(file)
+                reference = {"path": JOURNAL_NAME, "records": count}
+                self._describe_image(path, position, file=reference)
+            else:
+                self._describe_image(path, position, journal.read(file))
         if "." not in self.layout.image_paths:
             write_group(self.root, ".", self.attributes["."])
-        self.journal.remove()
+        journal.remove(keep=kept)
 
     def _describe_image(
         self,
         path: str,
         position: int,
-        records: list[tuple[int, tuple[int, ...], dict[str, Any]]],
+        records: list[dict[str, Any]] | None = None,
+        file: dict[str, Any] | None = None,
     ) -> None:
         from ome_writers import __version__
 
         own: dict[str, Any] = {}
         if records:
-            own["frame_metadata"] = [
-                {**meta, "storage_index": list(index)} for _, index, meta in records
-            ]
+            own["frame_metadata"] = records
+        if file is not None:
+            own["frame_metadata_file"] = file
         if self.router.jagged:  # cells that are never acquired, by design
             own["not_acquired"] = self._not_acquired(position)
         if own:

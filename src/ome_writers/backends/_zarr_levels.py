@@ -58,6 +58,9 @@ class LevelArrays(ZarrBackend):
     def checkpoint(self, frames_done: int) -> None:
         self._drain()
 
+    def make_readable(self, frames_done: int) -> None:
+        self._drain()
+
     def finalize(self, frames_done: int) -> None:
         if self.finalized:
             return
@@ -189,6 +192,12 @@ class LeveledZarrBackend(Backend):
         for level in self.levels:
             level.checkpoint(frames_done)
         self.base.checkpoint(frames_done)
+
+    def make_readable(self, frames_done: int) -> None:
+        self.pipeline.settle()
+        for level in self.levels:
+            level.make_readable(frames_done)
+        self.base.make_readable(frames_done)
 
     def finalize(self, frames_done: int) -> None:
         """Complete the levels, then level 0 and the metadata; raise the first error."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Collection, Iterable, Iterator
 
     from ome_writers._object_store import DatasetPath
     from ome_writers._router import FrameRouter
@@ -48,14 +48,20 @@ def to_json_value(value: Any) -> Any:
 
 
 class FrameMetadataLog:
-    """Frame metadata in arrival order: two list appends per frame."""
+    """Frame metadata in arrival order: two list appends per frame.
 
-    __slots__ = ("_frames", "_router", "_values")
+    Entries are numbered from 0 in arrival order. Once a backend has written
+    them (`Backend.make_readable`), the stream `forget`s them, so memory holds
+    only what arrived since (about one loss window of entries).
+    """
+
+    __slots__ = ("_forgotten", "_frames", "_router", "_values")
 
     def __init__(self, router: FrameRouter) -> None:
         self._router = router
         self._frames: list[int] = []
         self._values: list[Mapping[str, Any]] = []
+        self._forgotten = 0  # entries dropped from the front
 
     def add(self, frame_number: int, metadata: Mapping[str, Any]) -> None:
         """Record `metadata` for a frame (the mapping is kept, not copied)."""
@@ -63,18 +69,34 @@ class FrameMetadataLog:
         self._values.append(metadata)
 
     def __len__(self) -> int:
-        return len(self._frames)
+        """Entries ever added (forgotten ones included)."""
+        return self._forgotten + len(self._frames)
+
+    @property
+    def forgotten(self) -> int:
+        """Entries dropped from memory (numbers below it are gone)."""
+        return self._forgotten
+
+    def forget(self, end: int) -> None:
+        """Drop the entries numbered below `end` (they were written)."""
+        drop = end - self._forgotten
+        if drop > 0:
+            del self._frames[:drop]
+            del self._values[:drop]
+            self._forgotten = end
 
     def records(
         self, position: int | None = None, start: int = 0
     ) -> list[tuple[int, tuple[int, ...], dict[str, Any]]]:
         """(position, storage index, JSON-safe metadata) per frame with metadata.
 
-        `start` skips the first entries of the log (``len(log)`` is the next).
+        `start` is the number of the first entry wanted (``len(log)`` is the
+        next); entries already forgotten are not returned.
         """
         out = []
         route = self._router.route
-        entries = zip(self._frames[start:], self._values[start:], strict=True)
+        first = max(0, start - self._forgotten)
+        entries = zip(self._frames[first:], self._values[first:], strict=True)
         for n, meta in entries:
             pos, index = route(n)
             if position is None or pos == position:
@@ -105,6 +127,7 @@ class FrameMetadataJournal:
         self._written = 0  # log entries already in the files
         self.paths: set[DatasetPath] = set()  # files (and part objects) written
         self._parts: dict[DatasetPath, int] = {}  # object journal -> parts
+        self._counts: dict[DatasetPath, int] = {}  # journal -> records in it
 
     def append_new(self) -> int:
         """Append the records added since the last call; how many there were."""
@@ -117,6 +140,7 @@ class FrameMetadataJournal:
             line = json.dumps(self._entry(position, index, meta))
             lines.setdefault(self._path_of(position), []).append(line)
         for path, batch in lines.items():
+            self._counts[path] = self._counts.get(path, 0) + len(batch)
             text = "\n".join(batch) + "\n"
             if not isinstance(path, Path):  # an object cannot grow: a new part
                 n = self._parts.get(path, 0)
@@ -133,12 +157,28 @@ class FrameMetadataJournal:
         self._written = end
         return len(records)
 
-    def remove(self) -> None:
-        """Delete the files (their records are in the final metadata)."""
-        for path in self.paths:
+    def count(self, path: DatasetPath) -> int:
+        """Records written to the journal `path`."""
+        return self._counts.get(path, 0)
+
+    def read(self, path: DatasetPath) -> list[dict[str, Any]]:
+        """The records of the journal `path` (its parts, in a bucket)."""
+        if isinstance(path, Path):
+            return list(read_journal(path)) if path in self.paths else []
+        out: list[dict[str, Any]] = []
+        for n in range(self._parts.get(path, 0)):
+            part = path.parent / f"{path.name}.{n:06d}"
+            out.extend(_records(part.read_text().splitlines()))
+        return out
+
+    def remove(self, keep: Collection[DatasetPath] = ()) -> None:
+        """Delete the files (their records are in the final metadata), but
+        those in `keep` (which the final metadata refers to)."""
+        for path in self.paths - set(keep):
             path.unlink(missing_ok=True)
         self.paths.clear()
         self._parts.clear()
+        self._counts.clear()
 
 
 def _storage_entry(
@@ -150,10 +190,14 @@ def _storage_entry(
 def read_journal(path: Path) -> Iterator[dict[str, Any]]:
     """The records of a journal file; a torn last line (a crash) is skipped."""
     with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                return
-            if isinstance(record, dict):
-                yield record
+        yield from _records(f)
+
+
+def _records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return
+        if isinstance(record, dict):
+            yield record
