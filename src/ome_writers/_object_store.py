@@ -423,10 +423,21 @@ def credentials_problem(
     )
 
 
-def zarr_store(path: Path | ObjectPath) -> Any:
-    """A zarr-python store for an array directory or key prefix."""
+def zarr_store(path: Path | ObjectPath, *, atomic: bool = False) -> Any:
+    """A zarr-python store for an array directory or key prefix.
+
+    `atomic`: a local directory through obstore's file system store, which
+    writes each file under a temporary name and renames it into place (for
+    zarrs, whose own file system store truncates a chunk file before
+    rewriting it, so a crash could leave it torn).
+    """
     if isinstance(path, Path):
-        return str(path)
+        if not atomic:
+            return str(path)
+        from obstore.store import LocalStore
+        from zarr.storage import ObjectStore
+
+        return ObjectStore(LocalStore(prefix=path, mkdir=True))
     from zarr.storage import ObjectStore
 
     # the store's root is the array itself, as for a local directory: zarr

@@ -20,7 +20,6 @@ import os
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import zarr
@@ -53,6 +52,9 @@ class ZarrPythonBackend(ZarrBackend):
 
     name = "zarr-python"
     codec_pipeline: ClassVar[str | None] = None
+    # a local store whose chunk files are replaced atomically (zarr-python's
+    # own local store already writes a temporary file and renames it)
+    atomic_local_store: ClassVar[bool] = False
 
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context)
@@ -105,7 +107,7 @@ class ZarrPythonBackend(ZarrBackend):
 
     def _create_array(self, path: DatasetPath, shape: list[int]) -> Any:
         return zarr.create_array(
-            store=zarr_store(path),
+            store=zarr_store(path, atomic=self.atomic_local_store),
             shape=tuple(shape),
             chunks=self.chunks,
             shards=self.shards,
@@ -181,14 +183,16 @@ class ZarrsBackend(ZarrPythonBackend):
 
     name = "zarrs-python"
     codec_pipeline = "zarrs.ZarrsCodecPipeline"
+    # zarrs' own file system store truncates a chunk file and rewrites it in
+    # place (a crash could leave it torn); obstore's renames a complete file
+    atomic_local_store = True
 
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context)
-        if not isinstance(self.root, Path):
-            # zarrs rebuilds an object store in Rust from the obstore store's
-            # configuration (same bucket, endpoint and credentials) and warns
-            # that the two do not share connections: expected, not a problem
-            _ignore_warning(_ZARRS_STORE_WARNING)
+        # zarrs rebuilds the obstore store in Rust from its configuration (same
+        # directory or bucket, endpoint and credentials) and warns that the two
+        # do not share connections: expected, not a problem
+        _ignore_warning(_ZARRS_STORE_WARNING)
 
 
 _ZARRS_STORE_WARNING = "Successfully reconstructed a store"
