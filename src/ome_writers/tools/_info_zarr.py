@@ -274,10 +274,15 @@ def _frames(
     own = doc.get("attributes", {}).get("ome_writers", {})
     records = own.get("frame_metadata")
     sources = []
+    image_dir = path if group == "." else path / group
+    kept = own.get("frame_metadata_file")
     if records is not None:
         sources.append("frame_metadata")
+    elif isinstance(kept, dict) and (image_dir / str(kept.get("path"))).is_file():
+        records = list(read_journal(image_dir / str(kept["path"])))
+        sources.append("frame_metadata_file")
     else:
-        journal = (path if group == "." else path / group) / JOURNAL_NAME
+        journal = image_dir / JOURNAL_NAME
         if journal.is_file():
             records = list(read_journal(journal))
             sources.append("journal")

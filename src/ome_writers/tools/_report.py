@@ -22,6 +22,7 @@ LISTED_INDICES = 1000
 _SOURCES = {
     "frame_metadata": "frame metadata",
     "journal": "frame_metadata.jsonl",
+    "frame_metadata_file": "frame metadata (frame_metadata.jsonl)",
     "chunks": "chunk files",
     "ome-xml": "OME-XML",
 }

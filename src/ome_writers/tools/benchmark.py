@@ -93,9 +93,14 @@ DESCRIPTIONS = {
     "g": "demo camera, mda.run at top rate",
     "h": "96-well plate x 4 fields x c2, 256²",
     "p": "(a) with a 4-level mean pyramid",
+    "w": "unbounded t, 3000 frames 512², loss window 1 s (÷off: over n)",
+    "n": "(w) without the loss window",
+    "m": "unbounded t, 16² frames, 6 per-frame metadata keys (--metadata-frames)",
 }
-TIFF_SCENARIOS = "abefhp"  # c and d differ from (a) only in chunks and blosc
-OURS_ONLY = "p"  # features no raw library row or older version has
+TIFF_SCENARIOS = "abefhpwnm"  # c and d differ from (a) only in chunks and blosc
+OURS_ONLY = "pn"  # features no raw library row or older version has
+#: frames of scenario m unless --metadata-frames says otherwise
+METADATA_FRAMES = 10_000
 
 
 def scenario(name: str, quick: bool = False) -> dict[str, Any]:
@@ -139,6 +144,22 @@ def scenario(name: str, quick: bool = False) -> dict[str, Any]:
         ]
     elif name in "fg":
         dims = [t(None), *yx(512)]
+    elif name in "wn":
+        return {
+            **scenario("f", quick),
+            "name": name,
+            "frames": 3000 // (4 if quick else 1),
+            **({"loss_window": None} if name == "n" else {}),
+        }
+    elif name == "m":
+        return {
+            "name": name,
+            "dims": [t(None), *yx(16 * div)],
+            "compression": None,
+            "frames": METADATA_FRAMES,
+            "frame_shape": (16, 16),
+            "frame_metadata": True,
+        }
     elif name == "h":
         rows, columns, fields = "ABCDEFGH", range(1, 13), 4
         wells = [(r, str(c)) for r in rows for c in columns]
@@ -291,6 +312,8 @@ def run_public_api(
             kwargs["coords"] = [Position(**p) for p in spec["positions"]]
         dims.append(Dimension(**kwargs))
     extra: dict[str, Any] = {}
+    if "loss_window" in spec:
+        extra["loss_window"] = spec["loss_window"]
     if spec.get("pyramid"):
         extra["pyramid"] = spec["pyramid"]
     if spec.get("plate"):
@@ -317,6 +340,20 @@ def run_public_api(
 
     def create() -> tuple[Any, Any]:
         stream = create_stream(settings)
+        if spec.get("frame_metadata"):  # six keys, as a microscope records them
+            return (
+                lambda i, f: stream.append(
+                    f,
+                    frame_metadata={
+                        "delta_t": i * 0.01,
+                        "exposure_time": 0.01,
+                        "position_x": 10.5,
+                        "position_y": -3.25,
+                        "position_z": 100.0 + i % 7,
+                        "camera_temperature": -20.0,
+                    },
+                )
+            ), stream.close
         return (lambda i, f: stream.append(f)), stream.close
 
     result = _timed_run(spec, None, None, create)
@@ -577,6 +614,8 @@ def run_camera(spec: dict[str, Any], out: Path) -> dict[str, Any]:
 
 def _worker(job: dict[str, Any]) -> dict[str, Any]:
     spec = scenario(job["scenario"], job["quick"])
+    if job.get("metadata_frames") and spec.get("frame_metadata"):
+        spec["frames"] = job["metadata_frames"]
     spec["fps"] = job.get("fps")
     spec["preload"] = job.get("preload", [])
     out = Path(tempfile.mkdtemp(prefix="ome-writers-bench-", dir=job["dir"]))
@@ -704,6 +743,7 @@ def _run_plan(
                 "fps": fps,
                 "preload": list(record.requires) if record else [],
                 "s3": s3_endpoint,
+                "metadata_frames": getattr(args, "metadata_frames", None),
             }
             result = _run_job(job, args.compare, args.timeout)
             runs[name, target].append(result)
@@ -743,6 +783,9 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
         flat = by_key.get(("a", row["target"]), {})
         if row["scenario"] == "p" and kind == "ours" and flat.get("gbps_sync"):
             row["vs_flat"] = row["gbps_sync"] / flat["gbps_sync"]
+        off = by_key.get(("n", row["target"]), {})
+        if row["scenario"] == "w" and kind == "ours" and off.get("fps"):
+            row["vs_window_off"] = row["fps"] / off["fps"]
         local = by_key.get((row["scenario"], f"ours:{backend}"), {})
         if kind == "s3" and local.get("gbps_sync"):
             row["vs_local"] = row["gbps_sync"] / local["gbps_sync"]
@@ -768,6 +811,7 @@ COLUMNS = [
     ("vs_disk", "÷disk", "{:.2f}"),
     ("vs_raw", "÷raw", "{:.2f}"),
     ("vs_flat", "÷flat", "{:.2f}"),
+    ("vs_window_off", "÷off", "{:.2f}"),
     ("vs_local", "÷local", "{:.2f}"),
     ("vs_other_sync", "÷other", "{:.2f}"),
     ("vs_other_total", "÷other +create", "{:.2f}"),
@@ -976,6 +1020,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write each OME-Zarr backend's rows into a loopback S3 server "
         "(moto, from the test extra)",
+    )
+    parser.add_argument(
+        "--metadata-frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"frames of scenario m (default {METADATA_FRAMES:,})",
     )
     parser.add_argument("--dir", default=None, help="where to write (default: tmp)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")

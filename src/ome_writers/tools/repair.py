@@ -99,6 +99,7 @@ def repair_zarr(path: Path) -> str:
     import json
 
     from ome_writers._paths import ACQUIRE_ZARR_STAGING
+    from ome_writers.backends._zarr_base import INLINE_FRAME_RECORDS
     from ome_writers.metadata._frames import JOURNAL_NAME, read_journal
 
     staging = path / ACQUIRE_ZARR_STAGING
@@ -109,21 +110,30 @@ def repair_zarr(path: Path) -> str:
     journals = sorted(path.rglob(JOURNAL_NAME))
     if not journals:
         return f"{path}: OME-Zarr, readable as written; nothing to repair{removed}"
-    total = 0
+    total = moved = 0
     for journal in journals:
         document = journal.parent / "zarr.json"
-        records = list(read_journal(journal))
         meta = json.loads(document.read_text(encoding="utf-8"))
         own = meta.setdefault("attributes", {}).setdefault("ome_writers", {})
-        own["frame_metadata"] = records
+        if "frame_metadata_file" in own:  # the final record store of a closed run
+            continue
+        records = list(read_journal(journal))
+        if len(records) > INLINE_FRAME_RECORDS:  # as close does: refer to it
+            own["frame_metadata_file"] = {"path": JOURNAL_NAME, "records": len(records)}
+        else:
+            own["frame_metadata"] = records
         tmp = document.with_name("zarr.json.repairing")
         tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
         os.replace(tmp, document)
-        journal.unlink()
+        if len(records) <= INLINE_FRAME_RECORDS:
+            journal.unlink()
         total += len(records)
+        moved += 1
+    if not moved:
+        return f"{path}: OME-Zarr, readable as written; nothing to repair{removed}"
     return (
-        f"{path}: OME-Zarr, arrays readable as written; moved {total} per-frame "
-        f"metadata records from {len(journals)} journal(s) into zarr.json{removed}"
+        f"{path}: OME-Zarr, arrays readable as written; recovered {total} per-frame "
+        f"metadata records from {moved} journal(s) into zarr.json{removed}"
     )
 
 

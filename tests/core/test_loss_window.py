@@ -1,0 +1,196 @@
+"""The loss window: what was appended becomes readable on disk while the stream
+is open, read by zarr-python and tensorstore without our code."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+import tensorstore as ts
+import zarr
+
+from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers.backends import _zarr_base
+from ome_writers.metadata._frames import JOURNAL_NAME
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+ZARR_BACKENDS = ["tensorstore", "zarr-python", "zarrs-python"]
+SHAPE = (6, 5)
+
+
+def _frame(n: int) -> np.ndarray:
+    return (np.arange(30, dtype="uint16").reshape(SHAPE) + 100 * (n + 1)).astype(
+        "uint16"
+    )
+
+
+def _settings(root: Path, backend: str, **kwargs: object) -> AcquisitionSettings:
+    t = kwargs.pop("t", 3)
+    z_chunk = kwargs.pop("z_chunk", None)
+    return AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=t, type="time"),  # type: ignore[arg-type]
+            Dimension(name="z", count=4, type="space", chunk_size=z_chunk),  # type: ignore[arg-type]
+            Dimension(name="y", count=SHAPE[0]),
+            Dimension(name="x", count=SHAPE[1]),
+        ],
+        dtype="uint16",
+        overwrite=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _on_disk(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The array as zarr-python and tensorstore read it from disk."""
+    by_zarr = np.asarray(zarr.open_array(root / "0", mode="r")[:])
+    spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(root / "0")}}
+    by_ts = ts.open(spec, open=True, read=True).result().read().result()
+    return by_zarr, np.asarray(by_ts)
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_partial_chunk_is_written_provisionally(tmp_path: Path, backend: str) -> None:
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, backend, z_chunk=4, loss_window=None))
+    for n in range(2):  # half of the first z chunk
+        stream.append(_frame(n))
+    assert stream._make_readable()
+    for data in _on_disk(root):
+        np.testing.assert_array_equal(data[0, 0], _frame(0))
+        np.testing.assert_array_equal(data[0, 1], _frame(1))
+        assert not data[0, 2:].any()  # frames still to come read as zeros
+    for n in range(2, 5):  # completes the chunk, opens the next
+        stream.append(_frame(n))
+    assert stream._make_readable()
+    for data in _on_disk(root):
+        for n in range(4):
+            np.testing.assert_array_equal(data[0, n], _frame(n))
+        np.testing.assert_array_equal(data[1, 0], _frame(4))
+        assert not data[1, 1:].any()
+    stream.close()
+    for data in _on_disk(root):
+        for n in range(5):
+            np.testing.assert_array_equal(data[n // 4, n % 4], _frame(n))
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_unbounded_array_declares_the_frames_written(
+    tmp_path: Path, backend: str
+) -> None:
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, backend, t=None, loss_window=None))
+    for n in range(9):  # t = 0, 1 and one plane of t = 2
+        stream.append(_frame(n))
+    assert stream._make_readable()
+    shape = json.loads((root / "0" / "zarr.json").read_text())["shape"]
+    assert shape[0] == 3
+    for data in _on_disk(root):
+        assert data.shape[0] == 3
+        np.testing.assert_array_equal(data[2, 0], _frame(8))
+        assert not data[2, 1:].any()
+    for n in range(9, 14):  # grows again past the declared extent
+        stream.append(_frame(n))
+    stream.close()
+    for data in _on_disk(root):
+        assert data.shape[0] == 4
+        np.testing.assert_array_equal(data[3, 1], _frame(13))
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_window_thread_makes_frames_readable(tmp_path: Path, backend: str) -> None:
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, backend, z_chunk=4, loss_window=0.2))
+    for n in range(3):
+        stream.append(_frame(n), frame_metadata={"n": n})
+    deadline = time.monotonic() + 10
+    journal = root / JOURNAL_NAME
+    while time.monotonic() < deadline:
+        if journal.is_file() and len(journal.read_text().splitlines()) == 3:
+            break
+        time.sleep(0.05)
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert [r["n"] for r in records] == [0, 1, 2]
+    for data in _on_disk(root):
+        for n in range(3):
+            np.testing.assert_array_equal(data[0, n], _frame(n))
+    assert len(stream._frame_log._frames) == 0  # written: forgotten
+    stream.close()
+    assert not any(
+        t.name == "ome-writers-loss-window" and t.is_alive()
+        for t in threading.enumerate()
+    )
+    attrs = json.loads((root / "zarr.json").read_text())["attributes"]
+    assert [r["n"] for r in attrs["ome_writers"]["frame_metadata"]] == [0, 1, 2]
+    assert not journal.exists()
+
+
+def test_frame_metadata_memory_stays_flat(tmp_path: Path) -> None:
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, "tensorstore", t=None, loss_window=None))
+    peak = 0
+    for n in range(2000):
+        stream.append(_frame(0), frame_metadata={"n": n, "delta_t": n * 0.1})
+        if n % 100 == 99:
+            assert stream._make_readable()
+        peak = max(peak, len(stream._frame_log._frames))
+    stream.close()
+    assert 0 < peak <= 100  # at most the entries since the last visit
+    attrs = json.loads((root / "zarr.json").read_text())["attributes"]
+    records = attrs["ome_writers"]["frame_metadata"]
+    assert [r["n"] for r in records] == list(range(2000))
+    assert records[5]["storage_index"] == [1, 1]
+
+
+def test_many_records_stay_in_the_journal_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_zarr_base, "INLINE_FRAME_RECORDS", 10)
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, "zarr-python", t=None, loss_window=None))
+    for n in range(25):
+        stream.append(_frame(n), frame_metadata={"n": n})
+        if n == 12:
+            stream._make_readable()
+    stream.close()
+    own = json.loads((root / "zarr.json").read_text())["attributes"]["ome_writers"]
+    assert "frame_metadata" not in own
+    assert own["frame_metadata_file"] == {"path": JOURNAL_NAME, "records": 25}
+    lines = (root / JOURNAL_NAME).read_text().splitlines()
+    assert [json.loads(line)["n"] for line in lines] == list(range(25))
+    from ome_writers.tools.info import inspect_dataset
+    from ome_writers.tools.repair import repair
+
+    image = inspect_dataset(root).images[0]
+    assert image.frames_with_metadata == 25
+    assert "nothing to repair" in repair(root)  # the file is the final record
+
+
+def test_a_failure_in_the_background_is_raised_by_the_next_append(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, "tensorstore", loss_window=None))
+    stream.append(_frame(0))
+
+    def broken(frames_done: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    stream._backend.make_readable = broken  # type: ignore[method-assign]
+    assert stream._make_readable() is False  # the window's thread ends
+    with pytest.raises(OSError, match="No space left"):
+        stream.append(_frame(1))
+    stream.close()  # reported once: close does not raise it again
+    np.testing.assert_array_equal(_on_disk(root)[0][0, 0], _frame(0))
+
+
+def test_loss_window_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="loss_window"):
+        AcquisitionSettings(loss_window=0)
