@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
+from zarr.core.sync import sync
 
 from ome_writers._object_store import zarr_store
 
@@ -169,8 +170,12 @@ class ZarrPythonBackend(ZarrBackend):
     # resizes and reads only wait: they still work on what reached the disk
 
     def _resize(self, position: int, shape: tuple[int, ...]) -> None:
-        self._pending.wait()  # shrinking deletes chunks: writes must land first
-        self._arrays[position].resize(shape)
+        self._pending.wait()  # writes land under the old shape first
+        # only zarr.json changes: no chunk lies beyond the frames written, and
+        # looking for some to delete would cost O(extent) at every cut (a
+        # loss-window visit cuts an unbounded array to the frames written)
+        array = self._arrays[position]
+        sync(array.async_array.resize(shape, delete_outside_chunks=False))
 
     def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
         self._pending.wait()
