@@ -31,6 +31,7 @@ def _settings(root: Path, backend: str) -> AcquisitionSettings:
             Dimension(name="x", count=8),
         ],
         dtype="uint16",
+        loss_window=None,  # only the explicit checkpoints journal
     )
 
 

@@ -135,6 +135,7 @@ SHARDED_CHILD = textwrap.dedent(
                     Dimension(name="y", count=32, chunk_size=16, shard_size_chunks=2),
                     Dimension(name="x", count=32, chunk_size=16)],
         dtype="uint16",
+        loss_window=None,  # what the explicit checkpoint declares, exactly
     )
     stream = create_stream(settings, checkpoint_seconds=None)
     rng = np.random.default_rng(0)
