@@ -3,14 +3,20 @@
 In "redundant" mode every file holds the same model but its own root UUID; it
 is built and serialised once and the root UUID is substituted per file, so the
 cost of closing does not grow with the number of files.
+
+At close the models hold no per-plane metadata: the Plane elements and their
+MapAnnotations are written as text into the serialised document
+(`OmeXmlBuilder.planes_xml`), which keeps close at a few seconds for 100,000
+frames. Whoever asks for the models afterwards (`models`, `copies`, ...) gets
+them with their Planes (`OmeXmlBuilder.plane_models`, the same content).
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from typing import TYPE_CHECKING, Any
 
-import tifffile
 from ome_types import model as m
 from ome_types import to_xml
 
@@ -19,7 +25,8 @@ from ome_writers.metadata._ome_xml import (
     not_acquired_annotation,
     set_global_annotation,
 )
-from ome_writers.metadata._tiff_axes import new_uuid
+
+from ._tiff_provisional import replace_description
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -45,10 +52,11 @@ class TiffModels:
         self.files = files
         self.builder = builder
         self.global_metadata = global_metadata
-        self.models: dict[int, m.OME] = {}
+        self._models: dict[int, m.OME] = {}
         # keys holding the shared full model (root UUID set per file on write)
         self.shared: set[int] = set()
-        self.companion_uuid = new_uuid()
+        self.with_planes = True  # the models hold their Planes
+        self.companion_uuid = files.companion_uuid
 
     def uuid_of(self, key: int) -> str:
         """Root UUID of the file behind `key`."""
@@ -58,27 +66,35 @@ class TiffModels:
         """Keys whose model carries the full metadata (global metadata goes there)."""
         return self.files.full_keys()
 
+    @property
+    def models(self) -> dict[int, m.OME]:
+        """File index (-1: companion) -> its OME model, Planes included."""
+        if not self.with_planes:
+            self._add_planes()
+        return self._models
+
     def build(self) -> None:
-        """Build every file's model from what was written."""
+        """Build every file's model from what was written (without Planes)."""
         b = self.files
-        self.models, self.shared = {}, set()
+        self._models, self.shared = {}, set()
+        self.with_planes = False
         n_files = len(b.paths)
         if b.single_file or b.metadata_mode == "redundant":
             full = self._full(b.uuids[0])
             for key in range(n_files):
-                self.models[key] = full
+                self._models[key] = full
             self.shared = set(range(1, n_files))
         elif b.metadata_mode == "master-tiff":
-            self.models[0] = self._full(b.uuids[0])
+            self._models[0] = self._full(b.uuids[0])
             for key in range(1, n_files):
-                self.models[key] = binary_only_model(
+                self._models[key] = binary_only_model(
                     b.uuids[key], b.paths[0].name, b.uuids[0]
                 )
         else:  # companion-file
             assert b.companion is not None
-            self.models[-1] = self._full(self.companion_uuid)
+            self._models[-1] = self._full(self.companion_uuid)
             for key in range(n_files):
-                self.models[key] = binary_only_model(
+                self._models[key] = binary_only_model(
                     b.uuids[key], b.companion.name, self.companion_uuid
                 )
 
@@ -94,9 +110,7 @@ class TiffModels:
                 f = image.file_index
                 uuid = m.TiffData.UUID(value=b.uuids[f], file_name=b.paths[f].name)
             tiff_data = builder.tiff_data(image.planes, outer, uuid)
-            ome_image = builder.image(
-                position, image.planes, outer, annotations, tiff_data
-            )
+            ome_image = builder.image(position, outer, annotations, tiff_data)
             if b.padded[position]:
                 not_acquired = sorted(
                     list(builder.zct(index)) for index in b.padded[position]
@@ -109,25 +123,81 @@ class TiffModels:
             images, annotations, builder.plate(), self.global_metadata, file_uuid
         )
 
+    def _full_models(self) -> list[m.OME]:
+        """The distinct models holding images (not BinaryOnly pointers)."""
+        out: dict[int, m.OME] = {}
+        for model in self._models.values():
+            if model.binary_only is None:
+                out[id(model)] = model
+        return list(out.values())
+
+    def _add_planes(self) -> None:
+        """Give the models their Plane elements (per-frame metadata)."""
+        self.with_planes = True
+        images = self.files.images
+        for model in self._full_models():
+            added: list[m.MapAnnotation] = []
+            for ome_image in model.images:
+                position = int(ome_image.id.rpartition(":")[2])
+                planes, annotations = self.builder.plane_models(
+                    position, images[position].planes
+                )
+                ome_image.pixels.planes = planes
+                added += annotations
+            if added:
+                if model.structured_annotations is None:
+                    model.structured_annotations = m.StructuredAnnotations()
+                model.structured_annotations.map_annotations.extend(added)
+
+    def _xml(self, model: m.OME) -> str:
+        """`model` serialised, with the text of its Planes when it holds none."""
+        xml: str = to_xml(schema_valid(model))
+        if self.with_planes or model.binary_only is not None:
+            return xml
+        parts, annotations, at, search = [], [], 0, 0
+        images = self.files.images
+        for ome_image in model.images:
+            position = int(ome_image.id.rpartition(":")[2])
+            planes, added = self.builder.planes_xml(position, images[position].planes)
+            tag = xml.index("</Pixels>", search)
+            end = _line_of(xml, tag, at)
+            parts += [xml[at:end], planes]
+            annotations.append(added)
+            at, search = end, tag + len("</Pixels>")
+        text = "".join(annotations)
+        if text:
+            close = xml.find("</StructuredAnnotations>", at)
+            if close >= 0:
+                close = _line_of(xml, close, at)
+            else:  # after the last Image (the schema's order)
+                close = xml.rindex("</Image>") + len("</Image>")
+                text = f"<StructuredAnnotations>\n{text}</StructuredAnnotations>"
+            parts += [xml[at:close], text]
+            at = close
+        parts.append(xml[at:])
+        return "".join(parts)
+
     def write(self, keys: Iterable[int] | None = None) -> None:
         """Write the OME-XML of `keys` (default: every file) into the files."""
         b = self.files
         cache: dict[int, str] = {}
-        for key in self.models if keys is None else keys:
-            model = self.models[key]
+        for key in self._models if keys is None else keys:
+            model = self._models[key]
             xml = cache.get(id(model))
             if xml is None:
-                xml = cache[id(model)] = to_xml(schema_valid(model))
+                xml = cache[id(model)] = self._xml(model)
             if key in self.shared and model.uuid != self.uuid_of(key):
                 # the root element is the first to carry a UUID attribute
                 xml = xml.replace(
                     f'UUID="{model.uuid}"', f'UUID="{self.uuid_of(key)}"', 1
                 )
-            if key == -1:
+            if key == -1:  # replaced whole: a reader sees the old or the new
                 assert b.companion is not None
-                b.companion.write_text(xml, encoding="utf-8")
+                tmp = b.companion.with_name(f".{b.companion.name}.writing")
+                tmp.write_text(xml, encoding="utf-8")
+                os.replace(tmp, b.companion)
             else:
-                tifffile.tiffcomment(b.paths[key], xml.encode())
+                replace_description(b.paths[key], xml)
 
     def copies(self) -> dict[int, m.OME]:
         """A deep copy of every file's model, each with its own root UUID."""
@@ -155,6 +225,13 @@ class TiffModels:
                 done.add(id(model))
                 set_global_annotation(model, namespace, metadata)
         self.write(keys)
+
+
+def _line_of(xml: str, tag: int, start: int) -> int:
+    """Where the line holding the tag at `tag` starts (its indentation), or
+    the tag itself when it shares the line with what comes before."""
+    line = xml.rfind("\n", start, tag) + 1
+    return line if line and not xml[line:tag].strip() else tag
 
 
 def schema_valid(model: m.OME) -> m.OME:

@@ -1,6 +1,12 @@
-"""OME-XML for OME-TIFF, built with ome-types models (no hand-written XML).
+"""OME-XML for OME-TIFF, built with ome-types models.
 
-The axes (which dimension is Z, C or T) come from `_tiff_axes.py`.
+The axes (which dimension is Z, C or T) come from `_tiff_axes.py`. Per-plane
+metadata (a Plane and a MapAnnotation per frame) is the one part also written
+as text (`OmeXmlBuilder.planes_xml`): building and serialising a model per
+frame costs ~100 µs, a minute for a long acquisition, so at close the models
+hold no Planes and their text is inserted into the serialised document; the
+Plane models are made only when someone asks for the models
+(`OmeXmlBuilder.plane_models`, the same content and IDs).
 """
 
 from __future__ import annotations
@@ -78,26 +84,92 @@ def annotation_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _plane(record: PlaneRecord, annotations: list[m.MapAnnotation]) -> m.Plane:
+#: OME Plane attribute and unit (the text) of each special per-frame key
+_PLANE_ATTRIBUTE = {
+    key: (name, _SPECIAL[key].value)
+    for key, name in (
+        ("delta_t", "DeltaT"),
+        ("exposure_time", "ExposureTime"),
+        ("position_x", "PositionX"),
+        ("position_y", "PositionY"),
+        ("position_z", "PositionZ"),
+    )
+}
+
+
+def _special(meta: dict[str, Any]) -> dict[str, float]:
+    """The special keys of a frame's metadata that OME stores (finite numbers)."""
+    out = {}
+    for key in _SPECIAL:
+        value = meta.get(key)
+        if value.__class__ in (int, float) and math.isfinite(value):  # no bool
+            out[key] = float(value)
+    return out
+
+
+_ATTRIBUTE_REFS = (('"', "&quot;"), ("\n", "&#10;"), ("\r", "&#13;"), ("\t", "&#9;"))
+
+
+def _text(value: str) -> str:
+    """`value` as XML character data."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _attribute(value: str) -> str:
+    """`value` as a quoted XML attribute value."""
+    value = _text(value)
+    for char, ref in _ATTRIBUTE_REFS:
+        value = value.replace(char, ref)
+    return f'"{value}"'
+
+
+def plane_annotation_id(position: int, k: int) -> str:
+    """ID of the MapAnnotation of image `position`'s `k`-th Plane with extra
+    per-frame keys (apart from the other annotations' ``Annotation:<n>``)."""
+    return f"Annotation:{position}:{k}"
+
+
+def _plane(record: PlaneRecord, ann_id: str) -> tuple[m.Plane, m.MapAnnotation | None]:
     z, c, t = record.zct
     kwargs: dict[str, Any] = {"the_z": z, "the_c": c, "the_t": t}
     meta = record.metadata or {}
-    for key, unit in _SPECIAL.items():
-        value = meta.get(key)
-        if (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-        ):
-            kwargs[key] = float(value)
-            kwargs[f"{key}_unit"] = unit
+    for key, value in _special(meta).items():
+        kwargs[key] = value
+        kwargs[f"{key}_unit"] = _SPECIAL[key]
     extra = {k: v for k, v in meta.items() if k not in SPECIAL_KEYS}
+    annotation = None
     if extra:
-        ann_id = f"Annotation:{len(annotations)}"
         ms = [m.Map.M(k=str(k), value=annotation_value(v)) for k, v in extra.items()]
-        annotations.append(m.MapAnnotation(id=ann_id, value=m.Map(ms=ms)))
+        annotation = m.MapAnnotation(id=ann_id, value=m.Map(ms=ms))
         kwargs["annotation_refs"] = [m.AnnotationRef(id=ann_id)]
-    return m.Plane(**kwargs)
+    return m.Plane(**kwargs), annotation
+
+
+def _plane_xml(record: PlaneRecord, ann_id: str) -> tuple[str, str]:
+    """The text of `_plane`: a Plane element and its MapAnnotation ("": none)."""
+    z, c, t = record.zct
+    attrs = f'TheZ="{z}" TheT="{t}" TheC="{c}"'
+    meta = record.metadata or {}
+    for key, value in _special(meta).items():
+        name, unit = _PLANE_ATTRIBUTE[key]
+        attrs += f' {name}="{value!r}" {name}Unit="{unit}"'
+    extra = [(k, v) for k, v in meta.items() if k not in SPECIAL_KEYS]
+    if not extra:
+        return f"      <Plane {attrs}/>\n", ""
+    ms = "".join(
+        f"        <M K={_attribute(str(k))}>{_text(annotation_value(v))}</M>\n"
+        for k, v in extra
+    )
+    plane = (
+        f"      <Plane {attrs}>\n"
+        f'        <AnnotationRef ID="{ann_id}"/>\n      </Plane>\n'
+    )
+    annotation = (
+        f'    <MapAnnotation ID="{ann_id}">\n      <Value>\n'
+        f"{ms}"
+        "      </Value>\n    </MapAnnotation>\n"
+    )
+    return plane, annotation
 
 
 class OmeXmlBuilder:
@@ -146,15 +218,42 @@ class OmeXmlBuilder:
             for p in planes
         ]
 
+    def _with_metadata(self, planes: list[PlaneRecord]) -> list[PlaneRecord]:
+        """The planes with per-frame metadata, in DimensionOrder."""
+        ordered = sorted(planes, key=lambda p: self.axes.raster_key(p.zct))
+        return [p for p in ordered if p.metadata is not None]
+
+    def plane_models(
+        self, position: int, planes: list[PlaneRecord]
+    ) -> tuple[list[m.Plane], list[m.MapAnnotation]]:
+        """The Plane of every page with per-frame metadata, and their
+        MapAnnotations (the extra keys)."""
+        out, annotations = [], []
+        for k, record in enumerate(self._with_metadata(planes)):
+            plane, annotation = _plane(record, plane_annotation_id(position, k))
+            out.append(plane)
+            if annotation is not None:
+                annotations.append(annotation)
+        return out, annotations
+
+    def planes_xml(self, position: int, planes: list[PlaneRecord]) -> tuple[str, str]:
+        """`plane_models` as text: the Plane elements, the MapAnnotations."""
+        texts, annotations = [], []
+        for k, record in enumerate(self._with_metadata(planes)):
+            plane, annotation = _plane_xml(record, plane_annotation_id(position, k))
+            texts.append(plane)
+            annotations.append(annotation)
+        return "".join(texts), "".join(annotations)
+
     def image(
         self,
         position: int,
-        planes: list[PlaneRecord],
         size_outer: int | None,
         annotations: list[m.MapAnnotation],
         tiff_data: list[m.TiffData],
     ) -> m.Image:
-        """The Image element of one position (a Plane per page with metadata)."""
+        """The Image element of one position, without Planes (see
+        `plane_models`)."""
         sizes = self.axes.sizes(size_outer if self.letters else None)
         kwargs: dict[str, Any] = {}
         _physical(kwargs, "x", self.x)
@@ -166,7 +265,6 @@ class OmeXmlBuilder:
             symbol = TIME_SYMBOLS.get(self.t_dim.unit or "")
             kwargs["time_increment_unit"] = m.UnitsTime(symbol) if symbol else _S
         labels = self.axes.channel_labels(sizes["c"])
-        ordered = sorted(planes, key=lambda p: self.axes.raster_key(p.zct))
         pixels = m.Pixels(
             id=f"Pixels:{position}",
             dimension_order=m.Pixels_DimensionOrder(self.order),
@@ -181,8 +279,6 @@ class OmeXmlBuilder:
                 for c, (name, optical) in enumerate(labels)
             ],
             tiff_data_blocks=tiff_data,
-            # a Plane only repeats TiffData's mapping unless it carries metadata
-            planes=[_plane(p, annotations) for p in ordered if p.metadata is not None],
             **kwargs,
         )
         pos = self.settings.positions[position]
@@ -387,7 +483,7 @@ def collection_xml(
     for position in range(len(settings.positions)):
         # OME sizes are >= 1 (a metadata-only image may be empty)
         outer = max(1, outer_extents[position]) if outer_extents else None
-        image = builder.image(position, [], outer, annotations, [])
+        image = builder.image(position, outer, annotations, [])
         image.pixels.metadata_only = m.MetadataOnly()
         images.append(image)
     ome = assemble_ome(images, annotations, builder.plate(), {})
