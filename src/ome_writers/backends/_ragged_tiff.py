@@ -13,7 +13,6 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import tifffile
 from ome_types import model as m
 from ome_types import to_xml
 
@@ -24,6 +23,7 @@ from ome_writers.metadata._ome_xml import (
 )
 
 from ._tiff_models import schema_valid
+from ._tiff_provisional import replace_description
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -130,7 +130,7 @@ class RaggedTiffSet:
     def _write(self, models: dict[int, m.OME]) -> None:
         for k, model in models.items():
             xml = to_xml(schema_valid(model))
-            tifffile.tiffcomment(self.children[k].files.paths[0], xml.encode())
+            replace_description(self.children[k].files.paths[0], xml)
 
     def write(self) -> None:
         """(Re)write every file's OME-XML as the description of the whole set."""

@@ -2,7 +2,8 @@
 
 A value shared by the writer (which adds pages as it writes them), the OME
 models (which describe them at close) and ``ome-writers repair`` (which
-rebuilds it from the recovery record and the pages found on disk).
+rebuilds it from the recovery record and the pages found on disk, and takes
+the per-frame metadata from the journal beside the files).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from ome_writers._schema import AcquisitionSettings, OmeTiffFormat
 
 RECOVERY_KEY = "ome_writers_recovery"
+#: the comment holding the recovery record in a provisional OME-XML
+_COMMENT = f"<!--{RECOVERY_KEY} "
 Index = tuple[int, ...]
 
 
@@ -50,6 +53,8 @@ class TiffFileSet:
         Per position: cells filled with zero pages at close.
     pages : list[int]
         Pages written per file.
+    companion_uuid : str
+        Root UUID of the companion file ("companion-file" mode).
     """
 
     paths: list[Path]
@@ -62,6 +67,7 @@ class TiffFileSet:
     ifd_of: list[dict[Index, int]] = field(default_factory=list)
     padded: list[set[Index]] = field(default_factory=list)
     pages: list[int] = field(default_factory=list)
+    companion_uuid: str = field(default_factory=new_uuid)
 
     @classmethod
     def plan(
@@ -123,6 +129,13 @@ class TiffFileSet:
             return None
         return 1 + max((i[0] for i in self.ifd_of[position]), default=0)
 
+    @property
+    def journal(self) -> Path:
+        """The per-frame metadata journal (hidden beside the first file; the
+        metadata reaches the OME-XML at close, or at ``repair``)."""
+        first = self.paths[0]
+        return first.with_name(f".{first.name}.frame_metadata.jsonl")
+
     def full_keys(self) -> list[int]:
         """Files (-1: the companion) whose OME-XML carries the full metadata."""
         if self.single_file or self.metadata_mode == "master-tiff":
@@ -145,11 +158,7 @@ class TiffFileSet:
     # ------------------------------------------------------------ recovery
 
     def recovery_record(self, settings: AcquisitionSettings, file_index: int) -> str:
-        """What `repair` needs to rebuild the OME-XML if the process dies.
-
-        It stands in the first page's description until the OME-XML replaces
-        it at close.
-        """
+        """What `repair` needs to rebuild the OME-XML if the process dies (JSON)."""
         record = {
             RECOVERY_KEY: 1,
             "settings": settings.model_dump(mode="json"),
@@ -159,9 +168,29 @@ class TiffFileSet:
         }
         return json.dumps(record, ensure_ascii=True)
 
+    def recovery_comment(self, settings: AcquisitionSettings, file_index: int) -> str:
+        """The recovery record as an XML comment.
+
+        It stands in the provisional OME-XML of the first page until the full
+        OME-XML replaces it at close. A comment may not hold ``--``, which JSON
+        has only inside strings: the second ``-`` is written ``\\u002d``.
+        """
+        text = self.recovery_record(settings, file_index)
+        while "--" in text:
+            text = text.replace("--", "-\\u002d")
+        return f"{_COMMENT}{text}-->"
+
 
 def parse_recovery_record(description: str) -> dict[str, Any] | None:
-    """The recovery record in a first page's description, if it holds one."""
+    """The recovery record in a first page's description, if it holds one:
+    the JSON itself (files written before provisional OME-XML), or the comment
+    of a provisional OME-XML."""
+    if not isinstance(description, str):
+        return None
+    start = description.find(_COMMENT)
+    if start >= 0:
+        start += len(_COMMENT)
+        description = description[start : description.find("-->", start)]
     try:
         record = json.loads(description)
     except (ValueError, TypeError):

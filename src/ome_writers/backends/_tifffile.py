@@ -22,12 +22,20 @@ Files
     8-byte offsets cost a few bytes per page. One strip per page; compression
     none/lzw/zlib/zstd (imagecodecs); XResolution/YResolution from the pixel
     size (omitted when unknown). Until close, the first page's ImageDescription
-    holds a JSON recovery record (see ``ome-writers repair``); the OME-XML is
-    written once at close with ``tifffile.tiffcomment``, which overwrites the
-    tag in place or, when longer, appends the value and repoints the tag (the
-    file stays a valid TIFF). An acquisition closed early is padded with zero
-    pages up to whole outer indices, so the OME-XML matches the pages on disk;
-    a stream closed before its first frame leaves no file behind.
+    holds a provisional OME-XML, kept current within the loss window
+    (`make_readable`, see `_tiff_provisional.py`): the complete outer indices,
+    a recovery record for ``ome-writers repair``. The full OME-XML is written
+    once at close, appended to the file and the tag repointed in one write (a
+    process killed meanwhile leaves the provisional one). An acquisition closed
+    early is padded with zero pages up to whole outer indices, so the OME-XML
+    matches the pages on disk; a stream closed before its first frame leaves
+    no file behind.
+
+Per-frame metadata
+    Journaled at each `make_readable` and `checkpoint` (only what arrived
+    since) to a hidden JSON-lines file beside the first file (the stream then
+    forgets it), read back at close into the OME-XML's Plane elements and
+    removed; ``repair`` takes it from there after a crash.
 
 Several positions
     One file per position (``<dir>/<dir>_p000<suffix>``) forming a multi-file
@@ -56,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tifffile
 
+from ome_writers.metadata._frames import FrameMetadataJournal, read_journal
 from ome_writers.metadata._tiff_axes import TiffAxes, check_tiff_settings
 
 from ._base import Backend, StorageKey, json_safe
@@ -63,9 +72,12 @@ from ._durable import fsync_tree
 from ._flush import Flusher
 from ._tiff_files import TiffFileSet
 from ._tiff_levels import SubIfdLevels
+from ._tiff_provisional import Provisional
 from ._warm import import_in_background
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ome_types import model as m
 
     from ome_writers._schema import AcquisitionSettings, OmeTiffFormat
@@ -94,6 +106,43 @@ def _resolution(settings: AcquisitionSettings) -> tuple[float, float] | None:
             return None
         out.append(1.0 / (dim.scale * _CM.get(dim.unit or "micrometer", 1e-4)))
     return out[0], out[1]
+
+
+class _Describe:
+    """Work item: update the provisional descriptions (after the pages before it)."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+def _journal_entry(
+    position: int, index: tuple[int, ...], meta: dict[str, Any]
+) -> dict[str, Any]:
+    return {"position": position, "storage_index": list(index), "metadata": meta}
+
+
+def frame_metadata_records(
+    path: Path,
+) -> list[tuple[int, tuple[int, ...], dict[str, Any]]]:
+    """(position, storage index, metadata) of every record of a journal (none
+    when there is no journal)."""
+    out: list[tuple[int, tuple[int, ...], dict[str, Any]]] = []
+    if not path.is_file():
+        return out
+    for record in read_journal(path):
+        try:
+            out.append(
+                (
+                    int(record["position"]),
+                    tuple(int(i) for i in record["storage_index"]),
+                    dict(record["metadata"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
 
 
 class TiffBackend(Backend):
@@ -158,6 +207,24 @@ class TiffBackend(Backend):
         paths = self.files.paths
         # pages are on the file when `add` is called: no lag needed
         self.flusher = Flusher(paths[0], locate=lambda f: (paths[f],), lag=False)
+        self._track_files()
+        # the descriptions are kept current from `prepare` on (not in `repair`)
+        self.live = False
+
+    def _track_files(self) -> None:
+        """The provisional descriptions and the metadata journal of `files`."""
+        files = self.files
+        self.provisional = Provisional(
+            self.settings,
+            self.axes,
+            files,
+            self.router,
+            self.created,
+            lambda f: files.recovery_comment(self.settings, f),
+        )
+        self.journal = FrameMetadataJournal(
+            self.frame_metadata, lambda _: files.journal, entry=_journal_entry
+        )
 
     @classmethod
     def reopen(
@@ -180,6 +247,7 @@ class TiffBackend(Backend):
             self.offsets,
             *_strips(len(files.paths), self.level_count - 1),
         ]
+        self._track_files()
         return self
 
     @property
@@ -202,7 +270,9 @@ class TiffBackend(Backend):
     def complete_interrupted(self) -> None:
         """Pad with zero pages to whole outer indices and write the OME-XML."""
         self.writers = [
-            tifffile.TiffWriter(p, bigtiff=True, append=True) for p in self.files.paths
+            # "force": tifffile appends to no file with OME-XML (ours, here)
+            tifffile.TiffWriter(p, bigtiff=True, append="force")
+            for p in self.files.paths
         ]
         try:
             self._pad_incomplete()
@@ -233,6 +303,8 @@ class TiffBackend(Backend):
         if self.settings.overwrite:
             files.remove_stale(self.fmt.suffix)
         files.paths[0].parent.mkdir(parents=True, exist_ok=True)
+        files.journal.unlink(missing_ok=True)  # of an earlier run, never ours
+        self.live = True
         self.writers = [tifffile.TiffWriter(p, bigtiff=True) for p in files.paths]
         self.thread = threading.Thread(
             target=self._run, name="ome-writers-tiff", daemon=True
@@ -291,7 +363,7 @@ class TiffBackend(Backend):
             "compression": self.compression,
             "rowsperstrip": self.frame_shape[0],
             "description": (
-                self.files.recovery_record(self.settings, file_index) if first else None
+                self.provisional.initial_description(file_index) if first else None
             ),
             "metadata": None,
             "software": "ome-writers",
@@ -302,15 +374,29 @@ class TiffBackend(Backend):
         }
 
     def checkpoint(self, frames_done: int) -> None:
-        """Wait until every queued frame is on disk, then fsync the files."""
-        if self.error is not None:
-            raise self.error
-        self._settle()
-        if self.error is not None:
-            raise self.error
-        for path in self.files.paths:
-            if path.exists():
+        """`make_readable`, then fsync the files (and journal, companion)."""
+        self.make_readable(frames_done)
+        files = self.files
+        for path in [*files.paths, files.journal, files.companion]:
+            if path is not None and path.exists():
                 fsync_tree(path)
+
+    def make_readable(self, frames_done: int) -> None:
+        """Journal the new per-frame metadata; have the writer thread write the
+        pages queued so far, flush them to the operating system and update the
+        provisional descriptions (this waits for it)."""
+        if self.error is not None:
+            raise self.error
+        self.journal.append_new()
+        queued = self.queued
+        if self.thread is None or not self.thread.is_alive():
+            return
+        item = _Describe()
+        self.work.put(item)
+        item.done.wait()
+        self.settled = queued
+        if self.error is not None:
+            raise self.error
 
     def _settle(self) -> None:
         """Wait until every frame queued so far is written and flushed."""
@@ -328,10 +414,19 @@ class TiffBackend(Backend):
             item = self.work.get()
             if item is None:
                 return
-            if isinstance(item, threading.Event):  # checkpoint barrier
+            if isinstance(item, threading.Event):  # barrier (reads)
                 for writer in self.writers:
                     writer.filehandle.flush()
                 item.set()
+                continue
+            if isinstance(item, _Describe):
+                try:
+                    if self.error is None:
+                        self._describe(zeros)
+                except BaseException as e:
+                    self.error = e
+                finally:
+                    item.done.set()
                 continue
             position, index, slot, empty = item
             try:
@@ -343,18 +438,38 @@ class TiffBackend(Backend):
             finally:
                 self.free.put(slot)
 
+    def _describe(self, zeros: np.ndarray) -> None:
+        """Flush the pages written, and update the provisional descriptions
+        (writer thread)."""
+        for writer in self.writers:
+            writer.filehandle.flush()
+        provisional = self.provisional
+        for position, index in provisional.holes():  # never acquired: zeros
+            self._write_page(position, index, zeros)
+            self.files.padded[position].add(index)
+        provisional.update(self.writers)
+
     def _write_page(
         self, position: int, index: tuple[int, ...], data: np.ndarray
     ) -> None:
         files = self.files
         f = files.file_of(position)
         writer = self.writers[f]
-        location = writer.write(data, **self.page_options(f, files.pages[f] == 0))
+        first = files.pages[f] == 0
+        linker = self.provisional.linkers.get(f) if self.live else None
+        previous = linker.defer(writer) if linker is not None else None
+        location = writer.write(data, **self.page_options(f, first))
         ifd = files.add_page(position, index, self.axes.zct(index))
         self.flusher.add(data.nbytes, f)
         self._note_strip(writer, location, 0, f, ifd)
         for level, location in self.write_levels(writer, data, f):
             self._note_strip(writer, location, level, f, ifd)
+        if linker is not None and previous is not None:
+            linker.link(writer, previous)
+        if self.live:
+            self.provisional.page_written(position, index, ifd)
+            if first:
+                self.provisional.file_started(f, writer)
 
     def write_levels(
         self, writer: tifffile.TiffWriter, data: np.ndarray, file_index: int
@@ -393,24 +508,29 @@ class TiffBackend(Backend):
             if error is None:
                 self._pad_incomplete()
         finally:
+            self.live = False
+            self.provisional.close()
             for writer in self.writers:
                 writer.close()
         files = self.files
         if not any(files.pages):  # nothing acquired: leave no unreadable file
             for path in files.paths:
                 path.unlink(missing_ok=True)
+            self.journal.remove()
             if not files.single_file:
                 with contextlib.suppress(OSError):
                     files.paths[0].parent.rmdir()  # only if empty
         else:
             try:
-                self._attach_frame_metadata()
+                self.journal.append_new()
+                self.attach_frame_metadata(frame_metadata_records(files.journal))
                 self.meta.build()
                 self.meta.write()
                 for path in files.paths:  # durable at close
                     fsync_tree(path)
                 if files.companion is not None:
                     fsync_tree(files.companion)
+                self.journal.remove()
             except Exception:
                 if error is None:
                     raise
@@ -441,13 +561,22 @@ class TiffBackend(Backend):
                     self._write_page(position, index, zeros)
                     files.padded[position].add(index)
 
-    def _attach_frame_metadata(self) -> None:
-        for position, image in enumerate(self.files.images):
-            by_ifd = {p.ifd: p for p in image.planes}
-            for _, index, meta in self.frame_metadata.records(position):
-                ifd = self.files.ifd_of[position].get(index)
-                if ifd is not None:
-                    by_ifd[ifd].metadata = meta
+    def attach_frame_metadata(
+        self, records: list[tuple[int, tuple[int, ...], dict[str, Any]]]
+    ) -> int:
+        """Give the planes their metadata (position, storage index, metadata);
+        how many planes got some."""
+        files = self.files
+        by_ifd = [{p.ifd: p for p in image.planes} for image in files.images]
+        attached = 0
+        for position, index, meta in records:
+            if not 0 <= position < len(by_ifd):
+                continue
+            ifd = files.ifd_of[position].get(index)
+            if ifd is not None:
+                by_ifd[position][ifd].metadata = meta
+                attached += 1
+        return attached
 
     # ------------------------------------------------------------- metadata
 

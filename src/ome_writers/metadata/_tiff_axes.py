@@ -86,13 +86,14 @@ class TiffAxes:
             out[slot] += radix * i
         return out[0], out[1], out[2]
 
-    def sizes(self, outer: int | None) -> dict[str, int]:
-        """SizeZ/C/T (keys z, c, t); `outer` replaces the first dim's count."""
+    def sizes(self, outer: int | None, axis: int = 0) -> dict[str, int]:
+        """SizeZ/C/T (keys z, c, t); `outer` replaces the count of dimension
+        `axis` (default: the first)."""
         sizes = {"z": 1, "c": 1, "t": 1}
         for i, (letter, count) in enumerate(
             zip(self.letters, self.counts, strict=True)
         ):
-            n = outer if i == 0 and outer is not None else count
+            n = outer if i == axis and outer is not None else count
             sizes[letter] *= n or 1
         return sizes
 
