@@ -1,9 +1,12 @@
 """`ome-writers repair`: make a dataset from a crashed acquisition complete.
 
-OME-TIFF files carry a recovery record (the settings, as JSON) in their first
-page's description until the OME-XML replaces it at close. After a crash, the
-pages on disk are matched to frames by replaying the frame router, the last
-outer index is padded with zero pages, and the OME-XML is written. OME-Zarr
+OME-TIFF files carry a recovery record (the settings, as JSON, in a comment of
+the provisional OME-XML) in their first page's description until the full
+OME-XML replaces it at close. They open without repair (the provisional
+OME-XML describes the complete outer indices); after a crash, repair matches
+the pages on disk to frames by replaying the frame router, pads the last outer
+index with zero pages, and writes the full OME-XML with the per-frame metadata
+journaled beside the files. OME-Zarr
 arrays need no repair (every chunk written before the last checkpoint is
 readable as it is); the per-frame metadata journals beside the images are
 moved into their ``zarr.json``.
@@ -29,6 +32,14 @@ def _recovery_record(path: Path) -> dict[str, Any] | None:
         page = tif.pages.first if tif.pages else None
         description = getattr(page, "description", "") or ""
     return parse_recovery_record(description)
+
+
+def _tiff_files(folder: Path) -> list[Path]:
+    """The TIFF files of a file set (not its hidden metadata journal)."""
+    if not folder.is_dir():
+        return []
+    suffixes = (".tif", ".tiff")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
 
 
 def _keep_whole_pages(path: Path, backend: TiffBackend, file_index: int) -> int:
@@ -62,9 +73,9 @@ def repair_tiff(path: Path) -> str:
     """Rebuild the OME-XML of an interrupted OME-TIFF file or file set."""
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.backends._base import BackendContext
-    from ome_writers.backends._tifffile import TiffBackend
+    from ome_writers.backends._tifffile import TiffBackend, frame_metadata_records
 
-    files = [path] if path.is_file() else sorted(path.glob("*.tif*"))
+    files = [path] if path.is_file() else _tiff_files(path)
     record = next((r for f in files if (r := _recovery_record(f))), None)
     if record is None:
         return f"{path}: complete OME-TIFF, nothing to repair"
@@ -83,9 +94,15 @@ def repair_tiff(path: Path) -> str:
             break  # this frame never reached its file: nothing after it did
         file_set.add_page(position, index, axes.zct(index))
         n += 1
+    journal = file_set.journal
+    with_metadata = backend.attach_frame_metadata(frame_metadata_records(journal))
     backend.complete_interrupted()
+    journal.unlink(missing_ok=True)
     n_files = len(file_set.paths)
-    return f"{path}: rebuilt OME-XML for {n} frames in {n_files} file(s)"
+    return (
+        f"{path}: rebuilt OME-XML for {n} frames in {n_files} file(s), "
+        f"{with_metadata} with per-frame metadata"
+    )
 
 
 def repair_zarr(path: Path) -> str:
@@ -142,6 +159,6 @@ def repair(path: str | Path) -> str:
     path = Path(path)
     if (path / "zarr.json").is_file():
         return repair_zarr(path)
-    if path.is_file() or any(path.glob("*.tif*")):
+    if path.is_file() or _tiff_files(path):
         return repair_tiff(path)
     raise FileNotFoundError(f"{path}: not an OME-TIFF or OME-Zarr dataset")
