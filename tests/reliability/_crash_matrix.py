@@ -21,7 +21,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from itertools import product
+from itertools import pairwise, product
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -275,6 +275,7 @@ class Kill:
     returncode: int | None = None
     stderr: str = ""
     error: str = ""  # the child did not get to be killed as planned
+    io_pressure: str = ""  # /proc/pressure/io at the kill (Linux)
 
     @property
     def first_time(self) -> float:
@@ -291,8 +292,25 @@ class Kill:
             f"[{self.backend} / {self.layout.name}, kill #{self.number} at "
             f"{kill:.3f} s after frame 0 (monotonic {self.kill_time:.3f}), "
             f"{len(self.returned)} appends returned, cell seed {self.seed} "
-            f"(OME_WRITERS_CRASH_SEED={base_seed()}), root_path {self.root}]"
+            f"(OME_WRITERS_CRASH_SEED={base_seed()}), root_path {self.root}; "
+            f"{self.stalls()}]"
         )
+
+    def stalls(self) -> str:
+        """How long the writer stalled (e.g. on a saturated disk): the longest
+        time between two appends returning, and from the last to the kill;
+        the system's I/O pressure at the kill."""
+        gaps = [(b - a, n + 1) for n, (a, b) in enumerate(pairwise(self.returned))]
+        out = []
+        if gaps:
+            gap, n = max(gaps)
+            out.append(f"longest gap between appends {gap * 1000:.0f} ms (frame {n})")
+        if self.returned:
+            last = (self.kill_time - self.returned[-1]) * 1000
+            out.append(f"last append returned {last:.0f} ms before the kill")
+        if self.io_pressure:
+            out.append(f"I/O pressure: {self.io_pressure}")
+        return "; ".join(out)
 
 
 def run_kills(
@@ -353,6 +371,7 @@ def _run_one(kill: Kill) -> None:
                     kill.error = f"the writer exited by itself ({proc.returncode})"
             kill.kill_time = time.monotonic()  # before the signal: conservative
             kill.kill_wall = time.time()
+            kill.io_pressure = _io_pressure()
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
         finally:
@@ -364,6 +383,14 @@ def _run_one(kill: Kill) -> None:
             proc.stdout.close()
         err.seek(0)
         kill.stderr = err.read().decode(errors="replace")[-4000:]
+
+
+def _io_pressure() -> str:
+    try:
+        with open("/proc/pressure/io") as f:
+            return " / ".join(" ".join(line.split()[:2]) for line in f)
+    except OSError:
+        return ""
 
 
 def _read_lines(
