@@ -1,13 +1,14 @@
 """The loss window: what a stream wrote becomes readable within a bound.
 
-One daemon thread per stream wakes every half window and, when frames or
-per-frame metadata arrived since its last visit, asks the stream to make them
-readable (`OMEStream._make_readable`: the backend's ``make_readable`` under the
-stream's lock). A frame appended at time *a* is visited by the first wake-up
-after *a* (at most half a window later), and that visit finishes within the
-other half unless the disk is slower than the acquisition, so it is readable by
-*a* + window. Nothing is synced here: data the operating system holds survives
-the death of the process; checkpoints and close make it durable on disk.
+One daemon thread per stream wakes on a fixed clock, every half window, and
+when frames or per-frame metadata arrived since its last visit, asks the stream
+to make them readable (`OMEStream._make_readable`). A frame appended at time
+*a* is visited by the first tick after *a* (at most half a window later), and
+that visit finishes within the other half unless the disk is slower than the
+acquisition, so it is readable by *a* + window. A visit that overruns its tick
+is followed by the next one at once. Nothing is synced here: data the
+operating system holds survives the death of the process; checkpoints and
+close make it durable on disk.
 
 The thread holds the stream only weakly, so an abandoned stream is still
 collected (and closed by its finalizer); it ends when the stream closes.
@@ -16,6 +17,7 @@ collected (and closed by its finalizer); it ends when the stream closes.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from typing import TYPE_CHECKING, Protocol
 
@@ -52,8 +54,13 @@ class LossWindow:
 def _run(
     ref: Callable[[], _Visited | None], period: float, stop: threading.Event
 ) -> None:
-    while not stop.wait(period):
+    # visits on a fixed clock (every `period` from the start), not a period
+    # after the last visit ended: a slow visit does not push the next one back;
+    # a visit that overran its tick is followed by the next one at once
+    tick = time.monotonic() + period
+    while not stop.wait(max(0.0, tick - time.monotonic())):
         stream = ref()
         if stream is None or not stream._make_readable():  # noqa: SLF001
             return
         del stream
+        tick = max(tick + period, time.monotonic())

@@ -303,8 +303,8 @@ class OMEStream:
 
         Zarr: pending writes finish, per-frame metadata is written, data is
         synced (frames of a chunk that is still being filled are written when it
-        completes). OME-TIFF: queued pages are written and synced; after a crash
-        ``ome-writers repair`` rebuilds the OME-XML. Scratch (on disk): arrays
+        completes). OME-TIFF: queued pages are written, the provisional
+        OME-XML updated, and the files synced. Scratch (on disk): arrays
         flushed and the manifest written. Also done at close.
         """
         with self._lock:
@@ -325,14 +325,17 @@ class OMEStream:
 
     def _made_readable(self, done: tuple[int, int]) -> None:
         """The backend made `done` readable: its metadata need not stay here."""
-        self._readable = done
+        self._readable = max(self._readable, done)
         self._frame_log.forget(done[1])
 
     def _make_readable(self) -> bool:
         """Make what arrived since the last call readable (`LossWindow`).
 
-        False once the stream is closed or failed (the window's thread ends).
-        A failure is reported by the next `append` (or by `close`).
+        The backend starts under the lock (`Backend.start_readable`); what it
+        then waits for (its writer thread, say) is waited for without the lock,
+        so appends go on meanwhile. False once the stream is closed or failed
+        (the window's thread ends). A failure is reported by the next `append`
+        (or by `close`).
         """
         with self._lock:
             if self._closed or self._failure is not None:
@@ -341,9 +344,22 @@ class OMEStream:
             if done == self._readable:
                 return True
             try:
-                self._backend.make_readable(self._n)
+                finish = self._backend.start_readable(self._n)
             except Exception as e:
                 self._failure = e  # reported by the next call of the caller
+                return False
+            if finish is None:
+                self._made_readable(done)
+                return True
+        try:
+            finish()
+        except Exception as e:
+            with self._lock:
+                if self._failure is None and not self._closed:
+                    self._failure = e
+            return False
+        with self._lock:
+            if self._closed or self._failure is not None:
                 return False
             self._made_readable(done)
             return True

@@ -559,3 +559,50 @@ def test_positions_of_different_shapes(
     _check_readers(folder / "set_p000.ome.tiff", {0: stack_planes}, bioformats, caplog)
     colour_planes = {(0, 0, 0): frame(3)}
     _check_readers(folder / "set_p001.ome.tiff", {0: colour_planes}, bioformats, caplog)
+
+
+def test_visit_does_not_hold_the_stream_lock(tmp_path: Path) -> None:
+    """While the writer thread updates the descriptions, appends go on: the
+    loss window waits for it without the stream's lock."""
+    import threading
+
+    from ome_writers.backends._tifffile import TiffBackend
+
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "lock.ome.tiff"),
+        dimensions=[Dimension(name="t", count=4), *YX],
+        dtype="uint16",
+        loss_window=None,
+    )
+    entered, release = threading.Event(), threading.Event()
+    describe = TiffBackend._describe
+
+    def slow(self: TiffBackend, zeros: np.ndarray) -> None:
+        entered.set()
+        release.wait(10)
+        describe(self, zeros)
+
+    TiffBackend._describe = slow  # type: ignore[method-assign]
+    try:
+        stream = create_stream(settings)
+        stream.append(frame(0))
+        visit = threading.Thread(target=stream._make_readable)
+        visit.start()
+        assert entered.wait(10)
+        appended = threading.Thread(target=stream.append, args=(frame(1),))
+        appended.start()
+        appended.join(5)
+        blocked = appended.is_alive()
+        release.set()
+        visit.join(10)
+        appended.join(10)
+        assert not blocked, "append waited for the visit"
+        stream.append(frame(2))
+        stream.append(frame(3))
+        stream.close()
+    finally:
+        TiffBackend._describe = describe  # type: ignore[method-assign]
+        release.set()
+    data = tifffile.imread(tmp_path / "lock.ome.tiff")
+    for i in range(4):
+        np.testing.assert_array_equal(data[i], frame(i))

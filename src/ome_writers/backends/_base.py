@@ -11,7 +11,7 @@ import numpy as np
 from ._registry import BY_NAME
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
@@ -164,6 +164,13 @@ class Backend(ABC):
         per-frame metadata included (the stream forgets it afterwards). No
         sync: the operating system holds the data.
         """
+
+    def start_readable(self, frames_done: int) -> Callable[[], None] | None:
+        """`make_readable` in two parts: this one under the stream's lock, and
+        what it returns (None: nothing) without it, so that appends need not
+        wait for it. Default: all of it under the lock."""
+        self.make_readable(frames_done)
+        return None
 
     def enable_live_reads(self) -> None:
         """A live view exists: keep whatever reads during acquisition need."""

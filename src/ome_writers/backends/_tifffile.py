@@ -76,6 +76,7 @@ from ._tiff_provisional import Provisional
 from ._warm import import_in_background
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from ome_types import model as m
@@ -385,18 +386,29 @@ class TiffBackend(Backend):
         """Journal the new per-frame metadata; have the writer thread write the
         pages queued so far, flush them to the operating system and update the
         provisional descriptions (this waits for it)."""
+        finish = self.start_readable(frames_done)
+        if finish is not None:
+            finish()
+
+    def start_readable(self, frames_done: int) -> Callable[[], None] | None:
+        """`make_readable`: the journal and the writer thread's work item
+        (under the stream's lock); what is returned waits for the item."""
         if self.error is not None:
             raise self.error
         self.journal.append_new()
-        queued = self.queued
         if self.thread is None or not self.thread.is_alive():
-            return
+            return None
+        queued = self.queued
         item = _Describe()
         self.work.put(item)
-        item.done.wait()
-        self.settled = queued
-        if self.error is not None:
-            raise self.error
+
+        def finish() -> None:
+            item.done.wait()
+            self.settled = max(self.settled, queued)
+            if self.error is not None:
+                raise self.error
+
+        return finish
 
     def _settle(self) -> None:
         """Wait until every frame queued so far is written and flushed."""
