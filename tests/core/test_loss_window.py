@@ -105,6 +105,39 @@ def test_unbounded_array_declares_the_frames_written(
 
 
 @pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_chunk_completed_after_a_cut_while_the_array_regrows(
+    tmp_path: Path, backend: str
+) -> None:
+    """Unbounded t in chunks of 4 frames: a visit cuts the array to 3 frames;
+    the frame completing the chunk regrows it, and the whole chunk is written
+    through an array that may not have the new shape yet."""
+    root = tmp_path / "x.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=None, type="time", chunk_size=4),
+            Dimension(name="y", count=SHAPE[0]),
+            Dimension(name="x", count=SHAPE[1]),
+        ],
+        dtype="uint16",
+        loss_window=None,
+    )
+    stream = create_stream(settings)
+    frames = 0
+    for _ in range(20):
+        for _ in range(3):
+            stream.append(_frame(frames))
+            frames += 1
+        assert stream._make_readable()
+    stream.close()
+    for data in _on_disk(root):
+        assert data.shape[0] == frames
+        for n in range(frames):
+            np.testing.assert_array_equal(data[n], _frame(n))
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
 def test_window_thread_makes_frames_readable(tmp_path: Path, backend: str) -> None:
     root = tmp_path / "x.ome.zarr"
     stream = create_stream(_settings(root, backend, z_chunk=4, loss_window=0.2))

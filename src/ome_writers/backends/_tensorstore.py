@@ -253,8 +253,10 @@ class TensorstoreBackend(ZarrBackend):
         region = tuple(
             slice(o, o + n) for o, n in zip(origin, block.shape, strict=False)
         )
+        # the last index the block reaches decides whether a resize must land
+        last = tuple(o + n - 1 for o, n in zip(origin, block.shape, strict=False))
         # the assembler hands over each chunk buffer and never touches it again
-        self._submit_owned(self._array(position, origin)[region], block)
+        self._submit_owned(self._array(position, last)[region], block)
 
     def _resize(self, position: int, shape: tuple[int, ...]) -> None:
         # growing rewrites only zarr.json: pending chunk writes stay valid (the
@@ -272,7 +274,8 @@ class TensorstoreBackend(ZarrBackend):
             self._arrays[position] = future.result()
 
     def _array(self, position: int, index: tuple[int, ...]) -> Any:
-        """The array to write `index` through (a resize may still be in flight)."""
+        """The array to write through up to `index` (the last index written,
+        along the grow axis; a resize may still be in flight)."""
         future = self._resizing[position]
         if future is not None:
             axis = self.grow_axis or 0  # resizes happen only with a grow axis
