@@ -40,14 +40,14 @@ def test_checkpoint_cost_is_flat(
     tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     serialised = 0
-    original = _frames.to_json_value
+    original = _frames._json_metadata
 
     def counting(value: object) -> object:
         nonlocal serialised
         serialised += 1
         return original(value)
 
-    monkeypatch.setattr(_frames, "to_json_value", counting)
+    monkeypatch.setattr(_frames, "_json_metadata", counting)
     suffix = "" if backend == "scratch" else ".ome.zarr"
     root = tmp_path / f"run{suffix}"
     frame = np.zeros((8, 8), dtype="uint16")
@@ -62,8 +62,8 @@ def test_checkpoint_cost_is_flat(
             stream.checkpoint()
             per_checkpoint.append(serialised)
     # each checkpoint resolves the batch since the one before (one call per
-    # mapping and one per value: 3 per frame), not every frame so far
-    assert per_checkpoint == [3 * BATCH] * 6
+    # frame's metadata), not every frame so far
+    assert per_checkpoint == [BATCH] * 6
     # at close everything is consolidated once, and the journal is gone
     journals = list(root.rglob("frame_metadata.jsonl"))
     if backend == "scratch":  # the scratch directory keeps its record file

@@ -18,6 +18,7 @@ from ome_writers.backends import _zarr_base
 from ome_writers.metadata._frames import JOURNAL_NAME
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 ZARR_BACKENDS = ["tensorstore", "zarr-python", "zarrs-python"]
@@ -206,17 +207,23 @@ def test_many_records_stay_in_the_journal_file(
     assert "nothing to repair" in repair(root)  # the file is the final record
 
 
+@pytest.mark.parametrize("part", ["under the lock", "after it"])
 def test_a_failure_in_the_background_is_raised_by_the_next_append(
-    tmp_path: Path,
+    tmp_path: Path, part: str
 ) -> None:
     root = tmp_path / "x.ome.zarr"
     stream = create_stream(_settings(root, "tensorstore", loss_window=None))
     stream.append(_frame(0))
 
-    def broken(frames_done: int) -> None:
+    def full() -> None:
         raise OSError(28, "No space left on device")
 
-    stream._backend.make_readable = broken  # type: ignore[method-assign]
+    def broken(frames_done: int) -> Callable[[], None]:
+        if part == "under the lock":
+            full()
+        return full
+
+    stream._backend.start_readable = broken  # type: ignore[method-assign]
     assert stream._make_readable() is False  # the window's thread ends
     with pytest.raises(OSError, match="No space left"):
         stream.append(_frame(1))

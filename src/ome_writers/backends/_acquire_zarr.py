@@ -53,7 +53,7 @@ from ome_writers._schema import effective_type
 from ome_writers.errors import BackendError
 from ome_writers.metadata._ngff import write_group
 
-from ._base import StorageKey, read_padded
+from ._base import Backend, StorageKey, read_padded
 from ._chunks import locate
 from ._durable import sync_filesystem
 from ._zarr_base import ZarrBackend, codec_configs
@@ -308,6 +308,9 @@ class AcquireZarrBackend(ZarrBackend):
         """Declare the complete first-dimension shards of each array on disk."""
         self._declare_complete(CHECKPOINT_WAIT_SECONDS)
         sync_filesystem(self.root)
+
+    # all of `make_readable` under the stream's lock (not ZarrBackend's split)
+    start_readable = Backend.start_readable
 
     def make_readable(self, frames_done: int) -> None:
         """Declare the first-dimension shards acquire-zarr has completed.

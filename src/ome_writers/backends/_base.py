@@ -165,7 +165,7 @@ class Backend(ABC):
         sync: the operating system holds the data.
         """
 
-    def start_readable(self, frames_done: int) -> Callable[[], None] | None:
+    def start_readable(self, frames_done: int) -> Callable[[], object] | None:
         """`make_readable` in two parts: this one under the stream's lock, and
         what it returns (None: nothing) without it, so that appends need not
         wait for it. Default: all of it under the lock."""

@@ -390,19 +390,19 @@ class TiffBackend(Backend):
         if finish is not None:
             finish()
 
-    def start_readable(self, frames_done: int) -> Callable[[], None] | None:
-        """`make_readable`: the journal and the writer thread's work item
-        (under the stream's lock); what is returned waits for the item."""
+    def start_readable(self, frames_done: int) -> Callable[[], object] | None:
+        """`make_readable`: the writer thread's work item (under the stream's
+        lock); what is returned journals the metadata and waits for the item."""
         if self.error is not None:
             raise self.error
-        self.journal.append_new()
         if self.thread is None or not self.thread.is_alive():
-            return None
+            return self.journal.append_new
         queued = self.queued
         item = _Describe()
         self.work.put(item)
 
         def finish() -> None:
+            self.journal.append_new()
             item.done.wait()
             self.settled = max(self.settled, queued)
             if self.error is not None:

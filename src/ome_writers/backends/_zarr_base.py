@@ -410,6 +410,13 @@ class ZarrBackend(Backend):
         """Pending writes land, partially filled chunks are written as they
         are (missing frames as zeros; rewritten when complete), an unbounded
         array declares the frames written, per-frame metadata is journaled."""
+        finish = self.start_readable(frames_done)
+        if finish is not None:
+            finish()
+
+    def start_readable(self, frames_done: int) -> Callable[[], object] | None:
+        """`make_readable`: the frames under the stream's lock; the per-frame
+        metadata journal (its own lock) is what is returned."""
         self._await_arrays()  # a dataset after a crash has every array
         if self.assembler is not None:
             for position, origin, block in self.assembler.provisional():
@@ -418,7 +425,8 @@ class ZarrBackend(Backend):
         self._drain()
         if self.grow_axis is not None:
             self._declare_extents()
-        self._checkpoint_metadata()
+        self._describe_not_acquired()
+        return self.journal.append_new
 
     def _declare_extents(self) -> None:
         """Cut arrays grown ahead to the frames written (they grow again as
@@ -438,6 +446,9 @@ class ZarrBackend(Backend):
         """Per-frame metadata since the last checkpoint, appended to each image's
         ``frame_metadata.jsonl`` (consolidated into ``zarr.json`` at close)."""
         self.journal.append_new()
+        self._describe_not_acquired()
+
+    def _describe_not_acquired(self) -> None:
         if self.router.jagged:  # the cells not acquired, as far as acquired
             for position, path in enumerate(self.layout.image_paths):
                 self._describe_image(path, position)

@@ -58,6 +58,9 @@ class LevelArrays(ZarrBackend):
     def checkpoint(self, frames_done: int) -> None:
         self._drain()
 
+    # all of `make_readable` under the stream's lock (not ZarrBackend's split)
+    start_readable = Backend.start_readable
+
     def make_readable(self, frames_done: int) -> None:
         self._drain()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,25 @@ SPECIAL_KEYS = {
     "position_y": "um",
     "position_z": "um",
 }
+
+
+_PLAIN = (str, int, bool, type(None))
+
+
+def _json_metadata(meta: Mapping[str, Any]) -> Any:
+    """`to_json_value` of one frame's metadata; the mapping itself when it is
+    a dict of str keys and plain values (the usual case: no copy)."""
+    if meta.__class__ is dict:
+        for key, value in meta.items():
+            kind = value.__class__
+            if kind is float:
+                if not math.isfinite(value):
+                    break
+            elif kind not in _PLAIN or key.__class__ is not str:
+                break
+        else:
+            return meta
+    return to_json_value(meta)
 
 
 def to_json_value(value: Any) -> Any:
@@ -100,7 +120,7 @@ class FrameMetadataLog:
         for n, meta in entries:
             pos, index = route(n)
             if position is None or pos == position:
-                out.append((pos, index, to_json_value(meta)))
+                out.append((pos, index, _json_metadata(meta)))
         return out
 
 
@@ -125,20 +145,33 @@ class FrameMetadataJournal:
         self._path_of = path_of
         self._entry = entry or _storage_entry
         self._written = 0  # log entries already in the files
+        self._lock = threading.Lock()
         self.paths: set[DatasetPath] = set()  # files (and part objects) written
         self._parts: dict[DatasetPath, int] = {}  # object journal -> parts
         self._counts: dict[DatasetPath, int] = {}  # journal -> records in it
 
     def append_new(self) -> int:
-        """Append the records added since the last call; how many there were."""
+        """Append the records added since the last call; how many there were.
+
+        Safe to call from two threads (the loss window's, a checkpoint's)."""
+        with self._lock:
+            return self._append_new()
+
+    def _append_new(self) -> int:
         end = len(self._log)
         if end == self._written:
             return 0
-        lines: dict[DatasetPath, list[str]] = {}  # arrival order within each file
+        # per file, in arrival order (positions may share a file)
+        lines: dict[DatasetPath, list[str]] = {}
+        batches: dict[int, list[str]] = {}  # position -> its file's lines
         records = self._log.records(start=self._written)
+        entry, dumps = self._entry, json.dumps
         for position, index, meta in records:
-            line = json.dumps(self._entry(position, index, meta))
-            lines.setdefault(self._path_of(position), []).append(line)
+            batch = batches.get(position)
+            if batch is None:
+                batch = lines.setdefault(self._path_of(position), [])
+                batches[position] = batch
+            batch.append(dumps(entry(position, index, meta)))
         for path, batch in lines.items():
             self._counts[path] = self._counts.get(path, 0) + len(batch)
             text = "\n".join(batch) + "\n"
