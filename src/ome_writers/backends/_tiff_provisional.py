@@ -62,9 +62,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
-from ome_writers._schema._units import LENGTH_SYMBOLS, TIME_SYMBOLS
-from ome_writers.metadata._colors import channel_color
-from ome_writers.metadata._tiff_axes import PIXEL_TYPES, TiffAxes
+from ome_writers.metadata._ome_text import ImageText, root
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -72,12 +70,12 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ome_writers._router import FrameRouter
-    from ome_writers._schema import AcquisitionSettings, Dimension
+    from ome_writers._schema import AcquisitionSettings
+    from ome_writers.metadata._tiff_axes import TiffAxes
 
     from ._tiff_files import TiffFileSet
 
 Index = tuple[int, ...]
-OME_NS = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
 PROVISIONAL = "ome_writers.provisional"
 #: a size no outer extent reaches: plane keys that never depend on the extent
 _HUGE = 1 << 62
@@ -90,10 +88,6 @@ def _ascii(text: str) -> str:
     XML references (only in names: Bio-Formats takes no unit symbol written
     so, and reads the UTF-8 the slots hold)."""
     return text.encode("ascii", "xmlcharrefreplace").decode()
-
-
-def _positive(value: float | None) -> float | None:
-    return float(value) if value is not None and value > 0 else None
 
 
 class Section:
@@ -294,31 +288,12 @@ class ProvisionalXml:
         files: TiffFileSet,
         created: datetime,
     ) -> None:
-        self.settings = settings
-        self.axes = axes
         self.files = files
+        self.images = ImageText(settings, axes)
         self.created = created.isoformat()
-        self.pixel_type = PIXEL_TYPES[settings.dtype]
-        y, x = settings.frame_dimensions
-        self.size_yx = (int(y.count or 1), int(x.count or 1))
-        by_letter = dict(zip(axes.letters, axes.dims, strict=True))
-        self.physical = ""
-        for attr, dim in (("X", x), ("Y", y), ("Z", by_letter.get("z"))):
-            self.physical += _physical(attr, dim)
-        t_dim = by_letter.get("t")
-        increment = _positive(t_dim.scale) if t_dim is not None else None
-        if t_dim is not None and increment is not None:
-            unit = TIME_SYMBOLS.get(t_dim.unit or "") or "s"
-            self.physical += f' TimeIncrement="{increment!r}"'
-            self.physical += f" TimeIncrementUnit={quoteattr(unit)}"
 
     def root(self, file_uuid: str) -> str:
-        return (
-            f'<OME xmlns="{OME_NS}" '
-            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-            f'xsi:schemaLocation="{OME_NS} {OME_NS}/ome.xsd" '
-            f'UUID="{file_uuid}" Creator="ome-writers">'
-        )
+        return root(file_uuid)
 
     def header(self, file_uuid: str, recovery: str | None) -> str:
         """XML declaration, recovery record (a comment) and the OME start tag."""
@@ -350,28 +325,13 @@ class ProvisionalXml:
 
     def image_open(self, position: int, sizes: dict[str, int]) -> str:
         """Image start tag to the last Channel of one position's image."""
-        name = self.settings.positions[position].name
-        size_y, size_x = self.size_yx
+        images = self.images
         return (
-            f'<Image ID="Image:{position}" Name={quoteattr(name)}>'
+            f"<Image{images.image_attributes(position)}>"
             f"<AcquisitionDate>{self.created}</AcquisitionDate>"
-            f'<Pixels ID="Pixels:{position}" DimensionOrder="{self.axes.order}" '
-            f'Type="{self.pixel_type}" SizeX="{size_x}" SizeY="{size_y}" '
-            f'SizeZ="{sizes["z"]}" SizeC="{sizes["c"]}" SizeT="{sizes["t"]}"'
-            f"{self.physical}>{self.channels(position, sizes['c'])}"
+            f"<Pixels{images.pixels_attributes(position, sizes)}>"
+            f"{''.join(images.channels(position, sizes['c']))}"
         )
-
-    def channels(self, position: int, size_c: int) -> str:
-        out = []
-        labels = self.axes.channel_labels(size_c)
-        for c, (label, optical) in enumerate(labels):
-            attrs = f' Name={quoteattr(label)} SamplesPerPixel="1"'
-            color = channel_color(optical if optical is not None else label)
-            if color is not None:
-                rgba = int(color, 16) << 8 | 0xFF
-                attrs += f' Color="{rgba - (1 << 32) if rgba >= 1 << 31 else rgba}"'
-            out.append(f'<Channel ID="Channel:{position}:{c}"{attrs}/>')
-        return "".join(out)
 
     def run(
         self, ifd: int, zct: tuple[int, int, int], count: int, file: int | None
@@ -389,14 +349,6 @@ class ProvisionalXml:
             f"<TiffData {attrs}><UUID FileName={quoteattr(name)}>"
             f"{escape(uuid)}</UUID></TiffData>"
         )
-
-
-def _physical(attr: str, dim: Dimension | None) -> str:
-    value = _positive(dim.scale) if dim is not None else None
-    if dim is None or value is None:
-        return ""
-    unit = LENGTH_SYMBOLS.get(dim.unit or "") or "µm"
-    return f' PhysicalSize{attr}="{value!r}" PhysicalSize{attr}Unit={quoteattr(unit)}'
 
 
 class _Image:

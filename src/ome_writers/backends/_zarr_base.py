@@ -32,6 +32,7 @@ from ome_writers.metadata._ngff import (
     write_group,
     write_groups,
 )
+from ome_writers.metadata._ome_text import collection_text
 
 from ._ahead import WAKE_EVERY, DirectoryPreparer
 from ._arrays_ahead import FIRST_USE_LIMIT, ArraysAhead, first_use_order
@@ -39,7 +40,6 @@ from ._base import Backend, StorageKey, json_safe, read_padded
 from ._chunks import ChunkAssembler
 from ._durable import sync_filesystem
 from ._flush import Flusher
-from ._warm import import_in_background
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -178,8 +178,6 @@ class ZarrBackend(Backend):
                 )
             remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
         write_groups(root, self.attributes)
-        if "OME" in self.layout.groups:  # OME/METADATA.ome.xml is written at close
-            import_in_background("ome_writers.metadata._ome_xml")
         targets = [
             (root / self._array_path(p), self.allocated[p])
             for p in range(self.num_positions)
@@ -388,14 +386,10 @@ class ZarrBackend(Backend):
             self._resize(position, tuple(shape))
 
     def _write_ome_xml(self) -> None:
-        """Write ``OME/METADATA.ome.xml`` of a collection (needs ome-types)."""
+        """Write ``OME/METADATA.ome.xml`` of a collection (text: no ome-types)."""
         if "OME" not in self.layout.groups:
             return
-        try:
-            from ome_writers.metadata._ome_xml import collection_xml
-        except ImportError:  # ome-types is optional for OME-Zarr
-            return
-        xml = collection_xml(
+        xml = collection_text(
             self.settings, self.extent if self.grow_axis is not None else None
         )
         if xml is not None:

@@ -22,6 +22,7 @@ from ome_writers._schema._units import LENGTH_SYMBOLS, TIME_SYMBOLS
 
 from ._colors import channel_color
 from ._frames import SPECIAL_KEYS
+from ._ome_text import SERIES, annotation_value
 from ._tiff_axes import (
     PIXEL_TYPES,
     PlaneRecord,
@@ -77,11 +78,6 @@ def _channel(label: str, optical: Channel | None, image: int, c: int) -> m.Chann
         if optical.fluorophore:
             kwargs["fluor"] = optical.fluorophore
     return m.Channel(**kwargs)
-
-
-def annotation_value(value: Any) -> str:
-    """Text of a MapAnnotation value: strings as-is, anything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 #: OME Plane attribute and unit (the text) of each special per-frame key
@@ -402,7 +398,6 @@ def set_global_annotation(ome: m.OME, namespace: str, metadata: dict[str, Any]) 
 
 
 NOT_ACQUIRED = "ome_writers.not_acquired"
-SERIES = "ome_writers.series"
 
 
 def not_acquired_annotation(ann_id: str, planes: list[list[int]]) -> m.MapAnnotation:
@@ -465,19 +460,25 @@ def check_ome_update(metadata: Any, finalized: bool, known: Iterable[int]) -> No
 
 
 def collection_xml(
-    settings: AcquisitionSettings, outer_extents: list[int] | None = None
+    settings: AcquisitionSettings,
+    outer_extents: list[int] | None = None,
+    created: datetime | None = None,
 ) -> str | None:
     """OME-XML describing every image of a bioformats2raw collection.
 
     One metadata-only Image per position (series order); `outer_extents` gives
     the written extent of an unbounded first dimension per position. None when
     the dimensions cannot be expressed as OME Z/C/T.
+
+    The OME-Zarr writers build this document as text
+    (`_ome_text.collection_text`, without importing ome-types); this model
+    version is the reference its tests compare with.
     """
     from ome_types import to_xml
 
     if check_tiff_settings(settings) is not None:
         return None
-    builder = OmeXmlBuilder(settings)
+    builder = OmeXmlBuilder(settings, created)
     images = []
     annotations: list[m.MapAnnotation] = []  # the series coordinates, if any
     for position in range(len(settings.positions)):
