@@ -602,11 +602,9 @@ def _describe_collection(
                 attributes[key] = {**attributes.get(key, {}), **value}
         write_group(root, path, attributes)
     if "OME" in layout.groups and not settings.is_ragged:
-        try:
-            from ome_writers.metadata._ome_xml import collection_xml
-        except ImportError:  # ome-types is optional for OME-Zarr
-            return
-        xml = collection_xml(settings)
+        from ome_writers.metadata._ome_text import collection_text
+
+        xml = collection_text(settings)
         if xml is not None:
             (root / "OME" / "METADATA.ome.xml").write_text(xml, encoding="utf-8")
 
