@@ -85,6 +85,20 @@ def test_paced_at_a_fraction_of_the_plain_write(
     assert "late_frames" in rows["ours:tensorstore"]
 
 
+def test_each_scenario_titled_with_its_own_offered_rate() -> None:
+    from ome_writers.tools.benchmark import _title
+
+    rows = [
+        {"scenario": "a", "target": "disk"},
+        {"scenario": "a", "target": "ours:tensorstore", "offered_fps": 34.0},
+        {"scenario": "f", "target": "ours:tensorstore", "offered_fps": 988.0},
+        {"scenario": "b", "target": "ours:tensorstore"},
+    ]
+    assert _title(rows, "a").endswith("frames offered at 34 fps")
+    assert _title(rows, "f").endswith("frames offered at 988 fps")
+    assert "offered" not in _title(rows, "b")
+
+
 def test_plate_scenario_creates_every_position(tmp_path: Path) -> None:
     from ome_writers.tools.benchmark import run_public_api
 

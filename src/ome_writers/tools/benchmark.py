@@ -854,7 +854,10 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 
 def _title(rows: list[dict[str, Any]], name: str) -> str:
-    paced = next((r["offered_fps"] for r in rows if "offered_fps" in r), None)
+    offered = [
+        r["offered_fps"] for r in rows if r["scenario"] == name and "offered_fps" in r
+    ]
+    paced = offered[0] if offered else None
     rate = f", frames offered at {paced:.0f} fps" if paced else ""
     return f"scenario {name}: {DESCRIPTIONS[name]}{rate}"
 
