@@ -408,3 +408,18 @@ def test_zarr_acquisition_never_imports_ome_types(tmp_path: Path) -> None:
     assert [i.name for i in ome.images] == [f"pos{i}" for i in range(8)]
     assert {(i.pixels.size_t, i.pixels.size_c) for i in ome.images} == {(3, 2)}
     assert [c.name for c in ome.images[0].pixels.channels] == ["DAPI", "FITC"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_escaping_matches_the_standard_library(text: str) -> None:
+    """Our escape/quoteattr (no urllib import on the create path) write what
+    `xml.sax.saxutils` writes."""
+    from xml.sax import saxutils
+
+    from ome_writers.metadata import _ome_text
+
+    assert _ome_text.escape(text) == saxutils.escape(text)
+    entities = {"\r": "&#13;"}
+    assert _ome_text.escape(text, entities) == saxutils.escape(text, entities)
+    assert _ome_text.quoteattr(text) == saxutils.quoteattr(text)

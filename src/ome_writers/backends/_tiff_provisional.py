@@ -60,9 +60,8 @@ import math
 import os
 import struct
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape, quoteattr
 
-from ome_writers.metadata._ome_text import ImageText, root
+from ome_writers.metadata._ome_text import ImageText, escape, quoteattr, root
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
