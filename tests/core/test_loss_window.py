@@ -234,3 +234,48 @@ def test_a_failure_in_the_background_is_raised_by_the_next_append(
 def test_loss_window_must_be_positive() -> None:
     with pytest.raises(ValueError, match="loss_window"):
         AcquisitionSettings(loss_window=0)
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_visit_waits_for_writes_without_the_stream_lock(
+    tmp_path: Path, backend: str
+) -> None:
+    """One frame per chunk, bounded: a visit waits for the writes in flight
+    without the stream's lock, so appends go on meanwhile."""
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, backend, loss_window=None))
+    stream.append(_frame(0))
+    pending = stream._backend._pending  # type: ignore[attr-defined]
+    entered, release = threading.Event(), threading.Event()
+    waiter = pending.waiter
+
+    def slow_waiter() -> Callable[[], None]:
+        wait = waiter()
+
+        def blocked() -> None:
+            entered.set()
+            release.wait(10)
+            wait()
+
+        return blocked
+
+    pending.waiter = slow_waiter
+    try:
+        visit = threading.Thread(target=stream._make_readable)
+        visit.start()
+        assert entered.wait(10)
+        appended = threading.Thread(target=stream.append, args=(_frame(1),))
+        appended.start()
+        appended.join(5)
+        blocked = appended.is_alive()
+    finally:
+        release.set()
+    visit.join(10)
+    appended.join(10)
+    assert not blocked, "append waited for the visit"
+    for n in range(2, 12):
+        stream.append(_frame(n))
+    stream.close()
+    for data in _on_disk(root):
+        for n in range(12):
+            np.testing.assert_array_equal(data[n // 4, n % 4], _frame(n))

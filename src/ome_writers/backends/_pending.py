@@ -9,6 +9,7 @@ from the next call.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -125,6 +126,18 @@ class PendingWrites:
             if self.error is e:
                 raise
             raise self.error from e
+
+    def waiter(self) -> Callable[[], None]:
+        """What waits for the writes in flight now (to call from another
+        thread: it settles nothing; `check` and `drain` report failures)."""
+        futures = [entry[0] for entry in self._queue]
+
+        def wait() -> None:
+            for future in futures:
+                with contextlib.suppress(BaseException):
+                    future.result()
+
+        return wait
 
     def wait(self) -> None:
         """Wait for every write, also past a failed one; keep the first error."""

@@ -286,6 +286,12 @@ class TensorstoreBackend(ZarrBackend):
     def _falling_behind(self) -> bool:
         return self._pending.stalls > 0
 
+    def _writes_in_flight(self) -> Callable[[], None] | None:
+        for position in range(self.num_positions):
+            self._settle_resize(position)
+        self._pending.check()
+        return self._pending.waiter()
+
     def _drain(self) -> None:
         for position in range(self.num_positions):
             self._settle_resize(position)

@@ -409,18 +409,45 @@ class ZarrBackend(Backend):
             finish()
 
     def start_readable(self, frames_done: int) -> Callable[[], object] | None:
-        """`make_readable`: the frames under the stream's lock; the per-frame
-        metadata journal (its own lock) is what is returned."""
+        """`make_readable` in two parts. Under the stream's lock: provisional
+        writes and array extents. What is returned, without it: waiting for the
+        writes in flight to land, and the per-frame metadata journal (its own
+        lock)."""
         self._await_arrays()  # a dataset after a crash has every array
+        provisional = False
         if self.assembler is not None:
             for position, origin, block in self.assembler.provisional():
                 self._write_block_at(position, origin, block)
-        # also orders the provisional writes before the chunk's final one
-        self._drain()
-        if self.grow_axis is not None:
+                provisional = True
+        axis = self.grow_axis
+        cut = axis is not None and any(
+            shape[axis] != extent
+            for shape, extent in zip(self.allocated, self.extent, strict=True)
+        )
+        land: Callable[[], None] | None = None
+        if provisional or cut:
+            # orders a provisional write before its chunk's final one, and
+            # every write before an array is cut
+            self._drain()
+        else:
+            land = self._writes_in_flight()
+        if cut:
             self._declare_extents()
         self._describe_not_acquired()
-        return self.journal.append_new
+        journal = self.journal
+
+        def finish() -> None:
+            if land is not None:
+                land()
+            journal.append_new()
+
+        return finish
+
+    def _writes_in_flight(self) -> Callable[[], None] | None:
+        """What waits (from another thread) for the writes issued so far to
+        land; None: they have landed (`_drain`, under the stream's lock)."""
+        self._drain()
+        return None
 
     def _declare_extents(self) -> None:
         """Cut arrays grown ahead to the frames written (they grow again as

@@ -136,6 +136,10 @@ class ZarrPythonBackend(ZarrBackend):
     def _falling_behind(self) -> bool:
         return self._pending.stalls > 0
 
+    def _writes_in_flight(self) -> Callable[[], None] | None:
+        self._pending.check()
+        return self._pending.waiter()
+
     def _drain(self) -> None:
         self._pending.drain()
 
