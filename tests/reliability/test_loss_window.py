@@ -21,9 +21,7 @@ import json
 import logging
 import math
 import os
-import shutil
 import signal
-import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -71,20 +69,9 @@ def bioformats(tmp_path_factory: pytest.TempPathFactory) -> BioFormats | None:
     """Bio-Formats (as in tests/tiff); None with OME_WRITERS_SKIP_BIOFORMATS=1."""
     if os.environ.get("OME_WRITERS_SKIP_BIOFORMATS") == "1":
         return None
-    from tests.tiff.conftest import HERE, BioFormats, _jar
+    from tests.tiff.conftest import build_bioformats
 
-    if shutil.which("java") is None or shutil.which("javac") is None:
-        raise RuntimeError(
-            "Java (java and javac) is required for the Bio-Formats checks"
-        )
-    jar = _jar()
-    classes = tmp_path_factory.mktemp("bioformats-classes")
-    subprocess.run(
-        ["javac", "-cp", str(jar), "-d", str(classes), str(HERE / "PlaneDigest.java")],
-        check=True,
-        capture_output=True,
-    )
-    return BioFormats(jar, classes)
+    return build_bioformats(tmp_path_factory)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.name)

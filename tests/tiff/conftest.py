@@ -155,6 +155,11 @@ class BioFormats:
 def bioformats(tmp_path_factory: pytest.TempPathFactory) -> BioFormats:
     if os.environ.get("OME_WRITERS_SKIP_BIOFORMATS") == "1":
         pytest.skip("OME_WRITERS_SKIP_BIOFORMATS=1")
+    return build_bioformats(tmp_path_factory)
+
+
+def build_bioformats(tmp_path_factory: pytest.TempPathFactory) -> BioFormats:
+    """Bio-Formats with our plane-digest tool compiled (Java required)."""
     if shutil.which("java") is None or shutil.which("javac") is None:
         raise RuntimeError(
             "Java (java and javac) is required for the Bio-Formats checks"

@@ -20,16 +20,48 @@ import ome_types
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ome_types import model as m
+from ome_types import to_xml
 
 from ome_writers import AcquisitionSettings, Channel, Dimension, Plate, Position
 from ome_writers.metadata._ome_text import collection_text
-from ome_writers.metadata._ome_xml import collection_xml
+from ome_writers.metadata._ome_xml import OmeXmlBuilder, assemble_ome
+from ome_writers.metadata._tiff_axes import check_tiff_settings
 
 CREATED = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
 YX = [
     Dimension(name="y", count=16, scale=0.25, unit="micrometer"),
     Dimension(name="x", count=12, scale=0.25, unit="micrometer"),
 ]
+
+
+def collection_xml(
+    settings: AcquisitionSettings,
+    outer_extents: list[int] | None = None,
+    created: datetime | None = None,
+) -> str | None:
+    """OME-XML describing every image of a bioformats2raw collection.
+
+    One metadata-only Image per position (series order); `outer_extents` gives
+    the written extent of an unbounded first dimension per position. None when
+    the dimensions cannot be expressed as OME Z/C/T.
+
+    Built with ome-types models: the reference `collection_text` is compared
+    with.
+    """
+    if check_tiff_settings(settings) is not None:
+        return None
+    builder = OmeXmlBuilder(settings, created)
+    images = []
+    annotations: list[m.MapAnnotation] = []  # the series coordinates, if any
+    for position in range(len(settings.positions)):
+        # OME sizes are >= 1 (a metadata-only image may be empty)
+        outer = max(1, outer_extents[position]) if outer_extents else None
+        image = builder.image(position, outer, annotations, [])
+        image.pixels.metadata_only = m.MetadataOnly()
+        images.append(image)
+    ome = assemble_ome(images, annotations, builder.plate(), {})
+    return str(to_xml(ome))
 
 
 def _settings(dims: list[Dimension], **kwargs: Any) -> AcquisitionSettings:

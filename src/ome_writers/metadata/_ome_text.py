@@ -9,8 +9,8 @@ building instead:
 - the bioformats2raw collection document ``OME/METADATA.ome.xml`` of OME-Zarr
   (`collection_text`): one metadata-only Image per position, a StageLabel,
   series MapAnnotations and the Plate. It is the text ome-types writes for
-  the same settings (`_ome_xml.collection_xml`, the reference the tests
-  compare with): the same elements, attributes and IDs in the same order,
+  the same settings (tests compare it with a document built from the
+  models): the same elements, attributes and IDs in the same order,
   numbers, dates and indentation as ome-types writes them.
 
 Elements follow the OME schema's order (in OME: Plate, Image,

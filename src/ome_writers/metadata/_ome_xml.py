@@ -22,12 +22,11 @@ from ome_writers._schema._units import LENGTH_SYMBOLS, TIME_SYMBOLS
 
 from ._colors import channel_color
 from ._frames import SPECIAL_KEYS
-from ._ome_text import SERIES, annotation_value
+from ._ome_text import SERIES, annotation_value, escape, quoteattr
 from ._tiff_axes import (
     PIXEL_TYPES,
     PlaneRecord,
     TiffAxes,
-    check_tiff_settings,
 )
 
 if TYPE_CHECKING:
@@ -103,22 +102,6 @@ def _special(meta: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-_ATTRIBUTE_REFS = (('"', "&quot;"), ("\n", "&#10;"), ("\r", "&#13;"), ("\t", "&#9;"))
-
-
-def _text(value: str) -> str:
-    """`value` as XML character data."""
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _attribute(value: str) -> str:
-    """`value` as a quoted XML attribute value."""
-    value = _text(value)
-    for char, ref in _ATTRIBUTE_REFS:
-        value = value.replace(char, ref)
-    return f'"{value}"'
-
-
 def plane_annotation_id(position: int, k: int) -> str:
     """ID of the MapAnnotation of image `position`'s `k`-th Plane with extra
     per-frame keys (apart from the other annotations' ``Annotation:<n>``)."""
@@ -153,7 +136,7 @@ def _plane_xml(record: PlaneRecord, ann_id: str) -> tuple[str, str]:
     if not extra:
         return f"      <Plane {attrs}/>\n", ""
     ms = "".join(
-        f"        <M K={_attribute(str(k))}>{_text(annotation_value(v))}</M>\n"
+        f"        <M K={quoteattr(str(k))}>{escape(annotation_value(v))}</M>\n"
         for k, v in extra
     )
     plane = (
@@ -457,35 +440,3 @@ def check_ome_update(metadata: Any, finalized: bool, known: Iterable[int]) -> No
     for key in metadata:
         if key not in known:
             raise KeyError(f"Unknown position index: {key}")
-
-
-def collection_xml(
-    settings: AcquisitionSettings,
-    outer_extents: list[int] | None = None,
-    created: datetime | None = None,
-) -> str | None:
-    """OME-XML describing every image of a bioformats2raw collection.
-
-    One metadata-only Image per position (series order); `outer_extents` gives
-    the written extent of an unbounded first dimension per position. None when
-    the dimensions cannot be expressed as OME Z/C/T.
-
-    The OME-Zarr writers build this document as text
-    (`_ome_text.collection_text`, without importing ome-types); this model
-    version is the reference its tests compare with.
-    """
-    from ome_types import to_xml
-
-    if check_tiff_settings(settings) is not None:
-        return None
-    builder = OmeXmlBuilder(settings, created)
-    images = []
-    annotations: list[m.MapAnnotation] = []  # the series coordinates, if any
-    for position in range(len(settings.positions)):
-        # OME sizes are >= 1 (a metadata-only image may be empty)
-        outer = max(1, outer_extents[position]) if outer_extents else None
-        image = builder.image(position, outer, annotations, [])
-        image.pixels.metadata_only = m.MetadataOnly()
-        images.append(image)
-    ome = assemble_ome(images, annotations, builder.plate(), {})
-    return str(to_xml(ome))
