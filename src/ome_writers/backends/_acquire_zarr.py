@@ -51,7 +51,7 @@ from ome_writers._paths import ACQUIRE_ZARR_STAGING
 from ome_writers._router import c_order_per_position
 from ome_writers._schema import effective_type
 from ome_writers.errors import BackendError
-from ome_writers.metadata._ngff import write_group
+from ome_writers.metadata._zarr_groups import write_group
 
 from ._base import Backend, StorageKey, read_padded
 from ._chunks import locate

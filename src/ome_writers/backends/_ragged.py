@@ -26,7 +26,8 @@ from ome_writers._paths import remove_dataset, resolve_output
 from ome_writers._router import FrameRouter
 from ome_writers._schema import AcquisitionSettings, Dimension, OmeTiffFormat
 from ome_writers.metadata._frames import FrameMetadataLog
-from ome_writers.metadata._ngff import build_layout, write_group
+from ome_writers.metadata._ngff import build_layout
+from ome_writers.metadata._zarr_groups import write_group
 
 from ._base import Backend, BackendContext, StorageKey, json_safe
 

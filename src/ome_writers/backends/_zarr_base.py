@@ -24,15 +24,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ome_writers._object_store import ObjectPath, object_store_error
 from ome_writers._paths import remove_dataset, resolve_root
 from ome_writers.metadata._frames import JOURNAL_NAME, FrameMetadataJournal
-from ome_writers.metadata._ngff import (
-    build_layout,
-    check_axes,
-    check_plate,
-    set_windows,
-    write_group,
-    write_groups,
-)
+from ome_writers.metadata._ngff_axes import check_axes
 from ome_writers.metadata._ome_text import collection_text
+from ome_writers.metadata._zarr_groups import set_windows, write_group
+from ome_writers.metadata._zarr_layout import check_plate, plan_layout
 
 from ._ahead import WAKE_EVERY, DirectoryPreparer
 from ._arrays_ahead import FIRST_USE_LIMIT, ArraysAhead, first_use_order
@@ -40,6 +35,7 @@ from ._base import Backend, StorageKey, json_safe, read_padded
 from ._chunks import ChunkAssembler
 from ._durable import sync_filesystem
 from ._flush import Flusher
+from ._groups_ahead import GroupsAhead
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -79,8 +75,9 @@ class ZarrBackend(Backend):
         # a local directory (chunk files, directories ahead, write-back, syncs)
         # or a key prefix in a bucket (each acknowledged object is durable)
         local = isinstance(self.root, Path)
-        self.layout = build_layout(settings)
-        self.attributes = {path: dict(a) for path, a in self.layout.groups.items()}
+        self.layout = plan_layout(settings)
+        # group documents: built and written in the background (`prepare`)
+        self._groups = GroupsAhead(settings, self.layout)
         image_paths = self.layout.image_paths
         self.journal = FrameMetadataJournal(
             context.frame_metadata,
@@ -145,6 +142,11 @@ class ZarrBackend(Backend):
         self._frames_seen = 0  # frames written or skipped
         self._wake_preparer_at = WAKE_EVERY
 
+    @property
+    def attributes(self) -> dict[str, dict[str, Any]]:
+        """Group path -> attributes (waits until the group documents exist)."""
+        return self._groups.documents()
+
     def explain_failure(self, error: BaseException) -> BaseException:
         """A failed write's error; in a bucket, an OSError naming the dataset
         (an OSError is one already: ours, or explained by the library)."""
@@ -177,7 +179,6 @@ class ZarrBackend(Backend):
                     "Use overwrite=True to replace it."
                 )
             remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
-        write_groups(root, self.attributes)
         targets = [
             (root / self._array_path(p), self.allocated[p])
             for p in range(self.num_positions)
@@ -188,6 +189,7 @@ class ZarrBackend(Backend):
 
         if self.num_positions == 1:
             create([0])
+            self._groups.start(root)
             return
         total = self.router.total
         order = first_use_order(
@@ -198,6 +200,7 @@ class ZarrBackend(Backend):
         self.arrays_ahead = ArraysAhead(order, create)
         self._array_ready = self.arrays_ahead.ready
         self.arrays_ahead.start()
+        self._groups.start(root)
 
     def _await_array(self, position: int) -> None:
         if self.arrays_ahead is not None:
@@ -347,16 +350,15 @@ class ZarrBackend(Backend):
         if self.preparer is not None:
             self.preparer.close(frames_done)
         errors: list[Exception] = []
-        try:
-            self._await_arrays()
-        except Exception as e:  # describe what exists; report the failure
-            errors.append(e)
 
         def attempt(step: Callable[[], None]) -> None:
             try:
                 step()
-            except Exception as e:
+            except Exception as e:  # describe what exists; report the failure
                 errors.append(e)
+
+        attempt(self._await_arrays)
+        attempt(self._groups.wait)
 
         if self.assembler is not None:
             attempt(self.assembler.flush_all)
@@ -387,7 +389,7 @@ class ZarrBackend(Backend):
 
     def _write_ome_xml(self) -> None:
         """Write ``OME/METADATA.ome.xml`` of a collection (text: no ome-types)."""
-        if "OME" not in self.layout.groups:
+        if self.layout.kind != "collection":
             return
         xml = collection_text(
             self.settings, self.extent if self.grow_axis is not None else None
@@ -414,6 +416,7 @@ class ZarrBackend(Backend):
         writes in flight to land, and the per-frame metadata journal (its own
         lock)."""
         self._await_arrays()  # a dataset after a crash has every array
+        self._groups.wait()  # ... and every group document
         provisional = False
         if self.assembler is not None:
             for position, origin, block in self.assembler.provisional():

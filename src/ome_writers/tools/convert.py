@@ -442,7 +442,8 @@ def _convert_parallel(
     scheduler: str | None,
     processes: int | None,
 ) -> None:
-    from ome_writers.metadata._ngff import build_layout, write_group
+    from ome_writers.metadata._ngff import build_layout
+    from ome_writers.metadata._zarr_groups import write_group
 
     root = resolve_output(settings.output_path)
     zarr = settings.format.name == "ome-zarr"
@@ -589,7 +590,7 @@ def _describe_collection(
     root: Path, settings: AcquisitionSettings, layout: Any
 ) -> None:
     """Name every image group as the collection/plate does; the OME-XML."""
-    from ome_writers.metadata._ngff import write_group
+    from ome_writers.metadata._zarr_groups import write_group
 
     for path in layout.image_paths:
         doc = json.loads((root / path / "zarr.json").read_text())

@@ -1,0 +1,68 @@
+"""Building and writing a dataset's group documents on a background thread.
+
+The first array, not the group documents, is what the first frame needs. The
+documents are built from the NGFF models (yaozarrs), whose import alone takes
+longer than the rest of `create_stream` for a few positions, so they are built
+and written while the first frames arrive. Whoever needs them (a loss-window
+visit, a checkpoint, a metadata read or update, close) waits for them with
+`documents`, which raises what building or writing them raised.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ome_writers._object_store import DatasetPath
+    from ome_writers._schema import AcquisitionSettings
+    from ome_writers.metadata._zarr_layout import ZarrLayout
+
+
+def _build(settings: AcquisitionSettings, layout: ZarrLayout) -> dict[str, Any]:
+    from ome_writers.metadata._ngff import group_documents
+
+    return group_documents(settings, layout)
+
+
+class GroupsAhead:
+    """The group documents of `layout`: built (and written) once, on demand or
+    in the background (`start`)."""
+
+    def __init__(self, settings: AcquisitionSettings, layout: ZarrLayout) -> None:
+        self._settings = settings
+        self._layout = layout
+        self._documents: dict[str, dict[str, Any]] | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, root: DatasetPath) -> None:
+        """Build the documents and write them below `root` on a thread."""
+        self._thread = threading.Thread(
+            target=self._run, args=(root,), name="ome-writers-groups", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, root: DatasetPath) -> None:
+        from ome_writers.metadata._zarr_groups import write_groups
+
+        try:
+            documents = _build(self._settings, self._layout)
+            write_groups(root, documents)
+            self._documents = documents
+        except BaseException as e:
+            self._error = e
+
+    def wait(self) -> None:
+        """Return once the documents are written; raise what that raised."""
+        self.documents()
+
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """Group path -> attributes (the caller's to edit and rewrite)."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self._documents is None:  # never started: build them here
+            self._documents = _build(self._settings, self._layout)
+        return self._documents

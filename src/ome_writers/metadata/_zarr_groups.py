@@ -1,0 +1,76 @@
+"""Group documents (``zarr.json`` of groups): writing them, editing them.
+
+No NGFF models here: these run on the path of every stream, the documents are
+built from the models elsewhere (`_ngff`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ome_writers._object_store import DatasetPath
+
+
+def set_windows(
+    attributes: dict[str, Any], windows: list[tuple[float, float] | None]
+) -> None:
+    """Set each ``omero`` channel's display window (start, end) where known."""
+    omero = attributes.get("ome", {}).get("omero")
+    if not omero:
+        return
+    for channel, window in zip(omero["channels"], windows, strict=False):
+        if window is not None:
+            channel["window"]["start"], channel["window"]["end"] = window
+
+
+def write_groups(root: DatasetPath, groups: dict[str, dict[str, Any]]) -> None:
+    """Create the groups of a new dataset; a plate's hundreds on a few threads.
+
+    Creating directories and files waits for the filesystem, not for Python,
+    so threads overlap those waits (a 96-well plate with 4 fields per well has
+    489 groups). Nothing is replaced, so each file is written in place.
+    """
+    if len(groups) <= _SERIAL_GROUPS:
+        for path, attributes in groups.items():
+            write_group(root, path, attributes, atomic=False)
+        return
+    with ThreadPoolExecutor(_GROUP_THREADS) as pool:
+        for future in [
+            pool.submit(write_group, root, path, attributes, atomic=False)
+            for path, attributes in groups.items()
+        ]:
+            future.result()
+
+
+_SERIAL_GROUPS = 16
+_GROUP_THREADS = 8
+
+
+def write_group(
+    root: DatasetPath, path: str, attributes: dict[str, Any], *, atomic: bool = True
+) -> None:
+    """Write a group's zarr.json, atomically (temp file + rename) unless told not.
+
+    A reader never sees a half-written document of a group that exists; a new
+    group (`atomic=False`) has no earlier document to protect. In a bucket,
+    one PUT replaces an object atomically.
+    """
+    directory = root if path == "." else root / path
+    directory.mkdir(parents=True, exist_ok=True)
+    doc = {"zarr_format": 3, "node_type": "group", "attributes": attributes}
+    try:
+        # compact: without `indent`, json uses its C encoder (~10x faster)
+        text = json.dumps(doc, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"Failed to serialize zarr.json for {directory}: {e}") from e
+    if atomic and isinstance(directory, Path):
+        tmp = directory / "zarr.json.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, directory / "zarr.json")
+    else:
+        (directory / "zarr.json").write_text(text)

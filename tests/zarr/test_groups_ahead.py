@@ -1,0 +1,161 @@
+"""Group documents built and written after `create_stream` returns.
+
+`create_stream` checks the axis order with our own rules (`_ngff_axes`), which
+must agree with the NGFF models (yaozarrs) on every axis list; the documents
+themselves are built from the models on a background thread, and everything
+that reads or rewrites them waits for that thread and reports its failure.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorstore as ts
+import yaozarrs
+import yaozarrs.v05 as ngff
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from ome_writers import AcquisitionSettings, Dimension, Plate, Position, create_stream
+from ome_writers.backends import _groups_ahead
+from ome_writers.metadata._ngff_axes import axes_problem
+from tests.backends.params import backend_params
+
+WRITERS = backend_params(format="ome-zarr")
+
+AXIS = st.tuples(
+    st.sampled_from("tczyxa"),
+    st.sampled_from(["time", "channel", "space", None, "other", "position"]),
+)
+
+
+def _models_accept(axes: list[tuple[str, str | None]]) -> bool:
+    doc = {
+        "axes": [{"name": n, **({"type": k} if k else {})} for n, k in axes],
+        "datasets": [
+            {
+                "path": "0",
+                "coordinateTransformations": [
+                    {"type": "scale", "scale": [1.0] * len(axes)}
+                ],
+            }
+        ],
+    }
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ngff.Multiscale.model_validate(doc)
+    except ValidationError:
+        return False
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(AXIS, min_size=0, max_size=6))
+def test_axis_rules_agree_with_the_ngff_models(
+    axes: list[tuple[str, str | None]],
+) -> None:
+    assert (axes_problem(axes) is None) == _models_accept(axes), axes
+
+
+def _plate_settings(root: Path, backend: str) -> AcquisitionSettings:
+    positions = [
+        Position(name=f"fov{k}", plate_row=r, plate_column=c)
+        for r in "AB"
+        for c in ("1", "2")
+        for k in range(2)
+    ]
+    return AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=2, type="time"),
+            Dimension(name="p", type="position", coords=positions),
+            Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
+            Dimension(name="y", count=8),
+            Dimension(name="x", count=8),
+        ],
+        plate=Plate(row_names=["A", "B"], column_names=["1", "2", "3"]),
+        dtype="uint16",
+    )
+
+
+@pytest.mark.parametrize("backend", WRITERS)
+def test_a_checkpoint_waits_for_every_group_document(
+    tmp_path: Path, backend: str
+) -> None:
+    """After the first checkpoint the plate is a valid OME-Zarr hierarchy."""
+    root = tmp_path / "plate.ome.zarr"
+    settings = _plate_settings(root, backend)
+    stream = create_stream(settings)
+    try:
+        stream.append(np.ones((8, 8), "uint16"))
+        stream.checkpoint()
+        root_doc = json.loads((root / "zarr.json").read_text())
+        assert [w["path"] for w in root_doc["attributes"]["ome"]["plate"]["wells"]] == [
+            "A/1",
+            "A/2",
+            "B/1",
+            "B/2",
+        ]
+        well = json.loads((root / "B" / "2" / "zarr.json").read_text())
+        assert [i["path"] for i in well["attributes"]["ome"]["well"]["images"]] == [
+            "fov0",
+            "fov1",
+        ]
+        image = json.loads((root / "A" / "1" / "fov0" / "zarr.json").read_text())
+        assert image["attributes"]["ome"]["multiscales"][0]["name"] == "fov0"
+    finally:
+        for _ in range(settings.num_frames - 1):
+            stream.append(np.ones((8, 8), "uint16"))
+        stream.close()
+    yaozarrs.validate_zarr_store(str(root))
+
+
+@pytest.mark.parametrize("backend", WRITERS)
+def test_metadata_read_waits_for_the_documents(tmp_path: Path, backend: str) -> None:
+    root = tmp_path / "p.ome.zarr"
+    settings = _plate_settings(root, backend)
+    with create_stream(settings) as stream:
+        meta = stream.get_metadata()  # right after create: built, not missing
+        assert len(meta) == 8
+        assert all(m["ome"]["multiscales"] for m in meta.values())
+        for _ in range(settings.num_frames):
+            stream.append(np.zeros((8, 8), "uint16"))
+
+
+@pytest.mark.parametrize("backend", WRITERS)
+def test_a_failure_building_the_documents_is_raised_and_keeps_the_frames(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: object) -> dict[str, object]:
+        raise RuntimeError("no documents today")
+
+    monkeypatch.setattr(_groups_ahead, "_build", fail)
+    root = tmp_path / "one.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=3, type="time"),
+            Dimension(name="y", count=8),
+            Dimension(name="x", count=8),
+        ],
+        dtype="uint16",
+    )
+    stream = create_stream(settings)
+    for n in range(3):
+        stream.append(np.full((8, 8), n + 1, "uint16"))
+    with pytest.raises(RuntimeError, match="no documents today"):
+        stream.close()
+    # the frames are on disk and readable as the array they are
+    array = ts.open(
+        {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(root / "0")}}
+    ).result()
+    data = array.read().result()
+    assert [int(data[n].max()) for n in range(3)] == [1, 2, 3]
