@@ -125,6 +125,8 @@ class AcquireZarrBackend(ZarrBackend):
         self._frames = [0] * self.num_positions  # frames handed to acquire-zarr
         self._declared = [0] * self.num_positions  # first-dim extent on disk
         self._staging: Path | None = None  # acquire-zarr's store, if not the root
+        self._linked = False  # a staging link was made
+        self._empty_docs: dict[tuple[int, ...], str] = {}  # array docs by shape
 
     def _dimension(self, dim: Any, chunk: int, shard: int) -> Any:
         kind = _KINDS.get(str(effective_type(dim)), az.DimensionType.OTHER)
@@ -142,7 +144,11 @@ class AcquireZarrBackend(ZarrBackend):
         return az.Dimension(**kwargs)
 
     def prepare(self) -> None:
-        super().prepare()  # groups (and our own arrays are skipped below)
+        if isinstance(self.root, Path):  # unless links fail (`_create_arrays`)
+            self._staging = self.root / STAGING
+        # groups, and each array's directory and staging link: the first
+        # position's now, the others ahead of their frames (`_create_arrays`)
+        super().prepare()
         settings = self.settings
         storage = list(settings.array_storage_dimensions)
         by_name = {d.name: i for i, d in enumerate(storage)}
@@ -172,7 +178,6 @@ class AcquireZarrBackend(ZarrBackend):
                 kwargs["storage_dimension_order"] = order
             arrays.append(az.ArraySettings(**kwargs))
         if isinstance(self.root, Path):
-            self._staging = self._make_staging(self.root)
             stream_settings = az.StreamSettings(
                 store_path=str(self._staging or self.root),
                 arrays=arrays,
@@ -187,32 +192,43 @@ class AcquireZarrBackend(ZarrBackend):
             )
         self._stream = az.ZarrStream(stream_settings)
 
-    def _make_staging(self, root: Path) -> Path | None:
-        """Every array with no extent yet, and acquire-zarr's store linked to it.
+    def _create_arrays(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
+        """Array directories with no extent yet, acquire-zarr's store linked to them.
 
-        acquire-zarr's ``<staging>/<key>/c`` is a link to ``<root>/<key>/c``, so
-        its chunk files are the arrays' while its ``zarr.json`` stays apart.
+        acquire-zarr creates nothing before it writes. Its ``<staging>/<key>/c``
+        is a link to ``<root>/<key>/c``, so its chunk files are the arrays'
+        while its ``zarr.json`` stays apart. A position's link must exist
+        before its first frame is appended (`write` waits for it).
         """
-        staging = root / STAGING
-        try:
-            for key in self._keys:
+        staging = self._staging
+        if staging is None:  # a bucket, or no links: acquire-zarr writes in place
+            return
+        root = self.root
+        assert isinstance(root, Path)
+        for position, _, allocated in arrays:
+            key = self._keys[position]
+            try:
                 (root / key / "c").mkdir(parents=True, exist_ok=True)
                 (staging / key).mkdir(parents=True, exist_ok=True)
                 target = os.path.relpath(root / key / "c", staging / key)
                 os.symlink(target, staging / key / "c", target_is_directory=True)
-        except OSError:  # no links here (e.g. Windows without the privilege)
-            shutil.rmtree(staging, ignore_errors=True)
-            return None
-        for position, key in enumerate(self._keys):
-            shape = list(self.allocated[position])
-            shape[0] = 0  # declared by checkpoints
-            self._write_array_doc(key, shape)
-        return staging
-
-    def _create_arrays(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
-        pass  # acquire-zarr creates the arrays
+            except OSError:
+                if self._linked:  # links work here: this is a real failure
+                    raise
+                # no links here (e.g. Windows without the privilege)
+                shutil.rmtree(staging, ignore_errors=True)
+                self._staging = None
+                return
+            self._linked = True
+            shape = (0, *allocated[1:])  # declared by checkpoints
+            if shape not in self._empty_docs:
+                self._empty_docs[shape] = self._array_doc(list(shape))
+            # a new array: nothing to replace atomically
+            (root / key / "zarr.json").write_text(self._empty_docs[shape])
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
+        if not self._array_ready[position]:
+            self._await_array(position)
         if (
             self.grow_axis is not None
             and index[self.grow_axis] >= self.extent[position]
@@ -275,11 +291,12 @@ class AcquireZarrBackend(ZarrBackend):
             return
         self.finalized = True
         self.flusher.close()
-        if self._stream is not None:
-            try:
-                self._stream.close()
-            except RuntimeError as e:  # acquire-zarr reports write failures here
-                raise self._explain(e) from e
+        failure: Exception | None = None
+        try:
+            self._await_arrays()  # no link is made while the staging goes
+        except Exception as e:  # finish what exists; raise it at the end
+            failure = e
+        self._close_stream()
         for position in range(self.num_positions):
             self._recent[position].clear()
         if self._staging is not None:  # acquire-zarr's final array documents
@@ -303,6 +320,15 @@ class AcquireZarrBackend(ZarrBackend):
                     shape[self.grow_axis] = 0
                 self._write_array_doc(key, shape)
         sync_filesystem(self.root)
+        if failure is not None:
+            raise failure
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.close()
+            except RuntimeError as e:  # acquire-zarr reports write failures here
+                raise self._explain(e) from e
 
     def checkpoint(self, frames_done: int) -> None:
         """Declare the complete first-dimension shards of each array on disk."""
@@ -323,6 +349,8 @@ class AcquireZarrBackend(ZarrBackend):
     def _declare_complete(self, wait_seconds: float) -> None:
         """Journal per-frame metadata; each array's ``zarr.json`` declares the
         complete shards, waiting up to `wait_seconds` for acquire-zarr."""
+        self._await_arrays()  # each array's first document is written
+        self._groups.wait()
         self._checkpoint_metadata()
         if len(self.storage_shape) < 3:  # one frame per array: written at close
             return
@@ -394,7 +422,7 @@ class AcquireZarrBackend(ZarrBackend):
             return OSError(errno.ENOSPC, f"No space left on device writing {self.root}")
         return BackendError(f"acquire-zarr could not finish {self.root}: {error}")
 
-    def _write_array_doc(self, key: str, shape: list[int]) -> None:
+    def _array_doc(self, shape: list[int]) -> str:
         """The array metadata acquire-zarr writes at close, for `shape`."""
         shards = self.shards or self.chunks
         itemsize = self.dtype.itemsize
@@ -427,7 +455,11 @@ class AcquireZarrBackend(ZarrBackend):
             "dimension_names": list(self.storage_names),
             "attributes": {},
         }
-        text = json.dumps(doc, indent=2)
+        return json.dumps(doc, indent=2)
+
+    def _write_array_doc(self, key: str, shape: list[int]) -> None:
+        """Replace an array's metadata with `_array_doc` for `shape`."""
+        text = self._array_doc(shape)
         if not isinstance(self.root, Path):  # one PUT replaces it atomically
             (self.root / key / "zarr.json").write_text(text)
             return
