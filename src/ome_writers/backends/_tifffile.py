@@ -176,9 +176,9 @@ class TiffBackend(Backend):
         frame_bytes = max(1, math.prod(self.frame_shape) * self.dtype.itemsize)
         n_buffers = min(16, max(2, POOL_BYTES // frame_bytes))
         self.pool = np.zeros((n_buffers, *self.frame_shape), dtype=self.dtype)
-        # buffers free for the next frame; the writer thread touches each one
-        # before handing it out (`_run`)
         self.free: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for i in range(n_buffers):
+            self.free.put(i)
         # at most len(pool) frames (+ barriers and the stop sentinel) in flight
         self.work: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.writers: list[tifffile.TiffWriter] = []
@@ -421,12 +421,6 @@ class TiffBackend(Backend):
         self.settled = queued
 
     def _run(self) -> None:
-        # The pool's memory is mapped as it is first written. Written here, the
-        # mapping (page faults: several ms per MiB-sized frame on a busy
-        # machine) is this thread's cost, not the first appends'.
-        for slot, buffer in enumerate(self.pool):
-            buffer[...] = 0
-            self.free.put(slot)
         zeros = np.zeros(self.frame_shape, dtype=self.dtype)
         while True:
             item = self.work.get()
