@@ -6,6 +6,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -224,3 +225,37 @@ def test_plot_without_matplotlib_says_what_to_install(
         main(["-s", "f", "--plot", str(tmp_path / "x.png")])
     assert 'pip install "ome-writers[plot]"' in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_compare_runs_the_other_interpreters_own_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A checkout run with PYTHONPATH=src must not leak into --compare rows,
+    and a compared interpreter that imports this package is no comparison."""
+    import subprocess
+
+    from ome_writers.tools import benchmark
+
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/src")
+    calls: list[dict[str, Any]] = []
+    package = {"value": "/elsewhere/site-packages/ome_writers"}
+
+    def fake_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        calls.append({"cmd": cmd, "env": kwargs.get("env")})
+        row = {"fps": 1.0, "package": package["value"]}
+        return subprocess.CompletedProcess(cmd, 0, json.dumps(row) + "\n", "")
+
+    monkeypatch.setattr(benchmark.subprocess, "run", fake_run)
+    job = {"target": "other:tensorstore"}
+    other = "/venv-0.3.2/bin/python"
+    assert benchmark._run_job(job, other, timeout=60)["fps"] == 1.0
+    assert calls[-1]["cmd"][0] == other
+    assert "PYTHONPATH" not in calls[-1]["env"]
+    # our own rows keep the environment as it is
+    benchmark._run_job({"target": "ours:tensorstore"}, other, timeout=60)
+    assert calls[-1]["env"] is None
+    assert calls[-1]["cmd"][0] == sys.executable
+    # the other interpreter found this package after all: an error row
+    package["value"] = benchmark._our_package()
+    result = benchmark._run_job(job, other, timeout=60)
+    assert "imported this ome-writers" in result["error"]

@@ -365,6 +365,7 @@ def run_public_api(
 
     result = _timed_run(spec, None, None, create)
     result["version"] = ome_writers.__version__
+    result["package"] = str(Path(ome_writers.__file__).resolve().parent)
     # creation alone, once the process has made a stream: median of five
     warm = []
     for k in range(5):
@@ -682,12 +683,18 @@ def _run_job(
     job: dict[str, Any], compare: str | None, timeout: float
 ) -> dict[str, Any]:
     python = sys.executable
-    if compare and job["target"].startswith("other:"):
+    env = None
+    other = bool(compare) and job["target"].startswith("other:")
+    if other:
+        assert compare is not None
         python = compare
+        # the compared interpreter imports its own ome-writers, not one on
+        # our PYTHONPATH (a source checkout run with PYTHONPATH=src)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     cmd = [python, os.path.abspath(__file__), "--worker", json.dumps(job)]
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, check=False, timeout=timeout
+            cmd, capture_output=True, text=True, check=False, timeout=timeout, env=env
         )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
@@ -695,7 +702,16 @@ def _run_job(
         lines = proc.stderr.strip().splitlines() or ["(no output)"]
         return {"error": lines[-1][:200]}
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    if other and compare != sys.executable and result.get("package") == _our_package():
+        # another interpreter that found this package: not a comparison
+        return {"error": f"{compare} imported this ome-writers, not its own"}
     return result
+
+
+def _our_package() -> str:
+    import ome_writers
+
+    return str(Path(ome_writers.__file__).resolve().parent)
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
