@@ -40,15 +40,8 @@ def collection_xml(
     outer_extents: list[int] | None = None,
     created: datetime | None = None,
 ) -> str | None:
-    """OME-XML describing every image of a bioformats2raw collection.
-
-    One metadata-only Image per position (series order); `outer_extents` gives
-    the written extent of an unbounded first dimension per position. None when
-    the dimensions cannot be expressed as OME Z/C/T.
-
-    Built with ome-types models: the reference `collection_text` is compared
-    with.
-    """
+    """The ome-types reference `collection_text` is compared with (same
+    arguments, same document, built from the models)."""
     if check_tiff_settings(settings) is not None:
         return None
     builder = OmeXmlBuilder(settings, created)

@@ -203,15 +203,14 @@ class AcquireZarrBackend(ZarrBackend):
         staging = self._staging
         if staging is None:  # a bucket, or no links: acquire-zarr writes in place
             return
-        root = self.root
-        assert isinstance(root, Path)
-        for position, _, allocated in arrays:
-            key = self._keys[position]
+        for position, array, allocated in arrays:
+            assert isinstance(array, Path)
+            linked = staging / self._keys[position]
             try:
-                (root / key / "c").mkdir(parents=True, exist_ok=True)
-                (staging / key).mkdir(parents=True, exist_ok=True)
-                target = os.path.relpath(root / key / "c", staging / key)
-                os.symlink(target, staging / key / "c", target_is_directory=True)
+                (array / "c").mkdir(parents=True, exist_ok=True)
+                linked.mkdir(parents=True, exist_ok=True)
+                target = os.path.relpath(array / "c", linked)
+                os.symlink(target, linked / "c", target_is_directory=True)
             except OSError:
                 if self._linked:  # links work here: this is a real failure
                     raise
@@ -224,7 +223,7 @@ class AcquireZarrBackend(ZarrBackend):
             if shape not in self._empty_docs:
                 self._empty_docs[shape] = self._array_doc(list(shape))
             # a new array: nothing to replace atomically
-            (root / key / "zarr.json").write_text(self._empty_docs[shape])
+            (array / "zarr.json").write_text(self._empty_docs[shape])
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         if not self._array_ready[position]:
@@ -349,8 +348,7 @@ class AcquireZarrBackend(ZarrBackend):
     def _declare_complete(self, wait_seconds: float) -> None:
         """Journal per-frame metadata; each array's ``zarr.json`` declares the
         complete shards, waiting up to `wait_seconds` for acquire-zarr."""
-        self._await_arrays()  # each array's first document is written
-        self._groups.wait()
+        self._await_ahead()  # each array's first document is written
         self._checkpoint_metadata()
         if len(self.storage_shape) < 3:  # one frame per array: written at close
             return

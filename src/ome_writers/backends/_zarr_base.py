@@ -210,6 +210,11 @@ class ZarrBackend(Backend):
         if self.arrays_ahead is not None:
             self.arrays_ahead.wait_all()
 
+    def _await_ahead(self) -> None:
+        """Wait for every array and group document made in the background."""
+        self._await_arrays()
+        self._groups.wait()
+
     # ---------------------------------------------------------------- writing
 
     def _count_frame(self) -> None:
@@ -357,8 +362,7 @@ class ZarrBackend(Backend):
             except Exception as e:  # describe what exists; report the failure
                 errors.append(e)
 
-        attempt(self._await_arrays)
-        attempt(self._groups.wait)
+        attempt(self._await_ahead)
 
         if self.assembler is not None:
             attempt(self.assembler.flush_all)
@@ -415,8 +419,7 @@ class ZarrBackend(Backend):
         writes and array extents. What is returned, without it: waiting for the
         writes in flight to land, and the per-frame metadata journal (its own
         lock)."""
-        self._await_arrays()  # a dataset after a crash has every array
-        self._groups.wait()  # ... and every group document
+        self._await_ahead()  # a dataset after a crash has all it names
         provisional = False
         if self.assembler is not None:
             for position, origin, block in self.assembler.provisional():

@@ -365,7 +365,7 @@ def run_public_api(
 
     result = _timed_run(spec, None, None, create)
     result["version"] = ome_writers.__version__
-    result["package"] = str(Path(ome_writers.__file__).resolve().parent)
+    result["package"] = _our_package()
     # creation alone, once the process has made a stream: median of five
     warm = []
     for k in range(5):
@@ -709,6 +709,7 @@ def _run_job(
 
 
 def _our_package() -> str:
+    """Directory of the ome-writers this interpreter imports."""
     import ome_writers
 
     return str(Path(ome_writers.__file__).resolve().parent)
@@ -740,9 +741,7 @@ def compile_package() -> None:
     """
     import compileall
 
-    import ome_writers
-
-    compileall.compile_dir(Path(ome_writers.__file__).parent, quiet=2)
+    compileall.compile_dir(_our_package(), quiet=2)
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
