@@ -187,3 +187,106 @@ def test_tiff_page_reader_equals_tifffile(
         np.testing.assert_array_equal(fast, frames)
         np.testing.assert_array_equal(parsed, frames)
         np.testing.assert_array_equal(independent, frames)
+
+
+class _CountingStamps(dict[int, Any]):
+    """A backend's stamps, counting the pages written through them."""
+
+    def __init__(self, uses: list[int]) -> None:
+        super().__init__()
+        self.uses = uses
+
+    def __setitem__(self, key: int, stamp: Any) -> None:
+        if stamp is not None:
+            write = stamp.write
+
+            def counted(*args: Any) -> Any:
+                self.uses.append(key)
+                return write(*args)
+
+            stamp.write = counted
+        super().__setitem__(key, stamp)
+
+
+def _pages(path: Path) -> tuple[list[tuple[int, int, dict[int, Any]]], np.ndarray]:
+    """(IFD offset, strip offset, tags but the description) of every page of
+    one file, and the pixels of its pages."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        layout = [
+            (
+                page.offset,
+                page.dataoffsets[0],
+                {
+                    tag.code: tag.value
+                    for tag in page.tags.values()
+                    if tag.code != 270  # ImageDescription (UUIDs, dates)
+                },
+            )
+            for page in tif.pages
+        ]
+        return layout, np.stack([page.asarray() for page in tif.pages])
+
+
+@_requires("tifffile")
+@FAST
+@given(
+    shape=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    dtype=DTYPES,
+    n=st.integers(1, 7),
+    positions=st.integers(1, 3),
+    single_file=st.booleans(),
+    pixel_size=st.sampled_from([None, 0.65]),
+    seed=st.integers(0, 2**16),
+)
+def test_tiff_stamped_pages_equal_tifffile_pages(
+    shape: tuple[int, int],
+    dtype: str,
+    n: int,
+    positions: int,
+    single_file: bool,
+    pixel_size: float | None,
+    seed: int,
+) -> None:
+    """Pages written as copies of tifffile's IFD are the pages tifffile writes:
+    same places in the file, same tags, same pixels (odd sizes included)."""
+    from ome_writers import OmeTiffFormat
+
+    frames = _frames(n * positions, shape, dtype, seed)
+    dims = [
+        Dimension(name="t", count=n),
+        Dimension(name="p", count=positions, type="position"),
+        Dimension(name="y", count=shape[0], scale=pixel_size),
+        Dimension(name="x", count=shape[1], scale=pixel_size),
+    ]
+    fmt = OmeTiffFormat(prefer_single_file="always" if single_file else "auto")
+    per_file = positions == 1 or single_file
+    # pages of each file in file order: acquisition order, or one position each
+    expected = frames if per_file else np.concatenate(
+        [frames[p::positions] for p in range(positions)]
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        layouts = []
+        for stamp in (True, False):
+            out = Path(tmp) / f"stamp{int(stamp)}"  # names of one length
+            stamped: list[int] = []  # pages written through a stamp
+
+            def prepare(
+                backend: Any, stamp: bool = stamp, stamped: list[int] = stamped
+            ) -> None:
+                backend.stampable = stamp
+                backend.stamps = _CountingStamps(stamped)
+
+            live = _write(out / "a.ome.tiff", dims, dtype, frames, prepare, format=fmt)
+            np.testing.assert_array_equal(live.reshape(-1, *shape), frames)
+            files = sorted(out.rglob("*.ome.tiff"))
+            assert len(files) == (1 if per_file else positions)
+            found = [_pages(f) for f in files]
+            layouts.append([layout for layout, _ in found])
+            pixels = np.concatenate([p.reshape(-1, *shape) for _, p in found])
+            np.testing.assert_array_equal(pixels, expected)
+            # from a file's third page on (only when asked for)
+            pages_per_file = len(frames) // len(files)
+            assert len(stamped) == stamp * len(files) * max(0, pages_per_file - 2)
+        assert layouts[0] == layouts[1]

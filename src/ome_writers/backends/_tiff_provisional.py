@@ -259,9 +259,10 @@ class Linker:
     attribute (another tifffile), pages are linked as tifffile does.
     """
 
-    def __init__(self, fd: int, scratch: int) -> None:
+    def __init__(self, fd: int, scratch: int, byteorder: str) -> None:
         self.fd = fd  # the file, open for reading and writing
         self.scratch = scratch
+        self.byteorder = byteorder
 
     def defer(self, writer: Any) -> int | None:
         """Before a page: divert tifffile's link; the field to fill later."""
@@ -271,10 +272,19 @@ class Linker:
         writer._ifdoffset = self.scratch  # noqa: SLF001
         return previous
 
-    def link(self, writer: Any, previous: int) -> None:
-        """After the page: point the previous page's next-IFD field at it."""
+    def link(self, writer: Any, previous: int) -> int:
+        """After the page: point the previous page's next-IFD field at it;
+        the page's IFD offset."""
         writer.filehandle.flush()
-        os.pwrite(self.fd, os.pread(self.fd, 8, self.scratch), previous)
+        offset = os.pread(self.fd, 8, self.scratch)
+        os.pwrite(self.fd, offset, previous)
+        return int(struct.unpack(self.byteorder + "Q", offset)[0])
+
+    def link_to(self, writer: Any, previous: int, ifd: int) -> None:
+        """After a page tifffile did not write: point the previous page's
+        next-IFD field at its IFD (at `ifd`)."""
+        writer.filehandle.flush()
+        os.pwrite(self.fd, struct.pack(self.byteorder + "Q", ifd), previous)
 
 
 class ProvisionalXml:
@@ -468,7 +478,7 @@ class Provisional:
         pos = fh.tell()
         fh.write(b"\0" * (-pos % 8 + 8))
         fh.flush()
-        self.linkers[file_index] = Linker(fd, pos + (-pos % 8))
+        self.linkers[file_index] = Linker(fd, pos + (-pos % 8), byteorder)
         if file_index in self.sections:
             sections = self._with_header(file_index)
             slots = Slots(sections, entry, byteorder)

@@ -72,6 +72,7 @@ from ._durable import fsync_tree
 from ._flush import Flusher
 from ._tiff_files import TiffFileSet
 from ._tiff_levels import SubIfdLevels
+from ._tiff_pages import PageStamp
 from ._tiff_provisional import Provisional
 from ._warm import import_in_background
 
@@ -86,7 +87,12 @@ if TYPE_CHECKING:
     from ._base import BackendContext
     from ._tiff_models import TiffModels
 
-POOL_BYTES = 256 * 1024**2
+# The frame pool: at most this many bytes (and frames) queued for the writer
+# thread. Buffers are reused last-freed first, so only as many are ever touched
+# (resident) as the writer fell behind by: small frames get many buffers to
+# ride out a slow page-cache write without making the acquisition wait.
+POOL_BYTES = 128 * 1024**2
+POOL_FRAMES = 1024
 COMPRESSION = {"none": None, "lzw": "lzw", "zlib": "zlib", "zstd": "zstd"}
 # TIFF resolution is given per centimetre; lengths in centimetres
 _CM = {
@@ -174,10 +180,10 @@ class TiffBackend(Backend):
         y, x = settings.frame_dimensions
         self.frame_shape = (int(y.count or 1), int(x.count or 1))
         frame_bytes = max(1, math.prod(self.frame_shape) * self.dtype.itemsize)
-        n_buffers = min(16, max(2, POOL_BYTES // frame_bytes))
+        n_buffers = max(2, min(POOL_FRAMES, POOL_BYTES // frame_bytes))
         self.pool = np.zeros((n_buffers, *self.frame_shape), dtype=self.dtype)
-        self.free: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for i in range(n_buffers):
+        self.free: queue.LifoQueue[int] = queue.LifoQueue()
+        for i in reversed(range(n_buffers)):
             self.free.put(i)
         # at most len(pool) frames (+ barriers and the stop sentinel) in flight
         self.work: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -208,6 +214,11 @@ class TiffBackend(Backend):
         paths = self.files.paths
         # pages are on the file when `add` is called: no lag needed
         self.flusher = Flusher(paths[0], locate=lambda f: (paths[f],), lag=False)
+        # file -> its later pages' stamp (None: every page through tifffile)
+        self.stamps: dict[int, PageStamp | None] = {}
+        self.stampable = (
+            self.compression is None and self.levels is None and self.dtype.isnative
+        )
         self._track_files()
         # the descriptions are kept current from `prepare` on (not in `repair`)
         self.live = False
@@ -470,14 +481,26 @@ class TiffBackend(Backend):
         first = files.pages[f] == 0
         linker = self.provisional.linkers.get(f) if self.live else None
         previous = linker.defer(writer) if linker is not None else None
-        location = writer.write(data, **self.page_options(f, first))
+        stamp = self.stamps.get(f) if previous is not None else None
+        strip: Any
+        if stamp is not None:  # tifffile's page of this file, moved
+            stamped, *strip = stamp.write(writer, data)
+        else:
+            strip = writer.write(data, **self.page_options(f, first))
         ifd = files.add_page(position, index, self.axes.zct(index))
         self.flusher.add(data.nbytes, f)
-        self._note_strip(writer, location, 0, f, ifd)
+        self._note_strip(writer, strip, 0, f, ifd)
         for level, location in self.write_levels(writer, data, f):
             self._note_strip(writer, location, level, f, ifd)
         if linker is not None and previous is not None:
-            linker.link(writer, previous)
+            if stamp is not None:
+                linker.link_to(writer, previous, stamped)
+            else:
+                page = linker.link(writer, previous)
+                if not first and f not in self.stamps and self.stampable:
+                    self.stamps[f] = PageStamp.read(
+                        linker.fd, page, strip[0], linker.byteorder
+                    )
         if self.live:
             self.provisional.page_written(position, index, ifd)
             if first:
