@@ -182,6 +182,61 @@ def test_chunks_complete_once_in_any_order(seed: int) -> None:
             assert block[a, b, 0, 0] == value[(p, oi + a, oj + b)]
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_recycled_chunk_buffers_hold_only_this_chunks_frames(seed: int) -> None:
+    """Buffers handed back after a flush (still holding their old frames) are
+    reused: cells skipped, never planned or not yet filled read as zeros,
+    whether the chunk completes, is written provisionally or at close."""
+    from ome_writers.backends._chunks import ChunkAssembler
+
+    rng = random.Random(seed)
+    shape, chunks = (4, 6), (2, 3)
+    flushed: list[tuple[int, tuple[int, ...], np.ndarray]] = []
+    returned: list[np.ndarray] = []  # written buffers, as a writer hands back
+
+    def flush(p: int, origin: tuple[int, ...], block: np.ndarray) -> None:
+        flushed.append((p, origin, block.copy()))
+        returned.append(block)
+
+    reused: list[np.ndarray] = []
+
+    def allocate(buffer_shape: tuple[int, ...]) -> np.ndarray | None:
+        for k, buffer in enumerate(returned):
+            if buffer.shape == buffer_shape:
+                reused.append(returned.pop(k))
+                return reused[-1]
+        return None
+
+    never = {(1, 1), (3, 5)}  # cells no frame is planned for
+    assembler = ChunkAssembler(
+        shape, chunks, (Y, X), np.dtype("uint16"), flush,
+        planned=lambda p, cell: cell not in never, allocate=allocate,
+    )  # fmt: skip
+    expected: dict[tuple[int, int, int], int] = {}
+    cells = [(i, j) for i in range(4) for j in range(6) if (i, j) not in never]
+    for rounds in range(3):  # the same cells again: buffers come back dirty
+        rng.shuffle(cells)
+        skipped = set(rng.sample(cells, 4))
+        for n, cell in enumerate(cells):
+            if cell in skipped:
+                assembler.skip(rounds, cell)
+                expected[(rounds, *cell)] = 0
+            else:
+                value = 100 * rounds + n + 1
+                assembler.add(rounds, cell, np.full((Y, X), value, "uint16"))
+                expected[(rounds, *cell)] = value
+    # one chunk left open: provisional and close see zeros where nothing came
+    assembler.add(3, (0, 0), np.full((Y, X), 7, "uint16"))
+    expected[(3, 0, 0)] = 7
+    provisional = list(assembler.provisional())
+    assembler.flush_all()
+    assert len(reused) >= 8  # buffers did come back, holding old frames
+    for p, (oi, oj), block in [*flushed, *provisional]:
+        for a, b in np.ndindex(*block.shape[:2]):
+            want = expected.get((p, oi + a, oj + b), 0)
+            assert (block[a, b] == want).all(), (p, oi + a, oj + b)
+
+
 @pytest.mark.parametrize("backend", ZARR_BACKENDS)
 def test_jagged_order_records_cells_not_acquired(tmp_path: Path, backend: str) -> None:
     """FITC takes only the middle plane of each stack: cells never acquired stay

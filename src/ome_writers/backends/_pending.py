@@ -64,6 +64,11 @@ class PendingWrites:
         buffer[...] = data
         return buffer
 
+    def reuse(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        """A recycled buffer of `shape`, or None."""
+        free = self._free.get(shape)
+        return free.pop() if free else None
+
     def check(self) -> None:
         """Raise a kept error; settle the writes that are already done."""
         if self.error is not None:

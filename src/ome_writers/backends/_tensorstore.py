@@ -207,11 +207,15 @@ class TensorstoreBackend(ZarrBackend):
         self._keep_up()
 
     def _submit_owned(self, target: Any, block: np.ndarray) -> None:
-        """Write a buffer nobody else writes to again: no copy, no wait."""
+        """Write an assembled block: no copy, no wait; once written, it is
+        recycled for assembling another (`_reuse_block`)."""
         self._pending.check()
         futures = target.write(block, can_reference_source_data_indefinitely=True)
-        self._pending.add(futures.commit, block.nbytes, keep=block)
+        self._pending.add(futures.commit, block.nbytes, block)
         self._keep_up()
+
+    def _reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        return self._pending.reuse(shape)
 
     def _write_frame(
         self, position: int, index: tuple[int, ...], frame: np.ndarray

@@ -119,6 +119,7 @@ class ZarrBackend(Backend):
                 self.dtype,
                 self._write_block_at,
                 planned=self.router.is_planned if self.router.jagged else None,
+                allocate=self._reuse_block,
             )
         grid = self.shards or self.chunks
         # chunk (or shard) counts along Y and X: the last two parts of a chunk key
@@ -329,6 +330,11 @@ class ZarrBackend(Backend):
             target = max(i + 1, 2 * shape[axis])
             shape[axis] = math.ceil(target / step) * step
             self._resize(position, tuple(shape))
+
+    def _reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        """A block handed to `_write_block` earlier and written since, to
+        assemble the next one in (None: none to reuse)."""
+        return None
 
     def _write_block_at(
         self, position: int, origin: tuple[int, ...], block: np.ndarray
