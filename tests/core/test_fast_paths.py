@@ -1,5 +1,7 @@
 """Fast paths write and read exactly what the plain paths do (hypothesis).
 
+- tensorstore: a frame copied into a pooled buffer that tensorstore references
+  vs a frame handed over for tensorstore's own copy;
 - chunks spanning several frames: assembled in memory and written whole vs
   each frame written into its chunk by the library (read-modify-write);
 - OME-TIFF: the page reader (one ``pread`` of the strip whose location the
@@ -84,6 +86,39 @@ def _write(
         # the whole declared extent (frames not appended read as zeros)
         live = np.asarray(stream.view(dynamic_shape=False))
     return live
+
+
+@_requires("tensorstore")
+@FAST
+@given(
+    shape=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    dtype=DTYPES,
+    n=st.integers(1, 7),
+    compression=st.sampled_from(["none", "blosc-zstd", "zstd"]),
+    seed=st.integers(0, 2**16),
+)
+def test_tensorstore_pooled_copy_equals_handing_over(
+    shape: tuple[int, int], dtype: str, n: int, compression: str, seed: int
+) -> None:
+    frames = _frames(n, shape, dtype, seed)
+    dims = _t_series(n, shape)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = []
+        for pooled in (True, False):
+            root = Path(tmp) / f"pooled{pooled}.ome.zarr"
+
+            def force(backend: Any, pooled: bool = pooled) -> None:
+                backend._copy_frames = pooled
+
+            live = _write(
+                root, dims, dtype, frames, force,
+                format="tensorstore", compression=compression,
+            )  # fmt: skip
+            stored = zarr.open_array(str(root / "0"), mode="r")[...]
+            np.testing.assert_array_equal(stored, frames)
+            np.testing.assert_array_equal(live, frames)
+            results.append(stored)
+        np.testing.assert_array_equal(results[0], results[1])
 
 
 ZARR_WRITERS = [

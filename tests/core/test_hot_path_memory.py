@@ -134,10 +134,11 @@ def test_chunks_spanning_frames_copy_each_frame_once(
 
 
 @pytest.mark.skipif(not BY_NAME["tensorstore"].available, reason="needs tensorstore")
-def test_frame_copies_are_recycled_within_a_bound(tmp_path: Path) -> None:
-    """Frames are copied into reserved buffers: never more than the bound."""
-    from ome_writers.backends._tensorstore import MAX_PENDING_WRITES
+def test_small_frame_copies_are_recycled_within_a_bound(tmp_path: Path) -> None:
+    """Small frames are copied into reserved buffers: never more than the bound."""
+    from ome_writers.backends._tensorstore import MAX_PENDING_WRITES, SMALL_FRAME_BYTES
 
+    assert FRAME_BYTES <= SMALL_FRAME_BYTES
     n = 4 * MAX_PENDING_WRITES
     dims = [
         Dimension(name="t", count=n),

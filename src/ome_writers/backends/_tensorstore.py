@@ -1,11 +1,11 @@
 """OME-Zarr arrays through tensorstore (the default OME-Zarr backend).
 
-Writes are asynchronous: `write` copies the frame once into a pooled buffer
-that tensorstore references until the commit (so the caller may reuse its
-buffer at once; the pool is bounded like the queue), and keeps the commit
-pending. Letting tensorstore copy the frame instead means waiting until one of
-its threads is scheduled and free, which on a busy two-core machine took
-5-60 ms at p99 for 2048² frames at 31 fps (the copy itself: about 1 ms).
+Writes are asynchronous: `write` waits only until tensorstore has copied the
+frame (so the caller may reuse its buffer), then keeps the commit pending.
+Compressed, tensorstore's copy would queue behind chunk encoding on the same
+threads, and for small frames waiting for any tensorstore thread costs more
+than the copy; then the frame is instead copied once into a pooled buffer that
+tensorstore references until the commit (the pool is bounded like the queue).
 An assembled chunk (or shard) buffer is handed over as it is: the assembler
 never writes to it again.
 Growing an unbounded array is asynchronous too (it starts when the array is
@@ -44,7 +44,10 @@ if TYPE_CHECKING:
 
 MAX_PENDING_BYTES = 64 * 1024**2
 MAX_PENDING_WRITES = 64  # also bounds the pool of frame copies
-# up to this size, a frame's writes start on fewer tensorstore threads
+# Frames up to this size are copied on the caller's thread: a copy of 1 MiB
+# takes ~50 µs, while waiting for tensorstore's copy means waiting for one of
+# its threads to be scheduled (p99 several ms on a busy two-core machine).
+# Larger frames are copied by tensorstore, on its threads, in parallel.
 SMALL_FRAME_BYTES = 1024**2
 
 
@@ -121,20 +124,25 @@ class TensorstoreBackend(ZarrBackend):
             max_items=MAX_PENDING_WRITES,
             explain=lambda e: self.explain_failure(_as_os_error(e)),
         )
-        # one copy per write in flight, plus the next one
-        in_flight = min(MAX_PENDING_WRITES, MAX_PENDING_BYTES // frame_bytes + 1)
-        self._pending.reserve(self.frame_shape, self.dtype, in_flight + 1)
+        self._copy_frames = compressed or frame_bytes <= SMALL_FRAME_BYTES
+        if self._copy_frames:  # one copy per write in flight, plus the next one
+            in_flight = min(MAX_PENDING_WRITES, MAX_PENDING_BYTES // frame_bytes + 1)
+            self._pending.reserve(self.frame_shape, self.dtype, in_flight + 1)
 
     def share_with(self, other: ZarrBackend, memory_fraction: float) -> None:
+        # levels are written from a background thread, frame by frame from a
+        # reused buffer: copy it at once rather than wait for tensorstore's
+        # copy behind level 0's on the shared threads
+        self._copy_frames = True
         if isinstance(other, TensorstoreBackend):  # one set of tensorstore threads
             self.threads, self._bulk_threads = other.threads, other._bulk_threads  # noqa: SLF001
             self._context = other._context  # noqa: SLF001
         max_bytes = max(1, int(MAX_PENDING_BYTES * memory_fraction))
         self._pending.max_bytes = max_bytes
         frame_bytes = math.prod(self.frame_shape) * self.dtype.itemsize
-        in_flight = min(MAX_PENDING_WRITES, max_bytes // max(1, frame_bytes) + 1)
-        self._pending.release()  # the reserve for the smaller bound
-        self._pending.reserve(self.frame_shape, self.dtype, in_flight + 1)
+        if not self._pending.pooled:
+            in_flight = min(MAX_PENDING_WRITES, max_bytes // max(1, frame_bytes) + 1)
+            self._pending.reserve(self.frame_shape, self.dtype, in_flight + 1)
 
     def _codecs(self) -> tuple[list[int], list[dict[str, Any]]]:
         endian = {"name": "bytes", "configuration": {"endian": "little"}}
@@ -198,11 +206,15 @@ class TensorstoreBackend(ZarrBackend):
                     _store_spec(path), open=True, context=self._context
                 ).result()
 
-    def _submit(self, target: Any, data: np.ndarray) -> None:
-        """Write a copy of `data` (the caller may reuse it on return)."""
+    def _submit(self, target: Any, data: np.ndarray, own_copy: bool) -> None:
         self._pending.check()
-        buffer = self._pending.copy(data)
-        futures = target.write(buffer, can_reference_source_data_indefinitely=True)
+        buffer = None
+        if own_copy:
+            buffer = self._pending.copy(data)
+            futures = target.write(buffer, can_reference_source_data_indefinitely=True)
+        else:
+            futures = target.write(data)
+            futures.copy.result()  # the caller's buffer may be reused from here
         self._pending.add(futures.commit, data.nbytes, buffer)
         self._keep_up()
 
@@ -220,7 +232,7 @@ class TensorstoreBackend(ZarrBackend):
     def _write_frame(
         self, position: int, index: tuple[int, ...], frame: np.ndarray
     ) -> None:
-        self._submit(self._array(position, index)[index], frame)
+        self._submit(self._array(position, index)[index], frame, self._copy_frames)
 
     def _write_frame_owned(
         self,
