@@ -5,7 +5,9 @@
 - chunks spanning several frames: assembled in memory and written whole vs
   each frame written into its chunk by the library (read-modify-write);
 - OME-TIFF: the page reader (one ``pread`` of the strip whose location the
-  writer recorded, then the codec) vs tifffile's parser of the file.
+  writer recorded, then the codec) vs tifffile's parser of the file;
+- OME-TIFF: pages written as a moved copy of tifffile's IFD vs pages written
+  by tifffile.
 
 Each case writes the same frames both ways, then compares what independent
 readers (zarr-python, tifffile) find, and what the live view returns.
