@@ -125,15 +125,13 @@ class ZarrPythonBackend(ZarrBackend):
     ) -> None:
         """Write on a thread; copy `data` first unless nobody writes to it again."""
         self._pending.check()
-        # the caller may reuse a frame at once; an assembled chunk is handed
-        # over, and recycled once written (`_reuse_block`)
-        buffer = data if owned else self._pending.copy(data)
+        # the caller may reuse a frame at once; an assembled chunk is handed over
+        buffer = None if owned else self._pending.copy(data)
         array = self._arrays[position]
-        future = self._executor.submit(array.__setitem__, region, buffer)
+        future = self._executor.submit(
+            array.__setitem__, region, data if buffer is None else buffer
+        )
         self._pending.add(future, data.nbytes, buffer)
-
-    def _reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
-        return self._pending.reuse(shape)
 
     def _falling_behind(self) -> bool:
         return self._pending.stalls > 0
