@@ -70,6 +70,7 @@ from ome_writers.metadata._tiff_axes import TiffAxes, check_tiff_settings
 from ._base import Backend, StorageKey, json_safe
 from ._durable import fsync_tree
 from ._flush import Flusher
+from ._frame_pool import FramePool
 from ._tiff_files import TiffFileSet
 from ._tiff_levels import SubIfdLevels
 from ._tiff_pages import PageStamp
@@ -181,10 +182,9 @@ class TiffBackend(Backend):
         self.frame_shape = (int(y.count or 1), int(x.count or 1))
         frame_bytes = max(1, math.prod(self.frame_shape) * self.dtype.itemsize)
         n_buffers = max(2, min(POOL_FRAMES, POOL_BYTES // frame_bytes))
-        self.pool = np.zeros((n_buffers, *self.frame_shape), dtype=self.dtype)
-        self.free: queue.LifoQueue[int] = queue.LifoQueue()
-        for i in reversed(range(n_buffers)):
-            self.free.put(i)
+        self.frames = FramePool(n_buffers, self.frame_shape, self.dtype)
+        self.pool = self.frames.buffers
+        self.free = self.frames.free
         # at most len(pool) frames (+ barriers and the stop sentinel) in flight
         self.work: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.writers: list[tifffile.TiffWriter] = []
@@ -433,6 +433,7 @@ class TiffBackend(Backend):
 
     def _run(self) -> None:
         zeros = np.zeros(self.frame_shape, dtype=self.dtype)
+        self.frames.keep_ahead(-1)
         while True:
             item = self.work.get()
             if item is None:
@@ -452,6 +453,7 @@ class TiffBackend(Backend):
                     item.done.set()
                 continue
             position, index, slot, empty = item
+            self.frames.keep_ahead(slot)  # before the next first use of one
             try:
                 if self.error is None:
                     data = zeros if empty else self.pool[slot]
