@@ -434,6 +434,10 @@ class TiffBackend(Backend):
     def _run(self) -> None:
         zeros = np.zeros(self.frame_shape, dtype=self.dtype)
         self.frames.keep_ahead(-1)
+        # while no frame has arrived yet; a failure here recurs, and is
+        # reported, when the first page builds the same text
+        with contextlib.suppress(Exception):
+            self.provisional.prepare_text(0)
         while True:
             item = self.work.get()
             if item is None:
