@@ -274,3 +274,32 @@ def test_overwrite(tmp_path: Path) -> None:
         "set_p000.ome.tiff",
         "set_p001.ome.tiff",
     ]
+
+
+def test_first_description_is_built_before_the_first_frame(tmp_path: Path) -> None:
+    """The writer thread builds the first file's provisional header while it
+    waits for the first frame, so that building does not hold up the first
+    appends; the file written is the same."""
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "early.ome.tiff"),
+        dimensions=[
+            Dimension(name="t", count=3, type="time"),
+            Dimension(name="y", count=8),
+            Dimension(name="x", count=8),
+        ],
+        dtype="uint16",
+    )
+    with create_stream(settings) as stream:
+        header = stream._backend.provisional.sections[0][0]
+        built = threading.Event()
+        for _ in range(200):  # the writer thread is idle: it builds it at once
+            if header.elements:
+                built.set()
+                break
+            built.wait(0.01)
+        assert built.is_set(), "no header before the first frame"
+        for i in range(3):
+            stream.append(np.full((8, 8), i, "uint16"))
+    with tifffile.TiffFile(settings.output_path) as tif:
+        assert tif.is_ome and len(tif.pages) == 3
+        assert [int(p.asarray()[0, 0]) for p in tif.pages] == [0, 1, 2]
