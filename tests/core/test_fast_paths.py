@@ -35,6 +35,8 @@ FAST = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 DTYPES = st.sampled_from(["uint8", "uint16", "int16", "float32"])
+FRAME_SHAPES = st.tuples(st.integers(1, 40), st.integers(1, 40))
+SEEDS = st.integers(0, 2**16)
 
 
 def _requires(name: str) -> pytest.MarkDecorator:
@@ -93,11 +95,11 @@ def _write(
 @_requires("tensorstore")
 @FAST
 @given(
-    shape=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    shape=FRAME_SHAPES,
     dtype=DTYPES,
     n=st.integers(1, 7),
     compression=st.sampled_from(["none", "blosc-zstd", "zstd"]),
-    seed=st.integers(0, 2**16),
+    seed=SEEDS,
 )
 def test_tensorstore_pooled_copy_equals_handing_over(
     shape: tuple[int, int], dtype: str, n: int, compression: str, seed: int
@@ -138,7 +140,7 @@ ZARR_WRITERS = [
     t=st.integers(1, 3),
     acquired=st.floats(0.3, 1.0),
     dtype=DTYPES,
-    seed=st.integers(0, 2**16),
+    seed=SEEDS,
 )
 def test_chunk_assembly_equals_per_frame_writes(
     backend: str,
@@ -188,11 +190,11 @@ def test_chunk_assembly_equals_per_frame_writes(
 @_requires("tifffile")
 @FAST
 @given(
-    shape=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    shape=FRAME_SHAPES,
     dtype=DTYPES,
     n=st.integers(1, 6),
     compression=st.sampled_from(["none", "lzw", "zlib", "zstd"]),
-    seed=st.integers(0, 2**16),
+    seed=SEEDS,
 )
 def test_tiff_page_reader_equals_tifffile(
     shape: tuple[int, int], dtype: str, n: int, compression: str, seed: int
@@ -269,13 +271,13 @@ def _pages(path: Path) -> tuple[list[tuple[int, int, dict[int, Any]]], np.ndarra
 @_requires("tifffile")
 @FAST
 @given(
-    shape=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    shape=FRAME_SHAPES,
     dtype=DTYPES,
     n=st.integers(1, 7),
     positions=st.integers(1, 3),
     single_file=st.booleans(),
     pixel_size=st.sampled_from([None, 0.65]),
-    seed=st.integers(0, 2**16),
+    seed=SEEDS,
 )
 def test_tiff_stamped_pages_equal_tifffile_pages(
     shape: tuple[int, int],

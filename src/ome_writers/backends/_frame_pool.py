@@ -46,13 +46,12 @@ class FramePool:
     """`count` buffers of `shape` and `dtype`; `free` hands out their indices."""
 
     def __init__(self, count: int, shape: tuple[int, ...], dtype: DTypeLike) -> None:
-        self.dtype = np.dtype(dtype)
         items = math.prod(shape)
-        self.slot_bytes = items * self.dtype.itemsize
+        self.slot_bytes = items * np.dtype(dtype).itemsize
         # anonymous and page-aligned, so pages can be advised
         self._map = mmap.mmap(-1, max(1, count * self.slot_bytes))
         self.buffers: np.ndarray = np.frombuffer(
-            self._map, dtype=self.dtype, count=count * items
+            self._map, dtype=dtype, count=count * items
         ).reshape(count, *shape)
         self.free: queue.LifoQueue[int] = queue.LifoQueue()
         for i in reversed(range(count)):  # buffer 0 is handed out first
@@ -60,9 +59,6 @@ class FramePool:
         self._base: int = self.buffers.ctypes.data  # the map's first page
         self._resident = 0  # buffers [0, _resident) made resident
         self._populate = _madvise()
-
-    def __len__(self) -> int:
-        return len(self.buffers)
 
     def keep_ahead(self, in_use: int) -> None:
         """Make the `SPARE` buffers after buffer `in_use` resident (call from

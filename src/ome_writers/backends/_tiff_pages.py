@@ -80,7 +80,7 @@ class PageStamp:
                 nbytes = value
             if size * n > 8:  # stored outside the entry: an absolute offset
                 relative = value - ifd_offset
-                if not end <= relative and relative + size * n <= len(ifd):
+                if not (end <= relative and relative + size * n <= len(ifd)):
                     return None
                 struct.pack_into(byteorder + "Q", ifd, entry + 12, relative)
                 moved.append(entry + 12)
@@ -107,7 +107,7 @@ class PageStamp:
         for at in self.moved:
             pack(order, ifd, at, ifd_offset + struct.unpack_from(order, ifd, at)[0])
         pack(order, ifd, self.strip, data_offset)
-        fh.write(b"\0" * pad + ifd + b"\0" * skip if pad or skip else ifd)
+        fh.write(b"\0" * pad + ifd + b"\0" * skip)
         fh.write(data.data)
         writer._ifdoffset = ifd_offset + self.next_field  # noqa: SLF001
         return ifd_offset, data_offset, self.nbytes

@@ -276,9 +276,10 @@ class Linker:
         """After the page: point the previous page's next-IFD field at it;
         the page's IFD offset."""
         writer.filehandle.flush()
-        offset = os.pread(self.fd, 8, self.scratch)
-        os.pwrite(self.fd, offset, previous)
-        return int(struct.unpack(self.byteorder + "Q", offset)[0])
+        raw = os.pread(self.fd, 8, self.scratch)
+        ifd = int(struct.unpack(self.byteorder + "Q", raw)[0])
+        self.link_to(writer, previous, ifd)
+        return ifd
 
     def link_to(self, writer: Any, previous: int, ifd: int) -> None:
         """After a page tifffile did not write: point the previous page's
