@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import configparser
 import functools
+import math
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -71,6 +72,13 @@ class S3Location:
             delay = min(2 * delay, MAX_RETRY_DELAY_SECONDS)
         return max(1, n)
 
+    @property
+    def max_jittered_retries(self) -> int:
+        """Retries for obstore, whose delays are drawn between 0.1 s and twice the
+        previous one: enough that its ``retry_timeout`` ends the retrying, not the
+        count (ten such retries can be over in 1-3 s)."""
+        return max(1, math.ceil(self.retry_seconds / FIRST_RETRY_SECONDS))
+
     def tensorstore_retries(self) -> dict[str, Any]:
         """tensorstore's ``s3_request_retries`` context resource."""
         return {
@@ -112,7 +120,7 @@ def _client(location: S3Location, prefix: str) -> Any:
             "timeout": "60s",
         },
         retry_config={
-            "max_retries": location.max_retries,
+            "max_retries": location.max_jittered_retries,
             "backoff": {
                 "init_backoff": timedelta(seconds=FIRST_RETRY_SECONDS),
                 "max_backoff": timedelta(seconds=MAX_RETRY_DELAY_SECONDS),

@@ -83,7 +83,8 @@ def test_server_restarted_mid_stream(
         for i in range(10):
             stream.append(frame(i))
         restartable_s3.stop()  # requests now fail to connect: retried
-        restart = threading.Timer(1.5, restartable_s3.start)
+        # down for longer than ten jittered retries usually last (1-3 s)
+        restart = threading.Timer(4.0, restartable_s3.start)
         restart.start()
         for i in range(10, 20):
             stream.append(frame(i))
