@@ -28,7 +28,8 @@ class _SlowArray:
     the caller is ahead of the sink however loaded the machine is.
     """
 
-    def __init__(self, hold: Any = None) -> None:
+    def __init__(self, shape: tuple[int, ...], hold: Any = None) -> None:
+        self.shape = shape  # of the array it stands in for
         self._hold = hold
         self.committed: list[int] = []
         self._jobs: list[tuple[Future[None], int]] = []
@@ -78,7 +79,7 @@ def test_pending_writes_stay_bounded(
     stream = create_stream(settings, checkpoint_seconds=None)
     backend = stream._backend
     backend._bulk_threads = backend.threads  # keep the stand-in array in place
-    slow = _SlowArray()
+    slow = _SlowArray(backend._arrays[0].shape)
     backend._arrays[0] = slow
     most_bytes = most_items = 0
     for i in range(n):
@@ -105,7 +106,9 @@ def test_small_frames_get_more_threads_once_appends_wait(tmp_path: Path) -> None
     assert start != bulk
     # nothing commits until an append had to wait (the sink is slower than
     # the caller, whatever the machine's load)
-    slow = _SlowArray(hold=lambda: backend._pending.stalls > 0)
+    slow = _SlowArray(
+        backend._arrays[0].shape, hold=lambda: backend._pending.stalls > 0
+    )
     backend._arrays[0] = slow
     for i in range(n):
         stream.append(np.full(SHAPE, i, "uint16"))

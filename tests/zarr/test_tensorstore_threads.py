@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +77,62 @@ def test_switch_mid_acquisition_keeps_every_frame(tmp_path: Path) -> None:
     by_ts = ts.open({"driver": "zarr3", "kvstore": kvstore}).result().read()
     np.testing.assert_array_equal(by_zarr, expected)
     np.testing.assert_array_equal(by_ts.result(), expected)
+
+
+def test_switch_does_not_wait_for_arrays_made_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stall early in a many-position run switches threads at once; arrays
+    made after the switch (or during it) are written through the new context."""
+    shape = (16, 16)
+    positions = 40
+    release = threading.Event()
+    backend_cls = _tensorstore.TensorstoreBackend
+    make = backend_cls._create_arrays
+    opened_with: dict[int, object] = {}
+
+    def held_create(self, arrays):  # type: ignore[no-untyped-def]
+        if arrays[0][0] != 0:  # the first array is made before create returns
+            assert release.wait(30)
+        make(self, arrays)
+        for position, _, _ in arrays:
+            opened_with[position] = self._context
+
+    open_made = backend_cls._open_made
+
+    def recorded_open(self, path, shape):  # type: ignore[no-untyped-def]
+        array = open_made(self, path, shape)
+        position = int(Path(str(path)).parent.name)  # <p>/0: level 0
+        opened_with[position] = self._context
+        return array
+
+    monkeypatch.setattr(backend_cls, "_create_arrays", held_create)
+    monkeypatch.setattr(backend_cls, "_open_made", recorded_open)
+    root = tmp_path / "ahead.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format="tensorstore",
+        dimensions=[
+            Dimension(name="p", count=positions, type="position"),
+            Dimension(name="y", count=shape[0]),
+            Dimension(name="x", count=shape[1]),
+        ],
+        dtype="uint16",
+    )
+    with create_stream(settings, checkpoint_seconds=None) as stream:
+        backend = stream._backend
+        backend._pending.stalls += 1  # as if an append had waited
+        stream.append(frame_for(0, shape))  # returns although arrays 1.. wait
+        assert backend.threads == backend._bulk_threads
+        assert not all(backend._array_ready)
+        release.set()
+        for i in range(1, positions):
+            stream.append(frame_for(i, shape))
+        final = backend._context
+        assert {p: opened_with[p] is final for p in range(positions)} == dict.fromkeys(
+            range(positions), True
+        )
+    for i in range(positions):
+        kvstore = {"driver": "file", "path": str(root / str(i) / "0")}
+        array = ts.open({"driver": "zarr3", "kvstore": kvstore}).result()
+        np.testing.assert_array_equal(array.read().result(), frame_for(i, shape))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import threading
 from typing import TYPE_CHECKING, Any
 
 import tensorstore as ts
@@ -34,7 +35,7 @@ from ._pending import PendingWrites
 from ._zarr_base import ZarrBackend, codec_configs
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     import numpy as np
 
@@ -115,6 +116,10 @@ class TensorstoreBackend(ZarrBackend):
             else None
         )
         self._context = _context(*self.threads, self._s3_retries)
+        # held while the context is switched and while arrays made ahead (on
+        # another thread) are stored, so that none keeps the old context
+        self._context_lock = threading.Lock()
+        self._making_context = _context(*self._bulk_threads, self._s3_retries)
         self._arrays: list[Any] = [None] * self.num_positions
         self._paths: dict[int, DatasetPath] = {}  # position -> array directory
         self._old_writes_pending = False
@@ -161,15 +166,27 @@ class TensorstoreBackend(ZarrBackend):
         return list(self.shards), [sharding]
 
     def _create_arrays(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
-        # every open is started before any is awaited: tensorstore creates them
-        # concurrently on its I/O threads
-        opening = [
-            ts.open(self._spec(path, shape), context=self._context)
+        # made on threads of their own, not queued behind the writes in flight
+        # (arrays made ahead of a plate's frames); every open is started before
+        # any is awaited, so tensorstore makes them concurrently
+        making = [
+            ts.open(self._spec(path, shape), context=self._making_context)
             for _, path, shape in arrays
         ]
-        for (position, path, _), future in zip(arrays, opening, strict=True):
-            self._arrays[position] = future.result()
-            self._paths[position] = path
+        for future in making:
+            future.result()
+        with self._context_lock:  # the writes' handles: opened without I/O
+            for position, path, shape in arrays:
+                self._arrays[position] = self._open_made(path, shape)
+                self._paths[position] = path
+
+    def _open_made(self, path: DatasetPath, shape: Sequence[int]) -> Any:
+        """A handle of an existing array, in the writes' context, opened without
+        reading its metadata (it is `shape` and the settings' metadata)."""
+        spec = self._spec(path, list(shape))
+        del spec["create"], spec["delete_existing"]
+        spec.update(open=True, assume_cached_metadata=True)
+        return ts.open(spec, context=self._context).result()
 
     def _spec(self, path: DatasetPath, shape: list[int]) -> dict[str, Any]:
         grid, codecs = self._codecs()
@@ -194,17 +211,16 @@ class TensorstoreBackend(ZarrBackend):
     def _keep_up(self) -> None:
         """Use more threads once an append had to wait for the disk."""
         if self._pending.stalls and self.threads != self._bulk_threads:
-            self._await_arrays()  # every array is reopened below
             self.threads = self._bulk_threads
-            self._context = _context(*self.threads, self._s3_retries)
-            # writes in flight finish on the old handles, which a read through
-            # the new ones sees only once committed (`_read_array` waits)
-            self._old_writes_pending = True
-            for position, path in self._paths.items():
-                self._settle_resize(position)
-                self._arrays[position] = ts.open(
-                    _store_spec(path), open=True, context=self._context
-                ).result()
+            with self._context_lock:  # arrays made ahead from now on use it
+                self._context = _context(*self.threads, self._s3_retries)
+                # writes in flight finish on the old handles, which a read
+                # through the new ones sees only once committed (`_read_array`)
+                self._old_writes_pending = True
+                for position, path in self._paths.items():
+                    self._settle_resize(position)
+                    shape = self._arrays[position].shape
+                    self._arrays[position] = self._open_made(path, shape)
 
     def _submit(self, target: Any, data: np.ndarray, own_copy: bool) -> None:
         self._pending.check()
