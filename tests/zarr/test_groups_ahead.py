@@ -159,3 +159,35 @@ def test_a_failure_building_the_documents_is_raised_and_keeps_the_frames(
     ).result()
     data = array.read().result()
     assert [int(data[n].max()) for n in range(3)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("backend", WRITERS)
+def test_close_replaces_every_image_document(tmp_path: Path, backend: str) -> None:
+    """More images than are written one by one (`write_groups` threads): each
+    gets its own frames' metadata and display window, and no temporary file."""
+    root = tmp_path / "many.ome.zarr"
+    positions = 24
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="p", type="position", count=positions),
+            Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
+            Dimension(name="y", count=8),
+            Dimension(name="x", count=8),
+        ],
+        dtype="uint16",
+    )
+    with create_stream(settings) as stream:
+        for n in range(2 * positions):
+            stream.append(np.full((8, 8), n, "uint16"), frame_metadata={"n": n})
+    for p in range(positions):
+        doc = json.loads((root / str(p) / "zarr.json").read_text())["attributes"]
+        records = doc["ome_writers"]["frame_metadata"]
+        assert [r["n"] for r in records] == [2 * p, 2 * p + 1]
+        windows = [c["window"] for c in doc["ome"]["omero"]["channels"]]
+        assert [(w["start"], w["end"]) for w in windows] == [(2 * p, 2 * p)] + [
+            (2 * p + 1, 2 * p + 1)
+        ]
+    assert not list(root.rglob("*.tmp"))
+    yaozarrs.validate_zarr_store(str(root))

@@ -26,7 +26,7 @@ from ome_writers._paths import remove_dataset, resolve_root
 from ome_writers.metadata._frames import JOURNAL_NAME, FrameMetadataJournal
 from ome_writers.metadata._ngff_axes import check_axes
 from ome_writers.metadata._ome_text import collection_text
-from ome_writers.metadata._zarr_groups import set_windows, write_group
+from ome_writers.metadata._zarr_groups import set_windows, write_group, write_groups
 from ome_writers.metadata._zarr_layout import check_plate, plan_layout
 
 from ._ahead import WAKE_EVERY, DirectoryPreparer
@@ -485,6 +485,7 @@ class ZarrBackend(Backend):
         if self.router.jagged:  # the cells not acquired, as far as acquired
             for position, path in enumerate(self.layout.image_paths):
                 self._describe_image(path, position)
+            write_groups(self.root, self._image_documents(), atomic=True)
 
     def _write_frame_metadata(self) -> None:
         """Every frame's metadata into the images' ``zarr.json`` (at close),
@@ -511,6 +512,8 @@ class ZarrBackend(Backend):
                 self._describe_image(path, position, file=reference)
             else:
                 self._describe_image(path, position, journal.read(file))
+        # a plate's hundreds of documents are replaced on a few threads
+        write_groups(self.root, self._image_documents(), atomic=True)
         if "." not in self.layout.image_paths:
             write_group(self.root, ".", self.attributes["."])
         journal.remove(keep=kept)
@@ -538,7 +541,9 @@ class ZarrBackend(Backend):
                 "version": __version__,
                 **own,
             }
-        write_group(self.root, path, self.attributes[path])
+
+    def _image_documents(self) -> dict[str, dict[str, Any]]:
+        return {path: self.attributes[path] for path in self.layout.image_paths}
 
     def _not_acquired(self, position: int) -> list[list[int]]:
         """Storage indices (index dims) of the array's cells no frame is for."""

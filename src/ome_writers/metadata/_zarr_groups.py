@@ -28,20 +28,23 @@ def set_windows(
             channel["window"]["start"], channel["window"]["end"] = window
 
 
-def write_groups(root: DatasetPath, groups: dict[str, dict[str, Any]]) -> None:
-    """Create the groups of a new dataset; a plate's hundreds on a few threads.
+def write_groups(
+    root: DatasetPath, groups: dict[str, dict[str, Any]], *, atomic: bool = False
+) -> None:
+    """Write many groups' documents; a plate's hundreds on a few threads.
 
     Creating directories and files waits for the filesystem, not for Python,
     so threads overlap those waits (a 96-well plate with 4 fields per well has
-    489 groups). Nothing is replaced, so each file is written in place.
+    489 groups). New groups (the default) are written in place; existing ones
+    are replaced atomically (`write_group`).
     """
     if len(groups) <= _SERIAL_GROUPS:
         for path, attributes in groups.items():
-            write_group(root, path, attributes, atomic=False)
+            write_group(root, path, attributes, atomic=atomic)
         return
     with ThreadPoolExecutor(_GROUP_THREADS) as pool:
         for future in [
-            pool.submit(write_group, root, path, attributes, atomic=False)
+            pool.submit(write_group, root, path, attributes, atomic=atomic)
             for path, attributes in groups.items()
         ]:
             future.result()
