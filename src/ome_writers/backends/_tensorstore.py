@@ -170,7 +170,12 @@ class TensorstoreBackend(ZarrBackend):
         # (arrays made ahead of a plate's frames); every open is started before
         # any is awaited, so tensorstore makes them concurrently
         making = [
-            ts.open(self._spec(path, shape), context=self._making_context)
+            ts.open(
+                self._spec(path, shape),
+                create=True,
+                delete_existing=True,
+                context=self._making_context,
+            )
             for _, path, shape in arrays
         ]
         for future in making:
@@ -183,10 +188,12 @@ class TensorstoreBackend(ZarrBackend):
     def _open_made(self, path: DatasetPath, shape: Sequence[int]) -> Any:
         """A handle of an existing array, in the writes' context, opened without
         reading its metadata (it is `shape` and the settings' metadata)."""
-        spec = self._spec(path, list(shape))
-        del spec["create"], spec["delete_existing"]
-        spec.update(open=True, assume_cached_metadata=True)
-        return ts.open(spec, context=self._context).result()
+        return ts.open(
+            self._spec(path, list(shape)),
+            open=True,
+            assume_cached_metadata=True,
+            context=self._context,
+        ).result()
 
     def _spec(self, path: DatasetPath, shape: list[int]) -> dict[str, Any]:
         grid, codecs = self._codecs()
@@ -204,8 +211,6 @@ class TensorstoreBackend(ZarrBackend):
                 "dimension_names": list(self.storage_names),
                 "fill_value": 0,
             },
-            "create": True,
-            "delete_existing": True,
         }
 
     def _keep_up(self) -> None:

@@ -484,7 +484,7 @@ class ZarrBackend(Backend):
     def _describe_not_acquired(self) -> None:
         if self.router.jagged:  # the cells not acquired, as far as acquired
             for position, path in enumerate(self.layout.image_paths):
-                self._describe_image(path, position)
+                self._set_image_attributes(path, position)
             write_groups(self.root, self._image_documents(), atomic=True)
 
     def _write_frame_metadata(self) -> None:
@@ -509,16 +509,16 @@ class ZarrBackend(Backend):
             if count > INLINE_FRAME_RECORDS and isinstance(file, Path):
                 kept.append(file)
                 reference = {"path": JOURNAL_NAME, "records": count}
-                self._describe_image(path, position, file=reference)
+                self._set_image_attributes(path, position, file=reference)
             else:
-                self._describe_image(path, position, journal.read(file))
+                self._set_image_attributes(path, position, journal.read(file))
         # a plate's hundreds of documents are replaced on a few threads
         write_groups(self.root, self._image_documents(), atomic=True)
         if "." not in self.layout.image_paths:
             write_group(self.root, ".", self.attributes["."])
         journal.remove(keep=kept)
 
-    def _describe_image(
+    def _set_image_attributes(
         self,
         path: str,
         position: int,
