@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 import warnings
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ._at_exit import close_at_exit, forget
 from ._coords import CoordNotifier, CoordUpdate, ExtentTracker
 from ._loss_window import LossWindow
 from .backends._base import BackendContext
@@ -106,6 +108,7 @@ def create_stream(
     )
     if settings.loss_window is not None:
         stream._window = LossWindow(stream, settings.loss_window)
+    close_at_exit(stream)
     return stream
 
 
@@ -436,6 +439,7 @@ class OMEStream:
             if self._closed:
                 return
             self._closed = True
+            forget(self)
             try:
                 self._backend.finalize(self._n)
             except Exception as e:
@@ -473,17 +477,27 @@ class OMEStream:
         self.close()
 
     def __del__(self) -> None:
+        self._close_unclosed()
+
+    def _close_unclosed(self) -> None:
+        """Close a stream its user left open: when it is collected, or when the
+        interpreter exits (`_at_exit`). Never raises."""
         try:
-            if getattr(self, "_closed", True):
+            # while the interpreter finalizes, the stream's daemon threads are
+            # stopped for good and closing would wait for them forever; open
+            # streams were closed when it began to exit (`close_at_exit`)
+            if getattr(self, "_closed", True) or sys.is_finalizing():
                 return
-            if self._n:
-                warnings.warn(
-                    "OMEStream was not closed before garbage collection. Please use "
-                    "`with create_stream(...):` or call `stream.close()`.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-            self.close()
+            try:
+                if self._n:
+                    warnings.warn(
+                        "OMEStream was not closed before garbage collection. Please "
+                        "use `with create_stream(...):` or call `stream.close()`.",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+            finally:  # also when warnings are errors
+                self.close()
         except Exception:  # never raise from a finalizer
             pass
 

@@ -44,11 +44,16 @@ class GroupsAhead:
         self._thread.start()
 
     def _run(self, root: DatasetPath) -> None:
-        from ome_writers.metadata._zarr_groups import write_groups
+        from ome_writers.metadata._zarr_groups import write_group, write_groups
 
         try:
             documents = _build(self._settings, self._layout)
-            write_groups(root, documents)
+            new = {path: attrs for path, attrs in documents.items() if path != "."}
+            write_groups(root, new)
+            # the root replaces its placeholder (`ZarrBackend.prepare`), last:
+            # the groups it names exist by then
+            if "." in documents:
+                write_group(root, ".", documents["."], atomic=True)
             self._documents = documents
         except BaseException as e:
             self._error = e

@@ -180,6 +180,10 @@ class ZarrBackend(Backend):
                     "Use overwrite=True to replace it."
                 )
             remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
+        # a placeholder root document at once, replaced by the real one in the
+        # background: a process killed before then leaves a Zarr group, which
+        # `overwrite=True` recognizes as a dataset of ours and replaces
+        write_group(root, ".", {}, atomic=False)
         targets = [
             (root / self._array_path(p), self.allocated[p])
             for p in range(self.num_positions)

@@ -27,9 +27,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_repair(args: argparse.Namespace) -> int:
     from .repair import repair
 
+    failed = 0
     for path in args.paths:
-        print(repair(path))
-    return 0
+        try:
+            print(repair(path))
+        except (OSError, ValueError) as e:  # not ours, or nothing to repair from
+            print(f"error: {e}", file=sys.stderr)
+            failed = 1
+    return failed
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

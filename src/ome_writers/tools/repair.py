@@ -124,6 +124,14 @@ def repair_zarr(path: Path) -> str:
     if staging.is_dir() and not staging.is_symlink():
         shutil.rmtree(staging)
         removed = "; removed acquire-zarr's staging store"
+    root = json.loads((path / "zarr.json").read_text(encoding="utf-8"))
+    if "ome" not in root.get("attributes", {}):  # the placeholder `prepare` writes
+        raise ValueError(
+            f"{path}: its writer stopped before the OME-Zarr metadata was written "
+            "(the root is a placeholder group); the arrays below it hold what "
+            "reached the disk, but there is no metadata to repair. Write the "
+            "acquisition again with overwrite=True."
+        )
     journals = sorted(path.rglob(JOURNAL_NAME))
     if not journals:
         return f"{path}: OME-Zarr, readable as written; nothing to repair{removed}"

@@ -1,0 +1,199 @@
+"""A script that ends without closing its stream exits, and leaves its frames.
+
+Part of a stream's work happens on daemon threads (group documents, arrays
+made ahead, the loss window), which stop for good once the interpreter starts
+finalizing. Each child process below slows the building of the group documents
+down, so that the script ends while that thread is still at work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaozarrs
+import zarr
+
+from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers.backends._registry import BY_NAME
+from ome_writers.tools.cli import main
+from tests.backends.params import backend_params, suffix
+from tests.backends.readers import read_stored, to_declared
+
+# the group documents take `delay` seconds to build (an import on a busy machine)
+SLOW_DOCUMENTS = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from ome_writers import AcquisitionSettings, Dimension, create_stream
+    from ome_writers.backends import _groups_ahead
+
+    backend, root, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    build = _groups_ahead._build
+
+    def slow_build(*args):
+        time.sleep(delay)
+        return build(*args)
+
+    _groups_ahead._build = slow_build
+    settings = AcquisitionSettings(
+        root_path=root, format=backend,
+        dimensions=[Dimension(name="t", count=4, type="time"),
+                    Dimension(name="p", count=2, type="position"),
+                    Dimension(name="y", count=6), Dimension(name="x", count=5)],
+        dtype="uint16",
+    )
+    stream = create_stream(settings)
+    for n in range(3):
+        stream.append(np.full((6, 5), n + 1, dtype="uint16"))
+    """
+)
+RAISES = SLOW_DOCUMENTS + 'raise RuntimeError("the acquisition script failed")\n'
+WAITS = SLOW_DOCUMENTS + 'print("READY", flush=True)\ntime.sleep(120)\n'
+FORMATS = ("ome-zarr", "ome-tiff")
+
+
+def _settings(backend: str, root: Path) -> AcquisitionSettings:
+    return AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=4, type="time"),
+            Dimension(name="p", count=2, type="position"),
+            Dimension(name="y", count=6),
+            Dimension(name="x", count=5),
+        ],
+        dtype="uint16",
+        overwrite=True,
+    )
+
+
+@pytest.mark.parametrize(
+    "backend", [p for f in FORMATS for p in backend_params(format=f)]
+)
+def test_script_that_raises_exits_with_its_frames(tmp_path: Path, backend: str) -> None:
+    """Unclosed at exit: the stream is closed while its threads still run."""
+    root = tmp_path / f"exit{suffix(backend)}"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", RAISES, backend, str(root), "0.5"],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the process did not exit: its unclosed stream hung it")
+    assert proc.returncode == 1, proc.stderr
+    assert "the acquisition script failed" in proc.stderr
+    assert "OMEStream was not closed" in proc.stderr  # closed for the user, said so
+    if BY_NAME[backend].format == "ome-zarr":
+        yaozarrs.validate_zarr_store(str(root))
+    stored = read_stored(_settings(backend, root))
+    assert stored is not None
+    settings = _settings(backend, root)
+    # frames 0-2: t0 at both positions, then t1 at position 0
+    for position, expected in enumerate([(1, 3), (2,)]):
+        data = to_declared(settings, stored[position])
+        # 4 timepoints declared, or (acquire-zarr) those that received frames
+        assert data.shape in ((4, 6, 5), (len(expected), 6, 5))
+        for t, value in enumerate(expected):
+            np.testing.assert_array_equal(data[t], np.full((6, 5), value))
+        assert not data[len(expected) :].any()
+
+
+@pytest.mark.parametrize("backend", backend_params(format="ome-zarr"))
+def test_killed_before_documents_leaves_a_replaceable_group(
+    tmp_path: Path, backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL before the group documents are written: ``overwrite=True`` works."""
+    root = tmp_path / f"killed{suffix(backend)}"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WAITS, backend, str(root), "60"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        proc.stdout.close()
+    # the background documents never came: the placeholder root is a group
+    doc = json.loads((root / "zarr.json").read_text())
+    assert doc["node_type"] == "group"
+    assert isinstance(zarr.open_group(str(root), mode="r"), zarr.Group)
+    # nothing to repair from: said so, not "readable as written"
+    assert main(["repair", str(root)]) == 1
+    assert "stopped before the OME-Zarr metadata was written" in capsys.readouterr().err
+    with create_stream(_settings(backend, root)) as stream:
+        for t in range(4):
+            for p in range(2):
+                stream.append(np.full((6, 5), 10 * t + p, dtype="uint16"))
+    yaozarrs.validate_zarr_store(str(root))
+    stored = read_stored(_settings(backend, root))
+    assert stored is not None
+    for p in range(2):
+        data = to_declared(_settings(backend, root), stored[p])
+        for t in range(4):
+            np.testing.assert_array_equal(data[t], np.full((6, 5), 10 * t + p))
+
+
+WORKER = textwrap.dedent(
+    """
+    import sys, threading, time
+    import numpy as np
+    from ome_writers import AcquisitionSettings, Dimension, create_stream
+
+    backend, root = sys.argv[1], sys.argv[2]
+    settings = AcquisitionSettings(
+        root_path=root, format=backend,
+        dimensions=[Dimension(name="t", count=4, type="time"),
+                    Dimension(name="p", count=2, type="position"),
+                    Dimension(name="y", count=6), Dimension(name="x", count=5)],
+        dtype="uint16",
+    )
+    stream = create_stream(settings)
+
+    def acquire():
+        time.sleep(0.5)  # the main thread has ended by now
+        for n in range(8):
+            stream.append(np.full((6, 5), n + 1, dtype="uint16"))
+        stream.close()
+        print("CLOSED", flush=True)
+
+    threading.Thread(target=acquire).start()
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "backend", [p for f in FORMATS for p in backend_params(format=f)]
+)
+def test_stream_of_a_running_thread_is_left_to_it(tmp_path: Path, backend: str) -> None:
+    """The main thread ends first: a non-daemon thread still appends, then closes."""
+    root = tmp_path / f"worker{suffix(backend)}"
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKER, backend, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "CLOSED"
+    assert "Error" not in proc.stderr and "not closed" not in proc.stderr
+    settings = _settings(backend, root)
+    stored = read_stored(settings)
+    assert stored is not None
+    for position in range(2):
+        data = to_declared(settings, stored[position])
+        for t in range(4):
+            expected = np.full((6, 5), 2 * t + position + 1)
+            np.testing.assert_array_equal(data[t], expected)
