@@ -13,13 +13,15 @@ thread pools stop taking work (their hook is registered when
 `concurrent.futures.thread` is imported, here at the latest). It first waits for
 the non-daemon threads that are not pool workers, exactly as the interpreter
 would next: one may still be appending to a stream it then closes itself.
-During finalization a stream is not closed (`OMEStream._close_unclosed`).
+During finalization a stream is not closed (`OMEStream._close_unclosed`), nor
+in a forked child process: the dataset is its parent's.
 """
 
 from __future__ import annotations
 
 import atexit
 import concurrent.futures.thread as pool_threads
+import os
 import threading
 import weakref
 from typing import Protocol
@@ -47,6 +49,17 @@ def close_at_exit(stream: _Closable) -> None:
                 return
             _registered = True
         _open.add(stream)
+
+
+def _forget_all() -> None:
+    """In a forked child: its copies of the parent's streams are not its own."""
+    global _lock
+    _lock = threading.Lock()  # the parent's may have been held at the fork
+    _open.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_all)
 
 
 def forget(stream: _Closable) -> None:

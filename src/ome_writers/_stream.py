@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
@@ -136,6 +137,7 @@ class OMEStream:
         "_n",
         "_next_checkpoint",
         "_notifier",
+        "_pid",
         "_ranges",
         "_readable",
         "_route",
@@ -162,6 +164,7 @@ class OMEStream:
     _n: int
     _next_checkpoint: float
     _notifier: CoordNotifier | None
+    _pid: int
     _ranges: DisplayRanges | None
     _readable: tuple[int, int]
     _route: Callable[[int], tuple[int, tuple[int, ...]]]
@@ -185,6 +188,7 @@ class OMEStream:
     ) -> OMEStream:
         self = object.__new__(cls)
         self._settings = settings
+        self._pid = os.getpid()  # a forked child never closes it (`_close_unclosed`)
         self._backend = backend
         self._router = router
         self._frame_log = frame_log
@@ -487,6 +491,8 @@ class OMEStream:
             # stopped for good and closing would wait for them forever; open
             # streams were closed when it began to exit (`close_at_exit`)
             if getattr(self, "_closed", True) or sys.is_finalizing():
+                return
+            if self._pid != os.getpid():  # a forked child's copy: the parent's
                 return
             try:
                 if self._n:
