@@ -69,6 +69,8 @@ def forget(stream: _Closable) -> None:
 
 
 def _close_open() -> None:
+    if not _open:  # nothing to close: the interpreter's own order, untouched
+        return
     # pool workers end only after this hook: waiting for them would never end
     workers = getattr(pool_threads, "_threads_queues", None)
     if workers is not None:
