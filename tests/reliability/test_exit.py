@@ -232,7 +232,7 @@ FORKS = textwrap.dedent(
 # for its writer thread, which a fork does not copy: the child hangs (or dies)
 CHILD_HANGS = pytest.mark.xfail(
     reason="acquire-zarr's stream is not fork-safe (its destructor in the child)",
-    strict=True,
+    strict=False,  # how the child fails depends on its writer thread's state
 )
 
 
