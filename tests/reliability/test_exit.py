@@ -27,15 +27,17 @@ from ome_writers.tools.cli import main
 from tests.backends.params import backend_params, suffix
 from tests.backends.readers import read_stored, to_declared
 
-# the group documents take `delay` seconds to build (an import on a busy machine)
-SLOW_DOCUMENTS = textwrap.dedent(
+# every child: the same acquisition; with a third argument, its group documents
+# take that many seconds to build (an import on a busy machine)
+PRELUDE = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, threading, time
     import numpy as np
     from ome_writers import AcquisitionSettings, Dimension, create_stream
     from ome_writers.backends import _groups_ahead
 
-    backend, root, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    backend, root = sys.argv[1], sys.argv[2]
+    delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
     build = _groups_ahead._build
 
     def slow_build(*args):
@@ -51,12 +53,16 @@ SLOW_DOCUMENTS = textwrap.dedent(
         dtype="uint16",
     )
     stream = create_stream(settings)
-    for n in range(3):
-        stream.append(np.full((6, 5), n + 1, dtype="uint16"))
+
+    def append(frames):
+        for n in frames:
+            stream.append(np.full((6, 5), n + 1, dtype="uint16"))
     """
 )
-RAISES = SLOW_DOCUMENTS + 'raise RuntimeError("the acquisition script failed")\n'
-WAITS = SLOW_DOCUMENTS + 'print("READY", flush=True)\ntime.sleep(120)\n'
+RAISES = (
+    PRELUDE + 'append(range(3))\nraise RuntimeError("the acquisition script failed")\n'
+)
+WAITS = PRELUDE + 'append(range(3))\nprint("READY", flush=True)\ntime.sleep(120)\n'
 FORMATS = ("ome-zarr", "ome-tiff")
 
 
@@ -73,6 +79,18 @@ def _settings(backend: str, root: Path) -> AcquisitionSettings:
         dtype="uint16",
         overwrite=True,
     )
+
+
+def _assert_every_frame(backend: str, root: Path) -> None:
+    """All eight frames, read back independently: frame n holds n + 1."""
+    settings = _settings(backend, root)
+    stored = read_stored(settings)
+    assert stored is not None
+    for position in range(2):
+        data = to_declared(settings, stored[position])
+        for t in range(4):
+            expected = np.full((6, 5), 2 * t + position + 1)
+            np.testing.assert_array_equal(data[t], expected)
 
 
 @pytest.mark.parametrize(
@@ -146,26 +164,11 @@ def test_killed_before_documents_leaves_a_replaceable_group(
             np.testing.assert_array_equal(data[t], np.full((6, 5), 10 * t + p))
 
 
-WORKER = textwrap.dedent(
+WORKER = PRELUDE + textwrap.dedent(
     """
-    import sys, threading, time
-    import numpy as np
-    from ome_writers import AcquisitionSettings, Dimension, create_stream
-
-    backend, root = sys.argv[1], sys.argv[2]
-    settings = AcquisitionSettings(
-        root_path=root, format=backend,
-        dimensions=[Dimension(name="t", count=4, type="time"),
-                    Dimension(name="p", count=2, type="position"),
-                    Dimension(name="y", count=6), Dimension(name="x", count=5)],
-        dtype="uint16",
-    )
-    stream = create_stream(settings)
-
     def acquire():
         time.sleep(0.5)  # the main thread has ended by now
-        for n in range(8):
-            stream.append(np.full((6, 5), n + 1, dtype="uint16"))
+        append(range(8))
         stream.close()
         print("CLOSED", flush=True)
 
@@ -189,39 +192,17 @@ def test_stream_of_a_running_thread_is_left_to_it(tmp_path: Path, backend: str) 
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "CLOSED"
     assert "Error" not in proc.stderr and "not closed" not in proc.stderr
-    settings = _settings(backend, root)
-    stored = read_stored(settings)
-    assert stored is not None
-    for position in range(2):
-        data = to_declared(settings, stored[position])
-        for t in range(4):
-            expected = np.full((6, 5), 2 * t + position + 1)
-            np.testing.assert_array_equal(data[t], expected)
+    _assert_every_frame(backend, root)
 
 
-FORKS = textwrap.dedent(
+FORKS = PRELUDE + textwrap.dedent(
     """
-    import os, sys
-    import numpy as np
-    from ome_writers import AcquisitionSettings, Dimension, create_stream
-
-    backend, root = sys.argv[1], sys.argv[2]
-    settings = AcquisitionSettings(
-        root_path=root, format=backend,
-        dimensions=[Dimension(name="t", count=4, type="time"),
-                    Dimension(name="p", count=2, type="position"),
-                    Dimension(name="y", count=6), Dimension(name="x", count=5)],
-        dtype="uint16",
-    )
-    stream = create_stream(settings)
-    for n in range(3):
-        stream.append(np.full((6, 5), n + 1, dtype="uint16"))
+    append(range(3))
     child = os.fork()
     if child == 0:  # ends normally (exit hooks, then finalization), stream unclosed
         sys.exit(0)
     assert os.waitpid(child, 0)[1] == 0
-    for n in range(3, 8):
-        stream.append(np.full((6, 5), n + 1, dtype="uint16"))
+    append(range(3, 8))
     stream.close()
     print("CLOSED", flush=True)
     """
@@ -269,13 +250,6 @@ def test_forked_child_leaves_the_parents_stream_alone(
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "CLOSED"
     assert "not closed" not in proc.stderr  # the child did not close it
-    settings = _settings(backend, root)
     if BY_NAME[backend].format == "ome-zarr":
         yaozarrs.validate_zarr_store(str(root))
-    stored = read_stored(settings)
-    assert stored is not None
-    for position in range(2):
-        data = to_declared(settings, stored[position])
-        for t in range(4):
-            expected = np.full((6, 5), 2 * t + position + 1)
-            np.testing.assert_array_equal(data[t], expected)
+    _assert_every_frame(backend, root)
