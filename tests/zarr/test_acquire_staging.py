@@ -8,7 +8,9 @@ cannot be made at all, acquire-zarr writes in place.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -102,3 +104,71 @@ def test_a_failed_link_after_the_first_is_raised(
     names = zarr.open_group(str(root / "OME"), mode="r").attrs["ome"]["series"]
     first = zarr.open_array(str(root / names[0] / "0"), mode="r")
     assert int(first[0].max()) == 1
+
+
+def test_the_staging_store_is_flat(tmp_path: Path) -> None:
+    # one directory per position, whatever the dataset's hierarchy: acquire-zarr's
+    # own group documents stay in the staging store
+    root = tmp_path / "flat.ome.zarr"
+    settings = _settings(root, 3)
+    staging = root / ACQUIRE_ZARR_STAGING
+    with create_stream(settings) as stream:
+        for n in range(settings.num_frames):
+            stream.append(_frame(n))
+        assert sorted(p.name for p in staging.iterdir() if p.is_dir()) == [
+            "p0",
+            "p1",
+            "p2",
+        ]
+        assert all((staging / f"p{p}" / "c").is_symlink() for p in range(3))
+    assert _stored(root, 3) == [[1, 4], [2, 5], [3, 6]]
+    assert not staging.exists()
+
+
+def test_a_loss_window_visit_waits_for_arrays_without_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the visit waits for every array made ahead; appends to a position whose
+    # array exists go on meanwhile
+    gate = threading.Event()
+    real = _acquire_zarr.AcquireZarrBackend._create_arrays
+
+    def held(self: Any, arrays: list[Any]) -> None:
+        if any(position > 0 for position, *_ in arrays):
+            assert gate.wait(30)
+        real(self, arrays)
+
+    monkeypatch.setattr(_acquire_zarr.AcquireZarrBackend, "_create_arrays", held)
+    root = tmp_path / "visit.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format="acquire-zarr",
+        dimensions=[
+            Dimension(name="p", count=2, type="position"),
+            Dimension(name="t", count=4, type="time"),
+            Dimension(name="y", count=16),
+            Dimension(name="x", count=16),
+        ],
+        dtype="uint16",
+        loss_window=None,  # visits made here
+    )
+    stream = create_stream(settings)
+    stream.append(_frame(0))  # position 0, linked at create
+    visit = threading.Thread(target=stream._make_readable)
+    visit.start()
+    appends = threading.Thread(
+        target=lambda: [stream.append(_frame(n)) for n in range(1, 4)]
+    )
+    try:
+        appends.start()
+        appends.join(10)
+        assert not appends.is_alive(), "appends waited for the visit"
+        assert visit.is_alive()  # still waiting for position 1's array
+    finally:
+        gate.set()
+        appends.join()
+        visit.join()
+    for n in range(4, 8):
+        stream.append(_frame(n))
+    stream.close()
+    assert _stored(root, 2) == [[1, 2, 3, 4], [5, 6, 7, 8]]

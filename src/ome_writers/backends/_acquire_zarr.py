@@ -27,16 +27,20 @@ a staging store (`STAGING`, inside the dataset) whose arrays' ``c`` directories
 are links to the real arrays' ``c``: the chunk data lands in place, its
 ``zarr.json`` documents do not. Only checkpoints (and close, which moves
 acquire-zarr's final documents into place) write the arrays' ``zarr.json``.
-Where links cannot be made, acquire-zarr writes in place as before.
+The staging store is flat (position *p*'s array is ``p<p>``, one directory
+each, whatever the dataset's hierarchy), so acquire-zarr's own group documents
+stay in it too. Where links cannot be made, acquire-zarr writes in place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
 import os
 import shutil
+import threading
 import time
 from collections import OrderedDict
 from itertools import product
@@ -115,6 +119,7 @@ class AcquireZarrBackend(ZarrBackend):
         self.assembler = None  # acquire-zarr assembles chunks itself
         self._stream: Any = None
         self._keys = [self.layout.array_path(p) for p in range(self.num_positions)]
+        self._stream_keys = self._keys  # acquire-zarr's: flat ones when staged
         self._recent: list[OrderedDict[tuple[int, ...], np.ndarray]] = [
             OrderedDict() for _ in range(self.num_positions)
         ]
@@ -127,6 +132,9 @@ class AcquireZarrBackend(ZarrBackend):
         self._staging: Path | None = None  # acquire-zarr's store, if not the root
         self._linked = False  # a staging link was made
         self._empty_docs: dict[tuple[int, ...], str] = {}  # array docs by shape
+        # one declaration of complete shards at a time (a loss-window visit
+        # declares without the stream's lock, a checkpoint with it)
+        self._declaring = threading.Lock()
 
     def _dimension(self, dim: Any, chunk: int, shard: int) -> Any:
         kind = _KINDS.get(str(effective_type(dim)), az.DimensionType.OTHER)
@@ -149,6 +157,8 @@ class AcquireZarrBackend(ZarrBackend):
         # groups, and each array's directory and staging link: the first
         # position's now, the others ahead of their frames (`_create_arrays`)
         super().prepare()
+        if self._staging is not None:  # links work here
+            self._stream_keys = [_staged_key(p) for p in range(self.num_positions)]
         settings = self.settings
         storage = list(settings.array_storage_dimensions)
         by_name = {d.name: i for i, d in enumerate(storage)}
@@ -165,7 +175,7 @@ class AcquireZarrBackend(ZarrBackend):
                 compressor=compressor, codec=codec, level=level, shuffle=1
             )
         arrays = []
-        for key in self._keys:
+        for key in self._stream_keys:
             kwargs: dict[str, Any] = {
                 "output_key": key,
                 "dimensions": dims,
@@ -205,10 +215,10 @@ class AcquireZarrBackend(ZarrBackend):
             return
         for position, array, allocated in arrays:
             assert isinstance(array, Path)
-            linked = staging / self._keys[position]
+            linked = staging / _staged_key(position)
             try:
-                (array / "c").mkdir(parents=True, exist_ok=True)
-                linked.mkdir(parents=True, exist_ok=True)
+                _make_directories(array / "c")
+                _make_directories(linked)
                 target = os.path.relpath(array / "c", linked)
                 os.symlink(target, linked / "c", target_is_directory=True)
             except OSError:
@@ -233,7 +243,9 @@ class AcquireZarrBackend(ZarrBackend):
             and index[self.grow_axis] >= self.extent[position]
         ):
             self.extent[position] = index[self.grow_axis] + 1
-        self._stream.append(np.ascontiguousarray(frame), key=self._keys[position])
+        self._stream.append(
+            np.ascontiguousarray(frame), key=self._stream_keys[position]
+        )
         self._frames[position] += 1
         self.flusher.add(frame.nbytes, (position, index))
         if not self._keep_recent:
@@ -298,18 +310,20 @@ class AcquireZarrBackend(ZarrBackend):
         self._close_stream()
         for position in range(self.num_positions):
             self._recent[position].clear()
-        if self._staging is not None:  # acquire-zarr's final array documents
+        staging = self._staging
+        if staging is not None:  # acquire-zarr's final array documents
             assert isinstance(self.root, Path)  # a staging store is local
             for position, key in enumerate(self._keys):
                 if self._frames[position]:
                     os.replace(
-                        self._staging / key / "zarr.json", self.root / key / "zarr.json"
+                        staging / self._stream_keys[position] / "zarr.json",
+                        self.root / key / "zarr.json",
                     )
-            shutil.rmtree(self._staging)
-        # acquire-zarr may have written group documents: restore ours
-        for group, attributes in self.attributes.items():
-            if group not in self.layout.image_paths:
-                write_group(self.root, group, attributes)
+            shutil.rmtree(staging)
+        else:  # acquire-zarr may have written group documents: restore ours
+            for group, attributes in self.attributes.items():
+                if group not in self.layout.image_paths:
+                    write_group(self.root, group, attributes)
         self._write_frame_metadata()
         self._write_ome_xml()
         for position, key in enumerate(self._keys):
@@ -334,9 +348,6 @@ class AcquireZarrBackend(ZarrBackend):
         self._declare_complete(CHECKPOINT_WAIT_SECONDS)
         sync_filesystem(self.root)
 
-    # all of `make_readable` under the stream's lock (not ZarrBackend's split)
-    start_readable = Backend.start_readable
-
     def make_readable(self, frames_done: int) -> None:
         """Declare the first-dimension shards acquire-zarr has completed.
 
@@ -345,15 +356,34 @@ class AcquireZarrBackend(ZarrBackend):
         """
         self._declare_complete(0.0)
 
-    def _declare_complete(self, wait_seconds: float) -> None:
+    def start_readable(self, frames_done: int) -> Callable[[], object] | None:
+        """`make_readable` in two parts: under the stream's lock, what each
+        array has received; without it, waiting for the arrays made ahead,
+        finding the complete shards and declaring them (one file read per
+        shard), so that appends go on meanwhile."""
+        if self.router.jagged:  # image documents rewritten: all under the lock
+            return Backend.start_readable(self, frames_done)
+        targets = [self._target_extent(p) for p in range(self.num_positions)]
+        return lambda: self._declare_complete(0.0, targets)
+
+    def _declare_complete(
+        self, wait_seconds: float, targets: list[int] | None = None
+    ) -> None:
         """Journal per-frame metadata; each array's ``zarr.json`` declares the
-        complete shards, waiting up to `wait_seconds` for acquire-zarr."""
+        complete shards (up to `targets`, default: of the frames received so
+        far), waiting up to `wait_seconds` for acquire-zarr."""
         self._await_ahead()  # each array's first document is written
         self._checkpoint_metadata()
         if len(self.storage_shape) < 3:  # one frame per array: written at close
             return
+        if targets is None:
+            targets = [self._target_extent(p) for p in range(self.num_positions)]
+        with self._declaring:
+            self._declare_shards(targets, wait_seconds)
+
+    def _declare_shards(self, targets: list[int], wait_seconds: float) -> None:
         for position, key in enumerate(self._keys):
-            target = self._target_extent(position)
+            target = targets[position]
             deadline = time.monotonic() + wait_seconds
             extent = self._complete_extent(position, target)
             while extent < target and time.monotonic() < deadline:
@@ -491,6 +521,25 @@ class AcquireZarrBackend(ZarrBackend):
 
     def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
         raise NotImplementedError
+
+
+def _staged_key(position: int) -> str:
+    """Where acquire-zarr writes position `position`'s array in the staging store."""
+    return f"p{position}"
+
+
+def _make_directories(path: Path) -> None:
+    """`path` and its parent, in two calls when the grandparent exists (each
+    call to the filesystem counts when a plate has hundreds of arrays)."""
+    try:
+        os.mkdir(path.parent)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        path.mkdir(parents=True, exist_ok=True)
+        return
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path)
 
 
 class _Zeros:
