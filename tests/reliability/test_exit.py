@@ -209,24 +209,9 @@ FORKS = PRELUDE + textwrap.dedent(
 )
 
 
-# acquire-zarr's own stream object, destroyed in the child as it exits, waits
-# for its writer thread, which a fork does not copy: the child hangs (or dies)
-CHILD_HANGS = pytest.mark.xfail(
-    reason="acquire-zarr's stream is not fork-safe (its destructor in the child)",
-    strict=False,  # how the child fails depends on its writer thread's state
-)
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
 @pytest.mark.parametrize(
-    "backend",
-    [
-        pytest.param(*p.values, marks=[*p.marks, CHILD_HANGS])
-        if p.values[0] == "acquire-zarr"
-        else p
-        for f in FORMATS
-        for p in backend_params(format=f)
-    ],
+    "backend", [p for f in FORMATS for p in backend_params(format=f)]
 )
 def test_forked_child_leaves_the_parents_stream_alone(
     tmp_path: Path, backend: str
@@ -253,3 +238,57 @@ def test_forked_child_leaves_the_parents_stream_alone(
     if BY_NAME[backend].format == "ome-zarr":
         yaozarrs.validate_zarr_store(str(root))
     _assert_every_frame(backend, root)
+
+
+FORKS_ACQUIRE_ZARR = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    import numpy as np
+    from ome_writers import AcquisitionSettings, Dimension, create_stream
+
+    root, frames, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    settings = AcquisitionSettings(
+        root_path=root, format="acquire-zarr", dtype="uint16",
+        dimensions=[Dimension(name="t", count=8, type="time"),
+                    Dimension(name="y", count=size), Dimension(name="x", count=size)],
+    )
+    stream = create_stream(settings)
+    for n in range(frames):
+        stream.append(np.full((size, size), n + 1, dtype="uint16"))
+    child = os.fork()
+    if child == 0:
+        sys.exit(0)
+    deadline = time.monotonic() + 10
+    while not os.waitpid(child, os.WNOHANG)[0]:
+        if time.monotonic() > deadline:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+            sys.exit("the child hung")
+        time.sleep(0.02)
+    for n in range(frames, 8):
+        stream.append(np.full((size, size), n + 1, dtype="uint16"))
+    stream.close()
+    print("CLOSED", flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+@pytest.mark.parametrize(("frames", "size"), [(0, 64), (3, 16), (3, 1024)])
+def test_forked_child_of_an_acquire_zarr_stream_exits(
+    tmp_path: Path, frames: int, size: int
+) -> None:
+    """acquire-zarr's stream object, destroyed in a child as it exits, waited
+    for a writer thread the fork did not copy: the child hung or crashed."""
+    pytest.importorskip("acquire_zarr")
+    root = tmp_path / "fork.ome.zarr"
+    proc = subprocess.run(
+        [sys.executable, "-c", FORKS_ACQUIRE_ZARR, str(root), str(frames), str(size)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "CLOSED"
+    array = zarr.open_array(str(root / "0"), mode="r")
+    assert [int(array[t].max()) for t in range(8)] == list(range(1, 9))

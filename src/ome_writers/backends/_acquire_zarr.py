@@ -35,6 +35,7 @@ stay in it too. Where links cannot be made, acquire-zarr writes in place.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import json
 import math
@@ -42,6 +43,7 @@ import os
 import shutil
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from itertools import product
 from pathlib import Path
@@ -201,6 +203,7 @@ class AcquireZarrBackend(ZarrBackend):
                 overwrite=False,
             )
         self._stream = az.ZarrStream(stream_settings)
+        _open_streams.add(self)
 
     def _create_arrays(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
         """Array directories with no extent yet, acquire-zarr's store linked to them.
@@ -337,6 +340,7 @@ class AcquireZarrBackend(ZarrBackend):
             raise failure
 
     def _close_stream(self) -> None:
+        _open_streams.discard(self)
         if self._stream is not None:
             try:
                 self._stream.close()
@@ -521,6 +525,28 @@ class AcquireZarrBackend(ZarrBackend):
 
     def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
         raise NotImplementedError
+
+
+# backends whose acquire-zarr stream is open (`_keep_in_child`)
+_open_streams: weakref.WeakSet[AcquireZarrBackend] = weakref.WeakSet()
+
+
+def _keep_in_child() -> None:
+    """In a forked child, keep the parent's acquire-zarr streams forever.
+
+    Destroying one (as the child exits) waits for its writer thread, which
+    the fork did not copy: the child hung. The child never closes its parent's
+    streams (`OMEStream._close_unclosed`), so an extra reference that is never
+    dropped costs nothing.
+    """
+    for backend in list(_open_streams):
+        if backend._stream is not None:  # noqa: SLF001
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(backend._stream))  # noqa: SLF001
+    _open_streams.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_keep_in_child)
 
 
 def _staged_key(position: int) -> str:
