@@ -20,6 +20,13 @@ from ._stream import OMEStream, create_stream
 from ._version import __version__
 from .adapters._useq import dims_from_useq, useq_to_acquisition_settings
 
+# The NGFF models (yaozarrs: ~60 ms of import) load with the package, not while
+# a first stream's frames arrive: its group documents are then built in a few
+# milliseconds (`backends/_groups_ahead.py`). Imported on a background thread
+# at `create_stream`, they held the interpreter and two cores long enough that
+# 512² frames offered at 1,500 fps waited 5-15 ms and fell behind.
+from .metadata import _ngff  # noqa: F401  # isort: skip
+
 __all__ = [
     "AcquisitionSettings",
     "Channel",
