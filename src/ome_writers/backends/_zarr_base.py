@@ -2,9 +2,10 @@
 
 A concrete backend only creates, resizes, writes and reads arrays.
 
-Unbounded first dimension: arrays grow geometrically (at least one chunk,
-otherwise doubling, in whole chunks), so ``zarr.json`` is rewritten O(log n)
-times, not per frame; at close every array is cut to exactly the frames written.
+Unbounded first dimension: arrays start with room for 64 MiB of frames (at
+most 128 indices, at least one chunk) and grow geometrically (doubling, in
+whole chunks), so ``zarr.json`` is rewritten O(log n) times, not per frame; at
+close every array is cut to exactly the frames written.
 
 Durability: chunk files are written without per-file fsync; checkpoints and close
 sync the filesystem holding the dataset once (`sync_filesystem`), and a
@@ -51,6 +52,11 @@ BLOSC = {"blosc-zstd": ("zstd", 3), "blosc-lz4": ("lz4", 5)}
 #: per-frame metadata records of an image kept in its ``zarr.json``; more stay
 #: in the journal file beside it (see `ZarrBackend._write_frame_metadata`)
 INLINE_FRAME_RECORDS = 10_000
+#: an unbounded array starts with room for this many bytes along its growing
+#: axis, and at most this many indices (at least one chunk); it is cut to the
+#: frames written by loss-window visits, checkpoints and close
+INITIAL_GROWTH_BYTES = 64 * 1024**2
+INITIAL_GROWTH_INDICES = 128
 
 
 class ZarrBackend(Backend):
@@ -166,7 +172,16 @@ class ZarrBackend(Backend):
     def _initial_shape(self) -> list[int]:
         shape = [int(c) if c is not None else 0 for c in self.storage_shape]
         if self.grow_axis is not None:
-            shape[self.grow_axis] = self.grow_step
+            # room for `INITIAL_GROWTH_BYTES` of frames at once, in whole steps:
+            # growing from one chunk resized the array at frames 1, 2, 3, 5, 9,
+            # ..., each resize queued behind the writes in flight, which the
+            # first frames then waited for
+            index_bytes = self.dtype.itemsize * math.prod(
+                n for i, n in enumerate(shape) if i != self.grow_axis
+            )
+            room = min(INITIAL_GROWTH_INDICES, INITIAL_GROWTH_BYTES // index_bytes)
+            steps = max(1, room // self.grow_step)
+            shape[self.grow_axis] = self.grow_step * steps
         return shape
 
     # --------------------------------------------------------------- creation
