@@ -179,7 +179,9 @@ class ZarrBackend(Backend):
             index_bytes = self.dtype.itemsize * math.prod(
                 n for i, n in enumerate(shape) if i != self.grow_axis
             )
-            room = min(INITIAL_GROWTH_INDICES, INITIAL_GROWTH_BYTES // index_bytes)
+            room = min(
+                INITIAL_GROWTH_INDICES, INITIAL_GROWTH_BYTES // max(1, index_bytes)
+            )
             steps = max(1, room // self.grow_step)
             shape[self.grow_axis] = self.grow_step * steps
         return shape
