@@ -367,7 +367,7 @@ class AcquireZarrBackend(ZarrBackend):
         shard), so that appends go on meanwhile."""
         if self.router.jagged:  # image documents rewritten: all under the lock
             return Backend.start_readable(self, frames_done)
-        targets = [self._target_extent(p) for p in range(self.num_positions)]
+        targets = self._target_extents()
         return lambda: self._declare_complete(0.0, targets)
 
     def _declare_complete(
@@ -381,7 +381,7 @@ class AcquireZarrBackend(ZarrBackend):
         if len(self.storage_shape) < 3:  # one frame per array: written at close
             return
         if targets is None:
-            targets = [self._target_extent(p) for p in range(self.num_positions)]
+            targets = self._target_extents()
         with self._declaring:
             self._declare_shards(targets, wait_seconds)
 
@@ -398,6 +398,9 @@ class AcquireZarrBackend(ZarrBackend):
                 shape[0] = extent
                 self._write_array_doc(key, shape)
                 self._declared[position] = extent
+
+    def _target_extents(self) -> list[int]:
+        return [self._target_extent(p) for p in range(self.num_positions)]
 
     def _target_extent(self, position: int) -> int:
         """First-dimension extent of the shards that have every frame."""
