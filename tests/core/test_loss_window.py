@@ -90,7 +90,14 @@ def test_unbounded_array_declares_the_frames_written(
     stream = create_stream(_settings(root, backend, t=None, loss_window=None))
     for n in range(9):  # t = 0, 1 and one plane of t = 2
         stream.append(_frame(n))
-    assert stream._make_readable()
+    assert stream._make_readable()  # frames arrived since the last visit:
+    for data in _on_disk(root):  # readable, the room grown ahead kept
+        assert data.shape[0] >= 3
+        np.testing.assert_array_equal(data[2, 0], _frame(8))
+        assert not data[2, 1:].any()
+    assert stream._backend.needs_visit()
+    assert stream._make_readable()  # none since: cut to the frames written
+    assert not stream._backend.needs_visit()
     shape = json.loads((root / "0" / "zarr.json").read_text())["shape"]
     assert shape[0] == 3
     for data in _on_disk(root):
@@ -109,9 +116,10 @@ def test_unbounded_array_declares_the_frames_written(
 def test_chunk_completed_after_a_cut_while_the_array_regrows(
     tmp_path: Path, backend: str
 ) -> None:
-    """Unbounded t in chunks of 4 frames: a visit cuts the array to 3 frames;
-    the frame completing the chunk regrows it, and the whole chunk is written
-    through an array that may not have the new shape yet."""
+    """Unbounded t in chunks of 4 frames: a visit with no new frame cuts the
+    array to 3 frames; the frame completing the chunk regrows it, and the
+    whole chunk is written through an array that may not have the new shape
+    yet."""
     root = tmp_path / "x.ome.zarr"
     settings = AcquisitionSettings(
         root_path=str(root),
@@ -131,11 +139,92 @@ def test_chunk_completed_after_a_cut_while_the_array_regrows(
             stream.append(_frame(frames))
             frames += 1
         assert stream._make_readable()
+        assert stream._make_readable()  # nothing new: cut
+        shape = json.loads((root / "0" / "zarr.json").read_text())["shape"]
+        assert shape[0] == frames
     stream.close()
     for data in _on_disk(root):
         assert data.shape[0] == frames
         for n in range(frames):
             np.testing.assert_array_equal(data[n], _frame(n))
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_steady_acquisition_keeps_its_room(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two positions, unbounded t: while frames keep arriving, visits leave the
+    room grown ahead (no resize); a visit after an array's frames stopped cuts
+    that array only, and it regrows to at least its initial room."""
+    root = tmp_path / "x.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="p", count=2, type="position"),
+            Dimension(name="y", count=SHAPE[0]),
+            Dimension(name="x", count=SHAPE[1]),
+        ],
+        dtype="uint16",
+        loss_window=None,
+    )
+    stream = create_stream(settings)
+    backend_ = stream._backend
+    resized: list[tuple[int, int]] = []
+    resize = backend_._resize  # type: ignore[attr-defined]
+
+    def counted(position: int, shape: tuple[int, ...]) -> None:
+        resized.append((position, shape[0]))
+        resize(position, shape)
+
+    monkeypatch.setattr(backend_, "_resize", counted)
+    room = backend_.allocated[0][0]  # type: ignore[attr-defined]
+    for t in range(20):  # both positions, a visit after every time point
+        stream.append(_frame(2 * t))
+        stream.append(_frame(2 * t + 1))
+        assert stream._make_readable()
+    assert resized == []
+    for t in range(20, 23):  # only position 0 gets frames (skips position 1)
+        stream.append(_frame(2 * t))
+        stream.skip()
+        assert stream._make_readable()
+    assert resized == []  # the skips count as arrivals for position 1
+    stream.append(_frame(46))  # t = 23, position 0
+    assert stream._make_readable()
+    assert resized == [(1, 23)]  # position 1 got nothing since the last visit
+    stream.append(_frame(47))  # position 1 regrows, with the initial room
+    assert resized[1:] == [(1, max(room, 2 * 23))]
+    assert stream._make_readable()
+    assert stream._make_readable()
+    assert [p for p, _ in resized[2:]] == [0, 1]  # both quiet: both cut
+    for position in range(2):
+        array = root / str(position) / "0"
+        assert json.loads((array / "zarr.json").read_text())["shape"][0] == 24
+    stream.close()
+    for position in range(2):
+        array = root / str(position) / "0"
+        by_zarr = np.asarray(zarr.open_array(array, mode="r")[:])
+        assert by_zarr.shape[0] == 24
+        np.testing.assert_array_equal(by_zarr[23], _frame(46 + position))
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_window_thread_cuts_once_frames_stop(tmp_path: Path, backend: str) -> None:
+    """The window's thread visits again with nothing new until the array is cut."""
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, backend, t=None, loss_window=0.2))
+    for n in range(9):
+        stream.append(_frame(n))
+    deadline = time.monotonic() + 10
+    shape = None
+    while time.monotonic() < deadline:
+        shape = json.loads((root / "0" / "zarr.json").read_text())["shape"]
+        if shape[0] == 3:
+            break
+        time.sleep(0.05)
+    assert shape is not None and shape[0] == 3
+    stream.close()
 
 
 @pytest.mark.parametrize("backend", ZARR_BACKENDS)

@@ -172,6 +172,11 @@ class Backend(ABC):
         self.make_readable(frames_done)
         return None
 
+    def needs_visit(self) -> bool:
+        """A loss-window visit should come even if nothing arrived since the
+        last one: something written is not yet described as it is."""
+        return False
+
     def enable_live_reads(self) -> None:
         """A live view exists: keep whatever reads during acquisition need."""
 

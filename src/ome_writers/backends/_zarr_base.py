@@ -53,8 +53,9 @@ BLOSC = {"blosc-zstd": ("zstd", 3), "blosc-lz4": ("lz4", 5)}
 #: in the journal file beside it (see `ZarrBackend._write_frame_metadata`)
 INLINE_FRAME_RECORDS = 10_000
 #: an unbounded array starts with room for this many bytes along its growing
-#: axis, and at most this many indices (at least one chunk); it is cut to the
-#: frames written by loss-window visits, checkpoints and close
+#: axis, and at most this many indices (at least one chunk), and never grows by
+#: less; it is cut to the frames written by a loss-window visit once its frames
+#: stopped arriving, by checkpoints and at close
 INITIAL_GROWTH_BYTES = 64 * 1024**2
 INITIAL_GROWTH_INDICES = 128
 
@@ -114,6 +115,14 @@ class ZarrBackend(Backend):
         self.grow_step: int = step[self.grow_axis] if self.grow_axis is not None else 0
         self.allocated = [self._initial_shape() for _ in range(self.num_positions)]
         self.extent = [0] * self.num_positions  # written extent on the grow axis
+        # growing never leaves less room than the array started with
+        self._initial_room = (
+            self.allocated[0][self.grow_axis] if self.grow_axis is not None else 0
+        )
+        # extents at the last loss-window visit: an array is cut only once
+        # no frame reached it since (`start_readable`)
+        self._visited_extent = [0] * self.num_positions
+        self._room_declared = False  # an array declares room past its frames
         # the unit written at once: a shard when sharding, else a chunk
         unit = (self.shards or self.chunks)[:n_index]
         self.assembler: ChunkAssembler | None = None
@@ -348,7 +357,7 @@ class ZarrBackend(Backend):
         # larger shape is in place before a write needs it
         if i >= (shape[axis] + 1) // 2 if self.grow_ahead else i >= shape[axis]:
             step = self.grow_step
-            target = max(i + 1, 2 * shape[axis])
+            target = max(i + 1, 2 * shape[axis], self._initial_room)
             shape[axis] = math.ceil(target / step) * step
             self._resize(position, tuple(shape))
 
@@ -437,7 +446,7 @@ class ZarrBackend(Backend):
         """Pending writes land, partially filled chunks are written as they
         are (missing frames as zeros; rewritten when complete), an unbounded
         array declares the frames written, per-frame metadata is journaled."""
-        finish = self.start_readable(frames_done)
+        finish = self._start_readable(cut_all=True)
         if finish is not None:
             finish()
 
@@ -445,18 +454,28 @@ class ZarrBackend(Backend):
         """`make_readable` in two parts. Under the stream's lock: provisional
         writes and array extents. What is returned, without it: waiting for the
         writes in flight to land, and the per-frame metadata journal (its own
-        lock)."""
+        lock).
+
+        An unbounded array that received frames since the previous visit
+        keeps the room it grew ahead (it declares its frames and zeros past
+        them); it is cut to the frames written at the first visit after they
+        stopped arriving (`needs_visit`), so a steady acquisition does not
+        cut and regrow its arrays, rewriting ``zarr.json`` twice, every visit.
+        """
+        return self._start_readable(cut_all=False)
+
+    def needs_visit(self) -> bool:
+        return self._room_declared
+
+    def _start_readable(self, *, cut_all: bool) -> Callable[[], object] | None:
         self._await_ahead()  # a dataset after a crash has all it names
         provisional = False
         if self.assembler is not None:
             for position, origin, block in self.assembler.provisional():
                 self._write_block_at(position, origin, block)
                 provisional = True
-        axis = self.grow_axis
-        cut = axis is not None and any(
-            shape[axis] != extent
-            for shape, extent in zip(self.allocated, self.extent, strict=True)
-        )
+        cuts = self._arrays_to_cut(cut_all)
+        cut = bool(cuts)
         land: Callable[[], None] | None = None
         if provisional or cut:
             # orders a provisional write before its chunk's final one, and
@@ -465,7 +484,7 @@ class ZarrBackend(Backend):
         else:
             land = self._writes_in_flight()
         if cut:
-            self._declare_extents()
+            self._declare_extents(cuts)
         self._describe_not_acquired()
         journal = self.journal
 
@@ -482,19 +501,36 @@ class ZarrBackend(Backend):
         self._drain()
         return None
 
-    def _declare_extents(self) -> None:
+    def _arrays_to_cut(self, cut_all: bool) -> list[int]:
+        """Positions whose array declares room past its frames and is to be
+        cut now: all of them, or (a visit) those no frame reached since the
+        previous visit."""
+        axis = self.grow_axis
+        if axis is None:
+            return []
+        grown = [
+            position
+            for position, (shape, extent) in enumerate(
+                zip(self.allocated, self.extent, strict=True)
+            )
+            if shape[axis] != extent
+        ]
+        visited = self._visited_extent
+        cuts = [p for p in grown if cut_all or self.extent[p] == visited[p]]
+        self._visited_extent = list(self.extent)
+        self._room_declared = len(cuts) < len(grown)
+        return cuts
+
+    def _declare_extents(self, positions: list[int]) -> None:
         """Cut arrays grown ahead to the frames written (they grow again as
         frames arrive), so their ``zarr.json`` describes what is there."""
         axis = self.grow_axis
         assert axis is not None
-        cut = False
-        for position, shape in enumerate(self.allocated):
-            if shape[axis] != self.extent[position]:
-                shape[axis] = self.extent[position]
-                self._resize(position, tuple(shape))
-                cut = True
-        if cut:
-            self._drain()
+        for position in positions:
+            shape = self.allocated[position]
+            shape[axis] = self.extent[position]
+            self._resize(position, tuple(shape))
+        self._drain()
 
     def _checkpoint_metadata(self) -> None:
         """Per-frame metadata since the last checkpoint, appended to each image's
