@@ -75,7 +75,7 @@ from ._tiff_files import TiffFileSet
 from ._tiff_levels import SubIfdLevels
 from ._tiff_pages import PageStamp
 from ._tiff_provisional import Provisional
-from ._warm import import_in_background
+from ._warm import ImportWhenIdle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -200,6 +200,7 @@ class TiffBackend(Backend):
         self.settled = 0
         self.error: BaseException | None = None
         self._meta: TiffModels | None = None
+        self._models_import: ImportWhenIdle | None = None
         self.finalized = False
         self.resolution = _resolution(settings)
         self.levels: SubIfdLevels | None = None
@@ -333,7 +334,9 @@ class TiffBackend(Backend):
         )
         self.thread.start()
         # for the OME-XML at close (needs ome-types, slow to import)
-        import_in_background("ome_writers.backends._tiff_models")
+        self._models_import = ImportWhenIdle(
+            "ome_writers.backends._tiff_models", lambda: self.queued
+        )
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         if self.error is not None:
@@ -549,6 +552,8 @@ class TiffBackend(Backend):
         if self.finalized:
             return
         self.finalized = True
+        if self._models_import is not None:
+            self._models_import.now()  # meanwhile, the writer finishes
         self.work.put(None)
         if self.thread is not None:
             self.thread.join()
