@@ -438,6 +438,7 @@ class OMEStream:
         window = self._window
         if window is not None:  # before the lock: its visit takes the lock
             self._window = None
+            self._backend.closing()  # a visit in progress may end early
             window.stop()
         with self._lock:
             if self._closed:

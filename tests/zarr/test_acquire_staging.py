@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,60 @@ def test_a_loss_window_visit_waits_for_arrays_without_the_lock(
         gate.set()
         appends.join()
         visit.join()
+    for n in range(4, 8):
+        stream.append(_frame(n))
+    stream.close()
+    assert _stored(root, 2) == [[1, 2, 3, 4], [5, 6, 7, 8]]
+
+
+def test_a_visit_in_progress_stops_declaring_once_close_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # close rewrites every array's document: a visit still waiting for the
+    # arrays made ahead declares nothing once close has started
+    gate = threading.Event()
+    real = _acquire_zarr.AcquireZarrBackend._create_arrays
+
+    def held(self: Any, arrays: list[Any]) -> None:
+        if any(position > 0 for position, *_ in arrays):
+            assert gate.wait(30)
+        real(self, arrays)
+
+    monkeypatch.setattr(_acquire_zarr.AcquireZarrBackend, "_create_arrays", held)
+    declared: list[str] = []
+    write_doc = _acquire_zarr.AcquireZarrBackend._write_array_doc
+
+    def recorded(self: Any, key: str, shape: list[int]) -> None:
+        declared.append(key)
+        write_doc(self, key, shape)
+
+    monkeypatch.setattr(_acquire_zarr.AcquireZarrBackend, "_write_array_doc", recorded)
+    root = tmp_path / "closing.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format="acquire-zarr",
+        dimensions=[
+            Dimension(name="p", count=2, type="position"),
+            Dimension(name="t", count=4, type="time"),
+            Dimension(name="y", count=16),
+            Dimension(name="x", count=16),
+        ],
+        dtype="uint16",
+        loss_window=None,  # visits made here
+    )
+    stream = create_stream(settings)
+    for n in range(4):  # position 0 complete: a visit would declare it
+        stream.append(_frame(n))
+    visit = threading.Thread(target=stream._make_readable)
+    visit.start()
+    try:
+        time.sleep(0.2)
+        assert visit.is_alive()  # waiting for position 1's array
+        stream._backend.closing()
+    finally:
+        gate.set()
+        visit.join(30)
+    assert declared == []
     for n in range(4, 8):
         stream.append(_frame(n))
     stream.close()

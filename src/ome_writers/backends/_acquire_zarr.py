@@ -137,6 +137,8 @@ class AcquireZarrBackend(ZarrBackend):
         # one declaration of complete shards at a time (a loss-window visit
         # declares without the stream's lock, a checkpoint with it)
         self._declaring = threading.Lock()
+        # close has started: a visit's declarations (which close rewrites) stop
+        self._closing = threading.Event()
 
     def _dimension(self, dim: Any, chunk: int, shard: int) -> Any:
         kind = _KINDS.get(str(effective_type(dim)), az.DimensionType.OTHER)
@@ -368,14 +370,22 @@ class AcquireZarrBackend(ZarrBackend):
         if self.router.jagged:  # image documents rewritten: all under the lock
             return Backend.start_readable(self, frames_done)
         targets = self._target_extents()
-        return lambda: self._declare_complete(0.0, targets)
+        return lambda: self._declare_complete(0.0, targets, visit=True)
+
+    def closing(self) -> None:
+        self._closing.set()
 
     def _declare_complete(
-        self, wait_seconds: float, targets: list[int] | None = None
+        self,
+        wait_seconds: float,
+        targets: list[int] | None = None,
+        *,
+        visit: bool = False,
     ) -> None:
         """Journal per-frame metadata; each array's ``zarr.json`` declares the
         complete shards (up to `targets`, default: of the frames received so
-        far), waiting up to `wait_seconds` for acquire-zarr."""
+        far), waiting up to `wait_seconds` for acquire-zarr. A visit stops
+        declaring once close has started (close declares every array)."""
         self._await_ahead()  # each array's first document is written
         self._checkpoint_metadata()
         if len(self.storage_shape) < 3:  # one frame per array: written at close
@@ -383,10 +393,14 @@ class AcquireZarrBackend(ZarrBackend):
         if targets is None:
             targets = self._target_extents()
         with self._declaring:
-            self._declare_shards(targets, wait_seconds)
+            self._declare_shards(targets, wait_seconds, visit)
 
-    def _declare_shards(self, targets: list[int], wait_seconds: float) -> None:
+    def _declare_shards(
+        self, targets: list[int], wait_seconds: float, visit: bool
+    ) -> None:
         for position, key in enumerate(self._keys):
+            if visit and self._closing.is_set():
+                return
             target = targets[position]
             deadline = time.monotonic() + wait_seconds
             extent = self._complete_extent(position, target)

@@ -172,6 +172,11 @@ class Backend(ABC):
         self.make_readable(frames_done)
         return None
 
+    def closing(self) -> None:
+        """Close is about to start: work in the background that close redoes
+        (a loss-window visit in progress) may end early. Called without the
+        stream's lock."""
+
     def needs_visit(self) -> bool:
         """A loss-window visit should come even if nothing arrived since the
         last one: something written is not yet described as it is."""
