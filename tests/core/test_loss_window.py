@@ -368,3 +368,47 @@ def test_visit_waits_for_writes_without_the_stream_lock(
     for data in _on_disk(root):
         for n in range(12):
             np.testing.assert_array_equal(data[n // 4, n % 4], _frame(n))
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_pyramid_level_zero_keeps_its_room_while_frames_arrive(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a pyramid, level 0 follows the same rule: no cut while frames
+    arrive, a cut at the first visit after they stopped."""
+    root = tmp_path / "x.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="y", count=32),
+            Dimension(name="x", count=32),
+        ],
+        dtype="uint16",
+        loss_window=None,
+        pyramid=2,
+    )
+    stream = create_stream(settings)
+    base = stream._backend.base  # type: ignore[attr-defined]
+    resized: list[int] = []
+    resize = base._resize
+
+    def counted(position: int, shape: tuple[int, ...]) -> None:
+        resized.append(shape[0])
+        resize(position, shape)
+
+    monkeypatch.setattr(base, "_resize", counted)
+    frame = np.arange(32 * 32, dtype="uint16").reshape(32, 32)
+    for _ in range(10):
+        stream.append(frame)
+        assert stream._make_readable()
+    assert resized == []
+    assert stream._make_readable()  # nothing new: level 0 cut
+    assert resized == [10]
+    assert not stream._backend.needs_visit()
+    assert json.loads((root / "0" / "zarr.json").read_text())["shape"][0] == 10
+    stream.close()
+    for level, size in ((0, 32), (1, 16)):
+        data = np.asarray(zarr.open_array(root / str(level), mode="r")[:])
+        assert data.shape == (10, size, size)

@@ -200,7 +200,17 @@ class LeveledZarrBackend(Backend):
         self.pipeline.settle()
         for level in self.levels:
             level.make_readable(frames_done)
-        self.base.make_readable(frames_done)
+        # level 0 as at a visit of its own (an unbounded array is cut once its
+        # frames stopped arriving), all of it under the stream's lock
+        finish = self.base.start_readable(frames_done)
+        if finish is not None:
+            finish()
+
+    def needs_visit(self) -> bool:
+        return self.base.needs_visit()
+
+    def closing(self) -> None:
+        self.base.closing()
 
     def finalize(self, frames_done: int) -> None:
         """Complete the levels, then level 0 and the metadata; raise the first error."""
