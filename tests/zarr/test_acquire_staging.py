@@ -126,11 +126,8 @@ def test_the_staging_store_is_flat(tmp_path: Path) -> None:
     assert not staging.exists()
 
 
-def test_a_loss_window_visit_waits_for_arrays_without_the_lock(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the visit waits for every array made ahead; appends to a position whose
-    # array exists go on meanwhile
+def _hold_arrays_after_the_first(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Arrays of positions after the first wait for the returned event."""
     gate = threading.Event()
     real = _acquire_zarr.AcquireZarrBackend._create_arrays
 
@@ -140,8 +137,12 @@ def test_a_loss_window_visit_waits_for_arrays_without_the_lock(
         real(self, arrays)
 
     monkeypatch.setattr(_acquire_zarr.AcquireZarrBackend, "_create_arrays", held)
-    root = tmp_path / "visit.ome.zarr"
-    settings = AcquisitionSettings(
+    return gate
+
+
+def _two_positions(root: Path) -> AcquisitionSettings:
+    """Two positions of four time points; loss-window visits made by the test."""
+    return AcquisitionSettings(
         root_path=str(root),
         format="acquire-zarr",
         dimensions=[
@@ -151,9 +152,18 @@ def test_a_loss_window_visit_waits_for_arrays_without_the_lock(
             Dimension(name="x", count=16),
         ],
         dtype="uint16",
-        loss_window=None,  # visits made here
+        loss_window=None,
     )
-    stream = create_stream(settings)
+
+
+def test_a_loss_window_visit_waits_for_arrays_without_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the visit waits for every array made ahead; appends to a position whose
+    # array exists go on meanwhile
+    gate = _hold_arrays_after_the_first(monkeypatch)
+    root = tmp_path / "visit.ome.zarr"
+    stream = create_stream(_two_positions(root))
     stream.append(_frame(0))  # position 0, linked at create
     visit = threading.Thread(target=stream._make_readable)
     visit.start()
@@ -180,15 +190,7 @@ def test_a_visit_in_progress_stops_declaring_once_close_starts(
 ) -> None:
     # close rewrites every array's document: a visit still waiting for the
     # arrays made ahead declares nothing once close has started
-    gate = threading.Event()
-    real = _acquire_zarr.AcquireZarrBackend._create_arrays
-
-    def held(self: Any, arrays: list[Any]) -> None:
-        if any(position > 0 for position, *_ in arrays):
-            assert gate.wait(30)
-        real(self, arrays)
-
-    monkeypatch.setattr(_acquire_zarr.AcquireZarrBackend, "_create_arrays", held)
+    gate = _hold_arrays_after_the_first(monkeypatch)
     declared: list[str] = []
     write_doc = _acquire_zarr.AcquireZarrBackend._write_array_doc
 
@@ -198,19 +200,7 @@ def test_a_visit_in_progress_stops_declaring_once_close_starts(
 
     monkeypatch.setattr(_acquire_zarr.AcquireZarrBackend, "_write_array_doc", recorded)
     root = tmp_path / "closing.ome.zarr"
-    settings = AcquisitionSettings(
-        root_path=str(root),
-        format="acquire-zarr",
-        dimensions=[
-            Dimension(name="p", count=2, type="position"),
-            Dimension(name="t", count=4, type="time"),
-            Dimension(name="y", count=16),
-            Dimension(name="x", count=16),
-        ],
-        dtype="uint16",
-        loss_window=None,  # visits made here
-    )
-    stream = create_stream(settings)
+    stream = create_stream(_two_positions(root))
     for n in range(4):  # position 0 complete: a visit would declare it
         stream.append(_frame(n))
     visit = threading.Thread(target=stream._make_readable)

@@ -475,15 +475,14 @@ class ZarrBackend(Backend):
                 self._write_block_at(position, origin, block)
                 provisional = True
         cuts = self._arrays_to_cut(cut_all)
-        cut = bool(cuts)
         land: Callable[[], None] | None = None
-        if provisional or cut:
+        if provisional or cuts:
             # orders a provisional write before its chunk's final one, and
             # every write before an array is cut
             self._drain()
         else:
             land = self._writes_in_flight()
-        if cut:
+        if cuts:
             self._declare_extents(cuts)
         self._describe_not_acquired()
         journal = self.journal
