@@ -2,10 +2,13 @@
 
 Writes are asynchronous: `write` waits only until tensorstore has copied the
 frame (so the caller may reuse its buffer), then keeps the commit pending.
-Compressed, tensorstore's copy would queue behind chunk encoding on the same
-threads, and for small frames waiting for any tensorstore thread costs more
-than the copy; then the frame is instead copied once into a pooled buffer that
-tensorstore references until the commit (the pool is bounded like the queue).
+For small frames waiting for any tensorstore thread costs more than the copy;
+they are instead copied once into a pooled buffer that tensorstore references
+until the commit (the pool is bounded like the queue). Larger frames are
+copied by tensorstore, compressed ones too: its copy waits behind chunk
+encoding on the same threads, but copying 2048² blosc-zstd frames on the
+caller's thread instead cost 8 % of the throughput (median of four runs each
+way) and did not lower the paced latency (38 fps: p99 10.8 against 9.0 ms).
 An assembled chunk (or shard) buffer is handed over as it is: the assembler
 never writes to it again.
 Growing an unbounded array is asynchronous too (it starts when the array is
@@ -129,7 +132,7 @@ class TensorstoreBackend(ZarrBackend):
             max_items=MAX_PENDING_WRITES,
             explain=lambda e: self.explain_failure(_as_os_error(e)),
         )
-        self._copy_frames = compressed or frame_bytes <= SMALL_FRAME_BYTES
+        self._copy_frames = frame_bytes <= SMALL_FRAME_BYTES
         if self._copy_frames:  # one copy per write in flight, plus the next one
             in_flight = min(MAX_PENDING_WRITES, MAX_PENDING_BYTES // frame_bytes + 1)
             self._pending.reserve(self.frame_shape, self.dtype, in_flight + 1)
