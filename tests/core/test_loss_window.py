@@ -16,6 +16,7 @@ import zarr
 from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers.backends import _zarr_base
 from ome_writers.metadata._frames import JOURNAL_NAME
+from tests.core.visits import append_waits_for_visit
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -335,32 +336,7 @@ def test_visit_waits_for_writes_without_the_stream_lock(
     stream = create_stream(_settings(root, backend, loss_window=None))
     stream.append(_frame(0))
     pending = stream._backend._pending  # type: ignore[attr-defined]
-    entered, release = threading.Event(), threading.Event()
-    waiter = pending.waiter
-
-    def slow_waiter() -> Callable[[], None]:
-        wait = waiter()
-
-        def blocked() -> None:
-            entered.set()
-            release.wait(10)
-            wait()
-
-        return blocked
-
-    pending.waiter = slow_waiter
-    try:
-        visit = threading.Thread(target=stream._make_readable)
-        visit.start()
-        assert entered.wait(10)
-        appended = threading.Thread(target=stream.append, args=(_frame(1),))
-        appended.start()
-        appended.join(5)
-        blocked = appended.is_alive()
-    finally:
-        release.set()
-    visit.join(10)
-    appended.join(10)
+    blocked = append_waits_for_visit(stream, pending, _frame(1))
     assert not blocked, "append waited for the visit"
     for n in range(2, 12):
         stream.append(_frame(n))

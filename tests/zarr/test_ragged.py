@@ -25,6 +25,7 @@ from ome_writers import (
 )
 from ome_writers.backends._registry import BY_NAME
 from tests.backends.params import backend_params
+from tests.core.visits import append_waits_for_visit
 
 ZARR_BACKENDS = backend_params(format="ome-zarr")
 Y, X = 4, 6
@@ -60,7 +61,9 @@ def _positions(plate: bool) -> list[Position]:
     ]
 
 
-def _settings(root: Path, backend: str, plate: bool = False) -> AcquisitionSettings:
+def _settings(
+    root: Path, backend: str, plate: bool = False, **kwargs: object
+) -> AcquisitionSettings:
     return AcquisitionSettings(
         root_path=str(root),
         dimensions=[
@@ -74,6 +77,7 @@ def _settings(root: Path, backend: str, plate: bool = False) -> AcquisitionSetti
         dtype="uint16",
         format=backend,
         plate=Plate(row_names=["A", "B"], column_names=["1", "2"]) if plate else None,
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -163,6 +167,26 @@ def test_positions_of_different_shapes(
             {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(image / "0")}}
         ).result()
         np.testing.assert_array_equal(t.read().result(), expected[name])
+
+
+@pytest.mark.parametrize("backend", ["tensorstore", "zarr-python", "zarrs-python"])
+def test_visit_waits_for_writes_without_the_stream_lock(
+    tmp_path: Path, backend: str
+) -> None:
+    """A visit waits for each position's writes in flight without the stream's
+    lock, so appends (to that position or another) go on meanwhile."""
+    root = tmp_path / "ragged.ome.zarr"
+    stream = create_stream(_settings(root, backend, loss_window=None))
+    _, expected = _expected()
+    stream.append(_frame(0))  # the z-stack's first frame
+    stack = stream._backend.children[0]  # type: ignore[attr-defined]
+    assert not append_waits_for_visit(stream, stack._pending, _frame(1))
+    for n in range(2, 30):
+        stream.append(_frame(n))
+    assert stream._make_readable()
+    stream.close()
+    for name, array in expected.items():
+        np.testing.assert_array_equal(zarr.open_array(root / name / "0")[:], array)
 
 
 def test_ome_zarr_py_lists_the_images(tmp_path: Path) -> None:

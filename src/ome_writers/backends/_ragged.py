@@ -32,6 +32,8 @@ from ome_writers.metadata._zarr_groups import write_group
 from ._base import Backend, BackendContext, StorageKey, json_safe
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
     from ._ragged_tiff import RaggedTiffSet
@@ -216,6 +218,36 @@ class RaggedBackend(Backend):
     def make_readable(self, frames_done: int) -> None:
         for p, child in enumerate(self.children):
             child.make_readable(self.frames_done(p, frames_done))
+
+    def start_readable(self, frames_done: int) -> Callable[[], object] | None:
+        # every child starts under the stream's lock; what they then wait for
+        # (their writes in flight) is waited for without it
+        started = [
+            child.start_readable(self.frames_done(p, frames_done))
+            for p, child in enumerate(self.children)
+        ]
+        waits = [finish for finish in started if finish is not None]
+        if not waits:
+            return None
+
+        def finish() -> None:
+            errors: list[Exception] = []
+            for wait in waits:  # every child's, then the first failure
+                try:
+                    wait()
+                except Exception as e:
+                    errors.append(e)
+            if errors:
+                raise errors[0]
+
+        return finish
+
+    def needs_visit(self) -> bool:
+        return any(child.needs_visit() for child in self.children)
+
+    def closing(self) -> None:
+        for child in self.children:
+            child.closing()
 
     def finalize(self, frames_done: int) -> None:
         self.finalized = True
