@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -486,7 +487,12 @@ class OMEStream:
 
     def _close_unclosed(self) -> None:
         """Close a stream its user left open: when it is collected, or when the
-        interpreter exits (`_at_exit`). Never raises."""
+        interpreter exits (`_at_exit`). Never raises.
+
+        Collected on a thread other than the main thread, the stream is closed
+        on a thread of its own: the collecting thread may be one that close
+        waits for (a writer thread of this stream, in the middle of a write).
+        """
         try:
             # while the interpreter finalizes, the stream's daemon threads are
             # stopped for good and closing would wait for them forever; open
@@ -504,9 +510,18 @@ class OMEStream:
                         stacklevel=3,
                     )
             finally:  # also when warnings are errors
-                self.close()
+                if threading.current_thread() is threading.main_thread():
+                    self._close_quietly()
+                else:  # not a daemon: the interpreter waits for it at exit
+                    threading.Thread(
+                        target=self._close_quietly, name="ome-writers-close"
+                    ).start()
         except Exception:  # never raise from a finalizer
             pass
+
+    def _close_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # nobody is left to report it to
+            self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

@@ -195,6 +195,64 @@ def test_stream_of_a_running_thread_is_left_to_it(tmp_path: Path, backend: str) 
     _assert_every_frame(backend, root)
 
 
+COLLECTED_ON_A_WRITER = PRELUDE + textwrap.dedent(
+    """
+    import gc, weakref
+    import zarr
+
+    from ome_writers import OMEStream
+
+    dropped, closed = threading.Event(), threading.Event()
+    setitem = zarr.Array.__setitem__
+    close = OMEStream.close
+
+    def recorded_close(self):
+        close(self)
+        closed.set()
+
+    OMEStream.close = recorded_close
+
+    def collecting_setitem(self, key, value):
+        if value.flat[0] == 8:  # the last frame: the stream is collected here,
+            dropped.wait(10)  # on the writer thread, while the frame is written
+            gc.collect()
+        return setitem(self, key, value)
+
+    zarr.Array.__setitem__ = collecting_setitem
+    append(range(8))
+    alive = weakref.ref(stream)
+    box = [stream]
+    box.append(box)  # freed by the cycle collector only
+    gc.disable()
+    del stream, box
+    dropped.set()
+    closed.wait(20)  # the interpreter would stop its thread pools at exit
+    print("CLOSED" if alive() is None and closed.is_set() else "OPEN", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "backend", backend_params(names=["zarr-python", "zarrs-python"])
+)
+def test_stream_collected_on_its_writer_thread_is_closed(
+    tmp_path: Path, backend: str
+) -> None:
+    """Left unclosed and collected on one of its own writer threads, in the
+    middle of a write that close waits for: closed on a thread of its own."""
+    root = tmp_path / "collected.ome.zarr"
+    proc = subprocess.run(
+        [sys.executable, "-c", COLLECTED_ON_A_WRITER, backend, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "CLOSED"
+    assert "not closed before garbage collection" in proc.stderr
+    _assert_every_frame(backend, root)
+
+
 FORKS = PRELUDE + textwrap.dedent(
     """
     append(range(3))
