@@ -169,7 +169,9 @@ def test_positions_of_different_shapes(
         np.testing.assert_array_equal(t.read().result(), expected[name])
 
 
-@pytest.mark.parametrize("backend", ["tensorstore", "zarr-python", "zarrs-python"])
+@pytest.mark.parametrize(
+    "backend", backend_params(names=["tensorstore", "zarr-python", "zarrs-python"])
+)
 def test_visit_waits_for_writes_without_the_stream_lock(
     tmp_path: Path, backend: str
 ) -> None:
