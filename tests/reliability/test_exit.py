@@ -93,6 +93,18 @@ def _assert_every_frame(backend: str, root: Path) -> None:
             np.testing.assert_array_equal(data[t], expected)
 
 
+def _run_child(
+    script: str, *args: str, timeout: float = 90, flags: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`script` in a fresh interpreter with `args`, its output captured."""
+    return subprocess.run(
+        [sys.executable, *flags, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.mark.parametrize(
     "backend", [p for f in FORMATS for p in backend_params(format=f)]
 )
@@ -100,12 +112,7 @@ def test_script_that_raises_exits_with_its_frames(tmp_path: Path, backend: str) 
     """Unclosed at exit: the stream is closed while its threads still run."""
     root = tmp_path / f"exit{suffix(backend)}"
     try:
-        proc = subprocess.run(
-            [sys.executable, "-c", RAISES, backend, str(root), "0.5"],
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
+        proc = _run_child(RAISES, backend, str(root), "0.5")
     except subprocess.TimeoutExpired:
         pytest.fail("the process did not exit: its unclosed stream hung it")
     assert proc.returncode == 1, proc.stderr
@@ -183,12 +190,7 @@ WORKER = PRELUDE + textwrap.dedent(
 def test_stream_of_a_running_thread_is_left_to_it(tmp_path: Path, backend: str) -> None:
     """The main thread ends first: a non-daemon thread still appends, then closes."""
     root = tmp_path / f"worker{suffix(backend)}"
-    proc = subprocess.run(
-        [sys.executable, "-c", WORKER, backend, str(root)],
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    proc = _run_child(WORKER, backend, str(root))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "CLOSED"
     assert "Error" not in proc.stderr and "not closed" not in proc.stderr
@@ -241,12 +243,7 @@ def test_stream_collected_on_its_writer_thread_is_closed(
     """Left unclosed and collected on one of its own writer threads, in the
     middle of a write that close waits for: closed on a thread of its own."""
     root = tmp_path / "collected.ome.zarr"
-    proc = subprocess.run(
-        [sys.executable, "-c", COLLECTED_ON_A_WRITER, backend, str(root)],
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    proc = _run_child(COLLECTED_ON_A_WRITER, backend, str(root))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "CLOSED"
     assert "not closed before garbage collection" in proc.stderr
@@ -276,19 +273,12 @@ def test_forked_child_leaves_the_parents_stream_alone(
 ) -> None:
     """A child forked with a stream open exits without closing the parent's."""
     root = tmp_path / f"fork{suffix(backend)}"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-W",
-            "ignore::DeprecationWarning",
-            "-c",
-            FORKS,
-            backend,
-            str(root),
-        ],
-        capture_output=True,
-        text=True,
+    proc = _run_child(
+        FORKS,
+        backend,
+        str(root),
         timeout=30,  # a run takes a few seconds
+        flags=("-W", "ignore::DeprecationWarning"),
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "CLOSED"
@@ -340,12 +330,7 @@ def test_forked_child_of_an_acquire_zarr_stream_exits(
     for a writer thread the fork did not copy: the child hung or crashed."""
     pytest.importorskip("acquire_zarr")
     root = tmp_path / "fork.ome.zarr"
-    proc = subprocess.run(
-        [sys.executable, "-c", FORKS_ACQUIRE_ZARR, str(root), str(frames), str(size)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _run_child(FORKS_ACQUIRE_ZARR, str(root), str(frames), str(size), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "CLOSED"
     array = zarr.open_array(str(root / "0"), mode="r")
