@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ome_writers.backends._warm import ImportWhenIdle
+from ome_writers.backends._warm import IMPORT_SWITCH_INTERVAL, ImportWhenIdle
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,6 +61,55 @@ def test_now_imports_without_a_pause(module: str) -> None:
     assert module not in sys.modules
     importer.now()
     assert _wait_imported(module)
+
+
+@pytest.fixture
+def switch_interval() -> float:
+    """The interpreter's switch interval, restored after the test."""
+    before = sys.getswitchinterval()
+    yield before
+    sys.setswitchinterval(before)
+
+
+def _import_recording(module: str, tmp_path: Path, body: str = "") -> float:
+    """Import `module` through `ImportWhenIdle`; the switch interval it ran with."""
+    (tmp_path / f"{module}.py").write_text(
+        f"import sys\nINTERVAL = sys.getswitchinterval()\n{body}"
+    )
+    importer = ImportWhenIdle(module, lambda: 0, interval=0.01)
+    assert importer.thread is not None
+    importer.thread.join(10)
+    assert not importer.thread.is_alive()
+    interval: float = sys.modules[module].INTERVAL
+    return interval
+
+
+def test_import_runs_with_a_short_switch_interval(
+    module: str, tmp_path: Path, switch_interval: float
+) -> None:
+    # a waiting append gets the interpreter back within 0.5 ms, not 5 ms
+    sys.setswitchinterval(0.005)
+    before = sys.getswitchinterval()
+    during = _import_recording(module, tmp_path)
+    assert during == pytest.approx(IMPORT_SWITCH_INTERVAL, rel=0.01)
+    assert sys.getswitchinterval() == before  # restored
+
+
+def test_a_shorter_switch_interval_is_kept(
+    module: str, tmp_path: Path, switch_interval: float
+) -> None:
+    sys.setswitchinterval(IMPORT_SWITCH_INTERVAL / 5)
+    shorter = sys.getswitchinterval()  # as stored (whole µs)
+    assert _import_recording(module, tmp_path) == shorter
+    assert sys.getswitchinterval() == shorter
+
+
+def test_a_switch_interval_set_meanwhile_is_not_undone(
+    module: str, tmp_path: Path, switch_interval: float
+) -> None:
+    sys.setswitchinterval(0.005)
+    _import_recording(module, tmp_path, body="sys.setswitchinterval(0.002)\n")
+    assert sys.getswitchinterval() == pytest.approx(0.002, rel=0.01)
 
 
 def test_nothing_to_do_when_imported() -> None:
