@@ -110,6 +110,8 @@ def test_streams_write_back_their_files_while_writing(
     started: list[Path] = []
     monkeypatch.setattr(_flush, "start_writeback", lambda p: started.append(Path(p)))
     monkeypatch.setattr(_flush.Flusher.__init__, "__defaults__", (64 * 1024,))
+    monkeypatch.setattr(_flush, "FLUSH_EVERY_BYTES", 64 * 1024)
+    monkeypatch.setattr(_flush, "MIN_FLUSH_BYTES", 64 * 1024)
     monkeypatch.setattr(_tifffile, "WRITEBACK_EVERY_BYTES", 64 * 1024)
     suffix = ".ome.tiff" if backend == "tifffile" else ".ome.zarr"
     out = tmp_path / f"f{suffix}"
@@ -148,3 +150,51 @@ def test_flusher_without_lag_writes_back_the_current_batch(
     assert done.wait(10)
     flusher.close()
     assert started == ["file"]
+
+
+def test_batches_are_as_large_as_the_writes_in_flight_within_bounds() -> None:
+    low, high = _flush.MIN_FLUSH_BYTES, _flush.FLUSH_EVERY_BYTES
+    assert _flush.flush_every(1) == low
+    assert _flush.flush_every(low + 1) == low + 1
+    assert _flush.flush_every(10 * high) == high
+
+
+@pytest.mark.parametrize(
+    ("backend", "size", "z_chunk"),
+    [
+        ("zarr-python", 64, None),
+        ("zarr-python", 2048, None),
+        ("zarrs-python", 1024, None),
+        ("zarr-python", 1024, 16),  # assembled blocks of 16 frames
+        ("tensorstore", 64, None),
+        ("tensorstore", 2048, None),
+    ],
+)
+def test_zarr_write_back_batches_follow_the_library_in_flight(
+    tmp_path: Path, backend: str, size: int, z_chunk: int | None
+) -> None:
+    """Little in flight: write-back starts often, and less is left for close."""
+    pytest.importorskip(backend.replace("-python", "").replace("-", "_"))
+    if backend == "tensorstore":  # at most `MAX_PENDING_BYTES`, whatever the frames
+        from ome_writers.backends._tensorstore import MAX_PENDING_BYTES
+
+        in_flight = MAX_PENDING_BYTES
+    else:  # `MAX_IN_FLIGHT` writes, each a frame or an assembled block
+        from ome_writers.backends._zarr_python import MAX_IN_FLIGHT
+
+        in_flight = MAX_IN_FLIGHT * size * size * 2 * (z_chunk or 1)
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "f.ome.zarr"),
+        format=backend,
+        dimensions=[
+            Dimension(name="z", count=16, chunk_size=z_chunk, type="space"),
+            Dimension(name="y", count=size),
+            Dimension(name="x", count=size),
+        ],
+        dtype="uint16",
+    )
+    with create_stream(settings, checkpoint_seconds=None) as stream:
+        every = stream._backend.flusher.every_bytes
+    assert every == _flush.flush_every(in_flight)
+    if in_flight < _flush.MIN_FLUSH_BYTES:
+        assert every == _flush.MIN_FLUSH_BYTES < _flush.FLUSH_EVERY_BYTES

@@ -137,6 +137,9 @@ class TensorstoreBackend(ZarrBackend):
             in_flight = min(MAX_PENDING_WRITES, MAX_PENDING_BYTES // frame_bytes + 1)
             self._pending.reserve(self.frame_shape, self.dtype, in_flight + 1)
 
+    def _max_bytes_in_flight(self) -> int:
+        return MAX_PENDING_BYTES
+
     def share_with(self, other: ZarrBackend, memory_fraction: float) -> None:
         # levels are written from a background thread, frame by frame from a
         # reused buffer: copy it at once rather than wait for tensorstore's

@@ -10,7 +10,10 @@ close every array is cut to exactly the frames written.
 Durability: chunk files are written without per-file fsync; checkpoints and close
 sync the filesystem holding the dataset once (`sync_filesystem`), and a
 `Flusher` starts write-back of the chunk (or shard) files in the background
-every 64 MiB so that the final sync does not have to write the whole dataset.
+so that the final sync does not have to write the whole dataset: every
+16-64 MiB, as much as the library may have in flight (`flush_every`). With
+zarr-python's few writes in flight, batches of 16 rather than 64 MiB cut its
+close from 73-84 to 24-42 ms (8 positions x 2 channels x 10 t of 1024²).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from ._arrays_ahead import FIRST_USE_LIMIT, ArraysAhead, first_use_order
 from ._base import Backend, StorageKey, json_safe, read_padded
 from ._chunks import ChunkAssembler
 from ._durable import sync_filesystem
-from ._flush import Flusher
+from ._flush import FLUSH_EVERY_BYTES, Flusher, flush_every
 from ._groups_ahead import GroupsAhead
 
 if TYPE_CHECKING:
@@ -148,6 +151,7 @@ class ZarrBackend(Backend):
         self.finalized = False
         self.flusher = Flusher(
             self.root if isinstance(self.root, Path) else None,
+            flush_every(self._max_bytes_in_flight()),
             locate=self._unit_files,
         )
         self.preparer: DirectoryPreparer | None = None
@@ -360,6 +364,11 @@ class ZarrBackend(Backend):
             target = max(i + 1, 2 * shape[axis], self._initial_room)
             shape[axis] = math.ceil(target / step) * step
             self._resize(position, tuple(shape))
+
+    def _max_bytes_in_flight(self) -> int:
+        """At most this many bytes are written but not yet on the file (the
+        library's writes in flight; called once, from `__init__`)."""
+        return FLUSH_EVERY_BYTES
 
     def _reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
         """A block handed to `_write_block` earlier and written since, to

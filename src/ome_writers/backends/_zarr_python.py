@@ -16,6 +16,7 @@ is made when each array is opened, so other zarr users are unaffected.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import warnings
@@ -69,6 +70,14 @@ class ZarrPythonBackend(ZarrBackend):
         )
         if self.assembler is None:  # frame copies: one per write in flight + next
             self._pending.reserve(self.frame_shape, self.dtype, MAX_IN_FLIGHT + 1)
+
+    def _max_bytes_in_flight(self) -> int:
+        # `MAX_IN_FLIGHT` writes, each a frame or an assembled block
+        frame_bytes = math.prod(self.frame_shape) * self.dtype.itemsize
+        frames = 1
+        if self.assembler is not None:
+            frames = math.prod((self.shards or self.chunks)[:-2])
+        return MAX_IN_FLIGHT * frames * frame_bytes
 
     def share_with(self, other: ZarrBackend, memory_fraction: float) -> None:
         if isinstance(other, ZarrPythonBackend):  # one pool of writer threads
