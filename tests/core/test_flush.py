@@ -109,7 +109,6 @@ def test_streams_write_back_their_files_while_writing(
     pytest.importorskip(backend.replace("-python", "").replace("-", "_"))
     started: list[Path] = []
     monkeypatch.setattr(_flush, "start_writeback", lambda p: started.append(Path(p)))
-    monkeypatch.setattr(_flush.Flusher.__init__, "__defaults__", (64 * 1024,))
     monkeypatch.setattr(_flush, "FLUSH_EVERY_BYTES", 64 * 1024)
     monkeypatch.setattr(_flush, "MIN_FLUSH_BYTES", 64 * 1024)
     monkeypatch.setattr(_tifffile, "WRITEBACK_EVERY_BYTES", 64 * 1024)

@@ -126,7 +126,6 @@ class AcquireZarrBackend(ZarrBackend):
             OrderedDict() for _ in range(self.num_positions)
         ]
         self._zeros = np.zeros(self.frame_shape, dtype=self.dtype)
-        self.frame_bytes = self._zeros.nbytes
         self._readers: list[Any] = []
         self._keep_recent = False  # copies for live reads, once a view exists
         self._frames = [0] * self.num_positions  # frames handed to acquire-zarr

@@ -80,6 +80,12 @@ class ChunkAssembler:
         self._allocate = allocate
         self._open: dict[tuple[int, tuple[int, ...]], _OpenChunk] = {}
 
+    @property
+    def block_bytes(self) -> int:
+        """Bytes of a whole block handed to `flush` (edge blocks are smaller)."""
+        frame = math.prod(self._frame_shape) * self._dtype.itemsize
+        return math.prod(self._chunks) * frame
+
     @staticmethod
     def needed(index_chunks: Sequence[int]) -> bool:
         """Whether chunks span frames at all."""

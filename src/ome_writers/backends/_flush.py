@@ -54,7 +54,7 @@ class Flusher:
     def __init__(
         self,
         path: Path | None,
-        every_bytes: int = FLUSH_EVERY_BYTES,
+        every_bytes: int,
         *,
         locate: Callable[[Any], Iterable[str | Path]] | None = None,
         lag: bool = True,

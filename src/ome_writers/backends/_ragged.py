@@ -231,14 +231,14 @@ class RaggedBackend(Backend):
             return None
 
         def finish() -> None:
-            errors: list[Exception] = []
+            first: Exception | None = None
             for wait in waits:  # every child's, then the first failure
                 try:
                     wait()
                 except Exception as e:
-                    errors.append(e)
-            if errors:
-                raise errors[0]
+                    first = first or e
+            if first is not None:
+                raise first
 
         return finish
 

@@ -24,7 +24,6 @@ behind (`thread_limits`).
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import threading
@@ -109,9 +108,10 @@ class TensorstoreBackend(ZarrBackend):
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context)
         compressed = self.compression != "none"
-        frame_bytes = math.prod(self.frame_shape) * self.dtype.itemsize
         cores = os.cpu_count() or 1
-        self.threads, self._bulk_threads = thread_limits(cores, compressed, frame_bytes)
+        self.threads, self._bulk_threads = thread_limits(
+            cores, compressed, self.frame_bytes
+        )
         # object storage: transient failures (5xx, resets) are retried
         self._s3_retries = (
             self.root.location.tensorstore_retries()
@@ -132,9 +132,11 @@ class TensorstoreBackend(ZarrBackend):
             max_items=MAX_PENDING_WRITES,
             explain=lambda e: self.explain_failure(_as_os_error(e)),
         )
-        self._copy_frames = frame_bytes <= SMALL_FRAME_BYTES
+        self._copy_frames = self.frame_bytes <= SMALL_FRAME_BYTES
         if self._copy_frames:  # one copy per write in flight, plus the next one
-            in_flight = min(MAX_PENDING_WRITES, MAX_PENDING_BYTES // frame_bytes + 1)
+            in_flight = min(
+                MAX_PENDING_WRITES, MAX_PENDING_BYTES // self.frame_bytes + 1
+            )
             self._pending.reserve(self.frame_shape, self.dtype, in_flight + 1)
 
     def _max_bytes_in_flight(self) -> int:
@@ -150,9 +152,10 @@ class TensorstoreBackend(ZarrBackend):
             self._context = other._context  # noqa: SLF001
         max_bytes = max(1, int(MAX_PENDING_BYTES * memory_fraction))
         self._pending.max_bytes = max_bytes
-        frame_bytes = math.prod(self.frame_shape) * self.dtype.itemsize
         if not self._pending.pooled:
-            in_flight = min(MAX_PENDING_WRITES, max_bytes // max(1, frame_bytes) + 1)
+            in_flight = min(
+                MAX_PENDING_WRITES, max_bytes // max(1, self.frame_bytes) + 1
+            )
             self._pending.reserve(self.frame_shape, self.dtype, in_flight + 1)
 
     def _codecs(self) -> tuple[list[int], list[dict[str, Any]]]:

@@ -113,6 +113,7 @@ class ZarrBackend(Backend):
         # once it falls behind, make their directories ahead (`_ahead`)
         self._directories_ahead = self.record().makes_directories_ahead and local
         self.frame_shape = (int(dims[-2].count or 0), int(dims[-1].count or 0))
+        self.frame_bytes = math.prod(self.frame_shape) * self.dtype.itemsize
         self.grow_axis = next((i for i, d in enumerate(dims) if d.count is None), None)
         step = self.shards or self.chunks
         self.grow_step: int = step[self.grow_axis] if self.grow_axis is not None else 0

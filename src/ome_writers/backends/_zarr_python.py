@@ -16,7 +16,6 @@ is made when each array is opened, so other zarr users are unaffected.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import warnings
@@ -73,11 +72,9 @@ class ZarrPythonBackend(ZarrBackend):
 
     def _max_bytes_in_flight(self) -> int:
         # `MAX_IN_FLIGHT` writes, each a frame or an assembled block
-        frame_bytes = math.prod(self.frame_shape) * self.dtype.itemsize
-        frames = 1
-        if self.assembler is not None:
-            frames = math.prod((self.shards or self.chunks)[:-2])
-        return MAX_IN_FLIGHT * frames * frame_bytes
+        assembler = self.assembler
+        block = self.frame_bytes if assembler is None else assembler.block_bytes
+        return MAX_IN_FLIGHT * block
 
     def share_with(self, other: ZarrBackend, memory_fraction: float) -> None:
         if isinstance(other, ZarrPythonBackend):  # one pool of writer threads
