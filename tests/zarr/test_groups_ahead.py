@@ -229,3 +229,89 @@ def test_group_documents_import_nothing_while_frames_arrive(tmp_path: Path) -> N
         check=True,
     )
     assert out.stdout.strip() == ""
+
+
+def _collection_settings(
+    root: Path, backend: str, t_count: int | None
+) -> AcquisitionSettings:
+    return AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=t_count, type="time"),
+            Dimension(name="p", type="position", coords=["left", "right"]),
+            Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
+            Dimension(name="y", count=8),
+            Dimension(name="x", count=8),
+        ],
+        dtype="uint16",
+    )
+
+
+def _images(root: Path) -> list[tuple[str | None, int, int]]:
+    import ome_types
+
+    xml = (root / "OME" / "METADATA.ome.xml").read_text("utf-8")
+    ome = ome_types.from_xml(xml, validate=True)
+    return [(i.name, i.pixels.size_t, i.pixels.size_c) for i in ome.images]
+
+
+@pytest.mark.parametrize("backend", WRITERS)
+def test_a_bounded_collection_describes_itself_before_close(
+    tmp_path: Path, backend: str
+) -> None:
+    """A bounded acquisition's OME-XML depends on the settings alone: it is
+    written with the group documents, so a dataset whose process dies during
+    the acquisition has it; close leaves it as it is."""
+    root = tmp_path / "bounded.ome.zarr"
+    stream = create_stream(_collection_settings(root, backend, 3))
+    stream.append(np.ones((8, 8), "uint16"))
+    stream._backend._groups.wait()  # type: ignore[attr-defined]
+    assert _images(root) == [("left", 3, 2), ("right", 3, 2)]
+    written = (root / "OME" / "METADATA.ome.xml").stat().st_mtime_ns
+    for _ in range(11):
+        stream.append(np.ones((8, 8), "uint16"))
+    stream.close()
+    assert (root / "OME" / "METADATA.ome.xml").stat().st_mtime_ns == written
+    assert _images(root) == [("left", 3, 2), ("right", 3, 2)]
+
+
+@pytest.mark.parametrize("backend", WRITERS)
+def test_an_unbounded_collection_describes_its_extent_at_close(
+    tmp_path: Path, backend: str
+) -> None:
+    root = tmp_path / "unbounded.ome.zarr"
+    stream = create_stream(_collection_settings(root, backend, None))
+    stream._backend._groups.wait()  # type: ignore[attr-defined]
+    assert not (root / "OME" / "METADATA.ome.xml").exists()
+    for _ in range(10):  # t0 and t1 of both positions, t2 of "left"
+        stream.append(np.ones((8, 8), "uint16"))
+    stream.close()
+    assert _images(root) == [("left", 3, 2), ("right", 2, 2)]
+
+
+@pytest.mark.parametrize("backend", WRITERS)
+def test_a_failure_writing_the_collection_xml_is_raised_at_close(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ome_writers.backends import _zarr_base
+
+    def fail(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("no OME-XML today")
+
+    monkeypatch.setattr(_zarr_base, "collection_text", fail)
+    root = tmp_path / "failing.ome.zarr"
+    settings = _collection_settings(root, backend, 2)
+    stream = create_stream(settings)
+    for n in range(settings.num_frames):
+        stream.append(np.full((8, 8), n + 1, "uint16"))
+    with pytest.raises(RuntimeError, match="no OME-XML today"):
+        stream.close()
+    # the frames are on disk and readable as the arrays they are
+    for name, first in (("left", 1), ("right", 3)):
+        spec = {
+            "driver": "zarr3",
+            "kvstore": {"driver": "file", "path": str(root / name / "0")},
+        }
+        data = ts.open(spec).result().read().result()
+        assert int(data[0, 0].max()) == first

@@ -329,7 +329,7 @@ class AcquireZarrBackend(ZarrBackend):
                 if group not in self.layout.image_paths:
                     write_group(self.root, group, attributes)
         self._write_frame_metadata()
-        self._write_ome_xml()
+        self._write_ome_xml_at_close()
         for position, key in enumerate(self._keys):
             if self._frames[position] == 0:  # acquire-zarr wrote no metadata
                 shape = list(self.allocated[position])

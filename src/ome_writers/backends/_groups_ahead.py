@@ -5,7 +5,9 @@ documents are built from the NGFF models (yaozarrs), whose import alone takes
 longer than the rest of `create_stream` for a few positions, so they are built
 and written while the first frames arrive. Whoever needs them (a loss-window
 visit, a checkpoint, a metadata read or update, close) waits for them with
-`documents`, which raises what building or writing them raised.
+`documents`, which raises what building or writing them raised. What else
+depends on the settings alone (a collection's OME-XML of a bounded
+acquisition) can follow them on the same thread (`start`'s `then`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ome_writers._object_store import DatasetPath
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.metadata._zarr_layout import ZarrLayout
@@ -36,14 +40,18 @@ class GroupsAhead:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, root: DatasetPath) -> None:
-        """Build the documents and write them below `root` on a thread."""
+    def start(self, root: DatasetPath, then: Callable[[], None] | None = None) -> None:
+        """Build the documents and write them below `root` on a thread, then
+        call `then` there (what it raises is raised like their errors)."""
         self._thread = threading.Thread(
-            target=self._run, args=(root,), name="ome-writers-groups", daemon=True
+            target=self._run,
+            args=(root, then),
+            name="ome-writers-groups",
+            daemon=True,
         )
         self._thread.start()
 
-    def _run(self, root: DatasetPath) -> None:
+    def _run(self, root: DatasetPath, then: Callable[[], None] | None) -> None:
         from ome_writers.metadata._zarr_groups import write_group, write_groups
 
         try:
@@ -55,6 +63,8 @@ class GroupsAhead:
             if "." in documents:
                 write_group(root, ".", documents["."], atomic=True)
             self._documents = documents
+            if then is not None:
+                then()
         except BaseException as e:
             self._error = e
 

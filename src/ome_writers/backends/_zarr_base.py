@@ -225,7 +225,7 @@ class ZarrBackend(Backend):
 
         if self.num_positions == 1:
             create([0])
-            self._groups.start(root)
+            self._groups.start(root, self._ome_xml_ahead())
             return
         total = self.router.total
         order = first_use_order(
@@ -236,7 +236,7 @@ class ZarrBackend(Backend):
         self.arrays_ahead = ArraysAhead(order, create)
         self._array_ready = self.arrays_ahead.ready
         self.arrays_ahead.start()
-        self._groups.start(root)
+        self._groups.start(root, self._ome_xml_ahead())
 
     def _await_array(self, position: int) -> None:
         if self.arrays_ahead is not None:
@@ -417,7 +417,7 @@ class ZarrBackend(Backend):
             attempt(self._cut_to_extent)
             attempt(self._drain)
         attempt(self._write_frame_metadata)
-        attempt(self._write_ome_xml)
+        attempt(self._write_ome_xml_at_close)
         attempt(self._close_arrays)
         attempt(lambda: sync_filesystem(self.root))
         if errors:
@@ -436,6 +436,16 @@ class ZarrBackend(Backend):
             shape = self.allocated[position]
             shape[self.grow_axis] = self.extent[position]
             self._resize(position, tuple(shape))
+
+    def _ome_xml_ahead(self) -> Callable[[], None] | None:
+        """A bounded acquisition's collection OME-XML depends on the settings
+        alone: it is written after the group documents, in the background."""
+        return self._write_ome_xml if self.grow_axis is None else None
+
+    def _write_ome_xml_at_close(self) -> None:
+        """An unbounded acquisition's OME-XML, once its extents are known."""
+        if self.grow_axis is not None:
+            self._write_ome_xml()
 
     def _write_ome_xml(self) -> None:
         """Write ``OME/METADATA.ome.xml`` of a collection (text: no ome-types)."""
