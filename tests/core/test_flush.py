@@ -197,3 +197,36 @@ def test_zarr_write_back_batches_follow_the_library_in_flight(
     assert every == _flush.flush_every(in_flight)
     if in_flight < _flush.MIN_FLUSH_BYTES:
         assert every == _flush.MIN_FLUSH_BYTES < _flush.FLUSH_EVERY_BYTES
+
+
+def test_tensorstore_pyramid_levels_write_back_their_smaller_batches(
+    tmp_path: Path,
+) -> None:
+    """Level k keeps 4**-k of level 0's bytes in flight (`share_with`), so its
+    write-back batch follows that bound, not the one it was created with."""
+    pytest.importorskip("tensorstore")
+    from ome_writers.backends._tensorstore import MAX_PENDING_BYTES
+
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "p.ome.zarr"),
+        format="tensorstore",
+        dimensions=[
+            Dimension(name="t", count=2, type="time"),
+            Dimension(name="y", count=64),
+            Dimension(name="x", count=64),
+        ],
+        dtype="uint16",
+        pyramid=3,
+    )
+    with create_stream(settings, checkpoint_seconds=None) as stream:
+        backend = stream._backend
+        batches = [backend.base.flusher.every_bytes]
+        batches += [level.flusher.every_bytes for level in backend.levels]
+        for _ in range(2):
+            stream.append(np.ones((64, 64), "uint16"))
+    assert batches == [
+        _flush.flush_every(MAX_PENDING_BYTES),
+        _flush.flush_every(MAX_PENDING_BYTES // 4),
+        _flush.flush_every(MAX_PENDING_BYTES // 16),
+    ]
+    assert batches[1] < batches[0]

@@ -33,6 +33,7 @@ import tensorstore as ts
 
 from ome_writers._object_store import ObjectPath, tensorstore_kvstore
 
+from ._flush import flush_every
 from ._pending import PendingWrites
 from ._zarr_base import ZarrBackend, codec_configs
 
@@ -152,6 +153,8 @@ class TensorstoreBackend(ZarrBackend):
             self._context = other._context  # noqa: SLF001
         max_bytes = max(1, int(MAX_PENDING_BYTES * memory_fraction))
         self._pending.max_bytes = max_bytes
+        # less in flight: write-back may start sooner (`flush_every`)
+        self.flusher.every_bytes = flush_every(max_bytes)
         if not self._pending.pooled:
             in_flight = min(
                 MAX_PENDING_WRITES, max_bytes // max(1, self.frame_bytes) + 1
