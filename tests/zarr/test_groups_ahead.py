@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -294,6 +295,8 @@ def test_an_unbounded_collection_describes_its_extent_at_close(
 def test_a_failure_writing_the_collection_xml_is_raised_at_close(
     tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Written in the background, retried at close, raised there: what else
+    close writes (frames, per-frame metadata, documents) is not lost."""
     from ome_writers.backends import _zarr_base
 
     def fail(*args: object, **kwargs: object) -> str:
@@ -304,10 +307,11 @@ def test_a_failure_writing_the_collection_xml_is_raised_at_close(
     settings = _collection_settings(root, backend, 2)
     stream = create_stream(settings)
     for n in range(settings.num_frames):
-        stream.append(np.full((8, 8), n + 1, "uint16"))
+        stream.append(np.full((8, 8), n + 1, "uint16"), frame_metadata={"n": n})
     with pytest.raises(RuntimeError, match="no OME-XML today"):
         stream.close()
-    # the frames are on disk and readable as the arrays they are
+    assert not (root / "OME" / "METADATA.ome.xml").exists()
+    # the frames and their metadata are on disk, readable as written
     for name, first in (("left", 1), ("right", 3)):
         spec = {
             "driver": "zarr3",
@@ -315,3 +319,32 @@ def test_a_failure_writing_the_collection_xml_is_raised_at_close(
         }
         data = ts.open(spec).result().read().result()
         assert int(data[0, 0].max()) == first
+        doc = json.loads((root / name / "zarr.json").read_text())["attributes"]
+        records = doc["ome_writers"]["frame_metadata"]
+        assert [r["n"] for r in records] == [first - 1, first, first + 3, first + 4]
+    yaozarrs.validate_zarr_store(str(root))
+
+
+@pytest.mark.parametrize("backend", WRITERS)
+def test_a_failed_background_write_of_the_collection_xml_is_redone_at_close(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ome_writers.backends import _zarr_base
+
+    calls: list[int] = []
+    build = _zarr_base.collection_text
+
+    def fail_once(*args: Any, **kwargs: Any) -> str | None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("the disk hiccuped")
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(_zarr_base, "collection_text", fail_once)
+    root = tmp_path / "retried.ome.zarr"
+    settings = _collection_settings(root, backend, 3)
+    with create_stream(settings) as stream:
+        for _ in range(settings.num_frames):
+            stream.append(np.ones((8, 8), "uint16"))
+    assert len(calls) == 2
+    assert _images(root) == [("left", 3, 2), ("right", 3, 2)]

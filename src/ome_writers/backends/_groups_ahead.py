@@ -7,7 +7,9 @@ and written while the first frames arrive. Whoever needs them (a loss-window
 visit, a checkpoint, a metadata read or update, close) waits for them with
 `documents`, which raises what building or writing them raised. What else
 depends on the settings alone (a collection's OME-XML of a bounded
-acquisition) can follow them on the same thread (`start`'s `then`).
+acquisition) can follow them on the same thread (`start`'s `then`); its
+failure does not make the documents fail: `then_done` stays False, and the
+caller does that work again when it needs it (close).
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ class GroupsAhead:
         self._documents: dict[str, dict[str, Any]] | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self.then_done = False  # `start`'s follow-up ran without raising
 
     def start(self, root: DatasetPath, then: Callable[[], None] | None = None) -> None:
         """Build the documents and write them below `root` on a thread, then
-        call `then` there (what it raises is raised like their errors)."""
+        call `then` there (once they are written; see `then_done`)."""
         self._thread = threading.Thread(
             target=self._run,
             args=(root, then),
@@ -63,10 +66,16 @@ class GroupsAhead:
             if "." in documents:
                 write_group(root, ".", documents["."], atomic=True)
             self._documents = documents
-            if then is not None:
-                then()
         except BaseException as e:
             self._error = e
+            return
+        if then is not None:
+            try:
+                then()
+            except Exception:  # `then_done` stays False: the caller redoes it
+                pass
+            else:
+                self.then_done = True
 
     def wait(self) -> None:
         """Return once the documents are written; raise what that raised."""
