@@ -11,7 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ome_writers.tools.benchmark import latency_sample, main, scenario
+from ome_writers.tools.benchmark import (
+    _add_ratios,
+    _median,
+    latency_sample,
+    main,
+    render_markdown,
+    scenario,
+)
 from ome_writers.tools.cli import main as cli_main
 
 pytest.importorskip("tensorstore")
@@ -71,6 +78,29 @@ def test_markdown_from_saved_rows(
     assert ratio_sync > 0 and ratio_with_create > 0
     first, again = (float(x) for x in cells[6].split(" / "))  # create ms
     assert first > 0 and again > 0
+
+
+def test_ratios_pair_the_rows_of_each_repeat() -> None:
+    """Beside the ratio of medians, each repeat's ours over the compared
+    version (they ran back to back); a failed repeat pairs with nothing."""
+
+    def run(gbps: float) -> dict[str, Any]:
+        speeds = {"gbps_close": gbps, "gbps_sync": gbps, "gbps_total": gbps}
+        return {**speeds, "fps": 1.0, "peak_rss_mb": 100.0}
+
+    ours = _median([run(1.0), run(2.0), run(3.0)])
+    theirs = _median([run(2.0), {"error": "timed out"}, run(2.0)])
+    assert theirs["each_repeat"]["gbps_total"] == [2.0, None, 2.0]
+    rows = [
+        {**ours, "scenario": "a", "target": "ours:tensorstore"},
+        {**theirs, "scenario": "a", "target": "other:tensorstore", "version": "0.3.2"},
+    ]
+    _add_ratios(rows)
+    assert rows[0]["vs_other_total"] == 1.0  # medians: 2.0 over 2.0
+    assert rows[0]["vs_other_total_each"] == [0.5, 1.5]
+    table = render_markdown(rows).splitlines()
+    assert table[0].endswith("| ours ÷ 0.3.2 +create, each repeat |")
+    assert table[2].endswith("| 0.50 / 1.50 |")
 
 
 def test_paced_at_a_fraction_of_the_plain_write(

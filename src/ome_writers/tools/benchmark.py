@@ -715,6 +715,11 @@ def _our_package() -> str:
     return str(Path(ome_writers.__file__).resolve().parent)
 
 
+# kept per repeat as well as their median (None for a repeat that failed), so
+# that ratios can pair the rows of one repeat, which ran back to back
+EACH_REPEAT = ("gbps_sync", "gbps_total")
+
+
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in runs if "error" not in r]
     if not ok:
@@ -727,7 +732,19 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
             merged[key] = value
         else:
             merged[key] = statistics.median(r[key] for r in ok)
+    merged["each_repeat"] = {
+        key: [None if "error" in r else r.get(key) for r in runs] for key in EACH_REPEAT
+    }
     return merged
+
+
+def _each_repeat_ratios(
+    row: dict[str, Any], other: dict[str, Any], key: str
+) -> list[float]:
+    """`row`'s `key` over `other`'s, repeat by repeat (both measured)."""
+    mine = row.get("each_repeat", {}).get(key, [])
+    theirs = other.get("each_repeat", {}).get(key, [])
+    return [a / b for a, b in zip(mine, theirs, strict=False) if a and b]
 
 
 def compile_package() -> None:
@@ -821,6 +838,9 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
             row["vs_other_close"] = row["gbps_close"] / other["gbps_close"]
             if row.get("gbps_total") and other.get("gbps_total"):
                 row["vs_other_total"] = row["gbps_total"] / other["gbps_total"]
+            each = _each_repeat_ratios(row, other, "gbps_total")
+            if each:
+                row["vs_other_total_each"] = each
         flat = by_key.get(("a", row["target"]), {})
         if row["scenario"] == "p" and kind == "ours" and flat.get("gbps_sync"):
             row["vs_flat"] = row["gbps_sync"] / flat["gbps_sync"]
@@ -978,15 +998,16 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         f"(+close / +sync / +create) | ours ÷ {other} (+sync / +create) "
         f"| raw library GB/s (+sync) | ours create ms (first / again) "
         f"| {other} create ms (first / again) | ours p50 / p99 ms "
-        f"| {other} p50 / p99 ms | ours RSS MB | {other} RSS MB |",
+        f"| {other} p50 / p99 ms | ours RSS MB | {other} RSS MB "
+        f"| ours ÷ {other} +create, each repeat |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: |",
+        "| ---: | ---: |",
     ]
     for name in dict.fromkeys(r["scenario"] for r in rows):
         disk = by_key.get((name, "disk"))
         if disk:
             plain = _pair(disk, "gbps_close", "gbps_sync", "{:.2f}")
-            lines.append(f"| {name} | plain write | {plain} | | | | | | | | | |")
+            lines.append(f"| {name} | plain write | {plain} | | | | | | | | | | |")
         for backend in file_backends():
             ours = by_key.get((name, f"ours:{backend}"))
             theirs = by_key.get((name, f"other:{backend}"))
@@ -1006,6 +1027,9 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
                 _pair(theirs, "p50_ms", "p99_ms", "{:.1f}"),
                 f"{ours['peak_rss_mb']:.0f}" if ours else "",
                 f"{theirs['peak_rss_mb']:.0f}" if theirs else "",
+                " / ".join(
+                    f"{x:.2f}" for x in (ours or {}).get("vs_other_total_each", [])
+                ),
             ]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
