@@ -443,9 +443,10 @@ class ZarrBackend(Backend):
         return self._write_ome_xml if self.grow_axis is None else None
 
     def _write_ome_xml_at_close(self) -> None:
-        """An unbounded acquisition's OME-XML, once its extents are known; a
-        bounded one's if writing it in the background failed (raised here)."""
-        if self.grow_axis is not None or not self._groups.then_done:
+        """The OME-XML unless the background wrote it: an unbounded
+        acquisition's (its extents are known now), or a bounded one's whose
+        background write failed (raised here)."""
+        if not self._groups.then_done:
             self._write_ome_xml()
 
     def _write_ome_xml(self) -> None:
