@@ -22,14 +22,20 @@ def frame_for(n: int, shape: tuple[int, int], dtype: str = "uint16") -> np.ndarr
 
 
 def time_series_settings(
-    root: object, shape: tuple[int, int], count: int | None = None, **kwargs: Any
+    root: object,
+    shape: tuple[int, int],
+    count: int | None = None,
+    *,
+    y_chunk: int | None = None,
+    **kwargs: Any,
 ) -> AcquisitionSettings:
-    """uint16 frames of `shape` along t (`count` None: unbounded), at `root`."""
+    """uint16 frames of `shape` along t (`count` None: unbounded), at `root`
+    (`y_chunk`: rows per chunk, default the frame's)."""
     return AcquisitionSettings(
         root_path=str(root),
         dimensions=[
             Dimension(name="t", count=count),
-            Dimension(name="y", count=shape[0]),
+            Dimension(name="y", count=shape[0], chunk_size=y_chunk),
             Dimension(name="x", count=shape[1]),
         ],
         dtype="uint16",

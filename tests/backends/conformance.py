@@ -718,20 +718,13 @@ class BackendConformance:
         stream = create_stream(settings, checkpoint_seconds=None)
         self.stream = stream
         fail_at = 5  # the sixth write fails
+        files = getattr(stream._backend, "_files", None)
         pending = getattr(stream._backend, "_pending", None)
-        assert pending is not None, "no tracker of background writes to fail"
-        track = pending.add
-        writes = [0]
-
-        def add(future: Any, nbytes: int, *args: Any, **kwargs: Any) -> None:
-            if writes[0] == fail_at:  # the write lands, then is reported as failed
-                future.result()
-                future = Future()
-                future.set_exception(OSError(errno.EIO, "injected I/O error"))
-            writes[0] += 1
-            track(future, nbytes, *args, **kwargs)
-
-        pending.add = add
+        if files is not None:  # chunk files written by a thread of ours
+            _fail_after_writing(files, fail_at)
+        else:
+            assert pending is not None, "no tracker of background writes to fail"
+            _fail_after_landing(pending, fail_at)
         accepted = 0
         with pytest.raises(OSError, match="injected I/O error"):
             # a camera's pace: the failure is reported once the writes before
@@ -753,6 +746,37 @@ class BackendConformance:
         written = self.read_frame_metadata(settings)
         assert sorted(written) == [(i,) for i in range(accepted)]
         assert [written[(i,)]["i"] for i in range(accepted)] == list(range(accepted))
+
+
+def _fail_after_landing(pending: Any, fail_at: int) -> None:
+    """Write number `fail_at` (from 0) lands, then is reported as failed."""
+    track = pending.add
+    writes = [0]
+
+    def add(future: Any, nbytes: int, *args: Any, **kwargs: Any) -> None:
+        if writes[0] == fail_at:
+            future.result()
+            future = Future()
+            future.set_exception(OSError(errno.EIO, "injected I/O error"))
+        writes[0] += 1
+        track(future, nbytes, *args, **kwargs)
+
+    pending.add = add
+
+
+def _fail_after_writing(files: Any, fail_at: int) -> None:
+    """The chunk file of write number `fail_at` (from 0) lands, then that
+    write is reported as failed."""
+    count = files.flusher.add  # called once a chunk file is in place
+    writes = [0]
+
+    def add(nbytes: int, unit: Any) -> None:
+        count(nbytes, unit)
+        writes[0] += 1
+        if writes[0] == fail_at + 1:
+            raise OSError(errno.EIO, "injected I/O error")
+
+    files.flusher.add = add
 
 
 # ------------------------------------------------------------------ formats

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
-from ome_writers.backends import _flush, _tifffile
+from ome_writers.backends import _chunk_files, _flush, _tifffile
 
 
 def test_flusher_syncs_in_background_after_threshold(
@@ -112,6 +112,7 @@ def test_streams_write_back_their_files_while_writing(
     monkeypatch.setattr(_flush, "FLUSH_EVERY_BYTES", 64 * 1024)
     monkeypatch.setattr(_flush, "MIN_FLUSH_BYTES", 64 * 1024)
     monkeypatch.setattr(_tifffile, "WRITEBACK_EVERY_BYTES", 64 * 1024)
+    monkeypatch.setattr(_chunk_files, "WRITEBACK_EVERY_BYTES", 64 * 1024)
     suffix = ".ome.tiff" if backend == "tifffile" else ".ome.zarr"
     out = tmp_path / f"f{suffix}"
     settings = AcquisitionSettings(

@@ -18,6 +18,9 @@ from tests.conftest import time_series_settings
 
 pytest.importorskip("tensorstore")
 SHAPE = (64, 64)  # 8 KiB frames
+# two chunks per frame: written through tensorstore (frame-sized raw chunks
+# are written by `_chunk_files`, whose backpressure its own tests cover)
+Y_CHUNK = SHAPE[0] // 2
 FRAME_BYTES = SHAPE[0] * SHAPE[1] * 2
 
 
@@ -74,7 +77,7 @@ def test_pending_writes_stay_bounded(
     monkeypatch.setattr(_tensorstore, "MAX_PENDING_BYTES", 4 * FRAME_BYTES)
     n = 100
     settings = time_series_settings(
-        tmp_path / "slow.ome.zarr", SHAPE, n, format="tensorstore"
+        tmp_path / "slow.ome.zarr", SHAPE, n, y_chunk=Y_CHUNK, format="tensorstore"
     )
     stream = create_stream(settings, checkpoint_seconds=None)
     backend = stream._backend
@@ -98,7 +101,7 @@ def test_pending_writes_stay_bounded(
 def test_small_frames_get_more_threads_once_appends_wait(tmp_path: Path) -> None:
     n = _tensorstore.MAX_PENDING_WRITES + 2
     settings = time_series_settings(
-        tmp_path / "switch.ome.zarr", SHAPE, n, format="tensorstore"
+        tmp_path / "switch.ome.zarr", SHAPE, n, y_chunk=Y_CHUNK, format="tensorstore"
     )
     stream = create_stream(settings, checkpoint_seconds=None)
     backend = stream._backend

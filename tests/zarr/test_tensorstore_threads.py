@@ -16,6 +16,8 @@ zarr = pytest.importorskip("zarr")
 ts = pytest.importorskip("tensorstore")
 
 SMALL = 512 * 512 * 2
+# chunks of half a frame: written through tensorstore's threads (frame-sized
+# raw chunks are written by `_chunk_files`)
 LARGE = 2048 * 2048 * 2
 
 
@@ -50,7 +52,7 @@ def test_switch_mid_acquisition_keeps_every_frame(tmp_path: Path) -> None:
         dimensions=[
             Dimension(name="t", count=None),
             Dimension(name="c", count=2),
-            Dimension(name="y", count=shape[0]),
+            Dimension(name="y", count=shape[0], chunk_size=shape[0] // 2),
             Dimension(name="x", count=shape[1]),
         ],
         dtype="uint16",
@@ -114,7 +116,7 @@ def test_switch_does_not_wait_for_arrays_made_ahead(
         format="tensorstore",
         dimensions=[
             Dimension(name="p", count=positions, type="position"),
-            Dimension(name="y", count=shape[0]),
+            Dimension(name="y", count=shape[0], chunk_size=shape[0] // 2),
             Dimension(name="x", count=shape[1]),
         ],
         dtype="uint16",

@@ -60,6 +60,15 @@ class FramePool:
         self._resident = 0  # buffers [0, _resident) made resident
         self._populate = _madvise()
 
+    @classmethod
+    def within(
+        cls, max_bytes: int, max_frames: int, shape: tuple[int, ...], dtype: DTypeLike
+    ) -> FramePool:
+        """As many buffers as fit in `max_bytes`, at most `max_frames`, at
+        least two."""
+        frame_bytes = max(1, math.prod(shape) * np.dtype(dtype).itemsize)
+        return cls(max(2, min(max_frames, max_bytes // frame_bytes)), shape, dtype)
+
     def keep_ahead(self, in_use: int) -> None:
         """Make the `SPARE` buffers after buffer `in_use` resident (call from
         the thread that empties buffers; -1: before any is used)."""

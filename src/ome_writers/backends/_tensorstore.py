@@ -20,19 +20,27 @@ fsync (``file_io_sync: false``); the dataset is fsynced once at close.
 Uncompressed writes start on few tensorstore threads, leaving the CPU to the
 acquisition thread; small frames move to more threads once the disk falls
 behind (`thread_limits`).
+
+A local array whose chunks are each one frame's raw bytes has them written by
+a thread of ours instead (`ChunkFiles`: a resident frame pool, one writer
+thread, a temporary name and a rename per chunk): tensorstore still makes,
+resizes and reads the array.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tensorstore as ts
 
 from ome_writers._object_store import ObjectPath, tensorstore_kvstore
 
+from ._chunk_files import ChunkFiles, frame_chunk_files
 from ._flush import flush_every
 from ._pending import PendingWrites
 from ._zarr_base import ZarrBackend, codec_configs
@@ -133,8 +141,23 @@ class TensorstoreBackend(ZarrBackend):
             max_items=MAX_PENDING_WRITES,
             explain=lambda e: self.explain_failure(_as_os_error(e)),
         )
+        # frame-sized raw chunks of a local array: written by a thread of ours
+        # (`_chunk_files`); everything else goes through tensorstore
+        self._files: ChunkFiles | None = None
+        if isinstance(self.root, Path) and frame_chunk_files(
+            local=True,
+            compression=self.compression,
+            sharded=self.shards is not None,
+            chunks=self.chunks,
+            frame_shape=self.frame_shape,
+            dtype=self.dtype,
+        ):
+            self._files = ChunkFiles(
+                self.frame_shape, self.dtype, self._chunk_file, self.root
+            )
         self._copy_frames = self.frame_bytes <= SMALL_FRAME_BYTES
-        if self._copy_frames:  # one copy per write in flight, plus the next one
+        if self._copy_frames and self._files is None:
+            # one copy per write in flight, plus the next one
             in_flight = min(
                 MAX_PENDING_WRITES, MAX_PENDING_BYTES // self.frame_bytes + 1
             )
@@ -143,7 +166,23 @@ class TensorstoreBackend(ZarrBackend):
     def _max_bytes_in_flight(self) -> int:
         return MAX_PENDING_BYTES
 
+    def _chunk_file(self, unit: Any) -> str:
+        """The one chunk file of the frame at `unit` (position, index)."""
+        return next(self._unit_files(unit))
+
+    def prepare(self) -> None:
+        if self._files is not None:
+            self._files.start()
+        super().prepare()
+
+    def _handed_over(self, nbytes: int, unit: tuple[int, tuple[int, ...]]) -> None:
+        if self._files is None:  # else its writer starts write-back itself
+            super()._handed_over(nbytes, unit)
+
     def share_with(self, other: ZarrBackend, memory_fraction: float) -> None:
+        # levels write their (smaller) frames through the shared tensorstore
+        # threads, within a fraction of level 0's memory
+        self._files = None
         # levels are written from a background thread, frame by frame from a
         # reused buffer: copy it at once rather than wait for tensorstore's
         # copy behind level 0's on the shared threads
@@ -265,6 +304,9 @@ class TensorstoreBackend(ZarrBackend):
     def _write_frame(
         self, position: int, index: tuple[int, ...], frame: np.ndarray
     ) -> None:
+        if self._files is not None:
+            self._files.write((position, index), frame)
+            return
         self._submit(self._array(position, index)[index], frame, self._copy_frames)
 
     def _write_frame_owned(
@@ -274,6 +316,10 @@ class TensorstoreBackend(ZarrBackend):
         frame: np.ndarray,
         release: Callable[[], None],
     ) -> None:
+        if self._files is not None:
+            self._files.write_owned((position, index), frame, release)
+            return
+
         # tensorstore references the buffer until the commit: no copy, no wait
         def start() -> Any:
             target = self._array(position, index)[index]
@@ -321,23 +367,42 @@ class TensorstoreBackend(ZarrBackend):
         return self._arrays[position]
 
     def _falling_behind(self) -> bool:
-        return self._pending.stalls > 0
+        files = self._files
+        return self._pending.stalls > 0 or (files is not None and files.stalls > 0)
 
     def _writes_in_flight(self) -> Callable[[], None] | None:
         for position in range(self.num_positions):
             self._settle_resize(position)
         self._pending.check()
-        return self._pending.waiter()
+        pending = self._pending.waiter()
+        if self._files is None:
+            return pending
+        files = self._files.waiter()
+
+        def wait() -> None:
+            pending()
+            files()
+
+        return wait
 
     def _drain(self) -> None:
         for position in range(self.num_positions):
             self._settle_resize(position)
+        if self._files is not None:
+            self._files.drain()
         self._pending.drain()
+
+    def _close_arrays(self) -> None:
+        if self._files is not None:
+            self._files.close()
 
     def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
         # a read is sure to see a write only once it is committed (reads
         # issued between a write's copy and its commit could read zeros)
         self._pending.wait()
+        if self._files is not None:  # a failure is raised by writes and close
+            with contextlib.suppress(Exception):
+                self._files.drain()
         self._old_writes_pending = False
         self._settle_resize(position)
         result: np.ndarray = self._arrays[position][key].read().result()

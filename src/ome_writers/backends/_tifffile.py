@@ -53,7 +53,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
-import math
 import os
 import queue
 import shutil
@@ -185,9 +184,9 @@ class TiffBackend(Backend):
         self.compression = COMPRESSION[settings.compression or "none"]
         y, x = settings.frame_dimensions
         self.frame_shape = (int(y.count or 1), int(x.count or 1))
-        frame_bytes = max(1, math.prod(self.frame_shape) * self.dtype.itemsize)
-        n_buffers = max(2, min(POOL_FRAMES, POOL_BYTES // frame_bytes))
-        self.frames = FramePool(n_buffers, self.frame_shape, self.dtype)
+        self.frames = FramePool.within(
+            POOL_BYTES, POOL_FRAMES, self.frame_shape, self.dtype
+        )
         self.pool = self.frames.buffers
         self.free = self.frames.free
         # at most len(pool) frames (+ barriers and the stop sentinel) in flight

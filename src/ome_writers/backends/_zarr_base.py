@@ -340,7 +340,11 @@ class ZarrBackend(Backend):
             if release is not None:
                 release()
         if self.assembler is None:
-            self.flusher.add(frame.nbytes, (position, index))
+            self._handed_over(frame.nbytes, (position, index))
+
+    def _handed_over(self, nbytes: int, unit: tuple[int, tuple[int, ...]]) -> None:
+        """A frame's bytes went to the library: count them for write-back."""
+        self.flusher.add(nbytes, unit)
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         if not self._array_ready[position]:

@@ -1,0 +1,228 @@
+"""Frame-sized chunk files written by a thread of ours (`_chunk_files`)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pytest
+
+import ome_writers as ow
+from ome_writers.backends import _chunk_files
+from ome_writers.backends._chunk_files import ChunkFiles, frame_chunk_files
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SHAPE = (4, 6)
+DTYPE = np.dtype("uint16")
+
+
+def _writer(root: Path, **kwargs: Any) -> ChunkFiles:
+    files = ChunkFiles(
+        SHAPE, DTYPE, lambda unit: str(root / "c" / str(unit) / "0" / "0"), root
+    )
+    for name, value in kwargs.items():
+        setattr(files, name, value)
+    files.start()
+    return files
+
+
+def _chunk(root: Path, unit: int) -> Path:
+    return root / "c" / str(unit) / "0" / "0"
+
+
+def _frame(value: int) -> np.ndarray:
+    return np.arange(24, dtype=DTYPE).reshape(SHAPE) + value
+
+
+def _blocked_writes(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Every chunk write waits until the returned event is set."""
+    go = threading.Event()
+    write = _chunk_files._write_file
+
+    def slow(path: str, data: np.ndarray) -> None:
+        go.wait()
+        write(path, data)
+
+    monkeypatch.setattr(_chunk_files, "_write_file", slow)
+    return go
+
+
+def test_each_frame_becomes_its_chunk_file(tmp_path: Path) -> None:
+    files = _writer(tmp_path)
+    frame = np.empty(SHAPE, DTYPE)
+    for unit in range(5):
+        frame[...] = _frame(unit)
+        files.write(unit, frame)  # the caller reuses its buffer at once
+    files.close()
+    for unit in range(5):
+        data = _chunk(tmp_path, unit).read_bytes()
+        assert data == _frame(unit).astype("<u2").tobytes()
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_write_waits_while_every_buffer_is_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_chunk_files, "POOL_FRAMES", 2)
+    go = _blocked_writes(monkeypatch)
+    files = _writer(tmp_path)
+    assert len(files.pool.buffers) == 2
+    files.write(0, _frame(0))
+    files.write(1, _frame(1))
+    assert files.stalls == 0
+    third = threading.Thread(target=files.write, args=(2, _frame(2)))
+    third.start()
+    third.join(0.2)
+    assert third.is_alive()  # backpressure: no buffer free, nothing dropped
+    go.set()
+    third.join()
+    files.close()
+    assert files.stalls == 1
+    assert [_chunk(tmp_path, u).exists() for u in range(3)] == [True] * 3
+
+
+def test_a_chunk_is_never_seen_half_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed write (here a full disk) leaves neither the chunk nor its
+    temporary file; the chunks written before stay, and the error is raised
+    from the next write, from waiting and from close."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("names open files through /proc")
+    write = os.write
+
+    def full_disk(fd: int, data: Any) -> int:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("/c/2/0/0.partial"):
+            write(fd, bytes(data)[:10])  # part of the chunk reached the file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_disk)
+    files = _writer(tmp_path)
+    for unit in range(3):
+        files.write(unit, _frame(unit))
+    with pytest.raises(OSError, match="No space left"):
+        files.drain()
+    with pytest.raises(OSError, match="No space left"):
+        files.write(3, _frame(3))
+    with pytest.raises(OSError, match="No space left"):
+        files.close()
+    monkeypatch.undo()
+    assert _chunk(tmp_path, 1).read_bytes() == _frame(1).tobytes()
+    assert not _chunk(tmp_path, 2).exists()
+    assert not list(tmp_path.rglob("*.partial"))
+    assert not _chunk(tmp_path, 3).exists()
+
+
+def test_owned_frames_are_released_once_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    go = _blocked_writes(monkeypatch)
+    files = _writer(tmp_path)
+    released: list[int] = []
+    frames = [_frame(u) for u in range(3)]
+    for unit, frame in enumerate(frames):
+        files.write_owned(unit, frame, lambda unit=unit: released.append(unit))
+    assert released == []  # still to be written from the caller's buffers
+    go.set()
+    files.drain()
+    assert released == [0, 1, 2]
+    # a frame of another layout is copied, and released at once
+    odd = np.asfortranarray(_frame(3))
+    files.write_owned(3, odd, lambda: released.append(3))
+    assert released == [0, 1, 2, 3]
+    files.close()
+    assert _chunk(tmp_path, 3).read_bytes() == _frame(3).tobytes()
+    assert released == [0, 1, 2, 3]  # exactly once each
+
+
+def test_owned_frames_are_released_after_a_failure(tmp_path: Path) -> None:
+    (tmp_path / "c").write_text("not a directory")  # no chunk can be made
+    files = _writer(tmp_path)
+    released: list[int] = []
+    files.write_owned(0, _frame(0), lambda: released.append(0))
+    with pytest.raises(NotADirectoryError):
+        files.drain()
+    with pytest.raises(NotADirectoryError):
+        files.write_owned(1, _frame(1), lambda: released.append(1))
+    with pytest.raises(NotADirectoryError):
+        files.close()
+    assert released == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ({}, True),
+        ({"local": False}, False),
+        ({"compression": "blosc-zstd"}, False),
+        ({"sharded": True}, False),
+        ({"chunks": (2, 1, 64, 32)}, False),  # two frames per chunk
+        ({"chunks": (1, 1, 32, 32)}, False),  # two chunks per frame
+        ({"dtype": np.dtype(">u2")}, False),  # the bytes codec says little
+        ({"dtype": np.dtype("uint8")}, True),
+        ({"dtype": np.dtype("<f4")}, True),
+    ],
+)
+def test_applies_to_frame_sized_raw_little_endian_chunks(
+    case: dict[str, Any], expected: bool
+) -> None:
+    arguments: dict[str, Any] = {
+        "local": True,
+        "compression": "none",
+        "sharded": False,
+        "chunks": (1, 1, 64, 32),
+        "frame_shape": (64, 32),
+        "dtype": np.dtype("uint16"),
+        **case,
+    }
+    assert frame_chunk_files(**arguments) is expected
+
+
+def _settings(tmp_path: Path, **kwargs: Any) -> ow.AcquisitionSettings:
+    return ow.AcquisitionSettings(
+        root_path=str(tmp_path / "out.ome.zarr"),
+        dimensions=[
+            ow.Dimension(name="t", count=None),
+            ow.Dimension(name="c", count=2),
+            ow.Dimension(name="y", count=64, chunk_size=kwargs.pop("chunk", None)),
+            ow.Dimension(name="x", count=32),
+        ],
+        dtype="uint16",
+        format="tensorstore",
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "ours"),
+    [({}, True), ({"compression": "blosc-zstd"}, False), ({"chunk": 32}, False)],
+)
+def test_tensorstore_backend_writes_raw_frame_chunks_itself(
+    tmp_path: Path, options: dict[str, Any], ours: bool
+) -> None:
+    import tensorstore as ts
+    import zarr
+
+    settings = _settings(tmp_path, **options)
+    stream = ow.create_stream(settings)
+    assert (stream._backend._files is not None) is ours
+    frames = [np.full((64, 32), i + 1, "uint16") for i in range(9)]
+    for i, frame in enumerate(frames):
+        stream.append(frame)
+        # read back at once: every frame appended is seen
+        assert stream.view()[i // 2, i % 2, 0, 0] == i + 1
+    stream.close()
+    path = tmp_path / "out.ome.zarr" / "0"
+    expected = np.zeros((5, 2, 64, 32), "uint16")
+    expected.reshape(10, 64, 32)[:9] = frames
+    np.testing.assert_array_equal(zarr.open_array(path)[:], expected)
+    spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
+    np.testing.assert_array_equal(ts.open(spec).result().read().result(), expected)
+    assert not list(path.rglob("*.partial"))
