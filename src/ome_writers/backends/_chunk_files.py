@@ -43,6 +43,10 @@ POOL_FRAMES = 1024
 #: write-back starts this often: 64 MiB bursts of disk I/O made OME-TIFF's
 #: 512² appends at ~1,900 fps late, 8 MiB did not (`_tifffile`)
 WRITEBACK_EVERY_BYTES = 8 * 1024**2
+#: the first buffers are made resident once the writer thread was idle this
+#: long after its start: not while `create_stream` still runs (populating two
+#: 2048² buffers then made it 2-3 ms slower)
+SETTLE_SECONDS = 0.05
 _PARTIAL = ".partial"  # suffix of a chunk file being written
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
@@ -184,29 +188,37 @@ class ChunkFiles:
 
     def _run(self) -> None:
         pool = self.pool
-        pool.keep_ahead(-1)
-        while True:
+        try:  # the stream is still being made: leave it the CPU
+            item = self._work.get(timeout=SETTLE_SECONDS)
+        except queue.Empty:
+            pool.keep_ahead(-1)  # before the first frame
             item = self._work.get()
+        while True:
             if item is None:
                 return
             if isinstance(item, _Barrier):
                 item.done.set()
-                continue
-            unit, slot, owned, release = item
-            if owned is None:
-                pool.keep_ahead(slot)  # before the next first use of one
-            try:
-                if self.error is None:
-                    data = pool.buffers[slot] if owned is None else owned
-                    path = self._locate(unit)
-                    _write_file(path, data)
-                    self.flusher.add(data.nbytes, path)
-            except BaseException as e:
-                self.error = self._explain(e)
-            finally:
-                if release is not None:
-                    release()
-                pool.free.put(slot)
+            else:
+                self._write(item)
+            item = self._work.get()
+
+    def _write(self, item: tuple[Any, int, np.ndarray | None, Any]) -> None:
+        pool = self.pool
+        unit, slot, owned, release = item
+        if owned is None:
+            pool.keep_ahead(slot)  # before the next first use of one
+        try:
+            if self.error is None:
+                data = pool.buffers[slot] if owned is None else owned
+                path = self._locate(unit)
+                _write_file(path, data)
+                self.flusher.add(data.nbytes, path)
+        except BaseException as e:
+            self.error = self._explain(e)
+        finally:
+            if release is not None:
+                release()
+            pool.free.put(slot)
 
 
 def _write_file(path: str, data: np.ndarray) -> None:
