@@ -59,6 +59,7 @@ import itertools
 import math
 import os
 import struct
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ome_writers.metadata._ome_text import ImageText, escape, quoteattr, root
@@ -506,16 +507,22 @@ class Provisional:
         """Room for each section: what it holds with the largest sizes the
         settings allow (outer extent: its count, or a 13-digit number), and
         one run per image (more move the slots; see `Slots.update`)."""
+        return [sections[0].length + 16, *self._image_rooms, sections[-1].length]
+
+    @cached_property
+    def _image_rooms(self) -> list[int]:
+        """The rooms of every image's sections: the same in every file with
+        the full text (built once: a plate's 384 files each need them)."""
         probe = self.axes.counts[self.outer] if self.outer is not None else None
-        rooms = [sections[0].length + 16]
+        sizes = self.axes.sizes(probe or 1, self.outer or 0)
         big = (1 << 40) - 1
+        rooms: list[int] = []
         for position in range(len(self.images)):
-            sizes = self.axes.sizes(probe or 1, self.outer or 0)
             head = self.xml.image_open(position, sizes)
             file = self.files.file_of(position) if self.multi_file else None
             run = self.xml.run(big, (big, big, big), big, file)
             rooms += [len(head.encode()) + 96, 4 * len(run), len(self._close)]
-        return [*rooms, sections[-1].length]
+        return rooms
 
     # ----------------------------------------------------------- the pages
 
