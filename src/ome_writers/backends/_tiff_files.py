@@ -68,6 +68,10 @@ class TiffFileSet:
     padded: list[set[Index]] = field(default_factory=list)
     pages: list[int] = field(default_factory=list)
     companion_uuid: str = field(default_factory=new_uuid)
+    # the settings of the recovery records, dumped once for every file
+    _dumped: tuple[AcquisitionSettings, dict[str, Any]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def plan(
@@ -159,9 +163,11 @@ class TiffFileSet:
 
     def recovery_record(self, settings: AcquisitionSettings, file_index: int) -> str:
         """What `repair` needs to rebuild the OME-XML if the process dies (JSON)."""
+        if self._dumped is None or self._dumped[0] is not settings:
+            self._dumped = (settings, settings.model_dump(mode="json"))
         record = {
             RECOVERY_KEY: 1,
-            "settings": settings.model_dump(mode="json"),
+            "settings": self._dumped[1],
             "file_index": file_index,
             "uuids": self.uuids,
             "files": [p.name for p in self.paths],
