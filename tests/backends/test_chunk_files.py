@@ -168,6 +168,8 @@ def test_owned_frames_are_released_after_a_failure(tmp_path: Path) -> None:
         ({"dtype": np.dtype(">u2")}, False),  # the bytes codec says little
         ({"dtype": np.dtype("uint8")}, True),
         ({"dtype": np.dtype("<f4")}, True),
+        ({"chunks": (1, 512, 1024), "frame_shape": (512, 1024)}, True),  # 1 MiB
+        ({"chunks": (1, 1024, 1024), "frame_shape": (1024, 1024)}, False),
     ],
 )
 def test_applies_to_frame_sized_raw_little_endian_chunks(

@@ -5,7 +5,7 @@ keeps every frame as one file of its raw bytes (``c/<index...>/0/0``).
 Through tensorstore's file store each such chunk also cost a lock file, a
 temporary file and a rename on threads that compete with the acquisition
 thread for two cores: paced at 1,900 512² frames a second it completed
-~1,100 (p99 8.8 ms), 2048² frames at 30 fps had p99 15 ms. Here the
+~1,100 (p99 8.8 ms). For frames of up to `MAX_FRAME_BYTES` the
 acquisition thread copies each frame into a resident pool buffer
 (`FramePool`, as OME-TIFF's writer does) and one writer thread writes it to a
 temporary name beside its chunk key and renames it into place, so that no
@@ -47,6 +47,11 @@ WRITEBACK_EVERY_BYTES = 8 * 1024**2
 #: long after its start: not while `create_stream` still runs (populating two
 #: 2048² buffers then made it 2-3 ms slower)
 SETTLE_SECONDS = 0.05
+#: larger frames are left to tensorstore: one writer thread wrote 2048²
+#: frames slower than tensorstore's threads when appends outran it (six
+#: interleaved bench repeats, to the sync: 0.54-0.84 GB/s against 1.13-1.38),
+#: and a file of a large frame costs little beside its bytes
+MAX_FRAME_BYTES = 1024**2
 _PARTIAL = ".partial"  # suffix of a chunk file being written
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
@@ -61,9 +66,11 @@ def frame_chunk_files(
     dtype: np.dtype,
 ) -> bool:
     """Whether each chunk of an array is one frame's raw bytes in a local
-    file: uncompressed, unsharded, one frame per chunk, little-endian."""
+    file: uncompressed, unsharded, one frame of at most `MAX_FRAME_BYTES`
+    per chunk, little-endian."""
     return (
         local
+        and frame_shape[0] * frame_shape[1] * dtype.itemsize <= MAX_FRAME_BYTES
         and compression == "none"
         and not sharded
         and all(c == 1 for c in chunks[:-2])
