@@ -228,3 +228,28 @@ def test_tensorstore_backend_writes_raw_frame_chunks_itself(
     spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
     np.testing.assert_array_equal(ts.open(spec).result().read().result(), expected)
     assert not list(path.rglob("*.partial"))
+
+
+def test_a_left_partial_chunk_is_ignored_by_readers_and_removed_by_repair(
+    tmp_path: Path,
+) -> None:
+    """What a process killed mid-chunk leaves: the chunks before are read as
+    written, the torn one as the fill value, and `repair` removes it."""
+    import zarr
+
+    from ome_writers.tools.repair import repair
+
+    settings = _settings(tmp_path)
+    with ow.create_stream(settings) as stream:
+        for i in range(3):
+            stream.append(np.full((64, 32), i + 1, "uint16"))
+    root = tmp_path / "out.ome.zarr"
+    torn = root / "0" / "c" / "1" / "1" / "0" / "0.partial"
+    torn.parent.mkdir(parents=True, exist_ok=True)
+    torn.write_bytes(b"\1" * 100)  # part of a chunk that never got its name
+    data = zarr.open_array(root / "0")[:]
+    assert [int(data[i // 2, i % 2, 0, 0]) for i in range(4)] == [1, 2, 3, 0]
+    message = repair(root)
+    assert "removed 1 partly written chunk file(s)" in message, message
+    assert not torn.exists()
+    assert "removed" not in repair(root)  # nothing left to remove

@@ -52,7 +52,7 @@ SETTLE_SECONDS = 0.05
 #: interleaved bench repeats, to the sync: 0.54-0.84 GB/s against 1.13-1.38),
 #: and a file of a large frame costs little beside its bytes
 MAX_FRAME_BYTES = 1024**2
-_PARTIAL = ".partial"  # suffix of a chunk file being written
+PARTIAL_SUFFIX = ".partial"  # a chunk file being written (`repair` removes it)
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -230,7 +230,7 @@ class ChunkFiles:
 
 def _write_file(path: str, data: np.ndarray) -> None:
     """`data`'s bytes into `path`, through a temporary name and a rename."""
-    partial = path + _PARTIAL
+    partial = path + PARTIAL_SUFFIX
     try:
         fd = os.open(partial, _FLAGS, 0o644)
     except FileNotFoundError:  # the chunk's directories do not exist yet

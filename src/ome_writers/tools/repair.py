@@ -109,13 +109,16 @@ def repair_zarr(path: Path) -> str:
     """Consolidate per-frame metadata journals left by an interrupted run.
 
     The arrays need nothing: every chunk written before the last checkpoint is
-    readable as it is. Per-frame metadata reaches ``zarr.json`` at close; until
-    then it is appended to ``frame_metadata.jsonl`` beside each image's
-    ``zarr.json`` at every checkpoint, and is moved into it here.
+    readable as it is (a chunk file being written when the process died is
+    left as ``<chunk>.partial``, which no reader opens; it is removed here).
+    Per-frame metadata reaches ``zarr.json`` at close; until then it is
+    appended to ``frame_metadata.jsonl`` beside each image's ``zarr.json`` at
+    every checkpoint, and is moved into it here.
     """
     import json
 
     from ome_writers._paths import ACQUIRE_ZARR_STAGING
+    from ome_writers.backends._chunk_files import PARTIAL_SUFFIX
     from ome_writers.backends._zarr_base import INLINE_FRAME_RECORDS
     from ome_writers.metadata._frames import JOURNAL_NAME, read_journal
 
@@ -132,7 +135,18 @@ def repair_zarr(path: Path) -> str:
             "reached the disk, but there is no metadata to repair. Write the "
             "acquisition again with overwrite=True."
         )
-    journals = sorted(path.rglob(JOURNAL_NAME))
+    journals: list[Path] = []
+    partial = 0
+    for directory, _, names in os.walk(path):  # one walk: a dataset may be large
+        for name in names:
+            if name == JOURNAL_NAME:
+                journals.append(Path(directory, name))
+            elif name.endswith(PARTIAL_SUFFIX):
+                Path(directory, name).unlink(missing_ok=True)
+                partial += 1
+    journals.sort()
+    if partial:
+        removed += f"; removed {partial} partly written chunk file(s) (*.partial)"
     if not journals:
         return f"{path}: OME-Zarr, readable as written; nothing to repair{removed}"
     total = moved = 0
