@@ -43,10 +43,6 @@ POOL_FRAMES = 1024
 #: write-back starts this often: 64 MiB bursts of disk I/O made OME-TIFF's
 #: 512² appends at ~1,900 fps late, 8 MiB did not (`_tifffile`)
 WRITEBACK_EVERY_BYTES = 8 * 1024**2
-#: the first buffers are made resident once the writer thread was idle this
-#: long after its start: not while `create_stream` still runs (populating two
-#: 2048² buffers then made it 2-3 ms slower)
-SETTLE_SECONDS = 0.05
 #: larger frames are left to tensorstore: one writer thread wrote 2048²
 #: frames slower than tensorstore's threads when appends outran it (six
 #: interleaved bench repeats, to the sync: 0.54-0.84 GB/s against 1.13-1.38),
@@ -194,20 +190,15 @@ class ChunkFiles:
     # ---------------------------------------------------------- writer thread
 
     def _run(self) -> None:
-        pool = self.pool
-        try:  # the stream is still being made: leave it the CPU
-            item = self._work.get(timeout=SETTLE_SECONDS)
-        except queue.Empty:
-            pool.keep_ahead(-1)  # before the first frame
-            item = self._work.get()
+        self.pool.keep_ahead(-1)  # before the first frame
         while True:
+            item = self._work.get()
             if item is None:
                 return
             if isinstance(item, _Barrier):
                 item.done.set()
             else:
                 self._write(item)
-            item = self._work.get()
 
     def _write(self, item: tuple[Any, int, np.ndarray | None, Any]) -> None:
         pool = self.pool
