@@ -1,4 +1,4 @@
-"""Frame-sized chunk files of a local Zarr array, written by a thread of ours.
+"""Frame-sized chunk files of a local Zarr array, written by threads of ours.
 
 An uncompressed, unsharded array whose chunks each hold exactly one frame
 keeps every frame as one file of its raw bytes (``c/<index...>/0/0``).
@@ -7,12 +7,12 @@ temporary file and a rename on threads that compete with the acquisition
 thread for two cores: paced at 1,900 512² frames a second it completed
 ~1,100 (p99 8.8 ms). For frames of up to `MAX_FRAME_BYTES` the
 acquisition thread copies each frame into a resident pool buffer
-(`FramePool`, as OME-TIFF's writer does) and one writer thread writes it to a
-temporary name beside its chunk key and renames it into place, so that no
-reader, also after a crash, sees part of a chunk; missing directories are
-made on the way (and ahead, by `_ahead`, once appends wait). Write-back of
-the files written starts every `WRITEBACK_EVERY_BYTES` (`Flusher`, without
-lag: a file is complete when it is counted).
+(`FramePool`, as OME-TIFF's writer does) and `WRITER_THREADS` threads of
+ours, taking frames in turn, write each to a temporary name beside its chunk
+key and rename it into place, so that no reader, also after a crash, sees
+part of a chunk; missing directories are made on the way. Write-back of the
+files written starts every `WRITEBACK_EVERY_BYTES` (`Flusher`, without lag:
+a file is complete when it is counted).
 
 When every buffer is in flight, `write` waits (backpressure). A failed write
 is raised from the next `write`, from the waiters and from `close`; what was
@@ -48,6 +48,11 @@ WRITEBACK_EVERY_BYTES = 8 * 1024**2
 #: interleaved bench repeats, to the sync: 0.54-0.84 GB/s against 1.13-1.38),
 #: and a file of a large frame costs little beside its bytes
 MAX_FRAME_BYTES = 1024**2
+#: a 512² chunk file cost ~0.75 ms of kernel time here (two directories
+#: 0.37, the inode 0.21, the bytes 0.15), one thread's worth; two threads
+#: completed 1,200-1,390 paced frames a second against one's 890-940, three
+#: fewer than two (docs/performance.md)
+WRITER_THREADS = 2
 PARTIAL_SUFFIX = ".partial"  # a chunk file being written (`repair` removes it)
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
@@ -76,10 +81,19 @@ def frame_chunk_files(
 
 
 class _Barrier:
-    """Set by the writer thread once every item queued before it is done."""
+    """Done once each writer thread reached it, i.e. wrote every frame queued
+    to it before."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int) -> None:
         self.done = threading.Event()
+        self._left = threads
+        self._lock = threading.Lock()
+
+    def reached(self) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left == 0:
+                self.done.set()
 
 
 class ChunkFiles:
@@ -92,6 +106,7 @@ class ChunkFiles:
         locate: Callable[[Hashable], str],
         root: Path,
         explain: Callable[[BaseException], BaseException] = lambda e: e,
+        threads: int | None = None,
     ) -> None:
         self.pool = FramePool.within(POOL_BYTES, POOL_FRAMES, frame_shape, dtype)
         self.dtype = dtype
@@ -103,17 +118,30 @@ class ChunkFiles:
         self.flusher = Flusher(
             root, WRITEBACK_EVERY_BYTES, locate=lambda path: (path,), lag=False
         )
+        # one queue per writer thread, frames dealt to them in turn:
         # (unit, slot, owned frame or None, release or None), barriers, None
-        self._work: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        count = max(1, WRITER_THREADS if threads is None else threads)
+        self._queues: list[queue.SimpleQueue[Any]] = [
+            queue.SimpleQueue() for _ in range(count)
+        ]
+        self._next = 0  # the queue of the next frame
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()  # the pool's residency, the flusher
 
     def start(self) -> None:
-        """Start the writer thread (before the first `write`)."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="ome-writers-chunks", daemon=True
-            )
-            self._thread.start()
+        """Start the writer threads (before the first `write`)."""
+        if not self._threads:
+            self._threads = [
+                threading.Thread(
+                    target=self._run,
+                    args=(work,),
+                    name="ome-writers-chunks",
+                    daemon=True,
+                )
+                for work in self._queues
+            ]
+            for thread in self._threads:
+                thread.start()
 
     def _slot(self) -> int:
         if self.error is not None:
@@ -123,13 +151,17 @@ class ChunkFiles:
             return free.get_nowait()
         except queue.Empty:
             self.stalls += 1
-            return free.get()  # every buffer in flight: wait for the writer
+            return free.get()  # every buffer in flight: wait for the writers
+
+    def _queue(self, item: tuple[Any, int, np.ndarray | None, Any]) -> None:
+        self._queues[self._next].put(item)
+        self._next = (self._next + 1) % len(self._queues)
 
     def write(self, unit: Hashable, frame: np.ndarray) -> None:
         """Copy `frame` and queue it (the caller may reuse it on return)."""
         slot = self._slot()
         self.pool.buffers[slot] = frame
-        self._work.put((unit, slot, None, None))
+        self._queue((unit, slot, None, None))
 
     def write_owned(
         self, unit: Hashable, frame: np.ndarray, release: Callable[[], None]
@@ -154,16 +186,17 @@ class ChunkFiles:
         except BaseException:
             release()
             raise
-        self._work.put((unit, slot, frame, release))
+        self._queue((unit, slot, frame, release))
 
     def waiter(self) -> Callable[[], None]:
         """What waits (from any thread) until every frame queued so far is
         written, and raises a failure."""
-        barrier = _Barrier()
-        if self._thread is None:
+        barrier = _Barrier(len(self._queues))
+        if not self._threads:
             barrier.done.set()
         else:
-            self._work.put(barrier)
+            for work in self._queues:
+                work.put(barrier)
 
         def wait() -> None:
             barrier.done.wait()
@@ -177,26 +210,29 @@ class ChunkFiles:
         self.waiter()()
 
     def close(self) -> None:
-        """Write what is queued, stop the thread and the write-back (the
+        """Write what is queued, stop the threads and the write-back (the
         caller syncs); raise a failure."""
-        if self._thread is not None:
-            self._work.put(None)
-            self._thread.join()
-            self._thread = None
+        if self._threads:
+            for work in self._queues:
+                work.put(None)
+            for thread in self._threads:
+                thread.join()
+            self._threads = []
         self.flusher.close()
         if self.error is not None:
             raise self.error
 
-    # ---------------------------------------------------------- writer thread
+    # --------------------------------------------------------- writer threads
 
-    def _run(self) -> None:
-        self.pool.keep_ahead(-1)  # before the first frame
+    def _run(self, work: queue.SimpleQueue[Any]) -> None:
+        with self._lock:
+            self.pool.keep_ahead(-1)  # before the first frame
         while True:
-            item = self._work.get()
+            item = work.get()
             if item is None:
                 return
             if isinstance(item, _Barrier):
-                item.done.set()
+                item.reached()
             else:
                 self._write(item)
 
@@ -204,15 +240,18 @@ class ChunkFiles:
         pool = self.pool
         unit, slot, owned, release = item
         if owned is None:
-            pool.keep_ahead(slot)  # before the next first use of one
+            with self._lock:
+                pool.keep_ahead(slot)  # before the next first use of one
         try:
             if self.error is None:
                 data = pool.buffers[slot] if owned is None else owned
                 path = self._locate(unit)
                 _write_file(path, data)
-                self.flusher.add(data.nbytes, path)
+                with self._lock:
+                    self.flusher.add(data.nbytes, path)
         except BaseException as e:
-            self.error = self._explain(e)
+            if self.error is None:
+                self.error = self._explain(e)
         finally:
             if release is not None:
                 release()
