@@ -5,10 +5,12 @@ from __future__ import annotations
 import ctypes
 import mmap
 import sys
+import threading
 
 import numpy as np
 import pytest
 
+from ome_writers.backends import _frame_pool
 from ome_writers.backends._frame_pool import SPARE, FramePool
 
 SHAPE = (256, 384)  # 192 KiB of uint16: 48 pages per buffer
@@ -25,20 +27,65 @@ def _resident_pages(pool: FramePool, buffer: int) -> int:
     return sum(b & 1 for b in vec.raw)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mincore: Linux")
-def test_buffers_become_resident_just_ahead_of_use() -> None:
-    pool = FramePool(8, SHAPE, "uint16")
+def _pool_with_advice(count: int) -> FramePool:
+    pool = FramePool(count, SHAPE, "uint16")
+    if not sys.platform.startswith("linux"):
+        pytest.skip("mincore: Linux")
     if pool._populate is None:
         pytest.skip("no madvise in this libc")
-    assert all(_resident_pages(pool, b) == 0 for b in range(8))  # nothing yet
-    pool.keep_ahead(-1)  # the writer thread, before the first frame
+    return pool
+
+
+def _resident(pool: FramePool) -> list[bool]:
+    return [_resident_pages(pool, b) > 0 for b in range(len(pool.buffers))]
+
+
+def test_buffers_become_resident_just_ahead_of_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_frame_pool, "SPARE_BYTES", 0)  # `SPARE` buffers ahead
+    pool = _pool_with_advice(8)
+    assert pool.spare == SPARE == 2
+    assert not any(_resident(pool))  # nothing yet
+    pool.keep_ahead()  # the writer thread, before the first frame
     resident = [_resident_pages(pool, b) for b in range(8)]
     if resident[0] == 0:
         pytest.skip("MADV_POPULATE_WRITE not supported by this kernel")
     pages = pool.slot_bytes // mmap.PAGESIZE
     assert resident == [pages] * SPARE + [0] * (8 - SPARE)
-    pool.keep_ahead(3)  # buffer 3 in use: 4 and 5 next
-    assert [_resident_pages(pool, b) > 0 for b in range(8)] == [True] * 6 + [False] * 2
+    assert [pool.take() for _ in range(4)] == [0, 1, 2, 3]  # 3 handed out
+    pool.keep_ahead()  # 4 and 5 next
+    assert _resident(pool) == [True] * 6 + [False] * 2
+
+
+def test_buffers_ahead_of_a_writer_that_fell_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counted from the highest buffer handed out, not the one written."""
+    monkeypatch.setattr(_frame_pool, "SPARE_BYTES", 0)
+    pool = _pool_with_advice(12)
+    pool.keep_ahead()
+    if not _resident(pool)[0]:
+        pytest.skip("MADV_POPULATE_WRITE not supported by this kernel")
+    for _ in range(6):  # the acquisition thread fills 0-5 ...
+        pool.take()
+    pool.keep_ahead()  # ... while the writer thread starts on buffer 0
+    assert _resident(pool) == [True] * 8 + [False] * 4
+
+
+def test_small_buffers_are_kept_ahead_by_bytes() -> None:
+    pool = FramePool(64, SHAPE, "uint16")  # 192 KiB each
+    assert pool.spare == -(-_frame_pool.SPARE_BYTES // pool.slot_bytes) == 43
+    large = FramePool(3, (2048, 2048), "uint16")  # 8 MiB each
+    assert large.spare == SPARE
+
+
+def test_take_counts_the_waits_for_a_free_buffer() -> None:
+    pool = FramePool(2, SHAPE, "uint16")
+    assert (pool.take(), pool.take(), pool.stalls) == (0, 1, 0)
+    threading.Timer(0.05, pool.free.put, args=(1,)).start()
+    assert pool.take() == 1  # waited for the writer to free one
+    assert pool.stalls == 1
 
 
 def test_making_buffers_resident_keeps_their_contents() -> None:
@@ -46,9 +93,9 @@ def test_making_buffers_resident_keeps_their_contents() -> None:
     pool = FramePool(6, SHAPE, "uint16")
     frames = [np.full(SHAPE, i + 1, "uint16") for i in range(6)]
     for i in range(6):
-        slot = pool.free.get()
+        slot = pool.take()
         pool.buffers[slot] = frames[i]
-        pool.keep_ahead(slot)
+        pool.keep_ahead()
     for slot in range(6):
         np.testing.assert_array_equal(pool.buffers[slot], frames[slot])
 
@@ -56,7 +103,7 @@ def test_making_buffers_resident_keeps_their_contents() -> None:
 def test_without_the_advice_buffers_still_work(monkeypatch: pytest.MonkeyPatch) -> None:
     pool = FramePool(3, SHAPE, "uint16")
     monkeypatch.setattr(pool, "_populate", lambda *a: -1)  # e.g. an older kernel
-    pool.keep_ahead(-1)
+    pool.keep_ahead()
     assert pool._populate is None  # no second attempt
     pool.buffers[2] = 7
     assert (pool.buffers[2] == 7).all() and (pool.buffers[0] == 0).all()

@@ -112,7 +112,6 @@ class ChunkFiles:
         self.dtype = dtype
         self.frame_shape = frame_shape
         self.error: BaseException | None = None
-        self.stalls = 0  # times `write` waited for a free buffer
         self._locate = locate
         self._explain = explain
         self.flusher = Flusher(
@@ -143,15 +142,15 @@ class ChunkFiles:
             for thread in self._threads:
                 thread.start()
 
+    @property
+    def stalls(self) -> int:
+        """Times `write` waited for a free buffer."""
+        return self.pool.stalls
+
     def _slot(self) -> int:
         if self.error is not None:
             raise self.error
-        free = self.pool.free
-        try:
-            return free.get_nowait()
-        except queue.Empty:
-            self.stalls += 1
-            return free.get()  # every buffer in flight: wait for the writers
+        return self.pool.take()  # every buffer in flight: wait for the writers
 
     def _queue(self, item: tuple[Any, int, np.ndarray | None, Any]) -> None:
         self._queues[self._next].put(item)
@@ -226,7 +225,7 @@ class ChunkFiles:
 
     def _run(self, work: queue.SimpleQueue[Any]) -> None:
         with self._lock:
-            self.pool.keep_ahead(-1)  # before the first frame
+            self.pool.keep_ahead()  # before the first frame
         while True:
             item = work.get()
             if item is None:
@@ -241,7 +240,7 @@ class ChunkFiles:
         unit, slot, owned, release = item
         if owned is None:
             with self._lock:
-                pool.keep_ahead(slot)  # before the next first use of one
+                pool.keep_ahead()  # before the next first use of one
         try:
             if self.error is None:
                 data = pool.buffers[slot] if owned is None else owned

@@ -340,7 +340,7 @@ class TiffBackend(Backend):
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         if self.error is not None:
             raise self.error
-        slot = self.free.get()  # blocks while every buffer is in flight
+        slot = self.frames.take()  # waits while every buffer is in flight
         self.pool[slot] = frame
         self.work.put((position, index, slot, False))
         self.queued += 1
@@ -348,7 +348,7 @@ class TiffBackend(Backend):
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         if self.error is not None:
             raise self.error
-        self.work.put((position, index, self.free.get(), True))
+        self.work.put((position, index, self.frames.take(), True))
         self.queued += 1
 
     def _explain(self, error: BaseException, position: int) -> BaseException:
@@ -445,7 +445,7 @@ class TiffBackend(Backend):
 
     def _run(self) -> None:
         zeros = np.zeros(self.frame_shape, dtype=self.dtype)
-        self.frames.keep_ahead(-1)
+        self.frames.keep_ahead()
         # while no frame has arrived yet; a failure here recurs, and is
         # reported, when the first page builds the same text
         with contextlib.suppress(Exception):
@@ -469,7 +469,7 @@ class TiffBackend(Backend):
                     item.done.set()
                 continue
             position, index, slot, empty = item
-            self.frames.keep_ahead(slot)  # before the next first use of one
+            self.frames.keep_ahead()  # before the next first use of one
             try:
                 if self.error is None:
                     data = zeros if empty else self.pool[slot]
