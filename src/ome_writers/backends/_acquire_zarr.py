@@ -61,6 +61,7 @@ from ome_writers.metadata._zarr_groups import write_group
 
 from ._base import Backend, StorageKey, read_padded
 from ._chunks import locate
+from ._copy import copy_frame
 from ._durable import sync_filesystem
 from ._zarr_base import ZarrBackend, codec_configs
 
@@ -258,7 +259,7 @@ class AcquireZarrBackend(ZarrBackend):
         slot = recent.popitem(last=False)[1] if len(recent) >= RECENT_FRAMES else None
         if slot is None:
             slot = np.empty(self.frame_shape, dtype=self.dtype)
-        slot[...] = frame
+        copy_frame(slot, frame)
         recent[index] = slot
 
     def write_owned(

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._copy import copy_frame
 from ._flush import Flusher
 from ._frame_pool import FramePool
 
@@ -159,7 +160,7 @@ class ChunkFiles:
     def write(self, unit: Hashable, frame: np.ndarray) -> None:
         """Copy `frame` and queue it (the caller may reuse it on return)."""
         slot = self._slot()
-        self.pool.buffers[slot] = frame
+        copy_frame(self.pool.buffers[slot], frame)
         self._queue((unit, slot, None, None))
 
     def write_owned(

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ._copy import copy_frame
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -61,7 +63,7 @@ class PendingWrites:
         """`data` copied into a recycled buffer (allocated only when none is free)."""
         free = self._free.setdefault(data.shape, [])
         buffer = free.pop() if free else np.empty(data.shape, dtype=data.dtype)
-        buffer[...] = data
+        copy_frame(buffer, data)
         return buffer
 
     def reuse(self, shape: tuple[int, ...]) -> np.ndarray | None:

@@ -67,6 +67,7 @@ from ome_writers.metadata._frames import FrameMetadataJournal, read_journal
 from ome_writers.metadata._tiff_axes import TiffAxes, check_tiff_settings
 
 from ._base import Backend, StorageKey, json_safe
+from ._copy import copy_frame
 from ._durable import fsync_tree
 from ._flush import Flusher
 from ._frame_pool import FramePool
@@ -341,7 +342,7 @@ class TiffBackend(Backend):
         if self.error is not None:
             raise self.error
         slot = self.frames.take()  # waits while every buffer is in flight
-        self.pool[slot] = frame
+        copy_frame(self.pool[slot], frame)
         self.work.put((position, index, slot, False))
         self.queued += 1
 
