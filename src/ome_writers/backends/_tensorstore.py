@@ -22,7 +22,7 @@ acquisition thread; small frames move to more threads once the disk falls
 behind (`thread_limits`).
 
 A local array whose chunks are each one frame's raw bytes has them written by
-a thread of ours instead (`ChunkFiles`: a resident frame pool, two writer
+threads of ours instead (`ChunkFiles`: a resident frame pool, two writer
 threads, a temporary name and a rename per chunk): tensorstore still makes,
 resizes and reads the array.
 """
