@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import mmap
 import sys
 import threading
+import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from ome_writers.backends import _frame_pool
 from ome_writers.backends._frame_pool import SPARE, FramePool
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SHAPE = (256, 384)  # 192 KiB of uint16: 48 pages per buffer
 
@@ -115,3 +121,54 @@ def test_buffers_are_handed_out_lowest_first_and_reused_last_freed_first() -> No
     pool.free.put(1)
     pool.free.put(0)
     assert pool.free.get() == 0  # the one freed last
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def test_the_pools_thread_keeps_buffers_resident_ahead_of_take(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_frame_pool, "SPARE_BYTES", 0)
+    pool = _pool_with_advice(12)
+    pool.start()
+    try:
+        assert _wait_for(lambda: pool._resident == SPARE)  # before the first take
+        if not _resident(pool)[0]:
+            pytest.skip("MADV_POPULATE_WRITE not supported by this kernel")
+        for _ in range(5):  # no writer has emptied any of them
+            pool.take()
+        assert _wait_for(lambda: pool._resident == 5 + SPARE)
+        assert _resident(pool) == [True] * 7 + [False] * 5
+    finally:
+        pool.close()
+    assert pool._populator is None
+
+
+def test_fill_copies_into_resident_and_other_buffers() -> None:
+    pool = FramePool(4, SHAPE, "uint16")
+    pool._resident = 1  # as if buffer 0 were made resident
+    frame = np.arange(SHAPE[0] * SHAPE[1], dtype="uint16").reshape(SHAPE)
+    for slot in (pool.take(), pool.take()):  # 0: resident, 1: not
+        pool.fill(slot, frame + slot)
+        np.testing.assert_array_equal(pool.buffers[slot], frame + slot)
+    pool.fill(pool.take(), frame.astype("float32"))  # converted
+    np.testing.assert_array_equal(pool.buffers[2], frame)
+
+
+def test_the_pools_thread_ends_with_the_pool() -> None:
+    pool = FramePool(4, SHAPE, "uint16")
+    pool.start()
+    thread = pool._populator
+    if thread is None:
+        pytest.skip("no madvise in this libc")
+    del pool
+    gc.collect()
+    thread.join(10)
+    assert not thread.is_alive()

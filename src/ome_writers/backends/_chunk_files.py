@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._copy import copy_frame
 from ._flush import Flusher
 from ._frame_pool import FramePool
 
@@ -126,7 +125,7 @@ class ChunkFiles:
         ]
         self._next = 0  # the queue of the next frame
         self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()  # the pool's residency, the flusher
+        self._lock = threading.Lock()  # the flusher's count
 
     def start(self) -> None:
         """Start the writer threads (before the first `write`)."""
@@ -142,6 +141,7 @@ class ChunkFiles:
             ]
             for thread in self._threads:
                 thread.start()
+            self.pool.start()  # buffers made resident ahead of use
 
     @property
     def stalls(self) -> int:
@@ -160,7 +160,7 @@ class ChunkFiles:
     def write(self, unit: Hashable, frame: np.ndarray) -> None:
         """Copy `frame` and queue it (the caller may reuse it on return)."""
         slot = self._slot()
-        copy_frame(self.pool.buffers[slot], frame)
+        self.pool.fill(slot, frame)
         self._queue((unit, slot, None, None))
 
     def write_owned(
@@ -218,6 +218,7 @@ class ChunkFiles:
             for thread in self._threads:
                 thread.join()
             self._threads = []
+        self.pool.close()
         self.flusher.close()
         if self.error is not None:
             raise self.error
@@ -225,8 +226,6 @@ class ChunkFiles:
     # --------------------------------------------------------- writer threads
 
     def _run(self, work: queue.SimpleQueue[Any]) -> None:
-        with self._lock:
-            self.pool.keep_ahead()  # before the first frame
         while True:
             item = work.get()
             if item is None:
@@ -239,9 +238,6 @@ class ChunkFiles:
     def _write(self, item: tuple[Any, int, np.ndarray | None, Any]) -> None:
         pool = self.pool
         unit, slot, owned, release = item
-        if owned is None:
-            with self._lock:
-                pool.keep_ahead()  # before the next first use of one
         try:
             if self.error is None:
                 data = pool.buffers[slot] if owned is None else owned

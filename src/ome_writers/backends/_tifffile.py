@@ -67,7 +67,6 @@ from ome_writers.metadata._frames import FrameMetadataJournal, read_journal
 from ome_writers.metadata._tiff_axes import TiffAxes, check_tiff_settings
 
 from ._base import Backend, StorageKey, json_safe
-from ._copy import copy_frame
 from ._durable import fsync_tree
 from ._flush import Flusher
 from ._frame_pool import FramePool
@@ -333,6 +332,7 @@ class TiffBackend(Backend):
             target=self._run, name="ome-writers-tiff", daemon=True
         )
         self.thread.start()
+        self.frames.start()  # buffers made resident ahead of use
         # for the OME-XML at close (needs ome-types, slow to import)
         self._models_import = ImportWhenIdle(
             "ome_writers.backends._tiff_models", lambda: self.queued
@@ -342,7 +342,7 @@ class TiffBackend(Backend):
         if self.error is not None:
             raise self.error
         slot = self.frames.take()  # waits while every buffer is in flight
-        copy_frame(self.pool[slot], frame)
+        self.frames.fill(slot, frame)
         self.work.put((position, index, slot, False))
         self.queued += 1
 
@@ -446,7 +446,6 @@ class TiffBackend(Backend):
 
     def _run(self) -> None:
         zeros = np.zeros(self.frame_shape, dtype=self.dtype)
-        self.frames.keep_ahead()
         # while no frame has arrived yet; a failure here recurs, and is
         # reported, when the first page builds the same text
         with contextlib.suppress(Exception):
@@ -470,7 +469,6 @@ class TiffBackend(Backend):
                     item.done.set()
                 continue
             position, index, slot, empty = item
-            self.frames.keep_ahead()  # before the next first use of one
             try:
                 if self.error is None:
                     data = zeros if empty else self.pool[slot]
@@ -557,6 +555,7 @@ class TiffBackend(Backend):
         self.work.put(None)
         if self.thread is not None:
             self.thread.join()
+        self.frames.close()
         self.flusher.close()
         error = self.error
         try:
