@@ -106,7 +106,6 @@ class ChunkFiles:
         locate: Callable[[Hashable], str],
         root: Path,
         explain: Callable[[BaseException], BaseException] = lambda e: e,
-        threads: int | None = None,
     ) -> None:
         self.pool = FramePool.within(POOL_BYTES, POOL_FRAMES, frame_shape, dtype)
         self.dtype = dtype
@@ -119,9 +118,8 @@ class ChunkFiles:
         )
         # one queue per writer thread, frames dealt to them in turn:
         # (unit, slot, owned frame or None, release or None), barriers, None
-        count = max(1, WRITER_THREADS if threads is None else threads)
         self._queues: list[queue.SimpleQueue[Any]] = [
-            queue.SimpleQueue() for _ in range(count)
+            queue.SimpleQueue() for _ in range(WRITER_THREADS)
         ]
         self._next = 0  # the queue of the next frame
         self._threads: list[threading.Thread] = []
