@@ -202,7 +202,8 @@ def test_owned_frames_are_released_after_a_failure(tmp_path: Path) -> None:
         ({"dtype": np.dtype("uint8")}, True),
         ({"dtype": np.dtype("<f4")}, True),
         ({"chunks": (1, 512, 1024), "frame_shape": (512, 1024)}, True),  # 1 MiB
-        ({"chunks": (1, 1024, 1024), "frame_shape": (1024, 1024)}, False),
+        ({"chunks": (1, 2048, 2048), "frame_shape": (2048, 2048)}, True),  # 8 MiB
+        ({"chunks": (1, 1024, 2048), "frame_shape": (2048, 2048)}, False),
     ],
 )
 def test_applies_to_frame_sized_raw_little_endian_chunks(

@@ -5,12 +5,12 @@ keeps every frame as one file of its raw bytes (``c/<index...>/0/0``).
 Through tensorstore's file store each such chunk also cost a lock file, a
 temporary file and a rename on threads that compete with the acquisition
 thread for two cores: paced at 1,900 512² frames a second it completed
-~1,100 (p99 8.8 ms). For frames of up to `MAX_FRAME_BYTES` the
-acquisition thread copies each frame into a resident pool buffer
-(`FramePool`, as OME-TIFF's writer does) and `WRITER_THREADS` threads of
-ours, taking frames in turn, write each to a temporary name beside its chunk
-key and rename it into place, so that no reader, also after a crash, sees
-part of a chunk; missing directories are made on the way. Write-back of the
+~1,100 (p99 8.8 ms). Instead the acquisition thread copies each frame into
+a resident pool buffer (`FramePool`, as OME-TIFF's writer does) and
+`WRITER_THREADS` threads of ours, taking frames in turn, write each to a
+temporary name beside its chunk key and rename it into place, so that no
+reader, also after a crash, sees part of a chunk; missing directories are
+made on the way. Write-back of the
 files written starts every `WRITEBACK_EVERY_BYTES` (`Flusher`, without lag:
 a file is complete when it is counted).
 
@@ -43,15 +43,11 @@ POOL_FRAMES = 1024
 #: write-back starts this often: 64 MiB bursts of disk I/O made OME-TIFF's
 #: 512² appends at ~1,900 fps late, 8 MiB did not (`_tifffile`)
 WRITEBACK_EVERY_BYTES = 8 * 1024**2
-#: larger frames are left to tensorstore: one writer thread wrote 2048²
-#: frames slower than tensorstore's threads when appends outran it (six
-#: interleaved bench repeats, to the sync: 0.54-0.84 GB/s against 1.13-1.38),
-#: and a file of a large frame costs little beside its bytes
-MAX_FRAME_BYTES = 1024**2
 #: a 512² chunk file cost ~0.75 ms of kernel time here (two directories
 #: 0.37, the inode 0.21, the bytes 0.15), one thread's worth; two threads
 #: completed 1,200-1,390 paced frames a second against one's 890-940, three
-#: fewer than two (docs/performance.md)
+#: fewer than two; with two, 2048² frames also go faster than through
+#: tensorstore's threads (docs/performance.md), with one they went slower
 WRITER_THREADS = 2
 PARTIAL_SUFFIX = ".partial"  # a chunk file being written (`repair` removes it)
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
@@ -67,11 +63,9 @@ def frame_chunk_files(
     dtype: np.dtype,
 ) -> bool:
     """Whether each chunk of an array is one frame's raw bytes in a local
-    file: uncompressed, unsharded, one frame of at most `MAX_FRAME_BYTES`
-    per chunk, little-endian."""
+    file: uncompressed, unsharded, one frame per chunk, little-endian."""
     return (
         local
-        and frame_shape[0] * frame_shape[1] * dtype.itemsize <= MAX_FRAME_BYTES
         and compression == "none"
         and not sharded
         and all(c == 1 for c in chunks[:-2])
