@@ -158,3 +158,28 @@ def test_small_frame_copies_are_recycled_within_a_bound(tmp_path: Path) -> None:
     zarr = pytest.importorskip("zarr")
     data = zarr.open_array(str(tmp_path / "a.ome.zarr" / "0"), mode="r")[:, 0, 0]
     assert data.tolist() == list(range(n))  # every frame as it was at its append
+
+
+@pytest.mark.parametrize("backend", backend_params())
+def test_create_stream_leaves_its_objects_out_of_the_young_generations(
+    tmp_path: Path, backend: str
+) -> None:
+    """A collection of the young generations during an append costs in
+    proportion to what they hold: what `create_stream` made is promoted
+    before the first append, not collected with the first frames."""
+    import gc
+
+    dims = [
+        Dimension(name="t", count=4),
+        Dimension(name="y", count=FRAME[0]),
+        Dimension(name="x", count=FRAME[1]),
+    ]
+    gc.collect()
+    stream = create_stream(_settings(tmp_path, backend, dims))
+    try:
+        young = {id(o) for generation in (0, 1) for o in gc.get_objects(generation)}
+        made = [stream, stream._backend, stream._backend.settings]
+        assert all(gc.is_tracked(o) for o in made)
+        assert not any(id(o) in young for o in made)
+    finally:
+        stream.close()
