@@ -116,8 +116,10 @@ def create_stream(
     # collector's young generations; collected now, the survivors move to the
     # old one, rather than during an early append (a ~0.9 ms collection, on
     # whichever thread allocated, made the 90th 512² OME-TIFF append late at
-    # 2,000 fps). The young generations hold at most a few thousand objects.
-    gc.collect(1)
+    # 2,000 fps). The young generations hold at most a few thousand objects;
+    # with the collector disabled, no append pays for one either.
+    if gc.isenabled():
+        gc.collect(1)
     return stream
 
 

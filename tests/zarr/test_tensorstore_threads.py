@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -22,11 +23,12 @@ LARGE = 2048 * 2048 * 2
 
 
 @pytest.mark.parametrize(
-    ("cores", "compressed", "frame_bytes", "start", "bulk"),
+    ("cores", "encoded", "frame_bytes", "start", "bulk"),
     [
         (2, False, SMALL, (1, 1), (2, 4)),  # one I/O thread until the disk lags
         (2, False, LARGE, (1, 2), (1, 2)),  # more threads only cost memory here
         (2, True, SMALL, (2, 4), (2, 4)),  # encoding gets every core at once
+        (2, True, LARGE, (2, 4), (2, 4)),  # compressed or sharded
         (16, False, SMALL, (4, 7), (16, 16)),
         (16, False, LARGE, (4, 8), (4, 8)),
         (1, False, SMALL, (1, 1), (1, 4)),
@@ -34,12 +36,12 @@ LARGE = 2048 * 2048 * 2
 )
 def test_thread_limits(
     cores: int,
-    compressed: bool,
+    encoded: bool,
     frame_bytes: int,
     start: tuple[int, int],
     bulk: tuple[int, int],
 ) -> None:
-    assert _tensorstore.thread_limits(cores, compressed, frame_bytes) == (start, bulk)
+    assert _tensorstore.thread_limits(cores, encoded, frame_bytes) == (start, bulk)
 
 
 def test_switch_mid_acquisition_keeps_every_frame(tmp_path: Path) -> None:
@@ -138,3 +140,30 @@ def test_switch_does_not_wait_for_arrays_made_ahead(
         kvstore = {"driver": "file", "path": str(root / str(i) / "0")}
         array = ts.open({"driver": "zarr3", "kvstore": kvstore}).result()
         np.testing.assert_array_equal(array.read().result(), frame_for(i, shape))
+
+
+@pytest.mark.parametrize(("shard", "encoded"), [(None, False), (2, True)])
+def test_sharded_writes_start_on_the_encoding_threads(
+    tmp_path: Path, shard: int | None, encoded: bool
+) -> None:
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "s.ome.zarr"),
+        format="tensorstore",
+        dimensions=[
+            Dimension(name="t", count=2),
+            Dimension(name="y", count=64, chunk_size=32, shard_size_chunks=shard),
+            Dimension(name="x", count=64, chunk_size=32, shard_size_chunks=shard),
+        ],
+        dtype="uint16",
+    )
+    with create_stream(settings) as stream:
+        backend = stream._backend
+        assert (backend.threads == backend._bulk_threads) is encoded
+        assert (
+            backend.threads
+            == _tensorstore.thread_limits(
+                os.cpu_count() or 1, encoded, backend.frame_bytes
+            )[0]
+        )
+        for i in range(2):
+            stream.append(frame_for(i, (64, 64)))

@@ -17,8 +17,8 @@ At most `MAX_PENDING_BYTES` of uncommitted data are in flight; beyond that
 `write` waits for the oldest commit (backpressure). A failed commit is raised
 from the next `write` and from `finalize`. Chunk files are written without
 fsync (``file_io_sync: false``); the dataset is fsynced once at close.
-Uncompressed writes start on few tensorstore threads, leaving the CPU to the
-acquisition thread; small frames move to more threads once the disk falls
+Uncompressed, unsharded writes start on few tensorstore threads, leaving the
+CPU to the acquisition thread; small frames move to more threads once the disk falls
 behind (`thread_limits`).
 
 A local array whose chunks are each one frame's raw bytes has them written by
@@ -67,11 +67,15 @@ Threads = tuple[int, int]  # tensorstore's data-copy (and encoding), file-I/O th
 
 
 def thread_limits(
-    cores: int, compressed: bool, frame_bytes: int
+    cores: int, encoded: bool, frame_bytes: int
 ) -> tuple[Threads, Threads]:
     """tensorstore's threads to start with, and to use once the disk falls behind.
 
-    Compressed, encoding is the work and gets every core from the start.
+    Encoded (compressed, or sharded: chunks assembled into a shard and its
+    index checksummed on the copy threads), encoding is the work and gets
+    every core from the start: uncompressed 2048² shards went 7 % faster
+    with them (1.43 against 1.33 GB/s, six interleaved runs), at a paced
+    p99 of 11.3 against 8.8 ms.
     Uncompressed, tensorstore's threads only copy and write bytes, and every
     extra busy thread takes CPU from the acquisition thread. On two cores,
     tensorstore's defaults (2 copy, 4 I/O threads) made appends of 512²
@@ -83,7 +87,7 @@ def thread_limits(
     throughput of large frames, only their memory and latency.
     """
     bulk = (cores, max(4, cores))
-    if compressed:
+    if encoded:
         return bulk, bulk
     if frame_bytes <= SMALL_FRAME_BYTES:
         return (max(1, cores // 4), max(1, cores // 2 - 1)), bulk
@@ -116,10 +120,10 @@ class TensorstoreBackend(ZarrBackend):
 
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context)
-        compressed = self.compression != "none"
+        encoded = self.compression != "none" or self.shards is not None
         cores = os.cpu_count() or 1
         self.threads, self._bulk_threads = thread_limits(
-            cores, compressed, self.frame_bytes
+            cores, encoded, self.frame_bytes
         )
         # object storage: transient failures (5xx, resets) are retried
         self._s3_retries = (
