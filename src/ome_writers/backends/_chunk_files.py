@@ -10,9 +10,9 @@ a resident pool buffer (`FramePool`, as OME-TIFF's writer does) and
 `WRITER_THREADS` threads of ours, taking frames in turn, write each to a
 temporary name beside its chunk key and rename it into place, so that no
 reader, also after a crash, sees part of a chunk; missing directories are
-made on the way. Write-back of the
-files written starts every `WRITEBACK_EVERY_BYTES` (`Flusher`, without lag:
-a file is complete when it is counted).
+made on the way. Write-back of the files written starts every
+`WRITEBACK_EVERY_BYTES` (`Flusher`, without lag: a file is complete when it
+is counted).
 
 When every buffer is in flight, `write` waits (backpressure). A failed write
 is raised from the next `write`, from the waiters and from `close`; what was

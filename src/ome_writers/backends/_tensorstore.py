@@ -16,10 +16,10 @@ half full, see `ZarrBackend.grow_ahead`).
 At most `MAX_PENDING_BYTES` of uncommitted data are in flight; beyond that
 `write` waits for the oldest commit (backpressure). A failed commit is raised
 from the next `write` and from `finalize`. Chunk files are written without
-fsync (``file_io_sync: false``); the dataset is fsynced once at close.
-Uncompressed, unsharded writes start on few tensorstore threads, leaving the
-CPU to the acquisition thread; small frames move to more threads once the disk falls
-behind (`thread_limits`).
+fsync (``file_io_sync: false``); checkpoints and close sync the dataset's
+filesystem once. Uncompressed, unsharded writes start on few tensorstore
+threads, leaving the CPU to the acquisition thread; small frames move to
+more threads once the disk falls behind (`thread_limits`).
 
 A local array whose chunks are each one frame's raw bytes has them written by
 threads of ours instead (`ChunkFiles`: a resident frame pool, two writer
