@@ -188,7 +188,6 @@ class TiffBackend(Backend):
             POOL_BYTES, POOL_FRAMES, self.frame_shape, self.dtype
         )
         self.pool = self.frames.buffers
-        self.free = self.frames.free
         # at most len(pool) frames (+ barriers and the stop sentinel) in flight
         self.work: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.writers: list[tifffile.TiffWriter] = []
@@ -476,7 +475,7 @@ class TiffBackend(Backend):
             except BaseException as e:
                 self.error = self._explain(e, position)
             finally:
-                self.free.put(slot)
+                self.frames.free.put(slot)
 
     def _describe(self, zeros: np.ndarray) -> None:
         """Flush the pages written, and update the provisional descriptions
