@@ -252,7 +252,9 @@ def test_caller_may_reuse_its_buffer(tmp_path: Path) -> None:
 
 
 def test_overwrite(tmp_path: Path) -> None:
-    def settings(n: int, overwrite: bool) -> AcquisitionSettings:
+    def settings(
+        n: int, overwrite: bool, mode: str = "companion-file"
+    ) -> AcquisitionSettings:
         return AcquisitionSettings(
             root_path=str(tmp_path / "set.ome.tiff"),
             dimensions=[
@@ -261,7 +263,7 @@ def test_overwrite(tmp_path: Path) -> None:
             ],
             dtype="uint8",
             overwrite=overwrite,
-            format=OmeTiffFormat(multi_file_metadata="companion-file"),
+            format=OmeTiffFormat(multi_file_metadata=mode),  # type: ignore[arg-type]
         )
 
     write(settings(3, False))
@@ -271,6 +273,12 @@ def test_overwrite(tmp_path: Path) -> None:
     # a stale _p002 from the larger run would be a third, unrelated image
     assert sorted(p.name for p in (tmp_path / "set").iterdir()) == [
         "set.companion.ome",
+        "set_p000.ome.tiff",
+        "set_p001.ome.tiff",
+    ]
+    # nor would the companion file of a run in another mode
+    write(settings(2, True, "redundant"))
+    assert sorted(p.name for p in (tmp_path / "set").iterdir()) == [
         "set_p000.ome.tiff",
         "set_p001.ome.tiff",
     ]

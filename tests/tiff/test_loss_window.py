@@ -13,6 +13,7 @@ described once it completes.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -333,7 +334,10 @@ def test_multi_position_files(
     tmp_path: Path, bioformats: BioFormats, caplog: Any, mode: str
 ) -> None:
     """One file per position: every file (and the companion) opens as the set
-    of the images with a complete timepoint."""
+    of the images with a complete timepoint. Until close one file holds the
+    description (the first, or the companion), and the others point to it,
+    in every mode: a description of every image in every file would be
+    O(files²) bytes."""
     settings = _positions(tmp_path / "mp.ome.tiff", multi_file_metadata=mode)
     _run_and_kill(settings, 9, 1, "direct")  # t0 of all, t1 of a; b at z0
     described = _described(settings, 9)
@@ -345,12 +349,10 @@ def test_multi_position_files(
     assert not list(folder.glob(".*writing"))
     for path in tiffs[1:]:
         own = check_xml(path)
-        if mode == "redundant":
-            assert len(own.images) == 3
-            result = check_bioformats(bioformats, path, {}, series=3)
-            assert [s[2] for s in result.sizes] == [2, 1, 1]
-        else:
-            assert own.binary_only is not None
+        assert own.binary_only is not None
+        assert own.binary_only.metadata_file == (companion or tiffs[0]).name
+        result = check_bioformats(bioformats, path, {}, series=3)
+        assert [s[2] for s in result.sizes] == [2, 1, 1]
 
 
 def test_single_file_multi_series(
@@ -455,10 +457,11 @@ def test_provisional_description_does_not_grow(tmp_path: Path) -> None:
 def test_image_text_is_built_once_for_every_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every file of a multi-position set holds the full provisional text:
-    each image's start tags are built once for all files, not once per file
-    started (a 96-well plate's 384 files made a close wait ~20 s for the
-    writer thread)."""
+    """The image start tags of a multi-position set's provisional text are
+    built once for the room and once per update, not once per file started
+    (a 96-well plate's 384 files made a close wait ~20 s for the writer
+    thread); the first file holds the text, the others point to it, and at
+    close every file gets the full OME-XML ("redundant")."""
     from ome_writers.backends._tiff_provisional import ProvisionalXml
 
     built: Counter[int] = Counter()
@@ -495,6 +498,49 @@ def test_image_text_is_built_once_for_every_file(
         assert len(check_xml(file).images) == positions
 
 
+@pytest.mark.parametrize("positions", [4, 64])
+def test_only_the_first_file_grows_with_the_set(tmp_path: Path, positions: int) -> None:
+    """Until close, a file of a multi-position set other than the first holds
+    its pages and a pointer to the first (no description of every image, no
+    copy of the recovery record): its size does not depend on the number of
+    positions. A 384-field plate's files held 1.3 MB of description room
+    each."""
+    path = tmp_path / "plate.ome.tiff"
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        dimensions=[
+            Dimension(name="p", count=positions, type="position"),
+            Dimension(name="c", count=2, type="channel"),
+            Dimension(name="y", count=16),
+            Dimension(name="x", count=16),
+        ],
+        dtype="uint16",
+        format="tifffile",
+        loss_window=None,
+    )
+    stream = create_stream(settings)
+    for i in range(positions * 2):
+        stream.append(np.full((16, 16), i, "uint16"))
+    stream._make_readable()
+    files = sorted((tmp_path / "plate").glob("*.ome.tiff"))
+    assert len(files) == positions
+    pages = 2 * 16 * 16 * 2
+    for file in files[1:]:
+        assert file.stat().st_size < pages + 2048, file.name
+        with tifffile.TiffFile(file) as tif:
+            record = parse_recovery_record(tif.pages[0].description)
+        assert record is not None
+        assert record["record_in"] == files[0].name
+        assert "settings" not in record
+    with tifffile.TiffFile(files[0]) as tif:
+        record = parse_recovery_record(tif.pages[0].description)
+    assert record is not None
+    assert len(record["settings"]["dimensions"][0]["coords"]) == positions
+    stream.close()
+    for file in (files[0], files[-1]):  # "redundant": the full OME-XML in each
+        assert len(check_xml(file).images) == positions
+
+
 @pytest.mark.parametrize("mode", ["close", "close-first"])
 def test_repair_after_kill_mid_close(
     tmp_path: Path, bioformats: BioFormats, caplog: Any, mode: str
@@ -526,6 +572,24 @@ def test_repair_after_kill_mid_close(
     deltas = [p.delta_t for i in ome.images for p in i.pixels.planes]
     assert sorted(deltas) == [i * 0.5 for i in range(9)]
     assert "nothing to repair" in repair(folder)
+
+
+def test_repair_of_one_file_repairs_its_set(tmp_path: Path) -> None:
+    """Given a file of a set other than the first, repair finds the recovery
+    record where that file points (the first file) and repairs the set; with
+    the first file gone it says which file it needs."""
+    settings = _positions(tmp_path / "s.ome.tiff")
+    _run_and_kill(settings, 9, 0, "direct")
+    folder = tmp_path / "s"
+    spare = tmp_path / "spare"
+    shutil.copytree(folder, spare)
+    report = repair(folder / "s_p002.ome.tiff")
+    assert "in 3 file(s), 9 with per-frame metadata" in report
+    for path in sorted(folder.glob("*.ome.tiff")):
+        assert [i.pixels.size_t for i in check_xml(path).images] == [2, 2, 1]
+    (spare / "s_p000.ome.tiff").unlink()
+    with pytest.raises(FileNotFoundError, match=r"'s_p000\.ome\.tiff'.*whole file set"):
+        repair(spare / "s_p001.ome.tiff")
 
 
 def test_repair_after_kill_keeps_metadata(tmp_path: Path) -> None:

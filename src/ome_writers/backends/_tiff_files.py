@@ -68,10 +68,6 @@ class TiffFileSet:
     padded: list[set[Index]] = field(default_factory=list)
     pages: list[int] = field(default_factory=list)
     companion_uuid: str = field(default_factory=new_uuid)
-    # the settings of the recovery records, dumped once for every file
-    _dumped: tuple[AcquisitionSettings, dict[str, Any]] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
 
     @classmethod
     def plan(
@@ -148,27 +144,52 @@ class TiffFileSet:
             return [-1]
         return list(range(len(self.paths)))
 
+    def provisional_keys(self) -> list[int]:
+        """Files (-1: the companion) whose provisional OME-XML carries the
+        full metadata while the set is written.
+
+        One of them, not every file in "redundant" mode: each file's
+        description would hold every image (O(files²) bytes, ~1.3 MB of room
+        in each of a 384-field plate's files). Until close a redundant set is
+        a master-TIFF set; the redundant copies are written at close (or by
+        ``ome-writers repair``).
+        """
+        if not self.single_file and self.metadata_mode == "companion-file":
+            return [-1]
+        return [0]
+
     def remove_stale(self, suffix: str) -> None:
-        """Remove ``_pNNN`` files of an earlier, larger run of this file set."""
+        """Remove ``_pNNN`` files of an earlier, larger run of this file set,
+        and the companion file of an earlier run in "companion-file" mode (it
+        would describe files that are gone)."""
         folder = self.paths[0].parent
         if self.single_file or not folder.is_dir():
             return
         pattern = re.compile(re.escape(folder.name) + r"_p\d{3,}" + re.escape(suffix))
         keep = {p.name for p in self.paths}
+        if self.companion is not None:
+            keep.add(self.companion.name)
+        companion = f"{folder.name}.companion.ome"  # the default name
         for path in folder.iterdir():
-            if pattern.fullmatch(path.name) and path.name not in keep:
+            name = path.name
+            if (pattern.fullmatch(name) or name == companion) and name not in keep:
                 path.unlink()
 
     # ------------------------------------------------------------ recovery
 
     def recovery_record(self, settings: AcquisitionSettings, file_index: int) -> str:
-        """What `repair` needs to rebuild the OME-XML if the process dies (JSON)."""
-        if self._dumped is None or self._dumped[0] is not settings:
-            self._dumped = (settings, settings.model_dump(mode="json"))
-        record = {
-            RECOVERY_KEY: 1,
-            "settings": self._dumped[1],
-            "file_index": file_index,
+        """What `repair` needs to rebuild the OME-XML if the process dies (JSON).
+
+        The first file (the first to get a page) holds the record; every other
+        file names it (``record_in``): the record is O(positions) long, and a
+        copy in each file of a plate would be O(files²) bytes.
+        """
+        record: dict[str, Any] = {RECOVERY_KEY: 1, "file_index": file_index}
+        if file_index:
+            record["record_in"] = self.paths[0].name
+            return json.dumps(record, ensure_ascii=True)
+        record |= {
+            "settings": settings.model_dump(mode="json"),
             "uuids": self.uuids,
             "files": [p.name for p in self.paths],
         }

@@ -180,17 +180,23 @@ class TiffModels:
     def write(self, keys: Iterable[int] | None = None) -> None:
         """Write the OME-XML of `keys` (default: every file) into the files."""
         b = self.files
-        cache: dict[int, str] = {}
-        for key in self._models if keys is None else keys:
+        cache: dict[Any, tuple[str, str | None]] = {}  # model -> XML, root UUID
+        # the first file last: until then it holds the set's recovery record
+        # (`TiffFileSet.recovery_record`), for a kill before the end
+        order = sorted(self._models if keys is None else keys, key=lambda k: k == 0)
+        for key in order:
             model = self._models[key]
-            xml = cache.get(id(model))
-            if xml is None:
-                xml = cache[id(model)] = self._xml(model)
-            if key in self.shared and model.uuid != self.uuid_of(key):
-                # the root element is the first to carry a UUID attribute
-                xml = xml.replace(
-                    f'UUID="{model.uuid}"', f'UUID="{self.uuid_of(key)}"', 1
-                )
+            pointer = model.binary_only
+            # BinaryOnly pointers differ in their root UUID only: one serialised
+            same: Any = id(model)
+            if pointer is not None and model.uuid:
+                same = (model.creator, pointer.metadata_file, pointer.uuid)
+            if same not in cache:
+                cache[same] = (self._xml(model), model.uuid)
+            xml, uuid = cache[same]
+            own = self.uuid_of(key) if key in self.shared else model.uuid
+            if uuid != own:  # the root element is the first with a UUID
+                xml = xml.replace(f'UUID="{uuid}"', f'UUID="{own}"', 1)
             if key == -1:  # replaced whole: a reader sees the old or the new
                 assert b.companion is not None
                 tmp = b.companion.with_name(f".{b.companion.name}.writing")

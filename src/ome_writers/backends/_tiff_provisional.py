@@ -23,9 +23,13 @@ What it describes
     soon as every acquired cell of their outer index has arrived.
 
 Where it lives
-    In each file holding the full description, two slots of equal size at the
-    end of the file (written after its first page and moved when they
-    overflow); the first page's ImageDescription tag points at one. An update
+    One file of a set holds the full description
+    (`TiffFileSet.provisional_keys`: the first file, or the companion); every
+    other file's first page points to it (``BinaryOnly``), whatever the
+    metadata mode: a description of every image in every file would be
+    O(files²) bytes. In a TIFF file, two slots of equal size at the end of
+    the file (written after its first page and moved when they overflow);
+    the first page's ImageDescription tag points at one. An update
     writes the parts that changed into the other slot, then repoints the tag
     with one 16-byte write of its count and offset, so a reader sees the old
     or the new description, each complete. A description is made of parts
@@ -40,7 +44,8 @@ Where it lives
 
 Recovery record
     The header carries the recovery record (`_tiff_files.recovery_comment`)
-    for ``ome-writers repair``.
+    for ``ome-writers repair``: the first file's holds it, the others name
+    the first file.
 
 Linking pages
     tifffile links a new page into the file's chain of pages (the previous
@@ -428,7 +433,7 @@ class Provisional:
         self._key_sizes = [letters_sizes[a] for a in self._key_order]
         self.images = [_Image() for _ in files.images]
         self._close = "</Pixels></Image>"
-        self.full = files.full_keys()  # files (-1: companion) with the full text
+        self.full = files.provisional_keys()  # (-1: companion) the full text
         self.sections: dict[int, list[Section]] = {}
         for key in self.full:
             parts = [Section()]  # the header, made when first needed

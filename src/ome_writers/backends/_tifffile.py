@@ -46,6 +46,8 @@ Several positions
     "companion-file" in ``<dir>.companion.ome`` when the default companion name
     is used (Bio-Formats recognises companions by the ``.companion.ome``
     ending), else in the given name. Frame metadata is kept in every mode.
+    Until close, a set is described as in "master-tiff" mode (or the
+    companion): one provisional description, not one in every file.
 """
 
 from __future__ import annotations

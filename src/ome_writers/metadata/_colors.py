@@ -12,6 +12,7 @@ docs/formats.md.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ def _matches(text: str, name: str) -> bool:
     return re.search(rf"(?<![a-z0-9]){re.escape(name)}{tail}", text) is not None
 
 
+@lru_cache(maxsize=256)  # the same channels in every image of a plate
 def guess_color(name: str, emission_nm: float | None = None) -> str | None:
     """``RRGGBB`` for a channel named `name` (see the table), or None."""
     text = name.lower().replace("-", " ").replace("_", " ")

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from ome_writers.backends._tifffile import TiffBackend
 
 
-def _recovery_record(path: Path) -> dict[str, Any] | None:
+def _description_record(path: Path) -> dict[str, Any] | None:
+    """The recovery record in the first page's description of `path`."""
     import tifffile
 
     from ome_writers.backends._tiff_files import parse_recovery_record
@@ -32,6 +33,23 @@ def _recovery_record(path: Path) -> dict[str, Any] | None:
         page = tif.pages.first if tif.pages else None
         description = getattr(page, "description", "") or ""
     return parse_recovery_record(description)
+
+
+def _recovery_record(path: Path) -> dict[str, Any] | None:
+    """The recovery record of the file set `path` belongs to: its own, or
+    the one in the set's first file, which the other files name."""
+    record = _description_record(path)
+    if record is None or "settings" in record:
+        return record
+    name = record.get("record_in")
+    first = path.with_name(name) if isinstance(name, str) and name else None
+    found = _description_record(first) if first and first.is_file() else None
+    if found is None or "settings" not in found:
+        raise FileNotFoundError(
+            f"{path}: its recovery record is in {name!r}, which is not beside "
+            "it or holds none; repair needs the whole file set"
+        )
+    return found
 
 
 def _tiff_files(folder: Path) -> list[Path]:
