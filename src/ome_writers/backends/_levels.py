@@ -1,9 +1,10 @@
 """Pyramid levels 1..N fed from level-0 frames on one background thread.
 
 The caller's thread only copies each frame into a free buffer of a fixed
-pool (blocking while every buffer is in flight: memory stays bounded) and
-queues it; the thread reduces it level by level (`PlaneReducer`) and hands
-each reduced plane to that level's writer (a `LevelSink`), in arrival order.
+pool (a `FramePool`, made resident ahead of use; blocking while every buffer
+is in flight: memory stays bounded) and queues it; the thread reduces it
+level by level (`PlaneReducer`) and hands each reduced plane to that level's
+writer (a `LevelSink`), in arrival order.
 
 Z reduction: the planes of one block (a z pair, per index of the other
 axes) are held until the block is complete, then reduced together, so at
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ._frame_pool import FramePool
 from ._reduce import PlaneReducer
 
 if TYPE_CHECKING:
@@ -109,10 +111,8 @@ class LevelPipeline:
         self.blocks: dict[tuple[int, int, tuple[int, ...]], _Block] = {}
         frame_bytes = max(1, math.prod(frame_shape) * np.dtype(dtype).itemsize)
         n_buffers = min(16, max(3, POOL_BYTES // frame_bytes))
-        self.pool = np.zeros((n_buffers, *frame_shape), dtype=dtype)
-        self.free: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for i in range(n_buffers):
-            self.free.put(i)
+        self.frames = FramePool(n_buffers, frame_shape, dtype)
+        self.pool = self.frames.buffers
         self._holders = [0] * n_buffers
         self._lock = threading.Lock()
         self.work: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -125,6 +125,7 @@ class LevelPipeline:
     def start(self) -> None:
         """Start the thread (`setup` first, then the queued frames)."""
         self._thread.start()
+        self.frames.start()
 
     # -------------------------------------------------- caller's thread
 
@@ -137,11 +138,11 @@ class LevelPipeline:
         """
         if self.error is not None:
             raise self.error
-        slot = self.free.get()
-        buffer = self.pool[slot]
-        buffer[...] = frame
+        frames = self.frames
+        slot = frames.take()
+        frames.fill(slot, frame)
         self._holders[slot] = holders
-        return slot, buffer
+        return slot, frames.buffers[slot]
 
     def queue(self, position: int, index: tuple[int, ...], slot: int) -> None:
         """Reduce the frame in `slot` (from `take`) on the thread, then release it."""
@@ -153,7 +154,7 @@ class LevelPipeline:
             self._holders[slot] -= 1
             done = self._holders[slot] == 0
         if done:
-            self.free.put(slot)
+            self.frames.free.put(slot)
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         """Queue a skipped level-0 frame."""
@@ -179,6 +180,7 @@ class LevelPipeline:
         if self._thread.is_alive():
             self.work.put(None)
             self._thread.join()
+        self.frames.close()
         if self.error is not None:
             raise self.error
         self._complete_blocks(extents)
