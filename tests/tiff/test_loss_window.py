@@ -454,6 +454,22 @@ def test_provisional_description_does_not_grow(tmp_path: Path) -> None:
     assert len(check_xml(path).images[0].pixels.tiff_data_blocks) == 1
 
 
+def _plate(path: Path, positions: int) -> AcquisitionSettings:
+    """`positions` files of two 16² channels each."""
+    return AcquisitionSettings(
+        root_path=str(path),
+        dimensions=[
+            Dimension(name="p", count=positions, type="position"),
+            Dimension(name="c", count=2, type="channel"),
+            Dimension(name="y", count=16),
+            Dimension(name="x", count=16),
+        ],
+        dtype="uint16",
+        format="tifffile",
+        loss_window=None,
+    )
+
+
 def test_image_text_is_built_once_for_every_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -473,19 +489,7 @@ def test_image_text_is_built_once_for_every_file(
 
     monkeypatch.setattr(ProvisionalXml, "image_open", counted)
     positions = 12
-    path = tmp_path / "plate.ome.tiff"
-    settings = AcquisitionSettings(
-        root_path=str(path),
-        dimensions=[
-            Dimension(name="p", count=positions, type="position"),
-            Dimension(name="c", count=2, type="channel"),
-            Dimension(name="y", count=16),
-            Dimension(name="x", count=16),
-        ],
-        dtype="uint16",
-        format="tifffile",
-        loss_window=None,
-    )
+    settings = _plate(tmp_path / "plate.ome.tiff", positions)
     with create_stream(settings) as stream:
         for i in range(positions * 2):
             stream.append(np.full((16, 16), i, "uint16"))
@@ -505,19 +509,7 @@ def test_only_the_first_file_grows_with_the_set(tmp_path: Path, positions: int) 
     copy of the recovery record): its size does not depend on the number of
     positions. A 384-field plate's files held 1.3 MB of description room
     each."""
-    path = tmp_path / "plate.ome.tiff"
-    settings = AcquisitionSettings(
-        root_path=str(path),
-        dimensions=[
-            Dimension(name="p", count=positions, type="position"),
-            Dimension(name="c", count=2, type="channel"),
-            Dimension(name="y", count=16),
-            Dimension(name="x", count=16),
-        ],
-        dtype="uint16",
-        format="tifffile",
-        loss_window=None,
-    )
+    settings = _plate(tmp_path / "plate.ome.tiff", positions)
     stream = create_stream(settings)
     for i in range(positions * 2):
         stream.append(np.full((16, 16), i, "uint16"))
