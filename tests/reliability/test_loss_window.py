@@ -404,7 +404,6 @@ def _check_journal(
 @dataclass
 class TiffImage:
     position: int  # from its ID, "Image:<position>"
-    file: str | None  # the file of its first TiffData (None: the one read)
     sizes: dict[str, int]  # Z, C, T
 
 
@@ -447,19 +446,43 @@ def _check_tiff(kill: Kill, required: set[int], bf: BioFormats | None) -> list[s
                 f"the OME-XML in {files[0].name} declares positions {positions}, "
                 f"not those of required frames {_missing(kill, sorted(undeclared))}"
             )
+        # the first file holds the description of the set (the others point
+        # to it, see below), and tifffile reads each image's pages from the
+        # file its TiffData names
         for k, image in enumerate(images):
-            path = files[0] if image.file is None else files[0].parent / image.file
             try:
-                names, data = _read_tiff_series(path, k, image, kill.layout)
+                names, data = _read_tiff_series(files[0], k, image, kill.layout)
             except Exception as e:
-                problems.append(f"tifffile cannot read image {k} from {path}: {e!r}")
+                problems.append(f"tifffile cannot read image {k} via {files[0]}: {e!r}")
                 continue
             problems += _check_image(
                 kill, "tifffile", image.position, names, data, required
             )
     problems += [f"tifffile logged: {message}" for message in log]
+    problems += _pointers_to(files[0], files[1:])  # (a file not begun warns)
     if bf is not None:
         problems += _check_bioformats(kill, bf, files[0], images, required)
+    return problems
+
+
+def _pointers_to(first: Path, others: list[Path]) -> list[str]:
+    """Problems unless each of `others` is a BinaryOnly pointer to `first`
+    (a file not yet begun holds no page, and nothing)."""
+    problems = []
+    for path in others:
+        with tifffile.TiffFile(path) as tif:
+            if not len(tif.pages):
+                continue
+            description = tif.pages.first.description or ""
+        start = description.find("<OME")
+        root = ElementTree.fromstring(description[start:]) if start >= 0 else None
+        pointer = (
+            next((e for e in root if e.tag.endswith("}BinaryOnly")), None)
+            if root is not None
+            else None
+        )
+        if pointer is None or pointer.attrib.get("MetadataFile") != first.name:
+            problems.append(f"{path.name}: no BinaryOnly pointer to {first.name}")
     return problems
 
 
@@ -496,13 +519,8 @@ def _tiff_images(xml: str) -> list[TiffImage]:
             continue
         pixels = next(e for e in image if e.tag.endswith("}Pixels"))
         sizes = {k: int(pixels.attrib[f"Size{k}"]) for k in "ZCT"}
-        name = None
-        for element in image.iter():
-            if element.tag.endswith("}UUID"):
-                name = element.attrib.get("FileName")
-                break
         position = int(image.attrib["ID"].rpartition(":")[2])
-        out.append(TiffImage(position, name, sizes))
+        out.append(TiffImage(position, sizes))
     return out
 
 
