@@ -42,7 +42,9 @@ def _recovery_record(path: Path) -> dict[str, Any] | None:
     if record is None or "settings" in record:
         return record
     name = record.get("record_in")
-    first = path.with_name(name) if isinstance(name, str) and name else None
+    first = None  # a plain file name beside `path`, nothing else
+    if isinstance(name, str) and name and Path(name).name == name:
+        first = path.with_name(name)
     found = _description_record(first) if first and first.is_file() else None
     if found is None or "settings" not in found:
         raise FileNotFoundError(
