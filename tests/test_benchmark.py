@@ -17,7 +17,9 @@ from ome_writers.tools.benchmark import (
     latency_sample,
     main,
     render_markdown,
+    run_order,
     scenario,
+    targets_for,
 )
 from ome_writers.tools.cli import main as cli_main
 
@@ -101,6 +103,27 @@ def test_ratios_pair_the_rows_of_each_repeat() -> None:
     table = render_markdown(rows).splitlines()
     assert table[0].endswith("| ours ÷ 0.3.2 +create, each repeat |")
     assert table[2].endswith("| 0.50 / 1.50 |")
+
+
+def test_repeats_alternate_which_version_runs_first() -> None:
+    """The compared version runs right after ours in even repeats and right
+    before it in odd ones; the plain write stays first (paced runs need its
+    rate) and every row runs once per repeat."""
+    plan = [
+        (name, target)
+        for name in ("a", "e")
+        for target in targets_for(name, ["tensorstore", "tifffile"], True, "py")
+    ]
+    assert run_order(plan, 0) == plan == run_order(plan, 2)
+    odd = run_order(plan, 1)
+    assert sorted(odd) == sorted(plan)
+    for name in ("a", "e"):
+        rows = [target for n, target in odd if n == name]
+        assert rows[0] == "disk"
+        for backend in ("tensorstore", "tifffile"):
+            i = rows.index(f"ours:{backend}")
+            assert rows[i - 1] == f"other:{backend}"
+    assert odd.index(("a", "disk")) < odd.index(("e", "disk"))
 
 
 def test_paced_at_a_fraction_of_the_plain_write(
