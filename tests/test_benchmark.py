@@ -100,9 +100,11 @@ def test_ratios_pair_the_rows_of_each_repeat() -> None:
     _add_ratios(rows)
     assert rows[0]["vs_other_total"] == 1.0  # medians: 2.0 over 2.0
     assert rows[0]["vs_other_total_each"] == [0.5, 1.5]
+    # the paired ratios' geometric mean: sqrt(0.5 * 1.5)
+    assert rows[0]["vs_other_total_paired"] == pytest.approx(0.75**0.5)
     table = render_markdown(rows).splitlines()
-    assert table[0].endswith("| ours ÷ 0.3.2 +create, each repeat |")
-    assert table[2].endswith("| 0.50 / 1.50 |")
+    assert table[0].endswith("| ours ÷ 0.3.2 +create, each repeat (geometric mean) |")
+    assert table[2].endswith("| 0.50 / 1.50 (0.87) |")
 
 
 def test_repeats_alternate_which_version_runs_first() -> None:

@@ -863,6 +863,11 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
             each = _each_repeat_ratios(row, other, "gbps_total")
             if each:
                 row["vs_other_total_each"] = each
+                # pairs of one repeat ran back to back: the machine's drift
+                # between repeats cancels in their ratios
+                row["vs_other_total_paired"] = math.exp(
+                    sum(map(math.log, each)) / len(each)
+                )
         flat = by_key.get(("a", row["target"]), {})
         if row["scenario"] == "p" and kind == "ours" and flat.get("gbps_sync"):
             row["vs_flat"] = row["gbps_sync"] / flat["gbps_sync"]
@@ -898,6 +903,7 @@ COLUMNS = [
     ("vs_local", "÷local", "{:.2f}"),
     ("vs_other_sync", "÷other", "{:.2f}"),
     ("vs_other_total", "÷other +create", "{:.2f}"),
+    ("vs_other_total_paired", "÷other paired", "{:.2f}"),
 ]
 
 
@@ -1021,7 +1027,7 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         f"| raw library GB/s (+sync) | ours create ms (first / again) "
         f"| {other} create ms (first / again) | ours p50 / p99 ms "
         f"| {other} p50 / p99 ms | ours RSS MB | {other} RSS MB "
-        f"| ours ÷ {other} +create, each repeat |",
+        f"| ours ÷ {other} +create, each repeat (geometric mean) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
         "| ---: | ---: |",
     ]
@@ -1049,12 +1055,19 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
                 _pair(theirs, "p50_ms", "p99_ms", "{:.1f}"),
                 f"{ours['peak_rss_mb']:.0f}" if ours else "",
                 f"{theirs['peak_rss_mb']:.0f}" if theirs else "",
-                " / ".join(
-                    f"{x:.2f}" for x in (ours or {}).get("vs_other_total_each", [])
-                ),
+                _each_repeat_cell(ours),
             ]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _each_repeat_cell(ours: dict[str, Any] | None) -> str:
+    """``r1 / r2 / ... (geometric mean)`` of the per-repeat ratios."""
+    each = (ours or {}).get("vs_other_total_each", [])
+    if not each:
+        return ""
+    cell = " / ".join(f"{x:.2f}" for x in each)
+    return f"{cell} ({ours['vs_other_total_paired']:.2f})" if ours else cell
 
 
 def dumps_rows(rows: list[dict[str, Any]]) -> str:
@@ -1164,6 +1177,7 @@ def main(argv: list[str] | None = None) -> int:
             if row["scenario"] in args.scenarios
             and row["target"].partition(":")[2] in ("", *args.backends)
         ]
+        _add_ratios(rows)  # rows saved by an earlier version lack newer ratios
     else:
         rows = run(args)
     if args.json:
