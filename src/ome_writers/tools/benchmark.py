@@ -1097,7 +1097,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backends = file_backends()
     parser.add_argument("--backends", nargs="+", default=backends, choices=backends)
-    parser.add_argument("--repeat", type=int, default=1, help="interleaved repeats")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="interleaved repeats; with --compare the compared version runs "
+        "first in every other one (use an even number)",
+    )
     parser.add_argument(
         "--compare", metavar="PYTHON", help="interpreter with another ome-writers"
     )
