@@ -314,3 +314,8 @@ def test_compare_runs_the_other_interpreters_own_package(
     package["value"] = benchmark._our_package()
     result = benchmark._run_job(job, other, timeout=60)
     assert "imported this ome-writers" in result["error"]
+    # "self": this interpreter and environment again, this package expected
+    result = benchmark._run_job(job, "self", timeout=60)
+    assert result["fps"] == 1.0
+    assert calls[-1]["cmd"][0] == sys.executable
+    assert calls[-1]["env"] is None

@@ -679,13 +679,19 @@ def targets_for(
     return rows
 
 
+#: ``--compare self``: the compared rows run this code again, so that their
+#: ratios show how far identical code moves on this machine (the noise band)
+SELF = "self"
+
+
 def _run_job(
     job: dict[str, Any], compare: str | None, timeout: float
 ) -> dict[str, Any]:
     python = sys.executable
     env = None
     other = bool(compare) and job["target"].startswith("other:")
-    if other:
+    itself = compare in (SELF, sys.executable)  # this very code, compared
+    if other and not itself:
         assert compare is not None
         python = compare
         # the compared interpreter imports its own ome-writers, not one on
@@ -702,7 +708,7 @@ def _run_job(
         lines = proc.stderr.strip().splitlines() or ["(no output)"]
         return {"error": lines[-1][:200]}
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    if other and compare != sys.executable and result.get("package") == _our_package():
+    if other and not itself and result.get("package") == _our_package():
         # another interpreter that found this package: not a comparison
         return {"error": f"{compare} imported this ome-writers, not its own"}
     return result
@@ -1105,7 +1111,10 @@ def build_parser() -> argparse.ArgumentParser:
         "first in every other one (use an even number)",
     )
     parser.add_argument(
-        "--compare", metavar="PYTHON", help="interpreter with another ome-writers"
+        "--compare",
+        metavar="PYTHON",
+        help="interpreter with another ome-writers; 'self' runs this code "
+        "again (how far identical code moves on this machine)",
     )
     parser.add_argument("--no-raw", action="store_true", help="skip raw baselines")
     parser.add_argument("--quick", action="store_true", help="frames 8x smaller")
