@@ -112,7 +112,6 @@ class LevelPipeline:
         frame_bytes = max(1, math.prod(frame_shape) * np.dtype(dtype).itemsize)
         n_buffers = min(16, max(3, POOL_BYTES // frame_bytes))
         self.frames = FramePool(n_buffers, frame_shape, dtype)
-        self.pool = self.frames.buffers
         self._holders = [0] * n_buffers
         self._lock = threading.Lock()
         self.work: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -203,7 +202,7 @@ class LevelPipeline:
             position, index, slot = item
             try:
                 if self.error is None:
-                    plane = None if slot is None else self.pool[slot]
+                    plane = None if slot is None else self.frames.buffers[slot]
                     self._feed(1, position, index, plane)
             except BaseException as e:
                 self.error = e
@@ -255,7 +254,7 @@ class LevelPipeline:
             if plane is None:
                 if zeros is None:
                     shape = self.reducers[level - 1].shape
-                    zeros = np.zeros(shape, dtype=self.pool.dtype)
+                    zeros = np.zeros(shape, dtype=self.frames.buffers.dtype)
                 plane = zeros
             planes.append(plane)
         self._emit(level, position, target, planes)

@@ -871,9 +871,7 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
                 row["vs_other_total_each"] = each
                 # pairs of one repeat ran back to back: the machine's drift
                 # between repeats cancels in their ratios
-                row["vs_other_total_paired"] = math.exp(
-                    sum(map(math.log, each)) / len(each)
-                )
+                row["vs_other_total_paired"] = statistics.geometric_mean(each)
         flat = by_key.get(("a", row["target"]), {})
         if row["scenario"] == "p" and kind == "ours" and flat.get("gbps_sync"):
             row["vs_flat"] = row["gbps_sync"] / flat["gbps_sync"]
@@ -1069,11 +1067,10 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
 
 def _each_repeat_cell(ours: dict[str, Any] | None) -> str:
     """``r1 / r2 / ... (geometric mean)`` of the per-repeat ratios."""
-    each = (ours or {}).get("vs_other_total_each", [])
-    if not each:
+    if not ours or not ours.get("vs_other_total_each"):
         return ""
-    cell = " / ".join(f"{x:.2f}" for x in each)
-    return f"{cell} ({ours['vs_other_total_paired']:.2f})" if ours else cell
+    cell = " / ".join(f"{x:.2f}" for x in ours["vs_other_total_each"])
+    return f"{cell} ({ours['vs_other_total_paired']:.2f})"
 
 
 def dumps_rows(rows: list[dict[str, Any]]) -> str:
