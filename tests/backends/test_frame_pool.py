@@ -74,7 +74,7 @@ def test_small_buffers_are_kept_ahead_by_bytes() -> None:
 def test_take_counts_the_waits_for_a_free_buffer() -> None:
     pool = FramePool(2, SHAPE, "uint16")
     assert (pool.take(), pool.take(), pool.stalls) == (0, 1, 0)
-    threading.Timer(0.05, pool.free.put, args=(1,)).start()
+    threading.Timer(0.05, pool.release, args=(1,)).start()
     assert pool.take() == 1  # waited for the writer to free one
     assert pool.stalls == 1
 
@@ -103,8 +103,8 @@ def test_without_the_advice_buffers_still_work(monkeypatch: pytest.MonkeyPatch) 
 def test_buffers_are_handed_out_lowest_first_and_reused_last_freed_first() -> None:
     pool = FramePool(4, SHAPE, "uint16")
     assert [pool.free.get() for _ in range(2)] == [0, 1]
-    pool.free.put(1)
-    pool.free.put(0)
+    pool.release(1)
+    pool.release(0)
     assert pool.free.get() == 0  # the one freed last
 
 

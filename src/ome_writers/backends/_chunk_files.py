@@ -243,7 +243,7 @@ class ChunkFiles:
         finally:
             if release is not None:
                 release()
-            pool.free.put(slot)
+            pool.release(slot)
 
 
 def _write_file(path: str, data: np.ndarray) -> None:

@@ -106,6 +106,10 @@ class FramePool:
                 self._wanted.set()
         return slot
 
+    def release(self, slot: int) -> None:
+        """Hand buffer `slot` back once its frame is written (or failed)."""
+        self.free.put(slot)
+
     def fill(self, slot: int, frame: np.ndarray) -> None:
         """Copy `frame` into buffer `slot` (from `take`).
 

@@ -153,7 +153,7 @@ class LevelPipeline:
             self._holders[slot] -= 1
             done = self._holders[slot] == 0
         if done:
-            self.frames.free.put(slot)
+            self.frames.release(slot)
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         """Queue a skipped level-0 frame."""

@@ -477,7 +477,7 @@ class TiffBackend(Backend):
             except BaseException as e:
                 self.error = self._explain(e, position)
             finally:
-                self.frames.free.put(slot)
+                self.frames.release(slot)
 
     def _describe(self, zeros: np.ndarray) -> None:
         """Flush the pages written, and update the provisional descriptions
