@@ -141,6 +141,21 @@ def test_paced_at_a_fraction_of_the_plain_write(
     assert "late_frames" in rows["ours:tensorstore"]
 
 
+def test_paced_rows_keep_the_worst_repeat_beside_the_median() -> None:
+    """One repeat with late frames must show, though the median hides it."""
+
+    def run(late: int, p99: float) -> dict[str, Any]:
+        speeds = {"gbps_close": 1.0, "gbps_sync": 1.0, "gbps_total": 1.0}
+        return {**speeds, "p99_ms": p99, "late_frames": late, "offered_fps": 30.0}
+
+    merged = _median([run(0, 1.0), run(3, 9.0), run(0, 1.5), {"error": "timed out"}])
+    assert (merged["late_frames"], merged["late_worst"]) == (0, 3)
+    assert (merged["p99_ms"], merged["p99_worst_ms"]) == (1.5, 9.0)
+    assert merged["each_repeat"]["late_frames"] == [0, 3, 0, None]
+    unpaced = _median([{"gbps_sync": 1.0, "gbps_total": 1.0, "p99_ms": 2.0}])
+    assert "late_worst" not in unpaced
+
+
 def test_each_scenario_titled_with_its_own_offered_rate() -> None:
     from ome_writers.tools.benchmark import _title
 

@@ -723,7 +723,7 @@ def _our_package() -> str:
 
 # kept per repeat as well as their median (None for a repeat that failed), so
 # that ratios can pair the rows of one repeat, which ran back to back
-EACH_REPEAT = ("gbps_sync", "gbps_total")
+EACH_REPEAT = ("gbps_sync", "gbps_total", "p99_ms", "late_frames")
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -741,6 +741,9 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     merged["each_repeat"] = {
         key: [None if "error" in r else r.get(key) for r in runs] for key in EACH_REPEAT
     }
+    if any("late_frames" in r for r in ok):  # paced: a median can hide a repeat
+        merged["late_worst"] = max(r.get("late_frames", 0) for r in ok)
+        merged["p99_worst_ms"] = max(r["p99_ms"] for r in ok)
     return merged
 
 
@@ -900,6 +903,8 @@ COLUMNS = [
     ("close_s", "close s", "{:.2f}"),
     ("peak_rss_mb", "RSS MB", "{:.0f}"),
     ("late_frames", "late", "{:.0f}"),
+    ("late_worst", "late worst", "{:.0f}"),
+    ("p99_worst_ms", "p99 worst", "{:.2f}"),
     ("vs_disk", "÷disk", "{:.2f}"),
     ("vs_raw", "÷raw", "{:.2f}"),
     ("vs_flat", "÷flat", "{:.2f}"),
