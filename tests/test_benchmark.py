@@ -128,6 +128,42 @@ def test_repeats_alternate_which_version_runs_first() -> None:
     assert odd.index(("a", "disk")) < odd.index(("e", "disk"))
 
 
+def test_raw_baselines_run_apart_from_the_compared_pairs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every repeat of the compared rows runs before any raw baseline (raw
+    tensorstore's read-modify-write slows the runs after it); a paced
+    baseline uses the plain write of its own repeat."""
+    from ome_writers.tools import benchmark
+
+    order: list[tuple[str, float | None]] = []
+    plain = iter(range(10, 100))
+
+    def fake_job(
+        job: dict[str, Any], compare: str | None, timeout: float
+    ) -> dict[str, Any]:
+        order.append((job["target"], job["fps"]))
+        rate = float(next(plain)) if job["target"] == "disk" else 1.0
+        gbps = {"gbps_sync": rate, "gbps_close": rate, "gbps_total": rate}
+        return {**gbps, "gb": 1.0, "frames": 1, "fps": rate}
+
+    monkeypatch.setattr(benchmark, "_run_job", fake_job)
+    plan = [("b", t) for t in targets_for("b", ["tensorstore"], True, "py")]
+    args = benchmark.build_parser().parse_args(
+        ["-s", "b", "--repeat", "2", "--paced", "0.5", "-q"]
+    )
+    benchmark._run_plan(args, plan, None)
+    targets = [target for target, _ in order]
+    pair = ["ours:tensorstore", "other:tensorstore"]
+    assert targets[:6] == ["disk", *pair, "disk", *pair[::-1]]
+    raw = order[6:]
+    assert [t for t, _ in raw] == [
+        f"raw:{lib}" for lib in ("tensorstore", "acquire-zarr", "tifffile")
+    ] * 2
+    # plain writes of 10 and 11 frames/s in repeats 1 and 2, paced at half
+    assert [fps for _, fps in raw] == [5.0] * 3 + [5.5] * 3
+
+
 def test_paced_at_a_fraction_of_the_plain_write(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -6,8 +6,9 @@ same bytes are also written directly with tensorstore, acquire-zarr and
 tifffile ("raw" rows) and with one sequential file write per frame ("disk"),
 so our overhead shows as a ratio. ``--compare PYTHON`` runs the same public-API
 code under another interpreter, e.g. a virtual environment holding
-ome-writers 0.3.2; ``--repeat N`` interleaves all rows N times and reports
-medians, which is what makes figures from a noisy machine comparable.
+ome-writers 0.3.2; ``--repeat N`` interleaves the rows N times (the raw
+baselines after every repeat of the others) and reports medians, which is
+what makes figures from a noisy machine comparable.
 
 Scenarios (frame sizes before ``--quick``, which divides them by 8):
 
@@ -656,8 +657,9 @@ def targets_for(
     compare: str | None,
     s3: bool = False,
 ) -> list[str]:
-    """Rows of one scenario: ``disk``, ``raw:<lib>``, ``ours:<b>``, ``s3:<b>``,
-    ``other:<b>``."""
+    """Rows of one scenario: ``disk``, then ``ours:<b>``, ``s3:<b>``,
+    ``other:<b>`` per backend, then ``raw:<lib>`` (which `_run_plan` runs
+    after every repeat of the others)."""
     from ome_writers.backends._registry import BY_NAME
 
     if name == "g":
@@ -667,8 +669,6 @@ def targets_for(
         return backend != "tifffile" or name in TIFF_SCENARIOS
 
     rows = ["disk"]
-    if raw and name not in OURS_ONLY:
-        rows += [f"raw:{lib}" for lib in RAW if applies(lib)]
     for backend in backends:
         if applies(backend):
             rows.append(f"ours:{backend}")
@@ -676,6 +676,8 @@ def targets_for(
                 rows.append(f"s3:{backend}")
             if compare and name not in OURS_ONLY:
                 rows.append(f"other:{backend}")
+    if raw and name not in OURS_ONLY:
+        rows += [f"raw:{lib}" for lib in RAW if applies(lib)]
     return rows
 
 
@@ -791,37 +793,26 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 def _run_plan(
     args: argparse.Namespace, plan: list[tuple[str, str]], s3_endpoint: str | None
 ) -> list[dict[str, Any]]:
-    from ome_writers.backends._registry import BY_NAME
+    """Run `plan` `args.repeat` times: every repeat of the compared rows (the
+    plain write first), then every repeat of the raw baselines.
 
+    The baselines run apart: raw tensorstore writes (b) by read-modify-write
+    (about 4 GB for 0.27 GB of frames), and the runs after it were slow for
+    seconds, also past the next plain write; in (b) that decided which
+    version of a pair won (docs/performance.md, "The raw baselines run
+    apart"). A paced baseline uses the plain write of its own repeat.
+    """
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in plan}
+    compared = [row for row in plan if not row[1].startswith("raw:")]
+    baselines = [row for row in plan if row[1].startswith("raw:")]
+    plain_fps: list[dict[str, float]] = []  # durable plain-write rate, per repeat
     for repeat in range(args.repeat):
-        plain_fps: dict[str, float] = {}  # durable plain-write rate, this repeat
-        for name, target in run_order(plan, repeat):
-            fps = args.fps
-            if args.paced and target != "disk" and name in plain_fps:
-                fps = args.paced * plain_fps[name]
-            backend = target.partition(":")[2]
-            record = BY_NAME.get(backend)
-            job = {
-                "scenario": name,
-                "target": target,
-                "quick": args.quick,
-                "dir": args.dir,
-                "fps": fps,
-                "preload": list(record.requires) if record else [],
-                "s3": s3_endpoint,
-                "metadata_frames": getattr(args, "metadata_frames", None),
-            }
-            result = _run_job(job, args.compare, args.timeout)
-            runs[name, target].append(result)
-            if target == "disk" and result.get("gbps_sync"):
-                plain_fps[name] = result["gbps_sync"] / result["gb"] * result["frames"]
-            if not args.quiet:
-                state = result.get("error") or f"{result.get('fps', 0):.1f} fps"
-                print(
-                    f"  [{repeat + 1}/{args.repeat}] {name} {target}: {state}",
-                    file=sys.stderr,
-                )
+        plain_fps.append({})
+        for name, target in run_order(compared, repeat):
+            _run_row(args, name, target, repeat, plain_fps, runs, s3_endpoint)
+    for repeat in range(args.repeat):
+        for name, target in baselines:
+            _run_row(args, name, target, repeat, plain_fps, runs, s3_endpoint)
     rows = []
     for (name, target), results in runs.items():
         row = _median(results)
@@ -829,6 +820,46 @@ def _run_plan(
         rows.append(row)
     _add_ratios(rows)
     return rows
+
+
+def _run_row(
+    args: argparse.Namespace,
+    name: str,
+    target: str,
+    repeat: int,
+    plain_fps: list[dict[str, float]],
+    runs: dict[tuple[str, str], list[dict[str, Any]]],
+    s3_endpoint: str | None,
+) -> None:
+    """Run one row of one repeat; keep its result (and the plain write's rate)."""
+    from ome_writers.backends._registry import BY_NAME
+
+    fps = args.fps
+    plain = plain_fps[repeat]
+    if args.paced and target != "disk" and name in plain:
+        fps = args.paced * plain[name]
+    backend = target.partition(":")[2]
+    record = BY_NAME.get(backend)
+    job = {
+        "scenario": name,
+        "target": target,
+        "quick": args.quick,
+        "dir": args.dir,
+        "fps": fps,
+        "preload": list(record.requires) if record else [],
+        "s3": s3_endpoint,
+        "metadata_frames": getattr(args, "metadata_frames", None),
+    }
+    result = _run_job(job, args.compare, args.timeout)
+    runs[name, target].append(result)
+    if target == "disk" and result.get("gbps_sync"):
+        plain[name] = result["gbps_sync"] / result["gb"] * result["frames"]
+    if not args.quiet:
+        state = result.get("error") or f"{result.get('fps', 0):.1f} fps"
+        print(
+            f"  [{repeat + 1}/{args.repeat}] {name} {target}: {state}",
+            file=sys.stderr,
+        )
 
 
 def run_order(plan: list[tuple[str, str]], repeat: int) -> list[tuple[str, str]]:
