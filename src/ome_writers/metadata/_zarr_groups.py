@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ome_writers._overlap import overlapped
 
 if TYPE_CHECKING:
     from ome_writers._object_store import DatasetPath
@@ -38,16 +39,12 @@ def write_groups(
     489 groups). New groups (the default) are written in place; existing ones
     are replaced atomically (`write_group`).
     """
-    if len(groups) <= _SERIAL_GROUPS:
-        for path, attributes in groups.items():
-            write_group(root, path, attributes, atomic=atomic)
-        return
-    with ThreadPoolExecutor(_GROUP_THREADS) as pool:
-        for future in [
-            pool.submit(write_group, root, path, attributes, atomic=atomic)
-            for path, attributes in groups.items()
-        ]:
-            future.result()
+    overlapped(
+        lambda group: write_group(root, *group, atomic=atomic),
+        list(groups.items()),
+        threads=_GROUP_THREADS,
+        serial_up_to=_SERIAL_GROUPS,
+    )
 
 
 _SERIAL_GROUPS = 16
