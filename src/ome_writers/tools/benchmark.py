@@ -1140,8 +1140,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeat",
         type=int,
         default=1,
-        help="interleaved repeats; with --compare the compared version runs "
-        "first in every other one (use an even number)",
+        help="interleaved repeats (the raw baselines run after all of them); "
+        "with --compare the compared version runs first in every other one "
+        "(use an even number)",
     )
     parser.add_argument(
         "--compare",
