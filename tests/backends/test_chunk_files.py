@@ -134,7 +134,7 @@ def test_drain_waits_for_the_slowest_writer_thread(
         write(path, data)
 
     monkeypatch.setattr(_chunk_files, "_write_file", unit_1_waits)
-    files = _writer(tmp_path)
+    files = _writer(tmp_path, _spread_after=-1)  # every thread from the start
     assert len(files._threads) == _chunk_files.WRITER_THREADS == 2
     for unit in range(4):
         files.write(unit, _frame(unit))
@@ -287,3 +287,53 @@ def test_a_left_partial_chunk_is_ignored_by_readers_and_removed_by_repair(
     assert "removed 1 partly written chunk file(s)" in message, message
     assert not torn.exists()
     assert "removed" not in repair(root)  # nothing left to remove
+
+
+def _writers_by_unit(monkeypatch: pytest.MonkeyPatch) -> dict[int, int]:
+    """Unit -> the identity of the thread that wrote its chunk file."""
+    by_unit: dict[int, int] = {}
+    write = _chunk_files._write_file
+
+    def record(path: str, data: np.ndarray) -> None:
+        by_unit[int(path.split("/c/")[1].split("/")[0])] = threading.get_ident()
+        write(path, data)
+
+    monkeypatch.setattr(_chunk_files, "_write_file", record)
+    return by_unit
+
+
+def test_one_writer_thread_while_it_keeps_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by_unit = _writers_by_unit(monkeypatch)
+    files = _writer(tmp_path, _spread_after=2)
+    for unit in range(6):
+        files.write(unit, _frame(unit))
+        files.drain()  # never more than one frame waits
+    files.close()
+    assert len(by_unit) == 6 and len(set(by_unit.values())) == 1
+
+
+def test_frames_go_to_every_writer_thread_once_one_fell_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by_unit = _writers_by_unit(monkeypatch)
+    files = ChunkFiles(SHAPE, DTYPE, lambda unit: str(_chunk(tmp_path, unit)), tmp_path)
+    files._spread_after = 2
+    for unit in range(6):  # the threads start later: every frame waits
+        files.write(unit, _frame(unit))
+    files.start()
+    files.close()
+    # units 0-2 wait for the first thread; the third waiting one spreads
+    first, second = by_unit[0], by_unit[3]
+    assert first != second
+    assert [by_unit[u] for u in range(6)] == [
+        first,
+        first,
+        first,
+        second,
+        first,
+        second,
+    ]
+    for unit in range(6):
+        assert _chunk(tmp_path, unit).read_bytes() == _frame(unit).tobytes()

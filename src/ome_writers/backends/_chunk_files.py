@@ -6,13 +6,13 @@ Through tensorstore's file store each such chunk also cost a lock file, a
 temporary file and a rename on threads that compete with the acquisition
 thread for two cores: paced at 1,900 512² frames a second it completed
 ~1,100 (p99 8.8 ms). Instead the acquisition thread copies each frame into
-a resident pool buffer (`FramePool`, as OME-TIFF's writer does) and
-`WRITER_THREADS` threads of ours, taking frames in turn, write each to a
-temporary name beside its chunk key and rename it into place, so that no
-reader, also after a crash, sees part of a chunk; missing directories are
-made on the way. Write-back of the files written starts every
-`WRITEBACK_EVERY_BYTES` (`Flusher`, without lag: a file is complete when it
-is counted).
+a resident pool buffer (`FramePool`, as OME-TIFF's writer does) and a
+thread of ours writes each to a temporary name beside its chunk key and
+renames it into place, so that no reader, also after a crash, sees part of
+a chunk; missing directories are made on the way. Once that thread falls
+behind, `WRITER_THREADS` threads take frames in turn. Write-back of the
+files written starts every `WRITEBACK_EVERY_BYTES` (`Flusher`, without lag:
+a file is complete when it is counted).
 
 When every buffer is in flight, `write` waits (backpressure). A failed write
 is raised from the next `write`, from the waiters and from `close`; what was
@@ -49,6 +49,12 @@ WRITEBACK_EVERY_BYTES = 8 * 1024**2
 #: fewer than two; with two, 2048² frames also go faster than through
 #: tensorstore's threads (docs/performance.md), with one they went slower
 WRITER_THREADS = 2
+#: frames go to one writer thread until more than this many bytes wait for
+#: it, then to all `WRITER_THREADS`. Paced 2048² frames at 30 fps (200
+#: frames, ten runs each way) had 16 late appends with two threads against 5
+#: with one, whose copies compete less with the acquisition's; unpaced, and
+#: for small frames, two threads write faster (see above)
+SPREAD_AFTER_BYTES = 16 * 1024**2
 PARTIAL_SUFFIX = ".partial"  # a chunk file being written (`repair` removes it)
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
@@ -116,6 +122,9 @@ class ChunkFiles:
             queue.SimpleQueue() for _ in range(WRITER_THREADS)
         ]
         self._next = 0  # the queue of the next frame
+        self._active = 1  # queues frames are dealt to (`_queue`)
+        frame_bytes = int(np.prod(frame_shape)) * np.dtype(dtype).itemsize
+        self._spread_after = max(2, SPREAD_AFTER_BYTES // max(1, frame_bytes))
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # the flusher's count
 
@@ -146,8 +155,11 @@ class ChunkFiles:
         return self.pool.take()  # every buffer in flight: wait for the writers
 
     def _queue(self, item: tuple[Any, int, np.ndarray | None, Any]) -> None:
-        self._queues[self._next].put(item)
-        self._next = (self._next + 1) % len(self._queues)
+        work = self._queues[self._next]
+        work.put(item)
+        if self._active < len(self._queues) and work.qsize() > self._spread_after:
+            self._active = len(self._queues)  # one thread fell behind: all
+        self._next = (self._next + 1) % self._active
 
     def write(self, unit: Hashable, frame: np.ndarray) -> None:
         """Copy `frame` and queue it (the caller may reuse it on return)."""
