@@ -52,8 +52,9 @@ WRITER_THREADS = 2
 #: frames go to one writer thread until more than this many bytes wait for
 #: it, then to all `WRITER_THREADS`. Paced 2048² frames at 30 fps (200
 #: frames, ten runs each way) had 16 late appends with two threads against 5
-#: with one, whose copies compete less with the acquisition's; unpaced, and
-#: for small frames, two threads write faster (see above)
+#: with one, whose copies compete less with the acquisition's (and 2 against
+#: 4 spreading this way); unpaced, and for small frames, two threads write
+#: faster (see above)
 SPREAD_AFTER_BYTES = 16 * 1024**2
 PARTIAL_SUFFIX = ".partial"  # a chunk file being written (`repair` removes it)
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
