@@ -124,8 +124,7 @@ class ChunkFiles:
         ]
         self._next = 0  # the queue of the next frame
         self._active = 1  # queues frames are dealt to (`_queue`)
-        frame_bytes = int(np.prod(frame_shape)) * np.dtype(dtype).itemsize
-        self._spread_after = max(2, SPREAD_AFTER_BYTES // max(1, frame_bytes))
+        self._spread_after = max(2, SPREAD_AFTER_BYTES // self.pool.slot_bytes)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # the flusher's count
 

@@ -809,10 +809,10 @@ def _run_plan(
     for repeat in range(args.repeat):
         plain_fps.append({})
         for name, target in run_order(compared, repeat):
-            _run_row(args, name, target, repeat, plain_fps, runs, s3_endpoint)
+            _run_row(args, name, target, repeat, plain_fps[repeat], runs, s3_endpoint)
     for repeat in range(args.repeat):
         for name, target in baselines:
-            _run_row(args, name, target, repeat, plain_fps, runs, s3_endpoint)
+            _run_row(args, name, target, repeat, plain_fps[repeat], runs, s3_endpoint)
     rows = []
     for (name, target), results in runs.items():
         row = _median(results)
@@ -827,15 +827,15 @@ def _run_row(
     name: str,
     target: str,
     repeat: int,
-    plain_fps: list[dict[str, float]],
+    plain: dict[str, float],
     runs: dict[tuple[str, str], list[dict[str, Any]]],
     s3_endpoint: str | None,
 ) -> None:
-    """Run one row of one repeat; keep its result (and the plain write's rate)."""
+    """Run one row of one repeat; keep its result (and, in `plain`, the
+    repeat's plain-write rate of the scenario)."""
     from ome_writers.backends._registry import BY_NAME
 
     fps = args.fps
-    plain = plain_fps[repeat]
     if args.paced and target != "disk" and name in plain:
         fps = args.paced * plain[name]
     backend = target.partition(":")[2]
