@@ -21,6 +21,7 @@ import tifffile
 import yaozarrs
 import zarr
 
+from ome_writers.backends import _staging_store
 from ome_writers.backends._registry import BY_NAME
 from ome_writers.tools.cli import main
 from ome_writers.tools.repair import repair
@@ -127,6 +128,10 @@ SHARDED_CHILD = textwrap.dedent(
     from ome_writers import AcquisitionSettings, Dimension, create_stream
 
     root = sys.argv[1]
+    if sys.argv[2] == "in-dataset":  # as where there is no shared memory
+        from pathlib import Path
+        from ome_writers.backends import _staging_store
+        _staging_store.SHARED_MEMORY = Path("/nonexistent/shm")
     settings = AcquisitionSettings(
         root_path=root, format="acquire-zarr", compression="blosc-zstd",
         dimensions=[Dimension(name="t", count=None, chunk_size=1, shard_size_chunks=2),
@@ -144,24 +149,31 @@ SHARDED_CHILD = textwrap.dedent(
     stream.checkpoint()
     for n in range(22, 27):  # completes position 1's shard t4-t5, then t6: not covered
         stream.append(rng.integers(0, 4000, (32, 32), dtype="uint16"))
-    print("READY", flush=True)
+    print("READY", stream._backend._staging, flush=True)
     time.sleep(120)
     """
 )
 
 
-def test_sigkill_acquire_zarr_sharded_compressed(tmp_path: Path) -> None:
-    """Checkpoints declare whole first-dimension shards, read by two readers."""
+@pytest.mark.parametrize("store_place", ["shared-memory", "in-dataset"])
+def test_sigkill_acquire_zarr_sharded_compressed(
+    tmp_path: Path, store_place: str
+) -> None:
+    """Checkpoints declare whole first-dimension shards, read by two readers;
+    acquire-zarr's staging store is removed wherever it was."""
     pytest.importorskip("acquire_zarr")
     ts = pytest.importorskip("tensorstore")
+    if store_place == "shared-memory" and not _staging_store.SHARED_MEMORY.is_dir():
+        pytest.skip("no shared-memory filesystem here")
     root = tmp_path / "crash.ome.zarr"
     proc = subprocess.Popen(
-        [sys.executable, "-c", SHARDED_CHILD, str(root)],
+        [sys.executable, "-c", SHARDED_CHILD, str(root), store_place],
         stdout=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "READY"
+    ready, store = proc.stdout.readline().split()
+    assert ready == "READY"
     # give acquire-zarr's threads time to write position 1's shard t4-t5 and
     # roll over past it: what it writes then must not change the declared extent
     time.sleep(0.2)
@@ -182,8 +194,19 @@ def test_sigkill_acquire_zarr_sharded_compressed(tmp_path: Path) -> None:
         for t in range(complete):
             for c in range(2):
                 np.testing.assert_array_equal(data[t, c], frames[t * 4 + p * 2 + c])
-    # acquire-zarr's staging store (its own array documents) is ours to remove
-    assert (root / "__acquire_zarr__").is_dir()
-    assert "removed acquire-zarr's staging store" in repair(root)
-    assert not (root / "__acquire_zarr__").exists()
+    # acquire-zarr's staging store (its own array documents) is ours to remove:
+    # inside the dataset, by repair; in shared memory, by the next stream's store
+    staging = Path(store)
+    if store_place == "shared-memory":
+        assert staging.parent == _staging_store.SHARED_MEMORY
+        assert staging.is_dir()
+        assert not (root / "__acquire_zarr__").exists()
+        _staging_store.StagingStore(tmp_path).remove()
+        assert not staging.exists()
+        assert "staging" not in repair(root)
+    else:
+        assert staging == root / "__acquire_zarr__"
+        assert staging.is_dir()
+        assert "removed acquire-zarr's staging store" in repair(root)
+        assert not staging.exists()
     yaozarrs.validate_zarr_store(str(root))

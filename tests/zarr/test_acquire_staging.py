@@ -2,7 +2,9 @@
 
 The first position's link is made by `create_stream`, the others on a
 background thread; an append to a position waits for its link. Where links
-cannot be made at all, acquire-zarr writes in place.
+cannot be made at all, acquire-zarr writes in place. The store lives in shared
+memory where there is one, else inside the dataset: the tests that look at it
+run with both.
 """
 
 from __future__ import annotations
@@ -15,13 +17,32 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaozarrs
 import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers._paths import ACQUIRE_ZARR_STAGING
-from ome_writers.backends import _acquire_zarr
+from ome_writers.backends import _acquire_zarr, _staging_store
 
 pytest.importorskip("acquire_zarr")
+
+
+@pytest.fixture(params=["shared-memory", "in-dataset"])
+def store_place(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where the staging store goes: shared memory (where this machine has
+    it) or inside the dataset (as where it has not)."""
+    if request.param == "shared-memory":
+        if not _staging_store.SHARED_MEMORY.is_dir():
+            pytest.skip("no shared-memory filesystem here")
+    else:
+        monkeypatch.setattr(_staging_store, "SHARED_MEMORY", Path("/nonexistent/shm"))
+    return str(request.param)
+
+
+def _store_of(stream: Any) -> Path:
+    store = stream._backend._staging
+    assert isinstance(store, Path)
+    return store
 
 
 def _settings(root: Path, positions: int) -> AcquisitionSettings:
@@ -54,16 +75,22 @@ def _stored(root: Path, positions: int) -> list[list[int]]:
     return out
 
 
-def test_every_position_gets_its_frames(tmp_path: Path) -> None:
+def test_every_position_gets_its_frames(tmp_path: Path, store_place: str) -> None:
     root = tmp_path / "many.ome.zarr"
     settings = _settings(root, 40)
     with create_stream(settings) as stream:
+        store = _store_of(stream)
+        assert (store.parent == _staging_store.SHARED_MEMORY) == (
+            store_place == "shared-memory"
+        )
         for n in range(settings.num_frames):
             stream.append(_frame(n))
     # frame n is (t, p) = divmod(n, 40)
     expected = [[p + 1, 40 + p + 1] for p in range(40)]
     assert _stored(root, 40) == expected
+    assert not store.exists()
     assert not (root / ACQUIRE_ZARR_STAGING).exists()
+    yaozarrs.validate_zarr_store(str(root))
 
 
 def test_without_links_acquire_zarr_writes_in_place(
@@ -107,13 +134,13 @@ def test_a_failed_link_after_the_first_is_raised(
     assert int(first[0].max()) == 1
 
 
-def test_the_staging_store_is_flat(tmp_path: Path) -> None:
+def test_the_staging_store_is_flat(tmp_path: Path, store_place: str) -> None:
     # one directory per position, whatever the dataset's hierarchy: acquire-zarr's
     # own group documents stay in the staging store
     root = tmp_path / "flat.ome.zarr"
     settings = _settings(root, 3)
-    staging = root / ACQUIRE_ZARR_STAGING
     with create_stream(settings) as stream:
+        staging = _store_of(stream)
         for n in range(settings.num_frames):
             stream.append(_frame(n))
         assert sorted(p.name for p in staging.iterdir() if p.is_dir()) == [

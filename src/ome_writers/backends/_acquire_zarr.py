@@ -23,8 +23,9 @@ acquire-zarr also rewrites an array's ``zarr.json`` itself whenever a
 first-dimension shard is complete (a "rollover"), on its own thread and possibly
 before that shard's files are all written: a crash then would leave the array
 declaring shards with a partial index (unreadable). So acquire-zarr writes into
-a staging store (`STAGING`, inside the dataset) whose arrays' ``c`` directories
-are links to the real arrays' ``c``: the chunk data lands in place, its
+a staging store (in shared memory, else inside the dataset: `_staging_store`)
+whose arrays' ``c`` directories are links to the real arrays' ``c``: the chunk
+data lands in place, its
 ``zarr.json`` documents do not. Only checkpoints (and close, which moves
 acquire-zarr's final documents into place) write the arrays' ``zarr.json``.
 The staging store is flat (position *p*'s array is ``p<p>``, one directory
@@ -54,7 +55,6 @@ import numpy as np
 
 from ome_writers._object_store import zarr_store
 from ome_writers._overlap import overlapped
-from ome_writers._paths import ACQUIRE_ZARR_STAGING
 from ome_writers._router import c_order_per_position
 from ome_writers._schema import effective_type
 from ome_writers.errors import BackendError
@@ -64,6 +64,7 @@ from ._base import Backend, StorageKey, read_padded
 from ._chunks import locate
 from ._copy import copy_frame
 from ._durable import sync_filesystem
+from ._staging_store import StagingStore, move_document
 from ._zarr_base import ZarrBackend, codec_configs
 
 if TYPE_CHECKING:
@@ -80,7 +81,6 @@ RECENT_FRAMES = 8
 # while the disk was busy, 0.29 against 0.20 ms while it was not (`_overlap`)
 FS_THREADS = 4
 CHECKPOINT_WAIT_SECONDS = 2.0  # for acquire-zarr's threads to write full shards
-STAGING = ACQUIRE_ZARR_STAGING  # acquire-zarr's store (no dataset name starts "__")
 _KINDS = {
     "time": az.DimensionType.TIME,
     "channel": az.DimensionType.CHANNEL,
@@ -136,7 +136,8 @@ class AcquireZarrBackend(ZarrBackend):
         self._keep_recent = False  # copies for live reads, once a view exists
         self._frames = [0] * self.num_positions  # frames handed to acquire-zarr
         self._declared = [0] * self.num_positions  # first-dim extent on disk
-        self._staging: Path | None = None  # acquire-zarr's store, if not the root
+        self._store: StagingStore | None = None  # acquire-zarr's, if not the root
+        self._staging: Path | None = None  # its directory
         self._linked = False  # a staging link was made
         self._empty_docs: dict[tuple[int, ...], str] = {}  # array docs by shape
         # one declaration of complete shards at a time (a loss-window visit
@@ -162,7 +163,15 @@ class AcquireZarrBackend(ZarrBackend):
 
     def prepare(self) -> None:
         if isinstance(self.root, Path):  # unless links fail (`_create_arrays`)
-            self._staging = self.root / STAGING
+            self._store = StagingStore(self.root)
+            self._staging = self._store.path
+        try:
+            self._prepare_stream()
+        except BaseException:
+            self._remove_store()
+            raise
+
+    def _prepare_stream(self) -> None:
         # groups, and each array's directory and staging link: the first
         # position's now, the others ahead of their frames (`_create_arrays`)
         super().prepare()
@@ -230,7 +239,7 @@ class AcquireZarrBackend(ZarrBackend):
                 self._link(staging, position, array)
             except OSError:
                 # no links here (e.g. Windows without the privilege)
-                shutil.rmtree(staging, ignore_errors=True)
+                self._remove_store()
                 self._staging = None
                 return
             self._linked = True
@@ -252,7 +261,8 @@ class AcquireZarrBackend(ZarrBackend):
         linked = staging / _staged_key(position)
         _make_directories(array / "c")
         _make_directories(linked)
-        target = os.path.relpath(array / "c", linked)
+        # absolute: the store may be on another filesystem (`_staging_store`)
+        target = os.path.abspath(array / "c")
         os.symlink(target, linked / "c", target_is_directory=True)
 
     def _declare_empty(self, array: Path, allocated: list[int]) -> None:
@@ -335,7 +345,11 @@ class AcquireZarrBackend(ZarrBackend):
             self._await_arrays()  # no link is made while the staging goes
         except Exception as e:  # finish what exists; raise it at the end
             failure = e
-        self._close_stream()
+        try:
+            self._close_stream()
+        except BaseException:
+            self._remove_store()
+            raise
         for position in range(self.num_positions):
             self._recent[position].clear()
         staging = self._staging
@@ -346,14 +360,16 @@ class AcquireZarrBackend(ZarrBackend):
             def move_in(position: int) -> None:
                 staged = staging / self._stream_keys[position]
                 if self._frames[position]:
-                    os.replace(
+                    move_document(
                         staged / "zarr.json", root / self._keys[position] / "zarr.json"
                     )
                 # what remains goes below (also if this position's link failed)
                 shutil.rmtree(staged, ignore_errors=True)
 
-            overlapped(move_in, range(self.num_positions), threads=FS_THREADS)
-            shutil.rmtree(staging)
+            try:
+                overlapped(move_in, range(self.num_positions), threads=FS_THREADS)
+            finally:
+                self._remove_store()
         else:  # acquire-zarr may have written group documents: restore ours
             for group, attributes in self.attributes.items():
                 if group not in self.layout.image_paths:
@@ -369,6 +385,12 @@ class AcquireZarrBackend(ZarrBackend):
         sync_filesystem(self.root)
         if failure is not None:
             raise failure
+
+    def _remove_store(self) -> None:
+        """Remove the staging store (once) and release its lock."""
+        store, self._store = self._store, None
+        if store is not None:
+            store.remove()
 
     def _close_stream(self) -> None:
         _open_streams.discard(self)

@@ -1,0 +1,121 @@
+"""Where acquire-zarr's staging store lives, and moving documents out of it.
+
+acquire-zarr writes each array's ``zarr.json`` itself, at times that are not
+safe for a reader (`_acquire_zarr` explains why), so it writes into a staging
+store whose arrays' ``c`` directories are links to the dataset's arrays. The
+store holds nothing but acquire-zarr's documents and those links, so where
+the shared-memory filesystem exists (``/dev/shm`` on Linux) it lives there: its
+directories, links and documents cost no disk journal commits (a plate's 384
+arrays need two of each), and at close each final document is copied into the
+dataset. Elsewhere it is a directory inside the dataset
+(`ACQUIRE_ZARR_STAGING`), removed at close or, after a crash, by ``repair``.
+
+A store in shared memory is locked (``flock``) by its stream for as long as it
+is open; the next stream created removes the stores whose owners ended
+without closing them (the lock is the kernel's, so it also ends with a killed
+process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+from ome_writers._paths import ACQUIRE_ZARR_STAGING
+
+SHARED_MEMORY = Path("/dev/shm")
+PREFIX = "ome-writers-acquire-zarr-"
+LOCK_NAME = ".lock"
+# a store without a lock file is being created, unless it is older than this
+UNLOCKED_GRACE_SECONDS = 60.0
+
+try:
+    import fcntl
+except ImportError:  # Windows: no shared-memory filesystem either
+    fcntl = None  # type: ignore[assignment]
+
+
+class StagingStore:
+    """acquire-zarr's store for the dataset at `root`.
+
+    Attributes
+    ----------
+    path : Path
+        The store's directory (it may not exist yet when inside the dataset).
+    inside_dataset : bool
+        True when `path` is inside the dataset.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._lock: IO[bytes] | None = None
+        shared = _shared_memory_store()
+        if shared is None:
+            self.path = root / ACQUIRE_ZARR_STAGING
+            self.inside_dataset = True
+        else:
+            self.path, self._lock = shared
+            self.inside_dataset = False
+
+    def remove(self) -> None:
+        """Remove the store and release its lock."""
+        try:
+            shutil.rmtree(self.path, ignore_errors=not self.inside_dataset)
+        finally:
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
+
+
+def move_document(staged: Path, target: Path) -> None:
+    """Replace `target` with `staged` atomically, also across filesystems."""
+    try:
+        os.replace(staged, target)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(staged.read_bytes())
+        os.replace(tmp, target)
+
+
+def _shared_memory_store() -> tuple[Path, IO[bytes]] | None:
+    """A new, locked store in shared memory, or None where there is none."""
+    if fcntl is None or not SHARED_MEMORY.is_dir():
+        return None
+    try:
+        remove_abandoned()
+        path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=SHARED_MEMORY))
+    except OSError:  # not writable here
+        return None
+    lock = open(path / LOCK_NAME, "wb")  # noqa: SIM115 (held while the store is used)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return path, lock
+
+
+def remove_abandoned() -> None:
+    """Remove the shared-memory stores of streams that ended without closing."""
+    assert fcntl is not None
+    with os.scandir(SHARED_MEMORY) as entries:
+        stores = [e.path for e in entries if e.name.startswith(PREFIX)]
+    for store in stores:
+        try:
+            lock = open(os.path.join(store, LOCK_NAME), "rb")  # noqa: SIM115
+        except FileNotFoundError:  # being created, or its creator died at once
+            with contextlib.suppress(OSError):
+                if time.time() - os.stat(store).st_mtime > UNLOCKED_GRACE_SECONDS:
+                    shutil.rmtree(store, ignore_errors=True)
+            continue
+        except OSError:  # another user's
+            continue
+        with lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # its stream is open
+                continue
+            shutil.rmtree(store, ignore_errors=True)

@@ -1,0 +1,106 @@
+"""acquire-zarr's staging store: its place, its lock, and abandoned stores."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from ome_writers._paths import ACQUIRE_ZARR_STAGING
+from ome_writers.backends import _staging_store
+from ome_writers.backends._staging_store import StagingStore, move_document
+
+fcntl = pytest.importorskip("fcntl")
+
+
+@pytest.fixture
+def shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory standing in for the shared-memory filesystem."""
+    place = tmp_path / "shm"
+    place.mkdir()
+    monkeypatch.setattr(_staging_store, "SHARED_MEMORY", place)
+    return place
+
+
+def _stores(place: Path) -> list[str]:
+    return sorted(p.name for p in place.iterdir())
+
+
+def test_the_store_is_in_shared_memory_and_locked(tmp_path: Path, shared: Path) -> None:
+    store = StagingStore(tmp_path / "x.ome.zarr")
+    assert not store.inside_dataset
+    assert store.path.parent == shared
+    assert store.path.name.startswith(_staging_store.PREFIX)
+    with (
+        open(store.path / _staging_store.LOCK_NAME, "rb") as other,
+        pytest.raises(BlockingIOError),
+    ):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    store.remove()
+    assert _stores(shared) == []
+
+
+def test_without_shared_memory_the_store_is_inside_the_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_staging_store, "SHARED_MEMORY", tmp_path / "missing")
+    root = tmp_path / "x.ome.zarr"
+    store = StagingStore(root)
+    assert store.inside_dataset
+    assert store.path == root / ACQUIRE_ZARR_STAGING
+
+
+def test_a_new_store_removes_abandoned_ones_only(tmp_path: Path, shared: Path) -> None:
+    prefix = _staging_store.PREFIX
+    live = StagingStore(tmp_path)  # its stream is open: kept
+    abandoned = shared / f"{prefix}dead"  # lock file, nobody holds it
+    (abandoned / "p0").mkdir(parents=True)
+    (abandoned / _staging_store.LOCK_NAME).touch()
+    (abandoned / "p0" / "zarr.json").write_text("{}")
+    young = shared / f"{prefix}young"  # no lock file yet: being created
+    young.mkdir()
+    old = shared / f"{prefix}old"  # no lock file for long: its creator died
+    old.mkdir()
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    unrelated = shared / "something-else"
+    unrelated.mkdir()
+
+    new = StagingStore(tmp_path)
+    assert _stores(shared) == sorted(
+        [live.path.name, young.name, unrelated.name, new.path.name]
+    )
+    live.remove()
+    new.remove()
+
+
+def test_moving_a_document_across_filesystems_replaces_it_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staged = tmp_path / "staged.json"
+    staged.write_text('{"shape": [3]}')
+    target = tmp_path / "array" / "zarr.json"
+    target.parent.mkdir()
+    target.write_text('{"shape": [0]}')
+    real = os.replace
+    calls: list[str] = []
+
+    def cross_device(src: str | Path, dst: str | Path) -> None:
+        calls.append(Path(src).name)
+        if Path(src) == staged:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real(src, dst)
+
+    monkeypatch.setattr(_staging_store.os, "replace", cross_device)
+    move_document(staged, target)
+    assert target.read_text() == '{"shape": [3]}'
+    assert calls == ["staged.json", "zarr.json.tmp"]  # written aside, then renamed
+    assert sorted(p.name for p in target.parent.iterdir()) == ["zarr.json"]
+
+
+def test_other_failures_of_a_move_are_raised(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        move_document(tmp_path / "missing.json", tmp_path / "zarr.json")
