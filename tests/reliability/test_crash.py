@@ -201,7 +201,7 @@ def test_sigkill_acquire_zarr_sharded_compressed(
         assert staging.parent == _staging_store.SHARED_MEMORY
         assert staging.is_dir()
         assert not (root / "__acquire_zarr__").exists()
-        _staging_store.StagingStore(tmp_path).remove()
+        _staging_store.StagingStore(tmp_path, 1).remove()
         assert not staging.exists()
         assert "staging" not in repair(root)
     else:

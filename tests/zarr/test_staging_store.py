@@ -30,7 +30,7 @@ def _stores(place: Path) -> list[str]:
 
 
 def test_the_store_is_in_shared_memory_and_locked(tmp_path: Path, shared: Path) -> None:
-    store = StagingStore(tmp_path / "x.ome.zarr")
+    store = StagingStore(tmp_path / "x.ome.zarr", 1)
     assert not store.inside_dataset
     assert store.path.parent == shared
     assert store.path.name.startswith(_staging_store.PREFIX)
@@ -48,14 +48,27 @@ def test_without_shared_memory_the_store_is_inside_the_dataset(
 ) -> None:
     monkeypatch.setattr(_staging_store, "SHARED_MEMORY", tmp_path / "missing")
     root = tmp_path / "x.ome.zarr"
-    store = StagingStore(root)
+    store = StagingStore(root, 1)
     assert store.inside_dataset
     assert store.path == root / ACQUIRE_ZARR_STAGING
 
 
+def test_shared_memory_short_of_room_leaves_the_store_in_the_dataset(
+    tmp_path: Path, shared: Path
+) -> None:
+    free = os.statvfs(shared)
+    room = free.f_bavail * free.f_frsize
+    arrays = room // _staging_store.BYTES_PER_ARRAY + 1
+    root = tmp_path / "x.ome.zarr"
+    store = StagingStore(root, arrays)
+    assert store.inside_dataset
+    assert store.path == root / ACQUIRE_ZARR_STAGING
+    assert _stores(shared) == []
+
+
 def test_a_new_store_removes_abandoned_ones_only(tmp_path: Path, shared: Path) -> None:
     prefix = _staging_store.PREFIX
-    live = StagingStore(tmp_path)  # its stream is open: kept
+    live = StagingStore(tmp_path, 1)  # its stream is open: kept
     abandoned = shared / f"{prefix}dead"  # lock file, nobody holds it
     (abandoned / "p0").mkdir(parents=True)
     (abandoned / _staging_store.LOCK_NAME).touch()
@@ -69,7 +82,7 @@ def test_a_new_store_removes_abandoned_ones_only(tmp_path: Path, shared: Path) -
     unrelated = shared / "something-else"
     unrelated.mkdir()
 
-    new = StagingStore(tmp_path)
+    new = StagingStore(tmp_path, 1)
     assert _stores(shared) == sorted(
         [live.path.name, young.name, unrelated.name, new.path.name]
     )

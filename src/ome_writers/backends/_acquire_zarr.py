@@ -25,9 +25,9 @@ before that shard's files are all written: a crash then would leave the array
 declaring shards with a partial index (unreadable). So acquire-zarr writes into
 a staging store (in shared memory, else inside the dataset: `_staging_store`)
 whose arrays' ``c`` directories are links to the real arrays' ``c``: the chunk
-data lands in place, its
-``zarr.json`` documents do not. Only checkpoints (and close, which moves
-acquire-zarr's final documents into place) write the arrays' ``zarr.json``.
+data lands in place, its ``zarr.json`` documents do not. Only checkpoints (and
+close, which moves acquire-zarr's final documents into place) write the
+arrays' ``zarr.json``.
 The staging store is flat (position *p*'s array is ``p<p>``, one directory
 each, whatever the dataset's hierarchy), so acquire-zarr's own group documents
 stay in it too. Where links cannot be made, acquire-zarr writes in place.
@@ -163,7 +163,7 @@ class AcquireZarrBackend(ZarrBackend):
 
     def prepare(self) -> None:
         if isinstance(self.root, Path):  # unless links fail (`_create_arrays`)
-            self._store = StagingStore(self.root)
+            self._store = StagingStore(self.root, self.num_positions)
             self._staging = self._store.path
         try:
             self._prepare_stream()
@@ -352,8 +352,8 @@ class AcquireZarrBackend(ZarrBackend):
             raise
         for position in range(self.num_positions):
             self._recent[position].clear()
-        staging = self._staging
-        if staging is not None:  # acquire-zarr's final array documents
+        staging, store = self._staging, self._store
+        if staging is not None and store is not None:  # acquire-zarr's documents
             root = self.root
             assert isinstance(root, Path)  # a staging store is local
 
@@ -363,8 +363,9 @@ class AcquireZarrBackend(ZarrBackend):
                     move_document(
                         staged / "zarr.json", root / self._keys[position] / "zarr.json"
                     )
-                # what remains goes below (also if this position's link failed)
-                shutil.rmtree(staged, ignore_errors=True)
+                if store.inside_dataset:  # on the disk: removed on these threads
+                    # (also if this position's link failed)
+                    shutil.rmtree(staged, ignore_errors=True)
 
             try:
                 overlapped(move_in, range(self.num_positions), threads=FS_THREADS)

@@ -7,8 +7,9 @@ store holds nothing but acquire-zarr's documents and those links, so where
 the shared-memory filesystem exists (``/dev/shm`` on Linux) it lives there: its
 directories, links and documents cost no disk journal commits (a plate's 384
 arrays need two of each), and at close each final document is copied into the
-dataset. Elsewhere it is a directory inside the dataset
-(`ACQUIRE_ZARR_STAGING`), removed at close or, after a crash, by ``repair``.
+dataset. Elsewhere, or when shared memory is short of room, it is a
+directory inside the dataset (`ACQUIRE_ZARR_STAGING`), removed at close or,
+after a crash, by ``repair``.
 
 A store in shared memory is locked (``flock``) by its stream for as long as it
 is open; the next stream created removes the stores whose owners ended
@@ -34,6 +35,10 @@ PREFIX = "ome-writers-acquire-zarr-"
 LOCK_NAME = ".lock"
 # a store without a lock file is being created, unless it is older than this
 UNLOCKED_GRACE_SECONDS = 60.0
+# shared memory must have room for this much per array (acquire-zarr's
+# documents are ~1 KiB, a page each), and at least `MIN_FREE_BYTES`
+BYTES_PER_ARRAY = 64 * 1024
+MIN_FREE_BYTES = 64 * 1024**2
 
 try:
     import fcntl
@@ -42,7 +47,7 @@ except ImportError:  # Windows: no shared-memory filesystem either
 
 
 class StagingStore:
-    """acquire-zarr's store for the dataset at `root`.
+    """acquire-zarr's store for the dataset at `root`, with `arrays` arrays.
 
     Attributes
     ----------
@@ -52,9 +57,9 @@ class StagingStore:
         True when `path` is inside the dataset.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, arrays: int) -> None:
         self._lock: IO[bytes] | None = None
-        shared = _shared_memory_store()
+        shared = _shared_memory_store(max(MIN_FREE_BYTES, arrays * BYTES_PER_ARRAY))
         if shared is None:
             self.path = root / ACQUIRE_ZARR_STAGING
             self.inside_dataset = True
@@ -84,12 +89,16 @@ def move_document(staged: Path, target: Path) -> None:
         os.replace(tmp, target)
 
 
-def _shared_memory_store() -> tuple[Path, IO[bytes]] | None:
-    """A new, locked store in shared memory, or None where there is none."""
+def _shared_memory_store(free_bytes: int) -> tuple[Path, IO[bytes]] | None:
+    """A new, locked store in shared memory, or None where there is none (or
+    less than `free_bytes` free)."""
     if fcntl is None or not SHARED_MEMORY.is_dir():
         return None
     try:
         remove_abandoned()
+        space = os.statvfs(SHARED_MEMORY)
+        if space.f_bavail * space.f_frsize < free_bytes:
+            return None
         path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=SHARED_MEMORY))
     except OSError:  # not writable here
         return None
