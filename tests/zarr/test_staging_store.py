@@ -67,18 +67,24 @@ def test_shared_memory_short_of_room_leaves_the_store_in_the_dataset(
 
 
 def test_a_new_store_removes_abandoned_ones_only(tmp_path: Path, shared: Path) -> None:
-    prefix = _staging_store.PREFIX
-    live = StagingStore(tmp_path, 1)  # its stream is open: kept
-    abandoned = shared / f"{prefix}dead"  # lock file, nobody holds it
-    (abandoned / "p0").mkdir(parents=True)
-    (abandoned / _staging_store.LOCK_NAME).touch()
-    (abandoned / "p0" / "zarr.json").write_text("{}")
-    young = shared / f"{prefix}young"  # no lock file yet: being created
-    young.mkdir()
-    old = shared / f"{prefix}old"  # no lock file for long: its creator died
-    old.mkdir()
+    prefix, building = _staging_store.PREFIX, _staging_store.BUILDING
     an_hour_ago = time.time() - 3600
-    os.utime(old, (an_hour_ago, an_hour_ago))
+
+    def store(name: str, *, lock: bool, old: bool = False) -> Path:
+        path = shared / name
+        (path / "p0").mkdir(parents=True)
+        (path / "p0" / "zarr.json").write_text("{}")
+        if lock:
+            (path / _staging_store.LOCK_NAME).touch()
+        if old:
+            os.utime(path, (an_hour_ago, an_hour_ago))
+        return path
+
+    live = StagingStore(tmp_path, 1)  # its stream is open: kept
+    store(f"{prefix}dead", lock=True)  # lock file, nobody holds it
+    store(f"{prefix}lockless", lock=False, old=True)  # lost its lock file long ago
+    young = store(f"{building}young", lock=True)  # being built
+    store(f"{building}stale", lock=True, old=True)  # its builder died
     unrelated = shared / "something-else"
     unrelated.mkdir()
 
@@ -88,6 +94,31 @@ def test_a_new_store_removes_abandoned_ones_only(tmp_path: Path, shared: Path) -
     )
     live.remove()
     new.remove()
+
+
+def test_a_store_is_locked_before_it_has_its_name(
+    tmp_path: Path, shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a sweeper that finds a store under its name finds it locked, so a store
+    # being made is never taken for an abandoned one
+    real = os.rename
+    seen: list[str] = []
+
+    def check_then_rename(src: str | Path, dst: str | Path) -> None:
+        assert Path(src).name.startswith(_staging_store.BUILDING)
+        with (
+            open(Path(src) / _staging_store.LOCK_NAME, "rb") as other,
+            pytest.raises(BlockingIOError),
+        ):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        seen.append(Path(dst).name)
+        real(src, dst)
+
+    monkeypatch.setattr(_staging_store.os, "rename", check_then_rename)
+    store = StagingStore(tmp_path, 1)
+    assert seen == [store.path.name]
+    assert _stores(shared) == [store.path.name]
+    store.remove()
 
 
 def test_moving_a_document_across_filesystems_replaces_it_whole(

@@ -12,9 +12,9 @@ directory inside the dataset (`ACQUIRE_ZARR_STAGING`), removed at close or,
 after a crash, by ``repair``.
 
 A store in shared memory is locked (``flock``) by its stream for as long as it
-is open; the next stream created removes the stores whose owners ended
-without closing them (the lock is the kernel's, so it also ends with a killed
-process).
+is open (it is built under a hidden name and renamed once locked); the next
+stream created removes the stores whose owners ended without closing them
+(the lock is the kernel's, so it also ends with a killed process).
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from ome_writers._paths import ACQUIRE_ZARR_STAGING
 
 SHARED_MEMORY = Path("/dev/shm")
 PREFIX = "ome-writers-acquire-zarr-"
+BUILDING = "." + PREFIX  # a store being built: not locked yet
 LOCK_NAME = ".lock"
-# a store without a lock file is being created, unless it is older than this
-UNLOCKED_GRACE_SECONDS = 60.0
+# a store being built (or without its lock file) is left alone this long
+GRACE_SECONDS = 60.0
 # shared memory must have room for this much per array (acquire-zarr's
 # documents are ~1 KiB, a page each), and at least `MIN_FREE_BYTES`
 BYTES_PER_ARRAY = 64 * 1024
@@ -91,7 +92,12 @@ def move_document(staged: Path, target: Path) -> None:
 
 def _shared_memory_store(free_bytes: int) -> tuple[Path, IO[bytes]] | None:
     """A new, locked store in shared memory, or None where there is none (or
-    less than `free_bytes` free)."""
+    less than `free_bytes` free).
+
+    The store is built under a hidden name (`BUILDING`), locked, and only then
+    renamed to its own: a store named `PREFIX` is locked for as long as its
+    stream is open, so a store found unlocked is abandoned.
+    """
     if fcntl is None or not SHARED_MEMORY.is_dir():
         return None
     try:
@@ -99,28 +105,41 @@ def _shared_memory_store(free_bytes: int) -> tuple[Path, IO[bytes]] | None:
         space = os.statvfs(SHARED_MEMORY)
         if space.f_bavail * space.f_frsize < free_bytes:
             return None
-        path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=SHARED_MEMORY))
+        building = Path(tempfile.mkdtemp(prefix=BUILDING, dir=SHARED_MEMORY))
     except OSError:  # not writable here
         return None
-    lock = open(path / LOCK_NAME, "wb")  # noqa: SIM115 (held while the store is used)
-    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    lock = open(building / LOCK_NAME, "wb")  # noqa: SIM115 (held while the store is used)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path = SHARED_MEMORY / (PREFIX + building.name.removeprefix(BUILDING))
+        os.rename(building, path)
+    except OSError:
+        lock.close()
+        shutil.rmtree(building, ignore_errors=True)
+        return None
     return path, lock
 
 
 def remove_abandoned() -> None:
-    """Remove the shared-memory stores of streams that ended without closing."""
+    """Remove the shared-memory stores of streams that ended without closing
+    (and stores left half built, once `GRACE_SECONDS` old)."""
     assert fcntl is not None
     with os.scandir(SHARED_MEMORY) as entries:
-        stores = [e.path for e in entries if e.name.startswith(PREFIX)]
-    for store in stores:
+        names = [e.name for e in entries if e.name.startswith((PREFIX, BUILDING))]
+    for name in names:
+        store = os.path.join(SHARED_MEMORY, name)
         try:
             lock = open(os.path.join(store, LOCK_NAME), "rb")  # noqa: SIM115
-        except FileNotFoundError:  # being created, or its creator died at once
-            with contextlib.suppress(OSError):
-                if time.time() - os.stat(store).st_mtime > UNLOCKED_GRACE_SECONDS:
-                    shutil.rmtree(store, ignore_errors=True)
-            continue
+        except FileNotFoundError:  # being built, or its builder died
+            lock = None
         except OSError:  # another user's
+            continue
+        if lock is None or name.startswith(BUILDING):
+            if lock is not None:
+                lock.close()
+            with contextlib.suppress(OSError):
+                if time.time() - os.stat(store).st_mtime > GRACE_SECONDS:
+                    shutil.rmtree(store, ignore_errors=True)
             continue
         with lock:
             try:
