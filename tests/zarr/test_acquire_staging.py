@@ -93,6 +93,28 @@ def test_every_position_gets_its_frames(tmp_path: Path, store_place: str) -> Non
     yaozarrs.validate_zarr_store(str(root))
 
 
+def test_a_stream_that_fails_to_start_leaves_no_store(
+    tmp_path: Path, store_place: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("acquire-zarr refused these settings")
+
+    monkeypatch.setattr(_acquire_zarr.az, "ZarrStream", refuse)
+    root = tmp_path / "refused.ome.zarr"
+    made: list[Path] = []
+    real = _staging_store.StagingStore.__init__
+
+    def recorded(self: Any, *args: Any) -> None:
+        real(self, *args)
+        made.append(self.path)
+
+    monkeypatch.setattr(_staging_store.StagingStore, "__init__", recorded)
+    with pytest.raises(RuntimeError, match="refused these settings"):
+        create_stream(_settings(root, 3))
+    assert len(made) == 1
+    assert not made[0].exists()
+
+
 def test_without_links_acquire_zarr_writes_in_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -168,7 +168,11 @@ class AcquireZarrBackend(ZarrBackend):
         try:
             self._prepare_stream()
         except BaseException:
-            self._remove_store()
+            # the failure is what to raise; no link is made while the store goes
+            with contextlib.suppress(Exception):
+                self._await_arrays()
+            with contextlib.suppress(OSError):
+                self._remove_store()
             raise
 
     def _prepare_stream(self) -> None:
@@ -348,7 +352,8 @@ class AcquireZarrBackend(ZarrBackend):
         try:
             self._close_stream()
         except BaseException:
-            self._remove_store()
+            with contextlib.suppress(OSError):  # the failure is what to raise
+                self._remove_store()
             raise
         for position in range(self.num_positions):
             self._recent[position].clear()

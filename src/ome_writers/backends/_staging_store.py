@@ -69,9 +69,12 @@ class StagingStore:
             self.inside_dataset = False
 
     def remove(self) -> None:
-        """Remove the store and release its lock."""
+        """Remove the store (if it was made) and release its lock."""
         try:
-            shutil.rmtree(self.path, ignore_errors=not self.inside_dataset)
+            if not self.inside_dataset:
+                shutil.rmtree(self.path, ignore_errors=True)
+            elif self.path.exists():  # made with the first array's link
+                shutil.rmtree(self.path)
         finally:
             if self._lock is not None:
                 self._lock.close()
