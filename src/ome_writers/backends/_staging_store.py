@@ -5,16 +5,17 @@ safe for a reader (`_acquire_zarr` explains why), so it writes into a staging
 store whose arrays' ``c`` directories are links to the dataset's arrays. The
 store holds nothing but acquire-zarr's documents and those links, so where
 the shared-memory filesystem exists (``/dev/shm`` on Linux) it lives there: its
-directories, links and documents cost no disk journal commits (a plate's 384
-arrays need two of each), and at close each final document is copied into the
-dataset. Elsewhere, or when shared memory is short of room, it is a
-directory inside the dataset (`ACQUIRE_ZARR_STAGING`), removed at close or,
-after a crash, by ``repair``.
+directories, links and documents (per array one of each, and acquire-zarr
+rewrites the document at rollovers) cost no disk journal commits, and at close
+each final document is copied into the dataset. Elsewhere, or when shared
+memory is short of room, it is a directory inside the dataset
+(`ACQUIRE_ZARR_STAGING`), removed at close or, after a crash, by ``repair``.
 
 A store in shared memory is locked (``flock``) by its stream for as long as it
 is open (it is built under a hidden name and renamed once locked); the next
-stream created removes the stores whose owners ended without closing them
-(the lock is the kernel's, so it also ends with a killed process).
+acquire-zarr stream created removes the stores whose owners ended without
+closing them (the lock is the kernel's, so it also ends with a killed
+process).
 """
 
 from __future__ import annotations
