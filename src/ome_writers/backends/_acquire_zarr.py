@@ -137,7 +137,6 @@ class AcquireZarrBackend(ZarrBackend):
         self._frames = [0] * self.num_positions  # frames handed to acquire-zarr
         self._declared = [0] * self.num_positions  # first-dim extent on disk
         self._store: StagingStore | None = None  # acquire-zarr's, if not the root
-        self._staging: Path | None = None  # its directory
         self._linked = False  # a staging link was made
         self._empty_docs: dict[tuple[int, ...], str] = {}  # array docs by shape
         # one declaration of complete shards at a time (a loss-window visit
@@ -164,7 +163,6 @@ class AcquireZarrBackend(ZarrBackend):
     def prepare(self) -> None:
         if isinstance(self.root, Path):  # unless links fail (`_create_arrays`)
             self._store = StagingStore(self.root, self.num_positions)
-            self._staging = self._store.path
         try:
             self._prepare_stream()
         except BaseException:
@@ -244,7 +242,6 @@ class AcquireZarrBackend(ZarrBackend):
             except OSError:
                 # no links here (e.g. Windows without the privilege)
                 self._remove_store()
-                self._staging = None
                 return
             self._linked = True
             self._declare_empty(array, allocated)
@@ -357,9 +354,9 @@ class AcquireZarrBackend(ZarrBackend):
             raise
         for position in range(self.num_positions):
             self._recent[position].clear()
-        staging, store = self._staging, self._store
-        if staging is not None and store is not None:  # acquire-zarr's documents
-            root = self.root
+        store = self._store
+        if store is not None:  # acquire-zarr's final array documents
+            staging, root = store.path, self.root
             assert isinstance(root, Path)  # a staging store is local
 
             def move_in(position: int) -> None:
@@ -391,6 +388,11 @@ class AcquireZarrBackend(ZarrBackend):
         sync_filesystem(self.root)
         if failure is not None:
             raise failure
+
+    @property
+    def _staging(self) -> Path | None:
+        """acquire-zarr's store directory (None: it writes in place)."""
+        return None if self._store is None else self._store.path
 
     def _remove_store(self) -> None:
         """Remove the staging store (once) and release its lock."""
