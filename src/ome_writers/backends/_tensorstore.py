@@ -12,7 +12,9 @@ way) and did not lower the paced latency (38 fps: p99 10.8 against 9.0 ms).
 An assembled chunk (or shard) buffer is handed over as it is: the assembler
 never writes to it again.
 Growing an unbounded array is asynchronous too (it starts when the array is
-half full, see `ZarrBackend.grow_ahead`).
+half full, see `ZarrBackend.grow_ahead`), and is issued from a thread of its
+own: the call took 0.1-0.44 ms, and 512² appends at ~2,000 fps that issued it
+(frames 64, 128 and 256) were late.
 At most `MAX_PENDING_BYTES` of uncommitted data are in flight; beyond that
 `write` waits for the oldest commit (backpressure). A failed commit is raised
 from the next `write` and from `finalize`. Chunk files are written without
@@ -33,6 +35,7 @@ import contextlib
 import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -140,6 +143,7 @@ class TensorstoreBackend(ZarrBackend):
         self._paths: dict[int, DatasetPath] = {}  # position -> array directory
         self._old_writes_pending = False
         self._resizing: list[Any] = [None] * self.num_positions
+        self._resizer: ThreadPoolExecutor | None = None  # `prepare`, if it grows
         self._pending = PendingWrites(
             max_bytes=MAX_PENDING_BYTES,
             max_items=MAX_PENDING_WRITES,
@@ -177,6 +181,9 @@ class TensorstoreBackend(ZarrBackend):
     def prepare(self) -> None:
         if self._files is not None:
             self._files.start()
+        if self.grow_axis is not None:
+            self._resizer = ThreadPoolExecutor(1, "ome-writers-resize")
+            self._resizer.submit(int)  # its thread starts now, not on an append
         super().prepare()
 
     def _handed_over(self, nbytes: int, unit: tuple[int, tuple[int, ...]]) -> None:
@@ -350,9 +357,13 @@ class TensorstoreBackend(ZarrBackend):
         # final cut at close comes after every write has finished). The new
         # shape is awaited only when a write needs it (`_array`).
         self._settle_resize(position)
-        self._resizing[position] = self._arrays[position].resize(
-            exclusive_max=list(shape), resize_metadata_only=True
-        )
+        array, resizer = self._arrays[position], self._resizer
+        if resizer is None:  # closed (or never growing): resize from here
+            self._resizing[position] = array.resize(
+                exclusive_max=list(shape), resize_metadata_only=True
+            )
+        else:  # a `concurrent.futures.Future` of the resized array
+            self._resizing[position] = resizer.submit(_resized, array, list(shape))
 
     def _settle_resize(self, position: int) -> None:
         future = self._resizing[position]
@@ -397,6 +408,9 @@ class TensorstoreBackend(ZarrBackend):
         self._pending.drain()
 
     def _close_arrays(self) -> None:
+        resizer, self._resizer = self._resizer, None
+        if resizer is not None:
+            resizer.shutdown()  # every resize was settled by `_drain`
         if self._files is not None:
             self._files.close()
 
@@ -411,6 +425,11 @@ class TensorstoreBackend(ZarrBackend):
         self._settle_resize(position)
         result: np.ndarray = self._arrays[position][key].read().result()
         return result
+
+
+def _resized(array: Any, shape: list[int]) -> Any:
+    """`array` grown (or cut) to `shape`, on the resize thread."""
+    return array.resize(exclusive_max=shape, resize_metadata_only=True).result()
 
 
 def _as_os_error(error: BaseException) -> BaseException:
