@@ -112,3 +112,21 @@ def test_tensorstore_grows_arrays_off_the_appending_thread(
     np.testing.assert_array_equal(data, np.stack(frames))
     alive = [t.name for t in threading.enumerate()]
     assert not [name for name in alive if name.startswith("ome-writers-resize")]
+
+
+def test_tensorstore_grows_arrays_once_its_resize_thread_stopped(
+    tmp_path: Path,
+) -> None:
+    # at interpreter exit Python's thread pools stop taking work before a
+    # stream left open is closed; the resizes are then issued from the caller
+    stream = create_stream(_settings(tmp_path / "s.ome.zarr", "tensorstore", 16))
+    resizer = stream._backend._resizer
+    assert resizer is not None
+    resizer.shutdown()
+    frames = [np.full((16, 16), i, "uint16") for i in range(100)]
+    for frame in frames:
+        stream.append(frame)
+    stream.close()
+    data = zarr.open_array(tmp_path / "s.ome.zarr" / "0", mode="r")[:]
+    assert data.shape == (100, 16, 16)
+    np.testing.assert_array_equal(data, np.stack(frames))

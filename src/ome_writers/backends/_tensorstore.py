@@ -357,13 +357,13 @@ class TensorstoreBackend(ZarrBackend):
         # final cut at close comes after every write has finished). The new
         # shape is awaited only when a write needs it (`_array`).
         self._settle_resize(position)
-        array, resizer = self._arrays[position], self._resizer
-        if resizer is None:  # closed (or never growing): resize from here
-            self._resizing[position] = array.resize(
-                exclusive_max=list(shape), resize_metadata_only=True
-            )
-        else:  # a `concurrent.futures.Future` of the resized array
-            self._resizing[position] = resizer.submit(_resized, array, list(shape))
+        array, resizer, future = self._arrays[position], self._resizer, None
+        if resizer is not None:  # a `concurrent.futures.Future` of the result
+            with contextlib.suppress(RuntimeError):  # pools stopped: at exit
+                future = resizer.submit(_resized, array, list(shape))
+        if future is None:  # closed, or never growing: resize from here
+            future = array.resize(exclusive_max=list(shape), resize_metadata_only=True)
+        self._resizing[position] = future
 
     def _settle_resize(self, position: int) -> None:
         future = self._resizing[position]
