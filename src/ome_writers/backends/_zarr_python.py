@@ -12,6 +12,11 @@ writes.
 
 The zarrs variant opens its arrays with zarrs' Rust codec pipeline; the choice
 is made when each array is opened, so other zarr users are unaffected.
+
+Arrays of one shape in a local dataset (a plate's fields) are created once
+through `zarr.create_array`; the others get a copy of its ``zarr.json`` and
+are opened from its metadata (`zarr.AsyncArray`), 0.25 instead of 1.1-1.4 ms
+each, most of it interpreter time that competes with the writes.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import os
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 from zarr.core.sync import sync
+from zarr.storage import LocalStore, StorePath
 
 from ome_writers._object_store import zarr_store
 
@@ -64,6 +71,9 @@ class ZarrPythonBackend(ZarrBackend):
             os.cpu_count() or 1, thread_name_prefix="ome-writers-zarr"
         )
         self._shared_executor = False  # another backend's (`share_with`)
+        # shape -> (metadata, zarr.json bytes) of an array created in this
+        # local dataset: arrays of that shape are made from it (`_create_array`)
+        self._templates: dict[tuple[int, ...], tuple[Any, bytes]] = {}
         self._pending = PendingWrites(
             max_items=MAX_IN_FLIGHT, explain=self.explain_failure
         )
@@ -113,18 +123,33 @@ class ZarrPythonBackend(ZarrBackend):
                 self._arrays[position] = future.result()
 
     def _create_array(self, path: DatasetPath, shape: list[int]) -> Any:
-        return zarr.create_array(
-            store=zarr_store(path, atomic=self.atomic_local_store),
-            shape=tuple(shape),
-            chunks=self.chunks,
-            shards=self.shards,
-            dtype=self.dtype,
-            compressors=self._compressors(),
-            fill_value=0,
-            dimension_names=list(self.storage_names),
-            zarr_format=3,
-            overwrite=True,
-        )
+        store = zarr_store(path, atomic=self.atomic_local_store)
+        local = isinstance(path, Path)
+        template = self._templates.get(tuple(shape)) if local else None
+        if template is None:
+            array = zarr.create_array(
+                store=store,
+                shape=tuple(shape),
+                chunks=self.chunks,
+                shards=self.shards,
+                dtype=self.dtype,
+                compressors=self._compressors(),
+                fill_value=0,
+                dimension_names=list(self.storage_names),
+                zarr_format=3,
+                overwrite=True,
+            )
+            if local:
+                document = (path / "zarr.json").read_bytes()
+                self._templates[tuple(shape)] = (array.metadata, document)
+            return array
+        # a new directory of a new dataset: nothing to overwrite or protect
+        metadata, document = template
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "zarr.json").write_bytes(document)
+        if isinstance(store, str):
+            store = LocalStore(store)
+        return zarr.Array(zarr.AsyncArray(metadata, StorePath(store)))
 
     def _store(
         self, position: int, region: tuple[Any, ...], data: np.ndarray, *, owned: bool
