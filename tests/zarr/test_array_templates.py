@@ -50,6 +50,20 @@ def _frames() -> list[np.ndarray]:
     return [rng.integers(0, 60_000, (32, 32), dtype="uint16") for _ in range(12)]
 
 
+@pytest.fixture
+def created(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The shapes `zarr.create_array` is called with by the backends."""
+    shapes: list[object] = []
+    real = zarr.create_array
+
+    def counted(*args: object, **kwargs: object) -> object:
+        shapes.append(kwargs.get("shape"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_zarr_python.zarr, "create_array", counted)
+    return shapes
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(
     "extra",
@@ -57,19 +71,8 @@ def _frames() -> list[np.ndarray]:
     ids=["raw", "blosc-zstd"],
 )
 def test_arrays_after_the_first_are_made_from_its_document(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    backend: str,
-    extra: dict[str, object],
+    tmp_path: Path, created: list[object], backend: str, extra: dict[str, object]
 ) -> None:
-    created: list[object] = []
-    real = zarr.create_array
-
-    def counted(*args: object, **kwargs: object) -> object:
-        created.append(kwargs.get("store"))
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_zarr_python.zarr, "create_array", counted)
     root = tmp_path / "t.ome.zarr"
     stream = create_stream(_settings(root, backend, **extra))
     frames = _frames()
@@ -79,7 +82,9 @@ def test_arrays_after_the_first_are_made_from_its_document(
     stream.close()
 
     assert len(created) == 1  # the first position's; the others from it
-    documents = {(root / f"fov{i}" / "0" / "zarr.json").read_bytes() for i in range(6)}
+    documents = {
+        (root / f"fov{i}" / "0" / "zarr.json").read_bytes() for i in range(POSITIONS)
+    }
     assert len(documents) == 1
     doc = json.loads(documents.pop())
     assert doc["node_type"] == "array"
@@ -99,17 +104,9 @@ def test_arrays_after_the_first_are_made_from_its_document(
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_arrays_of_another_shape_are_created_for_themselves(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+    tmp_path: Path, created: list[object], backend: str
 ) -> None:
     # a template is per shape: an unbounded array cut at close keeps its own
-    created: list[object] = []
-    real = zarr.create_array
-
-    def counted(*args: object, **kwargs: object) -> object:
-        created.append(kwargs.get("shape"))
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_zarr_python.zarr, "create_array", counted)
     stream = create_stream(_settings(tmp_path / "s.ome.zarr", backend))
     backend_ = stream._backend
     first = backend_._arrays[0]
