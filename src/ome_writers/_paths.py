@@ -73,3 +73,18 @@ def safe_segment(name: str) -> str:
 # the store acquire-zarr writes into, inside a dataset it writes (its backend
 # module explains why); `repair` removes one left by a crash
 ACQUIRE_ZARR_STAGING = "__acquire_zarr__"
+
+
+def replace_file(path: Path, data: str | bytes, *, aside: str | None = None) -> None:
+    """Replace `path` whole with `data` (text as UTF-8).
+
+    The data goes into a file beside it (``<name>.tmp``, or `aside`) that is
+    then renamed over it: a reader, or the dataset after a crash, has the old
+    file or the new one, never part of either.
+    """
+    tmp = path.with_name(aside or path.name + ".tmp")
+    if isinstance(data, str):
+        tmp.write_text(data, encoding="utf-8")
+    else:
+        tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -55,6 +55,7 @@ import numpy as np
 
 from ome_writers._object_store import zarr_store
 from ome_writers._overlap import overlapped
+from ome_writers._paths import replace_file
 from ome_writers._router import c_order_per_position
 from ome_writers._schema import effective_type
 from ome_writers.errors import BackendError
@@ -572,10 +573,7 @@ class AcquireZarrBackend(ZarrBackend):
             (self.root / key / "zarr.json").write_text(text)
             return
         (self.root / key).mkdir(parents=True, exist_ok=True)
-        path = self.root / key / "zarr.json"
-        tmp = path.with_name("zarr.json.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        replace_file(self.root / key / "zarr.json", text)
 
     def read(self, position: int, key: StorageKey) -> np.ndarray:
         if self.finalized:  # the arrays are complete on disk: read them there

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers._paths import remove_dataset, resolve_output
+from ome_writers._paths import remove_dataset, replace_file, resolve_output
 from ome_writers.metadata._frames import FrameMetadataJournal
 
 from ._base import Backend, StorageKey, json_safe, read_padded
@@ -220,9 +220,7 @@ class ScratchBackend(Backend):
             "allocated_shapes": [list(a.shape) for a in self._arrays],
             "global_metadata": self.global_metadata,
         }
-        tmp = self._dir / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2))
-        os.replace(tmp, self._dir / MANIFEST)
+        replace_file(self._dir / MANIFEST, json.dumps(manifest, indent=2))
 
 
 def _reserve(path: Path, nbytes: int) -> None:

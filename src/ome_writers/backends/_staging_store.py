@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from ome_writers._paths import ACQUIRE_ZARR_STAGING
+from ome_writers._paths import ACQUIRE_ZARR_STAGING, replace_file
 
 SHARED_MEMORY = Path("/dev/shm")
 PREFIX = "ome-writers-acquire-zarr-"
@@ -89,9 +89,7 @@ def move_document(staged: Path, target: Path) -> None:
     except OSError as e:
         if e.errno != errno.EXDEV:
             raise
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_bytes(staged.read_bytes())
-        os.replace(tmp, target)
+        replace_file(target, staged.read_bytes())
 
 
 def _shared_memory_store(free_bytes: int) -> tuple[Path, IO[bytes]] | None:

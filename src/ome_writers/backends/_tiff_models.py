@@ -14,12 +14,12 @@ them with their Planes (`OmeXmlBuilder.plane_models`, the same content).
 from __future__ import annotations
 
 import copy
-import os
 from typing import TYPE_CHECKING, Any
 
 from ome_types import model as m
 from ome_types import to_xml
 
+from ome_writers._paths import replace_file
 from ome_writers.metadata._ome_xml import (
     assemble_ome,
     not_acquired_annotation,
@@ -199,9 +199,8 @@ class TiffModels:
                 xml = xml.replace(f'UUID="{uuid}"', f'UUID="{own}"', 1)
             if key == -1:  # replaced whole: a reader sees the old or the new
                 assert b.companion is not None
-                tmp = b.companion.with_name(f".{b.companion.name}.writing")
-                tmp.write_text(xml, encoding="utf-8")
-                os.replace(tmp, b.companion)
+                aside = f".{b.companion.name}.writing"
+                replace_file(b.companion, xml, aside=aside)
             else:
                 replace_description(b.paths[key], xml)
 

@@ -67,6 +67,7 @@ import struct
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from ome_writers._paths import replace_file
 from ome_writers.metadata._ome_text import ImageText, escape, quoteattr, root
 
 if TYPE_CHECKING:
@@ -620,9 +621,8 @@ class Provisional:
             slots.update(writers[key].filehandle, self.linkers[key].fd)
         companion = self.files.companion
         if companion is not None and -1 in self.sections:
-            tmp = companion.with_name(f".{companion.name}.writing")
-            tmp.write_bytes(b"".join(s.data() for s in self._with_header(-1)))
-            os.replace(tmp, companion)
+            data = b"".join(s.data() for s in self._with_header(-1))
+            replace_file(companion, data, aside=f".{companion.name}.writing")
 
     def _describe(self, position: int, image: _Image) -> None:
         """Bring the text of an image up to its complete outer indices: its

@@ -7,11 +7,11 @@ built from the models elsewhere (`_ngff`).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._overlap import overlapped
+from ome_writers._paths import replace_file
 
 if TYPE_CHECKING:
     from ome_writers._object_store import DatasetPath
@@ -69,8 +69,6 @@ def write_group(
     except (TypeError, ValueError) as e:
         raise ValueError(f"Failed to serialize zarr.json for {directory}: {e}") from e
     if atomic and isinstance(directory, Path):
-        tmp = directory / "zarr.json.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, directory / "zarr.json")
+        replace_file(directory / "zarr.json", text)
     else:
         (directory / "zarr.json").write_text(text)

@@ -137,7 +137,7 @@ def repair_zarr(path: Path) -> str:
     """
     import json
 
-    from ome_writers._paths import ACQUIRE_ZARR_STAGING
+    from ome_writers._paths import ACQUIRE_ZARR_STAGING, replace_file
     from ome_writers.backends._chunk_files import PARTIAL_SUFFIX
     from ome_writers.backends._zarr_base import INLINE_FRAME_RECORDS
     from ome_writers.metadata._frames import JOURNAL_NAME, read_journal
@@ -181,9 +181,7 @@ def repair_zarr(path: Path) -> str:
             own["frame_metadata_file"] = {"path": JOURNAL_NAME, "records": len(records)}
         else:
             own["frame_metadata"] = records
-        tmp = document.with_name("zarr.json.repairing")
-        tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        os.replace(tmp, document)
+        replace_file(document, json.dumps(meta, indent=2), aside="zarr.json.repairing")
         if len(records) <= INLINE_FRAME_RECORDS:
             journal.unlink()
         total += len(records)
