@@ -1,9 +1,11 @@
-"""zarr-python and zarrs-python: arrays of one shape made from the first one.
+"""Arrays of one shape made from the first one's document.
 
-Each `zarr.create_array` cost 1.1-1.4 ms of interpreter time, most of a plate's
-append phase; arrays after the first of a shape copy its ``zarr.json`` and are
-opened from its metadata. They must be the same arrays as before: identical
-documents, the same codec pipeline, the same bytes on disk for every reader.
+zarr-python and zarrs-python: each `zarr.create_array` cost 1.1-1.4 ms of
+interpreter time, most of a plate's append phase. tensorstore: creating an
+array cost 0.4 ms of CPU time, copying the document 0.1 ms. Arrays after the
+first of a shape copy its ``zarr.json`` and are opened from its metadata. They
+must be the same arrays as before: identical documents, the same codec
+pipeline, the same bytes on disk for every reader.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import yaozarrs
 import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, Position, create_stream
-from ome_writers.backends import _zarr_python
+from ome_writers.backends import _tensorstore, _zarr_python
 from tests.backends.params import backend_params
 
 BACKENDS = backend_params(names=["zarr-python", "zarrs-python"])
@@ -116,3 +118,64 @@ def test_arrays_of_another_shape_are_created_for_themselves(
     assert created == [(2, 32, 32), (3, 32, 32)]
     assert other.shape == again.shape == (3, 32, 32)
     assert first.shape == (2, 32, 32)
+
+
+@pytest.fixture
+def ts_created(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The shapes tensorstore is asked to create arrays with."""
+    shapes: list[object] = []
+    real = ts.open
+
+    def counted(spec: dict[str, object], *args: object, **kwargs: object) -> object:
+        if kwargs.get("create"):
+            shapes.append(tuple(spec["metadata"]["shape"]))  # type: ignore[index]
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(_tensorstore.ts, "open", counted)
+    return shapes
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"compression": "blosc-zstd"}],
+    ids=["chunk-files", "blosc-zstd"],
+)
+def test_tensorstore_makes_arrays_after_the_first_from_its_document(
+    tmp_path: Path, ts_created: list[object], extra: dict[str, object]
+) -> None:
+    root = tmp_path / "t.ome.zarr"
+    with create_stream(_settings(root, "tensorstore", **extra)) as stream:
+        frames = _frames()
+        for frame in frames:
+            stream.append(frame)
+
+    assert ts_created == [(2, 32, 32)]  # the first position's; the others from it
+    documents = {
+        (root / f"fov{i}" / "0" / "zarr.json").read_bytes() for i in range(POSITIONS)
+    }
+    assert len(documents) == 1
+    assert json.loads(documents.pop())["shape"] == [2, 32, 32]
+    yaozarrs.validate_zarr_store(str(root))
+    for i in range(POSITIONS):
+        expected = np.stack(frames[2 * i : 2 * i + 2])
+        path = root / f"fov{i}" / "0"
+        np.testing.assert_array_equal(zarr.open_array(path, mode="r")[:], expected)
+        spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
+        stored = ts.open(spec, open=True).result().read().result()
+        np.testing.assert_array_equal(stored, expected)
+
+
+def test_tensorstore_makes_arrays_of_another_shape_for_themselves(
+    tmp_path: Path, ts_created: list[object]
+) -> None:
+    stream = create_stream(_settings(tmp_path / "s.ome.zarr", "tensorstore"))
+    backend_ = stream._backend
+    backend_._create_arrays(
+        [(0, tmp_path / "other", [3, 32, 32]), (1, tmp_path / "again", [3, 32, 32])]
+    )
+    assert backend_._arrays[0].shape == backend_._arrays[1].shape == (3, 32, 32)
+    stream.close()
+    assert ts_created == [(2, 32, 32), (3, 32, 32)]
+    other = json.loads((tmp_path / "other" / "zarr.json").read_text())
+    assert other == json.loads((tmp_path / "again" / "zarr.json").read_text())
+    assert other["shape"] == [3, 32, 32]

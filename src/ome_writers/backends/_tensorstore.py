@@ -141,6 +141,8 @@ class TensorstoreBackend(ZarrBackend):
         self._making_context = _context(*self._bulk_threads, self._s3_retries)
         self._arrays: list[Any] = [None] * self.num_positions
         self._paths: dict[int, DatasetPath] = {}  # position -> array directory
+        # shape -> zarr.json of an array made in this local dataset (`_create_arrays`)
+        self._templates: dict[tuple[int, ...], bytes] = {}
         self._old_writes_pending = False
         self._resizing: list[Any] = [None] * self.num_positions
         self._resizer: ThreadPoolExecutor | None = None  # `prepare`, if it grows
@@ -230,18 +232,34 @@ class TensorstoreBackend(ZarrBackend):
     def _create_arrays(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
         # made on threads of their own, not queued behind the writes in flight
         # (arrays made ahead of a plate's frames); every open is started before
-        # any is awaited, so tensorstore makes them concurrently
-        making = [
-            ts.open(
+        # any is awaited, so tensorstore makes them concurrently. In a local
+        # dataset, the first array of a shape is made by tensorstore and the
+        # others get its document: a new directory of a new dataset holds
+        # nothing to delete (0.1 against 0.4 ms of CPU time per array)
+        making: list[tuple[DatasetPath, list[int], Any]] = []
+        shapes_made: set[tuple[int, ...]] = set()  # locally, in this batch
+        copies: list[tuple[Path, tuple[int, ...]]] = []
+        for _, path, shape in arrays:
+            if isinstance(path, Path):
+                shape_key = tuple(shape)
+                if shape_key in self._templates or shape_key in shapes_made:
+                    copies.append((path, shape_key))
+                    continue
+                shapes_made.add(shape_key)
+            future = ts.open(
                 self._spec(path, shape),
                 create=True,
                 delete_existing=True,
                 context=self._making_context,
             )
-            for _, path, shape in arrays
-        ]
-        for future in making:
+            making.append((path, shape, future))
+        for path, shape, future in making:
             future.result()
+            if isinstance(path, Path):
+                self._templates[tuple(shape)] = (path / "zarr.json").read_bytes()
+        for path, shape_key in copies:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "zarr.json").write_bytes(self._templates[shape_key])
         with self._context_lock:  # the writes' handles: opened without I/O
             for position, path, shape in arrays:
                 self._arrays[position] = self._open_made(path, shape)
