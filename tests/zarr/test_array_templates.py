@@ -52,6 +52,17 @@ def _frames() -> list[np.ndarray]:
     return [rng.integers(0, 60_000, (32, 32), dtype="uint16") for _ in range(12)]
 
 
+def _assert_read_back(root: Path, frames: list[np.ndarray]) -> None:
+    """zarr-python and tensorstore read each position's two frames back."""
+    for i in range(POSITIONS):
+        expected = np.stack(frames[2 * i : 2 * i + 2])
+        path = root / f"fov{i}" / "0"
+        np.testing.assert_array_equal(zarr.open_array(path, mode="r")[:], expected)
+        spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
+        stored = ts.open(spec, open=True).result().read().result()
+        np.testing.assert_array_equal(stored, expected)
+
+
 @pytest.fixture
 def created(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """The shapes `zarr.create_array` is called with by the backends."""
@@ -95,13 +106,7 @@ def test_arrays_after_the_first_are_made_from_its_document(
     assert len(pipelines) == 1
     assert ("Zarrs" in pipelines.pop().__name__) == (backend == "zarrs-python")
     yaozarrs.validate_zarr_store(str(root))
-    for i in range(POSITIONS):
-        expected = np.stack(frames[2 * i : 2 * i + 2])
-        path = root / f"fov{i}" / "0"
-        np.testing.assert_array_equal(zarr.open_array(path, mode="r")[:], expected)
-        spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
-        stored = ts.open(spec, open=True).result().read().result()
-        np.testing.assert_array_equal(stored, expected)
+    _assert_read_back(root, frames)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -156,13 +161,7 @@ def test_tensorstore_makes_arrays_after_the_first_from_its_document(
     assert len(documents) == 1
     assert json.loads(documents.pop())["shape"] == [2, 32, 32]
     yaozarrs.validate_zarr_store(str(root))
-    for i in range(POSITIONS):
-        expected = np.stack(frames[2 * i : 2 * i + 2])
-        path = root / f"fov{i}" / "0"
-        np.testing.assert_array_equal(zarr.open_array(path, mode="r")[:], expected)
-        spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
-        stored = ts.open(spec, open=True).result().read().result()
-        np.testing.assert_array_equal(stored, expected)
+    _assert_read_back(root, frames)
 
 
 def test_tensorstore_makes_arrays_of_another_shape_for_themselves(
