@@ -1,7 +1,6 @@
 """Stream camera frames into OME-Zarr v0.5 and OME-TIFF."""
 
-from ._coords import CoordUpdate
-from ._schema import (
+from ome_writers._schema import (
     AcquisitionSettings,
     Channel,
     Dimension,
@@ -16,16 +15,17 @@ from ._schema import (
     StandardAxis,
     dims_from_standard_axes,
 )
-from ._stream import OMEStream, create_stream
-from ._version import __version__
-from .adapters._useq import dims_from_useq, useq_to_acquisition_settings
+from ome_writers._stream._coords import CoordUpdate
+from ome_writers._stream._ome_stream import OMEStream, create_stream
+from ome_writers._version import __version__
+from ome_writers.adapters._useq import dims_from_useq, useq_to_acquisition_settings
 
 # The NGFF models (yaozarrs: ~60 ms of import) load with the package, not while
 # a first stream's frames arrive: its group documents are then built in a few
-# milliseconds (`backends/_groups_ahead.py`). Imported on a background thread
+# milliseconds (`backends/zarr/_group_documents.py`). Imported on a background thread
 # at `create_stream`, they held the interpreter and two cores long enough that
 # 512² frames offered at 1,500 fps waited 5-15 ms and fell behind.
-from .metadata import _ngff  # noqa: F401  # isort: skip
+from ome_writers.metadata import _ngff  # noqa: F401  # isort: skip
 
 __all__ = [
     "AcquisitionSettings",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from ._schema import AcquisitionSettings
+    from ome_writers._schema import AcquisitionSettings
 
 Route = tuple[int, tuple[int, ...]]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypedDict
 
-from .adapters._useq import dims_from_useq, useq_to_acquisition_settings
+from ome_writers.adapters._useq import dims_from_useq, useq_to_acquisition_settings
 
 if TYPE_CHECKING:
-    from ._schema import Dimension, Plate
+    from ome_writers._schema import Dimension, Plate
 
 
 class AcquisitionSettingsDict(TypedDict):

@@ -52,10 +52,10 @@ from ome_writers import (
     Position,
     create_stream,
 )
-from ome_writers.backends._registry import BACKENDS, BY_NAME
+from ome_writers._registry import BACKENDS, BY_NAME
 from ome_writers.errors import FrameDtypeError, FrameShapeError, StreamClosedError
 from tests.conftest import frame_for
-from tests.core.strategies import acquisitions
+from tests.router.strategies import acquisitions
 
 from .params import root_for
 from .readers import (
@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from ome_writers import OMEStream
-    from ome_writers.backends._registry import BackendRecord
+    from ome_writers._registry import BackendRecord
 
 Y, X = 16, 24
 SHAPE = (Y, X)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ome_writers.backends._registry import BACKENDS, BY_NAME
+from ome_writers._registry import BACKENDS, BY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

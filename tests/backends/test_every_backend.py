@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ome_writers.backends._registry import BACKENDS
+from ome_writers._registry import BACKENDS
 
 from .conformance import (
     BackendConformance,

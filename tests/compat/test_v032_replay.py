@@ -27,7 +27,7 @@ from ome_writers import (
     create_stream,
     useq_to_acquisition_settings,
 )
-from ome_writers.backends._registry import BY_NAME
+from ome_writers._registry import BY_NAME
 from tests.backends.params import root_for
 
 from . import cases

@@ -21,7 +21,7 @@ import yaozarrs
 import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
-from ome_writers.backends._registry import BY_NAME
+from ome_writers._registry import BY_NAME
 from tests.backends.params import backend_params, root_for, suffix
 
 ALL = backend_params()

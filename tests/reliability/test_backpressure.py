@@ -19,7 +19,7 @@ SHAPE = (256, 256)  # 128 KiB frames
 def test_slow_tiff_sink_blocks_append_and_bounds_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ome_writers.backends import _tifffile
+    from ome_writers.backends.tiff import _writer as _tifffile
 
     monkeypatch.setattr(_tifffile, "POOL_FRAMES", 16)  # a pool n frames outgrow
     n = 60
@@ -38,7 +38,7 @@ def test_slow_tiff_sink_blocks_append_and_bounds_memory(
     pool = len(backend.pool)
     # the stream imports the OME-XML models on a thread of its own; traced
     # meanwhile, that import's allocations would count as the appends'
-    import ome_writers.backends._tiff_models  # noqa: F401
+    import ome_writers.backends.tiff._ome_models  # noqa: F401
 
     lag = []
     tracemalloc.start()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
-from ome_writers.backends._registry import BY_NAME
+from ome_writers._registry import BY_NAME
 from ome_writers.errors import StreamClosedError
 from tests.backends.params import backend_params, root_for
 from tests.backends.readers import read_stored, to_declared
@@ -127,7 +127,7 @@ def test_append_read_close_threads(tmp_path: Path, backend: str) -> None:
 def test_overwrite_refuses_home_and_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ome_writers._paths import remove_dataset
+    from ome_writers._io._paths import remove_dataset
 
     for path in (Path("/"), Path.home()):
         with pytest.raises(ValueError, match="Refusing to overwrite"):

@@ -21,8 +21,8 @@ import tifffile
 import yaozarrs
 import zarr
 
-from ome_writers.backends import _staging_store
-from ome_writers.backends._registry import BY_NAME
+from ome_writers._registry import BY_NAME
+from ome_writers.backends.zarr import _acquire_zarr_staging as _staging_store
 from ome_writers.tools.cli import main
 from ome_writers.tools.repair import repair
 from tests.backends.params import backend_params, suffix
@@ -130,7 +130,7 @@ SHARDED_CHILD = textwrap.dedent(
     root = sys.argv[1]
     if sys.argv[2] == "in-dataset":  # as where there is no shared memory
         from pathlib import Path
-        from ome_writers.backends import _staging_store
+        from ome_writers.backends.zarr import _acquire_zarr_staging as _staging_store
         _staging_store.SHARED_MEMORY = Path("/nonexistent/shm")
     settings = AcquisitionSettings(
         root_path=root, format="acquire-zarr", compression="blosc-zstd",

@@ -22,7 +22,7 @@ import yaozarrs
 import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
-from ome_writers.backends._registry import BY_NAME
+from ome_writers._registry import BY_NAME
 from ome_writers.tools.cli import main
 from tests.backends.params import backend_params, suffix
 from tests.backends.readers import read_stored, to_declared
@@ -34,7 +34,7 @@ PRELUDE = textwrap.dedent(
     import os, sys, threading, time
     import numpy as np
     from ome_writers import AcquisitionSettings, Dimension, create_stream
-    from ome_writers.backends import _groups_ahead
+    from ome_writers.backends.zarr import _group_documents as _groups_ahead
 
     backend, root = sys.argv[1], sys.argv[2]
     delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0

@@ -15,7 +15,7 @@ import pytest
 import zarr
 
 from ome_writers import create_stream
-from ome_writers.backends._registry import BY_NAME
+from ome_writers._registry import BY_NAME
 from ome_writers.errors import BackendError, StreamClosedError
 from tests.backends.params import backend_params, suffix
 from tests.conftest import time_series_settings

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ome_writers import AcquisitionSettings, create_stream
-from ome_writers.backends._registry import BY_NAME
+from ome_writers._registry import BY_NAME
 from tests.backends.params import backend_params, root_for
 from tests.backends.readers import read_stored
-from tests.core.strategies import acquisitions, expected_view
+from tests.router.strategies import acquisitions, expected_view
 
 COMPRESSIONS = {
     "ome-zarr": [None, "blosc-zstd", "blosc-lz4", "zstd"],

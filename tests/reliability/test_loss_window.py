@@ -37,7 +37,7 @@ import tifffile
 import yaozarrs
 import zarr
 
-from ome_writers.backends._registry import BY_NAME
+from ome_writers._registry import BY_NAME
 from ome_writers.backends._select import select_backend
 from tests.backends.params import backend_params, suffix
 
@@ -57,7 +57,7 @@ from ._crash_matrix import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from tests.tiff.conftest import BioFormats
+    from tests.backends.tiff.conftest import BioFormats
 
 BACKENDS = [*backend_params(format="ome-zarr"), *backend_params(format="ome-tiff")]
 TIFF_LETTER = {"t": "T", "c": "C", "z": "Z"}
@@ -66,10 +66,10 @@ BIOFORMATS_WARNINGS = ("mismatch", "WARN", "Exception", "ERROR", "Warning")
 
 @pytest.fixture(scope="module")
 def bioformats(tmp_path_factory: pytest.TempPathFactory) -> BioFormats | None:
-    """Bio-Formats (as in tests/tiff); None with OME_WRITERS_SKIP_BIOFORMATS=1."""
+    """Bio-Formats (as in tests/backends/tiff); None with OME_WRITERS_SKIP_BIOFORMATS=1."""
     if os.environ.get("OME_WRITERS_SKIP_BIOFORMATS") == "1":
         return None
-    from tests.tiff.conftest import build_bioformats
+    from tests.backends.tiff.conftest import build_bioformats
 
     return build_bioformats(tmp_path_factory)
 

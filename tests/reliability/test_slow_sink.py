@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ome_writers import create_stream
-from ome_writers.backends import _tensorstore
+from ome_writers.backends.zarr import _tensorstore
 from tests.conftest import time_series_settings
 
 pytest.importorskip("tensorstore")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ome_writers import AcquisitionSettings, Dimension, S3Options, create_stream
-from ome_writers.backends._registry import BY_NAME
+from ome_writers._registry import BY_NAME
 from ome_writers.errors import BackendError
 from tests.backends.params import backend_params
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from ome_writers import AcquisitionSettings, Dimension, S3Options, create_stream
-from ome_writers._object_store import resolve_s3
-from ome_writers.backends._registry import BY_NAME, url_writers
+from ome_writers._io._object_store import resolve_s3
+from ome_writers._registry import BY_NAME, url_writers
 
 from .conftest import ACCESS_KEY, BUCKET, SECRET_KEY
 from .readers import boto_client, keys, split, zarr_from_s3

@@ -1,6 +1,6 @@
 """Settings models."""
 
-from ._dimension import (
+from ome_writers._schema._dimension import (
     Channel,
     Dimension,
     Position,
@@ -8,12 +8,17 @@ from ._dimension import (
     StandardAxis,
     dims_from_standard_axes,
 )
-from ._format import OmeTiffFormat, OmeZarrFormat, ScratchFormat, ome_stem_suffix
-from ._object_storage import S3Options
-from ._plate import Plate
-from ._pyramid import Pyramid
-from ._settings import AcquisitionSettings
-from ._storage import effective_type
+from ome_writers._schema._format import (
+    OmeTiffFormat,
+    OmeZarrFormat,
+    ScratchFormat,
+    ome_stem_suffix,
+)
+from ome_writers._schema._object_storage import S3Options
+from ome_writers._schema._plate import Plate
+from ome_writers._schema._pyramid import Pyramid
+from ome_writers._schema._settings import AcquisitionSettings
+from ome_writers._schema._storage import effective_type
 
 __all__ = [
     "AcquisitionSettings",

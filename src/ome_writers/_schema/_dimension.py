@@ -11,8 +11,8 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 from pydantic_extra_types.color import Color
 
-from ._base import SettingsModel
-from ._units import length_unit, time_unit
+from ome_writers._schema._base import SettingsModel
+from ome_writers._schema._units import length_unit, time_unit
 
 if TYPE_CHECKING:
     from typing_extensions import Self

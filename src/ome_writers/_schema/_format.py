@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import field_validator
 
-from ome_writers.backends._registry import backend_names
-
-from ._base import SettingsModel
+from ome_writers._registry import backend_names
+from ome_writers._schema._base import SettingsModel
 
 # The backend names of each format, for static type checkers (a test keeps them
 # equal to the registry). At run time the registry decides: a backend added

@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, SecretStr, field_validator
 
-from ._base import SettingsModel
+from ome_writers._schema._base import SettingsModel
 
 #: ``scheme://`` at the start of a root path (two letters at least, so that a
 #: Windows drive such as ``C:\\`` is not taken for one)

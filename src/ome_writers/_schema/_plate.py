@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ._base import SettingsModel
+from ome_writers._schema._base import SettingsModel
 
 _STANDARD_PLATES = {
     6: (2, 3),

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
-from ._base import SettingsModel
-from ._storage import effective_type
+from ome_writers._schema._base import SettingsModel
+from ome_writers._schema._storage import effective_type
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ._dimension import Dimension
+    from ome_writers._schema._dimension import Dimension
 
 ReductionMethod = Literal["mean", "decimate", "min", "max"]
 AUTO_TILE = 256  # "auto" levels stop once a level fits this many pixels per side

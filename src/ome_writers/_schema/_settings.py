@@ -12,21 +12,25 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ome_writers.backends._registry import (
+from ome_writers._registry import (
     BACKENDS,
     BY_NAME,
     compressions,
     first_available,
     url_writers,
 )
-
-from ._base import SettingsModel
-from ._dimension import Dimension, Position
-from ._format import OmeTiffFormat, OmeZarrFormat, ScratchFormat, ome_stem_suffix
-from ._object_storage import OBJECT_SCHEMES, S3Options, url_scheme
-from ._plate import Plate
-from ._pyramid import Pyramid, check_levels, level_count
-from ._storage import effective_type, resolve_storage_order
+from ome_writers._schema._base import SettingsModel
+from ome_writers._schema._dimension import Dimension, Position
+from ome_writers._schema._format import (
+    OmeTiffFormat,
+    OmeZarrFormat,
+    ScratchFormat,
+    ome_stem_suffix,
+)
+from ome_writers._schema._object_storage import OBJECT_SCHEMES, S3Options, url_scheme
+from ome_writers._schema._plate import Plate
+from ome_writers._schema._pyramid import Pyramid, check_levels, level_count
+from ome_writers._schema._storage import effective_type, resolve_storage_order
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._dimension import Dimension
+    from ome_writers._schema._dimension import Dimension
 
 _NAME_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._schema import AcquisitionSettings, Dimension, Position
-from ome_writers._stream import create_stream
+from ome_writers._stream._ome_stream import create_stream
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from ome_writers._stream import OMEStream
-    from ome_writers._view import StreamView
+    from ome_writers._stream._ome_stream import OMEStream
+    from ome_writers._stream._view import StreamView
 
 logger = logging.getLogger("ome_writers")
 
@@ -44,7 +44,7 @@ def settings_for_sequence(
     Falls back to an unbounded (t, y, x) layout when the sequence cannot be a
     regular array (the useq adapter raises `NotImplementedError`).
     """
-    from ._useq import useq_to_acquisition_settings
+    from ome_writers.adapters._useq import useq_to_acquisition_settings
 
     info = summary["image_infos"][0]
     width, height = int(info["width"]), int(info["height"])

@@ -1,5 +1,5 @@
 """Array backends: one module per library, chosen through the registry."""
 
-from ._registry import BACKENDS, BackendRecord, available_backends
+from ome_writers._registry import BACKENDS, BackendRecord, available_backends
 
 __all__ = ["BACKENDS", "BackendRecord", "available_backends"]

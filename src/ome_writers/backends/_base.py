@@ -8,17 +8,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ._registry import BY_NAME
+from ome_writers._registry import BY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from ome_writers._registry import BackendRecord
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
-    from ome_writers.metadata._frames import FrameMetadataLog
-    from ome_writers.metadata._ranges import DisplayRanges
-
-    from ._registry import BackendRecord
+    from ome_writers.metadata._display_ranges import DisplayRanges
+    from ome_writers.metadata._frame_metadata import FrameMetadataLog
 
 # One item per storage dimension (index dims in storage order, then Y, X):
 # a non-negative int or a slice with explicit start/stop/step.
@@ -52,8 +51,8 @@ class BackendContext:
         """A context with a new router and an empty frame metadata log."""
         from ome_writers._router import FrameRouter
         from ome_writers._schema import effective_type
-        from ome_writers.metadata._frames import FrameMetadataLog
-        from ome_writers.metadata._ranges import DisplayRanges
+        from ome_writers.metadata._display_ranges import DisplayRanges
+        from ome_writers.metadata._frame_metadata import FrameMetadataLog
 
         router = FrameRouter(settings)
         ranges = None
@@ -240,7 +239,7 @@ def json_safe(mapping: Mapping[str, Any]) -> dict[str, Any]:
     """Validate that `mapping` serialises to JSON; return a plain dict copy."""
     import json
 
-    from ome_writers.metadata._frames import to_json_value
+    from ome_writers.metadata._frame_metadata import to_json_value
 
     data = {str(k): to_json_value(v) for k, v in mapping.items()}
     json.dumps(data)
@@ -258,7 +257,7 @@ def _location_problem(
         return None
     if scheme not in record.url_schemes:
         return f"the {record.name} backend does not write {scheme}:// URLs"
-    from ome_writers._object_store import credentials_problem, resolve_s3
+    from ome_writers._io._object_store import credentials_problem, resolve_s3
 
     path = resolve_s3(settings.root_path, settings.s3)
     return credentials_problem(path, record.name, record.s3_credentials)

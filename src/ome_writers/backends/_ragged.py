@@ -22,21 +22,20 @@ import bisect
 import copy
 from typing import TYPE_CHECKING, Any
 
-from ome_writers._paths import remove_dataset, resolve_output
+from ome_writers._io._paths import remove_dataset, resolve_output
 from ome_writers._router import FrameRouter
 from ome_writers._schema import AcquisitionSettings, Dimension, OmeTiffFormat
-from ome_writers.metadata._frames import FrameMetadataLog
+from ome_writers.backends._base import Backend, BackendContext, StorageKey, json_safe
+from ome_writers.metadata._frame_metadata import FrameMetadataLog
 from ome_writers.metadata._ngff import build_layout
 from ome_writers.metadata._zarr_groups import write_group
-
-from ._base import Backend, BackendContext, StorageKey, json_safe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import numpy as np
 
-    from ._ragged_tiff import RaggedTiffSet
+    from ome_writers.backends.tiff._ragged_files import RaggedTiffSet
 
 
 def position_settings(
@@ -134,7 +133,7 @@ class RaggedBackend(Backend):
             self.frames_of[router.route(n)[0]].append(n)
         self.tiff_set: RaggedTiffSet | None = None  # OME-TIFF: the joined models
         if self.kind == "ome-tiff":
-            from ._ragged_tiff import RaggedTiffSet
+            from ome_writers.backends.tiff._ragged_files import RaggedTiffSet
 
             self.tiff_set = RaggedTiffSet(
                 settings,

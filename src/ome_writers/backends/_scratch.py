@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers._paths import remove_dataset, replace_file, resolve_output
-from ome_writers.metadata._frames import FrameMetadataJournal
-
-from ._base import Backend, StorageKey, json_safe, read_padded
+from ome_writers._io._paths import remove_dataset, replace_file, resolve_output
+from ome_writers.backends._base import Backend, StorageKey, json_safe, read_padded
+from ome_writers.metadata._frame_metadata import FrameMetadataJournal
 
 if TYPE_CHECKING:
-    from ._base import BackendContext
+    from ome_writers.backends._base import BackendContext
 
 MANIFEST = "manifest.json"
 FRAME_METADATA = "frame_metadata.jsonl"
@@ -206,7 +205,7 @@ class ScratchBackend(Backend):
 
     def _write_manifest(self) -> None:
         assert self._dir is not None
-        from ome_writers import __version__
+        from ome_writers._version import __version__
 
         manifest = {
             "version": __version__,

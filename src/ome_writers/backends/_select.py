@@ -5,12 +5,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from ._registry import BACKENDS, BY_NAME, BackendRecord, available_backends
+from ome_writers._registry import BACKENDS, BY_NAME, BackendRecord, available_backends
 
 if TYPE_CHECKING:
     from ome_writers._schema import AcquisitionSettings
-
-    from ._base import Backend
+    from ome_writers.backends._base import Backend
 
 
 def load_backend(record: BackendRecord) -> type[Backend]:

@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaozarrs.v05 as ngff
 
-from ome_writers._paths import safe_segment
+from ome_writers._io._paths import safe_segment
 from ome_writers._schema import Channel, effective_type
 from ome_writers._schema._pyramid import Pyramid, level_transform
-
-from ._colors import channel_color
-from ._zarr_layout import ZarrLayout, plan_layout, well_path
+from ome_writers.metadata._colors import channel_color
+from ome_writers.metadata._zarr_layout import ZarrLayout, plan_layout, well_path
 
 if TYPE_CHECKING:
     from ome_writers._schema import AcquisitionSettings, Dimension, Position

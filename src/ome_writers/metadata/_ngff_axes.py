@@ -3,7 +3,7 @@
 `create_stream` must reject a storage order that no NGFF reader accepts before
 it creates anything, but importing the models (yaozarrs) costs more than the
 rest of creating a stream, so the group documents are built after the first
-frame can be written (`backends/_groups_ahead.py`). These are the same rules
+frame can be written (`backends/zarr/_group_documents.py`). These are the same rules
 the models enforce (a test compares the two on every axis list of up to six
 axes).
 """

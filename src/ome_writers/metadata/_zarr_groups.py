@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ome_writers._overlap import overlapped
-from ome_writers._paths import replace_file
+from ome_writers._io._overlap import overlapped
+from ome_writers._io._paths import replace_file
 
 if TYPE_CHECKING:
-    from ome_writers._object_store import DatasetPath
+    from ome_writers._io._object_store import DatasetPath
 
 
 def set_windows(

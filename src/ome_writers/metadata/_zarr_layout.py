@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ome_writers._paths import safe_segment
+from ome_writers._io._paths import safe_segment
 
 if TYPE_CHECKING:
     from ome_writers._schema import AcquisitionSettings, Position

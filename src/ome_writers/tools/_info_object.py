@@ -16,11 +16,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ome_writers._object_store import ObjectPath, resolve_s3
+from ome_writers._io._object_store import ObjectPath, resolve_s3
 from ome_writers._schema._object_storage import url_scheme
-
-from ._info_zarr import inspect_zarr
-from ._report import DatasetReport
+from ome_writers.tools._info_zarr import inspect_zarr
+from ome_writers.tools._report import DatasetReport
 
 if TYPE_CHECKING:
     from ome_writers._schema._object_storage import S3Options

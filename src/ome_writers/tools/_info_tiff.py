@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ._report import (
+from ome_writers.tools._report import (
     DatasetReport,
     Frames,
     ImageInfo,
@@ -310,7 +310,7 @@ def _map_annotations(model: m.OME) -> dict[str, m.MapAnnotation]:
 
 def _frames(image: m.Image, annotations: dict[str, m.MapAnnotation]) -> Frames:
     """Planes declared (SizeZ*SizeC*SizeT), mapped to pages, not acquired."""
-    from ome_writers.metadata._ome_xml import NOT_ACQUIRED
+    from ome_writers.metadata._ome_model import NOT_ACQUIRED
 
     pixels = image.pixels
     sizes = {"Z": pixels.size_z, "C": pixels.size_c, "T": pixels.size_t}

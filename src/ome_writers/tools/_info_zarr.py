@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers.metadata._frames import JOURNAL_NAME, read_journal
-
-from ._report import (
+from ome_writers.metadata._frame_metadata import JOURNAL_NAME, read_journal
+from ome_writers.tools._report import (
     DatasetReport,
     Frames,
     ImageInfo,
@@ -158,7 +157,7 @@ def _collection_stages(path: Path, report: DatasetReport) -> list[dict[str, Quan
     except Exception as e:
         report.problems.append(f"OME/METADATA.ome.xml: {e}")
         return []
-    from ._info_tiff import stage_label
+    from ome_writers.tools._info_tiff import stage_label
 
     return [stage_label(image) for image in ome.images]
 

@@ -10,7 +10,7 @@ from ome_writers._schema._units import LENGTH_SYMBOLS, TIME_SYMBOLS
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ome_writers._object_store import ObjectPath
+    from ome_writers._io._object_store import ObjectPath
 
 Index = tuple[int, ...]
 

@@ -80,7 +80,7 @@ def file_backends() -> list[str]:
     Read when the parent process needs it: as a ``--compare`` worker this file
     runs under other ome-writers versions, which have no such registry.
     """
-    from ome_writers.backends._registry import BACKENDS
+    from ome_writers._registry import BACKENDS
 
     return [r.name for r in BACKENDS if r.writes_files]
 
@@ -377,7 +377,7 @@ def run_public_api(
         stream.close()
     result["create_warm_ms"] = statistics.median(warm) * 1e3
     if s3_endpoint:  # the server keeps objects in memory: free them
-        from ome_writers._object_store import resolve_s3
+        from ome_writers._io._object_store import resolve_s3
 
         resolve_s3(base + "/x").parent.remove_tree()
     return result
@@ -660,7 +660,7 @@ def targets_for(
     """Rows of one scenario: ``disk``, then ``ours:<b>``, ``s3:<b>``,
     ``other:<b>`` per backend, then ``raw:<lib>`` (which `_run_plan` runs
     after every repeat of the others)."""
-    from ome_writers.backends._registry import BY_NAME
+    from ome_writers._registry import BY_NAME
 
     if name == "g":
         return ["camera"]
@@ -833,7 +833,7 @@ def _run_row(
 ) -> None:
     """Run one row of one repeat; keep its result (and, in `plain`, the
     repeat's plain-write rate of the scenario)."""
-    from ome_writers.backends._registry import BY_NAME
+    from ome_writers._registry import BY_NAME
 
     fps = args.fps
     if args.paced and target != "disk" and name in plain:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .info import inspect_dataset
+    from ome_writers.tools.info import inspect_dataset
 
     reports = [inspect_dataset(path) for path in args.paths]
     if args.json:
@@ -25,7 +25,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_repair(args: argparse.Namespace) -> int:
-    from .repair import repair
+    from ome_writers.tools.repair import repair
 
     failed = 0
     for path in args.paths:
@@ -38,7 +38,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from ome_writers.tools.demo import run_demo
 
     return run_demo(
         output=args.output,
@@ -79,7 +79,7 @@ def _pyramid(text: str) -> int | str:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from .convert import ConversionError, convert
+    from ome_writers.tools.convert import ConversionError, convert
 
     try:
         out = convert(
@@ -230,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the `ome-writers` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # arguments belong to the benchmark's own parser
-        from .benchmark import main as bench
+        from ome_writers.tools.benchmark import main as bench
 
         return bench(argv[1:])
     parser = build_parser()

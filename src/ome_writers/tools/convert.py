@@ -64,9 +64,8 @@ from ome_writers import (
     Pyramid,
     create_stream,
 )
-from ome_writers._paths import remove_dataset, resolve_output
-
-from ._sources import SourceImage, plate_of, read_planes, read_sources
+from ome_writers._io._paths import remove_dataset, resolve_output
+from ome_writers.tools._sources import SourceImage, plate_of, read_planes, read_sources
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -172,10 +171,10 @@ class _Task:
 
 _PRELOAD = [
     "ome_writers.tools.convert",
-    "ome_writers.backends._tifffile",
-    "ome_writers.backends._tiff_models",
-    "ome_writers.backends._tensorstore",
-    "ome_writers.backends._zarr_python",
+    "ome_writers.backends.tiff._writer",
+    "ome_writers.backends.tiff._ome_models",
+    "ome_writers.backends.zarr._tensorstore",
+    "ome_writers.backends.zarr._zarr_python",
 ]
 _QUEUE: Any = None  # a worker process's progress queue (set by the initializer)
 
@@ -404,7 +403,7 @@ def convert(
         bar.finish()
     finally:
         bar.close()
-    from .info import inspect_dataset
+    from ome_writers.tools.info import inspect_dataset
 
     report = inspect_dataset(out)
     if not report.valid:
@@ -603,7 +602,7 @@ def _describe_collection(
                 attributes[key] = {**attributes.get(key, {}), **value}
         write_group(root, path, attributes)
     if "OME" in layout.groups and not settings.is_ragged:
-        from ome_writers.metadata._ome_text import collection_text
+        from ome_writers.metadata._ome_xml_text import collection_text
 
         xml = collection_text(settings)
         if xml is not None:
@@ -615,8 +614,11 @@ def _join_tiff_set(settings: AcquisitionSettings, files: list[Path]) -> None:
     import tifffile
     from ome_types import from_tiff, to_xml
 
-    from ome_writers.backends._ragged_tiff import PositionFile, join_position_files
-    from ome_writers.backends._tiff_models import schema_valid
+    from ome_writers.backends.tiff._ome_models import schema_valid
+    from ome_writers.backends.tiff._ragged_files import (
+        PositionFile,
+        join_position_files,
+    )
 
     parts = []
     for path in files:

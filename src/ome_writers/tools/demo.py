@@ -35,7 +35,7 @@ def run_demo(
         print(f"the demo needs pymmcore-plus and useq-schema: {e}")
         print('install them with: pip install "ome-writers[pymmcore-plus,all]"')
         return 2
-    from .info import inspect_dataset
+    from ome_writers.tools.info import inspect_dataset
 
     plan: dict[str, Any] = {"axis_order": "tpcz"}
     if t > 1:

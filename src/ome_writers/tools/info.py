@@ -13,8 +13,14 @@ import json
 from pathlib import Path
 
 from ome_writers._schema._object_storage import url_scheme
-
-from ._report import DatasetReport, Frames, ImageInfo, PlateInfo, Quantity, Storage
+from ome_writers.tools._report import (
+    DatasetReport,
+    Frames,
+    ImageInfo,
+    PlateInfo,
+    Quantity,
+    Storage,
+)
 
 __all__ = [
     "DatasetReport",
@@ -45,11 +51,11 @@ def inspect_dataset(path: str | Path) -> DatasetReport:
         What the dataset holds; ``report.valid`` is False when a reader
         reported a problem (listed in ``report.problems``).
     """
-    from ._info_tiff import inspect_tiff, is_companion
-    from ._info_zarr import inspect_zarr
+    from ome_writers.tools._info_tiff import inspect_tiff, is_companion
+    from ome_writers.tools._info_zarr import inspect_zarr
 
     if isinstance(path, str) and url_scheme(path) is not None:
-        from ._info_object import inspect_object_dataset
+        from ome_writers.tools._info_object import inspect_object_dataset
 
         return inspect_object_dataset(path)
     path = Path(path)

@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ome_writers.backends._tifffile import TiffBackend
+    from ome_writers.backends.tiff._writer import TiffBackend
 
 
 def _description_record(path: Path) -> dict[str, Any] | None:
     """The recovery record in the first page's description of `path`."""
     import tifffile
 
-    from ome_writers.backends._tiff_files import parse_recovery_record
+    from ome_writers.backends.tiff._file_set import parse_recovery_record
 
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first if tif.pages else None
@@ -93,7 +93,7 @@ def repair_tiff(path: Path) -> str:
     """Rebuild the OME-XML of an interrupted OME-TIFF file or file set."""
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.backends._base import BackendContext
-    from ome_writers.backends._tifffile import TiffBackend, frame_metadata_records
+    from ome_writers.backends.tiff._writer import TiffBackend, frame_metadata_records
 
     files = [path] if path.is_file() else _tiff_files(path)
     record = next((r for f in files if (r := _recovery_record(f))), None)
@@ -137,10 +137,10 @@ def repair_zarr(path: Path) -> str:
     """
     import json
 
-    from ome_writers._paths import ACQUIRE_ZARR_STAGING, replace_file
-    from ome_writers.backends._chunk_files import PARTIAL_SUFFIX
-    from ome_writers.backends._zarr_base import INLINE_FRAME_RECORDS
-    from ome_writers.metadata._frames import JOURNAL_NAME, read_journal
+    from ome_writers._io._paths import ACQUIRE_ZARR_STAGING, replace_file
+    from ome_writers.backends.zarr._chunk_file_writer import PARTIAL_SUFFIX
+    from ome_writers.backends.zarr._dataset import INLINE_FRAME_RECORDS
+    from ome_writers.metadata._frame_metadata import JOURNAL_NAME, read_journal
 
     staging = path / ACQUIRE_ZARR_STAGING
     removed = ""

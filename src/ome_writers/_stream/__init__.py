@@ -1,0 +1,1 @@
+"""The stream: appends, the live view, the loss window, exit handling."""

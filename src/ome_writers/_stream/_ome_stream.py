@@ -1,0 +1,666 @@
+"""`OMEStream` and `create_stream`: frame checks, dispatch and lifecycle."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import os
+import sys
+import threading
+import time
+import warnings
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ome_writers._stream._at_exit import close_at_exit, forget
+from ome_writers._stream._coords import CoordNotifier, CoordUpdate, ExtentTracker
+from ome_writers._stream._loss_window import LossWindow
+from ome_writers.backends._base import BackendContext
+from ome_writers.backends._select import select_backend
+from ome_writers.errors import (
+    BackendError,
+    FrameDtypeError,
+    FrameShapeError,
+    FrameValueError,
+    StreamClosedError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+    from ome_writers._router import FrameRouter
+    from ome_writers._schema import AcquisitionSettings
+    from ome_writers._stream._view import StreamView
+    from ome_writers.backends._base import Backend
+    from ome_writers.metadata._display_ranges import DisplayRanges
+    from ome_writers.metadata._frame_metadata import FrameMetadataLog
+
+_RESERVED_NAMESPACES = ("ome", "ome_writers")
+
+
+def create_stream(
+    settings: AcquisitionSettings,
+    *,
+    checkpoint_seconds: float | None = 10.0,
+    finite_only: bool = True,
+) -> OMEStream:
+    """Create the output described by `settings` and return an open stream.
+
+    Parameters
+    ----------
+    settings : AcquisitionSettings
+        Must have `dimensions` and `dtype`. It is copied: later changes to the
+        caller's object do not affect the stream.
+    checkpoint_seconds : float | None
+        How often (at the first append after this many seconds) the stream
+        makes what it wrote so far durable on disk, safe from a power loss (see
+        `OMEStream.checkpoint`). None: only at close and explicit checkpoints.
+        Readable after the death of the process is sooner: within
+        `settings.loss_window`.
+    finite_only : bool
+        For float dtypes: refuse frames holding NaN or infinite values (a camera
+        never produces them). False stores them as given.
+
+    Raises
+    ------
+    ValueError
+        Missing dimensions/dtype/root_path, or no backend can write `settings`.
+    NotImplementedError
+        The explicitly requested backend cannot write `settings`.
+    FileExistsError
+        The output exists and ``overwrite`` is False (or it is not ours to replace).
+    """
+    settings.validate_stream_ready()
+    settings = settings.model_copy(deep=True)
+    fmt = settings.format
+    if fmt.name != "scratch" and not settings.root_path:
+        raise ValueError(f"root_path is required for {fmt.name} format.")
+    backend_cls = select_backend(settings)
+    context = BackendContext.for_settings(settings)
+    router, frame_log = context.router, context.frame_metadata
+    backend: Backend
+    if settings.is_ragged:  # positions of different shapes: one backend each
+        from ome_writers.backends._ragged import RaggedBackend
+
+        reason = RaggedBackend.problem(settings, backend_cls)
+        if reason:
+            raise NotImplementedError(
+                f"Backend {backend_cls.name!r} cannot write {reason}"
+            )
+        backend = RaggedBackend(context, backend_cls)
+    elif (
+        settings.pyramid_levels > 1 and backend_cls.record().pyramids == "level-arrays"
+    ):
+        from ome_writers.backends.zarr._pyramid_levels import LeveledZarrBackend
+
+        backend = LeveledZarrBackend(context, backend_cls)
+    else:
+        backend = backend_cls(context)
+    backend.prepare()
+    stream = OMEStream._create(settings, backend, router, frame_log)
+    stream._ranges = context.display_ranges
+    stream._check_finite = finite_only and stream._dtype.kind == "f"
+    stream._checkpoint_every = checkpoint_seconds
+    stream._next_checkpoint = (
+        time.monotonic() + checkpoint_seconds if checkpoint_seconds else math.inf
+    )
+    if settings.loss_window is not None:
+        stream._window = LossWindow(stream, settings.loss_window)
+    close_at_exit(stream)
+    # the objects made above (settings, backend, arrays, threads) sit in the
+    # collector's young generations; collected now, the survivors move to the
+    # old one, rather than during an early append (a ~0.9 ms collection, on
+    # whichever thread allocated, made the 90th 512² OME-TIFF append late at
+    # 2,000 fps). The young generations hold at most a few thousand objects;
+    # with the collector disabled, no append pays for one either.
+    if gc.isenabled():
+        gc.collect(1)
+    return stream
+
+
+class OMEStream:
+    """An open acquisition: append frames in acquisition order, then close.
+
+    Create with `create_stream`. Thread-safe: one thread may append while
+    others read views or close.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_backend",
+        "_check_finite",
+        "_checkpoint_every",
+        "_closed",
+        "_dtype",
+        "_failure",
+        "_failure_reported",
+        "_frame_log",
+        "_frame_shape",
+        "_frame_specs",
+        "_is_hwm",
+        "_lock",
+        "_n",
+        "_next_checkpoint",
+        "_notifier",
+        "_pid",
+        "_ranges",
+        "_readable",
+        "_route",
+        "_router",
+        "_settings",
+        "_total",
+        "_tracker",
+        "_window",
+        "_write",
+    )
+
+    _backend: Backend
+    _check_finite: bool
+    _checkpoint_every: float | None
+    _closed: bool
+    _dtype: np.dtype
+    _failure: BaseException | None
+    _failure_reported: bool
+    _frame_log: FrameMetadataLog
+    _frame_shape: tuple[int, ...]
+    _frame_specs: list[tuple[tuple[int, ...], np.dtype]] | None
+    _is_hwm: Callable[[int], bool]
+    _lock: threading.RLock
+    _n: int
+    _next_checkpoint: float
+    _notifier: CoordNotifier | None
+    _pid: int
+    _ranges: DisplayRanges | None
+    _readable: tuple[int, int]
+    _route: Callable[[int], tuple[int, tuple[int, ...]]]
+    _router: FrameRouter
+    _settings: AcquisitionSettings
+    _total: int | None
+    _tracker: ExtentTracker
+    _window: LossWindow | None
+    _write: Callable[[int, tuple[int, ...], np.ndarray], None]
+
+    def __init__(self) -> None:
+        raise TypeError("Use ome_writers.create_stream(settings) to create a stream.")
+
+    @classmethod
+    def _create(
+        cls,
+        settings: AcquisitionSettings,
+        backend: Backend,
+        router: FrameRouter,
+        frame_log: FrameMetadataLog,
+    ) -> OMEStream:
+        self = object.__new__(cls)
+        self._settings = settings
+        self._pid = os.getpid()  # a forked child never closes it (`_close_unclosed`)
+        self._backend = backend
+        self._router = router
+        self._frame_log = frame_log
+        self._tracker = ExtentTracker(settings)
+        self._is_hwm = self._tracker.is_high_water_mark
+        # everything the hot path needs, resolved once
+        self._frame_shape = tuple(int(d.count or 0) for d in settings.frame_dimensions)
+        self._dtype = np.dtype(settings.dtype)
+        # positions whose frames differ in shape or dtype (several cameras)
+        self._frame_specs = None
+        if settings.mixed_frames:
+            self._frame_specs = [
+                (
+                    tuple(
+                        int(d.count or 0) for d in settings.position_frame_dimensions(p)
+                    ),
+                    np.dtype(settings.position_dtype(p)),
+                )
+                for p in range(len(settings.positions))
+            ]
+        self._total = router.total
+        self._route = router.route
+        self._write = backend.write
+        self._n = 0
+        self._check_finite = False
+        self._checkpoint_every = None
+        self._next_checkpoint = math.inf
+        self._lock = threading.RLock()
+        self._closed = False
+        self._failure = None
+        self._failure_reported = False
+        self._notifier = None
+        self._ranges = None
+        self._window = None
+        self._readable = (0, 0)  # frames, metadata entries: made readable
+        return self
+
+    # ------------------------------------------------------------------ writing
+
+    def append(
+        self,
+        frame: Any,
+        *,
+        frame_metadata: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write the next frame (acquisition order).
+
+        Parameters
+        ----------
+        frame : array-like
+            A 2D array (or any buffer-protocol object) of the acquisition's frame
+            shape and dtype. Its memory may be reused as soon as this returns.
+        frame_metadata : Mapping, optional
+            Per-frame values. ``delta_t`` (s), ``exposure_time`` (s) and
+            ``position_x/y/z`` (µm) have format-specific homes; other keys are
+            stored as-is (JSON-compatible values).
+        metadata : Mapping, optional
+            Another name for `frame_metadata` (passing both is an error).
+
+        Raises
+        ------
+        FrameShapeError, FrameDtypeError
+            The frame does not match; nothing is written and no slot is used.
+        IndexError
+            The acquisition already holds all its frames.
+        StreamClosedError
+            The stream is closed.
+        """
+        if metadata is not None:
+            if frame_metadata is not None:
+                raise TypeError(
+                    "append() takes frame_metadata= or its alias metadata=, not both"
+                )
+            frame_metadata = metadata
+        arr = frame if type(frame) is np.ndarray else _as_array(frame)
+        specs = self._frame_specs
+        if specs is None and (
+            arr.shape != self._frame_shape or arr.dtype != self._dtype
+        ):
+            _check_frame(arr, self._frame_shape, self._dtype)
+        if self._check_finite and not _all_finite(arr):
+            raise FrameValueError(
+                f"Frame holds NaN or infinite values ({arr.dtype}); pass "
+                "create_stream(..., finite_only=False) to store them."
+            )
+        with self._lock:
+            if self._closed or self._failure is not None:
+                self._raise_unusable("append")
+            n = self._n
+            if n == self._total:
+                raise IndexError(
+                    f"Cannot append frame: would exceed total of {self._total} "
+                    "frames. Check your AcquisitionSettings.dimensions. If you need "
+                    "to write an unbounded number of frames, set the count of your "
+                    "first dimension to None."
+                )
+            pos, index = self._route(n)
+            if specs is not None:  # this position's camera: its shape and dtype
+                _check_frame(arr, *specs[pos])
+            try:
+                self._write(pos, index, arr)
+            except Exception as e:
+                self._fail(e)
+            ranges = self._ranges
+            if ranges is not None:  # display windows: a sparse sample
+                ranges.add(pos, index, arr)
+            self._n = n + 1
+            if frame_metadata is not None:
+                self._frame_log.add(n, frame_metadata)
+            notifier = self._notifier
+            if notifier is not None and (notifier.wants_every_frame or self._is_hwm(n)):
+                notifier.frame_done(n)
+            if time.monotonic() >= self._next_checkpoint:
+                self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Make every frame appended so far durable and readable after a crash.
+
+        Zarr: pending writes finish, per-frame metadata is written, data is
+        synced (frames of a chunk that is still being filled are written when it
+        completes). OME-TIFF: queued pages are written, the provisional
+        OME-XML updated, and the files synced. Scratch (on disk): arrays
+        flushed and the manifest written. Also done at close.
+        """
+        with self._lock:
+            if self._closed or self._failure is not None:
+                self._raise_unusable("checkpoint")
+            done = self._done()
+            try:
+                self._backend.checkpoint(self._n)
+            except Exception as e:
+                self._fail(e)
+            self._made_readable(done)
+            if self._checkpoint_every:
+                self._next_checkpoint = time.monotonic() + self._checkpoint_every
+
+    def _done(self) -> tuple[int, int]:
+        """Frames appended or skipped, and per-frame metadata entries, so far."""
+        return self._n, len(self._frame_log)
+
+    def _made_readable(self, done: tuple[int, int]) -> None:
+        """The backend made `done` readable: its metadata need not stay here."""
+        self._readable = max(self._readable, done)
+        self._frame_log.forget(done[1])
+
+    def _make_readable(self) -> bool:
+        """Make what arrived since the last call readable (`LossWindow`).
+
+        The backend starts under the lock (`Backend.start_readable`); what it
+        then waits for (its writer thread, say) is waited for without the lock,
+        so appends go on meanwhile. False once the stream is closed or failed
+        (the window's thread ends). A failure is reported by the next `append`
+        (or by `close`).
+        """
+        with self._lock:
+            if self._closed or self._failure is not None:
+                return False
+            done = self._done()
+            if done == self._readable and not self._backend.needs_visit():
+                return True
+            try:
+                finish = self._backend.start_readable(self._n)
+            except Exception as e:
+                self._failure = e  # reported by the next call of the caller
+                return False
+            if finish is None:
+                self._made_readable(done)
+                return True
+        try:
+            finish()
+        except Exception as e:
+            with self._lock:
+                if self._failure is None and not self._closed:
+                    self._failure = e
+            return False
+        with self._lock:
+            if self._closed or self._failure is not None:
+                return False
+            self._made_readable(done)
+            return True
+
+    def skip(self, *, frames: int = 1) -> None:
+        """Advance past `frames` frames without data (they read as zeros)."""
+        if frames <= 0:
+            raise ValueError(f"frames must be positive, got {frames}")
+        with self._lock:
+            if self._closed or self._failure is not None:
+                self._raise_unusable("skip")
+            n = self._n
+            if self._total is not None and n + frames > self._total:
+                raise IndexError(
+                    f"Cannot skip frames: would exceed total of {self._total} frames "
+                    f"(tried to skip {frames} with {self._total - n} left). Check "
+                    "your AcquisitionSettings.dimensions."
+                )
+            try:
+                for k in range(n, n + frames):
+                    self._backend.skip(*self._route(k))
+            except Exception as e:
+                self._fail(e)
+            self._n = n + frames
+            notifier = self._notifier
+            if notifier is not None:
+                last = n + frames - 1
+                if notifier.wants_every_frame or any(
+                    self._is_hwm(k) for k in range(n, n + frames)
+                ):
+                    notifier.frame_done(last)
+
+    def _fail(self, error: Exception) -> None:
+        explained = self._backend.explain_failure(error)
+        if explained is not error and isinstance(explained, Exception):
+            raise self._fail_with(explained) from error
+        raise self._fail_with(error)
+
+    def _fail_with(self, error: Exception) -> Exception:
+        """Record `error` as the stream's failure; what to raise."""
+        self._failure = error
+        self._failure_reported = True
+        if isinstance(error, (OSError, BackendError)):
+            return error
+        wrapped = BackendError(f"Writing failed: {error}")
+        wrapped.__cause__ = error
+        return wrapped
+
+    def _raise_unusable(self, action: str) -> None:
+        failure = self._failure
+        if failure is not None and not self._failure_reported:
+            # found in the background (`_make_readable`): report it as it is
+            assert isinstance(failure, Exception)
+            explained = self._backend.explain_failure(failure)
+            if explained is failure or not isinstance(explained, Exception):
+                raise self._fail_with(failure)
+            raise self._fail_with(explained) from failure
+        if self._failure is not None:
+            self._failure_reported = True
+            raise StreamClosedError(
+                f"Cannot {action}: an earlier write failed ({self._failure!r})."
+            ) from self._failure
+        raise StreamClosedError(f"Cannot {action}: the stream is closed.")
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Flush everything and write final metadata. Safe to call again."""
+        window = self._window
+        if window is not None:  # before the lock: its visit takes the lock
+            self._window = None
+            self._backend.closing()  # a visit in progress may end early
+            window.stop()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            forget(self)
+            try:
+                self._backend.finalize(self._n)
+            except Exception as e:
+                if e is self._failure or self._failure_reported:
+                    # a write failure was reported: what follows from it (the
+                    # other writes in flight failing too) is not news
+                    pass
+                elif isinstance(e, (OSError, BackendError)):
+                    raise
+                else:
+                    raise BackendError(f"Closing failed: {e}") from e
+            finally:
+                if self._notifier is not None:
+                    self._notifier.stop()
+            if self._failure is not None and not self._failure_reported:
+                self._failure_reported = True
+                raise BackendError(
+                    f"Writing failed: {self._failure}"
+                ) from self._failure
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close` has been called."""
+        return self._closed
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self._close_unclosed()
+
+    def _close_unclosed(self) -> None:
+        """Close a stream its user left open: when it is collected, or when the
+        interpreter exits (`_at_exit`). Never raises.
+
+        Collected on a thread other than the main thread, the stream is closed
+        on a thread of its own: the collecting thread may be one that close
+        waits for (a writer thread of this stream, in the middle of a write).
+        """
+        try:
+            # while the interpreter finalizes, the stream's daemon threads are
+            # stopped for good and closing would wait for them forever; open
+            # streams were closed when it began to exit (`close_at_exit`)
+            if getattr(self, "_closed", True) or sys.is_finalizing():
+                return
+            if self._pid != os.getpid():  # a forked child's copy: the parent's
+                return
+            try:
+                if self._n:
+                    warnings.warn(
+                        "OMEStream was not closed before garbage collection. Please "
+                        "use `with create_stream(...):` or call `stream.close()`.",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+            finally:  # also when warnings are errors
+                if threading.current_thread() is threading.main_thread():
+                    self._close_quietly()
+                else:  # not a daemon: the interpreter waits for it at exit
+                    threading.Thread(
+                        target=self._close_quietly, name="ome-writers-close"
+                    ).start()
+        except Exception:  # never raise from a finalizer
+            pass
+
+    def _close_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # nobody is left to report it to
+            self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        total = "∞" if self._total is None else self._total
+        return (
+            f"<OMEStream {self._settings.format.name}/{self._backend.label} "
+            f"{self._n}/{total} frames, {state}>"
+        )
+
+    # ----------------------------------------------------------------- metadata
+
+    def set_global_metadata(self, namespace: str, metadata: Mapping[str, Any]) -> None:
+        """Store `metadata` under `namespace` at the dataset level.
+
+        Zarr: root group attributes; OME-TIFF: a MapAnnotation with that
+        namespace. Allowed before, during and after acquisition.
+        """
+        if not isinstance(namespace, str) or not namespace:
+            raise ValueError("namespace must be a non-empty string")
+        if namespace in _RESERVED_NAMESPACES:
+            raise ValueError(f"namespace {namespace!r} is reserved by ome-writers")
+        with self._lock:
+            self._backend.set_global_metadata(namespace, dict(metadata))
+
+    def get_metadata(self) -> Any:
+        """Format-specific metadata (Zarr: group path -> attributes; TIFF: OME)."""
+        with self._lock:
+            return self._backend.get_metadata()
+
+    def update_metadata(self, metadata: Any) -> None:
+        """Replace metadata previously obtained from `get_metadata`."""
+        with self._lock:
+            self._backend.update_metadata(metadata)
+
+    # ------------------------------------------------------------------- events
+
+    def on(
+        self,
+        event: Literal["coords_changed", "coords_expanded"],
+        callback: Callable[[CoordUpdate], Any],
+    ) -> Callable[[CoordUpdate], Any]:
+        """Call `callback(CoordUpdate)` for every frame ("coords_changed") or when
+        the visible extent grows ("coords_expanded"), on a worker thread."""
+        notifier = self._get_notifier()
+        if event == "coords_changed":
+            notifier.changed.append(callback)
+        elif event == "coords_expanded":
+            notifier.expanded.append(callback)
+        else:
+            raise ValueError(f"Unknown event: {event!r}")
+        return callback
+
+    def _get_notifier(self) -> CoordNotifier:
+        with self._lock:
+            if self._notifier is None:
+                self._notifier = CoordNotifier(
+                    self._tracker, self._router.acquisition_index
+                )
+                if self._closed:
+                    self._notifier.stop()
+            return self._notifier
+
+    # --------------------------------------------------------------------- view
+
+    def view(
+        self,
+        *,
+        dynamic_shape: bool = True,
+        strict: bool = False,
+        position: int | None = None,
+        level: int = 0,
+    ) -> StreamView:
+        """A live, read-only array view over everything written so far.
+
+        Dimensions are the declared `dimensions`, in that order. When positions
+        have dimensions of their own (arrays of different shapes), the view is
+        the list of frames in acquisition order, ``dims == ("frame", Y, X)``.
+
+        Parameters
+        ----------
+        dynamic_shape : bool
+            If True, `shape` grows as frames arrive (0 before the first frame);
+            otherwise it is the full expected shape.
+        strict : bool
+            If True, integer indices beyond the live extent raise `IndexError`.
+        position : int, optional
+            One position's own N-D view (its dimensions, without the position
+            dimension).
+        level : int
+            Pyramid level to read (0: full resolution; see
+            `AcquisitionSettings.pyramid`): the same dimensions and order, with
+            reduced axes ceil-divided by ``2**level``. A level shows a block
+            once its level-0 frames have arrived.
+        """
+        from ome_writers._stream._view import StreamView
+
+        return StreamView._from_stream(
+            self,
+            dynamic_shape=dynamic_shape,
+            strict=strict,
+            position=position,
+            level=level,
+        )
+
+
+def _check_frame(arr: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if arr.shape != shape:
+        raise FrameShapeError(f"Frame has shape {arr.shape}, expected {shape}.")
+    if arr.dtype != dtype:
+        raise FrameDtypeError(
+            f"Frame has dtype {arr.dtype}, expected {dtype} "
+            "(convert it with frame.astype(...) if that is intended)."
+        )
+
+
+def _as_array(frame: Any) -> np.ndarray:
+    try:
+        return np.asarray(frame)
+    except Exception as e:
+        raise TypeError(
+            f"Frame must be a numpy array or buffer, got {type(frame).__name__}"
+        ) from e
+
+
+def _all_finite(frame: np.ndarray) -> bool:
+    """Whether a float frame has no NaN/inf, without a frame-sized temporary.
+
+    A float64 sum propagates NaN and inf; only when it is not finite (which a
+    huge but finite float64 frame can also cause) is the exact test run.
+    """
+    if math.isfinite(frame.sum(dtype=np.float64)):
+        return True
+    return bool(np.isfinite(frame).all())

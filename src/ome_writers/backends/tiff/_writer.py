@@ -1,0 +1,729 @@
+"""OME-TIFF through tifffile, with OME-XML from ome-types.
+
+Writing
+    Frames go to one writer thread per stream through a fixed pool of frame
+    buffers: `write` copies the frame once into a free buffer (blocking while
+    every buffer is in flight, so memory stays bounded) and returns; the thread
+    writes one page per frame, in arrival order. `skip` queues a zero page the
+    same way. An error in the thread is raised from the next `write` and from
+    `finalize`, which always waits for every queued frame.
+
+Page order
+    Pages stay in acquisition order. When they are also in DimensionOrder (the
+    default ``storage_order="ome"`` keeps acquisition order, and DimensionOrder
+    is derived from it), one ``TiffData`` describes an image; otherwise (an
+    explicit ``storage_order`` list that differs from the acquisition order,
+    folded axes that are not adjacent, or several positions interleaved in one
+    file) every page gets its own ``TiffData`` with its IFD and FirstZ/C/T, which
+    Bio-Formats and tifffile follow. So no frame is ever held back.
+
+Files
+    BigTIFF always: an unbounded acquisition cannot know its size, and the
+    8-byte offsets cost a few bytes per page. One strip per page; compression
+    none/lzw/zlib/zstd (imagecodecs); XResolution/YResolution from the pixel
+    size (omitted when unknown). Until close, the first page's ImageDescription
+    holds a provisional OME-XML, kept current within the loss window
+    (`make_readable`, see `_tiff_provisional.py`): the complete outer indices,
+    a recovery record for ``ome-writers repair``. The full OME-XML is written
+    once at close, appended to the file and the tag repointed in one write (a
+    process killed meanwhile leaves the provisional one). An acquisition closed
+    early is padded with zero pages up to whole outer indices, so the OME-XML
+    matches the pages on disk; a stream closed before its first frame leaves
+    no file behind.
+
+Per-frame metadata
+    Journaled at each `make_readable` and `checkpoint` (only what arrived
+    since) to a hidden JSON-lines file beside the first file (the stream then
+    forgets it), read back at close into the OME-XML's Plane elements and
+    removed; ``repair`` takes it from there after a crash.
+
+Several positions
+    One file per position (``<dir>/<dir>_p000<suffix>``) forming a multi-file
+    set (per-file UUIDs, ``TiffData`` with UUID and FileName), or every position
+    as a series of one file with ``prefer_single_file="always"``. Metadata
+    modes: "redundant" puts the full OME-XML in every file; "master-tiff" in the
+    first file, the others holding ``BinaryOnly`` with its *relative* file name;
+    "companion-file" in ``<dir>.companion.ome`` when the default companion name
+    is used (Bio-Formats recognises companions by the ``.companion.ome``
+    ending), else in the given name. Frame metadata is kept in every mode.
+    Until close, a set is described as in "master-tiff" mode (or the
+    companion): one provisional description, not one in every file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import os
+import queue
+import shutil
+import threading
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import tifffile
+
+from ome_writers._io._durable import fsync_tree
+from ome_writers._io._frame_pool import FramePool
+from ome_writers._io._writeback import Flusher
+from ome_writers.backends._base import Backend, StorageKey, json_safe
+from ome_writers.backends.tiff._deferred_import import ImportWhenIdle
+from ome_writers.backends.tiff._file_set import TiffFileSet
+from ome_writers.backends.tiff._page_stamp import PageStamp
+from ome_writers.backends.tiff._provisional_xml import Provisional
+from ome_writers.backends.tiff._subifd_levels import SubIfdLevels
+from ome_writers.metadata._frame_metadata import FrameMetadataJournal, read_journal
+from ome_writers.metadata._tiff_axes import TiffAxes, check_tiff_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from ome_types import model as m
+
+    from ome_writers._schema import AcquisitionSettings, OmeTiffFormat
+    from ome_writers.backends._base import BackendContext
+    from ome_writers.backends.tiff._ome_models import TiffModels
+
+# The frame pool: at most this many bytes (and frames) queued for the writer
+# thread. Buffers are reused last-freed first, so only as many are ever touched
+# (resident) as the writer fell behind by: small frames get many buffers to
+# ride out a slow page-cache write without making the acquisition wait.
+POOL_BYTES = 128 * 1024**2
+POOL_FRAMES = 1024
+# write-back of the (one, sequentially written) file starts every 8 MiB, not
+# every 64 like chunk files: a 64 MiB burst of disk I/O made appends of 512²
+# frames at ~1,900 fps late (p99 0.41-0.64 ms, 2-10 late of 500; 8 MiB:
+# 0.14-0.24 ms, 0-1 late) and left more to sync at close
+WRITEBACK_EVERY_BYTES = 8 * 1024**2
+COMPRESSION = {"none": None, "lzw": "lzw", "zlib": "zlib", "zstd": "zstd"}
+# TIFF resolution is given per centimetre; lengths in centimetres
+_CM = {
+    "nanometer": 1e-7,
+    "micrometer": 1e-4,
+    "millimeter": 0.1,
+    "centimeter": 1.0,
+    "meter": 100.0,
+}
+
+
+def _resolution(settings: AcquisitionSettings) -> tuple[float, float] | None:
+    """Pixels per centimetre in x and y, or None when the pixel size is unknown."""
+    y, x = settings.frame_dimensions
+    out = []
+    for dim in (x, y):
+        if not dim.scale or dim.scale <= 0:
+            return None
+        out.append(1.0 / (dim.scale * _CM.get(dim.unit or "micrometer", 1e-4)))
+    return out[0], out[1]
+
+
+class _Describe:
+    """Work item: update the provisional descriptions (after the pages before it)."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+def _journal_entry(
+    position: int, index: tuple[int, ...], meta: dict[str, Any]
+) -> dict[str, Any]:
+    return {"position": position, "storage_index": list(index), "metadata": meta}
+
+
+def frame_metadata_records(
+    path: Path,
+) -> list[tuple[int, tuple[int, ...], dict[str, Any]]]:
+    """(position, storage index, metadata) of every record of a journal (none
+    when there is no journal)."""
+    out: list[tuple[int, tuple[int, ...], dict[str, Any]]] = []
+    if not path.is_file():
+        return out
+    for record in read_journal(path):
+        try:
+            out.append(
+                (
+                    int(record["position"]),
+                    tuple(int(i) for i in record["storage_index"]),
+                    dict(record["metadata"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+class TiffBackend(Backend):
+    """OME-TIFF files written page by page."""
+
+    name = "tifffile"
+
+    @classmethod
+    def check_settings(cls, settings: AcquisitionSettings) -> str | None:
+        problem = super().check_settings(settings)
+        if problem is None and (tiff := check_tiff_settings(settings)):
+            problem = f"the tifffile backend cannot write this: {tiff}"
+        return problem
+
+    def __init__(self, context: BackendContext) -> None:
+        super().__init__(context)
+        settings = context.settings
+        fmt: OmeTiffFormat = settings.format  # type: ignore[assignment]
+        self.fmt = fmt
+        # the OME-XML models are built at close; before the first frame only the
+        # axes are needed (ome-types takes most of a second to import)
+        self.axes = TiffAxes(settings)
+        self.created = datetime.now(timezone.utc)  # the acquisition date
+        self.files = TiffFileSet.plan(settings, has_outer=bool(self.axes.letters))
+        # file -> ifd -> (data offset, byte count) of its single strip
+        self.offsets: list[dict[int, tuple[int, int]]] = [{} for _ in self.files.paths]
+        self.compression = COMPRESSION[settings.compression or "none"]
+        y, x = settings.frame_dimensions
+        self.frame_shape = (int(y.count or 1), int(x.count or 1))
+        self.frames = FramePool.within(
+            POOL_BYTES, POOL_FRAMES, self.frame_shape, self.dtype
+        )
+        self.pool = self.frames.buffers
+        # at most len(pool) frames (+ barriers and the stop sentinel) in flight
+        self.work: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.writers: list[tifffile.TiffWriter] = []
+        self.thread: threading.Thread | None = None
+        # frames queued, and queued before the last barrier (written, flushed):
+        # a read sees every frame appended before it
+        self.queued = 0
+        self.settled = 0
+        self.error: BaseException | None = None
+        self._meta: TiffModels | None = None
+        self._models_import: ImportWhenIdle | None = None
+        self.finalized = False
+        self.resolution = _resolution(settings)
+        self.levels: SubIfdLevels | None = None
+        if settings.pyramid is not None and settings.pyramid_levels > 1:
+            self.levels = SubIfdLevels(
+                self.frame_shape,
+                self.dtype,
+                settings.pyramid.method,
+                settings.pyramid_levels,
+            )
+        # level -> file -> ifd -> strip location of the page's SubIFD (level 0:
+        # `offsets`)
+        self.level_offsets = [
+            self.offsets,
+            *_strips(len(self.files.paths), self.level_count - 1),
+        ]
+        paths = self.files.paths
+        # pages are on the file when `add` is called: no lag needed
+        self.flusher = Flusher(
+            paths[0],
+            WRITEBACK_EVERY_BYTES,
+            locate=lambda f: (paths[f],),
+            lag=False,
+        )
+        # file -> its later pages' stamp (None: every page through tifffile)
+        self.stamps: dict[int, PageStamp | None] = {}
+        self.stampable = (
+            self.compression is None and self.levels is None and self.dtype.isnative
+        )
+        self._track_files()
+        # the descriptions are kept current from `prepare` on (not in `repair`)
+        self.live = False
+
+    def _track_files(self) -> None:
+        """The provisional descriptions and the metadata journal of `files`."""
+        files = self.files
+        self.provisional = Provisional(
+            self.settings,
+            self.axes,
+            files,
+            self.router,
+            self.created,
+            lambda f: files.recovery_comment(self.settings, f),
+        )
+        self.journal = FrameMetadataJournal(
+            self.frame_metadata, lambda _: files.journal, entry=_journal_entry
+        )
+
+    @classmethod
+    def reopen(
+        cls, context: BackendContext, names: list[str], uuids: list[str]
+    ) -> TiffBackend:
+        """A backend that completes an interrupted file set (for `repair`).
+
+        `names` and `uuids` come from the set's recovery record. The caller
+        records the pages found on disk in `files` (`TiffFileSet.add_page`);
+        `complete_interrupted` then pads the last outer index and writes the
+        OME-XML.
+        """
+        self = cls(context)
+        files = TiffFileSet.plan(
+            context.settings, bool(self.axes.letters), names=names, uuids=uuids
+        )
+        self.files = files
+        self.offsets = [{} for _ in files.paths]
+        self.level_offsets = [
+            self.offsets,
+            *_strips(len(files.paths), self.level_count - 1),
+        ]
+        self._track_files()
+        return self
+
+    @property
+    def level_count(self) -> int:
+        """Resolution levels per page (1: no SubIFDs)."""
+        return 1 if self.levels is None else self.levels.count + 1
+
+    @property
+    def meta(self) -> TiffModels:
+        """The OME models of the file set (ome-types is imported on first use)."""
+        if self._meta is None:
+            from ome_writers.backends.tiff._ome_models import TiffModels
+            from ome_writers.metadata._ome_model import OmeXmlBuilder
+
+            builder = OmeXmlBuilder(self.settings, created=self.created)
+            self._meta = TiffModels(self.files, builder, self.global_metadata)
+        return self._meta
+
+    def complete_interrupted(self) -> None:
+        """Pad with zero pages to whole outer indices and write the OME-XML."""
+        self.writers = [
+            # "force": tifffile appends to no file with OME-XML (ours, here)
+            tifffile.TiffWriter(p, bigtiff=True, append="force")
+            for p in self.files.paths
+        ]
+        try:
+            self._pad_incomplete()
+        finally:
+            for writer in self.writers:
+                writer.close()
+        self.meta.build()
+        self.meta.write()
+
+    @property
+    def models(self) -> dict[int, m.OME]:
+        """File index (-1: companion) -> OME model written there (after close)."""
+        return self.meta.models
+
+    # ------------------------------------------------------------- lifecycle
+
+    def prepare(self) -> None:
+        files = self.files
+        targets = [*files.paths, *([files.companion] if files.companion else [])]
+        for path in targets:
+            if path.exists():
+                if not self.settings.overwrite:
+                    raise FileExistsError(
+                        f"File {path} already exists. "
+                        "Use overwrite=True to overwrite it."
+                    )
+                path.unlink()
+        if self.settings.overwrite:
+            files.remove_stale(self.fmt.suffix)
+        files.paths[0].parent.mkdir(parents=True, exist_ok=True)
+        files.journal.unlink(missing_ok=True)  # of an earlier run, never ours
+        self.live = True
+        self.writers = [tifffile.TiffWriter(p, bigtiff=True) for p in files.paths]
+        self.thread = threading.Thread(
+            target=self._run, name="ome-writers-tiff", daemon=True
+        )
+        self.thread.start()
+        self.frames.start()  # buffers made resident ahead of use
+        # for the OME-XML at close (needs ome-types, slow to import)
+        self._models_import = ImportWhenIdle(
+            "ome_writers.backends.tiff._ome_models", lambda: self.queued
+        )
+
+    def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
+        if self.error is not None:
+            raise self.error
+        slot = self.frames.take()  # waits while every buffer is in flight
+        self.frames.fill(slot, frame)
+        self.work.put((position, index, slot, False))
+        self.queued += 1
+
+    def skip(self, position: int, index: tuple[int, ...]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.work.put((position, index, self.frames.take(), True))
+        self.queued += 1
+
+    def _explain(self, error: BaseException, position: int) -> BaseException:
+        """Name a full disk when a short write is all tifffile reports."""
+        if isinstance(error, OSError) and error.errno is None:
+            path = self.files.paths[self.files.file_of(position)]
+            if shutil.disk_usage(path.parent).free < self.pool[0].nbytes:
+                return OSError(errno.ENOSPC, f"No space left on device writing {path}")
+        return error
+
+    def page_options(
+        self, file_index: int, first: bool, level: int = 0
+    ) -> dict[str, Any]:
+        """tifffile `write` arguments of one page of file `file_index`."""
+        if level:  # a reduced copy (SubIFD) of the page just written
+            factor = 2**level
+            resolution = self.resolution
+            return {
+                "photometric": "minisblack",
+                "compression": self.compression,
+                "rowsperstrip": self.levels.shapes[level][0] if self.levels else None,
+                "subfiletype": 1,
+                "metadata": None,
+                "resolution": (
+                    (resolution[0] / factor, resolution[1] / factor)
+                    if resolution
+                    else None
+                ),
+                "resolutionunit": "CENTIMETER" if resolution else None,
+                "contiguous": False,
+                "returnoffset": True,
+            }
+        return {
+            "subifds": self.levels.count if self.levels else None,
+            "photometric": "minisblack",
+            "compression": self.compression,
+            "rowsperstrip": self.frame_shape[0],
+            "description": (
+                self.provisional.initial_description(file_index) if first else None
+            ),
+            "metadata": None,
+            "software": "ome-writers",
+            "resolution": self.resolution,
+            "resolutionunit": "CENTIMETER" if self.resolution else None,
+            "contiguous": False,
+            "returnoffset": True,
+        }
+
+    def checkpoint(self, frames_done: int) -> None:
+        """`make_readable`, then fsync the files (and journal, companion)."""
+        self.make_readable(frames_done)
+        files = self.files
+        for path in [*files.paths, files.journal, files.companion]:
+            if path is not None and path.exists():
+                fsync_tree(path)
+
+    def make_readable(self, frames_done: int) -> None:
+        """Journal the new per-frame metadata; have the writer thread write the
+        pages queued so far, flush them to the operating system and update the
+        provisional descriptions (this waits for it)."""
+        finish = self.start_readable(frames_done)
+        if finish is not None:
+            finish()
+
+    def start_readable(self, frames_done: int) -> Callable[[], object] | None:
+        """`make_readable`: the writer thread's work item (under the stream's
+        lock); what is returned journals the metadata and waits for the item."""
+        if self.error is not None:
+            raise self.error
+        if self.thread is None or not self.thread.is_alive():
+            return self.journal.append_new
+        queued = self.queued
+        item = _Describe()
+        self.work.put(item)
+
+        def finish() -> None:
+            self.journal.append_new()
+            item.done.wait()
+            self.settled = max(self.settled, queued)
+            if self.error is not None:
+                raise self.error
+
+        return finish
+
+    def _settle(self) -> None:
+        """Wait until every frame queued so far is written and flushed."""
+        queued = self.queued
+        if self.thread is None or not self.thread.is_alive():
+            return
+        barrier = threading.Event()
+        self.work.put(barrier)
+        barrier.wait()
+        self.settled = queued
+
+    def _run(self) -> None:
+        zeros = np.zeros(self.frame_shape, dtype=self.dtype)
+        # while no frame has arrived yet; a failure here recurs, and is
+        # reported, when the first page builds the same text
+        with contextlib.suppress(Exception):
+            self.provisional.prepare_text(0)
+        while True:
+            item = self.work.get()
+            if item is None:
+                return
+            if isinstance(item, threading.Event):  # barrier (reads)
+                for writer in self.writers:
+                    writer.filehandle.flush()
+                item.set()
+                continue
+            if isinstance(item, _Describe):
+                try:
+                    if self.error is None:
+                        self._describe(zeros)
+                except BaseException as e:
+                    self.error = e
+                finally:
+                    item.done.set()
+                continue
+            position, index, slot, empty = item
+            try:
+                if self.error is None:
+                    data = zeros if empty else self.pool[slot]
+                    self._write_page(position, index, data)
+            except BaseException as e:
+                self.error = self._explain(e, position)
+            finally:
+                self.frames.release(slot)
+
+    def _describe(self, zeros: np.ndarray) -> None:
+        """Flush the pages written, and update the provisional descriptions
+        (writer thread)."""
+        for writer in self.writers:
+            writer.filehandle.flush()
+        provisional = self.provisional
+        for position, index in provisional.holes():  # never acquired: zeros
+            self._write_page(position, index, zeros)
+            self.files.padded[position].add(index)
+        provisional.update(self.writers)
+
+    def _write_page(
+        self, position: int, index: tuple[int, ...], data: np.ndarray
+    ) -> None:
+        files = self.files
+        f = files.file_of(position)
+        writer = self.writers[f]
+        first = files.pages[f] == 0
+        linker = self.provisional.linkers.get(f) if self.live else None
+        previous = linker.defer(writer) if linker is not None else None
+        stamp = self.stamps.get(f) if previous is not None else None
+        strip: Any
+        if stamp is not None:  # tifffile's page of this file, moved
+            stamped, *strip = stamp.write(writer, data)
+        else:
+            strip = writer.write(data, **self.page_options(f, first))
+        ifd = files.add_page(position, index, self.axes.zct(index))
+        self.flusher.add(data.nbytes, f)
+        self._note_strip(writer, strip, 0, f, ifd)
+        for level, location in self.write_levels(writer, data, f):
+            self._note_strip(writer, location, level, f, ifd)
+        if linker is not None and previous is not None:
+            if stamp is not None:
+                linker.link_to(writer, previous, stamped)
+            else:
+                page = linker.link(writer, previous)
+                if not first and f not in self.stamps and self.stampable:
+                    self.stamps[f] = PageStamp.read(
+                        linker.fd, page, strip[0], linker.byteorder
+                    )
+        if self.live:
+            self.provisional.page_written(position, index, ifd)
+            if first:
+                self.provisional.file_started(f, writer)
+
+    def write_levels(
+        self, writer: tifffile.TiffWriter, data: np.ndarray, file_index: int
+    ) -> list[tuple[int, Any]]:
+        """Write the SubIFDs of the page of `data` just written: (level, strip)."""
+        if self.levels is None:
+            return []
+        return [
+            (level, writer.write(plane, **self.page_options(file_index, False, level)))
+            for level, plane in enumerate(self.levels.reduce(data), 1)
+        ]
+
+    def _note_strip(
+        self, writer: Any, location: Any, level: int, f: int, ifd: int
+    ) -> None:
+        """Remember where the strip of a page (or its SubIFD) just written is."""
+        if location is None:  # compressed: the strip tifffile just wrote
+            offset = getattr(writer, "_dataoffset", None)
+            counts = getattr(writer, "_databytecounts", None)
+            if isinstance(offset, int) and counts and len(counts) == 1:
+                location = (offset, int(counts[0]))
+        if location is not None:
+            self.level_offsets[level][f][ifd] = (int(location[0]), int(location[1]))
+
+    def finalize(self, frames_done: int) -> None:
+        if self.finalized:
+            return
+        self.finalized = True
+        if self._models_import is not None:
+            self._models_import.now()  # meanwhile, the writer finishes
+        self.work.put(None)
+        if self.thread is not None:
+            self.thread.join()
+        self.frames.close()
+        self.flusher.close()
+        error = self.error
+        try:
+            # describe whatever reached the disk, even after a writer error
+            if error is None:
+                self._pad_incomplete()
+        finally:
+            self.live = False
+            self.provisional.close()
+            for writer in self.writers:
+                writer.close()
+        files = self.files
+        if not any(files.pages):  # nothing acquired: leave no unreadable file
+            for path in files.paths:
+                path.unlink(missing_ok=True)
+            self.journal.remove()
+            if not files.single_file:
+                with contextlib.suppress(OSError):
+                    files.paths[0].parent.rmdir()  # only if empty
+        else:
+            try:
+                self.journal.append_new()
+                self.attach_frame_metadata(frame_metadata_records(files.journal))
+                self.meta.build()
+                self.meta.write()
+                for path in files.paths:  # durable at close
+                    fsync_tree(path)
+                if files.companion is not None:
+                    fsync_tree(files.companion)
+                self.journal.remove()
+            except Exception:
+                if error is None:
+                    raise
+        if error is not None:
+            raise error
+
+    def _pad_incomplete(self) -> None:
+        """Add zero pages so each image holds whole outer indices.
+
+        The outer extent is one past the largest outer index written. A
+        position that got no frame at all (while others did) gets one outer
+        index of zero pages, so every image the OME-XML declares has pages.
+        Cells a jagged acquisition never acquires get zero pages too (Bio-Formats
+        reads an image with unmapped planes with the wrong sizes), and so does
+        a stream closed before its first frame (one outer index), so the output
+        always exists and opens; the OME-XML lists every padded plane as not
+        acquired.
+        """
+        zeros = np.zeros(self.frame_shape, dtype=self.dtype)
+        counts = [c or 1 for c in self.axes.counts]
+        files = self.files
+        for position in range(len(files.images)):
+            outer = files.outer_extent(position)
+            shape = [] if outer is None else [outer, *counts[1:]]
+            written = files.ifd_of[position]
+            for index in np.ndindex(*shape):
+                if index not in written:
+                    self._write_page(position, index, zeros)
+                    files.padded[position].add(index)
+
+    def attach_frame_metadata(
+        self, records: list[tuple[int, tuple[int, ...], dict[str, Any]]]
+    ) -> int:
+        """Give the planes their metadata (position, storage index, metadata);
+        how many planes got some."""
+        files = self.files
+        by_ifd = [{p.ifd: p for p in image.planes} for image in files.images]
+        attached = 0
+        for position, index, meta in records:
+            if not 0 <= position < len(by_ifd):
+                continue
+            ifd = files.ifd_of[position].get(index)
+            if ifd is not None:
+                by_ifd[position][ifd].metadata = meta
+                attached += 1
+        return attached
+
+    # ------------------------------------------------------------- metadata
+
+    def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
+        self.global_metadata[namespace] = json_safe(metadata)
+        if self.finalized:
+            self.meta.set_global(namespace, self.global_metadata[namespace])
+
+    def get_metadata(self) -> dict[int, m.OME]:
+        """File index (-1: companion file) -> copy of its OME model.
+
+        Empty until close (the OME-XML is written at close) and after a stream
+        that wrote no frame.
+        """
+        return self.meta.copies()
+
+    def update_metadata(self, metadata: Any) -> None:
+        """Replace OME models after close and rewrite those files' OME-XML."""
+        from ome_writers.metadata._ome_model import check_ome_update
+
+        check_ome_update(metadata, self.finalized, self.models)
+        self.meta.replace(metadata)
+
+    # --------------------------------------------------------------- reading
+
+    def read(self, position: int, key: StorageKey) -> np.ndarray:
+        return self.read_level(0, position, key)
+
+    def read_level(self, level: int, position: int, key: StorageKey) -> np.ndarray:
+        if not 0 <= level < self.level_count:
+            raise IndexError(f"pyramid level {level} does not exist")
+        if self.settled != self.queued:  # frames still queued or not flushed
+            self._settle()
+        index_key, frame_key = key[:-2], key[-2:]
+        axes = [
+            [k] if isinstance(k, int) else list(range(k.start, k.stop, k.step))
+            for k in index_key
+        ]
+        out_shape = [
+            len(a)
+            for a, k in zip(axes, index_key, strict=True)
+            if not isinstance(k, int)
+        ]
+        frame_out = [
+            len(range(k.start, k.stop, k.step))
+            for k in frame_key
+            if isinstance(k, slice)
+        ]
+        out = np.zeros((*out_shape, *frame_out), dtype=self.dtype)
+        if out.size == 0:
+            return out
+        flat = out.reshape(-1, *frame_out)
+        ifds = self.files.ifd_of[position]
+        wanted = [
+            (k, ifd)
+            for k, index in enumerate(itertools.product(*axes))
+            if (ifd := ifds.get(index)) is not None
+        ]
+        if not wanted:
+            return out
+        f = self.files.file_of(position)
+        with open(self.files.paths[f], "rb") as fh:
+            for k, ifd in wanted:
+                flat[k] = self._read_page(fh.fileno(), f, ifd, level)[frame_key]
+        return out
+
+    def _read_page(self, fd: int, f: int, ifd: int, level: int = 0) -> np.ndarray:
+        shape = self.levels.shapes[level] if self.levels else self.frame_shape
+        location = self.level_offsets[level][f].get(ifd)
+        if location is None:  # strip location unknown: parse the file
+            try:
+                with tifffile.TiffFile(self.files.paths[f]) as tif:
+                    page = tif.pages[ifd]
+                    if level and page.subifds:
+                        tif.filehandle.seek(page.subifds[level - 1])
+                        page = tifffile.TiffPage(tif, index=ifd)
+                    data: np.ndarray = page.asarray()
+                    return data
+            except Exception:  # page not complete on disk yet
+                return np.zeros(shape, dtype=self.dtype)
+        offset, nbytes = location
+        buf: Any = os.pread(fd, nbytes, offset)
+        if self.compression is not None:
+            buf = _decoder(self.compression)(buf)
+        return np.frombuffer(buf, dtype=self.dtype).reshape(shape)
+
+
+def _strips(files: int, levels: int) -> list[list[dict[int, tuple[int, int]]]]:
+    """Empty strip locations (file -> ifd -> offset, bytes) of `levels` levels."""
+    return [[{} for _ in range(files)] for _ in range(levels)]
+
+
+def _decoder(compression: str) -> Any:
+    """imagecodecs' decoder of a TIFF compression (lzw, zlib, zstd)."""
+    import imagecodecs
+
+    return getattr(imagecodecs, f"{compression}_decode")

@@ -1,0 +1,1 @@
+"""OME-Zarr: the dataset shared by every library, and one array writer per library."""

@@ -1,0 +1,280 @@
+"""Frame-sized chunk files of a local Zarr array, written by threads of ours.
+
+An uncompressed, unsharded array whose chunks each hold exactly one frame
+keeps every frame as one file of its raw bytes (``c/<index...>/0/0``).
+Through tensorstore's file store each such chunk also cost a lock file, a
+temporary file and a rename on threads that compete with the acquisition
+thread for two cores: paced at 1,900 512² frames a second it completed
+~1,100 (p99 8.8 ms). Instead the acquisition thread copies each frame into
+a resident pool buffer (`FramePool`, as OME-TIFF's writer does) and a
+thread of ours writes each to a temporary name beside its chunk key and
+renames it into place, so that no reader, also after a crash, sees part of
+a chunk; missing directories are made on the way. Once that thread falls
+behind, `WRITER_THREADS` threads take frames in turn. Write-back of the
+files written starts every `WRITEBACK_EVERY_BYTES` (`Flusher`, without lag:
+a file is complete when it is counted).
+
+When every buffer is in flight, `write` waits (backpressure). A failed write
+is raised from the next `write`, from the waiters and from `close`; what was
+written before stays in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ome_writers._io._frame_pool import FramePool
+from ome_writers._io._writeback import Flusher
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
+#: at most this many bytes (and frames) queued for the writer thread; only
+#: as many buffers as it fell behind by are ever resident (`FramePool`)
+POOL_BYTES = 128 * 1024**2
+POOL_FRAMES = 1024
+#: write-back starts this often: 64 MiB bursts of disk I/O made OME-TIFF's
+#: 512² appends at ~1,900 fps late, 8 MiB did not (`_tifffile`)
+WRITEBACK_EVERY_BYTES = 8 * 1024**2
+#: a 512² chunk file cost ~0.75 ms of kernel time here (two directories
+#: 0.37, the inode 0.21, the bytes 0.15), one thread's worth; two threads
+#: completed 1,200-1,390 paced frames a second against one's 890-940, three
+#: fewer than two; with two, 2048² frames also go faster than through
+#: tensorstore's threads (docs/performance.md), with one they went slower
+WRITER_THREADS = 2
+#: frames go to one writer thread until more than this many bytes wait for
+#: it, then to all `WRITER_THREADS`. Paced 2048² frames at 30 fps (200
+#: frames, ten runs each way) had 16 late appends with two threads against 5
+#: with one, whose copies compete less with the acquisition's (and 2 against
+#: 4 spreading this way); unpaced, and for small frames, two threads write
+#: faster (see above)
+SPREAD_AFTER_BYTES = 16 * 1024**2
+PARTIAL_SUFFIX = ".partial"  # a chunk file being written (`repair` removes it)
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+
+
+def frame_chunk_files(
+    *,
+    local: bool,
+    compression: str,
+    sharded: bool,
+    chunks: tuple[int, ...],
+    frame_shape: tuple[int, int],
+    dtype: np.dtype,
+) -> bool:
+    """Whether each chunk of an array is one frame's raw bytes in a local
+    file: uncompressed, unsharded, one frame per chunk, little-endian."""
+    return (
+        local
+        and compression == "none"
+        and not sharded
+        and all(c == 1 for c in chunks[:-2])
+        and tuple(chunks[-2:]) == tuple(frame_shape)
+        and dtype.newbyteorder("<") == dtype
+    )
+
+
+class _Barrier:
+    """Done once each writer thread reached it, i.e. wrote every frame queued
+    to it before."""
+
+    def __init__(self, threads: int) -> None:
+        self.done = threading.Event()
+        self._left = threads
+        self._lock = threading.Lock()
+
+    def reached(self) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left == 0:
+                self.done.set()
+
+
+class ChunkFiles:
+    """Writes frames, each to the chunk file `locate(unit)` names."""
+
+    def __init__(
+        self,
+        frame_shape: tuple[int, int],
+        dtype: np.dtype,
+        locate: Callable[[Hashable], str],
+        root: Path,
+        explain: Callable[[BaseException], BaseException] = lambda e: e,
+    ) -> None:
+        self.pool = FramePool.within(POOL_BYTES, POOL_FRAMES, frame_shape, dtype)
+        self.dtype = dtype
+        self.frame_shape = frame_shape
+        self.error: BaseException | None = None
+        self._locate = locate
+        self._explain = explain
+        self.flusher = Flusher(
+            root, WRITEBACK_EVERY_BYTES, locate=lambda path: (path,), lag=False
+        )
+        # one queue per writer thread, frames dealt to them in turn:
+        # (unit, slot, owned frame or None, release or None), barriers, None
+        self._queues: list[queue.SimpleQueue[Any]] = [
+            queue.SimpleQueue() for _ in range(WRITER_THREADS)
+        ]
+        self._next = 0  # the queue of the next frame
+        self._active = 1  # queues frames are dealt to (`_queue`)
+        self._spread_after = max(2, SPREAD_AFTER_BYTES // self.pool.slot_bytes)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()  # the flusher's count
+
+    def start(self) -> None:
+        """Start the writer threads (before the first `write`)."""
+        if not self._threads:
+            self._threads = [
+                threading.Thread(
+                    target=self._run,
+                    args=(work,),
+                    name="ome-writers-chunks",
+                    daemon=True,
+                )
+                for work in self._queues
+            ]
+            for thread in self._threads:
+                thread.start()
+            self.pool.start()  # buffers made resident ahead of use
+
+    @property
+    def stalls(self) -> int:
+        """Times `write` waited for a free buffer."""
+        return self.pool.stalls
+
+    def _slot(self) -> int:
+        if self.error is not None:
+            raise self.error
+        return self.pool.take()  # every buffer in flight: wait for the writers
+
+    def _queue(self, item: tuple[Any, int, np.ndarray | None, Any]) -> None:
+        work = self._queues[self._next]
+        work.put(item)
+        if self._active < len(self._queues) and work.qsize() > self._spread_after:
+            self._active = len(self._queues)  # one thread fell behind: all
+        self._next = (self._next + 1) % self._active
+
+    def write(self, unit: Hashable, frame: np.ndarray) -> None:
+        """Copy `frame` and queue it (the caller may reuse it on return)."""
+        slot = self._slot()
+        self.pool.fill(slot, frame)
+        self._queue((unit, slot, None, None))
+
+    def write_owned(
+        self, unit: Hashable, frame: np.ndarray, release: Callable[[], None]
+    ) -> None:
+        """Queue `frame` itself; `release()` once it is written (or failed).
+
+        Counts against the pool like a copy, so that owned frames in flight
+        stay bounded too.
+        """
+        if (
+            frame.dtype != self.dtype
+            or frame.shape != self.frame_shape
+            or not frame.flags.c_contiguous
+        ):
+            try:
+                self.write(unit, frame)
+            finally:
+                release()
+            return
+        try:
+            slot = self._slot()
+        except BaseException:
+            release()
+            raise
+        self._queue((unit, slot, frame, release))
+
+    def waiter(self) -> Callable[[], None]:
+        """What waits (from any thread) until every frame queued so far is
+        written, and raises a failure."""
+        barrier = _Barrier(len(self._queues))
+        if not self._threads:
+            barrier.done.set()
+        else:
+            for work in self._queues:
+                work.put(barrier)
+
+        def wait() -> None:
+            barrier.done.wait()
+            if self.error is not None:
+                raise self.error
+
+        return wait
+
+    def drain(self) -> None:
+        """Wait until every frame queued so far is written; raise a failure."""
+        self.waiter()()
+
+    def close(self) -> None:
+        """Write what is queued, stop the threads and the write-back (the
+        caller syncs); raise a failure."""
+        if self._threads:
+            for work in self._queues:
+                work.put(None)
+            for thread in self._threads:
+                thread.join()
+            self._threads = []
+        self.pool.close()
+        self.flusher.close()
+        if self.error is not None:
+            raise self.error
+
+    # --------------------------------------------------------- writer threads
+
+    def _run(self, work: queue.SimpleQueue[Any]) -> None:
+        while True:
+            item = work.get()
+            if item is None:
+                return
+            if isinstance(item, _Barrier):
+                item.reached()
+            else:
+                self._write(item)
+
+    def _write(self, item: tuple[Any, int, np.ndarray | None, Any]) -> None:
+        pool = self.pool
+        unit, slot, owned, release = item
+        try:
+            if self.error is None:
+                data = pool.buffers[slot] if owned is None else owned
+                path = self._locate(unit)
+                _write_file(path, data)
+                with self._lock:
+                    self.flusher.add(data.nbytes, path)
+        except BaseException as e:
+            if self.error is None:
+                self.error = self._explain(e)
+        finally:
+            if release is not None:
+                release()
+            pool.release(slot)
+
+
+def _write_file(path: str, data: np.ndarray) -> None:
+    """`data`'s bytes into `path`, through a temporary name and a rename."""
+    partial = path + PARTIAL_SUFFIX
+    try:
+        fd = os.open(partial, _FLAGS, 0o644)
+    except FileNotFoundError:  # the chunk's directories do not exist yet
+        Path(partial).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(partial, _FLAGS, 0o644)
+    try:
+        view = np.ascontiguousarray(data).data.cast("B")
+        done = 0
+        while done < len(view):
+            done += os.write(fd, view[done:])
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    os.close(fd)
+    os.replace(partial, path)

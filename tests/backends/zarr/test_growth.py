@@ -1,0 +1,133 @@
+"""Unbounded arrays: room for the first frames at once, cut to what was written."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers.backends.zarr import _dataset as _zarr_base
+from tests.backends.params import backend_params
+
+# acquire-zarr sizes its arrays itself
+GROWING = [
+    p for p in backend_params(format="ome-zarr") if p.values[0] != "acquire-zarr"
+]
+
+
+def _settings(
+    root: Path,
+    backend: str,
+    size: int,
+    chunk: int | None = None,
+    compression: str | None = None,
+) -> AcquisitionSettings:
+    return AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dtype="uint16",
+        compression=compression,
+        dimensions=[
+            Dimension(name="t", count=None, type="time", chunk_size=chunk),
+            Dimension(name="y", count=size),
+            Dimension(name="x", count=size),
+        ],
+        loss_window=None,
+    )
+
+
+@pytest.mark.parametrize("backend", GROWING)
+@pytest.mark.parametrize(
+    ("size", "room"),
+    [(512, 128), (2048, 8), (16, 128)],  # 64 MiB of frames, at most 128
+)
+def test_first_frames_need_no_resize(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, size: int, room: int
+) -> None:
+    # each resize waited for the writes in flight; growing from one chunk
+    # resized at frames 1, 2, 3, 5, 9, ...
+    resizes: list[tuple[int, ...]] = []
+    stream = create_stream(_settings(tmp_path / "g.ome.zarr", backend, size))
+    backend_ = stream._backend
+    real = type(backend_)._resize
+
+    def counted(self: object, position: int, shape: tuple[int, ...]) -> None:
+        resizes.append(shape)
+        real(self, position, shape)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(backend_), "_resize", counted)
+    assert backend_.allocated[0][0] == room
+    frame = np.ones((size, size), "uint16")
+    for _ in range(room // 2):
+        stream.append(frame)
+    assert resizes == []
+    stream.close()
+    doc = json.loads((tmp_path / "g.ome.zarr" / "0" / "zarr.json").read_text())
+    assert doc["shape"][0] == room // 2  # cut to the frames written at close
+
+
+def test_room_is_whole_chunks(tmp_path: Path) -> None:
+    stream = create_stream(_settings(tmp_path / "c.ome.zarr", "tensorstore", 512, 48))
+    assert stream._backend.allocated[0][0] == 96  # 128 frames, in chunks of 48
+    assert _zarr_base.INITIAL_GROWTH_INDICES == 128
+    stream.close()
+
+
+@pytest.mark.parametrize("chunk_files", [True, False], ids=["chunk-files", "encoded"])
+def test_tensorstore_grows_arrays_off_the_appending_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_files: bool
+) -> None:
+    # issuing a resize took 0.1-0.44 ms of the append that reached half the
+    # room (frames 64, 128, 256 of 512² frames); a thread of its own issues it
+    from ome_writers.backends.zarr import _tensorstore
+
+    threads: list[str] = []
+    real = _tensorstore._resized
+
+    def recorded(array: object, shape: list[int]) -> object:
+        threads.append(threading.current_thread().name)
+        return real(array, shape)
+
+    monkeypatch.setattr(_tensorstore, "_resized", recorded)
+    compression = None if chunk_files else "zstd"
+    settings = _settings(tmp_path / "r.ome.zarr", "tensorstore", 16, None, compression)
+    before = set(threading.enumerate())  # another test's streams may be open
+    stream = create_stream(settings)
+    assert (stream._backend._files is not None) is chunk_files
+    frames = [np.full((16, 16), i, "uint16") for i in range(300)]
+    for frame in frames:
+        stream.append(frame)
+    stream.close()
+    # grown at 64, 128 and 256 (room 128, 256, 512), cut to 300 at close
+    assert len(threads) == 3 + 1
+    assert all(name.startswith("ome-writers-resize") for name in threads)
+    assert threading.main_thread().name not in threads
+    doc = json.loads((tmp_path / "r.ome.zarr" / "0" / "zarr.json").read_text())
+    assert doc["shape"] == [300, 16, 16]
+    data = zarr.open_array(tmp_path / "r.ome.zarr" / "0", mode="r")[:]
+    np.testing.assert_array_equal(data, np.stack(frames))
+    alive = [t.name for t in set(threading.enumerate()) - before]
+    assert not [name for name in alive if name.startswith("ome-writers-resize")]
+
+
+def test_tensorstore_grows_arrays_once_its_resize_thread_stopped(
+    tmp_path: Path,
+) -> None:
+    # at interpreter exit Python's thread pools stop taking work before a
+    # stream left open is closed; the resizes are then issued from the caller
+    stream = create_stream(_settings(tmp_path / "s.ome.zarr", "tensorstore", 16))
+    resizer = stream._backend._resizer
+    assert resizer is not None
+    resizer.shutdown()
+    frames = [np.full((16, 16), i, "uint16") for i in range(100)]
+    for frame in frames:
+        stream.append(frame)
+    stream.close()
+    data = zarr.open_array(tmp_path / "s.ome.zarr" / "0", mode="r")[:]
+    assert data.shape == (100, 16, 16)
+    np.testing.assert_array_equal(data, np.stack(frames))

@@ -1,0 +1,57 @@
+"""PendingWrites: order, bounds and the error that is reported."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+import numpy as np
+import pytest
+
+from ome_writers.backends.zarr._writes_in_flight import PendingWrites
+
+
+def _done(result: object = None, error: BaseException | None = None) -> Future[object]:
+    future: Future[object] = Future()
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+    return future
+
+
+def test_first_failure_is_reported_from_every_later_call() -> None:
+    pending = PendingWrites(max_items=8)
+    first, second = OSError(28, "disk full"), RuntimeError("later failure")
+    pending.add(_done(), 0)
+    pending.add(_done(error=first), 0)
+    pending.add(_done(error=second), 0)
+    with pytest.raises(OSError, match="disk full") as raised:
+        pending.drain()
+    assert raised.value is first
+    # the later failure does not replace it
+    with pytest.raises(OSError, match="disk full") as again:
+        pending.drain()
+    assert again.value is first
+    with pytest.raises(OSError, match="disk full"):
+        pending.check()
+
+
+def test_explained_error_keeps_the_original_as_cause() -> None:
+    pending = PendingWrites(explain=lambda e: OSError(28, f"explained: {e}"))
+    pending.add(_done(error=ValueError("os_error_code='28'")), 0)
+    with pytest.raises(OSError, match="explained") as raised:
+        pending.drain()
+    assert isinstance(raised.value.__cause__, ValueError)
+
+
+def test_bound_settles_oldest_and_recycles_its_buffer() -> None:
+    pending = PendingWrites(max_items=2)
+    frame = np.arange(12, dtype="uint16").reshape(3, 4)
+    buffers = [pending.copy(frame) for _ in range(3)]
+    for buffer in buffers:
+        pending.add(_done(), buffer.nbytes, buffer)
+    assert len(pending) == 2  # the oldest was settled when the bound was passed
+    assert pending.pooled == 1
+    reused = pending.copy(frame + 1)
+    assert reused is buffers[0]
+    np.testing.assert_array_equal(reused, frame + 1)

@@ -1,0 +1,235 @@
+"""Background write-back: started past a byte threshold, never on the caller."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers._io import _writeback as _flush
+from ome_writers.backends.tiff import _writer as _tifffile
+from ome_writers.backends.zarr import _chunk_file_writer as _chunk_files
+
+
+def test_flusher_syncs_in_background_after_threshold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced = threading.Event()
+    callers: list[str] = []
+
+    def fake_sync(path: Path) -> None:
+        callers.append(threading.current_thread().name)
+        synced.set()
+
+    monkeypatch.setattr(_flush, "sync_filesystem", fake_sync)
+    flusher = _flush.Flusher(tmp_path, every_bytes=100)
+    flusher.add(60)
+    assert flusher._thread is None  # below the threshold: no thread at all
+    flusher.add(60)
+    assert synced.wait(10)
+    flusher.close()
+    assert callers == ["ome-writers-flush"]
+    assert flusher._thread is not None and not flusher._thread.is_alive()
+
+
+def test_flusher_keeps_sync_errors_for_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    called = threading.Event()
+
+    def failing(path: Path) -> None:
+        called.set()
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(_flush, "sync_filesystem", failing)
+    flusher = _flush.Flusher(tmp_path, every_bytes=1)
+    flusher.add(1)
+    assert called.wait(10)
+    flusher.close()  # joins the thread, which recorded the error
+    assert flusher.error is not None and flusher.error.errno == 5
+
+
+def test_flusher_writes_back_located_files_one_batch_late(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    done = threading.Event()
+
+    def fake_writeback(path: str) -> None:
+        started.append(path)
+        done.set()
+
+    monkeypatch.setattr(_flush, "start_writeback", fake_writeback)
+    monkeypatch.setattr(_flush, "sync_filesystem", lambda p: pytest.fail("syncfs"))
+    flusher = _flush.Flusher(
+        tmp_path, every_bytes=100, locate=lambda u: [f"{u}a", f"{u}b"]
+    )
+    flusher.add(60, 1)
+    flusher.add(60, 1)  # first batch: {1}, kept back while its writes may land
+    while flusher._units:  # the thread has taken the batch
+        time.sleep(0.001)
+    flusher.add(60, 2)
+    assert not done.wait(0.2)
+    flusher.add(60, 3)  # second batch: {2, 3}; now batch one is written back
+    assert done.wait(10)
+    flusher.close()
+    assert started == ["1a", "1b"]  # each file once, in order
+
+
+def test_flusher_wakes_after_many_small_units(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    woke = threading.Event()
+    monkeypatch.setattr(_flush, "start_writeback", lambda path: None)
+    flusher = _flush.Flusher(tmp_path, every_bytes=2**40, locate=lambda u: [])
+    monkeypatch.setattr(flusher, "_write_back", lambda units: woke.set())
+    for i in range(_flush.FLUSH_EVERY_UNITS):
+        flusher.add(1, i)
+    assert woke.wait(10)  # bytes far below the threshold, units are not
+    flusher.close()
+    assert len(flusher._units) == 0
+
+
+@pytest.mark.parametrize(
+    ("backend", "chunks"),
+    [
+        ("tensorstore", None),
+        ("tensorstore", 64),
+        ("zarr-python", None),
+        ("zarrs-python", None),
+        ("acquire-zarr", None),
+        ("tifffile", None),
+    ],
+)
+def test_streams_write_back_their_files_while_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, chunks: int | None
+) -> None:
+    pytest.importorskip(backend.replace("-python", "").replace("-", "_"))
+    started: list[Path] = []
+    monkeypatch.setattr(_flush, "start_writeback", lambda p: started.append(Path(p)))
+    monkeypatch.setattr(_flush, "FLUSH_EVERY_BYTES", 64 * 1024)
+    monkeypatch.setattr(_flush, "MIN_FLUSH_BYTES", 64 * 1024)
+    monkeypatch.setattr(_tifffile, "WRITEBACK_EVERY_BYTES", 64 * 1024)
+    monkeypatch.setattr(_chunk_files, "WRITEBACK_EVERY_BYTES", 64 * 1024)
+    suffix = ".ome.tiff" if backend == "tifffile" else ".ome.zarr"
+    out = tmp_path / f"f{suffix}"
+    settings = AcquisitionSettings(
+        root_path=str(out),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=16),
+            Dimension(name="y", count=128, chunk_size=chunks),
+            Dimension(name="x", count=128, chunk_size=chunks),
+        ],
+        dtype="uint16",
+    )
+    with create_stream(settings, checkpoint_seconds=None) as stream:
+        for n in range(16):  # 32 KiB frames: a batch every second frame
+            stream.append(np.full((128, 128), n + 1, "uint16"))  # not fill value
+            time.sleep(0.02)  # give the write-back thread its turn
+    assert started, "no background write-back during 512 KiB of frames"
+    # every path handed to the write-back is a data file the writer made
+    assert all(p.is_file() for p in started), started
+    assert all(out in p.parents or p == out for p in started)
+    if chunks:  # a frame in 2 x 2 chunk files: all four are written back
+        assert {p.parent.name for p in started} == {"0", "1"}
+
+
+def test_flusher_without_lag_writes_back_the_current_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    done = threading.Event()
+    monkeypatch.setattr(
+        _flush, "start_writeback", lambda p: (started.append(p), done.set())
+    )
+    flusher = _flush.Flusher(tmp_path, every_bytes=10, locate=lambda u: [u], lag=False)
+    flusher.add(10, "file")
+    assert done.wait(10)
+    flusher.close()
+    assert started == ["file"]
+
+
+def test_batches_are_as_large_as_the_writes_in_flight_within_bounds() -> None:
+    low, high = _flush.MIN_FLUSH_BYTES, _flush.FLUSH_EVERY_BYTES
+    assert _flush.flush_every(1) == low
+    assert _flush.flush_every(low + 1) == low + 1
+    assert _flush.flush_every(10 * high) == high
+
+
+@pytest.mark.parametrize(
+    ("backend", "size", "z_chunk"),
+    [
+        ("zarr-python", 64, None),
+        ("zarr-python", 2048, None),
+        ("zarrs-python", 1024, None),
+        ("zarr-python", 1024, 16),  # assembled blocks of 16 frames
+        ("tensorstore", 64, None),
+        ("tensorstore", 2048, None),
+    ],
+)
+def test_zarr_write_back_batches_follow_the_library_in_flight(
+    tmp_path: Path, backend: str, size: int, z_chunk: int | None
+) -> None:
+    """Little in flight: write-back starts often, and less is left for close."""
+    pytest.importorskip(backend.replace("-python", "").replace("-", "_"))
+    if backend == "tensorstore":  # at most `MAX_PENDING_BYTES`, whatever the frames
+        from ome_writers.backends.zarr._tensorstore import MAX_PENDING_BYTES
+
+        in_flight = MAX_PENDING_BYTES
+    else:  # `MAX_IN_FLIGHT` writes, each a frame or an assembled block
+        from ome_writers.backends.zarr._zarr_python import MAX_IN_FLIGHT
+
+        in_flight = MAX_IN_FLIGHT * size * size * 2 * (z_chunk or 1)
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "f.ome.zarr"),
+        format=backend,
+        dimensions=[
+            Dimension(name="z", count=16, chunk_size=z_chunk, type="space"),
+            Dimension(name="y", count=size),
+            Dimension(name="x", count=size),
+        ],
+        dtype="uint16",
+    )
+    with create_stream(settings, checkpoint_seconds=None) as stream:
+        every = stream._backend.flusher.every_bytes
+    assert every == _flush.flush_every(in_flight)
+    if in_flight < _flush.MIN_FLUSH_BYTES:
+        assert every == _flush.MIN_FLUSH_BYTES < _flush.FLUSH_EVERY_BYTES
+
+
+def test_tensorstore_pyramid_levels_write_back_their_smaller_batches(
+    tmp_path: Path,
+) -> None:
+    """Level k keeps 4**-k of level 0's bytes in flight (`share_with`), so its
+    write-back batch follows that bound, not the one it was created with."""
+    pytest.importorskip("tensorstore")
+    from ome_writers.backends.zarr._tensorstore import MAX_PENDING_BYTES
+
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "p.ome.zarr"),
+        format="tensorstore",
+        dimensions=[
+            Dimension(name="t", count=2, type="time"),
+            Dimension(name="y", count=64),
+            Dimension(name="x", count=64),
+        ],
+        dtype="uint16",
+        pyramid=3,
+    )
+    with create_stream(settings, checkpoint_seconds=None) as stream:
+        backend = stream._backend
+        batches = [backend.base.flusher.every_bytes]
+        batches += [level.flusher.every_bytes for level in backend.levels]
+        for _ in range(2):
+            stream.append(np.ones((64, 64), "uint16"))
+    assert batches == [
+        _flush.flush_every(MAX_PENDING_BYTES),
+        _flush.flush_every(MAX_PENDING_BYTES // 4),
+        _flush.flush_every(MAX_PENDING_BYTES // 16),
+    ]
+    assert batches[1] < batches[0]

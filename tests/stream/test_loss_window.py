@@ -1,0 +1,390 @@
+"""The loss window: what was appended becomes readable on disk while the stream
+is open, read by zarr-python and tensorstore without our code."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+import tensorstore as ts
+import zarr
+
+from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers.backends.zarr import _dataset as _zarr_base
+from ome_writers.metadata._frame_metadata import JOURNAL_NAME
+from tests.stream.visits import append_waits_for_visit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+ZARR_BACKENDS = ["tensorstore", "zarr-python", "zarrs-python"]
+SHAPE = (6, 5)
+
+
+def _frame(n: int) -> np.ndarray:
+    return (np.arange(30, dtype="uint16").reshape(SHAPE) + 100 * (n + 1)).astype(
+        "uint16"
+    )
+
+
+def _settings(root: Path, backend: str, **kwargs: object) -> AcquisitionSettings:
+    t = kwargs.pop("t", 3)
+    z_chunk = kwargs.pop("z_chunk", None)
+    return AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=t, type="time"),  # type: ignore[arg-type]
+            Dimension(name="z", count=4, type="space", chunk_size=z_chunk),  # type: ignore[arg-type]
+            Dimension(name="y", count=SHAPE[0]),
+            Dimension(name="x", count=SHAPE[1]),
+        ],
+        dtype="uint16",
+        overwrite=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _on_disk(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The array as zarr-python and tensorstore read it from disk."""
+    by_zarr = np.asarray(zarr.open_array(root / "0", mode="r")[:])
+    spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(root / "0")}}
+    by_ts = ts.open(spec, open=True, read=True).result().read().result()
+    return by_zarr, np.asarray(by_ts)
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_partial_chunk_is_written_provisionally(tmp_path: Path, backend: str) -> None:
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, backend, z_chunk=4, loss_window=None))
+    for n in range(2):  # half of the first z chunk
+        stream.append(_frame(n))
+    assert stream._make_readable()
+    for data in _on_disk(root):
+        np.testing.assert_array_equal(data[0, 0], _frame(0))
+        np.testing.assert_array_equal(data[0, 1], _frame(1))
+        assert not data[0, 2:].any()  # frames still to come read as zeros
+    for n in range(2, 5):  # completes the chunk, opens the next
+        stream.append(_frame(n))
+    assert stream._make_readable()
+    for data in _on_disk(root):
+        for n in range(4):
+            np.testing.assert_array_equal(data[0, n], _frame(n))
+        np.testing.assert_array_equal(data[1, 0], _frame(4))
+        assert not data[1, 1:].any()
+    stream.close()
+    for data in _on_disk(root):
+        for n in range(5):
+            np.testing.assert_array_equal(data[n // 4, n % 4], _frame(n))
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_unbounded_array_declares_the_frames_written(
+    tmp_path: Path, backend: str
+) -> None:
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, backend, t=None, loss_window=None))
+    for n in range(9):  # t = 0, 1 and one plane of t = 2
+        stream.append(_frame(n))
+    assert stream._make_readable()  # frames arrived since the last visit:
+    for data in _on_disk(root):  # readable, the room grown ahead kept
+        assert data.shape[0] >= 3
+        np.testing.assert_array_equal(data[2, 0], _frame(8))
+        assert not data[2, 1:].any()
+    assert stream._backend.needs_visit()
+    assert stream._make_readable()  # none since: cut to the frames written
+    assert not stream._backend.needs_visit()
+    shape = json.loads((root / "0" / "zarr.json").read_text())["shape"]
+    assert shape[0] == 3
+    for data in _on_disk(root):
+        assert data.shape[0] == 3
+        np.testing.assert_array_equal(data[2, 0], _frame(8))
+        assert not data[2, 1:].any()
+    for n in range(9, 14):  # grows again past the declared extent
+        stream.append(_frame(n))
+    stream.close()
+    for data in _on_disk(root):
+        assert data.shape[0] == 4
+        np.testing.assert_array_equal(data[3, 1], _frame(13))
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_chunk_completed_after_a_cut_while_the_array_regrows(
+    tmp_path: Path, backend: str
+) -> None:
+    """Unbounded t in chunks of 4 frames: a visit with no new frame cuts the
+    array to 3 frames; the frame completing the chunk regrows it, and the
+    whole chunk is written through an array that may not have the new shape
+    yet."""
+    root = tmp_path / "x.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=None, type="time", chunk_size=4),
+            Dimension(name="y", count=SHAPE[0]),
+            Dimension(name="x", count=SHAPE[1]),
+        ],
+        dtype="uint16",
+        loss_window=None,
+    )
+    stream = create_stream(settings)
+    frames = 0
+    for _ in range(20):
+        for _ in range(3):
+            stream.append(_frame(frames))
+            frames += 1
+        assert stream._make_readable()
+        assert stream._make_readable()  # nothing new: cut
+        shape = json.loads((root / "0" / "zarr.json").read_text())["shape"]
+        assert shape[0] == frames
+    stream.close()
+    for data in _on_disk(root):
+        assert data.shape[0] == frames
+        for n in range(frames):
+            np.testing.assert_array_equal(data[n], _frame(n))
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_steady_acquisition_keeps_its_room(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two positions, unbounded t: while frames keep arriving, visits leave the
+    room grown ahead (no resize); a visit after an array's frames stopped cuts
+    that array only, and it regrows to at least its initial room."""
+    root = tmp_path / "x.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="p", count=2, type="position"),
+            Dimension(name="y", count=SHAPE[0]),
+            Dimension(name="x", count=SHAPE[1]),
+        ],
+        dtype="uint16",
+        loss_window=None,
+    )
+    stream = create_stream(settings)
+    backend_ = stream._backend
+    resized: list[tuple[int, int]] = []
+    resize = backend_._resize  # type: ignore[attr-defined]
+
+    def counted(position: int, shape: tuple[int, ...]) -> None:
+        resized.append((position, shape[0]))
+        resize(position, shape)
+
+    monkeypatch.setattr(backend_, "_resize", counted)
+    room = backend_.allocated[0][0]  # type: ignore[attr-defined]
+    for t in range(20):  # both positions, a visit after every time point
+        stream.append(_frame(2 * t))
+        stream.append(_frame(2 * t + 1))
+        assert stream._make_readable()
+    assert resized == []
+    for t in range(20, 23):  # only position 0 gets frames (skips position 1)
+        stream.append(_frame(2 * t))
+        stream.skip()
+        assert stream._make_readable()
+    assert resized == []  # the skips count as arrivals for position 1
+    stream.append(_frame(46))  # t = 23, position 0
+    assert stream._make_readable()
+    assert resized == [(1, 23)]  # position 1 got nothing since the last visit
+    stream.append(_frame(47))  # position 1 regrows, with the initial room
+    assert resized[1:] == [(1, max(room, 2 * 23))]
+    assert stream._make_readable()
+    assert stream._make_readable()
+    assert [p for p, _ in resized[2:]] == [0, 1]  # both quiet: both cut
+    for position in range(2):
+        array = root / str(position) / "0"
+        assert json.loads((array / "zarr.json").read_text())["shape"][0] == 24
+    stream.close()
+    for position in range(2):
+        array = root / str(position) / "0"
+        by_zarr = np.asarray(zarr.open_array(array, mode="r")[:])
+        assert by_zarr.shape[0] == 24
+        np.testing.assert_array_equal(by_zarr[23], _frame(46 + position))
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_window_thread_cuts_once_frames_stop(tmp_path: Path, backend: str) -> None:
+    """The window's thread visits again with nothing new until the array is cut."""
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, backend, t=None, loss_window=0.2))
+    for n in range(9):
+        stream.append(_frame(n))
+    deadline = time.monotonic() + 10
+    shape = None
+    while time.monotonic() < deadline:
+        shape = json.loads((root / "0" / "zarr.json").read_text())["shape"]
+        if shape[0] == 3:
+            break
+        time.sleep(0.05)
+    assert shape is not None and shape[0] == 3
+    stream.close()
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_window_thread_makes_frames_readable(tmp_path: Path, backend: str) -> None:
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, backend, z_chunk=4, loss_window=0.2))
+    for n in range(3):
+        stream.append(_frame(n), frame_metadata={"n": n})
+    deadline = time.monotonic() + 10
+    journal = root / JOURNAL_NAME
+    while time.monotonic() < deadline:
+        if journal.is_file() and len(journal.read_text().splitlines()) == 3:
+            break
+        time.sleep(0.05)
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert [r["n"] for r in records] == [0, 1, 2]
+    for data in _on_disk(root):
+        for n in range(3):
+            np.testing.assert_array_equal(data[0, n], _frame(n))
+    assert len(stream._frame_log._frames) == 0  # written: forgotten
+    stream.close()
+    assert not any(
+        t.name == "ome-writers-loss-window" and t.is_alive()
+        for t in threading.enumerate()
+    )
+    attrs = json.loads((root / "zarr.json").read_text())["attributes"]
+    assert [r["n"] for r in attrs["ome_writers"]["frame_metadata"]] == [0, 1, 2]
+    assert not journal.exists()
+
+
+def test_frame_metadata_memory_stays_flat(tmp_path: Path) -> None:
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, "tensorstore", t=None, loss_window=None))
+    peak = 0
+    for n in range(2000):
+        stream.append(_frame(0), frame_metadata={"n": n, "delta_t": n * 0.1})
+        if n % 100 == 99:
+            assert stream._make_readable()
+        peak = max(peak, len(stream._frame_log._frames))
+    stream.close()
+    assert 0 < peak <= 100  # at most the entries since the last visit
+    attrs = json.loads((root / "zarr.json").read_text())["attributes"]
+    records = attrs["ome_writers"]["frame_metadata"]
+    assert [r["n"] for r in records] == list(range(2000))
+    assert records[5]["storage_index"] == [1, 1]
+
+
+def test_many_records_stay_in_the_journal_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_zarr_base, "INLINE_FRAME_RECORDS", 10)
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, "zarr-python", t=None, loss_window=None))
+    for n in range(25):
+        stream.append(_frame(n), frame_metadata={"n": n})
+        if n == 12:
+            stream._make_readable()
+    stream.close()
+    own = json.loads((root / "zarr.json").read_text())["attributes"]["ome_writers"]
+    assert "frame_metadata" not in own
+    assert own["frame_metadata_file"] == {"path": JOURNAL_NAME, "records": 25}
+    lines = (root / JOURNAL_NAME).read_text().splitlines()
+    assert [json.loads(line)["n"] for line in lines] == list(range(25))
+    from ome_writers.tools.info import inspect_dataset
+    from ome_writers.tools.repair import repair
+
+    image = inspect_dataset(root).images[0]
+    assert image.frames_with_metadata == 25
+    assert "nothing to repair" in repair(root)  # the file is the final record
+
+
+@pytest.mark.parametrize("part", ["under the lock", "after it"])
+def test_a_failure_in_the_background_is_raised_by_the_next_append(
+    tmp_path: Path, part: str
+) -> None:
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, "tensorstore", loss_window=None))
+    stream.append(_frame(0))
+
+    def full() -> None:
+        raise OSError(28, "No space left on device")
+
+    def broken(frames_done: int) -> Callable[[], None]:
+        if part == "under the lock":
+            full()
+        return full
+
+    stream._backend.start_readable = broken  # type: ignore[method-assign]
+    assert stream._make_readable() is False  # the window's thread ends
+    with pytest.raises(OSError, match="No space left"):
+        stream.append(_frame(1))
+    stream.close()  # reported once: close does not raise it again
+    np.testing.assert_array_equal(_on_disk(root)[0][0, 0], _frame(0))
+
+
+def test_loss_window_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="loss_window"):
+        AcquisitionSettings(loss_window=0)
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_visit_waits_for_writes_without_the_stream_lock(
+    tmp_path: Path, backend: str
+) -> None:
+    """One frame per chunk, bounded: a visit waits for the writes in flight
+    without the stream's lock, so appends go on meanwhile."""
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, backend, loss_window=None))
+    stream.append(_frame(0))
+    pending = stream._backend._pending  # type: ignore[attr-defined]
+    blocked = append_waits_for_visit(stream, pending, _frame(1))
+    assert not blocked, "append waited for the visit"
+    for n in range(2, 12):
+        stream.append(_frame(n))
+    stream.close()
+    for data in _on_disk(root):
+        for n in range(12):
+            np.testing.assert_array_equal(data[n // 4, n % 4], _frame(n))
+
+
+@pytest.mark.parametrize("backend", ZARR_BACKENDS)
+def test_pyramid_level_zero_keeps_its_room_while_frames_arrive(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a pyramid, level 0 follows the same rule: no cut while frames
+    arrive, a cut at the first visit after they stopped."""
+    root = tmp_path / "x.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="y", count=32),
+            Dimension(name="x", count=32),
+        ],
+        dtype="uint16",
+        loss_window=None,
+        pyramid=2,
+    )
+    stream = create_stream(settings)
+    base = stream._backend.base  # type: ignore[attr-defined]
+    resized: list[int] = []
+    resize = base._resize
+
+    def counted(position: int, shape: tuple[int, ...]) -> None:
+        resized.append(shape[0])
+        resize(position, shape)
+
+    monkeypatch.setattr(base, "_resize", counted)
+    frame = np.arange(32 * 32, dtype="uint16").reshape(32, 32)
+    for _ in range(10):
+        stream.append(frame)
+        assert stream._make_readable()
+    assert resized == []
+    assert stream._make_readable()  # nothing new: level 0 cut
+    assert resized == [10]
+    assert not stream._backend.needs_visit()
+    assert json.loads((root / "0" / "zarr.json").read_text())["shape"][0] == 10
+    stream.close()
+    for level, size in ((0, 32), (1, 16)):
+        data = np.asarray(zarr.open_array(root / str(level), mode="r")[:])
+        assert data.shape == (10, size, size)
