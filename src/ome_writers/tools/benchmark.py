@@ -799,8 +799,8 @@ def _run_plan(
     The baselines run apart: raw tensorstore writes (b) by read-modify-write
     (about 4 GB for 0.27 GB of frames), and the runs after it were slow for
     seconds, also past the next plain write; in (b) that decided which
-    version of a pair won (docs/performance.md, "The raw baselines run
-    apart"). A paced baseline uses the plain write of its own repeat.
+    version of a pair won (benchmarks/results/history.md, "The raw baselines
+    run apart"). A paced baseline uses the plain write of its own repeat.
     """
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in plan}
     compared = [row for row in plan if not row[1].startswith("raw:")]
@@ -869,8 +869,9 @@ def run_order(plan: list[tuple[str, str]], repeat: int) -> list[tuple[str, str]]
     A run's throughput depends on the run just before it on this kind of
     machine: identical code in both places gave "ours" 1.1-2.4 times the
     "+create" throughput of the compared copy that always ran second
-    (docs/performance.md, "The order of the rows"). Alternating the order
-    puts each version first equally often; an even `--repeat` balances it.
+    (benchmarks/results/history.md, "The order of the rows"). Alternating the
+    order puts each version first equally often; an even `--repeat` balances
+    it.
     """
     if repeat % 2 == 0:
         return list(plan)

@@ -47,7 +47,8 @@ WRITEBACK_EVERY_BYTES = 8 * 1024**2
 #: 0.37, the inode 0.21, the bytes 0.15), one thread's worth; two threads
 #: completed 1,200-1,390 paced frames a second against one's 890-940, three
 #: fewer than two; with two, 2048² frames also go faster than through
-#: tensorstore's threads (docs/performance.md), with one they went slower
+#: tensorstore's threads (benchmarks/results/history.md), with one they went
+#: slower
 WRITER_THREADS = 2
 #: frames go to one writer thread until more than this many bytes wait for
 #: it, then to all `WRITER_THREADS`. Paced 2048² frames at 30 fps (200
