@@ -18,7 +18,7 @@ from ome_writers.tools import benchmark
 if TYPE_CHECKING:
     from ome_writers.backends._base import BackendContext
 
-ROOT = Path(__file__).parent.parent.parent
+ROOT = Path(__file__).parent.parent
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,7 @@ class FrameRouter:
     __slots__ = (
         "_block",
         "_block_routes",
+        "_cycle_routes",
         "_inner",
         "_inner_total",
         "_outer_axis",
@@ -175,6 +176,14 @@ class FrameRouter:
             self._inner = list(itertools.product(*inner_ranges))
         # an unbounded listed order covers `span` indices of the first dimension
         self._span = 1 + max((e[0] for e in self._block or ()), default=0)
+        # an unbounded acquisition repeats one cycle of routes, shifted along
+        # the first dimension (`route`)
+        self._cycle_routes: list[Route] | None = None
+        if self.total is None and not settings.is_ragged and self._outer_axis >= 0:
+            if self._block is not None:
+                self._cycle_routes = self._block_routes
+            elif self._inner is not None:
+                self._cycle_routes = [self._split((0, *i)) for i in self._inner]
         # jagged orders leave cells out: the storage indices that are acquired
         self._planned: list[set[tuple[int, ...]]] | None = None
         if self._block is not None:
@@ -234,11 +243,25 @@ class FrameRouter:
             index = (*index[:k], index[k] % self._span, *index[k + 1 :])
         return index in planned[position]
 
+    @property
+    def table(self) -> list[Route] | None:
+        """Every frame's route, when the acquisition is bounded and small
+        enough to list them (`route(n)` is then ``table[n]``)."""
+        return self._table
+
     def route(self, n: int) -> Route:
         """(position index, storage index) of frame `n` (no bounds check)."""
         table = self._table
         if table is not None:
             return table[n]
+        cycle_routes = self._cycle_routes
+        if cycle_routes is not None:
+            cycle, rem = divmod(n, len(cycle_routes))
+            pos, index = cycle_routes[rem]
+            if not cycle:
+                return pos, index
+            k = self._outer_axis
+            return pos, (*index[:k], index[k] + cycle * self._span, *index[k + 1 :])
         return self._compute(n)
 
     def __iter__(self) -> Iterator[Route]:

@@ -718,8 +718,7 @@ class BackendConformance:
         stream = create_stream(settings, checkpoint_seconds=None)
         self.stream = stream
         fail_at = 5  # the sixth write fails
-        files = getattr(stream._backend, "_files", None)
-        pending = getattr(stream._backend, "_pending", None)
+        files, pending = _background_writes(stream._backend)
         if files is not None:  # chunk files written by a thread of ours
             _fail_after_writing(files, fail_at)
         else:
@@ -762,6 +761,17 @@ def _fail_after_landing(pending: Any, fail_at: int) -> None:
         track(future, nbytes, *args, **kwargs)
 
     pending.add = add
+
+
+def _background_writes(backend: Any) -> tuple[Any, Any]:
+    """A backend's chunk files of ours and its tracker of writes in flight,
+    whichever it has (None: not this one)."""
+    arrays = getattr(backend, "arrays", None)
+    if arrays is None:  # not an OME-Zarr dataset
+        return getattr(backend, "_files", None), getattr(backend, "_pending", None)
+    writer = arrays.writer
+    library = getattr(writer, "inner", writer)
+    return getattr(writer, "files", None), getattr(library, "_pending", None)
 
 
 def _fail_after_writing(files: Any, fail_at: int) -> None:

@@ -196,7 +196,7 @@ def test_zarr_write_back_batches_follow_the_library_in_flight(
         dtype="uint16",
     )
     with create_stream(settings, checkpoint_seconds=None) as stream:
-        every = stream._backend.flusher.every_bytes
+        every = stream._backend.arrays.flusher.every_bytes
     assert every == _flush.flush_every(in_flight)
     if in_flight < _flush.MIN_FLUSH_BYTES:
         assert every == _flush.MIN_FLUSH_BYTES < _flush.FLUSH_EVERY_BYTES
@@ -223,7 +223,7 @@ def test_tensorstore_pyramid_levels_write_back_their_smaller_batches(
     )
     with create_stream(settings, checkpoint_seconds=None) as stream:
         backend = stream._backend
-        batches = [backend.base.flusher.every_bytes]
+        batches = [backend.base.arrays.flusher.every_bytes]
         batches += [level.flusher.every_bytes for level in backend.levels]
         for _ in range(2):
             stream.append(np.ones((64, 64), "uint16"))

@@ -14,6 +14,7 @@ import pytest
 
 from ome_writers import create_stream
 from ome_writers.backends.zarr import _tensorstore
+from tests.backends.zarr.internals import library_writer
 from tests.conftest import time_series_settings
 
 pytest.importorskip("tensorstore")
@@ -80,7 +81,7 @@ def test_pending_writes_stay_bounded(
         tmp_path / "slow.ome.zarr", SHAPE, n, y_chunk=Y_CHUNK, format="tensorstore"
     )
     stream = create_stream(settings, checkpoint_seconds=None)
-    backend = stream._backend
+    backend = library_writer(stream._backend)
     backend._bulk_threads = backend.threads  # keep the stand-in array in place
     slow = _SlowArray(backend._arrays[0].shape)
     backend._arrays[0] = slow
@@ -93,7 +94,7 @@ def test_pending_writes_stay_bounded(
     assert most_bytes <= 4 * FRAME_BYTES
     assert most_items <= 4
     assert len(slow.committed) >= n - 4  # append waited for the sink
-    backend._drain()
+    backend.drain()
     assert slow.committed == list(range(n))  # nothing dropped, in order
     stream.close()
 
@@ -104,7 +105,7 @@ def test_small_frames_get_more_threads_once_appends_wait(tmp_path: Path) -> None
         tmp_path / "switch.ome.zarr", SHAPE, n, y_chunk=Y_CHUNK, format="tensorstore"
     )
     stream = create_stream(settings, checkpoint_seconds=None)
-    backend = stream._backend
+    backend = library_writer(stream._backend)
     start, bulk = backend.threads, backend._bulk_threads
     assert start != bulk
     # nothing commits until an append had to wait (the sink is slower than

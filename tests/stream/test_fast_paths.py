@@ -171,13 +171,13 @@ def test_chunk_assembly_equals_per_frame_writes(
             root = Path(tmp) / f"assembled{assembled}.ome.zarr"
 
             def choose(b: Any, assembled: bool = assembled) -> None:
-                assert b.assembler is not None  # the settings need assembly
+                assert b.arrays.assembler is not None  # the settings need it
                 if not assembled:
-                    b.assembler = None  # every frame straight into its chunk
+                    b.arrays.assembler = None  # every frame straight into its chunk
 
             # the reference path: the library reads, modifies and writes the
             # chunk for each frame, one frame after the other
-            settle = None if assembled else (lambda b: b._drain())
+            settle = None if assembled else (lambda b: b.arrays.drain())
             live = _write(root, dims, dtype, frames, choose, settle, format=backend)
             stored = zarr.open_array(str(root / "0"), mode="r")[...]
             np.testing.assert_array_equal(stored, expected)

@@ -18,6 +18,7 @@ import pytest
 from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers._registry import BY_NAME
 from tests.backends.params import backend_params, root_for
+from tests.backends.zarr.internals import library_writer
 
 FRAME = (512, 512)  # 512 KiB per uint16 frame
 FRAME_BYTES = FRAME[0] * FRAME[1] * 2
@@ -63,8 +64,8 @@ def _append_peaks(settings: AcquisitionSettings, frames: list[np.ndarray]) -> li
     deferred = None
     if stream._backend.name in LIBRARY_ENCODES_IN_PYTHON:
         # measure our layer alone: the library's encoding runs between appends
-        stream._backend._executor.shutdown(wait=True)
-        deferred = stream._backend._executor = _DeferredExecutor()
+        library_writer(stream._backend)._executor.shutdown(wait=True)
+        deferred = library_writer(stream._backend)._executor = _DeferredExecutor()
     for frame in frames[:4]:  # warm up: lazily created state, first chunk files
         stream.append(frame)
         if deferred is not None:
@@ -150,7 +151,7 @@ def test_small_frame_copies_are_recycled_within_a_bound(tmp_path: Path) -> None:
     ]
     frame = np.ones(FRAME, "uint16")
     stream = create_stream(_settings(tmp_path, "tensorstore", dims))
-    pending = stream._backend._pending
+    pending = library_writer(stream._backend)._pending
     most = 0
     for i in range(n):
         frame[0, 0] = i  # the caller reuses its buffer at once

@@ -14,8 +14,9 @@ import tensorstore as ts
 import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
-from ome_writers.backends.zarr import _dataset as _zarr_base
+from ome_writers.backends.zarr import _hierarchy
 from ome_writers.metadata._frame_metadata import JOURNAL_NAME
+from tests.backends.zarr.internals import library_writer
 from tests.stream.visits import append_waits_for_visit
 
 if TYPE_CHECKING:
@@ -171,16 +172,16 @@ def test_steady_acquisition_keeps_its_room(
         loss_window=None,
     )
     stream = create_stream(settings)
-    backend_ = stream._backend
+    arrays = stream._backend.arrays  # type: ignore[attr-defined]
     resized: list[tuple[int, int]] = []
-    resize = backend_._resize  # type: ignore[attr-defined]
+    resize = arrays.writer.resize
 
     def counted(position: int, shape: tuple[int, ...]) -> None:
         resized.append((position, shape[0]))
         resize(position, shape)
 
-    monkeypatch.setattr(backend_, "_resize", counted)
-    room = backend_.allocated[0][0]  # type: ignore[attr-defined]
+    monkeypatch.setattr(arrays.writer, "resize", counted)
+    room = arrays.allocated[0][0]
     for t in range(20):  # both positions, a visit after every time point
         stream.append(_frame(2 * t))
         stream.append(_frame(2 * t + 1))
@@ -276,7 +277,7 @@ def test_frame_metadata_memory_stays_flat(tmp_path: Path) -> None:
 def test_many_records_stay_in_the_journal_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_zarr_base, "INLINE_FRAME_RECORDS", 10)
+    monkeypatch.setattr(_hierarchy, "INLINE_FRAME_RECORDS", 10)
     root = tmp_path / "x.ome.zarr"
     stream = create_stream(_settings(root, "zarr-python", t=None, loss_window=None))
     for n in range(25):
@@ -335,7 +336,7 @@ def test_visit_waits_for_writes_without_the_stream_lock(
     root = tmp_path / "x.ome.zarr"
     stream = create_stream(_settings(root, backend, loss_window=None))
     stream.append(_frame(0))
-    pending = stream._backend._pending  # type: ignore[attr-defined]
+    pending = library_writer(stream._backend)._pending
     blocked = append_waits_for_visit(stream, pending, _frame(1))
     assert not blocked, "append waited for the visit"
     for n in range(2, 12):
@@ -366,15 +367,15 @@ def test_pyramid_level_zero_keeps_its_room_while_frames_arrive(
         pyramid=2,
     )
     stream = create_stream(settings)
-    base = stream._backend.base  # type: ignore[attr-defined]
+    writer = stream._backend.base.arrays.writer  # type: ignore[attr-defined]
     resized: list[int] = []
-    resize = base._resize
+    resize = writer.resize
 
     def counted(position: int, shape: tuple[int, ...]) -> None:
         resized.append(shape[0])
         resize(position, shape)
 
-    monkeypatch.setattr(base, "_resize", counted)
+    monkeypatch.setattr(writer, "resize", counted)
     frame = np.arange(32 * 32, dtype="uint16").reshape(32, 32)
     for _ in range(10):
         stream.append(frame)

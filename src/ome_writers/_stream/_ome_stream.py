@@ -152,6 +152,7 @@ class OMEStream:
         "_readable",
         "_route",
         "_router",
+        "_routes",
         "_settings",
         "_total",
         "_tracker",
@@ -178,6 +179,7 @@ class OMEStream:
     _ranges: DisplayRanges | None
     _readable: tuple[int, int]
     _route: Callable[[int], tuple[int, tuple[int, ...]]]
+    _routes: list[tuple[int, tuple[int, ...]]] | None
     _router: FrameRouter
     _settings: AcquisitionSettings
     _total: int | None
@@ -221,7 +223,8 @@ class OMEStream:
             ]
         self._total = router.total
         self._route = router.route
-        self._write = backend.write
+        self._routes = router.table  # a list lookup per frame, when listed
+        self._write = backend.frame_writer()
         self._n = 0
         self._check_finite = False
         self._checkpoint_every = None
@@ -296,7 +299,8 @@ class OMEStream:
                     "to write an unbounded number of frames, set the count of your "
                     "first dimension to None."
                 )
-            pos, index = self._route(n)
+            routes = self._routes
+            pos, index = routes[n] if routes is not None else self._route(n)
             if specs is not None:  # this position's camera: its shape and dtype
                 _check_frame(arr, *specs[pos])
             try:

@@ -133,6 +133,11 @@ class Backend(ABC):
         The caller may reuse `frame`'s memory as soon as this returns.
         """
 
+    def frame_writer(self) -> Callable[[int, tuple[int, ...], np.ndarray], None]:
+        """What the stream calls for each frame: `write`, or the object a
+        backend delegates every frame to, so an append goes straight there."""
+        return self.write
+
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         """Leave the frame at `index` unwritten (reads as zeros)."""
 

@@ -139,7 +139,7 @@ def repair_zarr(path: Path) -> str:
 
     from ome_writers._io._paths import ACQUIRE_ZARR_STAGING, replace_file
     from ome_writers.backends.zarr._chunk_file_writer import PARTIAL_SUFFIX
-    from ome_writers.backends.zarr._dataset import INLINE_FRAME_RECORDS
+    from ome_writers.backends.zarr._hierarchy import INLINE_FRAME_RECORDS
     from ome_writers.metadata._frame_metadata import JOURNAL_NAME, read_journal
 
     staging = path / ACQUIRE_ZARR_STAGING

@@ -24,6 +24,7 @@ from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers._io._paths import ACQUIRE_ZARR_STAGING
 from ome_writers.backends.zarr import _acquire_zarr
 from ome_writers.backends.zarr import _acquire_zarr_staging as _staging_store
+from ome_writers.backends.zarr._acquire_zarr_shards import CompleteShards
 
 pytest.importorskip("acquire_zarr")
 
@@ -242,13 +243,13 @@ def test_a_visit_in_progress_stops_declaring_once_close_starts(
     # arrays made ahead declares nothing once close has started
     gate = _hold_arrays_after_the_first(monkeypatch)
     declared: list[str] = []
-    write_doc = _acquire_zarr.AcquireZarrBackend._write_array_doc
+    write_doc = CompleteShards.write_array_doc
 
     def recorded(self: Any, key: str, shape: list[int]) -> None:
         declared.append(key)
         write_doc(self, key, shape)
 
-    monkeypatch.setattr(_acquire_zarr.AcquireZarrBackend, "_write_array_doc", recorded)
+    monkeypatch.setattr(CompleteShards, "write_array_doc", recorded)
     root = tmp_path / "closing.ome.zarr"
     stream = create_stream(_two_positions(root))
     for n in range(4):  # position 0 complete: a visit would declare it

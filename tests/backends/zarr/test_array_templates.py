@@ -22,6 +22,7 @@ import zarr
 from ome_writers import AcquisitionSettings, Dimension, Position, create_stream
 from ome_writers.backends.zarr import _tensorstore, _zarr_python
 from tests.backends.params import backend_params
+from tests.backends.zarr.internals import library_writer
 
 BACKENDS = backend_params(names=["zarr-python", "zarrs-python"])
 POSITIONS = 6
@@ -91,7 +92,8 @@ def test_arrays_after_the_first_are_made_from_its_document(
     frames = _frames()
     for frame in frames:
         stream.append(frame)
-    pipelines = {type(a.async_array.codec_pipeline) for a in stream._backend._arrays}
+    arrays = library_writer(stream._backend)._arrays
+    pipelines = {type(a.async_array.codec_pipeline) for a in arrays}
     stream.close()
 
     assert len(created) == 1  # the first position's; the others from it
@@ -115,7 +117,7 @@ def test_arrays_of_another_shape_are_created_for_themselves(
 ) -> None:
     # a template is per shape: an unbounded array cut at close keeps its own
     stream = create_stream(_settings(tmp_path / "s.ome.zarr", backend))
-    backend_ = stream._backend
+    backend_ = library_writer(stream._backend)
     first = backend_._arrays[0]
     other = backend_._create_array(tmp_path / "other", [3, 32, 32])
     again = backend_._create_array(tmp_path / "again", [3, 32, 32])
@@ -168,8 +170,8 @@ def test_tensorstore_makes_arrays_of_another_shape_for_themselves(
     tmp_path: Path, ts_created: list[object]
 ) -> None:
     stream = create_stream(_settings(tmp_path / "s.ome.zarr", "tensorstore"))
-    backend_ = stream._backend
-    backend_._create_arrays(
+    backend_ = library_writer(stream._backend)
+    backend_.create(
         [(0, tmp_path / "other", [3, 32, 32]), (1, tmp_path / "again", [3, 32, 32])]
     )
     assert backend_._arrays[0].shape == backend_._arrays[1].shape == (3, 32, 32)

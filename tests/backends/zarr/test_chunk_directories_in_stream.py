@@ -43,8 +43,8 @@ def test_layout_and_data_match(tmp_path: Path, backend: str, count: int | None) 
     )
     n = 2 * 2 * 37  # 37 time points: stops short of a bounded t of 40
     with create_stream(settings, checkpoint_seconds=None) as stream:
-        backend_ = stream._backend
-        backend_._falling_behind = lambda: True  # as if an append had waited
+        backend_ = stream._backend.arrays
+        backend_.writer.falling_behind = lambda: True  # as if an append had waited
         for i in range(n):
             stream.append(frame_for(i, SHAPE))
         assert backend_.preparer is not None

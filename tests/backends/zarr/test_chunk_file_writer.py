@@ -13,7 +13,11 @@ import pytest
 
 import ome_writers as ow
 from ome_writers.backends.zarr import _chunk_file_writer as _chunk_files
-from ome_writers.backends.zarr._chunk_file_writer import ChunkFiles, frame_chunk_files
+from ome_writers.backends.zarr._chunk_file_writer import (
+    ChunkFiles,
+    ChunkFileWriter,
+    frame_chunk_files,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -248,7 +252,8 @@ def test_tensorstore_backend_writes_raw_frame_chunks_itself(
 
     settings = _settings(tmp_path, **options)
     stream = ow.create_stream(settings)
-    assert (stream._backend._files is not None) is ours
+    writer = stream._backend.arrays.writer
+    assert isinstance(writer, ChunkFileWriter) is ours
     frames = [np.full((64, 32), i + 1, "uint16") for i in range(9)]
     for i, frame in enumerate(frames):
         stream.append(frame)

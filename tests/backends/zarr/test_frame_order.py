@@ -266,7 +266,7 @@ def test_jagged_order_records_cells_not_acquired(tmp_path: Path, backend: str) -
     with create_stream(settings) as stream:
         for n in range(10):
             stream.append(_frame(n))
-        assembler = stream._backend.assembler
+        assembler = stream._backend.arrays.assembler
         assert assembler is not None and not assembler._open  # all handed over
     data = zarr.open_array(str(root / "0"), mode="r")[...]
     for n, cell in enumerate(order):

@@ -207,7 +207,7 @@ settings = AcquisitionSettings(
                 Dimension(name="y", count=8), Dimension(name="x", count=8)],
 )
 stream = create_stream(settings)
-stream._backend._groups.wait()  # the documents, built on their thread
+stream._backend.hierarchy.wait()  # the documents, built on their thread
 stream.append(np.zeros((8, 8), "uint16"))
 stream.close()
 new = sorted(m for m in set(sys.modules) - before if m.split(".")[0] == "yaozarrs")
@@ -264,12 +264,12 @@ def test_a_bounded_collection_describes_itself_before_close(
     """A bounded acquisition's OME-XML depends on the settings alone: it is
     written with the group documents, so a dataset whose process dies during
     the acquisition has it; close does not build it again."""
-    from ome_writers.backends.zarr import _dataset as _zarr_base
+    from ome_writers.backends.zarr import _hierarchy as _zarr_base
 
     root = tmp_path / "bounded.ome.zarr"
     stream = create_stream(_collection_settings(root, backend, 3))
     stream.append(np.ones((8, 8), "uint16"))
-    stream._backend._groups.wait()  # type: ignore[attr-defined]
+    stream._backend.hierarchy.wait()  # type: ignore[attr-defined]
     assert _images(root) == [("left", 3, 2), ("right", 3, 2)]
 
     def again(*args: object, **kwargs: object) -> str:
@@ -288,7 +288,7 @@ def test_an_unbounded_collection_describes_its_extent_at_close(
 ) -> None:
     root = tmp_path / "unbounded.ome.zarr"
     stream = create_stream(_collection_settings(root, backend, None))
-    stream._backend._groups.wait()  # type: ignore[attr-defined]
+    stream._backend.hierarchy.wait()  # type: ignore[attr-defined]
     assert not (root / "OME" / "METADATA.ome.xml").exists()
     for _ in range(10):  # t0 and t1 of both positions, t2 of "left"
         stream.append(np.ones((8, 8), "uint16"))
@@ -302,7 +302,7 @@ def test_a_failure_writing_the_collection_xml_is_raised_at_close(
 ) -> None:
     """Written in the background, retried at close, raised there: what else
     close writes (frames, per-frame metadata, documents) is not lost."""
-    from ome_writers.backends.zarr import _dataset as _zarr_base
+    from ome_writers.backends.zarr import _hierarchy as _zarr_base
 
     def fail(*args: object, **kwargs: object) -> str:
         raise RuntimeError("no OME-XML today")
@@ -334,7 +334,7 @@ def test_a_failure_writing_the_collection_xml_is_raised_at_close(
 def test_a_failed_background_write_of_the_collection_xml_is_redone_at_close(
     tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ome_writers.backends.zarr import _dataset as _zarr_base
+    from ome_writers.backends.zarr import _hierarchy as _zarr_base
 
     calls: list[int] = []
     build = _zarr_base.collection_text

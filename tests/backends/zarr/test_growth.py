@@ -11,8 +11,10 @@ import pytest
 import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
-from ome_writers.backends.zarr import _dataset as _zarr_base
+from ome_writers.backends.zarr import _arrays
+from ome_writers.backends.zarr._chunk_file_writer import ChunkFileWriter
 from tests.backends.params import backend_params
+from tests.backends.zarr.internals import library_writer
 
 # acquire-zarr sizes its arrays itself
 GROWING = [
@@ -53,15 +55,15 @@ def test_first_frames_need_no_resize(
     # resized at frames 1, 2, 3, 5, 9, ...
     resizes: list[tuple[int, ...]] = []
     stream = create_stream(_settings(tmp_path / "g.ome.zarr", backend, size))
-    backend_ = stream._backend
-    real = type(backend_)._resize
+    arrays = stream._backend.arrays
+    real = arrays.writer.resize
 
-    def counted(self: object, position: int, shape: tuple[int, ...]) -> None:
+    def counted(position: int, shape: tuple[int, ...]) -> None:
         resizes.append(shape)
-        real(self, position, shape)  # type: ignore[arg-type]
+        real(position, shape)
 
-    monkeypatch.setattr(type(backend_), "_resize", counted)
-    assert backend_.allocated[0][0] == room
+    monkeypatch.setattr(arrays.writer, "resize", counted)
+    assert arrays.allocated[0][0] == room
     frame = np.ones((size, size), "uint16")
     for _ in range(room // 2):
         stream.append(frame)
@@ -73,8 +75,8 @@ def test_first_frames_need_no_resize(
 
 def test_room_is_whole_chunks(tmp_path: Path) -> None:
     stream = create_stream(_settings(tmp_path / "c.ome.zarr", "tensorstore", 512, 48))
-    assert stream._backend.allocated[0][0] == 96  # 128 frames, in chunks of 48
-    assert _zarr_base.INITIAL_GROWTH_INDICES == 128
+    assert stream._backend.arrays.allocated[0][0] == 96  # 128 frames, chunks of 48
+    assert _arrays.INITIAL_GROWTH_INDICES == 128
     stream.close()
 
 
@@ -98,7 +100,8 @@ def test_tensorstore_grows_arrays_off_the_appending_thread(
     settings = _settings(tmp_path / "r.ome.zarr", "tensorstore", 16, None, compression)
     before = set(threading.enumerate())  # another test's streams may be open
     stream = create_stream(settings)
-    assert (stream._backend._files is not None) is chunk_files
+    writer = stream._backend.arrays.writer
+    assert isinstance(writer, ChunkFileWriter) is chunk_files
     frames = [np.full((16, 16), i, "uint16") for i in range(300)]
     for frame in frames:
         stream.append(frame)
@@ -121,7 +124,7 @@ def test_tensorstore_grows_arrays_once_its_resize_thread_stopped(
     # at interpreter exit Python's thread pools stop taking work before a
     # stream left open is closed; the resizes are then issued from the caller
     stream = create_stream(_settings(tmp_path / "s.ome.zarr", "tensorstore", 16))
-    resizer = stream._backend._resizer
+    resizer = library_writer(stream._backend)._resizer
     assert resizer is not None
     resizer.shutdown()
     frames = [np.full((16, 16), i, "uint16") for i in range(100)]

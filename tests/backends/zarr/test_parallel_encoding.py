@@ -13,6 +13,7 @@ import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers.backends.zarr import _zarr_python
+from tests.backends.zarr.internals import library_writer
 
 BACKENDS = ["zarr-python", "zarrs-python"]
 SHAPE = (32, 48)
@@ -43,7 +44,7 @@ def test_reused_caller_buffer_round_trips(
     stream = create_stream(
         _settings(root, backend, z_chunk=z_chunk), checkpoint_seconds=None
     )
-    assert stream._backend._executor is not None
+    assert library_writer(stream._backend)._executor is not None
     buffer = np.empty(SHAPE, "uint16")  # one camera buffer, refilled every frame
     expected = []
     for n in range(40):
@@ -63,7 +64,7 @@ def test_in_flight_writes_are_bounded(
         _settings(tmp_path / "b.ome.zarr", "zarr-python", t=10),
         checkpoint_seconds=None,
     )
-    backend = stream._backend
+    backend = library_writer(stream._backend)
     array_type = type(backend._arrays[0])
     original = array_type.__setitem__
 
@@ -91,7 +92,7 @@ def test_background_error_surfaces_and_keeps_earlier_frames(
     stream = create_stream(
         _settings(root, "zarr-python", t=10), checkpoint_seconds=None
     )
-    array_type = type(stream._backend._arrays[0])
+    array_type = type(library_writer(stream._backend)._arrays[0])
     original = array_type.__setitem__
     calls = {"n": 0}
     lock = threading.Lock()

@@ -25,6 +25,7 @@ from ome_writers import (
 )
 from ome_writers._registry import BY_NAME
 from tests.backends.params import backend_params
+from tests.backends.zarr.internals import library_writer
 from tests.stream.visits import append_waits_for_visit
 
 ZARR_BACKENDS = backend_params(format="ome-zarr")
@@ -182,7 +183,8 @@ def test_visit_waits_for_writes_without_the_stream_lock(
     _, expected = _expected()
     stream.append(_frame(0))  # the z-stack's first frame
     stack = stream._backend.children[0]  # type: ignore[attr-defined]
-    assert not append_waits_for_visit(stream, stack._pending, _frame(1))
+    pending = library_writer(stack)._pending
+    assert not append_waits_for_visit(stream, pending, _frame(1))
     for n in range(2, 30):
         stream.append(_frame(n))
     assert stream._make_readable()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
+from tests.backends.zarr.internals import library_writer
 from tests.conftest import frame_for
 
 _tensorstore = pytest.importorskip("ome_writers.backends.zarr._tensorstore")
@@ -61,18 +62,16 @@ def test_switch_mid_acquisition_keeps_every_frame(tmp_path: Path) -> None:
     )
     n = 2 * 150
     with create_stream(settings, checkpoint_seconds=None) as stream:
-        backend = stream._backend
+        backend = library_writer(stream._backend)
         view = stream.view()
         for i in range(n):
             if i == 101:
                 backend._pending.stalls += 1  # as if an append had waited
             stream.append(frame_for(i, shape))
             if i == 101:  # a live read right after the switch
-                assert backend._old_writes_pending
                 np.testing.assert_array_equal(view[50, 0], frame_for(100, shape))
                 # the read waited for the writes still in flight on old handles
                 assert len(backend._pending) == 0
-                assert not backend._old_writes_pending
         assert backend.threads == backend._bulk_threads
     expected = np.stack([frame_for(i, shape) for i in range(n)])
     expected = expected.reshape(n // 2, 2, *shape)
@@ -91,8 +90,8 @@ def test_switch_does_not_wait_for_arrays_made_ahead(
     shape = (16, 16)
     positions = 40
     release = threading.Event()
-    backend_cls = _tensorstore.TensorstoreBackend
-    make = backend_cls._create_arrays
+    backend_cls = _tensorstore.TensorstoreWriter
+    make = backend_cls.create
     opened_with: dict[int, object] = {}
 
     def held_create(self, arrays):  # type: ignore[no-untyped-def]
@@ -110,7 +109,7 @@ def test_switch_does_not_wait_for_arrays_made_ahead(
         opened_with[position] = self._context
         return array
 
-    monkeypatch.setattr(backend_cls, "_create_arrays", held_create)
+    monkeypatch.setattr(backend_cls, "create", held_create)
     monkeypatch.setattr(backend_cls, "_open_made", recorded_open)
     root = tmp_path / "ahead.ome.zarr"
     settings = AcquisitionSettings(
@@ -124,11 +123,11 @@ def test_switch_does_not_wait_for_arrays_made_ahead(
         dtype="uint16",
     )
     with create_stream(settings, checkpoint_seconds=None) as stream:
-        backend = stream._backend
+        backend = library_writer(stream._backend)
         backend._pending.stalls += 1  # as if an append had waited
         stream.append(frame_for(0, shape))  # returns although arrays 1.. wait
         assert backend.threads == backend._bulk_threads
-        assert not all(backend._array_ready)
+        assert not all(stream._backend.arrays.ready)
         release.set()
         for i in range(1, positions):
             stream.append(frame_for(i, shape))
@@ -157,12 +156,12 @@ def test_sharded_writes_start_on_the_encoding_threads(
         dtype="uint16",
     )
     with create_stream(settings) as stream:
-        backend = stream._backend
+        backend = library_writer(stream._backend)
         assert (backend.threads == backend._bulk_threads) is encoded
         assert (
             backend.threads
             == _tensorstore.thread_limits(
-                os.cpu_count() or 1, encoded, backend.frame_bytes
+                os.cpu_count() or 1, encoded, backend.grid.frame_bytes
             )[0]
         )
         for i in range(2):

@@ -38,15 +38,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import json
 import math
 import os
 import shutil
 import threading
-import time
 import weakref
 from collections import OrderedDict
-from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,24 +52,30 @@ import numpy as np
 
 from ome_writers._io._durable import sync_filesystem
 from ome_writers._io._frame_copy import copy_frame
-from ome_writers._io._object_store import zarr_store
+from ome_writers._io._object_store import ObjectPath, object_store_error, zarr_store
 from ome_writers._io._overlap import overlapped
-from ome_writers._io._paths import replace_file
+from ome_writers._io._paths import resolve_root
+from ome_writers._io._writeback import FLUSH_EVERY_BYTES, Flusher, flush_every
 from ome_writers._router import c_order_per_position
 from ome_writers._schema import effective_type
-from ome_writers.backends._base import Backend, StorageKey, read_padded
+from ome_writers.backends._base import Backend, json_safe, read_padded
+from ome_writers.backends.zarr._acquire_zarr_shards import CompleteShards
 from ome_writers.backends.zarr._acquire_zarr_staging import StagingStore, move_document
+from ome_writers.backends.zarr._array_creation import make_arrays
+from ome_writers.backends.zarr._array_writer import ArrayGrid
+from ome_writers.backends.zarr._arrays import chunk_grid
 from ome_writers.backends.zarr._chunk_assembly import locate
-from ome_writers.backends.zarr._dataset import ZarrBackend, codec_configs
+from ome_writers.backends.zarr._hierarchy import ZarrHierarchy
 from ome_writers.errors import BackendError
-from ome_writers.metadata._zarr_groups import write_group
+from ome_writers.metadata._ngff_axes import check_axes
+from ome_writers.metadata._zarr_layout import check_plate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ome_writers._io._object_store import DatasetPath
     from ome_writers._schema import AcquisitionSettings
-    from ome_writers.backends._base import BackendContext
+    from ome_writers.backends._base import BackendContext, StorageKey
+    from ome_writers.backends.zarr._array_creation import ArraysAhead
 
 RECENT_FRAMES = 8
 # threads making or moving many arrays' files (five file-system calls each):
@@ -91,15 +94,22 @@ _CODECS = {
 }
 
 
-class AcquireZarrBackend(ZarrBackend):
-    """OME-Zarr v0.5 through acquire-zarr."""
+class AcquireZarrBackend(Backend):
+    """OME-Zarr v0.5 through acquire-zarr.
+
+    The hierarchy is the one every Zarr library writes (`ZarrHierarchy`); the
+    arrays are acquire-zarr's, streamed in acquisition order.
+    """
 
     name = "acquire-zarr"
-    writes_level_arrays = False  # it writes only what it streams
 
     @classmethod
     def check_settings(cls, settings: AcquisitionSettings) -> str | None:
-        reason = super().check_settings(settings)
+        reason = (
+            super().check_settings(settings)
+            or check_axes(settings)
+            or check_plate(settings)
+        )
         if reason:
             return reason
         acquisition = [d.name for d in settings.index_dimensions]
@@ -123,9 +133,49 @@ class AcquireZarrBackend(ZarrBackend):
 
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context)
-        self.assembler = None  # acquire-zarr assembles chunks itself
+        settings = context.settings
+        self.root = resolve_root(settings.output_path, settings.s3)
+        self.hierarchy = ZarrHierarchy(
+            settings,
+            self.root,
+            context.router,
+            context.frame_metadata,
+            context.display_ranges,
+        )
+        dims = settings.array_storage_dimensions
+        self.chunks, self.shards = chunk_grid(dims)
+        self.compression = settings.compression or "none"
+        self.frame_shape = (int(dims[-2].count or 0), int(dims[-1].count or 0))
+        self.frame_bytes = self.dtype.itemsize * math.prod(self.frame_shape)
+        self.grow_axis = next((i for i, d in enumerate(dims) if d.count is None), None)
+        # each array's shape, an unbounded first dimension at 0
+        self.shape = [int(c or 0) for c in self.storage_shape]
+        self.extent = [0] * self.num_positions  # written extent on the grow axis
+        self._keys = self.hierarchy.array_paths()
+        self.grid = grid = ArrayGrid(
+            root=self.root,
+            paths=tuple(self._keys),
+            names=self.storage_names,
+            dtype=self.dtype,
+            chunks=self.chunks,
+            shards=self.shards,
+            compression=self.compression,
+            frame_shape=self.frame_shape,
+            grow_axis=self.grow_axis,
+            block_bytes=self.frame_bytes,
+            assembled=False,
+        )
+        self.flusher = Flusher(
+            self.root if isinstance(self.root, Path) else None,
+            flush_every(FLUSH_EVERY_BYTES),
+            locate=grid.unit_files,
+        )
+        # positions whose array directory and staging link exist (all but the
+        # first are made in the background when there are several)
+        self._arrays_ahead: ArraysAhead | None = None
+        self._array_ready = [True] * self.num_positions
+        self.finalized = False
         self._stream: Any = None
-        self._keys = [self.layout.array_path(p) for p in range(self.num_positions)]
         self._stream_keys = self._keys  # acquire-zarr's: flat ones when staged
         self._recent: list[OrderedDict[tuple[int, ...], np.ndarray]] = [
             OrderedDict() for _ in range(self.num_positions)
@@ -134,13 +184,11 @@ class AcquireZarrBackend(ZarrBackend):
         self._readers: list[Any] = []
         self._keep_recent = False  # copies for live reads, once a view exists
         self._frames = [0] * self.num_positions  # frames handed to acquire-zarr
-        self._declared = [0] * self.num_positions  # first-dim extent on disk
         self._store: StagingStore | None = None  # acquire-zarr's, if not the root
         self._linked = False  # a staging link was made
-        self._empty_docs: dict[tuple[int, ...], str] = {}  # array docs by shape
-        # one declaration of complete shards at a time (a loss-window visit
-        # declares without the stream's lock, a checkpoint with it)
-        self._declaring = threading.Lock()
+        # the documents declaring complete shards (one declaration at a time:
+        # a loss-window visit declares without the stream's lock)
+        self.shards_done = CompleteShards(grid, self.storage_shape)
         # close has started: a visit's declarations (which close rewrites) stop
         self._closing = threading.Event()
 
@@ -175,7 +223,13 @@ class AcquireZarrBackend(ZarrBackend):
     def _prepare_stream(self) -> None:
         # groups, and each array's directory and staging link: the first
         # position's now, the others ahead of their frames (`_create_arrays`)
-        super().prepare()
+        self.hierarchy.prepare()
+        self._arrays_ahead = make_arrays(
+            self.num_positions, self.router, self._create_positions
+        )
+        if self._arrays_ahead is not None:
+            self._array_ready = self._arrays_ahead.ready
+        self.hierarchy.start(ome_xml_ahead=self.grow_axis is None)
         if self._staging is not None:  # links work here
             self._stream_keys = [_staged_key(p) for p in range(self.num_positions)]
         settings = self.settings
@@ -222,7 +276,40 @@ class AcquireZarrBackend(ZarrBackend):
         self._stream = az.ZarrStream(stream_settings)
         _open_streams.add(self)
 
-    def _create_arrays(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
+    def _create_positions(self, positions: list[int]) -> None:
+        root = self.root
+        self._create_arrays([(p, root / self._keys[p], self.shape) for p in positions])
+
+    def _await_array(self, position: int) -> None:
+        if self._arrays_ahead is not None:
+            self._arrays_ahead.wait(position)
+
+    def _await_arrays(self) -> None:
+        if self._arrays_ahead is not None:
+            self._arrays_ahead.wait_all()
+
+    def _await_ahead(self) -> None:
+        """Wait for every array and group document made in the background."""
+        self._await_arrays()
+        self.hierarchy.wait()
+
+    def _index_shape(self, position: int) -> list[int]:
+        """The index shape of one array as far as written."""
+        shape = self.shape[:-2]
+        if self.grow_axis is not None:
+            shape[self.grow_axis] = self.extent[position]
+        return shape
+
+    def explain_failure(self, error: BaseException) -> BaseException:
+        if (
+            isinstance(self.root, ObjectPath)
+            and isinstance(error, Exception)
+            and (not isinstance(error, OSError))
+        ):
+            return object_store_error(error, self.root)
+        return error
+
+    def _create_arrays(self, arrays: list[tuple[int, Any, list[int]]]) -> None:
         """Array directories with no extent yet, acquire-zarr's store linked to them.
 
         acquire-zarr creates nothing before it writes. Its ``<staging>/<key>/c``
@@ -246,7 +333,7 @@ class AcquireZarrBackend(ZarrBackend):
             self._declare_empty(array, allocated)
             arrays = arrays[1:]
 
-        def create(entry: tuple[int, DatasetPath, list[int]]) -> None:
+        def create(entry: tuple[int, Any, list[int]]) -> None:
             position, array, allocated = entry
             assert isinstance(array, Path)
             self._link(staging, position, array)
@@ -267,11 +354,9 @@ class AcquireZarrBackend(ZarrBackend):
 
     def _declare_empty(self, array: Path, allocated: list[int]) -> None:
         """The array's ``zarr.json`` with no first-dimension extent yet."""
-        shape = (0, *allocated[1:])
-        if shape not in self._empty_docs:
-            self._empty_docs[shape] = self._array_doc(list(shape))
+        document = self.shards_done.array_doc((0, *allocated[1:]))
         # a new array: nothing to replace atomically
-        (array / "zarr.json").write_text(self._empty_docs[shape])
+        (array / "zarr.json").write_text(document)
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         if not self._array_ready[position]:
@@ -313,19 +398,6 @@ class AcquireZarrBackend(ZarrBackend):
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         # sequential writer: a skipped frame is written as zeros
         self.write(position, index, self._zeros)
-
-    def _write_frame(
-        self, position: int, index: tuple[int, ...], frame: np.ndarray
-    ) -> None:
-        raise NotImplementedError  # write() streams directly
-
-    def _write_block(
-        self, position: int, origin: tuple[int, ...], block: np.ndarray
-    ) -> None:
-        raise NotImplementedError  # acquire-zarr assembles chunks
-
-    def _resize(self, position: int, shape: tuple[int, ...]) -> None:
-        pass  # acquire-zarr sizes unbounded arrays itself
 
     def final_first_extent(self, position: int) -> int | None:
         # acquire-zarr declares the first-dimension indices it received frames
@@ -373,17 +445,14 @@ class AcquireZarrBackend(ZarrBackend):
             finally:
                 self._remove_store()
         else:  # acquire-zarr may have written group documents: restore ours
-            for group, attributes in self.attributes.items():
-                if group not in self.layout.image_paths:
-                    write_group(self.root, group, attributes)
-        self._write_frame_metadata()
-        self._write_ome_xml_at_close()
+            self.hierarchy.rewrite_groups()
+        hierarchy = self.hierarchy
+        hierarchy.write_frame_metadata(self._index_shape)
+        grown = self.grow_axis is not None
+        hierarchy.write_ome_xml_at_close(list(self.extent) if grown else None)
         for position, key in enumerate(self._keys):
             if self._frames[position] == 0:  # acquire-zarr wrote no metadata
-                shape = list(self.allocated[position])
-                if self.grow_axis is not None:
-                    shape[self.grow_axis] = 0
-                self._write_array_doc(key, shape)
+                self.shards_done.write_array_doc(key, list(self.shape))
         sync_filesystem(self.root)
         if failure is not None:
             raise failure
@@ -445,82 +514,18 @@ class AcquireZarrBackend(ZarrBackend):
         far), waiting up to `wait_seconds` for acquire-zarr. A visit stops
         declaring once close has started (close declares every array)."""
         self._await_ahead()  # each array's first document is written
-        self._checkpoint_metadata()
+        self.hierarchy.journal_new()
+        self.hierarchy.describe_not_acquired(self._index_shape)
         if len(self.storage_shape) < 3:  # one frame per array: written at close
             return
         if targets is None:
             targets = self._target_extents()
-        with self._declaring:
-            self._declare_shards(targets, wait_seconds, visit)
-
-    def _declare_shards(
-        self, targets: list[int], wait_seconds: float, visit: bool
-    ) -> None:
-        for position, key in enumerate(self._keys):
-            if visit and self._closing.is_set():
-                return
-            target = targets[position]
-            deadline = time.monotonic() + wait_seconds
-            extent = self._complete_extent(position, target)
-            while extent < target and time.monotonic() < deadline:
-                time.sleep(0.005)  # acquire-zarr writes shards on its threads
-                extent = self._complete_extent(position, target)
-            if extent > self._declared[position]:
-                shape = [c or 0 for c in self.storage_shape]
-                shape[0] = extent
-                self._write_array_doc(key, shape)
-                self._declared[position] = extent
+        self.shards_done.declare(
+            targets, wait_seconds, self._closing if visit else None
+        )
 
     def _target_extents(self) -> list[int]:
-        return [self._target_extent(p) for p in range(self.num_positions)]
-
-    def _target_extent(self, position: int) -> int:
-        """First-dimension extent of the shards that have every frame."""
-        counts = [d.count for d in self.settings.array_storage_dimensions]
-        per_step = math.prod(c or 1 for c in counts[1:-2])  # frames per dim-0 index
-        steps = self._frames[position] // per_step
-        if counts[0] is not None and steps >= counts[0]:
-            return counts[0]  # the last, possibly short, shard is full too
-        step = (self.shards or self.chunks)[0]
-        return steps // step * step
-
-    def _complete_extent(self, position: int, target: int) -> int:
-        """First-dimension extent (up to `target`) of shards found on disk."""
-        counts = [d.count for d in self.settings.array_storage_dimensions]
-        shards = self.shards or self.chunks
-        step = shards[0]
-        grid = [
-            range(math.ceil((c or 1) / s))
-            for c, s in zip(counts[1:], shards[1:], strict=True)
-        ]
-        done = self._declared[position]
-        while done < target:
-            shard = done // step
-            shard_files = ((shard, *rest) for rest in product(*grid))
-            if not all(self._shard_complete(position, c) for c in shard_files):
-                break
-            done = min(done + step, target)
-        return done
-
-    def _shard_complete(self, position: int, coords: tuple[int, ...]) -> bool:
-        """Whether one shard file exists with a valid (checksummed) index."""
-        from numcodecs import CRC32C
-
-        shards = self.shards or self.chunks
-        n_chunks = math.prod(s // c for s, c in zip(shards, self.chunks, strict=True))
-        index_bytes = 16 * n_chunks + 4
-        path = self.root / self._keys[position] / "c" / "/".join(map(str, coords))
-        try:
-            if isinstance(path, Path):
-                with open(path, "rb") as fh:
-                    fh.seek(-index_bytes, os.SEEK_END)
-                    tail = fh.read(index_bytes)
-            else:
-                tail = path.read_tail(index_bytes)
-            CRC32C().decode(tail)
-        except (OSError, RuntimeError, ValueError):
-            return False
-        return True
+        return [self.shards_done.target_extent(n) for n in self._frames]
 
     def _explain(self, error: RuntimeError) -> Exception:
         """Name a full disk when acquire-zarr reports only an I/O error."""
@@ -528,50 +533,6 @@ class AcquireZarrBackend(ZarrBackend):
         if isinstance(root, Path) and shutil.disk_usage(root).free < self.frame_bytes:
             return OSError(errno.ENOSPC, f"No space left on device writing {self.root}")
         return BackendError(f"acquire-zarr could not finish {self.root}: {error}")
-
-    def _array_doc(self, shape: list[int]) -> str:
-        """The array metadata acquire-zarr writes at close, for `shape`."""
-        shards = self.shards or self.chunks
-        itemsize = self.dtype.itemsize
-        codecs = [{"name": "bytes", "configuration": {"endian": "little"}}]
-        doc = {
-            "zarr_format": 3,
-            "node_type": "array",
-            "shape": shape,
-            "data_type": self.dtype.name,
-            "chunk_grid": {
-                "name": "regular",
-                "configuration": {"chunk_shape": list(shards)},
-            },
-            "chunk_key_encoding": {
-                "name": "default",
-                "configuration": {"separator": "/"},
-            },
-            "fill_value": 0,
-            "codecs": [
-                {
-                    "name": "sharding_indexed",
-                    "configuration": {
-                        "chunk_shape": list(self.chunks),
-                        "codecs": codecs + codec_configs(self.compression, itemsize),
-                        "index_codecs": [*codecs, {"name": "crc32c"}],
-                        "index_location": "end",
-                    },
-                }
-            ],
-            "dimension_names": list(self.storage_names),
-            "attributes": {},
-        }
-        return json.dumps(doc, indent=2)
-
-    def _write_array_doc(self, key: str, shape: list[int]) -> None:
-        """Replace an array's metadata with `_array_doc` for `shape`."""
-        text = self._array_doc(shape)
-        if not isinstance(self.root, Path):  # one PUT replaces it atomically
-            (self.root / key / "zarr.json").write_text(text)
-            return
-        (self.root / key).mkdir(parents=True, exist_ok=True)
-        replace_file(self.root / key / "zarr.json", text)
 
     def read(self, position: int, key: StorageKey) -> np.ndarray:
         if self.finalized:  # the arrays are complete on disk: read them there
@@ -584,7 +545,7 @@ class AcquireZarrBackend(ZarrBackend):
                 ]
             reader = self._readers[position]
             return read_padded(reader, reader.shape, key, self.dtype)
-        shape = list(self.allocated[position])
+        shape = list(self.shape)
         if self.grow_axis is not None:
             shape[self.grow_axis] = max(self.extent[position], 1)
         out = read_padded(_Zeros(tuple(shape), self.dtype), shape, key, self.dtype)
@@ -595,8 +556,22 @@ class AcquireZarrBackend(ZarrBackend):
                 out[(*target, Ellipsis)] = frame[tuple(key[-2:])]  # type: ignore[index]
         return out
 
-    def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
-        raise NotImplementedError
+    # --------------------------------------------------------------- metadata
+
+    @property
+    def attributes(self) -> dict[str, dict[str, Any]]:
+        """Group path -> attributes (waits until the group documents exist)."""
+        return self.hierarchy.attributes
+
+    def get_metadata(self) -> dict[str, dict[str, Any]]:
+        return self.hierarchy.get_metadata()
+
+    def update_metadata(self, metadata: Any) -> None:
+        self.hierarchy.update_metadata(metadata)
+
+    def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
+        self.global_metadata[namespace] = json_safe(metadata)
+        self.hierarchy.set_global_metadata(namespace, self.global_metadata[namespace])
 
 
 # backends whose acquire-zarr stream is open (`_keep_in_child`)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from ome_writers._router import FrameRouter
+
 BATCH = 16  # arrays handed to the library at once
 # frames routed to find the order positions are first needed in (plenty for
 # any real layout; positions not reached by then follow in index order)
@@ -101,3 +103,21 @@ def first_use_order(
             break
     seen.update(dict.fromkeys(range(n_positions)))
     return list(seen)
+
+
+def make_arrays(
+    n_positions: int, router: FrameRouter, create: Callable[[list[int]], None]
+) -> ArraysAhead | None:
+    """Make the first position's array now and, with several positions, the
+    others in the background, in the order frames first reach them.
+
+    Returns the background maker (None: the one array is made).
+    """
+    if n_positions == 1:
+        create([0])
+        return None
+    total = router.total
+    limit = min(total if total is not None else FIRST_USE_LIMIT, FIRST_USE_LIMIT)
+    ahead = ArraysAhead(first_use_order(n_positions, router.route, limit), create)
+    ahead.start()
+    return ahead

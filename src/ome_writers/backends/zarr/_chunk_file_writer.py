@@ -32,9 +32,13 @@ import numpy as np
 
 from ome_writers._io._frame_pool import FramePool
 from ome_writers._io._writeback import Flusher
+from ome_writers.backends.zarr._array_writer import ArrayWriter
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
+
+    from ome_writers._io._object_store import DatasetPath
+    from ome_writers.backends.zarr._array_writer import ArrayGrid
 
 #: at most this many bytes (and frames) queued for the writer thread; only
 #: as many buffers as it fell behind by are ever resident (`FramePool`)
@@ -164,8 +168,11 @@ class ChunkFiles:
 
     def write(self, unit: Hashable, frame: np.ndarray) -> None:
         """Copy `frame` and queue it (the caller may reuse it on return)."""
-        slot = self._slot()
-        self.pool.fill(slot, frame)
+        if self.error is not None:
+            raise self.error
+        pool = self.pool
+        slot = pool.take()  # every buffer in flight: wait for the writers
+        pool.fill(slot, frame)
         self._queue((unit, slot, None, None))
 
     def write_owned(
@@ -279,3 +286,95 @@ def _write_file(path: str, data: np.ndarray) -> None:
         raise
     os.close(fd)
     os.replace(partial, path)
+
+
+class ChunkFileWriter(ArrayWriter):
+    """Frames written as chunk files by threads of ours (`ChunkFiles`);
+    `inner`, the library's writer, makes, resizes and reads the arrays."""
+
+    def __init__(
+        self,
+        inner: ArrayWriter,
+        grid: ArrayGrid,
+        explain: Callable[[BaseException], BaseException],
+    ) -> None:
+        super().__init__(grid, explain)
+        self.inner = inner
+        self.grows_ahead = inner.grows_ahead
+        assert isinstance(grid.root, Path)  # chunk files are local
+        self.files = ChunkFiles(
+            grid.frame_shape, grid.dtype, self._locate, grid.root, explain
+        )
+
+    def _locate(self, unit: Hashable) -> str:
+        """The one chunk file of the frame at `unit` (position, index)."""
+        return next(self.grid.unit_files(unit))  # type: ignore[arg-type]
+
+    @property
+    def max_bytes_in_flight(self) -> int:
+        return self.inner.max_bytes_in_flight
+
+    @property
+    def writes_back(self) -> bool:
+        return True  # `ChunkFiles` starts write-back of each file it wrote
+
+    def start(self) -> None:
+        self.inner.start()
+        self.files.start()
+
+    def create(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
+        self.inner.create(arrays)
+
+    def write_frame(
+        self, position: int, index: tuple[int, ...], frame: np.ndarray
+    ) -> None:
+        self.files.write((position, index), frame)
+
+    def write_frame_owned(
+        self,
+        position: int,
+        index: tuple[int, ...],
+        frame: np.ndarray,
+        release: Callable[[], None],
+    ) -> None:
+        self.files.write_owned((position, index), frame, release)
+
+    def write_block(
+        self, position: int, origin: tuple[int, ...], block: np.ndarray
+    ) -> None:
+        self.inner.write_block(position, origin, block)
+
+    def reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        return self.inner.reuse_block(shape)
+
+    def resize(self, position: int, shape: tuple[int, ...]) -> None:
+        self.inner.resize(position, shape)
+
+    def read(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
+        with contextlib.suppress(Exception):  # raised by writes and close
+            self.files.drain()
+        return self.inner.read(position, key)
+
+    def falling_behind(self) -> bool:
+        return self.files.stalls > 0 or self.inner.falling_behind()
+
+    def writes_in_flight(self) -> Callable[[], None] | None:
+        inner = self.inner.writes_in_flight()
+        files = self.files.waiter()
+
+        def wait() -> None:
+            if inner is not None:
+                inner()
+            files()
+
+        return wait
+
+    def drain(self) -> None:
+        self.files.drain()
+        self.inner.drain()
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            self.files.close()

@@ -2,11 +2,12 @@
 
 `LeveledZarrBackend` wraps the chosen Zarr backend (which writes level 0 and
 the whole hierarchy, its ``multiscales`` listing every level) and adds, per
-level k >= 1, a `LevelArrays` backend of the same library that writes only
-the arrays ``<image>/<k>``: its own chunk assembly, growth, backpressure and
-cut at close, with the level's shape (chunk and shard sizes clipped to it).
-A `LevelPipeline` reduces the frames on a background thread and feeds the
-level backends; the acquisition thread only copies each frame once.
+level k >= 1, the `ZarrArrays` ``<image>/<k>`` written through the same
+library (or, for acquire-zarr, which writes only what it streams, another
+one): their own chunk assembly, growth, backpressure and cut at close, with
+the level's shape (chunk and shard sizes clipped to it). A `LevelPipeline`
+reduces the frames on a background thread and feeds the levels; the
+acquisition thread only copies each frame once.
 
 Order at checkpoint and close: the pipeline settles (or closes), the level
 arrays are drained (and cut), then the base backend writes the metadata and
@@ -16,99 +17,77 @@ whose frames did not reach level 0.
 
 from __future__ import annotations
 
-from functools import cache
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ome_writers._schema._pyramid import level_dimensions, reduced_axes
-from ome_writers.backends._base import Backend, BackendContext, StorageKey
+from ome_writers.backends._base import Backend
 from ome_writers.backends.pyramid._pipeline import LevelPipeline
-from ome_writers.backends.zarr._dataset import ZarrBackend
-from ome_writers.metadata._frame_metadata import FrameMetadataLog
+from ome_writers.backends.zarr._arrays import ZarrArrays
+from ome_writers.backends.zarr._dataset import ZarrDataset
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
+    from ome_writers._io._object_store import DatasetPath
     from ome_writers._schema import AcquisitionSettings
+    from ome_writers.backends._base import BackendContext, StorageKey
+    from ome_writers.backends.zarr._array_writer import WriterFactory
+    from ome_writers.backends.zarr._hierarchy import ZarrHierarchy
 
 
-class LevelArrays(ZarrBackend):
-    """Mix-in: the arrays of one pyramid level, nothing else of the dataset."""
+class LevelZero(Protocol):
+    """The backend writing level 0 and the hierarchy, as the levels use it."""
 
-    level: ClassVar[int] = 1
+    root: DatasetPath
+    hierarchy: ZarrHierarchy
+    frame_shape: tuple[int, int]
+    grow_axis: int | None
 
-    def __init__(self, context: BackendContext) -> None:
-        super().__init__(context)
-        self._directories_ahead = False  # only level 0 races the disk
-        # first-dimension extent per position at close, when level 0's is cut
-        self.first_extents: list[int] | None = None
+    @property
+    def label(self) -> str: ...
+    def explain_failure(self, error: BaseException) -> BaseException: ...
+    def prepare(self) -> None: ...
+    def skip(self, position: int, index: tuple[int, ...]) -> None: ...
+    def read(self, position: int, key: StorageKey) -> np.ndarray: ...
+    def checkpoint(self, frames_done: int) -> None: ...
+    def start_readable(self, frames_done: int) -> Callable[[], object] | None: ...
+    def needs_visit(self) -> bool: ...
+    def closing(self) -> None: ...
+    def finalize(self, frames_done: int) -> None: ...
+    def enable_live_reads(self) -> None: ...
+    def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None: ...
+    def get_metadata(self) -> Any: ...
+    def update_metadata(self, metadata: Any) -> None: ...
 
-    def _array_path(self, position: int) -> str:
-        return self.layout.array_path(position, self.level)
+    def write_owned(
+        self,
+        position: int,
+        index: tuple[int, ...],
+        frame: np.ndarray,
+        release: Callable[[], None],
+    ) -> None: ...
 
-    def prepare(self) -> None:
-        root = self.root
-        self._create_arrays(
-            [
-                (p, root / self._array_path(p), self.allocated[p])
-                for p in range(self.num_positions)
-            ]
-        )
-
-    def checkpoint(self, frames_done: int) -> None:
-        self._drain()
-
-    # all of `make_readable` under the stream's lock (not ZarrBackend's split)
-    start_readable = Backend.start_readable
-
-    def make_readable(self, frames_done: int) -> None:
-        self._drain()
-
-    def finalize(self, frames_done: int) -> None:
-        if self.finalized:
-            return
-        self.finalized = True
-        self.flusher.close()
-        try:
-            if self.assembler is not None:
-                self.assembler.flush_all()
-            self._drain()
-            if self.grow_axis is not None:
-                self._cut_to_extent()
-                self._drain()
-            elif self.first_extents is not None:  # level 0 is cut: cut alike
-                for position, extent in enumerate(self.first_extents):
-                    shape = list(self.allocated[position])
-                    shape[0] = extent
-                    self._resize(position, tuple(shape))
-                self._drain()
-        finally:
-            self._close_arrays()
+    def final_first_extent(self, position: int) -> int | None: ...
 
 
-@cache
-def level_arrays_class(cls: type[ZarrBackend], level: int) -> type[LevelArrays]:
-    """`cls` writing only the arrays of pyramid `level`."""
-    name = f"{cls.__name__}Level{level}"
-    made: type[LevelArrays] = type(name, (LevelArrays, cls), {"level": level})
-    return made
+def level_writer_for(cls: type[Backend]) -> WriterFactory:
+    """The writer of the level arrays of `cls`'s datasets.
 
-
-def level_arrays_backend(cls: type[ZarrBackend]) -> type[ZarrBackend]:
-    """The backend that writes the level arrays of `cls`'s datasets.
-
-    `cls` itself, unless its library cannot write plain arrays (acquire-zarr
+    `cls`'s own library, unless it cannot write plain arrays (acquire-zarr
     writes only what it streams): then the first available that can.
     """
-    if cls.writes_level_arrays:
-        return cls
+    if issubclass(cls, ZarrDataset):
+        return cls.library.level_writer
     from ome_writers._registry import BACKENDS
     from ome_writers.backends._select import load_backend
 
     for record in BACKENDS:
         if record.format == "ome-zarr" and record.available:
             candidate = load_backend(record)
-            if issubclass(candidate, ZarrBackend) and candidate.writes_level_arrays:
-                return candidate
+            if issubclass(candidate, ZarrDataset):
+                return candidate.library.level_writer
     names = [r.name for r in BACKENDS if r.format == "ome-zarr" and r.name != cls.name]
     raise NotImplementedError(
         f"the {cls.name} backend writes pyramid levels through another Zarr "
@@ -130,27 +109,31 @@ class LeveledZarrBackend(Backend):
 
     def __init__(self, context: BackendContext, backend_cls: type[Backend]) -> None:
         super().__init__(context)
-        assert issubclass(backend_cls, ZarrBackend)
         settings = context.settings
         pyramid = settings.pyramid
         assert pyramid is not None
-        arrays_cls = level_arrays_backend(backend_cls)
-        self.base = backend_cls(context)
-        self.levels: list[LevelArrays] = []
+        make_writer = level_writer_for(backend_cls)
+        base: LevelZero = backend_cls(context)  # type: ignore[assignment]
+        self.base = base
+        base_writer = base.arrays.writer if isinstance(base, ZarrDataset) else None
+        self.levels: list[ZarrArrays] = []
         for level in range(1, settings.pyramid_levels):
-            level_cls = level_arrays_class(arrays_cls, level)
-            level_context = BackendContext(
-                level_settings(settings, level),
+            arrays = ZarrArrays(
+                base.root,
+                base.hierarchy.array_paths(level),
+                level_settings(settings, level).array_storage_dimensions,
+                self.dtype,
+                settings.compression or "none",
                 context.router,
-                FrameMetadataLog(context.router),
+                make_writer,
+                base.explain_failure,
             )
-            arrays = level_cls(level_context)
             # level k holds 4**-k of the bytes: as much less in flight
-            arrays.share_with(self.base, 4.0**-level)
+            arrays.share_with(base_writer, 4.0**-level)
             self.levels.append(arrays)
         dims = settings.array_storage_dimensions
         self.pipeline = LevelPipeline(
-            self.base.frame_shape,
+            base.frame_shape,
             self.dtype,
             pyramid.method,
             self.storage_shape[:-2],
@@ -165,7 +148,7 @@ class LeveledZarrBackend(Backend):
 
     def _create_levels(self) -> None:
         for level in self.levels:
-            level.prepare()
+            level.create(list(range(level.num_positions)))
 
     def prepare(self) -> None:
         self.base.prepare()
@@ -192,13 +175,13 @@ class LeveledZarrBackend(Backend):
     def checkpoint(self, frames_done: int) -> None:
         self.pipeline.settle()
         for level in self.levels:
-            level.checkpoint(frames_done)
+            level.drain()
         self.base.checkpoint(frames_done)
 
     def make_readable(self, frames_done: int) -> None:
         self.pipeline.settle()
         for level in self.levels:
-            level.make_readable(frames_done)
+            level.drain()
         # level 0 as at a visit of its own (an unbounded array is cut once its
         # frames stopped arriving), all of it under the stream's lock
         finish = self.base.start_readable(frames_done)
@@ -223,12 +206,16 @@ class LeveledZarrBackend(Backend):
             errors.append(e)
         first_reduced = bool(self.pipeline.reduced) and self.pipeline.reduced[0]
         for k, level in enumerate(self.levels, 1):
+            first_extents = None
             if extents is not None and base.grow_axis is None:
                 factor = 2**k if first_reduced else 1
-                level.first_extents = [-(-e // factor) for e in extents]
-        for level in self.levels:
+                first_extents = [-(-e // factor) for e in extents]
             try:
-                level.finalize(frames_done)
+                level.stop_background(frames_done)
+                try:
+                    level.finish(first_extents)
+                finally:
+                    level.close()
             except Exception as e:
                 errors.append(e)
         try:
@@ -243,14 +230,12 @@ class LeveledZarrBackend(Backend):
 
     def read_level(self, level: int, position: int, key: StorageKey) -> np.ndarray:
         if level == 0:
-            return self.base.read(position, key)
+            return self.read(position, key)
         self.pipeline.settle()
         return self.levels[level - 1].read(position, key)
 
     def enable_live_reads(self) -> None:
         self.base.enable_live_reads()
-        for level in self.levels:
-            level.enable_live_reads()
 
     def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
         self.base.set_global_metadata(namespace, metadata)

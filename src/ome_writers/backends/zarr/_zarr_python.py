@@ -2,21 +2,19 @@
 
 Writes use every core: each frame (or assembled chunk) is copied once into a
 pooled buffer (so the caller may reuse its own at once) and encoded and stored
-by one of ``os.cpu_count()`` writer threads. Uncompressed frames go the same
-way: storing an 8 MiB chunk in the caller's thread took 13-14 ms (page-cache
-writes on a busy machine), more than a 100 fps camera's frame period, while a
-copy takes 1-2 ms. At most `MAX_IN_FLIGHT` writes are pending; beyond that
-`write` waits for the oldest (backpressure). A failed write is raised from the
-next `write` and from `finalize`. Resizes and reads first wait for pending
-writes.
+by one of ``os.cpu_count()`` writer threads; uncompressed frames too, since
+storing a large chunk on the caller's thread can take longer than a fast
+camera's frame period. At most `MAX_IN_FLIGHT` writes are pending; beyond that
+a write waits for the oldest (backpressure). A failed write is raised from the
+next write and from close. Resizes and reads first wait for pending writes.
 
 The zarrs variant opens its arrays with zarrs' Rust codec pipeline; the choice
 is made when each array is opened, so other zarr users are unaffected.
 
 Arrays of one shape in a local dataset (a plate's fields) are created once
 through `zarr.create_array`; the others get a copy of its ``zarr.json`` and
-are opened from its metadata (`zarr.AsyncArray`), 0.25 instead of 1.1-1.4 ms
-each, most of it interpreter time that competes with the writes.
+are opened from its metadata (`zarr.AsyncArray`), which costs a fraction of
+the interpreter time.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
@@ -34,7 +32,8 @@ from zarr.core.sync import sync
 from zarr.storage import LocalStore, StorePath
 
 from ome_writers._io._object_store import zarr_store
-from ome_writers.backends.zarr._dataset import BLOSC, ZarrBackend
+from ome_writers.backends.zarr._array_writer import BLOSC, ArrayWriter, ZarrLibrary
+from ome_writers.backends.zarr._dataset import ZarrDataset
 from ome_writers.backends.zarr._writes_in_flight import PendingWrites
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ome_writers._io._object_store import DatasetPath
-    from ome_writers.backends._base import BackendContext
+    from ome_writers.backends.zarr._array_writer import ArrayGrid
 
 
 MAX_IN_FLIGHT = 2 * (os.cpu_count() or 1)
@@ -53,63 +52,66 @@ MAX_IN_FLIGHT = 2 * (os.cpu_count() or 1)
 _CONFIG_LOCK = threading.Lock()
 
 
-class ZarrPythonBackend(ZarrBackend):
-    """OME-Zarr v0.5 through zarr-python."""
+class ZarrPythonWriter(ArrayWriter):
+    """One level's arrays through zarr-python."""
 
-    name = "zarr-python"
-    codec_pipeline: ClassVar[str | None] = None
-    # a local store whose chunk files are replaced atomically (zarr-python's
-    # own local store already writes a temporary file and renames it)
-    atomic_local_store: ClassVar[bool] = False
-
-    def __init__(self, context: BackendContext) -> None:
-        super().__init__(context)
-        self._arrays: list[Any] = [None] * self.num_positions
+    def __init__(
+        self,
+        grid: ArrayGrid,
+        explain: Callable[[BaseException], BaseException],
+        *,
+        codec_pipeline: str | None = None,
+        atomic_local_store: bool = False,
+    ) -> None:
+        super().__init__(grid, explain)
+        self._codec_pipeline = codec_pipeline
+        # a local store whose chunk files are replaced atomically (zarr-python's
+        # own local store already writes a temporary file and renames it)
+        self._atomic_local_store = atomic_local_store
+        self._arrays: list[Any] = [None] * len(grid.paths)
         self._executor = ThreadPoolExecutor(
             os.cpu_count() or 1, thread_name_prefix="ome-writers-zarr"
         )
-        self._shared_executor = False  # another backend's (`share_with`)
+        self._shared_executor = False  # another writer's (`share_with`)
         # shape -> (metadata, zarr.json bytes) of an array created in this
         # local dataset: arrays of that shape are made from it (`_create_array`)
         self._templates: dict[tuple[int, ...], tuple[Any, bytes]] = {}
-        self._pending = PendingWrites(
-            max_items=MAX_IN_FLIGHT, explain=self.explain_failure
-        )
-        if self.assembler is None:  # frame copies: one per write in flight + next
-            self._pending.reserve(self.frame_shape, self.dtype, MAX_IN_FLIGHT + 1)
+        self._pending = PendingWrites(max_items=MAX_IN_FLIGHT, explain=explain)
+        if not grid.assembled:  # frame copies: one per write in flight + next
+            self._pending.reserve(grid.frame_shape, grid.dtype, MAX_IN_FLIGHT + 1)
 
-    def _max_bytes_in_flight(self) -> int:
+    @property
+    def max_bytes_in_flight(self) -> int:
         # `MAX_IN_FLIGHT` writes, each a frame or an assembled block
-        assembler = self.assembler
-        block = self.frame_bytes if assembler is None else assembler.block_bytes
-        return MAX_IN_FLIGHT * block
+        return MAX_IN_FLIGHT * self.grid.block_bytes
 
-    def share_with(self, other: ZarrBackend, memory_fraction: float) -> None:
-        if isinstance(other, ZarrPythonBackend):  # one pool of writer threads
+    def share_with(self, other: ArrayWriter | None, memory_fraction: float) -> None:
+        if isinstance(other, ZarrPythonWriter):  # one pool of writer threads
             self._executor.shutdown(wait=False)
             self._executor = other._executor  # noqa: SLF001
             self._shared_executor = True
 
-    def _close_arrays(self) -> None:
+    def close(self) -> None:
         if not self._shared_executor:
             self._executor.shutdown(wait=True)
         self._pending.release()
 
     def _config(self) -> Any:
         options: dict[str, Any] = {"array.write_empty_chunks": True}
-        if self.codec_pipeline:
-            options["codec_pipeline.path"] = self.codec_pipeline
+        if self._codec_pipeline:
+            options["codec_pipeline.path"] = self._codec_pipeline
         return zarr.config.set(options)
 
     def _compressors(self) -> list[Any]:
-        if self.compression in BLOSC:
-            cname, clevel = BLOSC[self.compression]
+        compression = self.grid.compression
+        if compression in BLOSC:
+            cname, clevel = BLOSC[compression]
             return [BloscCodec(cname=cname, clevel=clevel, shuffle="shuffle")]  # type: ignore[arg-type]
-        if self.compression == "zstd":
+        if compression == "zstd":
             return [ZstdCodec(level=3)]
         return []
 
-    def _create_arrays(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
+    def create(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
         # on the writer threads: creating an array mostly waits for the disk.
         # zarr's configuration is global, so it is set once around them all.
         with _CONFIG_LOCK, self._config():
@@ -121,19 +123,20 @@ class ZarrPythonBackend(ZarrBackend):
                 self._arrays[position] = future.result()
 
     def _create_array(self, path: DatasetPath, shape: list[int]) -> Any:
-        store = zarr_store(path, atomic=self.atomic_local_store)
+        grid = self.grid
+        store = zarr_store(path, atomic=self._atomic_local_store)
         local = isinstance(path, Path)
         template = self._templates.get(tuple(shape)) if local else None
         if template is None:
             array = zarr.create_array(
                 store=store,
                 shape=tuple(shape),
-                chunks=self.chunks,
-                shards=self.shards,
-                dtype=self.dtype,
+                chunks=grid.chunks,
+                shards=grid.shards,
+                dtype=grid.dtype,
                 compressors=self._compressors(),
                 fill_value=0,
-                dimension_names=list(self.storage_names),
+                dimension_names=list(grid.names),
                 zarr_format=3,
                 overwrite=True,
             )
@@ -154,7 +157,6 @@ class ZarrPythonBackend(ZarrBackend):
     ) -> None:
         """Write on a thread; copy `data` first unless nobody writes to it again."""
         self._pending.check()
-        # the caller may reuse a frame at once; an assembled chunk is handed over
         buffer = None if owned else self._pending.copy(data)
         array = self._arrays[position]
         future = self._executor.submit(
@@ -162,22 +164,22 @@ class ZarrPythonBackend(ZarrBackend):
         )
         self._pending.add(future, data.nbytes, buffer)
 
-    def _falling_behind(self) -> bool:
+    def falling_behind(self) -> bool:
         return self._pending.stalls > 0
 
-    def _writes_in_flight(self) -> Callable[[], None] | None:
+    def writes_in_flight(self) -> Callable[[], None] | None:
         self._pending.check()
         return self._pending.waiter()
 
-    def _drain(self) -> None:
+    def drain(self) -> None:
         self._pending.drain()
 
-    def _write_frame(
+    def write_frame(
         self, position: int, index: tuple[int, ...], frame: np.ndarray
     ) -> None:
         self._store(position, index, frame, owned=False)
 
-    def _write_frame_owned(
+    def write_frame_owned(
         self,
         position: int,
         index: tuple[int, ...],
@@ -191,7 +193,7 @@ class ZarrPythonBackend(ZarrBackend):
             release,
         )
 
-    def _write_block(
+    def write_block(
         self, position: int, origin: tuple[int, ...], block: np.ndarray
     ) -> None:
         region = tuple(
@@ -199,38 +201,58 @@ class ZarrPythonBackend(ZarrBackend):
         )
         self._store(position, region, block, owned=True)
 
-    # a failed write is raised from the next `write` (and from `finalize`), so
+    # a failed write is raised from the next write (and from close), so
     # resizes and reads only wait: they still work on what reached the disk
 
-    def _resize(self, position: int, shape: tuple[int, ...]) -> None:
+    def resize(self, position: int, shape: tuple[int, ...]) -> None:
         self._pending.wait()  # writes land under the old shape first
         # only zarr.json changes: no chunk lies beyond the frames written, and
-        # looking for some to delete would cost O(extent) at every cut (a
-        # loss-window visit cuts an unbounded array to the frames written)
+        # looking for some to delete would cost O(extent) at every cut
         array = self._arrays[position]
         sync(array.async_array.resize(shape, delete_outside_chunks=False))
 
-    def _read_array(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
+    def read(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
         self._pending.wait()
         result: np.ndarray = self._arrays[position][key]
         return result
 
 
-class ZarrsBackend(ZarrPythonBackend):
+def zarr_python_writer(
+    grid: ArrayGrid, explain: Callable[[BaseException], BaseException]
+) -> ArrayWriter:
+    """zarr-python's writer with its own codec pipeline and local store."""
+    return ZarrPythonWriter(grid, explain)
+
+
+def zarrs_writer(
+    grid: ArrayGrid, explain: Callable[[BaseException], BaseException]
+) -> ArrayWriter:
+    """zarr-python's writer with zarrs' (Rust) codec pipeline; obstore's local
+    store, which renames a complete chunk file into place (zarrs' own file
+    system store rewrites it in place, which a crash could leave torn)."""
+    # zarrs rebuilds the obstore store in Rust from its configuration and
+    # warns that the two do not share connections: expected
+    _ignore_warning(_ZARRS_STORE_WARNING)
+    return ZarrPythonWriter(
+        grid,
+        explain,
+        codec_pipeline="zarrs.ZarrsCodecPipeline",
+        atomic_local_store=True,
+    )
+
+
+class ZarrPythonBackend(ZarrDataset):
+    """OME-Zarr v0.5 through zarr-python."""
+
+    name = "zarr-python"
+    library = ZarrLibrary(writer=zarr_python_writer, level_writer=zarr_python_writer)
+
+
+class ZarrsBackend(ZarrDataset):
     """OME-Zarr v0.5 through zarr-python with the zarrs (Rust) codec pipeline."""
 
     name = "zarrs-python"
-    codec_pipeline = "zarrs.ZarrsCodecPipeline"
-    # zarrs' own file system store truncates a chunk file and rewrites it in
-    # place (a crash could leave it torn); obstore's renames a complete file
-    atomic_local_store = True
-
-    def __init__(self, context: BackendContext) -> None:
-        super().__init__(context)
-        # zarrs rebuilds the obstore store in Rust from its configuration (same
-        # directory or bucket, endpoint and credentials) and warns that the two
-        # do not share connections: expected, not a problem
-        _ignore_warning(_ZARRS_STORE_WARNING)
+    library = ZarrLibrary(writer=zarrs_writer, level_writer=zarrs_writer)
 
 
 _ZARRS_STORE_WARNING = "Successfully reconstructed a store"

@@ -1,0 +1,246 @@
+"""The part of an OME-Zarr dataset each library implements: its arrays.
+
+`ZarrArrays` decides what is written where and when (growth, chunk assembly,
+write-back); an `ArrayWriter` makes, writes, resizes and reads arrays with one
+library. Both see the same `ArrayGrid`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import product
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import numpy as np
+
+    from ome_writers._io._object_store import DatasetPath
+
+BLOSC = {"blosc-zstd": ("zstd", 3), "blosc-lz4": ("lz4", 5)}
+
+
+@dataclass(frozen=True)
+class ArrayGrid:
+    """The arrays of one resolution level, one per position, all alike.
+
+    Attributes
+    ----------
+    root : DatasetPath
+        The dataset's root directory or key prefix.
+    paths : tuple of str
+        Each position's array, relative to `root`.
+    names : tuple of str
+        Dimension names in storage order (index dimensions, then Y, X).
+    dtype : numpy.dtype
+        The pixel type.
+    chunks : tuple of int
+        Chunk shape.
+    shards : tuple of int or None
+        Shard shape (whole chunks), or None without sharding.
+    compression : str
+        ``"none"`` or a compression the backend supports.
+    frame_shape : tuple of int
+        Y, X of the frames written at this level.
+    grow_axis : int or None
+        The unbounded dimension, if any.
+    block_bytes : int
+        The most bytes handed to a writer at once: a frame, or an assembled
+        chunk (or shard) of several frames.
+    assembled : bool
+        Chunks (or shards) span several frames and arrive as blocks.
+    """
+
+    root: DatasetPath
+    paths: tuple[str, ...]
+    names: tuple[str, ...]
+    dtype: np.dtype
+    chunks: tuple[int, ...]
+    shards: tuple[int, ...] | None
+    compression: str
+    frame_shape: tuple[int, int]
+    grow_axis: int | None
+    block_bytes: int
+    assembled: bool
+
+    @property
+    def frame_bytes(self) -> int:
+        return math.prod(self.frame_shape) * self.dtype.itemsize
+
+    @property
+    def unit(self) -> tuple[int, ...]:
+        """The grid written at once: shards when sharding, else chunks."""
+        return self.shards or self.chunks
+
+    def chunk_prefixes(self, position: int, index: tuple[int, ...]) -> list[str]:
+        """``c``, ``c/<i>``, ... ``c/<i>/.../<k>``: the key of `index` but Y, X.
+
+        The arrays use Zarr v3's default chunk keys (``c/<index...>/<y>/<x>``).
+        """
+        path = str(self.root / self.paths[position] / "c")
+        prefixes = [path]
+        for i, g in zip(index, self.unit, strict=False):
+            path = f"{path}/{i // g}"
+            prefixes.append(path)
+        return prefixes
+
+    @property
+    def yx_units(self) -> tuple[int, int]:
+        """How many chunks (or shards) a frame spans along Y and X."""
+        unit = self.unit
+        return (
+            math.ceil(self.frame_shape[0] / unit[-2]),
+            math.ceil(self.frame_shape[1] / unit[-1]),
+        )
+
+    def unit_files(self, unit: tuple[int, tuple[int, ...]]) -> Iterator[str]:
+        """Chunk (or shard) files written for a frame or block at `unit`."""
+        head = self.chunk_prefixes(*unit)[-1]
+        for y, x in product(*map(range, self.yx_units)):
+            yield f"{head}/{y}/{x}"
+
+
+def codec_configs(compression: str, itemsize: int) -> list[dict[str, Any]]:
+    """Zarr v3 codec documents after the `bytes` codec for `compression`."""
+    if compression in BLOSC:
+        cname, clevel = BLOSC[compression]
+        return [
+            {
+                "name": "blosc",
+                "configuration": {
+                    "cname": cname,
+                    "clevel": clevel,
+                    "shuffle": "shuffle",
+                    "typesize": itemsize,
+                    "blocksize": 0,
+                },
+            }
+        ]
+    if compression == "zstd":
+        return [{"name": "zstd", "configuration": {"level": 3, "checksum": False}}]
+    return []
+
+
+class ArrayWriter(ABC):
+    """Makes, writes, resizes and reads one level's arrays with one library.
+
+    Writes are issued in storage indices; a writer may complete them on its own
+    threads, raising a failure from a later call (`write_*`, `drain`).
+    """
+
+    #: `resize` returns before the new shape is in place, so arrays grow
+    #: when half full rather than when full
+    grows_ahead: bool = False
+
+    def __init__(
+        self, grid: ArrayGrid, explain: Callable[[BaseException], BaseException]
+    ) -> None:
+        self.grid = grid
+        self.explain = explain  # a failed write's error, as the user sees it
+
+    @property
+    def max_bytes_in_flight(self) -> int:
+        """At most this many bytes are handed over but not yet in a file."""
+        return 64 * 1024**2
+
+    @property
+    def writes_back(self) -> bool:
+        """Whether the writer starts write-back of its files itself."""
+        return False
+
+    def start(self) -> None:
+        """Start what writing needs (threads), before arrays are made."""
+
+    @abstractmethod
+    def create(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
+        """Make arrays: (position, path, initial shape) each.
+
+        Called for the first position, then (on a background thread) for the
+        others in batches; libraries that can should make a batch concurrently.
+        """
+
+    @abstractmethod
+    def write_frame(
+        self, position: int, index: tuple[int, ...], frame: np.ndarray
+    ) -> None:
+        """Write one frame (chunks hold one frame along the index dims). The
+        caller may reuse `frame` on return."""
+
+    def write_frame_owned(
+        self,
+        position: int,
+        index: tuple[int, ...],
+        frame: np.ndarray,
+        release: Callable[[], None],
+    ) -> None:
+        """`write_frame` of a buffer the writer may keep until `release()`,
+        which it calls exactly once, also when the write fails."""
+        try:
+            self.write_frame(position, index, frame)
+        finally:
+            release()
+
+    @abstractmethod
+    def write_block(
+        self, position: int, origin: tuple[int, ...], block: np.ndarray
+    ) -> None:
+        """Write an assembled block (index dims + Y, X) starting at `origin`;
+        nobody writes to `block` again."""
+
+    def reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        """A block written earlier, to assemble the next one in (None: none)."""
+        return None
+
+    @abstractmethod
+    def resize(self, position: int, shape: tuple[int, ...]) -> None:
+        """Change one array's shape (only its ``zarr.json``)."""
+
+    @abstractmethod
+    def read(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
+        """Read `key` (inside the array's current shape) from one array."""
+
+    def falling_behind(self) -> bool:
+        """Whether an append had to wait for the library's writes."""
+        return False
+
+    def writes_in_flight(self) -> Callable[[], None] | None:
+        """What waits (from another thread) for the writes issued so far;
+        None: they have landed (waited for here)."""
+        self.drain()
+        return None
+
+    def drain(self) -> None:
+        """Wait for every write issued; raise the first failure."""
+
+    def close(self) -> None:
+        """Release the library's resources (the arrays stay readable)."""
+
+    def share_with(self, other: ArrayWriter | None, memory_fraction: float) -> None:
+        """Write through `other`'s resources (threads, pools; None: another
+        library's), keeping at most `memory_fraction` of its bytes in flight
+        (pyramid levels of the same dataset)."""
+
+
+WriterFactory = Callable[
+    [ArrayGrid, Callable[[BaseException], BaseException]], ArrayWriter
+]
+
+
+@dataclass(frozen=True)
+class ZarrLibrary:
+    """How one library writes a dataset's arrays.
+
+    Attributes
+    ----------
+    writer : callable
+        ``(grid, explain) -> ArrayWriter`` for level 0's arrays.
+    level_writer : callable
+        The same for pyramid levels' arrays, fed from a reducer's thread.
+    """
+
+    writer: WriterFactory
+    level_writer: WriterFactory

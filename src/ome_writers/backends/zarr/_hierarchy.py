@@ -1,0 +1,248 @@
+"""An OME-Zarr dataset's hierarchy: its groups, their documents, the OME-XML.
+
+Every Zarr library writes the same hierarchy: the group documents (NGFF
+metadata from yaozarrs), per-frame metadata (journaled at loss-window visits,
+consolidated into each image's ``zarr.json`` at close), the cells a jagged
+acquisition never fills, and a collection's ``OME/METADATA.ome.xml``.
+"""
+
+from __future__ import annotations
+
+import copy
+from itertools import product
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ome_writers._io._paths import remove_dataset
+from ome_writers._version import __version__
+from ome_writers.backends._base import json_safe
+from ome_writers.backends.zarr._group_documents import GroupsAhead
+from ome_writers.metadata._frame_metadata import JOURNAL_NAME, FrameMetadataJournal
+from ome_writers.metadata._ome_xml_text import collection_text
+from ome_writers.metadata._zarr_groups import set_windows, write_group, write_groups
+from ome_writers.metadata._zarr_layout import plan_layout
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from ome_writers._io._object_store import DatasetPath
+    from ome_writers._router import FrameRouter
+    from ome_writers._schema import AcquisitionSettings
+    from ome_writers.metadata._display_ranges import DisplayRanges
+    from ome_writers.metadata._frame_metadata import FrameMetadataLog
+
+#: per-frame metadata records of an image kept in its ``zarr.json``; more stay
+#: in the journal file beside it, so close does not grow with the run's length
+INLINE_FRAME_RECORDS = 10_000
+
+
+class ZarrHierarchy:
+    """The groups of one dataset and what their documents say.
+
+    Parameters
+    ----------
+    settings : AcquisitionSettings
+        The stream's settings.
+    root : DatasetPath
+        The dataset's root directory or key prefix.
+    router : FrameRouter
+        Frame order (which cells a jagged acquisition fills).
+    frame_metadata : FrameMetadataLog
+        Per-frame metadata as it arrives.
+    display_ranges : DisplayRanges or None
+        Observed pixel ranges, for display windows at close.
+    """
+
+    def __init__(
+        self,
+        settings: AcquisitionSettings,
+        root: DatasetPath,
+        router: FrameRouter,
+        frame_metadata: FrameMetadataLog,
+        display_ranges: DisplayRanges | None,
+    ) -> None:
+        self.settings = settings
+        self.root = root
+        self.router = router
+        self.display_ranges = display_ranges
+        self.layout = plan_layout(settings)
+        self.image_paths = self.layout.image_paths
+        # group documents: built and written in the background (`prepare`)
+        self._groups = GroupsAhead(settings, self.layout)
+        image_paths = self.image_paths
+        self.journal = FrameMetadataJournal(
+            frame_metadata, lambda position: root / image_paths[position] / JOURNAL_NAME
+        )
+
+    @property
+    def attributes(self) -> dict[str, dict[str, Any]]:
+        """Group path -> attributes (waits until the group documents exist)."""
+        return self._groups.documents()
+
+    def array_paths(self, level: int = 0) -> list[str]:
+        """Each position's array path at pyramid `level`."""
+        count = len(self.image_paths)
+        return [self.layout.array_path(p, level) for p in range(count)]
+
+    def prepare(self) -> None:
+        """Replace an existing dataset (with ``overwrite``), write a placeholder
+        root group at once and the real documents in the background."""
+        root = self.root
+        if root.exists() or root.is_symlink():
+            if not self.settings.overwrite:
+                raise FileExistsError(
+                    f"Zarr group already exists at {root}. "
+                    "Use overwrite=True to replace it."
+                )
+            remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
+        # a process killed before the real documents exist leaves a Zarr
+        # group, which `overwrite=True` recognizes as a dataset of ours
+        write_group(root, ".", {}, atomic=False)
+
+    def start(self, *, ome_xml_ahead: bool) -> None:
+        """Build and write the group documents in the background (and a
+        bounded acquisition's OME-XML, which depends on the settings alone)."""
+        then = (lambda: self.write_ome_xml(None)) if ome_xml_ahead else None
+        self._groups.start(self.root, then)
+
+    def wait(self) -> None:
+        """Wait for the documents written in the background; raise a failure."""
+        self._groups.wait()
+
+    # ---------------------------------------------------------- frame metadata
+
+    def journal_new(self) -> None:
+        """Append the per-frame metadata that arrived to the images' journals."""
+        self.journal.append_new()
+
+    def describe_not_acquired(self, shape_of: Callable[[int], Sequence[int]]) -> None:
+        """A jagged acquisition's images name the cells never acquired, as far
+        as acquired (`shape_of(position)`: the index shape written so far)."""
+        if not self.router.jagged:
+            return
+        for position, path in enumerate(self.image_paths):
+            self._set_image_attributes(path, position, shape_of)
+        write_groups(self.root, self._image_documents(), atomic=True)
+
+    def write_frame_metadata(self, shape_of: Callable[[int], Sequence[int]]) -> None:
+        """Every frame's metadata into the images' ``zarr.json`` (at close),
+        with display windows from the observed pixel ranges.
+
+        Up to `INLINE_FRAME_RECORDS` records of an image go into its
+        ``zarr.json``; more stay in its local journal file, which ``zarr.json``
+        names (``ome_writers.frame_metadata_file``).
+        """
+        ranges = self.display_ranges
+        journal = self.journal
+        journal.append_new()
+        kept = []
+        for position, path in enumerate(self.image_paths):
+            if ranges is not None:
+                set_windows(self.attributes[path], ranges.windows(position))
+            file = self.root / path / JOURNAL_NAME
+            count = journal.count(file)
+            if count > INLINE_FRAME_RECORDS and isinstance(file, Path):
+                kept.append(file)
+                reference = {"path": JOURNAL_NAME, "records": count}
+                self._set_image_attributes(path, position, shape_of, file=reference)
+            else:
+                self._set_image_attributes(
+                    path, position, shape_of, records=journal.read(file)
+                )
+        # a plate's hundreds of documents are replaced on a few threads
+        write_groups(self.root, self._image_documents(), atomic=True)
+        if "." not in self.image_paths:
+            write_group(self.root, ".", self.attributes["."])
+        journal.remove(keep=kept)
+
+    def _set_image_attributes(
+        self,
+        path: str,
+        position: int,
+        shape_of: Callable[[int], Sequence[int]],
+        *,
+        records: list[dict[str, Any]] | None = None,
+        file: dict[str, Any] | None = None,
+    ) -> None:
+        own: dict[str, Any] = {}
+        if records:
+            own["frame_metadata"] = records
+        if file is not None:
+            own["frame_metadata_file"] = file
+        if self.router.jagged:  # cells that are never acquired, by design
+            own["not_acquired"] = self._not_acquired(position, shape_of(position))
+        if own:
+            kept = self.attributes[path].get("ome_writers", {})
+            self.attributes[path]["ome_writers"] = {
+                **kept,
+                "version": __version__,
+                **own,
+            }
+
+    def _image_documents(self) -> dict[str, dict[str, Any]]:
+        return {path: self.attributes[path] for path in self.image_paths}
+
+    def _not_acquired(self, position: int, shape: Sequence[int]) -> list[list[int]]:
+        """Storage indices (index dims) of the array's cells no frame is for."""
+        planned = self.router.is_planned
+        return [
+            list(index)
+            for index in product(*(range(n) for n in shape))
+            if not planned(position, index)
+        ]
+
+    # ---------------------------------------------------------------- OME-XML
+
+    def write_ome_xml(self, extents: list[int] | None) -> None:
+        """Write ``OME/METADATA.ome.xml`` of a collection (text: no ome-types);
+        `extents`: each image's first-dimension extent, when unbounded."""
+        if self.layout.kind != "collection":
+            return
+        xml = collection_text(self.settings, extents)
+        if xml is not None:
+            (self.root / "OME" / "METADATA.ome.xml").write_text(xml, encoding="utf-8")
+
+    def write_ome_xml_at_close(self, extents: list[int] | None) -> None:
+        """The OME-XML unless the background wrote it: an unbounded
+        acquisition's (its extents are known now), or a bounded one's whose
+        background write failed (raised here)."""
+        if not self._groups.then_done:
+            self.write_ome_xml(extents)
+
+    # --------------------------------------------------------------- metadata
+
+    def get_metadata(self) -> dict[str, dict[str, Any]]:
+        """Image group path ("." for a single image) -> copy of its attributes."""
+        return {
+            path: copy.deepcopy(
+                {k: v for k, v in self.attributes[path].items() if k != "ome_writers"}
+            )
+            for path in self.image_paths
+        }
+
+    def update_metadata(self, metadata: Any) -> None:
+        """Replace the attributes of the given groups and write them now."""
+        if not isinstance(metadata, dict):
+            raise TypeError(
+                f"Expected dict[str, dict] metadata, got {type(metadata).__name__}"
+            )
+        for path, attributes in metadata.items():
+            if path not in self.attributes:
+                raise KeyError(f"Unknown path: {path}")
+            new = json_safe(attributes)
+            if "ome_writers" in self.attributes[path]:
+                new["ome_writers"] = self.attributes[path]["ome_writers"]
+            self.attributes[path] = new
+            write_group(self.root, path, new)
+
+    def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
+        """Store a namespaced mapping in the root group's attributes."""
+        self.attributes["."][namespace] = metadata
+        write_group(self.root, ".", self.attributes["."])
+
+    def rewrite_groups(self) -> None:
+        """Write every group document that is not an image's again (after a
+        library wrote documents of its own over them)."""
+        for group, attributes in self.attributes.items():
+            if group not in self.image_paths:
+                write_group(self.root, group, attributes)
