@@ -11,16 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ome_writers.tools.benchmark import (
-    _add_ratios,
-    _median,
-    latency_sample,
-    main,
-    render_markdown,
-    run_order,
-    scenario,
-    targets_for,
-)
+from ome_writers.tools.bench._measure import latency_sample
+from ome_writers.tools.bench._plan import run_order, targets_for
+from ome_writers.tools.bench._scenarios import scenario
+from ome_writers.tools.bench._summary import add_ratios, median_of_repeats
+from ome_writers.tools.bench._tables import render_markdown
+from ome_writers.tools.benchmark import main
 from ome_writers.tools.cli import main as cli_main
 
 pytest.importorskip("tensorstore")
@@ -90,14 +86,14 @@ def test_ratios_pair_the_rows_of_each_repeat() -> None:
         speeds = {"gbps_close": gbps, "gbps_sync": gbps, "gbps_total": gbps}
         return {**speeds, "fps": 1.0, "peak_rss_mb": 100.0}
 
-    ours = _median([run(1.0), run(2.0), run(3.0)])
-    theirs = _median([run(2.0), {"error": "timed out"}, run(2.0)])
+    ours = median_of_repeats([run(1.0), run(2.0), run(3.0)])
+    theirs = median_of_repeats([run(2.0), {"error": "timed out"}, run(2.0)])
     assert theirs["each_repeat"]["gbps_total"] == [2.0, None, 2.0]
     rows = [
         {**ours, "scenario": "a", "target": "ours:tensorstore"},
         {**theirs, "scenario": "a", "target": "other:tensorstore", "version": "0.3.2"},
     ]
-    _add_ratios(rows)
+    add_ratios(rows)
     assert rows[0]["vs_other_total"] == 1.0  # medians: 2.0 over 2.0
     assert rows[0]["vs_other_total_each"] == [0.5, 1.5]
     # the paired ratios' geometric mean: sqrt(0.5 * 1.5)
@@ -134,7 +130,7 @@ def test_raw_baselines_run_apart_from_the_compared_pairs(
     """Every repeat of the compared rows runs before any raw baseline (raw
     tensorstore's read-modify-write slows the runs after it); a paced
     baseline uses the plain write of its own repeat."""
-    from ome_writers.tools import benchmark
+    from ome_writers.tools.bench import _cli, _plan
 
     order: list[tuple[str, float | None]] = []
     plain = iter(range(10, 100))
@@ -147,12 +143,12 @@ def test_raw_baselines_run_apart_from_the_compared_pairs(
         gbps = {"gbps_sync": rate, "gbps_close": rate, "gbps_total": rate}
         return {**gbps, "gb": 1.0, "frames": 1, "fps": rate}
 
-    monkeypatch.setattr(benchmark, "_run_job", fake_job)
+    monkeypatch.setattr(_plan, "_run_job", fake_job)
     plan = [("b", t) for t in targets_for("b", ["tensorstore"], True, "py")]
-    args = benchmark.build_parser().parse_args(
+    args = _cli.build_parser().parse_args(
         ["-s", "b", "--repeat", "2", "--paced", "0.5", "-q"]
     )
-    benchmark._run_plan(args, plan, None)
+    _plan._run_plan(args, plan, None)
     targets = [target for target, _ in order]
     pair = ["ours:tensorstore", "other:tensorstore"]
     assert targets[:6] == ["disk", *pair, "disk", *pair[::-1]]
@@ -184,16 +180,18 @@ def test_paced_rows_keep_the_worst_repeat_beside_the_median() -> None:
         speeds = {"gbps_close": 1.0, "gbps_sync": 1.0, "gbps_total": 1.0}
         return {**speeds, "p99_ms": p99, "late_frames": late, "offered_fps": 30.0}
 
-    merged = _median([run(0, 1.0), run(3, 9.0), run(0, 1.5), {"error": "timed out"}])
+    merged = median_of_repeats(
+        [run(0, 1.0), run(3, 9.0), run(0, 1.5), {"error": "timed out"}]
+    )
     assert (merged["late_frames"], merged["late_worst"]) == (0, 3)
     assert (merged["p99_ms"], merged["p99_worst_ms"]) == (1.5, 9.0)
     assert merged["each_repeat"]["late_frames"] == [0, 3, 0, None]
-    unpaced = _median([{"gbps_sync": 1.0, "gbps_total": 1.0, "p99_ms": 2.0}])
+    unpaced = median_of_repeats([{"gbps_sync": 1.0, "gbps_total": 1.0, "p99_ms": 2.0}])
     assert "late_worst" not in unpaced
 
 
 def test_each_scenario_titled_with_its_own_offered_rate() -> None:
-    from ome_writers.tools.benchmark import _title
+    from ome_writers.tools.bench._tables import scenario_title
 
     rows = [
         {"scenario": "a", "target": "disk"},
@@ -201,13 +199,13 @@ def test_each_scenario_titled_with_its_own_offered_rate() -> None:
         {"scenario": "f", "target": "ours:tensorstore", "offered_fps": 988.0},
         {"scenario": "b", "target": "ours:tensorstore"},
     ]
-    assert _title(rows, "a").endswith("frames offered at 34 fps")
-    assert _title(rows, "f").endswith("frames offered at 988 fps")
-    assert "offered" not in _title(rows, "b")
+    assert scenario_title(rows, "a").endswith("frames offered at 34 fps")
+    assert scenario_title(rows, "f").endswith("frames offered at 988 fps")
+    assert "offered" not in scenario_title(rows, "b")
 
 
 def test_plate_scenario_creates_every_position(tmp_path: Path) -> None:
-    from ome_writers.tools.benchmark import run_public_api
+    from ome_writers.tools.bench._run_ours import run_public_api
 
     spec = scenario("h", quick=True)
     assert len(spec["positions"]) == 384 and spec["frames"] == 768
@@ -340,7 +338,7 @@ def test_compare_runs_the_other_interpreters_own_package(
     and a compared interpreter that imports this package is no comparison."""
     import subprocess
 
-    from ome_writers.tools import benchmark
+    from ome_writers.tools.bench import _plan, _run_ours
 
     monkeypatch.setenv("PYTHONPATH", "/somewhere/src")
     calls: list[dict[str, Any]] = []
@@ -351,22 +349,47 @@ def test_compare_runs_the_other_interpreters_own_package(
         row = {"fps": 1.0, "package": package["value"]}
         return subprocess.CompletedProcess(cmd, 0, json.dumps(row) + "\n", "")
 
-    monkeypatch.setattr(benchmark.subprocess, "run", fake_run)
+    monkeypatch.setattr(_plan.subprocess, "run", fake_run)
     job = {"target": "other:tensorstore"}
     other = "/venv-0.3.2/bin/python"
-    assert benchmark._run_job(job, other, timeout=60)["fps"] == 1.0
+    assert _plan._run_job(job, other, timeout=60)["fps"] == 1.0
     assert calls[-1]["cmd"][0] == other
     assert "PYTHONPATH" not in calls[-1]["env"]
     # our own rows keep the environment as it is
-    benchmark._run_job({"target": "ours:tensorstore"}, other, timeout=60)
+    _plan._run_job({"target": "ours:tensorstore"}, other, timeout=60)
     assert calls[-1]["env"] is None
     assert calls[-1]["cmd"][0] == sys.executable
     # the other interpreter found this package after all: an error row
-    package["value"] = benchmark._our_package()
-    result = benchmark._run_job(job, other, timeout=60)
+    package["value"] = _run_ours.our_package()
+    result = _plan._run_job(job, other, timeout=60)
     assert "imported this ome-writers" in result["error"]
     # "self": this interpreter and environment again, this package expected
-    result = benchmark._run_job(job, "self", timeout=60)
+    result = _plan._run_job(job, "self", timeout=60)
     assert result["fps"] == 1.0
     assert calls[-1]["cmd"][0] == sys.executable
     assert calls[-1]["env"] is None
+
+
+def test_worker_runs_without_this_package(tmp_path: Path) -> None:
+    """With --compare the worker script runs under another ome-writers version,
+    which has no `ome_writers.tools.bench`: loading the measuring side must
+    import nothing of ome-writers (here not importable at all)."""
+    import subprocess
+
+    from ome_writers.tools.bench._plan import WORKER_SCRIPT
+
+    job = {"scenario": "f", "target": "disk", "quick": True, "dir": str(tmp_path)}
+    code = (
+        "import runpy, sys; sys.modules['ome_writers'] = None; "
+        "runpy.run_path(sys.argv[1], run_name='__main__')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, WORKER_SCRIPT, "--worker", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout.splitlines()[-1])
+    assert row["frames"] == 125 and row["gbps_sync"] > 0

@@ -1,0 +1,212 @@
+"""The rows as tables: plain text, rich, Markdown, and JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from ._scenarios import DESCRIPTIONS, file_backends
+
+COLUMNS = [
+    ("fps", "fps", "{:.1f}"),
+    ("gbps_append", "GB/s append", "{:.2f}"),
+    ("gbps_close", "GB/s +close", "{:.2f}"),
+    ("gbps_sync", "GB/s +sync", "{:.2f}"),
+    ("gbps_total", "+create", "{:.2f}"),
+    ("create_ms", "create ms", "{:.0f}"),
+    ("create_warm_ms", "again ms", "{:.1f}"),
+    ("p50_ms", "p50 ms", "{:.2f}"),
+    ("p99_ms", "p99 ms", "{:.2f}"),
+    ("max_ms", "max ms", "{:.1f}"),
+    ("close_s", "close s", "{:.2f}"),
+    ("peak_rss_mb", "RSS MB", "{:.0f}"),
+    ("late_frames", "late", "{:.0f}"),
+    ("late_worst", "late worst", "{:.0f}"),
+    ("p99_worst_ms", "p99 worst", "{:.2f}"),
+    ("vs_disk", "÷disk", "{:.2f}"),
+    ("vs_raw", "÷raw", "{:.2f}"),
+    ("vs_flat", "÷flat", "{:.2f}"),
+    ("vs_window_off", "÷off", "{:.2f}"),
+    ("vs_local", "÷local", "{:.2f}"),
+    ("vs_other_sync", "÷other", "{:.2f}"),
+    ("vs_other_total", "÷other +create", "{:.2f}"),
+    ("vs_other_total_paired", "÷other paired", "{:.2f}"),
+]
+
+
+def _label(row: dict[str, Any]) -> str:
+    kind, _, backend = row["target"].partition(":")
+    version = row.get("version", "")
+    if kind in ("ours", "other"):
+        return f"{backend} {version}".strip()
+    if kind == "raw":
+        return f"raw {backend}"
+    if kind == "s3":
+        return f"{backend} → S3 (loopback)"
+    return "plain write" if kind == "disk" else kind
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    """The rows as one text table per scenario."""
+    lines = []
+    for name in dict.fromkeys(r["scenario"] for r in rows):
+        lines.append(f"\n{scenario_title(rows, name)}")
+        for row in (r for r in rows if r["scenario"] == name):
+            if "error" in row:
+                lines.append(f"  {_label(row):<26} failed: {row['error']}")
+            elif row["target"] == "camera":
+                lines.append(f"  {_camera_line(row)}")
+        table = [r for r in rows if r["scenario"] == name and "gbps_sync" in r]
+        if not table:
+            continue
+        header = [f"{'':<26}"] + [f"{title:>11}" for _, title, _ in COLUMNS]
+        lines.append(" ".join(header))
+        for row in table:
+            cells = [f"{_label(row):<26}", *(f"{c:>11}" for c in _cells(row))]
+            lines.append(" ".join(cells))
+    return "\n".join(lines)
+
+
+def scenario_title(rows: list[dict[str, Any]], name: str) -> str:
+    """Heading of scenario `name`'s table, with the rate its frames were
+    offered at when they were paced."""
+    offered = [
+        r["offered_fps"] for r in rows if r["scenario"] == name and "offered_fps" in r
+    ]
+    paced = offered[0] if offered else None
+    rate = f", frames offered at {paced:.0f} fps" if paced else ""
+    return f"scenario {name}: {DESCRIPTIONS[name]}{rate}"
+
+
+def _cells(
+    row: dict[str, Any], columns: list[tuple[str, str, str]] = COLUMNS
+) -> list[str]:
+    """The row's `columns`, formatted ("" where it has no value)."""
+    return [
+        fmt.format(row[key]) if row.get(key) is not None else ""
+        for key, _, fmt in columns
+    ]
+
+
+def print_rich(rows: list[dict[str, Any]]) -> bool:
+    """Print the rows as rich tables; False when rich is not installed."""
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        return False
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    for name in dict.fromkeys(r["scenario"] for r in rows):
+        table = Table(title=scenario_title(rows, name))
+        table.add_column("")
+        scenario_rows = [r for r in rows if r["scenario"] == name]
+        # only the columns some row of this table has (narrower tables)
+        columns = [
+            c for c in COLUMNS if any(r.get(c[0]) is not None for r in scenario_rows)
+        ]
+        for _, title, _ in columns:
+            table.add_column(title, justify="right")
+        for row in scenario_rows:
+            if "error" in row:
+                console.print(f"{_label(row)} failed: {row['error']}")
+            elif row["target"] == "camera":
+                console.print(_camera_line(row))
+            else:
+                table.add_row(_label(row), *_cells(row, columns))
+        if table.row_count:
+            console.print(table)
+    return True
+
+
+def _camera_line(row: dict[str, Any]) -> str:
+    return (
+        f"mda.run -> OME-Zarr {row['fps']:.0f} fps (mda.run alone "
+        f"{row['mda_alone_fps']:.0f}); sequence acquisition drained "
+        f"zero-copy={row['zero_copy']} at {row['drain_fps']:.0f} fps "
+        f"(camera alone {row['camera_fps']:.0f}), at most "
+        f"{row['max_frames_buffered']:.0f} of "
+        f"{row['buffer_capacity_frames']:.0f} buffer slots used"
+    )
+
+
+def _pair(row: dict[str, Any] | None, first: str, second: str, fmt: str) -> str:
+    if not row or first not in row:
+        return ""
+    return f"{fmt.format(row[first])} / {fmt.format(row[second])}"
+
+
+def _triple(row: dict[str, Any] | None, keys: tuple[str, ...], fmt: str) -> str:
+    if not row or any(k not in row for k in keys):
+        return ""
+    return " / ".join(fmt.format(row[k]) for k in keys)
+
+
+def render_markdown(rows: list[dict[str, Any]]) -> str:
+    """Side by side per scenario and backend: ours, the compared version, raw, disk."""
+    by_key = {(r["scenario"], r["target"]): r for r in rows if "gbps_sync" in r}
+    other_version = next(
+        (r.get("version", "") for r in rows if r["target"].startswith("other:")), ""
+    )
+    other = f"{other_version or 'other'}"
+    speeds = ("gbps_close", "gbps_sync", "gbps_total")
+    create = ("create_ms", "create_warm_ms")
+    lines = [
+        f"| scenario | backend | ours GB/s (+close / +sync / +create) | {other} GB/s "
+        f"(+close / +sync / +create) | ours ÷ {other} (+sync / +create) "
+        f"| raw library GB/s (+sync) | ours create ms (first / again) "
+        f"| {other} create ms (first / again) | ours p50 / p99 ms "
+        f"| {other} p50 / p99 ms | ours RSS MB | {other} RSS MB "
+        f"| ours ÷ {other} +create, each repeat (geometric mean) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: |",
+    ]
+    for name in dict.fromkeys(r["scenario"] for r in rows):
+        disk = by_key.get((name, "disk"))
+        if disk:
+            plain = _pair(disk, "gbps_close", "gbps_sync", "{:.2f}")
+            lines.append(f"| {name} | plain write | {plain} | | | | | | | | | | |")
+        for backend in file_backends():
+            ours = by_key.get((name, f"ours:{backend}"))
+            theirs = by_key.get((name, f"other:{backend}"))
+            raw = by_key.get((name, f"raw:{backend}"))
+            if not ours and not theirs:
+                continue
+            cells = [
+                name,
+                backend,
+                _triple(ours, speeds, "{:.2f}"),
+                _triple(theirs, speeds, "{:.2f}"),
+                _triple(ours, ("vs_other_sync", "vs_other_total"), "{:.2f}"),
+                f"{raw['gbps_sync']:.2f}" if raw else "",
+                _triple(ours, create, "{:.0f}"),
+                _triple(theirs, create, "{:.0f}"),
+                _pair(ours, "p50_ms", "p99_ms", "{:.1f}"),
+                _pair(theirs, "p50_ms", "p99_ms", "{:.1f}"),
+                f"{ours['peak_rss_mb']:.0f}" if ours else "",
+                f"{theirs['peak_rss_mb']:.0f}" if theirs else "",
+                _each_repeat_cell(ours),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _each_repeat_cell(ours: dict[str, Any] | None) -> str:
+    """``r1 / r2 / ... (geometric mean)`` of the per-repeat ratios."""
+    if not ours or not ours.get("vs_other_total_each"):
+        return ""
+    cell = " / ".join(f"{x:.2f}" for x in ours["vs_other_total_each"])
+    return f"{cell} ({ours['vs_other_total_paired']:.2f})"
+
+
+def dumps_rows(rows: list[dict[str, Any]]) -> str:
+    """The rows as JSON, one key per line (a latency sample on one line)."""
+    if not rows:
+        return "[]"
+    items = [
+        " {\n"
+        + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in row.items())
+        + "\n }"
+        for row in rows
+    ]
+    return "[\n" + ",\n".join(items) + "\n]"
