@@ -20,11 +20,11 @@ from ome_writers._stream._ome_stream import OMEStream, create_stream
 from ome_writers._version import __version__
 from ome_writers.adapters._useq import dims_from_useq, useq_to_acquisition_settings
 
-# The NGFF models (yaozarrs: ~60 ms of import) load with the package, not while
-# a first stream's frames arrive: its group documents are then built in a few
-# milliseconds (`backends/zarr/_group_documents.py`). Imported on a background thread
-# at `create_stream`, they held the interpreter and two cores long enough that
-# 512² frames offered at 1,500 fps waited 5-15 ms and fell behind.
+# The NGFF models (yaozarrs, slow to import) load with the package, not while
+# a first stream's frames arrive: imported on a background thread at
+# `create_stream`, they hold the interpreter long enough that a fast camera's
+# appends fall behind; loaded, the group documents are built quickly
+# (`backends/zarr/_group_documents.py`).
 from ome_writers.metadata import _ngff  # noqa: F401  # isort: skip
 
 __all__ = [

@@ -47,7 +47,7 @@ class BackendRecord:
         Chunk directories are created before the first frame needs them.
     pyramids : str
         How pyramid levels are written: "level-arrays" (ome-writers reduces
-        the frames and writes one array per level, see `_zarr_levels`),
+        the frames and writes one array per level, see `_pyramid_levels`),
         "subifds" (the backend writes reduced pages as SubIFDs) or "none".
     url_schemes : tuple[str, ...]
         URL schemes of object storage it writes to (``"s3"``); local paths

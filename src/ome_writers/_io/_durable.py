@@ -42,9 +42,9 @@ def start_writeback(path: str | Path) -> None:
     """Start writing `path`'s cached data to the disk, without waiting for it.
 
     On Linux this is ``sync_file_range(SYNC_FILE_RANGE_WRITE)``: no journal
-    commit and no wait, so writers of other files are not stalled (a
-    filesystem-wide sync stalls them for tens of milliseconds). Elsewhere the
-    file is fsynced. A file that does not exist (yet) is skipped.
+    commit and no wait, so writers of other files are not stalled as a
+    filesystem-wide sync stalls them. Elsewhere the file is fsynced. A file
+    that does not exist (yet) is skipped.
     """
     try:
         fd = os.open(path, os.O_RDONLY)

@@ -2,13 +2,10 @@
 
 numpy releases the GIL while it copies a frame and must take it back after.
 By then a writer thread of ours (chunk files, OME-TIFF) has usually taken it,
-and the appending thread waits until that thread lets go again, which on two
-busy cores can mean waiting for it to be scheduled. Paced at 1,700 512²
-frames a second into chunk files, eight interleaved runs each: appends late
-(longer than a frame period) median 6.5-8 per 500 frames with numpy's copy,
-0 with a copy that keeps the lock (p99 0.14-0.20 against 0.79-1.46 ms). A
-memoryview slice assignment is such a copy (one ``memcpy``, as fast as
-numpy's): Python's own buffer copy never releases the lock.
+and the appending thread waits until that thread lets go again, which on
+busy cores can mean waiting for it to be scheduled, longer than a frame
+period. A memoryview slice assignment is one ``memcpy`` like numpy's copy, but
+Python's own buffer copy never releases the lock.
 """
 
 from __future__ import annotations

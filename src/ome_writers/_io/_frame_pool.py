@@ -3,28 +3,24 @@
 The acquisition thread copies each frame into a free buffer and a writer
 thread writes it out; buffers are reused last-freed first, so a buffer is used
 for the first time only when every lower one is in flight, i.e. exactly when
-the writer has fallen behind. Touched for the first time then, each 4 KiB page
-of it faults while the writer fills the page cache, and the copy of one 2048²
-frame took 18-61 ms instead of 1 ms (paced 2048² OME-TIFF at 30 fps: p99
-20-28 ms, against 1.1-3.1 ms with the pool made resident beforehand). Making
-the whole pool resident at once costs its full size in memory for every
-stream; instead a thread of the pool's own (`start`) keeps the next `spare`
-buffers (at least `SPARE` and `SPARE_BYTES`) after the highest one handed
-out resident (``MADV_POPULATE_WRITE``: the pages are mapped without being
-written, so a buffer in use is never disturbed). Where that advice is
-unavailable (not Linux, or Linux before 5.14), buffers fault on first use as
-before.
+the writer has fallen behind. Touched for the first time then, each page of
+it faults while the writer fills the page cache, and the copy into it can
+outlast a frame period, just when the acquisition has no time to spare.
+Making the whole pool resident at once costs its full size in memory for
+every stream; instead a thread of the pool's own (`start`) keeps the next
+`spare` buffers (at least `SPARE` and `SPARE_BYTES`) after the highest one
+handed out resident (``MADV_POPULATE_WRITE``: the pages are mapped without
+being written, so a buffer in use is never disturbed). Where that advice is
+unavailable (not Linux, or Linux before 5.14), buffers fault on first use.
 
 The buffers kept resident are counted from the highest one *handed out*
 (`take`), not from the one being written: counted from the latter, a writer
-30 frames behind kept buffers resident that were long in use, and each new
-one faulted on the acquisition thread (paced 512² chunk files: copies of
-0.5-5 ms instead of 0.03 ms). Nor is it the writer thread's: with the
-writer making buffers resident ahead of an acquisition thread that outran
-it (and every copy keeping the interpreter lock), unpaced OME-TIFF wrote
-0.82-0.86 GB/s against 1.24-1.39. A resident buffer is filled by a copy
-that keeps the interpreter lock (`fill`, `_copy`); one that is not, by
-numpy's, which lets the writer run while its pages fault.
+far behind keeps buffers resident that are long in use while each new one
+faults on the acquisition thread. Nor does the writer thread make them
+resident: when the acquisition outruns it, that work comes out of the time
+it needs for writing. A resident buffer is filled by a copy that keeps the
+interpreter lock (`fill`, `copy_frame`); one that is not, by numpy's, which
+lets the writer run while its pages fault.
 """
 
 from __future__ import annotations
@@ -45,6 +41,12 @@ from ome_writers._io._frame_copy import copy_frame
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
+#: the pool of a writer thread (OME-TIFF, frame-sized chunk files): at most
+#: this many bytes (and frames) queued for it. Only as many buffers as the
+#: writer fell behind by are ever resident, so small frames get many buffers
+#: to ride out a slow page-cache write without making the acquisition wait.
+POOL_BYTES = 128 * 1024**2
+POOL_FRAMES = 1024
 SPARE = 2  # at least this many buffers kept resident beyond the highest used
 #: ... and at least this many bytes of them: small frames arrive faster than
 #: a writer thread comes round to make more resident
@@ -114,7 +116,7 @@ class FramePool:
         """Copy `frame` into buffer `slot` (from `take`).
 
         A resident buffer is filled by a copy that keeps the interpreter lock
-        (`_copy`): the append does not wait to take it back from a writer
+        (`copy_frame`): the append does not wait to take it back from a writer
         thread. One not yet resident faults page by page, and numpy's copy
         lets the writer threads run meanwhile.
         """

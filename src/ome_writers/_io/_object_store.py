@@ -76,7 +76,7 @@ class S3Location:
     def max_jittered_retries(self) -> int:
         """Retries for obstore, whose delays are drawn between 0.1 s and twice the
         previous one: enough that its ``retry_timeout`` ends the retrying, not the
-        count (ten such retries can be over in 1-3 s)."""
+        count (jittered delays can add up to far less than `retry_seconds`)."""
         return max(1, math.ceil(self.retry_seconds / FIRST_RETRY_SECONDS))
 
     def tensorstore_retries(self) -> dict[str, Any]:
@@ -397,7 +397,7 @@ def tensorstore_kvstore(path: Path | ObjectPath) -> dict[str, Any]:
     """tensorstore's kvstore spec for an array directory or key prefix.
 
     tensorstore cannot take explicit keys: it reads them from the environment
-    or a profile (`check_tensorstore_credentials`).
+    or a profile (`credentials_problem`).
     """
     if isinstance(path, Path):
         return {"driver": "file", "path": str(path)}

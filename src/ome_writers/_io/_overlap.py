@@ -3,9 +3,9 @@
 Making a directory, a link or a small file waits for the filesystem, not for
 Python, so a few threads overlap those waits: a plate's hundreds of group
 documents, or the directories, links and documents of its hundreds of
-arrays. On the benchmark machine such a call took 0.28 ms while its disk was
-busy (and four threads made a plate's arrays 20 % faster) but 0.05-0.09 ms
-when it was not (and four threads made them 45 % slower than one).
+arrays. Threads pay off while the disk is busy and each call waits; on an
+idle disk the calls return at once and the threads can cost more than they
+save.
 """
 
 from __future__ import annotations

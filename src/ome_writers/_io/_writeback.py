@@ -31,9 +31,14 @@ if TYPE_CHECKING:
 FLUSH_EVERY_BYTES = 64 * 1024**2
 FLUSH_EVERY_UNITS = 4096
 # the smallest batch: a library that keeps little in flight starts write-back
-# this often, which leaves less to sync at close (write-back every 4 MiB made
-# 512² frames at 1,000 fps late; every 16 MiB did not)
+# this often, which leaves less to sync at close; more often, the write-back
+# competes with fast appends
 MIN_FLUSH_BYTES = 16 * 1024**2
+#: write-back interval of the writers that write their own files from a
+#: `FramePool` (OME-TIFF, frame-sized chunk files; no lag: a file is complete
+#: when counted): below `FLUSH_EVERY_BYTES`, as a large burst of disk I/O
+#: delays the appends made meanwhile and leaves more to sync at close
+WRITEBACK_EVERY_BYTES = 8 * 1024**2
 
 
 def flush_every(in_flight_bytes: int) -> int:

@@ -143,6 +143,3 @@ class ScratchFormat(SettingsModel):
     def get_output_path(self, root_path: str, *, num_positions: int = 1) -> str:
         """The root path, unchanged."""
         return os.fspath(root_path)
-
-
-FormatName = Literal["ome-zarr", "ome-tiff", "scratch"]

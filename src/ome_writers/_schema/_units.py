@@ -95,8 +95,3 @@ def length_unit(unit: str) -> str | None:
 def time_unit(unit: str) -> str | None:
     """Return the NGFF time name for `unit`, or None if it is not a time."""
     return _TIME.get(_key(unit))
-
-
-def ome_symbol(ngff_name: str) -> str | None:
-    """Return the OME-XML symbol for an NGFF unit name (None if OME has none)."""
-    return LENGTH_SYMBOLS.get(ngff_name) or TIME_SYMBOLS.get(ngff_name)

@@ -114,10 +114,10 @@ def create_stream(
     close_at_exit(stream)
     # the objects made above (settings, backend, arrays, threads) sit in the
     # collector's young generations; collected now, the survivors move to the
-    # old one, rather than during an early append (a ~0.9 ms collection, on
-    # whichever thread allocated, made the 90th 512² OME-TIFF append late at
-    # 2,000 fps). The young generations hold at most a few thousand objects;
-    # with the collector disabled, no append pays for one either.
+    # old one, rather than during an early append, where the collection (on
+    # whichever thread allocated) can outlast a fast camera's frame period.
+    # The young generations hold at most a few thousand objects; with the
+    # collector disabled, no append pays for one either.
     if gc.isenabled():
         gc.collect(1)
     return stream

@@ -1,7 +1,7 @@
 """Display windows from the data: each channel's observed range, sampled cheaply.
 
 Every appended frame is sampled on a grid of every `STRIDE`-th row and column
-(1/256 of its pixels: two numpy reductions, microseconds for a 2048² frame),
+(1/256 of its pixels: two numpy reductions, cheap next to the frame's copy),
 and the running minimum and maximum per image and channel become the NGFF
 ``omero`` window's ``start``/``end`` at close (``min``/``max`` stay the pixel
 type's range). A bright spot smaller than the grid can fall between samples:

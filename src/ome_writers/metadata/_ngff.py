@@ -97,8 +97,8 @@ class _ImageAttributes:
     """`image_attributes` of many images of one acquisition: validated once.
 
     Images of one acquisition differ only in their name, so the document is
-    built (and validated by yaozarrs) once and copied per name; a 384-field
-    plate otherwise spends a tenth of a second in validation.
+    built (and validated by yaozarrs) once and copied per name, rather than
+    validated again for each of a plate's hundreds of images.
     """
 
     def __init__(self, settings: AcquisitionSettings) -> None:

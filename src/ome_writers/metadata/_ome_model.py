@@ -3,7 +3,7 @@
 The axes (which dimension is Z, C or T) come from `_tiff_axes.py`. Per-plane
 metadata (a Plane and a MapAnnotation per frame) is the one part also written
 as text (`OmeXmlBuilder.planes_xml`): building and serialising a model per
-frame costs ~100 µs, a minute for a long acquisition, so at close the models
+frame would dominate the close of a long acquisition, so at close the models
 hold no Planes and their text is inserted into the serialised document; the
 Plane models are made only when someone asks for the models
 (`OmeXmlBuilder.plane_models`, the same content and IDs).

@@ -1,8 +1,8 @@
 """OME-XML built as text, without the OME model library.
 
-ome-types takes about a second to import; documents written while a stream is
-open, or that are all a format needs of OME-XML, are built here by string
-building instead:
+ome-types is slow to import; documents written while a stream is open, or
+that are all a format needs of OME-XML, are built here by string building
+instead:
 
 - the provisional descriptions of OME-TIFF (`backends/tiff/_provisional_xml.py`,
   compact), from `root` and `ImageText`;
@@ -43,7 +43,7 @@ _UM = "µm"
 
 
 # `xml.sax.saxutils.escape`/`quoteattr`, the same output: that module imports
-# urllib.request (~40 ms), which would sit on the path to the first frame
+# urllib.request, whose import would sit on the path to the first frame
 _ENTITIES = (("&", "&amp;"), (">", "&gt;"), ("<", "&lt;"))
 _ATTRIBUTE_ENTITIES = {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
 

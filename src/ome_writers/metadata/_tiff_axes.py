@@ -7,8 +7,8 @@ channel dimension, so C holds every (channel, camera) combination and channel
 names read ``"<channel>-<cam>"``. T and Z may each come from one dimension only.
 
 Everything a TIFF writer needs before its first frame and for every page lives
-here; the OME-XML models (`_ome_xml.py`, ome-types, most of a second to
-import) are needed only at close.
+here; the OME-XML models (`_ome_model.py`, ome-types, slow to import) are
+needed only at close.
 """
 
 from __future__ import annotations

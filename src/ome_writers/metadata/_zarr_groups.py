@@ -64,7 +64,7 @@ def write_group(
     directory.mkdir(parents=True, exist_ok=True)
     doc = {"zarr_format": 3, "node_type": "group", "attributes": attributes}
     try:
-        # compact: without `indent`, json uses its C encoder (~10x faster)
+        # compact: without `indent`, json uses its C encoder
         text = json.dumps(doc, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as e:
         raise ValueError(f"Failed to serialize zarr.json for {directory}: {e}") from e

@@ -1,23 +1,21 @@
 """Importing what only close needs, while the acquisition leaves time for it.
 
-Some modules are needed only when a stream closes (ome-types, ~0.4 s of
-interpreter time to import, builds the OME-XML). Imported at
-`create_stream`, it would delay the first frame; imported on a thread while
-frames arrive, it holds the interpreter the acquisition thread needs, which
-then waits up to a switch interval (5 ms) at every turn (512² frames offered
-at ~1,900 fps right after `create_stream`: p99 append 7.4-8.4 ms, 126-171 of
-500 late). `ImportWhenIdle` imports it on a daemon thread once a polling
-interval passes without an append (before the first frame, between bursts,
-or at a slow frame rate), and otherwise when close starts (`now`), while
-close waits for the frames still queued; what needs the module waits for the
-import in progress under Python's import lock.
+Some modules are needed only when a stream closes (ome-types, which builds
+the OME-XML, is slow to import). Imported at `create_stream`, it would delay
+the first frame; imported on a thread while frames arrive, it holds the
+interpreter the acquisition thread needs, which then waits up to a switch
+interval at every turn and falls behind a fast camera. `ImportWhenIdle`
+imports it on a daemon thread once a polling interval passes without an
+append (before the first frame, between bursts, or at a slow frame rate), and
+otherwise when close starts (`now`), while close waits for the frames still
+queued; what needs the module waits for the import in progress under
+Python's import lock.
 
 At a slow frame rate the import still overlaps appends, each of which then
-waited a switch interval for the interpreter whenever it needed it back
-(2048² OME-TIFF at 44 fps: appends of 4-16 ms while the import ran, p99
-7-11 ms). While the import runs, the switch interval is lowered to
-`IMPORT_SWITCH_INTERVAL` (never raised), and restored afterwards unless
-someone else changed it meanwhile.
+waits a switch interval for the interpreter whenever it needs it back, long
+enough to make a large frame's append late. While the import runs, the
+switch interval is lowered to `IMPORT_SWITCH_INTERVAL` (never raised), and
+restored afterwards unless someone else changed it meanwhile.
 """
 
 from __future__ import annotations

@@ -149,10 +149,10 @@ class TiffFileSet:
         full metadata while the set is written.
 
         One of them, not every file in "redundant" mode: each file's
-        description would hold every image (O(files²) bytes, ~1.3 MB of room
-        in each of a 384-field plate's files). Until close a redundant set is
-        a master-TIFF set; the redundant copies are written at close (or by
-        ``ome-writers repair``).
+        description would hold every image, O(files²) bytes for a plate's
+        hundreds of files. Until close a redundant set is a master-TIFF set;
+        the redundant copies are written at close (or by ``ome-writers
+        repair``).
         """
         if not self.single_file and self.metadata_mode == "companion-file":
             return [-1]

@@ -6,9 +6,10 @@ cost of closing does not grow with the number of files.
 
 At close the models hold no per-plane metadata: the Plane elements and their
 MapAnnotations are written as text into the serialised document
-(`OmeXmlBuilder.planes_xml`), which keeps close at a few seconds for 100,000
-frames. Whoever asks for the models afterwards (`models`, `copies`, ...) gets
-them with their Planes (`OmeXmlBuilder.plane_models`, the same content).
+(`OmeXmlBuilder.planes_xml`): building and serialising a model per plane
+would dominate the close of a long acquisition. Whoever asks for the models
+afterwards (`models`, `copies`, ...) gets them with their Planes
+(`OmeXmlBuilder.plane_models`, the same content).
 """
 
 from __future__ import annotations

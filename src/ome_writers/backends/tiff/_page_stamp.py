@@ -1,7 +1,7 @@
 """Uncompressed pages written as copies of a page tifffile wrote.
 
-`tifffile.TiffWriter.write` builds every page's tags in Python: about 0.3 ms
-of the writer thread per page here, as long as writing a 512² frame into the
+`tifffile.TiffWriter.write` builds every page's tags in Python: for small
+frames that takes the writer thread as long as writing the frame into the
 page cache, and the acquisition thread waits for the interpreter meanwhile.
 After a file's first page (which carries the description), every uncompressed
 single-strip page of a file has the same tags; only three kinds of field

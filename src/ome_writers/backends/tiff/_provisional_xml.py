@@ -43,7 +43,7 @@ Where it lives
     rename).
 
 Recovery record
-    The header carries the recovery record (`_tiff_files.recovery_comment`)
+    The header carries the recovery record (`TiffFileSet.recovery_comment`)
     for ``ome-writers repair``: the first file's holds it, the others name
     the first file.
 
@@ -465,9 +465,9 @@ class Provisional:
 
     def prepare_text(self, file_index: int) -> None:
         """Build what file `file_index`'s first page needs (its header and the
-        sizes of its description rooms) before the page is written: the first
-        build costs ~2 ms of the interpreter (~0.3 ms for later files), which
-        the acquisition thread would wait for at its first frames."""
+        sizes of its description rooms) before the page is written: the build
+        holds the interpreter, which the acquisition thread would wait for at
+        its first frames."""
         if file_index in self.sections:
             self._rooms(self._with_header(file_index))
 

@@ -23,7 +23,7 @@ Files
     none/lzw/zlib/zstd (imagecodecs); XResolution/YResolution from the pixel
     size (omitted when unknown). Until close, the first page's ImageDescription
     holds a provisional OME-XML, kept current within the loss window
-    (`make_readable`, see `_tiff_provisional.py`): the complete outer indices,
+    (`make_readable`, see `_provisional_xml.py`): the complete outer indices,
     a recovery record for ``ome-writers repair``. The full OME-XML is written
     once at close, appended to the file and the tag repointed in one write (a
     process killed meanwhile leaves the provisional one). An acquisition closed
@@ -66,8 +66,8 @@ import numpy as np
 import tifffile
 
 from ome_writers._io._durable import fsync_tree
-from ome_writers._io._frame_pool import FramePool
-from ome_writers._io._writeback import Flusher
+from ome_writers._io._frame_pool import POOL_BYTES, POOL_FRAMES, FramePool
+from ome_writers._io._writeback import WRITEBACK_EVERY_BYTES, Flusher
 from ome_writers.backends._base import Backend, StorageKey, json_safe
 from ome_writers.backends.tiff._deferred_import import ImportWhenIdle
 from ome_writers.backends.tiff._file_set import TiffFileSet
@@ -87,17 +87,6 @@ if TYPE_CHECKING:
     from ome_writers.backends._base import BackendContext
     from ome_writers.backends.tiff._ome_models import TiffModels
 
-# The frame pool: at most this many bytes (and frames) queued for the writer
-# thread. Buffers are reused last-freed first, so only as many are ever touched
-# (resident) as the writer fell behind by: small frames get many buffers to
-# ride out a slow page-cache write without making the acquisition wait.
-POOL_BYTES = 128 * 1024**2
-POOL_FRAMES = 1024
-# write-back of the (one, sequentially written) file starts every 8 MiB, not
-# every 64 like chunk files: a 64 MiB burst of disk I/O made appends of 512²
-# frames at ~1,900 fps late (p99 0.41-0.64 ms, 2-10 late of 500; 8 MiB:
-# 0.14-0.24 ms, 0-1 late) and left more to sync at close
-WRITEBACK_EVERY_BYTES = 8 * 1024**2
 COMPRESSION = {"none": None, "lzw": "lzw", "zlib": "zlib", "zstd": "zstd"}
 # TIFF resolution is given per centimetre; lengths in centimetres
 _CM = {
@@ -175,7 +164,7 @@ class TiffBackend(Backend):
         fmt: OmeTiffFormat = settings.format  # type: ignore[assignment]
         self.fmt = fmt
         # the OME-XML models are built at close; before the first frame only the
-        # axes are needed (ome-types takes most of a second to import)
+        # axes are needed (ome-types is slow to import)
         self.axes = TiffAxes(settings)
         self.created = datetime.now(timezone.utc)  # the acquisition date
         self.files = TiffFileSet.plan(settings, has_outer=bool(self.axes.letters))

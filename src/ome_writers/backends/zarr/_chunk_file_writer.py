@@ -2,17 +2,17 @@
 
 An uncompressed, unsharded array whose chunks each hold exactly one frame
 keeps every frame as one file of its raw bytes (``c/<index...>/0/0``).
-Through tensorstore's file store each such chunk also cost a lock file, a
+Through tensorstore's file store each such chunk also costs a lock file, a
 temporary file and a rename on threads that compete with the acquisition
-thread for two cores: paced at 1,900 512² frames a second it completed
-~1,100 (p99 8.8 ms). Instead the acquisition thread copies each frame into
-a resident pool buffer (`FramePool`, as OME-TIFF's writer does) and a
-thread of ours writes each to a temporary name beside its chunk key and
-renames it into place, so that no reader, also after a crash, sees part of
-a chunk; missing directories are made on the way. Once that thread falls
-behind, `WRITER_THREADS` threads take frames in turn. Write-back of the
-files written starts every `WRITEBACK_EVERY_BYTES` (`Flusher`, without lag:
-a file is complete when it is counted).
+thread for the cores, so that at high frame rates appends fall behind the
+camera. Instead the acquisition thread copies each frame into a resident
+pool buffer (`FramePool`, as OME-TIFF's writer does) and a thread of ours
+writes each to a temporary name beside its chunk key and renames it into
+place, so that no reader, also after a crash, sees part of a chunk; missing
+directories are made on the way. Once that thread falls behind,
+`WRITER_THREADS` threads take frames in turn. Write-back of the files
+written starts every `WRITEBACK_EVERY_BYTES` (`Flusher`, without lag: a file
+is complete when it is counted).
 
 When every buffer is in flight, `write` waits (backpressure). A failed write
 is raised from the next `write`, from the waiters and from `close`; what was
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers._io._frame_pool import FramePool
-from ome_writers._io._writeback import Flusher
+from ome_writers._io._frame_pool import POOL_BYTES, POOL_FRAMES, FramePool
+from ome_writers._io._writeback import WRITEBACK_EVERY_BYTES, Flusher
 from ome_writers.backends.zarr._array_writer import ArrayWriter
 
 if TYPE_CHECKING:
@@ -40,26 +40,14 @@ if TYPE_CHECKING:
     from ome_writers._io._object_store import DatasetPath
     from ome_writers.backends.zarr._array_writer import ArrayGrid
 
-#: at most this many bytes (and frames) queued for the writer thread; only
-#: as many buffers as it fell behind by are ever resident (`FramePool`)
-POOL_BYTES = 128 * 1024**2
-POOL_FRAMES = 1024
-#: write-back starts this often: 64 MiB bursts of disk I/O made OME-TIFF's
-#: 512² appends at ~1,900 fps late, 8 MiB did not (`_tifffile`)
-WRITEBACK_EVERY_BYTES = 8 * 1024**2
-#: a 512² chunk file cost ~0.75 ms of kernel time here (two directories
-#: 0.37, the inode 0.21, the bytes 0.15), one thread's worth; two threads
-#: completed 1,200-1,390 paced frames a second against one's 890-940, three
-#: fewer than two; with two, 2048² frames also go faster than through
-#: tensorstore's threads (benchmarks/results/history.md), with one they went
-#: slower
+#: making a chunk file (its directories, inode and bytes) keeps a thread in
+#: the kernel long enough that one cannot keep up with a fast camera; a third
+#: thread competes with the acquisition thread more than it helps
 WRITER_THREADS = 2
 #: frames go to one writer thread until more than this many bytes wait for
-#: it, then to all `WRITER_THREADS`. Paced 2048² frames at 30 fps (200
-#: frames, ten runs each way) had 16 late appends with two threads against 5
-#: with one, whose copies compete less with the acquisition's (and 2 against
-#: 4 spreading this way); unpaced, and for small frames, two threads write
-#: faster (see above)
+#: it, then to all `WRITER_THREADS`: at a steady rate a single writer's copies
+#: compete less with the acquisition thread's, and once a backlog builds the
+#: second thread clears it
 SPREAD_AFTER_BYTES = 16 * 1024**2
 PARTIAL_SUFFIX = ".partial"  # a chunk file being written (`repair` removes it)
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
