@@ -1,4 +1,4 @@
-"""The exact call sequence pymmcore-plus's OmeWritersSink makes (SPEC §0.1).
+"""The exact call sequence pymmcore-plus's OmeWritersSink makes.
 
 Reproduced without pymmcore-plus so the contract is pinned in the core suite.
 """

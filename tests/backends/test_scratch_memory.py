@@ -1,4 +1,4 @@
-"""Scratch format: memory, spill to disk, and the on-disk layout (SPEC §7.4)."""
+"""Scratch format: memory, spill to disk, and the on-disk layout."""
 
 from __future__ import annotations
 

@@ -302,7 +302,7 @@ RAGGED = {
 
 @pytest.mark.parametrize("fmt", ["scratch", "ome-zarr", "ome-tiff"])
 def test_ragged_sequence_with_explicit_settings(tmp_path: Path, fmt: str) -> None:
-    """SPEC §0.1: settings without dims + a ragged sequence: the view has the
+    """Settings without dims and a ragged sequence: the view has the
     shape pymmcore-plus's flat fallback has, (frames, Y, X)."""
     from ome_writers import AcquisitionSettings
 

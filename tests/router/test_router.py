@@ -1,4 +1,4 @@
-"""Frame router: a bijection from frame numbers onto storage indices (SPEC §5.1)."""
+"""Frame router: a bijection from frame numbers onto storage indices."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings models: fields, defaults, inference and validation (SPEC §3)."""
+"""Settings models: fields, defaults, inference and validation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The append path makes no frame-sized allocation (DESIGN hot-path rule 2)."""
+"""The append path makes no frame-sized allocation: a frame is copied at most once."""
 
 from __future__ import annotations
 

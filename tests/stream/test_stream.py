@@ -1,4 +1,4 @@
-"""OMEStream lifecycle and metadata (SPEC §4-§5, scratch format); bad input,
+"""OMEStream lifecycle and metadata (scratch format); bad input,
 skips and buffer reuse on every backend: the conformance suite (tests/backends)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""StreamView indexing, shape, coords and signals (SPEC §6), in declared order."""
+"""StreamView indexing, shape, coords and signals, in declared order."""
 
 from __future__ import annotations
 

@@ -78,9 +78,8 @@ if TYPE_CHECKING:
     from ome_writers.backends.zarr._array_creation import ArraysAhead
 
 RECENT_FRAMES = 8
-# threads making or moving many arrays' files (five file-system calls each):
-# a plate's 384 arrays took 1.6 ms each on four threads against 2.0 ms on one
-# while the disk was busy, 0.29 against 0.20 ms while it was not (`_overlap`)
+# threads making or moving many arrays' files (five file-system calls each),
+# which mostly wait for the disk (`_overlap`)
 FS_THREADS = 4
 CHECKPOINT_WAIT_SECONDS = 2.0  # for acquire-zarr's threads to write full shards
 _KINDS = {

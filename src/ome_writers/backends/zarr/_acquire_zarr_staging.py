@@ -38,7 +38,7 @@ LOCK_NAME = ".lock"
 # a store being built (or without its lock file) is left alone this long
 GRACE_SECONDS = 60.0
 # shared memory must have room for this much per array (acquire-zarr's
-# documents are ~1 KiB, a page each), and at least `MIN_FREE_BYTES`
+# documents are small, a page each), and at least `MIN_FREE_BYTES`
 BYTES_PER_ARRAY = 64 * 1024
 MIN_FREE_BYTES = 64 * 1024**2
 

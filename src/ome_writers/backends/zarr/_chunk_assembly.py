@@ -9,7 +9,7 @@ reads overlay the frames still held here.
 
 A writer may hand buffers back once written (`allocate`): a recycled buffer
 is already in memory, where a new one of tens of MB costs a page fault per
-4 KiB on first use (filling 256 MiB of new memory took 125 ms here). Cells of
+page on first use, on the appending thread. Cells of
 a recycled buffer that no frame filled are zeroed before the chunk leaves the
 assembler.
 """

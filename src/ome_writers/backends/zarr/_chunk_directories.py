@@ -2,18 +2,16 @@
 
 A Zarr v3 array with the default chunk key encoding keeps chunk ``(t, y, x)``
 at ``c/t/y/x``, so the first chunk of every time point needs new directories.
-Where making a directory costs hundreds of microseconds (seen on a virtual
-disk: two ``mkdir`` of 0.37 ms each for a 512² frame), that is most of the
-cost of writing a small chunk, paid on the library's I/O thread: one tensorstore
-I/O thread wrote 850 chunk files a second, and 3,500 into directories that
-already existed. A `DirectoryPreparer` makes the directories of the next
+Where making a directory is slow (a virtual disk), that is most of the cost
+of writing a small chunk, paid on the library's I/O thread, which then
+writes several times fewer chunk files a second. A `DirectoryPreparer` makes the directories of the next
 `ahead` frames on its own thread; one it has not reached yet is made by the
 library as usual (both tolerate the other having made it). At close, the
 directories it made for frames that never came are removed again.
 
-The thread's own system calls compete with the acquisition for two cores
-(512² frames at 500 fps: p99 append 0.53 ms with it, 0.3 ms without), so a
-backend starts it only once the library falls behind the camera.
+The thread's own system calls compete with the acquisition for the cores
+(appends get slower while it runs), so it starts only once the library
+falls behind the camera.
 """
 
 from __future__ import annotations
