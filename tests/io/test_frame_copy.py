@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ome_writers._io._frame_copy import copy_frame
+from ome_writers._io._frame_pool import copy_frame
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -21,6 +21,14 @@ resident: when the acquisition outruns it, that work comes out of the time
 it needs for writing. A resident buffer is filled by a copy that keeps the
 interpreter lock (`fill`, `copy_frame`); one that is not, by numpy's, which
 lets the writer run while its pages fault.
+
+`copy_frame` is the acquisition thread's frame copy, into a pool buffer or
+any other buffer of ours. numpy releases the GIL while it copies a frame and
+must take it back after; by then a writer thread has usually taken it, and
+the appending thread waits until that thread lets go again, which on busy
+cores can take longer than a frame period. A memoryview slice assignment is
+one ``memcpy`` like numpy's copy, but Python's own buffer copy never releases
+the lock.
 """
 
 from __future__ import annotations
@@ -36,7 +44,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ome_writers._io._durable import _libc_function
-from ome_writers._io._frame_copy import copy_frame
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
@@ -52,6 +59,22 @@ SPARE = 2  # at least this many buffers kept resident beyond the highest used
 #: a writer thread comes round to make more resident
 SPARE_BYTES = 8 * 1024**2
 _MADV_POPULATE_WRITE = 23  # Linux 5.14
+
+
+def copy_frame(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src``, keeping the GIL where both are C-contiguous arrays
+    of one dtype and shape (else numpy's copy, which converts)."""
+    if (
+        isinstance(src, np.ndarray)
+        and src.dtype == dst.dtype
+        and src.shape == dst.shape
+        and src.flags.c_contiguous
+        and dst.flags.c_contiguous
+        and not dst.dtype.hasobject
+    ):
+        dst.data.cast("B")[:] = src.data.cast("B")
+    else:
+        dst[...] = src
 
 
 def _madvise() -> Any:

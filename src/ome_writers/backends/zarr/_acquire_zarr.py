@@ -51,7 +51,7 @@ import acquire_zarr as az
 import numpy as np
 
 from ome_writers._io._durable import sync_filesystem
-from ome_writers._io._frame_copy import copy_frame
+from ome_writers._io._frame_pool import copy_frame
 from ome_writers._io._object_store import ObjectPath, object_store_error, zarr_store
 from ome_writers._io._overlap import overlapped
 from ome_writers._io._paths import resolve_root

@@ -161,6 +161,8 @@ class ZarrArrays:
         )
         self.writer = make_writer(self.grid, explain)
         self.grows_ahead = self.writer.grows_ahead
+        # the grow-axis index whose write resizes each array (`_grow`)
+        self._resize_at = [self._resize_index(p) for p in range(self.num_positions)]
         self._flush = not self.writer.writes_back
         self.flusher = Flusher(
             root if isinstance(root, Path) else None,
@@ -233,7 +235,10 @@ class ZarrArrays:
         extent = self.extent[position]
         try:
             if axis is not None and index[axis] >= extent:
-                self._grow(position, index[axis])
+                i = index[axis]
+                self.extent[position] = i + 1
+                if i >= self._resize_at[position]:
+                    self._grow(position, i)
             if self.assembler is not None:
                 self.assembler.add(position, index, frame)
                 return
@@ -310,19 +315,27 @@ class ZarrArrays:
         head = prefixes[-1]
         return [*prefixes, *(f"{head}/{y}" for y in range(self.grid.yx_units[0]))]
 
+    def _resize_index(self, position: int) -> int:
+        if self.grow_axis is None:
+            return 0
+        room = self.allocated[position][self.grow_axis]
+        # a writer that resizes asynchronously grows once half full, so the
+        # larger shape is in place before a write needs it
+        return (room + 1) // 2 if self.grows_ahead else room
+
     def _grow(self, position: int, i: int) -> None:
         """Index `i` of the grow axis is written: extend, and resize if needed."""
         self.extent[position] = i + 1
+        if i < self._resize_at[position]:
+            return
         shape = self.allocated[position]
         axis = self.grow_axis
         assert axis is not None
-        # a writer that resizes asynchronously grows once half full, so the
-        # larger shape is in place before a write needs it
-        if i >= (shape[axis] + 1) // 2 if self.grows_ahead else i >= shape[axis]:
-            step = self.grow_step
-            target = max(i + 1, 2 * shape[axis], self._initial_room)
-            shape[axis] = math.ceil(target / step) * step
-            self.writer.resize(position, tuple(shape))
+        step = self.grow_step
+        target = max(i + 1, 2 * shape[axis], self._initial_room)
+        shape[axis] = math.ceil(target / step) * step
+        self._resize_at[position] = self._resize_index(position)
+        self.writer.resize(position, tuple(shape))
 
     def _reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
         return self.writer.reuse_block(shape)
@@ -381,6 +394,7 @@ class ZarrArrays:
             else:
                 assert self.grow_axis is not None
                 shape[self.grow_axis] = self.extent[position]
+            self._resize_at[position] = self._resize_index(position)
             self.writer.resize(position, tuple(shape))
         self.writer.drain()
 

@@ -4,10 +4,11 @@ A Zarr v3 array with the default chunk key encoding keeps chunk ``(t, y, x)``
 at ``c/t/y/x``, so the first chunk of every time point needs new directories.
 Where making a directory is slow (a virtual disk), that is most of the cost
 of writing a small chunk, paid on the library's I/O thread, which then
-writes several times fewer chunk files a second. A `DirectoryPreparer` makes the directories of the next
-`ahead` frames on its own thread; one it has not reached yet is made by the
-library as usual (both tolerate the other having made it). At close, the
-directories it made for frames that never came are removed again.
+writes several times fewer chunk files a second. A `DirectoryPreparer`
+makes the directories of the next `ahead` frames on its own thread; one it
+has not reached yet is made by the library as usual (both tolerate the other
+having made it). At close, the directories it made for frames that never came
+are removed again.
 
 The thread's own system calls compete with the acquisition for the cores
 (appends get slower while it runs), so it starts only once the library

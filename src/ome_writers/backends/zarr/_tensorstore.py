@@ -271,7 +271,10 @@ class TensorstoreWriter(ArrayWriter):
     ) -> None:
         pending = self._pending
         pending.check()
-        target = self._array(position, index)[index]
+        array = self._arrays[position]
+        if self._resizing[position] is not None:  # settled if this write needs it
+            array = self._array(position, index)
+        target = array[index]
         if self._copy_frames:
             buffer = pending.copy(frame)
             futures = target.write(buffer, can_reference_source_data_indefinitely=True)
