@@ -26,13 +26,13 @@ def test_slow_tiff_sink_blocks_append_and_bounds_memory(
     settings = time_series_settings(tmp_path / "slow.ome.tiff", SHAPE, n)
     stream = create_stream(settings, checkpoint_seconds=None)
     backend = stream._backend
-    write_page = backend._write_page
+    write_page = backend.pages.write_page
 
     def slow(*args: Any) -> None:
         time.sleep(0.01)  # a disk ten times slower than the caller
         write_page(*args)
 
-    backend._write_page = slow
+    backend.pages.write_page = slow
     pool_bytes = backend.pool.nbytes
     frames = [np.full(SHAPE, i, "uint16") for i in range(n)]
     pool = len(backend.pool)

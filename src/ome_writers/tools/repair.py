@@ -80,8 +80,8 @@ def _keep_whole_pages(path: Path, backend: TiffBackend, file_index: int) -> int:
                 data = page.asarray()
                 if data.shape != backend.frame_shape or data.dtype != backend.dtype:
                     break
-                out.write(data, **backend.page_options(file_index, count == 0))
-                backend.write_levels(out, data, file_index)  # SubIFDs, rebuilt
+                out.write(data, **backend.pages.page_options(file_index, count == 0))
+                backend.pages.write_levels(out, data, file_index)  # SubIFDs, rebuilt
                 count += 1
         except Exception:  # the broken tail: everything before it is kept
             pass

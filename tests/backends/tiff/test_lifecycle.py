@@ -186,7 +186,7 @@ def _block(backend: Any) -> None:
 
 
 def _failing_writer(backend: Any, fail_on: int) -> None:
-    original = backend._write_page
+    original = backend.pages.write_page
     calls = [0]
 
     def write_page(*args: Any) -> None:
@@ -195,7 +195,7 @@ def _failing_writer(backend: Any, fail_on: int) -> None:
             raise OSError(28, "No space left on device")
         original(*args)
 
-    backend._write_page = write_page
+    backend.pages.write_page = write_page
 
 
 def test_writer_error_surfaces_at_next_append(tmp_path: Path) -> None:

@@ -54,8 +54,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
-import os
 import queue
 import shutil
 import threading
@@ -63,7 +61,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import tifffile
 
 from ome_writers._io._durable import fsync_tree
 from ome_writers._io._frame_pool import POOL_BYTES, POOL_FRAMES, FramePool
@@ -71,9 +68,8 @@ from ome_writers._io._writeback import WRITEBACK_EVERY_BYTES, Flusher
 from ome_writers.backends._base import Backend, StorageKey, json_safe
 from ome_writers.backends.tiff._deferred_import import ImportWhenIdle
 from ome_writers.backends.tiff._file_set import TiffFileSet
-from ome_writers.backends.tiff._page_stamp import PageStamp
+from ome_writers.backends.tiff._pages import TiffPages
 from ome_writers.backends.tiff._provisional_xml import Provisional
-from ome_writers.backends.tiff._subifd_levels import SubIfdLevels
 from ome_writers.metadata._frame_metadata import FrameMetadataJournal, read_journal
 from ome_writers.metadata._tiff_axes import TiffAxes, check_tiff_settings
 
@@ -86,27 +82,6 @@ if TYPE_CHECKING:
     from ome_writers._schema import AcquisitionSettings, OmeTiffFormat
     from ome_writers.backends._base import BackendContext
     from ome_writers.backends.tiff._ome_models import TiffModels
-
-COMPRESSION = {"none": None, "lzw": "lzw", "zlib": "zlib", "zstd": "zstd"}
-# TIFF resolution is given per centimetre; lengths in centimetres
-_CM = {
-    "nanometer": 1e-7,
-    "micrometer": 1e-4,
-    "millimeter": 0.1,
-    "centimeter": 1.0,
-    "meter": 100.0,
-}
-
-
-def _resolution(settings: AcquisitionSettings) -> tuple[float, float] | None:
-    """Pixels per centimetre in x and y, or None when the pixel size is unknown."""
-    y, x = settings.frame_dimensions
-    out = []
-    for dim in (x, y):
-        if not dim.scale or dim.scale <= 0:
-            return None
-        out.append(1.0 / (dim.scale * _CM.get(dim.unit or "micrometer", 1e-4)))
-    return out[0], out[1]
 
 
 class _Describe:
@@ -167,19 +142,25 @@ class TiffBackend(Backend):
         # axes are needed (ome-types is slow to import)
         self.axes = TiffAxes(settings)
         self.created = datetime.now(timezone.utc)  # the acquisition date
-        self.files = TiffFileSet.plan(settings, has_outer=bool(self.axes.letters))
-        # file -> ifd -> (data offset, byte count) of its single strip
-        self.offsets: list[dict[int, tuple[int, int]]] = [{} for _ in self.files.paths]
-        self.compression = COMPRESSION[settings.compression or "none"]
-        y, x = settings.frame_dimensions
-        self.frame_shape = (int(y.count or 1), int(x.count or 1))
+        self.files = files = TiffFileSet.plan(
+            settings, has_outer=bool(self.axes.letters)
+        )
+        paths = files.paths
+        # pages are on the file when `add` is called: no lag needed
+        self.flusher = Flusher(
+            paths[0],
+            WRITEBACK_EVERY_BYTES,
+            locate=lambda f: (paths[f],),
+            lag=False,
+        )
+        self.pages = TiffPages(settings, files, self.axes, self.flusher)
+        self.frame_shape = self.pages.frame_shape
         self.frames = FramePool.within(
             POOL_BYTES, POOL_FRAMES, self.frame_shape, self.dtype
         )
         self.pool = self.frames.buffers
         # at most len(pool) frames (+ barriers and the stop sentinel) in flight
         self.work: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.writers: list[tifffile.TiffWriter] = []
         self.thread: threading.Thread | None = None
         # frames queued, and queued before the last barrier (written, flushed):
         # a read sees every frame appended before it
@@ -189,37 +170,7 @@ class TiffBackend(Backend):
         self._meta: TiffModels | None = None
         self._models_import: ImportWhenIdle | None = None
         self.finalized = False
-        self.resolution = _resolution(settings)
-        self.levels: SubIfdLevels | None = None
-        if settings.pyramid is not None and settings.pyramid_levels > 1:
-            self.levels = SubIfdLevels(
-                self.frame_shape,
-                self.dtype,
-                settings.pyramid.method,
-                settings.pyramid_levels,
-            )
-        # level -> file -> ifd -> strip location of the page's SubIFD (level 0:
-        # `offsets`)
-        self.level_offsets = [
-            self.offsets,
-            *_strips(len(self.files.paths), self.level_count - 1),
-        ]
-        paths = self.files.paths
-        # pages are on the file when `add` is called: no lag needed
-        self.flusher = Flusher(
-            paths[0],
-            WRITEBACK_EVERY_BYTES,
-            locate=lambda f: (paths[f],),
-            lag=False,
-        )
-        # file -> its later pages' stamp (None: every page through tifffile)
-        self.stamps: dict[int, PageStamp | None] = {}
-        self.stampable = (
-            self.compression is None and self.levels is None and self.dtype.isnative
-        )
         self._track_files()
-        # the descriptions are kept current from `prepare` on (not in `repair`)
-        self.live = False
 
     def _track_files(self) -> None:
         """The provisional descriptions and the metadata journal of `files`."""
@@ -235,6 +186,8 @@ class TiffBackend(Backend):
         self.journal = FrameMetadataJournal(
             self.frame_metadata, lambda _: files.journal, entry=_journal_entry
         )
+        self.pages.use(files)
+        self.pages.provisional = self.provisional
 
     @classmethod
     def reopen(
@@ -252,18 +205,8 @@ class TiffBackend(Backend):
             context.settings, bool(self.axes.letters), names=names, uuids=uuids
         )
         self.files = files
-        self.offsets = [{} for _ in files.paths]
-        self.level_offsets = [
-            self.offsets,
-            *_strips(len(files.paths), self.level_count - 1),
-        ]
         self._track_files()
         return self
-
-    @property
-    def level_count(self) -> int:
-        """Resolution levels per page (1: no SubIFDs)."""
-        return 1 if self.levels is None else self.levels.count + 1
 
     @property
     def meta(self) -> TiffModels:
@@ -278,16 +221,11 @@ class TiffBackend(Backend):
 
     def complete_interrupted(self) -> None:
         """Pad with zero pages to whole outer indices and write the OME-XML."""
-        self.writers = [
-            # "force": tifffile appends to no file with OME-XML (ours, here)
-            tifffile.TiffWriter(p, bigtiff=True, append="force")
-            for p in self.files.paths
-        ]
+        self.pages.open(append=True)
         try:
-            self._pad_incomplete()
+            self.pages.pad_incomplete()
         finally:
-            for writer in self.writers:
-                writer.close()
+            self.pages.close()
         self.meta.build()
         self.meta.write()
 
@@ -313,8 +251,9 @@ class TiffBackend(Backend):
             files.remove_stale(self.fmt.suffix)
         files.paths[0].parent.mkdir(parents=True, exist_ok=True)
         files.journal.unlink(missing_ok=True)  # of an earlier run, never ours
-        self.live = True
-        self.writers = [tifffile.TiffWriter(p, bigtiff=True) for p in files.paths]
+        # the descriptions are kept current from here on (not in `repair`)
+        self.pages.live = True
+        self.pages.open()
         self.thread = threading.Thread(
             target=self._run, name="ome-writers-tiff", daemon=True
         )
@@ -346,44 +285,6 @@ class TiffBackend(Backend):
             if shutil.disk_usage(path.parent).free < self.pool[0].nbytes:
                 return OSError(errno.ENOSPC, f"No space left on device writing {path}")
         return error
-
-    def page_options(
-        self, file_index: int, first: bool, level: int = 0
-    ) -> dict[str, Any]:
-        """tifffile `write` arguments of one page of file `file_index`."""
-        if level:  # a reduced copy (SubIFD) of the page just written
-            factor = 2**level
-            resolution = self.resolution
-            return {
-                "photometric": "minisblack",
-                "compression": self.compression,
-                "rowsperstrip": self.levels.shapes[level][0] if self.levels else None,
-                "subfiletype": 1,
-                "metadata": None,
-                "resolution": (
-                    (resolution[0] / factor, resolution[1] / factor)
-                    if resolution
-                    else None
-                ),
-                "resolutionunit": "CENTIMETER" if resolution else None,
-                "contiguous": False,
-                "returnoffset": True,
-            }
-        return {
-            "subifds": self.levels.count if self.levels else None,
-            "photometric": "minisblack",
-            "compression": self.compression,
-            "rowsperstrip": self.frame_shape[0],
-            "description": (
-                self.provisional.initial_description(file_index) if first else None
-            ),
-            "metadata": None,
-            "software": "ome-writers",
-            "resolution": self.resolution,
-            "resolutionunit": "CENTIMETER" if self.resolution else None,
-            "contiguous": False,
-            "returnoffset": True,
-        }
 
     def checkpoint(self, frames_done: int) -> None:
         """`make_readable`, then fsync the files (and journal, companion)."""
@@ -442,8 +343,7 @@ class TiffBackend(Backend):
             if item is None:
                 return
             if isinstance(item, threading.Event):  # barrier (reads)
-                for writer in self.writers:
-                    writer.filehandle.flush()
+                self.pages.flush()
                 item.set()
                 continue
             if isinstance(item, _Describe):
@@ -459,7 +359,7 @@ class TiffBackend(Backend):
             try:
                 if self.error is None:
                     data = zeros if empty else self.pool[slot]
-                    self._write_page(position, index, data)
+                    self.pages.write_page(position, index, data)
             except BaseException as e:
                 self.error = self._explain(e, position)
             finally:
@@ -468,70 +368,13 @@ class TiffBackend(Backend):
     def _describe(self, zeros: np.ndarray) -> None:
         """Flush the pages written, and update the provisional descriptions
         (writer thread)."""
-        for writer in self.writers:
-            writer.filehandle.flush()
+        pages = self.pages
+        pages.flush()
         provisional = self.provisional
         for position, index in provisional.holes():  # never acquired: zeros
-            self._write_page(position, index, zeros)
+            pages.write_page(position, index, zeros)
             self.files.padded[position].add(index)
-        provisional.update(self.writers)
-
-    def _write_page(
-        self, position: int, index: tuple[int, ...], data: np.ndarray
-    ) -> None:
-        files = self.files
-        f = files.file_of(position)
-        writer = self.writers[f]
-        first = files.pages[f] == 0
-        linker = self.provisional.linkers.get(f) if self.live else None
-        previous = linker.defer(writer) if linker is not None else None
-        stamp = self.stamps.get(f) if previous is not None else None
-        strip: Any
-        if stamp is not None:  # tifffile's page of this file, moved
-            stamped, *strip = stamp.write(writer, data)
-        else:
-            strip = writer.write(data, **self.page_options(f, first))
-        ifd = files.add_page(position, index, self.axes.zct(index))
-        self.flusher.add(data.nbytes, f)
-        self._note_strip(writer, strip, 0, f, ifd)
-        for level, location in self.write_levels(writer, data, f):
-            self._note_strip(writer, location, level, f, ifd)
-        if linker is not None and previous is not None:
-            if stamp is not None:
-                linker.link_to(writer, previous, stamped)
-            else:
-                page = linker.link(writer, previous)
-                if not first and f not in self.stamps and self.stampable:
-                    self.stamps[f] = PageStamp.read(
-                        linker.fd, page, strip[0], linker.byteorder
-                    )
-        if self.live:
-            self.provisional.page_written(position, index, ifd)
-            if first:
-                self.provisional.file_started(f, writer)
-
-    def write_levels(
-        self, writer: tifffile.TiffWriter, data: np.ndarray, file_index: int
-    ) -> list[tuple[int, Any]]:
-        """Write the SubIFDs of the page of `data` just written: (level, strip)."""
-        if self.levels is None:
-            return []
-        return [
-            (level, writer.write(plane, **self.page_options(file_index, False, level)))
-            for level, plane in enumerate(self.levels.reduce(data), 1)
-        ]
-
-    def _note_strip(
-        self, writer: Any, location: Any, level: int, f: int, ifd: int
-    ) -> None:
-        """Remember where the strip of a page (or its SubIFD) just written is."""
-        if location is None:  # compressed: the strip tifffile just wrote
-            offset = getattr(writer, "_dataoffset", None)
-            counts = getattr(writer, "_databytecounts", None)
-            if isinstance(offset, int) and counts and len(counts) == 1:
-                location = (offset, int(counts[0]))
-        if location is not None:
-            self.level_offsets[level][f][ifd] = (int(location[0]), int(location[1]))
+        provisional.update(pages.writers)
 
     def finalize(self, frames_done: int) -> None:
         if self.finalized:
@@ -548,12 +391,11 @@ class TiffBackend(Backend):
         try:
             # describe whatever reached the disk, even after a writer error
             if error is None:
-                self._pad_incomplete()
+                self.pages.pad_incomplete()
         finally:
-            self.live = False
+            self.pages.live = False
             self.provisional.close()
-            for writer in self.writers:
-                writer.close()
+            self.pages.close()
         files = self.files
         if not any(files.pages):  # nothing acquired: leave no unreadable file
             for path in files.paths:
@@ -578,30 +420,6 @@ class TiffBackend(Backend):
                     raise
         if error is not None:
             raise error
-
-    def _pad_incomplete(self) -> None:
-        """Add zero pages so each image holds whole outer indices.
-
-        The outer extent is one past the largest outer index written. A
-        position that got no frame at all (while others did) gets one outer
-        index of zero pages, so every image the OME-XML declares has pages.
-        Cells a jagged acquisition never acquires get zero pages too (Bio-Formats
-        reads an image with unmapped planes with the wrong sizes), and so does
-        a stream closed before its first frame (one outer index), so the output
-        always exists and opens; the OME-XML lists every padded plane as not
-        acquired.
-        """
-        zeros = np.zeros(self.frame_shape, dtype=self.dtype)
-        counts = [c or 1 for c in self.axes.counts]
-        files = self.files
-        for position in range(len(files.images)):
-            outer = files.outer_extent(position)
-            shape = [] if outer is None else [outer, *counts[1:]]
-            written = files.ifd_of[position]
-            for index in np.ndindex(*shape):
-                if index not in written:
-                    self._write_page(position, index, zeros)
-                    files.padded[position].add(index)
 
     def attach_frame_metadata(
         self, records: list[tuple[int, tuple[int, ...], dict[str, Any]]]
@@ -648,71 +466,8 @@ class TiffBackend(Backend):
         return self.read_level(0, position, key)
 
     def read_level(self, level: int, position: int, key: StorageKey) -> np.ndarray:
-        if not 0 <= level < self.level_count:
+        if not 0 <= level < self.pages.level_count:
             raise IndexError(f"pyramid level {level} does not exist")
         if self.settled != self.queued:  # frames still queued or not flushed
             self._settle()
-        index_key, frame_key = key[:-2], key[-2:]
-        axes = [
-            [k] if isinstance(k, int) else list(range(k.start, k.stop, k.step))
-            for k in index_key
-        ]
-        out_shape = [
-            len(a)
-            for a, k in zip(axes, index_key, strict=True)
-            if not isinstance(k, int)
-        ]
-        frame_out = [
-            len(range(k.start, k.stop, k.step))
-            for k in frame_key
-            if isinstance(k, slice)
-        ]
-        out = np.zeros((*out_shape, *frame_out), dtype=self.dtype)
-        if out.size == 0:
-            return out
-        flat = out.reshape(-1, *frame_out)
-        ifds = self.files.ifd_of[position]
-        wanted = [
-            (k, ifd)
-            for k, index in enumerate(itertools.product(*axes))
-            if (ifd := ifds.get(index)) is not None
-        ]
-        if not wanted:
-            return out
-        f = self.files.file_of(position)
-        with open(self.files.paths[f], "rb") as fh:
-            for k, ifd in wanted:
-                flat[k] = self._read_page(fh.fileno(), f, ifd, level)[frame_key]
-        return out
-
-    def _read_page(self, fd: int, f: int, ifd: int, level: int = 0) -> np.ndarray:
-        shape = self.levels.shapes[level] if self.levels else self.frame_shape
-        location = self.level_offsets[level][f].get(ifd)
-        if location is None:  # strip location unknown: parse the file
-            try:
-                with tifffile.TiffFile(self.files.paths[f]) as tif:
-                    page = tif.pages[ifd]
-                    if level and page.subifds:
-                        tif.filehandle.seek(page.subifds[level - 1])
-                        page = tifffile.TiffPage(tif, index=ifd)
-                    data: np.ndarray = page.asarray()
-                    return data
-            except Exception:  # page not complete on disk yet
-                return np.zeros(shape, dtype=self.dtype)
-        offset, nbytes = location
-        buf: Any = os.pread(fd, nbytes, offset)
-        if self.compression is not None:
-            buf = _decoder(self.compression)(buf)
-        return np.frombuffer(buf, dtype=self.dtype).reshape(shape)
-
-
-def _strips(files: int, levels: int) -> list[list[dict[int, tuple[int, int]]]]:
-    """Empty strip locations (file -> ifd -> offset, bytes) of `levels` levels."""
-    return [[{} for _ in range(files)] for _ in range(levels)]
-
-
-def _decoder(compression: str) -> Any:
-    """imagecodecs' decoder of a TIFF compression (lzw, zlib, zstd)."""
-    import imagecodecs
-
-    return getattr(imagecodecs, f"{compression}_decode")
+        return self.pages.read_level(level, position, key)

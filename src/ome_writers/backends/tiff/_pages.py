@@ -1,0 +1,318 @@
+"""The pages of an OME-TIFF file set: written, padded and read back.
+
+`TiffPages` owns the tifffile writers of a file set. It writes each frame as
+one page (a file's later uncompressed pages as copies of a page tifffile
+wrote, `PageStamp`), its reduced copies as SubIFDs, and links each page into
+its file only once it is complete (through the provisional description's
+linker); it remembers where every page's strip is, so that live reads are
+one ``pread`` per page.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import tifffile
+
+from ome_writers.backends.tiff._page_stamp import PageStamp
+from ome_writers.backends.tiff._subifd_levels import SubIfdLevels
+
+if TYPE_CHECKING:
+    from ome_writers._io._writeback import Flusher
+    from ome_writers._schema import AcquisitionSettings
+    from ome_writers.backends._base import StorageKey
+    from ome_writers.backends.tiff._file_set import TiffFileSet
+    from ome_writers.backends.tiff._provisional_xml import Provisional
+    from ome_writers.metadata._tiff_axes import TiffAxes
+
+COMPRESSION = {"none": None, "lzw": "lzw", "zlib": "zlib", "zstd": "zstd"}
+# TIFF resolution is given per centimetre; lengths in centimetres
+_CM = {
+    "nanometer": 1e-7,
+    "micrometer": 1e-4,
+    "millimeter": 0.1,
+    "centimeter": 1.0,
+    "meter": 100.0,
+}
+
+
+def _resolution(settings: AcquisitionSettings) -> tuple[float, float] | None:
+    """Pixels per centimetre in x and y, or None when the pixel size is unknown."""
+    y, x = settings.frame_dimensions
+    out = []
+    for dim in (x, y):
+        if not dim.scale or dim.scale <= 0:
+            return None
+        out.append(1.0 / (dim.scale * _CM.get(dim.unit or "micrometer", 1e-4)))
+    return out[0], out[1]
+
+
+class TiffPages:
+    """Writes and reads the pages of one file set.
+
+    Parameters
+    ----------
+    settings : AcquisitionSettings
+        The acquisition (frame shape, dtype, compression, pixel size, pyramid).
+    files : TiffFileSet
+        The files, and the pages written to each.
+    axes : TiffAxes
+        Z/C/T of each storage index.
+    flusher : Flusher
+        Write-back of the pages written.
+    """
+
+    def __init__(
+        self,
+        settings: AcquisitionSettings,
+        files: TiffFileSet,
+        axes: TiffAxes,
+        flusher: Flusher,
+    ) -> None:
+        self.axes = axes
+        self.flusher = flusher
+        self.dtype = np.dtype(settings.dtype)
+        self.compression = COMPRESSION[settings.compression or "none"]
+        y, x = settings.frame_dimensions
+        self.frame_shape = (int(y.count or 1), int(x.count or 1))
+        self.resolution = _resolution(settings)
+        self.levels: SubIfdLevels | None = None
+        if settings.pyramid is not None and settings.pyramid_levels > 1:
+            self.levels = SubIfdLevels(
+                self.frame_shape,
+                self.dtype,
+                settings.pyramid.method,
+                settings.pyramid_levels,
+            )
+        self.writers: list[tifffile.TiffWriter] = []
+        # file -> its later pages' stamp (None: every page through tifffile)
+        self.stamps: dict[int, PageStamp | None] = {}
+        self.stampable = (
+            self.compression is None and self.levels is None and self.dtype.isnative
+        )
+        # the provisional descriptions, kept current while `live`
+        self.provisional: Provisional | None = None
+        self.live = False
+        self.use(files)
+
+    def use(self, files: TiffFileSet) -> None:
+        """Write and read the pages of `files` (no page's strip known yet)."""
+        self.files = files
+        # level -> file -> ifd -> (data offset, byte count) of its single strip
+        self.level_offsets = _strips(len(files.paths), self.level_count)
+
+    @property
+    def level_count(self) -> int:
+        """Resolution levels per page (1: no SubIFDs)."""
+        return 1 if self.levels is None else self.levels.count + 1
+
+    def open(self, *, append: bool = False) -> None:
+        """Open every file (`append`: to complete an interrupted set)."""
+        # "force": tifffile appends to no file with OME-XML (ours, here)
+        mode = "force" if append else False
+        self.writers = [
+            tifffile.TiffWriter(p, bigtiff=True, append=mode) for p in self.files.paths
+        ]
+
+    def flush(self) -> None:
+        """Hand the pages written to the operating system."""
+        for writer in self.writers:
+            writer.filehandle.flush()
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
+
+    def page_options(
+        self, file_index: int, first: bool, level: int = 0
+    ) -> dict[str, Any]:
+        """tifffile `write` arguments of one page of file `file_index`."""
+        if level:  # a reduced copy (SubIFD) of the page just written
+            factor = 2**level
+            resolution = self.resolution
+            return {
+                "photometric": "minisblack",
+                "compression": self.compression,
+                "rowsperstrip": self.levels.shapes[level][0] if self.levels else None,
+                "subfiletype": 1,
+                "metadata": None,
+                "resolution": (
+                    (resolution[0] / factor, resolution[1] / factor)
+                    if resolution
+                    else None
+                ),
+                "resolutionunit": "CENTIMETER" if resolution else None,
+                "contiguous": False,
+                "returnoffset": True,
+            }
+        return {
+            "subifds": self.levels.count if self.levels else None,
+            "photometric": "minisblack",
+            "compression": self.compression,
+            "rowsperstrip": self.frame_shape[0],
+            "description": (
+                self.provisional.initial_description(file_index)
+                if first and self.provisional is not None
+                else None
+            ),
+            "metadata": None,
+            "software": "ome-writers",
+            "resolution": self.resolution,
+            "resolutionunit": "CENTIMETER" if self.resolution else None,
+            "contiguous": False,
+            "returnoffset": True,
+        }
+
+    def write_page(
+        self, position: int, index: tuple[int, ...], data: np.ndarray
+    ) -> None:
+        files = self.files
+        f = files.file_of(position)
+        writer = self.writers[f]
+        first = files.pages[f] == 0
+        provisional = self.provisional if self.live else None
+        linker = provisional.linkers.get(f) if provisional is not None else None
+        previous = linker.defer(writer) if linker is not None else None
+        stamp = self.stamps.get(f) if previous is not None else None
+        strip: Any
+        if stamp is not None:  # tifffile's page of this file, moved
+            stamped, *strip = stamp.write(writer, data)
+        else:
+            strip = writer.write(data, **self.page_options(f, first))
+        ifd = files.add_page(position, index, self.axes.zct(index))
+        self.flusher.add(data.nbytes, f)
+        self._note_strip(writer, strip, 0, f, ifd)
+        for level, location in self.write_levels(writer, data, f):
+            self._note_strip(writer, location, level, f, ifd)
+        if linker is not None and previous is not None:
+            if stamp is not None:
+                linker.link_to(writer, previous, stamped)
+            else:
+                page = linker.link(writer, previous)
+                if not first and f not in self.stamps and self.stampable:
+                    self.stamps[f] = PageStamp.read(
+                        linker.fd, page, strip[0], linker.byteorder
+                    )
+        if provisional is not None:
+            provisional.page_written(position, index, ifd)
+            if first:
+                provisional.file_started(f, writer)
+
+    def write_levels(
+        self, writer: tifffile.TiffWriter, data: np.ndarray, file_index: int
+    ) -> list[tuple[int, Any]]:
+        """Write the SubIFDs of the page of `data` just written: (level, strip)."""
+        if self.levels is None:
+            return []
+        return [
+            (level, writer.write(plane, **self.page_options(file_index, False, level)))
+            for level, plane in enumerate(self.levels.reduce(data), 1)
+        ]
+
+    def _note_strip(
+        self, writer: Any, location: Any, level: int, f: int, ifd: int
+    ) -> None:
+        """Remember where the strip of a page (or its SubIFD) just written is."""
+        if location is None:  # compressed: the strip tifffile just wrote
+            offset = getattr(writer, "_dataoffset", None)
+            counts = getattr(writer, "_databytecounts", None)
+            if isinstance(offset, int) and counts and len(counts) == 1:
+                location = (offset, int(counts[0]))
+        if location is not None:
+            self.level_offsets[level][f][ifd] = (int(location[0]), int(location[1]))
+
+    def pad_incomplete(self) -> None:
+        """Add zero pages so each image holds whole outer indices.
+
+        The outer extent is one past the largest outer index written. A
+        position that got no frame at all (while others did) gets one outer
+        index of zero pages, so every image the OME-XML declares has pages.
+        Cells a jagged acquisition never acquires get zero pages too (Bio-Formats
+        reads an image with unmapped planes with the wrong sizes), and so does
+        a stream closed before its first frame (one outer index), so the output
+        always exists and opens; the OME-XML lists every padded plane as not
+        acquired.
+        """
+        zeros = np.zeros(self.frame_shape, dtype=self.dtype)
+        counts = [c or 1 for c in self.axes.counts]
+        files = self.files
+        for position in range(len(files.images)):
+            outer = files.outer_extent(position)
+            shape = [] if outer is None else [outer, *counts[1:]]
+            written = files.ifd_of[position]
+            for index in np.ndindex(*shape):
+                if index not in written:
+                    self.write_page(position, index, zeros)
+                    files.padded[position].add(index)
+
+    def read_level(self, level: int, position: int, key: StorageKey) -> np.ndarray:
+        """Read a region of pyramid `level` of one position from the files."""
+        if not 0 <= level < self.level_count:
+            raise IndexError(f"pyramid level {level} does not exist")
+        index_key, frame_key = key[:-2], key[-2:]
+        axes = [
+            [k] if isinstance(k, int) else list(range(k.start, k.stop, k.step))
+            for k in index_key
+        ]
+        out_shape = [
+            len(a)
+            for a, k in zip(axes, index_key, strict=True)
+            if not isinstance(k, int)
+        ]
+        frame_out = [
+            len(range(k.start, k.stop, k.step))
+            for k in frame_key
+            if isinstance(k, slice)
+        ]
+        out = np.zeros((*out_shape, *frame_out), dtype=self.dtype)
+        if out.size == 0:
+            return out
+        flat = out.reshape(-1, *frame_out)
+        ifds = self.files.ifd_of[position]
+        wanted = [
+            (k, ifd)
+            for k, index in enumerate(itertools.product(*axes))
+            if (ifd := ifds.get(index)) is not None
+        ]
+        if not wanted:
+            return out
+        f = self.files.file_of(position)
+        with open(self.files.paths[f], "rb") as fh:
+            for k, ifd in wanted:
+                flat[k] = self._read_page(fh.fileno(), f, ifd, level)[frame_key]
+        return out
+
+    def _read_page(self, fd: int, f: int, ifd: int, level: int = 0) -> np.ndarray:
+        shape = self.levels.shapes[level] if self.levels else self.frame_shape
+        location = self.level_offsets[level][f].get(ifd)
+        if location is None:  # strip location unknown: parse the file
+            try:
+                with tifffile.TiffFile(self.files.paths[f]) as tif:
+                    page = tif.pages[ifd]
+                    if level and page.subifds:
+                        tif.filehandle.seek(page.subifds[level - 1])
+                        page = tifffile.TiffPage(tif, index=ifd)
+                    data: np.ndarray = page.asarray()
+                    return data
+            except Exception:  # page not complete on disk yet
+                return np.zeros(shape, dtype=self.dtype)
+        offset, nbytes = location
+        buf: Any = os.pread(fd, nbytes, offset)
+        if self.compression is not None:
+            buf = _decoder(self.compression)(buf)
+        return np.frombuffer(buf, dtype=self.dtype).reshape(shape)
+
+
+def _strips(files: int, levels: int) -> list[list[dict[int, tuple[int, int]]]]:
+    """Empty strip locations (file -> ifd -> offset, bytes) of `levels` levels."""
+    return [[{} for _ in range(files)] for _ in range(levels)]
+
+
+def _decoder(compression: str) -> Any:
+    """imagecodecs' decoder of a TIFF compression (lzw, zlib, zstd)."""
+    import imagecodecs
+
+    return getattr(imagecodecs, f"{compression}_decode")
