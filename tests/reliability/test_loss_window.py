@@ -66,7 +66,7 @@ BIOFORMATS_WARNINGS = ("mismatch", "WARN", "Exception", "ERROR", "Warning")
 
 @pytest.fixture(scope="module")
 def bioformats(tmp_path_factory: pytest.TempPathFactory) -> BioFormats | None:
-    """Bio-Formats (as in tests/backends/tiff); None with OME_WRITERS_SKIP_BIOFORMATS=1."""
+    """Bio-Formats, as in tests/backends/tiff (None: OME_WRITERS_SKIP_BIOFORMATS=1)."""
     if os.environ.get("OME_WRITERS_SKIP_BIOFORMATS") == "1":
         return None
     from tests.backends.tiff.conftest import build_bioformats
