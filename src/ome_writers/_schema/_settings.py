@@ -10,20 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ome_writers._registry import (
-    BACKENDS,
-    BY_NAME,
-    compressions,
-    first_available,
-    url_writers,
-)
+from ome_writers._registry import BY_NAME, compressions, url_writers
 from ome_writers._schema._base import SettingsModel
 from ome_writers._schema._dimension import Dimension, Position
 from ome_writers._schema._format import (
     OmeTiffFormat,
     OmeZarrFormat,
     ScratchFormat,
-    ome_stem_suffix,
+    resolve_format,
 )
 from ome_writers._schema._geometry import AcquisitionGeometry
 from ome_writers._schema._geometry_checks import (
@@ -41,83 +35,10 @@ if TYPE_CHECKING:
 Format = Annotated[
     OmeTiffFormat | OmeZarrFormat | ScratchFormat, Field(discriminator="name")
 ]
-FormatObject = OmeTiffFormat | OmeZarrFormat | ScratchFormat
-
 # every compression some backend writes (a test keeps it equal to the registry)
 Compression = Literal["blosc-zstd", "blosc-lz4", "zstd", "zlib", "lzw", "none"]
-_FORMAT_MODELS: dict[str, type[FormatObject]] = {
-    "ome-zarr": OmeZarrFormat,
-    "ome-tiff": OmeTiffFormat,
-    "scratch": ScratchFormat,
-}
-# format names and their short forms; backend names and aliases: the registry
-_FORMAT_NAMES: dict[str, type[FormatObject]] = {
-    "ome-tiff": OmeTiffFormat,
-    "tiff": OmeTiffFormat,
-    "ome-zarr": OmeZarrFormat,
-    "zarr": OmeZarrFormat,
-}
 # the key under which `AcquisitionSettings.geometry` is kept in the model's __dict__
 _GEOMETRY = "_geometry_cache"
-
-
-def _format_aliases() -> dict[str, tuple[type[FormatObject], str | None]]:
-    """Every name `format=` accepts -> (format model, backend or None)."""
-    out: dict[str, tuple[type[FormatObject], str | None]] = {
-        name: (cls, None) for name, cls in _FORMAT_NAMES.items()
-    }
-    for record in BACKENDS:
-        for name in (record.name, *record.aliases):
-            out[name] = (_FORMAT_MODELS[record.format], record.name)
-    return out
-
-
-def _format_from_string(name: str, suffix: str) -> FormatObject:
-    key = name.lower()
-    aliases = _format_aliases()
-    if key not in aliases:
-        raise ValueError(
-            f"Unknown format {name!r}. Use one of {sorted(aliases)} or 'auto'."
-        )
-    cls, backend = aliases[key]
-    if cls is ScratchFormat:
-        return ScratchFormat(backend=backend or "scratch")
-    kwargs: dict[str, Any] = {}
-    if backend:
-        kwargs["backend"] = backend
-    if suffix:
-        kwargs["suffix"] = suffix
-    return cls(**kwargs)
-
-
-def _resolve_format(value: Any, root_path: str) -> Any:
-    suffix = ome_stem_suffix(root_path)[1]
-    if isinstance(value, Mapping):
-        if suffix and "suffix" not in value and value.get("name") != "scratch":
-            return {**value, "suffix": suffix}
-        return value
-    if not isinstance(value, str):
-        return value
-    if value.lower() != "auto":
-        return _format_from_string(value, suffix)
-    if root_path == "":
-        return ScratchFormat()
-    if suffix.endswith((".tif", ".tiff")):
-        return OmeTiffFormat(suffix=suffix)
-    if suffix.endswith(".zarr"):
-        return OmeZarrFormat(suffix=suffix)
-    record = first_available()
-    warnings.warn(
-        f"\n\nOutput format could not be inferred from root_path {root_path!r}. "
-        f"Picking the first available format/backend: "
-        f"{record.format!r}/{record.name!r}.\nThat may not be what you want, and "
-        "a future version may refuse it: pass the format explicitly (for example "
-        "format='ome-zarr' or format='ome-tiff') or end root_path with "
-        "'.ome.zarr' or '.ome.tiff'.\n",
-        UserWarning,
-        stacklevel=4,
-    )
-    return _format_from_string(record.name, "")
 
 
 class AcquisitionSettings(SettingsModel):
@@ -212,7 +133,7 @@ class AcquisitionSettings(SettingsModel):
         root = data.get("root_path", "")
         root = "" if root is None else str(root)
         data["root_path"] = root
-        data["format"] = _resolve_format(data.get("format", "auto"), root)
+        data["format"] = resolve_format(data.get("format", "auto"), root)
         return data
 
     @field_validator("dtype", mode="before")
