@@ -1,13 +1,16 @@
-"""Output format models: OME-Zarr, OME-TIFF and the in-memory scratch format."""
+"""Output format models (OME-Zarr, OME-TIFF, the in-memory scratch format) and
+the names and root-path suffixes that select them."""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Literal
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import field_validator
 
-from ome_writers._registry import backend_names
+from ome_writers._registry import BACKENDS, backend_names, first_available
 from ome_writers._schema._base import SettingsModel
 
 # The backend names of each format, for static type checkers (a test keeps them
@@ -143,3 +146,79 @@ class ScratchFormat(SettingsModel):
     def get_output_path(self, root_path: str, *, num_positions: int = 1) -> str:
         """The root path, unchanged."""
         return os.fspath(root_path)
+
+
+FormatObject = OmeTiffFormat | OmeZarrFormat | ScratchFormat
+_FORMAT_MODELS: dict[str, type[FormatObject]] = {
+    "ome-zarr": OmeZarrFormat,
+    "ome-tiff": OmeTiffFormat,
+    "scratch": ScratchFormat,
+}
+# format names and their short forms; backend names and aliases: the registry
+_FORMAT_NAMES: dict[str, type[FormatObject]] = {
+    "ome-tiff": OmeTiffFormat,
+    "tiff": OmeTiffFormat,
+    "ome-zarr": OmeZarrFormat,
+    "zarr": OmeZarrFormat,
+}
+
+
+def _format_aliases() -> dict[str, tuple[type[FormatObject], str | None]]:
+    """Every name `format=` accepts -> (format model, backend or None)."""
+    out: dict[str, tuple[type[FormatObject], str | None]] = {
+        name: (cls, None) for name, cls in _FORMAT_NAMES.items()
+    }
+    for record in BACKENDS:
+        for name in (record.name, *record.aliases):
+            out[name] = (_FORMAT_MODELS[record.format], record.name)
+    return out
+
+
+def _format_from_string(name: str, suffix: str) -> FormatObject:
+    key = name.lower()
+    aliases = _format_aliases()
+    if key not in aliases:
+        raise ValueError(
+            f"Unknown format {name!r}. Use one of {sorted(aliases)} or 'auto'."
+        )
+    cls, backend = aliases[key]
+    if cls is ScratchFormat:
+        return ScratchFormat(backend=backend or "scratch")
+    kwargs: dict[str, Any] = {}
+    if backend:
+        kwargs["backend"] = backend
+    if suffix:
+        kwargs["suffix"] = suffix
+    return cls(**kwargs)
+
+
+def resolve_format(value: Any, root_path: str) -> Any:
+    """The `format=` input to validate: "auto" and names made format models,
+    the root path's suffix given to a dict that names none."""
+    suffix = ome_stem_suffix(root_path)[1]
+    if isinstance(value, Mapping):
+        if suffix and "suffix" not in value and value.get("name") != "scratch":
+            return {**value, "suffix": suffix}
+        return value
+    if not isinstance(value, str):
+        return value
+    if value.lower() != "auto":
+        return _format_from_string(value, suffix)
+    if root_path == "":
+        return ScratchFormat()
+    if suffix.endswith((".tif", ".tiff")):
+        return OmeTiffFormat(suffix=suffix)
+    if suffix.endswith(".zarr"):
+        return OmeZarrFormat(suffix=suffix)
+    record = first_available()
+    warnings.warn(
+        f"\n\nOutput format could not be inferred from root_path {root_path!r}. "
+        f"Picking the first available format/backend: "
+        f"{record.format!r}/{record.name!r}.\nThat may not be what you want, and "
+        "a future version may refuse it: pass the format explicitly (for example "
+        "format='ome-zarr' or format='ome-tiff') or end root_path with "
+        "'.ome.zarr' or '.ome.tiff'.\n",
+        UserWarning,
+        stacklevel=4,
+    )
+    return _format_from_string(record.name, "")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import itertools
-import math
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -12,25 +10,24 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ome_writers._registry import (
-    BACKENDS,
-    BY_NAME,
-    compressions,
-    first_available,
-    url_writers,
-)
+from ome_writers._registry import BY_NAME, compressions, url_writers
 from ome_writers._schema._base import SettingsModel
 from ome_writers._schema._dimension import Dimension, Position
 from ome_writers._schema._format import (
     OmeTiffFormat,
     OmeZarrFormat,
     ScratchFormat,
-    ome_stem_suffix,
+    resolve_format,
+)
+from ome_writers._schema._geometry import AcquisitionGeometry
+from ome_writers._schema._geometry_checks import (
+    check_frame_order,
+    check_position_dimensions,
+    check_series,
 )
 from ome_writers._schema._object_storage import OBJECT_SCHEMES, S3Options, url_scheme
 from ome_writers._schema._plate import Plate
-from ome_writers._schema._pyramid import Pyramid, check_levels, level_count
-from ome_writers._schema._storage import effective_type, resolve_storage_order
+from ome_writers._schema._pyramid import Pyramid, check_levels
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -38,81 +35,10 @@ if TYPE_CHECKING:
 Format = Annotated[
     OmeTiffFormat | OmeZarrFormat | ScratchFormat, Field(discriminator="name")
 ]
-FormatObject = OmeTiffFormat | OmeZarrFormat | ScratchFormat
-
 # every compression some backend writes (a test keeps it equal to the registry)
 Compression = Literal["blosc-zstd", "blosc-lz4", "zstd", "zlib", "lzw", "none"]
-_FORMAT_MODELS: dict[str, type[FormatObject]] = {
-    "ome-zarr": OmeZarrFormat,
-    "ome-tiff": OmeTiffFormat,
-    "scratch": ScratchFormat,
-}
-# format names and their short forms; backend names and aliases: the registry
-_FORMAT_NAMES: dict[str, type[FormatObject]] = {
-    "ome-tiff": OmeTiffFormat,
-    "tiff": OmeTiffFormat,
-    "ome-zarr": OmeZarrFormat,
-    "zarr": OmeZarrFormat,
-}
-
-
-def _format_aliases() -> dict[str, tuple[type[FormatObject], str | None]]:
-    """Every name `format=` accepts -> (format model, backend or None)."""
-    out: dict[str, tuple[type[FormatObject], str | None]] = {
-        name: (cls, None) for name, cls in _FORMAT_NAMES.items()
-    }
-    for record in BACKENDS:
-        for name in (record.name, *record.aliases):
-            out[name] = (_FORMAT_MODELS[record.format], record.name)
-    return out
-
-
-def _format_from_string(name: str, suffix: str) -> FormatObject:
-    key = name.lower()
-    aliases = _format_aliases()
-    if key not in aliases:
-        raise ValueError(
-            f"Unknown format {name!r}. Use one of {sorted(aliases)} or 'auto'."
-        )
-    cls, backend = aliases[key]
-    if cls is ScratchFormat:
-        return ScratchFormat(backend=backend or "scratch")
-    kwargs: dict[str, Any] = {}
-    if backend:
-        kwargs["backend"] = backend
-    if suffix:
-        kwargs["suffix"] = suffix
-    return cls(**kwargs)
-
-
-def _resolve_format(value: Any, root_path: str) -> Any:
-    suffix = ome_stem_suffix(root_path)[1]
-    if isinstance(value, Mapping):
-        if suffix and "suffix" not in value and value.get("name") != "scratch":
-            return {**value, "suffix": suffix}
-        return value
-    if not isinstance(value, str):
-        return value
-    if value.lower() != "auto":
-        return _format_from_string(value, suffix)
-    if root_path == "":
-        return ScratchFormat()
-    if suffix.endswith((".tif", ".tiff")):
-        return OmeTiffFormat(suffix=suffix)
-    if suffix.endswith(".zarr"):
-        return OmeZarrFormat(suffix=suffix)
-    record = first_available()
-    warnings.warn(
-        f"\n\nOutput format could not be inferred from root_path {root_path!r}. "
-        f"Picking the first available format/backend: "
-        f"{record.format!r}/{record.name!r}.\nThat may not be what you want, and "
-        "a future version may refuse it: pass the format explicitly (for example "
-        "format='ome-zarr' or format='ome-tiff') or end root_path with "
-        "'.ome.zarr' or '.ome.tiff'.\n",
-        UserWarning,
-        stacklevel=4,
-    )
-    return _format_from_string(record.name, "")
+# the key under which `AcquisitionSettings.geometry` is kept in the model's __dict__
+_GEOMETRY = "_geometry_cache"
 
 
 class AcquisitionSettings(SettingsModel):
@@ -207,7 +133,7 @@ class AcquisitionSettings(SettingsModel):
         root = data.get("root_path", "")
         root = "" if root is None else str(root)
         data["root_path"] = root
-        data["format"] = _resolve_format(data.get("format", "auto"), root)
+        data["format"] = resolve_format(data.get("format", "auto"), root)
         return data
 
     @field_validator("dtype", mode="before")
@@ -269,11 +195,12 @@ class AcquisitionSettings(SettingsModel):
         self._check_location()
         self._check_compression()
         if self.dimensions:
-            self._check_series()
+            geometry = self.geometry
+            check_series(geometry)
             self._check_storage_order()
             self._check_plate()
-            self._check_position_dimensions()
-            self._check_frame_order()
+            check_position_dimensions(geometry)
+            check_frame_order(geometry)
             self._check_pyramid()
         return self
 
@@ -378,164 +305,6 @@ class AcquisitionSettings(SettingsModel):
                 stacklevel=2,
             )
 
-    def _check_series(self) -> None:
-        dims = self.dimensions
-        listed = self.series_dimensions
-        names = [d.name for d in dims[:-2]]
-        if isinstance(listed, list):
-            for name in listed:
-                if name not in names:
-                    raise ValueError(
-                        f"series_dimensions names {name!r}, which is not a "
-                        f"non-frame dimension {names}."
-                    )
-                dim = dims[names.index(name)]
-                if not _extra(dim) and dim.type != "position":
-                    raise ValueError(
-                        f"series_dimensions: {name!r} is a {effective_type(dim)} "
-                        "dimension; only dimensions other than time, channel and "
-                        "space can be stored as series."
-                    )
-        series = self.series_dimension_indices
-        for i in series:
-            if dims[i].count is None:
-                raise ValueError(
-                    f"Dimension {dims[i].name!r} is stored as series (one image per "
-                    "index) and cannot be unbounded."
-                )
-        n_array = len(dims) - len(series)
-        if n_array > 5:
-            raise ValueError(
-                "At most 5 non-position dimensions are allowed for both OME-Zarr "
-                f"and OME-TIFF, got {n_array}: time, channel and space dimensions "
-                "beyond five cannot be stored as series."
-            )
-        if len(series) > 1 and self.is_ragged:
-            raise ValueError(
-                "Positions with their own dimensions cannot be combined with other "
-                "series dimensions."
-            )
-
-    def _check_position_dimensions(self) -> None:
-        if not self.is_ragged:
-            return
-        index_dims = self.index_dimensions
-        by_name = {d.name: i for i, d in enumerate(index_dims)}
-        if any(d.count is None for d in self.dimensions[:-2]):
-            raise ValueError(
-                "Positions with their own dimensions need bounded dimensions; "
-                "an unbounded first dimension is not supported with them."
-            )
-        frame_names = [d.name for d in self.frame_dimensions]
-        for position in self.positions:
-            own = position.dimensions
-            if own is None:
-                continue
-            framed = [d.name for d in own if d.name in frame_names]
-            if framed and [d.name for d in own[-2:]] != frame_names:
-                raise ValueError(
-                    f"Position {position.name!r}: its own frame dimensions must be "
-                    f"both {frame_names}, last and in that order; got "
-                    f"{[d.name for d in own]}."
-                )
-            for dim in own[-2:] if framed else ():
-                if dim.count is None:
-                    raise ValueError(
-                        f"Position {position.name!r}: frame dimension {dim.name!r} "
-                        "needs a count."
-                    )
-            own = own[:-2] if framed else own
-            names = [d.name for d in own]
-            unknown = [n for n in names if n not in by_name]
-            if unknown:
-                raise ValueError(
-                    f"Position {position.name!r} has dimensions {unknown} that are "
-                    "not among the acquisition's non-position, non-frame dimensions "
-                    f"{list(by_name)}."
-                )
-            if len(set(names)) != len(names):
-                raise ValueError(
-                    f"Position {position.name!r} lists a dimension twice: {names}."
-                )
-            if [by_name[n] for n in names] != sorted(by_name[n] for n in names):
-                raise ValueError(
-                    f"Position {position.name!r} lists its dimensions {names} in "
-                    f"another order than the acquisition's {list(by_name)}."
-                )
-            for dim in own:
-                limit = index_dims[by_name[dim.name]].count
-                if dim.count is None or limit is None or dim.count > limit:
-                    raise ValueError(
-                        f"Position {position.name!r}: dimension {dim.name!r} has "
-                        f"count={dim.count}; it must be set and at most the "
-                        f"acquisition's count ({limit})."
-                    )
-                if dim.type == "position":
-                    raise ValueError(
-                        f"Position {position.name!r}: a position's own dimensions "
-                        "cannot include a position dimension."
-                    )
-
-    def _check_frame_order(self) -> None:
-        order = self.frame_order
-        if order is None:
-            return
-        if self.is_ragged:
-            cells = set(self.frame_cells())
-            wrong = next((e for e in order if e not in cells), None)
-            if wrong is not None or len(set(order)) != len(order):
-                detail = (
-                    f"{wrong} is not a cell of its position's own dimensions"
-                    if wrong is not None
-                    else "a cell is listed twice"
-                )
-                raise ValueError(
-                    f"frame_order must list frames of the positions' own "
-                    f"dimensions, each once ({detail})."
-                )
-            if len(order) != len(cells):
-                raise ValueError(
-                    "frame_order leaves out frames of the positions' own "
-                    "dimensions: cells never acquired are not supported together "
-                    "with per-position dimensions."
-                )
-            return
-        all_dims = self.dimensions[:-2]
-        n_dims = len(order[0]) if order else 0
-        if not 0 < n_dims <= len(all_dims):
-            raise ValueError(
-                f"frame_order entries must give one index per non-frame dimension "
-                f"{[d.name for d in all_dims]} (trailing ones may be left out); "
-                f"got {order[0] if order else 'no entries'}."
-            )
-        dims = all_dims[:n_dims]
-        counts = [d.count for d in dims]
-        for n, entry in enumerate(order):
-            if len(entry) != n_dims:
-                raise ValueError(
-                    f"frame_order[{n}] = {entry} has {len(entry)} indices; every "
-                    f"entry must have {n_dims} (one per dimension "
-                    f"{[d.name for d in dims]})."
-                )
-            for i, (value, limit) in enumerate(zip(entry, counts, strict=True)):
-                if value < 0 or (limit is not None and value >= limit):
-                    what = f"in [0, {limit})" if limit is not None else ">= 0"
-                    raise ValueError(
-                        f"frame_order[{n}] = {entry}: index {value} of dimension "
-                        f"{dims[i].name!r} must be {what}."
-                    )
-        if len(set(order)) != len(order):
-            seen: set[tuple[int, ...]] = set()
-            dupe = next(e for e in order if e in seen or seen.add(e))  # type: ignore[func-returns-value]
-            raise ValueError(
-                f"frame_order lists the cell {dupe} more than once; every frame "
-                "must have its own cell."
-            )
-        # fewer entries than cells: the cells left out are never acquired (they
-        # read as the fill value and are recorded as not acquired)
-
-    # ------------------------------------------------------------------ derived
-
     def _check_pyramid(self) -> None:
         pyramid = self.pyramid
         if pyramid is None:
@@ -545,12 +314,13 @@ class AcquisitionSettings(SettingsModel):
                 "pyramid levels are written to files: use an OME-Zarr or OME-TIFF "
                 "root_path (the scratch format keeps the full resolution only)"
             )
-        if self.is_ragged or self.frame_order is not None:
+        geometry = self.geometry
+        if geometry.is_ragged or self.frame_order is not None:
             raise ValueError(
                 "pyramid levels need every position to have the same dimensions "
                 "and frames in C order (no per-position dimensions, no frame_order)"
             )
-        problem = check_levels(pyramid, self.frame_dimensions)
+        problem = check_levels(pyramid, geometry.frame_dimensions)
         if problem:
             raise ValueError(problem)
         if pyramid.reduce_z and isinstance(self.format, OmeTiffFormat):
@@ -558,233 +328,6 @@ class AcquisitionSettings(SettingsModel):
                 "OME-TIFF pyramid levels are SubIFDs of each 2D page and cannot "
                 "reduce z: use reduce_z=False, or write OME-Zarr"
             )
-
-    @property
-    def pyramid_levels(self) -> int:
-        """Number of resolution levels written (1: no pyramid)."""
-        return level_count(self.pyramid, self.array_storage_dimensions)
-
-    def _require_dims(self, what: str) -> tuple[Dimension, ...]:
-        if not self.dimensions:
-            raise ValueError(
-                f"Cannot access {what!r}: dimensions has not been set yet."
-            )
-        return self.dimensions
-
-    @property
-    def output_path(self) -> str:
-        """Path of the dataset (file or directory) this settings object writes."""
-        self._require_dims("output_path")
-        return self.format.get_output_path(
-            self.root_path, num_positions=len(self.positions)
-        )
-
-    @property
-    def shape(self) -> tuple[int | None, ...]:
-        """Count of every dimension (None for an unbounded one)."""
-        return tuple(d.count for d in self._require_dims("shape"))
-
-    @property
-    def is_unbounded(self) -> bool:
-        """Whether the first dimension has no count."""
-        return self._require_dims("is_unbounded")[0].count is None
-
-    @property
-    def num_frames(self) -> int | None:
-        """Total number of 2D frames (None when unbounded)."""
-        dims = self._require_dims("num_frames")[:-2]
-        if self.frame_order is not None and all(d.count for d in dims):
-            entries = len(self.frame_order)
-            listed = len(self.frame_order[0]) if self.frame_order else 0
-            return entries * math.prod(d.count or 1 for d in dims[listed:])
-        if self.is_ragged:  # each position's own frames (bounded: validated)
-            return sum(
-                math.prod(d.count or 1 for d in self.position_index_dimensions(p))
-                for p in range(len(self.positions))
-            )
-        total = 1
-        for d in dims:
-            if d.count is None:
-                return None
-            total *= d.count
-        return total
-
-    @property
-    def is_ragged(self) -> bool:
-        """Whether some position has dimensions of its own (arrays of other shapes)."""
-        if not self.dimensions or self.position_dimension_index is None:
-            return False
-        return any(
-            p.dimensions is not None or p.dtype is not None for p in self.positions
-        )
-
-    @property
-    def mixed_frames(self) -> bool:
-        """Whether positions' frames differ in shape or dtype (several cameras)."""
-        if not self.is_ragged:
-            return False
-        shapes = {
-            (
-                tuple(d.count for d in self.position_frame_dimensions(p)),
-                self.position_dtype(p),
-            )
-            for p in range(len(self.positions))
-        }
-        return len(shapes) > 1 or shapes != {
-            (tuple(d.count for d in self.frame_dimensions), self.dtype)
-        }
-
-    def position_index_dimensions(self, position: int) -> tuple[Dimension, ...]:
-        """Non-frame dimensions of one position's array, in acquisition order."""
-        own = self.positions[position].dimensions
-        frame = {d.name for d in self.frame_dimensions}
-        if own is None or (own and all(d.name in frame for d in own)):
-            return self.index_dimensions  # (only its frame shape is its own)
-        return tuple(d for d in own if d.name not in frame)
-
-    def position_frame_dimensions(self, position: int) -> tuple[Dimension, ...]:
-        """Y, X of one position's frames (its own, else the acquisition's)."""
-        own = self.positions[position].dimensions or ()
-        frame = {d.name for d in self.frame_dimensions}
-        mine = tuple(d for d in own if d.name in frame)
-        return mine or self.frame_dimensions
-
-    def position_dtype(self, position: int) -> str:
-        """Pixel type of one position's frames."""
-        return self.positions[position].dtype or self.dtype
-
-    def frame_cells(self) -> list[tuple[int, ...]]:
-        """Every frame's index along the non-frame dimensions, in default order.
-
-        C order over `dimensions`, skipping the cells outside a position's own
-        dimensions (a dimension it does not have keeps index 0). Bounded only.
-        """
-        dims = self._require_dims("frame_cells")[:-2]
-        pidx = self.position_dimension_index
-        limits_of = []
-        for p in range(len(self.positions)):
-            own = {d.name: d.count or 1 for d in self.position_index_dimensions(p)}
-            limits_of.append(
-                [0 if i == pidx else own.get(d.name, 1) for i, d in enumerate(dims)]
-            )
-        counts = [d.count or 1 for d in dims]
-        out = []
-        for cell in itertools.product(*(range(c) for c in counts)):
-            limits = limits_of[cell[pidx]] if pidx is not None else limits_of[0]
-            if all(
-                i == pidx or v < lim
-                for i, (v, lim) in enumerate(zip(cell, limits, strict=True))
-            ):
-                out.append(cell)
-        return out
-
-    @property
-    def position_dimension_index(self) -> int | None:
-        """Index of the position dimension in `dimensions`, if there is one."""
-        dims = self._require_dims("position_dimension_index")
-        for i, d in enumerate(dims[:-2]):
-            if d.type == "position":
-                return i
-        return None
-
-    @property
-    def series_dimension_indices(self) -> tuple[int, ...]:
-        """Indices (in `dimensions`) of the dimensions stored as series.
-
-        The position dimension, and the dimensions `series_dimensions` selects.
-        Each combination of their indices is one image ("position").
-        """
-        dims = self._require_dims("series_dimension_indices")[:-2]
-        listed = self.series_dimensions
-        if listed == "auto":
-            extra = [i for i, d in enumerate(dims) if _extra(d)]
-            others = len(dims) + 2 - sum(d.type == "position" for d in dims)
-            chosen = set(extra) if others > 5 else set()
-        else:
-            chosen = {i for i, d in enumerate(dims) if d.name in listed}
-        return tuple(
-            i for i, d in enumerate(dims) if d.type == "position" or i in chosen
-        )
-
-    def series_coordinates(self) -> list[dict[str, Any]] | None:
-        """Per image, the coordinate of every series dimension (its label or
-        index); None when only positions are series."""
-        series = self.series_dimension_indices
-        dims = [self.dimensions[i] for i in series]
-        if all(d.type == "position" for d in dims):
-            return None
-        out = []
-        names = [d.coord_names for d in dims]
-        for combo in itertools.product(*(range(d.count or 1) for d in dims)):
-            out.append(
-                {
-                    d.name: labels[i] if labels else i
-                    for d, labels, i in zip(dims, names, combo, strict=True)
-                }
-            )
-        return out
-
-    @property
-    def positions(self) -> tuple[Position, ...]:
-        """The images of a dataset: one per position (and per combination of
-        the other series dimensions' indices, named after them); one unnamed
-        position "0" when there is none."""
-        self._require_dims("positions")
-        series = self.series_dimension_indices
-        index = self.position_dimension_index
-        if index is None and not series:
-            return (Position(name="0"),)
-        if index is not None and series == (index,):
-            coords = self.dimensions[index].coords or []
-            return tuple(c for c in coords if isinstance(c, Position))
-        return _series_positions([self.dimensions[i] for i in series])
-
-    @property
-    def frame_dimensions(self) -> tuple[Dimension, ...]:
-        """The last two (Y, X) dimensions."""
-        return self._require_dims("frame_dimensions")[-2:]
-
-    @property
-    def index_dimensions(self) -> tuple[Dimension, ...]:
-        """Non-frame, non-position dimensions in acquisition order."""
-        dims = self._require_dims("index_dimensions")
-        series = self.series_dimension_indices
-        return tuple(d for i, d in enumerate(dims[:-2]) if i not in series)
-
-    @property
-    def array_dimensions(self) -> tuple[Dimension, ...]:
-        """All dimensions except the position dimension, in acquisition order."""
-        dims = self._require_dims("array_dimensions")
-        series = self.series_dimension_indices
-        return tuple(d for i, d in enumerate(dims) if i not in series)
-
-    @property
-    def storage_index_dimensions(self) -> tuple[Dimension, ...]:
-        """Index dimensions in storage order."""
-        self._require_dims("storage_index_dimensions")
-        return resolve_storage_order(
-            self.index_dimensions, self.storage_order, self.format.name
-        )
-
-    @property
-    def storage_index_permutation(self) -> tuple[int, ...] | None:
-        """`perm` with ``storage[i] = acquisition[perm[i]]``; None for identity."""
-        acquisition = [d.name for d in self.index_dimensions]
-        perm = tuple(acquisition.index(d.name) for d in self.storage_index_dimensions)
-        return None if perm == tuple(range(len(perm))) else perm
-
-    @property
-    def array_storage_dimensions(self) -> tuple[Dimension, ...]:
-        """Storage-order index dimensions followed by the frame dimensions."""
-        return self.storage_index_dimensions + self.frame_dimensions
-
-    @property
-    def view_dimensions(self) -> tuple[Dimension, ...]:
-        """Dimensions as a live view presents them: the declared order.
-
-        `storage_order` changes the layout on disk, never what a view index means.
-        """
-        return self._require_dims("view_dimensions")
 
     def validate_stream_ready(self) -> bool:
         """Raise `ValueError` unless dimensions and dtype are set."""
@@ -794,39 +337,135 @@ class AcquisitionSettings(SettingsModel):
             raise ValueError("settings.dtype must be set before creating a stream")
         return True
 
+    # --------------------------------------------------------------- geometry
 
-def _extra(dim: Dimension) -> bool:
-    """A dimension other than time, channel and space (angle, view, camera...)."""
-    return dim.type != "position" and effective_type(dim) not in (
-        "time",
-        "channel",
-        "space",
-    )
+    @property
+    def geometry(self) -> AcquisitionGeometry:
+        """The layout these settings describe: dimension roles and orders,
+        shapes, frame counts, images. Computed once per set of field values."""
+        return self._geometry("geometry")
 
+    def _geometry(self, what: str) -> AcquisitionGeometry:
+        if not self.dimensions:
+            raise ValueError(
+                f"Cannot access {what!r}: dimensions has not been set yet."
+            )
+        # kept in __dict__ beside the fields (pydantic compares and dumps only
+        # the fields); model_copy copies it along, hence the identity check
+        cached: AcquisitionGeometry | None = self.__dict__.get(_GEOMETRY)
+        if cached is None or not cached.computed_from(self):
+            cached = self.__dict__[_GEOMETRY] = AcquisitionGeometry.of(self)
+        return cached
 
-def _series_positions(dims: list[Dimension]) -> tuple[Position, ...]:
-    """One Position per combination of series dimension indices (C order).
+    # The public read-only properties (the geometry computes them).
 
-    Named after the position (if any) and ``<axis><label>`` of every other
-    series dimension, joined by ``_`` (e.g. ``A_angle1``, ``camleft``); the
-    position's stage and plate fields are kept.
-    """
-    out = []
-    for combo in itertools.product(*(range(d.count or 1) for d in dims)):
-        parts: list[str] = []
-        base: Position | None = None
-        for dim, i in zip(dims, combo, strict=True):
-            labels = dim.coord_names
-            label = labels[i] if labels else i
-            if dim.type == "position":
-                coord = dim.coords[i] if dim.coords else None
-                base = coord if isinstance(coord, Position) else None
-                parts.append(str(label))
-            else:
-                parts.append(f"{dim.name}{label}")
-        name = "_".join(parts)
-        if base is not None:
-            out.append(base.model_copy(update={"name": name}))
-        else:
-            out.append(Position(name=name))
-    return tuple(out)
+    @property
+    def output_path(self) -> str:
+        """Path of the dataset (file or directory) this settings object writes."""
+        return self._geometry("output_path").output_path
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        """Count of every dimension (None for an unbounded one)."""
+        return self._geometry("shape").shape
+
+    @property
+    def is_unbounded(self) -> bool:
+        """Whether the first dimension has no count."""
+        return self._geometry("is_unbounded").is_unbounded
+
+    @property
+    def num_frames(self) -> int | None:
+        """Total number of 2D frames (None when unbounded)."""
+        return self._geometry("num_frames").num_frames
+
+    @property
+    def positions(self) -> tuple[Position, ...]:
+        """The images of a dataset: one per position (and per combination of
+        the other series dimensions' indices); `Position(name="0")` if none."""
+        return self._geometry("positions").positions
+
+    @property
+    def position_dimension_index(self) -> int | None:
+        """Index of the position dimension in `dimensions`, if there is one."""
+        return self._geometry("position_dimension_index").position_dimension_index
+
+    @property
+    def frame_dimensions(self) -> tuple[Dimension, ...]:
+        """The last two (Y, X) dimensions."""
+        return self._geometry("frame_dimensions").frame_dimensions
+
+    @property
+    def index_dimensions(self) -> tuple[Dimension, ...]:
+        """Non-frame, non-series dimensions in acquisition order."""
+        return self._geometry("index_dimensions").index_dimensions
+
+    @property
+    def array_dimensions(self) -> tuple[Dimension, ...]:
+        """All dimensions except the series ones, in acquisition order."""
+        return self._geometry("array_dimensions").array_dimensions
+
+    @property
+    def storage_index_dimensions(self) -> tuple[Dimension, ...]:
+        """Index dimensions in storage order."""
+        return self._geometry("storage_index_dimensions").storage_index_dimensions
+
+    @property
+    def storage_index_permutation(self) -> tuple[int, ...] | None:
+        """`perm` with ``storage[i] = acquisition[perm[i]]``; None for identity."""
+        return self._geometry("storage_index_permutation").storage_index_permutation
+
+    @property
+    def array_storage_dimensions(self) -> tuple[Dimension, ...]:
+        """Storage-order index dimensions followed by the frame dimensions."""
+        return self._geometry("array_storage_dimensions").array_storage_dimensions
+
+    @property
+    def view_dimensions(self) -> tuple[Dimension, ...]:
+        """Dimensions as a live view presents them: the declared order."""
+        return self._geometry("view_dimensions").view_dimensions
+
+    @property
+    def pyramid_levels(self) -> int:
+        """Number of resolution levels written (1: no pyramid)."""
+        return self._geometry("pyramid_levels").pyramid_levels
+
+    @property
+    def is_ragged(self) -> bool:
+        """Whether some position has dimensions of its own (arrays of other shapes)."""
+        return bool(self.dimensions) and self.geometry.is_ragged
+
+    def series_coordinates(self) -> list[dict[str, Any]] | None:
+        """Per image, the coordinate of every series dimension (its label or
+        index); None when only positions are series."""
+        coords = self.geometry.series_coordinates
+        return None if coords is None else [dict(c) for c in coords]
+
+    @property
+    def mixed_frames(self) -> bool:
+        """Whether positions' frames differ in shape or dtype (several cameras)."""
+        return bool(self.dimensions) and self.geometry.mixed_frames
+
+    # Series and per-position layout, still read here by the router, the
+    # stream and the tools; new code reads them from `geometry`.
+
+    @property
+    def series_dimension_indices(self) -> tuple[int, ...]:
+        """Indices (in `dimensions`) of the dimensions stored as series."""
+        return self._geometry("series_dimension_indices").series_dimension_indices
+
+    def position_index_dimensions(self, position: int) -> tuple[Dimension, ...]:
+        """Non-frame dimensions of one position's array, in acquisition order."""
+        return self.geometry.position_index_dimensions(position)
+
+    def position_frame_dimensions(self, position: int) -> tuple[Dimension, ...]:
+        """Y, X of one position's frames (its own, else the acquisition's)."""
+        return self.geometry.position_frame_dimensions(position)
+
+    def position_dtype(self, position: int) -> str:
+        """Pixel type of one position's frames."""
+        return self.geometry.position_dtype(position)
+
+    def frame_cells(self) -> list[tuple[int, ...]]:
+        """Every frame's index along the non-frame dimensions, in default order."""
+        return list(self._geometry("frame_cells").frame_cells)

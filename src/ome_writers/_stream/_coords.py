@@ -175,9 +175,8 @@ class PositionExtents:
         self, router: FrameRouter, settings: AcquisitionSettings, position: int
     ) -> None:
         names = [d.name for d in settings.dimensions[:-2]]
-        take = [
-            names.index(d.name) for d in settings.position_index_dimensions(position)
-        ]
+        own_dims = settings.geometry.position_index_dimensions(position)
+        take = [names.index(d.name) for d in own_dims]
         cells = listed_cells(settings) or []
         self._frames: list[int] = []
         own: list[tuple[int, ...]] = []

@@ -113,12 +113,13 @@ class StreamView:
         level: int = 0,
     ) -> StreamView:
         settings = stream._settings
-        n_positions = len(settings.positions)
+        geometry = settings.geometry
+        n_positions = len(geometry.positions)
         if position is not None and not 0 <= position < n_positions:
             raise IndexError(
                 f"Position index {position} is out of bounds for size {n_positions}"
             )
-        n_levels = settings.pyramid_levels
+        n_levels = geometry.pyramid_levels
         if not 0 <= level < n_levels:
             raise IndexError(
                 f"Pyramid level {level} does not exist: the stream writes "
@@ -130,15 +131,15 @@ class StreamView:
             view_dims, storage_dims, extents = _level_geometry(
                 settings, level, position, tracker
             )
-            series = () if position is not None else settings.series_dimension_indices
+            series = () if position is not None else geometry.series_dimension_indices
             self._describe(view_dims, storage_dims, extents, series)
-        elif position is not None and settings.is_ragged:
+        elif position is not None and geometry.is_ragged:
             self = object.__new__(StreamView)
-            own = settings.position_index_dimensions(position)
+            own = geometry.position_index_dimensions(position)
             names = {d.name for d in own}
-            storage = [d for d in settings.storage_index_dimensions if d.name in names]
+            storage = [d for d in geometry.storage_index_dimensions if d.name in names]
             extents = PositionExtents(stream._router, settings, position)
-            frame_dims = settings.position_frame_dimensions(position)
+            frame_dims = geometry.position_frame_dimensions(position)
             frame_shape = tuple(int(d.count or 0) for d in frame_dims)
             self._describe(
                 (*own, *frame_dims),
@@ -147,21 +148,21 @@ class StreamView:
             )
         elif position is not None:  # one image of a regular acquisition
             self = object.__new__(StreamView)
-            series = settings.series_dimension_indices
+            series = geometry.series_dimension_indices
             self._describe(
-                settings.array_dimensions,
-                settings.array_storage_dimensions,
+                geometry.array_dimensions,
+                geometry.array_storage_dimensions,
                 lambda n: _without(tracker.extents(n), series),
             )
-        elif settings.is_ragged:  # positions of several shapes: a list of frames
+        elif geometry.is_ragged:  # positions of several shapes: a list of frames
             frames_view = object.__new__(FramesView)
-            frames = Dimension(name="frame", count=settings.num_frames, type="other")
-            frame_dims = settings.frame_dimensions
+            frames = Dimension(name="frame", count=geometry.num_frames, type="other")
+            frame_dims = geometry.frame_dimensions
             frames_view._frame_shapes = None
-            if settings.mixed_frames:  # cameras of several sizes: the largest
+            if geometry.mixed_frames:  # cameras of several sizes: the largest
                 shapes = [
                     tuple(
-                        int(d.count or 0) for d in settings.position_frame_dimensions(p)
+                        int(d.count or 0) for d in geometry.position_frame_dimensions(p)
                     )
                     for p in range(n_positions)
                 ]
@@ -176,9 +177,9 @@ class StreamView:
             self = object.__new__(cls)
             self._describe(
                 settings.dimensions,
-                settings.array_storage_dimensions,
+                geometry.array_storage_dimensions,
                 tracker.extents,
-                settings.series_dimension_indices,
+                geometry.series_dimension_indices,
             )
         self._position = position or 0
         self._level = level
@@ -189,8 +190,8 @@ class StreamView:
         self._dynamic = dynamic_shape
         self._strict = strict
         self._dtype = np.dtype(settings.dtype)
-        if settings.mixed_frames:
-            kinds = [settings.position_dtype(p) for p in range(n_positions)]
+        if geometry.mixed_frames:
+            kinds = [geometry.position_dtype(p) for p in range(n_positions)]
             if position is not None:
                 self._dtype = np.dtype(kinds[position])
             else:  # the frame list holds every camera's frames
@@ -484,8 +485,9 @@ def _level_geometry(
     """View dimensions, storage dimensions and live extents of pyramid `level`."""
     pyramid = settings.pyramid
     assert pyramid is not None
-    series = settings.series_dimension_indices
-    view_dims = settings.dimensions if position is None else settings.array_dimensions
+    geometry = settings.geometry
+    series = geometry.series_dimension_indices
+    view_dims = settings.dimensions if position is None else geometry.array_dimensions
     reduced = reduced_axes(pyramid, view_dims)
     factor = 2**level
 
@@ -499,7 +501,7 @@ def _level_geometry(
 
     return (
         level_dimensions(pyramid, view_dims, level),
-        level_dimensions(pyramid, settings.array_storage_dimensions, level),
+        level_dimensions(pyramid, geometry.array_storage_dimensions, level),
         extents,
     )
 

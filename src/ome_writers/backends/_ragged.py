@@ -47,10 +47,11 @@ def position_settings(
     dimensions and the frame dimensions, behind a position dimension of one
     (the position itself, so names and stage coordinates reach the metadata).
     """
-    pos = settings.positions[position]
-    own = settings.position_index_dimensions(position)
-    pname = settings.dimensions[settings.position_dimension_index or 0].name
-    frame = settings.position_frame_dimensions(position)
+    geometry = settings.geometry
+    pos = geometry.positions[position]
+    own = geometry.position_index_dimensions(position)
+    pname = settings.dimensions[geometry.position_dimension_index or 0].name
+    frame = geometry.position_frame_dimensions(position)
     kept = {pname, *(d.name for d in (*own, *frame))}
     order: Any = settings.storage_order
     if isinstance(order, list):  # the acquisition's list, cut to this position
@@ -68,7 +69,7 @@ def position_settings(
     return AcquisitionSettings(
         root_path=root_path,
         dimensions=[pdim, *own, *frame],
-        dtype=settings.position_dtype(position),
+        dtype=geometry.position_dtype(position),
         format=fmt,
         compression=settings.compression,
         storage_order=order,

@@ -194,7 +194,7 @@ def group_documents(
         for p, path in zip(positions, layout.image_paths, strict=True):
             groups[path] = {"ome": named_image(p.name, p)}
     elif layout.kind == "collection":
-        coordinates = settings.series_coordinates()
+        coordinates = settings.geometry.series_coordinates
         bf2raw = ngff.Bf2Raw(bioformats2raw_layout=3)  # type: ignore[call-arg]
         groups["."] = {"ome": _dump(bf2raw)}
         groups["OME"] = {"ome": _dump(ngff.Series(series=list(layout.image_paths)))}

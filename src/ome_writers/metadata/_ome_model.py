@@ -266,7 +266,7 @@ class OmeXmlBuilder:
         )
         pos = self.settings.positions[position]
         image: dict[str, Any] = {}
-        coordinates = self.settings.series_coordinates()
+        coordinates = self.settings.geometry.series_coordinates
         if coordinates is not None:  # which index of each series dimension
             ann_id = f"Annotation:{len(annotations)}"
             values = [

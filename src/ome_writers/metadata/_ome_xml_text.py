@@ -303,7 +303,7 @@ def collection_text(
     axes = TiffAxes(settings)
     images = ImageText(settings, axes, optics=True)
     date = date_time(created or datetime.now(timezone.utc))
-    coordinates = settings.series_coordinates()
+    coordinates = settings.geometry.series_coordinates
     out = [root(), *_plate(settings)]
     annotations: list[str] = []  # the series coordinates, if any
     for position, pos in enumerate(settings.positions):
