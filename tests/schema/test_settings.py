@@ -569,6 +569,6 @@ def test_no_format_warning_advises_passing_format() -> None:
 
 def test_tiff_codecs_cover_the_registry_compressions() -> None:
     from ome_writers._registry import BY_NAME
-    from ome_writers.backends.tiff._writer import COMPRESSION
+    from ome_writers.backends.tiff._pages import COMPRESSION
 
     assert set(COMPRESSION) == set(BY_NAME["tifffile"].compressions)

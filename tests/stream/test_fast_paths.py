@@ -217,9 +217,10 @@ def test_tiff_page_reader_equals_tifffile(
                 stream.append(frame)
             stream.checkpoint()  # every page on disk: both readers see them all
             backend: Any = stream._backend
-            assert len(backend.offsets[0]) == n  # the fast path is the one taken
+            offsets = backend.pages.level_offsets[0]
+            assert len(offsets[0]) == n  # the fast path is the one taken
             fast = np.asarray(stream.view())
-            backend.offsets[0].clear()  # no strip locations: parse the file
+            offsets[0].clear()  # no strip locations: parse the file
             parsed = np.asarray(stream.view())
         with tifffile.TiffFile(root) as tif:
             independent = np.stack([page.asarray() for page in tif.pages])
@@ -314,8 +315,8 @@ def test_tiff_stamped_pages_equal_tifffile_pages(
             def prepare(
                 backend: Any, stamp: bool = stamp, stamped: list[int] = stamped
             ) -> None:
-                backend.stampable = stamp
-                backend.stamps = _CountingStamps(stamped)
+                backend.pages.stampable = stamp
+                backend.pages.stamps = _CountingStamps(stamped)
 
             live = _write(out / "a.ome.tiff", dims, dtype, frames, prepare, format=fmt)
             np.testing.assert_array_equal(live.reshape(-1, *shape), frames)
