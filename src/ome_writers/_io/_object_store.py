@@ -260,6 +260,18 @@ class ObjectPath:
         self.unlink(missing_ok=True)
 
 
+def explain_write_failure(error: BaseException, root: DatasetPath) -> BaseException:
+    """A failed write's error as the user sees it: in a bucket, an OSError
+    naming the dataset (an OSError is one already: ours, or the library's)."""
+    if (
+        isinstance(root, ObjectPath)
+        and isinstance(error, Exception)
+        and not isinstance(error, OSError)
+    ):
+        return object_store_error(error, root)
+    return error
+
+
 def object_store_error(error: Exception, path: ObjectPath) -> OSError:
     """An OSError naming the dataset object and what the server said.
 

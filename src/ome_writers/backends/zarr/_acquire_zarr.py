@@ -52,7 +52,7 @@ import numpy as np
 
 from ome_writers._io._durable import sync_filesystem
 from ome_writers._io._frame_pool import copy_frame
-from ome_writers._io._object_store import ObjectPath, object_store_error, zarr_store
+from ome_writers._io._object_store import explain_write_failure, zarr_store
 from ome_writers._io._overlap import overlapped
 from ome_writers._io._paths import resolve_root
 from ome_writers._io._writeback import FLUSH_EVERY_BYTES, Flusher, flush_every
@@ -61,7 +61,7 @@ from ome_writers._schema import effective_type
 from ome_writers.backends._base import Backend, json_safe, read_padded
 from ome_writers.backends.zarr._acquire_zarr_shards import CompleteShards
 from ome_writers.backends.zarr._acquire_zarr_staging import StagingStore, move_document
-from ome_writers.backends.zarr._array_creation import make_arrays
+from ome_writers.backends.zarr._array_creation import made_at_once, make_arrays
 from ome_writers.backends.zarr._array_writer import ArrayGrid
 from ome_writers.backends.zarr._arrays import chunk_grid
 from ome_writers.backends.zarr._chunk_assembly import locate
@@ -171,8 +171,8 @@ class AcquireZarrBackend(Backend):
         )
         # positions whose array directory and staging link exist (all but the
         # first are made in the background when there are several)
-        self._arrays_ahead: ArraysAhead | None = None
-        self._array_ready = [True] * self.num_positions
+        self._arrays_ahead: ArraysAhead = made_at_once(self.num_positions)
+        self._array_ready = self._arrays_ahead.ready
         self.finalized = False
         self._stream: Any = None
         self._stream_keys = self._keys  # acquire-zarr's: flat ones when staged
@@ -214,7 +214,7 @@ class AcquireZarrBackend(Backend):
         except BaseException:
             # the failure is what to raise; no link is made while the store goes
             with contextlib.suppress(Exception):
-                self._await_arrays()
+                self._arrays_ahead.wait_all()
             with contextlib.suppress(OSError):
                 self._remove_store()
             raise
@@ -226,8 +226,7 @@ class AcquireZarrBackend(Backend):
         self._arrays_ahead = make_arrays(
             self.num_positions, self.router, self._create_positions
         )
-        if self._arrays_ahead is not None:
-            self._array_ready = self._arrays_ahead.ready
+        self._array_ready = self._arrays_ahead.ready
         self.hierarchy.start(ome_xml_ahead=self.grow_axis is None)
         if self._staging is not None:  # links work here
             self._stream_keys = [_staged_key(p) for p in range(self.num_positions)]
@@ -279,17 +278,9 @@ class AcquireZarrBackend(Backend):
         root = self.root
         self._create_arrays([(p, root / self._keys[p], self.shape) for p in positions])
 
-    def _await_array(self, position: int) -> None:
-        if self._arrays_ahead is not None:
-            self._arrays_ahead.wait(position)
-
-    def _await_arrays(self) -> None:
-        if self._arrays_ahead is not None:
-            self._arrays_ahead.wait_all()
-
     def _await_ahead(self) -> None:
         """Wait for every array and group document made in the background."""
-        self._await_arrays()
+        self._arrays_ahead.wait_all()
         self.hierarchy.wait()
 
     def _index_shape(self, position: int) -> list[int]:
@@ -300,13 +291,7 @@ class AcquireZarrBackend(Backend):
         return shape
 
     def explain_failure(self, error: BaseException) -> BaseException:
-        if (
-            isinstance(self.root, ObjectPath)
-            and isinstance(error, Exception)
-            and (not isinstance(error, OSError))
-        ):
-            return object_store_error(error, self.root)
-        return error
+        return explain_write_failure(error, self.root)
 
     def _create_arrays(self, arrays: list[tuple[int, Any, list[int]]]) -> None:
         """Array directories with no extent yet, acquire-zarr's store linked to them.
@@ -359,7 +344,7 @@ class AcquireZarrBackend(Backend):
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         if not self._array_ready[position]:
-            self._await_array(position)
+            self._arrays_ahead.wait(position)
         if (
             self.grow_axis is not None
             and index[self.grow_axis] >= self.extent[position]
@@ -413,7 +398,7 @@ class AcquireZarrBackend(Backend):
         self.flusher.close()
         failure: Exception | None = None
         try:
-            self._await_arrays()  # no link is made while the staging goes
+            self._arrays_ahead.wait_all()  # no link is made while the staging goes
         except Exception as e:  # finish what exists; raise it at the end
             failure = e
         try:

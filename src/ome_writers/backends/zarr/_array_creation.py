@@ -92,6 +92,13 @@ class ArraysAhead:
             raise self._error
 
 
+def made_at_once(n_positions: int) -> ArraysAhead:
+    """Arrays made by their owner before any frame (nothing made ahead)."""
+    ahead = ArraysAhead(range(n_positions), lambda positions: None)
+    ahead.ready[:] = [True] * n_positions
+    return ahead
+
+
 def first_use_order(
     n_positions: int, route: Callable[[int], tuple[int, tuple[int, ...]]], total: int
 ) -> list[int]:
@@ -107,17 +114,14 @@ def first_use_order(
 
 def make_arrays(
     n_positions: int, router: FrameRouter, create: Callable[[list[int]], None]
-) -> ArraysAhead | None:
+) -> ArraysAhead:
     """Make the first position's array now and, with several positions, the
-    others in the background, in the order frames first reach them.
-
-    Returns the background maker (None: the one array is made).
-    """
-    if n_positions == 1:
-        create([0])
-        return None
-    total = router.total
-    limit = min(total if total is not None else FIRST_USE_LIMIT, FIRST_USE_LIMIT)
-    ahead = ArraysAhead(first_use_order(n_positions, router.route, limit), create)
+    others in the background, in the order frames first reach them."""
+    order = [0]
+    if n_positions > 1:
+        total = router.total
+        limit = min(total if total is not None else FIRST_USE_LIMIT, FIRST_USE_LIMIT)
+        order = first_use_order(n_positions, router.route, limit)
+    ahead = ArraysAhead(order, create)
     ahead.start()
     return ahead

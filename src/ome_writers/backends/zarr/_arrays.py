@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ome_writers._io._writeback import Flusher, flush_every
 from ome_writers.backends._base import read_padded
-from ome_writers.backends.zarr._array_creation import make_arrays
+from ome_writers.backends.zarr._array_creation import made_at_once, make_arrays
 from ome_writers.backends.zarr._array_writer import ArrayGrid
 from ome_writers.backends.zarr._chunk_assembly import ChunkAssembler
 from ome_writers.backends.zarr._chunk_directories import (
@@ -172,9 +172,9 @@ class ZarrArrays:
         self._directories_ahead = directories_ahead and isinstance(root, Path)
         self.preparer: DirectoryPreparer | None = None
         # positions whose array exists (all but the first are made in the
-        # background when there are several: `ArraysAhead`)
-        self.arrays_ahead: ArraysAhead | None = None
-        self.ready = [True] * self.num_positions
+        # background when there are several: `prepare`)
+        self.arrays_ahead: ArraysAhead = made_at_once(self.num_positions)
+        self.ready = self.arrays_ahead.ready
         self._frames_seen = 0  # frames written or skipped
         self._wake_preparer_at = WAKE_EVERY
         self.closed = False
@@ -204,8 +204,7 @@ class ZarrArrays:
         others on a background thread in the order frames first reach them."""
         self.writer.start()
         self.arrays_ahead = make_arrays(self.num_positions, self.router, self.create)
-        if self.arrays_ahead is not None:
-            self.ready = self.arrays_ahead.ready
+        self.ready = self.arrays_ahead.ready
 
     def share_with(self, base: ArrayWriter | None, memory_fraction: float) -> None:
         """Write through `base`'s resources (pyramid levels of its dataset),
@@ -213,21 +212,16 @@ class ZarrArrays:
         self.writer.share_with(base, memory_fraction)
         self.flusher.every_bytes = flush_every(self.writer.max_bytes_in_flight)
 
-    def wait_for_array(self, position: int) -> None:
-        if self.arrays_ahead is not None:
-            self.arrays_ahead.wait(position)
-
     def wait_for_arrays(self) -> None:
         """Wait for every array made in the background; raise its failure."""
-        if self.arrays_ahead is not None:
-            self.arrays_ahead.wait_all()
+        self.arrays_ahead.wait_all()
 
     # ---------------------------------------------------------------- writing
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         """Write one frame; the caller may reuse `frame` on return."""
         if not self.ready[position]:  # still being made (`prepare`)
-            self.wait_for_array(position)
+            self.arrays_ahead.wait(position)
         self._frames_seen += 1
         if self._frames_seen >= self._wake_preparer_at:
             self._wake_preparer()
@@ -264,16 +258,9 @@ class ZarrArrays:
             finally:
                 release()
             return
-        if not self.ready[position]:
-            self.wait_for_array(position)
-        self._frames_seen += 1
-        if self._frames_seen >= self._wake_preparer_at:
-            self._wake_preparer()
-        axis = self.grow_axis
         extent = self.extent[position]
         try:
-            if axis is not None and index[axis] >= extent:
-                self._grow(position, index[axis])
+            self._arrive(position, index)
         except BaseException:
             self.extent[position] = extent
             release()
@@ -288,16 +275,21 @@ class ZarrArrays:
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         """Leave the frame at `index` unwritten (reads as zeros)."""
+        self._arrive(position, index)
+        if self.assembler is not None:
+            self.assembler.skip(position, index)
+
+    def _arrive(self, position: int, index: tuple[int, ...]) -> None:
+        """A frame reaches `index`: its array exists, the frame is counted,
+        the grow axis extends (`write` does the same inline: the hot path)."""
         if not self.ready[position]:
-            self.wait_for_array(position)
+            self.arrays_ahead.wait(position)
         self._frames_seen += 1
         if self._frames_seen >= self._wake_preparer_at:
             self._wake_preparer()
         axis = self.grow_axis
         if axis is not None and index[axis] >= self.extent[position]:
             self._grow(position, index[axis])
-        if self.assembler is not None:
-            self.assembler.skip(position, index)
 
     def _wake_preparer(self) -> None:
         seen = self._frames_seen
@@ -447,7 +439,7 @@ class ZarrArrays:
     def read(self, position: int, key: StorageKey) -> np.ndarray:
         """Read a region of one array; unwritten parts are zeros."""
         if not self.ready[position]:
-            self.wait_for_array(position)
+            self.arrays_ahead.wait(position)
         out = read_padded(
             _Reader(self.writer, position), self.allocated[position], key, self.dtype
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ome_writers._io._durable import sync_filesystem
-from ome_writers._io._object_store import ObjectPath, object_store_error
+from ome_writers._io._object_store import explain_write_failure
 from ome_writers._io._paths import resolve_root
 from ome_writers.backends._base import Backend, json_safe
 from ome_writers.backends.zarr._arrays import ZarrArrays
@@ -88,15 +88,7 @@ class ZarrDataset(Backend):
         return self.hierarchy.attributes
 
     def explain_failure(self, error: BaseException) -> BaseException:
-        """A failed write's error; in a bucket, an OSError naming the dataset
-        (an OSError is one already: ours, or explained by the library)."""
-        if (
-            isinstance(self.root, ObjectPath)
-            and isinstance(error, Exception)
-            and (not isinstance(error, OSError))
-        ):
-            return object_store_error(error, self.root)
-        return error
+        return explain_write_failure(error, self.root)
 
     # --------------------------------------------------------------- creation
 
