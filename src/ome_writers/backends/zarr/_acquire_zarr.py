@@ -54,7 +54,6 @@ from ome_writers._io._durable import sync_filesystem
 from ome_writers._io._frame_pool import copy_frame
 from ome_writers._io._object_store import explain_write_failure, zarr_store
 from ome_writers._io._overlap import overlapped
-from ome_writers._io._paths import resolve_root
 from ome_writers._io._writeback import FLUSH_EVERY_BYTES, Flusher, flush_every
 from ome_writers._router import c_order_per_position
 from ome_writers._schema import effective_type
@@ -133,14 +132,8 @@ class AcquireZarrBackend(Backend):
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context)
         settings = context.settings
-        self.root = resolve_root(settings.output_path, settings.s3)
-        self.hierarchy = ZarrHierarchy(
-            settings,
-            self.root,
-            context.router,
-            context.frame_metadata,
-            context.display_ranges,
-        )
+        self.hierarchy = ZarrHierarchy.for_context(context)
+        self.root = self.hierarchy.root
         dims = settings.array_storage_dimensions
         self.chunks, self.shards = chunk_grid(dims)
         self.compression = settings.compression or "none"

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ome_writers._io._durable import sync_filesystem
 from ome_writers._io._object_store import explain_write_failure
-from ome_writers._io._paths import resolve_root
 from ome_writers.backends._base import Backend, json_safe
 from ome_writers.backends.zarr._arrays import ZarrArrays
 from ome_writers.backends.zarr._hierarchy import ZarrHierarchy
@@ -50,14 +49,8 @@ class ZarrDataset(Backend):
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context)
         settings = context.settings
-        self.root = resolve_root(settings.output_path, settings.s3)
-        self.hierarchy = ZarrHierarchy(
-            settings,
-            self.root,
-            context.router,
-            context.frame_metadata,
-            context.display_ranges,
-        )
+        self.hierarchy = ZarrHierarchy.for_context(context)
+        self.root = self.hierarchy.root
         self.compression = settings.compression or "none"
         self.arrays = ZarrArrays(
             self.root,

@@ -13,7 +13,7 @@ from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ome_writers._io._paths import remove_dataset
+from ome_writers._io._paths import remove_dataset, resolve_root
 from ome_writers._version import __version__
 from ome_writers.backends._base import json_safe
 from ome_writers.backends.zarr._group_documents import GroupsAhead
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ome_writers._io._object_store import DatasetPath
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
+    from ome_writers.backends._base import BackendContext
     from ome_writers.metadata._display_ranges import DisplayRanges
     from ome_writers.metadata._frame_metadata import FrameMetadataLog
 
@@ -72,6 +73,18 @@ class ZarrHierarchy:
         image_paths = self.image_paths
         self.journal = FrameMetadataJournal(
             frame_metadata, lambda position: root / image_paths[position] / JOURNAL_NAME
+        )
+
+    @classmethod
+    def for_context(cls, context: BackendContext) -> ZarrHierarchy:
+        """The hierarchy of the dataset a backend is created for."""
+        settings = context.settings
+        return cls(
+            settings,
+            resolve_root(settings.output_path, settings.s3),
+            context.router,
+            context.frame_metadata,
+            context.display_ranges,
         )
 
     @property
