@@ -222,9 +222,6 @@ class ZarrDataset(Backend):
         if errors:
             raise errors[0]
 
-    def closing(self) -> None:
-        """Nothing runs in the background that close would redo."""
-
     # --------------------------------------------------------------- metadata
 
     def get_metadata(self) -> dict[str, dict[str, Any]]:
