@@ -53,8 +53,8 @@ if TYPE_CHECKING:
 
 MAX_PENDING_BYTES = 64 * 1024**2
 MAX_PENDING_WRITES = 64  # also bounds the pool of frame copies
-#: frames up to this size are copied on the caller's thread (a copy of 1 MiB
-#: is shorter than waiting for one of tensorstore's threads to be scheduled);
+#: frames up to this size are copied on the caller's thread (such a copy is
+#: shorter than waiting for one of tensorstore's threads to be scheduled);
 #: larger ones are copied by tensorstore, on its threads, in parallel
 SMALL_FRAME_BYTES = 1024**2
 
