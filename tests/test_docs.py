@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import runpy
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,58 @@ def test_doc_command(
 
 
 QUICK_BENCH = ["--quick", "-s", "f", "--backends", "tensorstore", "--no-raw", "-q"]
+
+
+# names of the metadata ome-writers writes (zarr.json attributes, OME-XML
+# annotation namespaces), not Python names
+METADATA_NAMES = {
+    "ome_writers.frame_metadata",
+    "ome_writers.not_acquired",
+    "ome_writers.series",
+}
+
+
+def _documented_names() -> set[str]:
+    """Every ``ome_writers...`` name the docs show: dotted names, API
+    directives and the names of ``from ome_writers... import`` lines."""
+    names = set()
+    for path in DOCS:
+        text = path.read_text()
+        names.update(re.findall(r"\bome_writers(?:\.\w+)+", text))
+        for module, imported in re.findall(
+            r"^\s*from (ome_writers[\w.]*) import \(?([\w, \n]+?)\)?$", text, re.M
+        ):
+            names.update(f"{module}.{name.strip()}" for name in imported.split(","))
+    return names - METADATA_NAMES
+
+
+def _resolve(dotted: str) -> object:
+    """The object `dotted` names: the longest importable module, then attributes."""
+    import importlib
+
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+def test_every_name_the_docs_show_is_public_and_importable() -> None:
+    """Names the docs show import, through public modules only; those of the
+    package itself are in `ome_writers.__all__`."""
+    import ome_writers
+
+    names = _documented_names()
+    assert "ome_writers.StreamView" in names
+    for dotted in sorted(names):
+        obj = _resolve(dotted)
+        parts = dotted.split(".")
+        private = [p for p in parts if p.startswith("_") and not p.startswith("__")]
+        assert not private, dotted
+        if len(parts) == 2 and not isinstance(obj, types.ModuleType):
+            assert parts[1] in ome_writers.__all__, dotted

@@ -17,6 +17,7 @@ from ome_writers._schema import (
 )
 from ome_writers._stream._coords import CoordUpdate
 from ome_writers._stream._ome_stream import OMEStream, create_stream
+from ome_writers._stream._view import StreamView
 from ome_writers._version import __version__
 from ome_writers.adapters._useq import dims_from_useq, useq_to_acquisition_settings
 
@@ -42,6 +43,7 @@ __all__ = [
     "S3Options",
     "ScratchFormat",
     "StandardAxis",
+    "StreamView",
     "__version__",
     "create_stream",
     "dims_from_standard_axes",
