@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers.tools.cli import main
 from ome_writers.tools.info import inspect_dataset
+
+from .conftest import SECRET_KEY
+from .server import FaultProxy
 
 
 def write(url: str, **dims_kwargs: object) -> None:
@@ -67,3 +71,39 @@ def test_info_on_a_prefix_without_dataset(s3_prefix: str) -> None:
     report = inspect_dataset(f"{s3_prefix}/nothing.ome.zarr")
     assert not report.valid
     assert "no OME-Zarr dataset" in report.problems[0]
+
+
+def test_cli_info_without_credentials(
+    s3_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The URL is printed as given, with what is missing; no verdict on data
+    that was never read."""
+    url = f"{s3_prefix}/run.ome.zarr"
+    write(url)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    assert main(["info", url]) == 1
+    header, problem, verdict = capsys.readouterr().out.splitlines()
+    assert header == f"{url} (unreadable)"
+    assert problem.startswith("  problem: No S3 credentials found for s3://")
+    assert "AWS_ACCESS_KEY_ID" in problem
+    assert verdict == "  NOT READ"
+    assert main(["info", "--json", url]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["path"], doc["kind"], doc["valid"]) == (url, "unreadable", False)
+
+
+def test_cli_info_with_refused_credentials(
+    fault_proxy: FaultProxy, s3_prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"{s3_prefix}/run.ome.zarr"
+    write(url)
+    fault_proxy.required_key = "the-right-key"
+    assert main(["info", url]) == 1
+    header, problem, verdict = capsys.readouterr().out.splitlines()
+    assert header == f"{url} (unreadable)"
+    assert "Access denied: the object store refused the credentials" in problem
+    assert SECRET_KEY not in problem
+    assert verdict == "  NOT READ"

@@ -45,3 +45,20 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--version"])
     assert "0.4" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------ missing paths
+
+
+def test_missing_path_is_said_not_to_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nothing.ome.zarr"
+    assert main(["info", str(missing)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{missing} (unreadable)",
+        "  problem: does not exist",
+        "  NOT READ",
+    ]
+    assert main(["repair", str(missing)]) == 1
+    assert capsys.readouterr().err == f"error: {missing}: does not exist\n"

@@ -285,7 +285,7 @@ def object_store_error(error: Exception, path: ObjectPath) -> OSError:
         "403" in text or "InvalidAccessKeyId" in text or "SignatureDoesNotMatch" in text
     ):
         return PermissionError(
-            f"The object store refused the credentials for {path} "
+            f"Access denied: the object store refused the credentials for {path} "
             f"({path.location.credential_source} credentials, endpoint "
             f"{path.location.endpoint}): {text}"
         )

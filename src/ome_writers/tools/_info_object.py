@@ -30,20 +30,19 @@ _DOCUMENT_SUFFIXES = (".json", ".xml", ".jsonl")
 def inspect_object_dataset(url: str, options: S3Options | None = None) -> DatasetReport:
     """Describe and validate the OME-Zarr dataset at ``s3://bucket/key``."""
     if url_scheme(url) != "s3":
-        report = DatasetReport(Path(url), "unknown")
+        report = DatasetReport(url, "unreadable")
         report.problems.append(f"no reader for {url_scheme(url)}:// URLs (only s3://)")
         return report
     try:
         root = resolve_s3(url, options)
         keys = list(root.iter_keys())
-    except (OSError, ValueError) as e:
-        report = DatasetReport(Path(url), "unknown")
+    except (OSError, ValueError) as e:  # no credentials, refused, unreachable
+        report = DatasetReport(url, "unreadable")
         report.problems.append(str(e))
         return report
     if "zarr.json" not in keys:
-        report = DatasetReport(Path(url), "unknown")
+        report = DatasetReport(root, "unknown")
         report.problems.append("no OME-Zarr dataset (zarr.json) at this prefix")
-        report.path = root
         return report
     with tempfile.TemporaryDirectory(prefix="ome-writers-info-") as tmp:
         local = Path(tmp, root.name or "dataset")

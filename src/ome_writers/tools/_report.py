@@ -344,10 +344,12 @@ class DatasetReport:
 
     Attributes
     ----------
-    path : Path | ObjectPath
-        The dataset (a local path, or the prefix of one in a bucket).
+    path : Path | ObjectPath | str
+        The dataset (a local path, or the prefix of one in a bucket; a URL as
+        given when it could not be opened).
     kind : str
-        ``OME-Zarr``, ``OME-TIFF``, ``scratch`` or ``unknown``.
+        ``OME-Zarr``, ``OME-TIFF``, ``scratch``, ``unknown`` (not a dataset
+        the readers know) or ``unreadable`` (missing, or access refused).
     arrays : dict[str, tuple[tuple[int, ...], str, str]]
         Array label -> (shape, dtype, axes); OME-Zarr lists every array
         (resolution levels too), OME-TIFF every image once.
@@ -367,7 +369,7 @@ class DatasetReport:
         The plate layout of an HCS dataset.
     """
 
-    path: Path | ObjectPath
+    path: Path | ObjectPath | str
     kind: str
     arrays: dict[str, tuple[tuple[int, ...], str, str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -424,7 +426,10 @@ class DatasetReport:
             )
             out.extend(f"    {line}" for line in self._image_lines(image, shared))
         out.extend(f"  problem: {p}" for p in self.problems)
-        out.append("  valid" if self.valid else "  INVALID")
+        if self.kind == "unreadable":  # nothing read: no verdict on the data
+            out.append("  NOT READ")
+        else:
+            out.append("  valid" if self.valid else "  INVALID")
         return out
 
     def _facts(self, image: ImageInfo) -> dict[str, str]:

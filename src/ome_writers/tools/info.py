@@ -65,6 +65,10 @@ def inspect_dataset(path: str | Path) -> DatasetReport:
         folder = Path(ome_stem_suffix(str(path))[0])
         if folder.is_dir():  # several positions: a directory of files
             path = folder
+    if not path.exists():
+        report = DatasetReport(path, "unreadable")
+        report.problems.append("does not exist")
+        return report
     if (path / "zarr.json").is_file():
         return inspect_zarr(path)
     if (path / "manifest.json").is_file():

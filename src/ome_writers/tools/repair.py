@@ -197,6 +197,8 @@ def repair_zarr(path: Path) -> str:
 def repair(path: str | Path) -> str:
     """Repair the dataset at `path` if it needs it; say what was done."""
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: does not exist")
     if (path / "zarr.json").is_file():
         return repair_zarr(path)
     if path.is_file() or _tiff_files(path):
