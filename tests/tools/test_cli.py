@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers.tools import _output
+from ome_writers.tools._output import ProgressLine
 from ome_writers.tools.cli import main
 
 
@@ -62,3 +68,141 @@ def test_missing_path_is_said_not_to_exist(
     ]
     assert main(["repair", str(missing)]) == 1
     assert capsys.readouterr().err == f"error: {missing}: does not exist\n"
+
+
+# ------------------------------------------------------ a reader that went away
+
+
+def _dataset(root: Path) -> Path:
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        format="scratch",
+        dimensions=[
+            Dimension(name="t", count=2),
+            Dimension(name="y", count=2),
+            Dimension(name="x", count=3),
+        ],
+        dtype="uint8",
+    )
+    with create_stream(settings) as stream:
+        for _ in range(2):
+            stream.append(np.ones((2, 3), "uint8"))
+    return root
+
+
+def _bench_rows(path: Path) -> Path:
+    row = {"scenario": "a", "target": "disk", "fps": 10.0, "gbps_sync": 1.0}
+    path.write_text(json.dumps([row]))
+    return path
+
+
+COMMANDS = {
+    "info": lambda d: ["info", str(_dataset(d / "s"))],
+    # output larger than a pipe's buffer: written while the command runs
+    "info-long": lambda d: ["info", *[str(_dataset(d / "s"))] * 400],
+    "validate": lambda d: ["validate", str(_dataset(d / "s"))],
+    "repair": lambda d: ["repair", str(d / "missing"), str(d / "missing")],
+    "convert": lambda d: [
+        "convert",
+        str(np.save(d / "a.npy", np.ones((2, 4, 4), "uint16")) or d / "a.npy"),
+        str(d / "out.ome.zarr"),
+        "--processes",
+        "1",
+    ],
+    "bench": lambda d: ["bench", "--load", str(_bench_rows(d / "rows.json"))],
+    "demo": lambda d: [
+        *("demo", "--output", str(d), "--format", "ome.zarr", "--t", "4"),
+        *("--z", "1", "--c", "1", "--positions", "1", "--width", "32"),
+        *("--height", "32"),
+    ],
+    "help": lambda d: ["--help"],
+    "version": lambda d: ["--version"],
+}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_reader_that_goes_away_ends_the_command_quietly(
+    command: str, tmp_path: Path
+) -> None:
+    """``ome-writers ... | head``: a stdout closed before the command writes
+    ends it without a traceback."""
+    if command == "demo":
+        pytest.importorskip("pymmcore_plus")
+    argv = COMMANDS[command](tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ome_writers.tools.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader went away before the first line
+    with proc.stderr:
+        err = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert proc.returncode in (0, 1), err
+    if command in ("convert", "demo"):  # the data was written all the same
+        import zarr
+
+        if command == "convert":
+            array = zarr.open_array(tmp_path / "out.ome.zarr" / "0", mode="r")
+            assert array[:].shape == (2, 4, 4) and array[:].all()
+        else:
+            from ome_writers.adapters.demo_camera import decode_frame_counter
+
+            array = zarr.open_array(tmp_path / "demo.ome.zarr" / "0", mode="r")
+            frames = array[:].reshape(-1, 32, 32)
+            counters = sorted(decode_frame_counter(f) for f in frames)
+            assert counters == list(range(counters[0], counters[0] + 4))
+
+
+# --------------------------------------------------------------- progress
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_redrawn_in_a_log_is_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = iter(range(0, 10_000, 2))  # two seconds between updates
+    monkeypatch.setattr(_output.time, "monotonic", lambda: next(clock))
+    log, terminal = io.StringIO(), _Terminal()
+    for stream in (log, terminal):
+        line = ProgressLine("run.ome.zarr", 10, "frames", stream=stream)
+        for done in range(1, 11):
+            line.update(done)
+        line.close()
+    # a line at most every LOG_INTERVAL seconds, and the last one
+    assert log.getvalue() == "".join(
+        f"  run.ome.zarr: {n}/10 frames\n" for n in (3, 6, 9, 10)
+    )
+    assert terminal.getvalue().count("\r") == 10
+    assert terminal.getvalue().endswith("\r  run.ome.zarr: 10/10 frames\n")
+
+
+def test_progress_into_a_closed_pipe_stops_without_error() -> None:
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    line = ProgressLine("x", 2, stream=Closed())
+    line.update(2)
+    line.update(2)
+    line.close()
+
+
+def test_demo_progress_in_a_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Into a file or pipe the demo's progress is ordinary lines, no ``\r``."""
+    pytest.importorskip("pymmcore_plus")
+    argv = ["demo", "--output", str(tmp_path), "--format", "ome.zarr", "--t", "5"]
+    argv += ["--z", "1", "--c", "1", "--positions", "1", "--width", "32"]
+    assert main([*argv, "--height", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "\r" not in out
+    assert "  demo.ome.zarr: 5/5 frames" in out.splitlines()

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from ome_writers.tools._output import silence_closed_output
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -229,6 +231,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `ome-writers` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        try:
+            return _run(argv)
+        finally:  # inside the try: a closed stdout fails here, not at exit
+            sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly
+        silence_closed_output()
+        return 1
+
+
+def _run(argv: list[str]) -> int:
     if argv[:1] == ["bench"]:  # arguments belong to the benchmark's own parser
         from ome_writers.tools.benchmark import main as bench
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from ome_writers.tools._output import ProgressLine
+
 
 def run_demo(
     *,
@@ -57,12 +59,14 @@ def run_demo(
     for fmt in formats:
         core = demo_core(width=width, height=height, pixel_size_um=pixel_size or None)
         path = out_dir / f"demo.{fmt}"
+        line = ProgressLine(path.name, n_frames, "frames")
         done = [0]
 
-        def progress(*_: Any, done: list[int] = done, name: str = path.name) -> None:
+        def progress(
+            *_: Any, done: list[int] = done, line: ProgressLine = line
+        ) -> None:
             done[0] += 1
-            if done[0] % max(1, n_frames // 10) == 0 or done[0] == n_frames:
-                print(f"\r  {name}: {done[0]}/{n_frames} frames", end="", flush=True)
+            line.update(done[0])
 
         core.mda.events.frameReady.connect(progress)
         start = time.perf_counter()
@@ -76,7 +80,7 @@ def run_demo(
         core.mda.run(sequence, output=target, overwrite=True)
         seconds = time.perf_counter() - start
         view: Any = core.mda.get_view()
-        print()
+        line.close()
         data = np.asarray(view)
         frames = data.reshape(-1, *data.shape[-2:])
         counters = sorted(decode_frame_counter(f) for f in frames)
