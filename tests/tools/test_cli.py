@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers.tools import _output
 from ome_writers.tools._output import ProgressLine
-from ome_writers.tools.cli import main
+from ome_writers.tools.cli import build_parser, main
 
 
 def test_info_scratch_dataset(
@@ -51,6 +52,66 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--version"])
     assert "0.4" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------ format names
+
+
+@pytest.mark.parametrize(
+    ("spelling", "name"),
+    [
+        ("ome-zarr", "ome-zarr"),
+        ("ome.zarr", "ome-zarr"),
+        ("zarr", "ome-zarr"),
+        ("ome-tiff", "ome-tiff"),
+        ("ome.tiff", "ome-tiff"),
+        ("OME.TIFF", "ome-tiff"),
+        ("tiff", "ome-tiff"),
+        ("both", "both"),
+    ],
+)
+def test_demo_format_spellings(spelling: str, name: str) -> None:
+    assert build_parser().parse_args(["demo", "--format", spelling]).format == name
+
+
+def test_demo_help_shows_the_format_names() -> None:
+    [demo] = [
+        a.choices["demo"]
+        for a in build_parser()._actions
+        if isinstance(a, argparse._SubParsersAction)
+    ]
+    assert "--format {ome-zarr,ome-tiff,both}" in demo.format_usage()
+
+
+@pytest.mark.parametrize(
+    ("spelling", "suffix"),
+    [
+        ("ome-zarr", ".ome.zarr"),
+        ("ome.zarr", ".ome.zarr"),
+        ("ome-tiff", ".ome.tiff"),
+        ("ome.tiff", ".ome.tiff"),
+    ],
+)
+def test_convert_format_spellings(
+    spelling: str, suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """convert takes the demo's spellings too; the output is read back with
+    zarr-python or tifffile."""
+    pytest.importorskip("tifffile" if "tiff" in suffix else "tensorstore")
+    data = np.arange(2 * 8 * 8, dtype="uint16").reshape(2, 8, 8)
+    np.save(tmp_path / "src.npy", data)
+    dest = tmp_path / f"out{suffix}"
+    argv = ["convert", str(tmp_path / "src.npy"), str(dest), "--format", spelling]
+    code = main([*argv, "--processes", "1", "--quiet", "--axes", "tyx"])
+    assert code == 0, capsys.readouterr().err
+    if suffix == ".ome.zarr":
+        import zarr
+
+        assert np.array_equal(zarr.open_array(dest / "0", mode="r")[:], data)
+    else:
+        import tifffile
+
+        assert np.array_equal(tifffile.imread(dest), data)
 
 
 # ------------------------------------------------------------ missing paths

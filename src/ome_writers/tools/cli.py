@@ -44,7 +44,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     return run_demo(
         output=args.output,
-        formats=["ome.zarr", "ome.tiff"] if args.format == "both" else [args.format],
+        formats=["ome-zarr", "ome-tiff"] if args.format == "both" else [args.format],
         t=args.t,
         z=args.z,
         c=args.c,
@@ -54,6 +54,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         pixel_size=args.pixel_size,
         levels=args.levels,
     )
+
+
+#: the formats' names as file suffixes spell them -> the names `format=` takes
+_FORMAT_SPELLINGS = {
+    "ome.zarr": "ome-zarr",
+    "ome.tiff": "ome-tiff",
+    "ome.tif": "ome-tiff",
+    "ome-tif": "ome-tiff",
+    "tif": "tiff",
+}
+
+
+def _format_name(text: str) -> str:
+    """``ome.zarr`` or ``.ome.zarr`` -> ``ome-zarr`` (any other name as given)."""
+    key = text.strip().lower().lstrip(".")
+    return _FORMAT_SPELLINGS.get(key, key)
+
+
+def _demo_format(text: str) -> str:
+    """A format of the demo: ``ome-zarr``, ``ome-tiff`` or ``both``."""
+    name = _format_name(text)
+    return {"zarr": "ome-zarr", "tiff": "ome-tiff"}.get(name, name)
 
 
 def _sizes(text: str) -> dict[str, int]:
@@ -140,7 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--output", default="demo-output", help="output directory")
     demo.add_argument(
-        "--format", choices=["ome.zarr", "ome.tiff", "both"], default="both"
+        "--format",
+        type=_demo_format,
+        choices=["ome-zarr", "ome-tiff", "both"],
+        default="both",
+        help="format(s) to write (ome.zarr, zarr, ome.tiff, tiff are accepted too)",
     )
     demo.add_argument("--t", type=int, default=3, help="time points")
     demo.add_argument("--z", type=int, default=5, help="z slices")
@@ -178,7 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an existing output"
     )
     convert.add_argument(
-        "--format", default=None, help="format or backend name (default: DEST suffix)"
+        "--format",
+        type=_format_name,
+        default=None,
+        help="format (ome-zarr, ome-tiff; ome.zarr, ome.tiff are accepted too) or "
+        "backend name (default: DEST suffix)",
     )
     convert.add_argument(
         "--chunks",

@@ -10,6 +10,9 @@ import numpy as np
 
 from ome_writers.tools._output import ProgressLine
 
+#: the file name suffix of each format the demo writes
+SUFFIXES = {"ome-zarr": ".ome.zarr", "ome-tiff": ".ome.tiff"}
+
 
 def run_demo(
     *,
@@ -24,7 +27,8 @@ def run_demo(
     pixel_size: float,
     levels: int = 1,
 ) -> int:
-    """Acquire with the demo camera into each format, validate, print a summary."""
+    """Acquire with the demo camera into each format (``ome-zarr``,
+    ``ome-tiff``), validate, print a summary."""
     try:
         import useq
 
@@ -58,7 +62,7 @@ def run_demo(
     status = 0
     for fmt in formats:
         core = demo_core(width=width, height=height, pixel_size_um=pixel_size or None)
-        path = out_dir / f"demo.{fmt}"
+        path = out_dir / f"demo{SUFFIXES[fmt]}"
         line = ProgressLine(path.name, n_frames, "frames")
         done = [0]
 
@@ -86,7 +90,7 @@ def run_demo(
         counters = sorted(decode_frame_counter(f) for f in frames)
         in_order = counters == list(range(counters[0], counters[0] + len(counters)))
         report = inspect_dataset(
-            path if fmt == "ome.zarr" or positions <= 1 else out_dir / "demo"
+            path if fmt == "ome-zarr" or positions <= 1 else out_dir / "demo"
         )
         print("\n".join(report.lines()))
         mb = data.nbytes / 1e6
