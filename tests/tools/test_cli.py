@@ -267,3 +267,29 @@ def test_demo_progress_in_a_log(
     out = capsys.readouterr().out
     assert "\r" not in out
     assert "  demo.ome.zarr: 5/5 frames" in out.splitlines()
+
+
+# ------------------------------------------------------------- bench --quick
+
+
+def test_bench_quick_is_a_smoke_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bench --quick`` runs a handful of rows (seconds), not every scenario;
+    scenarios named with -s still run."""
+    from ome_writers.tools.bench import _cli
+    from ome_writers.tools.bench._plan import targets_for
+    from ome_writers.tools.bench._scenarios import DESCRIPTIONS
+
+    planned: list[argparse.Namespace] = []
+    monkeypatch.setattr(_cli, "run", lambda args: planned.append(args) or [])
+    assert _cli.main(["--quick", "--json", "-q"]) == 0
+    assert _cli.main(["--quick", "-s", "f", "m", "--json", "-q"]) == 0
+    assert _cli.main(["--json", "-q"]) == 0
+    quick, chosen, full = planned
+    rows = [
+        row
+        for name in quick.scenarios
+        for row in targets_for(name, quick.backends, not quick.no_raw, None)
+    ]
+    assert quick.scenarios == ["a"] and len(rows) <= 10
+    assert chosen.scenarios == ["f", "m"]
+    assert full.scenarios == list(DESCRIPTIONS)

@@ -10,7 +10,9 @@ ome-writers 0.3.2; ``--repeat N`` interleaves the rows N times (the raw
 baselines after every repeat of the others) and reports medians, which is
 what makes figures from a noisy machine comparable.
 
-Scenarios (frame sizes before ``--quick``, which divides them by 8):
+Scenarios (frame sizes before ``--quick``, which divides them by 8 and
+runs only (a) unless ``-s`` names others; docs/cli.md describes every
+scenario and column):
 
 a. 200 frames 2048², chunk = frame, uncompressed
 b. t4 c2 z16 of 1024², chunks (1, 1, 16, 256, 256): chunks span frames
@@ -23,6 +25,10 @@ g. the demo camera through pymmcore-plus ``mda.run`` at its top rate, and its
 h. a 96-well plate, 4 fields per well (384 positions), c2 of 256²
 p. (a) with a 4-level mean pyramid written while streaming; "÷flat" is its
    durable throughput over (a)'s with the same backend in the same run
+w. unbounded t, 3000 frames of 512² with the loss window; "÷off" is its frame
+   rate over (n)'s
+n. (w) without the loss window
+m. unbounded t in chunks of 1024, 16² frames, six metadata keys per frame
 
 Every writer row also reports the time `create_stream` took (the first stream
 of the process, after ``import ome_writers`` and the backend's library, and the

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ._plan import run
-from ._scenarios import DESCRIPTIONS, METADATA_FRAMES, file_backends
+from ._scenarios import DESCRIPTIONS, METADATA_FRAMES, QUICK_SCENARIOS, file_backends
 from ._summary import add_ratios
 from ._tables import dumps_rows, print_rich, render, render_markdown, scenario_title
 
@@ -22,8 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-s",
         "--scenarios",
         nargs="+",
-        default=list(DESCRIPTIONS),
+        default=None,
         choices=list(DESCRIPTIONS),
+        help="scenarios to run (default: every one; with --quick: "
+        f"{' '.join(QUICK_SCENARIOS)})",
     )
     backends = file_backends()
     parser.add_argument("--backends", nargs="+", default=backends, choices=backends)
@@ -42,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         "again (how far identical code moves on this machine)",
     )
     parser.add_argument("--no-raw", action="store_true", help="skip raw baselines")
-    parser.add_argument("--quick", action="store_true", help="frames 8x smaller")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: frames 8x smaller, fewer of them, and scenario "
+        f"{' '.join(QUICK_SCENARIOS)} unless -s says otherwise",
+    )
     parser.add_argument(
         "--fps",
         type=float,
@@ -103,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print a table (or JSON rows), and draw it with --plot."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.scenarios is None:  # a smoke test runs a few rows, not every one
+        quick = args.quick and not args.load
+        args.scenarios = list(QUICK_SCENARIOS if quick else DESCRIPTIONS)
     if args.plot:  # before a long run, not after it
         from ome_writers.tools.plots import require_matplotlib
 
