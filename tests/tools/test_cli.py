@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,121 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--version"])
     assert "0.4" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------ the docs' drift
+
+ROOT = Path(__file__).parent.parent.parent
+CLI_DOC = (ROOT / "docs" / "cli.md").read_text()
+
+
+def _sections(text: str) -> dict[str, str]:
+    """Each ``## `` heading of `text` -> the text up to the next one."""
+    parts = re.split(r"^## (.+)$", text, flags=re.M)
+    return {"": parts[0]} | {
+        parts[i].strip(): parts[i + 1] for i in range(1, len(parts), 2)
+    }
+
+
+def _first_cells(text: str, *headers: str) -> list[str]:
+    """The first cell of every row of the tables whose first column is headed
+    by one of `headers`."""
+    cells = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if not (line.startswith("|") and lines[i + 1].startswith("| ---")):
+            continue
+        if line.split("|")[1].strip() not in headers:
+            continue
+        for row in lines[i + 2 :]:
+            if not row.startswith("|"):
+                break
+            cells.append(row.split("|")[1].strip())
+    return cells
+
+
+def _code_words(cells: list[str]) -> set[str]:
+    """The first word of each `code` span in `cells`."""
+    return {
+        code.split()[0] for cell in cells for code in re.findall(r"`([^`]+)`", cell)
+    }
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    """Option strings and positional names of `parser`, but help."""
+    out: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+            continue
+        out.update(action.option_strings or [action.metavar or action.dest])
+    return out
+
+
+def _usages(section: str) -> list[str]:
+    """The usage lines of a section's ``text`` blocks, continuations joined."""
+    blocks = re.findall(r"```text\n(.*?)```", section, re.S)
+    joined = "\n".join(blocks).replace("\n ", " ")
+    return [" ".join(line.split()) for line in joined.splitlines() if line.strip()]
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    """Every subcommand (aliases too) and its parser; bench's own."""
+    from ome_writers.tools.bench._cli import build_parser as bench_parser
+
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    choices = dict(sub.choices)
+    choices["bench"] = bench_parser()
+    return choices
+
+
+def test_cli_doc_lists_every_subcommand_and_option() -> None:
+    """docs/cli.md names every subcommand of the parser (aliases too), each in
+    a section of its own whose tables list exactly the parser's options and
+    whose usage lines are the parser's."""
+    commands = _subcommands()
+    sections = _sections(CLI_DOC)
+    listed = _code_words(_first_cells(sections[""], "subcommand"))
+    assert listed == set(commands)
+    top = build_parser()
+    assert _code_words(_first_cells(sections[""], "option")) - {"-h", "--help"} == (
+        _options(top)
+    )
+    assert _usages(sections[""]) == [" ".join(top.format_usage().split()[1:])]
+    for name, parser in commands.items():
+        [heading] = [h for h in sections if name in h.split(" / ")]
+        documented = _code_words(_first_cells(sections[heading], "option", "argument"))
+        assert documented == _options(parser), name
+        if name == "bench":  # its usage lists the backends installed here
+            continue
+        usage = " ".join(parser.format_usage().split()[1:])
+        usage = usage.replace(parser.prog, f"ome-writers {name}", 1)
+        assert usage in _usages(sections[heading]), name
+
+
+def test_index_names_every_subcommand() -> None:
+    index = (ROOT / "docs" / "index.md").read_text()
+    [entry] = re.findall(r"^- \[CLI reference\].*?(?=^\S|\Z)", index, re.M | re.S)
+    # an alias's parser is its command's, named after the command
+    primary = {name for name, p in _subcommands().items() if p.prog.endswith(name)}
+    assert set(re.findall(r"`(\w+)`", entry)) == primary
+
+
+def test_cli_doc_explains_every_bench_scenario_and_column() -> None:
+    """Every scenario the benchmark runs and every column its tables print is
+    described in docs/cli.md; the scenarios in docs/performance.md too."""
+    from ome_writers.tools.bench._scenarios import DESCRIPTIONS
+    from ome_writers.tools.bench._tables import COLUMNS
+
+    bench = _sections(CLI_DOC)["bench"]
+    assert set(_first_cells(bench, "scenario")) == set(DESCRIPTIONS)
+    columns = {cell.strip("`") for cell in _first_cells(bench, "column")}
+    assert columns == {title for _, title, _ in COLUMNS}
+    performance = (ROOT / "docs" / "performance.md").read_text()
+    listed = {
+        key.strip() for cell in _first_cells(performance, "") for key in cell.split(",")
+    }
+    assert listed == set(DESCRIPTIONS)
 
 
 # ------------------------------------------------------------ format names
