@@ -513,3 +513,84 @@ def test_tiff_set_with_a_missing_file_is_invalid(
     ]
     assert main(["info", str(tmp_path / "run")]) == 1
     assert "  INVALID" in capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize("suffix", [".ome.zarr", ".ome.tiff"])
+def test_quick_start_example_shows_no_time_step(
+    suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README's example has no time scale: info lists the pixel size only."""
+    path = tmp_path / f"example{suffix}"
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        dimensions=[
+            Dimension(name="t", count=3, type="time"),
+            Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
+            Dimension(name="y", count=64, unit="um", scale=0.2),
+            Dimension(name="x", count=64, unit="um", scale=0.2),
+        ],
+        dtype="uint16",
+    )
+    _write(settings)
+    assert main(["info", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "  scale: y=0.2 µm, x=0.2 µm" in lines
+    assert not [line for line in lines if "t=" in line]
+    [image] = _json(path, capsys)["images"]
+    assert image["scales"] == {
+        "y": {"value": 0.2, "unit": "micrometer"},
+        "x": {"value": 0.2, "unit": "micrometer"},
+    }
+
+
+def test_validate_reports_reader_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A unit NGFF does not name, written by another program: yaozarrs warns,
+    info lists the warning, and `--strict` fails on it."""
+    path = tmp_path / "by_hand.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        dimensions=[
+            Dimension(name="t", count=2, type="time", unit="s", scale=1.0),
+            Dimension(name="y", count=4, unit="um", scale=0.5),
+            Dimension(name="x", count=4, unit="um", scale=0.5),
+        ],
+        dtype="uint8",
+    )
+    _write(settings)
+    document = json.loads((path / "zarr.json").read_text())
+    axes = document["attributes"]["ome"]["multiscales"][0]["axes"]
+    axes[0]["unit"], axes[2]["unit"] = "sec", "microns"
+    (path / "zarr.json").write_text(json.dumps(document))
+
+    report = inspect_dataset(path)
+    assert report.valid and not report.problems
+    assert sorted(w.split(", SHOULD")[0] for w in report.warnings) == [
+        "yaozarrs: Space axis unit 'microns'",
+        "yaozarrs: Time axis unit 'sec'",
+    ]
+    assert main(["validate", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("  warning: ")] == [
+        f"  warning: {w}" for w in report.warnings
+    ]
+    assert lines[-1] == "  valid, with 2 warnings"
+    assert main(["validate", "--strict", str(path)]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "  valid, with 2 warnings"
+    doc = _json(path, capsys)
+    assert doc["valid"] is True and doc["warnings"] == report.warnings
+
+
+def test_reader_warnings_are_recorded_once_each() -> None:
+    import warnings
+
+    from ome_writers.tools._reader_warnings import reader_warnings
+
+    found: list[str] = []
+    with pytest.raises(ValueError, match="bad"), reader_warnings(found, "reader"):
+        warnings.warn("first\n  spread over lines", UserWarning, stacklevel=1)
+        warnings.warn("first\n  spread over lines", UserWarning, stacklevel=1)
+        warnings.warn("second", DeprecationWarning, stacklevel=1)
+        raise ValueError("bad")  # what was warned before an error is kept
+    assert found == ["reader: first spread over lines", "reader: second"]

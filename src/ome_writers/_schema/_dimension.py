@@ -8,11 +8,11 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_extra_types.color import Color
 
 from ome_writers._schema._base import SettingsModel
-from ome_writers._schema._units import length_unit, time_unit
+from ome_writers._schema._units import length_unit, normalise_unit, time_unit
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -123,9 +123,16 @@ class Dimension(SettingsModel):
     shard_size_chunks : int | None
         Chunks per shard (Zarr v3 sharding).
     unit : str | None
-        Physical unit.
+        Unit of `scale` (and `translation`): for a space dimension a length,
+        for a time dimension a time, either for an untyped one (which it then
+        types). An NGFF (UDUNITS-2) name, its OME symbol or a common spelling
+        (``"um"``, ``"µm"``, ``"microns"``, ``"nm"``, ``"sec"``, ``"ms"``,
+        ``"min"``, ``"h"``) is stored as the NGFF name (``"micrometer"``);
+        any other unit is refused. Kept as given for channel, position and
+        other dimensions (no format writes it).
     scale : float | None
-        Physical step size.
+        Physical step size; None (or 0, negative): not known, and then not
+        declared (see the formats' documentation).
     translation : float | None
         Physical offset of index 0.
     """
@@ -146,6 +153,13 @@ class Dimension(SettingsModel):
         if not isinstance(data, Mapping):
             return data
         return _prepare_dimension(dict(data))
+
+    @field_validator("unit")
+    @classmethod
+    def _normalise_unit(cls, unit: str | None, info: ValidationInfo) -> str | None:
+        if unit is None:
+            return None
+        return normalise_unit(unit, info.data.get("type"), info.data.get("name"))
 
     @property
     def coord_names(self) -> list[Any] | None:
@@ -235,22 +249,6 @@ def _prepare_dimension(data: dict[str, Any]) -> dict[str, Any]:
             _check_unique_positions(positions)
             data["coords"] = positions
 
-    unit = data.get("unit")
-    if isinstance(unit, str):
-        if dim_type == "space":
-            normalised = length_unit(unit)
-            if normalised is None:
-                raise ValueError(
-                    f"Unrecognized unit of length: {unit!r} (dimension {name!r})."
-                )
-            data["unit"] = normalised
-        elif dim_type == "time":
-            normalised = time_unit(unit)
-            if normalised is None:
-                raise ValueError(
-                    f"Unrecognized unit of time: {unit!r} (dimension {name!r})."
-                )
-            data["unit"] = normalised
     return data
 
 

@@ -1,6 +1,15 @@
-"""Unit names: NGFF (UDUNITS-2) names, OME symbols and common aliases."""
+"""Unit names: NGFF (UDUNITS-2) names, OME symbols and the spellings people type.
+
+Space and time dimensions store the NGFF name (``micrometer``, ``second``);
+OME-XML gets the OME symbol of that name (``µm``, ``s``). The names are those
+yaozarrs accepts without a warning, the symbols those of ome-types' units
+(a test compares the tables with both libraries, which are not imported here:
+settings must stay cheap to import).
+"""
 
 from __future__ import annotations
+
+import unicodedata
 
 # NGFF name -> OME-XML UnitsLength / UnitsTime symbol
 LENGTH_SYMBOLS: dict[str, str] = {
@@ -58,33 +67,54 @@ TIME_SYMBOLS: dict[str, str] = {
     "zettasecond": "Zs",
 }
 
-
-def _lookup(names: dict[str, str], aliases: dict[str, str]) -> dict[str, str]:
-    table = {name: name for name in names}
-    table.update({symbol: name for name, symbol in names.items()})
-    table.update(aliases)
-    return table
-
-
-_LENGTH = _lookup(
-    LENGTH_SYMBOLS,
-    {"um": "micrometer", "u": "micrometer", "micron": "micrometer", "A": "angstrom"},
-)
-_TIME = _lookup(
-    TIME_SYMBOLS,
-    {
-        "us": "microsecond",
-        "usec": "microsecond",
-        "µsec": "microsecond",
-        "msec": "millisecond",
-        "sec": "second",
-    },
-)
+# spellings beyond the names, their plurals and the symbols
+LENGTH_ALIASES: dict[str, str] = {
+    "um": "micrometer",
+    "u": "micrometer",
+    "micron": "micrometer",
+    "microns": "micrometer",
+    "A": "angstrom",
+    "ångström": "angstrom",
+    "ångströms": "angstrom",
+}
+TIME_ALIASES: dict[str, str] = {
+    "us": "microsecond",
+    "usec": "microsecond",
+    "µsec": "microsecond",
+    "nsec": "nanosecond",
+    "msec": "millisecond",
+    "sec": "second",
+    "secs": "second",
+    "mins": "minute",
+    "hr": "hour",
+    "hrs": "hour",
+}
 
 
 def _key(unit: str) -> str:
-    # One- and two-character symbols are case-sensitive ("Mm" vs "mm").
+    # NFKC makes the micro sign Greek mu and the angstrom sign Å; one- and
+    # two-character symbols are case-sensitive ("Mm" vs "mm")
+    unit = unicodedata.normalize("NFKC", unit.strip())
     return unit.lower() if len(unit) > 2 else unit
+
+
+_PLURALS = {"foot": "feet", "inch": "inches"}
+
+
+def _lookup(names: dict[str, str], aliases: dict[str, str]) -> dict[str, str]:
+    spellings: dict[str, str] = {}
+    for name, symbol in names.items():
+        plural = _PLURALS.get(name, name + "s")
+        spellings[name] = spellings[plural] = spellings[symbol] = name
+        if name.endswith("meter"):  # British spelling
+            metre = name[: -len("meter")] + "metre"
+            spellings[metre] = spellings[metre + "s"] = name
+    spellings.update(aliases)
+    return {_key(spelling): name for spelling, name in spellings.items()}
+
+
+_LENGTH = _lookup(LENGTH_SYMBOLS, LENGTH_ALIASES)
+_TIME = _lookup(TIME_SYMBOLS, TIME_ALIASES)
 
 
 def length_unit(unit: str) -> str | None:
@@ -95,3 +125,56 @@ def length_unit(unit: str) -> str | None:
 def time_unit(unit: str) -> str | None:
     """Return the NGFF time name for `unit`, or None if it is not a time."""
     return _TIME.get(_key(unit))
+
+
+def _accepted(kind: str) -> str:
+    names, aliases = (
+        (LENGTH_SYMBOLS, LENGTH_ALIASES)
+        if kind == "length"
+        else (TIME_SYMBOLS, TIME_ALIASES)
+    )
+    return (
+        f"the NGFF (UDUNITS-2) {kind} names {', '.join(names)} (also plural"
+        + (" or spelled -metre" if kind == "length" else "")
+        + f"), their symbols {', '.join(names.values())}, "
+        f"or {', '.join(aliases)}"
+    )
+
+
+def normalise_unit(unit: str, kind: str | None, dimension: object = None) -> str:
+    """The NGFF name of the unit of a dimension of type `kind`.
+
+    A space dimension needs a length, a time dimension a time and an untyped
+    one either; channel, position and other dimensions keep `unit` as given
+    (no format writes it). Raises ValueError naming `unit` and what is
+    accepted.
+    """
+    if kind not in ("space", "time", None):
+        return unit
+    length, time = length_unit(unit), time_unit(unit)
+    where = f" (dimension {dimension!r})" if dimension is not None else ""
+    if kind == "space":
+        if length is not None:
+            return length
+        hint = f"; {unit!r} is a unit of time" if time is not None else ""
+        raise ValueError(
+            f"Unrecognized unit of length: {unit!r}{where}{hint}. "
+            f"Accepted: {_accepted('length')}."
+        )
+    if kind == "time":
+        if time is not None:
+            return time
+        hint = f"; {unit!r} is a unit of length" if length is not None else ""
+        raise ValueError(
+            f"Unrecognized unit of time: {unit!r}{where}{hint}. "
+            f"Accepted: {_accepted('time')}."
+        )
+    if length is not None:
+        return length
+    if time is not None:
+        return time
+    raise ValueError(
+        f"Unrecognized unit: {unit!r}{where}: neither a unit of length nor "
+        f"of time. Accepted: {_accepted('length')}; {_accepted('time')}. "
+        "A unit of a channel, position or other dimension needs that `type`."
+    )

@@ -25,9 +25,15 @@ def _dump(model: Any) -> dict[str, Any]:
     return data
 
 
+def _declared_unit(dim: Dimension) -> str | None:
+    """The axis unit: none without a known step, which is written as the
+    required scale 1.0 that a unit would turn into a claim (1 s per index)."""
+    return dim.unit if dim.scale is not None and dim.scale > 0 else None
+
+
 def _axis(dim: Dimension) -> Any:
     kind = effective_type(dim)
-    unit = dim.unit
+    unit = _declared_unit(dim)
     if kind == "time":
         return ngff.TimeAxis(name=dim.name, unit=unit)
     if kind == "space":
@@ -136,9 +142,10 @@ def add_stage_position(
     """Add the stage coordinates of `position` to every level's translation.
 
     x/y go to the frame axes, z to a space axis named "z"; only along axes
-    whose unit is a length (a coordinate in micrometres cannot be placed on
-    an axis of pixels). Tiles can then be placed without the acquisition
-    software; OME-XML carries the same as plane positions.
+    with a length unit (a coordinate in micrometres cannot be placed on an
+    axis of pixels, nor on one whose step is not known). Tiles can then be
+    placed without the acquisition software; OME-XML carries the same as
+    plane positions.
     """
     dims = settings.array_storage_dimensions
     offsets = [0.0] * len(dims)
@@ -146,7 +153,7 @@ def add_stage_position(
     stage["z"] = position.z_coord
     for i, d in enumerate(dims):
         value = stage.get(d.name) if effective_type(d) == "space" else None
-        factor = _FROM_UM.get(d.unit or "")
+        factor = _FROM_UM.get(_declared_unit(d) or "")
         if value is not None and factor is not None:
             offsets[i] = float(value) * factor
     if not any(offsets):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from ome_writers.tools._reader_warnings import reader_warnings
 from ome_writers.tools._report import (
     DatasetReport,
     Frames,
@@ -85,7 +86,8 @@ def inspect_tiff(path: Path) -> DatasetReport:
                             report.add_image(_series_image(f"{i}", name, series))
                         continue
                 xml[name] = text
-            models[name] = ome_types.from_xml(xml[name])
+            with reader_warnings(report.warnings, "ome-types"):
+                models[name] = ome_types.from_xml(xml[name])
         except Exception as e:  # any reader error is a finding, not a crash
             report.problems.append(f"{name}: {e}")
             continue

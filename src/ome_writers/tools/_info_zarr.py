@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ome_writers.metadata._frame_metadata import JOURNAL_NAME, read_journal
+from ome_writers.tools._reader_warnings import reader_warnings
 from ome_writers.tools._report import (
     DatasetReport,
     Frames,
@@ -40,12 +41,13 @@ _EMPTY = np.uint64(2**64 - 1)  # offset and size of a shard's absent chunk
 def inspect_zarr(path: Path) -> DatasetReport:
     """Describe and validate the OME-Zarr dataset at `path`."""
     report = DatasetReport(path, "OME-Zarr")
-    try:
-        import yaozarrs
+    with reader_warnings(report.warnings, "yaozarrs"):
+        try:
+            import yaozarrs
 
-        yaozarrs.validate_zarr_store(str(path))
-    except Exception as e:  # any reader error is a finding, not a crash
-        report.problems.append(f"yaozarrs: {e}")
+            yaozarrs.validate_zarr_store(str(path))
+        except Exception as e:  # any reader error is a finding, not a crash
+            report.problems.append(f"yaozarrs: {e}")
     nodes = _nodes(path, report)
     for name, doc in nodes.items():
         if doc.get("node_type") == "array":
@@ -153,7 +155,8 @@ def _collection_stages(path: Path, report: DatasetReport) -> list[dict[str, Quan
     except ImportError:  # optional for OME-Zarr
         return []
     try:
-        ome = ome_types.from_xml(xml_path.read_text(encoding="utf-8"))
+        with reader_warnings(report.warnings, "ome-types"):
+            ome = ome_types.from_xml(xml_path.read_text(encoding="utf-8"))
     except Exception as e:
         report.problems.append(f"OME/METADATA.ome.xml: {e}")
         return []
@@ -196,8 +199,12 @@ def _image(
     ]
     scale = _scale(multiscale, datasets[0] if datasets else {})
     for k, axis in enumerate(multiscale.get("axes", [])):
-        if axis.get("type") in ("space", "time") and k < len(scale):
-            image.scales[axes[k]] = Quantity(scale[k], unit_name(axis.get("unit")))
+        if axis.get("type") not in ("space", "time") or k >= len(scale):
+            continue
+        unit = unit_name(axis.get("unit"))
+        if unit is None and scale[k] == 1.0:
+            continue  # the required scale, without a unit: no step declared
+        image.scales[axes[k]] = Quantity(scale[k], unit)
     if meta:
         image.storage = _storage(meta)
     _frames(path, group, image, doc, meta, report)

@@ -355,6 +355,10 @@ class DatasetReport:
         (resolution levels too), OME-TIFF every image once.
     problems : list[str]
         What the readers reported; empty for a valid dataset.
+    warnings : list[str]
+        What the readers warned about (recommendations the dataset does not
+        follow, e.g. an NGFF axis unit that is not a UDUNITS-2 name); a
+        dataset with warnings is still valid.
     levels : dict[str, list[tuple[int, ...]]]
         Image label -> shape of each resolution level, for pyramids.
     layout : str
@@ -373,6 +377,7 @@ class DatasetReport:
     kind: str
     arrays: dict[str, tuple[tuple[int, ...], str, str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     # image -> shape of each resolution level (level 0 first), for pyramids
     levels: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
     layout: str = ""
@@ -426,11 +431,20 @@ class DatasetReport:
             )
             out.extend(f"    {line}" for line in self._image_lines(image, shared))
         out.extend(f"  problem: {p}" for p in self.problems)
-        if self.kind == "unreadable":  # nothing read: no verdict on the data
-            out.append("  NOT READ")
-        else:
-            out.append("  valid" if self.valid else "  INVALID")
+        out.extend(f"  warning: {w}" for w in self.warnings)
+        out.append(f"  {self.verdict()}")
         return out
+
+    def verdict(self) -> str:
+        """``NOT READ``, ``INVALID``, ``valid`` or ``valid, with N warnings``."""
+        if self.kind == "unreadable":  # nothing read: no verdict on the data
+            return "NOT READ"
+        if not self.valid:
+            return "INVALID"
+        n = len(self.warnings)
+        if not n:
+            return "valid"
+        return f"valid, with {n} warning{'s' if n > 1 else ''}"
 
     def _facts(self, image: ImageInfo) -> dict[str, str]:
         """The lines of `image` that may be shared by every image."""
@@ -488,6 +502,7 @@ class DatasetReport:
             "layout": self.layout,
             "valid": self.valid,
             "problems": list(self.problems),
+            "warnings": list(self.warnings),
             "files": list(self.files),
             "plate": self.plate.to_dict() if self.plate is not None else None,
             "images": [image.to_dict() for image in self.images],

@@ -23,6 +23,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     else:
         for report in reports:
             print("\n".join(report.lines()))
+    if args.strict:
+        return int(not all(r.valid and not r.warnings for r in reports))
     return int(not all(report.valid for report in reports))
 
 
@@ -148,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help="print one JSON document per path (a list for several paths)",
+    )
+    info.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 1 when a reader warns, too",
     )
     info.set_defaults(func=_cmd_info)
 
