@@ -125,6 +125,19 @@ def test_environment_endpoint_honoured_by_every_backend(s3_prefix: str) -> None:
         assert [int(got[i, 0, 0]) for i in range(3)] == [1, 2, 3], name
 
 
+def test_output_paths_name_the_url_and_no_secret(
+    s3_env: str, s3_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = S3Options(access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY)
+    url = f"{s3_prefix}/named.ome.zarr"
+    caplog.set_level(logging.INFO, logger="ome_writers")
+    with create_stream(settings(url, format="zarr-python", s3=options)) as stream:
+        assert stream.output_paths == (url,)
+    opened = [r.getMessage() for r in caplog.records if r.name == "ome_writers"]
+    assert any(url in line for line in opened)
+    assert SECRET_KEY not in caplog.text
+
+
 def test_explicit_options(
     s3_env: str, s3_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import math
 import os
 import sys
@@ -40,7 +41,11 @@ if TYPE_CHECKING:
     from ome_writers.metadata._display_ranges import DisplayRanges
     from ome_writers.metadata._frame_metadata import FrameMetadataLog
 
+logger = logging.getLogger("ome_writers")
+
 _RESERVED_NAMESPACES = ("ome", "ome_writers")
+# an opening's log line names at most this many files, else the first and last
+_NAMED_FILES = 4
 
 
 def create_stream(
@@ -103,6 +108,8 @@ def create_stream(
         backend = backend_cls(context)
     backend.prepare()
     stream = OMEStream._create(settings, backend, router, frame_log)
+    stream._output_paths = paths = backend.output_paths()
+    logger.info("%s", _opening_line(settings, backend.label, paths))
     stream._ranges = context.display_ranges
     stream._check_finite = finite_only and stream._dtype.kind == "f"
     stream._checkpoint_every = checkpoint_seconds
@@ -147,6 +154,7 @@ class OMEStream:
         "_n",
         "_next_checkpoint",
         "_notifier",
+        "_output_paths",
         "_pid",
         "_ranges",
         "_readable",
@@ -175,6 +183,7 @@ class OMEStream:
     _n: int
     _next_checkpoint: float
     _notifier: CoordNotifier | None
+    _output_paths: tuple[str, ...]
     _pid: int
     _ranges: DisplayRanges | None
     _readable: tuple[int, int]
@@ -234,6 +243,7 @@ class OMEStream:
         self._failure = None
         self._failure_reported = False
         self._notifier = None
+        self._output_paths = ()
         self._ranges = None
         self._window = None
         self._readable = (0, 0)  # frames, metadata entries: made readable
@@ -484,6 +494,17 @@ class OMEStream:
         """Whether `close` has been called."""
         return self._closed
 
+    @property
+    def output_paths(self) -> tuple[str, ...]:
+        """Where the dataset is written: absolute paths (or ``s3://`` URLs).
+
+        OME-Zarr: the root directory. OME-TIFF: the file, or one file per
+        position (``x.ome.tiff`` with several positions: ``x/x_p000.ome.tiff``,
+        ...) and then the companion file, if any. Scratch: its directory when
+        it has a `root_path`; nothing in memory.
+        """
+        return self._output_paths
+
     def __enter__(self) -> Self:
         return self
 
@@ -638,6 +659,24 @@ class OMEStream:
             position=position,
             level=level,
         )
+
+
+def _opening_line(
+    settings: AcquisitionSettings, label: str, paths: tuple[str, ...]
+) -> str:
+    """The log line of a stream opening: the format, the library and the paths."""
+    what = f"Writing {settings.format.name} ({label})"
+    if not paths:
+        return f"{what} in memory: no dataset is saved to disk"
+    if len(paths) == 1:
+        return f"{what} to {paths[0]}"
+    if len(paths) <= _NAMED_FILES:
+        return f"{what} to {len(paths)} files: {', '.join(paths)}"
+    folder = os.path.dirname(paths[0])
+    if all(os.path.dirname(p) == folder for p in paths):
+        first, last = os.path.basename(paths[0]), os.path.basename(paths[-1])
+        return f"{what} to {len(paths)} files in {folder}: {first} ... {last}"
+    return f"{what} to {len(paths)} files: {paths[0]} ... {paths[-1]}"
 
 
 def _check_frame(arr: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> None:

@@ -122,6 +122,16 @@ class Backend(ABC):
         """What writes the data, for people (the library's name)."""
         return self.name
 
+    def output_paths(self) -> tuple[str, ...]:
+        """Where the dataset is written: absolute paths (or ``s3://`` URLs).
+
+        Default: the root, one directory (what every OME-Zarr backend writes).
+        """
+        from ome_writers._io._paths import resolve_root
+
+        settings = self.settings
+        return (str(resolve_root(settings.output_path, settings.s3)),)
+
     @abstractmethod
     def prepare(self) -> None:
         """Create the output (files, groups, arrays)."""

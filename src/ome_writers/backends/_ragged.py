@@ -151,6 +151,12 @@ class RaggedBackend(Backend):
         """The library writing each position."""
         return f"{self.child_cls.name} per position"
 
+    def output_paths(self) -> tuple[str, ...]:
+        """OME-Zarr: the root; OME-TIFF: each position's file."""
+        if self.kind == "ome-tiff":
+            return tuple(p for child in self.children for p in child.output_paths())
+        return () if self.root is None else (str(self.root),)
+
     @classmethod
     def problem(
         cls, settings: AcquisitionSettings, child_cls: type[Backend]

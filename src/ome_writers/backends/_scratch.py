@@ -46,6 +46,12 @@ class ScratchBackend(Backend):
         self._journal: FrameMetadataJournal | None = None  # frame metadata file
         self._finalized = False
 
+    def output_paths(self) -> tuple[str, ...]:
+        """The directory of a `root_path`; nothing in memory (a directory
+        spilled to beyond the memory limit is temporary, not an output)."""
+        root = self.settings.root_path
+        return (str(resolve_output(root)),) if root else ()
+
     # lifecycle ------------------------------------------------------------
 
     def prepare(self) -> None:

@@ -172,6 +172,13 @@ class TiffBackend(Backend):
         self.finalized = False
         self._track_files()
 
+    def output_paths(self) -> tuple[str, ...]:
+        """The files: one per position when there are several, then the
+        companion file (if any)."""
+        files = self.files
+        companion = () if files.companion is None else (files.companion,)
+        return tuple(str(path) for path in (*files.paths, *companion))
+
     def _track_files(self) -> None:
         """The provisional descriptions and the metadata journal of `files`."""
         files = self.files
