@@ -79,20 +79,7 @@ class ServedDataset:
         Waits up to `timeout` seconds, then terminates the process. Calling
         it again does nothing.
         """
-        process = self._process
-        if process.stdin is not None and not process.stdin.closed:
-            # the server stops when its stdin closes
-            with contextlib.suppress(OSError):
-                process.stdin.close()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            try:
-                process.wait(5.0)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _stop_process(self._process, timeout)
 
     def __enter__(self) -> Self:
         return self
@@ -108,6 +95,22 @@ class ServedDataset:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<ServedDataset {self.url} ({state})>"
+
+
+def _stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Close the server's stdin (it stops then); terminate it if it lingers."""
+    if process.stdin is not None and not process.stdin.closed:
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        try:
+            process.wait(5.0)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _first_line(stream: Any, timeout: float) -> bytes | None:
@@ -184,22 +187,29 @@ def start(
     assert process.stdout is not None
     # the settings (token included) go through a pipe, not the command line
     # that other users of the machine can list
-    process.stdin.write(json.dumps(config).encode() + b"\n")
-    process.stdin.flush()
+    with contextlib.suppress(OSError):  # a child that died at once: read why
+        process.stdin.write(json.dumps(config).encode() + b"\n")
+        process.stdin.flush()
     line = _first_line(process.stdout, timeout)
-    process.stdout.close()
     reply = json.loads(line) if line else {}
-    if "port" not in reply:
-        ServedDataset(process, "", 0, "files", {}).stop(timeout=5.0)
-        reason = reply.get("error") or (
-            f"no answer within {timeout} s" if line is None else "the process ended"
-        )
+    reason = reply.get("error") or (
+        f"no answer within {timeout} s" if line is None else "the process ended"
+    )
+    bound: int | None = reply.get("port")
+    if bound is not None:
+        try:
+            address = (connect_host(host).strip("[]"), bound)
+            socket.create_connection(address, timeout).close()
+        except OSError as e:
+            bound, reason = None, f"port {bound} refuses connections ({e})"
+    if bound is None:
+        # stopped first: its end also ends a read still waiting on stdout
+        _stop_process(process, 5.0)
+        process.stdout.close()
         raise RuntimeError(
             f"the HTTP server for {os.fspath(path)!r} did not start: {reason}"
         )
-    bound = int(reply["port"])
-    with socket.create_connection((connect_host(host).strip("[]"), bound), timeout):
-        pass  # listening: the port accepts connections
+    process.stdout.close()
     kind = dataset_kind(path)
     url = dataset_url(base_url(host, bound), path)
     return ServedDataset(process, url, bound, kind, viewer_links(url, kind, token))
