@@ -13,7 +13,7 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -21,7 +21,8 @@ import pytest
 from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers.tools.cli import build_parser
 
-SRC = str(Path(__file__).parents[2] / "src")
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 
 def _write(root: Path) -> None:
@@ -40,7 +41,7 @@ class Served:
     """`ome-writers serve ...` running, its printed lines read as they come."""
 
     def __init__(self, *args: str) -> None:
-        env = {**os.environ, "PYTHONPATH": SRC, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         cmd = [sys.executable, "-m", "ome_writers.tools.cli", "serve", *args]
         self.process = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
@@ -62,10 +63,29 @@ class Served:
             if marker in line or line == "":
                 return out
 
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate(timeout=30)
+
     def stop(self, sig: int) -> tuple[int, str]:
         self.process.send_signal(sig)
         _, err = self.process.communicate(timeout=30)
         return self.process.returncode, err
+
+
+@pytest.fixture
+def run_serve() -> Iterator[Callable[..., Served]]:
+    """Start `ome-writers serve` processes; any left running is killed."""
+    started: list[Served] = []
+
+    def run(*args: str) -> Served:
+        started.append(Served(*args))
+        return started[-1]
+
+    yield run
+    for served in started:
+        served.kill()
 
 
 def _url(lines: list[str]) -> str:
@@ -76,11 +96,11 @@ def _url(lines: list[str]) -> str:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
 def test_serve_prints_links_answers_and_stops_on_a_signal(
-    tmp_path: Path, sig: int
+    tmp_path: Path, sig: int, run_serve: Callable[..., Served]
 ) -> None:
     root = tmp_path / "run.ome.zarr"
     _write(root)
-    served = Served(str(root), "--port", "0")
+    served = run_serve(str(root), "--port", "0")
     lines = served.lines_until("Ctrl-C")
     url = _url(lines)
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
@@ -102,10 +122,12 @@ def test_serve_prints_links_answers_and_stops_on_a_signal(
     assert "Traceback" not in err
 
 
-def test_serve_with_token_and_no_cors(tmp_path: Path) -> None:
+def test_serve_with_token_and_no_cors(
+    tmp_path: Path, run_serve: Callable[..., Served]
+) -> None:
     root = tmp_path / "run.ome.zarr"
     _write(root)
-    served = Served(str(root), "--port", "0", "--token", "abc123", "--no-cors")
+    served = run_serve(str(root), "--port", "0", "--token", "abc123", "--no-cors")
     lines = served.lines_until("Ctrl-C")
     url = _url(lines)
     text = "\n".join(lines)
@@ -122,10 +144,12 @@ def test_serve_with_token_and_no_cors(tmp_path: Path) -> None:
     assert served.stop(signal.SIGTERM)[0] == 0
 
 
-def test_serve_an_ome_tiff_says_there_are_no_links(tmp_path: Path) -> None:
+def test_serve_an_ome_tiff_says_there_are_no_links(
+    tmp_path: Path, run_serve: Callable[..., Served]
+) -> None:
     path = tmp_path / "run.ome.tiff"
     _write(path)
-    served = Served(str(path), "--port", "0")
+    served = run_serve(str(path), "--port", "0")
     lines = served.lines_until("Ctrl-C")
     url = _url(lines)
     assert url.endswith("/run.ome.tiff")
@@ -136,8 +160,10 @@ def test_serve_an_ome_tiff_says_there_are_no_links(tmp_path: Path) -> None:
     assert served.stop(signal.SIGINT)[0] == 0
 
 
-def test_serve_a_missing_path_fails_clearly(tmp_path: Path) -> None:
-    served = Served(str(tmp_path / "missing.ome.zarr"), "--port", "0")
+def test_serve_a_missing_path_fails_clearly(
+    tmp_path: Path, run_serve: Callable[..., Served]
+) -> None:
+    served = run_serve(str(tmp_path / "missing.ome.zarr"), "--port", "0")
     _, err = served.process.communicate(timeout=60)
     assert served.process.returncode == 1
     assert "ome-writers serve: error: nothing to serve at" in err
