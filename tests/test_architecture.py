@@ -128,6 +128,7 @@ LAYERS = [
     ("backends",),
     ("_stream",),
     ("adapters", "_useq"),
+    ("serve",),
     ("tools", "benchmark"),
 ]
 

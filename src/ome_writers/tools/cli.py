@@ -130,6 +130,26 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from ome_writers.serve import serve
+    except ImportError as e:  # the `serve` extra is not installed
+        print(f"ome-writers serve: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        serve(
+            args.path,
+            host=args.host,
+            port=args.port,
+            cors=not args.no_cors,
+            token=args.token,
+        )
+    except (OSError, ValueError) as e:  # no such path, port taken, bad token
+        print(f"ome-writers serve: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `ome-writers` command."""
     from ome_writers._version import __version__
@@ -256,6 +276,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("--quiet", action="store_true", help="no progress bar")
     convert.set_defaults(func=_cmd_convert)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve a dataset over HTTP, read-only, to viewers and other processes",
+    )
+    serve.add_argument(
+        "path", help="OME-Zarr directory, OME-TIFF file or directory of OME-TIFF files"
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: this machine only)",
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="TCP port; 0 picks a free one"
+    )
+    serve.add_argument(
+        "--no-cors",
+        action="store_true",
+        help="do not let web pages of other origins read the data",
+    )
+    serve.add_argument(
+        "--token", default=None, help="require this token on every request"
+    )
+    serve.set_defaults(func=_cmd_serve)
 
     sub.add_parser(
         "bench",

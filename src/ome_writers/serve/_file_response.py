@@ -1,0 +1,172 @@
+"""One file's reply: whole, a byte range, 416, or 304 (Not Modified)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import stat
+from typing import IO, TYPE_CHECKING
+
+from aiohttp import hdrs, web
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDict
+
+_JSON_NAMES = {"zarr.json", ".zattrs", ".zgroup", ".zarray", ".zmetadata"}
+_CHUNK = 1 << 20
+# "bytes=-0" asks for no bytes (unsatisfiable); aiohttp reads it as "bytes=0-"
+_EMPTY_SUFFIX = re.compile(r"bytes=-0+", re.ASCII | re.IGNORECASE)
+# O_NONBLOCK: opening a FIFO placed in the root must not wait for a writer
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+def content_type(name: str) -> str:
+    """The media type of a file served under `name`."""
+    lower = name.lower()
+    if lower in _JSON_NAMES or lower.endswith(".json"):
+        return "application/json"
+    if lower.endswith(".xml"):
+        return "application/xml"
+    if lower.endswith((".tif", ".tiff")):
+        return "image/tiff"
+    return "application/octet-stream"
+
+
+def _open_regular(path: str) -> tuple[IO[bytes], os.stat_result] | None:
+    """The open file and its status, None when it is not a regular file."""
+    fd = os.open(path, _OPEN_FLAGS)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "rb", buffering=0), st
+
+
+def _read_at(f: IO[bytes], offset: int, size: int) -> bytes:
+    f.seek(offset)
+    return f.read(size)
+
+
+def _not_modified(request: web.Request, etag: str) -> bool:
+    tags = request.if_none_match
+    return tags is not None and any(t.value in (etag, "*") for t in tags)
+
+
+def _range_applies(request: web.Request, etag: str, mtime: float) -> bool:
+    """Whether an ``If-Range`` validator (if any) still matches the file."""
+    validator = request.headers.get(hdrs.IF_RANGE)
+    if validator is None:
+        return True
+    if validator.startswith('"'):
+        return validator == f'"{etag}"'
+    if validator.startswith("W/"):
+        return False  # a weak validator never matches (RFC 9110 13.1.5)
+    date = request.if_range
+    return date is not None and mtime <= date.timestamp()
+
+
+def _byte_range(request: web.Request, size: int) -> tuple[int, int] | None:
+    """(start, count) of the requested range; None: unsatisfiable or malformed."""
+    header = request.headers[hdrs.RANGE]
+    if _EMPTY_SUFFIX.fullmatch(header):
+        return None
+    try:
+        rng = request.http_range
+    except ValueError:  # malformed or several ranges: answered like aiohttp's files
+        return None
+    start: int = rng.start
+    if start < 0:  # a suffix: the last -start bytes
+        start = max(size + start, 0)
+        stop = size
+    else:
+        stop = size if rng.stop is None else min(rng.stop, size)
+    if start >= size:
+        return None
+    return start, stop - start
+
+
+async def _send(
+    request: web.Request,
+    response: web.StreamResponse,
+    f: IO[bytes],
+    start: int,
+    count: int,
+) -> None:
+    loop = asyncio.get_running_loop()
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("connection lost")
+    try:
+        await loop.sendfile(transport, f, start, count)
+        return
+    except NotImplementedError:
+        pass
+    offset, end = start, start + count
+    while offset < end:
+        chunk = await loop.run_in_executor(
+            None, _read_at, f, offset, min(_CHUNK, end - offset)
+        )
+        if not chunk:
+            break
+        await response.write(chunk)
+        offset += len(chunk)
+
+
+async def file_response(
+    request: web.Request, path: str, name: str, headers: CIMultiDict[str]
+) -> web.StreamResponse:
+    """Reply to GET or HEAD with the regular file at `path`, served as `name`.
+
+    The file is opened once and read through that descriptor, so a file
+    replaced while it is sent (the writer replaces documents whole) is sent
+    as it was when opened.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        opened = await loop.run_in_executor(None, _open_regular, path)
+    except OSError:
+        opened = None
+    if opened is None:
+        raise web.HTTPNotFound()
+    f, st = opened
+    try:
+        size = st.st_size
+        etag = f"{st.st_mtime_ns:x}-{size:x}"
+        headers[hdrs.ACCEPT_RANGES] = "bytes"
+        headers[hdrs.CACHE_CONTROL] = "no-cache"
+        response = web.StreamResponse(headers=headers)
+        response.etag = etag
+        response.last_modified = st.st_mtime
+        if _not_modified(request, etag):
+            response.set_status(304)
+            await response.prepare(request)
+            return response
+        start, count = 0, size
+        if hdrs.RANGE in request.headers and _range_applies(request, etag, st.st_mtime):
+            byte_range = _byte_range(request, size)
+            if byte_range is None:
+                response.set_status(416)
+                response.headers[hdrs.CONTENT_RANGE] = f"bytes */{size}"
+                response.content_length = 0
+                await response.prepare(request)
+                return response
+            start, count = byte_range
+            response.set_status(206)
+            response.headers[hdrs.CONTENT_RANGE] = (
+                f"bytes {start}-{start + count - 1}/{size}"
+            )
+        response.content_type = content_type(name)
+        response.content_length = count
+        await response.prepare(request)
+        if request.method != hdrs.METH_HEAD and count:
+            await _send(request, response, f, start, count)
+        await response.write_eof()
+        return response
+    finally:
+        f.close()

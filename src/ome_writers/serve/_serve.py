@@ -1,0 +1,60 @@
+"""``serve``: a dataset over HTTP in this process, until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from ome_writers.serve._app import make_app
+from ome_writers.serve._links import banner, base_url, dataset_kind, dataset_url
+from ome_writers.serve._run import TERMINATING, check_bind, run_until, stop_on_signals
+
+if TYPE_CHECKING:
+    import os
+
+
+def serve(
+    path: str | os.PathLike[str],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    cors: bool = True,
+    token: str | None = None,
+) -> None:
+    """Serve a dataset's files over HTTP, read-only, until Ctrl-C or SIGTERM.
+
+    Prints the dataset's URL and, for OME-Zarr, links that open it in
+    neuroglancer, vizarr and the OME-NGFF validator.
+
+    Parameters
+    ----------
+    path
+        An OME-Zarr directory, an OME-TIFF file or a directory of OME-TIFF files.
+    host
+        Address to listen on; the default is reachable from this machine only.
+        Any other address warns (`UserWarning`): the network can read the files.
+    port
+        TCP port; 0 picks a free one (printed).
+    cors
+        Send ``Access-Control-Allow-Origin: *`` so web viewers may read the data.
+    token
+        Require ``Authorization: Bearer TOKEN`` or ``?token=TOKEN`` on requests
+        (401 otherwise); the printed links carry it.
+    """
+    check_bind(host, port)
+    app = make_app(path, cors=cors, token=token)
+    kind = dataset_kind(path)
+
+    def announce(bound: int) -> None:
+        url = dataset_url(base_url(host, bound), path)
+        for line in [*banner(path, url, kind, token, host), "Press Ctrl-C to stop"]:
+            print(line, flush=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        stop_on_signals(stop, TERMINATING)
+        await run_until(app, host, port, announce, stop)
+
+    # where signals cannot be watched, Ctrl-C ends the server here
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
