@@ -691,3 +691,17 @@ def test_memory_stays_flat(tmp_path: Path) -> None:
     assert growth < size / 4, (growth, size)
     last = zarr.open_array(str(tmp_path / "out.ome.zarr" / "0"))
     assert last.shape == (600, 512, 512) and int(last[599, 0, 0]) == 599
+
+
+def test_source_named_as_written(tmp_path: Path, four_files: list[Path]) -> None:
+    """A multi-position OME-TIFF given by the name it was written under
+    (``set.ome.tiff``, written as ``set/set_p000.ome.tiff``...) converts, as
+    `ome-writers info` accepts that name."""
+    written = convert(four_files, tmp_path / "set.ome.tiff", progress=False)
+    assert written == tmp_path / "set" and not (tmp_path / "set.ome.tiff").exists()
+    assert info.inspect_dataset(tmp_path / "set.ome.tiff").valid
+    out = convert([tmp_path / "set.ome.tiff"], tmp_path / "back.ome.zarr")
+    names = [f"field{k}" for k in range(4)]
+    assert zarr.open_group(str(out / "OME")).attrs["ome"]["series"] == names
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        convert([tmp_path / "other.ome.tiff"], tmp_path / "x.ome.zarr")

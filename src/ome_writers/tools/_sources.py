@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ome_writers import Channel, Dimension, Plate, Position
+from ome_writers._io._paths import written_path
 from ome_writers._schema._units import length_unit, time_unit
 
 if TYPE_CHECKING:
@@ -127,6 +128,8 @@ def read_sources(
     sources : sequence of str or Path
         TIFF files (OME-TIFF, ImageJ, plain), OME-Zarr directories (0.4, 0.5)
         or plain Zarr arrays, ``.npy`` files, or directories of TIFF files.
+        An OME-TIFF of several positions may be named as it was written
+        (``run.ome.tiff`` for the files in ``run/``).
     axes : str | sequence of str | None
         Names of the axes of sources without axis metadata (``.npy``, plain
         TIFF, plain Zarr arrays), slowest first: ``"tczyx"`` or
@@ -143,7 +146,7 @@ def read_sources(
     images: list[SourceImage] = []
     seen: set[tuple[str, int]] = set()  # pages of multi-file OME-TIFF sets
     for source in sources:
-        path = Path(source)
+        path = written_path(Path(source))
         if not path.exists():
             raise FileNotFoundError(f"Source {path} does not exist.")
         if _is_zarr(path):

@@ -323,8 +323,10 @@ def convert(
     ----------
     sources : sequence of str or Path
         OME-TIFF, ImageJ or plain TIFF files, OME-Zarr 0.4/0.5 datasets (or
-        plain Zarr arrays), ``.npy`` files, or folders of TIFF files. Images
-        must share their axes; counts, frame sizes and pixel types may differ.
+        plain Zarr arrays), ``.npy`` files, or folders of TIFF files (an
+        OME-TIFF of several positions also by the name it was written under:
+        ``run.ome.tiff`` for the files in ``run/``). Images must share their
+        axes; counts, frame sizes and pixel types may differ.
     dest : str or Path
         The output; its suffix selects the format (``.ome.zarr``,
         ``.ome.tiff``) unless `format` is given.
