@@ -93,6 +93,36 @@ def tiff_sizes(image: Any) -> dict[str, float | None]:
 
 
 TZCYX = (2, 3, 2, 10, 12)  # t, z, c, y, x
+PLANES = 2 * 3 * 2
+
+
+def plane_metadata(seed: int = 0) -> dict[str, list[Any]]:
+    """OME Plane attributes for tifffile, pages in order (t, z, c), in units
+    other than those of `frame_metadata` (ms, mm, nm); PositionZ without a
+    unit (OME's default "reference frame", which converts to nothing)."""
+    k = list(range(PLANES))
+    return {
+        "DeltaT": [100.0 * seed + 250.0 * i for i in k],
+        "DeltaTUnit": ["ms"] * PLANES,
+        "ExposureTime": [10.0 + i for i in k],
+        "ExposureTimeUnit": ["ms"] * PLANES,
+        "PositionX": [1.5 + seed] * PLANES,
+        "PositionXUnit": ["mm"] * PLANES,
+        "PositionY": [-20.0 * i for i in k],
+        "PositionYUnit": ["nm"] * PLANES,
+        "PositionZ": [3.0] * PLANES,
+    }
+
+
+def expected_frame_metadata(t: int, z: int, c: int, seed: int = 0) -> dict[str, Any]:
+    """`plane_metadata` of page (t, z, c) in s and µm."""
+    i = (t * 3 + z) * 2 + c
+    return {
+        "delta_t": pytest.approx((100.0 * seed + 250.0 * i) * 1e-3),
+        "exposure_time": pytest.approx((10.0 + i) * 1e-3),
+        "position_x": pytest.approx((1.5 + seed) * 1e3),
+        "position_y": pytest.approx(-20.0 * i * 1e-3),
+    }
 
 
 def ome_tiff_input(path: Path, name: str = "sample", seed: int = 0) -> np.ndarray:
@@ -110,9 +140,39 @@ def ome_tiff_input(path: Path, name: str = "sample", seed: int = 0) -> np.ndarra
             "PhysicalSizeZ": 2.0,
             "TimeIncrement": 3.0,
             "TimeIncrementUnit": "s",
+            "Plane": plane_metadata(seed),
         },
     )
     return pixels
+
+
+def zarr_frame_metadata(image: Path) -> dict[tuple[int, ...], dict[str, Any]]:
+    """The per-frame metadata of an OME-Zarr image (zarr-python), by index."""
+    records = zarr.open_group(str(image), mode="r").attrs["ome_writers"]
+    out = {}
+    for record in records["frame_metadata"]:
+        meta = dict(record)
+        out[tuple(meta.pop("storage_index"))] = meta
+    return out
+
+
+def ome_planes(image: Any) -> dict[tuple[int, int, int], dict[str, Any]]:
+    """The Planes of an OME image (ome-types) by (t, z, c): values in s and µm."""
+    out = {}
+    for plane in image.pixels.planes:
+        values = {}
+        for key, unit in (
+            ("delta_t", "s"),
+            ("exposure_time", "s"),
+            ("position_x", "µm"),
+            ("position_y", "µm"),
+            ("position_z", "µm"),
+        ):
+            if getattr(plane, key) is not None:
+                assert getattr(plane, f"{key}_unit").value == unit
+                values[key] = getattr(plane, key)
+        out[(plane.the_t, plane.the_z, plane.the_c)] = values
+    return out
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -356,6 +416,102 @@ def test_options_reach_the_writer(tmp_path: Path) -> None:
         assert [lv.shape for lv in tif.series[0].levels] == [(4, 32, 32), (4, 16, 16)]
 
 
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_ome_tiff_plane_metadata(tmp_path: Path, suffix: str) -> None:
+    """DeltaT, ExposureTime and PositionX/Y of every OME Plane become the
+    frame metadata of the frame, where an acquisition's goes: the image's
+    ``attributes.ome_writers`` (OME-Zarr), its Planes (OME-TIFF)."""
+    ome_tiff_input(tmp_path / "in.ome.tif")
+    out = convert([tmp_path / "in.ome.tif"], tmp_path / f"out{suffix}", progress=False)
+    cells = [(t, z, c) for t in range(2) for z in range(3) for c in range(2)]
+    if suffix == ".ome.zarr":
+        assert read_zarr(out)["axes"] == ["t", "c", "z", "y", "x"]
+        got = zarr_frame_metadata(out)
+        assert got == {(t, c, z): expected_frame_metadata(t, z, c) for t, z, c in cells}
+    else:
+        planes = ome_planes(ome_types.from_tiff(out).images[0])
+        assert planes == {cell: expected_frame_metadata(*cell) for cell in cells}
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_ome_zarr_frame_metadata(tmp_path: Path, suffix: str) -> None:
+    """The frame metadata of an OME-Zarr written by ome-writers, every key
+    of it, carried frame by frame (a skipped frame has none)."""
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "in.ome.zarr"),
+        dimensions=[
+            Dimension(name="t", count=3, type="time"),
+            Dimension(name="c", type="channel", coords=["DAPI", "Cy5"]),
+            Dimension(name="y", count=6),
+            Dimension(name="x", count=4),
+        ],
+        dtype="uint16",
+    )
+    recorded = {}
+    with create_stream(settings) as stream:
+        for n in range(6):
+            if n == 3:
+                stream.skip(frames=1)
+                continue
+            meta = {
+                "delta_t": 0.5 * n,
+                "exposure_time": 0.01 * (n + 1),
+                "position_x": 10.0 + n,
+                "position_y": -2.0,
+                "position_z": 0.25 * n,
+                "camera": f"cam{n % 2}",
+            }
+            stream.append(np.full((6, 4), n, "uint16"), frame_metadata=meta)
+            recorded[divmod(n, 2)] = meta
+    out = convert([settings.root_path], tmp_path / f"out{suffix}", progress=False)
+    if suffix == ".ome.zarr":
+        assert zarr_frame_metadata(out) == recorded
+        return
+    image = ome_types.from_tiff(out).images[0]
+    special = {
+        (t, 0, c): {k: v for k, v in meta.items() if k != "camera"}
+        for (t, c), meta in recorded.items()
+    }
+    assert ome_planes(image) == special
+    annotations = {a.id: a for a in ome_types.from_tiff(out).structured_annotations}
+    cameras = {
+        (p.the_t, p.the_c): annotations[p.annotation_refs[0].id].value.ms[0]
+        for p in image.pixels.planes
+    }
+    assert {key: (m.k, m.value) for key, m in cameras.items()} == {
+        key: ("camera", meta["camera"]) for key, meta in recorded.items()
+    }
+
+
+def test_demo_frame_metadata_both_ways(tmp_path: Path) -> None:
+    """The demo acquisition's frame metadata survives OME-TIFF -> OME-Zarr and
+    OME-Zarr -> OME-TIFF (the source's own values, plane for plane)."""
+    pytest.importorskip("pymmcore_plus")
+    from ome_writers.tools.demo import run_demo
+
+    demo = tmp_path / "demo"
+    sizes = {"t": 2, "z": 2, "c": 2, "positions": 2, "width": 32, "height": 24}
+    formats = ["ome.zarr", "ome.tiff"]
+    assert run_demo(output=str(demo), formats=formats, pixel_size=0.5, **sizes) == 0
+    source_tiff = ome_types.from_tiff(next((demo / "demo").glob("*_p000.ome.tiff")))
+    zarr_out = convert(
+        [demo / "demo.ome.tiff"], tmp_path / "z.ome.zarr", progress=False
+    )
+    tiff_out = convert(
+        [demo / "demo.ome.zarr"], tmp_path / "t.ome.tiff", progress=False
+    )
+    back = ome_types.from_tiff(next(tiff_out.glob("*_p000.ome.tiff")))
+    for k, name in enumerate(["pos0", "pos1"]):
+        from_tiff = ome_planes(source_tiff.images[k])
+        assert len(from_tiff) == 8 and all(len(v) == 5 for v in from_tiff.values())
+        converted = zarr_frame_metadata(zarr_out / name)  # storage order t, c, z
+        assert converted == {(t, c, z): v for (t, z, c), v in from_tiff.items()}
+        recorded = zarr_frame_metadata(demo / "demo.ome.zarr" / name)
+        assert ome_planes(back.images[k]) == {
+            (t, z, c): v for (t, c, z), v in recorded.items()
+        }
+
+
 # ------------------------------------------------------------ many inputs
 
 
@@ -433,6 +589,9 @@ def test_many_files_one_collection(tmp_path: Path, four_files: list[Path]) -> No
         np.testing.assert_array_equal(got["data"], expected)
     xml = ome_types.from_xml((par / "OME" / "METADATA.ome.xml").read_text())
     assert [im.name for im in xml.images] == names
+    assert zarr_frame_metadata(par / "field2")[(1, 0, 2)] == expected_frame_metadata(
+        1, 2, 0, seed=2
+    )
     # OME-TIFF: one file per position, every file describing the set
     tpar = convert(four_files, tmp_path / "par.ome.tiff", processes=2, progress=False)
     tseq = convert(four_files, tmp_path / "seq.ome.tiff", processes=1, progress=False)
@@ -440,6 +599,8 @@ def test_many_files_one_collection(tmp_path: Path, four_files: list[Path]) -> No
     same_tiff_sets(tpar, tseq)
     model = ome_types.from_tiff(next(tpar.glob("*_p002.ome.tiff")))
     assert [im.name for im in model.images] == names
+    planes = ome_planes(model.images[3])
+    assert planes[(1, 2, 1)] == expected_frame_metadata(1, 2, 1, seed=3)
 
 
 def test_dask_cluster_equals_local(tmp_path: Path, four_files: list[Path]) -> None:

@@ -68,8 +68,10 @@ from ome_writers._io._paths import remove_dataset, resolve_output
 from ome_writers.tools._sources import SourceImage, plate_of, read_planes, read_sources
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from concurrent.futures import Future
+
+    from ome_writers import OMEStream
 
 
 __all__ = ["ConversionError", "SourceImage", "convert", "read_sources"]
@@ -195,17 +197,27 @@ def _reporter(task: _Task) -> Callable[[int], None]:
     return lambda n: None
 
 
+def _stream_image(stream: OMEStream, image: SourceImage) -> Iterator[None]:
+    """Append every plane of `image` (with its per-frame metadata) to
+    `stream`, yielding after each."""
+    metadata = image.frame_metadata
+    for k, plane in enumerate(read_planes(image)):
+        if plane is None:
+            stream.skip(frames=1)
+        elif metadata and metadata[k]:
+            stream.append(plane, frame_metadata=metadata[k])
+        else:
+            stream.append(plane)
+        yield
+
+
 def _write_image(task: _Task) -> int:
     """Stream one image into its single-position dataset; frames written."""
     report = _reporter(task)
     pending = 0
     last = time.monotonic()
     with create_stream(task.settings, checkpoint_seconds=None, finite_only=False) as s:
-        for plane in read_planes(task.image):
-            if plane is None:
-                s.skip(frames=1)
-            else:
-                s.append(plane)
+        for _ in _stream_image(s, task.image):
             pending += 1
             if time.monotonic() - last > _REPORT_INTERVAL:
                 report(pending)
@@ -316,8 +328,11 @@ def convert(
     Every image of every source becomes one position of the output (a
     bioformats2raw collection, a plate when the source is one, or a set of
     OME-TIFF files), carrying dimension names and types, units, physical
-    sizes, channels, position names and stage positions. Planes are read
-    and written one at a time; the output is validated at the end.
+    sizes, channels, position names, stage positions and the per-frame
+    metadata of the planes (OME-XML Plane DeltaT, ExposureTime and
+    PositionX/Y/Z; the frame metadata of an OME-Zarr written by
+    ome-writers), stored where an acquisition's `frame_metadata` goes. Planes
+    are read and written one at a time; the output is validated at the end.
 
     Parameters
     ----------
@@ -421,11 +436,7 @@ def _convert_here(
     """Every image in order through one stream of the whole dataset."""
     with create_stream(settings, checkpoint_seconds=None, finite_only=False) as s:
         for image in images:
-            for plane in read_planes(image):
-                if plane is None:
-                    s.skip(frames=1)
-                else:
-                    s.append(plane)
+            for _ in _stream_image(s, image):
                 bar.advance(1)
         if settings.format.name == "ome-zarr" and len(images) == 1:
             # a single image keeps its name (a collection's images have theirs)
