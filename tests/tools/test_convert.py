@@ -866,3 +866,36 @@ def test_source_named_as_written(tmp_path: Path, four_files: list[Path]) -> None
     assert zarr.open_group(str(out / "OME")).attrs["ome"]["series"] == names
     with pytest.raises(FileNotFoundError, match="does not exist"):
         convert([tmp_path / "other.ome.tiff"], tmp_path / "x.ome.zarr")
+
+
+@pytest.mark.parametrize("module", ["distributed", "rich"])
+def test_missing_extra_is_named_before_writing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    module: str,
+) -> None:
+    """Without the `convert` extra, a scheduler address (dask.distributed) or
+    the progress bar (rich) is refused with the install command, and nothing
+    is written."""
+    for k in range(2):
+        np.save(tmp_path / f"f{k}.npy", data((2, 8, 8)))
+    sources = [str(tmp_path / "f0.npy"), str(tmp_path / "f1.npy")]
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    extra = 'pip install "ome-writers[convert]"'
+    for dest in ("out.ome.zarr", "sub/out.ome.tiff"):
+        argv = ["convert", *sources, str(tmp_path / dest)]
+        if module == "distributed":
+            argv += ["--scheduler", "tcp://127.0.0.1:1", "--quiet"]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert extra in err and ("--quiet" in err) == (module == "rich")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["f0.npy", "f1.npy"]
+    with pytest.raises(ImportError, match=re.escape(extra)):
+        convert(
+            sources,
+            tmp_path / "api.ome.zarr",
+            scheduler="tcp://127.0.0.1:1" if module == "distributed" else None,
+            progress=module == "rich",
+        )
+    assert not (tmp_path / "api.ome.zarr").exists()

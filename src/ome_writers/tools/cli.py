@@ -96,7 +96,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             processes=args.processes,
             progress=not args.quiet,
         )
-    except (ConversionError, OSError, EOFError, ValueError, NotImplementedError) as e:
+    except (
+        ConversionError,
+        ImportError,
+        OSError,
+        EOFError,
+        ValueError,
+        NotImplementedError,
+    ) as e:
         print(f"ome-writers convert: error: {e}", file=sys.stderr)
         return 1
     if not args.quiet:

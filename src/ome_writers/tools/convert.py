@@ -84,6 +84,29 @@ class ConversionError(RuntimeError):
     """A conversion failed: a task raised, or the output did not validate."""
 
 
+_INSTALL = 'pip install "ome-writers[convert]"'
+
+
+def _check_extras(scheduler: str | None, progress: bool) -> None:
+    """Refuse, before anything is written, what needs the `convert` extra."""
+    if scheduler is not None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError as e:
+            raise ImportError(
+                "A scheduler address (--scheduler) needs dask.distributed, which "
+                f"is not installed: {_INSTALL}."
+            ) from e
+    if progress:
+        try:
+            import rich.progress  # noqa: F401
+        except ImportError as e:
+            raise ImportError(
+                "The progress bar needs rich, which is not installed: "
+                f"{_INSTALL}, or pass progress=False (--quiet)."
+            ) from e
+
+
 def _build_settings(
     images: Sequence[SourceImage],
     dest: str | Path,
@@ -364,12 +387,12 @@ def convert(
     scheduler : str | None
         Address of a dask.distributed scheduler: every image is one task on
         its cluster (the workers must see `sources` and `dest` at the same
-        paths). None: local processes.
+        paths). Needs the ``convert`` extra. None: local processes.
     processes : int | None
         Local processes writing images in parallel (None: one per image, at
         most the number of CPUs; 1: all in this process).
     progress : bool
-        Show a progress bar (rich) on stderr.
+        Show a progress bar (rich, from the ``convert`` extra) on stderr.
 
     Returns
     -------
@@ -378,6 +401,10 @@ def convert(
 
     Raises
     ------
+    ImportError
+        `scheduler` or `progress` needs what the ``convert`` extra installs
+        (``pip install "ome-writers[convert]"``) and it is not installed;
+        raised before anything is read or written.
     FileExistsError
         The output exists and `overwrite` is False.
     ConversionError
@@ -389,6 +416,7 @@ def convert(
     process pool: a script converting several images in parallel calls
     `convert` under ``if __name__ == "__main__":``.
     """
+    _check_extras(scheduler, progress)
     images = read_sources(sources, axes=axes)
     plate = plate_of(sources[0]) if len(sources) == 1 else None
     settings = _build_settings(
