@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -571,11 +572,14 @@ def four_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def test_many_files_one_collection(tmp_path: Path, four_files: list[Path]) -> None:
-    """Parallel (processes) output equals the one-stream output, pixel-exact."""
+    """Parallel output (threads, processes) equals the one-stream output,
+    pixel-exact."""
     par = convert(four_files, tmp_path / "par.ome.zarr", processes=2, progress=False)
     seq = convert(four_files, tmp_path / "seq.ome.zarr", processes=1, progress=False)
+    thr = convert(four_files, tmp_path / "thr.ome.zarr", progress=False)
     names = [f"field{k}" for k in range(4)]
     same_zarr(par, seq, names)
+    same_zarr(thr, seq, names)
     root = zarr.open_group(str(par)).attrs["ome"]
     assert root["bioformats2raw.layout"] == 3
     assert zarr.open_group(str(par / "OME")).attrs["ome"]["series"] == names
@@ -595,8 +599,10 @@ def test_many_files_one_collection(tmp_path: Path, four_files: list[Path]) -> No
     # OME-TIFF: one file per position, every file describing the set
     tpar = convert(four_files, tmp_path / "par.ome.tiff", processes=2, progress=False)
     tseq = convert(four_files, tmp_path / "seq.ome.tiff", processes=1, progress=False)
+    tthr = convert(four_files, tmp_path / "thr.ome.tiff", progress=False)
     assert tpar.is_dir()
     same_tiff_sets(tpar, tseq)
+    same_tiff_sets(tthr, tseq)
     model = ome_types.from_tiff(next(tpar.glob("*_p002.ome.tiff")))
     assert [im.name for im in model.images] == names
     planes = ome_planes(model.images[3])
@@ -618,6 +624,11 @@ def test_dask_cluster_equals_local(tmp_path: Path, four_files: list[Path]) -> No
         dt = convert(
             four_files, tmp_path / "d.ome.tiff", scheduler=address, progress=False
         )
+        # a failing task: the others stop, and what was made is removed
+        bad = good_and_bad(tmp_path)
+        with pytest.raises(ConversionError, match=r"bad\.zarr.*Nothing was left"):
+            convert(bad, tmp_path / "new" / "f.ome.zarr", scheduler=address)
+        assert not (tmp_path / "new").exists()
     lz = convert(four_files, tmp_path / "l.ome.zarr", progress=False)
     lt = convert(four_files, tmp_path / "l.ome.tiff", progress=False)
     same_zarr(dz, lz, [f"field{k}" for k in range(4)])
@@ -786,18 +797,106 @@ def test_invalid_output_fails(
     argv = ["convert", str(tmp_path / "in.npy"), str(tmp_path / "b.ome.zarr")]
     assert main([*argv, "--quiet"]) == 1
     assert "did not validate" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy"]  # removed
 
 
-def test_a_failing_task_names_its_source(tmp_path: Path) -> None:
+def good_and_bad(folder: Path) -> list[Path]:
+    """Two OME-Zarr sources; the second fails to read at t=1."""
     pixels = data((2, 3, 4, 10, 12))
-    ngff04_input(tmp_path / "good.zarr", pixels)
-    ngff04_input(tmp_path / "bad.zarr", pixels)
-    chunk = tmp_path / "bad.zarr" / "0" / "1.0.0.0.0"
+    ngff04_input(folder / "good.zarr", pixels)
+    ngff04_input(folder / "bad.zarr", pixels)
+    chunk = folder / "bad.zarr" / "0" / "1.0.0.0.0"
     assert chunk.is_file()
     chunk.write_bytes(b"not a chunk")
-    sources = [tmp_path / "good.zarr", tmp_path / "bad.zarr"]
-    with pytest.raises(ConversionError, match=r"bad\.zarr"):
-        convert(sources, tmp_path / "out.ome.zarr", processes=2, progress=False)
+    return [folder / "good.zarr", folder / "bad.zarr"]
+
+
+def writer_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if "convert" in t.name]
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+@pytest.mark.parametrize(
+    "processes", [None, 2, 1], ids=["threads", "processes", "one-stream"]
+)
+def test_a_failure_names_its_source_and_leaves_nothing(
+    tmp_path: Path, suffix: str, processes: int | None
+) -> None:
+    """A source failing half-way: the error names it, and what the conversion
+    made (the output and the folders made for it) is gone, nothing else."""
+    sources = good_and_bad(tmp_path)
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "notes.txt").write_text("mine")
+    dest = results / "new" / "deeper" / f"out{suffix}"
+    with pytest.raises(ConversionError, match=r"bad\.zarr.*Nothing was left at"):
+        convert(sources, dest, processes=processes, progress=False)
+    assert sorted(p.name for p in results.iterdir()) == ["notes.txt"]
+    assert writer_threads() == []  # no task still writing
+    assert convert(sources[:1], dest, processes=processes, progress=False).exists()
+
+
+def test_a_failure_removes_a_single_file(tmp_path: Path) -> None:
+    """The OME-TIFF file of a single image, failing half-way, goes."""
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "in.ome.zarr"),
+        dimensions=[
+            Dimension(name="t", count=4, type="time"),
+            Dimension(name="y", count=6),
+            Dimension(name="x", count=4),
+        ],
+        dtype="uint16",
+    )
+    with create_stream(settings) as stream:
+        for n in range(4):
+            stream.append(np.full((6, 4), n, "uint16"))
+    (tmp_path / "in.ome.zarr" / "0" / "c" / "2" / "0" / "0").write_bytes(b"bad")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ConversionError, match="Nothing was left"):
+        convert([tmp_path / "in.ome.zarr"], tmp_path / "out.ome.tiff", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_failure_leaves_the_output_it_replaces(tmp_path: Path) -> None:
+    """With overwrite, the output being replaced is not removed on failure
+    (it existed before); what is beside it is untouched."""
+    sources = good_and_bad(tmp_path)
+    dest = tmp_path / "out.ome.zarr"
+    convert(sources[:1], dest, progress=False)
+    (tmp_path / "beside.txt").write_text("mine")
+    with pytest.raises(ConversionError, match="was left as far as it got"):
+        convert(sources, dest, overwrite=True, progress=False)
+    assert (dest / "zarr.json").is_file() and (tmp_path / "beside.txt").is_file()
+    assert writer_threads() == []
+
+
+_UNGUARDED = """
+import numpy as np
+
+from ome_writers.tools.convert import convert
+
+for k in range(2):
+    np.save(f"field{k}.npy", np.full((3, 32, 32), k, dtype="uint16"))
+out = convert(["field0.npy", "field1.npy"], "fields.ome.zarr", axes="tyx")
+print(out)
+"""
+
+
+def test_a_script_without_main_guard(tmp_path: Path) -> None:
+    """A top-level call in a script run as ``python script.py``, default
+    arguments: images in parallel (threads) and no guard needed."""
+    (tmp_path / "script.py").write_text(_UNGUARDED)
+    result = subprocess.run(
+        [sys.executable, "script.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    root = zarr.open_group(str(tmp_path / "fields.ome.zarr"), mode="r")
+    assert int(root["field1"]["0"][2, 0, 0]) == 1
 
 
 # ----------------------------------------------------------------- memory

@@ -214,13 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler",
         default=None,
         metavar="ADDRESS",
-        help="dask.distributed scheduler address (default: local processes)",
+        help="dask.distributed scheduler address (default: local threads)",
     )
     convert.add_argument(
         "--processes",
         type=int,
         default=None,
-        help="local processes (default: one per image up to the CPUs; 1: none)",
+        help="local worker processes instead of threads (default: threads, one "
+        "per image up to the CPUs; 1: one stream, no threads)",
     )
     convert.add_argument("--quiet", action="store_true", help="no progress bar")
     convert.set_defaults(func=_cmd_convert)
