@@ -132,8 +132,8 @@ def _collect(futures: Mapping[Future[int], Task], stop: Callable[[], None]) -> N
         future.cancel()
     wait(futures)  # the running tasks stop at their next report
     failure = _first_failure(futures, done)
-    if failure is None:
-        return
+    if failure is None:  # every task was told to stop, none failed
+        raise ConversionError("The conversion was stopped.")
     task, error = failure
     if isinstance(error, BrokenProcessPool):
         raise ConversionError(

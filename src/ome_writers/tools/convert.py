@@ -386,13 +386,8 @@ def convert(
                 f"The output {out} did not validate: " + "; ".join(report.problems)
             )
     except BaseException as e:
-        removed = made.remove()
+        note = made.remove()
         if isinstance(e, ConversionError):
-            note = (
-                f"Nothing was left at {out}."
-                if removed
-                else f"The output {out} it was replacing was left as far as it got."
-            )
             e.args = (f"{e} {note}",)
         raise
     return out
@@ -432,20 +427,23 @@ class _NewOutput:
             self.folders.append(folder)
             folder = folder.parent
 
-    def remove(self) -> bool:
-        """Remove what the conversion made; whether the output was removed."""
+    def remove(self) -> str:
+        """Remove what the conversion made; a sentence saying what is left."""
         if self.existed:
-            return False
-        if self.out.is_dir() and not self.out.is_symlink():
-            shutil.rmtree(self.out, ignore_errors=True)
-        else:
-            self.out.unlink(missing_ok=True)
+            return f"The output {self.out} it was replacing was left as far as it got."
+        try:
+            if self.out.is_dir() and not self.out.is_symlink():
+                shutil.rmtree(self.out)
+            else:
+                self.out.unlink(missing_ok=True)
+        except OSError as e:
+            return f"The partial output {self.out} could not be removed: {e}."
         for folder in self.folders:
             try:
                 folder.rmdir()
             except OSError:  # not empty: something else is in it
                 break
-        return True
+        return f"Nothing was left at {self.out}."
 
 
 def _convert_here(
