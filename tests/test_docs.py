@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import runpy
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -11,7 +13,11 @@ from typing import Any
 
 import pytest
 
+import ome_writers
+
 ROOT = Path(__file__).parent.parent
+# the snippets import the ome_writers these tests import
+PACKAGE_ROOT = Path(ome_writers.__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SNIPPETS = [
     pytest.param(code, id=f"{path.name}-{i}")
@@ -22,11 +28,23 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 
 @pytest.mark.parametrize("code", SNIPPETS)
-def test_doc_snippet(
-    code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    exec(compile(code, "<snippet>", "exec"), {"__name__": "__snippet__"})
+def test_doc_snippet(code: str, tmp_path: Path) -> None:
+    """A snippet runs as a user runs it: saved as a script of its own and run
+    with ``python script.py`` in an empty directory, in a process of its own
+    (so it relies on no earlier snippet, and its top level is the main
+    module's); warnings are errors, as in the rest of the tests."""
+    (tmp_path / "script.py").write_text(code)
+    paths = [str(PACKAGE_ROOT), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "script.py"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])

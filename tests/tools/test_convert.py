@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,36 @@ def tiff_sizes(image: Any) -> dict[str, float | None]:
 
 
 TZCYX = (2, 3, 2, 10, 12)  # t, z, c, y, x
+PLANES = 2 * 3 * 2
+
+
+def plane_metadata(seed: int = 0) -> dict[str, list[Any]]:
+    """OME Plane attributes for tifffile, pages in order (t, z, c), in units
+    other than those of `frame_metadata` (ms, mm, nm); PositionZ without a
+    unit (OME's default "reference frame", which converts to nothing)."""
+    k = list(range(PLANES))
+    return {
+        "DeltaT": [100.0 * seed + 250.0 * i for i in k],
+        "DeltaTUnit": ["ms"] * PLANES,
+        "ExposureTime": [10.0 + i for i in k],
+        "ExposureTimeUnit": ["ms"] * PLANES,
+        "PositionX": [1.5 + seed] * PLANES,
+        "PositionXUnit": ["mm"] * PLANES,
+        "PositionY": [-20.0 * i for i in k],
+        "PositionYUnit": ["nm"] * PLANES,
+        "PositionZ": [3.0] * PLANES,
+    }
+
+
+def expected_frame_metadata(t: int, z: int, c: int, seed: int = 0) -> dict[str, Any]:
+    """`plane_metadata` of page (t, z, c) in s and µm."""
+    i = (t * 3 + z) * 2 + c
+    return {
+        "delta_t": pytest.approx((100.0 * seed + 250.0 * i) * 1e-3),
+        "exposure_time": pytest.approx((10.0 + i) * 1e-3),
+        "position_x": pytest.approx((1.5 + seed) * 1e3),
+        "position_y": pytest.approx(-20.0 * i * 1e-3),
+    }
 
 
 def ome_tiff_input(path: Path, name: str = "sample", seed: int = 0) -> np.ndarray:
@@ -110,9 +141,39 @@ def ome_tiff_input(path: Path, name: str = "sample", seed: int = 0) -> np.ndarra
             "PhysicalSizeZ": 2.0,
             "TimeIncrement": 3.0,
             "TimeIncrementUnit": "s",
+            "Plane": plane_metadata(seed),
         },
     )
     return pixels
+
+
+def zarr_frame_metadata(image: Path) -> dict[tuple[int, ...], dict[str, Any]]:
+    """The per-frame metadata of an OME-Zarr image (zarr-python), by index."""
+    records = zarr.open_group(str(image), mode="r").attrs["ome_writers"]
+    out = {}
+    for record in records["frame_metadata"]:
+        meta = dict(record)
+        out[tuple(meta.pop("storage_index"))] = meta
+    return out
+
+
+def ome_planes(image: Any) -> dict[tuple[int, int, int], dict[str, Any]]:
+    """The Planes of an OME image (ome-types) by (t, z, c): values in s and µm."""
+    out = {}
+    for plane in image.pixels.planes:
+        values = {}
+        for key, unit in (
+            ("delta_t", "s"),
+            ("exposure_time", "s"),
+            ("position_x", "µm"),
+            ("position_y", "µm"),
+            ("position_z", "µm"),
+        ):
+            if getattr(plane, key) is not None:
+                assert getattr(plane, f"{key}_unit").value == unit
+                values[key] = getattr(plane, key)
+        out[(plane.the_t, plane.the_z, plane.the_c)] = values
+    return out
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -356,6 +417,102 @@ def test_options_reach_the_writer(tmp_path: Path) -> None:
         assert [lv.shape for lv in tif.series[0].levels] == [(4, 32, 32), (4, 16, 16)]
 
 
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_ome_tiff_plane_metadata(tmp_path: Path, suffix: str) -> None:
+    """DeltaT, ExposureTime and PositionX/Y of every OME Plane become the
+    frame metadata of the frame, where an acquisition's goes: the image's
+    ``attributes.ome_writers`` (OME-Zarr), its Planes (OME-TIFF)."""
+    ome_tiff_input(tmp_path / "in.ome.tif")
+    out = convert([tmp_path / "in.ome.tif"], tmp_path / f"out{suffix}", progress=False)
+    cells = [(t, z, c) for t in range(2) for z in range(3) for c in range(2)]
+    if suffix == ".ome.zarr":
+        assert read_zarr(out)["axes"] == ["t", "c", "z", "y", "x"]
+        got = zarr_frame_metadata(out)
+        assert got == {(t, c, z): expected_frame_metadata(t, z, c) for t, z, c in cells}
+    else:
+        planes = ome_planes(ome_types.from_tiff(out).images[0])
+        assert planes == {cell: expected_frame_metadata(*cell) for cell in cells}
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_ome_zarr_frame_metadata(tmp_path: Path, suffix: str) -> None:
+    """The frame metadata of an OME-Zarr written by ome-writers, every key
+    of it, carried frame by frame (a skipped frame has none)."""
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "in.ome.zarr"),
+        dimensions=[
+            Dimension(name="t", count=3, type="time"),
+            Dimension(name="c", type="channel", coords=["DAPI", "Cy5"]),
+            Dimension(name="y", count=6),
+            Dimension(name="x", count=4),
+        ],
+        dtype="uint16",
+    )
+    recorded = {}
+    with create_stream(settings) as stream:
+        for n in range(6):
+            if n == 3:
+                stream.skip(frames=1)
+                continue
+            meta = {
+                "delta_t": 0.5 * n,
+                "exposure_time": 0.01 * (n + 1),
+                "position_x": 10.0 + n,
+                "position_y": -2.0,
+                "position_z": 0.25 * n,
+                "camera": f"cam{n % 2}",
+            }
+            stream.append(np.full((6, 4), n, "uint16"), frame_metadata=meta)
+            recorded[divmod(n, 2)] = meta
+    out = convert([settings.root_path], tmp_path / f"out{suffix}", progress=False)
+    if suffix == ".ome.zarr":
+        assert zarr_frame_metadata(out) == recorded
+        return
+    image = ome_types.from_tiff(out).images[0]
+    special = {
+        (t, 0, c): {k: v for k, v in meta.items() if k != "camera"}
+        for (t, c), meta in recorded.items()
+    }
+    assert ome_planes(image) == special
+    annotations = {a.id: a for a in ome_types.from_tiff(out).structured_annotations}
+    cameras = {
+        (p.the_t, p.the_c): annotations[p.annotation_refs[0].id].value.ms[0]
+        for p in image.pixels.planes
+    }
+    assert {key: (m.k, m.value) for key, m in cameras.items()} == {
+        key: ("camera", meta["camera"]) for key, meta in recorded.items()
+    }
+
+
+def test_demo_frame_metadata_both_ways(tmp_path: Path) -> None:
+    """The demo acquisition's frame metadata survives OME-TIFF -> OME-Zarr and
+    OME-Zarr -> OME-TIFF (the source's own values, plane for plane)."""
+    pytest.importorskip("pymmcore_plus")
+    from ome_writers.tools.demo import run_demo
+
+    demo = tmp_path / "demo"
+    sizes = {"t": 2, "z": 2, "c": 2, "positions": 2, "width": 32, "height": 24}
+    formats = ["ome.zarr", "ome.tiff"]
+    assert run_demo(output=str(demo), formats=formats, pixel_size=0.5, **sizes) == 0
+    source_tiff = ome_types.from_tiff(next((demo / "demo").glob("*_p000.ome.tiff")))
+    zarr_out = convert(
+        [demo / "demo.ome.tiff"], tmp_path / "z.ome.zarr", progress=False
+    )
+    tiff_out = convert(
+        [demo / "demo.ome.zarr"], tmp_path / "t.ome.tiff", progress=False
+    )
+    back = ome_types.from_tiff(next(tiff_out.glob("*_p000.ome.tiff")))
+    for k, name in enumerate(["pos0", "pos1"]):
+        from_tiff = ome_planes(source_tiff.images[k])
+        assert len(from_tiff) == 8 and all(len(v) == 5 for v in from_tiff.values())
+        converted = zarr_frame_metadata(zarr_out / name)  # storage order t, c, z
+        assert converted == {(t, c, z): v for (t, z, c), v in from_tiff.items()}
+        recorded = zarr_frame_metadata(demo / "demo.ome.zarr" / name)
+        assert ome_planes(back.images[k]) == {
+            (t, z, c): v for (t, c, z), v in recorded.items()
+        }
+
+
 # ------------------------------------------------------------ many inputs
 
 
@@ -415,11 +572,14 @@ def four_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def test_many_files_one_collection(tmp_path: Path, four_files: list[Path]) -> None:
-    """Parallel (processes) output equals the one-stream output, pixel-exact."""
+    """Parallel output (threads, processes) equals the one-stream output,
+    pixel-exact."""
     par = convert(four_files, tmp_path / "par.ome.zarr", processes=2, progress=False)
     seq = convert(four_files, tmp_path / "seq.ome.zarr", processes=1, progress=False)
+    thr = convert(four_files, tmp_path / "thr.ome.zarr", progress=False)
     names = [f"field{k}" for k in range(4)]
     same_zarr(par, seq, names)
+    same_zarr(thr, seq, names)
     root = zarr.open_group(str(par)).attrs["ome"]
     assert root["bioformats2raw.layout"] == 3
     assert zarr.open_group(str(par / "OME")).attrs["ome"]["series"] == names
@@ -433,13 +593,20 @@ def test_many_files_one_collection(tmp_path: Path, four_files: list[Path]) -> No
         np.testing.assert_array_equal(got["data"], expected)
     xml = ome_types.from_xml((par / "OME" / "METADATA.ome.xml").read_text())
     assert [im.name for im in xml.images] == names
+    assert zarr_frame_metadata(par / "field2")[(1, 0, 2)] == expected_frame_metadata(
+        1, 2, 0, seed=2
+    )
     # OME-TIFF: one file per position, every file describing the set
     tpar = convert(four_files, tmp_path / "par.ome.tiff", processes=2, progress=False)
     tseq = convert(four_files, tmp_path / "seq.ome.tiff", processes=1, progress=False)
+    tthr = convert(four_files, tmp_path / "thr.ome.tiff", progress=False)
     assert tpar.is_dir()
     same_tiff_sets(tpar, tseq)
+    same_tiff_sets(tthr, tseq)
     model = ome_types.from_tiff(next(tpar.glob("*_p002.ome.tiff")))
     assert [im.name for im in model.images] == names
+    planes = ome_planes(model.images[3])
+    assert planes[(1, 2, 1)] == expected_frame_metadata(1, 2, 1, seed=3)
 
 
 def test_dask_cluster_equals_local(tmp_path: Path, four_files: list[Path]) -> None:
@@ -457,6 +624,11 @@ def test_dask_cluster_equals_local(tmp_path: Path, four_files: list[Path]) -> No
         dt = convert(
             four_files, tmp_path / "d.ome.tiff", scheduler=address, progress=False
         )
+        # a failing task: the others stop, and what was made is removed
+        bad = good_and_bad(tmp_path)
+        with pytest.raises(ConversionError, match=r"bad\.zarr.*Nothing was left"):
+            convert(bad, tmp_path / "new" / "f.ome.zarr", scheduler=address)
+        assert not (tmp_path / "new").exists()
     lz = convert(four_files, tmp_path / "l.ome.zarr", progress=False)
     lt = convert(four_files, tmp_path / "l.ome.tiff", progress=False)
     same_zarr(dz, lz, [f"field{k}" for k in range(4)])
@@ -625,18 +797,106 @@ def test_invalid_output_fails(
     argv = ["convert", str(tmp_path / "in.npy"), str(tmp_path / "b.ome.zarr")]
     assert main([*argv, "--quiet"]) == 1
     assert "did not validate" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy"]  # removed
 
 
-def test_a_failing_task_names_its_source(tmp_path: Path) -> None:
+def good_and_bad(folder: Path) -> list[Path]:
+    """Two OME-Zarr sources; the second fails to read at t=1."""
     pixels = data((2, 3, 4, 10, 12))
-    ngff04_input(tmp_path / "good.zarr", pixels)
-    ngff04_input(tmp_path / "bad.zarr", pixels)
-    chunk = tmp_path / "bad.zarr" / "0" / "1.0.0.0.0"
+    ngff04_input(folder / "good.zarr", pixels)
+    ngff04_input(folder / "bad.zarr", pixels)
+    chunk = folder / "bad.zarr" / "0" / "1.0.0.0.0"
     assert chunk.is_file()
     chunk.write_bytes(b"not a chunk")
-    sources = [tmp_path / "good.zarr", tmp_path / "bad.zarr"]
-    with pytest.raises(ConversionError, match=r"bad\.zarr"):
-        convert(sources, tmp_path / "out.ome.zarr", processes=2, progress=False)
+    return [folder / "good.zarr", folder / "bad.zarr"]
+
+
+def writer_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if "convert" in t.name]
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+@pytest.mark.parametrize(
+    "processes", [None, 2, 1], ids=["threads", "processes", "one-stream"]
+)
+def test_a_failure_names_its_source_and_leaves_nothing(
+    tmp_path: Path, suffix: str, processes: int | None
+) -> None:
+    """A source failing half-way: the error names it, and what the conversion
+    made (the output and the folders made for it) is gone, nothing else."""
+    sources = good_and_bad(tmp_path)
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "notes.txt").write_text("mine")
+    dest = results / "new" / "deeper" / f"out{suffix}"
+    with pytest.raises(ConversionError, match=r"bad\.zarr.*Nothing was left at"):
+        convert(sources, dest, processes=processes, progress=False)
+    assert sorted(p.name for p in results.iterdir()) == ["notes.txt"]
+    assert writer_threads() == []  # no task still writing
+    assert convert(sources[:1], dest, processes=processes, progress=False).exists()
+
+
+def test_a_failure_removes_a_single_file(tmp_path: Path) -> None:
+    """The OME-TIFF file of a single image, failing half-way, goes."""
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "in.ome.zarr"),
+        dimensions=[
+            Dimension(name="t", count=4, type="time"),
+            Dimension(name="y", count=6),
+            Dimension(name="x", count=4),
+        ],
+        dtype="uint16",
+    )
+    with create_stream(settings) as stream:
+        for n in range(4):
+            stream.append(np.full((6, 4), n, "uint16"))
+    (tmp_path / "in.ome.zarr" / "0" / "c" / "2" / "0" / "0").write_bytes(b"bad")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ConversionError, match="Nothing was left"):
+        convert([tmp_path / "in.ome.zarr"], tmp_path / "out.ome.tiff", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_failure_leaves_the_output_it_replaces(tmp_path: Path) -> None:
+    """With overwrite, the output being replaced is not removed on failure
+    (it existed before); what is beside it is untouched."""
+    sources = good_and_bad(tmp_path)
+    dest = tmp_path / "out.ome.zarr"
+    convert(sources[:1], dest, progress=False)
+    (tmp_path / "beside.txt").write_text("mine")
+    with pytest.raises(ConversionError, match="was left as far as it got"):
+        convert(sources, dest, overwrite=True, progress=False)
+    assert (dest / "zarr.json").is_file() and (tmp_path / "beside.txt").is_file()
+    assert writer_threads() == []
+
+
+_UNGUARDED = """
+import numpy as np
+
+from ome_writers.tools.convert import convert
+
+for k in range(2):
+    np.save(f"field{k}.npy", np.full((3, 32, 32), k, dtype="uint16"))
+out = convert(["field0.npy", "field1.npy"], "fields.ome.zarr", axes="tyx")
+print(out)
+"""
+
+
+def test_a_script_without_main_guard(tmp_path: Path) -> None:
+    """A top-level call in a script run as ``python script.py``, default
+    arguments: images in parallel (threads) and no guard needed."""
+    (tmp_path / "script.py").write_text(_UNGUARDED)
+    result = subprocess.run(
+        [sys.executable, "script.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    root = zarr.open_group(str(tmp_path / "fields.ome.zarr"), mode="r")
+    assert int(root["field1"]["0"][2, 0, 0]) == 1
 
 
 # ----------------------------------------------------------------- memory
@@ -691,3 +951,50 @@ def test_memory_stays_flat(tmp_path: Path) -> None:
     assert growth < size / 4, (growth, size)
     last = zarr.open_array(str(tmp_path / "out.ome.zarr" / "0"))
     assert last.shape == (600, 512, 512) and int(last[599, 0, 0]) == 599
+
+
+def test_source_named_as_written(tmp_path: Path, four_files: list[Path]) -> None:
+    """A multi-position OME-TIFF given by the name it was written under
+    (``set.ome.tiff``, written as ``set/set_p000.ome.tiff``...) converts, as
+    `ome-writers info` accepts that name."""
+    written = convert(four_files, tmp_path / "set.ome.tiff", progress=False)
+    assert written == tmp_path / "set" and not (tmp_path / "set.ome.tiff").exists()
+    assert info.inspect_dataset(tmp_path / "set.ome.tiff").valid
+    out = convert([tmp_path / "set.ome.tiff"], tmp_path / "back.ome.zarr")
+    names = [f"field{k}" for k in range(4)]
+    assert zarr.open_group(str(out / "OME")).attrs["ome"]["series"] == names
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        convert([tmp_path / "other.ome.tiff"], tmp_path / "x.ome.zarr")
+
+
+@pytest.mark.parametrize("module", ["distributed", "rich"])
+def test_missing_extra_is_named_before_writing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    module: str,
+) -> None:
+    """Without the `convert` extra, a scheduler address (dask.distributed) or
+    the progress bar (rich) is refused with the install command, and nothing
+    is written."""
+    for k in range(2):
+        np.save(tmp_path / f"f{k}.npy", data((2, 8, 8)))
+    sources = [str(tmp_path / "f0.npy"), str(tmp_path / "f1.npy")]
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    extra = 'pip install "ome-writers[convert]"'
+    for dest in ("out.ome.zarr", "sub/out.ome.tiff"):
+        argv = ["convert", *sources, str(tmp_path / dest)]
+        if module == "distributed":
+            argv += ["--scheduler", "tcp://127.0.0.1:1", "--quiet"]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert extra in err and ("--quiet" in err) == (module == "rich")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["f0.npy", "f1.npy"]
+    with pytest.raises(ImportError, match=re.escape(extra)):
+        convert(
+            sources,
+            tmp_path / "api.ome.zarr",
+            scheduler="tcp://127.0.0.1:1" if module == "distributed" else None,
+            progress=module == "rich",
+        )
+    assert not (tmp_path / "api.ome.zarr").exists()

@@ -28,6 +28,21 @@ def resolve_root(path: str, options: S3Options | None = None) -> DatasetPath:
     return resolve_output(path)
 
 
+def written_path(path: Path) -> Path:
+    """The path a dataset named `path` was written at.
+
+    An OME-TIFF name that does not exist (``run.ome.tiff``) whose stem is a
+    directory (``run/``) names the files of several positions written there;
+    any other path is itself.
+    """
+    if path.exists() or path.suffix.lower() not in (".tif", ".tiff"):
+        return path
+    from ome_writers._schema._format import ome_stem_suffix
+
+    folder = Path(ome_stem_suffix(str(path))[0])
+    return folder if folder.is_dir() else path
+
+
 def refuse_dangerous(path: Path) -> None:
     """Raise if `path` is a filesystem root or the home directory."""
     home = Path.home().resolve()

@@ -234,3 +234,30 @@ def _records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             return
         if isinstance(record, dict):
             yield record
+
+
+def stored_records(
+    image_dir: Path, own: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The per-frame metadata records of an OME-Zarr image, and their source.
+
+    `own` is the image's ``attributes.ome_writers``. The records are there
+    (``frame_metadata``), in the file it names (``frame_metadata_file``), or,
+    after an acquisition that did not close, in the journal beside its
+    ``zarr.json`` (``journal``); none: ``([], None)``.
+    """
+    records = own.get("frame_metadata")
+    kept = own.get("frame_metadata_file")
+    if records is not None:
+        source = "frame_metadata"
+    elif isinstance(kept, dict) and (image_dir / str(kept.get("path"))).is_file():
+        records = list(read_journal(image_dir / str(kept["path"])))
+        source = "frame_metadata_file"
+    elif (image_dir / JOURNAL_NAME).is_file():
+        records = list(read_journal(image_dir / JOURNAL_NAME))
+        source = "journal"
+    else:
+        return [], None
+    if not isinstance(records, list):
+        records = []
+    return [r for r in records if isinstance(r, dict)], source

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers.metadata._frame_metadata import JOURNAL_NAME, read_journal
+from ome_writers.metadata._frame_metadata import stored_records
 from ome_writers.tools._reader_warnings import reader_warnings
 from ome_writers.tools._report import (
     DatasetReport,
@@ -278,21 +278,9 @@ def _frames(
         return
     index_shape = image.shape[:-2]
     own = doc.get("attributes", {}).get("ome_writers", {})
-    records = own.get("frame_metadata")
-    sources = []
     image_dir = path if group == "." else path / group
-    kept = own.get("frame_metadata_file")
-    if records is not None:
-        sources.append("frame_metadata")
-    elif isinstance(kept, dict) and (image_dir / str(kept.get("path"))).is_file():
-        records = list(read_journal(image_dir / str(kept["path"])))
-        sources.append("frame_metadata_file")
-    else:
-        journal = image_dir / JOURNAL_NAME
-        if journal.is_file():
-            records = list(read_journal(journal))
-            sources.append("journal")
-    records = [r for r in records or [] if isinstance(r, dict)]
+    records, source = stored_records(image_dir, own)
+    sources = [] if source is None else [source]
     image.frames_with_metadata = len(records)
     keys: set[str] = set()
     for record in records:

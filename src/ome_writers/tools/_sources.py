@@ -8,8 +8,9 @@ picklable value, so a worker process can read the planes of an image the
 parent described.
 
 - OME-TIFF: the OME-XML (ome-types) gives image names, channels (names,
-  colours, wavelengths, fluorophores), physical sizes, the time increment and
-  stage positions; tifffile's series give the axes. Every image of a file, or
+  colours, wavelengths, fluorophores), physical sizes, the time increment,
+  stage positions and each plane's DeltaT, ExposureTime and PositionX/Y/Z;
+  tifffile's series give the axes. Every image of a file, or
   of a multi-file set (each image once when several files of a set are given).
 - ImageJ hyperstacks: z spacing, frame interval and unit from
   ``imagej_metadata``, the pixel size from the resolution tags; files whose
@@ -20,10 +21,11 @@ parent described.
 - OME-Zarr 0.4 (Zarr v2, ``.zattrs``) and 0.5 (Zarr v3, ``attributes.ome``):
   single images, bioformats2raw collections (names and stage positions from
   ``OME/METADATA.ome.xml`` where present) and plates; level 0 of each image,
-  with its axes, scale and translation and the omero channel labels and
-  colours. Plain Zarr arrays and ``.npy`` files have no axis metadata: the last
-  two axes are y, x and the others are named from their count (t, c, z for
-  five), or as `axes` names them.
+  with its axes, scale and translation, the omero channel labels and colours,
+  and the per-frame metadata ome-writers recorded. Plain Zarr arrays and
+  ``.npy`` files have no axis metadata: the last two axes are y, x and the
+  others are named from their count (t, c, z for five), or as `axes` names
+  them.
 
 Planes are read with plain reads (a TIFF page, a Zarr slice, a read at an
 offset of a ``.npy`` file), never through a memory map whose pages would
@@ -44,7 +46,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ome_writers import Channel, Dimension, Plate, Position
+from ome_writers._io._paths import written_path
 from ome_writers._schema._units import length_unit, time_unit
+from ome_writers.metadata._frame_metadata import stored_records
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -92,6 +96,11 @@ class SourceImage:
     samples : int
         TIFF samples per pixel read as a channel axis (the fastest varying);
         1 otherwise.
+    frame_metadata : tuple[Mapping[str, Any] | None, ...]
+        Per plane, in the order the planes are read, its per-frame metadata
+        as `OMEStream.append` takes it (``delta_t`` and ``exposure_time`` in
+        s, ``position_x/y/z`` in µm; from an OME-Zarr of ours every key it
+        recorded); None for a plane without. Empty: no plane has any.
     """
 
     path: str
@@ -102,6 +111,7 @@ class SourceImage:
     dtype: str
     position: Position = field(default_factory=lambda: Position(name="0"))
     samples: int = 1
+    frame_metadata: tuple[Mapping[str, Any] | None, ...] = ()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -127,6 +137,8 @@ def read_sources(
     sources : sequence of str or Path
         TIFF files (OME-TIFF, ImageJ, plain), OME-Zarr directories (0.4, 0.5)
         or plain Zarr arrays, ``.npy`` files, or directories of TIFF files.
+        An OME-TIFF of several positions may be named as it was written
+        (``run.ome.tiff`` for the files in ``run/``).
     axes : str | sequence of str | None
         Names of the axes of sources without axis metadata (``.npy``, plain
         TIFF, plain Zarr arrays), slowest first: ``"tczyx"`` or
@@ -143,7 +155,7 @@ def read_sources(
     images: list[SourceImage] = []
     seen: set[tuple[str, int]] = set()  # pages of multi-file OME-TIFF sets
     for source in sources:
-        path = Path(source)
+        path = written_path(Path(source))
         if not path.exists():
             raise FileNotFoundError(f"Source {path} does not exist.")
         if _is_zarr(path):
@@ -421,6 +433,7 @@ def _tiff_image(
         dtype=str(np.dtype(series.dtype).newbyteorder("=").name),
         position=_ome_position(image, name),
         samples=samples,
+        frame_metadata=_ome_planes(image, outer_axes, outer_shape, samples),
     )
 
 
@@ -499,6 +512,46 @@ def _ome_position(image: Any, name: str) -> Position:
 
 
 _TO_UM = {"nm": 1e-3, "µm": 1.0, "mm": 1e3, "cm": 1e4, "m": 1e6}
+_TO_S = {"ns": 1e-9, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
+#: per-frame metadata keys (s, µm) from the OME Plane attributes of the same name
+_PLANE_UNITS = {
+    "delta_t": _TO_S,
+    "exposure_time": _TO_S,
+    "position_x": _TO_UM,
+    "position_y": _TO_UM,
+    "position_z": _TO_UM,
+}
+
+
+def _ome_planes(
+    image: Any, outer_axes: str, outer_shape: tuple[int, ...], samples: int
+) -> tuple[dict[str, float] | None, ...]:
+    """Per plane in read order (pages, then samples), its OME Plane's values."""
+    planes = image.pixels.planes if image is not None else []
+    if not planes or any(a not in "TZC" for a in outer_axes):
+        return ()  # no planes, or axes (modulo, planar samples) Planes do not name
+    values = {
+        (p.the_z or 0, p.the_c or 0, p.the_t or 0): _plane_values(p) for p in planes
+    }
+    out: list[dict[str, float] | None] = []
+    for index in itertools.product(*(range(n) for n in outer_shape)):
+        at = dict(zip(outer_axes, index, strict=True))
+        meta = values.get((at.get("Z", 0), at.get("C", 0), at.get("T", 0)))
+        out.extend([meta] * samples)
+    return tuple(out) if any(out) else ()
+
+
+def _plane_values(plane: Any) -> dict[str, float] | None:
+    """A Plane's times in s and positions in µm (a unit we cannot convert,
+    such as the default "reference frame" of positions, leaves a value out)."""
+    out = {}
+    for key, factors in _PLANE_UNITS.items():
+        value = getattr(plane, key)
+        unit = getattr(plane, f"{key}_unit")
+        factor = factors.get(unit.value) if unit is not None else None
+        if value is not None and factor is not None and math.isfinite(value):
+            out[key] = float(value) * factor
+    return out or None
 
 
 def _tiff_scales(
@@ -760,6 +813,7 @@ def _ngff_image(
     if position.plate_row is not None:  # a field: the plate decides its name
         name = position.name
     array_key = f"{key}/{dataset['path']}" if key else str(dataset["path"])
+    own = group.attrs.asdict().get("ome_writers")
     return SourceImage(
         path=str(path),
         kind="zarr",
@@ -768,7 +822,33 @@ def _ngff_image(
         dimensions=tuple(dims),
         dtype=str(np.dtype(array.dtype).newbyteorder("=").name),
         position=position.model_copy(update={"name": str(name)}),
+        frame_metadata=_ngff_frames(path / key if key else path, own, array.shape),
     )
+
+
+def _ngff_frames(
+    image_dir: Path, own: Any, shape: tuple[int, ...]
+) -> tuple[dict[str, Any] | None, ...]:
+    """Per plane in read order, the per-frame metadata ome-writers recorded
+    for the image (``storage_index`` is the plane's index in the array)."""
+    if not isinstance(own, dict):
+        return ()
+    records, _ = stored_records(image_dir, own)
+    outer = shape[:-2]
+    out: list[dict[str, Any] | None] = [None] * math.prod(outer)
+    for record in records:
+        index = record.get("storage_index")
+        if not isinstance(index, list) or len(index) != len(outer):
+            continue
+        linear = 0
+        for i, n in zip(index, outer, strict=True):
+            if not isinstance(i, int) or not 0 <= i < n:
+                break
+            linear = linear * n + i
+        else:
+            meta = {k: v for k, v in record.items() if k != "storage_index"}
+            out[linear] = meta or None
+    return tuple(out) if any(out) else ()
 
 
 def _hex_color(value: Any) -> Any:

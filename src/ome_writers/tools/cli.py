@@ -122,7 +122,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             processes=args.processes,
             progress=not args.quiet,
         )
-    except (ConversionError, OSError, EOFError, ValueError, NotImplementedError) as e:
+    except (
+        ConversionError,
+        ImportError,
+        OSError,
+        EOFError,
+        ValueError,
+        NotImplementedError,
+    ) as e:
         print(f"ome-writers convert: error: {e}", file=sys.stderr)
         return 1
     if not args.quiet:
@@ -266,13 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler",
         default=None,
         metavar="ADDRESS",
-        help="dask.distributed scheduler address (default: local processes)",
+        help="dask.distributed scheduler address (default: local threads)",
     )
     convert.add_argument(
         "--processes",
         type=int,
         default=None,
-        help="local processes (default: one per image up to the CPUs; 1: none)",
+        help="local worker processes instead of threads (default: threads, one "
+        "per image up to the CPUs; 1: one stream, no threads)",
     )
     convert.add_argument("--quiet", action="store_true", help="no progress bar")
     convert.set_defaults(func=_cmd_convert)

@@ -9,8 +9,9 @@ and memory does not grow with the size of the input.
 
 Parallel conversion into one dataset
 ------------------------------------
-Several images are written in parallel, one task per image, on local
-processes or on a dask.distributed cluster (``scheduler=``), when the layout
+Several images are written in parallel, one task per image, on threads of
+the calling process, local processes (``processes=N``) or a dask.distributed
+cluster (``scheduler=``; `_convert_tasks.py` runs the tasks), when the layout
 gives each image a place of its own: an image group of an OME-Zarr
 collection or plate, or a file of an OME-TIFF file set. The parent process
 
@@ -31,7 +32,8 @@ collection or plate, or a file of an OME-TIFF file set. The parent process
    ``OME/METADATA.ome.xml``; the OME-XML of an OME-TIFF set is joined from the
    files' own descriptions (IDs renumbered, TiffData pointing at the files
    by UUID) and written into every file, as the writer does at close;
-5. validates the output with `inspect_dataset`.
+5. validates the output with `inspect_dataset`; when anything fails, removes
+   the output it created.
 
 So tasks write through the same backends as any acquisition (no second copy
 of the data, nothing written twice), and the result equals what one
@@ -40,22 +42,16 @@ and every metadata document. Conversions that cannot be split so (a single
 image; series of other dimensions than positions; ``processes=1``) stream
 every image in order through one `create_stream` in the calling process.
 
-Local workers fork from a server process that imported this module and the
-writers once (``forkserver``; ``spawn`` where there is none), never from the
-calling process and its library threads. Dask workers must see the sources
-and the destination at the same paths.
+Dask workers must see the sources and the destination at the same paths.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import time
-import uuid
-from dataclasses import dataclass, replace
+import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from ome_writers import (
     AcquisitionSettings,
@@ -65,21 +61,44 @@ from ome_writers import (
     create_stream,
 )
 from ome_writers._io._paths import remove_dataset, resolve_output
-from ome_writers.tools._sources import SourceImage, plate_of, read_planes, read_sources
+from ome_writers.tools._convert_tasks import (
+    ConversionError,
+    Task,
+    failed,
+    run_dask,
+    run_processes,
+    run_threads,
+    stream_image,
+)
+from ome_writers.tools._sources import SourceImage, plate_of, read_sources
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
-    from concurrent.futures import Future
+    from collections.abc import Mapping, Sequence
 
 
 __all__ = ["ConversionError", "SourceImage", "convert", "read_sources"]
 
-# report progress from a task at most this often (seconds)
-_REPORT_INTERVAL = 0.2
+_INSTALL = 'pip install "ome-writers[convert]"'
 
 
-class ConversionError(RuntimeError):
-    """A conversion failed: a task raised, or the output did not validate."""
+def _check_extras(scheduler: str | None, progress: bool) -> None:
+    """Refuse, before anything is written, what needs the `convert` extra."""
+    if scheduler is not None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError as e:
+            raise ImportError(
+                "A scheduler address (--scheduler) needs dask.distributed, which "
+                f"is not installed: {_INSTALL}."
+            ) from e
+    if progress:
+        try:
+            import rich.progress  # noqa: F401
+        except ImportError as e:
+            raise ImportError(
+                "The progress bar needs rich, which is not installed: "
+                f"{_INSTALL}, or pass progress=False (--quiet)."
+            ) from e
 
 
 def _build_settings(
@@ -157,62 +176,6 @@ def _with_chunks(
 
 
 # -------------------------------------------------------------------- writing
-
-
-@dataclass(frozen=True)
-class _Task:
-    """One image written into its place of the dataset (a worker's job)."""
-
-    image: SourceImage
-    settings: AcquisitionSettings
-    report: Literal["queue", "dask"] | None = None
-    topic: str = ""
-
-
-_PRELOAD = [
-    "ome_writers.tools.convert",
-    "ome_writers.backends.tiff._writer",
-    "ome_writers.backends.tiff._ome_models",
-    "ome_writers.backends.zarr._tensorstore",
-    "ome_writers.backends.zarr._zarr_python",
-]
-_QUEUE: Any = None  # a worker process's progress queue (set by the initializer)
-
-
-def _init_worker(queue: Any) -> None:
-    global _QUEUE
-    _QUEUE = queue
-
-
-def _reporter(task: _Task) -> Callable[[int], None]:
-    if task.report == "queue" and _QUEUE is not None:
-        return _QUEUE.put  # type: ignore[no-any-return]
-    if task.report == "dask":
-        from distributed import get_worker
-
-        worker = get_worker()
-        return lambda n: worker.log_event(task.topic, n)
-    return lambda n: None
-
-
-def _write_image(task: _Task) -> int:
-    """Stream one image into its single-position dataset; frames written."""
-    report = _reporter(task)
-    pending = 0
-    last = time.monotonic()
-    with create_stream(task.settings, checkpoint_seconds=None, finite_only=False) as s:
-        for plane in read_planes(task.image):
-            if plane is None:
-                s.skip(frames=1)
-            else:
-                s.append(plane)
-            pending += 1
-            if time.monotonic() - last > _REPORT_INTERVAL:
-                report(pending)
-                pending, last = 0, time.monotonic()
-    if pending:
-        report(pending)
-    return task.image.num_planes
 
 
 def _position_settings(
@@ -316,15 +279,20 @@ def convert(
     Every image of every source becomes one position of the output (a
     bioformats2raw collection, a plate when the source is one, or a set of
     OME-TIFF files), carrying dimension names and types, units, physical
-    sizes, channels, position names and stage positions. Planes are read
-    and written one at a time; the output is validated at the end.
+    sizes, channels, position names, stage positions and the per-frame
+    metadata of the planes (OME-XML Plane DeltaT, ExposureTime and
+    PositionX/Y/Z; the frame metadata of an OME-Zarr written by
+    ome-writers), stored where an acquisition's `frame_metadata` goes. Planes
+    are read and written one at a time; the output is validated at the end.
 
     Parameters
     ----------
     sources : sequence of str or Path
         OME-TIFF, ImageJ or plain TIFF files, OME-Zarr 0.4/0.5 datasets (or
-        plain Zarr arrays), ``.npy`` files, or folders of TIFF files. Images
-        must share their axes; counts, frame sizes and pixel types may differ.
+        plain Zarr arrays), ``.npy`` files, or folders of TIFF files (an
+        OME-TIFF of several positions also by the name it was written under:
+        ``run.ome.tiff`` for the files in ``run/``). Images must share their
+        axes; counts, frame sizes and pixel types may differ.
     dest : str or Path
         The output; its suffix selects the format (``.ome.zarr``,
         ``.ome.tiff``) unless `format` is given.
@@ -347,12 +315,15 @@ def convert(
     scheduler : str | None
         Address of a dask.distributed scheduler: every image is one task on
         its cluster (the workers must see `sources` and `dest` at the same
-        paths). None: local processes.
+        paths). Needs the ``convert`` extra. None: local threads or
+        processes (`processes`).
     processes : int | None
-        Local processes writing images in parallel (None: one per image, at
-        most the number of CPUs; 1: all in this process).
+        None: images are written in parallel by threads of this process, one
+        per image up to the number of CPUs. N > 1: by N local worker
+        processes, which import the program's main module (see Notes). 1:
+        every image in order through one stream in this process.
     progress : bool
-        Show a progress bar (rich) on stderr.
+        Show a progress bar (rich, from the ``convert`` extra) on stderr.
 
     Returns
     -------
@@ -361,6 +332,10 @@ def convert(
 
     Raises
     ------
+    ImportError
+        `scheduler` or `progress` needs what the ``convert`` extra installs
+        (``pip install "ome-writers[convert]"``) and it is not installed;
+        raised before anything is read or written.
     FileExistsError
         The output exists and `overwrite` is False.
     ConversionError
@@ -368,10 +343,18 @@ def convert(
 
     Notes
     -----
-    Local worker processes import the program's main module, as for any
-    process pool: a script converting several images in parallel calls
-    `convert` under ``if __name__ == "__main__":``.
+    When the conversion fails (or is interrupted), an output it created is
+    removed, with the folders made for it; an output it was replacing
+    (`overwrite`) is left as far as it got. Nothing else is removed.
+
+    Local worker processes (``processes=N``) import the program's main
+    module, as for any process pool: a script asking for them calls
+    `convert` under ``if __name__ == "__main__":``. The default threads need
+    no guard.
     """
+    if processes is not None and processes < 1:
+        raise ValueError(f"processes must be None or at least 1, got {processes}.")
+    _check_extras(scheduler, progress)
     images = read_sources(sources, axes=axes)
     plate = plate_of(sources[0]) if len(sources) == 1 else None
     settings = _build_settings(
@@ -392,8 +375,33 @@ def convert(
             f"Destination {dest}{also} already exists; pass overwrite=True "
             "(--overwrite) to replace it."
         )
+    made = _NewOutput(out)
+    try:
+        _write(images, settings, progress, scheduler, processes)
+        from ome_writers.tools.info import inspect_dataset
+
+        report = inspect_dataset(out)
+        if not report.valid:
+            raise ConversionError(
+                f"The output {out} did not validate: " + "; ".join(report.problems)
+            )
+    except BaseException as e:
+        note = made.remove()
+        if isinstance(e, ConversionError):
+            e.args = (f"{e} {note}",)
+        raise
+    return out
+
+
+def _write(
+    images: Sequence[SourceImage],
+    settings: AcquisitionSettings,
+    progress: bool,
+    scheduler: str | None,
+    processes: int | None,
+) -> None:
     total = sum(im.num_planes for im in images)
-    bar = _Progress(progress, total, f"{Path(dest).name}")
+    bar = _Progress(progress, total, Path(settings.root_path).name)
     try:
         parallel = _parallel_layout(settings) and (processes != 1 or scheduler)
         if parallel:
@@ -403,14 +411,39 @@ def convert(
         bar.finish()
     finally:
         bar.close()
-    from ome_writers.tools.info import inspect_dataset
 
-    report = inspect_dataset(out)
-    if not report.valid:
-        raise ConversionError(
-            f"The output {out} did not validate: " + "; ".join(report.problems)
-        )
-    return out
+
+class _NewOutput:
+    """What a conversion makes at `out`, to remove if it fails: the output
+    unless it existed before (an output being replaced is left as far as it
+    got), and the folders made for it."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.existed = out.exists() or out.is_symlink()
+        self.folders: list[Path] = []  # deepest first
+        folder = out.parent
+        while not folder.exists():
+            self.folders.append(folder)
+            folder = folder.parent
+
+    def remove(self) -> str:
+        """Remove what the conversion made; a sentence saying what is left."""
+        if self.existed:
+            return f"The output {self.out} it was replacing was left as far as it got."
+        try:
+            if self.out.is_dir() and not self.out.is_symlink():
+                shutil.rmtree(self.out)
+            else:
+                self.out.unlink(missing_ok=True)
+        except OSError as e:
+            return f"The partial output {self.out} could not be removed: {e}."
+        for folder in self.folders:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: something else is in it
+                break
+        return f"Nothing was left at {self.out}."
 
 
 def _convert_here(
@@ -419,12 +452,11 @@ def _convert_here(
     """Every image in order through one stream of the whole dataset."""
     with create_stream(settings, checkpoint_seconds=None, finite_only=False) as s:
         for image in images:
-            for plane in read_planes(image):
-                if plane is None:
-                    s.skip(frames=1)
-                else:
-                    s.append(plane)
-                bar.advance(1)
+            try:
+                for _ in stream_image(s, image):
+                    bar.advance(1)
+            except Exception as e:
+                raise failed(image, e) from e
         if settings.format.name == "ome-zarr" and len(images) == 1:
             # a single image keeps its name (a collection's images have theirs)
             attributes = s.get_metadata()
@@ -461,13 +493,15 @@ def _convert_parallel(
         suffix = settings.format.suffix
         places = [root / f"{root.name}_p{k:03d}{suffix}" for k in range(len(images))]
     tasks = [
-        _Task(image, _position_settings(settings, k, place))
+        Task(image, _position_settings(settings, k, place))
         for k, (image, place) in enumerate(zip(images, places, strict=True))
     ]
     if scheduler is not None:
-        _run_dask(tasks, scheduler, bar)
+        run_dask(tasks, scheduler, bar.advance)
+    elif processes is None:
+        run_threads(tasks, bar.advance)
     else:
-        _run_processes(tasks, processes, bar)
+        run_processes(tasks, processes, bar.advance)
     if layout is not None:
         _describe_collection(root, settings, layout)
     else:
@@ -480,109 +514,6 @@ def _remove_tiff_set(root: Path, suffix: str) -> None:
     for path in root.iterdir():
         if pattern.fullmatch(path.name) or path.name.endswith(".companion.ome"):
             path.unlink()
-
-
-def _failed(task: _Task, error: BaseException) -> ConversionError:
-    return ConversionError(
-        f"Converting {task.image.path} (position {task.image.name!r}) failed: "
-        f"{str(error).rstrip('.')}. The partial output was left in place."
-    )
-
-
-def _run_processes(tasks: list[_Task], processes: int | None, bar: _Progress) -> None:
-    import multiprocessing
-    import queue as queue_module
-    import threading
-    from concurrent.futures import ProcessPoolExecutor
-
-    workers = processes or min(len(tasks), os.cpu_count() or 1)
-    # workers fork from a server that imported this module once (never from
-    # this process and its library threads), else they start afresh
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context: Any = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)
-    else:
-        context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    stop = threading.Event()
-
-    def drain() -> None:
-        while not stop.is_set():
-            try:
-                bar.advance(queue.get(timeout=0.1))
-            except queue_module.Empty:
-                continue
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        with ProcessPoolExecutor(
-            max_workers=max(1, min(workers, len(tasks))),
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(queue,),
-        ) as pool:
-            futures = {
-                pool.submit(_write_image, replace(t, report="queue")): t for t in tasks
-            }
-            _collect(futures)
-    finally:
-        stop.set()
-        reader.join()
-        while True:  # what arrived after the reader stopped
-            try:
-                bar.advance(queue.get_nowait())
-            except queue_module.Empty:
-                break
-        queue.close()
-
-
-def _collect(futures: Mapping[Future[int], _Task]) -> None:
-    from concurrent.futures import FIRST_EXCEPTION, wait
-    from concurrent.futures.process import BrokenProcessPool
-
-    done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-    for future in done:
-        error = future.exception()
-        if error is None:
-            continue
-        for other in pending:
-            other.cancel()
-        if isinstance(error, BrokenProcessPool):
-            raise ConversionError(
-                "A worker process died or could not start. Worker processes "
-                "import the main module of the program (as for any process pool): "
-                "a script converting several images must call convert() under "
-                "`if __name__ == '__main__':` (or pass processes=1). The partial "
-                "output was left in place."
-            ) from error
-        raise _failed(futures[future], error) from error
-
-
-def _run_dask(tasks: list[_Task], address: str, bar: _Progress) -> None:
-    from distributed import Client
-
-    topic = f"ome-writers-convert-{uuid.uuid4().hex}"
-    with Client(address, set_as_default=False) as client:  # type: ignore[no-untyped-call]
-        client.subscribe_topic(topic, lambda event: bar.advance(int(event[1])))
-        try:
-            futures = {
-                client.submit(
-                    _write_image,
-                    replace(t, report="dask", topic=topic),
-                    pure=False,
-                    key=f"convert-{t.image.name}-{uuid.uuid4().hex[:8]}",
-                ): t
-                for t in tasks
-            }
-            for future, task in futures.items():
-                try:
-                    future.result()
-                except Exception as e:
-                    client.cancel(list(futures))
-                    raise _failed(task, e) from e
-        finally:
-            client.unsubscribe_topic(topic)
 
 
 def _describe_collection(

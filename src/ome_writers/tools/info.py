@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ome_writers._io._paths import written_path
 from ome_writers._schema._object_storage import url_scheme
 from ome_writers.tools._report import (
     DatasetReport,
@@ -58,13 +59,7 @@ def inspect_dataset(path: str | Path) -> DatasetReport:
         from ome_writers.tools._info_object import inspect_object_dataset
 
         return inspect_object_dataset(path)
-    path = Path(path)
-    if not path.exists() and path.suffix.lower() in (".tif", ".tiff"):
-        from ome_writers._schema._format import ome_stem_suffix
-
-        folder = Path(ome_stem_suffix(str(path))[0])
-        if folder.is_dir():  # several positions: a directory of files
-            path = folder
+    path = written_path(Path(path))
     if not path.exists():
         report = DatasetReport(path, "unreadable")
         report.problems.append("does not exist")
