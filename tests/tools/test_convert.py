@@ -492,7 +492,7 @@ def test_demo_frame_metadata_both_ways(tmp_path: Path) -> None:
 
     demo = tmp_path / "demo"
     sizes = {"t": 2, "z": 2, "c": 2, "positions": 2, "width": 32, "height": 24}
-    formats = ["ome.zarr", "ome.tiff"]
+    formats = ["ome-zarr", "ome-tiff"]
     assert run_demo(output=str(demo), formats=formats, pixel_size=0.5, **sizes) == 0
     source_tiff = ome_types.from_tiff(next((demo / "demo").glob("*_p000.ome.tiff")))
     zarr_out = convert(
