@@ -71,6 +71,7 @@ CHILD = textwrap.dedent(
         format=backend,
         dimensions=[Dimension(**d) for d in json.loads(dims)],
         dtype="uint16",
+        **json.loads(sys.argv[7]),
     )
     assert settings.loss_window == 1.0, settings.loss_window
     stream = create_stream(settings, checkpoint_seconds=None)
@@ -99,6 +100,8 @@ class Layout:
     name: str
     dims: tuple[dict[str, Any], ...]  # Dimension keyword arguments, Y/X left out
     y_chunking: tuple[tuple[str, int], ...] = ()  # Zarr chunking of y
+    period: float = PERIOD  # seconds between appends
+    options: tuple[tuple[str, Any], ...] = ()  # other settings (pyramid=2)
 
     def dimension_kwargs(self, zarr: bool) -> list[dict[str, Any]]:
         """Every dimension, Y and X last; without chunking when not `zarr`."""
@@ -117,6 +120,7 @@ class Layout:
             format=backend,
             dimensions=[Dimension(**d) for d in self.dimension_kwargs(zarr)],
             dtype="uint16",
+            **dict(self.options),
         )
 
     @property
@@ -351,9 +355,10 @@ def _run_one(kill: Kill) -> None:
                 kill.backend,
                 str(kill.root),
                 dims,
-                repr(PERIOD),
+                repr(kill.layout.period),
                 str(Y),
                 str(X),
+                json.dumps(dict(kill.layout.options)),
             ],
             stdout=subprocess.PIPE,
             stderr=err,

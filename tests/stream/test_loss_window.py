@@ -90,24 +90,21 @@ def test_unbounded_array_declares_the_frames_written(
 ) -> None:
     root = tmp_path / "x.ome.zarr"
     stream = create_stream(_settings(root, backend, t=None, loss_window=None))
+    # before any visit, zarr.json declares no time point, not the room
+    assert json.loads((root / "0" / "zarr.json").read_text())["shape"][0] == 0
     for n in range(9):  # t = 0, 1 and one plane of t = 2
         stream.append(_frame(n))
-    assert stream._make_readable()  # frames arrived since the last visit:
-    for data in _on_disk(root):  # readable, the room grown ahead kept
-        assert data.shape[0] >= 3
-        np.testing.assert_array_equal(data[2, 0], _frame(8))
-        assert not data[2, 1:].any()
-    assert stream._backend.needs_visit()
-    assert stream._make_readable()  # none since: cut to the frames written
-    assert not stream._backend.needs_visit()
+    assert stream._make_readable()  # the frames written, not the room
     shape = json.loads((root / "0" / "zarr.json").read_text())["shape"]
     assert shape[0] == 3
     for data in _on_disk(root):
         assert data.shape[0] == 3
-        np.testing.assert_array_equal(data[2, 0], _frame(8))
-        assert not data[2, 1:].any()
-    for n in range(9, 14):  # grows again past the declared extent
+        for n in range(9):
+            np.testing.assert_array_equal(data[n // 4, n % 4], _frame(n))
+        assert not data[2, 1:].any()  # t = 2 is in progress
+    for n in range(9, 14):  # written past the declared extent
         stream.append(_frame(n))
+    assert json.loads((root / "0" / "zarr.json").read_text())["shape"][0] == 3
     stream.close()
     for data in _on_disk(root):
         assert data.shape[0] == 4
@@ -115,13 +112,10 @@ def test_unbounded_array_declares_the_frames_written(
 
 
 @pytest.mark.parametrize("backend", ZARR_BACKENDS)
-def test_chunk_completed_after_a_cut_while_the_array_regrows(
-    tmp_path: Path, backend: str
-) -> None:
-    """Unbounded t in chunks of 4 frames: a visit with no new frame cuts the
-    array to 3 frames; the frame completing the chunk regrows it, and the
-    whole chunk is written through an array that may not have the new shape
-    yet."""
+def test_chunk_completed_past_the_declared_extent(tmp_path: Path, backend: str) -> None:
+    """Unbounded t in chunks of 4 frames: a visit declares the frames of a
+    chunk being filled (written provisionally); the frame completing the
+    chunk is written past the declared extent, within the room."""
     root = tmp_path / "x.ome.zarr"
     settings = AcquisitionSettings(
         root_path=str(root),
@@ -141,9 +135,10 @@ def test_chunk_completed_after_a_cut_while_the_array_regrows(
             stream.append(_frame(frames))
             frames += 1
         assert stream._make_readable()
-        assert stream._make_readable()  # nothing new: cut
         shape = json.loads((root / "0" / "zarr.json").read_text())["shape"]
         assert shape[0] == frames
+        assert stream._make_readable()  # nothing new: nothing written
+        assert json.loads((root / "0" / "zarr.json").read_text())["shape"] == shape
     stream.close()
     for data in _on_disk(root):
         assert data.shape[0] == frames
@@ -152,12 +147,12 @@ def test_chunk_completed_after_a_cut_while_the_array_regrows(
 
 
 @pytest.mark.parametrize("backend", ZARR_BACKENDS)
-def test_steady_acquisition_keeps_its_room(
+def test_steady_acquisition_declares_each_visit_and_keeps_its_room(
     tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two positions, unbounded t: while frames keep arriving, visits leave the
-    room grown ahead (no resize); a visit after an array's frames stopped cuts
-    that array only, and it regrows to at least its initial room."""
+    """Two positions, unbounded t: every visit declares each array's frames
+    (one zarr.json write per array that got frames, none for one that did
+    not), and the room grown ahead stays in the writer's handles."""
     root = tmp_path / "x.ome.zarr"
     settings = AcquisitionSettings(
         root_path=str(root),
@@ -173,59 +168,80 @@ def test_steady_acquisition_keeps_its_room(
     )
     stream = create_stream(settings)
     arrays = stream._backend.arrays  # type: ignore[attr-defined]
-    resized: list[tuple[int, int]] = []
-    resize = arrays.writer.resize
+    writer = arrays.writer
+    rooms: list[tuple[int, int]] = []
+    declared: list[dict[int, int]] = []
+    make_room, declare = writer.make_room, writer.declare
 
-    def counted(position: int, shape: tuple[int, ...]) -> None:
-        resized.append((position, shape[0]))
-        resize(position, shape)
+    def counted_room(position: int, shape: tuple[int, ...]) -> None:
+        rooms.append((position, shape[0]))
+        make_room(position, shape)
 
-    monkeypatch.setattr(arrays.writer, "resize", counted)
+    def counted_declare(shapes: dict[int, tuple[int, ...]]) -> None:
+        declared.append({p: shape[0] for p, shape in shapes.items()})
+        declare(shapes)
+
+    monkeypatch.setattr(writer, "make_room", counted_room)
+    monkeypatch.setattr(writer, "declare", counted_declare)
     room = arrays.allocated[0][0]
+
+    def on_disk(position: int) -> int:
+        doc = root / str(position) / "0" / "zarr.json"
+        return int(json.loads(doc.read_text())["shape"][0])
+
     for t in range(20):  # both positions, a visit after every time point
         stream.append(_frame(2 * t))
         stream.append(_frame(2 * t + 1))
         assert stream._make_readable()
-    assert resized == []
+        assert declared[-1] == {0: t + 1, 1: t + 1}
+        assert on_disk(0) == on_disk(1) == t + 1
+    assert len(declared) == 20
+    assert rooms == []  # within the room the arrays started with
     for t in range(20, 23):  # only position 0 gets frames (skips position 1)
         stream.append(_frame(2 * t))
         stream.skip()
         assert stream._make_readable()
-    assert resized == []  # the skips count as arrivals for position 1
-    stream.append(_frame(46))  # t = 23, position 0
+    assert declared[-1] == {0: 23, 1: 23}  # skipped cells read as zeros
+    assert stream._make_readable()  # nothing new: nothing written
+    assert len(declared) == 23
+    stream.append(_frame(46))  # t = 23, position 0 only
     assert stream._make_readable()
-    assert resized == [(1, 23)]  # position 1 got nothing since the last visit
-    stream.append(_frame(47))  # position 1 regrows, with the initial room
-    assert resized[1:] == [(1, max(room, 2 * 23))]
+    assert declared[-1] == {0: 24}
+    assert (on_disk(0), on_disk(1)) == (24, 23)
+    for n in range(47, 2 * room + 2):  # past half the room: grown ahead
+        stream.append(_frame(n))
+    assert {p for p, _ in rooms} == {0, 1}
+    assert all(size > room for _, size in rooms)
+    assert (on_disk(0), on_disk(1)) == (24, 23)  # the room is never declared
     assert stream._make_readable()
-    assert stream._make_readable()
-    assert [p for p, _ in resized[2:]] == [0, 1]  # both quiet: both cut
-    for position in range(2):
-        array = root / str(position) / "0"
-        assert json.loads((array / "zarr.json").read_text())["shape"][0] == 24
+    assert (on_disk(0), on_disk(1)) == (room + 1, room + 1)
     stream.close()
     for position in range(2):
         array = root / str(position) / "0"
         by_zarr = np.asarray(zarr.open_array(array, mode="r")[:])
-        assert by_zarr.shape[0] == 24
+        assert by_zarr.shape[0] == room + 1
         np.testing.assert_array_equal(by_zarr[23], _frame(46 + position))
 
 
 @pytest.mark.parametrize("backend", ZARR_BACKENDS)
-def test_window_thread_cuts_once_frames_stop(tmp_path: Path, backend: str) -> None:
-    """The window's thread visits again with nothing new until the array is cut."""
+def test_window_thread_declares_the_frames_written(
+    tmp_path: Path, backend: str
+) -> None:
+    """The window's thread declares the frames written, never the room."""
     root = tmp_path / "x.ome.zarr"
     stream = create_stream(_settings(root, backend, t=None, loss_window=0.2))
     for n in range(9):
         stream.append(_frame(n))
     deadline = time.monotonic() + 10
-    shape = None
+    shapes = set()
     while time.monotonic() < deadline:
         shape = json.loads((root / "0" / "zarr.json").read_text())["shape"]
+        shapes.add(shape[0])
         if shape[0] == 3:
             break
         time.sleep(0.05)
-    assert shape is not None and shape[0] == 3
+    assert shapes <= {0, 3}
+    assert 3 in shapes
     stream.close()
 
 
@@ -348,11 +364,10 @@ def test_visit_waits_for_writes_without_the_stream_lock(
 
 
 @pytest.mark.parametrize("backend", ZARR_BACKENDS)
-def test_pyramid_level_zero_keeps_its_room_while_frames_arrive(
-    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+def test_pyramid_levels_declare_the_frames_written(
+    tmp_path: Path, backend: str
 ) -> None:
-    """With a pyramid, level 0 follows the same rule: no cut while frames
-    arrive, a cut at the first visit after they stopped."""
+    """With a pyramid, every level declares the frames written at each visit."""
     root = tmp_path / "x.ome.zarr"
     settings = AcquisitionSettings(
         root_path=str(root),
@@ -367,24 +382,16 @@ def test_pyramid_level_zero_keeps_its_room_while_frames_arrive(
         pyramid=2,
     )
     stream = create_stream(settings)
-    writer = stream._backend.base.arrays.writer  # type: ignore[attr-defined]
-    resized: list[int] = []
-    resize = writer.resize
-
-    def counted(position: int, shape: tuple[int, ...]) -> None:
-        resized.append(shape[0])
-        resize(position, shape)
-
-    monkeypatch.setattr(writer, "resize", counted)
     frame = np.arange(32 * 32, dtype="uint16").reshape(32, 32)
-    for _ in range(10):
-        stream.append(frame)
+    for n in range(10):
+        stream.append(frame + n)
         assert stream._make_readable()
-    assert resized == []
-    assert stream._make_readable()  # nothing new: level 0 cut
-    assert resized == [10]
-    assert not stream._backend.needs_visit()
-    assert json.loads((root / "0" / "zarr.json").read_text())["shape"][0] == 10
+        for level, size in ((0, 32), (1, 16)):
+            doc = json.loads((root / str(level) / "zarr.json").read_text())
+            assert doc["shape"] == [n + 1, size, size]
+    level1 = np.asarray(zarr.open_array(root / "1", mode="r")[:])
+    assert level1.shape == (10, 16, 16)
+    assert all(level1[n].any() for n in range(10))
     stream.close()
     for level, size in ((0, 32), (1, 16)):
         data = np.asarray(zarr.open_array(root / str(level), mode="r")[:])

@@ -238,27 +238,32 @@ def test_zarr_early_close_lists_missing_frames(
     assert frames is not None
     assert (frames.declared, frames.acquired, frames.source) == (12, 4, "chunks")
     assert frames.index_axes == ("t", "c", "z")
-    expected_missing = [(0, 1, 1), (0, 1, 2)] + [
-        (1, c, z) for c in range(2) for z in range(3)
-    ]
+    expected_missing = [(0, 1, 1), (0, 1, 2)]  # of the last time point reached
     assert frames.missing == expected_missing
+    past_last = [(1, c, z) for c in range(2) for z in range(3)]
+    assert (frames.frames_end, frames.past_last) == (1, past_last)
     assert (frames.chunks_stored, frames.chunks_total) == (4, 12)
     # independent reader: the planes zarr-python reads that hold data
     data = zarr.open_array(str(path / "0"), mode="r")[...]
     written = {tuple(int(i) for i in ix) for ix in np.argwhere(data.any(axis=(3, 4)))}
     assert len(written) == frames.acquired
-    assert not written & set(frames.missing)
+    assert not written & set(frames.missing + frames.past_last)
 
     text = "\n".join(report.lines())
     assert (
         "    frames: 4 of 12 acquired (chunk files); missing (no chunk on disk) "
-        "8 (t,c,z): (0, 1, 1), (0, 1, 2), (1, 0, 0), (1, 0, 1), (1, 0, 2), ... (+3)"
+        "2 (t,c,z): (0, 1, 1), (0, 1, 2); not acquired past the last frame (room "
+        "grown ahead, or never reached) 6 (t,c,z): (1, 0, 0), (1, 0, 1), (1, 0, 2), "
+        "(1, 1, 0), (1, 1, 1), ... (+1)"
     ) in text
     doc = _json(path, capsys)
     entry = doc["images"][0]["frames"]
     assert entry["complete"] is False
-    assert entry["missing_count"] == 8
+    assert entry["missing_count"] == 2
     assert entry["missing"] == [list(i) for i in expected_missing]
+    assert entry["frames_end"] == 1
+    assert entry["past_last_frame_count"] == 6
+    assert entry["past_last_frame"] == [list(i) for i in past_last]
 
 
 def test_zarr_early_close_with_frame_metadata(tmp_path: Path) -> None:
@@ -278,12 +283,57 @@ def test_zarr_early_close_with_frame_metadata(tmp_path: Path) -> None:
     # frames are missing, so the chunk files are looked at too
     assert image.frames.source == "frame_metadata+chunks"
     assert image.frames.acquired == 3
-    assert image.frames.missing == [(3,), (4,)]
+    assert image.frames.missing == []
+    assert image.frames.past_last == [(3,), (4,)]
     assert image.frame_keys == ["delta_t", "exposure_time"]
     assert (
-        "    frames: 3 of 5 acquired (frame metadata + chunk files); "
-        "missing (no chunk on disk) 2 (t): 3, 4"
+        "    frames: 3 of 5 acquired (frame metadata + chunk files); not acquired "
+        "past the last frame (room grown ahead, or never reached) 2 (t): 3, 4"
     ) in inspect_dataset(path).lines()
+
+
+def _declare_room(array: Path, extent: int) -> None:
+    """Make `array` declare `extent` along its first axis, as older versions
+    left an unbounded array (room grown ahead) when the process was killed."""
+    document = array / "zarr.json"
+    meta = json.loads(document.read_text())
+    meta["shape"][0] = extent
+    document.write_text(json.dumps(meta))
+
+
+def test_zarr_room_grown_ahead_is_not_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "grown.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="y", count=4),
+            Dimension(name="x", count=4),
+        ],
+        dtype="uint8",
+    )
+    _write(settings, frames=10)
+    _declare_room(path / "0", 128)
+    report = inspect_dataset(path)
+    assert report.valid, report.problems
+    [image] = report.images
+    frames = image.frames
+    assert frames is not None
+    assert (frames.declared, frames.acquired, frames.missing) == (128, 10, [])
+    assert frames.frames_end == 10
+    assert frames.past_last == [(t,) for t in range(10, 128)]
+    lines = report.lines()
+    assert (
+        "    frames: 10 of 128 acquired (chunk files); not acquired past the last "
+        "frame (room grown ahead, or never reached) 118 (t): 10, 11, 12, 13, 14, "
+        "... (+113)"
+    ) in lines
+    assert not any("missing" in line for line in lines)
+    entry = _json(path, capsys)["images"][0]["frames"]
+    assert (entry["missing_count"], entry["past_last_frame_count"]) == (0, 118)
+    assert entry["frames_end"] == 10
 
 
 def test_zarr_jagged_not_acquired(tmp_path: Path) -> None:
@@ -331,7 +381,8 @@ def test_zarr_sharded_chunks_counted_from_shard_index(tmp_path: Path) -> None:
     assert image.storage.compression == "blosc-zstd (level 3, shuffle)"
     assert image.frames is not None
     assert (image.frames.chunks_stored, image.frames.chunks_total) == (3, 4)
-    assert image.frames.acquired == 3 and image.frames.missing == [(3,)]
+    assert image.frames.acquired == 3 and image.frames.missing == []
+    assert image.frames.past_last == [(3,)]
 
 
 def test_tiff_multi_file_set_lists_each_image_once(

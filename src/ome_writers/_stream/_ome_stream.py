@@ -372,7 +372,7 @@ class OMEStream:
             if self._closed or self._failure is not None:
                 return False
             done = self._done()
-            if done == self._readable and not self._backend.needs_visit():
+            if done == self._readable:
                 return True
             try:
                 finish = self._backend.start_readable(self._n)

@@ -191,11 +191,6 @@ class Backend(ABC):
         (a loss-window visit in progress) may end early. Called without the
         stream's lock."""
 
-    def needs_visit(self) -> bool:
-        """A loss-window visit should come even if nothing arrived since the
-        last one: something written is not yet described as it is."""
-        return False
-
     def enable_live_reads(self) -> None:
         """A live view exists: keep whatever reads during acquisition need."""
 

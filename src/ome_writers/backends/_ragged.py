@@ -248,9 +248,6 @@ class RaggedBackend(Backend):
 
         return finish
 
-    def needs_visit(self) -> bool:
-        return any(child.needs_visit() for child in self.children)
-
     def closing(self) -> None:
         for child in self.children:
             child.closing()

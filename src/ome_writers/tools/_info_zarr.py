@@ -318,7 +318,15 @@ def _frames(
     )
     image.frames = frames
     skipped = set(not_acquired)
+
+    def inside(index: Index) -> bool:
+        return len(index) == len(index_shape) and all(
+            0 <= i < n for i, n in zip(index, index_shape, strict=True)
+        )
+
+    end: int | None = index_shape[0] if index_shape else None
     if len(acquired | skipped) < frames.declared and meta:
+        end = None  # known only from the chunks on disk
         try:
             stored = stored_chunks(path / image.array if image.array else path, meta)
         except OSError as e:
@@ -330,21 +338,28 @@ def _frames(
             if all(n == 1 for n in chunk_shape[:-2]):  # a chunk holds one frame
                 acquired |= {index[:-2] for index in chunks}
                 sources.append("chunks")
+            if index_shape:
+                # the first-axis indices up to the last chunk (and record)
+                ends = [(index[0] + 1) * chunk_shape[0] for index in chunks]
+                ends += [index[0] + 1 for index in acquired | skipped if inside(index)]
+                end = min(index_shape[0], max(ends, default=0))
+    frames.frames_end = end
+    if end is not None and end < index_shape[0]:
+        frames.past_last = list(
+            product(range(end, index_shape[0]), *(range(n) for n in index_shape[1:]))
+        )
     if not sources:
         return  # acquired: unknown
     frames.source = "+".join(sources)
-    within = [
-        index
-        for index in acquired
-        if len(index) == len(index_shape)
-        and all(0 <= i < n for i, n in zip(index, index_shape, strict=True))
-    ]
+    within = [index for index in acquired if inside(index)]
     frames.acquired = len(set(within) - skipped)
-    if frames.acquired + len(skipped) < frames.declared:
+    if frames.acquired + len(skipped) + len(frames.past_last) < frames.declared:
         frames.missing = [
             index
             for index in product(*(range(n) for n in index_shape))
-            if index not in acquired and index not in skipped
+            if index not in acquired
+            and index not in skipped
+            and (end is None or index[0] < end)
         ]
 
 
@@ -363,12 +378,20 @@ def stored_chunks(
     if grid.get("name") != "regular" or not shape:
         return None
     outer = tuple(int(n) for n in grid["configuration"]["chunk_shape"])
-    n_outer = math.prod(math.ceil(s / c) for s, c in zip(shape, outer, strict=True))
+    outer_grid = tuple(math.ceil(s / c) for s, c in zip(shape, outer, strict=True))
+    n_outer = math.prod(outer_grid)
     if n_outer > MAX_CHUNKS:
         return None
     files = _chunk_files(array_dir, meta.get("chunk_key_encoding", {}), len(shape))
     if files is None:
         return None
+    # chunks past the declared shape (written after the last declaration of
+    # an acquisition that was killed) are not the array's
+    files = {
+        key: file
+        for key, file in files.items()
+        if all(k < n for k, n in zip(key, outer_grid, strict=True))
+    }
     codecs = meta.get("codecs", [])
     if not (codecs and codecs[0].get("name") == "sharding_indexed"):
         return set(files), outer, n_outer

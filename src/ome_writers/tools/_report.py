@@ -18,6 +18,8 @@ Index = tuple[int, ...]
 SHOWN_INDICES = 5
 #: indices listed in `to_dict()` per kind (the counts are always complete)
 LISTED_INDICES = 1000
+#: how the summary names the planes declared past the last frame
+PAST_LAST = "not acquired past the last frame (room grown ahead, or never reached)"
 
 _SOURCES = {
     "frame_metadata": "frame metadata",
@@ -78,7 +80,16 @@ class Frames:
         Planes the dataset records as not acquired (cells a jagged acquisition
         leaves out; in OME-TIFF also the zero planes padded at close).
     missing : list[tuple[int, ...]]
-        Planes that are neither acquired nor recorded as not acquired.
+        Planes that are neither acquired nor recorded as not acquired, up to
+        the last index along the first axis that holds a frame.
+    frames_end : int | None
+        OME-Zarr: one past the last index along the first axis that holds a
+        frame (or a plane recorded as not acquired); None when it cannot be
+        told.
+    past_last : list[tuple[int, ...]]
+        OME-Zarr: the planes declared past `frames_end`, never acquired: room
+        an unbounded array grew ahead of its frames (older versions declared
+        it until close), or time points an acquisition did not reach.
     source : str
         Where `acquired` comes from: ``frame_metadata`` (the records in
         ``zarr.json``), ``journal`` (``frame_metadata.jsonl`` of an acquisition
@@ -95,6 +106,8 @@ class Frames:
     index_axes: tuple[str, ...] = ()
     not_acquired: list[Index] = field(default_factory=list)
     missing: list[Index] = field(default_factory=list)
+    frames_end: int | None = None
+    past_last: list[Index] = field(default_factory=list)
     source: str = "unknown"
     chunks_stored: int | None = None
     chunks_total: int | None = None
@@ -107,19 +120,19 @@ class Frames:
     def text(self) -> str:
         """``4 of 12 acquired (frame_metadata); missing 8 (t,c,z): ...``."""
         axes = ",".join(self.index_axes)
+        kinds: list[tuple[str, list[Index]]] = []
         if self.acquired is None:
             out = f"unknown of {self.declared}"
             if self.chunks_total is not None:
                 out += f" ({self.chunks_stored} of {self.chunks_total} chunks stored)"
-            return out
-        out = f"{self.acquired} of {self.declared} acquired ({self.source_text()})"
-        missing = "missing"
-        if "chunks" in self.source.split("+"):
-            missing = "missing (no chunk on disk)"
-        for what, indices in (
-            ("not acquired", self.not_acquired),
-            (missing, self.missing),
-        ):
+        else:
+            out = f"{self.acquired} of {self.declared} acquired ({self.source_text()})"
+            missing = "missing"
+            if "chunks" in self.source.split("+"):
+                missing = "missing (no chunk on disk)"
+            kinds += [("not acquired", self.not_acquired), (missing, self.missing)]
+        kinds.append((PAST_LAST, self.past_last))
+        for what, indices in kinds:
             if indices and not self.index_axes:  # a single plane
                 out += f"; {what}"
             elif indices:
@@ -145,6 +158,9 @@ class Frames:
             "not_acquired": [list(i) for i in self.not_acquired[:LISTED_INDICES]],
             "missing_count": len(self.missing),
             "missing": [list(i) for i in self.missing[:LISTED_INDICES]],
+            "frames_end": self.frames_end,
+            "past_last_frame_count": len(self.past_last),
+            "past_last_frame": [list(i) for i in self.past_last[:LISTED_INDICES]],
             "chunks_stored": self.chunks_stored,
             "chunks_total": self.chunks_total,
         }

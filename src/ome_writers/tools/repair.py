@@ -7,8 +7,10 @@ OME-XML describes the complete outer indices); after a crash, repair matches
 the pages on disk to frames by replaying the frame router, pads the last outer
 index with zero pages, and writes the full OME-XML with the per-frame metadata
 journaled beside the files. OME-Zarr
-arrays need no repair (every chunk written before the last checkpoint is
-readable as it is); the per-frame metadata journals beside the images are
+arrays are readable without repair (every chunk written before the last
+loss-window visit or checkpoint is readable as it is); arrays that declare
+room past their last frame (written so by older versions, or other writers)
+are cut to it, and the per-frame metadata journals beside the images are
 moved into their ``zarr.json``.
 """
 
@@ -128,12 +130,15 @@ def repair_tiff(path: Path) -> str:
 def repair_zarr(path: Path) -> str:
     """Consolidate per-frame metadata journals left by an interrupted run.
 
-    The arrays need nothing: every chunk written before the last checkpoint is
-    readable as it is (a chunk file being written when the process died is
-    left as ``<chunk>.partial``, which no reader opens; it is removed here).
-    Per-frame metadata reaches ``zarr.json`` at close; until then it is
-    appended to ``frame_metadata.jsonl`` beside each image's ``zarr.json`` at
-    every checkpoint, and is moved into it here.
+    Every chunk written before the last checkpoint is readable as it is (a
+    chunk file being written when the process died is left as
+    ``<chunk>.partial``, which no reader opens; it is removed here). An image
+    whose arrays declare indices past its last frame along the first axis
+    (room an unbounded array grew ahead, as older versions declared it) is
+    cut to that frame, unless a collection's ``OME/METADATA.ome.xml``
+    describes the declared extent. Per-frame metadata reaches ``zarr.json``
+    at close; until then it is appended to ``frame_metadata.jsonl`` beside
+    each image's ``zarr.json`` at every checkpoint, and is moved into it here.
     """
     import json
 
@@ -167,8 +172,8 @@ def repair_zarr(path: Path) -> str:
     journals.sort()
     if partial:
         removed += f"; removed {partial} partly written chunk file(s) (*.partial)"
-    if not journals:
-        return f"{path}: OME-Zarr, readable as written; nothing to repair{removed}"
+    cut, note = _cut_past_last_frame(path)
+    removed += note
     total = moved = 0
     for journal in journals:
         document = journal.parent / "zarr.json"
@@ -186,12 +191,62 @@ def repair_zarr(path: Path) -> str:
             journal.unlink()
         total += len(records)
         moved += 1
-    if not moved:
+    done = [cut] if cut else []
+    if moved:
+        if not cut:
+            done.append("arrays readable as written")
+        done.append(
+            f"recovered {total} per-frame metadata records from {moved} "
+            "journal(s) into zarr.json"
+        )
+    if not done:
         return f"{path}: OME-Zarr, readable as written; nothing to repair{removed}"
+    return f"{path}: OME-Zarr, {'; '.join(done)}{removed}"
+
+
+def _cut_past_last_frame(path: Path) -> tuple[str, str]:
+    """Cut each image's arrays along the first axis to its last frame: what
+    was cut ("": nothing), and a note on what was not ("" or "; ...")."""
+    import json
+    import math
+
+    from ome_writers._io._paths import replace_file
+    from ome_writers.tools._info_zarr import inspect_zarr
+
+    images = []  # (image, its first-axis end of frames)
+    for image in inspect_zarr(path).images:
+        end = image.frames.frames_end if image.frames is not None else None
+        if end is not None and end < image.shape[0]:
+            images.append((image, end))
+    if not images:
+        return "", ""
+    if (path / "OME" / "METADATA.ome.xml").is_file():
+        return "", (
+            "; kept the extents declared past the last frame of "
+            f"{len(images)} image(s): OME/METADATA.ome.xml describes them"
+        )
+    cuts = []
+    for image, end in images:
+        first = image.shape[0]
+        group = path / image.path
+        ome = json.loads((group / "zarr.json").read_text(encoding="utf-8"))
+        datasets = ome["attributes"]["ome"]["multiscales"][0]["datasets"]
+        for dataset in datasets:
+            document = group / str(dataset["path"]) / "zarr.json"
+            meta = json.loads(document.read_text(encoding="utf-8"))
+            extent = int(meta["shape"][0])
+            # a level's first axis is level 0's, or reduced from it
+            meta["shape"][0] = min(extent, math.ceil(end * extent / first))
+            replace_file(
+                document, json.dumps(meta, indent=2), aside="zarr.json.repairing"
+            )
+        axis = image.axes[0] if image.axes else "the first axis"
+        cuts.append(f"{image.array} {axis} {first} -> {end}")
+    shown = ", ".join(cuts[:5]) + (f", ... (+{len(cuts) - 5})" if len(cuts) > 5 else "")
     return (
-        f"{path}: OME-Zarr, arrays readable as written; recovered {total} per-frame "
-        f"metadata records from {moved} journal(s) into zarr.json{removed}"
-    )
+        f"cut {len(cuts)} image(s) to their last frame, past which they declared "
+        f"room never acquired ({shown})"
+    ), ""
 
 
 def repair(path: str | Path) -> str:

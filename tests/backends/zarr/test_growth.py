@@ -1,4 +1,4 @@
-"""Unbounded arrays: room for the first frames at once, cut to what was written."""
+"""Unbounded arrays: room for the first frames at once, declared as written."""
 
 from __future__ import annotations
 
@@ -56,13 +56,13 @@ def test_first_frames_need_no_resize(
     resizes: list[tuple[int, ...]] = []
     stream = create_stream(_settings(tmp_path / "g.ome.zarr", backend, size))
     arrays = stream._backend.arrays
-    real = arrays.writer.resize
+    real = arrays.writer.make_room
 
     def counted(position: int, shape: tuple[int, ...]) -> None:
         resizes.append(shape)
         real(position, shape)
 
-    monkeypatch.setattr(arrays.writer, "resize", counted)
+    monkeypatch.setattr(arrays.writer, "make_room", counted)
     assert arrays.allocated[0][0] == room
     frame = np.ones((size, size), "uint16")
     for _ in range(room // 2):
@@ -70,7 +70,7 @@ def test_first_frames_need_no_resize(
     assert resizes == []
     stream.close()
     doc = json.loads((tmp_path / "g.ome.zarr" / "0" / "zarr.json").read_text())
-    assert doc["shape"][0] == room // 2  # cut to the frames written at close
+    assert doc["shape"][0] == room // 2  # the frames written, at close
 
 
 def test_room_is_whole_chunks(tmp_path: Path) -> None:
@@ -86,30 +86,29 @@ def test_tensorstore_grows_arrays_off_the_appending_thread(
 ) -> None:
     # issuing a resize took 0.1-0.44 ms of the append that reached half the
     # room (frames 64, 128, 256 of 512² frames); a thread of its own issues it
-    from ome_writers.backends.zarr import _tensorstore
-
-    threads: list[str] = []
-    real = _tensorstore._resized
-
-    def recorded(array: object, shape: list[int]) -> object:
-        threads.append(threading.current_thread().name)
-        return real(array, shape)
-
-    monkeypatch.setattr(_tensorstore, "_resized", recorded)
+    threads: list[tuple[str, int]] = []
     compression = None if chunk_files else "zstd"
     settings = _settings(tmp_path / "r.ome.zarr", "tensorstore", 16, None, compression)
     before = set(threading.enumerate())  # another test's streams may be open
     stream = create_stream(settings)
     writer = stream._backend.arrays.writer
     assert isinstance(writer, ChunkFileWriter) is chunk_files
+    inner = library_writer(stream._backend)
+    real = inner._open_room
+
+    def recorded(path: object, room: tuple[int, ...]) -> object:
+        threads.append((threading.current_thread().name, room[0]))
+        return real(path, room)
+
+    monkeypatch.setattr(inner, "_open_room", recorded)
+    monkeypatch.setattr(inner, "_keep_up", lambda: None)  # reopens handles too
     frames = [np.full((16, 16), i, "uint16") for i in range(300)]
     for frame in frames:
         stream.append(frame)
     stream.close()
-    # grown at 64, 128 and 256 (room 128, 256, 512), cut to 300 at close
-    assert len(threads) == 3 + 1
-    assert all(name.startswith("ome-writers-resize") for name in threads)
-    assert threading.main_thread().name not in threads
+    # grown at 64, 128 and 256 (room 256, 512, 1024); 300 declared at close
+    assert [room for _, room in threads] == [256, 512, 1024]
+    assert all(name.startswith("ome-writers-resize") for name, _ in threads)
     doc = json.loads((tmp_path / "r.ome.zarr" / "0" / "zarr.json").read_text())
     assert doc["shape"] == [300, 16, 16]
     data = zarr.open_array(tmp_path / "r.ome.zarr" / "0", mode="r")[:]

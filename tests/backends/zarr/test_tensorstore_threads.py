@@ -101,16 +101,16 @@ def test_switch_does_not_wait_for_arrays_made_ahead(
         for position, _, _ in arrays:
             opened_with[position] = self._context
 
-    open_made = backend_cls._open_made
+    open_room = backend_cls._open_room
 
     def recorded_open(self, path, shape):  # type: ignore[no-untyped-def]
-        array = open_made(self, path, shape)
+        array = open_room(self, path, shape)
         position = int(Path(str(path)).parent.name)  # <p>/0: level 0
         opened_with[position] = self._context
         return array
 
     monkeypatch.setattr(backend_cls, "create", held_create)
-    monkeypatch.setattr(backend_cls, "_open_made", recorded_open)
+    monkeypatch.setattr(backend_cls, "_open_room", recorded_open)
     root = tmp_path / "ahead.ome.zarr"
     settings = AcquisitionSettings(
         root_path=str(root),

@@ -3,6 +3,11 @@
 `ZarrArrays` decides what is written where and when (growth, chunk assembly,
 write-back); an `ArrayWriter` makes, writes, resizes and reads arrays with one
 library. Both see the same `ArrayGrid`.
+
+An unbounded array has two shapes: the room its writer's handle has (grown
+ahead of the frames, in memory only) and the shape its ``zarr.json``
+declares (the frames that landed, `ArrayWriter.declare`). So a process
+killed at any moment leaves every array declaring only frames on disk.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from itertools import product
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping, Sequence
 
     import numpy as np
 
@@ -132,7 +137,7 @@ class ArrayWriter(ABC):
     threads, raising a failure from a later call (`write_*`, `drain`).
     """
 
-    #: `resize` returns before the new shape is in place, so arrays grow
+    #: `make_room` returns before the new room is in place, so arrays grow
     #: when half full rather than when full
     grows_ahead: bool = False
 
@@ -157,11 +162,22 @@ class ArrayWriter(ABC):
 
     @abstractmethod
     def create(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
-        """Make arrays: (position, path, initial shape) each.
+        """Make arrays: (position, path, room) each.
 
-        Called for the first position, then (on a background thread) for the
-        others in batches; libraries that can should make a batch concurrently.
+        The writer's handle of each has room for `room`; its ``zarr.json``
+        declares `room` but for the grow axis, which declares no index yet
+        (`declare`). Called for the first position, then (on a background
+        thread) for the others in batches; libraries that can should make a
+        batch concurrently.
         """
+
+    def first_declared(self, room: Sequence[int]) -> list[int]:
+        """What a new array's ``zarr.json`` declares: `room`, but no index on
+        the grow axis."""
+        shape = list(room)
+        if self.grid.grow_axis is not None:
+            shape[self.grid.grow_axis] = 0
+        return shape
 
     @abstractmethod
     def write_frame(
@@ -196,12 +212,19 @@ class ArrayWriter(ABC):
         return None
 
     @abstractmethod
-    def resize(self, position: int, shape: tuple[int, ...]) -> None:
-        """Change one array's shape (only its ``zarr.json``)."""
+    def make_room(self, position: int, shape: tuple[int, ...]) -> None:
+        """Give the handle of one array room for `shape`; its ``zarr.json``
+        is not written."""
+
+    @abstractmethod
+    def declare(self, shapes: Mapping[int, tuple[int, ...]]) -> None:
+        """Position -> the shape its array's ``zarr.json`` declares from now
+        on: one small document write each (the writes it covers have landed;
+        the handles keep their room)."""
 
     @abstractmethod
     def read(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
-        """Read `key` (inside the array's current shape) from one array."""
+        """Read `key` (inside the array's room) from one array."""
 
     def falling_behind(self) -> bool:
         """Whether an append had to wait for the library's writes."""

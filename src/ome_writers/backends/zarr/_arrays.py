@@ -3,10 +3,11 @@
 `ZarrArrays` decides what reaches the library and when; its `ArrayWriter`
 does the library's part. It owns:
 
-- room and growth: an unbounded first dimension starts with room for
-  `INITIAL_GROWTH_BYTES` of frames and doubles, in whole chunks, so each
-  ``zarr.json`` is rewritten O(log n) times; loss-window visits and close cut
-  it to the frames written;
+- room and growth: an unbounded first dimension's handles start with room
+  for `INITIAL_GROWTH_BYTES` of frames and double it, in whole chunks, so a
+  handle is replaced O(log n) times; room is never declared on disk: each
+  ``zarr.json`` declares the frames written as of the last loss-window
+  visit, checkpoint or close (`undeclared`, `declare`);
 - chunk assembly, when a chunk (or shard) spans several frames;
 - write-back of the files written, so that a sync has little left to do;
 - arrays made ahead of their first frame, and chunk directories made ahead
@@ -16,6 +17,7 @@ does the library's part. It owns:
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +32,7 @@ from ome_writers.backends.zarr._chunk_directories import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     import numpy as np
 
@@ -127,10 +129,13 @@ class ZarrArrays:
         self._initial_room = (
             self.allocated[0][self.grow_axis] if self.grow_axis is not None else 0
         )
-        # extents at the last loss-window visit: an array is cut only once
-        # no frame reached it since (`arrays_to_cut`)
-        self._visited_extent = [0] * self.num_positions
-        self.room_declared = False  # an array declares room past its frames
+        # each array's shape in its zarr.json (`declare`)
+        self.declared = [list(shape) for shape in self.allocated]
+        if self.grow_axis is not None:
+            for shape in self.declared:
+                shape[self.grow_axis] = 0
+        # visits declare without the stream's lock, a checkpoint under it
+        self._declaring = threading.Lock()
         self.assembler: ChunkAssembler | None = None
         if ChunkAssembler.needed(unit[:n_index]):
             self.assembler = ChunkAssembler(
@@ -238,7 +243,7 @@ class ZarrArrays:
                 return
             self.writer.write_frame(position, index, frame)
         except BaseException:
-            self.extent[position] = extent  # close cuts the array before it
+            self.extent[position] = extent  # close declares the frames before it
             raise
         if self._flush:
             self.flusher.add(frame.nbytes, (position, index))
@@ -327,7 +332,7 @@ class ZarrArrays:
         target = max(i + 1, 2 * shape[axis], self._initial_room)
         shape[axis] = math.ceil(target / step) * step
         self._resize_at[position] = self._resize_index(position)
-        self.writer.resize(position, tuple(shape))
+        self.writer.make_room(position, tuple(shape))
 
     def _reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
         return self.writer.reuse_block(shape)
@@ -352,43 +357,42 @@ class ZarrArrays:
             written = True
         return written
 
-    def arrays_to_cut(self, cut_all: bool) -> list[int]:
-        """Positions whose array declares room past its frames and is to be
-        cut now: all of them, or (a visit) those no frame reached since the
-        previous visit, so a steady acquisition does not cut and regrow its
-        arrays every visit."""
+    def undeclared(self) -> dict[int, tuple[int, ...]]:
+        """Position -> the shape declaring every frame written so far, of the
+        arrays whose ``zarr.json`` declares fewer along the grow axis. Taken
+        under the stream's lock; `declare` it once those writes landed."""
         axis = self.grow_axis
         if axis is None:
-            return []
-        grown = [
-            position
-            for position, (shape, extent) in enumerate(
-                zip(self.allocated, self.extent, strict=True)
-            )
-            if shape[axis] != extent
-        ]
-        visited = self._visited_extent
-        cuts = [p for p in grown if cut_all or self.extent[p] == visited[p]]
-        self._visited_extent = list(self.extent)
-        self.room_declared = len(cuts) < len(grown)
-        return cuts
+            return {}
+        out = {}
+        for position, extent in enumerate(self.extent):
+            if extent > self.declared[position][axis]:
+                shape = list(self.declared[position])
+                shape[axis] = extent
+                out[position] = tuple(shape)
+        return out
 
-    def cut(
-        self, positions: Sequence[int], extents: Sequence[int] | None = None
-    ) -> None:
-        """Cut arrays to the frames written (or to `extents` along the first
-        axis), so their ``zarr.json`` describes what is there; they grow
-        again as frames arrive."""
-        for position in positions:
-            shape = self.allocated[position]
-            if extents is not None:
-                shape[0] = extents[position]
-            else:
-                assert self.grow_axis is not None
-                shape[self.grow_axis] = self.extent[position]
-            self._resize_at[position] = self._resize_index(position)
-            self.writer.resize(position, tuple(shape))
-        self.writer.drain()
+    def declare(self, shapes: Mapping[int, Sequence[int]]) -> None:
+        """Each array's ``zarr.json`` declares `shapes[position]` (the writes
+        it covers have landed): one document write per array. Along the grow
+        axis it never goes back: a visit whose shapes a checkpoint overtook
+        leaves them."""
+        axis = self.grow_axis
+        with self._declaring:
+            changed = {
+                position: tuple(int(n) for n in shape)
+                for position, shape in shapes.items()
+                if list(shape) != self.declared[position]
+                and (axis is None or shape[axis] > self.declared[position][axis])
+            }
+            if changed:
+                self.writer.declare(changed)
+                for position, shape in changed.items():
+                    self.declared[position] = list(shape)
+
+    def declare_written(self) -> None:
+        """`declare` every frame written (the writes have landed)."""
+        self.declare(self.undeclared())
 
     def drain(self) -> None:
         """Wait for every write issued; raise the first failure."""
@@ -402,19 +406,20 @@ class ZarrArrays:
         if self.assembler is not None:
             self.assembler.flush_all()
 
-    def cut_to_extent(self) -> None:
-        """Cut every array along the grow axis to the frames written."""
-        self.cut(range(self.num_positions))
-
     def finish(self, first_extents: Sequence[int] | None = None) -> None:
-        """Write what is pending and cut the arrays to what was written (or to
-        `first_extents` along the first axis); the writer stays open."""
+        """Write what is pending and declare what was written (bounded arrays:
+        `first_extents` along the first axis, if given); the writer stays
+        open."""
         self.flush_assembled()
         self.writer.drain()
         if self.grow_axis is not None:
-            self.cut_to_extent()
+            self.declare_written()
         elif first_extents is not None:
-            self.cut(range(self.num_positions), first_extents)
+            shapes = {
+                position: (extent, *self.declared[position][1:])
+                for position, extent in enumerate(first_extents)
+            }
+            self.declare(shapes)
 
     def stop_background(self, frames_done: int) -> None:
         """Stop write-back and the directories made ahead (close starts)."""
@@ -430,7 +435,8 @@ class ZarrArrays:
     # ---------------------------------------------------------------- reading
 
     def final_first_extent(self, position: int) -> int | None:
-        """Extent of one array's first dimension after close, if it is cut.
+        """Extent of one array's first dimension after close, if it is cut
+        to the frames written.
 
         None: the declared count stays (bounded arrays keep their shape).
         """

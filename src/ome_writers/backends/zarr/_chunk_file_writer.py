@@ -35,7 +35,7 @@ from ome_writers._io._writeback import WRITEBACK_EVERY_BYTES, Flusher
 from ome_writers.backends.zarr._array_writer import ArrayWriter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable
+    from collections.abc import Callable, Hashable, Mapping
 
     from ome_writers._io._object_store import DatasetPath
     from ome_writers.backends.zarr._array_writer import ArrayGrid
@@ -335,8 +335,11 @@ class ChunkFileWriter(ArrayWriter):
     def reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
         return self.inner.reuse_block(shape)
 
-    def resize(self, position: int, shape: tuple[int, ...]) -> None:
-        self.inner.resize(position, shape)
+    def make_room(self, position: int, shape: tuple[int, ...]) -> None:
+        self.inner.make_room(position, shape)
+
+    def declare(self, shapes: Mapping[int, tuple[int, ...]]) -> None:
+        self.inner.declare(shapes)
 
     def read(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
         with contextlib.suppress(Exception):  # raised by writes and close

@@ -139,45 +139,34 @@ class ZarrDataset(Backend):
         """Pending writes land, partially filled chunks are written as they
         are (missing frames as zeros; rewritten when complete), an unbounded
         array declares the frames written, per-frame metadata is journaled."""
-        finish = self._start_readable(cut_all=True)
+        finish = self.start_readable(frames_done)
         if finish is not None:
             finish()
 
     def start_readable(self, frames_done: int) -> Callable[[], object] | None:
         """`make_readable` in two parts. Under the stream's lock: provisional
-        writes and array extents. What is returned, without it: waiting for the
-        writes in flight to land, and the per-frame metadata journal.
-
-        An unbounded array that received frames since the previous visit
-        keeps the room it grew ahead (it declares its frames and zeros past
-        them); it is cut to the frames written at the first visit after they
-        stopped arriving (`needs_visit`).
-        """
-        return self._start_readable(cut_all=False)
-
-    def needs_visit(self) -> bool:
-        return self.arrays.room_declared
-
-    def _start_readable(self, *, cut_all: bool) -> Callable[[], object] | None:
+        writes, and the extents written. What is returned, without it: waiting
+        for the writes in flight to land, then each unbounded array's
+        ``zarr.json`` declaring those extents (one document write per array
+        that grew, never room grown ahead), and the per-frame metadata
+        journal."""
         self._wait_for_background()  # a dataset after a crash has all it names
         arrays = self.arrays
-        provisional = arrays.write_provisional()
-        cuts = arrays.arrays_to_cut(cut_all)
         land: Callable[[], None] | None = None
-        if provisional or cuts:
-            # orders a provisional write before its chunk's final one, and
-            # every write before an array is cut
+        if arrays.write_provisional():
+            # orders a provisional write before its chunk's final one
             arrays.drain()
         else:
             land = arrays.writes_in_flight()
-        if cuts:
-            arrays.cut(cuts)
+        extents = arrays.undeclared()
         self.hierarchy.describe_not_acquired(self._index_shape)
         hierarchy = self.hierarchy
 
         def finish() -> None:
             if land is not None:
                 land()
+            if extents:
+                arrays.declare(extents)
             hierarchy.journal_new()
 
         return finish
@@ -191,7 +180,7 @@ class ZarrDataset(Backend):
         return shape
 
     def finalize(self, frames_done: int) -> None:
-        """Write what is pending, cut, describe and sync the dataset.
+        """Write what is pending, declare it, describe and sync the dataset.
 
         After a failed write every step is still attempted, so the metadata
         describes what reached the disk; the first error is raised at the end.
@@ -213,7 +202,7 @@ class ZarrDataset(Backend):
         attempt(arrays.flush_assembled)
         attempt(arrays.drain)
         if arrays.grow_axis is not None:
-            attempt(arrays.cut_to_extent)
+            attempt(arrays.declare_written)
         attempt(lambda: self.hierarchy.write_frame_metadata(self._index_shape))
         extents = list(arrays.extent) if arrays.grow_axis is not None else None
         attempt(lambda: self.hierarchy.write_ome_xml_at_close(extents))

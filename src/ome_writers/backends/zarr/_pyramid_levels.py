@@ -10,9 +10,10 @@ reduces the frames on a background thread and feeds the levels; the
 acquisition thread only copies each frame once.
 
 Order at checkpoint and close: the pipeline settles (or closes), the level
-arrays are drained (and cut), then the base backend writes the metadata and
-syncs the dataset, so a dataset after a crash never describes a level block
-whose frames did not reach level 0.
+arrays are drained (and declare what landed), then the base backend writes
+the metadata and syncs the dataset, so a dataset after a crash never
+describes a level block whose frames did not reach level 0. A loss-window
+visit declares the levels' blocks after level 0's frames.
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ class LevelZero(Protocol):
     def read(self, position: int, key: StorageKey) -> np.ndarray: ...
     def checkpoint(self, frames_done: int) -> None: ...
     def start_readable(self, frames_done: int) -> Callable[[], object] | None: ...
-    def needs_visit(self) -> bool: ...
     def closing(self) -> None: ...
     def finalize(self, frames_done: int) -> None: ...
     def enable_live_reads(self) -> None: ...
@@ -176,20 +176,20 @@ class LeveledZarrBackend(Backend):
         self.pipeline.settle()
         for level in self.levels:
             level.drain()
+            level.declare_written()  # before level 0's sync, which covers it
         self.base.checkpoint(frames_done)
 
     def make_readable(self, frames_done: int) -> None:
         self.pipeline.settle()
         for level in self.levels:
             level.drain()
-        # level 0 as at a visit of its own (an unbounded array is cut once its
-        # frames stopped arriving), all of it under the stream's lock
+        # level 0 as at a visit of its own, then the levels' blocks, all of
+        # it under the stream's lock
         finish = self.base.start_readable(frames_done)
         if finish is not None:
             finish()
-
-    def needs_visit(self) -> bool:
-        return self.base.needs_visit()
+        for level in self.levels:
+            level.declare_written()
 
     def closing(self) -> None:
         self.base.closing()

@@ -5,16 +5,21 @@ frame (so the caller may reuse its buffer), then keeps the commit pending.
 Small frames are instead copied once into a pooled buffer that tensorstore
 references until the commit: for them, waiting for a tensorstore thread costs
 more than the copy. An assembled chunk (or shard) is handed over as it is.
-Growing an unbounded array is asynchronous too (it starts when the array is
-half full) and is issued from a thread of its own, so that no append waits
-for it. At most `MAX_PENDING_BYTES` are in flight; beyond that a write waits
-for the oldest commit (backpressure). A failed commit is raised from the next
-write and from close.
+Growing an unbounded array's room (a new handle) is asynchronous too (it
+starts when the array is half full) and is issued from a thread of its own,
+so that no append waits for it. At most `MAX_PENDING_BYTES` are in flight;
+beyond that a write waits for the oldest commit (backpressure). A failed
+commit is raised from the next write and from close.
+
+The writes go through handles opened without reading or writing metadata
+(``assume_metadata``), with room grown ahead of the frames; each array's
+``zarr.json`` is written only through a handle of its own (`declare`, a
+metadata-only resize), so it declares the frames that landed, never the room.
 
 Chunk files are written without fsync (``file_io_sync: false``); the dataset
 syncs its filesystem at checkpoints and close. A local array whose chunks are
 each one frame's raw bytes has them written by threads of ours instead
-(`ChunkFileWriter`); tensorstore still makes, resizes and reads it.
+(`ChunkFileWriter`); tensorstore still makes, declares and reads it.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from ome_writers.backends.zarr._dataset import ZarrDataset
 from ome_writers.backends.zarr._writes_in_flight import PendingWrites
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     import numpy as np
 
@@ -124,7 +129,9 @@ class TensorstoreWriter(ArrayWriter):
         self._context_lock = threading.Lock()
         self._making_context = _context(*self._bulk_threads, self._s3_retries)
         count = len(grid.paths)
-        self._arrays: list[Any] = [None] * count
+        self._arrays: list[Any] = [None] * count  # the writes' handles, with room
+        # the handles whose metadata-only resizes write each zarr.json
+        self._declaring: list[Any] = [None] * count
         self._paths: dict[int, DatasetPath] = {}  # position -> array directory
         # shape -> zarr.json of an array made in this local dataset (`create`)
         self._templates: dict[tuple[int, ...], bytes] = {}
@@ -193,14 +200,15 @@ class TensorstoreWriter(ArrayWriter):
         # writes in flight). In a local dataset the first array of a shape is
         # made by tensorstore and the others get its document: a new directory
         # of a new dataset holds nothing to delete.
-        making: list[tuple[DatasetPath, list[int], Any]] = []
+        making: list[tuple[int, DatasetPath, list[int], Any]] = []
         shapes_made: set[tuple[int, ...]] = set()  # locally, in this batch
-        copies: list[tuple[Path, tuple[int, ...]]] = []
-        for _, path, shape in arrays:
+        copies: list[tuple[int, Path, list[int]]] = []
+        for position, path, room in arrays:
+            shape = self.first_declared(room)
             if isinstance(path, Path):
                 shape_key = tuple(shape)
                 if shape_key in self._templates or shape_key in shapes_made:
-                    copies.append((path, shape_key))
+                    copies.append((position, path, shape))
                     continue
                 shapes_made.add(shape_key)
             future = ts.open(
@@ -209,28 +217,38 @@ class TensorstoreWriter(ArrayWriter):
                 delete_existing=True,
                 context=self._making_context,
             )
-            making.append((path, shape, future))
-        for path, shape, future in making:
-            future.result()
+            making.append((position, path, shape, future))
+        for position, path, shape, future in making:
+            self._declaring[position] = future.result()
             if isinstance(path, Path):
                 self._templates[tuple(shape)] = (path / "zarr.json").read_bytes()
-        for path, shape_key in copies:
+        for position, path, shape in copies:
             path.mkdir(parents=True, exist_ok=True)
-            (path / "zarr.json").write_bytes(self._templates[shape_key])
+            (path / "zarr.json").write_bytes(self._templates[tuple(shape)])
+            self._declaring[position] = ts.open(
+                self._spec(path, shape),
+                open=True,
+                assume_cached_metadata=True,
+                context=self._making_context,
+            ).result()
         with self._context_lock:  # the writes' handles: opened without I/O
-            for position, path, shape in arrays:
-                self._arrays[position] = self._open_made(path, shape)
+            for position, path, room in arrays:
+                self._arrays[position] = self._open_room(path, room)
                 self._paths[position] = path
 
-    def _open_made(self, path: DatasetPath, shape: Sequence[int]) -> Any:
-        """A handle of an existing array, in the writes' context, opened without
-        reading its metadata (it is `shape` and the settings' metadata)."""
+    def _open_room(self, path: DatasetPath, room: Sequence[int]) -> Any:
+        """A handle of an existing array with room for `room`, in the writes'
+        context, that neither reads nor writes its metadata."""
+        return self._opening_room(path, room).result()
+
+    def _opening_room(self, path: DatasetPath, room: Sequence[int]) -> Any:
+        """`_open_room`, as a future."""
         return ts.open(
-            self._spec(path, list(shape)),
+            self._spec(path, list(room)),
             open=True,
-            assume_cached_metadata=True,
+            assume_metadata=True,
             context=self._context,
-        ).result()
+        )
 
     def _spec(self, path: DatasetPath, shape: list[int]) -> dict[str, Any]:
         grid_shape, codecs = self._codecs()
@@ -264,7 +282,7 @@ class TensorstoreWriter(ArrayWriter):
                 for position, path in self._paths.items():
                     self._settle_resize(position)
                     shape = self._arrays[position].shape
-                    self._arrays[position] = self._open_made(path, shape)
+                    self._arrays[position] = self._open_room(path, shape)
 
     def write_frame(
         self, position: int, index: tuple[int, ...], frame: np.ndarray
@@ -323,18 +341,35 @@ class TensorstoreWriter(ArrayWriter):
     def reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
         return self._pending.reuse(shape)
 
-    def resize(self, position: int, shape: tuple[int, ...]) -> None:
-        # growing rewrites only zarr.json: pending chunk writes stay valid (the
-        # final cut at close comes after every write has finished). The new
-        # shape is awaited only when a write needs it (`_array`).
+    def make_room(self, position: int, shape: tuple[int, ...]) -> None:
+        # a new handle: pending writes finish through the old one. It is
+        # awaited only when a write needs it (`_array`).
         self._settle_resize(position)
-        array, resizer, future = self._arrays[position], self._resizer, None
+        resizer, future = self._resizer, None
+        path = self._paths[position]
         if resizer is not None:  # a `concurrent.futures.Future` of the result
             with contextlib.suppress(RuntimeError):  # pools stopped: at exit
-                future = resizer.submit(_resized, array, list(shape))
-        if future is None:  # closed, or never growing: resize from here
-            future = array.resize(exclusive_max=list(shape), resize_metadata_only=True)
+                future = resizer.submit(self._open_room, path, shape)
+        if future is None:  # closed, or never growing: open it from here
+            future = self._opening_room(path, shape)
         self._resizing[position] = future
+
+    def declare(self, shapes: Mapping[int, tuple[int, ...]]) -> None:
+        # issued together, so tensorstore writes the documents concurrently
+        resizing = [
+            (
+                position,
+                self._declaring[position].resize(
+                    exclusive_max=list(shape), resize_metadata_only=True
+                ),
+            )
+            for position, shape in shapes.items()
+        ]
+        try:
+            for position, future in resizing:
+                self._declaring[position] = future.result()
+        except Exception as e:
+            raise self.explain(_as_os_error(e)) from e
 
     def _settle_resize(self, position: int) -> None:
         future = self._resizing[position]
@@ -344,7 +379,7 @@ class TensorstoreWriter(ArrayWriter):
 
     def _array(self, position: int, index: tuple[int, ...]) -> Any:
         """The array to write through up to `index` (the last index written,
-        along the grow axis; a resize may still be in flight)."""
+        along the grow axis; a handle with more room may still be opening)."""
         future = self._resizing[position]
         if future is not None:
             axis = self.grid.grow_axis or 0  # resizes happen only with one
@@ -404,11 +439,6 @@ class TensorstoreBackend(ZarrDataset):
     name = "tensorstore"
     # levels go through tensorstore itself, never chunk files of ours
     library = ZarrLibrary(writer=make_writer, level_writer=TensorstoreWriter)
-
-
-def _resized(array: Any, shape: list[int]) -> Any:
-    """`array` grown (or cut) to `shape`, on the resize thread."""
-    return array.resize(exclusive_max=shape, resize_metadata_only=True).result()
 
 
 def _as_os_error(error: BaseException) -> BaseException:

@@ -15,10 +15,17 @@ Arrays of one shape in a local dataset (a plate's fields) are created once
 through `zarr.create_array`; the others get a copy of its ``zarr.json`` and
 are opened from its metadata (`zarr.AsyncArray`), which costs a fraction of
 the interpreter time.
+
+Each array has two handles: the writes' one, with room grown ahead of the
+frames (its metadata changed in memory only), and one whose `resize` writes
+the array's ``zarr.json`` (`declare`), which so declares only frames that
+landed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import os
 import threading
 import warnings
@@ -37,7 +44,7 @@ from ome_writers.backends.zarr._dataset import ZarrDataset
 from ome_writers.backends.zarr._writes_in_flight import PendingWrites
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
 
     import numpy as np
 
@@ -68,7 +75,8 @@ class ZarrPythonWriter(ArrayWriter):
         # a local store whose chunk files are replaced atomically (zarr-python's
         # own local store already writes a temporary file and renames it)
         self._atomic_local_store = atomic_local_store
-        self._arrays: list[Any] = [None] * len(grid.paths)
+        self._arrays: list[Any] = [None] * len(grid.paths)  # with room
+        self._declaring: list[Any] = [None] * len(grid.paths)  # write zarr.json
         self._executor = ThreadPoolExecutor(
             os.cpu_count() or 1, thread_name_prefix="ome-writers-zarr"
         )
@@ -116,11 +124,19 @@ class ZarrPythonWriter(ArrayWriter):
         # zarr's configuration is global, so it is set once around them all.
         with _CONFIG_LOCK, self._config():
             futures = [
-                (position, self._executor.submit(self._create_array, path, shape))
-                for position, path, shape in arrays
+                (
+                    position,
+                    room,
+                    self._executor.submit(
+                        self._create_array, path, self.first_declared(room)
+                    ),
+                )
+                for position, path, room in arrays
             ]
-            for position, future in futures:
-                self._arrays[position] = future.result()
+            for position, room, future in futures:
+                array = future.result()
+                self._declaring[position] = array
+                self._arrays[position] = _with_room(array, room)
 
     def _create_array(self, path: DatasetPath, shape: list[int]) -> Any:
         grid = self.grid
@@ -201,20 +217,40 @@ class ZarrPythonWriter(ArrayWriter):
         )
         self._store(position, region, block, owned=True)
 
-    # a failed write is raised from the next write (and from close), so
-    # resizes and reads only wait: they still work on what reached the disk
+    def make_room(self, position: int, shape: tuple[int, ...]) -> None:
+        self._arrays[position] = _with_room(self._arrays[position], shape)
 
-    def resize(self, position: int, shape: tuple[int, ...]) -> None:
-        self._pending.wait()  # writes land under the old shape first
-        # only zarr.json changes: no chunk lies beyond the frames written, and
-        # looking for some to delete would cost O(extent) at every cut
-        array = self._arrays[position]
-        sync(array.async_array.resize(shape, delete_outside_chunks=False))
+    def declare(self, shapes: Mapping[int, tuple[int, ...]]) -> None:
+        # only zarr.json changes: chunks past the declared shape are frames
+        # that landed since, or are landing (kept; never looked for)
+        async def declare_all() -> None:
+            await asyncio.gather(
+                *(
+                    self._declaring[position].async_array.resize(
+                        shape, delete_outside_chunks=False
+                    )
+                    for position, shape in shapes.items()
+                )
+            )
+
+        sync(declare_all())
+
+    # a failed write is raised from the next write (and from close), so reads
+    # only wait: they still work on what reached the disk
 
     def read(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
         self._pending.wait()
         result: np.ndarray = self._arrays[position][key]
         return result
+
+
+def _with_room(array: Any, shape: Sequence[int]) -> Any:
+    """Another handle of `array` with room for `shape`, without writing its
+    ``zarr.json``: its metadata changed as zarr-python's own resize changes
+    it (in place), here in a copy, so writes in flight keep theirs."""
+    handle = copy.copy(array.async_array)
+    object.__setattr__(handle, "metadata", handle.metadata.update_shape(shape))
+    return zarr.Array(handle)
 
 
 def zarr_python_writer(
