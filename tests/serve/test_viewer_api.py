@@ -274,3 +274,22 @@ def test_a_slow_read_does_not_hold_other_requests(tmp_path: Path) -> None:
     assert pending
     assert took < 5
     assert slow_status == 200
+
+
+def test_a_failing_read_is_answered_with_its_reason(tmp_path: Path) -> None:
+    class Lost(FakeView):
+        def __getitem__(self, key: Any) -> np.ndarray:
+            raise OSError("disk gone")
+
+    view = sample()
+    lost = Lost(view.levels_data, view.dims, view.channels, written=view.written)
+    (reply,) = fetch(app_over(lost, tmp_path), "/_viewer/plane")
+    assert reply.status == 500
+    assert reply.json() == {"error": "reading the dataset failed: OSError: disk gone"}
+
+
+def test_windows_that_json_cannot_hold_are_left_out(tmp_path: Path) -> None:
+    view = sample()
+    view.channels = [Channel("a", window=(0.0, np.inf)), Channel("b", window=(0.5, 2))]
+    (reply,) = fetch(app_over(view, tmp_path), "/_viewer/info")
+    assert [c["window"] for c in reply.json()["channels"]] == [None, [0.5, 2]]

@@ -42,8 +42,12 @@ def page_html() -> str:
     return html.replace("/*VIEWER_CSS*/", css).replace("/*VIEWER_JS*/", js)
 
 
-def _error(e: ViewerRequestError) -> web.Response:
-    return web.json_response({"error": str(e)}, status=e.status, headers=_NO_CACHE)
+def _error(e: Exception) -> web.Response:
+    if isinstance(e, ViewerRequestError):
+        status, message = e.status, str(e)
+    else:  # a read that failed: the page shows why and asks again
+        status, message = 500, f"reading the dataset failed: {type(e).__name__}: {e}"
+    return web.json_response({"error": message}, status=status, headers=_NO_CACHE)
 
 
 def viewer_routes(
@@ -64,7 +68,7 @@ def viewer_routes(
     async def info(request: web.Request) -> web.Response:
         try:
             doc: dict[str, Any] = await in_thread(dataset.info)
-        except ViewerRequestError as e:
+        except Exception as e:
             return _error(e)
         return web.json_response(doc, headers=_NO_CACHE)
 
@@ -77,7 +81,7 @@ def viewer_routes(
                 raise ViewerRequestError(400, f"level={text!r} is not a level index")
             level = int(text)
             data = await in_thread(lambda: dataset.plane(level, indices))
-        except ViewerRequestError as e:
+        except Exception as e:
             return _error(e)
         height, width = data.shape
         return web.Response(

@@ -99,9 +99,11 @@ def _labels(values: Sequence[Any]) -> list[str] | None:
     return [str(v) for v in items]
 
 
-def _number(value: float) -> float | int:
-    f = float(value)
-    return int(f) if f.is_integer() else f
+def _window(window: tuple[float, float] | None) -> list[float | int] | None:
+    """A display window for JSON (which has no NaN or infinity)."""
+    if window is None or not all(np.isfinite(v) for v in window):
+        return None
+    return [int(v) if float(v).is_integer() else float(v) for v in window]
 
 
 def _channel_dim(view: ViewedDataset) -> str | None:
@@ -179,9 +181,7 @@ class ViewerDataset:
                     {
                         "name": c.name,
                         "color": c.color,
-                        "window": None
-                        if c.window is None
-                        else [_number(c.window[0]), _number(c.window[1])],
+                        "window": _window(c.window),
                         "visible": bool(c.visible),
                     }
                     for c in view.channels
