@@ -49,16 +49,12 @@ class ProgressRecord:
     extents : callable, optional
         Frames -> the extent every dimension has reached (acquisition order,
         frame dimensions included); C order over the dimensions by default.
-    image_paths : sequence of str, optional
-        Each image's group path, in image (position) order, for a layout of
-        several images.
     """
 
     def __init__(
         self,
         settings: AcquisitionSettings,
         extents: Callable[[int], Sequence[int]] | None = None,
-        image_paths: Sequence[str] | None = None,
     ) -> None:
         geometry = settings.geometry
         index_dims = settings.dimensions[:-2]
@@ -67,7 +63,6 @@ class ProgressRecord:
         self._series = geometry.series_dimension_indices
         self._total = geometry.num_frames
         self._extents = extents or self._c_order_extents
-        self._image_paths = list(image_paths) if image_paths else None
         self.last: dict[str, Any] | None = None
 
     def _c_order_extents(self, frames: int) -> tuple[int, ...]:
@@ -79,8 +74,14 @@ class ProgressRecord:
             out.append(reached if count is None else min(count, reached))
         return tuple(out)
 
-    def record(self, frames: int, status: Status = WRITING) -> dict[str, Any]:
-        """The record of a dataset whose first `frames` frames are on disk."""
+    def record(
+        self,
+        frames: int,
+        status: Status = WRITING,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The record of a dataset whose first `frames` frames are on disk
+        (with a format's `extra` entries)."""
         reached = list(self._extents(frames))[: len(self._names)]
         if frames <= 0:
             reached = [0] * len(self._names)
@@ -105,15 +106,17 @@ class ProgressRecord:
             "extent": extent,
             "images": images,
         }
-        if self._image_paths is not None:
-            record["image_paths"] = self._image_paths
+        if extra:
+            record.update(extra)
         self.last = record
         return record
 
-    def final(self, frames: int, *, failed: bool = False) -> dict[str, Any]:
+    def final(
+        self, frames: int, *, failed: bool = False, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The record at close: complete, or failed (then the frames last
         counted stay counted, as nothing newer is known to be on disk)."""
         if failed:
             counted = int(self.last["frames"]) if self.last else 0
-            return self.record(counted, FAILED)
-        return self.record(frames, COMPLETE)
+            return self.record(counted, FAILED, extra)
+        return self.record(frames, COMPLETE, extra)

@@ -82,10 +82,11 @@ def open(
     return make_view(source, live=live, level=level, poll_interval=poll_interval)
 
 
-def _not_described() -> type[Exception]:
+def _not_described() -> tuple[type[Exception], ...]:
+    from ome_writers.reading._tiff_follow import NotWrittenYet
     from ome_writers.reading._zarr import NotDescribedYet
 
-    return NotDescribedYet
+    return NotDescribedYet, NotWrittenYet
 
 
 def _source(location: Location, image: int | str | None) -> Source:
@@ -106,6 +107,6 @@ def _source(location: Location, image: int | str | None) -> Source:
 
 
 def _tiff_source(path: Path, image: int | str | None) -> Source:
-    from ome_writers.reading._tiff import TiffSeriesSource
+    from ome_writers.reading._tiff_follow import tiff_source
 
-    return TiffSeriesSource(path, image)
+    return tiff_source(path, image)
