@@ -9,6 +9,8 @@
     uint8: Uint8Array, int8: Int8Array, uint16: Uint16Array, int16: Int16Array,
     uint32: Uint32Array, int32: Int32Array, float32: Float32Array, float64: Float64Array,
   };
+  // colours of channels that all have the same one (green and magenta first)
+  const PALETTE = ["#00ff00", "#ff00ff", "#00ffff", "#ff0000", "#0000ff", "#ffff00"];
   const INT_RANGE = {
     uint8: [0, 255], int8: [-128, 127], uint16: [0, 65535], int16: [-32768, 32767],
     uint32: [0, 4294967295], int32: [-2147483648, 2147483647],
@@ -189,7 +191,12 @@
 
   function buildChannels(info) {
     const list = info.channels.length ? info.channels : [{ name: "", color: "#ffffff" }];
-    state.channels = list.map((c, i) => state.channels[i] || defaultChannel(info, c, i));
+    const fresh = list.map((c, i) => defaultChannel(info, c, i));
+    if (fresh.length > 1 && fresh.every((ch) => ch.color === fresh[0].color)) {
+      // one colour for all (often white: none named) would hide which is which
+      fresh.forEach((ch, i) => { ch.color = PALETTE[i % PALETTE.length]; });
+    }
+    state.channels = fresh.map((ch, i) => state.channels[i] || ch);
     const box = $("channels");
     box.textContent = "";
     state.channels.forEach((ch, i) => {
@@ -546,7 +553,7 @@
     const badge = $("state");
     const info = state.info;
     if (state.error) {
-      badge.textContent = info ? "unreachable" : "not readable";
+      badge.textContent = info ? "unreachable" : "waiting";
       badge.className = "badge error";
       $("status").textContent = state.error;
       if (!info) showMessage(state.error);
@@ -561,8 +568,10 @@
       const when = new Date(info.updated);
       parts.push("updated " + when.toLocaleTimeString() + " (" + ago(info.updated) + ")");
     }
-    const f = levelFactor(state.level);
-    parts.push("level " + state.level + " of " + info.levels + (f > 1 ? " (1:" + f + ")" : ""));
+    if (info.levels > 1) {
+      const f = levelFactor(state.level);
+      parts.push("level " + state.level + " of 0–" + (info.levels - 1) + " (1:" + f + ")");
+    }
     parts.push("zoom " + Math.round(state.zoom * 1000) / 10 + "%");
     $("status").textContent = parts.join("  ·  ");
   }
