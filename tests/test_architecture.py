@@ -128,6 +128,7 @@ LAYERS = [
     ("backends",),
     ("_stream",),
     ("adapters", "_useq"),
+    ("reading",),
     ("serve",),
     ("tools", "benchmark"),
 ]

@@ -142,6 +142,7 @@ QUICK_BENCH = ["--quick", "-s", "f", "--backends", "tensorstore", "--no-raw", "-
 METADATA_NAMES = {
     "ome_writers.frame_metadata",
     "ome_writers.not_acquired",
+    "ome_writers.progress",
     "ome_writers.series",
 }
 

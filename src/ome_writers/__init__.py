@@ -20,6 +20,7 @@ from ome_writers._stream._ome_stream import OMEStream, create_stream
 from ome_writers._stream._view import StreamView
 from ome_writers._version import __version__
 from ome_writers.adapters._useq import dims_from_useq, useq_to_acquisition_settings
+from ome_writers.reading import ChannelDisplay, DatasetView, open
 
 # The NGFF models (yaozarrs, slow to import) load with the package, not while
 # a first stream's frames arrive: imported on a background thread at
@@ -31,7 +32,9 @@ from ome_writers.metadata import _ngff  # noqa: F401  # isort: skip
 __all__ = [
     "AcquisitionSettings",
     "Channel",
+    "ChannelDisplay",
     "CoordUpdate",
+    "DatasetView",
     "Dimension",
     "OMEStream",
     "OmeTiffFormat",
@@ -48,5 +51,6 @@ __all__ = [
     "create_stream",
     "dims_from_standard_axes",
     "dims_from_useq",
+    "open",
     "useq_to_acquisition_settings",
 ]

@@ -161,13 +161,22 @@ def test_content_types(tmp_path: Path) -> None:
                 assert reply.headers["content-type"] == expected, name
 
 
-@pytest.mark.parametrize("target", ["/", "/0", "/0/", "/0/c", "/missing.json"])
+@pytest.mark.parametrize("target", ["/0", "/0/", "/0/c", "/missing.json"])
 def test_directories_and_missing_files_are_404(
     zarr_server: ServedDataset, target: str
 ) -> None:
     reply = raw_request(zarr_server.port, target)
     assert reply.status == 404
     assert b"zarr.json" not in reply.body  # no listing
+
+
+def test_the_root_is_the_viewer_page_not_a_listing(
+    zarr_server: ServedDataset,
+) -> None:
+    reply = raw_request(zarr_server.port, "/")
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "text/html; charset=utf-8"
+    assert b"zarr.json" not in reply.body
 
 
 def test_cors_headers_on_every_reply(zarr_server: ServedDataset) -> None:

@@ -13,6 +13,7 @@ from ome_writers.serve._links import (
     base_url,
     dataset_kind,
     is_loopback,
+    page_url,
     viewer_links,
 )
 
@@ -63,7 +64,22 @@ def test_no_zarr_links_for_other_data(kind: str) -> None:
 
 def test_banner_says_why_there_are_no_links(tmp_path: Path) -> None:
     lines = banner(tmp_path / "run.ome.tiff", URL, "tiff", None, "127.0.0.1")
-    assert any("OME-TIFF" in line and "no viewer links" in line for line in lines)
+    assert any("OME-TIFF" in line and "they read Zarr only" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("kind", "token", "page"),
+    [
+        ("zarr3", None, URL),
+        ("zarr2", "a+b", URL + "?token=a%2Bb"),
+        ("tiff", None, URL),
+        ("files", None, None),  # not a dataset: nothing for the page to show
+    ],
+)
+def test_the_page_url(kind: str, token: str | None, page: str | None) -> None:
+    assert page_url(URL, kind, token) == page  # type: ignore[arg-type]
+    lines = banner("run", URL, kind, token, "127.0.0.1", page)  # type: ignore[arg-type]
+    assert (f"  viewer page: {page}" in lines) is (page is not None)
 
 
 def test_dataset_kinds(tmp_path: Path) -> None:

@@ -104,3 +104,26 @@ def test_loopback_does_not_warn(tmp_path: Path) -> None:
         warnings.simplefilter("error")
         with start(tmp_path, host="localhost") as served:
             assert served.url.startswith("http://localhost:")
+
+
+def test_start_serves_the_viewer_page_over_the_dataset(
+    zarr_dataset: Written, tiff_dataset: Written
+) -> None:
+    """Zarr (t, c, y, x) and TIFF (t, y, x): the page, the description, a plane."""
+    import json
+
+    for written in (zarr_dataset, tiff_dataset):
+        with start(written.path, token="t0k") as served:
+            assert served.page == f"http://127.0.0.1:{served.port}/?token=t0k"
+            auth = {"Authorization": "Bearer t0k"}
+            reply = raw_request(served.port, "/", headers=auth)
+            assert reply.status == 200
+            assert reply.headers["content-type"].startswith("text/html")
+            described = raw_request(served.port, "/_viewer/info", headers=auth)
+            info = json.loads(described.body)
+            sizes = dict(zip(info["dims"], info["shape"], strict=True))
+            assert sizes["t"] == written.data.shape[0]
+            assert (sizes["y"], sizes["x"]) == written.data.shape[-2:]
+            plane = raw_request(served.port, "/_viewer/plane?t=1", headers=auth)
+            first = written.data[1].reshape(-1, *written.data.shape[-2:])[0]
+            assert plane.body == first.astype("<u2").tobytes()

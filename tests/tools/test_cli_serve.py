@@ -114,6 +114,10 @@ def test_serve_prints_links_answers_and_stops_on_a_signal(
     )
     assert "  neuroglancer: https://neuroglancer-demo.appspot.com/#!" in text
     assert urllib.request.quote(f"zarr3://{url}", safe="") in text
+    assert f"  viewer page: {url}" in lines
+    with urllib.request.urlopen(url) as reply:
+        assert reply.headers["Content-Type"].startswith("text/html")
+        assert b"window.omeViewer" in reply.read()
     with urllib.request.urlopen(url + "zarr.json") as reply:
         assert reply.headers["Access-Control-Allow-Origin"] == "*"
         assert json.loads(reply.read()) == json.loads((root / "zarr.json").read_text())
@@ -133,6 +137,7 @@ def test_serve_with_token_and_no_cors(
     text = "\n".join(lines)
     assert "Bearer" in text
     assert urllib.request.quote(f"{url}?token=abc123", safe="") in text
+    assert f"  viewer page: {url}?token=abc123" in lines
     with pytest.raises(urllib.error.HTTPError, match="401"):
         urllib.request.urlopen(url + "zarr.json")
     request = urllib.request.Request(
@@ -144,7 +149,7 @@ def test_serve_with_token_and_no_cors(
     assert served.stop(signal.SIGTERM)[0] == 0
 
 
-def test_serve_an_ome_tiff_says_there_are_no_links(
+def test_serve_an_ome_tiff_offers_the_page_and_says_there_are_no_links(
     tmp_path: Path, run_serve: Callable[..., Served]
 ) -> None:
     path = tmp_path / "run.ome.tiff"
@@ -153,10 +158,14 @@ def test_serve_an_ome_tiff_says_there_are_no_links(
     lines = served.lines_until("Ctrl-C")
     url = _url(lines)
     assert url.endswith("/run.ome.tiff")
-    assert not any("vizarr" in line for line in lines)
-    assert any("no viewer links" in line for line in lines)
+    assert not any("https://" in line for line in lines)
+    assert any("they read Zarr only" in line for line in lines)
+    page = url.removesuffix("run.ome.tiff")
+    assert f"  viewer page: {page}" in lines
     with urllib.request.urlopen(url) as reply:
         assert reply.read() == path.read_bytes()
+    with urllib.request.urlopen(page + "_viewer/info") as reply:
+        assert json.loads(reply.read())["dims"][-2:] == ["y", "x"]
     assert served.stop(signal.SIGINT)[0] == 0
 
 

@@ -86,7 +86,9 @@ def create_stream(
     if fmt.name != "scratch" and not settings.root_path:
         raise ValueError(f"root_path is required for {fmt.name} format.")
     backend_cls = select_backend(settings)
-    context = BackendContext.for_settings(settings)
+    tracker = ExtentTracker(settings)
+    # the progress record a dataset states counts frames as the view does
+    context = BackendContext.for_settings(settings, tracker.extents)
     router, frame_log = context.router, context.frame_metadata
     backend: Backend
     if settings.is_ragged:  # positions of different shapes: one backend each
@@ -107,7 +109,7 @@ def create_stream(
     else:
         backend = backend_cls(context)
     backend.prepare()
-    stream = OMEStream._create(settings, backend, router, frame_log)
+    stream = OMEStream._create(settings, backend, router, frame_log, tracker)
     stream._output_paths = paths = backend.output_paths()
     logger.info("%s", _opening_line(settings, backend.label, paths))
     stream._ranges = context.display_ranges
@@ -206,6 +208,7 @@ class OMEStream:
         backend: Backend,
         router: FrameRouter,
         frame_log: FrameMetadataLog,
+        tracker: ExtentTracker | None = None,
     ) -> OMEStream:
         self = object.__new__(cls)
         self._settings = settings
@@ -213,7 +216,7 @@ class OMEStream:
         self._backend = backend
         self._router = router
         self._frame_log = frame_log
-        self._tracker = ExtentTracker(settings)
+        self._tracker = tracker or ExtentTracker(settings)
         self._is_hwm = self._tracker.is_high_water_mark
         # everything the hot path needs, resolved once
         self._frame_shape = tuple(int(d.count or 0) for d in settings.frame_dimensions)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.metadata._display_ranges import DisplayRanges
     from ome_writers.metadata._frame_metadata import FrameMetadataLog
+    from ome_writers.metadata._progress import ProgressRecord
 
 # One item per storage dimension (index dims in storage order, then Y, X):
 # a non-negative int or a slice with explicit start/stop/step.
@@ -39,20 +40,32 @@ class BackendContext:
     display_ranges : DisplayRanges | None
         Observed pixel range per image and channel (sampled by the stream),
         for display windows; None without a channel axis.
+    progress : ProgressRecord | None
+        The dataset's progress record (docs/reading.md), stated in its
+        metadata at every loss-window visit, checkpoint and close; None for a
+        part of a dataset that states none of its own.
     """
 
     settings: AcquisitionSettings
     router: FrameRouter
     frame_metadata: FrameMetadataLog
     display_ranges: DisplayRanges | None = None
+    progress: ProgressRecord | None = None
 
     @classmethod
-    def for_settings(cls, settings: AcquisitionSettings) -> BackendContext:
-        """A context with a new router and an empty frame metadata log."""
+    def for_settings(
+        cls,
+        settings: AcquisitionSettings,
+        extents: Callable[[int], Sequence[int]] | None = None,
+    ) -> BackendContext:
+        """A context with a new router and an empty frame metadata log;
+        `extents` (frames -> the extent every dimension reached) for the
+        progress record, C order by default."""
         from ome_writers._router import FrameRouter
         from ome_writers._schema import effective_type
         from ome_writers.metadata._display_ranges import DisplayRanges
         from ome_writers.metadata._frame_metadata import FrameMetadataLog
+        from ome_writers.metadata._progress import ProgressRecord
 
         router = FrameRouter(settings)
         ranges = None
@@ -64,7 +77,8 @@ class BackendContext:
         if channel is not None and not settings.is_ragged:
             count = int(index_dims[channel].count or 1)
             ranges = DisplayRanges(len(settings.positions), count, channel)
-        return cls(settings, router, FrameMetadataLog(router), ranges)
+        progress = ProgressRecord(settings, extents)
+        return cls(settings, router, FrameMetadataLog(router), ranges, progress)
 
 
 class Backend(ABC):

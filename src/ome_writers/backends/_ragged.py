@@ -20,14 +20,23 @@ from __future__ import annotations
 
 import bisect
 import copy
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._io._paths import remove_dataset, resolve_output
 from ome_writers._router import FrameRouter
 from ome_writers._schema import AcquisitionSettings, Dimension, OmeTiffFormat
+from ome_writers._version import __version__
 from ome_writers.backends._base import Backend, BackendContext, StorageKey, json_safe
 from ome_writers.metadata._frame_metadata import FrameMetadataLog
 from ome_writers.metadata._ngff import build_layout
+from ome_writers.metadata._progress import (
+    COMPLETE,
+    FAILED,
+    PROGRESS_KEY,
+    WRITING,
+    Status,
+)
 from ome_writers.metadata._zarr_groups import write_group
 
 if TYPE_CHECKING:
@@ -144,6 +153,8 @@ class RaggedBackend(Backend):
         self.attributes: dict[str, Any] = {}
         if self.layout is not None:
             self.attributes = dict(self.layout.groups["."])
+        self.progress = context.progress
+        self._root_lock = threading.Lock()  # root documents written whole, in turn
         self.finalized = False
 
     @property
@@ -198,7 +209,10 @@ class RaggedBackend(Backend):
                 remove_dataset(root, is_dataset=ours)
             root.mkdir(parents=True)
             if self.layout is not None:
+                self._set_progress(0, WRITING)
                 for path, attributes in self.layout.groups.items():
+                    if path == ".":
+                        attributes = self.attributes
                     if path not in self.layout.image_paths:
                         write_group(root, path, attributes)
         for child in self.children:
@@ -233,8 +247,6 @@ class RaggedBackend(Backend):
             for p, child in enumerate(self.children)
         ]
         waits = [finish for finish in started if finish is not None]
-        if not waits:
-            return None
 
         def finish() -> None:
             first: Exception | None = None
@@ -245,6 +257,7 @@ class RaggedBackend(Backend):
                     first = first or e
             if first is not None:
                 raise first
+            self._write_progress(frames_done, WRITING)
 
         return finish
 
@@ -262,16 +275,37 @@ class RaggedBackend(Backend):
                 errors.append(e)
         if self.tiff_set is not None:
             self.tiff_set.write()
+        self._write_progress(frames_done, FAILED if errors else COMPLETE)
         if errors:
             raise errors[0]
+
+    def _set_progress(self, frames: int, status: Status) -> None:
+        """The progress record in the root's attributes (OME-Zarr)."""
+        if self.progress is None or self.layout is None:
+            return
+        if status == WRITING:
+            record = self.progress.record(frames, status)
+        else:
+            record = self.progress.final(frames, failed=status == FAILED)
+        record["image_paths"] = list(self.layout.image_paths)
+        self.attributes["ome_writers"] = {"version": __version__, PROGRESS_KEY: record}
+
+    def _write_progress(self, frames: int, status: Status) -> None:
+        """State the progress in the root's ``zarr.json`` (OME-Zarr)."""
+        if self.progress is None or self.layout is None or self.root is None:
+            return
+        with self._root_lock:
+            self._set_progress(frames, status)
+            write_group(self.root, ".", self.attributes)
 
     # -------------------------------------------------------------- metadata
 
     def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
         self.global_metadata[namespace] = json_safe(metadata)
         if self.layout is not None and self.root is not None:
-            self.attributes[namespace] = self.global_metadata[namespace]
-            write_group(self.root, ".", self.attributes)
+            with self._root_lock:
+                self.attributes[namespace] = self.global_metadata[namespace]
+                write_group(self.root, ".", self.attributes)
         elif self.kind == "ome-tiff":
             for child in self.children:
                 child.set_global_metadata(namespace, metadata)

@@ -38,10 +38,10 @@ def _reply(doc: dict[str, Any]) -> None:
 
 
 async def _main(config: dict[str, Any]) -> None:
-    from ome_writers.serve._app import make_app
     from ome_writers.serve._run import run_until, stop_on_signals
+    from ome_writers.serve._viewer import make_viewer_app
 
-    app = make_app(config["path"], cors=config["cors"], token=config["token"])
+    app = make_viewer_app(config["path"], cors=config["cors"], token=config["token"])
     stop = asyncio.Event()
     stop_on_signals(stop, (signal.SIGTERM,))
     _stop_when_stdin_closes(stop)

@@ -92,12 +92,18 @@ def viewer_links(url: str, kind: DatasetKind, token: str | None) -> dict[str, st
     }
 
 
+def page_url(base: str, kind: DatasetKind, token: str | None) -> str | None:
+    """The viewer page's URL (the server's root), None when not a dataset."""
+    return None if kind == "files" else with_token(base, token)
+
+
 def banner(
     path: str | os.PathLike[str],
     url: str,
     kind: DatasetKind,
     token: str | None,
     host: str,
+    page: str | None = None,
 ) -> list[str]:
     """The lines printed when a server starts: URL, links, notes."""
     lines = [f"Serving {os.fspath(path)} at {url}"]
@@ -106,11 +112,16 @@ def banner(
             "Requests need the token: header 'Authorization: Bearer <token>' "
             "or the query '?token=<token>' (the links carry it)"
         )
+    if page is not None:
+        lines.append(f"  viewer page: {page}")
     links = viewer_links(url, kind, token)
     for name, link in links.items():
         lines.append(f"  {name}: {link}")
     if kind == "tiff":
-        lines.append("OME-TIFF: files served as they are; no viewer links (Zarr only)")
+        lines.append(
+            "OME-TIFF: files served as they are; no neuroglancer, vizarr or "
+            "validator links (they read Zarr only)"
+        )
     elif kind == "files":
         lines.append("Not an OME-Zarr or OME-TIFF: files served, no viewer links")
     if host in _WILDCARDS:

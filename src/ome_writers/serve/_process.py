@@ -19,6 +19,7 @@ from ome_writers.serve._links import (
     connect_host,
     dataset_kind,
     dataset_url,
+    page_url,
     viewer_links,
 )
 from ome_writers.serve._paths import ServedRoot
@@ -47,6 +48,9 @@ class ServedDataset:
     links
         Neuroglancer, vizarr and OME-NGFF validator links (OME-Zarr only),
         carrying the token if one is set.
+    page
+        The viewer page, ``http://HOST:PORT/`` (with the token if one is set);
+        None when the path is neither OME-Zarr nor OME-TIFF.
     """
 
     def __init__(
@@ -56,12 +60,14 @@ class ServedDataset:
         port: int,
         kind: DatasetKind,
         links: dict[str, str],
+        page: str | None = None,
     ) -> None:
         self._process = process
         self.url = url
         self.port = port
         self.kind = kind
         self.links = links
+        self.page = page
 
     @property
     def running(self) -> bool:
@@ -211,5 +217,7 @@ def start(
         )
     process.stdout.close()
     kind = dataset_kind(path)
-    url = dataset_url(base_url(host, bound), path)
-    return ServedDataset(process, url, bound, kind, viewer_links(url, kind, token))
+    base = base_url(host, bound)
+    url = dataset_url(base, path)
+    links = viewer_links(url, kind, token)
+    return ServedDataset(process, url, bound, kind, links, page_url(base, kind, token))

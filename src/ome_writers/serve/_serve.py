@@ -6,9 +6,15 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from ome_writers.serve._app import make_app
-from ome_writers.serve._links import banner, base_url, dataset_kind, dataset_url
+from ome_writers.serve._links import (
+    banner,
+    base_url,
+    dataset_kind,
+    dataset_url,
+    page_url,
+)
 from ome_writers.serve._run import TERMINATING, check_bind, run_until, stop_on_signals
+from ome_writers.serve._viewer import make_viewer_app
 
 if TYPE_CHECKING:
     import os
@@ -23,8 +29,9 @@ def serve(
 ) -> None:
     """Serve a dataset's files over HTTP, read-only, until Ctrl-C or SIGTERM.
 
-    Prints the dataset's URL and, for OME-Zarr, links that open it in
-    neuroglancer, vizarr and the OME-NGFF validator.
+    The server's root (``/``) is a viewer page that follows the dataset as
+    it is written. Prints the dataset's URL, the page's and, for OME-Zarr,
+    links that open it in neuroglancer, vizarr and the OME-NGFF validator.
 
     Parameters
     ----------
@@ -42,12 +49,17 @@ def serve(
         (401 otherwise); the printed links carry it.
     """
     check_bind(host, port)
-    app = make_app(path, cors=cors, token=token)
+    app = make_viewer_app(path, cors=cors, token=token)
     kind = dataset_kind(path)
 
     def announce(bound: int) -> None:
-        url = dataset_url(base_url(host, bound), path)
-        for line in [*banner(path, url, kind, token, host), "Press Ctrl-C to stop"]:
+        base = base_url(host, bound)
+        url = dataset_url(base, path)
+        page = page_url(base, kind, token)
+        for line in [
+            *banner(path, url, kind, token, host, page),
+            "Press Ctrl-C to stop",
+        ]:
             print(line, flush=True)
 
     async def main() -> None:

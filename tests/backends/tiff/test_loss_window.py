@@ -676,10 +676,10 @@ def test_visit_does_not_hold_the_stream_lock(tmp_path: Path) -> None:
     entered, release = threading.Event(), threading.Event()
     describe = TiffBackend._describe
 
-    def slow(self: TiffBackend, zeros: np.ndarray) -> None:
+    def slow(self: TiffBackend, zeros: np.ndarray, frames: int) -> None:
         entered.set()
         release.wait(10)
-        describe(self, zeros)
+        describe(self, zeros, frames)
 
     TiffBackend._describe = slow  # type: ignore[method-assign]
     try:

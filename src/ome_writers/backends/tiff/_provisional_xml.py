@@ -68,7 +68,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._io._paths import replace_file
+from ome_writers.backends.tiff._progress_annotation import (
+    END,
+    page_runs,
+    progress_element,
+    static_entries,
+)
 from ome_writers.metadata._ome_xml_text import ImageText, escape, quoteattr, root
+from ome_writers.metadata._progress import WRITING, ProgressRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -85,6 +92,8 @@ PROVISIONAL = "ome_writers.provisional"
 #: a size no outer extent reaches: plane keys that never depend on the extent
 _HUGE = 1 << 62
 _ASCII = 2  # TIFF type of ImageDescription
+#: room beyond the first progress record (more moves the slots)
+_PROGRESS_ROOM = 1024
 _TAG_DESCRIPTION = 270
 
 
@@ -318,14 +327,14 @@ class ProvisionalXml:
         return f"{declaration}{comment}\n{self.root(file_uuid)}"
 
     def footer(self) -> str:
-        """A note that the description is provisional, and the end tag."""
+        """A note that the description is provisional (the progress record
+        and the end tag follow)."""
         return (
             "<StructuredAnnotations>"
             f'<MapAnnotation ID="Annotation:Provisional" Namespace="{PROVISIONAL}">'
             "<Description>Written during acquisition: complete outer indices "
             "only; the full OME-XML is written at close</Description>"
             '<Value><M K="state">acquiring</M></Value></MapAnnotation>'
-            "</StructuredAnnotations></OME>"
         )
 
     def binary_only(
@@ -409,6 +418,7 @@ class Provisional:
         router: FrameRouter,
         created: datetime,
         recovery: Callable[[int], str],
+        progress: ProgressRecord | None = None,
     ) -> None:
         self.files = files
         self.axes = axes
@@ -433,13 +443,22 @@ class Provisional:
         self._key_sizes = [letters_sizes[a] for a in self._key_order]
         self.images = [_Image() for _ in files.images]
         self._close = "</Pixels></Image>"
+        # the progress record (`_progress_annotation.py`): the footer's last part
+        self.progress = progress or ProgressRecord(settings)
+        plane_sizes = {
+            a.upper(): None if size >= _HUGE else size
+            for a, size in zip(self._key_order, self._key_sizes, strict=True)
+        }
+        self._static = static_entries(settings, axes, files, plane_sizes)
+        self.footer = Section(self.xml.footer())
+        self.footer.append(self._progress_text(0))
         self.full = files.provisional_keys()  # (-1: companion) the full text
         self.sections: dict[int, list[Section]] = {}
         for key in self.full:
             parts = [Section()]  # the header, made when first needed
             for image in self.images:
                 parts += [image.head, image.text, image.close]
-            self.sections[key] = [*parts, Section(self.xml.footer())]
+            self.sections[key] = [*parts, self.footer]
         self.slots: dict[int, Slots] = {}
         self.linkers: dict[int, Linker] = {}
         self.fds: list[int] = []
@@ -512,7 +531,9 @@ class Provisional:
         """Room for each section: what it holds with the largest sizes the
         settings allow (outer extent: its count, or a 13-digit number), and
         one run per image (more move the slots; see `Slots.update`)."""
-        return [sections[0].length + 16, *self._image_rooms, sections[-1].length]
+        # the progress record's room: its pages grow within an outer index
+        footer = sections[-1].length + _PROGRESS_ROOM
+        return [sections[0].length + 16, *self._image_rooms, footer]
 
     @cached_property
     def _image_rooms(self) -> list[int]:
@@ -606,16 +627,24 @@ class Provisional:
 
     # ------------------------------------------------------------ updating
 
-    def update(self, writers: Sequence[Any]) -> None:
-        """Describe the outer indices completed since the last update and write
-        every description that changed (writer thread, pages flushed)."""
-        changed = False
+    def _progress_text(self, frames: int) -> str:
+        """The progress record of `frames` frames whose pages are written,
+        and the end tag."""
+        pending = (
+            (position, [page for pages in image.pending.values() for page in pages])
+            for position, image in enumerate(self.images)
+        )
+        extra = {**self._static, "pages": page_runs(pending)}
+        return progress_element(self.progress.record(frames, WRITING, extra)) + END
+
+    def update(self, writers: Sequence[Any], frames: int) -> None:
+        """Describe the outer indices completed since the last update, state
+        that the first `frames` frames have their pages, and write the
+        descriptions (writer thread, pages flushed)."""
         for position, image in enumerate(self.images):
             if image.extent != image.described:
-                changed = True
                 self._describe(position, image)
-        if not changed:
-            return
+        self.footer.replace_last(self._progress_text(frames))
         for key, slots in self.slots.items():
             slots.update(writers[key].filehandle, self.linkers[key].fd)
         companion = self.files.companion

@@ -85,12 +85,14 @@ if TYPE_CHECKING:
 
 
 class _Describe:
-    """Work item: update the provisional descriptions (after the pages before it)."""
+    """Work item: update the provisional descriptions (after the pages before
+    it, the first `frames` frames)."""
 
-    __slots__ = ("done",)
+    __slots__ = ("done", "frames")
 
-    def __init__(self) -> None:
+    def __init__(self, frames: int) -> None:
         self.done = threading.Event()
+        self.frames = frames
 
 
 def _journal_entry(
@@ -138,6 +140,7 @@ class TiffBackend(Backend):
         settings = context.settings
         fmt: OmeTiffFormat = settings.format  # type: ignore[assignment]
         self.fmt = fmt
+        self.progress = context.progress
         # the OME-XML models are built at close; before the first frame only the
         # axes are needed (ome-types is slow to import)
         self.axes = TiffAxes(settings)
@@ -189,6 +192,7 @@ class TiffBackend(Backend):
             self.router,
             self.created,
             lambda f: files.recovery_comment(self.settings, f),
+            self.progress,
         )
         self.journal = FrameMetadataJournal(
             self.frame_metadata, lambda _: files.journal, entry=_journal_entry
@@ -317,7 +321,7 @@ class TiffBackend(Backend):
         if self.thread is None or not self.thread.is_alive():
             return self.journal.append_new
         queued = self.queued
-        item = _Describe()
+        item = _Describe(frames_done)
         self.work.put(item)
 
         def finish() -> None:
@@ -356,7 +360,7 @@ class TiffBackend(Backend):
             if isinstance(item, _Describe):
                 try:
                     if self.error is None:
-                        self._describe(zeros)
+                        self._describe(zeros, item.frames)
                 except BaseException as e:
                     self.error = e
                 finally:
@@ -372,16 +376,16 @@ class TiffBackend(Backend):
             finally:
                 self.frames.release(slot)
 
-    def _describe(self, zeros: np.ndarray) -> None:
+    def _describe(self, zeros: np.ndarray, frames: int) -> None:
         """Flush the pages written, and update the provisional descriptions
-        (writer thread)."""
+        (writer thread): the first `frames` frames have their pages."""
         pages = self.pages
         pages.flush()
         provisional = self.provisional
         for position, index in provisional.holes():  # never acquired: zeros
             pages.write_page(position, index, zeros)
             self.files.padded[position].add(index)
-        provisional.update(pages.writers)
+        provisional.update(pages.writers, frames)
 
     def finalize(self, frames_done: int) -> None:
         if self.finalized:

@@ -183,6 +183,8 @@ class AcquireZarrBackend(Backend):
         self.shards_done = CompleteShards(grid, self.storage_shape)
         # close has started: a visit's declarations (which close rewrites) stop
         self._closing = threading.Event()
+        self._valid = 0  # frames from the first whose shards are declared
+        self._valid_lock = threading.Lock()
 
     def _dimension(self, dim: Any, chunk: int, shard: int) -> Any:
         kind = _KINDS.get(str(effective_type(dim)), az.DimensionType.OTHER)
@@ -424,12 +426,17 @@ class AcquireZarrBackend(Backend):
         else:  # acquire-zarr may have written group documents: restore ours
             self.hierarchy.rewrite_groups()
         hierarchy = self.hierarchy
-        hierarchy.write_frame_metadata(self._index_shape)
         grown = self.grow_axis is not None
-        hierarchy.write_ome_xml_at_close(list(self.extent) if grown else None)
+        try:
+            hierarchy.write_ome_xml_at_close(list(self.extent) if grown else None)
+        except Exception as e:  # what else close writes is written first
+            failure = failure or e
         for position, key in enumerate(self._keys):
             if self._frames[position] == 0:  # acquire-zarr wrote no metadata
                 self.shards_done.write_array_doc(key, list(self.shape))
+        # the root's document, written last, states the run complete
+        hierarchy.set_progress(frames_done, "failed" if failure else "complete")
+        hierarchy.write_frame_metadata(self._index_shape)
         sync_filesystem(self.root)
         if failure is not None:
             raise failure
@@ -500,6 +507,25 @@ class AcquireZarrBackend(Backend):
         self.shards_done.declare(
             targets, wait_seconds, self._closing if visit else None
         )
+        if not (visit and self._closing.is_set()):
+            self.hierarchy.write_progress(self._declared_frames())
+
+    def _declared_frames(self) -> int:
+        """Frames from the first, in acquisition order, whose first-dimension
+        shard is declared complete (the storage index's first dimension is
+        the acquisition's)."""
+        with self._valid_lock:
+            declared = self.shards_done.declared
+            limit = sum(self._frames)
+            route = self.router.route
+            n = self._valid
+            while n < limit:
+                position, index = route(n)
+                if index[0] >= declared[position]:
+                    break
+                n += 1
+            self._valid = n
+            return n
 
     def _target_extents(self) -> list[int]:
         return [self.shards_done.target_extent(n) for n in self._frames]

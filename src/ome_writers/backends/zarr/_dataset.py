@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.backends._base import BackendContext, StorageKey
     from ome_writers.backends.zarr._array_writer import ZarrLibrary
+    from ome_writers.metadata._progress import Status
 
 
 class ZarrDataset(Backend):
@@ -148,8 +149,8 @@ class ZarrDataset(Backend):
         writes, and the extents written. What is returned, without it: waiting
         for the writes in flight to land, then each unbounded array's
         ``zarr.json`` declaring those extents (one document write per array
-        that grew, never room grown ahead), and the per-frame metadata
-        journal."""
+        that grew, never room grown ahead), the per-frame metadata journal,
+        and the progress record in the root's ``zarr.json``."""
         self._wait_for_background()  # a dataset after a crash has all it names
         arrays = self.arrays
         land: Callable[[], None] | None = None
@@ -168,6 +169,8 @@ class ZarrDataset(Backend):
             if extents:
                 arrays.declare(extents)
             hierarchy.journal_new()
+            # last: every frame it counts has landed and is declared
+            hierarchy.write_progress(frames_done)
 
         return finish
 
@@ -203,9 +206,12 @@ class ZarrDataset(Backend):
         attempt(arrays.drain)
         if arrays.grow_axis is not None:
             attempt(arrays.declare_written)
-        attempt(lambda: self.hierarchy.write_frame_metadata(self._index_shape))
         extents = list(arrays.extent) if arrays.grow_axis is not None else None
         attempt(lambda: self.hierarchy.write_ome_xml_at_close(extents))
+        # the root's document, written last, states the run complete
+        status: Status = "failed" if errors else "complete"
+        attempt(lambda: self.hierarchy.set_progress(frames_done, status))
+        attempt(lambda: self.hierarchy.write_frame_metadata(self._index_shape))
         attempt(arrays.close)
         attempt(lambda: sync_filesystem(self.root))
         if errors:

@@ -33,11 +33,17 @@ def _build(settings: AcquisitionSettings, layout: ZarrLayout) -> dict[str, Any]:
 
 class GroupsAhead:
     """The group documents of `layout`: built (and written) once, on demand or
-    in the background (`start`)."""
+    in the background (`start`); `root_extra()` adds to the root's attributes."""
 
-    def __init__(self, settings: AcquisitionSettings, layout: ZarrLayout) -> None:
+    def __init__(
+        self,
+        settings: AcquisitionSettings,
+        layout: ZarrLayout,
+        root_extra: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self._settings = settings
         self._layout = layout
+        self._root_extra = root_extra
         self._documents: dict[str, dict[str, Any]] | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -58,7 +64,7 @@ class GroupsAhead:
         from ome_writers.metadata._zarr_groups import write_group, write_groups
 
         try:
-            documents = _build(self._settings, self._layout)
+            documents = self._built()
             new = {path: attrs for path, attrs in documents.items() if path != "."}
             write_groups(root, new)
             # the root replaces its placeholder (`ZarrBackend.prepare`), last:
@@ -88,5 +94,11 @@ class GroupsAhead:
         if self._error is not None:
             raise self._error
         if self._documents is None:  # never started: build them here
-            self._documents = _build(self._settings, self._layout)
+            self._documents = self._built()
         return self._documents
+
+    def _built(self) -> dict[str, dict[str, Any]]:
+        documents = _build(self._settings, self._layout)
+        if self._root_extra is not None and "." in documents:
+            documents["."].update(self._root_extra())
+        return documents

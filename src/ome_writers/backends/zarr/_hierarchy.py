@@ -9,6 +9,7 @@ acquisition never fills, and a collection's ``OME/METADATA.ome.xml``.
 from __future__ import annotations
 
 import copy
+import threading
 from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from ome_writers.backends._base import json_safe
 from ome_writers.backends.zarr._group_documents import GroupsAhead
 from ome_writers.metadata._frame_metadata import JOURNAL_NAME, FrameMetadataJournal
 from ome_writers.metadata._ome_xml_text import collection_text
+from ome_writers.metadata._progress import PROGRESS_KEY, WRITING
 from ome_writers.metadata._zarr_groups import set_windows, write_group, write_groups
 from ome_writers.metadata._zarr_layout import plan_layout
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from ome_writers.backends._base import BackendContext
     from ome_writers.metadata._display_ranges import DisplayRanges
     from ome_writers.metadata._frame_metadata import FrameMetadataLog
+    from ome_writers.metadata._progress import ProgressRecord, Status
 
 #: per-frame metadata records of an image kept in its ``zarr.json``; more stay
 #: in the journal file beside it, so close does not grow with the run's length
@@ -52,6 +55,9 @@ class ZarrHierarchy:
         Per-frame metadata as it arrives.
     display_ranges : DisplayRanges or None
         Observed pixel ranges, for display windows at close.
+    progress : ProgressRecord or None
+        The dataset's progress record, kept in the root group's attributes
+        (``ome_writers.progress``); None: the dataset states none.
     """
 
     def __init__(
@@ -61,6 +67,7 @@ class ZarrHierarchy:
         router: FrameRouter,
         frame_metadata: FrameMetadataLog,
         display_ranges: DisplayRanges | None,
+        progress: ProgressRecord | None = None,
     ) -> None:
         self.settings = settings
         self.root = root
@@ -68,8 +75,13 @@ class ZarrHierarchy:
         self.display_ranges = display_ranges
         self.layout = plan_layout(settings)
         self.image_paths = self.layout.image_paths
+        self.progress = progress
+        # the root document is written from several threads (a visit's
+        # progress, metadata calls, close): one at a time, each whole
+        self._root_lock = threading.RLock()
+        self._progress_frames = -1  # frames of the progress last written
         # group documents: built and written in the background (`prepare`)
-        self._groups = GroupsAhead(settings, self.layout)
+        self._groups = GroupsAhead(settings, self.layout, self._root_extra)
         image_paths = self.image_paths
         self.journal = FrameMetadataJournal(
             frame_metadata, lambda position: root / image_paths[position] / JOURNAL_NAME
@@ -85,6 +97,7 @@ class ZarrHierarchy:
             context.router,
             context.frame_metadata,
             context.display_ranges,
+            context.progress,
         )
 
     @property
@@ -109,8 +122,9 @@ class ZarrHierarchy:
                 )
             remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
         # a process killed before the real documents exist leaves a Zarr
-        # group, which `overwrite=True` recognizes as a dataset of ours
-        write_group(root, ".", {}, atomic=False)
+        # group, which `overwrite=True` recognizes as a dataset of ours; a
+        # reader finds it being written
+        write_group(root, ".", self._root_extra(), atomic=False)
 
     def start(self, *, ome_xml_ahead: bool) -> None:
         """Build and write the group documents in the background (and a
@@ -121,6 +135,52 @@ class ZarrHierarchy:
     def wait(self) -> None:
         """Wait for the documents written in the background; raise a failure."""
         self._groups.wait()
+
+    # ---------------------------------------------------------------- progress
+
+    def _root_extra(self) -> dict[str, Any]:
+        """The root attributes of ours before the first frame: the progress
+        record of nothing written yet."""
+        if self.progress is None:
+            return {}
+        record = self.progress_record(0, WRITING)
+        return {"ome_writers": {"version": __version__, PROGRESS_KEY: record}}
+
+    def progress_record(self, frames: int, status: Status) -> dict[str, Any]:
+        """The progress record of `frames` frames on disk."""
+        assert self.progress is not None
+        extra = None
+        if self.layout.kind != "image":  # which image each position is
+            extra = {"image_paths": list(self.image_paths)}
+        if status == WRITING:
+            return self.progress.record(frames, status, extra)
+        return self.progress.final(frames, failed=status != "complete", extra=extra)
+
+    def set_progress(self, frames: int, status: Status) -> None:
+        """Put the progress record in the root attributes (written with them)."""
+        if self.progress is None:
+            return
+        record = self.progress_record(frames, status)
+        with self._root_lock:
+            attributes = self.attributes["."]
+            kept = attributes.get("ome_writers", {})
+            attributes["ome_writers"] = {
+                **kept,
+                "version": __version__,
+                PROGRESS_KEY: record,
+            }
+            self._progress_frames = max(self._progress_frames, int(record["frames"]))
+
+    def write_progress(self, frames: int) -> None:
+        """State in the root group's ``zarr.json`` that `frames` frames are on
+        disk (one document write; none when that was stated already)."""
+        if self.progress is None:
+            return
+        with self._root_lock:
+            if frames <= self._progress_frames:  # a later visit said as much
+                return
+            self.set_progress(frames, WRITING)
+            write_group(self.root, ".", self.attributes["."])
 
     # ---------------------------------------------------------- frame metadata
 
@@ -133,9 +193,10 @@ class ZarrHierarchy:
         as acquired (`shape_of(position)`: the index shape written so far)."""
         if not self.router.jagged:
             return
-        for position, path in enumerate(self.image_paths):
-            self._set_image_attributes(path, position, shape_of)
-        write_groups(self.root, self._image_documents(), atomic=True)
+        with self._root_lock:
+            for position, path in enumerate(self.image_paths):
+                self._set_image_attributes(path, position, shape_of)
+            write_groups(self.root, self._image_documents(), atomic=True)
 
     def write_frame_metadata(self, shape_of: Callable[[int], Sequence[int]]) -> None:
         """Every frame's metadata into the images' ``zarr.json`` (at close),
@@ -163,9 +224,10 @@ class ZarrHierarchy:
                     path, position, shape_of, records=journal.read(file)
                 )
         # a plate's hundreds of documents are replaced on a few threads
-        write_groups(self.root, self._image_documents(), atomic=True)
-        if "." not in self.image_paths:
-            write_group(self.root, ".", self.attributes["."])
+        with self._root_lock:
+            write_groups(self.root, self._image_documents(), atomic=True)
+            if "." not in self.image_paths:
+                write_group(self.root, ".", self.attributes["."])
         journal.remove(keep=kept)
 
     def _set_image_attributes(
@@ -243,19 +305,22 @@ class ZarrHierarchy:
             if path not in self.attributes:
                 raise KeyError(f"Unknown path: {path}")
             new = json_safe(attributes)
-            if "ome_writers" in self.attributes[path]:
-                new["ome_writers"] = self.attributes[path]["ome_writers"]
-            self.attributes[path] = new
-            write_group(self.root, path, new)
+            with self._root_lock:
+                if "ome_writers" in self.attributes[path]:
+                    new["ome_writers"] = self.attributes[path]["ome_writers"]
+                self.attributes[path] = new
+                write_group(self.root, path, new)
 
     def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
         """Store a namespaced mapping in the root group's attributes."""
-        self.attributes["."][namespace] = metadata
-        write_group(self.root, ".", self.attributes["."])
+        with self._root_lock:
+            self.attributes["."][namespace] = metadata
+            write_group(self.root, ".", self.attributes["."])
 
     def rewrite_groups(self) -> None:
         """Write every group document that is not an image's again (after a
         library wrote documents of its own over them)."""
-        for group, attributes in self.attributes.items():
-            if group not in self.image_paths:
-                write_group(self.root, group, attributes)
+        with self._root_lock:
+            for group, attributes in self.attributes.items():
+                if group not in self.image_paths:
+                    write_group(self.root, group, attributes)

@@ -183,13 +183,12 @@ class LeveledZarrBackend(Backend):
         self.pipeline.settle()
         for level in self.levels:
             level.drain()
-        # level 0 as at a visit of its own, then the levels' blocks, all of
-        # it under the stream's lock
+            level.declare_written()
+        # then level 0 as at a visit of its own (its progress record last),
+        # all of it under the stream's lock
         finish = self.base.start_readable(frames_done)
         if finish is not None:
             finish()
-        for level in self.levels:
-            level.declare_written()
 
     def closing(self) -> None:
         self.base.closing()
