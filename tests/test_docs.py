@@ -60,7 +60,11 @@ def test_every_doc_has_snippets_or_is_prose() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     """`.ci/run` runs quick-start command 2 verbatim, lint and types included."""
     readme = (ROOT / "README.md").read_text()
-    commands = re.findall(r"^python3 -m venv \.venv && .*$", readme, re.MULTILINE)
+    commands = re.findall(
+        r"^(?:\(command -v chromium .*?\) && )?python3 -m venv \.venv && .*$",
+        readme,
+        re.MULTILINE,
+    )
     assert len(commands) == 2, commands
     test_command = commands[1]
     for step in ("ruff check src tests", "ruff format --check src tests", "mypy"):
