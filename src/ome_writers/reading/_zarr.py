@@ -277,6 +277,8 @@ class ZarrSource(Source):
                 extent.append(int(size or 0))
         if not self.multi and progress.images == 0:  # nothing acquired yet
             extent = [0 if i < len(extent) - 2 else e for i, e in enumerate(extent)]
+        if not self.multi and progress.status != "writing":  # its own array's
+            extent = [min(e, int(n or 0)) for e, n in zip(extent, full, strict=True)]
         return Snapshot(
             extent=tuple(extent),
             complete=progress.status == "complete",
