@@ -41,8 +41,10 @@ def described(path: Path) -> tuple[ET.Element, Path]:
     """The OME-XML describing `path`'s set, and the file holding it (the
     first file, or a companion file named by ``BinaryOnly``)."""
     text = read_description(path)
-    if text is None:
+    if text is None or "<OME" not in text:  # ImageJ's, or none
         raise NoProgress
+    if PROGRESS_NAMESPACE not in text and "BinaryOnly" not in text:
+        raise NoProgress  # complete, or written by other software
     root = _parse(text, path)
     pointer = root.find(f"{OME_NS}BinaryOnly")
     if pointer is None:
@@ -54,6 +56,8 @@ def described(path: Path) -> tuple[ET.Element, Path]:
             raise NoProgress
     else:
         text = target.read_text(encoding="utf-8")
+    if text is None or PROGRESS_NAMESPACE not in text:  # complete
+        raise NoProgress
     return _parse(text, target), target
 
 
