@@ -80,3 +80,31 @@ def test_arrays_not_made_yet(tmp_path: Path) -> None:
     shutil.rmtree(root / "A" / "0")  # no array at all: not described yet
     with pytest.raises(ValueError, match="first array is not written yet"):
         ow.open(root)
+
+
+def test_a_description_read_while_rewritten_twice_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader paused between the tag and the text for two updates reads a
+    slot being rewritten: text that does not parse, read again."""
+    from ome_writers.reading import _tiff_live
+
+    path = tmp_path / "run.ome.tiff"
+    with create_stream(
+        AcquisitionSettings(
+            root_path=str(path), dimensions=DIMS, dtype="uint16", loss_window=None
+        )
+    ) as stream:
+        stream.append(np.ones((8, 8), "uint16"))
+        stream.checkpoint()
+        whole = _tiff_live.read_description(path)
+        assert whole is not None
+        torn = [whole[: len(whole) // 2] + " " * 40]
+        real = _tiff_live.read_description
+
+        def paused(p: Path) -> str | None:
+            return torn.pop() if torn else real(p)
+
+        monkeypatch.setattr(_tiff_live, "read_description", paused)
+        with ow.open(path) as view:
+            assert view.status == "writing" and view.frames == 1

@@ -13,7 +13,9 @@ hypothesis.
 from __future__ import annotations
 
 import json
+import os
 import re
+import struct
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 
 H, W = 8, 8
 NAMES = ["A", "B"]
+ATTEMPTS = 20
 
 
 @st.composite
@@ -149,6 +152,38 @@ def _planes(
 
 
 class TiffHammer(Hammer):
+    entry: tuple[int, str] | None = None  # the description tag's value field
+
+    def description(self, path: Path) -> str | None:
+        """The first page's description, read as docs/reading.md says: the
+        tag's count and offset, the text there, the tag again; the text
+        again when the tag changed meanwhile or the text does not parse."""
+        if self.entry is None:  # where the tag is: fixed once the page is
+            try:
+                with tifffile.TiffFile(path) as tif:
+                    tag = tif.pages.first.tags[270]
+                    fmt = tif.byteorder + ("QQ" if tif.is_bigtiff else "II")
+            except (tifffile.TiffFileError, IndexError, KeyError):
+                return None
+            self.entry = (tag.offset + 4, fmt)
+        at, fmt = self.entry
+        size = struct.calcsize(fmt)
+        with open(path, "rb") as f:
+            fd = f.fileno()
+            for _ in range(ATTEMPTS):
+                count, offset = struct.unpack(fmt, os.pread(fd, size, at))
+                data = os.pread(fd, count, offset)
+                again = struct.unpack(fmt, os.pread(fd, size, at))
+                if again != (count, offset) or len(data) != count:
+                    continue
+                text = data.rstrip(b"\0").decode()
+                try:
+                    ET.fromstring(text)
+                except ET.ParseError:
+                    continue
+                return text
+        raise AssertionError(f"no whole description in {ATTEMPTS} reads")
+
     def read(self) -> int | None:
         files = (
             sorted(self.root.parent.glob("*.ome.tiff"))
@@ -159,12 +194,8 @@ class TiffHammer(Hammer):
         )
         if not files or files[0].stat().st_size == 0:
             return None
-        try:
-            with tifffile.TiffFile(files[0]) as tif:
-                text = tif.pages.first.description
-        except (tifffile.TiffFileError, IndexError):
-            text = ""
-        if not text and self.reads == 0:  # a new file: its first page is being written
+        text = self.description(files[0])
+        if text is None:  # a new file: its first page is being written
             return None
         xml = ET.fromstring(text)  # never torn
         found = re.search(r'<M K="progress">(.*?)</M>', text)
