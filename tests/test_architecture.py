@@ -225,3 +225,12 @@ def long_classes() -> dict[str, int]:
 def test_no_class_over_the_limit_but_the_central_ones() -> None:
     over = {k: v for k, v in long_classes().items() if k not in CENTRAL_CLASSES}
     assert over == {}
+
+
+def test_the_reader_imports_no_backend() -> None:
+    """`open()` reads what a dataset states, not how a backend wrote it."""
+    graph = import_graph()
+    inside = (f"{PACKAGE}.backends", f"{PACKAGE}._stream")
+    for module, deps in graph.items():
+        if module.startswith(f"{PACKAGE}.reading"):
+            assert not {d for d in deps if d.startswith(inside)}, module

@@ -67,7 +67,7 @@ SEQUENCES = {
 def _zarr_frames(root: Path) -> list[dict[str, Any]]:
     """Per-frame metadata of every image group (zarr-python), position order."""
     group = zarr.open_group(str(root), mode="r")
-    if "ome_writers" in group.attrs:  # one image at the root
+    if "multiscales" in group.attrs["ome"]:  # one image at the root
         groups = [group]
     else:  # a collection: its series, in position order
         names = zarr.open_group(str(root / "OME"), mode="r").attrs["ome"]["series"]

@@ -83,7 +83,7 @@ def open(
 
 
 def _not_described() -> tuple[type[Exception], ...]:
-    from ome_writers.reading._tiff_follow import NotWrittenYet
+    from ome_writers.reading._tiff_files import NotWrittenYet
     from ome_writers.reading._zarr import NotDescribedYet
 
     return NotDescribedYet, NotWrittenYet

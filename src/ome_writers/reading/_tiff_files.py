@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 _Entry = tuple[int, int, bytes | None]
 
 _DESCRIPTION = 270
+
+
+class NotWrittenYet(ValueError):
+    """A TIFF file whose first page is not (completely) written yet."""
+
+
 _TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
 _ATTEMPTS = 20
 
@@ -57,7 +63,12 @@ def read_description(path: Path) -> str | None:
     a TIFF file), read whole while a writer may be replacing it."""
     with open(path, "rb") as f:
         fd = f.fileno()
-        entry = _description_entry(fd)
+        try:
+            entry = _description_entry(fd)
+        except struct.error:  # the file ends before its first page does
+            raise NotWrittenYet(
+                f"{path}: its first page is being written (or the file is cut short)"
+            ) from None
         if entry is None:
             return None
         read_entry, _ = entry
@@ -66,6 +77,10 @@ def read_description(path: Path) -> str | None:
             data = inline if inline is not None else os.pread(fd, count, offset)
             if read_entry() == (count, offset, inline) and len(data) == count:
                 return data.rstrip(b"\0").decode("utf-8", "replace")
+        if len(data) < count:  # the file ends before its description does
+            raise NotWrittenYet(
+                f"{path}: its first page is being written (or the file is cut short)"
+            )
         raise OSError(f"{path}: its description kept changing while read")
 
 

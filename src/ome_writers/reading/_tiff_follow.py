@@ -13,16 +13,13 @@ from typing import TYPE_CHECKING
 
 from ome_writers.reading._source import Key, Snapshot, Source
 from ome_writers.reading._tiff import TiffSeriesSource
+from ome_writers.reading._tiff_files import NotWrittenYet
 from ome_writers.reading._tiff_live import LiveTiffSource, NoProgress
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import numpy as np
-
-
-class NotWrittenYet(ValueError):
-    """A TIFF file whose first page is not written yet."""
 
 
 def tiff_source(path: Path, image: int | str | None) -> Source:

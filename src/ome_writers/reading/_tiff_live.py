@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+#: reads of a description before it is taken for malformed
+_ATTEMPTS = 5
 #: (image, z, c, t) -> (file name, page index)
 PlaneMap = dict[tuple[int, int, int, int], tuple[str, int]]
 
@@ -40,10 +42,24 @@ class NoProgress(Exception):
 def described(path: Path) -> tuple[ET.Element, Path]:
     """The OME-XML describing `path`'s set, and the file holding it (the
     first file, or a companion file named by ``BinaryOnly``)."""
+    for _ in range(_ATTEMPTS):
+        try:
+            return _described(path)
+        except ET.ParseError:
+            # a reader paused while the writer updated twice read a slot
+            # being rewritten: read again
+            continue
+    text = read_description(path) or ""
+    if PROGRESS_NAMESPACE in text:
+        raise ValueError(f"{path}: its OME-XML is not well-formed")
+    raise NoProgress  # not ours: tifffile reads what it can of it
+
+
+def _described(path: Path) -> tuple[ET.Element, Path]:
     text = read_description(path)
-    if text is None:
+    if text is None or "<OME" not in text:  # ImageJ's, or none
         raise NoProgress
-    root = _parse(text, path)
+    root = ET.fromstring(text.strip("\0 \n"))
     pointer = root.find(f"{OME_NS}BinaryOnly")
     if pointer is None:
         return root, path
@@ -54,14 +70,9 @@ def described(path: Path) -> tuple[ET.Element, Path]:
             raise NoProgress
     else:
         text = target.read_text(encoding="utf-8")
-    return _parse(text, target), target
-
-
-def _parse(text: str, path: Path) -> ET.Element:
-    try:
-        return ET.fromstring(text.strip("\0 \n"))
-    except ET.ParseError as e:
-        raise ValueError(f"{path}: its OME-XML is not well-formed: {e}") from e
+    if text is None:
+        raise NoProgress
+    return ET.fromstring(text.strip("\0 \n")), target
 
 
 def progress_of(root: ET.Element, where: Path) -> Progress:

@@ -197,7 +197,15 @@ class ZarrSource(Source):
                 )
             self._level_paths = [_join(path, str(d["path"])) for d in datasets]
             scales = [_scale(d) for d in datasets]
-            array = self._open(self._level_paths[0])
+            try:
+                array = self._open(self._level_paths[0])
+            except ValueError as e:
+                if self._progress is None or self._progress.status != "writing":
+                    raise
+                raise NotDescribedYet(  # acquire-zarr in a bucket: at a shard
+                    f"{self.location}: the dataset is being created; its first "
+                    "array is not written yet"
+                ) from e
         if array.ndim != len(axes):
             raise ValueError(
                 f"{self.location.path(path)}: {len(axes)} axes for an array of "
@@ -269,6 +277,8 @@ class ZarrSource(Source):
                 extent.append(int(size or 0))
         if not self.multi and progress.images == 0:  # nothing acquired yet
             extent = [0 if i < len(extent) - 2 else e for i, e in enumerate(extent)]
+        if not self.multi and progress.status != "writing":  # its own array's
+            extent = [min(e, int(n or 0)) for e, n in zip(extent, full, strict=True)]
         return Snapshot(
             extent=tuple(extent),
             complete=progress.status == "complete",
@@ -347,7 +357,17 @@ class ZarrSource(Source):
 
     def _read_image(self, image: int, level: int, key: Key) -> np.ndarray:
         with self._lock:
-            handle = self._handle(image, level)
+            try:
+                handle = self._handle(image, level)
+            except ValueError:
+                if self._snapshot.final:
+                    raise
+                handle = None  # an array the writer has not made yet
+        if handle is None:
+            sizes = [
+                len(range(k.start, k.stop, k.step)) for k in key if isinstance(k, slice)
+            ]
+            return np.zeros(sizes, dtype=self.dtype)
         return read_inside(handle, handle.shape, key, self.dtype)
 
 
