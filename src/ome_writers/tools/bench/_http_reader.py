@@ -1,0 +1,348 @@
+"""One HTTP reader of ``--readers``: polls a served dataset the way a viewer does.
+
+Run by path in a process of its own (``python _http_reader.py``), so that it
+takes CPU and disk from the writer as an outside viewer would. It imports the
+standard library only. The protocol, on its stdin and stdout:
+
+1. it reads its settings as one JSON line (`Settings`), makes one request
+   that reads nothing (`warm_up`) and answers ``ready``;
+2. it waits for a ``go`` line (sent once ``create_stream`` returned);
+3. it polls until its stdin closes, then prints its counts as one JSON line.
+
+Each poll reads what a viewer reads. OME-Zarr: the root ``zarr.json``, the
+first image's level-0 ``zarr.json``, the newest readable chunk whole and the
+start of the two before it by range. OME-TIFF: a HEAD of the file, then by
+range its header, first IFD, ImageDescription (the OME-XML) and last frame's
+worth of bytes. A frame counts as readable once its ``append`` returned a
+loss window ago (the writer publishes how many appends returned, in a shared
+8-byte counter), and, for OME-Zarr, lies inside the shape the array's
+``zarr.json`` declares: so every request must succeed. Any other status than
+200 (206 for a range), a body shorter or longer than announced, a JSON or
+OME-XML document that does not parse whole, and a failed connection count as
+errors.
+"""
+
+from __future__ import annotations
+
+import collections
+import http.client
+import json
+import math
+import mmap
+import struct
+import sys
+import threading
+import time
+from typing import Any, TypedDict
+
+#: bytes read from the start of an older chunk (a viewer's ranged read)
+RANGE_BYTES = 1 << 16
+#: chunks read per poll: the newest readable one whole, the ones before by range
+CHUNKS_PER_POLL = 3
+#: error messages kept per reader (the count has them all)
+ERROR_SAMPLE = 5
+_ITEMSIZE = {
+    "bool": 1,
+    "int8": 1,
+    "uint8": 1,
+    "int16": 2,
+    "uint16": 2,
+    "int32": 4,
+    "uint32": 4,
+    "float32": 4,
+    "int64": 8,
+    "uint64": 8,
+    "float64": 8,
+}
+_IMAGE_DESCRIPTION = 270
+
+
+class Settings(TypedDict):
+    """What one reader reads, and how often."""
+
+    host: str
+    port: int
+    #: the dataset's path under the server's root, e.g. ``bench.ome.zarr``
+    dataset: str
+    kind: str  # "zarr" or "tiff"
+    #: the 8-byte counter of appends returned, published by the writer
+    counter: str
+    #: seconds after which an appended frame is readable (None: only at close)
+    window: float | None
+    #: seconds between polls
+    interval: float
+    #: bytes of one frame (the tail read of an OME-TIFF)
+    frame_bytes: int
+
+
+class ReadError(Exception):
+    """A reply a viewer could not use."""
+
+
+class Counts:
+    """What one reader did: requests, errors, bytes received."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.data_requests = 0  # chunks and pixel bytes, not documents
+        self.errors = 0
+        self.bytes = 0
+        self.error_sample: list[str] = []
+
+    def error(self, message: str) -> None:
+        self.errors += 1
+        if len(self.error_sample) < ERROR_SAMPLE:
+            self.error_sample.append(message[:200])
+
+    def as_dict(self, seconds: float) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "data_requests": self.data_requests,
+            "errors": self.errors,
+            "bytes": self.bytes,
+            "seconds": seconds,
+            "error_sample": self.error_sample,
+        }
+
+
+class ReadableFrames:
+    """Frames readable by now: appended (the writer's counter) a window ago."""
+
+    def __init__(self, counter: str, window: float | None) -> None:
+        with open(counter, "rb") as f:
+            self._map = mmap.mmap(f.fileno(), 8, access=mmap.ACCESS_READ)
+        self._window = window
+        self._seen: collections.deque[tuple[float, int]] = collections.deque()
+
+    def __call__(self) -> int:
+        if self._window is None:
+            return 0
+        now = time.monotonic()
+        self._seen.append((now, struct.unpack_from("=q", self._map)[0]))
+        old = now - self._window
+        while len(self._seen) > 1 and self._seen[1][0] <= old:
+            self._seen.popleft()  # the newest count seen a window ago stays first
+        seen_at, count = self._seen[0]
+        return count if seen_at <= old else 0
+
+    def close(self) -> None:
+        self._map.close()
+
+
+class Client:
+    """One keep-alive connection; each request counted, each failure raised."""
+
+    def __init__(self, host: str, port: int, counts: Counts) -> None:
+        self._host, self._port = host, port
+        self._counts = counts
+        self._conn: http.client.HTTPConnection | None = None
+
+    def request(
+        self, method: str, path: str, byte_range: str | None = None
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        headers = {"Range": f"bytes={byte_range}"} if byte_range else {}
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self._host, self._port, timeout=60)
+        self._counts.requests += 1
+        try:
+            self._conn.request(method, path, headers=headers)
+            reply = self._conn.getresponse()
+            body = reply.read()  # raises IncompleteRead on a short body
+        except (OSError, http.client.HTTPException) as e:
+            self.close()
+            raise ReadError(f"{method} {path}: {type(e).__name__}: {e}") from e
+        self._counts.bytes += len(body)
+        expected = 206 if byte_range else 200
+        if reply.status != expected:
+            raise ReadError(
+                f"{method} {path} ({byte_range or 'whole'}): {reply.status}"
+            )
+        return reply, body
+
+    def json(self, path: str) -> dict[str, Any]:
+        _, body = self.request("GET", path)
+        try:
+            doc = json.loads(body)
+        except ValueError as e:
+            raise ReadError(f"GET {path}: torn JSON ({len(body)} bytes): {e}") from e
+        if not isinstance(doc, dict):
+            raise ReadError(f"GET {path}: not a JSON object")
+        return doc
+
+    def range(self, path: str, start: int, stop: int) -> tuple[int, bytes]:
+        """Bytes `start` to `stop` (exclusive, clipped to the file); the file size."""
+        reply, body = self.request("GET", path, f"{start}-{stop - 1}")
+        return _check_range(path, reply.getheader("Content-Range", ""), start, body)
+
+    def suffix(self, path: str, count: int) -> tuple[int, bytes]:
+        """The last `count` bytes (fewer in a shorter file); the file size."""
+        reply, body = self.request("GET", path, f"-{count}")
+        size = _content_range(path, reply.getheader("Content-Range", ""))[2]
+        return _check_range(
+            path, reply.getheader("Content-Range", ""), max(size - count, 0), body
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _content_range(path: str, header: str) -> tuple[int, int, int]:
+    """(first, last, size) of a ``Content-Range: bytes A-B/SIZE`` header."""
+    try:
+        unit, _, spec = header.partition(" ")
+        span, _, size = spec.partition("/")
+        first, _, last = span.partition("-")
+        if unit != "bytes":
+            raise ValueError(unit)
+        return int(first), int(last), int(size)
+    except ValueError as e:
+        raise ReadError(f"GET {path}: bad Content-Range {header!r}") from e
+
+
+def _check_range(path: str, header: str, start: int, body: bytes) -> tuple[int, bytes]:
+    first, last, size = _content_range(path, header)
+    if first != start or len(body) != last - first + 1:
+        raise ReadError(
+            f"GET {path}: asked from {start}, got {header!r} and {len(body)} bytes"
+        )
+    return size, body
+
+
+def poll_zarr(
+    client: Client, settings: Settings, readable: int, counts: Counts
+) -> None:
+    """One viewer's poll of an OME-Zarr: the documents, then recent chunks."""
+    base = f"/{settings['dataset']}"
+    root = client.json(f"{base}/zarr.json")
+    try:
+        path = root["attributes"]["ome"]["multiscales"][0]["datasets"][0]["path"]
+    except (KeyError, IndexError, TypeError) as e:
+        raise ReadError(f"GET {base}/zarr.json: no multiscales ({e!r})") from e
+    array = client.json(f"{base}/{path}/zarr.json")
+    try:
+        shape = [int(n) for n in array["shape"]]
+        chunks = [int(n) for n in array["chunk_grid"]["configuration"]["chunk_shape"]]
+        encoding = array.get("chunk_key_encoding", {"name": "default"})
+        codecs = [c["name"] for c in array["codecs"]]
+        itemsize = _ITEMSIZE.get(str(array["data_type"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ReadError(f"GET {base}/{path}/zarr.json: not an array ({e!r})") from e
+    # the frames a viewer may read: declared, and appended a window ago
+    declared = math.ceil(shape[0] / chunks[0]) if shape[0] else 0
+    newest = min(math.ceil(readable / chunks[0]), declared) - 1
+    name = encoding.get("name", "default")
+    separator = encoding.get("configuration", {}).get(
+        "separator", "." if name == "v2" else "/"
+    )
+    whole = math.prod(chunks) * itemsize if codecs == ["bytes"] and itemsize else None
+    for index in range(newest, max(newest - CHUNKS_PER_POLL, -1), -1):
+        indices = separator.join(str(i) for i in [index, *[0] * (len(shape) - 1)])
+        key = indices if name == "v2" else f"c{separator}{indices}"
+        chunk = f"{base}/{path}/{key}"
+        counts.data_requests += 1
+        if index == newest:
+            _, body = client.request("GET", chunk)
+            if whole is not None and len(body) != whole:
+                raise ReadError(f"GET {chunk}: {len(body)} bytes, not {whole}")
+        else:
+            client.range(chunk, 0, RANGE_BYTES)
+
+
+def poll_tiff(
+    client: Client, settings: Settings, readable: int, counts: Counts
+) -> None:
+    """One viewer's poll of an OME-TIFF: its size, then by range its header,
+    first IFD, OME-XML and newest bytes."""
+    path = f"/{settings['dataset']}"
+    client.request("HEAD", path)
+    if not readable:  # the first page may not be there yet
+        return
+    size, header = client.range(path, 0, 16)
+    if header[:4] == b"II+\x00":  # BigTIFF
+        offset_size, count_size, entry_size = 8, 8, 20
+        first_ifd = struct.unpack_from("<Q", header, 8)[0]
+    elif header[:4] == b"II*\x00":
+        offset_size, count_size, entry_size = 4, 2, 12
+        first_ifd = struct.unpack_from("<I", header, 4)[0]
+    else:
+        raise ReadError(f"GET {path}: not a little-endian TIFF header: {header[:4]!r}")
+    _, ifd = client.range(path, first_ifd, min(first_ifd + 4096, size))
+    entries = int.from_bytes(ifd[:count_size], "little")
+    if not 0 < entries <= (len(ifd) - count_size) // entry_size:
+        raise ReadError(f"GET {path}: first IFD at {first_ifd} has {entries} entries")
+    for k in range(entries):
+        at = count_size + k * entry_size
+        tag = struct.unpack_from("<H", ifd, at)[0]
+        if tag != _IMAGE_DESCRIPTION:
+            continue
+        fmt = "<QQ" if offset_size == 8 else "<II"
+        length, where = struct.unpack_from(fmt, ifd, at + 4)
+        if length <= offset_size:
+            raise ReadError(f"GET {path}: an ImageDescription of {length} bytes")
+        _, text = client.range(path, where, where + length)
+        xml = text.rstrip(b"\x00 \n\r\t")
+        if not (xml.lstrip().startswith(b"<") and xml.endswith(b"</OME>")):
+            raise ReadError(f"GET {path}: torn OME-XML ({length} bytes at {where})")
+        break
+    else:
+        raise ReadError(f"GET {path}: no ImageDescription in the first IFD")
+    counts.data_requests += 1
+    client.suffix(path, settings["frame_bytes"])
+
+
+POLLS = {"zarr": poll_zarr, "tiff": poll_tiff}
+
+
+def run(settings: Settings, stop: threading.Event) -> dict[str, Any]:
+    """Poll until `stop` is set (at least once); the counts."""
+    counts = Counts()
+    client = Client(settings["host"], settings["port"], counts)
+    readable = ReadableFrames(settings["counter"], settings["window"])
+    poll = POLLS[settings["kind"]]
+    began = time.monotonic()
+    try:
+        while True:
+            try:
+                poll(client, settings, readable(), counts)
+            except ReadError as e:
+                counts.error(str(e))
+            if stop.wait(settings["interval"]):
+                break
+    finally:
+        client.close()
+        readable.close()
+    return counts.as_dict(time.monotonic() - began)
+
+
+def warm_up(settings: Settings) -> None:
+    """One request that reads nothing (a CORS preflight), so that the server
+    has answered before the run and its first reply's costs fall outside it."""
+    conn = http.client.HTTPConnection(settings["host"], settings["port"], timeout=60)
+    try:
+        conn.request("OPTIONS", "/")
+        conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    settings: Settings = json.loads(sys.stdin.readline())
+    warm_up(settings)
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        return  # stopped before the run began
+    stop = threading.Event()
+
+    def wait_for_eof() -> None:
+        while sys.stdin.readline():
+            pass
+        stop.set()
+
+    threading.Thread(target=wait_for_eof, daemon=True).start()
+    print(json.dumps(run(settings, stop)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
