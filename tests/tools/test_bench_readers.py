@@ -43,12 +43,15 @@ def _written(folder: Path, fmt: str) -> str:
     return name
 
 
-def _poll_once(folder: Path, name: str, readers: int = 1) -> dict[str, Any]:
-    """`readers` readers' counts after one poll each, every frame readable."""
+def _poll_once(
+    folder: Path, name: str, readers: int = 1, window: float = 0.0
+) -> dict[str, Any]:
+    """`readers` readers' counts after one poll each, every frame appended
+    (and readable unless the loss `window` is long)."""
     from ome_writers.tools.bench._readers import HttpReaders
 
     kind = "tiff" if name.endswith(".tiff") else "zarr"
-    http = HttpReaders(folder, name, kind, readers, 0.0, 0.0, SIZE * SIZE * 2)
+    http = HttpReaders(folder, name, kind, readers, 0.0, window, SIZE * SIZE * 2)
     http.appended[0] = FRAMES
     http.go()
     return http.stop()  # a reader polls once at least, then sees its stdin end
@@ -61,9 +64,14 @@ def test_readers_read_documents_and_pixels_without_errors(
     counts = _poll_once(tmp_path, _written(tmp_path, fmt), readers=2)
     assert counts["readers"] == 2
     assert counts["reader_errors"] == 0, counts["reader_error_sample"]
-    # zarr: two documents and three chunks; tiff: HEAD, header, IFD, XML, tail
+    # zarr: two documents and three chunks; tiff: HEAD, tail, header, IFD, XML
     assert counts["reader_requests"] >= 2 * 5
     assert counts["reader_data_requests"] >= 2
+    assert counts["reader_not_yet"] == 0
+    # the CPU the readers and the server used while polling, the server's
+    # from /proc (Linux)
+    assert counts["reader_cpu_s"] > 0 and counts["server_cpu_s"] >= 0
+    assert counts["reader_cores"] > 0
     assert counts["reader_rps"] > 0 and counts["reader_mbps"] > 0
 
 
@@ -81,6 +89,20 @@ def test_readers_count_a_torn_document_and_a_missing_chunk(tmp_path: Path) -> No
     counts = _poll_once(tmp_path, name)
     assert counts["reader_errors"] >= 1
     assert ": 404" in counts["reader_error_sample"][0]
+
+
+def test_the_newest_frame_not_on_disk_yet_is_no_error(tmp_path: Path) -> None:
+    """Within the loss window the newest frame's chunk may be missing (a Zarr
+    reader shows the fill value): counted apart; once the frame is readable
+    by the loss window, its absence is an error."""
+    name = _written(tmp_path, "tensorstore")
+    (tmp_path / name / "0" / "c" / str(FRAMES - 1) / "0" / "0").unlink()
+    counts = _poll_once(tmp_path, name, window=3600.0)
+    assert counts["reader_errors"] == 0, counts["reader_error_sample"]
+    assert counts["reader_not_yet"] == 1
+    counts = _poll_once(tmp_path, name, window=0.0)
+    assert counts["reader_errors"] == 1
+    assert "404 for a readable frame" in counts["reader_error_sample"][0]
 
 
 def test_readers_count_a_torn_ome_xml(tmp_path: Path) -> None:

@@ -9,17 +9,22 @@ standard library only. The protocol, on its stdin and stdout:
 2. it waits for a ``go`` line (sent once ``create_stream`` returned);
 3. it polls until its stdin closes, then prints its counts as one JSON line.
 
-Each poll reads what a viewer reads. OME-Zarr: the root ``zarr.json``, the
-first image's level-0 ``zarr.json``, the newest readable chunk whole and the
-start of the two before it by range. OME-TIFF: a HEAD of the file, then by
-range its header, first IFD, ImageDescription (the OME-XML) and last frame's
-worth of bytes. A frame counts as readable once its ``append`` returned a
-loss window ago (the writer publishes how many appends returned, in a shared
-8-byte counter), and, for OME-Zarr, lies inside the shape the array's
-``zarr.json`` declares: so every request must succeed. Any other status than
-200 (206 for a range), a body shorter or longer than announced, a JSON or
-OME-XML document that does not parse whole, and a failed connection count as
-errors.
+Each poll reads what a viewer showing the acquisition live reads. OME-Zarr:
+the root ``zarr.json``, the first image's level-0 ``zarr.json``, the chunk of
+the newest frame appended (whole), and the start of the two newest chunks
+before it whose frames are readable (by range). OME-TIFF: a HEAD of the file,
+its last frame's worth of bytes, and once a frame is readable, by range its
+header, first IFD and ImageDescription (the OME-XML).
+
+A frame is readable once its ``append`` returned a loss window ago (the
+writer publishes how many appends returned, in a shared 8-byte counter) and,
+for OME-Zarr, lies inside the shape the array's ``zarr.json`` declares.
+Every request must then succeed, but one: the newest frame's chunk may not
+be on disk yet (404, which a Zarr reader shows as the fill value); that is
+counted apart ("not yet"), and is an error for a frame already readable. Any
+other status than 200 (206 for a range), a body shorter or longer than
+announced, a JSON or OME-XML document that does not parse whole, and a
+failed connection are errors.
 """
 
 from __future__ import annotations
@@ -37,8 +42,8 @@ from typing import Any, TypedDict
 
 #: bytes read from the start of an older chunk (a viewer's ranged read)
 RANGE_BYTES = 1 << 16
-#: chunks read per poll: the newest readable one whole, the ones before by range
-CHUNKS_PER_POLL = 3
+#: readable chunks read by range per poll, besides the newest frame's
+RANGED_PER_POLL = 2
 #: error messages kept per reader (the count has them all)
 ERROR_SAMPLE = 5
 _ITEMSIZE = {
@@ -85,6 +90,7 @@ class Counts:
     def __init__(self) -> None:
         self.requests = 0
         self.data_requests = 0  # chunks and pixel bytes, not documents
+        self.not_yet = 0  # the newest frame's chunk, not written yet
         self.errors = 0
         self.bytes = 0
         self.error_sample: list[str] = []
@@ -94,10 +100,12 @@ class Counts:
         if len(self.error_sample) < ERROR_SAMPLE:
             self.error_sample.append(message[:200])
 
-    def as_dict(self, seconds: float) -> dict[str, Any]:
+    def as_dict(self, seconds: float, cpu_seconds: float) -> dict[str, Any]:
         return {
+            "cpu_seconds": cpu_seconds,
             "requests": self.requests,
             "data_requests": self.data_requests,
+            "not_yet": self.not_yet,
             "errors": self.errors,
             "bytes": self.bytes,
             "seconds": seconds,
@@ -105,8 +113,9 @@ class Counts:
         }
 
 
-class ReadableFrames:
-    """Frames readable by now: appended (the writer's counter) a window ago."""
+class Frames:
+    """Frames appended by now (the writer's counter), and those readable: the
+    count seen a loss window ago."""
 
     def __init__(self, counter: str, window: float | None) -> None:
         with open(counter, "rb") as f:
@@ -114,16 +123,18 @@ class ReadableFrames:
         self._window = window
         self._seen: collections.deque[tuple[float, int]] = collections.deque()
 
-    def __call__(self) -> int:
-        if self._window is None:
-            return 0
+    def __call__(self) -> tuple[int, int]:
+        """(appended, readable)."""
         now = time.monotonic()
-        self._seen.append((now, struct.unpack_from("=q", self._map)[0]))
+        appended = struct.unpack_from("=q", self._map)[0]
+        if self._window is None:
+            return appended, 0
+        self._seen.append((now, appended))
         old = now - self._window
         while len(self._seen) > 1 and self._seen[1][0] <= old:
             self._seen.popleft()  # the newest count seen a window ago stays first
         seen_at, count = self._seen[0]
-        return count if seen_at <= old else 0
+        return appended, count if seen_at <= old else 0
 
     def close(self) -> None:
         self._map.close()
@@ -138,8 +149,13 @@ class Client:
         self._conn: http.client.HTTPConnection | None = None
 
     def request(
-        self, method: str, path: str, byte_range: str | None = None
+        self,
+        method: str,
+        path: str,
+        byte_range: str | None = None,
+        missing: bool = False,
     ) -> tuple[http.client.HTTPResponse, bytes]:
+        """The reply and its body; with `missing`, a 404 is a reply too."""
         headers = {"Range": f"bytes={byte_range}"} if byte_range else {}
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self._host, self._port, timeout=60)
@@ -153,7 +169,7 @@ class Client:
             raise ReadError(f"{method} {path}: {type(e).__name__}: {e}") from e
         self._counts.bytes += len(body)
         expected = 206 if byte_range else 200
-        if reply.status != expected:
+        if reply.status != expected and not (missing and reply.status == 404):
             raise ReadError(
                 f"{method} {path} ({byte_range or 'whole'}): {reply.status}"
             )
@@ -211,9 +227,11 @@ def _check_range(path: str, header: str, start: int, body: bytes) -> tuple[int, 
 
 
 def poll_zarr(
-    client: Client, settings: Settings, readable: int, counts: Counts
+    client: Client, settings: Settings, frames: tuple[int, int], counts: Counts
 ) -> None:
-    """One viewer's poll of an OME-Zarr: the documents, then recent chunks."""
+    """One viewer's poll of an OME-Zarr: the documents, the newest frame's
+    chunk, then the start of recent readable chunks."""
+    appended, readable = frames
     base = f"/{settings['dataset']}"
     root = client.json(f"{base}/zarr.json")
     try:
@@ -229,35 +247,52 @@ def poll_zarr(
         itemsize = _ITEMSIZE.get(str(array["data_type"]))
     except (KeyError, TypeError, ValueError) as e:
         raise ReadError(f"GET {base}/{path}/zarr.json: not an array ({e!r})") from e
-    # the frames a viewer may read: declared, and appended a window ago
-    declared = math.ceil(shape[0] / chunks[0]) if shape[0] else 0
-    newest = min(math.ceil(readable / chunks[0]), declared) - 1
     name = encoding.get("name", "default")
     separator = encoding.get("configuration", {}).get(
         "separator", "." if name == "v2" else "/"
     )
-    whole = math.prod(chunks) * itemsize if codecs == ["bytes"] and itemsize else None
-    for index in range(newest, max(newest - CHUNKS_PER_POLL, -1), -1):
+
+    def chunk_path(index: int) -> str:
         indices = separator.join(str(i) for i in [index, *[0] * (len(shape) - 1)])
-        key = indices if name == "v2" else f"c{separator}{indices}"
-        chunk = f"{base}/{path}/{key}"
+        return f"{base}/{path}/{indices if name == 'v2' else f'c{separator}{indices}'}"
+
+    # a viewer reads inside the declared shape only
+    newest = min(appended, shape[0]) - 1
+    live = newest // chunks[0]
+    if newest >= 0:
         counts.data_requests += 1
-        if index == newest:
-            _, body = client.request("GET", chunk)
-            if whole is not None and len(body) != whole:
-                raise ReadError(f"GET {chunk}: {len(body)} bytes, not {whole}")
-        else:
-            client.range(chunk, 0, RANGE_BYTES)
+        reply, body = client.request("GET", chunk_path(live), missing=True)
+        torn = (
+            codecs == ["bytes"]
+            and itemsize
+            and len(body) != math.prod(chunks) * itemsize
+        )
+        if reply.status == 404 and newest < readable:
+            raise ReadError(f"GET {chunk_path(live)}: 404 for a readable frame")
+        if reply.status == 404:
+            counts.not_yet += 1
+        elif torn:  # uncompressed: its size is known
+            raise ReadError(f"GET {chunk_path(live)}: torn ({len(body)} bytes)")
+    # the start of the newest readable chunks but the live one (-1: none)
+    top = (min(readable, shape[0]) - 1) // chunks[0]
+    older = [i for i in range(top, top - RANGED_PER_POLL - 1, -1) if 0 <= i != live]
+    for index in older[:RANGED_PER_POLL]:
+        counts.data_requests += 1
+        client.range(chunk_path(index), 0, RANGE_BYTES)
 
 
 def poll_tiff(
-    client: Client, settings: Settings, readable: int, counts: Counts
+    client: Client, settings: Settings, frames: tuple[int, int], counts: Counts
 ) -> None:
-    """One viewer's poll of an OME-TIFF: its size, then by range its header,
-    first IFD, OME-XML and newest bytes."""
+    """One viewer's poll of an OME-TIFF: its size and newest bytes, then, once
+    a frame is readable, by range its header, first IFD and OME-XML."""
+    _, readable = frames
     path = f"/{settings['dataset']}"
-    client.request("HEAD", path)
-    if not readable:  # the first page may not be there yet
+    reply, _ = client.request("HEAD", path)
+    if int(reply.getheader("Content-Length", "0")):
+        counts.data_requests += 1
+        client.suffix(path, settings["frame_bytes"])
+    if not readable:  # the first page and its description may not be there yet
         return
     size, header = client.range(path, 0, 16)
     if header[:4] == b"II+\x00":  # BigTIFF
@@ -285,11 +320,8 @@ def poll_tiff(
         xml = text.rstrip(b"\x00 \n\r\t")
         if not (xml.lstrip().startswith(b"<") and xml.endswith(b"</OME>")):
             raise ReadError(f"GET {path}: torn OME-XML ({length} bytes at {where})")
-        break
-    else:
-        raise ReadError(f"GET {path}: no ImageDescription in the first IFD")
-    counts.data_requests += 1
-    client.suffix(path, settings["frame_bytes"])
+        return
+    raise ReadError(f"GET {path}: no ImageDescription in the first IFD")
 
 
 POLLS = {"zarr": poll_zarr, "tiff": poll_tiff}
@@ -299,21 +331,21 @@ def run(settings: Settings, stop: threading.Event) -> dict[str, Any]:
     """Poll until `stop` is set (at least once); the counts."""
     counts = Counts()
     client = Client(settings["host"], settings["port"], counts)
-    readable = ReadableFrames(settings["counter"], settings["window"])
+    frames = Frames(settings["counter"], settings["window"])
     poll = POLLS[settings["kind"]]
-    began = time.monotonic()
+    began, cpu = time.monotonic(), time.process_time()
     try:
         while True:
             try:
-                poll(client, settings, readable(), counts)
+                poll(client, settings, frames(), counts)
             except ReadError as e:
                 counts.error(str(e))
             if stop.wait(settings["interval"]):
                 break
     finally:
         client.close()
-        readable.close()
-    return counts.as_dict(time.monotonic() - began)
+        frames.close()
+    return counts.as_dict(time.monotonic() - began, time.process_time() - cpu)
 
 
 def warm_up(settings: Settings) -> None:

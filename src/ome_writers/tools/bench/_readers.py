@@ -51,6 +51,7 @@ class HttpReaders:
         self._scratch = Path(tempfile.mkdtemp(prefix="ome-writers-bench-readers-"))
         self._procs: list[subprocess.Popen[str]] = []
         self._server: Any = None
+        self._server_cpu: float | None = None
         counter = self._scratch / "appended"
         counter.write_bytes(bytes(8))
         with open(counter, "r+b") as f:
@@ -88,6 +89,7 @@ class HttpReaders:
 
     def go(self) -> None:
         """Start polling (the dataset's documents exist)."""
+        self._server_cpu = server_cpu_seconds(self._server.pid)
         for proc in self._procs:
             _stdin(proc).write("go\n")
             _stdin(proc).flush()
@@ -103,9 +105,15 @@ class HttpReaders:
                 if proc.wait(60) or not line:
                     raise RuntimeError(f"HTTP reader {proc.pid} failed")
                 counts.append(json.loads(line))
+            server = server_cpu_seconds(self._server.pid)
         finally:
             self._end()
-        return summed(counts)
+        row = summed(counts)
+        if server is not None and self._server_cpu is not None:
+            row["server_cpu_s"] = server - self._server_cpu
+            seconds = max(c["seconds"] for c in counts)
+            row["reader_cores"] = (row["reader_cpu_s"] + row["server_cpu_s"]) / seconds
+        return row
 
     def _end(self) -> None:
         for proc in self._procs:
@@ -131,12 +139,24 @@ def summed(counts: list[dict[str, Any]]) -> dict[str, Any]:
         "readers": len(counts),
         "reader_requests": sum(c["requests"] for c in counts),
         "reader_data_requests": sum(c["data_requests"] for c in counts),
+        "reader_not_yet": sum(c["not_yet"] for c in counts),
         "reader_errors": sum(c["errors"] for c in counts),
+        "reader_cpu_s": sum(c["cpu_seconds"] for c in counts),
         "reader_rps": sum(c["requests"] / c["seconds"] for c in counts if c["seconds"]),
         "reader_mbps": sum(c["bytes"] / c["seconds"] for c in counts if c["seconds"])
         / 1e6,
         "reader_error_sample": [m for c in counts for m in c["error_sample"]][:5],
     }
+
+
+def server_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds process `pid` used so far (None where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    # utime and stime: fields 14 and 15 of stat(5), after the command's ")"
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stdin(proc: subprocess.Popen[str]) -> IO[str]:

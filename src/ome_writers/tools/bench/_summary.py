@@ -30,7 +30,8 @@ def median_of_repeats(runs: list[dict[str, Any]]) -> dict[str, Any]:
         key: [None if "error" in r else r.get(key) for r in runs] for key in EACH_REPEAT
     }
     if any("readers" in r for r in ok):  # every reader error counts, not a median
-        merged["reader_errors"] = sum(r.get("reader_errors", 0) for r in ok)
+        for key in ("reader_errors", "reader_not_yet"):
+            merged[key] = sum(r.get(key, 0) for r in ok)
         samples = [m for r in ok for m in r.get("reader_error_sample", [])]
         merged["reader_error_sample"] = samples[:5]
     if any("late_frames" in r for r in ok):  # paced: a median can hide a repeat

@@ -36,6 +36,8 @@ COLUMNS = [
     ("p99_vs_unread_paired", "p99 ÷no readers", "{:.2f}"),
     ("reader_rps", "reader req/s", "{:.0f}"),
     ("reader_mbps", "reader MB/s", "{:.0f}"),
+    ("reader_cores", "reader cores", "{:.2f}"),
+    ("reader_not_yet", "reader not yet", "{:.0f}"),
     ("reader_errors", "reader errors", "{:.0f}"),
 ]
 
@@ -207,8 +209,10 @@ def _readers_markdown(by_key: dict[tuple[str, str], dict[str, Any]]) -> list[str
         "| scenario | backend | readers | GB/s +create without / with "
         "| with ÷ without +create, each repeat (geometric mean) "
         "| p99 ms without / with | p99 with ÷ without, each repeat (geometric mean) "
-        "| reader requests/s | reader MB/s | reader errors |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| reader requests/s | reader MB/s | readers and server: cores busy "
+        "| reader not yet | reader errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: |",
     ]
     for (name, target), served in by_key.items():
         kind, _, backend = target.partition(":")
@@ -225,6 +229,8 @@ def _readers_markdown(by_key: dict[tuple[str, str], dict[str, Any]]) -> list[str
             _each_cell(served, "p99_vs_unread_each", "p99_vs_unread_paired"),
             f"{served['reader_rps']:.0f}",
             f"{served['reader_mbps']:.0f}",
+            f"{served['reader_cores']:.2f}" if "reader_cores" in served else "",
+            f"{served.get('reader_not_yet', 0)}",
             f"{served['reader_errors']}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
