@@ -105,6 +105,21 @@ def test_the_newest_frame_not_on_disk_yet_is_no_error(tmp_path: Path) -> None:
     assert "404 for a readable frame" in counts["reader_error_sample"][0]
 
 
+def test_documents_not_written_yet_before_a_frame_is_readable(tmp_path: Path) -> None:
+    """create_stream returns before the background threads have written the
+    root group's NGFF document (complete at the first loss-window visit): a
+    bare group then is "not yet", and an error once a frame is readable."""
+    name = _written(tmp_path, "tensorstore")
+    bare = {"zarr_format": 3, "node_type": "group", "attributes": {}}
+    (tmp_path / name / "zarr.json").write_text(json.dumps(bare))
+    counts = _poll_once(tmp_path, name, window=3600.0)
+    assert counts["reader_errors"] == 0, counts["reader_error_sample"]
+    assert counts["reader_not_yet"] == 1
+    counts = _poll_once(tmp_path, name, window=0.0)
+    assert counts["reader_errors"] == 1
+    assert "no multiscales" in counts["reader_error_sample"][0]
+
+
 def test_readers_count_a_torn_ome_xml(tmp_path: Path) -> None:
     name = _written(tmp_path, "tifffile")
     data = (tmp_path / name).read_bytes()

@@ -19,9 +19,12 @@ header, first IFD and ImageDescription (the OME-XML).
 A frame is readable once its ``append`` returned a loss window ago (the
 writer publishes how many appends returned, in a shared 8-byte counter) and,
 for OME-Zarr, lies inside the shape the array's ``zarr.json`` declares.
-Every request must then succeed, but one: the newest frame's chunk may not
-be on disk yet (404, which a Zarr reader shows as the fill value); that is
-counted apart ("not yet"), and is an error for a frame already readable. Any
+Every request must then succeed, but for what the writer need not have made
+readable yet, counted apart ("not yet"): the newest frame's chunk (a 404,
+which a Zarr reader shows as the fill value) and, until the first frame is
+readable, the Zarr documents (missing, or a root group that does not describe
+the image yet: they are written in the background and complete at the first
+loss-window visit). Each of these is an error once its frame is readable. Any
 other status than 200 (206 for a range), a body shorter or longer than
 announced, a JSON or OME-XML document that does not parse whole, and a
 failed connection are errors.
@@ -84,13 +87,17 @@ class ReadError(Exception):
     """A reply a viewer could not use."""
 
 
+class NotYet(Exception):
+    """What the writer has not made readable yet, and need not have."""
+
+
 class Counts:
     """What one reader did: requests, errors, bytes received."""
 
     def __init__(self) -> None:
         self.requests = 0
         self.data_requests = 0  # chunks and pixel bytes, not documents
-        self.not_yet = 0  # the newest frame's chunk, not written yet
+        self.not_yet = 0  # what is not there yet, and need not be (`NotYet`)
         self.errors = 0
         self.bytes = 0
         self.error_sample: list[str] = []
@@ -175,8 +182,11 @@ class Client:
             )
         return reply, body
 
-    def json(self, path: str) -> dict[str, Any]:
-        _, body = self.request("GET", path)
+    def json(self, path: str, missing: bool = False) -> dict[str, Any]:
+        """The JSON object at `path`; with `missing`, a 404 raises `NotYet`."""
+        reply, body = self.request("GET", path, missing=missing)
+        if reply.status == 404:
+            raise NotYet(path)
         try:
             doc = json.loads(body)
         except ValueError as e:
@@ -232,13 +242,17 @@ def poll_zarr(
     """One viewer's poll of an OME-Zarr: the documents, the newest frame's
     chunk, then the start of recent readable chunks."""
     appended, readable = frames
+    # until a loss-window visit, the documents may not be there or complete yet
+    early = not readable
     base = f"/{settings['dataset']}"
-    root = client.json(f"{base}/zarr.json")
+    root = client.json(f"{base}/zarr.json", missing=early)
     try:
         path = root["attributes"]["ome"]["multiscales"][0]["datasets"][0]["path"]
     except (KeyError, IndexError, TypeError) as e:
+        if early:
+            raise NotYet(f"{base}/zarr.json") from e
         raise ReadError(f"GET {base}/zarr.json: no multiscales ({e!r})") from e
-    array = client.json(f"{base}/{path}/zarr.json")
+    array = client.json(f"{base}/{path}/zarr.json", missing=early)
     try:
         shape = [int(n) for n in array["shape"]]
         chunks = [int(n) for n in array["chunk_grid"]["configuration"]["chunk_shape"]]
@@ -340,6 +354,8 @@ def run(settings: Settings, stop: threading.Event) -> dict[str, Any]:
                 poll(client, settings, frames(), counts)
             except ReadError as e:
                 counts.error(str(e))
+            except NotYet:
+                counts.not_yet += 1
             if stop.wait(settings["interval"]):
                 break
     finally:
