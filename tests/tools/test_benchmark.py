@@ -277,6 +277,7 @@ def test_plot_from_synthetic_rows(tmp_path: Path) -> None:
         sampled("disk", 0.4),
         sampled("ours:tensorstore", 0.5, version="0.4.0"),
         sampled("ours:tifffile", 0.35, version="0.4.0"),
+        sampled("served:tensorstore", 0.45, version="0.4.0", readers=8),
         # a compared version's and an old file's rows: no latency sample
         *(
             {"scenario": "a", "target": t, "version": "0.3.2", "gbps_sync": g}

@@ -4,8 +4,9 @@ Drawn with matplotlib (the ``plot`` extra) on its Agg backend, without pyplot,
 so drawing changes no global matplotlib state. The rows are those of
 `ome_writers.tools.benchmark` (``ome-writers bench --json``): dicts with
 ``scenario``, ``target`` (``disk``, ``raw:<lib>``, ``ours:<backend>``,
-``other:<backend>``), ``gbps_sync``, ``p50_ms`` / ``p99_ms`` / ``max_ms`` and,
-from rows measured since it was added, ``latencies_ms``.
+``served:<backend>``, ``other:<backend>``), ``gbps_sync``, ``p50_ms`` /
+``p99_ms`` / ``max_ms`` and, from rows measured since it was added,
+``latencies_ms``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,15 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 INSTALL_HINT = 'pip install "ome-writers[plot]"'
-KINDS = ("ours", "other", "raw")  # slots within one backend's group, left to right
-COLORS = {"ours": "#1f77b4", "other": "#ff7f0e", "raw": "#2ca02c", "disk": "#8c8c8c"}
+# slots within one backend's group, left to right
+KINDS = ("ours", "served", "other", "raw")
+COLORS = {
+    "ours": "#1f77b4",
+    "served": "#9467bd",
+    "other": "#ff7f0e",
+    "raw": "#2ca02c",
+    "disk": "#8c8c8c",
+}
 PLAIN = "plain write"
 FLOOR_MS = 1e-4  # latencies are drawn on a log axis: nothing below 0.1 µs
 
@@ -114,6 +122,7 @@ def plot_benchmark(
     }
     names = {
         "ours": f"ome-writers {versions['ours']}".strip(),
+        "served": f"ome-writers {versions['ours']}, HTTP readers polling (--readers)",
         "other": f"ome-writers {versions['other'] or '(compared)'} (--compare)",
         "raw": "the backend's library alone (raw)",
         "disk": f"{PLAIN} (one sequential write per frame)",

@@ -41,6 +41,13 @@ Object storage: ``--s3`` adds an "→ S3" row per OME-Zarr backend that writes
 separate process; moto comes with the test extra); "÷local" is its durable
 throughput over the same backend's local-disk row.
 
+Readers while writing: ``--readers 8`` runs each backend's row of the
+scenarios with one image (a, c, d, f, p, w, n, m) again in the same repeat,
+its dataset served over HTTP (`ome_writers.serve.start`) and polled by 8
+reader processes as viewers poll it; "÷no readers" is each repeat's +create
+ratio to the row without readers (geometric mean), "reader errors" the
+requests that failed, which should be none.
+
 Latency under a camera's rate: ``--fps 100`` offers frames at 100 fps (as fast
 as appends return otherwise) and counts appends that outlast a frame period;
 ``--paced 0.7`` offers them at 70 % of the plain sequential write measured for
@@ -69,6 +76,8 @@ and those that measure, in the worker processes:
 - `_run_ours`: ome-writers through its public API, and the demo camera;
 - `_run_baselines`: the raw libraries and the plain sequential write;
 - `_measure`: one timed run of appends, close and sync;
+- `_readers`: the HTTP server and reader processes beside a run (``--readers``);
+- `_http_reader`: the script each reader process runs, by path;
 - `_scenarios`: the scenarios and their frames;
 - `_s3`: the bucket the workers write to, and the loopback S3 server.
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
 from ._plan import run
-from ._scenarios import DESCRIPTIONS, METADATA_FRAMES, QUICK_SCENARIOS, file_backends
+from ._scenarios import (
+    DESCRIPTIONS,
+    METADATA_FRAMES,
+    QUICK_SCENARIOS,
+    READER_SCENARIOS,
+    file_backends,
+)
 from ._summary import add_ratios
 from ._tables import dumps_rows, print_rich, render, render_markdown, scenario_title
 
@@ -72,6 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
         "(moto, from the test extra)",
     )
     parser.add_argument(
+        "--readers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run each backend's row with its dataset served over HTTP "
+        "(ome_writers.serve) and N reader processes polling it like viewers, "
+        f"in scenarios {' '.join(READER_SCENARIOS)}; '÷no readers' pairs it "
+        "with the row without readers (needs the 'serve' extra)",
+    )
+    parser.add_argument(
+        "--reader-interval",
+        type=float,
+        default=0.1,
+        metavar="SECONDS",
+        help="seconds between one reader's polls (0: as fast as replies come)",
+    )
+    parser.add_argument(
         "--metadata-frames",
         type=int,
         default=None,
@@ -113,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.scenarios is None:  # a smoke test runs a few rows, not every one
         quick = args.quick and not args.load
         args.scenarios = list(QUICK_SCENARIOS if quick else DESCRIPTIONS)
+    if args.readers < 0 or args.reader_interval < 0:
+        parser.error("--readers and --reader-interval must not be negative")
+    if args.readers and not args.load and importlib.util.find_spec("aiohttp") is None:
+        parser.error("--readers needs aiohttp: pip install 'ome-writers[serve]'")
     if args.plot:  # before a long run, not after it
         from ome_writers.tools.plots import require_matplotlib
 

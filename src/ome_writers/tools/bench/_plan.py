@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._run_ours import our_package
 from ._s3 import LoopbackS3
-from ._scenarios import OURS_ONLY, RAW, TIFF_SCENARIOS
+from ._scenarios import OURS_ONLY, RAW, READER_SCENARIOS, TIFF_SCENARIOS
 from ._summary import add_ratios, median_of_repeats
 
 if TYPE_CHECKING:
@@ -28,10 +28,11 @@ def targets_for(
     raw: bool,
     compare: str | None,
     s3: bool = False,
+    readers: int = 0,
 ) -> list[str]:
     """Rows of one scenario: ``disk``, then ``ours:<b>``, ``s3:<b>``,
-    ``other:<b>`` per backend, then ``raw:<lib>`` (which `_run_plan` runs
-    after every repeat of the others)."""
+    ``other:<b>``, ``served:<b>`` (with `readers`) per backend, then
+    ``raw:<lib>`` (which `_run_plan` runs after every repeat of the others)."""
     from ome_writers._registry import BY_NAME
 
     if name == "g":
@@ -48,6 +49,8 @@ def targets_for(
                 rows.append(f"s3:{backend}")
             if compare and name not in OURS_ONLY:
                 rows.append(f"other:{backend}")
+            if readers and name in READER_SCENARIOS:
+                rows.append(f"served:{backend}")
     if raw and name not in OURS_ONLY:
         rows += [f"raw:{lib}" for lib in RAW if applies(lib)]
     return rows
@@ -108,7 +111,12 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         (name, target)
         for name in args.scenarios
         for target in targets_for(
-            name, args.backends, not args.no_raw, args.compare, args.s3
+            name,
+            args.backends,
+            not args.no_raw,
+            args.compare,
+            args.s3,
+            getattr(args, "readers", 0),
         )
     ]
     server = LoopbackS3() if args.s3 else None
@@ -177,6 +185,8 @@ def _run_row(
         "preload": list(record.requires) if record else [],
         "s3": s3_endpoint,
         "metadata_frames": getattr(args, "metadata_frames", None),
+        "readers": getattr(args, "readers", 0),
+        "reader_interval": getattr(args, "reader_interval", 0.1),
     }
     result = _run_job(job, args.compare, args.timeout)
     runs[name, target].append(result)
@@ -184,27 +194,37 @@ def _run_row(
         plain[name] = result["gbps_sync"] / result["gb"] * result["frames"]
     if not args.quiet:
         state = result.get("error") or f"{result.get('fps', 0):.1f} fps"
+        if "readers" in result:
+            state += (
+                f", readers {result['reader_rps']:.0f} requests/s, "
+                f"{result['reader_errors']} errors"
+            )
         print(
             f"  [{repeat + 1}/{args.repeat}] {name} {target}: {state}",
             file=sys.stderr,
         )
 
 
+#: rows paired with ``ours:<backend>``, which alternate with it (`run_order`)
+PAIRED = ("other", "served")
+
+
 def run_order(plan: list[tuple[str, str]], repeat: int) -> list[tuple[str, str]]:
-    """`plan` as run in repeat `repeat`: in every other repeat the compared
-    version of a backend runs before ours instead of right after it.
+    """`plan` as run in repeat `repeat`: in every other repeat the rows paired
+    with ours (the compared version, the run with HTTP readers) run before
+    ours instead of right after it.
 
     A run's throughput depends on the run just before it, so a fixed order
-    favours one version (benchmarks/results/history.md, "The order of the
-    rows"). Alternating puts each version first equally often; an even
-    `--repeat` balances it.
+    favours one of a pair (benchmarks/results/history.md, "The order of the
+    rows"). Alternating puts each first equally often; an even `--repeat`
+    balances it.
     """
     if repeat % 2 == 0:
         return list(plan)
     order = list(plan)
     for name, target in plan:
         kind, _, backend = target.partition(":")
-        if kind == "other":
+        if kind in PAIRED:
             j = order.index((name, f"ours:{backend}"))
             k = order.index((name, target))
             order.insert(j, order.pop(k))

@@ -15,14 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from ._measure import peak_rss_mb, timed_run
+from ._readers import HttpReaders
 from ._s3 import S3_BUCKET, S3_CREDENTIALS
 
 
 def run_public_api(
-    spec: dict[str, Any], backend: str, out: Path, s3_endpoint: str | None = None
+    spec: dict[str, Any],
+    backend: str,
+    out: Path,
+    s3_endpoint: str | None = None,
+    readers: int = 0,
+    reader_interval: float = 0.1,
 ) -> dict[str, Any]:
     """ome-writers (whichever version is installed) through its public API;
-    into the bucket ``bench`` at `s3_endpoint` when given."""
+    into the bucket ``bench`` at `s3_endpoint` when given; with `readers`
+    processes polling the dataset over HTTP every `reader_interval` seconds
+    while it is written."""
     import ome_writers
     from ome_writers import AcquisitionSettings, Dimension, create_stream
 
@@ -70,26 +78,53 @@ def run_public_api(
         )
 
     settings = settings_at("bench")
+    http = None
+    if readers:
+        frame_bytes = spec["frame_shape"][0] * spec["frame_shape"][1] * 2
+        http = HttpReaders(
+            out,
+            Path(settings.root_path).name,
+            "tiff" if tiff else "zarr",
+            readers,
+            reader_interval,
+            settings.loss_window,
+            frame_bytes,
+        )
 
     def create() -> tuple[Any, Any]:
         stream = create_stream(settings)
+        append: Any = lambda i, f: stream.append(f)  # noqa: E731
         if spec.get("frame_metadata"):  # six keys, as a microscope records them
-            return (
-                lambda i, f: stream.append(
-                    f,
-                    frame_metadata={
-                        "delta_t": i * 0.01,
-                        "exposure_time": 0.01,
-                        "position_x": 10.5,
-                        "position_y": -3.25,
-                        "position_z": 100.0 + i % 7,
-                        "camera_temperature": -20.0,
-                    },
-                )
-            ), stream.close
-        return (lambda i, f: stream.append(f)), stream.close
+            append = lambda i, f: stream.append(  # noqa: E731
+                f,
+                frame_metadata={
+                    "delta_t": i * 0.01,
+                    "exposure_time": 0.01,
+                    "position_x": 10.5,
+                    "position_y": -3.25,
+                    "position_z": 100.0 + i % 7,
+                    "camera_temperature": -20.0,
+                },
+            )
+        if http is None:
+            return append, stream.close
+        http.go()
+        appended = http.appended
+        plain = append
 
-    result = timed_run(spec, None, None, create)
+        def published(i: int, frame: Any) -> None:
+            plain(i, frame)
+            appended[0] = i + 1  # readable a loss window from now
+
+        return published, stream.close
+
+    try:
+        result = timed_run(spec, None, None, create)
+    finally:
+        counts = http.stop() if http is not None else {}
+    result.update(counts)
+    if http is not None:
+        result["reader_interval_s"] = reader_interval
     result["version"] = ome_writers.__version__
     result["package"] = our_package()
     # creation alone, once the process has made a stream: median of five

@@ -41,6 +41,8 @@ DESCRIPTIONS = {
 }
 TIFF_SCENARIOS = "abefhpwnm"  # c and d differ from (a) only in chunks and blosc
 OURS_ONLY = "pn"  # features no raw library row or older version has
+#: scenarios with ``--readers`` rows: one image whose frames follow its first axis
+READER_SCENARIOS = "acdfpwnm"
 #: the scenarios of ``--quick`` unless -s names others: a smoke test
 QUICK_SCENARIOS = "a"
 #: frames of scenario m unless --metadata-frames says otherwise

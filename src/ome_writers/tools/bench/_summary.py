@@ -29,6 +29,11 @@ def median_of_repeats(runs: list[dict[str, Any]]) -> dict[str, Any]:
     merged["each_repeat"] = {
         key: [None if "error" in r else r.get(key) for r in runs] for key in EACH_REPEAT
     }
+    if any("readers" in r for r in ok):  # every reader error counts, not a median
+        for key in ("reader_errors", "reader_not_yet"):
+            merged[key] = sum(r.get(key, 0) for r in ok)
+        samples = [m for r in ok for m in r.get("reader_error_sample", [])]
+        merged["reader_error_sample"] = samples[:5]
     if any("late_frames" in r for r in ok):  # paced: a median can hide a repeat
         merged["late_worst"] = max(r.get("late_frames", 0) for r in ok)
         merged["p99_worst_ms"] = max(r["p99_ms"] for r in ok)
@@ -42,6 +47,19 @@ def _each_repeat_ratios(
     mine = row.get("each_repeat", {}).get(key, [])
     theirs = other.get("each_repeat", {}).get(key, [])
     return [a / b for a, b in zip(mine, theirs, strict=False) if a and b]
+
+
+def _add_unread_ratios(row: dict[str, Any], plain: dict[str, Any]) -> None:
+    """A run with HTTP readers over the same backend's run without them:
+    each repeat's pair ran back to back, so their ratios cancel drift."""
+    each = _each_repeat_ratios(row, plain, "gbps_total")
+    if each:
+        row["vs_unread_each"] = each
+        row["vs_unread_paired"] = statistics.geometric_mean(each)
+    p99 = _each_repeat_ratios(row, plain, "p99_ms")
+    if p99:
+        row["p99_vs_unread_each"] = p99
+        row["p99_vs_unread_paired"] = statistics.geometric_mean(p99)
 
 
 def add_ratios(rows: list[dict[str, Any]]) -> None:
@@ -66,6 +84,9 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
                 # pairs of one repeat ran back to back: the machine's drift
                 # between repeats cancels in their ratios
                 row["vs_other_total_paired"] = statistics.geometric_mean(each)
+        plain = by_key.get((row["scenario"], f"ours:{backend}"), {})
+        if kind == "served" and plain.get("gbps_total"):
+            _add_unread_ratios(row, plain)
         flat = by_key.get(("a", row["target"]), {})
         if row["scenario"] == "p" and kind == "ours" and flat.get("gbps_sync"):
             row["vs_flat"] = row["gbps_sync"] / flat["gbps_sync"]

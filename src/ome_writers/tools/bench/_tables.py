@@ -32,6 +32,13 @@ COLUMNS = [
     ("vs_other_sync", "÷other", "{:.2f}"),
     ("vs_other_total", "÷other +create", "{:.2f}"),
     ("vs_other_total_paired", "÷other paired", "{:.2f}"),
+    ("vs_unread_paired", "÷no readers", "{:.2f}"),
+    ("p99_vs_unread_paired", "p99 ÷no readers", "{:.2f}"),
+    ("reader_rps", "reader req/s", "{:.0f}"),
+    ("reader_mbps", "reader MB/s", "{:.0f}"),
+    ("reader_cores", "reader cores", "{:.2f}"),
+    ("reader_not_yet", "reader not yet", "{:.0f}"),
+    ("reader_errors", "reader errors", "{:.0f}"),
 ]
 
 
@@ -44,6 +51,9 @@ def _label(row: dict[str, Any]) -> str:
         return f"raw {backend}"
     if kind == "s3":
         return f"{backend} → S3 (loopback)"
+    if kind == "served":
+        readers = f"{row['readers']:.0f}" if "readers" in row else "?"
+        return f"{backend} {version}".strip() + f" + {readers} HTTP readers"
     return "plain write" if kind == "disk" else kind
 
 
@@ -188,15 +198,57 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
                 _each_repeat_cell(ours),
             ]
             lines.append("| " + " | ".join(cells) + " |")
+    if any(r["target"].startswith("served:") for r in by_key.values()):
+        lines += ["", *_readers_markdown(by_key)]
     return "\n".join(lines)
+
+
+def _readers_markdown(by_key: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """Per scenario and backend: without and with HTTP readers (``--readers``)."""
+    lines = [
+        "| scenario | backend | readers | GB/s +create without / with "
+        "| with ÷ without +create, each repeat (geometric mean) "
+        "| p99 ms without / with | p99 with ÷ without, each repeat (geometric mean) "
+        "| reader requests/s | reader MB/s | readers and server: cores busy "
+        "| reader not yet | reader errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: |",
+    ]
+    for (name, target), served in by_key.items():
+        kind, _, backend = target.partition(":")
+        plain = by_key.get((name, f"ours:{backend}"))
+        if kind != "served" or not plain:
+            continue
+        cells = [
+            name,
+            backend,
+            f"{served['readers']:.0f}",
+            f"{plain['gbps_total']:.2f} / {served['gbps_total']:.2f}",
+            _each_cell(served, "vs_unread_each", "vs_unread_paired"),
+            f"{plain['p99_ms']:.2f} / {served['p99_ms']:.2f}",
+            _each_cell(served, "p99_vs_unread_each", "p99_vs_unread_paired"),
+            f"{served['reader_rps']:.0f}",
+            f"{served['reader_mbps']:.0f}",
+            f"{served['reader_cores']:.2f}" if "reader_cores" in served else "",
+            f"{served.get('reader_not_yet', 0)}",
+            f"{served['reader_errors']}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _each_cell(row: dict[str, Any], each: str, mean: str) -> str:
+    """``r1 / r2 / ... (geometric mean)`` of a row's per-repeat ratios."""
+    if not row.get(each):
+        return ""
+    return " / ".join(f"{x:.2f}" for x in row[each]) + f" ({row[mean]:.2f})"
 
 
 def _each_repeat_cell(ours: dict[str, Any] | None) -> str:
     """``r1 / r2 / ... (geometric mean)`` of the per-repeat ratios."""
-    if not ours or not ours.get("vs_other_total_each"):
+    if not ours:
         return ""
-    cell = " / ".join(f"{x:.2f}" for x in ours["vs_other_total_each"])
-    return f"{cell} ({ours['vs_other_total_paired']:.2f})"
+    return _each_cell(ours, "vs_other_total_each", "vs_other_total_paired")
 
 
 def dumps_rows(rows: list[dict[str, Any]]) -> str:

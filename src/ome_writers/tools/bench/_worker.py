@@ -43,6 +43,14 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
             return RAW_RUNNERS[backend](spec, out)
         if kind == "s3":
             return run_public_api(spec, backend, out, s3_endpoint=job["s3"])
+        if kind == "served":
+            return run_public_api(
+                spec,
+                backend,
+                out,
+                readers=job["readers"],
+                reader_interval=job["reader_interval"],
+            )
         return run_public_api(spec, backend, out)
     finally:
         shutil.rmtree(out, ignore_errors=True)

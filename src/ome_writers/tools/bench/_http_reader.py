@@ -1,0 +1,396 @@
+"""One HTTP reader of ``--readers``: polls a served dataset the way a viewer does.
+
+Run by path in a process of its own (``python _http_reader.py``), so that it
+takes CPU and disk from the writer as an outside viewer would. It imports the
+standard library only. The protocol, on its stdin and stdout:
+
+1. it reads its settings as one JSON line (`Settings`), makes one request
+   that reads nothing (`warm_up`) and answers ``ready``;
+2. it waits for a ``go`` line (sent once ``create_stream`` returned);
+3. it polls until its stdin closes, then prints its counts as one JSON line.
+
+Each poll reads what a viewer showing the acquisition live reads. OME-Zarr:
+the root ``zarr.json``, the first image's level-0 ``zarr.json``, the chunk of
+the newest frame appended (whole), and the start of the two newest chunks
+before it whose frames are readable (by range). OME-TIFF: a HEAD of the file,
+its last frame's worth of bytes, and once a frame is readable, by range its
+header, first IFD and ImageDescription (the OME-XML).
+
+A frame is readable once its ``append`` returned a loss window ago (the
+writer publishes how many appends returned, in a shared 8-byte counter) and,
+for OME-Zarr, lies inside the shape the array's ``zarr.json`` declares.
+Every request must then succeed, but for what the writer need not have made
+readable yet, counted apart ("not yet"): the newest frame's chunk (a 404,
+which a Zarr reader shows as the fill value) and, until the first frame is
+readable, the Zarr documents (missing, or a root group that does not describe
+the image yet: they are written in the background and complete at the first
+loss-window visit). Each of these is an error once its frame is readable. Any
+other status than 200 (206 for a range), a body shorter or longer than
+announced, a JSON or OME-XML document that does not parse whole, and a
+failed connection are errors.
+"""
+
+from __future__ import annotations
+
+import collections
+import http.client
+import json
+import math
+import mmap
+import struct
+import sys
+import threading
+import time
+from typing import Any, TypedDict
+
+#: bytes read from the start of an older chunk (a viewer's ranged read)
+RANGE_BYTES = 1 << 16
+#: readable chunks read by range per poll, besides the newest frame's
+RANGED_PER_POLL = 2
+#: error messages kept per reader (the count has them all)
+ERROR_SAMPLE = 5
+_ITEMSIZE = {
+    "bool": 1,
+    "int8": 1,
+    "uint8": 1,
+    "int16": 2,
+    "uint16": 2,
+    "int32": 4,
+    "uint32": 4,
+    "float32": 4,
+    "int64": 8,
+    "uint64": 8,
+    "float64": 8,
+}
+_IMAGE_DESCRIPTION = 270
+
+
+class Settings(TypedDict):
+    """What one reader reads, and how often."""
+
+    host: str
+    port: int
+    #: the dataset's path under the server's root, e.g. ``bench.ome.zarr``
+    dataset: str
+    kind: str  # "zarr" or "tiff"
+    #: the 8-byte counter of appends returned, published by the writer
+    counter: str
+    #: seconds after which an appended frame is readable (None: only at close)
+    window: float | None
+    #: seconds between polls
+    interval: float
+    #: bytes of one frame (the tail read of an OME-TIFF)
+    frame_bytes: int
+
+
+class ReadError(Exception):
+    """A reply a viewer could not use."""
+
+
+class NotYet(Exception):
+    """What the writer has not made readable yet, and need not have."""
+
+
+class Counts:
+    """What one reader did: requests, errors, bytes received."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.data_requests = 0  # chunks and pixel bytes, not documents
+        self.not_yet = 0  # what is not there yet, and need not be (`NotYet`)
+        self.errors = 0
+        self.bytes = 0
+        self.error_sample: list[str] = []
+
+    def error(self, message: str) -> None:
+        self.errors += 1
+        if len(self.error_sample) < ERROR_SAMPLE:
+            self.error_sample.append(message[:200])
+
+    def as_dict(self, seconds: float, cpu_seconds: float) -> dict[str, Any]:
+        return {
+            "cpu_seconds": cpu_seconds,
+            "requests": self.requests,
+            "data_requests": self.data_requests,
+            "not_yet": self.not_yet,
+            "errors": self.errors,
+            "bytes": self.bytes,
+            "seconds": seconds,
+            "error_sample": self.error_sample,
+        }
+
+
+class Frames:
+    """Frames appended by now (the writer's counter), and those readable: the
+    count seen a loss window ago."""
+
+    def __init__(self, counter: str, window: float | None) -> None:
+        with open(counter, "rb") as f:
+            self._map = mmap.mmap(f.fileno(), 8, access=mmap.ACCESS_READ)
+        self._window = window
+        self._seen: collections.deque[tuple[float, int]] = collections.deque()
+
+    def __call__(self) -> tuple[int, int]:
+        """(appended, readable)."""
+        now = time.monotonic()
+        appended = struct.unpack_from("=q", self._map)[0]
+        if self._window is None:
+            return appended, 0
+        self._seen.append((now, appended))
+        old = now - self._window
+        while len(self._seen) > 1 and self._seen[1][0] <= old:
+            self._seen.popleft()  # the newest count seen a window ago stays first
+        seen_at, count = self._seen[0]
+        return appended, count if seen_at <= old else 0
+
+    def close(self) -> None:
+        self._map.close()
+
+
+class Client:
+    """One keep-alive connection; each request counted, each failure raised."""
+
+    def __init__(self, host: str, port: int, counts: Counts) -> None:
+        self._host, self._port = host, port
+        self._counts = counts
+        self._conn: http.client.HTTPConnection | None = None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        byte_range: str | None = None,
+        missing: bool = False,
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        """The reply and its body; with `missing`, a 404 is a reply too."""
+        headers = {"Range": f"bytes={byte_range}"} if byte_range else {}
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self._host, self._port, timeout=60)
+        self._counts.requests += 1
+        try:
+            self._conn.request(method, path, headers=headers)
+            reply = self._conn.getresponse()
+            body = reply.read()  # raises IncompleteRead on a short body
+        except (OSError, http.client.HTTPException) as e:
+            self.close()
+            raise ReadError(f"{method} {path}: {type(e).__name__}: {e}") from e
+        self._counts.bytes += len(body)
+        expected = 206 if byte_range else 200
+        if reply.status != expected and not (missing and reply.status == 404):
+            raise ReadError(
+                f"{method} {path} ({byte_range or 'whole'}): {reply.status}"
+            )
+        return reply, body
+
+    def json(self, path: str, missing: bool = False) -> dict[str, Any]:
+        """The JSON object at `path`; with `missing`, a 404 raises `NotYet`."""
+        reply, body = self.request("GET", path, missing=missing)
+        if reply.status == 404:
+            raise NotYet(path)
+        try:
+            doc = json.loads(body)
+        except ValueError as e:
+            raise ReadError(f"GET {path}: torn JSON ({len(body)} bytes): {e}") from e
+        if not isinstance(doc, dict):
+            raise ReadError(f"GET {path}: not a JSON object")
+        return doc
+
+    def range(self, path: str, start: int, stop: int) -> tuple[int, bytes]:
+        """Bytes `start` to `stop` (exclusive, clipped to the file); the file size."""
+        reply, body = self.request("GET", path, f"{start}-{stop - 1}")
+        return _check_range(path, reply.getheader("Content-Range", ""), start, body)
+
+    def suffix(self, path: str, count: int) -> tuple[int, bytes]:
+        """The last `count` bytes (fewer in a shorter file); the file size."""
+        reply, body = self.request("GET", path, f"-{count}")
+        size = _content_range(path, reply.getheader("Content-Range", ""))[2]
+        return _check_range(
+            path, reply.getheader("Content-Range", ""), max(size - count, 0), body
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _content_range(path: str, header: str) -> tuple[int, int, int]:
+    """(first, last, size) of a ``Content-Range: bytes A-B/SIZE`` header."""
+    try:
+        unit, _, spec = header.partition(" ")
+        span, _, size = spec.partition("/")
+        first, _, last = span.partition("-")
+        if unit != "bytes":
+            raise ValueError(unit)
+        return int(first), int(last), int(size)
+    except ValueError as e:
+        raise ReadError(f"GET {path}: bad Content-Range {header!r}") from e
+
+
+def _check_range(path: str, header: str, start: int, body: bytes) -> tuple[int, bytes]:
+    first, last, size = _content_range(path, header)
+    if first != start or len(body) != last - first + 1:
+        raise ReadError(
+            f"GET {path}: asked from {start}, got {header!r} and {len(body)} bytes"
+        )
+    return size, body
+
+
+def poll_zarr(
+    client: Client, settings: Settings, frames: tuple[int, int], counts: Counts
+) -> None:
+    """One viewer's poll of an OME-Zarr: the documents, the newest frame's
+    chunk, then the start of recent readable chunks."""
+    appended, readable = frames
+    # until a loss-window visit, the documents may not be there or complete yet
+    early = not readable
+    base = f"/{settings['dataset']}"
+    root = client.json(f"{base}/zarr.json", missing=early)
+    try:
+        path = root["attributes"]["ome"]["multiscales"][0]["datasets"][0]["path"]
+    except (KeyError, IndexError, TypeError) as e:
+        if early:
+            raise NotYet(f"{base}/zarr.json") from e
+        raise ReadError(f"GET {base}/zarr.json: no multiscales ({e!r})") from e
+    array = client.json(f"{base}/{path}/zarr.json", missing=early)
+    try:
+        shape = [int(n) for n in array["shape"]]
+        chunks = [int(n) for n in array["chunk_grid"]["configuration"]["chunk_shape"]]
+        encoding = array.get("chunk_key_encoding", {"name": "default"})
+        codecs = [c["name"] for c in array["codecs"]]
+        itemsize = _ITEMSIZE.get(str(array["data_type"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ReadError(f"GET {base}/{path}/zarr.json: not an array ({e!r})") from e
+    name = encoding.get("name", "default")
+    separator = encoding.get("configuration", {}).get(
+        "separator", "." if name == "v2" else "/"
+    )
+
+    def chunk_path(index: int) -> str:
+        indices = separator.join(str(i) for i in [index, *[0] * (len(shape) - 1)])
+        return f"{base}/{path}/{indices if name == 'v2' else f'c{separator}{indices}'}"
+
+    # a viewer reads inside the declared shape only
+    newest = min(appended, shape[0]) - 1
+    live = newest // chunks[0]
+    if newest >= 0:
+        counts.data_requests += 1
+        reply, body = client.request("GET", chunk_path(live), missing=True)
+        torn = (
+            codecs == ["bytes"]
+            and itemsize
+            and len(body) != math.prod(chunks) * itemsize
+        )
+        if reply.status == 404 and newest < readable:
+            raise ReadError(f"GET {chunk_path(live)}: 404 for a readable frame")
+        if reply.status == 404:
+            counts.not_yet += 1
+        elif torn:  # uncompressed: its size is known
+            raise ReadError(f"GET {chunk_path(live)}: torn ({len(body)} bytes)")
+    # the start of the newest readable chunks but the live one (-1: none)
+    top = (min(readable, shape[0]) - 1) // chunks[0]
+    older = [i for i in range(top, top - RANGED_PER_POLL - 1, -1) if 0 <= i != live]
+    for index in older[:RANGED_PER_POLL]:
+        counts.data_requests += 1
+        client.range(chunk_path(index), 0, RANGE_BYTES)
+
+
+def poll_tiff(
+    client: Client, settings: Settings, frames: tuple[int, int], counts: Counts
+) -> None:
+    """One viewer's poll of an OME-TIFF: its size and newest bytes, then, once
+    a frame is readable, by range its header, first IFD and OME-XML."""
+    _, readable = frames
+    path = f"/{settings['dataset']}"
+    reply, _ = client.request("HEAD", path)
+    if int(reply.getheader("Content-Length", "0")):
+        counts.data_requests += 1
+        client.suffix(path, settings["frame_bytes"])
+    if not readable:  # the first page and its description may not be there yet
+        return
+    size, header = client.range(path, 0, 16)
+    if header[:4] == b"II+\x00":  # BigTIFF
+        offset_size, count_size, entry_size = 8, 8, 20
+        first_ifd = struct.unpack_from("<Q", header, 8)[0]
+    elif header[:4] == b"II*\x00":
+        offset_size, count_size, entry_size = 4, 2, 12
+        first_ifd = struct.unpack_from("<I", header, 4)[0]
+    else:
+        raise ReadError(f"GET {path}: not a little-endian TIFF header: {header[:4]!r}")
+    _, ifd = client.range(path, first_ifd, min(first_ifd + 4096, size))
+    entries = int.from_bytes(ifd[:count_size], "little")
+    if not 0 < entries <= (len(ifd) - count_size) // entry_size:
+        raise ReadError(f"GET {path}: first IFD at {first_ifd} has {entries} entries")
+    for k in range(entries):
+        at = count_size + k * entry_size
+        tag = struct.unpack_from("<H", ifd, at)[0]
+        if tag != _IMAGE_DESCRIPTION:
+            continue
+        fmt = "<QQ" if offset_size == 8 else "<II"
+        length, where = struct.unpack_from(fmt, ifd, at + 4)
+        if length <= offset_size:
+            raise ReadError(f"GET {path}: an ImageDescription of {length} bytes")
+        _, text = client.range(path, where, where + length)
+        xml = text.rstrip(b"\x00 \n\r\t")
+        if not (xml.lstrip().startswith(b"<") and xml.endswith(b"</OME>")):
+            raise ReadError(f"GET {path}: torn OME-XML ({length} bytes at {where})")
+        return
+    raise ReadError(f"GET {path}: no ImageDescription in the first IFD")
+
+
+POLLS = {"zarr": poll_zarr, "tiff": poll_tiff}
+
+
+def run(settings: Settings, stop: threading.Event) -> dict[str, Any]:
+    """Poll until `stop` is set (at least once); the counts."""
+    counts = Counts()
+    client = Client(settings["host"], settings["port"], counts)
+    frames = Frames(settings["counter"], settings["window"])
+    poll = POLLS[settings["kind"]]
+    began, cpu = time.monotonic(), time.process_time()
+    try:
+        while True:
+            try:
+                poll(client, settings, frames(), counts)
+            except ReadError as e:
+                counts.error(str(e))
+            except NotYet:
+                counts.not_yet += 1
+            if stop.wait(settings["interval"]):
+                break
+    finally:
+        client.close()
+        frames.close()
+    return counts.as_dict(time.monotonic() - began, time.process_time() - cpu)
+
+
+def warm_up(settings: Settings) -> None:
+    """One request that reads nothing (a CORS preflight), so that the server
+    has answered before the run and its first reply's costs fall outside it."""
+    conn = http.client.HTTPConnection(settings["host"], settings["port"], timeout=60)
+    try:
+        conn.request("OPTIONS", "/")
+        conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    settings: Settings = json.loads(sys.stdin.readline())
+    warm_up(settings)
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        return  # stopped before the run began
+    stop = threading.Event()
+
+    def wait_for_eof() -> None:
+        while sys.stdin.readline():
+            pass
+        stop.set()
+
+    threading.Thread(target=wait_for_eof, daemon=True).start()
+    print(json.dumps(run(settings, stop)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

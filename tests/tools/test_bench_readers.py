@@ -1,0 +1,221 @@
+"""``ome-writers bench --readers``: HTTP readers polling the dataset being
+written; their figures are not asserted, their requests and errors are."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pytest
+
+from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers.tools.bench._plan import run_order, targets_for
+from ome_writers.tools.bench._summary import add_ratios, median_of_repeats
+from ome_writers.tools.bench._tables import COLUMNS, render, render_markdown
+from ome_writers.tools.benchmark import main
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytest.importorskip("aiohttp")
+pytest.importorskip("tensorstore")
+
+FRAMES, SIZE = 6, 64
+
+
+def _written(folder: Path, fmt: str) -> str:
+    """A closed dataset of FRAMES frames in `folder`; its name."""
+    name = "bench.ome.tiff" if fmt == "tifffile" else "bench.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(folder / name),
+        format=fmt,
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="y", count=SIZE),
+            Dimension(name="x", count=SIZE),
+        ],
+        dtype="uint16",
+    )
+    with create_stream(settings) as stream:
+        for i in range(FRAMES):
+            stream.append(np.full((SIZE, SIZE), i, "uint16"))
+    return name
+
+
+def _poll_once(
+    folder: Path, name: str, readers: int = 1, window: float = 0.0
+) -> dict[str, Any]:
+    """`readers` readers' counts after one poll each, every frame appended
+    (and readable unless the loss `window` is long)."""
+    from ome_writers.tools.bench._readers import HttpReaders
+
+    kind = "tiff" if name.endswith(".tiff") else "zarr"
+    http = HttpReaders(folder, name, kind, readers, 0.0, window, SIZE * SIZE * 2)
+    http.appended[0] = FRAMES
+    http.go()
+    return http.stop()  # a reader polls once at least, then sees its stdin end
+
+
+@pytest.mark.parametrize("fmt", ["tensorstore", "tifffile"])
+def test_readers_read_documents_and_pixels_without_errors(
+    tmp_path: Path, fmt: str
+) -> None:
+    counts = _poll_once(tmp_path, _written(tmp_path, fmt), readers=2)
+    assert counts["readers"] == 2
+    assert counts["reader_errors"] == 0, counts["reader_error_sample"]
+    # zarr: two documents and three chunks; tiff: HEAD, tail, header, IFD, XML
+    assert counts["reader_requests"] >= 2 * 5
+    assert counts["reader_data_requests"] >= 2
+    assert counts["reader_not_yet"] == 0
+    # the CPU the readers and the server used while polling, the server's
+    # from /proc (Linux)
+    assert counts["reader_cpu_s"] > 0 and counts["server_cpu_s"] >= 0
+    assert counts["reader_cores"] > 0
+    assert counts["reader_rps"] > 0 and counts["reader_mbps"] > 0
+
+
+def test_readers_count_a_torn_document_and_a_missing_chunk(tmp_path: Path) -> None:
+    name = _written(tmp_path, "tensorstore")
+    array_doc = tmp_path / name / "0" / "zarr.json"
+    whole = array_doc.read_bytes()
+    array_doc.write_bytes(whole[: len(whole) // 2])  # as a non-atomic write leaves it
+    counts = _poll_once(tmp_path, name)
+    assert counts["reader_errors"] >= 1
+    assert "torn JSON" in counts["reader_error_sample"][0]
+
+    array_doc.write_bytes(whole)
+    (tmp_path / name / "0" / "c" / str(FRAMES - 1) / "0" / "0").unlink()
+    counts = _poll_once(tmp_path, name)
+    assert counts["reader_errors"] >= 1
+    assert ": 404" in counts["reader_error_sample"][0]
+
+
+def test_the_newest_frame_not_on_disk_yet_is_no_error(tmp_path: Path) -> None:
+    """Within the loss window the newest frame's chunk may be missing (a Zarr
+    reader shows the fill value): counted apart; once the frame is readable
+    by the loss window, its absence is an error."""
+    name = _written(tmp_path, "tensorstore")
+    (tmp_path / name / "0" / "c" / str(FRAMES - 1) / "0" / "0").unlink()
+    counts = _poll_once(tmp_path, name, window=3600.0)
+    assert counts["reader_errors"] == 0, counts["reader_error_sample"]
+    assert counts["reader_not_yet"] == 1
+    counts = _poll_once(tmp_path, name, window=0.0)
+    assert counts["reader_errors"] == 1
+    assert "404 for a readable frame" in counts["reader_error_sample"][0]
+
+
+def test_documents_not_written_yet_before_a_frame_is_readable(tmp_path: Path) -> None:
+    """create_stream returns before the background threads have written the
+    root group's NGFF document (complete at the first loss-window visit): a
+    bare group then is "not yet", and an error once a frame is readable."""
+    name = _written(tmp_path, "tensorstore")
+    bare = {"zarr_format": 3, "node_type": "group", "attributes": {}}
+    (tmp_path / name / "zarr.json").write_text(json.dumps(bare))
+    counts = _poll_once(tmp_path, name, window=3600.0)
+    assert counts["reader_errors"] == 0, counts["reader_error_sample"]
+    assert counts["reader_not_yet"] == 1
+    counts = _poll_once(tmp_path, name, window=0.0)
+    assert counts["reader_errors"] == 1
+    assert "no multiscales" in counts["reader_error_sample"][0]
+
+
+def test_readers_count_a_torn_ome_xml(tmp_path: Path) -> None:
+    name = _written(tmp_path, "tifffile")
+    data = (tmp_path / name).read_bytes()
+    end = data.rindex(b"</OME>")
+    (tmp_path / name).write_bytes(data[:end] + b"  " + data[end + 2 :])
+    counts = _poll_once(tmp_path, name)
+    assert counts["reader_errors"] >= 1
+    assert "torn OME-XML" in counts["reader_error_sample"][0]
+
+
+def test_quick_run_with_readers(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each backend's row runs again with the dataset served and polled; the
+    readers made requests, and none failed."""
+    argv = ["--quick", "-s", "f", "--backends", "tensorstore", "tifffile"]
+    assert main([*argv, "--no-raw", "--readers", "2", "--json", "-q"]) == 0
+    rows = {r["target"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {
+        "disk",
+        "ours:tensorstore",
+        "served:tensorstore",
+        "ours:tifffile",
+        "served:tifffile",
+    }
+    for backend in ("tensorstore", "tifffile"):
+        plain, served = rows[f"ours:{backend}"], rows[f"served:{backend}"]
+        assert "readers" not in plain
+        assert served["readers"] == 2
+        assert served["reader_requests"] > 0 and served["reader_rps"] > 0
+        assert served["reader_errors"] == 0, served["reader_error_sample"]
+        assert served["frames"] == plain["frames"]
+        assert served["vs_unread_paired"] > 0 and served["p99_vs_unread_paired"] > 0
+    table = render(list(rows.values()))
+    assert "tensorstore" in table and "+ 2 HTTP readers" in table
+    header = next(line for line in table.splitlines() if "÷no readers" in line)
+    assert "reader req/s" in header and "reader errors" in header
+    markdown = render_markdown(list(rows.values())).splitlines()
+    readers_rows = [
+        line for line in markdown if line.startswith("| f | tifffile | 2 |")
+    ]
+    assert len(readers_rows) == 1 and readers_rows[0].endswith("| 0 |")
+
+
+def test_runs_with_readers_alternate_with_those_without() -> None:
+    plan = [("f", t) for t in targets_for("f", ["tensorstore"], False, None, False, 8)]
+    assert plan == [
+        ("f", "disk"),
+        ("f", "ours:tensorstore"),
+        ("f", "served:tensorstore"),
+    ]
+    assert run_order(plan, 0) == plan
+    assert run_order(plan, 1) == [plan[0], plan[2], plan[1]]
+    # scenarios of several images or positions have no such rows
+    assert "served:tensorstore" not in targets_for(
+        "e", ["tensorstore"], False, None, False, 8
+    )
+
+
+def test_reader_errors_of_every_repeat_count() -> None:
+    """A median would hide one repeat's errors; the ratios pair each repeat."""
+
+    def run(gbps: float, p99: float, errors: int = 0, **extra: Any) -> dict[str, Any]:
+        speeds = {"gbps_close": gbps, "gbps_sync": gbps, "gbps_total": gbps}
+        return {**speeds, "p99_ms": p99, "fps": 1.0, **extra}
+
+    def served(gbps: float, p99: float, errors: int) -> dict[str, Any]:
+        sample = [f"GET /x: {500 + errors}"] * errors
+        return run(
+            gbps, p99, readers=8, reader_errors=errors, reader_error_sample=sample
+        )
+
+    plain = median_of_repeats([run(1.0, 2.0), run(2.0, 4.0), run(1.0, 2.0)])
+    with_readers = median_of_repeats(
+        [served(0.9, 3.0, 0), served(2.0, 4.0, 2), served(1.1, 2.0, 0)]
+    )
+    assert with_readers["reader_errors"] == 2
+    assert with_readers["reader_error_sample"] == ["GET /x: 502"] * 2
+    rows = [
+        {**plain, "scenario": "a", "target": "ours:tensorstore"},
+        {**with_readers, "scenario": "a", "target": "served:tensorstore"},
+    ]
+    add_ratios(rows)
+    assert rows[1]["vs_unread_each"] == pytest.approx([0.9, 1.0, 1.1])
+    assert rows[1]["vs_unread_paired"] == pytest.approx((0.9 * 1.1) ** (1 / 3))
+    assert rows[1]["p99_vs_unread_each"] == pytest.approx([1.5, 1.0, 1.0])
+    assert "vs_unread_paired" not in rows[0]
+    titles = {title for _, title, _ in COLUMNS}
+    assert {"÷no readers", "p99 ÷no readers", "reader errors"} <= titles
+
+
+def test_readers_option_checks(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["-s", "f", "--readers", "-1"])
+    assert "must not be negative" in capsys.readouterr().err
+    monkeypatch.setitem(__import__("sys").modules, "aiohttp", None)  # not installed
+    with pytest.raises(SystemExit):
+        main(["-s", "f", "--readers", "2"])
+    assert "pip install 'ome-writers[serve]'" in capsys.readouterr().err
