@@ -59,6 +59,21 @@ def test_a_tiff_file_whose_first_page_is_being_written(
     writer.join()
 
 
+@pytest.mark.parametrize("garbage", [b"\xff" * 8, b"\x00" * 8])
+def test_a_first_page_whose_tag_count_is_not_written_yet(
+    tmp_path: Path, garbage: bytes
+) -> None:
+    """The header is there, the first page's tag count is not: whatever bytes
+    stand there (a huge count, or none) mean "not written yet"."""
+    whole = _tiff(tmp_path)
+    assert whole[2:4] == b"\x2b\x00"  # BigTIFF, little-endian
+    ifd = int.from_bytes(whole[8:16], "little")
+    path = tmp_path / "new.ome.tiff"
+    path.write_bytes(whole[:ifd] + garbage)
+    with pytest.raises(ValueError, match="first page is being written"):
+        ow.open(path)
+
+
 def test_arrays_not_made_yet(tmp_path: Path) -> None:
     root = tmp_path / "run.ome.zarr"
     settings = AcquisitionSettings(
