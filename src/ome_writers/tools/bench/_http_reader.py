@@ -7,7 +7,9 @@ standard library only. The protocol, on its stdin and stdout:
 1. it reads its settings as one JSON line (`Settings`), makes one request
    that reads nothing (`warm_up`) and answers ``ready``;
 2. it waits for a ``go`` line (sent once ``create_stream`` returned);
-3. it polls until its stdin closes, then prints its counts as one JSON line.
+3. it polls (first after a random part of the interval, as independent
+   viewers are out of step) until its stdin closes, at least once, then
+   prints its counts as one JSON line.
 
 Each poll reads what a viewer showing the acquisition live reads. OME-Zarr:
 the root ``zarr.json``, the first image's level-0 ``zarr.json``, the chunk of
@@ -37,6 +39,7 @@ import http.client
 import json
 import math
 import mmap
+import random
 import struct
 import sys
 import threading
@@ -348,6 +351,8 @@ def run(settings: Settings, stop: threading.Event) -> dict[str, Any]:
     frames = Frames(settings["counter"], settings["window"])
     poll = POLLS[settings["kind"]]
     began, cpu = time.monotonic(), time.process_time()
+    # independent viewers poll out of step: not all at the moment the run starts
+    stop.wait(random.uniform(0, settings["interval"]))
     try:
         while True:
             try:
