@@ -120,7 +120,7 @@ def test_tools_sit_above_the_core() -> None:
 
 # The layers, bottom first: a module imports only from its own layer or below.
 LAYERS = [
-    ("_version", "errors", "_registry"),
+    ("_version", "errors", "_registry", "_indexing"),
     ("_schema",),
     ("_router",),
     ("_io",),

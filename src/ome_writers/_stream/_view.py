@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import operator
 import weakref
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from psygnal import Signal
 
+from ome_writers._indexing import normalise_key
 from ome_writers._schema import Dimension
 from ome_writers._schema._pyramid import level_dimensions, reduced_axes
 from ome_writers._stream._coords import PositionExtents
@@ -331,35 +331,7 @@ class StreamView:
         return data
 
     def _normalise(self, key: Any) -> list[int | slice]:
-        if not isinstance(key, tuple):
-            key = (key,)
-        n_ellipsis = sum(k is Ellipsis for k in key)
-        if n_ellipsis > 1:
-            raise IndexError("an index can only have a single ellipsis ('...')")
-        n_given = len(key) - n_ellipsis
-        if n_given > self.ndim:
-            raise IndexError(
-                f"too many indices for array: array is {self.ndim}-dimensional, "
-                f"but {n_given} were indexed"
-            )
-        items: list[int | slice] = []
-        for k in key:
-            if k is Ellipsis:
-                items.extend([slice(None)] * (self.ndim - n_given))
-            elif isinstance(k, slice):
-                items.append(k)
-            elif isinstance(k, (bool, np.bool_)) or k is None:
-                raise TypeError(f"Invalid index type: {type(k)}")
-            else:
-                try:
-                    items.append(operator.index(k))
-                except TypeError:
-                    raise TypeError(
-                        f"Invalid index type: {type(k)} (only integers, slices and "
-                        "... are supported)"
-                    ) from None
-        items.extend([slice(None)] * (self.ndim - len(items)))
-        return items
+        return normalise_key(key, self.ndim)
 
     def _read(self, resolved: list[int | slice]) -> np.ndarray:
         series = self._series_axes

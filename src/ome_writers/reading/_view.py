@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from psygnal import Signal
 
+from ome_writers._indexing import normalise_key
 from ome_writers.reading._source import reduced_extent
 
 if TYPE_CHECKING:
@@ -310,35 +310,7 @@ class DatasetView:
         return data
 
     def _normalise(self, key: Any) -> list[int | slice]:
-        if not isinstance(key, tuple):
-            key = (key,)
-        n_ellipsis = sum(k is Ellipsis for k in key)
-        if n_ellipsis > 1:
-            raise IndexError("an index can only have a single ellipsis ('...')")
-        n_given = len(key) - n_ellipsis
-        if n_given > self.ndim:
-            raise IndexError(
-                f"too many indices for array: array is {self.ndim}-dimensional, "
-                f"but {n_given} were indexed"
-            )
-        items: list[int | slice] = []
-        for k in key:
-            if k is Ellipsis:
-                items.extend([slice(None)] * (self.ndim - n_given))
-            elif isinstance(k, slice):
-                items.append(k)
-            elif isinstance(k, (bool, np.bool_)) or k is None:
-                raise TypeError(f"Invalid index type: {type(k)}")
-            else:
-                try:
-                    items.append(operator.index(k))
-                except TypeError:
-                    raise TypeError(
-                        f"Invalid index type: {type(k)} (only integers, slices and "
-                        "... are supported)"
-                    ) from None
-        items.extend([slice(None)] * (self.ndim - len(items)))
-        return items
+        return normalise_key(key, self.ndim)
 
 
 def make_view(
