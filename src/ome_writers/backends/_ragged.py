@@ -106,11 +106,11 @@ class _PositionFrames(FrameMetadataLog):
         pass
 
     def records(
-        self, position: int | None = None, start: int = 0
+        self, position: int | None = None, start: int = 0, stop: int | None = None
     ) -> list[tuple[int, tuple[int, ...], dict[str, Any]]]:
         if position not in (None, 0):
             return []
-        own = self._parent.records(self._position, start)
+        own = self._parent.records(self._position, start, stop)
         return [(0, i, meta) for _, i, meta in own]
 
 

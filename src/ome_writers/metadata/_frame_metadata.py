@@ -90,7 +90,9 @@ class FrameMetadataLog:
 
     def __len__(self) -> int:
         """Entries ever added (forgotten ones included)."""
-        return self._forgotten + len(self._frames)
+        # `add` appends the metadata last: an entry counts once it is whole
+        # (readers outside the stream's lock may look at any moment)
+        return self._forgotten + len(self._values)
 
     @property
     def forgotten(self) -> int:
@@ -106,21 +108,33 @@ class FrameMetadataLog:
             self._forgotten = end
 
     def records(
-        self, position: int | None = None, start: int = 0
+        self, position: int | None = None, start: int = 0, stop: int | None = None
     ) -> list[tuple[int, tuple[int, ...], dict[str, Any]]]:
         """(position, storage index, JSON-safe metadata) per frame with metadata.
 
         `start` is the number of the first entry wanted (``len(log)`` is the
-        next); entries already forgotten are not returned.
+        next), `stop` the number after the last (default: ``len(log)``);
+        entries already forgotten are not returned.
         """
+        return [
+            (pos, index, meta)
+            for _, pos, index, meta in self.numbered(start, stop)
+            if position is None or pos == position
+        ]
+
+    def numbered(
+        self, start: int = 0, stop: int | None = None
+    ) -> list[tuple[int, int, tuple[int, ...], dict[str, Any]]]:
+        """`records` of every position with their frame numbers: (frame,
+        position, storage index, JSON-safe metadata), in arrival order."""
         out = []
         route = self._router.route
         first = max(0, start - self._forgotten)
-        entries = zip(self._frames[first:], self._values[first:], strict=True)
-        for n, meta in entries:
-            pos, index = route(n)
-            if position is None or pos == position:
-                out.append((pos, index, _json_metadata(meta)))
+        end = len(self) if stop is None else min(stop, len(self))
+        last = max(first, end - self._forgotten)
+        frames, values = self._frames[first:last], self._values[first:last]
+        for n, meta in zip(frames, values, strict=True):
+            out.append((n, *route(n), _json_metadata(meta)))
         return out
 
 
@@ -164,7 +178,8 @@ class FrameMetadataJournal:
         # per file, in arrival order (positions may share a file)
         lines: dict[DatasetPath, list[str]] = {}
         batches: dict[int, list[str]] = {}  # position -> its file's lines
-        records = self._log.records(start=self._written)
+        # to `end` only: entries arriving meanwhile are the next call's
+        records = self._log.records(start=self._written, stop=end)
         entry, dumps = self._entry, json.dumps
         for position, index, meta in records:
             batch = batches.get(position)
