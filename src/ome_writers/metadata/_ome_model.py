@@ -1,4 +1,5 @@
-"""OME-XML for OME-TIFF, built with ome-types models.
+"""OME-XML built with ome-types models: OME-TIFF's at close, and the
+reference the text versions are tested against.
 
 The axes (which dimension is Z, C or T) come from `_tiff_axes.py`. Per-plane
 metadata (a Plane and a MapAnnotation per frame) is the one part also written
@@ -12,7 +13,6 @@ Plane models are made only when someone asks for the models
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +22,12 @@ from ome_writers._schema._units import LENGTH_SYMBOLS, TIME_SYMBOLS
 from ome_writers.metadata._colors import channel_color
 from ome_writers.metadata._frame_metadata import SPECIAL_KEYS
 from ome_writers.metadata._ome_xml_text import (
+    NOT_ACQUIRED,
     SERIES,
     annotation_value,
-    escape,
-    quoteattr,
+    plane_annotation_id,
+    plane_values,
+    plane_xml,
 )
 from ome_writers.metadata._tiff_axes import (
     PIXEL_TYPES,
@@ -83,40 +85,11 @@ def _channel(label: str, optical: Channel | None, image: int, c: int) -> m.Chann
     return m.Channel(**kwargs)
 
 
-#: OME Plane attribute and unit (the text) of each special per-frame key
-_PLANE_ATTRIBUTE = {
-    key: (name, _SPECIAL[key].value)
-    for key, name in (
-        ("delta_t", "DeltaT"),
-        ("exposure_time", "ExposureTime"),
-        ("position_x", "PositionX"),
-        ("position_y", "PositionY"),
-        ("position_z", "PositionZ"),
-    )
-}
-
-
-def _special(meta: dict[str, Any]) -> dict[str, float]:
-    """The special keys of a frame's metadata that OME stores (finite numbers)."""
-    out = {}
-    for key in _SPECIAL:
-        value = meta.get(key)
-        if value.__class__ in (int, float) and math.isfinite(value):  # no bool
-            out[key] = float(value)
-    return out
-
-
-def plane_annotation_id(position: int, k: int) -> str:
-    """ID of the MapAnnotation of image `position`'s `k`-th Plane with extra
-    per-frame keys (apart from the other annotations' ``Annotation:<n>``)."""
-    return f"Annotation:{position}:{k}"
-
-
 def _plane(record: PlaneRecord, ann_id: str) -> tuple[m.Plane, m.MapAnnotation | None]:
     z, c, t = record.zct
     kwargs: dict[str, Any] = {"the_z": z, "the_c": c, "the_t": t}
     meta = record.metadata or {}
-    for key, value in _special(meta).items():
+    for key, value in plane_values(meta).items():
         kwargs[key] = value
         kwargs[f"{key}_unit"] = _SPECIAL[key]
     extra = {k: v for k, v in meta.items() if k not in SPECIAL_KEYS}
@@ -126,33 +99,6 @@ def _plane(record: PlaneRecord, ann_id: str) -> tuple[m.Plane, m.MapAnnotation |
         annotation = m.MapAnnotation(id=ann_id, value=m.Map(ms=ms))
         kwargs["annotation_refs"] = [m.AnnotationRef(id=ann_id)]
     return m.Plane(**kwargs), annotation
-
-
-def _plane_xml(record: PlaneRecord, ann_id: str) -> tuple[str, str]:
-    """The text of `_plane`: a Plane element and its MapAnnotation ("": none)."""
-    z, c, t = record.zct
-    attrs = f'TheZ="{z}" TheT="{t}" TheC="{c}"'
-    meta = record.metadata or {}
-    for key, value in _special(meta).items():
-        name, unit = _PLANE_ATTRIBUTE[key]
-        attrs += f' {name}="{value!r}" {name}Unit="{unit}"'
-    extra = [(k, v) for k, v in meta.items() if k not in SPECIAL_KEYS]
-    if not extra:
-        return f"      <Plane {attrs}/>\n", ""
-    ms = "".join(
-        f"        <M K={quoteattr(str(k))}>{escape(annotation_value(v))}</M>\n"
-        for k, v in extra
-    )
-    plane = (
-        f"      <Plane {attrs}>\n"
-        f'        <AnnotationRef ID="{ann_id}"/>\n      </Plane>\n'
-    )
-    annotation = (
-        f'    <MapAnnotation ID="{ann_id}">\n      <Value>\n'
-        f"{ms}"
-        "      </Value>\n    </MapAnnotation>\n"
-    )
-    return plane, annotation
 
 
 class OmeXmlBuilder:
@@ -201,10 +147,12 @@ class OmeXmlBuilder:
             for p in planes
         ]
 
-    def _with_metadata(self, planes: list[PlaneRecord]) -> list[PlaneRecord]:
-        """The planes with per-frame metadata, in DimensionOrder."""
-        ordered = sorted(planes, key=lambda p: self.axes.raster_key(p.zct))
-        return [p for p in ordered if p.metadata is not None]
+    def numbered(self, planes: list[PlaneRecord]) -> list[tuple[int, PlaneRecord]]:
+        """The planes with per-frame metadata in DimensionOrder, each with its
+        number: the order it arrived in among them (`planes` is in arrival
+        order), which names its MapAnnotation whatever comes later."""
+        with_metadata = enumerate(p for p in planes if p.metadata is not None)
+        return sorted(with_metadata, key=lambda kp: self.axes.raster_key(kp[1].zct))
 
     def plane_models(
         self, position: int, planes: list[PlaneRecord]
@@ -212,7 +160,7 @@ class OmeXmlBuilder:
         """The Plane of every page with per-frame metadata, and their
         MapAnnotations (the extra keys)."""
         out, annotations = [], []
-        for k, record in enumerate(self._with_metadata(planes)):
+        for k, record in self.numbered(planes):
             plane, annotation = _plane(record, plane_annotation_id(position, k))
             out.append(plane)
             if annotation is not None:
@@ -222,8 +170,9 @@ class OmeXmlBuilder:
     def planes_xml(self, position: int, planes: list[PlaneRecord]) -> tuple[str, str]:
         """`plane_models` as text: the Plane elements, the MapAnnotations."""
         texts, annotations = [], []
-        for k, record in enumerate(self._with_metadata(planes)):
-            plane, annotation = _plane_xml(record, plane_annotation_id(position, k))
+        for k, record in self.numbered(planes):
+            ann_id = plane_annotation_id(position, k)
+            plane, annotation = plane_xml(record.zct, record.metadata, ann_id)
             texts.append(plane)
             annotations.append(annotation)
         return "".join(texts), "".join(annotations)
@@ -233,11 +182,15 @@ class OmeXmlBuilder:
         position: int,
         size_outer: int | None,
         annotations: list[m.MapAnnotation],
-        tiff_data: list[m.TiffData],
+        tiff_data: list[m.TiffData] | None = None,
+        *,
+        outer_axis: int = 0,
     ) -> m.Image:
         """The Image element of one position, without Planes (see
-        `plane_models`)."""
-        sizes = self.axes.sizes(size_outer if self.letters else None)
+        `plane_models`): its pixels in TIFF pages (`tiff_data`), or elsewhere
+        (None: MetadataOnly). `size_outer` replaces the count of index
+        dimension `outer_axis` (an unbounded one, as far as written)."""
+        sizes = self.axes.sizes(size_outer if self.letters else None, outer_axis)
         kwargs: dict[str, Any] = {}
         _physical(kwargs, "x", self.x)
         _physical(kwargs, "y", self.y)
@@ -261,7 +214,8 @@ class OmeXmlBuilder:
                 _channel(name, optical, position, c)
                 for c, (name, optical) in enumerate(labels)
             ],
-            tiff_data_blocks=tiff_data,
+            tiff_data_blocks=tiff_data or [],
+            metadata_only=m.MetadataOnly() if tiff_data is None else None,
             **kwargs,
         )
         pos = self.settings.positions[position]
@@ -382,9 +336,6 @@ def set_global_annotation(ome: m.OME, namespace: str, metadata: dict[str, Any]) 
             maps[i] = global_annotation(namespace, metadata, ann.id)
             return
     maps.append(global_annotation(namespace, metadata, free_annotation_id(sa)))
-
-
-NOT_ACQUIRED = "ome_writers.not_acquired"
 
 
 def not_acquired_annotation(ann_id: str, planes: list[list[int]]) -> m.MapAnnotation:

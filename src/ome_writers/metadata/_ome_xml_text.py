@@ -6,40 +6,40 @@ instead:
 
 - the provisional descriptions of OME-TIFF (`backends/tiff/_provisional_xml.py`,
   compact), from `root` and `ImageText`;
-- the bioformats2raw collection document ``OME/METADATA.ome.xml`` of OME-Zarr
-  (`collection_text`): one metadata-only Image per position, a StageLabel,
-  series MapAnnotations and the Plate. It is the text ome-types writes for
-  the same settings (tests compare it with a document built from the
-  models): the same elements, attributes and IDs in the same order,
-  numbers, dates and indentation as ome-types writes them.
+- the Plane elements and their MapAnnotations (`plane_xml`), which the
+  complete OME-XML of OME-TIFF inserts into the serialised models at close;
+- ``OME/METADATA.ome.xml`` of OME-Zarr (`_zarr_ome_xml.py`).
 
-Elements follow the OME schema's order (in OME: Plate, Image,
-StructuredAnnotations; in Image: AcquisitionDate, StageLabel, Pixels,
-AnnotationRef; in Pixels: Channel, MetadataOnly). Attribute values are
-escaped with `quoteattr`, character data with `escape`; a carriage return in
-character data is written as a reference (ome-types writes it as it is,
-which a parser reads back as a line feed).
+What is written as ome-types writes it (two spaces per level, its numbers,
+dates, attribute order and escaping) is the same text whichever of the two
+made it; tests compare the documents. A carriage return in character data
+is written as a reference (ome-types writes it as it is, which a parser
+reads back as a line feed).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._schema._units import LENGTH_SYMBOLS, TIME_SYMBOLS
 from ome_writers.metadata._colors import channel_color
-from ome_writers.metadata._tiff_axes import PIXEL_TYPES, TiffAxes, check_tiff_settings
+from ome_writers.metadata._frame_metadata import SPECIAL_KEYS
+from ome_writers.metadata._tiff_axes import PIXEL_TYPES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
+    from datetime import datetime
 
-    from ome_writers._schema import AcquisitionSettings, Dimension, Position
+    from ome_writers._schema import AcquisitionSettings, Dimension
+    from ome_writers.metadata._tiff_axes import TiffAxes
 
 OME_NS = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
 SERIES = "ome_writers.series"
-_UM = "µm"
+#: the MapAnnotation naming an image's planes no frame was for (jagged runs)
+NOT_ACQUIRED = "ome_writers.not_acquired"
+UM = "µm"
 
 
 # `xml.sax.saxutils.escape`/`quoteattr`, the same output: that module imports
@@ -123,7 +123,7 @@ def _physical(attr: str, dim: Dimension | None) -> str:
     value = positive(dim.scale) if dim is not None else None
     if dim is None or value is None:
         return ""
-    unit = LENGTH_SYMBOLS.get(dim.unit or "") or _UM
+    unit = LENGTH_SYMBOLS.get(dim.unit or "") or UM
     return (
         f' PhysicalSize{attr}="{number(value)}" '
         f"PhysicalSize{attr}Unit={quoteattr(unit)}"
@@ -202,128 +202,89 @@ class ImageText:
         return out
 
 
-# ------------------------------------------------------- the collection document
-# Laid out as ome-types writes it (two spaces per level), so that the text is
-# the same whichever of the two made it.
+# ------------------------------------------------------------- annotations
 
 
-def _stage_label(pos: Position) -> str | None:
-    """StageLabel of a position with stage coordinates (None: none)."""
-    attrs = ""
-    for axis in "xyz":
-        value = getattr(pos, f"{axis}_coord")
-        if value is not None:
-            attrs += f' {axis.upper()}="{number(value)}" {axis.upper()}Unit="{_UM}"'
-    return f"<StageLabel Name={quoteattr(pos.name)}{attrs}/>" if attrs else None
+_END_MAP = "    </MapAnnotation>"
 
 
-def _map_annotation(ann_id: str, namespace: str, values: Iterable[Any]) -> list[str]:
-    """The lines of a MapAnnotation (level 2) of (key, value) pairs."""
-    out = [
-        f"    <MapAnnotation ID={quoteattr(ann_id)} Namespace={quoteattr(namespace)}>",
-        "      <Value>",
-    ]
+def map_annotation(
+    ann_id: str,
+    namespace: str | None,
+    values: Iterable[tuple[Any, Any]],
+    *,
+    as_json: bool = False,
+) -> list[str]:
+    """The lines of a MapAnnotation (level 2) of (key, value) pairs; values as
+    `annotation_value` gives them, or all as JSON (`as_json`)."""
+    attrs = f"ID={quoteattr(ann_id)}"
+    if namespace is not None:
+        attrs += f" Namespace={quoteattr(namespace)}"
+    out = []
     for k, v in values:
-        value = text(annotation_value(v))
+        value = text(json.dumps(v) if as_json else annotation_value(v))
         key = quoteattr(str(k))
         out.append(
             f"        <M K={key}>{value}</M>" if value else f"        <M K={key}/>"
         )
-    return [*out, "      </Value>", "    </MapAnnotation>"]
-
-
-def _naming(names: list[str]) -> str | None:
-    if all(n.isalpha() for n in names):
-        return "letter"
-    if all(n.isdigit() for n in names):
-        return "number"
-    return None
-
-
-def _plate(settings: AcquisitionSettings) -> list[str]:
-    """The lines of the Plate (level 1; none when the settings describe none)."""
-    plate = settings.plate
-    if plate is None:
-        return []
-    positions = settings.positions
-    wells: dict[tuple[int, int], list[int]] = {}
-    for i, p in enumerate(positions):
-        if p.plate_row in plate.row_names and p.plate_column in plate.column_names:
-            key = (
-                plate.row_names.index(p.plate_row),
-                plate.column_names.index(p.plate_column),
-            )
-            wells.setdefault(key, []).append(i)
-    attrs = ' ID="Plate:0"'
-    if plate.name:
-        attrs += f" Name={quoteattr(plate.name)}"
-    for attr, names in (("Column", plate.column_names), ("Row", plate.row_names)):
-        convention = _naming(names)
-        if convention is not None:
-            attrs += f' {attr}NamingConvention="{convention}"'
-    attrs += f' Rows="{len(plate.row_names)}" Columns="{len(plate.column_names)}"'
-    if not wells:
-        return [f"  <Plate{attrs}/>"]
-    out = [f"  <Plate{attrs}>"]
-    for (r, c), images in wells.items():
-        out.append(f'    <Well ID="Well:{r}_{c}" Column="{c}" Row="{r}">')
-        for i in images:
-            out += _well_sample(i, positions[i])
-        out.append("    </Well>")
-    return [*out, "  </Plate>"]
-
-
-def _well_sample(index: int, pos: Position) -> list[str]:
-    attrs = ""
-    for axis in "xy":
-        value = getattr(pos, f"{axis}_coord")
-        if value is not None:
-            attrs += f' Position{axis.upper()}="{number(value)}"'
-            attrs += f' Position{axis.upper()}Unit="{_UM}"'
+    if not out:
+        return [f"    <MapAnnotation {attrs}>", "      <Value/>", _END_MAP]
     return [
-        f'      <WellSample ID="WellSample:{index}"{attrs} Index="{index}">',
-        f'        <ImageRef ID="Image:{index}"/>',
-        "      </WellSample>",
+        f"    <MapAnnotation {attrs}>",
+        "      <Value>",
+        *out,
+        "      </Value>",
+        _END_MAP,
     ]
 
 
-def collection_text(
-    settings: AcquisitionSettings,
-    outer_extents: list[int] | None = None,
-    created: datetime | None = None,
-) -> str | None:
-    """OME-XML describing every image of a bioformats2raw collection.
+# ------------------------------------------------------------------ planes
 
-    One metadata-only Image per position (series order); `outer_extents` gives
-    the written extent of an unbounded first dimension per position. None when
-    the dimensions cannot be expressed as OME Z/C/T.
-    """
-    if check_tiff_settings(settings) is not None:
-        return None
-    axes = TiffAxes(settings)
-    images = ImageText(settings, axes, optics=True)
-    date = date_time(created or datetime.now(timezone.utc))
-    coordinates = settings.geometry.series_coordinates
-    out = [root(), *_plate(settings)]
-    annotations: list[str] = []  # the series coordinates, if any
-    for position, pos in enumerate(settings.positions):
-        # OME sizes are >= 1 (a metadata-only image may be empty)
-        outer = max(1, outer_extents[position]) if outer_extents else None
-        sizes = axes.sizes(outer if axes.letters else None)
-        out.append(f"  <Image{images.image_attributes(position)}>")
-        out.append(f"    <AcquisitionDate>{date}</AcquisitionDate>")
-        stage = _stage_label(pos)
-        if stage is not None:
-            out.append(f"    {stage}")
-        out.append(f"    <Pixels{images.pixels_attributes(position, sizes)}>")
-        out += [f"      {c}" for c in images.channels(position, sizes["c"])]
-        out += ["      <MetadataOnly/>", "    </Pixels>"]
-        if coordinates is not None:  # which index of each series dimension
-            ann_id = f"Annotation:{position}"
-            items = coordinates[position].items()
-            annotations += _map_annotation(ann_id, SERIES, items)
-            out.append(f'    <AnnotationRef ID="{ann_id}"/>')
-        out.append("  </Image>")
-    if annotations:
-        out += ["  <StructuredAnnotations>", *annotations, "  </StructuredAnnotations>"]
-    return "\n".join([*out, "</OME>", ""])
+#: OME Plane attribute and unit of each per-frame key stored as such
+_PLANE_ATTRIBUTES = {
+    key: (name, UM if SPECIAL_KEYS[key] == "um" else SPECIAL_KEYS[key])
+    for key, name in (
+        ("delta_t", "DeltaT"),
+        ("exposure_time", "ExposureTime"),
+        ("position_x", "PositionX"),
+        ("position_y", "PositionY"),
+        ("position_z", "PositionZ"),
+    )
+}
+
+
+def plane_values(meta: Mapping[str, Any]) -> dict[str, float]:
+    """The per-frame keys a Plane stores as attributes (finite numbers)."""
+    out = {}
+    for key in SPECIAL_KEYS:
+        value = meta.get(key)
+        if value.__class__ in (int, float) and math.isfinite(value):  # no bool
+            out[key] = float(value)
+    return out
+
+
+def plane_annotation_id(position: int, k: int) -> str:
+    """ID of the MapAnnotation of image `position`'s `k`-th Plane with extra
+    per-frame keys (apart from the other annotations' ``Annotation:<n>``)."""
+    return f"Annotation:{position}:{k}"
+
+
+def plane_xml(
+    zct: tuple[int, int, int], meta: Mapping[str, Any] | None, ann_id: str
+) -> tuple[str, str]:
+    """A Plane element (level 3) and the MapAnnotation of its other per-frame
+    keys ("": none), as lines of text."""
+    z, c, t = zct
+    attrs = f'TheZ="{z}" TheT="{t}" TheC="{c}"'
+    meta = meta or {}
+    for key, value in plane_values(meta).items():
+        name, unit = _PLANE_ATTRIBUTES[key]
+        attrs += f' {name}="{number(value)}" {name}Unit="{unit}"'
+    extra = [(k, v) for k, v in meta.items() if k not in SPECIAL_KEYS]
+    if not extra:
+        return f"      <Plane {attrs}/>\n", ""
+    plane = (
+        f"      <Plane {attrs}>\n"
+        f'        <AnnotationRef ID="{ann_id}"/>\n      </Plane>\n'
+    )
+    return plane, "\n".join([*map_annotation(ann_id, None, extra), ""])

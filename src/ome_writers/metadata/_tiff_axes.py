@@ -1,4 +1,4 @@
-"""How OME-TIFF stores index dimensions, without the OME model library.
+"""How OME-XML describes index dimensions, without the OME model library.
 
 `TiffAxes` maps the storage index dimensions onto OME's Z, C and T: a
 dimension typed (or named) time is T, channel is C, space is Z; any other
@@ -8,7 +8,8 @@ names read ``"<channel>-<cam>"``. T and Z may each come from one dimension only.
 
 Everything a TIFF writer needs before its first frame and for every page lives
 here; the OME-XML models (`_ome_model.py`, ome-types, slow to import) are
-needed only at close.
+needed only at close. OME-Zarr's ``OME/METADATA.ome.xml`` maps its images'
+dimensions the same way.
 """
 
 from __future__ import annotations
@@ -132,14 +133,20 @@ class TiffAxes:
         return out
 
 
-def check_tiff_settings(settings: AcquisitionSettings) -> str | None:
-    """Why OME-TIFF cannot store `settings`, or None."""
+def ome_xml_problem(settings: AcquisitionSettings) -> str | None:
+    """Why OME-XML cannot describe `settings` (its pixel type, or dimensions
+    that do not map onto Z, C and T), or None."""
     if settings.dtype and settings.dtype not in PIXEL_TYPES:
         return (
             f"OME-TIFF cannot store dtype {settings.dtype!r}; supported: "
             f"{sorted(PIXEL_TYPES)}"
         )
-    problem = TiffAxes(settings).problem()
+    return TiffAxes(settings).problem()
+
+
+def check_tiff_settings(settings: AcquisitionSettings) -> str | None:
+    """Why OME-TIFF cannot store `settings`, or None."""
+    problem = ome_xml_problem(settings)
     if problem:
         return problem
     acquisition = settings.index_dimensions

@@ -312,7 +312,7 @@ def _map_annotations(model: m.OME) -> dict[str, m.MapAnnotation]:
 
 def _frames(image: m.Image, annotations: dict[str, m.MapAnnotation]) -> Frames:
     """Planes declared (SizeZ*SizeC*SizeT), mapped to pages, not acquired."""
-    from ome_writers.metadata._ome_model import NOT_ACQUIRED
+    from ome_writers.metadata._ome_xml_text import NOT_ACQUIRED
 
     pixels = image.pixels
     sizes = {"Z": pixels.size_z, "C": pixels.size_c, "T": pixels.size_t}

@@ -533,7 +533,7 @@ def _describe_collection(
                 attributes[key] = {**attributes.get(key, {}), **value}
         write_group(root, path, attributes)
     if "OME" in layout.groups and not settings.is_ragged:
-        from ome_writers.metadata._ome_xml_text import collection_text
+        from ome_writers.metadata._zarr_ome_xml import collection_text
 
         xml = collection_text(settings)
         if xml is not None:

@@ -19,10 +19,10 @@ from ome_writers._version import __version__
 from ome_writers.backends._base import json_safe
 from ome_writers.backends.zarr._group_documents import GroupsAhead
 from ome_writers.metadata._frame_metadata import JOURNAL_NAME, FrameMetadataJournal
-from ome_writers.metadata._ome_xml_text import collection_text
 from ome_writers.metadata._progress import PROGRESS_KEY, WRITING
 from ome_writers.metadata._zarr_groups import set_windows, write_group, write_groups
 from ome_writers.metadata._zarr_layout import plan_layout
+from ome_writers.metadata._zarr_ome_xml import collection_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -1,9 +1,10 @@
-"""The collection OME-XML of OME-Zarr, built as text, equals the model version.
+"""``OME/METADATA.ome.xml`` of OME-Zarr, built as text, equals the model version.
 
-`collection_text` (string building, no ome-types) writes
-``OME/METADATA.ome.xml``; `collection_xml` builds the same document with
-ome-types models and is the reference: for every case the two texts are
-equal, validate against the OME schema and parse into equal models.
+`ZarrOmeXml` (string building, no ome-types) writes ``OME/METADATA.ome.xml``;
+`reference_xml` builds the same document with the ome-types models OME-TIFF's
+OME-XML is made of (`OmeXmlBuilder`, as `TiffModels` uses it, without
+TiffData) and is the reference: for every case the two texts are equal,
+validate against the OME schema and parse into equal models.
 """
 
 from __future__ import annotations
@@ -24,9 +25,18 @@ from ome_types import model as m
 from ome_types import to_xml
 
 from ome_writers import AcquisitionSettings, Channel, Dimension, Plate, Position
-from ome_writers.metadata._ome_model import OmeXmlBuilder, assemble_ome
-from ome_writers.metadata._ome_xml_text import collection_text
-from ome_writers.metadata._tiff_axes import check_tiff_settings
+from ome_writers.metadata._frame_metadata import SPECIAL_KEYS
+from ome_writers.metadata._ome_model import (
+    OmeXmlBuilder,
+    assemble_ome,
+    not_acquired_annotation,
+)
+from ome_writers.metadata._tiff_axes import PlaneRecord, ome_xml_problem
+from ome_writers.metadata._zarr_ome_xml import (
+    ZarrOmeXml,
+    collection_text,
+    unbounded_axis,
+)
 
 CREATED = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
 YX = [
@@ -34,27 +44,72 @@ YX = [
     Dimension(name="x", count=12, scale=0.25, unit="micrometer"),
 ]
 
+#: position -> (storage index, per-frame metadata) of each frame, arrival order
+Planes = dict[int, list[tuple[tuple[int, ...], dict[str, Any]]]]
 
-def collection_xml(
+
+def reference_xml(
     settings: AcquisitionSettings,
     outer_extents: list[int] | None = None,
     created: datetime | None = None,
+    planes: Planes | None = None,
+    not_acquired: dict[int, list[tuple[int, ...]]] | None = None,
+    global_metadata: dict[str, dict[str, Any]] | None = None,
 ) -> str | None:
-    """The ome-types reference `collection_text` is compared with (same
-    arguments, same document, built from the models)."""
-    if check_tiff_settings(settings) is not None:
+    """The ome-types reference the text is compared with (same arguments,
+    same document, built from the models)."""
+    if ome_xml_problem(settings) is not None:
         return None
     builder = OmeXmlBuilder(settings, created)
     images = []
-    annotations: list[m.MapAnnotation] = []  # the series coordinates, if any
+    annotations: list[m.MapAnnotation] = []  # the images' own
     for position in range(len(settings.positions)):
         # OME sizes are >= 1 (a metadata-only image may be empty)
         outer = max(1, outer_extents[position]) if outer_extents else None
-        image = builder.image(position, outer, annotations, [])
-        image.pixels.metadata_only = m.MetadataOnly()
+        axis = unbounded_axis(settings) or 0
+        image = builder.image(position, outer, annotations, outer_axis=axis)
+        cells = (not_acquired or {}).get(position)
+        if cells:  # as OME-TIFF's models name them
+            ann_id = f"Annotation:{len(annotations)}"
+            zct = sorted(list(builder.zct(index)) for index in cells)
+            annotations.append(not_acquired_annotation(ann_id, zct))
+            image.annotation_refs.append(m.AnnotationRef(id=ann_id))
         images.append(image)
-    ome = assemble_ome(images, annotations, builder.plate(), {})
+    ome = assemble_ome(images, annotations, builder.plate(), global_metadata or {})
+    added: list[m.MapAnnotation] = []
+    for position, image in enumerate(ome.images):
+        records = [
+            PlaneRecord(ifd=k, zct=builder.zct(index), metadata=meta)
+            for k, (index, meta) in enumerate((planes or {}).get(position, []))
+        ]
+        image.pixels.planes, own = builder.plane_models(position, records)
+        added += own
+    if added:
+        if ome.structured_annotations is None:
+            ome.structured_annotations = m.StructuredAnnotations()
+        ome.structured_annotations.map_annotations.extend(added)
     return str(to_xml(ome))
+
+
+def zarr_text(
+    settings: AcquisitionSettings,
+    outer_extents: list[int] | None = None,
+    created: datetime | None = None,
+    planes: Planes | None = None,
+    not_acquired: dict[int, list[tuple[int, ...]]] | None = None,
+    global_metadata: dict[str, dict[str, Any]] | None = None,
+) -> str | None:
+    """The text version of `reference_xml` (frames added in arrival order)."""
+    if ome_xml_problem(settings) is not None:
+        return None
+    doc = ZarrOmeXml(settings, created)
+    for position, frames in (planes or {}).items():
+        for index, meta in frames:
+            doc.add_plane(position, index, meta)
+    for position, cells in (not_acquired or {}).items():
+        doc.set_not_acquired(position, cells)
+    doc.global_metadata.update(global_metadata or {})
+    return doc.text(outer_extents)
 
 
 def _settings(dims: list[Dimension], **kwargs: Any) -> AcquisitionSettings:
@@ -68,17 +123,20 @@ def assert_same(
     settings: AcquisitionSettings,
     outer_extents: list[int] | None = None,
     created: datetime = CREATED,
+    **parts: Any,
 ) -> ome_types.OME | None:
     """The text version equals the model version (as text and as models) and
     validates."""
-    text = collection_text(settings, outer_extents, created)
-    reference = collection_xml(settings, outer_extents, created)
+    text = zarr_text(settings, outer_extents, created, **parts)
+    reference = reference_xml(settings, outer_extents, created, **parts)
     if reference is None:
         assert text is None
         return None
     assert text == reference
     ours = ome_types.from_xml(text, validate=True)
     assert ours == ome_types.from_xml(reference, validate=True)
+    if not parts:  # what convert writes: no frames
+        assert collection_text(settings, outer_extents, created) == text
     return ours
 
 
@@ -222,11 +280,129 @@ def test_collection_text_content() -> None:
     assert ome.images[0].acquisition_date == CREATED
 
 
+def _meta(n: int, **extra: Any) -> dict[str, Any]:
+    """Per-frame metadata as pymmcore-plus gives it (and `extra`)."""
+    return {
+        "delta_t": 0.25 * n,
+        "exposure_time": 0.01,
+        "position_x": 1.5,
+        "position_y": -2.0,
+        "position_z": 1e-7 * n,
+        **extra,
+    }
+
+
+def _frames(settings: AcquisitionSettings, count: int | None = None) -> Planes:
+    """Every frame's (storage index, metadata) per position, in acquisition
+    order, as the router gives them."""
+    from ome_writers._router import FrameRouter
+
+    router = FrameRouter(settings)
+    out: Planes = {}
+    for n in range(count if count is not None else settings.num_frames or 0):
+        position, index = router.route(n)
+        extra = {"camera": "Cam<1>", "event": {"t": n}} if n % 3 else {}
+        out.setdefault(position, []).append((index, _meta(n, **extra)))
+    return out
+
+
+def test_planes_of_every_frame() -> None:
+    """A Plane per frame (DeltaT, exposure, stage position), a MapAnnotation
+    of its other keys, in DimensionOrder."""
+    settings = _settings([T, _positions(*STAGE), C, Z])
+    planes = _frames(settings)
+    ome = assert_same(settings, planes=planes)
+    assert ome is not None
+    for image in ome.images:
+        assert len(image.pixels.planes) == 3 * 2 * 4
+        first = image.pixels.planes[0]
+        assert (first.the_z, first.the_c, first.the_t) == (0, 0, 0)
+        assert first.exposure_time == 0.01
+    plane = ome.images[1].pixels.planes[5]  # z 1, c 1, t 0 (XYZCT)
+    assert (plane.the_z, plane.the_c, plane.the_t) == (1, 1, 0)
+    assert plane.delta_t == 0.25 * (1 * 8 + 4 + 1)  # frame t0 p1 c1 z1
+    assert plane.position_z == pytest.approx(1e-7 * 13)
+    assert plane.annotation_refs  # frame 13: extra keys
+    assert ome.structured_annotations is not None
+    maps = {a.id: a for a in ome.structured_annotations.map_annotations}
+    values = {m.k: m.value for m in maps[plane.annotation_refs[0].id].value.ms}
+    assert values == {"camera": "Cam<1>", "event": '{"t": 13}'}
+
+
+def test_planes_arriving_out_of_order() -> None:
+    """Frames stored in another order than acquired are listed in
+    DimensionOrder; their annotations keep the numbers they arrived with."""
+    settings = _settings([C, T, Z], storage_order=["t", "c", "z", "y", "x"])
+    planes = _frames(settings)
+    ome = assert_same(settings, planes=planes)
+    assert ome is not None
+    pixels = ome.images[0].pixels
+    zct = [(p.the_z, p.the_c, p.the_t) for p in pixels.planes]
+    assert zct == sorted(zct, key=lambda p: (p[2], p[1], p[0]))
+
+
+def test_planes_of_part_of_an_unbounded_run() -> None:
+    """An unbounded dimension (not first in storage) as far as written."""
+    t = Dimension(name="t", count=None, type="time", scale=2.0, unit="second")
+    settings = _settings(
+        [t, _positions("a", "b"), C], storage_order=["p", "c", "t", "y", "x"]
+    )
+    assert unbounded_axis(settings) == 1
+    planes = _frames(settings, count=11)  # t 0..2 of a, t 0..1 of b
+    ome = assert_same(settings, [3, 3], planes=planes)
+    assert ome is not None
+    assert [i.pixels.size_t for i in ome.images] == [3, 3]
+    assert [len(i.pixels.planes) for i in ome.images] == [6, 5]
+
+
+def test_empty_and_odd_metadata() -> None:
+    """Empty metadata makes a bare Plane; non-finite or non-numeric special
+    keys are not Plane attributes (nor annotations); markup is escaped."""
+    settings = _settings([T, C])
+    planes: Planes = {
+        0: [
+            ((0, 0), {}),
+            ((0, 1), {"delta_t": float("nan"), "exposure_time": True}),
+            ((1, 0), {"delta_t": "1 s", "note": 'a<b & "c"\n', "none": None}),
+            ((1, 1), {"position_x": 1e300, "list": [1, 2.5, "x"]}),
+        ]
+    }
+    ome = assert_same(settings, planes=planes)
+    assert ome is not None
+    bare, odd, _, far = ome.images[0].pixels.planes
+    assert bare.annotation_refs == [] and bare.delta_t is None
+    assert odd.delta_t is None and odd.exposure_time is None
+    assert far.position_x == 1e300
+
+
+def test_not_acquired_and_dataset_metadata() -> None:
+    """A jagged run's cells never acquired and the dataset-level metadata
+    are annotated as in OME-TIFF."""
+    settings = _settings([T, _positions("a", "b"), C], series_dimensions="auto")
+    ome = assert_same(
+        settings,
+        planes=_frames(settings, count=5),
+        not_acquired={1: [(2, 1), (0, 1)]},
+        global_metadata={
+            "pymmcore_plus": {"summary_metadata": {"devices": ["Cam"], "n": 1}},
+            "mine": {"k": "v"},
+        },
+    )
+    assert ome is not None
+    assert ome.structured_annotations is not None
+    maps = ome.structured_annotations.map_annotations
+    (cells,) = [a for a in maps if a.namespace == "ome_writers.not_acquired"]
+    assert json.loads(cells.value.ms[0].value) == [[0, 1, 0], [0, 1, 2]]
+    assert [r.id for r in ome.images[1].annotation_refs] == [cells.id]
+    mine = [a for a in maps if a.namespace == "mine"]
+    assert mine[0].value.ms[0].value == '"v"'
+
+
 def test_collection_text_uint64_has_no_ome_xml() -> None:
     """A pixel type OME cannot express: neither version writes a document."""
     settings = _settings([C], dtype="uint64")
     assert collection_text(settings) is None
-    assert collection_xml(settings) is None
+    assert reference_xml(settings) is None
 
 
 # ------------------------------------------------------------------ property
@@ -371,6 +547,64 @@ def test_collection_text_equals_models_property(
     case: tuple[AcquisitionSettings, list[int] | None, datetime],
 ) -> None:
     assert_same(*case)
+
+
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _LABELS,
+    lambda inner: (
+        st.lists(inner, max_size=2) | st.dictionaries(_LABELS, inner, max_size=2)
+    ),
+    max_leaves=4,
+)
+_SPECIAL_VALUES = st.none() | st.booleans() | st.integers(-5, 5) | st.floats()
+_METADATA = st.fixed_dictionaries(
+    {},
+    optional=dict.fromkeys(SPECIAL_KEYS, _SPECIAL_VALUES),
+).flatmap(
+    lambda special: st.dictionaries(_NAMES, _VALUES, max_size=2).map(
+        lambda extra: {**extra, **special}
+    )
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(_collections(), st.data())
+def test_planes_equal_models_property(
+    case: tuple[AcquisitionSettings, list[int] | None, datetime], data: st.DataObject
+) -> None:
+    """Any frames (some without metadata), any metadata, any dataset-level
+    metadata: the text equals the model version."""
+    from ome_writers._router import FrameRouter
+
+    acquisition, _, created = case
+    router = FrameRouter(acquisition)
+    count = data.draw(st.integers(0, min(acquisition.num_frames or 12, 12)))
+    axis = unbounded_axis(acquisition)
+    planes: Planes = {}
+    extents = [0] * len(acquisition.positions)
+    for n in range(count):
+        position, index = router.route(n)
+        if axis is not None:
+            extents[position] = max(extents[position], index[axis] + 1)
+        if data.draw(st.booleans()):
+            planes.setdefault(position, []).append((index, data.draw(_METADATA)))
+    namespaces = st.dictionaries(_LABELS, _VALUES, max_size=2)
+    global_metadata = data.draw(st.dictionaries(_NAMES, namespaces, max_size=2))
+    assert_same(
+        acquisition,
+        extents if axis is not None else None,
+        created,
+        planes=planes,
+        global_metadata=global_metadata,
+    )
 
 
 def test_carriage_return_kept() -> None:
