@@ -104,17 +104,18 @@ def test_zarr_states_a_run_closed_early(tmp_path: Path) -> None:
 def test_zarr_states_a_failed_close(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ome_writers.backends.zarr import _hierarchy
+    from ome_writers.backends.zarr import _ome_xml_file
 
     def fail(*args: object, **kwargs: object) -> str:
         raise RuntimeError("no OME-XML today")
 
-    monkeypatch.setattr(_hierarchy, "collection_text", fail)
     root = tmp_path / "run.ome.zarr"
     stream = create_stream(_settings(root, "tensorstore"))
     for n in range(6):
         stream.append(frame_for(n, (H, W)))
     stream.checkpoint()
+    monkeypatch.setattr(_ome_xml_file, "replace_file", fail)
+    stream.append(frame_for(6, (H, W)), frame_metadata={"delta_t": 6.0})
     with pytest.raises(RuntimeError, match="no OME-XML today"):
         stream.close()
     record = _zarr_record(root)

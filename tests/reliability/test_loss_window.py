@@ -8,7 +8,8 @@ or zeros, never a torn or misplaced frame. The writer runs with
 
 acquire-zarr has no flush: its bound is the first-dimension shards it has
 completed (`acquire_zarr_required`). Per-frame metadata of the frames that must
-be present is in each image's ``frame_metadata.jsonl`` (OME-Zarr).
+be present is in each image's ``frame_metadata.jsonl`` (OME-Zarr), and their
+Planes in ``OME/METADATA.ome.xml``, which names no frame that is not on disk.
 
 Kills per cell: 2 with CI set, 5 otherwise, or OME_WRITERS_CRASH_KILLS; the
 kill moments come from OME_WRITERS_CRASH_SEED (see `_crash_matrix`).
@@ -218,8 +219,10 @@ def _check_image(
     names: list[str],
     data: np.ndarray,
     required: set[int],
+    present: set[int] | None = None,
 ) -> list[str]:
-    """Every required frame of `position` present; other cells a frame or 0."""
+    """Every required frame of `position` present; other cells a frame or 0.
+    `present` receives the frames found."""
     layout = kill.layout
     where = f"{reader}, position {position}"
     expected_names = [*layout.image_dims, "y", "x"]
@@ -234,7 +237,7 @@ def _check_image(
     ):
         if count is not None and size > count:
             problems.append(f"{where}: {name} has {size} > {count} elements")
-    present: set[int] = set()
+    present = set() if present is None else present
     bad = []
     for index in product(*(range(s) for s in data.shape[:-2])):
         n = layout.frame_number(position, index)
@@ -316,6 +319,7 @@ def _check_zarr(kill: Kill, required: set[int], returned: set[int]) -> list[str]
         return [*problems, f"zarr-python cannot open the group: {e!r}"]
     if len(images) != kill.layout.positions:
         return [*problems, f"{len(images)} images, expected {kill.layout.positions}"]
+    present: set[int] = set()  # frames on disk, of every image
     for position, image in enumerate(images):
         node = group if image == "." else group[image]
         ome: Any = node.attrs["ome"]
@@ -328,7 +332,7 @@ def _check_zarr(kill: Kill, required: set[int], returned: set[int]) -> list[str]
             problems.append(f"zarr-python cannot read {path}: {e!r}")
         else:
             problems += _check_image(
-                kill, "zarr-python", position, names, data, required
+                kill, "zarr-python", position, names, data, required, present
             )
         try:
             names, data = _read_tensorstore(path)
@@ -339,6 +343,42 @@ def _check_zarr(kill: Kill, required: set[int], returned: set[int]) -> list[str]
                 kill, "tensorstore", position, names, data, required
             )
         problems += _check_journal(kill, position, root / image, returned)
+    problems += _check_ome_xml(kill, returned, present)
+    return problems
+
+
+def _check_ome_xml(kill: Kill, returned: set[int], present: set[int]) -> list[str]:
+    """``OME/METADATA.ome.xml`` is whole and valid, and describes frames on
+    disk only: a Plane of no frame that is not there, in its own image; and
+    (but for acquire-zarr, which describes frames as far as every earlier
+    one is declared) a Plane of each frame returned a loss window before."""
+    import ome_types
+
+    path = kill.root / "OME" / "METADATA.ome.xml"
+    try:
+        ome = ome_types.from_xml(path.read_text(encoding="utf-8"), validate=True)
+    except Exception as e:
+        return [f"{path}: {type(e).__name__}: {e}"]
+    layout = kill.layout
+    if len(ome.images) != layout.positions:
+        return [f"{path}: {len(ome.images)} Images, expected {layout.positions}"]
+    problems = []
+    described: set[int] = set()
+    for position, image in enumerate(ome.images):
+        for plane in image.pixels.planes:
+            n = round((plane.delta_t or 0.0) / layout.period)
+            described.add(n)
+            if n not in present:
+                problems.append(f"{path}: a Plane of frame {n}, which is not on disk")
+            elif layout.locate(n)[0] != position:
+                problems.append(f"{path}: frame {n}'s Plane in Image {position}")
+    if kill.backend != "acquire-zarr":
+        missing = sorted(returned - described)
+        if missing:
+            problems.append(
+                f"{path}: no Plane of {len(missing)} frame(s) returned a loss "
+                f"window before the kill: {_missing(kill, missing)}"
+            )
     return problems
 
 

@@ -44,6 +44,10 @@ class BackendContext:
         The dataset's progress record (docs/reading.md), stated in its
         metadata at every loss-window visit, checkpoint and close; None for a
         part of a dataset that states none of its own.
+    ome_xml : bool
+        Whether an OME-Zarr backend writes the dataset's
+        ``OME/METADATA.ome.xml``; False for a part of a dataset that is
+        described as a whole by another writer.
     """
 
     settings: AcquisitionSettings
@@ -51,6 +55,7 @@ class BackendContext:
     frame_metadata: FrameMetadataLog
     display_ranges: DisplayRanges | None = None
     progress: ProgressRecord | None = None
+    ome_xml: bool = True
 
     @classmethod
     def for_settings(

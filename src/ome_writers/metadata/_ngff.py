@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from ome_writers._schema import AcquisitionSettings, Dimension, Position
 
 
+BF2RAW = {"bioformats2raw.layout": 3}
+#: the series path of an image at the dataset's root: the root group's path
+#: ("" in Zarr; "." is no valid Zarr path)
+ROOT_SERIES = ""
+
+
 def _dump(model: Any) -> dict[str, Any]:
     data: dict[str, Any] = model.model_dump(
         mode="json", by_alias=True, exclude_none=True
@@ -191,7 +197,11 @@ def group_documents(
             columns=[ngff.Column(name=safe_segment(c)) for c in plate.column_names],
             wells=well_defs,
         )
-        groups["."] = {"ome": _dump(ngff.Plate(plate=plate_def))}
+        # bioformats2raw's plates: the layout key beside the plate, and the
+        # series for readers that know no plates (NGFF "bioformats2raw.layout")
+        ome = _dump(ngff.Plate(plate=plate_def))
+        groups["."] = {"ome": {"version": ome.pop("version"), **BF2RAW, **ome}}
+        groups["OME"] = {"ome": _dump(ngff.Series(series=list(layout.image_paths)))}
         for (r, c), fovs in layout.wells.items():
             groups.setdefault(safe_segment(r), {})
             images = [ngff.FieldOfView(path=f) for f in fovs]
@@ -211,6 +221,8 @@ def group_documents(
                 groups[name]["ome_writers"] = {"series": coordinates[k]}
     else:
         groups["."] = {"ome": named_image(None, positions[0])}
+        if layout.ome_xml:  # the root's own group is the one series
+            groups["OME"] = {"ome": _dump(ngff.Series(series=[ROOT_SERIES]))}
     return groups
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._io._paths import safe_segment
+from ome_writers.metadata._tiff_axes import ome_xml_problem
 
 if TYPE_CHECKING:
     from ome_writers._schema import AcquisitionSettings, Position
@@ -31,12 +32,16 @@ class ZarrLayout:
     groups : dict[str, dict]
         Group path ("." for the root) -> attributes, in creation order; empty
         until the documents are built (`_ngff.build_layout`).
+    ome_xml : bool
+        Whether the dataset has ``OME/METADATA.ome.xml`` (its ``OME`` group
+        lists the image groups, in the order of its Images).
     """
 
     kind: str = "image"
     image_paths: list[str] = field(default_factory=list)
     wells: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ome_xml: bool = True
 
     def array_path(self, position: int, level: int = 0) -> str:
         """Path of one position's array (of pyramid `level`), relative to the root."""
@@ -47,8 +52,9 @@ class ZarrLayout:
 def plan_layout(settings: AcquisitionSettings) -> ZarrLayout:
     """The group and image paths of `settings` (single image, collection or plate)."""
     positions = settings.positions
+    ome_xml = ome_xml_problem(settings) is None
     if settings.plate is not None:
-        layout = ZarrLayout(kind="plate")
+        layout = ZarrLayout(kind="plate", ome_xml=ome_xml)
         for p, fov in zip(positions, _field_names(positions), strict=True):
             row, column = str(p.plate_row), str(p.plate_column)
             layout.wells.setdefault((row, column), []).append(fov)
@@ -56,8 +62,8 @@ def plan_layout(settings: AcquisitionSettings) -> ZarrLayout:
         return layout
     if len(positions) > 1:
         names = _unique([safe_segment(_series_name(p)) for p in positions])
-        return ZarrLayout(kind="collection", image_paths=names)
-    return ZarrLayout(image_paths=["."])
+        return ZarrLayout(kind="collection", image_paths=names, ome_xml=ome_xml)
+    return ZarrLayout(image_paths=["."], ome_xml=ome_xml)
 
 
 def well_path(row: str, column: str) -> str:

@@ -259,15 +259,3 @@ class ZarrOmeXml:
                 out.append(planes_text[:-1])
             out.append("  </StructuredAnnotations>")
         return "\n".join([*out, "</OME>", ""])
-
-
-def collection_text(
-    settings: AcquisitionSettings,
-    outer_extents: Sequence[int] | None = None,
-    created: datetime | None = None,
-) -> str | None:
-    """The OME-XML of an OME-Zarr dataset of `settings` without Planes; None
-    when OME-XML cannot describe it (see `ome_xml_problem`)."""
-    if ome_xml_problem(settings) is not None:
-        return None
-    return ZarrOmeXml(settings, created).text(outer_extents)

@@ -60,7 +60,7 @@ from ome_writers import (
     Pyramid,
     create_stream,
 )
-from ome_writers._io._paths import remove_dataset, resolve_output
+from ome_writers._io._paths import remove_dataset, replace_file, resolve_output
 from ome_writers.tools._convert_tasks import (
     ConversionError,
     Task,
@@ -519,10 +519,19 @@ def _remove_tiff_set(root: Path, suffix: str) -> None:
 def _describe_collection(
     root: Path, settings: AcquisitionSettings, layout: Any
 ) -> None:
-    """Name every image group as the collection/plate does; the OME-XML."""
+    """Name every image group as the collection/plate does; the OME-XML of
+    the whole, with every image's Planes (each image's own document, which its
+    stream wrote, goes)."""
+    from ome_writers.metadata._frame_metadata import stored_records
     from ome_writers.metadata._zarr_groups import write_group
+    from ome_writers.metadata._zarr_ome_xml import ZarrOmeXml
 
-    for path in layout.image_paths:
+    ome_xml = None
+    if layout.ome_xml and not settings.is_ragged:
+        ome_xml = ZarrOmeXml(settings)
+    for k, path in enumerate(layout.image_paths):
+        if path != ".":
+            shutil.rmtree(root / path / "OME", ignore_errors=True)
         doc = json.loads((root / path / "zarr.json").read_text())
         attributes = doc.get("attributes", {})
         planned = layout.groups[path]
@@ -532,12 +541,14 @@ def _describe_collection(
             if key != "ome":
                 attributes[key] = {**attributes.get(key, {}), **value}
         write_group(root, path, attributes)
-    if "OME" in layout.groups and not settings.is_ragged:
-        from ome_writers.metadata._zarr_ome_xml import collection_text
-
-        xml = collection_text(settings)
-        if xml is not None:
-            (root / "OME" / "METADATA.ome.xml").write_text(xml, encoding="utf-8")
+        if ome_xml is not None:  # in the order the image's stream received them
+            records, _ = stored_records(root / path, attributes.get("ome_writers", {}))
+            for record in records:
+                index = record.pop("storage_index", None)
+                if isinstance(index, list):
+                    ome_xml.add_plane(k, index, record)
+    if ome_xml is not None and "OME" in layout.groups:
+        replace_file(root / "OME" / "METADATA.ome.xml", ome_xml.text())
 
 
 def _join_tiff_set(settings: AcquisitionSettings, files: list[Path]) -> None:

@@ -135,7 +135,7 @@ def repair_zarr(path: Path) -> str:
     ``<chunk>.partial``, which no reader opens; it is removed here). An image
     whose arrays declare indices past its last frame along the first axis
     (room an unbounded array grew ahead, as older versions declared it) is
-    cut to that frame, unless a collection's ``OME/METADATA.ome.xml``
+    cut to that frame, unless the dataset's ``OME/METADATA.ome.xml``
     describes the declared extent. Per-frame metadata reaches ``zarr.json``
     at close; until then it is appended to ``frame_metadata.jsonl`` beside
     each image's ``zarr.json`` at every checkpoint, and is moved into it here.

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from ome_writers import AcquisitionSettings, Dimension, Plate, Position, create_stream
 from ome_writers.backends.zarr import _group_documents as _groups_ahead
 from ome_writers.metadata._ngff_axes import axes_problem
+from ome_writers.metadata._zarr_ome_xml import ZarrOmeXml
 from tests.backends.params import backend_params
 
 WRITERS = backend_params(format="ome-zarr")
@@ -246,6 +247,7 @@ def _collection_settings(
             Dimension(name="x", count=8),
         ],
         dtype="uint16",
+        loss_window=None,  # the OME-XML is written ahead and at close only
     )
 
 
@@ -261,11 +263,10 @@ def _images(root: Path) -> list[tuple[str | None, int, int]]:
 def test_a_bounded_collection_describes_itself_before_close(
     tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A bounded acquisition's OME-XML depends on the settings alone: it is
-    written with the group documents, so a dataset whose process dies during
-    the acquisition has it; close does not build it again."""
-    from ome_writers.backends.zarr import _hierarchy as _zarr_base
-
+    """A bounded acquisition's first OME-XML depends on the settings alone:
+    it is written with the group documents, so a dataset whose process dies
+    during the acquisition has it; close does not build it again when no
+    frame added to it (no per-frame metadata)."""
     root = tmp_path / "bounded.ome.zarr"
     stream = create_stream(_collection_settings(root, backend, 3))
     stream.append(np.ones((8, 8), "uint16"))
@@ -273,9 +274,9 @@ def test_a_bounded_collection_describes_itself_before_close(
     assert _images(root) == [("left", 3, 2), ("right", 3, 2)]
 
     def again(*args: object, **kwargs: object) -> str:
-        raise AssertionError("the collection OME-XML was built again")
+        raise AssertionError("the OME-XML was built again")
 
-    monkeypatch.setattr(_zarr_base, "collection_text", again)
+    monkeypatch.setattr(ZarrOmeXml, "text", again)
     for _ in range(11):
         stream.append(np.ones((8, 8), "uint16"))
     stream.close()
@@ -302,12 +303,11 @@ def test_a_failure_writing_the_collection_xml_is_raised_at_close(
 ) -> None:
     """Written in the background, retried at close, raised there: what else
     close writes (frames, per-frame metadata, documents) is not lost."""
-    from ome_writers.backends.zarr import _hierarchy as _zarr_base
 
     def fail(*args: object, **kwargs: object) -> str:
         raise RuntimeError("no OME-XML today")
 
-    monkeypatch.setattr(_zarr_base, "collection_text", fail)
+    monkeypatch.setattr(ZarrOmeXml, "text", fail)
     root = tmp_path / "failing.ome.zarr"
     settings = _collection_settings(root, backend, 2)
     stream = create_stream(settings)
@@ -334,18 +334,16 @@ def test_a_failure_writing_the_collection_xml_is_raised_at_close(
 def test_a_failed_background_write_of_the_collection_xml_is_redone_at_close(
     tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ome_writers.backends.zarr import _hierarchy as _zarr_base
-
     calls: list[int] = []
-    build = _zarr_base.collection_text
+    build = ZarrOmeXml.text
 
-    def fail_once(*args: Any, **kwargs: Any) -> str | None:
+    def fail_once(*args: Any, **kwargs: Any) -> str:
         calls.append(1)
         if len(calls) == 1:
             raise OSError("the disk hiccuped")
         return build(*args, **kwargs)
 
-    monkeypatch.setattr(_zarr_base, "collection_text", fail_once)
+    monkeypatch.setattr(ZarrOmeXml, "text", fail_once)
     root = tmp_path / "retried.ome.zarr"
     settings = _collection_settings(root, backend, 3)
     with create_stream(settings) as stream:

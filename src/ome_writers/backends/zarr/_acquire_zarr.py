@@ -428,7 +428,8 @@ class AcquireZarrBackend(Backend):
         hierarchy = self.hierarchy
         grown = self.grow_axis is not None
         try:
-            hierarchy.write_ome_xml_at_close(list(self.extent) if grown else None)
+            extents = list(self.extent) if grown else None
+            hierarchy.write_ome_xml_at_close(frames_done, extents)
         except Exception as e:  # what else close writes is written first
             failure = failure or e
         for position, key in enumerate(self._keys):
@@ -508,7 +509,11 @@ class AcquireZarrBackend(Backend):
             targets, wait_seconds, self._closing if visit else None
         )
         if not (visit and self._closing.is_set()):
-            self.hierarchy.write_progress(self._declared_frames())
+            frames = self._declared_frames()
+            declared = self.shards_done.declared
+            extents = list(declared) if self.grow_axis is not None else None
+            self.hierarchy.write_ome_xml(frames, extents)
+            self.hierarchy.write_progress(frames)
 
     def _declared_frames(self) -> int:
         """Frames from the first, in acquisition order, whose first-dimension

@@ -169,10 +169,18 @@ class ZarrDataset(Backend):
             if extents:
                 arrays.declare(extents)
             hierarchy.journal_new()
+            hierarchy.write_ome_xml(frames_done, self._declared_extents())
             # last: every frame it counts has landed and is declared
             hierarchy.write_progress(frames_done)
 
         return finish
+
+    def _declared_extents(self) -> list[int] | None:
+        """Each array's declared extent along its unbounded dimension."""
+        axis = self.arrays.grow_axis
+        if axis is None:
+            return None
+        return [shape[axis] for shape in self.arrays.declared]
 
     def _index_shape(self, position: int) -> list[int]:
         """The index shape of one array as far as written."""
@@ -207,7 +215,7 @@ class ZarrDataset(Backend):
         if arrays.grow_axis is not None:
             attempt(arrays.declare_written)
         extents = list(arrays.extent) if arrays.grow_axis is not None else None
-        attempt(lambda: self.hierarchy.write_ome_xml_at_close(extents))
+        attempt(lambda: self.hierarchy.write_ome_xml_at_close(frames_done, extents))
         # the root's document, written last, states the run complete
         status: Status = "failed" if errors else "complete"
         attempt(lambda: self.hierarchy.set_progress(frames_done, status))

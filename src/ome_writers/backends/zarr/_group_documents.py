@@ -6,14 +6,14 @@ longer than the rest of `create_stream` for a few positions, so they are built
 and written while the first frames arrive. Whoever needs them (a loss-window
 visit, a checkpoint, a metadata read or update, close) waits for them with
 `documents`, which raises what building or writing them raised. What else
-depends on the settings alone (a collection's OME-XML of a bounded
-acquisition) can follow them on the same thread (`start`'s `then`); its
-failure does not make the documents fail: `then_done` stays False, and the
-caller does that work again when it needs it (close).
+depends on the settings alone (a bounded acquisition's first OME-XML) can
+follow them on the same thread (`start`'s `then`); its failure does not make
+the documents fail: the caller does that work again when it needs it (close).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -47,11 +47,10 @@ class GroupsAhead:
         self._documents: dict[str, dict[str, Any]] | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        self.then_done = False  # `start`'s follow-up ran without raising
 
     def start(self, root: DatasetPath, then: Callable[[], None] | None = None) -> None:
         """Build the documents and write them below `root` on a thread, then
-        call `then` there (once they are written; see `then_done`)."""
+        call `then` there (once they are written; a failure is ignored)."""
         self._thread = threading.Thread(
             target=self._run,
             args=(root, then),
@@ -76,12 +75,8 @@ class GroupsAhead:
             self._error = e
             return
         if then is not None:
-            try:
+            with contextlib.suppress(Exception):  # the caller redoes it
                 then()
-            except Exception:  # `then_done` stays False: the caller redoes it
-                pass
-            else:
-                self.then_done = True
 
     def wait(self) -> None:
         """Return once the documents are written; raise what that raised."""

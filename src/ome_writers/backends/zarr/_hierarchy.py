@@ -3,7 +3,7 @@
 Every Zarr library writes the same hierarchy: the group documents (NGFF
 metadata from yaozarrs), per-frame metadata (journaled at loss-window visits,
 consolidated into each image's ``zarr.json`` at close), the cells a jagged
-acquisition never fills, and a collection's ``OME/METADATA.ome.xml``.
+acquisition never fills, and ``OME/METADATA.ome.xml`` (`_ome_xml_file.py`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from ome_writers._io._paths import remove_dataset, resolve_root
 from ome_writers._version import __version__
 from ome_writers.backends._base import json_safe
 from ome_writers.backends.zarr._group_documents import GroupsAhead
+from ome_writers.backends.zarr._ome_xml_file import OmeXmlFile
 from ome_writers.metadata._frame_metadata import JOURNAL_NAME, FrameMetadataJournal
 from ome_writers.metadata._progress import PROGRESS_KEY, WRITING
 from ome_writers.metadata._zarr_groups import set_windows, write_group, write_groups
 from ome_writers.metadata._zarr_layout import plan_layout
-from ome_writers.metadata._zarr_ome_xml import collection_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -58,6 +58,9 @@ class ZarrHierarchy:
     progress : ProgressRecord or None
         The dataset's progress record, kept in the root group's attributes
         (``ome_writers.progress``); None: the dataset states none.
+    ome_xml : bool
+        Whether the dataset has its ``OME/METADATA.ome.xml`` (False: this is
+        a part of a dataset that another writer describes).
     """
 
     def __init__(
@@ -68,12 +71,19 @@ class ZarrHierarchy:
         frame_metadata: FrameMetadataLog,
         display_ranges: DisplayRanges | None,
         progress: ProgressRecord | None = None,
+        *,
+        ome_xml: bool = True,
     ) -> None:
         self.settings = settings
         self.root = root
         self.router = router
         self.display_ranges = display_ranges
         self.layout = plan_layout(settings)
+        if not ome_xml:
+            self.layout.ome_xml = False
+        self.ome_xml = OmeXmlFile(
+            settings, root, frame_metadata, enabled=self.layout.ome_xml
+        )
         self.image_paths = self.layout.image_paths
         self.progress = progress
         # the root document is written from several threads (a visit's
@@ -98,6 +108,7 @@ class ZarrHierarchy:
             context.frame_metadata,
             context.display_ranges,
             context.progress,
+            ome_xml=context.ome_xml,
         )
 
     @property
@@ -128,8 +139,9 @@ class ZarrHierarchy:
 
     def start(self, *, ome_xml_ahead: bool) -> None:
         """Build and write the group documents in the background (and a
-        bounded acquisition's OME-XML, which depends on the settings alone)."""
-        then = (lambda: self.write_ome_xml(None)) if ome_xml_ahead else None
+        bounded acquisition's first OME-XML, which depends on the settings
+        alone)."""
+        then = (lambda: self.ome_xml.update(0)) if ome_xml_ahead else None
         self._groups.start(self.root, then)
 
     def wait(self) -> None:
@@ -185,8 +197,10 @@ class ZarrHierarchy:
     # ---------------------------------------------------------- frame metadata
 
     def journal_new(self) -> None:
-        """Append the per-frame metadata that arrived to the images' journals."""
+        """Append the per-frame metadata that arrived to the images' journals
+        (and hand it to the OME-XML: the stream forgets it after the visit)."""
         self.journal.append_new()
+        self.ome_xml.take()
 
     def describe_not_acquired(self, shape_of: Callable[[int], Sequence[int]]) -> None:
         """A jagged acquisition's images name the cells never acquired, as far
@@ -245,7 +259,9 @@ class ZarrHierarchy:
         if file is not None:
             own["frame_metadata_file"] = file
         if self.router.jagged:  # cells that are never acquired, by design
-            own["not_acquired"] = self._not_acquired(position, shape_of(position))
+            cells = self._not_acquired(position, shape_of(position))
+            own["not_acquired"] = cells
+            self.ome_xml.set_not_acquired(position, cells)
         if own:
             kept = self.attributes[path].get("ome_writers", {})
             self.attributes[path]["ome_writers"] = {
@@ -268,21 +284,19 @@ class ZarrHierarchy:
 
     # ---------------------------------------------------------------- OME-XML
 
-    def write_ome_xml(self, extents: list[int] | None) -> None:
-        """Write ``OME/METADATA.ome.xml`` of a collection (text: no ome-types);
-        `extents`: each image's first-dimension extent, when unbounded."""
-        if self.layout.kind != "collection":
-            return
-        xml = collection_text(self.settings, extents)
-        if xml is not None:
-            (self.root / "OME" / "METADATA.ome.xml").write_text(xml, encoding="utf-8")
+    def write_ome_xml(
+        self, frames_on_disk: int, extents: Sequence[int] | None = None
+    ) -> None:
+        """``OME/METADATA.ome.xml`` describes the first `frames_on_disk`
+        frames; `extents`: each image's extent on disk along an unbounded
+        dimension."""
+        self.ome_xml.update(frames_on_disk, extents)
 
-    def write_ome_xml_at_close(self, extents: list[int] | None) -> None:
-        """The OME-XML unless the background wrote it: an unbounded
-        acquisition's (its extents are known now), or a bounded one's whose
-        background write failed (raised here)."""
-        if not self._groups.then_done:
-            self.write_ome_xml(extents)
+    def write_ome_xml_at_close(
+        self, frames_done: int, extents: Sequence[int] | None
+    ) -> None:
+        """The final ``OME/METADATA.ome.xml``: every frame."""
+        self.ome_xml.close(frames_done, extents)
 
     # --------------------------------------------------------------- metadata
 
@@ -312,10 +326,12 @@ class ZarrHierarchy:
                 write_group(self.root, path, new)
 
     def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
-        """Store a namespaced mapping in the root group's attributes."""
+        """Store a namespaced mapping in the root group's attributes (and in
+        the OME-XML, as OME-TIFF does)."""
         with self._root_lock:
             self.attributes["."][namespace] = metadata
             write_group(self.root, ".", self.attributes["."])
+        self.ome_xml.set_global_metadata(namespace, metadata)
 
     def rewrite_groups(self) -> None:
         """Write every group document that is not an image's again (after a

@@ -1,0 +1,151 @@
+"""``OME/METADATA.ome.xml`` of an OME-Zarr dataset, kept true while it is written.
+
+The document (`metadata/_zarr_ome_xml.py`) describes the frames on disk. A
+loss-window visit, a checkpoint and close each take the per-frame metadata
+that arrived (before the stream forgets it), add the Plane of every frame
+that is on disk by then (the others wait for a later visit), and replace the
+file whole when what it says changed: written beside it and renamed over it
+(in a bucket, one PUT), so a reader, or the dataset of a process that died,
+has a complete document describing at most the frames on disk. A bounded
+acquisition's first document (no Planes yet) is written with the group
+documents, in the background.
+
+It runs at loss-window visits, checkpoints and close, never per frame; each
+Plane's text is made once.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ome_writers._io._paths import replace_file
+from ome_writers.metadata._zarr_ome_xml import ZarrOmeXml
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from ome_writers._io._object_store import DatasetPath
+    from ome_writers._schema import AcquisitionSettings
+    from ome_writers.metadata._frame_metadata import FrameMetadataLog
+
+#: where the document goes, below the dataset's root
+OME_XML_PATH = ("OME", "METADATA.ome.xml")
+
+
+class OmeXmlFile:
+    """The ``OME/METADATA.ome.xml`` of one dataset.
+
+    Parameters
+    ----------
+    settings : AcquisitionSettings
+        The stream's settings.
+    root : DatasetPath
+        The dataset's root directory or key prefix.
+    frame_metadata : FrameMetadataLog
+        Per-frame metadata as it arrives.
+    enabled : bool
+        False: no document (OME-XML cannot describe the settings, see
+        `ome_xml_problem`, or another writer describes the dataset).
+    """
+
+    def __init__(
+        self,
+        settings: AcquisitionSettings,
+        root: DatasetPath,
+        frame_metadata: FrameMetadataLog,
+        *,
+        enabled: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.path = root / OME_XML_PATH[0] / OME_XML_PATH[1]
+        self.enabled = enabled
+        self._log = frame_metadata
+        self._lock = threading.Lock()
+        self._document: ZarrOmeXml | None = None  # made at its first use
+        self._taken = 0  # log entries taken
+        # (frame, position, storage index, metadata) of frames not on disk yet
+        self._waiting: list[tuple[int, int, tuple[int, ...], dict[str, Any]]] = []
+        self._planes = 0  # Planes in the document
+        self._changes = 0  # other changes to what it says
+        self._written: tuple[Any, ...] | None = None  # what the file says
+        self._closed = False
+
+    def _doc(self) -> ZarrOmeXml:
+        if self._document is None:
+            self._document = ZarrOmeXml(self.settings)
+        return self._document
+
+    def take(self) -> None:
+        """Take the per-frame metadata that arrived (the stream forgets it
+        once the visit or checkpoint in progress is done)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._take()
+
+    def _take(self) -> None:
+        stop = len(self._log)
+        if stop > self._taken:
+            self._waiting += self._log.numbered(self._taken, stop)
+            self._taken = stop
+
+    def update(self, frames_on_disk: int, extents: Sequence[int] | None = None) -> None:
+        """Describe the first `frames_on_disk` frames (acquisition order);
+        `extents`: each image's extent along an unbounded dimension on disk.
+        Writes the file when what it says changed."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._take()
+            doc = self._doc()
+            waiting = self._waiting
+            done = 0
+            for frame, position, index, metadata in waiting:
+                if frame >= frames_on_disk:
+                    break
+                doc.add_plane(position, index, metadata)
+                done += 1
+            if done:
+                del waiting[:done]
+                self._planes += done
+            self._write(extents)
+
+    def _write(self, extents: Sequence[int] | None) -> None:
+        state = (self._planes, self._changes, None if extents is None else [*extents])
+        if state == self._written:
+            return
+        text = self._doc().text(extents)
+        path = self.path
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            replace_file(path, text)
+        else:  # an object is replaced whole by one PUT
+            path.write_text(text)
+        self._written = state
+
+    def set_not_acquired(self, position: int, indices: Iterable[Sequence[int]]) -> None:
+        """Name the cells of image `position` no frame is for (from the next
+        write on)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            if self._doc().set_not_acquired(position, indices):
+                self._changes += 1
+
+    def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
+        """Dataset-level metadata: written at the next visit or close (at
+        once, after close)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._doc().global_metadata[namespace] = metadata
+            self._changes += 1
+            if self._closed:
+                self._write(self._written[2] if self._written else None)
+
+    def close(self, frames_on_disk: int, extents: Sequence[int] | None) -> None:
+        """The final document: every frame on disk."""
+        self.update(frames_on_disk, extents)
+        self._closed = True
