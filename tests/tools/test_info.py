@@ -223,6 +223,49 @@ def test_plate_layout(
     assert [i["well"] for i in doc["images"]] == ["A/1", "A/1", "B/3"]
 
 
+def test_zarr_ome_xml_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What OME/METADATA.ome.xml holds is shown, its stage labels go to
+    each image (a plate's fields too, matched by series path), and a document
+    whose Images are not one per series is a problem."""
+    fields = [
+        Position(name="f0", plate_row="A", plate_column="1", x_coord=5.0),
+        Position(name="g0", plate_row="B", plate_column="3", x_coord=7.0),
+        Position(name="f1", plate_row="A", plate_column="1", x_coord=6.0),
+    ]
+    path = tmp_path / "plate.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        dimensions=[
+            Dimension(name="p", type="position", coords=fields),
+            Dimension(name="y", count=4),
+            Dimension(name="x", count=4),
+        ],
+        dtype="uint8",
+        plate=PLATE,
+    )
+    _write(settings, exposure_time=0.01)
+    report = inspect_dataset(path)
+    assert report.valid, report.problems
+    assert report.ome_xml == (3, 3)
+    assert [(i.path, i.stage["x"].value) for i in report.images] == [
+        ("A/1/f0", 5.0),
+        ("A/1/f1", 6.0),
+        ("B/3/g0", 7.0),
+    ]
+    assert "  OME-XML: OME/METADATA.ome.xml, 3 Images, 3 Planes" in report.lines()
+    assert _json(path, capsys)["ome_xml"] == {"images": 3, "planes": 3}
+    xml = path / "OME" / "METADATA.ome.xml"
+    text = xml.read_text()
+    first, rest = text.split("  <Image ", 1)
+    xml.write_text(first + rest.split("  </Image>\n", 1)[1])  # one Image less
+    report = inspect_dataset(path)
+    assert report.problems == [
+        "OME/METADATA.ome.xml: 2 Images, but the OME group lists 3 series"
+    ]
+
+
 def test_zarr_early_close_lists_missing_frames(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -55,7 +55,7 @@ def inspect_zarr(path: Path) -> DatasetReport:
             shape = tuple(int(n) for n in doc.get("shape", ()))
             report.arrays[name] = (shape, str(doc.get("data_type")), axes)
     root = _ome(nodes.get(".", {}))
-    stages = _collection_stages(path, report)
+    stages = _ome_xml_stages(path, report, nodes)
     order: list[tuple[str, str | None]] = []  # (image group, well)
     if "plate" in root:
         report.layout = "plate"
@@ -73,11 +73,11 @@ def inspect_zarr(path: Path) -> DatasetReport:
         for name, doc in nodes.items()
         if name not in listed and "multiscales" in _ome(doc)
     ]
-    for k, (group, well) in enumerate(order):
+    for group, well in order:
         if "multiscales" not in _ome(nodes.get(group, {})):
             report.problems.append(f"{group}: no image group (zarr.json) found")
             continue
-        stage = stages[k] if report.layout == "collection" and k < len(stages) else {}
+        stage = stages.get(group, {})
         try:
             image = _image(path, group, nodes, report, stage)
         except Exception as e:  # a malformed document is a finding, not a crash
@@ -145,24 +145,40 @@ def _plate(
     return info, order
 
 
-def _collection_stages(path: Path, report: DatasetReport) -> list[dict[str, Quantity]]:
-    """Stage coordinates per image of ``OME/METADATA.ome.xml`` (series order)."""
+def _ome_xml_stages(
+    path: Path, report: DatasetReport, nodes: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Quantity]]:
+    """Image group -> the stage coordinates of its Image in
+    ``OME/METADATA.ome.xml`` (the Images in the order of the ``OME`` group's
+    series); what the document holds goes into the report."""
     xml_path = path / "OME" / "METADATA.ome.xml"
     if not xml_path.is_file():
-        return []
+        return {}
     try:
         import ome_types
     except ImportError:  # optional for OME-Zarr
-        return []
+        return {}
     try:
         with reader_warnings(report.warnings, "ome-types"):
             ome = ome_types.from_xml(xml_path.read_text(encoding="utf-8"))
     except Exception as e:
         report.problems.append(f"OME/METADATA.ome.xml: {e}")
-        return []
+        return {}
     from ome_writers.tools._info_tiff import stage_label
 
-    return [stage_label(image) for image in ome.images]
+    planes = sum(len(image.pixels.planes) for image in ome.images)
+    report.ome_xml = (len(ome.images), planes)
+    series = [str(s) for s in _ome(nodes.get("OME", {})).get("series") or []]
+    if series and len(series) != len(ome.images):
+        report.problems.append(
+            f"OME/METADATA.ome.xml: {len(ome.images)} Images, but the OME group "
+            f"lists {len(series)} series"
+        )
+    groups = ["." if s in ("", ".") else s.strip("/") for s in series]
+    return {
+        group: stage_label(image)
+        for group, image in zip(groups, ome.images, strict=False)
+    }
 
 
 def _image(

@@ -387,6 +387,9 @@ class DatasetReport:
         Every image (position), once.
     plate : PlateInfo | None
         The plate layout of an HCS dataset.
+    ome_xml : tuple[int, int] | None
+        OME-Zarr: the Images and Planes of ``OME/METADATA.ome.xml`` (None:
+        the dataset has none).
     """
 
     path: Path | ObjectPath | str
@@ -400,6 +403,7 @@ class DatasetReport:
     files: list[str] = field(default_factory=list)
     images: list[ImageInfo] = field(default_factory=list)
     plate: PlateInfo | None = None
+    ome_xml: tuple[int, int] | None = None
 
     @property
     def valid(self) -> bool:
@@ -438,6 +442,12 @@ class DatasetReport:
             out.append(f"  files: {', '.join(self.files)}")
         if self.plate is not None:
             out.append(f"  {self.plate.text()}")
+        if self.ome_xml is not None:
+            images, planes = self.ome_xml
+            out.append(
+                f"  OME-XML: OME/METADATA.ome.xml, {_count(images, 'Image')}, "
+                f"{_count(planes, 'Plane')}"
+            )
         shared = self._shared()
         out.extend(f"  {line}" for line in shared.values())
         for image in self.images:
@@ -521,5 +531,12 @@ class DatasetReport:
             "warnings": list(self.warnings),
             "files": list(self.files),
             "plate": self.plate.to_dict() if self.plate is not None else None,
+            "ome_xml": None
+            if self.ome_xml is None
+            else {"images": self.ome_xml[0], "planes": self.ome_xml[1]},
             "images": [image.to_dict() for image in self.images],
         }
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
