@@ -27,6 +27,7 @@ from ome_writers.errors import (
     FrameValueError,
     StreamClosedError,
 )
+from ome_writers.metadata._progress import HEARTBEAT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -160,6 +161,7 @@ class OMEStream:
         "_pid",
         "_ranges",
         "_readable",
+        "_restate_at",
         "_route",
         "_router",
         "_routes",
@@ -250,6 +252,7 @@ class OMEStream:
         self._ranges = None
         self._window = None
         self._readable = (0, 0)  # frames, metadata entries: made readable
+        self._restate_at = time.monotonic() + HEARTBEAT  # the next heartbeat
         return self
 
     # ------------------------------------------------------------------ writing
@@ -360,6 +363,7 @@ class OMEStream:
     def _made_readable(self, done: tuple[int, int]) -> None:
         """The backend made `done` readable: its metadata need not stay here."""
         self._readable = max(self._readable, done)
+        self._restate_at = time.monotonic() + HEARTBEAT
         self._frame_log.forget(done[1])
 
     def _make_readable(self) -> bool:
@@ -375,7 +379,8 @@ class OMEStream:
             if self._closed or self._failure is not None:
                 return False
             done = self._done()
-            if done == self._readable:
+            # nothing new: a visit only to restate the progress (heartbeat)
+            if done == self._readable and time.monotonic() < self._restate_at:
                 return True
             try:
                 finish = self._backend.start_readable(self._n)
@@ -496,6 +501,11 @@ class OMEStream:
     def closed(self) -> bool:
         """Whether `close` has been called."""
         return self._closed
+
+    @property
+    def settings(self) -> AcquisitionSettings:
+        """The settings the stream was created with."""
+        return self._settings
 
     @property
     def output_paths(self) -> tuple[str, ...]:

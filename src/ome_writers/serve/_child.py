@@ -60,6 +60,9 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     config = json.loads(sys.stdin.buffer.readline())
     try:
+        from ome_writers.serve._run import lower_priority
+
+        lower_priority(config.get("nice", 0))
         asyncio.run(_main(config))
     except Exception as e:
         if sys.stdout is not sys.__stdout__:

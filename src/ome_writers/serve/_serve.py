@@ -13,7 +13,14 @@ from ome_writers.serve._links import (
     dataset_url,
     page_url,
 )
-from ome_writers.serve._run import TERMINATING, check_bind, run_until, stop_on_signals
+from ome_writers.serve._run import (
+    DEFAULT_NICE,
+    TERMINATING,
+    check_bind,
+    lower_priority,
+    run_until,
+    stop_on_signals,
+)
 from ome_writers.serve._viewer import make_viewer_app
 
 if TYPE_CHECKING:
@@ -26,6 +33,7 @@ def serve(
     port: int = 8000,
     cors: bool = True,
     token: str | None = None,
+    nice: int = DEFAULT_NICE,
 ) -> None:
     """Serve a dataset's files over HTTP, read-only, until Ctrl-C or SIGTERM.
 
@@ -47,8 +55,13 @@ def serve(
     token
         Require ``Authorization: Bearer TOKEN`` or ``?token=TOKEN`` on requests
         (401 otherwise); the printed links carry it.
+    nice
+        Lower this process's CPU priority to this niceness (Unix, 0 to 19; 0
+        keeps it), so that a writer on the same machine gets the cores first
+        and viewers slow down before the acquisition does.
     """
     check_bind(host, port)
+    lower_priority(nice)
     app = make_viewer_app(path, cors=cors, token=token)
     kind = dataset_kind(path)
 

@@ -150,6 +150,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             port=args.port,
             cors=not args.no_cors,
             token=args.token,
+            nice=args.nice,
         )
     except (OSError, ValueError) as e:  # no such path, port taken, bad token
         print(f"ome-writers serve: error: {e}", file=sys.stderr)
@@ -307,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--token", default=None, help="require this token on every request"
+    )
+    serve.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        help="CPU niceness of the server, 0-19 (default 10: a writer on this "
+        "machine gets the cores first; 0 keeps the shell's priority)",
     )
     serve.set_defaults(func=_cmd_serve)
 

@@ -9,7 +9,9 @@ acquisition never fills, and a collection's ``OME/METADATA.ome.xml``.
 from __future__ import annotations
 
 import copy
+import math
 import threading
+import time
 from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +22,7 @@ from ome_writers.backends._base import json_safe
 from ome_writers.backends.zarr._group_documents import GroupsAhead
 from ome_writers.metadata._frame_metadata import JOURNAL_NAME, FrameMetadataJournal
 from ome_writers.metadata._ome_xml_text import collection_text
-from ome_writers.metadata._progress import PROGRESS_KEY, WRITING
+from ome_writers.metadata._progress import HEARTBEAT, PROGRESS_KEY, WRITING
 from ome_writers.metadata._zarr_groups import set_windows, write_group, write_groups
 from ome_writers.metadata._zarr_layout import plan_layout
 
@@ -80,6 +82,7 @@ class ZarrHierarchy:
         # progress, metadata calls, close): one at a time, each whole
         self._root_lock = threading.RLock()
         self._progress_frames = -1  # frames of the progress last written
+        self._progress_at = -math.inf  # when it was written (monotonic)
         # group documents: built and written in the background (`prepare`)
         self._groups = GroupsAhead(settings, self.layout, self._root_extra)
         image_paths = self.image_paths
@@ -177,10 +180,16 @@ class ZarrHierarchy:
         if self.progress is None:
             return
         with self._root_lock:
-            if frames <= self._progress_frames:  # a later visit said as much
+            if frames < self._progress_frames:  # a later visit said more
                 return
+            now = time.monotonic()
+            if frames == self._progress_frames and now - self._progress_at < (
+                HEARTBEAT / 2
+            ):
+                return  # said already, and recently (not a heartbeat)
             self.set_progress(frames, WRITING)
             write_group(self.root, ".", self.attributes["."])
+            self._progress_at = now
 
     # ---------------------------------------------------------- frame metadata
 
