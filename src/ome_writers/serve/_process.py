@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ome_writers._stream._ome_stream import OMEStream
 from ome_writers.serve._app import check_token
+from ome_writers.serve._budget import DEFAULT_RATE_LIMIT, check_rate_limit
 from ome_writers.serve._links import (
     base_url,
     connect_host,
@@ -168,12 +169,14 @@ def start(
     token: str | None = None,
     timeout: float = 30.0,
     nice: int = DEFAULT_NICE,
+    rate_limit: float | None = DEFAULT_RATE_LIMIT,
 ) -> ServedDataset:
     """Serve a dataset over HTTP from a separate process; return once it listens.
 
     The server runs outside this process, so its reads never hold this
-    interpreter (an acquisition appending frames here), and at a lower CPU
-    priority (`nice`), so that readers slow down before the writer does. It
+    interpreter (an acquisition appending frames here), at a lower CPU
+    priority (`nice`) and within a rate (`rate_limit`), so that readers slow
+    down before the writer does. It
     stops with `ServedDataset.stop`, at the end of a ``with`` block, or when
     this process exits; serving a stream, it goes on after the stream closed.
     The arguments are those of `serve`, except `port`, whose default 0 picks a
@@ -184,7 +187,7 @@ def start(
     path
         An OME-Zarr directory, an OME-TIFF file or a directory of OME-TIFF
         files; or a stream (`create_stream`) being written to one of them.
-    host, port, cors, token, nice
+    host, port, cors, token, nice, rate_limit
         As for `serve`.
     timeout
         Seconds to wait for the server to listen before giving up.
@@ -194,7 +197,7 @@ def start(
     FileNotFoundError
         `path` does not exist.
     ValueError
-        An invalid port, token or niceness; a stream writing to memory, a
+        An invalid port, token, niceness or rate limit; a stream writing to memory, a
         scratch directory or a bucket.
     RuntimeError
         The server did not start (the port was taken, aiohttp is missing, ...).
@@ -205,6 +208,7 @@ def start(
     check_bind(host, port)
     check_token(token)
     check_nice(nice)
+    check_rate_limit(rate_limit)
     config = {
         "path": os.fspath(Path(path).absolute()),
         "host": host,
@@ -212,6 +216,7 @@ def start(
         "cors": cors,
         "token": token,
         "nice": nice,
+        "rate_limit": rate_limit,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "ome_writers.serve._child"],

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
+from ome_writers.serve._budget import DEFAULT_RATE_LIMIT, check_rate_limit
 from ome_writers.serve._links import (
     banner,
     base_url,
@@ -34,6 +35,7 @@ def serve(
     cors: bool = True,
     token: str | None = None,
     nice: int = DEFAULT_NICE,
+    rate_limit: float | None = DEFAULT_RATE_LIMIT,
 ) -> None:
     """Serve a dataset's files over HTTP, read-only, until Ctrl-C or SIGTERM.
 
@@ -59,10 +61,14 @@ def serve(
         Lower this process's CPU priority to this niceness (Unix, 0 to 19; 0
         keeps it), so that a writer on the same machine gets the cores first
         and viewers slow down before the acquisition does.
+    rate_limit
+        MB/s of file data sent at most, all clients together (None: no
+        limit), a bound on the disk and memory bandwidth viewers take.
     """
     check_bind(host, port)
+    check_rate_limit(rate_limit)
     lower_priority(nice)
-    app = make_viewer_app(path, cors=cors, token=token)
+    app = make_viewer_app(path, cors=cors, token=token, rate_limit=rate_limit)
     kind = dataset_kind(path)
 
     def announce(bound: int) -> None:

@@ -151,6 +151,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             cors=not args.no_cors,
             token=args.token,
             nice=args.nice,
+            rate_limit=args.rate_limit or None,
         )
     except (OSError, ValueError) as e:  # no such path, port taken, bad token
         print(f"ome-writers serve: error: {e}", file=sys.stderr)
@@ -315,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=10,
         help="CPU niceness of the server, 0-19 (default 10: a writer on this "
         "machine gets the cores first; 0 keeps the shell's priority)",
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=float,
+        default=100.0,
+        metavar="MBPS",
+        help="MB/s of file data sent at most, all clients together (default "
+        "100: a bound on what viewers take from an acquisition; 0: no limit)",
     )
     serve.set_defaults(func=_cmd_serve)
 
