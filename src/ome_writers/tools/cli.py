@@ -296,7 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a dataset over HTTP, read-only, to viewers and other processes",
     )
     serve.add_argument(
-        "path", help="OME-Zarr directory, OME-TIFF file or directory of OME-TIFF files"
+        "path",
+        help="OME-Zarr directory or .ozx file, OME-TIFF file or directory of "
+        "OME-TIFF files",
     )
     serve.add_argument(
         "--host",
