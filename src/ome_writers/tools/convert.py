@@ -1,5 +1,8 @@
 """Convert existing images into OME-Zarr or OME-TIFF: ``ome-writers convert``.
 
+A destination ending in ``.ozx`` is a single-file OME-Zarr: `_convert_ozx.py`
+packs an OME-Zarr (the source itself, or one converted here) into it.
+
 Every image of every source (`_sources.py` reads OME-TIFF, ImageJ and plain
 TIFF, OME-Zarr 0.4/0.5 and ``.npy``) becomes one position of the output,
 named after its OME-XML image name or NGFF multiscale name, else after its
@@ -296,7 +299,8 @@ def convert(
         axes; counts, frame sizes and pixel types may differ.
     dest : str or Path
         The output; its suffix selects the format (``.ome.zarr``,
-        ``.ome.tiff``) unless `format` is given.
+        ``.ome.tiff``) unless `format` is given. ``.ozx``: a single-file
+        OME-Zarr (NGFF RFC-9; see Notes).
     overwrite : bool
         Replace an existing output. Without it an existing output is an
         error, raised before anything is written.
@@ -329,7 +333,8 @@ def convert(
     Returns
     -------
     Path
-        The dataset written (a directory for several OME-TIFF positions).
+        The dataset written (a directory for several OME-TIFF positions, a
+        file for ``.ozx``).
 
     Raises
     ------
@@ -347,6 +352,14 @@ def convert(
     When the conversion fails (or is interrupted), an output it created is
     removed, with the folders made for it; an output it was replacing
     (`overwrite`) is left as far as it got. Nothing else is removed.
+
+    A ``.ozx`` is a ZIP archive of an OME-Zarr 0.5 directory. A single
+    OME-Zarr 0.5 source given without `format`, `chunks`, `shards`,
+    `compression`, `pyramid` or `axes` is packed as it is; any other input is
+    converted into an OME-Zarr beside `dest` first (removed afterwards). The
+    archive is written under a temporary name and renamed to `dest` once
+    valid: a failure leaves no partial archive, and one being replaced stays
+    as it was.
 
     Local worker processes (``processes=N``) import the program's main
     module, as for any process pool: a script asking for them calls
