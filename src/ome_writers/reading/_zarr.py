@@ -235,10 +235,8 @@ class ZarrSource(Source):
         ]
 
     def _open(self, path: str) -> Any:
-        import zarr
-
         try:
-            return zarr.open_array(self.location.zarr_store(path), mode="r")
+            return self.location.zarr_array(path)
         except Exception as e:
             raise ValueError(
                 f"{self.location.path(path)}: cannot open the array: {e}"
@@ -297,7 +295,9 @@ class ZarrSource(Source):
         with self._lock:
             self._root_stamp = stamp
             self._progress = progress
-            if progress is None or progress.extent:
+            if self.location.replaced_whole:  # every array may have changed
+                self._stale_handles(None)
+            elif progress is None or progress.extent:
                 self._stale_handles(progress)
             self._snapshot = self._make_snapshot()
         return self._snapshot
@@ -354,6 +354,11 @@ class ZarrSource(Source):
             len(range(k.start, k.stop, k.step)) for k in rest if isinstance(k, slice)
         ]
         return np.zeros([0, *sizes], dtype=self.dtype)
+
+    def close(self) -> None:
+        with self._lock:
+            self._handles.clear()
+        self.location.close()
 
     def _read_image(self, image: int, level: int, key: Key) -> np.ndarray:
         with self._lock:

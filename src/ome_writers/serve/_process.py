@@ -46,7 +46,7 @@ class ServedDataset:
     port
         The port listened on (the one the system picked, for port 0).
     kind
-        ``"zarr3"``, ``"zarr2"``, ``"tiff"`` or ``"files"``.
+        ``"zarr3"``, ``"zarr2"``, ``"ozx"``, ``"tiff"`` or ``"files"``.
     links
         Neuroglancer, vizarr and OME-NGFF validator links (OME-Zarr only),
         carrying the token if one is set.
@@ -185,8 +185,9 @@ def start(
     Parameters
     ----------
     path
-        An OME-Zarr directory, an OME-TIFF file or a directory of OME-TIFF
-        files; or a stream (`create_stream`) being written to one of them.
+        An OME-Zarr directory or single-file OME-Zarr (``.ozx``), an OME-TIFF
+        file or a directory of OME-TIFF files; or a stream (`create_stream`)
+        being written to one of them.
     host, port, cors, token, nice, rate_limit
         As for `serve`.
     timeout

@@ -46,7 +46,8 @@ def serve(
     Parameters
     ----------
     path
-        An OME-Zarr directory, an OME-TIFF file or a directory of OME-TIFF files.
+        An OME-Zarr directory or single-file OME-Zarr (``.ozx``), an OME-TIFF
+        file or a directory of OME-TIFF files.
     host
         Address to listen on; the default is reachable from this machine only.
         Any other address warns (`UserWarning`): the network can read the files.

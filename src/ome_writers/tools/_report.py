@@ -387,6 +387,9 @@ class DatasetReport:
         Every image (position), once.
     plate : PlateInfo | None
         The plate layout of an HCS dataset.
+    archive : str | None
+        ``zip`` for an OME-Zarr read from inside a single-file ZIP archive
+        (``.ozx``); None otherwise.
     """
 
     path: Path | ObjectPath | str
@@ -400,6 +403,7 @@ class DatasetReport:
     files: list[str] = field(default_factory=list)
     images: list[ImageInfo] = field(default_factory=list)
     plate: PlateInfo | None = None
+    archive: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -429,6 +433,8 @@ class DatasetReport:
     def lines(self) -> list[str]:
         """Human-readable summary: what the dataset holds, then its problems."""
         header = f"{self.path} ({self.kind}"
+        if self.archive is not None:
+            header += f" in a {self.archive} archive"
         if self.layout:
             header += f", {self.layout}"
         if len(self.images) > 1:
@@ -520,6 +526,7 @@ class DatasetReport:
             "problems": list(self.problems),
             "warnings": list(self.warnings),
             "files": list(self.files),
+            "archive": self.archive,
             "plate": self.plate.to_dict() if self.plate is not None else None,
             "images": [image.to_dict() for image in self.images],
         }

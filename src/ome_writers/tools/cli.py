@@ -173,7 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
         "info", aliases=["validate"], help="describe and validate datasets"
     )
     info.add_argument(
-        "paths", nargs="+", help="OME-Zarr, OME-TIFF or scratch paths, or s3:// URLs"
+        "paths",
+        nargs="+",
+        help="OME-Zarr (a directory or a .ozx file), OME-TIFF or scratch paths, "
+        "or s3:// URLs",
     )
     info.add_argument(
         "--json",
@@ -223,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = sub.add_parser(
         "convert",
-        help="convert TIFF, OME-Zarr or .npy images into OME-Zarr or OME-TIFF",
+        help="convert TIFF, OME-Zarr or .npy images into OME-Zarr (also a "
+        "single .ozx file) or OME-TIFF",
         description="Convert images into one OME-Zarr or OME-TIFF dataset; "
         "several sources (or a source of several images) become positions.",
     )
@@ -234,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="OME-TIFF, ImageJ or plain TIFF, OME-Zarr 0.4/0.5, Zarr array or .npy",
     )
     convert.add_argument(
-        "dest", metavar="DEST", help="the output (.ome.zarr, .ome.tiff)"
+        "dest", metavar="DEST", help="the output (.ome.zarr, .ozx, .ome.tiff)"
     )
     convert.add_argument(
         "--overwrite", action="store_true", help="replace an existing output"
@@ -292,7 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a dataset over HTTP, read-only, to viewers and other processes",
     )
     serve.add_argument(
-        "path", help="OME-Zarr directory, OME-TIFF file or directory of OME-TIFF files"
+        "path",
+        help="OME-Zarr directory or .ozx file, OME-TIFF file or directory of "
+        "OME-TIFF files",
     )
     serve.add_argument(
         "--host",

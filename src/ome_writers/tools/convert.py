@@ -1,5 +1,8 @@
 """Convert existing images into OME-Zarr or OME-TIFF: ``ome-writers convert``.
 
+A destination ending in ``.ozx`` is a single-file OME-Zarr: `_convert_ozx.py`
+packs an OME-Zarr (the source itself, or one converted here) into it.
+
 Every image of every source (`_sources.py` reads OME-TIFF, ImageJ and plain
 TIFF, OME-Zarr 0.4/0.5 and ``.npy``) becomes one position of the output,
 named after its OME-XML image name or NGFF multiscale name, else after its
@@ -70,6 +73,7 @@ from ome_writers.tools._convert_tasks import (
     run_threads,
     stream_image,
 )
+from ome_writers.tools._ozx import is_ozx_name
 from ome_writers.tools._sources import SourceImage, plate_of, read_sources
 
 if TYPE_CHECKING:
@@ -295,7 +299,8 @@ def convert(
         axes; counts, frame sizes and pixel types may differ.
     dest : str or Path
         The output; its suffix selects the format (``.ome.zarr``,
-        ``.ome.tiff``) unless `format` is given.
+        ``.ome.tiff``) unless `format` is given. ``.ozx``: a single-file
+        OME-Zarr (NGFF RFC-9; see Notes).
     overwrite : bool
         Replace an existing output. Without it an existing output is an
         error, raised before anything is written.
@@ -328,7 +333,8 @@ def convert(
     Returns
     -------
     Path
-        The dataset written (a directory for several OME-TIFF positions).
+        The dataset written (a directory for several OME-TIFF positions, a
+        file for ``.ozx``).
 
     Raises
     ------
@@ -347,6 +353,14 @@ def convert(
     removed, with the folders made for it; an output it was replacing
     (`overwrite`) is left as far as it got. Nothing else is removed.
 
+    A ``.ozx`` is a ZIP archive of an OME-Zarr 0.5 directory. A single
+    OME-Zarr 0.5 source given without `format`, `chunks`, `shards`,
+    `compression`, `pyramid` or `axes` is packed as it is; any other input is
+    converted into an OME-Zarr beside `dest` first (removed afterwards). The
+    archive is written under a temporary name and renamed to `dest` once
+    valid: a failure leaves no partial archive, and one being replaced stays
+    as it was.
+
     Local worker processes (``processes=N``) import the program's main
     module, as for any process pool: a script asking for them calls
     `convert` under ``if __name__ == "__main__":``. The default threads need
@@ -355,6 +369,46 @@ def convert(
     if processes is not None and processes < 1:
         raise ValueError(f"processes must be None or at least 1, got {processes}.")
     _check_extras(scheduler, progress)
+    options: dict[str, Any] = {
+        "format": format,
+        "chunks": chunks,
+        "shards": shards,
+        "compression": compression,
+        "pyramid": pyramid,
+        "axes": axes,
+        "scheduler": scheduler,
+        "processes": processes,
+        "progress": progress,
+    }
+    if is_ozx_name(dest):
+        from ome_writers.tools._convert_ozx import convert_to_ozx
+
+        def into(staging: Path, shown: Path) -> None:
+            _convert(sources, staging, overwrite=False, shown=shown, **options)
+
+        return convert_to_ozx(sources, Path(dest), into, overwrite=overwrite, **options)
+    return _convert(sources, dest, overwrite=overwrite, **options)
+
+
+def _convert(
+    sources: Sequence[str | Path],
+    dest: str | Path,
+    *,
+    overwrite: bool,
+    format: str | None,
+    chunks: Mapping[str, int] | None,
+    shards: Mapping[str, int] | None,
+    compression: str | None,
+    pyramid: int | str | Pyramid | None,
+    axes: str | Sequence[str] | None,
+    scheduler: str | None,
+    processes: int | None,
+    progress: bool,
+    shown: Path | None = None,
+) -> Path:
+    """`convert` into an OME-Zarr or OME-TIFF dataset. `shown`: what the
+    progress bar and the errors call the output, when `dest` is a step to
+    it (the caller then says what is left after a failure)."""
     images = read_sources(sources, axes=axes)
     plate = plate_of(sources[0]) if len(sources) == 1 else None
     settings = _build_settings(
@@ -377,17 +431,18 @@ def convert(
         )
     made = _NewOutput(out)
     try:
-        _write(images, settings, progress, scheduler, processes)
+        _write(images, settings, progress, scheduler, processes, shown)
         from ome_writers.tools.info import inspect_dataset
 
         report = inspect_dataset(out)
         if not report.valid:
             raise ConversionError(
-                f"The output {out} did not validate: " + "; ".join(report.problems)
+                f"The output {shown or out} did not validate: "
+                + "; ".join(report.problems)
             )
     except BaseException as e:
         note = made.remove()
-        if isinstance(e, ConversionError):
+        if isinstance(e, ConversionError) and shown is None:  # else the caller's
             e.args = (f"{e} {note}",)
         raise
     return out
@@ -399,9 +454,10 @@ def _write(
     progress: bool,
     scheduler: str | None,
     processes: int | None,
+    shown: Path | None,
 ) -> None:
     total = sum(im.num_planes for im in images)
-    bar = _Progress(progress, total, Path(settings.root_path).name)
+    bar = _Progress(progress, total, (shown or Path(settings.root_path)).name)
     try:
         parallel = _parallel_layout(settings) and (processes != 1 or scheduler)
         if parallel:
