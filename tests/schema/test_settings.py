@@ -572,3 +572,30 @@ def test_tiff_codecs_cover_the_registry_compressions() -> None:
     from ome_writers.backends.tiff._pages import COMPRESSION
 
     assert set(COMPRESSION) == set(BY_NAME["tifffile"].compressions)
+
+
+def test_ngff_version() -> None:
+    assert OmeZarrFormat().ngff_version == "0.5"
+    fmt = OmeZarrFormat(ngff_version="0.6rc0")
+    assert fmt.ngff_version == "0.6rc0"
+    s = AcquisitionSettings(
+        root_path="x.ome.zarr",
+        format={"name": "ome-zarr", "ngff_version": "0.6rc0"},
+    )
+    assert isinstance(s.format, OmeZarrFormat)
+    assert s.format.ngff_version == "0.6rc0"
+    assert s.format.suffix == ".ome.zarr"
+    again = AcquisitionSettings.model_validate(s.model_dump())
+    assert again.format == s.format
+    assert "ngff_version" not in repr(OmeZarrFormat())  # a default, hidden
+    with pytest.raises(ValidationError, match="ngff_version"):
+        OmeZarrFormat(ngff_version="0.7")  # type: ignore[arg-type]
+
+
+def test_ngff_04_not_available_yet() -> None:
+    with pytest.raises(ValueError, match=r"'0\.4' .*not available yet.*'0\.6rc0'"):
+        OmeZarrFormat(ngff_version="0.4")
+    with pytest.raises(ValueError, match="not available yet"):
+        AcquisitionSettings(
+            root_path="x.ome.zarr", format={"name": "ome-zarr", "ngff_version": "0.4"}
+        )

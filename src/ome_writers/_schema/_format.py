@@ -54,17 +54,40 @@ def ome_stem_suffix(path: str) -> tuple[str, str]:
     return path, ""
 
 
+#: the NGFF versions `OmeZarrFormat.ngff_version` names
+NgffVersion = Literal["0.4", "0.5", "0.6rc0"]
+
+
 class OmeZarrFormat(SettingsModel):
-    """OME-Zarr v0.5 output (a directory)."""
+    """OME-Zarr output (a directory).
+
+    Parameters
+    ----------
+    ngff_version : "0.5" | "0.6rc0"
+        The OME-Zarr (NGFF) version written, on Zarr v3. "0.5" (default);
+        "0.6rc0", a release candidate, adds coordinate systems, a scene of
+        the stage positions and the frames' times (docs: formats).
+    """
 
     name: Literal["ome-zarr"] = "ome-zarr"
     backend: ZarrBackendName = "auto"
     suffix: str = ".ome.zarr"
+    ngff_version: NgffVersion = "0.5"
 
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
         return _registered(value, "ome-zarr")
+
+    @field_validator("ngff_version")
+    @classmethod
+    def _written_version(cls, value: str) -> str:
+        if value == "0.4":
+            raise ValueError(
+                "ngff_version '0.4' (Zarr v2) is not available yet; "
+                "write '0.5' (the default) or '0.6rc0'"
+            )
+        return value
 
     def get_output_path(self, root_path: str, *, num_positions: int = 1) -> str:
         """Path of the dataset written for `root_path`."""

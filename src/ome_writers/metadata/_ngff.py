@@ -1,4 +1,7 @@
-"""OME-Zarr v0.5 hierarchy and group metadata, built from yaozarrs models."""
+"""OME-Zarr hierarchy and group metadata, built from yaozarrs models (v0.5).
+
+NGFF 0.6rc0 documents are the 0.5 ones restated with coordinate systems
+(`_ngff06`)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import yaozarrs.v05 as ngff
 from ome_writers._io._paths import safe_segment
 from ome_writers._schema import Channel, effective_type
 from ome_writers._schema._pyramid import Pyramid, level_transform
+from ome_writers.metadata import _ngff06
 from ome_writers.metadata._colors import channel_color
 from ome_writers.metadata._zarr_layout import ZarrLayout, plan_layout, well_path
 
@@ -107,8 +111,9 @@ class _ImageAttributes:
     validated again for each of a plate's hundreds of images.
     """
 
-    def __init__(self, settings: AcquisitionSettings) -> None:
+    def __init__(self, settings: AcquisitionSettings, stage: bool = True) -> None:
         self._settings = settings
+        self._stage = stage  # stage positions in the levels' translations
         self._base: dict[str, Any] | None = None
 
     def __call__(
@@ -121,7 +126,7 @@ class _ImageAttributes:
                 self._base = image_attributes(self._settings, name)
             out = copy.deepcopy(self._base)
             out["multiscales"][0]["name"] = name
-        if position is not None:
+        if position is not None and self._stage:
             add_stage_position(out, self._settings, position)
         return out
 
@@ -136,19 +141,17 @@ _FROM_UM = {
 }
 
 
-def add_stage_position(
-    attributes: dict[str, Any], settings: AcquisitionSettings, position: Position
-) -> None:
-    """Add the stage coordinates of `position` to every level's translation.
+def stage_offsets(
+    settings: AcquisitionSettings, position: Position
+) -> list[float | None]:
+    """The stage coordinates of `position` per axis, in the axis's unit.
 
     x/y go to the frame axes, z to a space axis named "z"; only along axes
     with a length unit (a coordinate in micrometres cannot be placed on an
-    axis of pixels, nor on one whose step is not known). Tiles can then be
-    placed without the acquisition software; OME-XML carries the same as
-    plane positions.
+    axis of pixels, nor on one whose step is not known); None elsewhere.
     """
     dims = settings.array_storage_dimensions
-    offsets = [0.0] * len(dims)
+    offsets: list[float | None] = [None] * len(dims)
     stage = {dims[-1].name: position.x_coord, dims[-2].name: position.y_coord}
     stage["z"] = position.z_coord
     for i, d in enumerate(dims):
@@ -156,6 +159,19 @@ def add_stage_position(
         factor = _FROM_UM.get(_declared_unit(d) or "")
         if value is not None and factor is not None:
             offsets[i] = float(value) * factor
+    return offsets
+
+
+def add_stage_position(
+    attributes: dict[str, Any], settings: AcquisitionSettings, position: Position
+) -> None:
+    """Add the stage coordinates of `position` to every level's translation.
+
+    Tiles can then be placed without the acquisition software; OME-XML
+    carries the same as plane positions.
+    """
+    dims = settings.array_storage_dimensions
+    offsets = [v or 0.0 for v in stage_offsets(settings, position)]
     if not any(offsets):
         return
     for dataset in attributes["multiscales"][0]["datasets"]:
@@ -170,10 +186,32 @@ def add_stage_position(
 def group_documents(
     settings: AcquisitionSettings, layout: ZarrLayout
 ) -> dict[str, dict[str, Any]]:
-    """Group path -> attributes of every group of `layout`, in creation order."""
+    """Group path -> attributes of every group of `layout`, in creation order
+    (in the NGFF version `settings.format` names)."""
+    if ngff_version(settings) != _ngff06.VERSION:
+        return _documents_05(settings, layout, stage=True)
+    groups = _documents_05(settings, layout, stage=False)
+    # per image: its stage coordinates, or None where none can be placed
+    stages: list[list[float] | None] = []
+    for position in settings.positions:
+        offsets = stage_offsets(settings, position)
+        placed = any(v is not None for v in offsets)
+        stages.append([v or 0.0 for v in offsets] if placed else None)
+    return _ngff06.restated(groups, layout, stages, scene=not settings.is_ragged)
+
+
+def ngff_version(settings: AcquisitionSettings) -> str:
+    """The NGFF version `settings` write ("0.5" for anything but OME-Zarr)."""
+    return str(getattr(settings.format, "ngff_version", "0.5"))
+
+
+def _documents_05(
+    settings: AcquisitionSettings, layout: ZarrLayout, *, stage: bool
+) -> dict[str, dict[str, Any]]:
+    """The v0.5 documents; `stage`: stage positions in the levels' translations."""
     groups: dict[str, dict[str, Any]] = {}
     positions = settings.positions
-    named_image = _ImageAttributes(settings)
+    named_image = _ImageAttributes(settings, stage)
     if layout.kind == "plate":
         plate = settings.plate
         assert plate is not None

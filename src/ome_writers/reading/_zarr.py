@@ -1,4 +1,4 @@
-"""OME-Zarr read through zarr-python: 0.4 (Zarr v2) and 0.5 (Zarr v3).
+"""OME-Zarr read through zarr-python: 0.4 (Zarr v2), 0.5 and 0.6rc0 (Zarr v3).
 
 Single images, bioformats2raw collections and plates; several images become
 one leading dimension ``p``. A dataset this library is writing states its
@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ome_writers.metadata._multiscale_read import (
+    level_scale_translation,
+    multiscale_axes,
+)
 from ome_writers.metadata._progress import PROGRESS_KEY
 from ome_writers.reading._channels import ngff_channels
 from ome_writers.reading._contract import Progress, parse_progress
@@ -187,16 +191,18 @@ class ZarrSource(Source):
             types: list[str | None] = [None] * ndim
             scales: list[list[float] | None] = [None]
         else:
-            raw_axes = multiscale.get("axes") or list(_DEFAULT_AXES)
-            axes = [a["name"] if isinstance(a, dict) else str(a) for a in raw_axes]
-            types = [a.get("type") if isinstance(a, dict) else None for a in raw_axes]
+            raw_axes = multiscale_axes(multiscale) or [
+                {"name": a} for a in _DEFAULT_AXES
+            ]
+            axes = [str(a.get("name", "")) for a in raw_axes]
+            types = [a.get("type") for a in raw_axes]
             datasets = multiscale.get("datasets") or []
             if not datasets:
                 raise ValueError(
                     f"{self.location.path(path)}: multiscales lists no datasets"
                 )
             self._level_paths = [_join(path, str(d["path"])) for d in datasets]
-            scales = [_scale(d) for d in datasets]
+            scales = [level_scale_translation(d)[0] for d in datasets]
             try:
                 array = self._open(self._level_paths[0])
             except ValueError as e:
@@ -374,13 +380,6 @@ class ZarrSource(Source):
             ]
             return np.zeros(sizes, dtype=self.dtype)
         return read_inside(handle, handle.shape, key, self.dtype)
-
-
-def _scale(dataset: dict[str, Any]) -> list[float] | None:
-    for t in dataset.get("coordinateTransformations") or []:
-        if isinstance(t, dict) and t.get("type") == "scale" and "scale" in t:
-            return [float(s) for s in t["scale"]]
-    return None
 
 
 def _factors(

@@ -18,6 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ome_writers.metadata._frame_metadata import stored_records
+from ome_writers.metadata._multiscale_read import (
+    level_scale_translation,
+    multiscale_axes,
+)
 from ome_writers.tools._reader_warnings import reader_warnings
 from ome_writers.tools._report import (
     DatasetReport,
@@ -35,20 +39,31 @@ if TYPE_CHECKING:
 
 #: chunk grids larger than this are not listed (frames acquired: unknown)
 MAX_CHUNKS = 1_000_000
+#: NGFF versions yaozarrs does not read
+_UNVALIDATED = ("0.6rc0",)
+#: the group holding a transformation's arrays (NGFF 0.6rc0), not an image
+_TRANSFORMATIONS = "coordinateTransformations"
 _EMPTY = np.uint64(2**64 - 1)  # offset and size of a shard's absent chunk
 
 
 def inspect_zarr(path: Path) -> DatasetReport:
     """Describe and validate the OME-Zarr dataset at `path`."""
     report = DatasetReport(path, "OME-Zarr")
-    with reader_warnings(report.warnings, "yaozarrs"):
-        try:
-            import yaozarrs
-
-            yaozarrs.validate_zarr_store(str(path))
-        except Exception as e:  # any reader error is a finding, not a crash
-            report.problems.append(f"yaozarrs: {e}")
     nodes = _nodes(path, report)
+    version = _ome(nodes.get(".", {})).get("version")
+    if version in _UNVALIDATED:
+        report.warnings.append(
+            f"NGFF {version} (a release candidate) is not validated: yaozarrs "
+            "reads NGFF 0.4 and 0.5"
+        )
+    else:
+        with reader_warnings(report.warnings, "yaozarrs"):
+            try:
+                import yaozarrs
+
+                yaozarrs.validate_zarr_store(str(path))
+            except Exception as e:  # any reader error is a finding, not a crash
+                report.problems.append(f"yaozarrs: {e}")
     for name, doc in nodes.items():
         if doc.get("node_type") == "array":
             axes = ",".join(str(d) for d in doc.get("dimension_names") or [])
@@ -71,7 +86,9 @@ def inspect_zarr(path: Path) -> DatasetReport:
     order += [
         (name, None)
         for name, doc in nodes.items()
-        if name not in listed and "multiscales" in _ome(doc)
+        if name not in listed
+        and "multiscales" in _ome(doc)
+        and _TRANSFORMATIONS not in name.split("/")
     ]
     for k, (group, well) in enumerate(order):
         if "multiscales" not in _ome(nodes.get(group, {})):
@@ -175,7 +192,8 @@ def _image(
     doc = nodes[group]
     ome = _ome(doc)
     multiscale = ome["multiscales"][0]
-    axes = [a.get("name", "") for a in multiscale.get("axes", [])]
+    axis_list = multiscale_axes(multiscale) or []
+    axes = [str(a.get("name", "")) for a in axis_list]
     datasets = multiscale.get("datasets", [])
     arrays = [_join(group, str(d.get("path"))) for d in datasets]
     level0 = arrays[0] if arrays else _join(group, "0")
@@ -198,7 +216,7 @@ def _image(
         str(c.get("label", "")) for c in ome.get("omero", {}).get("channels", [])
     ]
     scale = _scale(multiscale, datasets[0] if datasets else {})
-    for k, axis in enumerate(multiscale.get("axes", [])):
+    for k, axis in enumerate(axis_list):
         if axis.get("type") not in ("space", "time") or k >= len(scale):
             continue
         unit = unit_name(axis.get("unit"))
@@ -212,7 +230,10 @@ def _image(
 
 
 def _scale(multiscale: dict[str, Any], dataset: dict[str, Any]) -> list[float]:
-    """Scale of level 0: its own, times the multiscale's (if it has one)."""
+    """Scale of level 0: its own, times the multiscale's (if it has one; in
+    NGFF 0.6rc0 the multiscale's map into other coordinate systems)."""
+    if "axes" not in multiscale:
+        return level_scale_translation(dataset)[0] or []
     out: list[float] | None = None
     transforms = [
         *dataset.get("coordinateTransformations", []),

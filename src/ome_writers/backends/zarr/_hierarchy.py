@@ -3,7 +3,8 @@
 Every Zarr library writes the same hierarchy: the group documents (NGFF
 metadata from yaozarrs), per-frame metadata (journaled at loss-window visits,
 consolidated into each image's ``zarr.json`` at close), the cells a jagged
-acquisition never fills, and a collection's ``OME/METADATA.ome.xml``.
+acquisition never fills, a collection's ``OME/METADATA.ome.xml``, and in NGFF
+0.6rc0 the time points' acquisition times (written with the journal).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._io._paths import remove_dataset, resolve_root
+from ome_writers._schema import effective_type
 from ome_writers._version import __version__
 from ome_writers.backends._base import json_safe
 from ome_writers.backends.zarr._group_documents import GroupsAhead
+from ome_writers.metadata import _ngff06
 from ome_writers.metadata._frame_metadata import JOURNAL_NAME, FrameMetadataJournal
 from ome_writers.metadata._ome_xml_text import collection_text
 from ome_writers.metadata._progress import HEARTBEAT, PROGRESS_KEY, WRITING
+from ome_writers.metadata._time_coordinates import TimeCoordinates
 from ome_writers.metadata._zarr_groups import set_windows, write_group, write_groups
 from ome_writers.metadata._zarr_layout import plan_layout
 
@@ -86,8 +90,11 @@ class ZarrHierarchy:
         # group documents: built and written in the background (`prepare`)
         self._groups = GroupsAhead(settings, self.layout, self._root_extra)
         image_paths = self.image_paths
+        self.times = _times_of(settings, root, image_paths)
         self.journal = FrameMetadataJournal(
-            frame_metadata, lambda position: root / image_paths[position] / JOURNAL_NAME
+            frame_metadata,
+            lambda position: root / image_paths[position] / JOURNAL_NAME,
+            observe=None if self.times is None else self.times.add,
         )
 
     @classmethod
@@ -194,8 +201,30 @@ class ZarrHierarchy:
     # ---------------------------------------------------------- frame metadata
 
     def journal_new(self) -> None:
-        """Append the per-frame metadata that arrived to the images' journals."""
+        """Append the per-frame metadata that arrived to the images' journals
+        (and write the acquisition times it brought)."""
         self.journal.append_new()
+        changed = self._write_times(None)
+        if changed:  # an image's first times: its document names them
+            with self._root_lock:
+                write_groups(
+                    self.root, {p: self.attributes[p] for p in changed}, atomic=True
+                )
+
+    def _write_times(self, extents: list[int] | None) -> list[str]:
+        """Write the acquisition times that changed; the image groups whose
+        documents now name their times (the caller writes them)."""
+        times = self.times
+        if times is None:
+            return []
+        attributes = self.attributes
+        documents = {p: attributes[p].get("ome", {}) for p in self.image_paths}
+        first = times.write(documents, extents)
+        return [
+            path
+            for path in (self.image_paths[p] for p in first)
+            if _ngff06.add_time_coordinates(documents[path])
+        ]
 
     def describe_not_acquired(self, shape_of: Callable[[int], Sequence[int]]) -> None:
         """A jagged acquisition's images name the cells never acquired, as far
@@ -218,6 +247,14 @@ class ZarrHierarchy:
         ranges = self.display_ranges
         journal = self.journal
         journal.append_new()
+        failure: Exception | None = None
+        if self.times is not None:  # the time axis's final extents
+            axis = self.times.time_axis
+            extents = [shape_of(p)[axis] for p in range(len(self.image_paths))]
+            try:
+                self._write_times(extents)
+            except Exception as e:  # the frame metadata is written all the same
+                failure = e
         kept = []
         for position, path in enumerate(self.image_paths):
             if ranges is not None:
@@ -238,6 +275,8 @@ class ZarrHierarchy:
             if "." not in self.image_paths:
                 write_group(self.root, ".", self.attributes["."])
         journal.remove(keep=kept)
+        if failure is not None:
+            raise failure
 
     def _set_image_attributes(
         self,
@@ -333,3 +372,17 @@ class ZarrHierarchy:
             for group, attributes in self.attributes.items():
                 if group not in self.image_paths:
                     write_group(self.root, group, attributes)
+
+
+def _times_of(
+    settings: AcquisitionSettings, root: DatasetPath, image_paths: list[str]
+) -> TimeCoordinates | None:
+    """Where an NGFF 0.6rc0 dataset's acquisition times go (None: it names
+    none, being of another version or without a time axis)."""
+    if getattr(settings.format, "ngff_version", None) != _ngff06.VERSION:
+        return None
+    dims = settings.array_storage_dimensions[:-2]
+    axis = next((i for i, d in enumerate(dims) if effective_type(d) == "time"), None)
+    if axis is None:
+        return None
+    return TimeCoordinates(root, image_paths, axis, dims[axis].count)
