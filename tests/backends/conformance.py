@@ -308,6 +308,15 @@ LIVE_SCENARIOS = [
 ]
 
 
+@dataclass(frozen=True)
+class Shown:
+    """How a dataset says one channel is displayed."""
+
+    color: str | None  # "RRGGBB"
+    limits: tuple[float, float] | None
+    visible: bool
+
+
 @dataclass
 class ImageMetadata:
     """What a dataset says about its first image's axes."""
@@ -376,6 +385,14 @@ class BackendConformance:
         self, settings: AcquisitionSettings
     ) -> dict[str, dict[str, Any]]:
         """Namespaced dataset-level metadata as written."""
+        raise NotImplementedError
+
+    def read_display(
+        self, settings: AcquisitionSettings
+    ) -> tuple[list[Shown], tuple[float, float] | None]:
+        """The first image's channels' display settings as written, and the
+        range of values it declares (NGFF window min/max; OME: that of
+        SignificantBits)."""
         raise NotImplementedError
 
     # helpers ----------------------------------------------------------------
@@ -664,6 +681,50 @@ class BackendConformance:
         assert found["myns"] == {"a": 2, "b": {"c": [1, 2]}}
         assert found["later"] == {"k": "v"}
 
+    # 7b. display settings -------------------------------------------------------
+
+    def test_display_settings(self) -> None:
+        """What a viewer's user set mid-run is readable after the next visit
+        and written at close; a 12-bit camera's values are 0..4095."""
+        if not self.record.writes_files:
+            pytest.skip("no files: there is no written metadata to read")
+        import ome_writers
+
+        settings = self.make_settings(
+            [Dimension(name="t", count=3, type="time"), CHANNELS],
+            significant_bits=12,
+            loss_window=None,
+        )
+        with create_stream(settings) as stream:
+            for n in range(4):
+                stream.append(frame(n))
+            stream.set_channel_display(
+                "FITC", color="magenta", contrast_limits=(100, 3000), visible=False
+            )
+            stream.set_channel_display(0, contrast_limits=(10, 20))
+            stream._make_readable()  # a loss-window visit
+            with ome_writers.open(settings.output_path) as live:
+                seen = [(c.name, c.color, c.window, c.visible) for c in live.channels]
+            assert seen == [
+                ("DAPI", "#0000FF", (10.0, 20.0), True),
+                ("FITC", "#FF00FF", (100.0, 3000.0), False),
+            ]
+            stream.set_channel_display(1, visible=True)  # changed again
+            for n in range(4, 6):
+                stream.append(frame(n))
+        shown, values = self.read_display(settings)
+        assert shown == [
+            Shown("0000FF", (10.0, 20.0), True),
+            Shown("FF00FF", (100.0, 3000.0), True),
+        ]
+        assert values == (0.0, 4095.0)
+        with ome_writers.open(settings.output_path) as closed:
+            assert [c.window for c in closed.channels] == [
+                (10.0, 20.0),
+                (100.0, 3000.0),
+            ]
+            assert [c.visible for c in closed.channels] == [True, True]
+
     # 8. bad input ---------------------------------------------------------------
 
     def test_bad_input_keeps_data_and_slot(self) -> None:
@@ -892,6 +953,24 @@ class ZarrConformance(BackendConformance):
     ) -> dict[str, dict[str, Any]]:
         return attributes(Path(settings.output_path))
 
+    def read_display(
+        self, settings: AcquisitionSettings
+    ) -> tuple[list[Shown], tuple[float, float] | None]:
+        import zarr
+
+        root = Path(settings.output_path)
+        group = zarr_image_groups(root, settings.positions)[0]
+        omero = zarr.open_group(group, mode="r").attrs["ome"]["omero"]
+        shown, ranges = [], set()
+        for c in omero["channels"]:
+            window = c["window"]
+            shown.append(
+                Shown(c["color"], (window["start"], window["end"]), c["active"])
+            )
+            ranges.add((window["min"], window["max"]))
+        (values,) = ranges
+        return shown, values
+
 
 class TiffConformance(BackendConformance):
     """OME-TIFF backends: read with tifffile, sizes checked against the
@@ -1008,6 +1087,37 @@ class TiffConformance(BackendConformance):
             for a in maps
             if a.namespace
         }
+
+    def read_display(
+        self, settings: AcquisitionSettings
+    ) -> tuple[list[Shown], tuple[float, float] | None]:
+        ome = self._ome(settings)
+        maps = {
+            a.id: {kv.k: _json_value(kv.value) for kv in a.value.ms}
+            for a in (
+                ome.structured_annotations.map_annotations
+                if ome.structured_annotations
+                else []
+            )
+            if a.namespace == "ome_writers.display"
+        }
+        pixels = ome.images[0].pixels
+        shown = []
+        for channel in pixels.channels:
+            values: dict[str, Any] = {}
+            for ref in channel.annotation_refs:
+                values.update(maps.get(ref.id, {}))
+            limits = values.get("contrast_limits")
+            r, g, b = channel.color.as_rgb_tuple(alpha=False)
+            shown.append(
+                Shown(
+                    f"{r:02X}{g:02X}{b:02X}",
+                    None if limits is None else (limits[0], limits[1]),
+                    values.get("visible", True),
+                )
+            )
+        bits = pixels.significant_bits
+        return shown, None if bits is None else (0.0, float(2**bits - 1))
 
 
 class ScratchConformance(BackendConformance):

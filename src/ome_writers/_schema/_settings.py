@@ -95,6 +95,12 @@ class AcquisitionSettings(SettingsModel):
         often (no sync: the operating system holds the data; power loss is
         covered by checkpoints, see `create_stream`). None: only at
         checkpoints and close.
+    significant_bits : int | None
+        Bits of each pixel that hold data, when the camera fills fewer than
+        its pixel type has (a 12-bit camera in ``uint16``): from 1 to the
+        bits of `dtype` (of every position's pixel type), integer types only.
+        Written as OME ``Pixels@SignificantBits`` and used for the default
+        display windows (``0..4095`` for 12 bits). None (default): all bits.
     """
 
     root_path: str = ""
@@ -110,12 +116,20 @@ class AcquisitionSettings(SettingsModel):
     pyramid: Pyramid | None = None
     s3: S3Options | None = None
     loss_window: float | None = Field(default=1.0, gt=0)
+    significant_bits: int | None = None
 
     @field_validator("pyramid", mode="before")
     @classmethod
     def _pyramid_shorthand(cls, value: Any) -> Any:
         if isinstance(value, (int, str)) and not isinstance(value, bool):
             return Pyramid(levels=value)
+        return value
+
+    @field_validator("significant_bits", mode="before")
+    @classmethod
+    def _bits_not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # an int to pydantic, a mistake here
+            raise ValueError(f"significant_bits must be a number of bits, got {value}")
         return value
 
     @model_validator(mode="before")
@@ -194,6 +208,7 @@ class AcquisitionSettings(SettingsModel):
     def _check_combinations(self) -> Self:
         self._check_location()
         self._check_compression()
+        self._check_significant_bits()
         if self.dimensions:
             geometry = self.geometry
             check_series(geometry)
@@ -258,6 +273,27 @@ class AcquisitionSettings(SettingsModel):
                 raise ValueError(
                     f"Compression {self.compression!r} is not supported by the "
                     f"{backend} backend. Supported: {record.compressions}"
+                )
+
+    def _check_significant_bits(self) -> None:
+        bits = self.significant_bits
+        if bits is None or not self.dtype:  # checked again once dtype is set
+            return
+        dtypes = [self.dtype]
+        if self.dimensions:  # positions of other cameras: their own pixel types
+            dtypes += [p.dtype for p in self.positions if p.dtype]
+        for name in dict.fromkeys(dtypes):
+            dtype = np.dtype(name)
+            if dtype.kind not in "iu":
+                raise ValueError(
+                    f"significant_bits={bits} applies to integer pixel types; "
+                    f"dtype {name} is not one"
+                )
+            width = dtype.itemsize * 8
+            if not 1 <= bits <= width:
+                raise ValueError(
+                    f"significant_bits={bits} does not fit dtype {name}: it "
+                    f"must be from 1 to {width}"
                 )
 
     def _check_storage_order(self) -> None:

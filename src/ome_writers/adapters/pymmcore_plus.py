@@ -16,14 +16,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ome_writers._schema import AcquisitionSettings, Dimension, Position
 from ome_writers._stream._ome_stream import create_stream
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
-
-    import numpy as np
 
     from ome_writers._stream._ome_stream import OMEStream
     from ome_writers._stream._view import StreamView
@@ -67,9 +67,28 @@ def settings_for_sequence(
     n_cameras = int(info.get("num_camera_adapter_channels", 1))
     if n_cameras > 1:
         dims.insert(len(dims) - 2, _camera_dimension(summary, n_cameras, dims))
-    return AcquisitionSettings.model_validate(
-        {**base.model_dump(), **fields, "dimensions": dims, "dtype": info["dtype"]}
-    )
+    data = {**base.model_dump(), **fields, "dimensions": dims, "dtype": info["dtype"]}
+    if base.significant_bits is None:  # the camera's, unless given
+        infos = list(summary["image_infos"])[: max(n_cameras, 1)]
+        data["significant_bits"] = camera_bits(infos)
+    return AcquisitionSettings.model_validate(data)
+
+
+def camera_bits(infos: list[Mapping[str, Any]]) -> int | None:
+    """The bits the cameras fill (their pixel format, e.g. ``Mono12``, as
+    pymmcore-plus reports ``core.getImageBitDepth()``); None when they
+    differ or do not fit their pixel type."""
+    found = set()
+    for info in infos:
+        fmt = str(info.get("pixel_format") or "")
+        width = 8 * np.dtype(str(info.get("dtype") or "uint8")).itemsize
+        if not (fmt.startswith("Mono") and fmt[4:].isdigit()):
+            return None
+        bits = int(fmt[4:])
+        if not 1 <= bits <= width:
+            return None
+        found.add(bits)
+    return found.pop() if len(found) == 1 else None
 
 
 def _camera_dimension(

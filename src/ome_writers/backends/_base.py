@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ome_writers._registry import BY_NAME
+from ome_writers.metadata._display import DisplaySettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,9 @@ class BackendContext:
         The dataset's progress record (docs/reading.md), stated in its
         metadata at every loss-window visit, checkpoint and close; None for a
         part of a dataset that states none of its own.
+    display : DisplaySettings
+        What the user set for displaying each channel (written at loss-window
+        visits and close).
     """
 
     settings: AcquisitionSettings
@@ -51,6 +55,7 @@ class BackendContext:
     frame_metadata: FrameMetadataLog
     display_ranges: DisplayRanges | None = None
     progress: ProgressRecord | None = None
+    display: DisplaySettings = field(default_factory=DisplaySettings)
 
     @classmethod
     def for_settings(
@@ -124,6 +129,7 @@ class Backend(ABC):
         self.router = context.router
         self.frame_metadata = context.frame_metadata
         self.display_ranges = context.display_ranges
+        self.display = context.display
         dims = settings.array_storage_dimensions
         self.storage_names = tuple(d.name for d in dims)
         self.storage_shape: tuple[int | None, ...] = tuple(d.count for d in dims)

@@ -134,7 +134,11 @@ class RaggedBackend(Backend):
         for p, child in enumerate(self.child_settings):
             frames = _PositionFrames(context.frame_metadata, p)
             self.children.append(
-                child_cls(BackendContext(child, FrameRouter(child), frames))
+                child_cls(
+                    BackendContext(
+                        child, FrameRouter(child), frames, display=context.display
+                    )
+                )
             )
         # frame numbers of each position, for per-position frame counts
         self.frames_of: list[list[int]] = [[] for _ in range(self.num_positions)]

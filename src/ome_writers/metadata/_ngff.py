@@ -16,6 +16,7 @@ from ome_writers._schema import Channel, effective_type
 from ome_writers._schema._pyramid import Pyramid, level_transform
 from ome_writers.metadata import _ngff06
 from ome_writers.metadata._colors import channel_color
+from ome_writers.metadata._display import value_range
 from ome_writers.metadata._zarr_layout import ZarrLayout, plan_layout, well_path
 
 if TYPE_CHECKING:
@@ -47,12 +48,8 @@ def _axis(dim: Dimension) -> Any:
     return ngff.CustomAxis(name=dim.name, type=kind)
 
 
-def _window(dtype: np.dtype) -> ngff.OmeroWindow:
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        lo, hi = float(info.min), float(info.max)
-    else:  # floats, bool: display range 0..1 (a reader can rescale)
-        lo, hi = 0.0, 1.0
+def _window(dtype: np.dtype, significant_bits: int | None) -> ngff.OmeroWindow:
+    lo, hi = value_range(dtype, significant_bits)
     return ngff.OmeroWindow(start=lo, min=lo, end=hi, max=hi)
 
 
@@ -75,7 +72,7 @@ def image_attributes(
     omero = None
     channel_dim = next((d for d in dims if effective_type(d) == "channel"), None)
     if channel_dim is not None and channel_dim.coords:
-        window = _window(np.dtype(settings.dtype))
+        window = _window(np.dtype(settings.dtype), settings.significant_bits)
         channels = [
             ngff.OmeroChannel(
                 label=str(getattr(c, "name", c)),

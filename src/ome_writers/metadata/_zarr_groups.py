@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ome_writers._io._overlap import overlapped
 from ome_writers._io._paths import replace_file
+from ome_writers.metadata._display import set_omero_window
 
 if TYPE_CHECKING:
     from ome_writers._io._object_store import DatasetPath
@@ -20,13 +21,14 @@ if TYPE_CHECKING:
 def set_windows(
     attributes: dict[str, Any], windows: list[tuple[float, float] | None]
 ) -> None:
-    """Set each ``omero`` channel's display window (start, end) where known."""
+    """Set each ``omero`` channel's display window (start, end) where known
+    (min/max widened to hold it: pixels beyond the significant bits)."""
     omero = attributes.get("ome", {}).get("omero")
     if not omero:
         return
     for channel, window in zip(omero["channels"], windows, strict=False):
         if window is not None:
-            channel["window"]["start"], channel["window"]["end"] = window
+            set_omero_window(channel, *window)
 
 
 def write_groups(

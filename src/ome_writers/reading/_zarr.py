@@ -223,12 +223,13 @@ class ZarrSource(Source):
             (i for i, t in enumerate(types) if t == "channel"),
             axes.index("c") if "c" in axes else None,
         )
-        count = (
-            int(array.shape[self._channel_axis])
-            if self._channel_axis is not None
-            else 0
-        )
-        self.channels = ngff_channels((ome or {}).get("omero"), count) if count else []
+        omero = (ome or {}).get("omero")
+        if self._channel_axis is not None:
+            count = int(array.shape[self._channel_axis])
+        else:  # the image's one channel, when the metadata describe it
+            listed = omero.get("channels") if isinstance(omero, dict) else None
+            count = 1 if isinstance(listed, list) and len(listed) == 1 else 0
+        self.channels = ngff_channels(omero, count) if count else []
         shapes = [tuple(int(n) for n in array.shape)]
         for level_path in self._level_paths[1:]:
             shapes.append(tuple(int(n) for n in self._open(level_path).shape))

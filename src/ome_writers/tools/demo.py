@@ -41,6 +41,7 @@ def run_demo(
         print(f"the demo needs pymmcore-plus and useq-schema: {e}")
         print('install them with: pip install "ome-writers[pymmcore-plus,all]"')
         return 2
+    from ome_writers import AcquisitionSettings
     from ome_writers.tools.info import inspect_dataset
 
     plan: dict[str, Any] = {"axis_order": "tpcz"}
@@ -74,13 +75,14 @@ def run_demo(
 
         core.mda.events.frameReady.connect(progress)
         start = time.perf_counter()
-        target: Any = str(path)
-        if levels > 1:  # pyramid settings reach pymmcore-plus as the output
-            from ome_writers import AcquisitionSettings
-
-            target = AcquisitionSettings(
-                root_path=str(path), overwrite=True, pyramid=levels
-            )
+        # settings reach pymmcore-plus as the output: the camera's bit depth
+        # (and pyramid levels) are not otherwise passed on
+        target = AcquisitionSettings(
+            root_path=str(path),
+            overwrite=True,
+            pyramid=levels if levels > 1 else None,
+            significant_bits=core.getImageBitDepth(),
+        )
         core.mda.run(sequence, output=target, overwrite=True)
         seconds = time.perf_counter() - start
         view: Any = core.mda.get_view()

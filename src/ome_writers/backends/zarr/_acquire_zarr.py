@@ -493,13 +493,15 @@ class AcquireZarrBackend(Backend):
         *,
         visit: bool = False,
     ) -> None:
-        """Journal per-frame metadata; each array's ``zarr.json`` declares the
-        complete shards (up to `targets`, default: of the frames received so
-        far), waiting up to `wait_seconds` for acquire-zarr. A visit stops
-        declaring once close has started (close declares every array)."""
+        """Journal per-frame metadata and write changed display settings;
+        each array's ``zarr.json`` declares the complete shards (up to
+        `targets`, default: of the frames received so far), waiting up to
+        `wait_seconds` for acquire-zarr. A visit stops declaring once close
+        has started (close declares every array)."""
         self._await_ahead()  # each array's first document is written
         self.hierarchy.journal_new()
         self.hierarchy.describe_not_acquired(self._index_shape)
+        self.hierarchy.write_display()
         if len(self.storage_shape) < 3:  # one frame per array: written at close
             return
         if targets is None:

@@ -150,7 +150,8 @@ class ZarrDataset(Backend):
         for the writes in flight to land, then each unbounded array's
         ``zarr.json`` declaring those extents (one document write per array
         that grew, never room grown ahead), the per-frame metadata journal,
-        and the progress record in the root's ``zarr.json``."""
+        the display settings (when changed) and the progress record in the
+        root's ``zarr.json``."""
         self._wait_for_background()  # a dataset after a crash has all it names
         arrays = self.arrays
         land: Callable[[], None] | None = None
@@ -169,6 +170,7 @@ class ZarrDataset(Backend):
             if extents:
                 arrays.declare(extents)
             hierarchy.journal_new()
+            hierarchy.write_display()
             # last: every frame it counts has landed and is declared
             hierarchy.write_progress(frames_done)
 

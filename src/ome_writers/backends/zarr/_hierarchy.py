@@ -23,6 +23,11 @@ from ome_writers._version import __version__
 from ome_writers.backends._base import json_safe
 from ome_writers.backends.zarr._group_documents import GroupsAhead
 from ome_writers.metadata import _ngff06
+from ome_writers.metadata._display import (
+    DisplaySettings,
+    apply_to_omero,
+    omero_defaults,
+)
 from ome_writers.metadata._frame_metadata import JOURNAL_NAME, FrameMetadataJournal
 from ome_writers.metadata._ome_xml_text import collection_text
 from ome_writers.metadata._progress import HEARTBEAT, PROGRESS_KEY, WRITING
@@ -64,6 +69,8 @@ class ZarrHierarchy:
     progress : ProgressRecord or None
         The dataset's progress record, kept in the root group's attributes
         (``ome_writers.progress``); None: the dataset states none.
+    display : DisplaySettings or None
+        What the user set for displaying each channel (NGFF ``omero``).
     """
 
     def __init__(
@@ -74,8 +81,11 @@ class ZarrHierarchy:
         frame_metadata: FrameMetadataLog,
         display_ranges: DisplayRanges | None,
         progress: ProgressRecord | None = None,
+        display: DisplaySettings | None = None,
     ) -> None:
         self.settings = settings
+        self.display = display or DisplaySettings()
+        self._display_version = 0  # of the display settings last written
         self.root = root
         self.router = router
         self.display_ranges = display_ranges
@@ -108,6 +118,7 @@ class ZarrHierarchy:
             context.frame_metadata,
             context.display_ranges,
             context.progress,
+            context.display,
         )
 
     @property
@@ -198,6 +209,27 @@ class ZarrHierarchy:
             write_group(self.root, ".", self.attributes["."])
             self._progress_at = now
 
+    # ----------------------------------------------------------------- display
+
+    def write_display(self) -> None:
+        """Write the images' documents again when the display settings
+        changed since they were last written (a loss-window visit)."""
+        if self.display.version == self._display_version:
+            return
+        with self._root_lock:
+            self._apply_display()
+            write_groups(self.root, self._image_documents(), atomic=True)
+
+    def _apply_display(self) -> None:
+        """The current display settings into every image's ``omero``."""
+        version, channels = self.display.snapshot()
+        self._display_version = version
+        if not channels:
+            return
+        defaults = omero_defaults(self.settings)
+        for path in self.image_paths:
+            apply_to_omero(self.attributes[path], channels, defaults)
+
     # ---------------------------------------------------------- frame metadata
 
     def journal_new(self) -> None:
@@ -238,7 +270,8 @@ class ZarrHierarchy:
 
     def write_frame_metadata(self, shape_of: Callable[[int], Sequence[int]]) -> None:
         """Every frame's metadata into the images' ``zarr.json`` (at close),
-        with display windows from the observed pixel ranges.
+        with display windows from the observed pixel ranges and what the user
+        set for displaying the channels.
 
         Up to `INLINE_FRAME_RECORDS` records of an image go into its
         ``zarr.json``; more stay in its local journal file, which ``zarr.json``
@@ -259,6 +292,8 @@ class ZarrHierarchy:
         for position, path in enumerate(self.image_paths):
             if ranges is not None:
                 set_windows(self.attributes[path], ranges.windows(position))
+        self._apply_display()  # what the user set wins over what was seen
+        for position, path in enumerate(self.image_paths):
             file = self.root / path / JOURNAL_NAME
             count = journal.count(file)
             if count > INLINE_FRAME_RECORDS and isinstance(file, Path):
