@@ -21,7 +21,12 @@ from ome_writers.backends.zarr._group_documents import GroupsAhead
 from ome_writers.metadata._frame_metadata import JOURNAL_NAME, FrameMetadataJournal
 from ome_writers.metadata._ome_xml_text import collection_text
 from ome_writers.metadata._progress import PROGRESS_KEY, WRITING
-from ome_writers.metadata._zarr_groups import set_windows, write_group, write_groups
+from ome_writers.metadata._zarr_groups import (
+    is_group,
+    set_windows,
+    write_group,
+    write_groups,
+)
 from ome_writers.metadata._zarr_layout import plan_layout
 
 if TYPE_CHECKING:
@@ -75,13 +80,17 @@ class ZarrHierarchy:
         self.display_ranges = display_ranges
         self.layout = plan_layout(settings)
         self.image_paths = self.layout.image_paths
+        #: 2 for OME-Zarr 0.4, 3 for 0.5
+        self.zarr_format: int = getattr(settings.format, "zarr_format", 3)
         self.progress = progress
         # the root document is written from several threads (a visit's
         # progress, metadata calls, close): one at a time, each whole
         self._root_lock = threading.RLock()
         self._progress_frames = -1  # frames of the progress last written
         # group documents: built and written in the background (`prepare`)
-        self._groups = GroupsAhead(settings, self.layout, self._root_extra)
+        self._groups = GroupsAhead(
+            settings, self.layout, self._root_extra, zarr_format=self.zarr_format
+        )
         image_paths = self.image_paths
         self.journal = FrameMetadataJournal(
             frame_metadata, lambda position: root / image_paths[position] / JOURNAL_NAME
@@ -120,11 +129,13 @@ class ZarrHierarchy:
                     f"Zarr group already exists at {root}. "
                     "Use overwrite=True to replace it."
                 )
-            remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
+            remove_dataset(root, is_dataset=is_group(root))
         # a process killed before the real documents exist leaves a Zarr
         # group, which `overwrite=True` recognizes as a dataset of ours; a
         # reader finds it being written
-        write_group(root, ".", self._root_extra(), atomic=False)
+        write_group(
+            root, ".", self._root_extra(), atomic=False, zarr_format=self.zarr_format
+        )
 
     def start(self, *, ome_xml_ahead: bool) -> None:
         """Build and write the group documents in the background (and a
@@ -180,7 +191,9 @@ class ZarrHierarchy:
             if frames <= self._progress_frames:  # a later visit said as much
                 return
             self.set_progress(frames, WRITING)
-            write_group(self.root, ".", self.attributes["."])
+            write_group(
+                self.root, ".", self.attributes["."], zarr_format=self.zarr_format
+            )
 
     # ---------------------------------------------------------- frame metadata
 
@@ -196,7 +209,12 @@ class ZarrHierarchy:
         with self._root_lock:
             for position, path in enumerate(self.image_paths):
                 self._set_image_attributes(path, position, shape_of)
-            write_groups(self.root, self._image_documents(), atomic=True)
+            write_groups(
+                self.root,
+                self._image_documents(),
+                atomic=True,
+                zarr_format=self.zarr_format,
+            )
 
     def write_frame_metadata(self, shape_of: Callable[[int], Sequence[int]]) -> None:
         """Every frame's metadata into the images' ``zarr.json`` (at close),
@@ -225,9 +243,16 @@ class ZarrHierarchy:
                 )
         # a plate's hundreds of documents are replaced on a few threads
         with self._root_lock:
-            write_groups(self.root, self._image_documents(), atomic=True)
+            write_groups(
+                self.root,
+                self._image_documents(),
+                atomic=True,
+                zarr_format=self.zarr_format,
+            )
             if "." not in self.image_paths:
-                write_group(self.root, ".", self.attributes["."])
+                write_group(
+                    self.root, ".", self.attributes["."], zarr_format=self.zarr_format
+                )
         journal.remove(keep=kept)
 
     def _set_image_attributes(
@@ -309,13 +334,15 @@ class ZarrHierarchy:
                 if "ome_writers" in self.attributes[path]:
                     new["ome_writers"] = self.attributes[path]["ome_writers"]
                 self.attributes[path] = new
-                write_group(self.root, path, new)
+                write_group(self.root, path, new, zarr_format=self.zarr_format)
 
     def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
         """Store a namespaced mapping in the root group's attributes."""
         with self._root_lock:
             self.attributes["."][namespace] = metadata
-            write_group(self.root, ".", self.attributes["."])
+            write_group(
+                self.root, ".", self.attributes["."], zarr_format=self.zarr_format
+            )
 
     def rewrite_groups(self) -> None:
         """Write every group document that is not an image's again (after a
@@ -323,4 +350,6 @@ class ZarrHierarchy:
         with self._root_lock:
             for group, attributes in self.attributes.items():
                 if group not in self.image_paths:
-                    write_group(self.root, group, attributes)
+                    write_group(
+                        self.root, group, attributes, zarr_format=self.zarr_format
+                    )
