@@ -64,7 +64,7 @@ def inspect_dataset(path: str | Path) -> DatasetReport:
         report = DatasetReport(path, "unreadable")
         report.problems.append("does not exist")
         return report
-    if (path / "zarr.json").is_file():
+    if (path / "zarr.json").is_file() or (path / ".zgroup").is_file():
         return inspect_zarr(path)
     if (path / "manifest.json").is_file():
         return _inspect_scratch(path)
