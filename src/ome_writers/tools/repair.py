@@ -11,7 +11,7 @@ arrays are readable without repair (every chunk written before the last
 loss-window visit or checkpoint is readable as it is); arrays that declare
 room past their last frame (written so by older versions, or other writers)
 are cut to it, and the per-frame metadata journals beside the images are
-moved into their ``zarr.json``.
+moved into their ``zarr.json`` (``.zattrs`` in OME-Zarr 0.4).
 """
 
 from __future__ import annotations

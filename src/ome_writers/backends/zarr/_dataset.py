@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 class ZarrDataset(Backend):
-    """OME-Zarr v0.5 through a library that writes arrays by index."""
+    """OME-Zarr through a library that writes arrays by index."""
 
     #: how the library writes arrays
     library: ClassVar[ZarrLibrary]
