@@ -1,4 +1,4 @@
-"""Stream camera frames into OME-Zarr v0.5 and OME-TIFF."""
+"""Stream camera frames into OME-Zarr (v0.5, or v0.4) and OME-TIFF."""
 
 from ome_writers._schema import (
     AcquisitionSettings,

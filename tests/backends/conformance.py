@@ -59,7 +59,9 @@ from tests.router.strategies import acquisitions
 
 from .params import root_for
 from .readers import (
+    array_layout,
     attributes,
+    ngff,
     read_tiff,
     read_zarr,
     tiff_files,
@@ -401,6 +403,10 @@ class BackendConformance:
         """Where a dataset of this backend is written, for a test directory."""
         return root_for(directory, self.backend)
 
+    def output_format(self) -> Any:
+        """The `format=` of this suite's settings: the backend's name."""
+        return self.backend
+
     def make_settings(
         self,
         dims: Sequence[Dimension],
@@ -412,7 +418,7 @@ class BackendConformance:
         """uint16 settings for this backend; Y, X in µm (0.5 per pixel)."""
         return AcquisitionSettings(
             root_path=self.root_path(root or self.tmp),
-            format=self.backend,
+            format=self.output_format(),
             dimensions=[
                 *dims,
                 Dimension(name="y", count=shape[0], unit="um", scale=0.5),
@@ -525,7 +531,7 @@ class BackendConformance:
                 {
                     **base.model_dump(),
                     "root_path": self.root_path(tmp),
-                    "format": self.backend,
+                    "format": self.output_format(),
                 }
             )
             stream = create_stream(settings)
@@ -867,14 +873,18 @@ class ZarrConformance(BackendConformance):
     def read_back(self, settings: AcquisitionSettings, position: int) -> np.ndarray:
         return to_declared(settings, read_zarr(zarr_array_paths(settings)[position]))
 
-    def check_dataset(self, settings: AcquisitionSettings) -> None:
+    def validate(self, root: Path) -> None:
+        """The dataset validates with yaozarrs."""
         import yaozarrs
 
-        yaozarrs.validate_zarr_store(settings.output_path)
+        yaozarrs.validate_zarr_store(str(root))
+
+    def check_dataset(self, settings: AcquisitionSettings) -> None:
         root = Path(settings.output_path)
+        self.validate(root)
         groups = zarr_image_groups(root, settings.positions)
         if groups != [root]:  # a collection or plate: images named by position
-            names = [attributes(g)["ome"]["multiscales"][0]["name"] for g in groups]
+            names = [ngff(g)["multiscales"][0]["name"] for g in groups]
             assert names == [p.name for p in settings.positions]
         dims = {d.name: d for d in settings.dimensions}
         frame_names = [d.name for d in settings.frame_dimensions]
@@ -887,8 +897,8 @@ class ZarrConformance(BackendConformance):
             rank = {"time": 0, "channel": 1, "space": 3}
             order = sorted(index, key=lambda n: rank.get(_kind(dims[n]), 2))
         for path in zarr_array_paths(settings):
-            meta = json.loads((path / "zarr.json").read_text())
-            names = meta["dimension_names"]
+            layout = array_layout(path)
+            names = layout.names
             assert names == [*order, *frame_names], path
             chunks = [
                 dims[n].chunk_size or (dims[n].count if n in frame_names else 1)
@@ -898,31 +908,19 @@ class ZarrConformance(BackendConformance):
                 c * (dims[n].shard_size_chunks or 1)
                 for c, n in zip(chunks, names, strict=True)
             ]
-            codecs = meta["codecs"]
-            grid = meta["chunk_grid"]["configuration"]["chunk_shape"]
-            inner = grid
-            if codecs[0]["name"] == "sharding_indexed":
-                inner = codecs[0]["configuration"]["chunk_shape"]
-            elif any(d.shard_size_chunks for d in settings.dimensions):
+            grid = layout.shards or layout.chunks
+            if layout.shards is None and any(
+                d.shard_size_chunks for d in settings.dimensions
+            ):
                 raise AssertionError(f"{path}: shards requested, none written")
-            assert (inner, grid) == (chunks, shards), path
+            assert (layout.chunks, grid) == (chunks, shards), path
 
     def stored_compression(self, settings: AcquisitionSettings) -> str:
-        path = zarr_array_paths(settings)[0]
-        codecs = json.loads((path / "zarr.json").read_text())["codecs"]
-        if codecs[0]["name"] == "sharding_indexed":
-            codecs = codecs[0]["configuration"]["codecs"]
-        compressors = [c for c in codecs if c["name"] not in ("bytes", "transpose")]
-        if not compressors:
-            return "none"
-        (codec,) = compressors
-        if codec["name"] == "blosc":
-            return f"blosc-{codec['configuration']['cname']}"
-        return str(codec["name"])
+        return array_layout(zarr_array_paths(settings)[0]).compression
 
     def read_image_metadata(self, settings: AcquisitionSettings) -> ImageMetadata:
         group = zarr_image_groups(Path(settings.output_path), settings.positions)[0]
-        ome = attributes(group)["ome"]
+        ome = ngff(group)
         multiscale = ome["multiscales"][0]
         scale = multiscale["datasets"][0]["coordinateTransformations"][0]["scale"]
         return ImageMetadata(
@@ -938,8 +936,7 @@ class ZarrConformance(BackendConformance):
     ) -> dict[tuple[int, ...], dict[str, Any]]:
         root = Path(settings.output_path)
         records = attributes(root)["ome_writers"]["frame_metadata"]
-        path = zarr_array_paths(settings)[0]
-        names = json.loads((path / "zarr.json").read_text())["dimension_names"][:-2]
+        names = array_layout(zarr_array_paths(settings)[0]).names[:-2]
         declared = [d.name for d in settings.array_dimensions[:-2]]
         out = {}
         for record in records:
@@ -970,6 +967,51 @@ class ZarrConformance(BackendConformance):
             ranges.add((window["min"], window["max"]))
         (values,) = ranges
         return shown, values
+
+
+class ZarrNgff04Conformance(ZarrConformance):
+    """The OME-Zarr cases written as OME-Zarr 0.4 (Zarr v2): read by
+    zarr-python and tensorstore as Zarr v2 arrays, validated by yaozarrs as
+    NGFF 0.4; shards, which Zarr v2 lacks, are refused with the settings."""
+
+    def output_format(self) -> Any:
+        return {"backend": self.backend, "ngff_version": "0.4"}
+
+    def validate(self, root: Path) -> None:
+        """NGFF 0.4 on Zarr v2, valid for yaozarrs. A collection is validated
+        image by image: yaozarrs finds the version of a 0.4 collection in an
+        image named "0" only, while the OME group's series may name them."""
+        import yaozarrs
+
+        assert json.loads((root / ".zgroup").read_text()) == {"zarr_format": 2}
+        assert not list(root.rglob("zarr.json")), "a Zarr v3 document in 0.4"
+        attrs = attributes(root)
+        if "bioformats2raw.layout" in attrs and "plate" not in attrs:
+            yaozarrs.v04.Bf2Raw.model_validate(attrs)
+            series = yaozarrs.v04.Series.model_validate(ngff(root / "OME")).series
+            images = [root / name for name in series]
+        else:
+            images = [root]
+        for image in images:
+            group = yaozarrs.validate_zarr_store(str(image))
+            assert (group.zarr_format, group.ome_version()) == (2, "0.4")
+
+    def check_dataset(self, settings: AcquisitionSettings) -> None:
+        super().check_dataset(settings)
+        root = Path(settings.output_path)
+        for group in zarr_image_groups(root, settings.positions):
+            (multiscale,) = ngff(group)["multiscales"]
+            assert multiscale["version"] == "0.4"
+
+    @pytest.mark.parametrize("scenario", list(SCENARIOS))
+    def test_scenario(self, scenario: str) -> None:
+        case = SCENARIOS[scenario]
+        if any(d.shard_size_chunks for d in case.dims):
+            with pytest.raises(ValueError, match="Zarr v2, which has no shards"):
+                self.make_settings(case.dims, **case.kwargs)
+            assert not any(self.tmp.iterdir())
+            return
+        super().test_scenario(scenario)
 
 
 class TiffConformance(BackendConformance):

@@ -217,6 +217,7 @@ class AcquisitionSettings(SettingsModel):
             check_position_dimensions(geometry)
             check_frame_order(geometry)
             self._check_pyramid()
+            self._check_zarr_format()
         return self
 
     def _check_location(self) -> None:
@@ -295,6 +296,26 @@ class AcquisitionSettings(SettingsModel):
                     f"significant_bits={bits} does not fit dtype {name}: it "
                     f"must be from 1 to {width}"
                 )
+
+    def _check_zarr_format(self) -> None:
+        """Zarr v2 (OME-Zarr 0.4) has no shards."""
+        fmt = self.format
+        if not isinstance(fmt, OmeZarrFormat) or fmt.zarr_format != 2:
+            return
+        own = (p.dimensions or () for p in self.positions)
+        sharded = sorted(
+            {
+                d.name
+                for d in (*self.dimensions, *(d for dims in own for d in dims))
+                if d.shard_size_chunks
+            }
+        )
+        if sharded:
+            raise ValueError(
+                f"OME-Zarr {fmt.ngff_version} is stored as Zarr v2, which has no "
+                f"shards: remove shard_size_chunks from {sharded}, or write "
+                "ngff_version='0.5'"
+            )
 
     def _check_storage_order(self) -> None:
         order = self.storage_order

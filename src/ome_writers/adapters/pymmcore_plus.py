@@ -177,6 +177,10 @@ class OMEWriterHandler:
         Replace an existing dataset (only for path outputs).
     dimension_overrides : Mapping, optional
         Per-dimension field updates, e.g. ``{"z": {"chunk_size": 16}}``.
+    format : OmeZarrFormat | OmeTiffFormat | str | Mapping
+        The output format of a path output, as `AcquisitionSettings.format`
+        takes it, e.g. ``{"ngff_version": "0.4"}`` for OME-Zarr 0.4. Default:
+        from the path's suffix.
 
     Examples
     --------
@@ -190,13 +194,21 @@ class OMEWriterHandler:
         *,
         overwrite: bool = False,
         dimension_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        format: Any = "auto",
     ) -> None:
         if isinstance(output, AcquisitionSettings):
+            if format != "auto":
+                raise ValueError(
+                    "format= applies to a path output; settings carry their own "
+                    "(AcquisitionSettings(format=...))"
+                )
             self._base = output
         elif str(output).rstrip("/:").lower() in ("memory", "scratch"):
             self._base = AcquisitionSettings(format="scratch", overwrite=overwrite)
         else:
-            self._base = AcquisitionSettings(root_path=str(output), overwrite=overwrite)
+            self._base = AcquisitionSettings(
+                root_path=str(output), overwrite=overwrite, format=format
+            )
         self._overrides = dimension_overrides
         self._stream: OMEStream | None = None
         self.settings: AcquisitionSettings | None = None

@@ -110,6 +110,16 @@ class Backend(ABC):
         problem = _location_problem(cls.record(), settings)
         if problem:
             return problem
+        from ome_writers._schema._format import OmeZarrFormat
+
+        fmt = settings.format
+        if isinstance(fmt, OmeZarrFormat) and not cls.record().writes_zarr_format(
+            fmt.zarr_format
+        ):
+            return (
+                f"the {cls.name} backend does not write Zarr v{fmt.zarr_format} "
+                f"(OME-Zarr {fmt.ngff_version})"
+            )
         compression = settings.compression or "none"
         allowed = cls.record().compressions
         if allowed and compression not in allowed:

@@ -1,7 +1,11 @@
-"""OME-Zarr hierarchy and group metadata, built from yaozarrs models (v0.5).
+"""OME-Zarr hierarchy and group metadata (NGFF 0.5 or 0.4), built from
+yaozarrs models.
 
+NGFF 0.5 keeps its documents under the ``ome`` key of a group's attributes;
+0.4 keeps them as the attributes themselves (each with its own ``version``).
 NGFF 0.6rc0 documents are the 0.5 ones restated with coordinate systems
-(`_ngff06`)."""
+(`_ngff06`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import yaozarrs.v04 as ngff04
 import yaozarrs.v05 as ngff
 
 from ome_writers._io._paths import safe_segment
@@ -20,7 +25,25 @@ from ome_writers.metadata._display import value_range
 from ome_writers.metadata._zarr_layout import ZarrLayout, plan_layout, well_path
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from ome_writers._schema import AcquisitionSettings, Dimension, Position
+
+
+def ngff_version(settings: AcquisitionSettings) -> str:
+    """The NGFF version `settings` write ("0.5" unless the format says)."""
+    version: str = getattr(settings.format, "ngff_version", "0.5")
+    return version
+
+
+def _models(version: str) -> ModuleType:
+    """The yaozarrs models of one NGFF version."""
+    return ngff04 if version == "0.4" else ngff
+
+
+def _attributes(version: str, document: dict[str, Any]) -> dict[str, Any]:
+    """A group's attributes holding one NGFF `document`."""
+    return document if version == "0.4" else {"ome": document}
 
 
 def _dump(model: Any) -> dict[str, Any]:
@@ -60,13 +83,15 @@ def _color(channel: Channel | str) -> str:
 def image_attributes(
     settings: AcquisitionSettings, name: str | None = None
 ) -> dict[str, Any]:
-    """The ``ome`` attributes of one image group (axes in storage order)."""
+    """The NGFF document of one image group (axes in storage order): its
+    ``ome`` attributes (0.5), or its attributes (0.4)."""
+    models = _models(ngff_version(settings))
     dims = settings.array_storage_dimensions
     datasets = [
-        ngff.Dataset(path=str(level), coordinateTransformations=transforms)
+        models.Dataset(path=str(level), coordinateTransformations=transforms)
         for level, transforms in enumerate(level_transforms(settings))
     ]
-    multiscale = ngff.Multiscale(
+    multiscale = models.Multiscale(
         name=name, axes=[_axis(d) for d in dims], datasets=datasets
     )
     omero = None
@@ -83,19 +108,20 @@ def image_attributes(
             for c in channel_dim.coords
         ]
         omero = ngff.Omero(channels=channels)
-    return _dump(ngff.Image(multiscales=[multiscale], omero=omero))
+    return _dump(models.Image(multiscales=[multiscale], omero=omero))
 
 
 def level_transforms(settings: AcquisitionSettings) -> list[list[Any]]:
     """Coordinate transformations of every pyramid level (level 0 first)."""
+    models = _models(ngff_version(settings))
     dims = settings.array_storage_dimensions
     pyramid = settings.pyramid or Pyramid(levels=1)
     out: list[list[Any]] = []
     for level in range(settings.pyramid_levels):
         scale, translation = level_transform(pyramid, dims, level)
-        transforms: list[Any] = [ngff.ScaleTransformation(scale=scale)]
+        transforms: list[Any] = [models.ScaleTransformation(scale=scale)]
         if any(translation):
-            transforms.append(ngff.TranslationTransformation(translation=translation))
+            transforms.append(models.TranslationTransformation(translation=translation))
         out.append(transforms)
     return out
 
@@ -186,8 +212,8 @@ def group_documents(
     """Group path -> attributes of every group of `layout`, in creation order
     (in the NGFF version `settings.format` names)."""
     if ngff_version(settings) != _ngff06.VERSION:
-        return _documents_05(settings, layout, stage=True)
-    groups = _documents_05(settings, layout, stage=False)
+        return _documents(settings, layout, stage=True)
+    groups = _documents(settings, layout, stage=False)
     # per image: its stage coordinates, or None where none can be placed
     stages: list[list[float] | None] = []
     for position in settings.positions:
@@ -197,15 +223,20 @@ def group_documents(
     return _ngff06.restated(groups, layout, stages, scene=not settings.is_ragged)
 
 
-def ngff_version(settings: AcquisitionSettings) -> str:
-    """The NGFF version `settings` write ("0.5" for anything but OME-Zarr)."""
-    return str(getattr(settings.format, "ngff_version", "0.5"))
-
-
-def _documents_05(
+def _documents(
     settings: AcquisitionSettings, layout: ZarrLayout, *, stage: bool
 ) -> dict[str, dict[str, Any]]:
-    """The v0.5 documents; `stage`: stage positions in the levels' translations."""
+    """The 0.5 or 0.4 documents (0.6rc0 restates the 0.5 ones); `stage`:
+    stage positions in the levels' translations."""
+    version = ngff_version(settings)
+    models = _models(version)
+
+    def attributes(model: Any) -> dict[str, Any]:
+        return _attributes(version, _dump(model))
+
+    def image(name: str | None, position: Position) -> dict[str, Any]:
+        return _attributes(version, named_image(name, position))
+
     groups: dict[str, dict[str, Any]] = {}
     positions = settings.positions
     named_image = _ImageAttributes(settings, stage)
@@ -213,39 +244,39 @@ def _documents_05(
         plate = settings.plate
         assert plate is not None
         well_defs = [
-            ngff.PlateWell(
+            models.PlateWell(
                 path=well_path(r, c),
                 rowIndex=plate.row_names.index(r),
                 columnIndex=plate.column_names.index(c),
             )
             for r, c in layout.wells
         ]
-        plate_def = ngff.PlateDef(
+        plate_def = models.PlateDef(
             name=plate.name,
-            rows=[ngff.Row(name=safe_segment(r)) for r in plate.row_names],
-            columns=[ngff.Column(name=safe_segment(c)) for c in plate.column_names],
+            rows=[models.Row(name=safe_segment(r)) for r in plate.row_names],
+            columns=[models.Column(name=safe_segment(c)) for c in plate.column_names],
             wells=well_defs,
         )
-        groups["."] = {"ome": _dump(ngff.Plate(plate=plate_def))}
+        groups["."] = attributes(models.Plate(plate=plate_def))
         for (r, c), fovs in layout.wells.items():
             groups.setdefault(safe_segment(r), {})
-            images = [ngff.FieldOfView(path=f) for f in fovs]
-            groups[well_path(r, c)] = {
-                "ome": _dump(ngff.Well(well=ngff.WellDef(images=images)))
-            }
+            images = [models.FieldOfView(path=f) for f in fovs]
+            groups[well_path(r, c)] = attributes(
+                models.Well(well=models.WellDef(images=images))
+            )
         for p, path in zip(positions, layout.image_paths, strict=True):
-            groups[path] = {"ome": named_image(p.name, p)}
+            groups[path] = image(p.name, p)
     elif layout.kind == "collection":
         coordinates = settings.geometry.series_coordinates
-        bf2raw = ngff.Bf2Raw(bioformats2raw_layout=3)  # type: ignore[call-arg]
-        groups["."] = {"ome": _dump(bf2raw)}
-        groups["OME"] = {"ome": _dump(ngff.Series(series=list(layout.image_paths)))}
+        bf2raw = models.Bf2Raw(bioformats2raw_layout=3)
+        groups["."] = attributes(bf2raw)
+        groups["OME"] = attributes(models.Series(series=list(layout.image_paths)))
         for k, (p, name) in enumerate(zip(positions, layout.image_paths, strict=True)):
-            groups[name] = {"ome": named_image(p.name, p)}
+            groups[name] = image(p.name, p)
             if coordinates is not None:  # which index of each series dimension
                 groups[name]["ome_writers"] = {"series": coordinates[k]}
     else:
-        groups["."] = {"ome": named_image(None, positions[0])}
+        groups["."] = image(None, positions[0])
     return groups
 
 

@@ -2,8 +2,9 @@
 
 Single images, bioformats2raw collections and plates; several images become
 one leading dimension ``p``. A dataset this library is writing states its
-progress in the root group's ``zarr.json`` (``attributes.ome_writers.progress``,
-docs/reading.md); a dataset without one is complete as it is.
+progress in the root group's attributes (``ome_writers.progress`` in its
+``zarr.json``, or ``.zattrs`` of Zarr v2; docs/reading.md); a dataset without
+one is complete as it is.
 """
 
 from __future__ import annotations
@@ -76,7 +77,11 @@ class ZarrSource(Source):
         self.location = location
         self._lock = threading.Lock()
         attrs, node = _group_attributes(location, "")
-        self._root_stamp = location.stamp("zarr.json")
+        # the document holding the root's attributes, replaced whole
+        self._root_document = (
+            "zarr.json" if location.read_bytes("zarr.json") is not None else ".zattrs"
+        )
+        self._root_stamp = location.stamp(self._root_document)
         record = (attrs.get("ome_writers") or {}).get(PROGRESS_KEY)
         self._progress = self._parse(record)
         ome = _ngff(attrs)
@@ -126,7 +131,7 @@ class ZarrSource(Source):
     def _parse(self, record: Any) -> Progress | None:
         if record is None:
             return None
-        return parse_progress(record, f"{self.location.path('zarr.json')}")
+        return parse_progress(record, f"{self.location.path(self._root_document)}")
 
     def _plate_images(self, plate: Any) -> list[str]:
         if self._progress is not None and self._progress.image_paths:
@@ -293,7 +298,7 @@ class ZarrSource(Source):
         )
 
     def refresh(self) -> Snapshot:
-        stamp = self.location.stamp("zarr.json")
+        stamp = self.location.stamp(self._root_document)
         if stamp is not None and stamp == self._root_stamp:
             return self._snapshot
         attrs, _ = _group_attributes(self.location, "")

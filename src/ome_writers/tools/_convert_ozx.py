@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 #: options that change how the pixels are stored: given, a source is rewritten
-_STORAGE_OPTIONS = ("format", "chunks", "shards", "compression", "pyramid", "axes")
+_STORAGE_OPTIONS = (
+    "format",
+    "ngff_version",
+    "chunks",
+    "shards",
+    "compression",
+    "pyramid",
+    "axes",
+)
 
 
 def _check_format(format: str | None) -> None:
@@ -120,6 +128,12 @@ def convert_to_ozx(
     are `convert`'s.
     """
     _check_format(options.get("format"))
+    if options.get("ngff_version") == "0.4":
+        raise ValueError(
+            "A .ozx archive holds Zarr v3 (OME-Zarr 0.5 or later); "
+            "ngff_version='0.4' writes Zarr v2. Write a .ome.zarr directory "
+            "for 0.4, or leave ngff_version out."
+        )
     target = resolve_output(os.fspath(dest))
     _refuse_existing(target, dest, overwrite)
     existed = target.exists()

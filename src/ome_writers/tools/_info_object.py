@@ -2,9 +2,10 @@
 
 The dataset is described from a sparse local copy, so that the OME-Zarr
 inspection reads it as it reads a directory: every document (``zarr.json``,
-OME-XML, frame-metadata journals) is downloaded; of each chunk object only
-what the inspection reads is fetched: nothing (its existence is the listing's)
-or, for a shard, its index at the end. A dataset of any size costs one
+or ``.zgroup``/``.zarray``/``.zattrs``, OME-XML, frame-metadata journals) is
+downloaded; of each chunk object only what the inspection reads is fetched:
+nothing (its existence is the listing's) or, for a shard, its index at the
+end. A dataset of any size costs one
 listing, its documents and one ranged read per shard.
 """
 
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
     from ome_writers._schema._object_storage import S3Options
 
-_DOCUMENT_SUFFIXES = (".json", ".xml", ".jsonl")
+# Zarr v3 and v2 documents, OME-XML, frame-metadata journals
+_DOCUMENT_SUFFIXES = (".json", ".zattrs", ".zgroup", ".zarray", ".xml", ".jsonl")
 
 
 def inspect_object_dataset(url: str, options: S3Options | None = None) -> DatasetReport:
@@ -42,7 +44,7 @@ def inspect_object_dataset(url: str, options: S3Options | None = None) -> Datase
         report = DatasetReport(url, "unreadable")
         report.problems.append(str(e))
         return report
-    if "zarr.json" not in keys:
+    if "zarr.json" not in keys and ".zgroup" not in keys:
         report = DatasetReport(root, "unknown")
         report.problems.append("no OME-Zarr dataset (zarr.json) at this prefix")
         return report

@@ -1,7 +1,9 @@
 """`ome-writers info` for OME-Zarr: the NGFF documents and arrays, read as JSON.
 
-Every ``zarr.json`` is read with `json` (chunk directories are not walked for
-them); yaozarrs validates the hierarchy. Which frames an image holds comes
+Every ``zarr.json`` (Zarr v3, OME-Zarr 0.5) or ``.zgroup``/``.zarray`` with
+its ``.zattrs`` (Zarr v2, OME-Zarr 0.4) is read with `json` (chunk
+directories are not walked for them), a v2 document in the shape of a v3 one;
+yaozarrs validates the hierarchy. Which frames an image holds comes
 from the frame metadata this package writes (``attributes.ome_writers``), and
 where that does not account for every frame, from the chunk files on disk.
 """
@@ -59,9 +61,7 @@ def inspect_zarr(path: Path) -> DatasetReport:
     else:
         with reader_warnings(report.warnings, "yaozarrs"):
             try:
-                import yaozarrs
-
-                yaozarrs.validate_zarr_store(str(path))
+                validate_ngff(path)
             except Exception as e:  # any reader error is a finding, not a crash
                 report.problems.append(f"yaozarrs: {e}")
     for name, doc in nodes.items():
@@ -92,7 +92,7 @@ def inspect_zarr(path: Path) -> DatasetReport:
     ]
     for k, (group, well) in enumerate(order):
         if "multiscales" not in _ome(nodes.get(group, {})):
-            report.problems.append(f"{group}: no image group (zarr.json) found")
+            report.problems.append(f"{group}: no image group found")
             continue
         stage = stages[k] if report.layout == "collection" and k < len(stages) else {}
         try:
@@ -105,8 +105,36 @@ def inspect_zarr(path: Path) -> DatasetReport:
     return report
 
 
+def validate_ngff(path: Path) -> None:
+    """Validate the OME-Zarr hierarchy at `path` with yaozarrs; raise its error.
+
+    yaozarrs finds the version of an OME-Zarr 0.4 collection (whose root and
+    ``OME`` group state none) in an image named ``0`` only, while 0.4 lets
+    the ``OME`` group's ``series`` name them: such a collection is validated
+    as its parts, the root and ``OME`` documents and every image listed.
+    """
+    import yaozarrs
+
+    group = yaozarrs.open_group(str(path))
+    attributes = dict(group.attrs)
+    if (
+        group.zarr_format == 2
+        and group.ome_version() is None
+        and "bioformats2raw.layout" in attributes
+        and "plate" not in attributes
+        and "OME" in group
+    ):
+        yaozarrs.v04.Bf2Raw.model_validate(attributes)
+        ome = yaozarrs.v04.Series.model_validate(dict(group["OME"].attrs))
+        for image in ome.series:
+            yaozarrs.validate_zarr_store(str(path / image))
+        return
+    yaozarrs.validate_zarr_store(group)
+
+
 def _nodes(path: Path, report: DatasetReport) -> dict[str, dict[str, Any]]:
-    """Relative path ("." for the root) -> zarr.json of every group and array.
+    """Relative path ("." for the root) -> zarr.json of every group and array
+    (a Zarr v2 node's documents as one in that shape).
 
     Arrays are not descended into (their chunk files are not walked).
     """
@@ -115,16 +143,8 @@ def _nodes(path: Path, report: DatasetReport) -> dict[str, dict[str, Any]]:
     while pending:
         directory = pending.pop()
         name = directory.relative_to(path).as_posix()
-        doc_path = directory / "zarr.json"
-        if doc_path.is_file():
-            try:
-                doc = json.loads(doc_path.read_text(encoding="utf-8"))
-            except ValueError as e:
-                report.problems.append(f"{name}/zarr.json: {e}")
-                continue
-            if not isinstance(doc, dict):
-                report.problems.append(f"{name}/zarr.json: not a JSON object")
-                continue
+        doc = _node_document(directory, name, report)
+        if doc is not None:
             out[name] = doc
             if doc.get("node_type") == "array":
                 continue
@@ -136,8 +156,84 @@ def _nodes(path: Path, report: DatasetReport) -> dict[str, dict[str, Any]]:
     return dict(sorted(out.items()))
 
 
+def _read_object(file: Path, name: str, report: DatasetReport) -> Any:
+    """A JSON document of a node (None, and a problem, when it is broken)."""
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as e:
+        report.problems.append(f"{name}/{file.name}: {e}")
+        return None
+    if not isinstance(doc, dict):
+        report.problems.append(f"{name}/{file.name}: not a JSON object")
+        return None
+    return doc
+
+
+def _node_document(
+    directory: Path, name: str, report: DatasetReport
+) -> dict[str, Any] | None:
+    """The ``zarr.json`` of a node, or its Zarr v2 documents in that shape."""
+    if (directory / "zarr.json").is_file():
+        doc: dict[str, Any] | None = _read_object(directory / "zarr.json", name, report)
+        return doc
+    is_array = (directory / ".zarray").is_file()
+    if not is_array and not (directory / ".zgroup").is_file():
+        return None
+    attributes: dict[str, Any] = {}
+    if (directory / ".zattrs").is_file():
+        attributes = _read_object(directory / ".zattrs", name, report) or {}
+    if not is_array:
+        return {"zarr_format": 2, "node_type": "group", "attributes": attributes}
+    meta = _read_object(directory / ".zarray", name, report)
+    return None if meta is None else v2_array_document(meta, attributes)
+
+
+#: Zarr v2 blosc ``shuffle`` values, by name as Zarr v3 spells them
+_SHUFFLE = {0: "noshuffle", 1: "shuffle", 2: "bitshuffle", -1: "auto"}
+
+
+def v2_array_document(
+    meta: dict[str, Any], attributes: dict[str, Any]
+) -> dict[str, Any]:
+    """A Zarr v2 array's ``.zarray`` (and ``.zattrs``) in the shape of the
+    ``zarr.json`` of a v3 array: shape, data type, chunk grid, key encoding,
+    codecs and dimension names (xarray's ``_ARRAY_DIMENSIONS``, if any)."""
+    codecs: list[dict[str, Any]] = [{"name": "bytes"}]
+    for codec in [*(meta.get("filters") or []), meta.get("compressor")]:
+        if isinstance(codec, dict) and "id" in codec:
+            config = {k: v for k, v in codec.items() if k != "id"}
+            shuffle = config.get("shuffle")
+            if codec["id"] == "blosc" and isinstance(shuffle, int):
+                config["shuffle"] = _SHUFFLE.get(shuffle, str(shuffle))
+            codecs.append({"name": codec["id"], "configuration": config})
+    try:
+        data_type = np.dtype(meta.get("dtype")).name
+    except TypeError:
+        data_type = str(meta.get("dtype"))
+    return {
+        "zarr_format": 2,
+        "node_type": "array",
+        "shape": meta.get("shape", []),
+        "data_type": data_type,
+        "chunk_grid": {
+            "name": "regular",
+            "configuration": {"chunk_shape": meta.get("chunks", [])},
+        },
+        "chunk_key_encoding": {
+            "name": "v2",
+            "configuration": {"separator": meta.get("dimension_separator") or "."},
+        },
+        "codecs": codecs,
+        "dimension_names": attributes.get("_ARRAY_DIMENSIONS"),
+        "attributes": attributes,
+    }
+
+
 def _ome(doc: dict[str, Any]) -> dict[str, Any]:
-    ome = doc.get("attributes", {}).get("ome", {})
+    """The NGFF documents of a node: ``attributes.ome`` (0.5) or its
+    attributes (0.4, Zarr v2)."""
+    attributes = doc.get("attributes", {})
+    ome = attributes if doc.get("zarr_format") == 2 else attributes.get("ome", {})
     return ome if isinstance(ome, dict) else {}
 
 

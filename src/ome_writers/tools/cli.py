@@ -113,6 +113,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             args.dest,
             overwrite=args.overwrite,
             format=args.format,
+            ngff_version=args.ngff_version,
             chunks=args.chunks,
             shards=args.shards,
             compression=args.compression,
@@ -249,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="format (ome-zarr, ome-tiff; ome.zarr, ome.tiff are accepted too) or "
         "backend name (default: DEST suffix)",
+    )
+    convert.add_argument(
+        "--ngff-version",
+        default=None,
+        choices=["0.4", "0.5", "0.6rc0"],
+        help="OME-Zarr version to write: 0.5 (default, Zarr v3), 0.4 (Zarr v2) "
+        "or 0.6rc0 (a release candidate, Zarr v3)",
     )
     convert.add_argument(
         "--chunks",

@@ -50,7 +50,6 @@ Dask workers must see the sources and the destination at the same paths.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -110,6 +109,7 @@ def _build_settings(
     dest: str | Path,
     *,
     format: str | None = None,
+    ngff_version: str | None = None,
     overwrite: bool = False,
     chunks: Mapping[str, int] | None = None,
     shards: Mapping[str, int] | None = None,
@@ -160,12 +160,27 @@ def _build_settings(
         root_path=str(dest),
         dimensions=[Dimension(name=pname, type="position", coords=positions), *dims],
         dtype=first.dtype,
-        format=format or "auto",
+        format=_format_of(format, dest, ngff_version),
         overwrite=overwrite,
         compression=compression,
         pyramid=pyramid,
         plate=plate,
     )
+
+
+def _format_of(format: str | None, dest: str | Path, ngff_version: str | None) -> Any:
+    """`AcquisitionSettings.format` of a conversion: `format` (a name, or
+    "auto" from the suffix), as OME-Zarr of `ngff_version` when one is given."""
+    if ngff_version is None:
+        return format or "auto"
+    chosen = AcquisitionSettings(root_path=str(dest), format=format or "auto").format
+    if chosen.name != "ome-zarr":
+        raise ValueError(
+            f"An NGFF version ({ngff_version}) applies to OME-Zarr output, not to "
+            f"{chosen.name} ({dest}): write to a .ome.zarr path or pass "
+            "format='ome-zarr'."
+        )
+    return {**chosen.model_dump(), "ngff_version": ngff_version}
 
 
 def _with_chunks(
@@ -269,6 +284,7 @@ def convert(
     *,
     overwrite: bool = False,
     format: str | None = None,
+    ngff_version: str | None = None,
     chunks: Mapping[str, int] | None = None,
     shards: Mapping[str, int] | None = None,
     compression: str | None = None,
@@ -307,6 +323,9 @@ def convert(
     format : str | None
         A format or backend name (``"ome-zarr"``, ``"tensorstore"``,
         ``"tifffile"``, ...), as `AcquisitionSettings.format` takes.
+    ngff_version : "0.4" | "0.5" | None
+        The OME-Zarr version written (`OmeZarrFormat.ngff_version`): "0.4"
+        is stored as Zarr v2. None: the format's default (0.5).
     chunks, shards : Mapping[str, int] | None
         Elements per chunk, and chunks per shard, by axis name (OME-Zarr).
         Default: a whole frame per chunk, no shards.
@@ -371,6 +390,7 @@ def convert(
     _check_extras(scheduler, progress)
     options: dict[str, Any] = {
         "format": format,
+        "ngff_version": ngff_version,
         "chunks": chunks,
         "shards": shards,
         "compression": compression,
@@ -396,6 +416,7 @@ def _convert(
     *,
     overwrite: bool,
     format: str | None,
+    ngff_version: str | None,
     chunks: Mapping[str, int] | None,
     shards: Mapping[str, int] | None,
     compression: str | None,
@@ -415,6 +436,7 @@ def _convert(
         images,
         dest,
         format=format,
+        ngff_version=ngff_version,
         overwrite=overwrite,
         chunks=chunks,
         shards=shards,
@@ -514,10 +536,12 @@ def _convert_here(
             except Exception as e:
                 raise failed(image, e) from e
         if settings.format.name == "ome-zarr" and len(images) == 1:
+            from ome_writers.metadata._zarr_groups import ngff_part
+
             # a single image keeps its name (a collection's images have theirs)
             attributes = s.get_metadata()
             if "." in attributes:
-                for multiscale in attributes["."]["ome"]["multiscales"]:
+                for multiscale in ngff_part(attributes["."])["multiscales"]:
                     multiscale["name"] = images[0].name
                 s.update_metadata(attributes)
 
@@ -530,12 +554,13 @@ def _convert_parallel(
     processes: int | None,
 ) -> None:
     from ome_writers.metadata._ngff import build_layout
-    from ome_writers.metadata._zarr_groups import write_group
+    from ome_writers.metadata._zarr_groups import is_group, write_group
 
     root = resolve_output(settings.output_path)
     zarr = settings.format.name == "ome-zarr"
+    zarr_format: int = getattr(settings.format, "zarr_format", 3)
     if zarr and (root.exists() or root.is_symlink()):  # overwrite=True
-        remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
+        remove_dataset(root, is_dataset=is_group(root))
     elif root.is_dir():  # a TIFF file set: its files, as the writer replaces them
         _remove_tiff_set(root, settings.format.suffix)
     layout = build_layout(settings) if zarr else None
@@ -543,7 +568,7 @@ def _convert_parallel(
     if layout is not None:
         for path, attributes in layout.groups.items():
             if path not in layout.image_paths:
-                write_group(root, path, attributes)
+                write_group(root, path, attributes, zarr_format=zarr_format)
         places = [root / path for path in layout.image_paths]
     else:
         suffix = settings.format.suffix
@@ -576,18 +601,23 @@ def _describe_collection(
     root: Path, settings: AcquisitionSettings, layout: Any
 ) -> None:
     """Name every image group as the collection/plate does; the OME-XML."""
-    from ome_writers.metadata._zarr_groups import write_group
+    from ome_writers.metadata._zarr_groups import (
+        ngff_part,
+        read_group_attributes,
+        write_group,
+    )
 
+    zarr_format: int = getattr(settings.format, "zarr_format", 3)
     for path in layout.image_paths:
-        doc = json.loads((root / path / "zarr.json").read_text())
-        attributes = doc.get("attributes", {})
+        attributes = read_group_attributes(root / path)
         planned = layout.groups[path]
-        for multiscale in attributes["ome"]["multiscales"]:
-            multiscale["name"] = planned["ome"]["multiscales"][0].get("name")
-        for key, value in planned.items():
-            if key != "ome":
-                attributes[key] = {**attributes.get(key, {}), **value}
-        write_group(root, path, attributes)
+        name = ngff_part(planned)["multiscales"][0].get("name")
+        for multiscale in ngff_part(attributes)["multiscales"]:
+            multiscale["name"] = name
+        # what the layout adds beside the NGFF documents (series coordinates)
+        for key, value in planned.get("ome_writers", {}).items():
+            attributes.setdefault("ome_writers", {})[key] = value
+        write_group(root, path, attributes, zarr_format=zarr_format)
     if "OME" in layout.groups and not settings.is_ragged:
         from ome_writers.metadata._ome_xml_text import collection_text
 

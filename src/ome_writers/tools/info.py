@@ -67,7 +67,7 @@ def inspect_dataset(path: str | Path) -> DatasetReport:
         report = DatasetReport(path, "unreadable")
         report.problems.append("does not exist")
         return report
-    if (path / "zarr.json").is_file():
+    if (path / "zarr.json").is_file() or (path / ".zgroup").is_file():
         return inspect_zarr(path)
     if path.is_file() and (is_zip_archive(path) or is_ozx_name(path)):
         from ome_writers.tools._info_ozx import inspect_ozx

@@ -94,6 +94,8 @@ class ZarrArrays:
         Turns a failed write's error into the one to raise.
     directories_ahead : bool
         Make chunk directories ahead once the library falls behind.
+    zarr_format : int
+        3 (OME-Zarr 0.5) or 2 (OME-Zarr 0.4).
     """
 
     def __init__(
@@ -110,6 +112,7 @@ class ZarrArrays:
         explain: Callable[[BaseException], BaseException],
         *,
         directories_ahead: bool = False,
+        zarr_format: int = 3,
     ) -> None:
         self.router = router
         self.num_positions = len(paths)
@@ -163,6 +166,7 @@ class ZarrArrays:
                 else self.assembler.block_bytes
             ),
             assembled=self.assembler is not None,
+            zarr_format=zarr_format,
         )
         self.writer = make_writer(self.grid, explain)
         self.grows_ahead = self.writer.grows_ahead

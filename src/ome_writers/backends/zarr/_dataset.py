@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 class ZarrDataset(Backend):
-    """OME-Zarr v0.5 through a library that writes arrays by index."""
+    """OME-Zarr through a library that writes arrays by index."""
 
     #: how the library writes arrays
     library: ClassVar[ZarrLibrary]
@@ -65,6 +65,7 @@ class ZarrDataset(Backend):
             # the library writes chunk files below ``c/`` of a local array
             # directory; once it falls behind, make their directories ahead
             directories_ahead=self.record().makes_directories_ahead,
+            zarr_format=self.hierarchy.zarr_format,
         )
         self.finalized = False
 

@@ -32,7 +32,12 @@ from ome_writers.metadata._frame_metadata import JOURNAL_NAME, FrameMetadataJour
 from ome_writers.metadata._ome_xml_text import collection_text
 from ome_writers.metadata._progress import HEARTBEAT, PROGRESS_KEY, WRITING
 from ome_writers.metadata._time_coordinates import TimeCoordinates
-from ome_writers.metadata._zarr_groups import set_windows, write_group, write_groups
+from ome_writers.metadata._zarr_groups import (
+    is_group,
+    set_windows,
+    write_group,
+    write_groups,
+)
 from ome_writers.metadata._zarr_layout import plan_layout
 
 if TYPE_CHECKING:
@@ -91,6 +96,8 @@ class ZarrHierarchy:
         self.display_ranges = display_ranges
         self.layout = plan_layout(settings)
         self.image_paths = self.layout.image_paths
+        #: 2 for OME-Zarr 0.4, 3 for 0.5
+        self.zarr_format: int = getattr(settings.format, "zarr_format", 3)
         self.progress = progress
         # the root document is written from several threads (a visit's
         # progress, metadata calls, close): one at a time, each whole
@@ -98,7 +105,9 @@ class ZarrHierarchy:
         self._progress_frames = -1  # frames of the progress last written
         self._progress_at = -math.inf  # when it was written (monotonic)
         # group documents: built and written in the background (`prepare`)
-        self._groups = GroupsAhead(settings, self.layout, self._root_extra)
+        self._groups = GroupsAhead(
+            settings, self.layout, self._root_extra, zarr_format=self.zarr_format
+        )
         image_paths = self.image_paths
         self.times = _times_of(settings, root, image_paths)
         self.journal = FrameMetadataJournal(
@@ -141,11 +150,13 @@ class ZarrHierarchy:
                     f"Zarr group already exists at {root}. "
                     "Use overwrite=True to replace it."
                 )
-            remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
+            remove_dataset(root, is_dataset=is_group(root))
         # a process killed before the real documents exist leaves a Zarr
         # group, which `overwrite=True` recognizes as a dataset of ours; a
         # reader finds it being written
-        write_group(root, ".", self._root_extra(), atomic=False)
+        write_group(
+            root, ".", self._root_extra(), atomic=False, zarr_format=self.zarr_format
+        )
 
     def start(self, *, ome_xml_ahead: bool) -> None:
         """Build and write the group documents in the background (and a
@@ -206,7 +217,9 @@ class ZarrHierarchy:
             ):
                 return  # said already, and recently (not a heartbeat)
             self.set_progress(frames, WRITING)
-            write_group(self.root, ".", self.attributes["."])
+            write_group(
+                self.root, ".", self.attributes["."], zarr_format=self.zarr_format
+            )
             self._progress_at = now
 
     # ----------------------------------------------------------------- display
@@ -218,7 +231,12 @@ class ZarrHierarchy:
             return
         with self._root_lock:
             self._apply_display()
-            write_groups(self.root, self._image_documents(), atomic=True)
+            write_groups(
+                self.root,
+                self._image_documents(),
+                atomic=True,
+                zarr_format=self.zarr_format,
+            )
 
     def _apply_display(self) -> None:
         """The current display settings into every image's ``omero``."""
@@ -266,7 +284,12 @@ class ZarrHierarchy:
         with self._root_lock:
             for position, path in enumerate(self.image_paths):
                 self._set_image_attributes(path, position, shape_of)
-            write_groups(self.root, self._image_documents(), atomic=True)
+            write_groups(
+                self.root,
+                self._image_documents(),
+                atomic=True,
+                zarr_format=self.zarr_format,
+            )
 
     def write_frame_metadata(self, shape_of: Callable[[int], Sequence[int]]) -> None:
         """Every frame's metadata into the images' ``zarr.json`` (at close),
@@ -306,9 +329,16 @@ class ZarrHierarchy:
                 )
         # a plate's hundreds of documents are replaced on a few threads
         with self._root_lock:
-            write_groups(self.root, self._image_documents(), atomic=True)
+            write_groups(
+                self.root,
+                self._image_documents(),
+                atomic=True,
+                zarr_format=self.zarr_format,
+            )
             if "." not in self.image_paths:
-                write_group(self.root, ".", self.attributes["."])
+                write_group(
+                    self.root, ".", self.attributes["."], zarr_format=self.zarr_format
+                )
         journal.remove(keep=kept)
         if failure is not None:
             raise failure
@@ -392,13 +422,15 @@ class ZarrHierarchy:
                 if "ome_writers" in self.attributes[path]:
                     new["ome_writers"] = self.attributes[path]["ome_writers"]
                 self.attributes[path] = new
-                write_group(self.root, path, new)
+                write_group(self.root, path, new, zarr_format=self.zarr_format)
 
     def set_global_metadata(self, namespace: str, metadata: dict[str, Any]) -> None:
         """Store a namespaced mapping in the root group's attributes."""
         with self._root_lock:
             self.attributes["."][namespace] = metadata
-            write_group(self.root, ".", self.attributes["."])
+            write_group(
+                self.root, ".", self.attributes["."], zarr_format=self.zarr_format
+            )
 
     def rewrite_groups(self) -> None:
         """Write every group document that is not an image's again (after a
@@ -406,7 +438,9 @@ class ZarrHierarchy:
         with self._root_lock:
             for group, attributes in self.attributes.items():
                 if group not in self.image_paths:
-                    write_group(self.root, group, attributes)
+                    write_group(
+                        self.root, group, attributes, zarr_format=self.zarr_format
+                    )
 
 
 def _times_of(
