@@ -593,13 +593,14 @@ def test_ngff_version() -> None:
         OmeZarrFormat(ngff_version="0.7")  # type: ignore[arg-type]
 
 
-def test_ngff_04_not_available_yet() -> None:
-    with pytest.raises(ValueError, match=r"'0\.4' .*not available yet.*'0\.6rc0'"):
-        OmeZarrFormat(ngff_version="0.4")
-    with pytest.raises(ValueError, match="not available yet"):
-        AcquisitionSettings(
-            root_path="x.ome.zarr", format={"name": "ome-zarr", "ngff_version": "0.4"}
+def test_every_ngff_version_is_available() -> None:
+    for version, zarr_format in (("0.4", 2), ("0.5", 3), ("0.6rc0", 3)):
+        settings = AcquisitionSettings(
+            root_path="x.ome.zarr",
+            format={"name": "ome-zarr", "ngff_version": version},
         )
+        assert isinstance(settings.format, OmeZarrFormat)
+        assert settings.format.zarr_format == zarr_format
 
 
 # ----------------------------------------------------------- significant bits

@@ -240,7 +240,9 @@ def apply_to_omero(
     """
     if not channels:
         return
-    ome = attributes.setdefault("ome", {})
+    # NGFF 0.5 keeps its documents under "ome", 0.4 in the attributes themselves
+    v04 = "multiscales" in attributes
+    ome = attributes if v04 else attributes.setdefault("ome", {})
     omero = ome.get("omero")
     if not omero or not omero.get("channels"):
         omero = ome["omero"] = {"channels": [dict(d) for d in defaults]}

@@ -357,11 +357,6 @@ def test_shards_are_refused_for_zarr_v2(tmp_path: Path) -> None:
         _settings(tmp_path, "tensorstore", dims)
 
 
-def test_0_6rc0_is_not_available_yet() -> None:
-    with pytest.raises(ValueError, match=r"0\.6rc0 output is not available yet"):
-        OmeZarrFormat(ngff_version="0.6rc0")
-
-
 @pytest.mark.parametrize(
     ("format", "backend"),
     [
@@ -387,3 +382,20 @@ def test_format_names_keep_0_5(name: str) -> None:
     assert isinstance(settings.format, OmeZarrFormat)
     assert settings.format.ngff_version == "0.5"
     assert settings.format.zarr_format == 3
+
+
+@pytest.mark.parametrize("backend", V2_WRITERS)
+def test_display_settings_in_0_4_omero(tmp_path: Path, backend: str) -> None:
+    """The user's display settings land in the 0.4 attributes' own ``omero``."""
+    dims = [Dimension(name="c", type="channel", coords=["DAPI", "FITC"])]
+    settings = _settings(tmp_path, backend, dims, significant_bits=12)
+    with create_stream(settings) as stream:
+        stream.append(frame(0, (Y, X)))
+        stream.set_channel_display("FITC", color="FF00FF", contrast_limits=(10, 900))
+        stream.append(frame(1, (Y, X)))
+    attrs = json.loads((Path(settings.output_path) / ".zattrs").read_text())
+    assert "ome" not in attrs
+    fitc = attrs["omero"]["channels"][1]
+    assert fitc["color"] == "FF00FF"
+    assert (fitc["window"]["start"], fitc["window"]["end"]) == (10, 900)
+    assert attrs["omero"]["channels"][0]["window"]["max"] == 4095
