@@ -657,3 +657,11 @@ def test_significant_bits_fit_every_camera() -> None:
         AcquisitionSettings(
             dimensions=[cameras, *_YX], dtype="uint16", significant_bits=12
         )
+
+
+@pytest.mark.parametrize("fmt", ["auto", "ome-zarr", {"backend": "tensorstore"}])
+def test_a_zipped_ome_zarr_is_not_streamed_into(fmt: object) -> None:
+    with pytest.raises(
+        ValueError, match=r"run\.ozx.*written whole.*convert run\.ome\.zarr run\.ozx"
+    ):
+        AcquisitionSettings(root_path="run.ozx", format=fmt)

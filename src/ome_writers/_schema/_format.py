@@ -256,6 +256,14 @@ def _format_name_of(fields: Mapping[str, Any], suffix: str) -> str | None:
 def resolve_format(value: Any, root_path: str) -> Any:
     """The `format=` input to validate: "auto" and names made format models,
     the root path's suffix given to a dict that names none."""
+    if root_path.lower().endswith(".ozx"):
+        stem = root_path[: -len(".ozx")]
+        raise ValueError(
+            f"root_path {root_path!r}: a single-file OME-Zarr (.ozx) is written "
+            "whole, not streamed into; write the acquisition to "
+            f"{stem + '.ome.zarr'!r} and pack it afterwards with "
+            f"`ome-writers convert {stem}.ome.zarr {root_path}`"
+        )
     suffix = ome_stem_suffix(root_path)[1]
     if isinstance(value, Mapping):
         name = None if "name" in value else _format_name_of(value, suffix)
