@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers.tools._output import ProgressLine
+from ome_writers.tools._output import ProgressLine, print_line
 
 if TYPE_CHECKING:
     from ome_writers import SizeEstimate
@@ -77,7 +77,7 @@ def run_demo(
 
         core.mda.events.frameReady.connect(progress)
         size = _estimated_size(core, sequence, path, pixel_size, levels)
-        print(f"{path.name}: {n_frames} frames, {size} on disk")
+        print_line(f"{path.name}: {n_frames} frames, {size} on disk")
         start = time.perf_counter()
         target: Any = str(path)
         if levels > 1:  # pyramid settings reach pymmcore-plus as the output
