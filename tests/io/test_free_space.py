@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pytest
+import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers._io import _free_space
@@ -118,6 +119,20 @@ def test_the_dataset_overwrite_replaces_counts_as_free(
     # a dataset that is not replaced is not counted: its refusal is the error
     with pytest.raises(FileExistsError):
         create_stream(_settings(root))
+
+
+def test_a_refused_overwrite_leaves_the_old_dataset_alone(
+    tmp_path: Path, free_space: dict[str, Any]
+) -> None:
+    root = tmp_path / "run.ome.zarr"
+    with create_stream(_settings(root, t=2)) as stream:
+        for n in range(2):
+            stream.append(np.full((256, 256), n + 1, "uint16"))
+    free_space["free"] = 0
+    with pytest.raises(OSError, match="Not enough space"):
+        create_stream(_settings(root, t=200, overwrite=True))
+    stored = zarr.open_array(str(root / "0"), mode="r")[:]
+    np.testing.assert_array_equal(stored[:, 0, 0], [1, 2])
 
 
 def test_object_storage_and_memory_are_not_checked(free_space: dict[str, Any]) -> None:
