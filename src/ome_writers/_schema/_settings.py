@@ -28,6 +28,7 @@ from ome_writers._schema._geometry_checks import (
 from ome_writers._schema._object_storage import OBJECT_SCHEMES, S3Options, url_scheme
 from ome_writers._schema._plate import Plate
 from ome_writers._schema._pyramid import Pyramid, check_levels
+from ome_writers._schema._size_estimate import SizeEstimate, estimate_size
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -486,6 +487,17 @@ class AcquisitionSettings(SettingsModel):
     def pyramid_levels(self) -> int:
         """Number of resolution levels written (1: no pyramid)."""
         return self._geometry("pyramid_levels").pyramid_levels
+
+    @property
+    def estimated_size(self) -> SizeEstimate:
+        """What the acquisition will write to disk: the uncompressed bound and,
+        with compression, an estimate; per frame when unbounded.
+
+        Computed from the settings alone (no I/O). Raises `ValueError` unless
+        dimensions and dtype are set.
+        """
+        self.validate_stream_ready()
+        return estimate_size(self.geometry, self.compression, self.plate)
 
     @property
     def is_ragged(self) -> bool:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ome_writers._io._free_space import check_free_space
 from ome_writers._stream._at_exit import close_at_exit, forget
 from ome_writers._stream._coords import CoordNotifier, CoordUpdate, ExtentTracker
 from ome_writers._stream._loss_window import LossWindow
@@ -55,6 +56,7 @@ def create_stream(
     *,
     checkpoint_seconds: float | None = 10.0,
     finite_only: bool = True,
+    check_space: bool = True,
 ) -> OMEStream:
     """Create the output described by `settings` and return an open stream.
 
@@ -72,6 +74,12 @@ def create_stream(
     finite_only : bool
         For float dtypes: refuse frames holding NaN or infinite values (a camera
         never produces them). False stores them as given.
+    check_space : bool
+        Compare `settings.estimated_size` with the free space of the output's
+        filesystem before anything is written (see Raises; a warning,
+        `ome_writers.errors.DiskSpaceWarning`, when only the uncompressed size
+        does not fit, or an unbounded acquisition fills it within an hour).
+        False: skip the check (data known to compress far better, say).
 
     Raises
     ------
@@ -81,6 +89,9 @@ def create_stream(
         The explicitly requested backend cannot write `settings`.
     FileExistsError
         The output exists and ``overwrite`` is False (or it is not ours to replace).
+    OSError
+        With errno ``ENOSPC``: even the size estimated with compression does
+        not fit in the free space (nothing is created).
     """
     settings.validate_stream_ready()
     settings = settings.model_copy(deep=True)
@@ -88,6 +99,8 @@ def create_stream(
     if fmt.name != "scratch" and not settings.root_path:
         raise ValueError(f"root_path is required for {fmt.name} format.")
     backend_cls = select_backend(settings)
+    if check_space:
+        check_free_space(settings)
     tracker = ExtentTracker(settings)
     # the progress record a dataset states counts frames as the view does
     context = BackendContext.for_settings(settings, tracker.extents)

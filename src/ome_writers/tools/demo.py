@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers.tools._output import ProgressLine
+from ome_writers.tools._output import ProgressLine, print_line
+
+if TYPE_CHECKING:
+    from ome_writers import SizeEstimate
 
 #: the file name suffix of each format the demo writes
 SUFFIXES = {"ome-zarr": ".ome.zarr", "ome-tiff": ".ome.tiff"}
@@ -74,6 +77,8 @@ def run_demo(
             line.update(done[0])
 
         core.mda.events.frameReady.connect(progress)
+        size = _estimated_size(core, sequence, path, pixel_size, levels)
+        print_line(f"{path.name}: {n_frames} frames, {size} on disk")
         start = time.perf_counter()
         # settings reach pymmcore-plus as the output: the camera's bit depth
         # (and pyramid levels) are not otherwise passed on
@@ -104,3 +109,25 @@ def run_demo(
         if not (report.valid and in_order and len(counters) == n_frames):
             status = 1
     return status
+
+
+def _estimated_size(
+    core: Any, sequence: Any, path: Path, pixel_size: float, levels: int
+) -> SizeEstimate:
+    """What the acquisition of `sequence` will write at `path` (the settings
+    the pymmcore-plus handler makes of it)."""
+    from ome_writers import AcquisitionSettings, useq_to_acquisition_settings
+
+    fields = useq_to_acquisition_settings(
+        sequence,
+        int(core.getImageWidth()),
+        int(core.getImageHeight()),
+        pixel_size_um=pixel_size or None,
+    )
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        dtype=f"uint{8 * int(core.getBytesPerPixel())}",
+        pyramid=levels if levels > 1 else None,
+        **fields,
+    )
+    return settings.estimated_size

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._io._writeback import Flusher, flush_every
+from ome_writers._schema._storage import chunk_grid
 from ome_writers.backends._base import read_padded
 from ome_writers.backends.zarr._array_creation import made_at_once, make_arrays
 from ome_writers.backends.zarr._array_writer import ArrayGrid
@@ -50,27 +51,6 @@ if TYPE_CHECKING:
 #: then waited for
 INITIAL_GROWTH_BYTES = 64 * 1024**2
 INITIAL_GROWTH_INDICES = 128
-
-
-def chunk_grid(
-    dims: Sequence[Dimension],
-) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
-    """Chunk and shard shapes of arrays with `dims` (storage order)."""
-    n_index = len(dims) - 2
-    big = 2**62  # stands for the extent of an unbounded dimension
-    counts = [d.count or big for d in dims]
-    chunks = tuple(
-        min(d.chunk_size or (n if i >= n_index else 1), n)
-        for i, (d, n) in enumerate(zip(dims, counts, strict=True))
-    )
-    shards = None
-    if any(d.shard_size_chunks for d in dims):
-        # a shard holds whole chunks: cap it at the chunks covering the array
-        shards = tuple(
-            c * min(d.shard_size_chunks or 1, math.ceil(n / c))
-            for c, d, n in zip(chunks, dims, counts, strict=True)
-        )
-    return chunks, shards
 
 
 class ZarrArrays:
