@@ -173,3 +173,26 @@ def test_unbounded_warns_when_free_space_holds_less_than_an_hour(
     assert "may fill its disk soon" in str(warning.message)
     assert "about 1000 't' indices" in str(warning.message)
     assert warns in str(warning.message)
+
+
+def test_a_pymmcore_plus_handler_checks_and_can_skip_the_check(
+    tmp_path: Path, free_space: dict[str, Any]
+) -> None:
+    useq = pytest.importorskip("useq")
+    from ome_writers.adapters.demo_camera import demo_core
+    from ome_writers.adapters.pymmcore_plus import OMEWriterHandler
+
+    core = demo_core(width=64, height=48)
+    sequence = useq.MDASequence(time_plan={"interval": 0, "loops": 20})
+    free_space["free"] = 10_000  # 20 frames of 64 x 48 x 2 bytes do not fit
+    refused = OMEWriterHandler(tmp_path / "refused.ome.zarr")
+    meta: Any = core.mda.engine.get_summary_metadata(mda_sequence=sequence)
+    with pytest.raises(OSError, match="OMEWriterHandler") as info:
+        refused.sequenceStarted(sequence, meta)  # what mda.run calls first
+    assert info.value.errno == errno.ENOSPC
+    assert not (tmp_path / "refused.ome.zarr").exists()
+
+    handler = OMEWriterHandler(tmp_path / "anyway.ome.zarr", check_space=False)
+    core.mda.run(sequence, output=handler)
+    assert handler.view() is not None
+    assert handler.view().shape[0] == 20

@@ -71,7 +71,7 @@ def check_free_space(settings: AcquisitionSettings) -> None:
             f"Not enough space for {target}: it needs about {format_bytes(total)}"
             f"{_assumed(estimate, bound)}, {format_bytes(free)} free on {mount}. Free "
             "some space, write elsewhere, or pass check_space=False to "
-            "create_stream to start anyway.",
+            "create_stream (or OMEWriterHandler) to start anyway.",
         )
     if bound > free:
         warnings.warn(

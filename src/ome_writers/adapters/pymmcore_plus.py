@@ -181,6 +181,9 @@ class OMEWriterHandler:
         The output format of a path output, as `AcquisitionSettings.format`
         takes it, e.g. ``{"ngff_version": "0.4"}`` for OME-Zarr 0.4. Default:
         from the path's suffix.
+    check_space : bool
+        Compare what each sequence will write with the free space before its
+        first frame (as `create_stream` does); False skips the check.
 
     Examples
     --------
@@ -195,7 +198,9 @@ class OMEWriterHandler:
         overwrite: bool = False,
         dimension_overrides: Mapping[str, Mapping[str, Any]] | None = None,
         format: Any = "auto",
+        check_space: bool = True,
     ) -> None:
+        self._check_space = check_space
         if isinstance(output, AcquisitionSettings):
             if format != "auto":
                 raise ValueError(
@@ -235,7 +240,7 @@ class OMEWriterHandler:
                 self._base, sequence, meta, self._overrides
             )
         self.settings = settings
-        self._stream = create_stream(settings)
+        self._stream = create_stream(settings, check_space=self._check_space)
         self._stream.set_global_metadata(
             NAMESPACE, {"summary_metadata": summary_to_json(meta)}
         )
