@@ -957,7 +957,8 @@ class ZarrConformance(BackendConformance):
 
         root = Path(settings.output_path)
         group = zarr_image_groups(root, settings.positions)[0]
-        omero = zarr.open_group(group, mode="r").attrs["ome"]["omero"]
+        attrs = zarr.open_group(group, mode="r").attrs.asdict()
+        omero = attrs.get("ome", attrs)["omero"]  # NGFF 0.4: the attributes
         shown, ranges = [], set()
         for c in omero["channels"]:
             window = c["window"]
