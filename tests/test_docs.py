@@ -145,6 +145,7 @@ QUICK_BENCH = ["--quick", "-s", "f", "--backends", "tensorstore", "--no-raw", "-
 # annotation namespaces), not Python names
 METADATA_NAMES = {
     "ome_writers.frame_metadata",
+    "ome_writers.display",
     "ome_writers.not_acquired",
     "ome_writers.progress",
     "ome_writers.series",

@@ -1,4 +1,4 @@
-"""Stream camera frames into OME-Zarr v0.5 and OME-TIFF."""
+"""Stream camera frames into OME-Zarr (v0.5, or v0.4) and OME-TIFF."""
 
 from ome_writers._schema import (
     AcquisitionSettings,
@@ -12,6 +12,8 @@ from ome_writers._schema import (
     Pyramid,
     S3Options,
     ScratchFormat,
+    SizeEstimate,
+    SizePart,
     StandardAxis,
     dims_from_standard_axes,
 )
@@ -45,6 +47,8 @@ __all__ = [
     "Pyramid",
     "S3Options",
     "ScratchFormat",
+    "SizeEstimate",
+    "SizePart",
     "StandardAxis",
     "StreamView",
     "__version__",

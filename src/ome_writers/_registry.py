@@ -59,6 +59,9 @@ class BackendRecord:
     retries_object_storage : bool
         Failed object-storage requests (5xx, resets, a restarting server) are
         retried for `S3Options.retry_seconds` before the stream raises.
+    zarr_formats : tuple[int, ...]
+        Zarr format versions its library writes (an OME-Zarr backend): 3 for
+        OME-Zarr 0.5, 2 for OME-Zarr 0.4. Empty: Zarr v3 only.
     """
 
     name: str
@@ -76,11 +79,16 @@ class BackendRecord:
     url_schemes: tuple[str, ...] = ()
     s3_credentials: tuple[str, ...] = ()
     retries_object_storage: bool = False
+    zarr_formats: tuple[int, ...] = ()
 
     @property
     def available(self) -> bool:
         """Whether the libraries this backend needs can be imported."""
         return _available(self.requires, self.min_python)
+
+    def writes_zarr_format(self, zarr_format: int) -> bool:
+        """Whether it writes OME-Zarr as Zarr format `zarr_format`."""
+        return self.format == "ome-zarr" and zarr_format in (self.zarr_formats or (3,))
 
     @property
     def writes_files(self) -> bool:
@@ -112,6 +120,7 @@ BACKENDS: list[BackendRecord] = [
         url_schemes=("s3",),
         s3_credentials=("environment", "profile"),
         retries_object_storage=True,
+        zarr_formats=(2, 3),
     ),
     BackendRecord(
         name="acquire-zarr",
@@ -124,6 +133,7 @@ BACKENDS: list[BackendRecord] = [
         pyramids="level-arrays",
         url_schemes=("s3",),
         s3_credentials=("environment",),
+        zarr_formats=(3,),
     ),
     BackendRecord(
         name="zarrs-python",
@@ -138,6 +148,7 @@ BACKENDS: list[BackendRecord] = [
         pyramids="level-arrays",
         url_schemes=("s3",),
         retries_object_storage=True,
+        zarr_formats=(2, 3),
     ),
     BackendRecord(
         name="zarr-python",
@@ -152,6 +163,7 @@ BACKENDS: list[BackendRecord] = [
         pyramids="level-arrays",
         url_schemes=("s3",),
         retries_object_storage=True,
+        zarr_formats=(2, 3),
     ),
     BackendRecord(
         name="tifffile",
@@ -223,6 +235,11 @@ def url_writers(scheme: str, format_name: str | None = None) -> list[str]:
         for r in BACKENDS
         if scheme in r.url_schemes and (format_name is None or r.format == format_name)
     ]
+
+
+def zarr_format_writers(zarr_format: int) -> list[str]:
+    """Names of the OME-Zarr backends whose library writes `zarr_format`."""
+    return [r.name for r in BACKENDS if r.writes_zarr_format(zarr_format)]
 
 
 def first_available() -> BackendRecord:

@@ -1,9 +1,11 @@
-"""Exceptions raised by ome-writers (all catchable as built-in types)."""
+"""Exceptions raised by ome-writers, and its warning (all catchable as built-in
+types)."""
 
 from __future__ import annotations
 
 __all__ = [
     "BackendError",
+    "DiskSpaceWarning",
     "FrameDtypeError",
     "FrameShapeError",
     "FrameValueError",
@@ -31,11 +33,21 @@ class BackendError(RuntimeError):
     """Writing failed inside a backend (for example in a background thread)."""
 
 
+class DiskSpaceWarning(UserWarning):
+    """The output's filesystem may be too small for the acquisition.
+
+    Given by `create_stream` when the free space holds the estimate with
+    compression but not the uncompressed bound, or an unbounded acquisition
+    for less than an hour (see `AcquisitionSettings.estimated_size`).
+    """
+
+
 for _cls in (
     FrameShapeError,
     FrameDtypeError,
     FrameValueError,
     StreamClosedError,
     BackendError,
+    DiskSpaceWarning,
 ):
     _cls.__module__ = "ome_writers.errors"

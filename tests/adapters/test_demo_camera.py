@@ -81,6 +81,34 @@ def test_dtypes_and_counter_round_trip(dtype: str, bits: int) -> None:
         assert int(buffer.max()) < 2**bits
 
 
+def test_bit_depth_is_settable_and_reported() -> None:
+    """The camera's pixel format sets its bit depth, which the core reports
+    (``getImageBitDepth``, as a C++ camera's core does), as pymmcore-plus's
+    summary metadata does."""
+    core = demo_core(width=16, height=8, bit_depth=12)
+    assert core.getImageBitDepth() == 12
+    assert core.getAllowedPropertyValues("Camera", "PixelFormat") == (
+        "Mono8",
+        "Mono10",
+        "Mono12",
+        "Mono14",
+        "Mono16",
+    )
+    core.setProperty("Camera", "PixelFormat", "Mono10")
+    assert core.getImageBitDepth() == 10
+    core.snapImage()
+    frame = core.getImage()
+    assert int(frame.max()) < 2**10
+    assert decode_frame_counter(frame, 10) == 0
+    with pytest.raises(ValueError, match="not allowed"):
+        core.setProperty("Camera", "PixelFormat", "Mono32")
+    assert core.getImageBitDepth() == 10
+    infos: list[Any] = []
+    core.mda.events.sequenceStarted.connect(lambda _, meta: infos.append(meta))
+    core.mda.run(useq.MDASequence())
+    assert infos[0]["image_infos"][0]["pixel_format"] == "Mono10"
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [

@@ -253,6 +253,37 @@ CASES: dict[str, Case] = {
         [("p", 2, "position"), *YX],
         positions=[("R_g0000", None, None, None, None), ("R_g0001",) + (None,) * 4],
     ),
+    # 0.3.2's own test_useq_to_dims[random_points_grid]: "p" left out of the
+    # axis order, the one position still names the points
+    "random-points-position-not-in-axis-order": Case(
+        {
+            "axis_order": "gc",
+            "stage_positions": [{"x": 1, "y": 2, "z": 3, "name": "rp"}],
+            "grid_plan": useq.RandomPoints(num_points=3, random_seed=42),
+            "channels": ["DAPI"],
+        },
+        [("p", 3, "position"), ("c", 1, "channel"), *YX],
+        positions=[(f"rp_g000{g}", None, None, None, None) for g in range(3)],
+        attrs={"p.z_coord": [None] * 3},
+    ),
+    "random-points-unnamed-position-not-in-axis-order": Case(
+        {
+            "axis_order": "gc",
+            "stage_positions": [(1, 2)],
+            "grid_plan": useq.RandomPoints(num_points=2, random_seed=42),
+        },
+        [("p", 2, "position"), *YX],
+        positions=[("0_g0000",) + (None,) * 4, ("0_g0001",) + (None,) * 4],
+    ),
+    "random-points-two-positions-not-in-axis-order": Case(
+        {
+            "axis_order": "gc",
+            "stage_positions": [(1, 2), (3, 4)],
+            "grid_plan": useq.RandomPoints(num_points=2, random_seed=42),
+        },
+        [("p", 2, "position"), *YX],
+        positions=[("0000",) + (None,) * 4, ("0001",) + (None,) * 4],
+    ),
     "random-points-two-positions": Case(
         {
             "stage_positions": [(0, 0), (1, 1)],

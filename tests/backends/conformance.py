@@ -59,7 +59,9 @@ from tests.router.strategies import acquisitions
 
 from .params import root_for
 from .readers import (
+    array_layout,
     attributes,
+    ngff,
     read_tiff,
     read_zarr,
     tiff_files,
@@ -308,6 +310,15 @@ LIVE_SCENARIOS = [
 ]
 
 
+@dataclass(frozen=True)
+class Shown:
+    """How a dataset says one channel is displayed."""
+
+    color: str | None  # "RRGGBB"
+    limits: tuple[float, float] | None
+    visible: bool
+
+
 @dataclass
 class ImageMetadata:
     """What a dataset says about its first image's axes."""
@@ -378,11 +389,23 @@ class BackendConformance:
         """Namespaced dataset-level metadata as written."""
         raise NotImplementedError
 
+    def read_display(
+        self, settings: AcquisitionSettings
+    ) -> tuple[list[Shown], tuple[float, float] | None]:
+        """The first image's channels' display settings as written, and the
+        range of values it declares (NGFF window min/max; OME: that of
+        SignificantBits)."""
+        raise NotImplementedError
+
     # helpers ----------------------------------------------------------------
 
     def root_path(self, directory: Path) -> str:
         """Where a dataset of this backend is written, for a test directory."""
         return root_for(directory, self.backend)
+
+    def output_format(self) -> Any:
+        """The `format=` of this suite's settings: the backend's name."""
+        return self.backend
 
     def make_settings(
         self,
@@ -395,7 +418,7 @@ class BackendConformance:
         """uint16 settings for this backend; Y, X in µm (0.5 per pixel)."""
         return AcquisitionSettings(
             root_path=self.root_path(root or self.tmp),
-            format=self.backend,
+            format=self.output_format(),
             dimensions=[
                 *dims,
                 Dimension(name="y", count=shape[0], unit="um", scale=0.5),
@@ -508,7 +531,7 @@ class BackendConformance:
                 {
                     **base.model_dump(),
                     "root_path": self.root_path(tmp),
-                    "format": self.backend,
+                    "format": self.output_format(),
                 }
             )
             stream = create_stream(settings)
@@ -664,6 +687,50 @@ class BackendConformance:
         assert found["myns"] == {"a": 2, "b": {"c": [1, 2]}}
         assert found["later"] == {"k": "v"}
 
+    # 7b. display settings -------------------------------------------------------
+
+    def test_display_settings(self) -> None:
+        """What a viewer's user set mid-run is readable after the next visit
+        and written at close; a 12-bit camera's values are 0..4095."""
+        if not self.record.writes_files:
+            pytest.skip("no files: there is no written metadata to read")
+        import ome_writers
+
+        settings = self.make_settings(
+            [Dimension(name="t", count=3, type="time"), CHANNELS],
+            significant_bits=12,
+            loss_window=None,
+        )
+        with create_stream(settings) as stream:
+            for n in range(4):
+                stream.append(frame(n))
+            stream.set_channel_display(
+                "FITC", color="magenta", contrast_limits=(100, 3000), visible=False
+            )
+            stream.set_channel_display(0, contrast_limits=(10, 20))
+            stream._make_readable()  # a loss-window visit
+            with ome_writers.open(settings.output_path) as live:
+                seen = [(c.name, c.color, c.window, c.visible) for c in live.channels]
+            assert seen == [
+                ("DAPI", "#0000FF", (10.0, 20.0), True),
+                ("FITC", "#FF00FF", (100.0, 3000.0), False),
+            ]
+            stream.set_channel_display(1, visible=True)  # changed again
+            for n in range(4, 6):
+                stream.append(frame(n))
+        shown, values = self.read_display(settings)
+        assert shown == [
+            Shown("0000FF", (10.0, 20.0), True),
+            Shown("FF00FF", (100.0, 3000.0), True),
+        ]
+        assert values == (0.0, 4095.0)
+        with ome_writers.open(settings.output_path) as closed:
+            assert [c.window for c in closed.channels] == [
+                (10.0, 20.0),
+                (100.0, 3000.0),
+            ]
+            assert [c.visible for c in closed.channels] == [True, True]
+
     # 8. bad input ---------------------------------------------------------------
 
     def test_bad_input_keeps_data_and_slot(self) -> None:
@@ -806,14 +873,18 @@ class ZarrConformance(BackendConformance):
     def read_back(self, settings: AcquisitionSettings, position: int) -> np.ndarray:
         return to_declared(settings, read_zarr(zarr_array_paths(settings)[position]))
 
-    def check_dataset(self, settings: AcquisitionSettings) -> None:
+    def validate(self, root: Path) -> None:
+        """The dataset validates with yaozarrs."""
         import yaozarrs
 
-        yaozarrs.validate_zarr_store(settings.output_path)
+        yaozarrs.validate_zarr_store(str(root))
+
+    def check_dataset(self, settings: AcquisitionSettings) -> None:
         root = Path(settings.output_path)
+        self.validate(root)
         groups = zarr_image_groups(root, settings.positions)
         if groups != [root]:  # a collection or plate: images named by position
-            names = [attributes(g)["ome"]["multiscales"][0]["name"] for g in groups]
+            names = [ngff(g)["multiscales"][0]["name"] for g in groups]
             assert names == [p.name for p in settings.positions]
         dims = {d.name: d for d in settings.dimensions}
         frame_names = [d.name for d in settings.frame_dimensions]
@@ -826,8 +897,8 @@ class ZarrConformance(BackendConformance):
             rank = {"time": 0, "channel": 1, "space": 3}
             order = sorted(index, key=lambda n: rank.get(_kind(dims[n]), 2))
         for path in zarr_array_paths(settings):
-            meta = json.loads((path / "zarr.json").read_text())
-            names = meta["dimension_names"]
+            layout = array_layout(path)
+            names = layout.names
             assert names == [*order, *frame_names], path
             chunks = [
                 dims[n].chunk_size or (dims[n].count if n in frame_names else 1)
@@ -837,31 +908,19 @@ class ZarrConformance(BackendConformance):
                 c * (dims[n].shard_size_chunks or 1)
                 for c, n in zip(chunks, names, strict=True)
             ]
-            codecs = meta["codecs"]
-            grid = meta["chunk_grid"]["configuration"]["chunk_shape"]
-            inner = grid
-            if codecs[0]["name"] == "sharding_indexed":
-                inner = codecs[0]["configuration"]["chunk_shape"]
-            elif any(d.shard_size_chunks for d in settings.dimensions):
+            grid = layout.shards or layout.chunks
+            if layout.shards is None and any(
+                d.shard_size_chunks for d in settings.dimensions
+            ):
                 raise AssertionError(f"{path}: shards requested, none written")
-            assert (inner, grid) == (chunks, shards), path
+            assert (layout.chunks, grid) == (chunks, shards), path
 
     def stored_compression(self, settings: AcquisitionSettings) -> str:
-        path = zarr_array_paths(settings)[0]
-        codecs = json.loads((path / "zarr.json").read_text())["codecs"]
-        if codecs[0]["name"] == "sharding_indexed":
-            codecs = codecs[0]["configuration"]["codecs"]
-        compressors = [c for c in codecs if c["name"] not in ("bytes", "transpose")]
-        if not compressors:
-            return "none"
-        (codec,) = compressors
-        if codec["name"] == "blosc":
-            return f"blosc-{codec['configuration']['cname']}"
-        return str(codec["name"])
+        return array_layout(zarr_array_paths(settings)[0]).compression
 
     def read_image_metadata(self, settings: AcquisitionSettings) -> ImageMetadata:
         group = zarr_image_groups(Path(settings.output_path), settings.positions)[0]
-        ome = attributes(group)["ome"]
+        ome = ngff(group)
         multiscale = ome["multiscales"][0]
         scale = multiscale["datasets"][0]["coordinateTransformations"][0]["scale"]
         return ImageMetadata(
@@ -877,8 +936,7 @@ class ZarrConformance(BackendConformance):
     ) -> dict[tuple[int, ...], dict[str, Any]]:
         root = Path(settings.output_path)
         records = attributes(root)["ome_writers"]["frame_metadata"]
-        path = zarr_array_paths(settings)[0]
-        names = json.loads((path / "zarr.json").read_text())["dimension_names"][:-2]
+        names = array_layout(zarr_array_paths(settings)[0]).names[:-2]
         declared = [d.name for d in settings.array_dimensions[:-2]]
         out = {}
         for record in records:
@@ -891,6 +949,70 @@ class ZarrConformance(BackendConformance):
         self, settings: AcquisitionSettings
     ) -> dict[str, dict[str, Any]]:
         return attributes(Path(settings.output_path))
+
+    def read_display(
+        self, settings: AcquisitionSettings
+    ) -> tuple[list[Shown], tuple[float, float] | None]:
+        import zarr
+
+        root = Path(settings.output_path)
+        group = zarr_image_groups(root, settings.positions)[0]
+        attrs = zarr.open_group(group, mode="r").attrs.asdict()
+        omero = attrs.get("ome", attrs)["omero"]  # NGFF 0.4: the attributes
+        shown, ranges = [], set()
+        for c in omero["channels"]:
+            window = c["window"]
+            shown.append(
+                Shown(c["color"], (window["start"], window["end"]), c["active"])
+            )
+            ranges.add((window["min"], window["max"]))
+        (values,) = ranges
+        return shown, values
+
+
+class ZarrNgff04Conformance(ZarrConformance):
+    """The OME-Zarr cases written as OME-Zarr 0.4 (Zarr v2): read by
+    zarr-python and tensorstore as Zarr v2 arrays, validated by yaozarrs as
+    NGFF 0.4; shards, which Zarr v2 lacks, are refused with the settings."""
+
+    def output_format(self) -> Any:
+        return {"backend": self.backend, "ngff_version": "0.4"}
+
+    def validate(self, root: Path) -> None:
+        """NGFF 0.4 on Zarr v2, valid for yaozarrs. A collection is validated
+        image by image: yaozarrs finds the version of a 0.4 collection in an
+        image named "0" only, while the OME group's series may name them."""
+        import yaozarrs
+
+        assert json.loads((root / ".zgroup").read_text()) == {"zarr_format": 2}
+        assert not list(root.rglob("zarr.json")), "a Zarr v3 document in 0.4"
+        attrs = attributes(root)
+        if "bioformats2raw.layout" in attrs and "plate" not in attrs:
+            yaozarrs.v04.Bf2Raw.model_validate(attrs)
+            series = yaozarrs.v04.Series.model_validate(ngff(root / "OME")).series
+            images = [root / name for name in series]
+        else:
+            images = [root]
+        for image in images:
+            group = yaozarrs.validate_zarr_store(str(image))
+            assert (group.zarr_format, group.ome_version()) == (2, "0.4")
+
+    def check_dataset(self, settings: AcquisitionSettings) -> None:
+        super().check_dataset(settings)
+        root = Path(settings.output_path)
+        for group in zarr_image_groups(root, settings.positions):
+            (multiscale,) = ngff(group)["multiscales"]
+            assert multiscale["version"] == "0.4"
+
+    @pytest.mark.parametrize("scenario", list(SCENARIOS))
+    def test_scenario(self, scenario: str) -> None:
+        case = SCENARIOS[scenario]
+        if any(d.shard_size_chunks for d in case.dims):
+            with pytest.raises(ValueError, match="Zarr v2, which has no shards"):
+                self.make_settings(case.dims, **case.kwargs)
+            assert not any(self.tmp.iterdir())
+            return
+        super().test_scenario(scenario)
 
 
 class TiffConformance(BackendConformance):
@@ -1008,6 +1130,37 @@ class TiffConformance(BackendConformance):
             for a in maps
             if a.namespace
         }
+
+    def read_display(
+        self, settings: AcquisitionSettings
+    ) -> tuple[list[Shown], tuple[float, float] | None]:
+        ome = self._ome(settings)
+        maps = {
+            a.id: {kv.k: _json_value(kv.value) for kv in a.value.ms}
+            for a in (
+                ome.structured_annotations.map_annotations
+                if ome.structured_annotations
+                else []
+            )
+            if a.namespace == "ome_writers.display"
+        }
+        pixels = ome.images[0].pixels
+        shown = []
+        for channel in pixels.channels:
+            values: dict[str, Any] = {}
+            for ref in channel.annotation_refs:
+                values.update(maps.get(ref.id, {}))
+            limits = values.get("contrast_limits")
+            r, g, b = channel.color.as_rgb_tuple(alpha=False)
+            shown.append(
+                Shown(
+                    f"{r:02X}{g:02X}{b:02X}",
+                    None if limits is None else (limits[0], limits[1]),
+                    values.get("visible", True),
+                )
+            )
+        bits = pixels.significant_bits
+        return shown, None if bits is None else (0.0, float(2**bits - 1))
 
 
 class ScratchConformance(BackendConformance):

@@ -1,11 +1,12 @@
 """Read written datasets without ome-writers: only the format specifications.
 
 OME-Zarr arrays are found from the NGFF metadata (a single image, a
-bioformats2raw collection or a plate) and read with zarr-python (and
-tensorstore, where installed); OME-TIFF images are read with tifffile, each
-from the file its OME-XML names. `to_declared` puts the stored axes in the
-declared dimension order, by their names (Zarr ``dimension_names``, TIFF
-Z/C/T letters). Nothing here imports a private ome-writers module.
+bioformats2raw collection or a plate; 0.5 on Zarr v3 or 0.4 on Zarr v2) and
+read with zarr-python (and tensorstore, where installed); OME-TIFF images are
+read with tifffile, each from the file its OME-XML names. `to_declared` puts
+the stored axes in the declared dimension order, by their names (Zarr
+``dimension_names`` or the NGFF axes of a Zarr v2 array, TIFF Z/C/T
+letters). Nothing here imports a private ome-writers module.
 """
 
 from __future__ import annotations
@@ -41,9 +42,70 @@ class StoredArray:
 
 
 def attributes(group: Path) -> dict[str, Any]:
-    """The ``attributes`` of a Zarr v3 node."""
-    meta = json.loads((group / "zarr.json").read_text())
-    return dict(meta.get("attributes", {}))
+    """The attributes of a Zarr node: ``zarr.json`` (v3) or ``.zattrs`` (v2)."""
+    if (group / "zarr.json").is_file():
+        meta = json.loads((group / "zarr.json").read_text())
+        return dict(meta.get("attributes", {}))
+    assert (group / ".zgroup").is_file() or (group / ".zarray").is_file(), group
+    zattrs = group / ".zattrs"
+    return dict(json.loads(zattrs.read_text())) if zattrs.is_file() else {}
+
+
+def ngff(group: Path) -> dict[str, Any]:
+    """A group's NGFF metadata: ``attributes.ome`` (0.5, Zarr v3), or its
+    attributes (0.4, Zarr v2)."""
+    attrs = attributes(group)
+    if (group / "zarr.json").is_file():
+        return dict(attrs.get("ome", {}))
+    return attrs
+
+
+@dataclass
+class ArrayLayout:
+    """How an array is stored: axis names, chunks, shards, compression."""
+
+    names: list[str]
+    chunks: list[int]
+    shards: list[int] | None
+    compression: str  # as ome-writers names it
+
+
+def _compression_name(codec: dict[str, Any] | None) -> str:
+    if codec is None:
+        return "none"
+    name = codec.get("name", codec.get("id"))
+    config = codec.get("configuration", codec)
+    return f"blosc-{config['cname']}" if name == "blosc" else str(name)
+
+
+def array_layout(path: Path) -> ArrayLayout:
+    """A Zarr array's layout from its ``zarr.json``, or its ``.zarray`` and
+    its image group's NGFF axes (Zarr v2 arrays have no dimension names)."""
+    if (path / "zarr.json").is_file():
+        meta = json.loads((path / "zarr.json").read_text())
+        codecs = meta["codecs"]
+        grid = meta["chunk_grid"]["configuration"]["chunk_shape"]
+        chunks, shards = grid, None
+        if codecs[0]["name"] == "sharding_indexed":
+            chunks, shards = codecs[0]["configuration"]["chunk_shape"], grid
+            codecs = codecs[0]["configuration"]["codecs"]
+        compressors = [c for c in codecs if c["name"] not in ("bytes", "transpose")]
+        assert len(compressors) <= 1, compressors
+        return ArrayLayout(
+            list(meta["dimension_names"]),
+            list(chunks),
+            shards,
+            _compression_name(compressors[0] if compressors else None),
+        )
+    meta = json.loads((path / ".zarray").read_text())
+    assert meta["zarr_format"] == 2 and not meta.get("filters"), meta
+    axes = ngff(path.parent)["multiscales"][0]["axes"]
+    return ArrayLayout(
+        [a["name"] for a in axes],
+        list(meta["chunks"]),
+        None,
+        _compression_name(meta["compressor"]),
+    )
 
 
 def zarr_image_groups(root: Path, positions: Sequence[Position]) -> list[Path]:
@@ -52,14 +114,14 @@ def zarr_image_groups(root: Path, positions: Sequence[Position]) -> list[Path]:
     A plate lists its wells and each well its fields: the k-th position in a
     well (in position order) is that well's k-th image.
     """
-    ome = attributes(root).get("ome", {})
+    ome = ngff(root)
     if "multiscales" in ome:
         return [root]
     if "plate" in ome:
         images: dict[str, list[Path]] = {}
         for well in ome["plate"]["wells"]:
             well_group = root / well["path"]
-            fields = attributes(well_group)["ome"]["well"]["images"]
+            fields = ngff(well_group)["well"]["images"]
             images[well["path"]] = [well_group / f["path"] for f in fields]
         seen: Counter[str] = Counter()
         out = []
@@ -69,7 +131,7 @@ def zarr_image_groups(root: Path, positions: Sequence[Position]) -> list[Path]:
             seen[key] += 1
         return out
     if "bioformats2raw.layout" in ome:
-        series = attributes(root / "OME")["ome"]["series"]
+        series = ngff(root / "OME")["series"]
         return [root / name for name in series]
     raise AssertionError(f"{root} is no OME-Zarr image, collection or plate: {ome}")
 
@@ -79,24 +141,28 @@ def zarr_array_paths(settings: AcquisitionSettings) -> list[Path]:
     root = Path(settings.output_path)
     out = []
     for group in zarr_image_groups(root, settings.positions):
-        multiscale = attributes(group)["ome"]["multiscales"][0]
+        multiscale = ngff(group)["multiscales"][0]
         out.append(group / multiscale["datasets"][0]["path"])
     return out
 
 
 def read_zarr(path: Path) -> StoredArray:
-    """One Zarr array read by zarr-python (and the same by tensorstore)."""
+    """One Zarr array read by zarr-python (and the same by tensorstore's
+    driver of its Zarr format)."""
     import zarr
 
-    array = zarr.open_array(str(path), mode="r")
+    v3 = (path / "zarr.json").is_file()
+    array = zarr.open_array(str(path), mode="r", zarr_format=3 if v3 else 2)
     data = np.asarray(array[...])
-    meta = json.loads((path / "zarr.json").read_text())
     if HAS_TENSORSTORE:
         import tensorstore as ts
 
-        spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
+        spec = {
+            "driver": "zarr3" if v3 else "zarr",
+            "kvstore": {"driver": "file", "path": str(path)},
+        }
         np.testing.assert_array_equal(ts.open(spec).result().read().result(), data)
-    return StoredArray(data, tuple(meta["dimension_names"]), path)
+    return StoredArray(data, tuple(array_layout(path).names), path)
 
 
 def tiff_files(settings: AcquisitionSettings) -> list[Path]:

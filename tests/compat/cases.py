@@ -191,6 +191,23 @@ USEQ_CASES: dict[str, dict[str, Any]] = {
         },
         "kwargs": {},
     },
+    # 0.3.2's own test_useq_to_dims case "random_points_grid": the axis
+    # order leaves the one stage position out
+    "random_points_grid": {
+        "seq": {
+            "axis_order": "gc",
+            "stage_positions": [{"x": 1.0, "y": 2.0, "z": 3.0, "name": "rp"}],
+            "grid_plan": {
+                "num_points": 3,
+                "max_width": 100,
+                "max_height": 100,
+                "shape": "ellipse",
+                "random_seed": 42,
+            },
+            "channels": ["DAPI"],
+        },
+        "kwargs": {},
+    },
     "grid_from_polygon": {
         "seq": {
             "grid_plan": {

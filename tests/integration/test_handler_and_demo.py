@@ -125,6 +125,11 @@ def test_cli_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     )
     out = capsys.readouterr().out
     assert code == 0, out
+    # what each run will write, before it runs
+    lines = out.splitlines()
+    assert lines[0].startswith("demo.ome.zarr: 16 frames, about ")
+    assert lines[0].endswith(" kB on disk")
+    assert any(line.startswith("demo.ome.tiff: 16 frames, about ") for line in lines)
     assert out.count("  valid") == 2
     assert "every frame present once: True" in out
     assert (tmp_path / "demo.ome.zarr" / "zarr.json").is_file()

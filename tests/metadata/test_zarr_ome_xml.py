@@ -392,6 +392,17 @@ def test_not_acquired_and_dataset_metadata() -> None:
     assert mine[0].value.ms[0].value == '"v"'
 
 
+@pytest.mark.parametrize(
+    ("dtype", "bits"), [("uint16", 12), ("uint8", 8), ("int16", 1)]
+)
+def test_collection_text_significant_bits(dtype: str, bits: int) -> None:
+    """A camera's bit depth is Pixels@SignificantBits, in both versions."""
+    settings = _settings([_positions(*STAGE), C], dtype=dtype, significant_bits=bits)
+    ome = assert_same(settings)
+    assert ome is not None
+    assert [i.pixels.significant_bits for i in ome.images] == [bits] * len(STAGE)
+
+
 def test_uint64_has_no_ome_xml() -> None:
     """A pixel type OME cannot express: neither version writes a document."""
     settings = _settings([C], dtype="uint64")
@@ -518,12 +529,15 @@ def _collections(
         )
         for n, unit in (("y", draw(_LENGTHS)), ("x", draw(_LENGTHS)))
     ]
+    dtype = draw(st.sampled_from(["uint8", "uint16", "float32"]))
+    width = {"uint8": 8, "uint16": 16}.get(dtype)
     settings = AcquisitionSettings(
         root_path="unused.ome.zarr",
         dimensions=[*dims, *frame],
-        dtype=draw(st.sampled_from(["uint8", "uint16", "float32"])),
+        dtype=dtype,
         plate=plate,
         series_dimensions=series or "auto",
+        significant_bits=draw(st.none() | st.integers(1, width)) if width else None,
     )
     extents = None
     if unbounded:

@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 
 import ome_writers as ow
-from ome_writers import AcquisitionSettings, Channel, Dimension, Pyramid, create_stream
+from ome_writers import (
+    AcquisitionSettings,
+    Channel,
+    Dimension,
+    OmeZarrFormat,
+    Pyramid,
+    create_stream,
+)
 from tests.conftest import frame_for
 
 if TYPE_CHECKING:
@@ -135,6 +142,59 @@ def test_levels_of_a_pyramid(tmp_path: Path, fmt: str) -> None:
             assert (top[key] == t + 1).all()
         with pytest.raises(IndexError, match="level 3 does not exist"):
             view.at_level(3)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_ngff_06(tmp_path: Path, layout: str) -> None:
+    """NGFF 0.6rc0 names its axes in coordinate systems; open reads them
+    (and the frames' times below each image are no image of their own)."""
+    frames = 6 if layout.startswith("unbounded") else None
+    dims = _dims(*LAYOUTS[layout])
+    views = []
+    for version in ("0.5", "0.6rc0"):
+        root = tmp_path / f"run-{version}.ome.zarr"
+        settings = AcquisitionSettings(
+            root_path=str(root),
+            dimensions=dims,
+            dtype="uint16",
+            format=OmeZarrFormat(ngff_version=version),  # type: ignore[arg-type]
+        )
+        total = frames or settings.geometry.num_frames or 0
+        with create_stream(settings) as stream:
+            for n in range(total):
+                stream.append(frame_for(n, (H, W)), frame_metadata={"delta_t": n})
+        view = ow.open(root)
+        check_frames(view, settings, total)
+        views.append(view)
+    old, new = views
+    assert new.dims == old.dims
+    assert new.shape == old.shape
+    assert new.coords == old.coords
+    assert new.channels == old.channels
+    for view in views:
+        view.close()
+
+
+def test_levels_of_an_ngff_06_pyramid(tmp_path: Path) -> None:
+    root = tmp_path / "pyr.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        dimensions=[
+            T2,
+            Dimension(name="y", count=32, scale=0.5, unit="um"),
+            Dimension(name="x", count=32, scale=0.5, unit="um"),
+        ],
+        dtype="uint16",
+        pyramid=Pyramid(levels=3),
+        format=OmeZarrFormat(ngff_version="0.6rc0"),
+    )
+    with create_stream(settings) as stream:
+        for n in range(2):
+            stream.append(np.full((32, 32), n + 1, "uint16"))
+    with ow.open(root, level=2) as view:
+        assert view.dims == ("t", "y", "x")
+        assert [s[-2:] for s in view.level_shapes] == [(32, 32), (16, 16), (8, 8)]
+        assert (view[1] == 2).all()
 
 
 def test_one_image_of_a_collection(tmp_path: Path) -> None:

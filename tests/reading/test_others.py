@@ -137,3 +137,47 @@ def test_tifffile_imagej_and_plain(tmp_path: Path) -> None:
     with ow.open(tmp_path / "plain.tif") as view:
         assert view.shape == (4, 16, 16)
         np.testing.assert_array_equal(np.asarray(view), DATA[0, 0])
+
+
+def test_ngff_04_refresh_reads_the_root_only_when_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A view of an OME-Zarr 0.4 dataset being written rereads the root's
+    ``.zattrs`` (its progress) when the writer replaced it, not at every
+    refresh, as it does a 0.5 root's ``zarr.json``."""
+    from ome_writers.reading._location import Location
+
+    path = tmp_path / "run.ome.zarr"
+    settings = ow.AcquisitionSettings(
+        root_path=str(path),
+        format={"ngff_version": "0.4"},
+        dimensions=[
+            ow.Dimension(name="t", count=None, type="time"),
+            ow.Dimension(name="y", count=4),
+            ow.Dimension(name="x", count=4),
+        ],
+        dtype="uint16",
+        loss_window=None,
+    )
+    reads: list[str] = []
+    read_bytes = Location.read_bytes
+
+    def counted(self: Location, relative: str) -> bytes | None:
+        reads.append(relative)
+        return read_bytes(self, relative)
+
+    monkeypatch.setattr(Location, "read_bytes", counted)
+    with ow.create_stream(settings) as stream:
+        stream.append(np.ones((4, 4), "uint16"))
+        stream.checkpoint()
+        with ow.open(path) as view:
+            assert view.shape == (1, 4, 4)
+            reads.clear()
+            for _ in range(3):
+                assert not view.refresh()
+            assert ".zattrs" not in reads
+            stream.append(np.ones((4, 4), "uint16"))
+            stream.checkpoint()
+            assert view.refresh()
+            assert view.shape == (2, 4, 4)
+            assert ".zattrs" in reads

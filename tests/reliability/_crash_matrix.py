@@ -66,12 +66,15 @@ CHILD = textwrap.dedent(
 
     backend, root, dims, period = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
     Y, X = int(sys.argv[5]), int(sys.argv[6])
+    options = json.loads(sys.argv[7])
+    version = options.pop("ngff_version", None)
+    fmt = backend if version is None else {"backend": backend, "ngff_version": version}
     settings = AcquisitionSettings(
         root_path=root,
-        format=backend,
+        format=fmt,
         dimensions=[Dimension(**d) for d in json.loads(dims)],
         dtype="uint16",
-        **json.loads(sys.argv[7]),
+        **options,
     )
     assert settings.loss_window == 1.0, settings.loss_window
     stream = create_stream(settings, checkpoint_seconds=None)
@@ -101,7 +104,8 @@ class Layout:
     dims: tuple[dict[str, Any], ...]  # Dimension keyword arguments, Y/X left out
     y_chunking: tuple[tuple[str, int], ...] = ()  # Zarr chunking of y
     period: float = PERIOD  # seconds between appends
-    options: tuple[tuple[str, Any], ...] = ()  # other settings (pyramid=2)
+    # other settings (pyramid=2); ngff_version goes to the format
+    options: tuple[tuple[str, Any], ...] = ()
 
     def dimension_kwargs(self, zarr: bool) -> list[dict[str, Any]]:
         """Every dimension, Y and X last; without chunking when not `zarr`."""
@@ -115,12 +119,17 @@ class Layout:
         return [*out, y, {"name": "x", "count": X, "type": "space"}]
 
     def settings(self, backend: str, root: str, zarr: bool) -> AcquisitionSettings:
+        options = dict(self.options)
+        version = options.pop("ngff_version", None)
+        fmt: Any = backend
+        if version is not None:
+            fmt = {"backend": backend, "ngff_version": version}
         return AcquisitionSettings(
             root_path=root,
-            format=backend,
+            format=fmt,
             dimensions=[Dimension(**d) for d in self.dimension_kwargs(zarr)],
             dtype="uint16",
-            **dict(self.options),
+            **options,
         )
 
     @property

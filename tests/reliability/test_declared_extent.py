@@ -1,10 +1,11 @@
 """A killed unbounded acquisition declares the frames written, not room ahead.
 
 A child appends an unbounded time-lapse and is killed with SIGKILL. Without
-``ome-writers repair``, every array's ``zarr.json`` (pyramid levels too)
-declares along t at least the frames appended a loss window before the kill
-and at most the frames appended, and every declared frame reads back
-pixel-exact with zarr-python and tensorstore: nothing declared is absent.
+``ome-writers repair``, every array's ``zarr.json`` (``.zarray`` in OME-Zarr
+0.4; pyramid levels too) declares along t at least the frames appended a loss
+window before the kill and at most the frames appended, and every declared
+frame reads back pixel-exact with zarr-python and tensorstore: nothing
+declared is absent.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ LAYOUTS = [
         "positions-pyramid",
         (T, {"name": "p", "count": 2, "type": "position"}),
         options=(("pyramid", 2),),
+    ),
+    # OME-Zarr 0.4: Zarr v2 arrays, declared in ``.zarray``
+    Layout(
+        "positions-pyramid-ngff04",
+        (T, {"name": "p", "count": 2, "type": "position"}),
+        options=(("pyramid", 2), ("ngff_version", "0.4")),
     ),
 ]
 BACKENDS = backend_params(format="ome-zarr", names=["tensorstore", "zarr-python"])
@@ -89,16 +96,23 @@ def _check(kill: Kill) -> list[str]:
         for level in range(levels):
             path = image / str(level)
             where = f"position {position}, level {level}"
-            declared = json.loads((path / "zarr.json").read_text())["shape"][0]
+            v3 = (path / "zarr.json").is_file()
+            document = path / ("zarr.json" if v3 else ".zarray")
+            declared = json.loads(document.read_text())["shape"][0]
             if not low <= declared <= high:
                 problems.append(
-                    f"{where}: zarr.json declares t={declared}, expected "
+                    f"{where}: {document.name} declares t={declared}, expected "
                     f"{low}..{high} ({durable} frames appended a loss window "
                     f"before the kill, {len(kill.returned)} in all)"
                 )
-            spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
+            spec = {
+                "driver": "zarr3" if v3 else "zarr",
+                "kvstore": {"driver": "file", "path": str(path)},
+            }
             reads = {
-                "zarr-python": np.asarray(zarr.open_array(path, mode="r")[...]),
+                "zarr-python": np.asarray(
+                    zarr.open_array(path, mode="r", zarr_format=3 if v3 else 2)[...]
+                ),
                 "tensorstore": np.asarray(
                     ts.open(spec, open=True, read=True).result().read().result()
                 ),

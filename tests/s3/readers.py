@@ -77,13 +77,14 @@ def zarr_from_s3(url: str) -> np.ndarray:
     )
 
 
-def tensorstore_from_s3(url: str) -> np.ndarray:
-    """An array read by tensorstore from the server (its s3 kvstore)."""
+def tensorstore_from_s3(url: str, driver: str = "zarr3") -> np.ndarray:
+    """An array read by tensorstore from the server (its s3 kvstore), with
+    its `driver` (``zarr`` for a Zarr v2 array)."""
     import tensorstore as ts
 
     bucket, key = split(url)
     spec = {
-        "driver": "zarr3",
+        "driver": driver,
         "kvstore": {
             "driver": "s3",
             "bucket": bucket,

@@ -17,10 +17,10 @@ from .conftest import SECRET_KEY
 from .server import FaultProxy
 
 
-def write(url: str, **dims_kwargs: object) -> None:
+def write(url: str, fmt: object = "tensorstore", **dims_kwargs: object) -> None:
     settings = AcquisitionSettings(
         root_path=url,
-        format="tensorstore",
+        format=fmt,
         dimensions=[
             Dimension(name="t", count=4, chunk_size=1, **dims_kwargs),
             Dimension(name="c", count=2),
@@ -50,6 +50,22 @@ def test_info_reads_the_bucket(s3_prefix: str, sharded: bool) -> None:
     assert image.frames.past_last == [(3, 0), (3, 1)]  # declared, never reached
     if sharded:  # counted from the shard index (a ranged read)
         assert image.storage is not None and image.storage.shards == (4, 1, 16, 16)
+
+
+def test_info_reads_ngff_04_in_the_bucket(s3_prefix: str) -> None:
+    """An OME-Zarr 0.4 dataset: its ``.zgroup``, ``.zattrs`` and ``.zarray``
+    documents are read, its Zarr v2 chunk keys counted."""
+    url = f"{s3_prefix}/run04.ome.zarr"
+    write(url, {"backend": "tensorstore", "ngff_version": "0.4"})
+    report = inspect_dataset(url)
+    assert report.valid, report.problems
+    [image] = report.images
+    assert image.shape == (4, 2, 16, 16)
+    assert image.storage is not None
+    assert image.storage.compression == "zstd (level 3)"
+    assert image.frames is not None
+    assert image.frames.acquired == 6
+    assert image.frames.past_last == [(3, 0), (3, 1)]
 
 
 def test_cli_info_and_validate(s3_prefix: str) -> None:

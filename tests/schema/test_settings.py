@@ -352,6 +352,7 @@ def test_default_dump() -> None:
         "pyramid": None,  # an extension of 0.3.x (resolution levels)
         "s3": None,  # an extension of 0.3.x (object storage)
         "loss_window": 1.0,  # an extension of 0.3.x (readable within 1 s)
+        "significant_bits": None,  # an extension of 0.3.x (camera bit depth)
     }
 
 
@@ -572,3 +573,95 @@ def test_tiff_codecs_cover_the_registry_compressions() -> None:
     from ome_writers.backends.tiff._pages import COMPRESSION
 
     assert set(COMPRESSION) == set(BY_NAME["tifffile"].compressions)
+
+
+def test_ngff_version() -> None:
+    assert OmeZarrFormat().ngff_version == "0.5"
+    fmt = OmeZarrFormat(ngff_version="0.6rc0")
+    assert fmt.ngff_version == "0.6rc0"
+    s = AcquisitionSettings(
+        root_path="x.ome.zarr",
+        format={"name": "ome-zarr", "ngff_version": "0.6rc0"},
+    )
+    assert isinstance(s.format, OmeZarrFormat)
+    assert s.format.ngff_version == "0.6rc0"
+    assert s.format.suffix == ".ome.zarr"
+    again = AcquisitionSettings.model_validate(s.model_dump())
+    assert again.format == s.format
+    assert "ngff_version" not in repr(OmeZarrFormat())  # a default, hidden
+    with pytest.raises(ValidationError, match="ngff_version"):
+        OmeZarrFormat(ngff_version="0.7")  # type: ignore[arg-type]
+
+
+def test_every_ngff_version_is_available() -> None:
+    for version, zarr_format in (("0.4", 2), ("0.5", 3), ("0.6rc0", 3)):
+        settings = AcquisitionSettings(
+            root_path="x.ome.zarr",
+            format={"name": "ome-zarr", "ngff_version": version},
+        )
+        assert isinstance(settings.format, OmeZarrFormat)
+        assert settings.format.zarr_format == zarr_format
+
+
+# ----------------------------------------------------------- significant bits
+
+_YX = [Dimension(name="y", count=4), Dimension(name="x", count=4)]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "bits"), [("uint16", 12), ("uint8", 8), ("int16", 1)]
+)
+def test_significant_bits_within_the_pixel_type(dtype: str, bits: int) -> None:
+    settings = AcquisitionSettings(dimensions=_YX, dtype=dtype, significant_bits=bits)
+    assert settings.significant_bits == bits
+    again = AcquisitionSettings.model_validate(settings.model_dump())
+    assert again.significant_bits == bits
+
+
+@pytest.mark.parametrize(
+    ("dtype", "bits", "message"),
+    [
+        ("uint16", 17, "significant_bits=17 does not fit dtype uint16: .* 1 to 16"),
+        ("uint8", 12, "significant_bits=12 does not fit dtype uint8: .* 1 to 8"),
+        ("uint16", 0, "significant_bits=0 does not fit dtype uint16"),
+        ("uint16", -3, "significant_bits=-3 does not fit dtype uint16"),
+        ("float32", 12, "significant_bits=12 applies to integer .* float32"),
+        ("uint16", True, "significant_bits must be a number of bits, got True"),
+    ],
+)
+def test_significant_bits_refused(dtype: str, bits: int, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        AcquisitionSettings(dimensions=_YX, dtype=dtype, significant_bits=bits)
+
+
+def test_significant_bits_checked_when_the_dtype_arrives() -> None:
+    """pymmcore-plus sets the dtype last (model_validate of a dump)."""
+    early = AcquisitionSettings(root_path="x.ome.zarr", significant_bits=12)
+    dump = {**early.model_dump(), "dimensions": _YX}
+    with pytest.raises(ValidationError, match="does not fit dtype uint8"):
+        AcquisitionSettings.model_validate({**dump, "dtype": "uint8"})
+    ok = AcquisitionSettings.model_validate({**dump, "dtype": "uint16"})
+    assert ok.significant_bits == 12
+    with pytest.raises(ValidationError, match="does not fit dtype uint16"):
+        ok.significant_bits = 20
+
+
+def test_significant_bits_fit_every_camera() -> None:
+    """Positions of other cameras bring their own pixel types."""
+    cameras = Dimension(
+        name="cam",
+        type="position",
+        coords=[Position(name="a"), Position(name="b", dtype="uint8")],
+    )
+    with pytest.raises(ValidationError, match="does not fit dtype uint8"):
+        AcquisitionSettings(
+            dimensions=[cameras, *_YX], dtype="uint16", significant_bits=12
+        )
+
+
+@pytest.mark.parametrize("fmt", ["auto", "ome-zarr", {"backend": "tensorstore"}])
+def test_a_zipped_ome_zarr_is_not_streamed_into(fmt: object) -> None:
+    with pytest.raises(
+        ValueError, match=r"run\.ozx.*written whole.*convert run\.ome\.zarr run\.ozx"
+    ):
+        AcquisitionSettings(root_path="run.ozx", format=fmt)

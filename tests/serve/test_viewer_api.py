@@ -293,3 +293,42 @@ def test_windows_that_json_cannot_hold_are_left_out(tmp_path: Path) -> None:
     view.channels = [Channel("a", window=(0.0, np.inf)), Channel("b", window=(0.5, 2))]
     (reply,) = fetch(app_over(view, tmp_path), "/_viewer/info")
     assert [c["window"] for c in reply.json()["channels"]] == [None, [0.5, 2]]
+
+
+def test_an_ome_zarr_04_dataset(tmp_path: Path) -> None:
+    """The files of an OME-Zarr 0.4 dataset (Zarr v2) and the viewer's view
+    of it, opened with `ome_writers.open` (no fake)."""
+    from ome_writers import AcquisitionSettings, Dimension, create_stream
+    from ome_writers.serve._links import dataset_kind
+
+    path = tmp_path / "v04.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        format={"ngff_version": "0.4"},
+        dimensions=[
+            Dimension(name="t", count=2, type="time"),
+            Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
+            Dimension(name="y", count=16),
+            Dimension(name="x", count=24),
+        ],
+        dtype="uint16",
+    )
+    frames = [np.full((16, 24), n + 1, "uint16") for n in range(4)]
+    with create_stream(settings) as stream:
+        for data in frames:
+            stream.append(data)
+    assert dataset_kind(path) == "zarr2"
+    attrs, info = fetch(make_viewer_app(path), "/.zattrs", "/_viewer/info")
+    assert attrs.status == 200
+    assert attrs.headers["Content-Type"].startswith("application/json")
+    assert attrs.json()["multiscales"][0]["version"] == "0.4"
+    described = info.json()
+    assert described["dims"] == ["t", "c", "y", "x"]
+    assert described["shape"] == [2, 2, 16, 24]
+    assert described["complete"] is True
+    assert [c["name"] for c in described["channels"]] == ["DAPI", "FITC"]
+    (plane,) = fetch(make_viewer_app(path), "/_viewer/plane?level=0&t=1&c=1")
+    assert plane.status == 200
+    np.testing.assert_array_equal(
+        np.frombuffer(plane.body, "<u2").reshape(16, 24), frames[3]
+    )

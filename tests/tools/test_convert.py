@@ -26,6 +26,7 @@ from ome_writers import (
     AcquisitionSettings,
     Channel,
     Dimension,
+    OmeZarrFormat,
     Plate,
     Position,
     create_stream,
@@ -363,6 +364,48 @@ def test_ngff_05_from_ome_writers(tmp_path: Path, suffix: str) -> None:
         image = got["image"]
         assert [c.name for c in image.pixels.channels] == ["DAPI", "Cy5"]
         assert tiff_sizes(image) == {"x": 0.1, "y": 0.1, "z": 1.25, "t": 0.5}
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_ngff_06_from_ome_writers(tmp_path: Path, suffix: str) -> None:
+    """0.6rc0 states axes in coordinate systems and a level's translation in a
+    sequence; the images' stage positions are the scene's, not the levels'."""
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "in.ome.zarr"),
+        dimensions=[
+            Dimension(name="t", count=2, type="time", unit="s", scale=0.5),
+            Dimension(name="p", type="position", coords=[{"name": "a", "x_coord": 7}]),
+            Dimension(name="c", type="channel", coords=["DAPI", "Cy5"]),
+            Dimension(name="z", count=3, unit="um", scale=1.25, translation=4.0),
+            Dimension(name="y", count=10, unit="um", scale=0.1),
+            Dimension(name="x", count=12, unit="um", scale=0.1),
+        ],
+        dtype="uint16",
+        format=OmeZarrFormat(ngff_version="0.6rc0"),
+    )
+    pixels = data((2, 2, 3, 10, 12))
+    with create_stream(settings) as stream:
+        for n, plane in enumerate(pixels.reshape(-1, 10, 12)):
+            stream.append(plane, frame_metadata={"delta_t": 0.1 * n})
+    out = convert([settings.root_path], tmp_path / f"out{suffix}", progress=False)
+    names = ["t", "c", "z", "y", "x"]
+    if suffix == ".ome.zarr":
+        got = read_zarr(out)
+        assert got["axes"] == names
+        np.testing.assert_array_equal(got["data"], pixels)
+        assert got["channels"] == ["DAPI", "Cy5"]
+        assert got["scale"] == {"t": 0.5, "c": 1.0, "z": 1.25, "y": 0.1, "x": 0.1}
+        level0 = zarr.open_group(str(out)).attrs["ome"]["multiscales"][0]["datasets"]
+        translation = level0[0]["coordinateTransformations"][1]["translation"]
+        assert translation == [0.0, 0.0, 4.0, 0.0, 0.0]
+    else:
+        got = read_tiff(out)
+        np.testing.assert_array_equal(got["data"], reorder(pixels, names, got["axes"]))
+        image = got["image"]
+        assert [c.name for c in image.pixels.channels] == ["DAPI", "Cy5"]
+        assert tiff_sizes(image) == {"x": 0.1, "y": 0.1, "z": 1.25, "t": 0.5}
+        planes = image.pixels.planes
+        assert [p.delta_t for p in planes[:3]] == pytest.approx([0.0, 0.1, 0.2])
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)

@@ -13,6 +13,7 @@ from ome_writers import (
     Channel,
     Dimension,
     OmeTiffFormat,
+    OmeZarrFormat,
     Plate,
     Position,
     create_stream,
@@ -688,3 +689,40 @@ def test_reader_warnings_are_recorded_once_each() -> None:
         warnings.warn("second", DeprecationWarning, stacklevel=1)
         raise ValueError("bad")  # what was warned before an error is kept
     assert found == ["reader: first spread over lines", "reader: second"]
+
+
+@pytest.mark.parametrize("positions", [None, POSITIONS])
+def test_zarr_ngff_06(tmp_path: Path, positions: list[Position] | None) -> None:
+    """Axes and scales from 0.6rc0's coordinate systems; the frames' times
+    below each image are no image of their own; yaozarrs (0.4, 0.5) is not
+    asked, which the report says."""
+    path = tmp_path / "run.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        dimensions=_tczyx(positions),
+        dtype="uint16",
+        format=OmeZarrFormat(ngff_version="0.6rc0"),
+        pyramid=2,
+    )
+    _write(settings, exposure_time=0.01)  # and delta_t: times on t
+    first = path if positions is None else path / positions[0].name
+    assert (first / "coordinateTransformations" / "acquisition_time").is_dir()
+    report = inspect_dataset(path)
+    assert report.valid, report.problems
+    assert report.warnings == [
+        "NGFF 0.6rc0 (a release candidate) is not validated: yaozarrs reads NGFF "
+        "0.4 and 0.5"
+    ]
+    assert report.layout == ("collection" if positions else "image")
+    assert len(report.images) == len(settings.positions)
+    for image in report.images:
+        assert image.axes == ("t", "c", "z", "y", "x")
+        assert image.channels == ["DAPI", "FITC"]
+        assert {k: (q.value, q.unit) for k, q in image.scales.items()} == {
+            "t": (1.5, "second"),
+            "z": (0.5, "micrometer"),
+            "y": (0.25, "micrometer"),
+            "x": (0.25, "micrometer"),
+        }
+        assert image.levels == [(2, 2, 3, 8, 6), (2, 2, 3, 4, 3)]
+        assert image.frames is not None and image.frames.acquired == 12

@@ -18,6 +18,7 @@ from ome_writers._schema._object_storage import S3Options
 from ome_writers._schema._plate import Plate
 from ome_writers._schema._pyramid import Pyramid
 from ome_writers._schema._settings import AcquisitionSettings
+from ome_writers._schema._size_estimate import SizeEstimate, SizePart
 from ome_writers._schema._storage import effective_type
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "Pyramid",
     "S3Options",
     "ScratchFormat",
+    "SizeEstimate",
+    "SizePart",
     "StandardAxis",
     "dims_from_standard_axes",
     "effective_type",

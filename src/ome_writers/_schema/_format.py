@@ -8,10 +8,19 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
-from ome_writers._registry import BACKENDS, backend_names, first_available
+from ome_writers._registry import (
+    BACKENDS,
+    BY_NAME,
+    backend_names,
+    first_available,
+    zarr_format_writers,
+)
 from ome_writers._schema._base import SettingsModel
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 # The backend names of each format, for static type checkers (a test keeps them
 # equal to the registry). At run time the registry decides: a backend added
@@ -54,17 +63,56 @@ def ome_stem_suffix(path: str) -> tuple[str, str]:
     return path, ""
 
 
+#: the NGFF versions `OmeZarrFormat.ngff_version` names
+NgffVersion = Literal["0.4", "0.5", "0.6rc0"]
+#: the Zarr format each NGFF version is stored in
+ZARR_FORMATS: dict[str, int] = {"0.4": 2, "0.5": 3, "0.6rc0": 3}
+
+
 class OmeZarrFormat(SettingsModel):
-    """OME-Zarr v0.5 output (a directory)."""
+    """OME-Zarr output (a directory).
+
+    Parameters
+    ----------
+    backend : str
+        The library that writes the arrays, or "auto".
+    suffix : str
+        The suffix of the output directory.
+    ngff_version : "0.4" | "0.5" | "0.6rc0"
+        The OME-Zarr (NGFF) version written: "0.5" (default, Zarr v3);
+        "0.4" (Zarr v2, for software that does not read Zarr v3 yet; written
+        by the backends whose library writes Zarr v2); "0.6rc0", a release
+        candidate (Zarr v3), adds coordinate systems, a scene of the stage
+        positions and the frames' times (docs: formats).
+    """
 
     name: Literal["ome-zarr"] = "ome-zarr"
     backend: ZarrBackendName = "auto"
     suffix: str = ".ome.zarr"
+    ngff_version: NgffVersion = "0.5"
 
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
         return _registered(value, "ome-zarr")
+
+    @model_validator(mode="after")
+    def _backend_writes_version(self) -> Self:
+        record = BY_NAME.get(self.backend)
+        zarr_format = self.zarr_format
+        if record is not None and not record.writes_zarr_format(zarr_format):
+            writes = ", ".join(f"v{n}" for n in record.zarr_formats or (3,))
+            raise ValueError(
+                f"The {self.backend} backend writes Zarr {writes} only, not the "
+                f"Zarr v{zarr_format} of OME-Zarr {self.ngff_version}; backends "
+                f"that write it: {zarr_format_writers(zarr_format)}"
+            )
+        return self
+
+    @property
+    def zarr_format(self) -> int:
+        """The Zarr format of the arrays and groups (2 for NGFF 0.4, else 3)."""
+        return ZARR_FORMATS[self.ngff_version]
 
     def get_output_path(self, root_path: str, *, num_positions: int = 1) -> str:
         """Path of the dataset written for `root_path`."""
@@ -192,11 +240,35 @@ def _format_from_string(name: str, suffix: str) -> FormatObject:
     return cls(**kwargs)
 
 
+def _format_name_of(fields: Mapping[str, Any], suffix: str) -> str | None:
+    """The format a `format=` mapping without a name means: its backend's,
+    OME-Zarr for an ``ngff_version``, else the root path's suffix's."""
+    record = BY_NAME.get(str(fields.get("backend", "")))
+    if record is not None:
+        return record.format
+    if "ngff_version" in fields or suffix.lower().endswith(".zarr"):
+        return "ome-zarr"
+    if suffix.lower().endswith((".tif", ".tiff")):
+        return "ome-tiff"
+    return None
+
+
 def resolve_format(value: Any, root_path: str) -> Any:
     """The `format=` input to validate: "auto" and names made format models,
     the root path's suffix given to a dict that names none."""
+    if root_path.lower().endswith(".ozx"):
+        stem = root_path[: -len(".ozx")]
+        raise ValueError(
+            f"root_path {root_path!r}: a single-file OME-Zarr (.ozx) is written "
+            "whole, not streamed into; write the acquisition to "
+            f"{stem + '.ome.zarr'!r} and pack it afterwards with "
+            f"`ome-writers convert {stem}.ome.zarr {root_path}`"
+        )
     suffix = ome_stem_suffix(root_path)[1]
     if isinstance(value, Mapping):
+        name = None if "name" in value else _format_name_of(value, suffix)
+        if name is not None:
+            value = {**value, "name": name}
         if suffix and "suffix" not in value and value.get("name") != "scratch":
             return {**value, "suffix": suffix}
         return value

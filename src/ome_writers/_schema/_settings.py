@@ -28,6 +28,7 @@ from ome_writers._schema._geometry_checks import (
 from ome_writers._schema._object_storage import OBJECT_SCHEMES, S3Options, url_scheme
 from ome_writers._schema._plate import Plate
 from ome_writers._schema._pyramid import Pyramid, check_levels
+from ome_writers._schema._size_estimate import SizeEstimate, estimate_size
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -95,6 +96,12 @@ class AcquisitionSettings(SettingsModel):
         often (no sync: the operating system holds the data; power loss is
         covered by checkpoints, see `create_stream`). None: only at
         checkpoints and close.
+    significant_bits : int | None
+        Bits of each pixel that hold data, when the camera fills fewer than
+        its pixel type has (a 12-bit camera in ``uint16``): from 1 to the
+        bits of `dtype` (of every position's pixel type), integer types only.
+        Written as OME ``Pixels@SignificantBits`` and used for the default
+        display windows (``0..4095`` for 12 bits). None (default): all bits.
     """
 
     root_path: str = ""
@@ -110,12 +117,20 @@ class AcquisitionSettings(SettingsModel):
     pyramid: Pyramid | None = None
     s3: S3Options | None = None
     loss_window: float | None = Field(default=1.0, gt=0)
+    significant_bits: int | None = None
 
     @field_validator("pyramid", mode="before")
     @classmethod
     def _pyramid_shorthand(cls, value: Any) -> Any:
         if isinstance(value, (int, str)) and not isinstance(value, bool):
             return Pyramid(levels=value)
+        return value
+
+    @field_validator("significant_bits", mode="before")
+    @classmethod
+    def _bits_not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # an int to pydantic, a mistake here
+            raise ValueError(f"significant_bits must be a number of bits, got {value}")
         return value
 
     @model_validator(mode="before")
@@ -194,6 +209,7 @@ class AcquisitionSettings(SettingsModel):
     def _check_combinations(self) -> Self:
         self._check_location()
         self._check_compression()
+        self._check_significant_bits()
         if self.dimensions:
             geometry = self.geometry
             check_series(geometry)
@@ -202,6 +218,7 @@ class AcquisitionSettings(SettingsModel):
             check_position_dimensions(geometry)
             check_frame_order(geometry)
             self._check_pyramid()
+            self._check_zarr_format()
         return self
 
     def _check_location(self) -> None:
@@ -259,6 +276,47 @@ class AcquisitionSettings(SettingsModel):
                     f"Compression {self.compression!r} is not supported by the "
                     f"{backend} backend. Supported: {record.compressions}"
                 )
+
+    def _check_significant_bits(self) -> None:
+        bits = self.significant_bits
+        if bits is None or not self.dtype:  # checked again once dtype is set
+            return
+        dtypes = [self.dtype]
+        if self.dimensions:  # positions of other cameras: their own pixel types
+            dtypes += [p.dtype for p in self.positions if p.dtype]
+        for name in dict.fromkeys(dtypes):
+            dtype = np.dtype(name)
+            if dtype.kind not in "iu":
+                raise ValueError(
+                    f"significant_bits={bits} applies to integer pixel types; "
+                    f"dtype {name} is not one"
+                )
+            width = dtype.itemsize * 8
+            if not 1 <= bits <= width:
+                raise ValueError(
+                    f"significant_bits={bits} does not fit dtype {name}: it "
+                    f"must be from 1 to {width}"
+                )
+
+    def _check_zarr_format(self) -> None:
+        """Zarr v2 (OME-Zarr 0.4) has no shards."""
+        fmt = self.format
+        if not isinstance(fmt, OmeZarrFormat) or fmt.zarr_format != 2:
+            return
+        own = (p.dimensions or () for p in self.positions)
+        sharded = sorted(
+            {
+                d.name
+                for d in (*self.dimensions, *(d for dims in own for d in dims))
+                if d.shard_size_chunks
+            }
+        )
+        if sharded:
+            raise ValueError(
+                f"OME-Zarr {fmt.ngff_version} is stored as Zarr v2, which has no "
+                f"shards: remove shard_size_chunks from {sharded}, or write "
+                "ngff_version='0.5'"
+            )
 
     def _check_storage_order(self) -> None:
         order = self.storage_order
@@ -429,6 +487,17 @@ class AcquisitionSettings(SettingsModel):
     def pyramid_levels(self) -> int:
         """Number of resolution levels written (1: no pyramid)."""
         return self._geometry("pyramid_levels").pyramid_levels
+
+    @property
+    def estimated_size(self) -> SizeEstimate:
+        """What the acquisition will write to disk: the uncompressed bound and,
+        with compression, an estimate; per frame when unbounded.
+
+        Computed from the settings alone (no I/O). Raises `ValueError` unless
+        dimensions and dtype are set.
+        """
+        self.validate_stream_ready()
+        return estimate_size(self.geometry, self.compression, self.plate)
 
     @property
     def is_ragged(self) -> bool:

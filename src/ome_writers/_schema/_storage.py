@@ -1,10 +1,14 @@
-"""Storage order: where each acquisition dimension goes on disk."""
+"""Storage order and chunk grid: where each acquisition dimension goes on
+disk, and in which blocks."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ome_writers._schema._dimension import Dimension
 
 _NAME_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
@@ -44,3 +48,24 @@ def resolve_storage_order(
     # OME-TIFF accepts any order of Z, C and T (one other axis is stored as C),
     # so pages stay in acquisition order; scratch keeps it too
     return index_dims
+
+
+def chunk_grid(
+    dims: Sequence[Dimension],
+) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """Chunk and shard shapes of arrays with `dims` (storage order)."""
+    n_index = len(dims) - 2
+    big = 2**62  # stands for the extent of an unbounded dimension
+    counts = [d.count or big for d in dims]
+    chunks = tuple(
+        min(d.chunk_size or (n if i >= n_index else 1), n)
+        for i, (d, n) in enumerate(zip(dims, counts, strict=True))
+    )
+    shards = None
+    if any(d.shard_size_chunks for d in dims):
+        # a shard holds whole chunks: cap it at the chunks covering the array
+        shards = tuple(
+            c * min(d.shard_size_chunks or 1, math.ceil(n / c))
+            for c, d, n in zip(chunks, dims, counts, strict=True)
+        )
+    return chunks, shards

@@ -67,6 +67,21 @@ TIME_SYMBOLS: dict[str, str] = {
     "zettasecond": "Zs",
 }
 
+_PREFIXES = {
+    "yocto": 1e-24, "zepto": 1e-21, "atto": 1e-18, "femto": 1e-15,
+    "pico": 1e-12, "nano": 1e-9, "micro": 1e-6, "milli": 1e-3, "centi": 1e-2,
+    "deci": 1e-1, "hecto": 1e2, "kilo": 1e3, "mega": 1e6, "giga": 1e9,
+    "tera": 1e12, "peta": 1e15, "exa": 1e18, "zetta": 1e21, "yotta": 1e24,
+}  # fmt: skip
+# seconds per unit of every time name
+TIME_SECONDS: dict[str, float] = {
+    "second": 1.0,
+    "minute": 60.0,
+    "hour": 3600.0,
+    "day": 86400.0,
+    **{f"{p}second": f for p, f in _PREFIXES.items()},
+}
+
 # spellings beyond the names, their plurals and the symbols
 LENGTH_ALIASES: dict[str, str] = {
     "um": "micrometer",

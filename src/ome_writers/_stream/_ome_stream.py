@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ome_writers._io._free_space import check_free_space
 from ome_writers._stream._at_exit import close_at_exit, forget
 from ome_writers._stream._coords import CoordNotifier, CoordUpdate, ExtentTracker
 from ome_writers._stream._loss_window import LossWindow
@@ -27,6 +28,7 @@ from ome_writers.errors import (
     FrameValueError,
     StreamClosedError,
 )
+from ome_writers.metadata._progress import HEARTBEAT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from ome_writers._schema import AcquisitionSettings
     from ome_writers._stream._view import StreamView
     from ome_writers.backends._base import Backend
+    from ome_writers.metadata._display import DisplaySettings
     from ome_writers.metadata._display_ranges import DisplayRanges
     from ome_writers.metadata._frame_metadata import FrameMetadataLog
 
@@ -53,6 +56,7 @@ def create_stream(
     *,
     checkpoint_seconds: float | None = 10.0,
     finite_only: bool = True,
+    check_space: bool = True,
 ) -> OMEStream:
     """Create the output described by `settings` and return an open stream.
 
@@ -70,6 +74,12 @@ def create_stream(
     finite_only : bool
         For float dtypes: refuse frames holding NaN or infinite values (a camera
         never produces them). False stores them as given.
+    check_space : bool
+        Compare `settings.estimated_size` with the free space of the output's
+        filesystem before anything is written (see Raises; a warning,
+        `ome_writers.errors.DiskSpaceWarning`, when only the uncompressed size
+        does not fit, or an unbounded acquisition fills it within an hour).
+        False: skip the check (data known to compress far better, say).
 
     Raises
     ------
@@ -79,6 +89,9 @@ def create_stream(
         The explicitly requested backend cannot write `settings`.
     FileExistsError
         The output exists and ``overwrite`` is False (or it is not ours to replace).
+    OSError
+        With errno ``ENOSPC``: even the size estimated with compression does
+        not fit in the free space (nothing is created).
     """
     settings.validate_stream_ready()
     settings = settings.model_copy(deep=True)
@@ -86,6 +99,8 @@ def create_stream(
     if fmt.name != "scratch" and not settings.root_path:
         raise ValueError(f"root_path is required for {fmt.name} format.")
     backend_cls = select_backend(settings)
+    if check_space:
+        check_free_space(settings)
     tracker = ExtentTracker(settings)
     # the progress record a dataset states counts frames as the view does
     context = BackendContext.for_settings(settings, tracker.extents)
@@ -145,6 +160,7 @@ class OMEStream:
         "_check_finite",
         "_checkpoint_every",
         "_closed",
+        "_display",
         "_dtype",
         "_failure",
         "_failure_reported",
@@ -160,6 +176,7 @@ class OMEStream:
         "_pid",
         "_ranges",
         "_readable",
+        "_restate_at",
         "_route",
         "_router",
         "_routes",
@@ -174,6 +191,7 @@ class OMEStream:
     _check_finite: bool
     _checkpoint_every: float | None
     _closed: bool
+    _display: DisplaySettings
     _dtype: np.dtype
     _failure: BaseException | None
     _failure_reported: bool
@@ -188,7 +206,7 @@ class OMEStream:
     _output_paths: tuple[str, ...]
     _pid: int
     _ranges: DisplayRanges | None
-    _readable: tuple[int, int]
+    _readable: tuple[int, int, int]
     _route: Callable[[int], tuple[int, tuple[int, ...]]]
     _routes: list[tuple[int, tuple[int, ...]]] | None
     _router: FrameRouter
@@ -248,8 +266,11 @@ class OMEStream:
         self._notifier = None
         self._output_paths = ()
         self._ranges = None
+        self._display = backend.display
         self._window = None
-        self._readable = (0, 0)  # frames, metadata entries: made readable
+        # frames, metadata entries, display settings' version: made readable
+        self._readable = (0, 0, 0)
+        self._restate_at = time.monotonic() + HEARTBEAT  # the next heartbeat
         return self
 
     # ------------------------------------------------------------------ writing
@@ -353,17 +374,20 @@ class OMEStream:
             if self._checkpoint_every:
                 self._next_checkpoint = time.monotonic() + self._checkpoint_every
 
-    def _done(self) -> tuple[int, int]:
-        """Frames appended or skipped, and per-frame metadata entries, so far."""
-        return self._n, len(self._frame_log)
+    def _done(self) -> tuple[int, int, int]:
+        """Frames appended or skipped, per-frame metadata entries and the
+        display settings' version, so far."""
+        return self._n, len(self._frame_log), self._display.version
 
-    def _made_readable(self, done: tuple[int, int]) -> None:
+    def _made_readable(self, done: tuple[int, int, int]) -> None:
         """The backend made `done` readable: its metadata need not stay here."""
         self._readable = max(self._readable, done)
+        self._restate_at = time.monotonic() + HEARTBEAT
         self._frame_log.forget(done[1])
 
     def _make_readable(self) -> bool:
-        """Make what arrived since the last call readable (`LossWindow`).
+        """Make what arrived (or display settings changed) since the last
+        call readable (`LossWindow`).
 
         The backend starts under the lock (`Backend.start_readable`); what it
         then waits for (its writer thread, say) is waited for without the lock,
@@ -375,7 +399,8 @@ class OMEStream:
             if self._closed or self._failure is not None:
                 return False
             done = self._done()
-            if done == self._readable:
+            # nothing new: a visit only to restate the progress (heartbeat)
+            if done == self._readable and time.monotonic() < self._restate_at:
                 return True
             try:
                 finish = self._backend.start_readable(self._n)
@@ -498,6 +523,11 @@ class OMEStream:
         return self._closed
 
     @property
+    def settings(self) -> AcquisitionSettings:
+        """The settings the stream was created with."""
+        return self._settings
+
+    @property
     def output_paths(self) -> tuple[str, ...]:
         """Where the dataset is written: absolute paths (or ``s3://`` URLs).
 
@@ -592,6 +622,64 @@ class OMEStream:
         """Replace metadata previously obtained from `get_metadata`."""
         with self._lock:
             self._backend.update_metadata(metadata)
+
+    def set_channel_display(
+        self,
+        channel: int | str,
+        *,
+        color: Any = None,
+        contrast_limits: tuple[float, float] | None = None,
+        visible: bool | None = None,
+    ) -> None:
+        """Record how a channel is to be displayed (what a viewer's user set).
+
+        Allowed at any time before close, as often as wanted; only the values
+        given change. Nothing is written here (appends never wait for it):
+        the settings are written at the next loss-window visit (or checkpoint)
+        and at close, replacing what was there. OME-Zarr: NGFF ``omero``
+        ``color``, ``window.start``/``end`` and ``active``; OME-TIFF: the
+        Channel's ``Color`` and a MapAnnotation (namespace
+        ``ome_writers.display``) with the contrast limits and visibility;
+        ``ome_writers.open(...).channels`` reads them back. The scratch format
+        writes no metadata: there, they are not kept.
+
+        Parameters
+        ----------
+        channel : int | str
+            Index along the channel dimension, or a channel's name (0: the
+            one channel of an acquisition without a channel dimension).
+        color : str | tuple, optional
+            A colour name, ``"#RRGGBB"`` or ``(r, g, b)``.
+        contrast_limits : tuple[float, float], optional
+            The display window (low, high), in pixel values.
+        visible : bool, optional
+            Whether the channel is shown.
+
+        Raises
+        ------
+        ValueError
+            An unknown channel name, or a value that is not a colour, two
+            finite numbers (low <= high), or a bool.
+        IndexError
+            A channel index outside the channel dimension.
+        StreamClosedError
+            The stream is closed.
+        """
+        from ome_writers.metadata._display import (
+            channel_index,
+            check_color,
+            check_limits,
+            check_visible,
+        )
+
+        index = channel_index(self._settings, channel)
+        hexcolor = None if color is None else check_color(color)
+        limits = None if contrast_limits is None else check_limits(contrast_limits)
+        shown = None if visible is None else check_visible(visible)
+        with self._lock:
+            if self._closed or self._failure is not None:
+                self._raise_unusable("set channel display")
+            self._display.set(index, color=hexcolor, limits=limits, visible=shown)
 
     # ------------------------------------------------------------------- events
 

@@ -14,8 +14,8 @@ Naming rules (stable, documented for users):
 - A position is named after the stage position (``pos.name``, else its index);
   tiles of a grid plan with rows/columns keep that name and carry
   ``grid_row``/``grid_column``; random grid points get ``_g<gggg>`` (one
-  position) or ``_p<pppp>_g<gggg>`` appended; a grid without positions gives
-  ``0000``, ``0001``, ...
+  position, also when ``axis_order`` leaves ``p`` out) or ``_p<pppp>_g<gggg>``
+  appended; a grid without positions gives ``0000``, ``0001``, ...
 - Plate fields never collide within a well: unnamed plate positions (all fields
   of a `WellPlatePlan`, and stage positions with ``plate_row``/``plate_col``)
   are named ``fov<k>``, k counting the fields of that well in acquisition
@@ -180,6 +180,12 @@ def _positions(
         for p, src in enumerate(stage)
         if src.sequence is not None and src.sequence.grid_plan is not None
     }
+    # one stage position that the axis order leaves out: the events visit the
+    # grid alone, but random points are named after it (as 0.3.2 does)
+    lone: Any = None
+    if "p" not in used and not isinstance(seq.stage_positions, useq.WellPlatePlan):
+        positions = list(seq.stage_positions)
+        lone = positions[0] if len(positions) == 1 else None
     wells = [None if is_plate_plan else _plate_info(src) for src in stage]
     if any(wells) and not all(wells):
         warnings.warn(
@@ -211,7 +217,9 @@ def _positions(
         if has_cell:
             row["grid_row"] = int(point.grid_row)
             row["grid_column"] = int(point.grid_col)
-        if src is None:  # a grid plan alone
+        if src is None and lone is not None and point is not None and not has_cell:
+            name = f"{lone.name or 0}_g{g:04d}"
+        elif src is None:  # a grid plan alone
             name = f"{g:04d}"
         elif (well := _well(src) if is_plate_plan else wells[p]) is not None:
             r = row_names[well[0]] if is_plate_plan else excel_row(well[0])

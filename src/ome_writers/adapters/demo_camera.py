@@ -86,14 +86,29 @@ class DemoCamera(SimpleCameraDevice):
         super().__init__()
         self._shape = (height, width)
         self._dtype = np.dtype(dtype)
-        self._bit_depth = bit_depth
+        self._seed = seed
         self._exposure = 10.0
         self._fluorophore = "DAPI"
         self.frames_snapped = 0
-        top = (1 << min(bit_depth, self._dtype.itemsize * 8)) - 1
-        rng = np.random.default_rng(seed)
-        yy, xx = np.mgrid[0:height, 0:width].astype("float32")
         self._images: dict[str, np.ndarray] = {}
+        self._noise = np.zeros((0, height, width), "float32")
+        self._bit_depth = self._top = 0
+        self._set_bit_depth(bit_depth)
+        formats = [f"Mono{b}" for b in BIT_DEPTHS if b <= kind.itemsize * 8]
+        self.set_property_allowed_values("PixelFormat", formats)
+
+    @property
+    def bit_depth(self) -> int:
+        """Bits per pixel the camera fills (pixel values stay below 2**bits)."""
+        return self._bit_depth
+
+    def _set_bit_depth(self, bit_depth: int) -> None:
+        """Make the images of `bit_depth` bits (every frame from now on)."""
+        height, width = self._shape
+        top = (1 << min(bit_depth, self._dtype.itemsize * 8)) - 1
+        rng = np.random.default_rng(self._seed)
+        yy, xx = np.mgrid[0:height, 0:width].astype("float32")
+        images: dict[str, np.ndarray] = {}
         for name, (where, size) in CHANNELS.items():
             image = (
                 0.1
@@ -106,12 +121,13 @@ class DemoCamera(SimpleCameraDevice):
                     xx - (cx * where + 0.2) % 1 * width
                 ) ** 2
                 image += 0.5 * top * size * np.exp(-r2 / (2 * (0.02 * width) ** 2))
-            self._images[name] = image
+            images[name] = image
         scale = max(1.0, top / 200)
-        self._noise = (rng.poisson(20, (_NOISE_BANK, height, width)) * scale).astype(
+        noise = (rng.poisson(20, (_NOISE_BANK, height, width)) * scale).astype(
             "float32"
         )
-        self._top = top
+        self._images, self._noise = images, noise
+        self._top, self._bit_depth = top, bit_depth
 
     def sensor_shape(self) -> tuple[int, int]:
         return self._shape
@@ -127,6 +143,15 @@ class DemoCamera(SimpleCameraDevice):
 
     def get_pixel_format(self) -> PixelFormat:
         return PixelFormat(f"Mono{self._bit_depth}")
+
+    def set_pixel_format(self, value: PixelFormat | str) -> None:
+        """Set the bit depth: ``"Mono8"`` ... ``"Mono16"`` (up to the dtype's)."""
+        name = str(getattr(value, "value", value))
+        bits = int(name[4:]) if name.startswith("Mono") and name[4:].isdigit() else 0
+        if bits not in BIT_DEPTHS or bits > self._dtype.itemsize * 8:
+            allowed = [f"Mono{b}" for b in BIT_DEPTHS if b <= self._dtype.itemsize * 8]
+            raise ValueError(f"pixel format for {self._dtype} must be one of {allowed}")
+        self._set_bit_depth(bits)
 
     @pymm_property(allowed_values=list(CHANNELS))
     def fluorophore(self) -> str:
@@ -211,6 +236,24 @@ class DemoShutter(ShutterDevice):
         self._open = bool(open)
 
 
+class DemoCore(UniMMCore):
+    """A `UniMMCore` whose bit depth is its Python camera's pixel format.
+
+    `UniMMCore` reports a Python camera's pixel type width (16 for a 12-bit
+    camera in ``uint16``); this one reports the bits the camera fills, as
+    Micro-Manager's C++ cameras do.
+    """
+
+    def getImageBitDepth(self) -> int:
+        label = self.getCameraDevice()
+        if label and self.isPyDevice(label) and self.hasProperty(label, "PixelFormat"):
+            value = self.getProperty(label, "PixelFormat")
+            fmt = str(getattr(value, "value", value) or "")
+            if fmt.startswith("Mono") and fmt[4:].isdigit():
+                return int(fmt[4:])
+        return int(super().getImageBitDepth())
+
+
 def demo_core(
     *,
     width: int = 512,
@@ -219,7 +262,7 @@ def demo_core(
     bit_depth: int = 12,
     pixel_size_um: float | None = 0.5,
     exposure_ms: float = 10.0,
-) -> UniMMCore:
+) -> DemoCore:
     """A configured `UniMMCore` with the demo devices loaded.
 
     Parameters
@@ -230,7 +273,8 @@ def demo_core(
         Pixel type (uint8/16/32).
     bit_depth : int
         Bit depth (8, 10, 12, 14, 16 or 32; pixel values stay below
-        ``2**bit_depth``).
+        ``2**bit_depth``). ``core.getImageBitDepth()`` reports it; change it
+        with ``core.setProperty("Camera", "PixelFormat", "Mono10")``.
     pixel_size_um : float | None
         Pixel-size calibration; None or 0 leave the core uncalibrated (it then
         reports 0, as an unconfigured microscope does).
@@ -244,7 +288,7 @@ def demo_core(
     level = log.level
     log.setLevel(logging.CRITICAL)
     try:
-        core = UniMMCore()
+        core = DemoCore()
     finally:
         log.setLevel(level)
     atexit.register(_detach_at_exit, weakref.ref(core))
@@ -275,7 +319,7 @@ def demo_core(
     return core
 
 
-def _detach_at_exit(ref: weakref.ReferenceType[UniMMCore]) -> None:
+def _detach_at_exit(ref: weakref.ReferenceType[DemoCore]) -> None:
     """Stop core callbacks before interpreter shutdown.
 
     A core still alive at exit otherwise delivers queued notifications from its

@@ -16,14 +16,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ome_writers._schema import AcquisitionSettings, Dimension, Position
 from ome_writers._stream._ome_stream import create_stream
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
-
-    import numpy as np
 
     from ome_writers._stream._ome_stream import OMEStream
     from ome_writers._stream._view import StreamView
@@ -67,9 +67,28 @@ def settings_for_sequence(
     n_cameras = int(info.get("num_camera_adapter_channels", 1))
     if n_cameras > 1:
         dims.insert(len(dims) - 2, _camera_dimension(summary, n_cameras, dims))
-    return AcquisitionSettings.model_validate(
-        {**base.model_dump(), **fields, "dimensions": dims, "dtype": info["dtype"]}
-    )
+    data = {**base.model_dump(), **fields, "dimensions": dims, "dtype": info["dtype"]}
+    if base.significant_bits is None:  # the camera's, unless given
+        infos = list(summary["image_infos"])[: max(n_cameras, 1)]
+        data["significant_bits"] = camera_bits(infos)
+    return AcquisitionSettings.model_validate(data)
+
+
+def camera_bits(infos: list[Mapping[str, Any]]) -> int | None:
+    """The bits the cameras fill (their pixel format, e.g. ``Mono12``, as
+    pymmcore-plus reports ``core.getImageBitDepth()``); None when they
+    differ or do not fit their pixel type."""
+    found = set()
+    for info in infos:
+        fmt = str(info.get("pixel_format") or "")
+        width = 8 * np.dtype(str(info.get("dtype") or "uint8")).itemsize
+        if not (fmt.startswith("Mono") and fmt[4:].isdigit()):
+            return None
+        bits = int(fmt[4:])
+        if not 1 <= bits <= width:
+            return None
+        found.add(bits)
+    return found.pop() if len(found) == 1 else None
 
 
 def _camera_dimension(
@@ -158,6 +177,13 @@ class OMEWriterHandler:
         Replace an existing dataset (only for path outputs).
     dimension_overrides : Mapping, optional
         Per-dimension field updates, e.g. ``{"z": {"chunk_size": 16}}``.
+    format : OmeZarrFormat | OmeTiffFormat | str | Mapping
+        The output format of a path output, as `AcquisitionSettings.format`
+        takes it, e.g. ``{"ngff_version": "0.4"}`` for OME-Zarr 0.4. Default:
+        from the path's suffix.
+    check_space : bool
+        Compare what each sequence will write with the free space before its
+        first frame (as `create_stream` does); False skips the check.
 
     Examples
     --------
@@ -171,13 +197,23 @@ class OMEWriterHandler:
         *,
         overwrite: bool = False,
         dimension_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        format: Any = "auto",
+        check_space: bool = True,
     ) -> None:
+        self._check_space = check_space
         if isinstance(output, AcquisitionSettings):
+            if format != "auto":
+                raise ValueError(
+                    "format= applies to a path output; settings carry their own "
+                    "(AcquisitionSettings(format=...))"
+                )
             self._base = output
         elif str(output).rstrip("/:").lower() in ("memory", "scratch"):
             self._base = AcquisitionSettings(format="scratch", overwrite=overwrite)
         else:
-            self._base = AcquisitionSettings(root_path=str(output), overwrite=overwrite)
+            self._base = AcquisitionSettings(
+                root_path=str(output), overwrite=overwrite, format=format
+            )
         self._overrides = dimension_overrides
         self._stream: OMEStream | None = None
         self.settings: AcquisitionSettings | None = None
@@ -204,7 +240,7 @@ class OMEWriterHandler:
                 self._base, sequence, meta, self._overrides
             )
         self.settings = settings
-        self._stream = create_stream(settings)
+        self._stream = create_stream(settings, check_space=self._check_space)
         self._stream.set_global_metadata(
             NAMESPACE, {"summary_metadata": summary_to_json(meta)}
         )

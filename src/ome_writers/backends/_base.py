@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ome_writers._registry import BY_NAME
+from ome_writers.metadata._display import DisplaySettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +49,9 @@ class BackendContext:
         Whether an OME-Zarr backend writes the dataset's
         ``OME/METADATA.ome.xml``; False for a part of a dataset that is
         described as a whole by another writer.
+    display : DisplaySettings
+        What the user set for displaying each channel (written at loss-window
+        visits and close).
     """
 
     settings: AcquisitionSettings
@@ -56,6 +60,7 @@ class BackendContext:
     display_ranges: DisplayRanges | None = None
     progress: ProgressRecord | None = None
     ome_xml: bool = True
+    display: DisplaySettings = field(default_factory=DisplaySettings)
 
     @classmethod
     def for_settings(
@@ -110,6 +115,16 @@ class Backend(ABC):
         problem = _location_problem(cls.record(), settings)
         if problem:
             return problem
+        from ome_writers._schema._format import OmeZarrFormat
+
+        fmt = settings.format
+        if isinstance(fmt, OmeZarrFormat) and not cls.record().writes_zarr_format(
+            fmt.zarr_format
+        ):
+            return (
+                f"the {cls.name} backend does not write Zarr v{fmt.zarr_format} "
+                f"(OME-Zarr {fmt.ngff_version})"
+            )
         compression = settings.compression or "none"
         allowed = cls.record().compressions
         if allowed and compression not in allowed:
@@ -129,6 +144,7 @@ class Backend(ABC):
         self.router = context.router
         self.frame_metadata = context.frame_metadata
         self.display_ranges = context.display_ranges
+        self.display = context.display
         dims = settings.array_storage_dimensions
         self.storage_names = tuple(d.name for d in dims)
         self.storage_shape: tuple[int | None, ...] = tuple(d.count for d in dims)

@@ -37,7 +37,7 @@ from ome_writers.metadata._progress import (
     WRITING,
     Status,
 )
-from ome_writers.metadata._zarr_groups import write_group
+from ome_writers.metadata._zarr_groups import is_group, write_group
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -126,6 +126,7 @@ class RaggedBackend(Backend):
         self.kind = settings.format.name
         self.root = resolve_output(settings.output_path) if settings.root_path else None
         self.layout = build_layout(settings) if self.kind == "ome-zarr" else None
+        self.zarr_format: int = getattr(settings.format, "zarr_format", 3)
         self.children: list[Backend] = []
         self.child_settings = [
             position_settings(settings, p, self._child_root(p))
@@ -135,7 +136,13 @@ class RaggedBackend(Backend):
             frames = _PositionFrames(context.frame_metadata, p)
             self.children.append(
                 child_cls(
-                    BackendContext(child, FrameRouter(child), frames, ome_xml=False)
+                    BackendContext(
+                        child,
+                        FrameRouter(child),
+                        frames,
+                        ome_xml=False,
+                        display=context.display,
+                    )
                 )
             )
         # frame numbers of each position, for per-position frame counts
@@ -205,9 +212,7 @@ class RaggedBackend(Backend):
                     raise FileExistsError(
                         f"{root} already exists. Use overwrite=True to replace it."
                     )
-                ours = (root / "zarr.json").is_file() or (
-                    self.kind != "ome-zarr" and root.is_dir()
-                )
+                ours = is_group(root) or (self.kind != "ome-zarr" and root.is_dir())
                 remove_dataset(root, is_dataset=ours)
             root.mkdir(parents=True)
             if self.layout is not None:
@@ -216,7 +221,9 @@ class RaggedBackend(Backend):
                     if path == ".":
                         attributes = self.attributes
                     if path not in self.layout.image_paths:
-                        write_group(root, path, attributes)
+                        write_group(
+                            root, path, attributes, zarr_format=self.zarr_format
+                        )
         for child in self.children:
             child.prepare()
 
@@ -293,12 +300,12 @@ class RaggedBackend(Backend):
         self.attributes["ome_writers"] = {"version": __version__, PROGRESS_KEY: record}
 
     def _write_progress(self, frames: int, status: Status) -> None:
-        """State the progress in the root's ``zarr.json`` (OME-Zarr)."""
+        """State the progress in the root's attributes (OME-Zarr)."""
         if self.progress is None or self.layout is None or self.root is None:
             return
         with self._root_lock:
             self._set_progress(frames, status)
-            write_group(self.root, ".", self.attributes)
+            write_group(self.root, ".", self.attributes, zarr_format=self.zarr_format)
 
     # -------------------------------------------------------------- metadata
 
@@ -307,7 +314,9 @@ class RaggedBackend(Backend):
         if self.layout is not None and self.root is not None:
             with self._root_lock:
                 self.attributes[namespace] = self.global_metadata[namespace]
-                write_group(self.root, ".", self.attributes)
+                write_group(
+                    self.root, ".", self.attributes, zarr_format=self.zarr_format
+                )
         elif self.kind == "ome-tiff":
             for child in self.children:
                 child.set_global_metadata(namespace, metadata)

@@ -143,9 +143,9 @@ class FrameMetadataJournal:
 
     One JSON object per line, by default the metadata plus ``storage_index``
     (`entry` makes another), in the file `path_of` gives for the frame's
-    position. Each call writes only the new records, so a checkpoint costs the
-    same after a million frames as after ten; the final metadata is
-    consolidated once, at close.
+    position; `observe` sees every record as it is written. Each call writes
+    only the new records, so a checkpoint costs the same after a million
+    frames as after ten; the final metadata is consolidated once, at close.
     """
 
     def __init__(
@@ -154,10 +154,12 @@ class FrameMetadataJournal:
         path_of: Callable[[int], DatasetPath],
         entry: Callable[[int, tuple[int, ...], dict[str, Any]], dict[str, Any]]
         | None = None,
+        observe: Callable[[int, tuple[int, ...], dict[str, Any]], None] | None = None,
     ) -> None:
         self._log = log
         self._path_of = path_of
         self._entry = entry or _storage_entry
+        self._observe = observe  # called with every record written
         self._written = 0  # log entries already in the files
         self._lock = threading.Lock()
         self.paths: set[DatasetPath] = set()  # files (and part objects) written
@@ -180,8 +182,10 @@ class FrameMetadataJournal:
         batches: dict[int, list[str]] = {}  # position -> its file's lines
         # to `end` only: entries arriving meanwhile are the next call's
         records = self._log.records(start=self._written, stop=end)
-        entry, dumps = self._entry, json.dumps
+        entry, dumps, observe = self._entry, json.dumps, self._observe
         for position, index, meta in records:
+            if observe is not None:
+                observe(position, index, meta)
             batch = batches.get(position)
             if batch is None:
                 batch = lines.setdefault(self._path_of(position), [])

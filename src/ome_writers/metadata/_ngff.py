@@ -1,4 +1,11 @@
-"""OME-Zarr v0.5 hierarchy and group metadata, built from yaozarrs models."""
+"""OME-Zarr hierarchy and group metadata (NGFF 0.5 or 0.4), built from
+yaozarrs models.
+
+NGFF 0.5 keeps its documents under the ``ome`` key of a group's attributes;
+0.4 keeps them as the attributes themselves (each with its own ``version``).
+NGFF 0.6rc0 documents are the 0.5 ones restated with coordinate systems
+(`_ngff06`).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +13,37 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import yaozarrs.v04 as ngff04
 import yaozarrs.v05 as ngff
 
 from ome_writers._io._paths import safe_segment
 from ome_writers._schema import Channel, effective_type
 from ome_writers._schema._pyramid import Pyramid, level_transform
+from ome_writers.metadata import _ngff06
 from ome_writers.metadata._colors import channel_color
+from ome_writers.metadata._display import value_range
 from ome_writers.metadata._zarr_layout import ZarrLayout, plan_layout, well_path
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from ome_writers._schema import AcquisitionSettings, Dimension, Position
+
+
+def ngff_version(settings: AcquisitionSettings) -> str:
+    """The NGFF version `settings` write ("0.5" unless the format says)."""
+    version: str = getattr(settings.format, "ngff_version", "0.5")
+    return version
+
+
+def _models(version: str) -> ModuleType:
+    """The yaozarrs models of one NGFF version."""
+    return ngff04 if version == "0.4" else ngff
+
+
+def _attributes(version: str, document: dict[str, Any]) -> dict[str, Any]:
+    """A group's attributes holding one NGFF `document`."""
+    return document if version == "0.4" else {"ome": document}
 
 
 BF2RAW = {"bioformats2raw.layout": 3}
@@ -49,12 +77,8 @@ def _axis(dim: Dimension) -> Any:
     return ngff.CustomAxis(name=dim.name, type=kind)
 
 
-def _window(dtype: np.dtype) -> ngff.OmeroWindow:
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        lo, hi = float(info.min), float(info.max)
-    else:  # floats, bool: display range 0..1 (a reader can rescale)
-        lo, hi = 0.0, 1.0
+def _window(dtype: np.dtype, significant_bits: int | None) -> ngff.OmeroWindow:
+    lo, hi = value_range(dtype, significant_bits)
     return ngff.OmeroWindow(start=lo, min=lo, end=hi, max=hi)
 
 
@@ -65,19 +89,21 @@ def _color(channel: Channel | str) -> str:
 def image_attributes(
     settings: AcquisitionSettings, name: str | None = None
 ) -> dict[str, Any]:
-    """The ``ome`` attributes of one image group (axes in storage order)."""
+    """The NGFF document of one image group (axes in storage order): its
+    ``ome`` attributes (0.5), or its attributes (0.4)."""
+    models = _models(ngff_version(settings))
     dims = settings.array_storage_dimensions
     datasets = [
-        ngff.Dataset(path=str(level), coordinateTransformations=transforms)
+        models.Dataset(path=str(level), coordinateTransformations=transforms)
         for level, transforms in enumerate(level_transforms(settings))
     ]
-    multiscale = ngff.Multiscale(
+    multiscale = models.Multiscale(
         name=name, axes=[_axis(d) for d in dims], datasets=datasets
     )
     omero = None
     channel_dim = next((d for d in dims if effective_type(d) == "channel"), None)
     if channel_dim is not None and channel_dim.coords:
-        window = _window(np.dtype(settings.dtype))
+        window = _window(np.dtype(settings.dtype), settings.significant_bits)
         channels = [
             ngff.OmeroChannel(
                 label=str(getattr(c, "name", c)),
@@ -88,19 +114,20 @@ def image_attributes(
             for c in channel_dim.coords
         ]
         omero = ngff.Omero(channels=channels)
-    return _dump(ngff.Image(multiscales=[multiscale], omero=omero))
+    return _dump(models.Image(multiscales=[multiscale], omero=omero))
 
 
 def level_transforms(settings: AcquisitionSettings) -> list[list[Any]]:
     """Coordinate transformations of every pyramid level (level 0 first)."""
+    models = _models(ngff_version(settings))
     dims = settings.array_storage_dimensions
     pyramid = settings.pyramid or Pyramid(levels=1)
     out: list[list[Any]] = []
     for level in range(settings.pyramid_levels):
         scale, translation = level_transform(pyramid, dims, level)
-        transforms: list[Any] = [ngff.ScaleTransformation(scale=scale)]
+        transforms: list[Any] = [models.ScaleTransformation(scale=scale)]
         if any(translation):
-            transforms.append(ngff.TranslationTransformation(translation=translation))
+            transforms.append(models.TranslationTransformation(translation=translation))
         out.append(transforms)
     return out
 
@@ -113,8 +140,9 @@ class _ImageAttributes:
     validated again for each of a plate's hundreds of images.
     """
 
-    def __init__(self, settings: AcquisitionSettings) -> None:
+    def __init__(self, settings: AcquisitionSettings, stage: bool = True) -> None:
         self._settings = settings
+        self._stage = stage  # stage positions in the levels' translations
         self._base: dict[str, Any] | None = None
 
     def __call__(
@@ -127,7 +155,7 @@ class _ImageAttributes:
                 self._base = image_attributes(self._settings, name)
             out = copy.deepcopy(self._base)
             out["multiscales"][0]["name"] = name
-        if position is not None:
+        if position is not None and self._stage:
             add_stage_position(out, self._settings, position)
         return out
 
@@ -142,19 +170,17 @@ _FROM_UM = {
 }
 
 
-def add_stage_position(
-    attributes: dict[str, Any], settings: AcquisitionSettings, position: Position
-) -> None:
-    """Add the stage coordinates of `position` to every level's translation.
+def stage_offsets(
+    settings: AcquisitionSettings, position: Position
+) -> list[float | None]:
+    """The stage coordinates of `position` per axis, in the axis's unit.
 
     x/y go to the frame axes, z to a space axis named "z"; only along axes
     with a length unit (a coordinate in micrometres cannot be placed on an
-    axis of pixels, nor on one whose step is not known). Tiles can then be
-    placed without the acquisition software; OME-XML carries the same as
-    plane positions.
+    axis of pixels, nor on one whose step is not known); None elsewhere.
     """
     dims = settings.array_storage_dimensions
-    offsets = [0.0] * len(dims)
+    offsets: list[float | None] = [None] * len(dims)
     stage = {dims[-1].name: position.x_coord, dims[-2].name: position.y_coord}
     stage["z"] = position.z_coord
     for i, d in enumerate(dims):
@@ -162,6 +188,19 @@ def add_stage_position(
         factor = _FROM_UM.get(_declared_unit(d) or "")
         if value is not None and factor is not None:
             offsets[i] = float(value) * factor
+    return offsets
+
+
+def add_stage_position(
+    attributes: dict[str, Any], settings: AcquisitionSettings, position: Position
+) -> None:
+    """Add the stage coordinates of `position` to every level's translation.
+
+    Tiles can then be placed without the acquisition software; OME-XML
+    carries the same as plane positions.
+    """
+    dims = settings.array_storage_dimensions
+    offsets = [v or 0.0 for v in stage_offsets(settings, position)]
     if not any(offsets):
         return
     for dataset in attributes["multiscales"][0]["datasets"]:
@@ -176,53 +215,82 @@ def add_stage_position(
 def group_documents(
     settings: AcquisitionSettings, layout: ZarrLayout
 ) -> dict[str, dict[str, Any]]:
-    """Group path -> attributes of every group of `layout`, in creation order."""
+    """Group path -> attributes of every group of `layout`, in creation order
+    (in the NGFF version `settings.format` names)."""
+    if ngff_version(settings) != _ngff06.VERSION:
+        return _documents(settings, layout, stage=True)
+    groups = _documents(settings, layout, stage=False)
+    # per image: its stage coordinates, or None where none can be placed
+    stages: list[list[float] | None] = []
+    for position in settings.positions:
+        offsets = stage_offsets(settings, position)
+        placed = any(v is not None for v in offsets)
+        stages.append([v or 0.0 for v in offsets] if placed else None)
+    return _ngff06.restated(groups, layout, stages, scene=not settings.is_ragged)
+
+
+def _documents(
+    settings: AcquisitionSettings, layout: ZarrLayout, *, stage: bool
+) -> dict[str, dict[str, Any]]:
+    """The 0.5 or 0.4 documents (0.6rc0 restates the 0.5 ones); `stage`:
+    stage positions in the levels' translations."""
+    version = ngff_version(settings)
+    models = _models(version)
+
+    def attributes(model: Any) -> dict[str, Any]:
+        return _attributes(version, _dump(model))
+
+    def image(name: str | None, position: Position) -> dict[str, Any]:
+        return _attributes(version, named_image(name, position))
+
     groups: dict[str, dict[str, Any]] = {}
     positions = settings.positions
-    named_image = _ImageAttributes(settings)
+    named_image = _ImageAttributes(settings, stage)
     if layout.kind == "plate":
         plate = settings.plate
         assert plate is not None
         well_defs = [
-            ngff.PlateWell(
+            models.PlateWell(
                 path=well_path(r, c),
                 rowIndex=plate.row_names.index(r),
                 columnIndex=plate.column_names.index(c),
             )
             for r, c in layout.wells
         ]
-        plate_def = ngff.PlateDef(
+        plate_def = models.PlateDef(
             name=plate.name,
-            rows=[ngff.Row(name=safe_segment(r)) for r in plate.row_names],
-            columns=[ngff.Column(name=safe_segment(c)) for c in plate.column_names],
+            rows=[models.Row(name=safe_segment(r)) for r in plate.row_names],
+            columns=[models.Column(name=safe_segment(c)) for c in plate.column_names],
             wells=well_defs,
         )
         # bioformats2raw's plates: the layout key beside the plate, and the
         # series for readers that know no plates (NGFF "bioformats2raw.layout")
-        ome = _dump(ngff.Plate(plate=plate_def))
-        groups["."] = {"ome": {"version": ome.pop("version"), **BF2RAW, **ome}}
-        groups["OME"] = {"ome": _dump(ngff.Series(series=list(layout.image_paths)))}
+        bf2raw = _dump(models.Bf2Raw(bioformats2raw_layout=3))
+        groups["."] = _attributes(
+            version, {**bf2raw, **_dump(models.Plate(plate=plate_def))}
+        )
+        groups["OME"] = attributes(models.Series(series=list(layout.image_paths)))
         for (r, c), fovs in layout.wells.items():
             groups.setdefault(safe_segment(r), {})
-            images = [ngff.FieldOfView(path=f) for f in fovs]
-            groups[well_path(r, c)] = {
-                "ome": _dump(ngff.Well(well=ngff.WellDef(images=images)))
-            }
+            images = [models.FieldOfView(path=f) for f in fovs]
+            groups[well_path(r, c)] = attributes(
+                models.Well(well=models.WellDef(images=images))
+            )
         for p, path in zip(positions, layout.image_paths, strict=True):
-            groups[path] = {"ome": named_image(p.name, p)}
+            groups[path] = image(p.name, p)
     elif layout.kind == "collection":
         coordinates = settings.geometry.series_coordinates
-        bf2raw = ngff.Bf2Raw(bioformats2raw_layout=3)  # type: ignore[call-arg]
-        groups["."] = {"ome": _dump(bf2raw)}
-        groups["OME"] = {"ome": _dump(ngff.Series(series=list(layout.image_paths)))}
+        bf2raw = models.Bf2Raw(bioformats2raw_layout=3)
+        groups["."] = attributes(bf2raw)
+        groups["OME"] = attributes(models.Series(series=list(layout.image_paths)))
         for k, (p, name) in enumerate(zip(positions, layout.image_paths, strict=True)):
-            groups[name] = {"ome": named_image(p.name, p)}
+            groups[name] = image(p.name, p)
             if coordinates is not None:  # which index of each series dimension
                 groups[name]["ome_writers"] = {"series": coordinates[k]}
     else:
-        groups["."] = {"ome": named_image(None, positions[0])}
+        groups["."] = image(None, positions[0])
         if layout.ome_xml:  # the root's own group is the one series
-            groups["OME"] = {"ome": _dump(ngff.Series(series=[ROOT_SERIES]))}
+            groups["OME"] = attributes(models.Series(series=[ROOT_SERIES]))
     return groups
 
 

@@ -1,4 +1,5 @@
-"""OME-Zarr v0.5 rules for a multiscale's axes, checked without the NGFF models.
+"""OME-Zarr rules for a multiscale's axes (0.5 and 0.4 alike), checked without
+the NGFF models.
 
 `create_stream` must reject a storage order that no NGFF reader accepts before
 it creates anything, but importing the models (yaozarrs) costs more than the
@@ -24,7 +25,7 @@ _RANK = {"time": 0, "channel": 1, "space": 2}
 
 
 def axes_problem(axes: Sequence[tuple[str, str | None]]) -> str | None:
-    """Why (name, type) axes are not a valid NGFF v0.5 ``axes`` list, or None."""
+    """Why (name, type) axes are not a valid NGFF ``axes`` list, or None."""
     names = [name for name, _ in axes]
     if not 2 <= len(axes) <= 5:
         return f"an image has 2 to 5 axes, not {len(axes)} ({names})"

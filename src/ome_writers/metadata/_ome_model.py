@@ -20,6 +20,8 @@ from ome_types import model as m
 
 from ome_writers._schema._units import LENGTH_SYMBOLS, TIME_SYMBOLS
 from ome_writers.metadata._colors import channel_color
+from ome_writers.metadata._display import NAMESPACE as DISPLAY
+from ome_writers.metadata._display import annotation_values
 from ome_writers.metadata._frame_metadata import SPECIAL_KEYS
 from ome_writers.metadata._ome_xml_text import (
     NOT_ACQUIRED,
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from ome_writers._schema import AcquisitionSettings, Channel, Dimension
+    from ome_writers.metadata._display import ChannelSetting, DisplaySettings
 
 _UM = m.UnitsLength.MICROMETER
 _S = m.UnitsTime.SECOND
@@ -63,14 +66,22 @@ def _physical(kwargs: dict[str, Any], attr: str, dim: Dimension | None) -> None:
         kwargs[f"physical_size_{attr}_unit"] = _length_unit(dim)
 
 
-def _channel(label: str, optical: Channel | None, image: int, c: int) -> m.Channel:
+def _channel(
+    label: str,
+    optical: Channel | None,
+    image: int,
+    c: int,
+    display: ChannelSetting | None = None,
+) -> m.Channel:
     kwargs: dict[str, Any] = {
         "id": f"Channel:{image}:{c}",
         "name": label,
         "samples_per_pixel": 1,
     }
-    color = channel_color(optical if optical is not None else label)
-    if color is not None:  # the channel's own, else guessed from name/emission
+    color = display.color if display is not None else None
+    # the user's, else the channel's own, else guessed from name/emission
+    color = color or channel_color(optical if optical is not None else label)
+    if color is not None:
         r, g, b = bytes.fromhex(color)
         kwargs["color"] = m.Color((r, g, b))
     if optical is not None:
@@ -102,12 +113,17 @@ def _plane(record: PlaneRecord, ann_id: str) -> tuple[m.Plane, m.MapAnnotation |
 
 
 class OmeXmlBuilder:
-    """Builds the OME model(s) of a TIFF dataset from settings and written planes."""
+    """Builds the OME model(s) of a TIFF dataset from settings and written
+    planes (and the channels' display settings, when given)."""
 
     def __init__(
-        self, settings: AcquisitionSettings, created: datetime | None = None
+        self,
+        settings: AcquisitionSettings,
+        created: datetime | None = None,
+        display: DisplaySettings | None = None,
     ) -> None:
         self.settings = settings
+        self.display = display
         self.created = created or datetime.now(timezone.utc)
         self.pixel_type = m.PixelType(PIXEL_TYPES[settings.dtype])
         self.axes = TiffAxes(settings)
@@ -201,6 +217,23 @@ class OmeXmlBuilder:
             symbol = TIME_SYMBOLS.get(self.t_dim.unit or "")
             kwargs["time_increment_unit"] = m.UnitsTime(symbol) if symbol else _S
         labels = self.axes.channel_labels(sizes["c"])
+        shown = self.display.snapshot()[1] if self.display is not None else {}
+        display = [shown.get(self.axes.channel_of(c)) for c in range(len(labels))]
+        channels = [
+            _channel(name, optical, position, c, display[c])
+            for c, (name, optical) in enumerate(labels)
+        ]
+        for channel, setting in zip(channels, display, strict=True):
+            pairs = annotation_values(setting) if setting is not None else []
+            if pairs:  # OME has no field for contrast limits and visibility
+                ann_id = f"Annotation:{len(annotations)}"
+                ms = [m.Map.M(k=k, value=v) for k, v in pairs]
+                annotations.append(
+                    m.MapAnnotation(id=ann_id, namespace=DISPLAY, value=m.Map(ms=ms))
+                )
+                channel.annotation_refs.append(m.AnnotationRef(id=ann_id))
+        if self.settings.significant_bits is not None:
+            kwargs["significant_bits"] = self.settings.significant_bits
         pixels = m.Pixels(
             id=f"Pixels:{position}",
             dimension_order=m.Pixels_DimensionOrder(self.order),
@@ -210,10 +243,7 @@ class OmeXmlBuilder:
             size_z=sizes["z"],
             size_c=sizes["c"],
             size_t=sizes["t"],
-            channels=[
-                _channel(name, optical, position, c)
-                for c, (name, optical) in enumerate(labels)
-            ],
+            channels=channels,
             tiff_data_blocks=tiff_data or [],
             metadata_only=m.MetadataOnly() if tiff_data is None else None,
             **kwargs,

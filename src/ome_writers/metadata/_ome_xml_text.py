@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ome_writers._schema import AcquisitionSettings, Dimension
+    from ome_writers.metadata._display import ChannelSetting
     from ome_writers.metadata._tiff_axes import TiffAxes
 
 OME_NS = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
@@ -152,6 +153,8 @@ class ImageText:
         self.axes = axes
         self.optics = optics
         self.pixel_type = PIXEL_TYPES[settings.dtype]
+        bits = settings.significant_bits
+        self.significant = f' SignificantBits="{bits}"' if bits is not None else ""
         y, x = settings.frame_dimensions
         self.size_yx = (int(y.count or 1), int(x.count or 1))
         by_letter = dict(zip(axes.letters, axes.dims, strict=True))
@@ -174,13 +177,20 @@ class ImageText:
         size_y, size_x = self.size_yx
         return (
             f' ID="Pixels:{position}" DimensionOrder="{self.axes.order}" '
-            f'Type="{self.pixel_type}" SizeX="{size_x}" SizeY="{size_y}" '
+            f'Type="{self.pixel_type}"{self.significant} '
+            f'SizeX="{size_x}" SizeY="{size_y}" '
             f'SizeZ="{sizes["z"]}" SizeC="{sizes["c"]}" SizeT="{sizes["t"]}"'
             f"{self.physical}"
         )
 
-    def channels(self, position: int, size_c: int) -> list[str]:
-        """The Channel elements of one image."""
+    def channels(
+        self,
+        position: int,
+        size_c: int,
+        display: Mapping[int, ChannelSetting] | None = None,
+    ) -> list[str]:
+        """The Channel elements of one image (`display`: the colours the user
+        set, by channel index)."""
         out = []
         labels = self.axes.channel_labels(size_c)
         for c, (label, optical) in enumerate(labels):
@@ -195,8 +205,11 @@ class ImageText:
                         attrs += f' {attr}WavelengthUnit="nm"'
                 if optical.fluorophore:
                     attrs += f" Fluor={quoteattr(optical.fluorophore)}"
-            color = channel_color(optical if optical is not None else label)
-            if color is not None:  # the channel's own, else guessed
+            shown = display.get(self.axes.channel_of(c)) if display else None
+            # the user's, else the channel's own, else guessed
+            color = shown.color if shown is not None else None
+            color = color or channel_color(optical if optical is not None else label)
+            if color is not None:
                 attrs += f' Color="{_color(color)}"'
             out.append(f'<Channel ID="Channel:{position}:{c}"{attrs}/>')
         return out

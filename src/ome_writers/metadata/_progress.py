@@ -31,6 +31,9 @@ WRITING: Status = "writing"
 COMPLETE: Status = "complete"
 FAILED: Status = "failed"
 STATUSES: tuple[str, ...] = (WRITING, COMPLETE, FAILED)
+#: seconds: while writing, the record is restated at least this often, new
+#: frames or not, so that a reader can tell a waiting writer from a dead one
+HEARTBEAT = 5.0
 
 
 def utc_now() -> str:
@@ -100,6 +103,7 @@ class ProgressRecord:
         record: dict[str, Any] = {
             "status": status,
             "updated": utc_now(),
+            "heartbeat": HEARTBEAT,
             "frames": int(frames),
             "total": self._total,
             "order": list(self._names),

@@ -103,6 +103,14 @@ class TiffAxes:
         by = {"Z": zct[0], "C": zct[1], "T": zct[2]}
         return tuple(by[a] for a in reversed(self.order[2:]))
 
+    def channel_of(self, c: int) -> int:
+        """The channel dimension's index in combined C index `c` (`c` itself
+        when C holds no channel dimension)."""
+        for d, radix, letter in zip(self.dims, self.radix, self.letters, strict=True):
+            if letter == "c" and effective_type(d) == "channel":
+                return c // radix % d.count if d.count else c // radix
+        return c
+
     def channel_labels(self, size_c: int) -> list[tuple[str, Channel | None]]:
         """Name (and optical channel, if any) of each combined C index.
 

@@ -63,13 +63,18 @@ def ome_color(value: Any) -> str | None:
 
 
 def window_of(value: Any) -> tuple[float, float] | None:
-    """(start, end) of an NGFF ``omero`` window, if it has both."""
-    if not isinstance(value, dict):
+    """(start, end) of an NGFF ``omero`` window (or a ``[start, end]`` list),
+    if it has both."""
+    if isinstance(value, list) and len(value) == 2:
+        start, end = value
+    elif isinstance(value, dict):
+        start, end = value.get("start"), value.get("end")
+    else:
         return None
-    start, end = value.get("start"), value.get("end")
-    if isinstance(start, (int, float)) and isinstance(end, (int, float)):
-        return float(start), float(end)
-    return None
+    numbers = all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, end)
+    )
+    return (float(start), float(end)) if numbers else None
 
 
 def ngff_channels(omero: Any, count: int) -> list[ChannelDisplay]:

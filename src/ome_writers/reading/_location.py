@@ -22,6 +22,10 @@ class Location:
     does not exist reads as None.
     """
 
+    #: `stamp` is the whole dataset's (a file holding it all): when it
+    #: changes, every array may have changed
+    replaced_whole = False
+
     def __init__(self, root: DatasetPath) -> None:
         self.root = root
 
@@ -91,3 +95,12 @@ class Location:
         from ome_writers._io._object_store import zarr_store
 
         return zarr_store(self.path(relative))
+
+    def zarr_array(self, relative: str) -> Any:
+        """The zarr-python array at `relative`, opened read-only."""
+        import zarr
+
+        return zarr.open_array(self.zarr_store(relative), mode="r")
+
+    def close(self) -> None:
+        """Release files held open (none here)."""

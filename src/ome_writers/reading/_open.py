@@ -36,6 +36,7 @@ def open(
     ----------
     path_or_url : str or os.PathLike
         An OME-Zarr directory (``.ome.zarr``, or any Zarr group or array), a
+        single-file OME-Zarr (a ZIP archive: ``.ozx``, read in place), a
         TIFF file, the path a multi-position OME-TIFF acquisition was written
         to (``x.ome.tiff``: its files ``x/x_p000.ome.tiff``, ...), or an
         ``s3://bucket/key`` URL of an OME-Zarr dataset.
@@ -94,6 +95,15 @@ def _source(location: Location, image: int | str | None) -> Source:
 
     root = location.root
     if isinstance(root, Path) and root.is_file():
+        from ome_writers.reading._zip import ZipLocation, is_zip_archive
+
+        if is_zip_archive(root) or root.suffix.lower() == ".ozx":
+            zipped = ZipLocation(root)
+            try:
+                return ZarrSource(zipped, image)
+            except BaseException:
+                zipped.close()
+                raise
         return _tiff_source(root, image)
     if is_zarr(location):
         return ZarrSource(location, image)

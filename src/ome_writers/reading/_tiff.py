@@ -12,17 +12,36 @@ from __future__ import annotations
 
 import threading
 import xml.etree.ElementTree as ET
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ome_writers.metadata._display import NAMESPACE as DISPLAY
+from ome_writers.metadata._display import (
+    ChannelSetting,
+    read_annotation,
+    value_range,
+)
 from ome_writers.reading._channels import ChannelDisplay, default_color, ome_color
 from ome_writers.reading._source import Key, Snapshot, Source, read_inside
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
 OME_NS = "{http://www.openmicroscopy.org/Schemas/OME/2016-06}"
+#: numpy types of OME pixel types
+_OME_TYPES = {
+    "uint8": "uint8",
+    "uint16": "uint16",
+    "uint32": "uint32",
+    "int8": "int8",
+    "int16": "int16",
+    "int32": "int32",
+    "float": "float32",
+    "double": "float64",
+}
 
 
 def axis_name(letter: str) -> str:
@@ -30,18 +49,57 @@ def axis_name(letter: str) -> str:
     return letter.lower()
 
 
-def ome_channels(pixels: ET.Element | None, count: int) -> list[ChannelDisplay]:
-    """The channels an OME ``Pixels`` element lists (`count` in all)."""
+def display_annotations(root: ET.Element | None) -> dict[str, ChannelSetting]:
+    """The display MapAnnotations of an OME document (ome-writers'
+    namespace), by ID."""
+    if root is None:
+        return {}
+    out = {}
+    for ann in root.iter(f"{OME_NS}MapAnnotation"):
+        if ann.get("Namespace") != DISPLAY:
+            continue
+        values = {m.get("K", ""): m.text or "" for m in ann.iter(f"{OME_NS}M")}
+        out[ann.get("ID", "")] = read_annotation(values)
+    return out
+
+
+def _significant_window(pixels: ET.Element) -> tuple[float, float] | None:
+    """The range of the Pixels' SignificantBits, when it is less than the
+    pixel type holds (a 12-bit camera in 16-bit pixels)."""
+    try:
+        bits = int(pixels.get("SignificantBits", ""))
+        dtype = np.dtype(_OME_TYPES[pixels.get("Type", "")])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if dtype.kind not in "iu" or not 1 <= bits < dtype.itemsize * 8:
+        return None
+    return value_range(dtype, bits)
+
+
+def ome_channels(
+    pixels: ET.Element | None,
+    count: int,
+    annotations: Mapping[str, ChannelSetting] | None = None,
+) -> list[ChannelDisplay]:
+    """The channels an OME ``Pixels`` element lists (`count` in all), with
+    the display settings of their `annotations` (by ID)."""
     listed = [] if pixels is None else pixels.findall(f"{OME_NS}Channel")
+    default = _significant_window(pixels) if pixels is not None else None
     out = []
     for i in range(count):
         element = listed[i] if i < len(listed) else None
         name = element.get("Name") if element is not None else None
         color = ome_color(element.get("Color")) if element is not None else None
+        setting = ChannelSetting()
+        refs = element.findall(f"{OME_NS}AnnotationRef") if element is not None else []
+        for ref in refs:
+            setting = (annotations or {}).get(ref.get("ID", ""), setting)
         out.append(
             ChannelDisplay(
                 name=name if name else str(i),
                 color=color or default_color(i, count),
+                window=setting.limits or default,
+                visible=setting.visible is not False,
             )
         )
     return out
@@ -101,21 +159,28 @@ class TiffSeriesSource(Source):
         self.channels = []
         if "C" in axes:
             count = shape[axes.index("C")]
-            self.channels = ome_channels(self._pixels(indices[0]), count)
+            self.channels = ome_channels(
+                self._pixels(indices[0]), count, display_annotations(self._ome)
+            )
             if self._tif.is_ome:
                 self.labels["c"] = [c.name for c in self.channels]
         lead = (len(series),) if self.multi else ()
         self._snapshot = Snapshot(extent=(*lead, *shape), complete=True)
         self._arrays: dict[tuple[int, int], Any] = {}
 
+    @cached_property
+    def _ome(self) -> ET.Element | None:
+        """The OME document, if the file is OME-TIFF (parsed once)."""
+        text = self._tif.ome_metadata if self._tif.is_ome else None
+        try:
+            return ET.fromstring(text) if text else None
+        except ET.ParseError:
+            return None
+
     def _pixels(self, index: int) -> ET.Element | None:
         """The OME ``Pixels`` of image `index`, if the file is OME-TIFF."""
-        text = self._tif.ome_metadata if self._tif.is_ome else None
-        if not text:
-            return None
-        try:
-            root = ET.fromstring(text)
-        except ET.ParseError:
+        root = self._ome
+        if root is None:
             return None
         images = root.findall(f"{OME_NS}Image")
         if index < len(images):

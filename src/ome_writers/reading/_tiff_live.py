@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ome_writers.metadata._progress import PROGRESS_NAMESPACE
-from ome_writers.reading._channels import ChannelDisplay, default_color
+from ome_writers.reading._channels import ChannelDisplay, default_color, window_of
 from ome_writers.reading._contract import Progress, parse_progress
 from ome_writers.reading._source import Key, Snapshot, Source
 from ome_writers.reading._tiff import OME_NS
@@ -151,6 +151,8 @@ class LiveTiffSource(Source):
             ChannelDisplay(
                 name=str(c.get("name", i)),
                 color=c.get("color") or default_color(i, count_c),
+                window=window_of(c.get("window")),
+                visible=c.get("visible") is not False,
             )
             for i, c in enumerate(channels[:count_c])
         ]

@@ -176,7 +176,8 @@ class DatasetView:
 
     @property
     def channels(self) -> list[ChannelDisplay]:
-        """How each channel is meant to be shown (empty without a channel axis)."""
+        """How each channel is meant to be shown (empty without a channel
+        axis, unless the metadata describe the image's one channel)."""
         return list(self._shared.source.channels)
 
     @property

@@ -1,9 +1,10 @@
-"""OME-Zarr read through zarr-python: 0.4 (Zarr v2) and 0.5 (Zarr v3).
+"""OME-Zarr read through zarr-python: 0.4 (Zarr v2), 0.5 and 0.6rc0 (Zarr v3).
 
 Single images, bioformats2raw collections and plates; several images become
 one leading dimension ``p``. A dataset this library is writing states its
-progress in the root group's ``zarr.json`` (``attributes.ome_writers.progress``,
-docs/reading.md); a dataset without one is complete as it is.
+progress in the root group's attributes (``ome_writers.progress`` in its
+``zarr.json``, or ``.zattrs`` of Zarr v2; docs/reading.md); a dataset without
+one is complete as it is.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ome_writers.metadata._multiscale_read import (
+    level_scale_translation,
+    multiscale_axes,
+)
 from ome_writers.metadata._progress import PROGRESS_KEY
 from ome_writers.reading._channels import ngff_channels
 from ome_writers.reading._contract import Progress, parse_progress
@@ -72,7 +77,11 @@ class ZarrSource(Source):
         self.location = location
         self._lock = threading.Lock()
         attrs, node = _group_attributes(location, "")
-        self._root_stamp = location.stamp("zarr.json")
+        # the document holding the root's attributes, replaced whole
+        self._root_document = (
+            "zarr.json" if location.read_bytes("zarr.json") is not None else ".zattrs"
+        )
+        self._root_stamp = location.stamp(self._root_document)
         record = (attrs.get("ome_writers") or {}).get(PROGRESS_KEY)
         self._progress = self._parse(record)
         ome = _ngff(attrs)
@@ -122,7 +131,7 @@ class ZarrSource(Source):
     def _parse(self, record: Any) -> Progress | None:
         if record is None:
             return None
-        return parse_progress(record, f"{self.location.path('zarr.json')}")
+        return parse_progress(record, f"{self.location.path(self._root_document)}")
 
     def _plate_images(self, plate: Any) -> list[str]:
         if self._progress is not None and self._progress.image_paths:
@@ -187,16 +196,18 @@ class ZarrSource(Source):
             types: list[str | None] = [None] * ndim
             scales: list[list[float] | None] = [None]
         else:
-            raw_axes = multiscale.get("axes") or list(_DEFAULT_AXES)
-            axes = [a["name"] if isinstance(a, dict) else str(a) for a in raw_axes]
-            types = [a.get("type") if isinstance(a, dict) else None for a in raw_axes]
+            raw_axes = multiscale_axes(multiscale) or [
+                {"name": a} for a in _DEFAULT_AXES
+            ]
+            axes = [str(a.get("name", "")) for a in raw_axes]
+            types = [a.get("type") for a in raw_axes]
             datasets = multiscale.get("datasets") or []
             if not datasets:
                 raise ValueError(
                     f"{self.location.path(path)}: multiscales lists no datasets"
                 )
             self._level_paths = [_join(path, str(d["path"])) for d in datasets]
-            scales = [_scale(d) for d in datasets]
+            scales = [level_scale_translation(d)[0] for d in datasets]
             try:
                 array = self._open(self._level_paths[0])
             except ValueError as e:
@@ -217,12 +228,13 @@ class ZarrSource(Source):
             (i for i, t in enumerate(types) if t == "channel"),
             axes.index("c") if "c" in axes else None,
         )
-        count = (
-            int(array.shape[self._channel_axis])
-            if self._channel_axis is not None
-            else 0
-        )
-        self.channels = ngff_channels((ome or {}).get("omero"), count) if count else []
+        omero = (ome or {}).get("omero")
+        if self._channel_axis is not None:
+            count = int(array.shape[self._channel_axis])
+        else:  # the image's one channel, when the metadata describe it
+            listed = omero.get("channels") if isinstance(omero, dict) else None
+            count = 1 if isinstance(listed, list) and len(listed) == 1 else 0
+        self.channels = ngff_channels(omero, count) if count else []
         shapes = [tuple(int(n) for n in array.shape)]
         for level_path in self._level_paths[1:]:
             shapes.append(tuple(int(n) for n in self._open(level_path).shape))
@@ -235,10 +247,8 @@ class ZarrSource(Source):
         ]
 
     def _open(self, path: str) -> Any:
-        import zarr
-
         try:
-            return zarr.open_array(self.location.zarr_store(path), mode="r")
+            return self.location.zarr_array(path)
         except Exception as e:
             raise ValueError(
                 f"{self.location.path(path)}: cannot open the array: {e}"
@@ -288,7 +298,7 @@ class ZarrSource(Source):
         )
 
     def refresh(self) -> Snapshot:
-        stamp = self.location.stamp("zarr.json")
+        stamp = self.location.stamp(self._root_document)
         if stamp is not None and stamp == self._root_stamp:
             return self._snapshot
         attrs, _ = _group_attributes(self.location, "")
@@ -297,7 +307,9 @@ class ZarrSource(Source):
         with self._lock:
             self._root_stamp = stamp
             self._progress = progress
-            if progress is None or progress.extent:
+            if self.location.replaced_whole:  # every array may have changed
+                self._stale_handles(None)
+            elif progress is None or progress.extent:
                 self._stale_handles(progress)
             self._snapshot = self._make_snapshot()
         return self._snapshot
@@ -355,6 +367,11 @@ class ZarrSource(Source):
         ]
         return np.zeros([0, *sizes], dtype=self.dtype)
 
+    def close(self) -> None:
+        with self._lock:
+            self._handles.clear()
+        self.location.close()
+
     def _read_image(self, image: int, level: int, key: Key) -> np.ndarray:
         with self._lock:
             try:
@@ -369,13 +386,6 @@ class ZarrSource(Source):
             ]
             return np.zeros(sizes, dtype=self.dtype)
         return read_inside(handle, handle.shape, key, self.dtype)
-
-
-def _scale(dataset: dict[str, Any]) -> list[float] | None:
-    for t in dataset.get("coordinateTransformations") or []:
-        if isinstance(t, dict) and t.get("type") == "scale" and "scale" in t:
-            return [float(s) for s in t["scale"]]
-    return None
 
 
 def _factors(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
+from ome_writers.serve._budget import SendBudget
 from ome_writers.serve._file_response import file_response
 from ome_writers.serve._paths import ServedRoot
 
@@ -22,6 +23,7 @@ EXPOSED_HEADERS = "Content-Range, Content-Length, Accept-Ranges, ETag"
 _ASK_PRIVATE_NETWORK = "Access-Control-Request-Private-Network"
 _ALLOW_PRIVATE_NETWORK = "Access-Control-Allow-Private-Network"
 ROOT = web.AppKey("ome_writers.serve.root", ServedRoot)
+BUDGET = web.AppKey("ome_writers.serve.budget", SendBudget)
 
 
 def check_token(token: str | None) -> None:
@@ -81,7 +83,7 @@ async def _get(request: web.Request) -> web.StreamResponse:
     if real is None:
         raise web.HTTPNotFound()
     name = request.path.rpartition("/")[2]
-    return await file_response(request, real, name, CIMultiDict())
+    return await file_response(request, real, name, CIMultiDict(), request.app[BUDGET])
 
 
 def _options(cors: bool) -> Handler:
@@ -106,6 +108,7 @@ def make_app(
     cors: bool = True,
     token: str | None = None,
     routes: Iterable[web.AbstractRouteDef] = (),
+    rate_limit: float | None = None,
 ) -> web.Application:
     """The aiohttp application serving the files of a dataset, read-only.
 
@@ -126,11 +129,14 @@ def make_app(
         ``Authorization: Bearer TOKEN`` or ``?token=TOKEN``, else 401.
     routes
         More routes (e.g. ``web.RouteTableDef()``), matched before the files.
+    rate_limit
+        MB/s the files are sent at most, all requests together (None: no limit).
     """
     check_token(token)
     middlewares = [_read_only, *([_token_middleware(token)] if token else [])]
     app = web.Application(middlewares=middlewares)
     app[ROOT] = ServedRoot(path)
+    app[BUDGET] = SendBudget(rate_limit)
     app.add_routes(routes)
     files = app.router.add_resource("/{path:.*}", name="files")
     files.add_route(hdrs.METH_GET, _get)

@@ -41,7 +41,12 @@ async def _main(config: dict[str, Any]) -> None:
     from ome_writers.serve._run import run_until, stop_on_signals
     from ome_writers.serve._viewer import make_viewer_app
 
-    app = make_viewer_app(config["path"], cors=config["cors"], token=config["token"])
+    app = make_viewer_app(
+        config["path"],
+        cors=config["cors"],
+        token=config["token"],
+        rate_limit=config.get("rate_limit"),
+    )
     stop = asyncio.Event()
     stop_on_signals(stop, (signal.SIGTERM,))
     _stop_when_stdin_closes(stop)
@@ -60,6 +65,9 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     config = json.loads(sys.stdin.buffer.readline())
     try:
+        from ome_writers.serve._run import lower_priority
+
+        lower_priority(config.get("nice", 0))
         asyncio.run(_main(config))
     except Exception as e:
         if sys.stdout is not sys.__stdout__:

@@ -13,6 +13,8 @@ from aiohttp import hdrs, web
 if TYPE_CHECKING:
     from multidict import CIMultiDict
 
+    from ome_writers.serve._budget import SendBudget
+
 _JSON_NAMES = {"zarr.json", ".zattrs", ".zgroup", ".zarray", ".zmetadata"}
 _CHUNK = 1 << 20
 # "bytes=-0" asks for no bytes (unsatisfiable); aiohttp reads it as "bytes=0-"
@@ -97,21 +99,27 @@ async def _send(
     f: IO[bytes],
     start: int,
     count: int,
+    budget: SendBudget | None,
 ) -> None:
+    """Send `count` bytes of `f` from `start`, piece by piece within `budget`."""
     loop = asyncio.get_running_loop()
-    transport = request.transport
-    if transport is None:
-        raise ConnectionResetError("connection lost")
-    try:
-        await loop.sendfile(transport, f, start, count)
-        return
-    except NotImplementedError:
-        pass
     offset, end = start, start + count
+    use_sendfile = True
     while offset < end:
-        chunk = await loop.run_in_executor(
-            None, _read_at, f, offset, min(_CHUNK, end - offset)
-        )
+        size = min(_CHUNK, end - offset)
+        if budget is not None:
+            await budget.take(size)
+        if use_sendfile:
+            transport = request.transport
+            if transport is None:
+                raise ConnectionResetError("connection lost")
+            try:
+                await loop.sendfile(transport, f, offset, size)
+                offset += size
+                continue
+            except NotImplementedError:
+                use_sendfile = False
+        chunk = await loop.run_in_executor(None, _read_at, f, offset, size)
         if not chunk:
             break
         await response.write(chunk)
@@ -119,13 +127,17 @@ async def _send(
 
 
 async def file_response(
-    request: web.Request, path: str, name: str, headers: CIMultiDict[str]
+    request: web.Request,
+    path: str,
+    name: str,
+    headers: CIMultiDict[str],
+    budget: SendBudget | None = None,
 ) -> web.StreamResponse:
     """Reply to GET or HEAD with the regular file at `path`, served as `name`.
 
     The file is opened once and read through that descriptor, so a file
     replaced while it is sent (the writer replaces documents whole) is sent
-    as it was when opened.
+    as it was when opened. The bytes sent are paced by `budget`.
     """
     loop = asyncio.get_running_loop()
     try:
@@ -165,7 +177,7 @@ async def file_response(
         response.content_length = count
         await response.prepare(request)
         if request.method != hdrs.METH_HEAD and count:
-            await _send(request, response, f, start, count)
+            await _send(request, response, f, start, count, budget)
         await response.write_eof()
         return response
     finally:

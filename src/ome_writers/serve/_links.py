@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-DatasetKind = Literal["zarr3", "zarr2", "tiff", "files"]
+from ome_writers.reading._zip import is_zip_archive
+
+DatasetKind = Literal["zarr3", "zarr2", "ozx", "tiff", "files"]
 
 NEUROGLANCER = "https://neuroglancer-demo.appspot.com/#!"
 VIZARR = "https://hms-dbmi.github.io/vizarr/?source="
@@ -21,7 +23,8 @@ _WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
 def dataset_kind(path: str | os.PathLike[str]) -> DatasetKind:
-    """What a path holds, read from its files: Zarr v3, Zarr v2, TIFF or other.
+    """What a path holds, read from its files: Zarr v3, Zarr v2, a single-file
+    OME-Zarr (a ZIP archive), TIFF or other.
 
     A ``.zarr`` directory without documents yet (an acquisition about to
     start) counts as Zarr v3, the version ome-writers writes.
@@ -37,7 +40,9 @@ def dataset_kind(path: str | os.PathLike[str]) -> DatasetKind:
         if any(f.suffix.lower() in _TIFF_SUFFIXES for f in p.iterdir()):
             return "tiff"
         return "files"
-    return "tiff" if p.suffix.lower() in _TIFF_SUFFIXES else "files"
+    if p.suffix.lower() in _TIFF_SUFFIXES:
+        return "tiff"
+    return "ozx" if p.is_file() and is_zip_archive(p) else "files"
 
 
 def is_loopback(host: str) -> bool:
@@ -77,19 +82,27 @@ def with_token(url: str, token: str | None) -> str:
 def viewer_links(url: str, kind: DatasetKind, token: str | None) -> dict[str, str]:
     """Neuroglancer, vizarr and OME-NGFF validator links to an OME-Zarr URL.
 
-    Empty for anything but OME-Zarr: these tools read Zarr only.
+    Empty for anything but OME-Zarr: these tools read Zarr only. A
+    single-file OME-Zarr gets neuroglancer's alone, which reads inside the
+    archive (``URL|zip:|zarr3:``).
     """
+    source = with_token(url, token)
+    if kind == "ozx":
+        return {"neuroglancer": _neuroglancer(f"{source}|zip:|zarr3:")}
     if kind not in ("zarr3", "zarr2"):
         return {}
-    source = with_token(url, token)
     scheme = "zarr3" if kind == "zarr3" else "zarr"
-    state = {"layers": [{"type": "image", "source": f"{scheme}://{source}"}]}
-    encoded = quote(json.dumps(state, separators=(",", ":")), safe="")
     return {
-        "neuroglancer": NEUROGLANCER + encoded,
+        "neuroglancer": _neuroglancer(f"{scheme}://{source}"),
         "vizarr": VIZARR + quote(source, safe=""),
         "validator": VALIDATOR + quote(source, safe=""),
     }
+
+
+def _neuroglancer(source: str) -> str:
+    """A neuroglancer link showing one image layer of `source`."""
+    state = {"layers": [{"type": "image", "source": source}]}
+    return NEUROGLANCER + quote(json.dumps(state, separators=(",", ":")), safe="")
 
 
 def page_url(base: str, kind: DatasetKind, token: str | None) -> str | None:
@@ -121,6 +134,11 @@ def banner(
         lines.append(
             "OME-TIFF: files served as they are; no neuroglancer, vizarr or "
             "validator links (they read Zarr only)"
+        )
+    elif kind == "ozx":
+        lines.append(
+            "Single-file OME-Zarr (.ozx): served as one file, which neuroglancer "
+            "reads in place with range requests (no vizarr or validator links)"
         )
     elif kind == "files":
         lines.append("Not an OME-Zarr or OME-TIFF: files served, no viewer links")

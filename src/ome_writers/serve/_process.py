@@ -13,7 +13,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ome_writers._stream._ome_stream import OMEStream
 from ome_writers.serve._app import check_token
+from ome_writers.serve._budget import DEFAULT_RATE_LIMIT, check_rate_limit
 from ome_writers.serve._links import (
     base_url,
     connect_host,
@@ -23,7 +25,7 @@ from ome_writers.serve._links import (
     viewer_links,
 )
 from ome_writers.serve._paths import ServedRoot
-from ome_writers.serve._run import check_bind
+from ome_writers.serve._run import DEFAULT_NICE, check_bind, check_nice
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -44,7 +46,7 @@ class ServedDataset:
     port
         The port listened on (the one the system picked, for port 0).
     kind
-        ``"zarr3"``, ``"zarr2"``, ``"tiff"`` or ``"files"``.
+        ``"zarr3"``, ``"zarr2"``, ``"ozx"``, ``"tiff"`` or ``"files"``.
     links
         Neuroglancer, vizarr and OME-NGFF validator links (OME-Zarr only),
         carrying the token if one is set.
@@ -139,27 +141,54 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+def stream_dataset(stream: OMEStream) -> str:
+    """The path to serve for a stream: its OME-Zarr directory, its OME-TIFF
+    file, or the directory of its per-position OME-TIFF files."""
+    fmt = stream.settings.format.name
+    paths = stream.output_paths
+    if fmt not in ("ome-zarr", "ome-tiff"):
+        raise ValueError(
+            f"a {fmt!r} stream has no dataset on disk that viewers read; "
+            "serve an OME-Zarr or OME-TIFF stream"
+        )
+    if any("://" in p for p in paths):
+        raise ValueError(
+            f"the stream writes to {paths[0]!r}, not to this machine's disk: "
+            "readers can read the bucket directly"
+        )
+    if len(paths) == 1:
+        return paths[0]
+    return os.path.commonpath(paths)
+
+
 def start(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | OMEStream,
     host: str = "127.0.0.1",
     port: int = 0,
     cors: bool = True,
     token: str | None = None,
     timeout: float = 30.0,
+    nice: int = DEFAULT_NICE,
+    rate_limit: float | None = DEFAULT_RATE_LIMIT,
 ) -> ServedDataset:
     """Serve a dataset over HTTP from a separate process; return once it listens.
 
     The server runs outside this process, so its reads never hold this
-    interpreter (an acquisition appending frames here). It stops with
-    `ServedDataset.stop`, at the end of a ``with`` block, or when this process
-    exits. The arguments are those of `serve`, except `port`, whose default 0
-    picks a free port (`ServedDataset.port`).
+    interpreter (an acquisition appending frames here), at a lower CPU
+    priority (`nice`) and within a rate (`rate_limit`), so that readers slow
+    down before the writer does. It
+    stops with `ServedDataset.stop`, at the end of a ``with`` block, or when
+    this process exits; serving a stream, it goes on after the stream closed.
+    The arguments are those of `serve`, except `port`, whose default 0 picks a
+    free port (`ServedDataset.port`).
 
     Parameters
     ----------
     path
-        An OME-Zarr directory, an OME-TIFF file or a directory of OME-TIFF files.
-    host, port, cors, token
+        An OME-Zarr directory or single-file OME-Zarr (``.ozx``), an OME-TIFF
+        file or a directory of OME-TIFF files; or a stream (`create_stream`)
+        being written to one of them.
+    host, port, cors, token, nice, rate_limit
         As for `serve`.
     timeout
         Seconds to wait for the server to listen before giving up.
@@ -169,19 +198,26 @@ def start(
     FileNotFoundError
         `path` does not exist.
     ValueError
-        An invalid port or token.
+        An invalid port, token, niceness or rate limit; a stream writing to memory, a
+        scratch directory or a bucket.
     RuntimeError
         The server did not start (the port was taken, aiohttp is missing, ...).
     """
+    if isinstance(path, OMEStream):
+        path = stream_dataset(path)
     ServedRoot(path)
     check_bind(host, port)
     check_token(token)
+    check_nice(nice)
+    check_rate_limit(rate_limit)
     config = {
         "path": os.fspath(Path(path).absolute()),
         "host": host,
         "port": port,
         "cors": cors,
         "token": token,
+        "nice": nice,
+        "rate_limit": rate_limit,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "ome_writers.serve._child"],

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
+from ome_writers.serve._budget import DEFAULT_RATE_LIMIT, check_rate_limit
 from ome_writers.serve._links import (
     banner,
     base_url,
@@ -13,7 +14,14 @@ from ome_writers.serve._links import (
     dataset_url,
     page_url,
 )
-from ome_writers.serve._run import TERMINATING, check_bind, run_until, stop_on_signals
+from ome_writers.serve._run import (
+    DEFAULT_NICE,
+    TERMINATING,
+    check_bind,
+    lower_priority,
+    run_until,
+    stop_on_signals,
+)
 from ome_writers.serve._viewer import make_viewer_app
 
 if TYPE_CHECKING:
@@ -26,6 +34,8 @@ def serve(
     port: int = 8000,
     cors: bool = True,
     token: str | None = None,
+    nice: int = DEFAULT_NICE,
+    rate_limit: float | None = DEFAULT_RATE_LIMIT,
 ) -> None:
     """Serve a dataset's files over HTTP, read-only, until Ctrl-C or SIGTERM.
 
@@ -36,7 +46,8 @@ def serve(
     Parameters
     ----------
     path
-        An OME-Zarr directory, an OME-TIFF file or a directory of OME-TIFF files.
+        An OME-Zarr directory or single-file OME-Zarr (``.ozx``), an OME-TIFF
+        file or a directory of OME-TIFF files.
     host
         Address to listen on; the default is reachable from this machine only.
         Any other address warns (`UserWarning`): the network can read the files.
@@ -47,9 +58,18 @@ def serve(
     token
         Require ``Authorization: Bearer TOKEN`` or ``?token=TOKEN`` on requests
         (401 otherwise); the printed links carry it.
+    nice
+        Lower this process's CPU priority to this niceness (Unix, 0 to 19; 0
+        keeps it), so that a writer on the same machine gets the cores first
+        and viewers slow down before the acquisition does.
+    rate_limit
+        MB/s of file data sent at most, all clients together (None: no
+        limit), a bound on the disk and memory bandwidth viewers take.
     """
     check_bind(host, port)
-    app = make_viewer_app(path, cors=cors, token=token)
+    check_rate_limit(rate_limit)
+    lower_priority(nice)
+    app = make_viewer_app(path, cors=cors, token=token, rate_limit=rate_limit)
     kind = dataset_kind(path)
 
     def announce(bound: int) -> None:

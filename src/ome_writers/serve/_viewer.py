@@ -107,6 +107,7 @@ def make_viewer_app(
     cors: bool = True,
     token: str | None = None,
     opener: Callable[[str], ViewedDataset] | None = None,
+    rate_limit: float | None = None,
 ) -> web.Application:
     """`make_app` over `path` with the viewer page and its API.
 
@@ -117,7 +118,11 @@ def make_viewer_app(
     dataset = ViewerDataset(path, opener)
     executor = ThreadPoolExecutor(1, thread_name_prefix="ome-writers-viewer")
     app = make_app(
-        path, cors=cors, token=token, routes=viewer_routes(dataset, executor)
+        path,
+        cors=cors,
+        token=token,
+        routes=viewer_routes(dataset, executor),
+        rate_limit=rate_limit,
     )
 
     async def close(app: web.Application) -> None:

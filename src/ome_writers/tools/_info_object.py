@@ -2,9 +2,10 @@
 
 The dataset is described from a sparse local copy, so that the OME-Zarr
 inspection reads it as it reads a directory: every document (``zarr.json``,
-OME-XML, frame-metadata journals) is downloaded; of each chunk object only
-what the inspection reads is fetched: nothing (its existence is the listing's)
-or, for a shard, its index at the end. A dataset of any size costs one
+or ``.zgroup``/``.zarray``/``.zattrs``, OME-XML, frame-metadata journals) is
+downloaded; of each chunk object only what the inspection reads is fetched:
+nothing (its existence is the listing's) or, for a shard, its index at the
+end. A dataset of any size costs one
 listing, its documents and one ranged read per shard.
 """
 
@@ -16,15 +17,18 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ome_writers._io._object_store import ObjectPath, resolve_s3
+from ome_writers._io._object_store import resolve_s3
 from ome_writers._schema._object_storage import url_scheme
 from ome_writers.tools._info_zarr import inspect_zarr
 from ome_writers.tools._report import DatasetReport
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ome_writers._schema._object_storage import S3Options
 
-_DOCUMENT_SUFFIXES = (".json", ".xml", ".jsonl")
+# Zarr v3 and v2 documents, OME-XML, frame-metadata journals
+_DOCUMENT_SUFFIXES = (".json", ".zattrs", ".zgroup", ".zarray", ".xml", ".jsonl")
 
 
 def inspect_object_dataset(url: str, options: S3Options | None = None) -> DatasetReport:
@@ -40,24 +44,37 @@ def inspect_object_dataset(url: str, options: S3Options | None = None) -> Datase
         report = DatasetReport(url, "unreadable")
         report.problems.append(str(e))
         return report
-    if "zarr.json" not in keys:
+    if "zarr.json" not in keys and ".zgroup" not in keys:
         report = DatasetReport(root, "unknown")
         report.problems.append("no OME-Zarr dataset (zarr.json) at this prefix")
         return report
     with tempfile.TemporaryDirectory(prefix="ome-writers-info-") as tmp:
         local = Path(tmp, root.name or "dataset")
-        _sparse_copy(root, keys, local)
+        sparse_copy(
+            keys,
+            local,
+            lambda key: (root / key).read_bytes(),
+            lambda key, n: (root / key).read_tail(n),
+        )
         report = inspect_zarr(local)
     report.path = root
     return report
 
 
-def _sparse_copy(root: ObjectPath, keys: list[str], local: Path) -> None:
+def sparse_copy(
+    keys: list[str],
+    local: Path,
+    read: Callable[[str], bytes],
+    read_tail: Callable[[str, int], bytes],
+) -> None:
+    """Copy what the OME-Zarr inspection reads of a dataset's `keys` into
+    the directory `local`: documents whole (`read`), of a shard its index
+    (`read_tail`), of any other chunk nothing but its name."""
     documents = [k for k in keys if k.endswith(_DOCUMENT_SUFFIXES)]
     for key in documents:
         target = local / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes((root / key).read_bytes())
+        target.write_bytes(read(key))
     index_bytes = _shard_index_bytes(local, documents)
     for key in keys:
         if key.endswith(_DOCUMENT_SUFFIXES):
@@ -66,7 +83,7 @@ def _sparse_copy(root: ObjectPath, keys: list[str], local: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         array = key.split("/c/", 1)[0] if "/c/" in key else None
         size = index_bytes.get(array or "")
-        target.write_bytes((root / key).read_tail(size) if size else b"")
+        target.write_bytes(read_tail(key, size) if size else b"")
 
 
 def _shard_index_bytes(local: Path, documents: list[str]) -> dict[str, int]:

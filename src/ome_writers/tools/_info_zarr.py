@@ -1,7 +1,9 @@
 """`ome-writers info` for OME-Zarr: the NGFF documents and arrays, read as JSON.
 
-Every ``zarr.json`` is read with `json` (chunk directories are not walked for
-them); yaozarrs validates the hierarchy. Which frames an image holds comes
+Every ``zarr.json`` (Zarr v3, OME-Zarr 0.5) or ``.zgroup``/``.zarray`` with
+its ``.zattrs`` (Zarr v2, OME-Zarr 0.4) is read with `json` (chunk
+directories are not walked for them), a v2 document in the shape of a v3 one;
+yaozarrs validates the hierarchy. Which frames an image holds comes
 from the frame metadata this package writes (``attributes.ome_writers``), and
 where that does not account for every frame, from the chunk files on disk.
 """
@@ -18,6 +20,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ome_writers.metadata._frame_metadata import stored_records
+from ome_writers.metadata._multiscale_read import (
+    level_scale_translation,
+    multiscale_axes,
+)
 from ome_writers.tools._reader_warnings import reader_warnings
 from ome_writers.tools._report import (
     DatasetReport,
@@ -35,20 +41,29 @@ if TYPE_CHECKING:
 
 #: chunk grids larger than this are not listed (frames acquired: unknown)
 MAX_CHUNKS = 1_000_000
+#: NGFF versions yaozarrs does not read
+_UNVALIDATED = ("0.6rc0",)
+#: the group holding a transformation's arrays (NGFF 0.6rc0), not an image
+_TRANSFORMATIONS = "coordinateTransformations"
 _EMPTY = np.uint64(2**64 - 1)  # offset and size of a shard's absent chunk
 
 
 def inspect_zarr(path: Path) -> DatasetReport:
     """Describe and validate the OME-Zarr dataset at `path`."""
     report = DatasetReport(path, "OME-Zarr")
-    with reader_warnings(report.warnings, "yaozarrs"):
-        try:
-            import yaozarrs
-
-            yaozarrs.validate_zarr_store(str(path))
-        except Exception as e:  # any reader error is a finding, not a crash
-            report.problems.append(f"yaozarrs: {e}")
     nodes = _nodes(path, report)
+    version = _ome(nodes.get(".", {})).get("version")
+    if version in _UNVALIDATED:
+        report.warnings.append(
+            f"NGFF {version} (a release candidate) is not validated: yaozarrs "
+            "reads NGFF 0.4 and 0.5"
+        )
+    else:
+        with reader_warnings(report.warnings, "yaozarrs"):
+            try:
+                validate_ngff(path)
+            except Exception as e:  # any reader error is a finding, not a crash
+                report.problems.append(f"yaozarrs: {e}")
     for name, doc in nodes.items():
         if doc.get("node_type") == "array":
             axes = ",".join(str(d) for d in doc.get("dimension_names") or [])
@@ -71,11 +86,13 @@ def inspect_zarr(path: Path) -> DatasetReport:
     order += [
         (name, None)
         for name, doc in nodes.items()
-        if name not in listed and "multiscales" in _ome(doc)
+        if name not in listed
+        and "multiscales" in _ome(doc)
+        and _TRANSFORMATIONS not in name.split("/")
     ]
     for group, well in order:
         if "multiscales" not in _ome(nodes.get(group, {})):
-            report.problems.append(f"{group}: no image group (zarr.json) found")
+            report.problems.append(f"{group}: no image group found")
             continue
         stage = stages.get(group, {})
         try:
@@ -88,8 +105,36 @@ def inspect_zarr(path: Path) -> DatasetReport:
     return report
 
 
+def validate_ngff(path: Path) -> None:
+    """Validate the OME-Zarr hierarchy at `path` with yaozarrs; raise its error.
+
+    yaozarrs finds the version of an OME-Zarr 0.4 collection (whose root and
+    ``OME`` group state none) in an image named ``0`` only, while 0.4 lets
+    the ``OME`` group's ``series`` name them: such a collection is validated
+    as its parts, the root and ``OME`` documents and every image listed.
+    """
+    import yaozarrs
+
+    group = yaozarrs.open_group(str(path))
+    attributes = dict(group.attrs)
+    if (
+        group.zarr_format == 2
+        and group.ome_version() is None
+        and "bioformats2raw.layout" in attributes
+        and "plate" not in attributes
+        and "OME" in group
+    ):
+        yaozarrs.v04.Bf2Raw.model_validate(attributes)
+        ome = yaozarrs.v04.Series.model_validate(dict(group["OME"].attrs))
+        for image in ome.series:
+            yaozarrs.validate_zarr_store(str(path / image))
+        return
+    yaozarrs.validate_zarr_store(group)
+
+
 def _nodes(path: Path, report: DatasetReport) -> dict[str, dict[str, Any]]:
-    """Relative path ("." for the root) -> zarr.json of every group and array.
+    """Relative path ("." for the root) -> zarr.json of every group and array
+    (a Zarr v2 node's documents as one in that shape).
 
     Arrays are not descended into (their chunk files are not walked).
     """
@@ -98,16 +143,8 @@ def _nodes(path: Path, report: DatasetReport) -> dict[str, dict[str, Any]]:
     while pending:
         directory = pending.pop()
         name = directory.relative_to(path).as_posix()
-        doc_path = directory / "zarr.json"
-        if doc_path.is_file():
-            try:
-                doc = json.loads(doc_path.read_text(encoding="utf-8"))
-            except ValueError as e:
-                report.problems.append(f"{name}/zarr.json: {e}")
-                continue
-            if not isinstance(doc, dict):
-                report.problems.append(f"{name}/zarr.json: not a JSON object")
-                continue
+        doc = _node_document(directory, name, report)
+        if doc is not None:
             out[name] = doc
             if doc.get("node_type") == "array":
                 continue
@@ -119,8 +156,84 @@ def _nodes(path: Path, report: DatasetReport) -> dict[str, dict[str, Any]]:
     return dict(sorted(out.items()))
 
 
+def _read_object(file: Path, name: str, report: DatasetReport) -> Any:
+    """A JSON document of a node (None, and a problem, when it is broken)."""
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as e:
+        report.problems.append(f"{name}/{file.name}: {e}")
+        return None
+    if not isinstance(doc, dict):
+        report.problems.append(f"{name}/{file.name}: not a JSON object")
+        return None
+    return doc
+
+
+def _node_document(
+    directory: Path, name: str, report: DatasetReport
+) -> dict[str, Any] | None:
+    """The ``zarr.json`` of a node, or its Zarr v2 documents in that shape."""
+    if (directory / "zarr.json").is_file():
+        doc: dict[str, Any] | None = _read_object(directory / "zarr.json", name, report)
+        return doc
+    is_array = (directory / ".zarray").is_file()
+    if not is_array and not (directory / ".zgroup").is_file():
+        return None
+    attributes: dict[str, Any] = {}
+    if (directory / ".zattrs").is_file():
+        attributes = _read_object(directory / ".zattrs", name, report) or {}
+    if not is_array:
+        return {"zarr_format": 2, "node_type": "group", "attributes": attributes}
+    meta = _read_object(directory / ".zarray", name, report)
+    return None if meta is None else v2_array_document(meta, attributes)
+
+
+#: Zarr v2 blosc ``shuffle`` values, by name as Zarr v3 spells them
+_SHUFFLE = {0: "noshuffle", 1: "shuffle", 2: "bitshuffle", -1: "auto"}
+
+
+def v2_array_document(
+    meta: dict[str, Any], attributes: dict[str, Any]
+) -> dict[str, Any]:
+    """A Zarr v2 array's ``.zarray`` (and ``.zattrs``) in the shape of the
+    ``zarr.json`` of a v3 array: shape, data type, chunk grid, key encoding,
+    codecs and dimension names (xarray's ``_ARRAY_DIMENSIONS``, if any)."""
+    codecs: list[dict[str, Any]] = [{"name": "bytes"}]
+    for codec in [*(meta.get("filters") or []), meta.get("compressor")]:
+        if isinstance(codec, dict) and "id" in codec:
+            config = {k: v for k, v in codec.items() if k != "id"}
+            shuffle = config.get("shuffle")
+            if codec["id"] == "blosc" and isinstance(shuffle, int):
+                config["shuffle"] = _SHUFFLE.get(shuffle, str(shuffle))
+            codecs.append({"name": codec["id"], "configuration": config})
+    try:
+        data_type = np.dtype(meta.get("dtype")).name
+    except TypeError:
+        data_type = str(meta.get("dtype"))
+    return {
+        "zarr_format": 2,
+        "node_type": "array",
+        "shape": meta.get("shape", []),
+        "data_type": data_type,
+        "chunk_grid": {
+            "name": "regular",
+            "configuration": {"chunk_shape": meta.get("chunks", [])},
+        },
+        "chunk_key_encoding": {
+            "name": "v2",
+            "configuration": {"separator": meta.get("dimension_separator") or "."},
+        },
+        "codecs": codecs,
+        "dimension_names": attributes.get("_ARRAY_DIMENSIONS"),
+        "attributes": attributes,
+    }
+
+
 def _ome(doc: dict[str, Any]) -> dict[str, Any]:
-    ome = doc.get("attributes", {}).get("ome", {})
+    """The NGFF documents of a node: ``attributes.ome`` (0.5) or its
+    attributes (0.4, Zarr v2)."""
+    attributes = doc.get("attributes", {})
+    ome = attributes if doc.get("zarr_format") == 2 else attributes.get("ome", {})
     return ome if isinstance(ome, dict) else {}
 
 
@@ -191,7 +304,8 @@ def _image(
     doc = nodes[group]
     ome = _ome(doc)
     multiscale = ome["multiscales"][0]
-    axes = [a.get("name", "") for a in multiscale.get("axes", [])]
+    axis_list = multiscale_axes(multiscale) or []
+    axes = [str(a.get("name", "")) for a in axis_list]
     datasets = multiscale.get("datasets", [])
     arrays = [_join(group, str(d.get("path"))) for d in datasets]
     level0 = arrays[0] if arrays else _join(group, "0")
@@ -214,7 +328,7 @@ def _image(
         str(c.get("label", "")) for c in ome.get("omero", {}).get("channels", [])
     ]
     scale = _scale(multiscale, datasets[0] if datasets else {})
-    for k, axis in enumerate(multiscale.get("axes", [])):
+    for k, axis in enumerate(axis_list):
         if axis.get("type") not in ("space", "time") or k >= len(scale):
             continue
         unit = unit_name(axis.get("unit"))
@@ -228,7 +342,10 @@ def _image(
 
 
 def _scale(multiscale: dict[str, Any], dataset: dict[str, Any]) -> list[float]:
-    """Scale of level 0: its own, times the multiscale's (if it has one)."""
+    """Scale of level 0: its own, times the multiscale's (if it has one; in
+    NGFF 0.6rc0 the multiscale's map into other coordinate systems)."""
+    if "axes" not in multiscale:
+        return level_scale_translation(dataset)[0] or []
     out: list[float] | None = None
     transforms = [
         *dataset.get("coordinateTransformations", []),

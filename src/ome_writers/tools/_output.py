@@ -31,6 +31,17 @@ def silence_closed_output(*streams: TextIO) -> None:
         os.close(devnull)
 
 
+def print_line(text: str, stream: TextIO | None = None) -> None:
+    """Print `text` now; a reader that went away does not stop the work that
+    follows (the output goes to /dev/null from then on)."""
+    out = stream if stream is not None else sys.stdout
+    try:
+        out.write(f"{text}\n")
+        out.flush()
+    except BrokenPipeError:
+        silence_closed_output(out)
+
+
 class ProgressLine:
     """Progress of `total` `unit` on `stream` (default: stdout).
 

@@ -390,6 +390,9 @@ class DatasetReport:
     ome_xml : tuple[int, int] | None
         OME-Zarr: the Images and Planes of ``OME/METADATA.ome.xml`` (None:
         the dataset has none).
+    archive : str | None
+        ``zip`` for an OME-Zarr read from inside a single-file ZIP archive
+        (``.ozx``); None otherwise.
     """
 
     path: Path | ObjectPath | str
@@ -404,6 +407,7 @@ class DatasetReport:
     images: list[ImageInfo] = field(default_factory=list)
     plate: PlateInfo | None = None
     ome_xml: tuple[int, int] | None = None
+    archive: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -433,6 +437,8 @@ class DatasetReport:
     def lines(self) -> list[str]:
         """Human-readable summary: what the dataset holds, then its problems."""
         header = f"{self.path} ({self.kind}"
+        if self.archive is not None:
+            header += f" in a {self.archive} archive"
         if self.layout:
             header += f", {self.layout}"
         if len(self.images) > 1:
@@ -530,6 +536,7 @@ class DatasetReport:
             "problems": list(self.problems),
             "warnings": list(self.warnings),
             "files": list(self.files),
+            "archive": self.archive,
             "plate": self.plate.to_dict() if self.plate is not None else None,
             "ome_xml": None
             if self.ome_xml is None

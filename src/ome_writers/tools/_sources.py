@@ -49,6 +49,7 @@ from ome_writers import Channel, Dimension, Plate, Position
 from ome_writers._io._paths import written_path
 from ome_writers._schema._units import length_unit, time_unit
 from ome_writers.metadata._frame_metadata import stored_records
+from ome_writers.metadata._multiscale_read import level_transforms, multiscale_axes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -764,24 +765,24 @@ def _ngff_image(
     multiscale = multiscales[0]
     dataset = multiscale["datasets"][0]
     array = group[dataset["path"]]
-    axes = multiscale.get("axes") or [{"name": a} for a in "tczyx"[-array.ndim :]]
-    axes = [{"name": a} if isinstance(a, str) else a for a in axes]
+    axes = multiscale_axes(multiscale) or [{"name": a} for a in "tczyx"[-array.ndim :]]
     scale = [1.0] * array.ndim
     translation = [0.0] * array.ndim
-    for transforms in (
-        dataset.get("coordinateTransformations", []),
-        multiscale.get("coordinateTransformations", []),
-    ):
-        for t in transforms:  # dataset first, then the multiscale's
-            if t.get("type") == "scale" and "scale" in t:
-                scale = [a * b for a, b in zip(scale, t["scale"], strict=True)]
-                translation = [
-                    a * b for a, b in zip(translation, t["scale"], strict=True)
-                ]
-            elif t.get("type") == "translation" and "translation" in t:
-                translation = [
-                    a + b for a, b in zip(translation, t["translation"], strict=True)
-                ]
+    if "axes" in multiscale:  # 0.4, 0.5: the level's, then the multiscale's
+        transforms = [
+            *dataset.get("coordinateTransformations", []),
+            *multiscale.get("coordinateTransformations", []),
+        ]
+    else:  # 0.6rc0: the level's (the multiscale's map into other systems)
+        transforms = level_transforms(dataset)
+    for t in transforms:
+        if t.get("type") == "scale" and "scale" in t:
+            scale = [a * b for a, b in zip(scale, t["scale"], strict=True)]
+            translation = [a * b for a, b in zip(translation, t["scale"], strict=True)]
+        elif t.get("type") == "translation" and "translation" in t:
+            translation = [
+                a + b for a, b in zip(translation, t["translation"], strict=True)
+            ]
     labels = [
         c.get("label") for c in (ome.get("omero") or {}).get("channels", []) or []
     ]

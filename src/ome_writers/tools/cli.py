@@ -113,6 +113,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             args.dest,
             overwrite=args.overwrite,
             format=args.format,
+            ngff_version=args.ngff_version,
             chunks=args.chunks,
             shards=args.shards,
             compression=args.compression,
@@ -150,6 +151,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             port=args.port,
             cors=not args.no_cors,
             token=args.token,
+            nice=args.nice,
+            rate_limit=args.rate_limit or None,
         )
     except (OSError, ValueError) as e:  # no such path, port taken, bad token
         print(f"ome-writers serve: error: {e}", file=sys.stderr)
@@ -171,7 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
         "info", aliases=["validate"], help="describe and validate datasets"
     )
     info.add_argument(
-        "paths", nargs="+", help="OME-Zarr, OME-TIFF or scratch paths, or s3:// URLs"
+        "paths",
+        nargs="+",
+        help="OME-Zarr (a directory or a .ozx file), OME-TIFF or scratch paths, "
+        "or s3:// URLs",
     )
     info.add_argument(
         "--json",
@@ -221,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = sub.add_parser(
         "convert",
-        help="convert TIFF, OME-Zarr or .npy images into OME-Zarr or OME-TIFF",
+        help="convert TIFF, OME-Zarr or .npy images into OME-Zarr (also a "
+        "single .ozx file) or OME-TIFF",
         description="Convert images into one OME-Zarr or OME-TIFF dataset; "
         "several sources (or a source of several images) become positions.",
     )
@@ -232,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="OME-TIFF, ImageJ or plain TIFF, OME-Zarr 0.4/0.5, Zarr array or .npy",
     )
     convert.add_argument(
-        "dest", metavar="DEST", help="the output (.ome.zarr, .ome.tiff)"
+        "dest", metavar="DEST", help="the output (.ome.zarr, .ozx, .ome.tiff)"
     )
     convert.add_argument(
         "--overwrite", action="store_true", help="replace an existing output"
@@ -243,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="format (ome-zarr, ome-tiff; ome.zarr, ome.tiff are accepted too) or "
         "backend name (default: DEST suffix)",
+    )
+    convert.add_argument(
+        "--ngff-version",
+        default=None,
+        choices=["0.4", "0.5", "0.6rc0"],
+        help="OME-Zarr version to write: 0.5 (default, Zarr v3), 0.4 (Zarr v2) "
+        "or 0.6rc0 (a release candidate, Zarr v3)",
     )
     convert.add_argument(
         "--chunks",
@@ -290,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a dataset over HTTP, read-only, to viewers and other processes",
     )
     serve.add_argument(
-        "path", help="OME-Zarr directory, OME-TIFF file or directory of OME-TIFF files"
+        "path",
+        help="OME-Zarr directory or .ozx file, OME-TIFF file or directory of "
+        "OME-TIFF files",
     )
     serve.add_argument(
         "--host",
@@ -307,6 +323,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--token", default=None, help="require this token on every request"
+    )
+    serve.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        help="CPU niceness of the server, 0-19 (default 10: a writer on this "
+        "machine gets the cores first; 0 keeps the shell's priority)",
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=float,
+        default=100.0,
+        metavar="MBPS",
+        help="MB/s of file data sent at most, all clients together (default "
+        "100: a bound on what viewers take from an acquisition; 0: no limit)",
     )
     serve.set_defaults(func=_cmd_serve)
 

@@ -1,5 +1,8 @@
 """Convert existing images into OME-Zarr or OME-TIFF: ``ome-writers convert``.
 
+A destination ending in ``.ozx`` is a single-file OME-Zarr: `_convert_ozx.py`
+packs an OME-Zarr (the source itself, or one converted here) into it.
+
 Every image of every source (`_sources.py` reads OME-TIFF, ImageJ and plain
 TIFF, OME-Zarr 0.4/0.5 and ``.npy``) becomes one position of the output,
 named after its OME-XML image name or NGFF multiscale name, else after its
@@ -47,7 +50,6 @@ Dask workers must see the sources and the destination at the same paths.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -70,6 +72,7 @@ from ome_writers.tools._convert_tasks import (
     run_threads,
     stream_image,
 )
+from ome_writers.tools._ozx import is_ozx_name
 from ome_writers.tools._sources import SourceImage, plate_of, read_sources
 
 if TYPE_CHECKING:
@@ -106,6 +109,7 @@ def _build_settings(
     dest: str | Path,
     *,
     format: str | None = None,
+    ngff_version: str | None = None,
     overwrite: bool = False,
     chunks: Mapping[str, int] | None = None,
     shards: Mapping[str, int] | None = None,
@@ -156,12 +160,27 @@ def _build_settings(
         root_path=str(dest),
         dimensions=[Dimension(name=pname, type="position", coords=positions), *dims],
         dtype=first.dtype,
-        format=format or "auto",
+        format=_format_of(format, dest, ngff_version),
         overwrite=overwrite,
         compression=compression,
         pyramid=pyramid,
         plate=plate,
     )
+
+
+def _format_of(format: str | None, dest: str | Path, ngff_version: str | None) -> Any:
+    """`AcquisitionSettings.format` of a conversion: `format` (a name, or
+    "auto" from the suffix), as OME-Zarr of `ngff_version` when one is given."""
+    if ngff_version is None:
+        return format or "auto"
+    chosen = AcquisitionSettings(root_path=str(dest), format=format or "auto").format
+    if chosen.name != "ome-zarr":
+        raise ValueError(
+            f"An NGFF version ({ngff_version}) applies to OME-Zarr output, not to "
+            f"{chosen.name} ({dest}): write to a .ome.zarr path or pass "
+            "format='ome-zarr'."
+        )
+    return {**chosen.model_dump(), "ngff_version": ngff_version}
 
 
 def _with_chunks(
@@ -265,6 +284,7 @@ def convert(
     *,
     overwrite: bool = False,
     format: str | None = None,
+    ngff_version: str | None = None,
     chunks: Mapping[str, int] | None = None,
     shards: Mapping[str, int] | None = None,
     compression: str | None = None,
@@ -295,13 +315,17 @@ def convert(
         axes; counts, frame sizes and pixel types may differ.
     dest : str or Path
         The output; its suffix selects the format (``.ome.zarr``,
-        ``.ome.tiff``) unless `format` is given.
+        ``.ome.tiff``) unless `format` is given. ``.ozx``: a single-file
+        OME-Zarr (NGFF RFC-9; see Notes).
     overwrite : bool
         Replace an existing output. Without it an existing output is an
         error, raised before anything is written.
     format : str | None
         A format or backend name (``"ome-zarr"``, ``"tensorstore"``,
         ``"tifffile"``, ...), as `AcquisitionSettings.format` takes.
+    ngff_version : "0.4" | "0.5" | None
+        The OME-Zarr version written (`OmeZarrFormat.ngff_version`): "0.4"
+        is stored as Zarr v2. None: the format's default (0.5).
     chunks, shards : Mapping[str, int] | None
         Elements per chunk, and chunks per shard, by axis name (OME-Zarr).
         Default: a whole frame per chunk, no shards.
@@ -328,7 +352,8 @@ def convert(
     Returns
     -------
     Path
-        The dataset written (a directory for several OME-TIFF positions).
+        The dataset written (a directory for several OME-TIFF positions, a
+        file for ``.ozx``).
 
     Raises
     ------
@@ -347,6 +372,14 @@ def convert(
     removed, with the folders made for it; an output it was replacing
     (`overwrite`) is left as far as it got. Nothing else is removed.
 
+    A ``.ozx`` is a ZIP archive of an OME-Zarr 0.5 directory. A single
+    OME-Zarr 0.5 source given without `format`, `chunks`, `shards`,
+    `compression`, `pyramid` or `axes` is packed as it is; any other input is
+    converted into an OME-Zarr beside `dest` first (removed afterwards). The
+    archive is written under a temporary name and renamed to `dest` once
+    valid: a failure leaves no partial archive, and one being replaced stays
+    as it was.
+
     Local worker processes (``processes=N``) import the program's main
     module, as for any process pool: a script asking for them calls
     `convert` under ``if __name__ == "__main__":``. The default threads need
@@ -355,12 +388,55 @@ def convert(
     if processes is not None and processes < 1:
         raise ValueError(f"processes must be None or at least 1, got {processes}.")
     _check_extras(scheduler, progress)
+    options: dict[str, Any] = {
+        "format": format,
+        "ngff_version": ngff_version,
+        "chunks": chunks,
+        "shards": shards,
+        "compression": compression,
+        "pyramid": pyramid,
+        "axes": axes,
+        "scheduler": scheduler,
+        "processes": processes,
+        "progress": progress,
+    }
+    if is_ozx_name(dest):
+        from ome_writers.tools._convert_ozx import convert_to_ozx
+
+        def into(staging: Path, shown: Path) -> None:
+            _convert(sources, staging, overwrite=False, shown=shown, **options)
+
+        return convert_to_ozx(sources, Path(dest), into, overwrite=overwrite, **options)
+    return _convert(sources, dest, overwrite=overwrite, **options)
+
+
+def _convert(
+    sources: Sequence[str | Path],
+    dest: str | Path,
+    *,
+    overwrite: bool,
+    format: str | None,
+    ngff_version: str | None,
+    chunks: Mapping[str, int] | None,
+    shards: Mapping[str, int] | None,
+    compression: str | None,
+    pyramid: int | str | Pyramid | None,
+    axes: str | Sequence[str] | None,
+    scheduler: str | None,
+    processes: int | None,
+    progress: bool,
+    shown: Path | None = None,
+) -> Path:
+    """`convert` into an OME-Zarr or OME-TIFF dataset. `shown`: what the
+    progress bar and the errors call the output, when `dest` is a step to
+    it (the caller then says what is left after a failure)."""
     images = read_sources(sources, axes=axes)
     plate = plate_of(sources[0]) if len(sources) == 1 else None
     settings = _build_settings(
         images,
         dest,
         format=format,
+        ngff_version=ngff_version,
         overwrite=overwrite,
         chunks=chunks,
         shards=shards,
@@ -377,17 +453,18 @@ def convert(
         )
     made = _NewOutput(out)
     try:
-        _write(images, settings, progress, scheduler, processes)
+        _write(images, settings, progress, scheduler, processes, shown)
         from ome_writers.tools.info import inspect_dataset
 
         report = inspect_dataset(out)
         if not report.valid:
             raise ConversionError(
-                f"The output {out} did not validate: " + "; ".join(report.problems)
+                f"The output {shown or out} did not validate: "
+                + "; ".join(report.problems)
             )
     except BaseException as e:
         note = made.remove()
-        if isinstance(e, ConversionError):
+        if isinstance(e, ConversionError) and shown is None:  # else the caller's
             e.args = (f"{e} {note}",)
         raise
     return out
@@ -399,9 +476,10 @@ def _write(
     progress: bool,
     scheduler: str | None,
     processes: int | None,
+    shown: Path | None,
 ) -> None:
     total = sum(im.num_planes for im in images)
-    bar = _Progress(progress, total, Path(settings.root_path).name)
+    bar = _Progress(progress, total, (shown or Path(settings.root_path)).name)
     try:
         parallel = _parallel_layout(settings) and (processes != 1 or scheduler)
         if parallel:
@@ -458,10 +536,12 @@ def _convert_here(
             except Exception as e:
                 raise failed(image, e) from e
         if settings.format.name == "ome-zarr" and len(images) == 1:
+            from ome_writers.metadata._zarr_groups import ngff_part
+
             # a single image keeps its name (a collection's images have theirs)
             attributes = s.get_metadata()
             if "." in attributes:
-                for multiscale in attributes["."]["ome"]["multiscales"]:
+                for multiscale in ngff_part(attributes["."])["multiscales"]:
                     multiscale["name"] = images[0].name
                 s.update_metadata(attributes)
 
@@ -474,12 +554,13 @@ def _convert_parallel(
     processes: int | None,
 ) -> None:
     from ome_writers.metadata._ngff import build_layout
-    from ome_writers.metadata._zarr_groups import write_group
+    from ome_writers.metadata._zarr_groups import is_group, write_group
 
     root = resolve_output(settings.output_path)
     zarr = settings.format.name == "ome-zarr"
+    zarr_format: int = getattr(settings.format, "zarr_format", 3)
     if zarr and (root.exists() or root.is_symlink()):  # overwrite=True
-        remove_dataset(root, is_dataset=(root / "zarr.json").is_file())
+        remove_dataset(root, is_dataset=is_group(root))
     elif root.is_dir():  # a TIFF file set: its files, as the writer replaces them
         _remove_tiff_set(root, settings.format.suffix)
     layout = build_layout(settings) if zarr else None
@@ -487,7 +568,7 @@ def _convert_parallel(
     if layout is not None:
         for path, attributes in layout.groups.items():
             if path not in layout.image_paths:
-                write_group(root, path, attributes)
+                write_group(root, path, attributes, zarr_format=zarr_format)
         places = [root / path for path in layout.image_paths]
     else:
         suffix = settings.format.suffix
@@ -523,24 +604,29 @@ def _describe_collection(
     the whole, with every image's Planes (each image's own document, which its
     stream wrote, goes)."""
     from ome_writers.metadata._frame_metadata import stored_records
-    from ome_writers.metadata._zarr_groups import write_group
+    from ome_writers.metadata._zarr_groups import (
+        ngff_part,
+        read_group_attributes,
+        write_group,
+    )
     from ome_writers.metadata._zarr_ome_xml import ZarrOmeXml
 
+    zarr_format: int = getattr(settings.format, "zarr_format", 3)
     ome_xml = None
     if layout.ome_xml and not settings.is_ragged:
         ome_xml = ZarrOmeXml(settings)
     for k, path in enumerate(layout.image_paths):
         if path != ".":
             shutil.rmtree(root / path / "OME", ignore_errors=True)
-        doc = json.loads((root / path / "zarr.json").read_text())
-        attributes = doc.get("attributes", {})
+        attributes = read_group_attributes(root / path)
         planned = layout.groups[path]
-        for multiscale in attributes["ome"]["multiscales"]:
-            multiscale["name"] = planned["ome"]["multiscales"][0].get("name")
-        for key, value in planned.items():
-            if key != "ome":
-                attributes[key] = {**attributes.get(key, {}), **value}
-        write_group(root, path, attributes)
+        name = ngff_part(planned)["multiscales"][0].get("name")
+        for multiscale in ngff_part(attributes)["multiscales"]:
+            multiscale["name"] = name
+        # what the layout adds beside the NGFF documents (series coordinates)
+        for key, value in planned.get("ome_writers", {}).items():
+            attributes.setdefault("ome_writers", {})[key] = value
+        write_group(root, path, attributes, zarr_format=zarr_format)
         if ome_xml is not None:  # in the order the image's stream received them
             records, _ = stored_records(root / path, attributes.get("ome_writers", {}))
             for record in records:

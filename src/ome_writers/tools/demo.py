@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers.tools._output import ProgressLine
+from ome_writers.tools._output import ProgressLine, print_line
+
+if TYPE_CHECKING:
+    from ome_writers import SizeEstimate
 
 #: the file name suffix of each format the demo writes
 SUFFIXES = {"ome-zarr": ".ome.zarr", "ome-tiff": ".ome.tiff"}
@@ -41,6 +44,7 @@ def run_demo(
         print(f"the demo needs pymmcore-plus and useq-schema: {e}")
         print('install them with: pip install "ome-writers[pymmcore-plus,all]"')
         return 2
+    from ome_writers import AcquisitionSettings
     from ome_writers.tools.info import inspect_dataset
 
     plan: dict[str, Any] = {"axis_order": "tpcz"}
@@ -73,14 +77,17 @@ def run_demo(
             line.update(done[0])
 
         core.mda.events.frameReady.connect(progress)
+        size = _estimated_size(core, sequence, path, pixel_size, levels)
+        print_line(f"{path.name}: {n_frames} frames, {size} on disk")
         start = time.perf_counter()
-        target: Any = str(path)
-        if levels > 1:  # pyramid settings reach pymmcore-plus as the output
-            from ome_writers import AcquisitionSettings
-
-            target = AcquisitionSettings(
-                root_path=str(path), overwrite=True, pyramid=levels
-            )
+        # settings reach pymmcore-plus as the output: the camera's bit depth
+        # (and pyramid levels) are not otherwise passed on
+        target = AcquisitionSettings(
+            root_path=str(path),
+            overwrite=True,
+            pyramid=levels if levels > 1 else None,
+            significant_bits=core.getImageBitDepth(),
+        )
         core.mda.run(sequence, output=target, overwrite=True)
         seconds = time.perf_counter() - start
         view: Any = core.mda.get_view()
@@ -102,3 +109,25 @@ def run_demo(
         if not (report.valid and in_order and len(counters) == n_frames):
             status = 1
     return status
+
+
+def _estimated_size(
+    core: Any, sequence: Any, path: Path, pixel_size: float, levels: int
+) -> SizeEstimate:
+    """What the acquisition of `sequence` will write at `path` (the settings
+    the pymmcore-plus handler makes of it)."""
+    from ome_writers import AcquisitionSettings, useq_to_acquisition_settings
+
+    fields = useq_to_acquisition_settings(
+        sequence,
+        int(core.getImageWidth()),
+        int(core.getImageHeight()),
+        pixel_size_um=pixel_size or None,
+    )
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        dtype=f"uint{8 * int(core.getBytesPerPixel())}",
+        pyramid=levels if levels > 1 else None,
+        **fields,
+    )
+    return settings.estimated_size

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from ome_writers._io._paths import written_path
 from ome_writers._schema._object_storage import url_scheme
+from ome_writers.reading._zip import is_zip_archive
+from ome_writers.tools._ozx import is_ozx_name
 from ome_writers.tools._report import (
     DatasetReport,
     Frames,
@@ -40,8 +42,9 @@ def inspect_dataset(path: str | Path) -> DatasetReport:
     Parameters
     ----------
     path : str | Path
-        An OME-Zarr directory or ``s3://`` prefix, an OME-TIFF file, a
-        directory of OME-TIFF files (a multi-file set), or a scratch
+        An OME-Zarr directory or ``s3://`` prefix, a single-file OME-Zarr
+        (a ZIP archive, ``.ozx``, also checked against RFC-9), an OME-TIFF
+        file, a directory of OME-TIFF files (a multi-file set), or a scratch
         directory. An OME-TIFF path that was given as the output of several
         positions (``run.ome.tiff``) is looked up as the directory they were
         written to (``run/``).
@@ -64,8 +67,12 @@ def inspect_dataset(path: str | Path) -> DatasetReport:
         report = DatasetReport(path, "unreadable")
         report.problems.append("does not exist")
         return report
-    if (path / "zarr.json").is_file():
+    if (path / "zarr.json").is_file() or (path / ".zgroup").is_file():
         return inspect_zarr(path)
+    if path.is_file() and (is_zip_archive(path) or is_ozx_name(path)):
+        from ome_writers.tools._info_ozx import inspect_ozx
+
+        return inspect_ozx(path)
     if (path / "manifest.json").is_file():
         return _inspect_scratch(path)
     if path.is_file() and (

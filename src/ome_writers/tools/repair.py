@@ -11,7 +11,7 @@ arrays are readable without repair (every chunk written before the last
 loss-window visit or checkpoint is readable as it is); arrays that declare
 room past their last frame (written so by older versions, or other writers)
 are cut to it, and the per-frame metadata journals beside the images are
-moved into their ``zarr.json``.
+moved into their ``zarr.json`` (``.zattrs`` in OME-Zarr 0.4).
 """
 
 from __future__ import annotations
@@ -152,8 +152,8 @@ def repair_zarr(path: Path) -> str:
     if staging.is_dir() and not staging.is_symlink():
         shutil.rmtree(staging)
         removed = "; removed acquire-zarr's staging store"
-    root = json.loads((path / "zarr.json").read_text(encoding="utf-8"))
-    if "ome" not in root.get("attributes", {}):  # the placeholder `prepare` writes
+    root_document, _, root = _attributes_document(path)
+    if not _has_ngff(root):  # the placeholder `prepare` writes
         raise ValueError(
             f"{path}: its writer stopped before the OME-Zarr metadata was written "
             "(the root is a placeholder group); the arrays below it hold what "
@@ -176,9 +176,8 @@ def repair_zarr(path: Path) -> str:
     removed += note
     total = moved = 0
     for journal in journals:
-        document = journal.parent / "zarr.json"
-        meta = json.loads(document.read_text(encoding="utf-8"))
-        own = meta.setdefault("attributes", {}).setdefault("ome_writers", {})
+        document, meta, attributes = _attributes_document(journal.parent)
+        own = attributes.setdefault("ome_writers", {})
         if "frame_metadata_file" in own:  # the final record store of a closed run
             continue
         records = list(read_journal(journal))
@@ -186,7 +185,9 @@ def repair_zarr(path: Path) -> str:
             own["frame_metadata_file"] = {"path": JOURNAL_NAME, "records": len(records)}
         else:
             own["frame_metadata"] = records
-        replace_file(document, json.dumps(meta, indent=2), aside="zarr.json.repairing")
+        replace_file(
+            document, json.dumps(meta, indent=2), aside=f"{document.name}.repairing"
+        )
         if len(records) <= INLINE_FRAME_RECORDS:
             journal.unlink()
         total += len(records)
@@ -197,11 +198,42 @@ def repair_zarr(path: Path) -> str:
             done.append("arrays readable as written")
         done.append(
             f"recovered {total} per-frame metadata records from {moved} "
-            "journal(s) into zarr.json"
+            f"journal(s) into {root_document.name}"
         )
     if not done:
         return f"{path}: OME-Zarr, readable as written; nothing to repair{removed}"
     return f"{path}: OME-Zarr, {'; '.join(done)}{removed}"
+
+
+def _attributes_document(group: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """A group's document: (its file, its content, the attributes in it).
+
+    ``zarr.json`` holds them under ``attributes`` (Zarr v3); ``.zattrs`` is
+    them (Zarr v2, OME-Zarr 0.4).
+    """
+    import json
+
+    v3 = group / "zarr.json"
+    document = v3 if v3.is_file() else group / ".zattrs"
+    meta: dict[str, Any] = {}
+    if document.is_file():
+        meta = json.loads(document.read_text(encoding="utf-8"))
+    if document is v3:
+        return document, meta, meta.setdefault("attributes", {})
+    return document, meta, meta
+
+
+def _has_ngff(attributes: dict[str, Any]) -> bool:
+    """Whether a root group's attributes hold OME-Zarr metadata (0.5 or 0.4)."""
+    return "ome" in attributes or any(
+        key in attributes for key in ("multiscales", "plate", "bioformats2raw.layout")
+    )
+
+
+def _array_document(array: Path) -> Path:
+    """The document declaring an array's shape: ``zarr.json`` or ``.zarray``."""
+    v3 = array / "zarr.json"
+    return v3 if v3.is_file() else array / ".zarray"
 
 
 def _cut_past_last_frame(path: Path) -> tuple[str, str]:
@@ -211,6 +243,7 @@ def _cut_past_last_frame(path: Path) -> tuple[str, str]:
     import math
 
     from ome_writers._io._paths import replace_file
+    from ome_writers.metadata._zarr_groups import ngff_part, read_group_attributes
     from ome_writers.tools._info_zarr import inspect_zarr
 
     images = []  # (image, its first-axis end of frames)
@@ -229,16 +262,18 @@ def _cut_past_last_frame(path: Path) -> tuple[str, str]:
     for image, end in images:
         first = image.shape[0]
         group = path / image.path
-        ome = json.loads((group / "zarr.json").read_text(encoding="utf-8"))
-        datasets = ome["attributes"]["ome"]["multiscales"][0]["datasets"]
+        ome = ngff_part(read_group_attributes(group))
+        datasets = ome["multiscales"][0]["datasets"]
         for dataset in datasets:
-            document = group / str(dataset["path"]) / "zarr.json"
+            document = _array_document(group / str(dataset["path"]))
             meta = json.loads(document.read_text(encoding="utf-8"))
             extent = int(meta["shape"][0])
             # a level's first axis is level 0's, or reduced from it
             meta["shape"][0] = min(extent, math.ceil(end * extent / first))
             replace_file(
-                document, json.dumps(meta, indent=2), aside="zarr.json.repairing"
+                document,
+                json.dumps(meta, indent=2),
+                aside=f"{document.name}.repairing",
             )
         axis = image.axes[0] if image.axes else "the first axis"
         cuts.append(f"{image.array} {axis} {first} -> {end}")
@@ -254,7 +289,7 @@ def repair(path: str | Path) -> str:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: does not exist")
-    if (path / "zarr.json").is_file():
+    if (path / "zarr.json").is_file() or (path / ".zgroup").is_file():
         return repair_zarr(path)
     if path.is_file() or _tiff_files(path):
         return repair_tiff(path)

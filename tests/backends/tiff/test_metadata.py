@@ -356,3 +356,51 @@ def test_bioformats_reports_channel_colors(
     # OME colours are signed 32-bit RGBA
     rgba = {name: int(value) & 0xFFFFFFFF for value, name in colors}
     assert rgba == {"DAPI": 0x0000FFFF, "mCherry": 0xFF0000FF, "GFP": 0x00FF00FF}
+
+
+def test_bit_depth_and_display_reach_bioformats(
+    tmp_path: Path, bioformats: BioFormats
+) -> None:
+    """SignificantBits and what the user set for displaying the channels:
+    XSD-valid while written and at close, read by Bio-Formats without a
+    warning."""
+    path = tmp_path / "display.ome.tiff"
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        dimensions=[
+            Dimension(name="t", count=2, type="time"),
+            Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
+            *YX,
+        ],
+        dtype="uint16",
+        significant_bits=12,
+        loss_window=None,
+    )
+    with create_stream(settings) as stream:
+        for i in range(2):
+            stream.append(frame(i))
+        stream.set_channel_display("FITC", color="#FF8000", contrast_limits=(3, 4))
+        stream._make_readable()
+        provisional = check_xml(path)
+        channel = provisional.images[0].pixels.channels[1]
+        assert channel.color.as_rgb_tuple(alpha=False) == (255, 128, 0)
+        assert provisional.images[0].pixels.significant_bits == 12
+        stream.set_channel_display(0, visible=False)
+        for i in range(2, 4):
+            stream.append(frame(i))
+    ome = check_xml(path)
+    assert ome.images[0].pixels.significant_bits == 12
+    check_bioformats(bioformats, path, expected_planes(settings, 4))
+    info = ["java", "-cp", str(bioformats.jar), "loci.formats.tools.ImageInfo"]
+    proc = subprocess.run(
+        [*info, "-nopix", "-no-upgrade", "-omexml-only", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert 'SignificantBits="12"' in proc.stdout
+    colors = re.findall(r'<Channel Color="(-?\d+)"[^>]*Name="(\w+)"', proc.stdout)
+    rgba = {name: int(value) & 0xFFFFFFFF for value, name in colors}
+    assert rgba == {"DAPI": 0x0000FFFF, "FITC": 0xFF8000FF}
+    assert proc.stdout.count('Namespace="ome_writers.display"') == 2

@@ -12,7 +12,9 @@ the description does not list yet (those of outer indices still in progress):
   the axis holding the acquisition's outer dimension (its pages are numbered
   as if it were unbounded);
 - ``names``, ``files``: each image's name and the file holding its pages;
-- ``channels``: each C index's name and colour (``"#RRGGBB"`` or null);
+- ``channels``: each C index's name, colour (``"#RRGGBB"`` or null), display
+  window (``[start, end]``: the contrast limits the user set, else the range
+  of the significant bits; or null) and visibility, as of the last update;
 - ``dtype``, ``frame``: the pixel type and the frame's [SizeY, SizeX];
 - ``pages``: runs ``[image, ifd, count, z, c, t]``: `count` pages from page
   `ifd` of the image's file hold the planes from (z, c, t) on, in
@@ -24,12 +26,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ome_writers.metadata._colors import channel_color
+from ome_writers.metadata._display import ChannelSetting, value_range
 from ome_writers.metadata._ome_xml_text import escape
 from ome_writers.metadata._progress import PROGRESS_NAMESPACE
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.backends.tiff._file_set import TiffFileSet
@@ -55,11 +60,6 @@ def static_entries(
     plane_sizes: dict[str, int | None],
 ) -> dict[str, Any]:
     """The entries of the record that do not change during a run."""
-    size_c = axes.sizes(None)["c"]
-    channels = []
-    for label, optical in axes.channel_labels(size_c):
-        color = channel_color(optical if optical is not None else label)
-        channels.append({"name": label, "color": f"#{color}" if color else None})
     frame = settings.frame_dimensions
     count = len(files.images)
     return {
@@ -67,10 +67,38 @@ def static_entries(
         "sizes": plane_sizes,
         "names": [settings.positions[p].name for p in range(count)],
         "files": [files.paths[files.file_of(p)].name for p in range(count)],
-        "channels": channels,
+        "channels": channel_entries(settings, axes, {}),
         "dtype": str(settings.dtype),
         "frame": [int(frame[0].count or 0), int(frame[1].count or 0)],
     }
+
+
+def channel_entries(
+    settings: AcquisitionSettings,
+    axes: TiffAxes,
+    shown: Mapping[int, ChannelSetting],
+) -> list[dict[str, Any]]:
+    """The record's ``channels``, with the display settings `shown` (by
+    channel index)."""
+    window = None
+    if settings.significant_bits is not None:
+        window = list(value_range(np.dtype(settings.dtype), settings.significant_bits))
+    out = []
+    for c, (label, optical) in enumerate(axes.channel_labels(axes.sizes(None)["c"])):
+        setting = shown.get(axes.channel_of(c)) or ChannelSetting()
+        color = setting.color or channel_color(
+            optical if optical is not None else label
+        )
+        limits = list(setting.limits) if setting.limits is not None else window
+        out.append(
+            {
+                "name": label,
+                "color": f"#{color}" if color else None,
+                "window": limits,
+                "visible": setting.visible is not False,
+            }
+        )
+    return out
 
 
 def page_runs(

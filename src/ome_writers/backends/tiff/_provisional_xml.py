@@ -70,6 +70,7 @@ from typing import TYPE_CHECKING, Any
 from ome_writers._io._paths import replace_file
 from ome_writers.backends.tiff._progress_annotation import (
     END,
+    channel_entries,
     page_runs,
     progress_element,
     static_entries,
@@ -85,6 +86,7 @@ if TYPE_CHECKING:
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.backends.tiff._file_set import TiffFileSet
+    from ome_writers.metadata._display import ChannelSetting, DisplaySettings
     from ome_writers.metadata._tiff_axes import TiffAxes
 
 Index = tuple[int, ...]
@@ -316,6 +318,8 @@ class ProvisionalXml:
         self.files = files
         self.images = ImageText(settings, axes)
         self.created = created.isoformat()
+        # the channels' display settings the descriptions show, by index
+        self.shown: dict[int, ChannelSetting] = {}
 
     def root(self, file_uuid: str) -> str:
         return root(file_uuid)
@@ -355,7 +359,7 @@ class ProvisionalXml:
             f"<Image{images.image_attributes(position)}>"
             f"<AcquisitionDate>{self.created}</AcquisitionDate>"
             f"<Pixels{images.pixels_attributes(position, sizes)}>"
-            f"{''.join(images.channels(position, sizes['c']))}"
+            f"{''.join(images.channels(position, sizes['c'], self.shown))}"
         )
 
     def run(
@@ -419,9 +423,13 @@ class Provisional:
         created: datetime,
         recovery: Callable[[int], str],
         progress: ProgressRecord | None = None,
+        display: DisplaySettings | None = None,
     ) -> None:
         self.files = files
+        self.settings = settings
         self.axes = axes
+        self.display = display
+        self._display_version = 0  # of the display settings described
         self.router = router
         self.xml = ProvisionalXml(settings, axes, files, created)
         self.recovery = recovery
@@ -641,6 +649,7 @@ class Provisional:
         """Describe the outer indices completed since the last update, state
         that the first `frames` frames have their pages, and write the
         descriptions (writer thread, pages flushed)."""
+        self._show_display()
         for position, image in enumerate(self.images):
             if image.extent != image.described:
                 self._describe(position, image)
@@ -651,6 +660,18 @@ class Provisional:
         if companion is not None and -1 in self.sections:
             data = b"".join(s.data() for s in self._with_header(-1))
             replace_file(companion, data, aside=f".{companion.name}.writing")
+
+    def _show_display(self) -> None:
+        """Take display settings changed since the last update: the channels'
+        colours in every image described, and the record's channels."""
+        if self.display is None or self.display.version == self._display_version:
+            return
+        self._display_version, shown = self.display.snapshot()
+        self.xml.shown = shown
+        self._static["channels"] = channel_entries(self.settings, self.axes, shown)
+        for image in self.images:
+            if image.extent:  # described: its channels again
+                image.described = -1
 
     def _describe(self, position: int, image: _Image) -> None:
         """Bring the text of an image up to its complete outer indices: its

@@ -80,6 +80,7 @@ def join_position_files(
                 renamed[ann.id] = ann.id = f"Annotation:{len(annotations)}"
                 annotations.append(ann)
         refs = [r for p in image.pixels.planes for r in p.annotation_refs]
+        refs += [r for c in image.pixels.channels for r in c.annotation_refs]
         for ref in [*refs, *image.annotation_refs]:
             ref.id = renamed.get(ref.id, ref.id)
         images.append(image)

@@ -193,6 +193,7 @@ class TiffBackend(Backend):
             self.created,
             lambda f: files.recovery_comment(self.settings, f),
             self.progress,
+            self.display,
         )
         self.journal = FrameMetadataJournal(
             self.frame_metadata, lambda _: files.journal, entry=_journal_entry
@@ -226,7 +227,9 @@ class TiffBackend(Backend):
             from ome_writers.backends.tiff._ome_models import TiffModels
             from ome_writers.metadata._ome_model import OmeXmlBuilder
 
-            builder = OmeXmlBuilder(self.settings, created=self.created)
+            builder = OmeXmlBuilder(
+                self.settings, created=self.created, display=self.display
+            )
             self._meta = TiffModels(self.files, builder, self.global_metadata)
         return self._meta
 

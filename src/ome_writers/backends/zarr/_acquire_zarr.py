@@ -56,13 +56,12 @@ from ome_writers._io._object_store import explain_write_failure, zarr_store
 from ome_writers._io._overlap import overlapped
 from ome_writers._io._writeback import FLUSH_EVERY_BYTES, Flusher, flush_every
 from ome_writers._router import c_order_per_position
-from ome_writers._schema import effective_type
+from ome_writers._schema._storage import chunk_grid, effective_type
 from ome_writers.backends._base import Backend, json_safe, read_padded
 from ome_writers.backends.zarr._acquire_zarr_shards import CompleteShards
 from ome_writers.backends.zarr._acquire_zarr_staging import StagingStore, move_document
 from ome_writers.backends.zarr._array_creation import made_at_once, make_arrays
 from ome_writers.backends.zarr._array_writer import ArrayGrid
-from ome_writers.backends.zarr._arrays import chunk_grid
 from ome_writers.backends.zarr._chunk_assembly import locate
 from ome_writers.backends.zarr._hierarchy import ZarrHierarchy
 from ome_writers.errors import BackendError
@@ -494,13 +493,15 @@ class AcquireZarrBackend(Backend):
         *,
         visit: bool = False,
     ) -> None:
-        """Journal per-frame metadata; each array's ``zarr.json`` declares the
-        complete shards (up to `targets`, default: of the frames received so
-        far), waiting up to `wait_seconds` for acquire-zarr. A visit stops
-        declaring once close has started (close declares every array)."""
+        """Journal per-frame metadata and write changed display settings;
+        each array's ``zarr.json`` declares the complete shards (up to
+        `targets`, default: of the frames received so far), waiting up to
+        `wait_seconds` for acquire-zarr. A visit stops declaring once close
+        has started (close declares every array)."""
         self._await_ahead()  # each array's first document is written
         self.hierarchy.journal_new()
         self.hierarchy.describe_not_acquired(self._index_shape)
+        self.hierarchy.write_display()
         if len(self.storage_shape) < 3:  # one frame per array: written at close
             return
         if targets is None:

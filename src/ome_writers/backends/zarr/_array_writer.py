@@ -58,6 +58,9 @@ class ArrayGrid:
         chunk (or shard) of several frames.
     assembled : bool
         Chunks (or shards) span several frames and arrive as blocks.
+    zarr_format : int
+        3 (OME-Zarr 0.5) or 2 (OME-Zarr 0.4: no shards, ``/``-separated
+        chunk keys without the ``c`` prefix).
     """
 
     root: DatasetPath
@@ -71,6 +74,7 @@ class ArrayGrid:
     grow_axis: int | None
     block_bytes: int
     assembled: bool
+    zarr_format: int = 3
 
     @property
     def frame_bytes(self) -> int:
@@ -84,9 +88,13 @@ class ArrayGrid:
     def chunk_prefixes(self, position: int, index: tuple[int, ...]) -> list[str]:
         """``c``, ``c/<i>``, ... ``c/<i>/.../<k>``: the key of `index` but Y, X.
 
-        The arrays use Zarr v3's default chunk keys (``c/<index...>/<y>/<x>``).
+        The arrays use Zarr v3's default chunk keys (``c/<index...>/<y>/<x>``),
+        or Zarr v2's with ``/`` (``<index...>/<y>/<x>``: the array directory
+        comes first).
         """
-        path = str(self.root / self.paths[position] / "c")
+        path = str(self.root / self.paths[position])
+        if self.zarr_format == 3:
+            path += "/c"
         prefixes = [path]
         for i, g in zip(index, self.unit, strict=False):
             path = f"{path}/{i // g}"
@@ -128,6 +136,26 @@ def codec_configs(compression: str, itemsize: int) -> list[dict[str, Any]]:
     if compression == "zstd":
         return [{"name": "zstd", "configuration": {"level": 3, "checksum": False}}]
     return []
+
+
+def v2_compressor(compression: str) -> dict[str, Any] | None:
+    """The Zarr v2 ``compressor`` of `compression` (numcodecs' configuration)."""
+    if compression in BLOSC:
+        cname, clevel = BLOSC[compression]
+        return {
+            "id": "blosc",
+            "cname": cname,
+            "clevel": clevel,
+            "shuffle": 1,  # byte shuffle
+            "blocksize": 0,
+        }
+    if compression == "zstd":
+        return {"id": "zstd", "level": 3}
+    return None
+
+
+#: the file holding an array's metadata, by Zarr format
+ARRAY_METADATA_FILE = {3: "zarr.json", 2: ".zarray"}
 
 
 class ArrayWriter(ABC):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._io._writeback import Flusher, flush_every
+from ome_writers._schema._storage import chunk_grid
 from ome_writers.backends._base import read_padded
 from ome_writers.backends.zarr._array_creation import made_at_once, make_arrays
 from ome_writers.backends.zarr._array_writer import ArrayGrid
@@ -52,27 +53,6 @@ INITIAL_GROWTH_BYTES = 64 * 1024**2
 INITIAL_GROWTH_INDICES = 128
 
 
-def chunk_grid(
-    dims: Sequence[Dimension],
-) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
-    """Chunk and shard shapes of arrays with `dims` (storage order)."""
-    n_index = len(dims) - 2
-    big = 2**62  # stands for the extent of an unbounded dimension
-    counts = [d.count or big for d in dims]
-    chunks = tuple(
-        min(d.chunk_size or (n if i >= n_index else 1), n)
-        for i, (d, n) in enumerate(zip(dims, counts, strict=True))
-    )
-    shards = None
-    if any(d.shard_size_chunks for d in dims):
-        # a shard holds whole chunks: cap it at the chunks covering the array
-        shards = tuple(
-            c * min(d.shard_size_chunks or 1, math.ceil(n / c))
-            for c, d, n in zip(chunks, dims, counts, strict=True)
-        )
-    return chunks, shards
-
-
 class ZarrArrays:
     """The arrays of one level, written through `writer`.
 
@@ -94,6 +74,8 @@ class ZarrArrays:
         Turns a failed write's error into the one to raise.
     directories_ahead : bool
         Make chunk directories ahead once the library falls behind.
+    zarr_format : int
+        3 (OME-Zarr 0.5) or 2 (OME-Zarr 0.4).
     """
 
     def __init__(
@@ -110,6 +92,7 @@ class ZarrArrays:
         explain: Callable[[BaseException], BaseException],
         *,
         directories_ahead: bool = False,
+        zarr_format: int = 3,
     ) -> None:
         self.router = router
         self.num_positions = len(paths)
@@ -163,6 +146,7 @@ class ZarrArrays:
                 else self.assembler.block_bytes
             ),
             assembled=self.assembler is not None,
+            zarr_format=zarr_format,
         )
         self.writer = make_writer(self.grid, explain)
         self.grows_ahead = self.writer.grows_ahead

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 class ZarrDataset(Backend):
-    """OME-Zarr v0.5 through a library that writes arrays by index."""
+    """OME-Zarr through a library that writes arrays by index."""
 
     #: how the library writes arrays
     library: ClassVar[ZarrLibrary]
@@ -65,6 +65,7 @@ class ZarrDataset(Backend):
             # the library writes chunk files below ``c/`` of a local array
             # directory; once it falls behind, make their directories ahead
             directories_ahead=self.record().makes_directories_ahead,
+            zarr_format=self.hierarchy.zarr_format,
         )
         self.finalized = False
 
@@ -150,7 +151,8 @@ class ZarrDataset(Backend):
         for the writes in flight to land, then each unbounded array's
         ``zarr.json`` declaring those extents (one document write per array
         that grew, never room grown ahead), the per-frame metadata journal,
-        and the progress record in the root's ``zarr.json``."""
+        the display settings (when changed) and the progress record in the
+        root's ``zarr.json``."""
         self._wait_for_background()  # a dataset after a crash has all it names
         arrays = self.arrays
         land: Callable[[], None] | None = None
@@ -169,6 +171,7 @@ class ZarrDataset(Backend):
             if extents:
                 arrays.declare(extents)
             hierarchy.journal_new()
+            hierarchy.write_display()
             hierarchy.write_ome_xml(frames_done, self._declared_extents())
             # last: every frame it counts has landed and is declared
             hierarchy.write_progress(frames_done)

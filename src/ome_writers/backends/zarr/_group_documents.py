@@ -40,8 +40,11 @@ class GroupsAhead:
         settings: AcquisitionSettings,
         layout: ZarrLayout,
         root_extra: Callable[[], dict[str, Any]] | None = None,
+        *,
+        zarr_format: int = 3,
     ) -> None:
         self._settings = settings
+        self._zarr_format = zarr_format
         self._layout = layout
         self._root_extra = root_extra
         self._documents: dict[str, dict[str, Any]] | None = None
@@ -65,11 +68,14 @@ class GroupsAhead:
         try:
             documents = self._built()
             new = {path: attrs for path, attrs in documents.items() if path != "."}
-            write_groups(root, new)
+            zarr_format = self._zarr_format
+            write_groups(root, new, zarr_format=zarr_format)
             # the root replaces its placeholder (`ZarrBackend.prepare`), last:
             # the groups it names exist by then
             if "." in documents:
-                write_group(root, ".", documents["."], atomic=True)
+                write_group(
+                    root, ".", documents["."], atomic=True, zarr_format=zarr_format
+                )
             self._documents = documents
         except BaseException as e:
             self._error = e

@@ -127,6 +127,7 @@ class LeveledZarrBackend(Backend):
                 context.router,
                 make_writer,
                 base.explain_failure,
+                zarr_format=base.hierarchy.zarr_format,
             )
             # level k holds 4**-k of the bytes: as much less in flight
             arrays.share_with(base_writer, 4.0**-level)

@@ -37,9 +37,11 @@ import tensorstore as ts
 from ome_writers._io._object_store import ObjectPath, tensorstore_kvstore
 from ome_writers._io._writeback import flush_every
 from ome_writers.backends.zarr._array_writer import (
+    ARRAY_METADATA_FILE,
     ArrayWriter,
     ZarrLibrary,
     codec_configs,
+    v2_compressor,
 )
 from ome_writers.backends.zarr._chunk_file_writer import (
     ChunkFileWriter,
@@ -100,7 +102,8 @@ def _context(
 
 
 class TensorstoreWriter(ArrayWriter):
-    """One level's arrays through tensorstore's zarr3 driver."""
+    """One level's arrays through tensorstore's zarr3 driver (its zarr driver
+    for Zarr v2)."""
 
     grows_ahead = True
 
@@ -135,6 +138,7 @@ class TensorstoreWriter(ArrayWriter):
         self._paths: dict[int, DatasetPath] = {}  # position -> array directory
         # shape -> zarr.json of an array made in this local dataset (`create`)
         self._templates: dict[tuple[int, ...], bytes] = {}
+        self._metadata_file = ARRAY_METADATA_FILE[grid.zarr_format]
         self._resizing: list[Any] = [None] * count
         self._resizer: ThreadPoolExecutor | None = None  # `start`, if it grows
         self._pending = PendingWrites(
@@ -221,10 +225,11 @@ class TensorstoreWriter(ArrayWriter):
         for position, path, shape, future in making:
             self._declaring[position] = future.result()
             if isinstance(path, Path):
-                self._templates[tuple(shape)] = (path / "zarr.json").read_bytes()
+                document = (path / self._metadata_file).read_bytes()
+                self._templates[tuple(shape)] = document
         for position, path, shape in copies:
             path.mkdir(parents=True, exist_ok=True)
-            (path / "zarr.json").write_bytes(self._templates[tuple(shape)])
+            (path / self._metadata_file).write_bytes(self._templates[tuple(shape)])
             self._declaring[position] = ts.open(
                 self._spec(path, shape),
                 open=True,
@@ -251,6 +256,8 @@ class TensorstoreWriter(ArrayWriter):
         )
 
     def _spec(self, path: DatasetPath, shape: list[int]) -> dict[str, Any]:
+        if self.grid.zarr_format == 2:
+            return self._spec_v2(path, shape)
         grid_shape, codecs = self._codecs()
         return {
             "driver": "zarr3",
@@ -266,6 +273,23 @@ class TensorstoreWriter(ArrayWriter):
                 "data_type": self.grid.dtype.name,
                 "dimension_names": list(self.grid.names),
                 "fill_value": 0,
+            },
+        }
+
+    def _spec_v2(self, path: DatasetPath, shape: list[int]) -> dict[str, Any]:
+        grid = self.grid
+        return {
+            "driver": "zarr",
+            "kvstore": tensorstore_kvstore(path),
+            "metadata": {
+                "shape": shape,
+                "chunks": list(grid.chunks),
+                "dtype": grid.dtype.newbyteorder("<").str,
+                "compressor": v2_compressor(grid.compression),
+                "fill_value": 0,
+                "order": "C",
+                "filters": None,
+                "dimension_separator": "/",
             },
         }
 
@@ -434,7 +458,7 @@ def make_writer(
 
 
 class TensorstoreBackend(ZarrDataset):
-    """OME-Zarr v0.5 through tensorstore's zarr3 driver."""
+    """OME-Zarr through tensorstore's zarr3 driver (zarr for OME-Zarr 0.4)."""
 
     name = "tensorstore"
     # levels go through tensorstore itself, never chunk files of ours

@@ -39,7 +39,12 @@ from zarr.core.sync import sync
 from zarr.storage import LocalStore, StorePath
 
 from ome_writers._io._object_store import zarr_store
-from ome_writers.backends.zarr._array_writer import BLOSC, ArrayWriter, ZarrLibrary
+from ome_writers.backends.zarr._array_writer import (
+    ARRAY_METADATA_FILE,
+    BLOSC,
+    ArrayWriter,
+    ZarrLibrary,
+)
 from ome_writers.backends.zarr._dataset import ZarrDataset
 from ome_writers.backends.zarr._writes_in_flight import PendingWrites
 
@@ -110,8 +115,10 @@ class ZarrPythonWriter(ArrayWriter):
             options["codec_pipeline.path"] = self._codec_pipeline
         return zarr.config.set(options)
 
-    def _compressors(self) -> list[Any]:
+    def _compressors(self) -> Any:
         compression = self.grid.compression
+        if self.grid.zarr_format == 2:
+            return _v2_compressor(compression)
         if compression in BLOSC:
             cname, clevel = BLOSC[compression]
             return [BloscCodec(cname=cname, clevel=clevel, shuffle="shuffle")]  # type: ignore[arg-type]
@@ -143,27 +150,33 @@ class ZarrPythonWriter(ArrayWriter):
         store = zarr_store(path, atomic=self._atomic_local_store)
         local = isinstance(path, Path)
         template = self._templates.get(tuple(shape)) if local else None
+        metadata_file = ARRAY_METADATA_FILE[grid.zarr_format]
         if template is None:
+            layout: dict[str, Any] = {
+                "shards": grid.shards,
+                "dimension_names": list(grid.names),
+            }
+            if grid.zarr_format == 2:  # no shards or names; keys as 0.4 has them
+                layout = {"chunk_key_encoding": {"name": "v2", "separator": "/"}}
             array = zarr.create_array(
                 store=store,
                 shape=tuple(shape),
                 chunks=grid.chunks,
-                shards=grid.shards,
                 dtype=grid.dtype,
                 compressors=self._compressors(),
                 fill_value=0,
-                dimension_names=list(grid.names),
-                zarr_format=3,
+                zarr_format=grid.zarr_format,  # type: ignore[arg-type]
                 overwrite=True,
+                **layout,
             )
             if local:
-                document = (path / "zarr.json").read_bytes()
+                document = (path / metadata_file).read_bytes()
                 self._templates[tuple(shape)] = (array.metadata, document)
             return array
         # a new directory of a new dataset: nothing to overwrite or protect
         metadata, document = template
         path.mkdir(parents=True, exist_ok=True)
-        (path / "zarr.json").write_bytes(document)
+        (path / metadata_file).write_bytes(document)
         if isinstance(store, str):
             store = LocalStore(store)
         return zarr.Array(zarr.AsyncArray(metadata, StorePath(store)))
@@ -244,6 +257,20 @@ class ZarrPythonWriter(ArrayWriter):
         return result
 
 
+def _v2_compressor(compression: str) -> Any:
+    """The numcodecs compressor of `compression` (a Zarr v2 array's one)."""
+    import numcodecs
+
+    if compression in BLOSC:
+        cname, clevel = BLOSC[compression]
+        return numcodecs.Blosc(
+            cname=cname, clevel=clevel, shuffle=numcodecs.Blosc.SHUFFLE
+        )
+    if compression == "zstd":
+        return numcodecs.Zstd(level=3)
+    return None
+
+
 def _with_room(array: Any, shape: Sequence[int]) -> Any:
     """Another handle of `array` with room for `shape`, without writing its
     ``zarr.json``: its metadata changed as zarr-python's own resize changes
@@ -278,14 +305,14 @@ def zarrs_writer(
 
 
 class ZarrPythonBackend(ZarrDataset):
-    """OME-Zarr v0.5 through zarr-python."""
+    """OME-Zarr through zarr-python."""
 
     name = "zarr-python"
     library = ZarrLibrary(writer=zarr_python_writer, level_writer=zarr_python_writer)
 
 
 class ZarrsBackend(ZarrDataset):
-    """OME-Zarr v0.5 through zarr-python with the zarrs (Rust) codec pipeline."""
+    """OME-Zarr through zarr-python with the zarrs (Rust) codec pipeline."""
 
     name = "zarrs-python"
     library = ZarrLibrary(writer=zarrs_writer, level_writer=zarrs_writer)

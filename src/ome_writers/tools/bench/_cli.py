@@ -96,6 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between one reader's polls (0: as fast as replies come)",
     )
     parser.add_argument(
+        "--reader-nice",
+        type=int,
+        default=0,
+        choices=range(20),
+        metavar="N",
+        help="niceness of the reader processes, 0-19 (default 0: readers on "
+        "this machine compete with the writer as a local viewer does; 19 "
+        "stands for viewers on other machines)",
+    )
+    parser.add_argument(
         "--metadata-frames",
         type=int,
         default=None,

@@ -39,6 +39,7 @@ import http.client
 import json
 import math
 import mmap
+import os
 import random
 import struct
 import sys
@@ -84,6 +85,8 @@ class Settings(TypedDict):
     interval: float
     #: bytes of one frame (the tail read of an OME-TIFF)
     frame_bytes: int
+    #: niceness of the reader process (0: the writer's priority)
+    nice: int
 
 
 class ReadError(Exception):
@@ -382,6 +385,8 @@ def warm_up(settings: Settings) -> None:
 
 def main() -> None:
     settings: Settings = json.loads(sys.stdin.readline())
+    if settings.get("nice"):
+        os.nice(settings["nice"])
     warm_up(settings)
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":

@@ -187,6 +187,7 @@ def _run_row(
         "metadata_frames": getattr(args, "metadata_frames", None),
         "readers": getattr(args, "readers", 0),
         "reader_interval": getattr(args, "reader_interval", 0.1),
+        "reader_nice": getattr(args, "reader_nice", 0),
     }
     result = _run_job(job, args.compare, args.timeout)
     runs[name, target].append(result)

@@ -33,7 +33,8 @@ class HttpReaders:
 
     `kind` is ``"zarr"`` or ``"tiff"``; `window` the stream's loss window (a
     frame is read once its append returned that long ago); `interval` the
-    seconds between one reader's polls; `frame_bytes` the size of one frame.
+    seconds between one reader's polls; `frame_bytes` the size of one frame;
+    `nice` the readers' niceness (0: the writer's priority).
     """
 
     def __init__(
@@ -45,6 +46,7 @@ class HttpReaders:
         interval: float,
         window: float | None,
         frame_bytes: int,
+        nice: int = 0,
     ) -> None:
         from ome_writers.serve import start
 
@@ -69,6 +71,7 @@ class HttpReaders:
                 "window": window,
                 "interval": interval,
                 "frame_bytes": frame_bytes,
+                "nice": nice,
             }
             for _ in range(n):
                 proc = subprocess.Popen(

@@ -26,11 +26,12 @@ def run_public_api(
     s3_endpoint: str | None = None,
     readers: int = 0,
     reader_interval: float = 0.1,
+    reader_nice: int = 0,
 ) -> dict[str, Any]:
     """ome-writers (whichever version is installed) through its public API;
     into the bucket ``bench`` at `s3_endpoint` when given; with `readers`
     processes polling the dataset over HTTP every `reader_interval` seconds
-    while it is written."""
+    while it is written (at niceness `reader_nice`)."""
     import ome_writers
     from ome_writers import AcquisitionSettings, Dimension, create_stream
 
@@ -89,6 +90,7 @@ def run_public_api(
             reader_interval,
             settings.loss_window,
             frame_bytes,
+            reader_nice,
         )
 
     def create() -> tuple[Any, Any]:
@@ -125,6 +127,7 @@ def run_public_api(
     result.update(counts)
     if http is not None:
         result["reader_interval_s"] = reader_interval
+        result["reader_nice"] = reader_nice
     result["version"] = ome_writers.__version__
     result["package"] = our_package()
     # creation alone, once the process has made a stream: median of five

@@ -50,6 +50,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
                 out,
                 readers=job["readers"],
                 reader_interval=job["reader_interval"],
+                reader_nice=job.get("reader_nice", 0),
             )
         return run_public_api(spec, backend, out)
     finally:
