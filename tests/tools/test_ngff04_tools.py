@@ -243,3 +243,13 @@ def test_convert_cli_ngff_version(
                  "--ngff-version", "0.4", "--quiet"]) == 1  # fmt: skip
     assert "applies to OME-Zarr output" in capsys.readouterr().err
     assert not tiff.exists()
+    # the release candidate too, and a .ozx refuses 0.4 (Zarr v2) before writing
+    assert main([*argv, "--ngff-version", "0.6rc0", "--overwrite", "--quiet"]) == 0
+    root = json.loads((dest / "zarr.json").read_text())["attributes"]["ome"]
+    assert root["version"] == "0.6rc0"
+    assert "coordinateSystems" in root["multiscales"][0]
+    ozx = tmp_path / "out.ozx"
+    assert main(["convert", str(tmp_path / "in.npy"), str(ozx), "--axes", "zyx",
+                 "--ngff-version", "0.4", "--quiet"]) == 1  # fmt: skip
+    assert "A .ozx archive holds Zarr v3" in capsys.readouterr().err
+    assert not ozx.exists() and not list(tmp_path.glob(".*ozx*"))
