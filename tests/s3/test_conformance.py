@@ -84,6 +84,9 @@ class S3ZarrConformance(ZarrConformance):
     def read_global_metadata(self, settings: AcquisitionSettings) -> Any:
         return super().read_global_metadata(self.local(settings))
 
+    def read_display(self, settings: AcquisitionSettings) -> Any:
+        return super().read_display(self.local(settings))
+
 
 class TestS3Tensorstore(S3ZarrConformance):
     backend = "tensorstore"
