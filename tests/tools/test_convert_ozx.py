@@ -256,10 +256,11 @@ def test_plate_entries_breadth_first(tmp_path: Path) -> None:
     out = convert([settings.output_path], tmp_path / "plate.ozx", progress=False)
     names = check_rfc9(out)
     docs = [n for n in names if n.endswith("zarr.json")]
-    assert docs[:5] == [
+    assert docs[:6] == [
         "zarr.json",
         "A/zarr.json",
         "B/zarr.json",
+        "OME/zarr.json",  # the fields as series, beside OME/METADATA.ome.xml
         "A/1/zarr.json",
         "B/2/zarr.json",
     ]

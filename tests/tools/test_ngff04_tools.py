@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -187,6 +188,11 @@ def test_repair_cuts_room_declared_past_the_frames(tmp_path: Path) -> None:
     meta = json.loads((path / "0" / ".zarray").read_text())
     meta["shape"][0] = 64
     (path / "0" / ".zarray").write_text(json.dumps(meta))
+    # other writers leave neither our progress record nor an OME-XML
+    attrs = json.loads((path / ".zattrs").read_text())
+    del attrs["ome_writers"]["progress"]
+    (path / ".zattrs").write_text(json.dumps(attrs))
+    shutil.rmtree(path / "OME")
     assert "cut 1 image(s)" in repair(path)
     assert json.loads((path / "0" / ".zarray").read_text())["shape"] == [4, Y, X]
     assert main(["repair", str(path)]) == 0

@@ -63,8 +63,10 @@ def _declare_room(array: Path, extent: int) -> None:
 def test_repair_cuts_room_grown_ahead_of_the_frames(tmp_path: Path) -> None:
     path = tmp_path / "grown.ome.zarr"
     _write(path, None)
-    # a killed unbounded acquisition has no collection OME-XML (written at close)
-    (path / "OME" / "METADATA.ome.xml").unlink()
+    # as a killed writer leaves it: its progress record still says "writing"
+    root = json.loads((path / "zarr.json").read_text())
+    root["attributes"]["ome_writers"]["progress"]["status"] = "writing"
+    (path / "zarr.json").write_text(json.dumps(root))
     for array in _arrays(path):
         _declare_room(array, 128)
     message = repair(path)
@@ -88,18 +90,18 @@ def test_repair_cuts_room_grown_ahead_of_the_frames(tmp_path: Path) -> None:
     assert "nothing to repair" in repair(path)
 
 
-def test_repair_keeps_extents_an_ome_xml_describes(
+def test_repair_keeps_the_extents_of_a_dataset_closed_early(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A bounded collection closed early keeps its declared time points:
-    its OME-XML describes them."""
+    """A bounded collection closed early keeps its declared time points: its
+    progress record says the writer closed it (and its OME-XML describes them)."""
     path = tmp_path / "early.ome.zarr"
     _write(path, 12)
     assert main(["repair", str(path)]) == 0
     assert capsys.readouterr().out.strip() == (
         f"{path}: OME-Zarr, readable as written; nothing to repair; kept the "
         "extents declared past the last frame of 2 image(s): "
-        "OME/METADATA.ome.xml describes them"
+        "the writer closed the dataset so"
     )
     for array in _arrays(path):
         assert _declared(array)[0] == 12

@@ -236,6 +236,19 @@ def _array_document(array: Path) -> Path:
     return v3 if v3.is_file() else array / ".zarray"
 
 
+def _progress_status(path: Path) -> str | None:
+    """The status of the dataset's progress record (None: it states none)."""
+    from ome_writers.metadata._progress import PROGRESS_KEY
+    from ome_writers.metadata._zarr_groups import read_group_attributes
+
+    try:
+        record = read_group_attributes(path)["ome_writers"][PROGRESS_KEY]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    status = record.get("status") if isinstance(record, dict) else None
+    return status if isinstance(status, str) else None
+
+
 def _cut_past_last_frame(path: Path) -> tuple[str, str]:
     """Cut each image's arrays along the first axis to its last frame: what
     was cut ("": nothing), and a note on what was not ("" or "; ...")."""
@@ -253,7 +266,15 @@ def _cut_past_last_frame(path: Path) -> tuple[str, str]:
             images.append((image, end))
     if not images:
         return "", ""
-    if (path / "OME" / "METADATA.ome.xml").is_file():
+    status = _progress_status(path)
+    if status == "complete":
+        return "", (
+            "; kept the extents declared past the last frame of "
+            f"{len(images)} image(s): the writer closed the dataset so"
+        )
+    # a writer that died (still "writing") grew room it never filled; other
+    # software's dataset with a whole OME-XML declares what it describes
+    if status is None and (path / "OME" / "METADATA.ome.xml").is_file():
         return "", (
             "; kept the extents declared past the last frame of "
             f"{len(images)} image(s): OME/METADATA.ome.xml describes them"
