@@ -193,6 +193,35 @@ def test_owned_frames_are_released_after_a_failure(tmp_path: Path) -> None:
     assert released == [0, 1]
 
 
+def test_frames_queued_before_a_failure_still_land(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer thread that fails while later frames wait in its queue still
+    writes them: their appends returned, so the dataset declares them."""
+    go = _blocked_writes(monkeypatch)
+    files = _writer(tmp_path, _active=1)  # one thread: the queue keeps order
+    count = files.flusher.add
+    calls = [0]
+
+    def add(nbytes: int, path: str) -> None:
+        count(nbytes, path)
+        calls[0] += 1
+        if calls[0] == 1:  # the first file lands, then is reported failed
+            raise OSError(errno.EIO, "injected I/O error")
+
+    files.flusher.add = add  # type: ignore[method-assign]
+    for unit in range(4):  # accepted: the failure is not known yet
+        files.write(unit, _frame(unit))
+    go.set()
+    with pytest.raises(OSError, match="injected"):
+        files.drain()
+    with pytest.raises(OSError, match="injected"):
+        files.close()
+    for unit in range(4):
+        stored = np.fromfile(_chunk(tmp_path, unit), DTYPE).reshape(SHAPE)
+        np.testing.assert_array_equal(stored, _frame(unit))
+
+
 @pytest.mark.parametrize(
     ("case", "expected"),
     [

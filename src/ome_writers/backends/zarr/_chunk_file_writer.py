@@ -15,8 +15,9 @@ written starts every `WRITEBACK_EVERY_BYTES` (`Flusher`, without lag: a file
 is complete when it is counted).
 
 When every buffer is in flight, `write` waits (backpressure). A failed write
-is raised from the next `write`, from the waiters and from `close`; what was
-written before stays in place.
+is raised from the next `write`, from the waiters and from `close`; frames
+queued before it was reported are still written, and what was written
+before stays in place.
 """
 
 from __future__ import annotations
@@ -239,12 +240,13 @@ class ChunkFiles:
         pool = self.pool
         unit, slot, owned, release = item
         try:
-            if self.error is None:
-                data = pool.buffers[slot] if owned is None else owned
-                path = self._locate(unit)
-                _write_file(path, data)
-                with self._lock:
-                    self.flusher.add(data.nbytes, path)
+            # also after a failure: frames queued before it was reported were
+            # accepted by `write`, and a frame lost here would read as zeros
+            data = pool.buffers[slot] if owned is None else owned
+            path = self._locate(unit)
+            _write_file(path, data)
+            with self._lock:
+                self.flusher.add(data.nbytes, path)
         except BaseException as e:
             if self.error is None:
                 self.error = self._explain(e)
