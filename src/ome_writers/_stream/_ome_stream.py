@@ -17,6 +17,7 @@ import numpy as np
 
 from ome_writers._io._free_space import check_free_space
 from ome_writers._stream._at_exit import close_at_exit, forget
+from ome_writers._stream._companions import Companions
 from ome_writers._stream._coords import CoordNotifier, CoordUpdate, ExtentTracker
 from ome_writers._stream._loss_window import LossWindow
 from ome_writers.backends._base import BackendContext
@@ -160,6 +161,7 @@ class OMEStream:
         "_check_finite",
         "_checkpoint_every",
         "_closed",
+        "_companions",
         "_display",
         "_dtype",
         "_failure",
@@ -191,6 +193,7 @@ class OMEStream:
     _check_finite: bool
     _checkpoint_every: float | None
     _closed: bool
+    _companions: Companions
     _display: DisplaySettings
     _dtype: np.dtype
     _failure: BaseException | None
@@ -206,7 +209,7 @@ class OMEStream:
     _output_paths: tuple[str, ...]
     _pid: int
     _ranges: DisplayRanges | None
-    _readable: tuple[int, int, int]
+    _readable: tuple[int, int, int, int]
     _route: Callable[[int], tuple[int, tuple[int, ...]]]
     _routes: list[tuple[int, tuple[int, ...]]] | None
     _router: FrameRouter
@@ -268,8 +271,10 @@ class OMEStream:
         self._ranges = None
         self._display = backend.display
         self._window = None
-        # frames, metadata entries, display settings' version: made readable
-        self._readable = (0, 0, 0)
+        # frames, metadata entries, display settings' and companions'
+        # versions: made readable
+        self._companions = Companions()
+        self._readable = (0, 0, 0, 0)
         self._restate_at = time.monotonic() + HEARTBEAT  # the next heartbeat
         return self
 
@@ -367,6 +372,7 @@ class OMEStream:
                 self._raise_unusable("checkpoint")
             done = self._done()
             try:
+                self._companions.checkpoint()  # before the backend's sync
                 self._backend.checkpoint(self._n)
             except Exception as e:
                 self._fail(e)
@@ -374,12 +380,17 @@ class OMEStream:
             if self._checkpoint_every:
                 self._next_checkpoint = time.monotonic() + self._checkpoint_every
 
-    def _done(self) -> tuple[int, int, int]:
-        """Frames appended or skipped, per-frame metadata entries and the
-        display settings' version, so far."""
-        return self._n, len(self._frame_log), self._display.version
+    def _done(self) -> tuple[int, int, int, int]:
+        """Frames appended or skipped, per-frame metadata entries, the
+        display settings' and the companions' versions, so far."""
+        return (
+            self._n,
+            len(self._frame_log),
+            self._display.version,
+            self._companions.version,
+        )
 
-    def _made_readable(self, done: tuple[int, int, int]) -> None:
+    def _made_readable(self, done: tuple[int, int, int, int]) -> None:
         """The backend made `done` readable: its metadata need not stay here."""
         self._readable = max(self._readable, done)
         self._restate_at = time.monotonic() + HEARTBEAT
@@ -403,15 +414,20 @@ class OMEStream:
             if done == self._readable and time.monotonic() < self._restate_at:
                 return True
             try:
+                # companions first: the backend's progress record comes last
+                finishers = self._companions.start_readable()
                 finish = self._backend.start_readable(self._n)
             except Exception as e:
                 self._failure = e  # reported by the next call of the caller
                 return False
-            if finish is None:
+            if finish is not None:
+                finishers.append(finish)
+            if not finishers:
                 self._made_readable(done)
                 return True
         try:
-            finish()
+            for finish in finishers:
+                finish()
         except Exception as e:
             with self._lock:
                 if self._failure is None and not self._closed:
@@ -497,6 +513,8 @@ class OMEStream:
                 return
             self._closed = True
             forget(self)
+            # before the backend's close, whose sync covers them
+            companion_errors = self._companions.finalize()
             try:
                 self._backend.finalize(self._n)
             except Exception as e:
@@ -516,6 +534,11 @@ class OMEStream:
                 raise BackendError(
                     f"Writing failed: {self._failure}"
                 ) from self._failure
+            if companion_errors:
+                error = companion_errors[0]
+                if isinstance(error, (OSError, BackendError)):
+                    raise error
+                raise BackendError(f"Closing failed: {error}") from error
 
     @property
     def closed(self) -> bool:
