@@ -25,12 +25,15 @@ from ome_writers._schema._geometry_checks import (
     check_position_dimensions,
     check_series,
 )
+from ome_writers._schema._labels import LabelImage, labels_problem
 from ome_writers._schema._object_storage import OBJECT_SCHEMES, S3Options, url_scheme
 from ome_writers._schema._plate import Plate
 from ome_writers._schema._pyramid import Pyramid, check_levels
 from ome_writers._schema._size_estimate import SizeEstimate, estimate_size
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from typing_extensions import Self
 
 Format = Annotated[
@@ -102,6 +105,10 @@ class AcquisitionSettings(SettingsModel):
         bits of `dtype` (of every position's pixel type), integer types only.
         Written as OME ``Pixels@SignificantBits`` and used for the default
         display windows (``0..4095`` for 12 bits). None (default): all bits.
+    labels : sequence of LabelImage
+        Label images written beside the frames (OME-Zarr only; see
+        `LabelImage` and `OMEStream.write_label`). More can be added to a
+        running stream (`OMEStream.add_labels`).
     """
 
     root_path: str = ""
@@ -118,6 +125,7 @@ class AcquisitionSettings(SettingsModel):
     s3: S3Options | None = None
     loss_window: float | None = Field(default=1.0, gt=0)
     significant_bits: int | None = None
+    labels: tuple[LabelImage, ...] = ()
 
     @field_validator("pyramid", mode="before")
     @classmethod
@@ -219,6 +227,9 @@ class AcquisitionSettings(SettingsModel):
             check_frame_order(geometry)
             self._check_pyramid()
             self._check_zarr_format()
+            problem = labels_problem(self, self.labels)
+            if problem:
+                raise ValueError(problem)
         return self
 
     def _check_location(self) -> None:
@@ -386,6 +397,10 @@ class AcquisitionSettings(SettingsModel):
                 "OME-TIFF pyramid levels are SubIFDs of each 2D page and cannot "
                 "reduce z: use reduce_z=False, or write OME-Zarr"
             )
+
+    def labels_problem(self, labels: Sequence[LabelImage]) -> str | None:
+        """Why `labels` cannot be written beside these settings' frames, or None."""
+        return labels_problem(self, labels)
 
     def validate_stream_ready(self) -> bool:
         """Raise `ValueError` unless dimensions and dtype are set."""
