@@ -4,6 +4,7 @@ their figures are not asserted (the machine is shared), their structure is."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from ome_writers.tools.bench import _run_ceiling
+from ome_writers.tools.bench._plan import ceiling_fps
 from ome_writers.tools.bench._run_ceiling import (
     BLOSC,
     ZSTD_LEVEL,
@@ -20,6 +22,14 @@ from ome_writers.tools.bench._run_ceiling import (
     run_ceiling,
 )
 from ome_writers.tools.bench._scenarios import scenario
+from ome_writers.tools.bench._summary import add_ratios, median_of_repeats
+from ome_writers.tools.bench._tables import (
+    BUFFERED_NOTE,
+    dumps_rows,
+    print_rich,
+    render,
+    render_markdown,
+)
 
 RATES = ("gbps_sync", "ceiling_prealloc_gbps", "ceiling_per_file_gbps", "fps")
 
@@ -228,3 +238,77 @@ def test_codec_parameters_are_the_backends() -> None:
     assert zstd["configuration"]["level"] == ZSTD_LEVEL
     with pytest.raises(ValueError, match="no CPU ceiling"):
         _run_ceiling.compressor("gzip")
+
+
+def test_paced_at_the_lower_ceiling() -> None:
+    row = {"gbps_sync": 2.0, "gb": 1.0, "frames": 100}
+    assert ceiling_fps(row) == 200.0
+    assert ceiling_fps({**row, "cpu_gbps": 0.5}) == 50.0
+    assert ceiling_fps({**row, "cpu_gbps": 4.0}) == 200.0
+
+
+def _rows(direct: bool) -> list[dict[str, Any]]:
+    """Scenario d's ceiling, plain write and our row, two repeats each."""
+
+    def run(gbps: float, **extra: Any) -> dict[str, Any]:
+        speeds = {"gbps_close": gbps, "gbps_sync": gbps, "gbps_total": gbps}
+        return {**speeds, "fps": 1.0, "peak_rss_mb": 10.0, **extra}
+
+    ceiling = {"direct_io": direct, "cpu_gbps": 0.8, "ceiling_prealloc_gbps": 1.0}
+    rows = [
+        {
+            **median_of_repeats([run(1.8, **ceiling), run(2.2, **ceiling)]),
+            "scenario": "d",
+            "target": "ceiling",
+        },
+        {**median_of_repeats([run(0.5)]), "scenario": "d", "target": "disk"},
+        {
+            **median_of_repeats([run(0.3), run(0.5)]),
+            "scenario": "d",
+            "target": "ours:tensorstore",
+            "version": "0.4.0",
+        },
+    ]
+    add_ratios(rows)
+    return rows
+
+
+def test_every_row_over_the_ceiling_medians() -> None:
+    ceiling, disk, ours = _rows(direct=True)
+    assert ceiling["gbps_sync"] == 2.0  # the median of the repeats
+    assert "vs_ceiling" not in ceiling
+    assert ours["vs_ceiling"] == pytest.approx(0.4 / 2.0)
+    assert ours["vs_cpu_ceiling"] == pytest.approx(0.4 / 0.8)
+    assert disk["vs_ceiling"] == pytest.approx(0.5 / 2.0)
+    saved = {r["target"]: r for r in json.loads(dumps_rows([ceiling, disk, ours]))}
+    assert saved["ours:tensorstore"]["vs_ceiling"] == pytest.approx(0.2)
+    assert saved["ceiling"]["direct_io"] is True
+
+
+def test_ceiling_columns_in_the_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    text = render(_rows(direct=True))
+    header = next(line for line in text.splitlines() if "÷ceiling" in line)
+    assert "÷CPU ceiling" in header and "CPU GB/s" in header
+    ours = next(line for line in text.splitlines() if line.startswith("tensorstore"))
+    assert " 0.20 " in ours and " 0.50 " in ours  # ÷ceiling, ÷CPU ceiling
+    assert "disk ceiling (O_DIRECT)" in text and BUFFERED_NOTE not in text
+    lines = render_markdown(_rows(direct=True)).splitlines()
+    assert "| ours ÷ ceiling (disk / CPU) |" in lines[0]
+    ceiling = "| d | disk ceiling (O_DIRECT) | 2.00 (+sync), CPU 0.80 |"
+    assert lines[3].startswith(ceiling)
+    cells = [c.strip() for c in lines[4].strip("|").split("|")]
+    assert len(cells) == len(lines[0].strip("|").split("|"))
+    assert cells[12] == "0.20 / 0.50"
+    if print_rich(_rows(direct=True)):
+        out = capsys.readouterr().out
+        assert "÷ceiling" in out and BUFFERED_NOTE not in out
+
+
+def test_buffered_ceiling_footnoted(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = _rows(direct=False)
+    text = render(rows)
+    assert "disk ceiling*" in text and BUFFERED_NOTE in text
+    assert BUFFERED_NOTE in render_markdown(rows)
+    assert json.loads(dumps_rows(rows))[0]["direct_io"] is False
+    if print_rich(rows):
+        assert "O_DIRECT" in capsys.readouterr().out
