@@ -861,6 +861,7 @@ class OMEStream:
         strict: bool = False,
         position: int | None = None,
         level: int = 0,
+        label: str | None = None,
     ) -> StreamView:
         """A live, read-only array view over everything written so far.
 
@@ -883,6 +884,19 @@ class OMEStream:
             `AcquisitionSettings.pyramid`): the same dimensions and order, with
             reduced axes ceil-divided by ``2**level``. A level shows a block
             once its level-0 frames have arrived.
+        label : str, optional
+            View the label image of that name instead of the frames: the same
+            dimensions (the channel axis of size 1 without coordinates, unless
+            the label image is per channel), the same extents as the frames
+            acquired; a plane reads as written as soon as `write_label`
+            returns, and as 0 until then.
+
+        Raises
+        ------
+        KeyError
+            No label image `label`.
+        ValueError
+            `label` given for a stream that cannot have label images.
         """
         from ome_writers._stream._view import StreamView
 
@@ -892,6 +906,7 @@ class OMEStream:
             strict=strict,
             position=position,
             level=level,
+            label=label,
         )
 
 
