@@ -34,9 +34,13 @@ class _Shared:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
+        self.poll_interval: float | None = None  # while followed
         self.closed = False
+        #: the label images' views opened from this dataset's views
+        self.label_views: list[_Shared] = []
 
     def follow(self, poll_interval: float) -> None:
+        self.poll_interval = poll_interval
         ref = weakref.ref(self)
         self.thread = threading.Thread(
             target=_follow,
@@ -62,6 +66,8 @@ class _Shared:
         return True
 
     def close(self) -> None:
+        for shared in self.label_views:
+            shared.close()
         self.closed = True
         self.stop.set()
         thread = self.thread
@@ -200,6 +206,40 @@ class DatasetView:
         """The resolution level this view reads (0: full resolution)."""
         return self._level
 
+    @property
+    def labels(self) -> list[str]:
+        """Names of the image's label images (NGFF ``labels``; of every
+        image along ``p``), as listed now: empty outside OME-Zarr."""
+        return self._shared.source.label_names()
+
+    def label(self, name: str) -> DatasetView:
+        """The label image `name` as a view, at this view's level: the
+        image's dimensions (a channel axis of size 1 unless it has one plane
+        per channel), the frames' valid extent (planes not written read as
+        0); it follows the dataset with this view, and closes with it.
+
+        Raises
+        ------
+        KeyError
+            The image has no label image `name`.
+        IndexError
+            The label image has fewer resolution levels than this view's.
+        """
+        shared = self._shared
+        if shared.closed:
+            raise ValueError("the dataset view is closed")
+        source = shared.source.label_source(name)
+        labels = _Shared(source)
+        try:
+            view = _view_of(labels, self._level)
+        except BaseException:
+            source.close()
+            raise
+        shared.label_views.append(labels)
+        if shared.poll_interval is not None and not source.snapshot.final:
+            labels.follow(shared.poll_interval)
+        return view
+
     def at_level(self, level: int) -> DatasetView:
         """The same dataset at resolution `level` (same dimensions, reduced
         axes smaller); it follows the dataset with this view."""
@@ -319,13 +359,17 @@ def make_view(
 ) -> DatasetView:
     """A view of `source` at `level`, following it when `live`."""
     shared = _Shared(source)
-    view = DatasetView._create(shared, 0)  # noqa: SLF001  # its factory
-    if level:
-        try:
-            view = view.at_level(level)
-        except IndexError:
-            source.close()
-            raise
+    try:
+        view = _view_of(shared, level)
+    except IndexError:
+        source.close()
+        raise
     if live and not source.snapshot.final:
         shared.follow(poll_interval)
     return view
+
+
+def _view_of(shared: _Shared, level: int) -> DatasetView:
+    """A view of `shared`'s source at `level`."""
+    view = DatasetView._create(shared, 0)  # noqa: SLF001  # its factory
+    return view.at_level(level) if level else view
