@@ -235,6 +235,7 @@ class DatasetView:
         except BaseException:
             source.close()
             raise
+        shared.label_views = [s for s in shared.label_views if not s.closed]
         shared.label_views.append(labels)
         if shared.poll_interval is not None and not source.snapshot.final:
             labels.follow(shared.poll_interval)
