@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from ome_writers.backends.zarr._array_writer import WriterFactory
 
 
+#: cells remembered between drains (a drain forgets them)
+_MAX_IN_FLIGHT = 4096
+
+
 class _LabelArrays:
     """One label image: its levels' arrays and how a plane reaches them."""
 
@@ -68,6 +72,9 @@ class _LabelArrays:
             )
             for level in range(self.settings.pyramid_levels)
         ]
+        # cells written since the last drain: writes in flight may land in
+        # any order, so a cell written again waits for the earlier write
+        self._in_flight: set[tuple[int, tuple[int, ...]]] = set()
 
     def plane(self, data: Any) -> np.ndarray:
         """`data` as a label plane of this image (checked, cast losslessly)."""
@@ -95,6 +102,12 @@ class _LabelArrays:
         axis = self.channel_axis
         if axis is not None:
             index = (*index[:axis], 0, *index[axis + 1 :])
+        cell = (position, index)
+        if cell in self._in_flight or len(self._in_flight) >= _MAX_IN_FLIGHT:
+            for arrays in self.levels:
+                arrays.drain()
+            self._in_flight.clear()
+        self._in_flight.add(cell)
         for k, arrays in enumerate(self.levels):
             if k:
                 plane = reduce_labels(plane, self.label.downsample)
