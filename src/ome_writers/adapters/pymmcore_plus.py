@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,6 @@ from ome_writers._schema import AcquisitionSettings, Dimension, Position
 from ome_writers._stream._ome_stream import create_stream
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from pathlib import Path
 
     from ome_writers._stream._ome_stream import OMEStream
@@ -217,6 +217,7 @@ class OMEWriterHandler:
         self._overrides = dimension_overrides
         self._stream: OMEStream | None = None
         self.settings: AcquisitionSettings | None = None
+        self._frames = _EventFrames()
 
     @property
     def stream(self) -> OMEStream | None:
@@ -240,6 +241,7 @@ class OMEWriterHandler:
                 self._base, sequence, meta, self._overrides
             )
         self.settings = settings
+        self._frames = _EventFrames()
         self._stream = create_stream(settings, check_space=self._check_space)
         self._stream.set_global_metadata(
             NAMESPACE, {"summary_metadata": summary_to_json(meta)}
@@ -250,11 +252,94 @@ class OMEWriterHandler:
         if self._stream is None:
             raise RuntimeError("frameReady before sequenceStarted")
         self._stream.append(img, frame_metadata=frame_metadata(meta, event))
+        self._frames.add(event)
+
+    def frame_of(self, event: Any) -> int:
+        """The frame number `event` was appended as (its acquisition order).
+
+        `event` is a useq ``MDAEvent`` or its ``index`` mapping (e.g.
+        ``{"t": 2, "c": 0}``; axes left out are 0).
+
+        Raises
+        ------
+        KeyError
+            No frame of that event has been appended in this sequence.
+        """
+        return self._frames.frame_of(event)
+
+    def write_label(self, name: str, data: Any, event: Any) -> None:
+        """Write the label plane of `event`'s frame (`OMEStream.write_label`).
+
+        Call it from an analysis connected to ``core.mda.events.frameReady``
+        after this handler, at that frame or any later one.
+
+        Raises
+        ------
+        KeyError
+            No label image `name`, or no frame of `event` appended yet.
+        """
+        if self._stream is None:
+            raise RuntimeError("write_label before sequenceStarted")
+        self._stream.write_label(name, data, frame=self.frame_of(event))
 
     def sequenceFinished(self, sequence: Any) -> None:
         """Close the stream (also after a cancelled run)."""
         if self._stream is not None:
             self._stream.close()
+
+
+class _EventFrames:
+    """Event index -> frame number of the frames appended in one sequence.
+
+    A key is the event's index values in the order its axes were first seen,
+    trailing zeros dropped (so an axis that appears later keeps the earlier
+    keys valid): a tuple of small ints per frame.
+    """
+
+    def __init__(self) -> None:
+        self._axes: dict[str, int] = {}
+        self._numbers: dict[tuple[int, ...], int] = {}
+        self._count = 0
+
+    def _key(self, index: Mapping[str, int], *, learn: bool) -> tuple[int, ...] | None:
+        values = [0] * len(self._axes)
+        for axis, value in index.items():
+            slot = self._axes.get(axis)
+            if slot is None:
+                if not value:
+                    continue
+                if not learn:
+                    return None  # an axis no appended frame had
+                slot = self._axes[axis] = len(self._axes)
+                values.append(0)
+            values[slot] = int(value)
+        while values and not values[-1]:
+            values.pop()
+        return tuple(values)
+
+    def add(self, event: Any) -> None:
+        index = getattr(event, "index", None)
+        if index is not None:
+            key = self._key(index, learn=True)
+            assert key is not None
+            self._numbers[key] = self._count
+        self._count += 1
+
+    def frame_of(self, event: Any) -> int:
+        index = getattr(event, "index", event)
+        if not isinstance(index, Mapping):
+            raise TypeError(
+                f"frame_of takes a useq MDAEvent or its index mapping, not "
+                f"{type(event).__name__}"
+            )
+        key = self._key(index, learn=False)
+        number = None if key is None else self._numbers.get(key)
+        if number is None:
+            raise KeyError(
+                f"no frame of the event with index {dict(index)} has been appended "
+                f"in this sequence ({self._count} frames so far)"
+            )
+        return number
 
 
 # --------------------------------------------------------------- camera buffer
