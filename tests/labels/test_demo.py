@@ -13,7 +13,7 @@ import zarr
 pytest.importorskip("useq")
 pytest.importorskip("pymmcore_plus")
 
-from ome_writers.tools.cli import main  # noqa: E402
+from ome_writers.tools.cli import main
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -142,7 +142,8 @@ def _label_image() -> Any:
 def threshold(frame: np.ndarray) -> np.ndarray:
     """Label 1 where `frame` is brighter than its mean by 2 standard deviations."""
     values = frame.astype(np.float64)
-    return (values > values.mean() + 2 * values.std()).astype(np.uint8)
+    mask: np.ndarray = values > values.mean() + 2 * values.std()
+    return mask.astype(np.uint8)
 
 
 def _run_with_labels(
@@ -190,11 +191,10 @@ def _print_labels(
 
     from ome_writers.metadata._zarr_layout import plan_layout
 
-    group = zarr.open_group(str(path), mode="r")
     ok = True
     for p, image in enumerate(plan_layout(settings).image_paths):
         name = "/".join(part for part in (image, "labels", LABEL_NAME) if part != ".")
-        array = group[f"{name}/0"]
+        array = zarr.open_array(str(path / name / "0"), mode="r")
         data = np.asarray(array[...])
         planes = data.reshape(-1, *data.shape[-2:])
         mine = [m for k, m in written.items() if k[0] == p]
