@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import warnings
 from collections.abc import Mapping
@@ -29,7 +30,11 @@ from ome_writers._schema._labels import LabelImage, labels_problem
 from ome_writers._schema._object_storage import OBJECT_SCHEMES, S3Options, url_scheme
 from ome_writers._schema._plate import Plate
 from ome_writers._schema._pyramid import Pyramid, check_levels
-from ome_writers._schema._size_estimate import SizeEstimate, estimate_size
+from ome_writers._schema._size_estimate import (
+    SizeEstimate,
+    estimate_size,
+    labels_part,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -512,7 +517,20 @@ class AcquisitionSettings(SettingsModel):
         dimensions and dtype are set.
         """
         self.validate_stream_ready()
-        return estimate_size(self.geometry, self.compression, self.plate)
+        estimate = estimate_size(self.geometry, self.compression, self.plate)
+        if not self.labels or self.labels_problem(self.labels):
+            return estimate
+        from ome_writers.labels._geometry import label_settings
+
+        part = labels_part(
+            self.geometry,
+            [
+                (label_settings(self, label).geometry, label.compression)
+                for label in self.labels
+            ],
+        )
+        assert part is not None
+        return dataclasses.replace(estimate, parts=(*estimate.parts, part))
 
     @property
     def is_ragged(self) -> bool:

@@ -779,9 +779,12 @@ class OMEStream:
             The plane's shape or values do not fit; nothing is written.
         """
         with self._lock:
+            image = self._label_set().image(name)
+        # checked and reduced without the lock: appends go on meanwhile
+        planes = image.reduced(image.plane(data))
+        with self._lock:
             if self._closed or self._failure is not None:
                 self._raise_unusable("write a label")
-            labels = self._label_set()
             n = self._n - 1 if frame is None else operator.index(frame)
             if not 0 <= n < self._n:
                 raise IndexError(
@@ -789,13 +792,11 @@ class OMEStream:
                     f"appended yet ({self._n} frames so far)"
                 )
             position, index = self._route(n)
-            image = labels.image(name)
-            plane = image.plane(data)  # checked before anything is written
             try:
-                image.write(position, index, plane)
+                image.write(position, index, planes)
             except Exception as e:
                 self._fail(e)
-            labels.written()
+            self._label_set().written()
 
     def set_label_properties(
         self, name: str, properties: Mapping[int, Mapping[str, Any]]

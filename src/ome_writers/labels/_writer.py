@@ -98,7 +98,18 @@ class _LabelArrays:
             )
         return plane
 
-    def write(self, position: int, index: tuple[int, ...], plane: np.ndarray) -> None:
+    def reduced(self, plane: np.ndarray) -> list[np.ndarray]:
+        """`plane` at every level, level 0 first."""
+        planes = [plane]
+        for _ in self.levels[1:]:
+            planes.append(reduce_labels(planes[-1], self.label.downsample))
+        return planes
+
+    def write(
+        self, position: int, index: tuple[int, ...], planes: list[np.ndarray]
+    ) -> None:
+        """Write a plane's `reduced` levels at the label index of the frame
+        index `index`."""
         axis = self.channel_axis
         if axis is not None:
             index = (*index[:axis], 0, *index[axis + 1 :])
@@ -108,9 +119,7 @@ class _LabelArrays:
                 arrays.drain()
             self._in_flight.clear()
         self._in_flight.add(cell)
-        for k, arrays in enumerate(self.levels):
-            if k:
-                plane = reduce_labels(plane, self.label.downsample)
+        for arrays, plane in zip(self.levels, planes, strict=True):
             arrays.write(position, index, plane)
 
 
