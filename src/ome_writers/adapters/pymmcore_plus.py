@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -217,6 +218,13 @@ class OMEWriterHandler:
         self._overrides = dimension_overrides
         self._stream: OMEStream | None = None
         self.settings: AcquisitionSettings | None = None
+        # frame number of each event appended; rows of events not appended yet
+        self._frames: dict[tuple[tuple[str, int], ...], int] = {}
+        self._waiting: dict[
+            tuple[tuple[str, int], ...], list[tuple[str, Mapping[str, Any]]]
+        ] = {}
+        self._appended = 0
+        self._rows_lock = threading.Lock()
 
     @property
     def stream(self) -> OMEStream | None:
@@ -240,6 +248,10 @@ class OMEWriterHandler:
                 self._base, sequence, meta, self._overrides
             )
         self.settings = settings
+        with self._rows_lock:
+            self._frames.clear()
+            self._waiting.clear()
+            self._appended = 0
         self._stream = create_stream(settings, check_space=self._check_space)
         self._stream.set_global_metadata(
             NAMESPACE, {"summary_metadata": summary_to_json(meta)}
@@ -249,12 +261,64 @@ class OMEWriterHandler:
         """Append one frame with its metadata."""
         if self._stream is None:
             raise RuntimeError("frameReady before sequenceStarted")
-        self._stream.append(img, frame_metadata=frame_metadata(meta, event))
+        stream = self._stream
+        stream.append(img, frame_metadata=frame_metadata(meta, event))
+        if event is None:
+            with self._rows_lock:
+                self._appended += 1
+            return
+        key = _event_key(event)
+        with self._rows_lock:
+            frame = self._appended
+            self._appended += 1
+            self._frames[key] = frame
+            waiting = self._waiting.pop(key, ())
+        for table, row in waiting:
+            stream.write_row(table, row, frame=frame)
+
+    def write_row(self, table: str, row: Mapping[str, Any], *, event: Any) -> None:
+        """Add a row of per-frame results for the frame of `event` (a
+        ``useq.MDAEvent``) to table `table` (see `OMEStream.write_row`).
+
+        Call it from a ``frameReady`` callback: when the callback runs before
+        this handler appended the event's frame, the row is written as soon as
+        the frame is.
+
+        Raises
+        ------
+        RuntimeError
+            No sequence has started.
+        ValueError
+            A bad table name or row (checked when the row is written).
+        """
+        stream = self._stream
+        if stream is None:
+            raise RuntimeError("write_row before sequenceStarted")
+        key = _event_key(event)
+        with self._rows_lock:
+            frame = self._frames.get(key)
+            if frame is None:
+                self._waiting.setdefault(key, []).append((table, dict(row)))
+                return
+        stream.write_row(table, row, frame=frame)
 
     def sequenceFinished(self, sequence: Any) -> None:
         """Close the stream (also after a cancelled run)."""
+        with self._rows_lock:
+            lost = sum(len(rows) for rows in self._waiting.values())
+            self._waiting.clear()
+        if lost:
+            logger.warning(
+                "%d table row(s) not written: their events' frames never arrived",
+                lost,
+            )
         if self._stream is not None:
             self._stream.close()
+
+
+def _event_key(event: Any) -> tuple[tuple[str, int], ...]:
+    """What identifies an event's frame: its index along every axis."""
+    return tuple(sorted((str(k), int(v)) for k, v in dict(event.index).items()))
 
 
 # --------------------------------------------------------------- camera buffer
