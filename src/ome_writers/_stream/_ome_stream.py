@@ -743,7 +743,7 @@ class OMEStream:
         StreamClosedError
             The stream is closed.
         """
-        from ome_writers.tables._writer import table_writer
+        from ome_writers.tables._writer import write_row
 
         with self._lock:
             if self._closed or self._failure is not None:
@@ -755,7 +755,15 @@ class OMEStream:
                 raise IndexError(
                     f"write_row: frame {n} was not appended yet ({self._n} so far)"
                 )
-            table_writer(self, self._companions, self._router, table).add(row, n)
+            write_row(
+                self._settings,
+                self._output_paths,
+                self._companions,
+                self._router,
+                table,
+                row,
+                n,
+            )
 
     def read_table(self, table: str) -> Any:
         """Every row of table `table` written so far, as a `pyarrow.Table`.

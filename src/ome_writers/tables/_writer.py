@@ -14,7 +14,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ome_writers.tables._arrow import parquet, pyarrow
 from ome_writers.tables._read import concat, part_name, read_part
@@ -33,8 +33,7 @@ if TYPE_CHECKING:
 
     from ome_writers._io._object_store import DatasetPath
     from ome_writers._router import FrameRouter
-    from ome_writers._stream._companions import Companions
-    from ome_writers._stream._ome_stream import OMEStream
+    from ome_writers._schema import AcquisitionSettings
 
 _TIFF_SUFFIX = re.compile(r"\.ome\.tiff?$|\.tiff?$", re.IGNORECASE)
 _STALE = re.compile(r"part-\d{6,}\.parquet|\.part-\d{6,}\.partial")
@@ -42,7 +41,17 @@ _STALE = re.compile(r"part-\d{6,}\.parquet|\.part-\d{6,}\.partial")
 Columns = dict[str, list[Any]]
 
 
-def tables_root(stream: OMEStream) -> DatasetPath | None:
+class _Companions(Protocol):
+    """The stream's companions, by key."""
+
+    def get(self, key: str) -> object | None: ...
+
+    def add(self, key: str, companion: TableWriter) -> None: ...
+
+
+def tables_root(
+    settings: AcquisitionSettings, paths: tuple[str, ...]
+) -> DatasetPath | None:
     """Where a stream's tables go (None: kept in memory).
 
     OME-Zarr: ``<root>/tables``; OME-TIFF: ``<stem>.tables`` beside the
@@ -50,11 +59,9 @@ def tables_root(stream: OMEStream) -> DatasetPath | None:
     """
     from ome_writers._io._paths import resolve_output, resolve_root
 
-    settings = stream.settings
     fmt = settings.format.name
     if fmt == "ome-zarr":
         return resolve_root(settings.output_path, settings.s3) / "tables"
-    paths = stream.output_paths
     if not paths:
         return None
     if fmt == "ome-tiff":
@@ -64,22 +71,30 @@ def tables_root(stream: OMEStream) -> DatasetPath | None:
     return Path(paths[0]) / "tables"
 
 
-def table_writer(
-    stream: OMEStream, companions: Companions, router: FrameRouter, name: str
-) -> TableWriter:
-    """The writer of table `name` of `stream` (made on first use; under the
-    stream's lock)."""
+def write_row(
+    settings: AcquisitionSettings,
+    paths: tuple[str, ...],
+    companions: _Companions,
+    router: FrameRouter,
+    name: str,
+    row: Mapping[str, Any],
+    frame: int,
+) -> None:
+    """Buffer `row` of `frame` in table `name` of the stream writing
+    `settings` to `paths` (under the stream's lock). A table is registered
+    with its first row, once that row is accepted."""
     key = f"table:{check_table_name(name)}"
     found = companions.get(key)
     if found is not None:
         assert isinstance(found, TableWriter)
-        return found
+        found.add(row, frame)
+        return
     pyarrow()  # the missing extra is reported at the first row
-    root = tables_root(stream)
+    root = tables_root(settings, paths)
     store = _PartStore(None if root is None else root / name)
-    writer = TableWriter(name, FrameKeys(stream.settings, router), store)
+    writer = TableWriter(name, FrameKeys(settings, router), store)
+    writer.add(row, frame)
     companions.add(key, writer)
-    return writer
 
 
 class _PartStore:
