@@ -248,9 +248,8 @@ class OMEWriterHandler:
                 self._base, sequence, meta, self._overrides
             )
         self.settings = settings
-        with self._rows_lock:
+        with self._rows_lock:  # rows waiting for this sequence's frames stay
             self._frames.clear()
-            self._waiting.clear()
             self._appended = 0
         self._stream = create_stream(settings, check_space=self._check_space)
         self._stream.set_global_metadata(
@@ -274,30 +273,30 @@ class OMEWriterHandler:
             self._frames[key] = frame
             waiting = self._waiting.pop(key, ())
         for table, row in waiting:
-            stream.write_row(table, row, frame=frame)
+            try:
+                stream.write_row(table, row, frame=frame)
+            except ValueError:  # the caller is gone: the frame must still go on
+                logger.exception("Table row of frame %d not written", frame)
 
     def write_row(self, table: str, row: Mapping[str, Any], *, event: Any) -> None:
         """Add a row of per-frame results for the frame of `event` (a
         ``useq.MDAEvent``) to table `table` (see `OMEStream.write_row`).
 
-        Call it from a ``frameReady`` callback: when the callback runs before
-        this handler appended the event's frame, the row is written as soon as
-        the frame is.
+        Call it from a ``frameReady`` callback. pymmcore-plus may call this
+        handler after the callback (on its own thread): a row whose frame
+        is not appended yet is kept and written as soon as the frame is.
 
         Raises
         ------
-        RuntimeError
-            No sequence has started.
         ValueError
-            A bad table name or row (checked when the row is written).
+            A bad table name or row (rows kept for later are checked when
+            they are written: the error is then logged).
         """
-        stream = self._stream
-        if stream is None:
-            raise RuntimeError("write_row before sequenceStarted")
         key = _event_key(event)
         with self._rows_lock:
             frame = self._frames.get(key)
-            if frame is None:
+            stream = self._stream
+            if frame is None or stream is None:
                 self._waiting.setdefault(key, []).append((table, dict(row)))
                 return
         stream.write_row(table, row, frame=frame)
