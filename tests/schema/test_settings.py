@@ -353,6 +353,7 @@ def test_default_dump() -> None:
         "s3": None,  # an extension of 0.3.x (object storage)
         "loss_window": 1.0,  # an extension of 0.3.x (readable within 1 s)
         "significant_bits": None,  # an extension of 0.3.x (camera bit depth)
+        "labels": (),  # an extension of 0.3.x (label images beside the frames)
     }
 
 

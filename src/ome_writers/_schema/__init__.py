@@ -14,6 +14,7 @@ from ome_writers._schema._format import (
     ScratchFormat,
     ome_stem_suffix,
 )
+from ome_writers._schema._labels import LabelImage
 from ome_writers._schema._object_storage import S3Options
 from ome_writers._schema._plate import Plate
 from ome_writers._schema._pyramid import Pyramid
@@ -25,6 +26,7 @@ __all__ = [
     "AcquisitionSettings",
     "Channel",
     "Dimension",
+    "LabelImage",
     "OmeTiffFormat",
     "OmeZarrFormat",
     "Plate",

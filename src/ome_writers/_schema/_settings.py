@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import warnings
 from collections.abc import Mapping
@@ -25,12 +26,19 @@ from ome_writers._schema._geometry_checks import (
     check_position_dimensions,
     check_series,
 )
+from ome_writers._schema._labels import LabelImage, labels_problem
 from ome_writers._schema._object_storage import OBJECT_SCHEMES, S3Options, url_scheme
 from ome_writers._schema._plate import Plate
 from ome_writers._schema._pyramid import Pyramid, check_levels
-from ome_writers._schema._size_estimate import SizeEstimate, estimate_size
+from ome_writers._schema._size_estimate import (
+    SizeEstimate,
+    estimate_size,
+    labels_part,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from typing_extensions import Self
 
 Format = Annotated[
@@ -102,6 +110,10 @@ class AcquisitionSettings(SettingsModel):
         bits of `dtype` (of every position's pixel type), integer types only.
         Written as OME ``Pixels@SignificantBits`` and used for the default
         display windows (``0..4095`` for 12 bits). None (default): all bits.
+    labels : sequence of LabelImage
+        Label images written beside the frames (OME-Zarr only; see
+        `LabelImage` and `OMEStream.write_label`). More can be added to a
+        running stream (`OMEStream.add_labels`).
     """
 
     root_path: str = ""
@@ -118,6 +130,7 @@ class AcquisitionSettings(SettingsModel):
     s3: S3Options | None = None
     loss_window: float | None = Field(default=1.0, gt=0)
     significant_bits: int | None = None
+    labels: tuple[LabelImage, ...] = ()
 
     @field_validator("pyramid", mode="before")
     @classmethod
@@ -219,6 +232,9 @@ class AcquisitionSettings(SettingsModel):
             check_frame_order(geometry)
             self._check_pyramid()
             self._check_zarr_format()
+            problem = labels_problem(self, self.labels)
+            if problem:
+                raise ValueError(problem)
         return self
 
     def _check_location(self) -> None:
@@ -387,6 +403,10 @@ class AcquisitionSettings(SettingsModel):
                 "reduce z: use reduce_z=False, or write OME-Zarr"
             )
 
+    def labels_problem(self, labels: Sequence[LabelImage]) -> str | None:
+        """Why `labels` cannot be written beside these settings' frames, or None."""
+        return labels_problem(self, labels)
+
     def validate_stream_ready(self) -> bool:
         """Raise `ValueError` unless dimensions and dtype are set."""
         if not self.dimensions:
@@ -497,7 +517,20 @@ class AcquisitionSettings(SettingsModel):
         dimensions and dtype are set.
         """
         self.validate_stream_ready()
-        return estimate_size(self.geometry, self.compression, self.plate)
+        estimate = estimate_size(self.geometry, self.compression, self.plate)
+        if not self.labels or self.labels_problem(self.labels):
+            return estimate
+        from ome_writers.labels._geometry import label_settings
+
+        part = labels_part(
+            self.geometry,
+            [
+                (label_settings(self, label).geometry, label.compression)
+                for label in self.labels
+            ],
+        )
+        assert part is not None
+        return dataclasses.replace(estimate, parts=(*estimate.parts, part))
 
     @property
     def is_ragged(self) -> bool:

@@ -42,6 +42,8 @@ class Companions:
 
     def __init__(self) -> None:
         self._items: dict[str, Companion] = {}
+        #: how to make a companion the stream can have, on first use
+        self.factories: dict[str, Callable[[], Companion]] = {}
 
     def __bool__(self) -> bool:
         return bool(self._items)
@@ -54,6 +56,17 @@ class Companions:
 
     def add(self, key: str, companion: Companion) -> None:
         self._items[key] = companion
+
+    def obtain(self, key: str) -> Companion | None:
+        """The companion `key`, made by its factory on first use; None when
+        the stream cannot have one."""
+        companion = self._items.get(key)
+        if companion is None:
+            factory = self.factories.get(key)
+            if factory is None:
+                return None
+            companion = self._items[key] = factory()
+        return companion
 
     @property
     def version(self) -> int:

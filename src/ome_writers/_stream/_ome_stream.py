@@ -39,9 +39,10 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from ome_writers._router import FrameRouter
-    from ome_writers._schema import AcquisitionSettings
+    from ome_writers._schema import AcquisitionSettings, LabelImage
     from ome_writers._stream._view import StreamView
     from ome_writers.backends._base import Backend
+    from ome_writers.labels._writer import LabelSet
     from ome_writers.metadata._display import DisplaySettings
     from ome_writers.metadata._display_ranges import DisplayRanges
     from ome_writers.metadata._frame_metadata import FrameMetadataLog
@@ -127,6 +128,16 @@ def create_stream(
         backend = backend_cls(context)
     backend.prepare()
     stream = OMEStream._create(settings, backend, router, frame_log, tracker)
+    if settings.format.name == "ome-zarr" and not settings.is_ragged:
+        stream._companions.factories["labels"] = _label_set(
+            settings, backend_cls, backend, router
+        )
+        try:
+            for label in settings.labels:
+                stream.add_labels(label)
+        except BaseException:
+            stream._close_quietly()  # the frames' dataset stays valid
+            raise
     stream._output_paths = paths = backend.output_paths()
     logger.info("%s", _opening_line(settings, backend.label, paths))
     stream._ranges = context.display_ranges
@@ -782,6 +793,115 @@ class OMEStream:
             raise KeyError(f"No table {table!r} in this stream")
         return writer.read()
 
+    # ------------------------------------------------------------------- labels
+
+    def add_labels(self, label: LabelImage | Mapping[str, Any]) -> None:
+        """Add a label image to the running stream (OME-Zarr only).
+
+        Its arrays and NGFF documents are created now; planes are then
+        written with `write_label`. Label images given in
+        `AcquisitionSettings.labels` are added at `create_stream`.
+
+        Raises
+        ------
+        ValueError
+            The format is not OME-Zarr, positions differ in shape, or a label
+            image of that name exists.
+        """
+        from ome_writers._schema import LabelImage
+
+        spec = label if isinstance(label, LabelImage) else LabelImage(**label)
+        with self._lock:
+            if self._closed or self._failure is not None:
+                self._raise_unusable("add labels")
+            labels = self._label_set()
+            if spec.name in labels.images:
+                raise ValueError(f"a label image named {spec.name!r} exists")
+            try:
+                labels.add(spec)
+            except (ValueError, TypeError):
+                raise
+            except Exception as e:
+                self._fail(e)
+
+    def write_label(self, name: str, data: Any, *, frame: int | None = None) -> None:
+        """Write the label plane of one frame of the label image `name`.
+
+        Planes may be written in any order, later than their frame, more
+        than once (the last one stays) or never (they read as 0). They follow
+        the frames' guarantees: readable by other processes within the loss
+        window, durable at checkpoints, complete at close. Lower resolution
+        levels are reduced by `LabelImage.downsample`, never averaged.
+
+        Parameters
+        ----------
+        name : str
+            The label image (from `AcquisitionSettings.labels` or `add_labels`).
+        data : array-like
+            A 2D array of the frame shape: integers that fit the label dtype,
+            or bools (1 where True).
+        frame : int, optional
+            The acquisition-order number of the frame the plane belongs to
+            (default: the last frame appended). Unless the label image is
+            `per_channel`, frames differing only in their channel share one
+            plane.
+
+        Raises
+        ------
+        KeyError
+            No label image of that name.
+        IndexError
+            The frame has not been appended (or skipped) yet.
+        ValueError, TypeError
+            The plane's shape or values do not fit; nothing is written.
+        """
+        with self._lock:
+            image = self._label_set().image(name)
+        # checked and reduced without the lock: appends go on meanwhile
+        planes = image.reduced(image.plane(data))
+        with self._lock:
+            if self._closed or self._failure is not None:
+                self._raise_unusable("write a label")
+            n = self._n - 1 if frame is None else operator.index(frame)
+            if not 0 <= n < self._n:
+                raise IndexError(
+                    f"frame {frame if frame is not None else n} has not been "
+                    f"appended yet ({self._n} frames so far)"
+                )
+            position, index = self._route(n)
+            try:
+                image.write(position, index, planes)
+            except Exception as e:
+                self._fail(e)
+            self._label_set().written()
+
+    def set_label_properties(
+        self, name: str, properties: Mapping[int, Mapping[str, Any]]
+    ) -> None:
+        """Replace the NGFF ``properties`` of label image `name`: label value
+        -> JSON-compatible values (area, class, ...). Written at the next
+        loss-window visit, checkpoint or close."""
+        import json
+
+        table = {operator.index(k): dict(v) for k, v in properties.items()}
+        try:
+            json.dumps(table, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"label properties must be JSON-compatible: {e}") from e
+        with self._lock:
+            if self._closed or self._failure is not None:
+                self._raise_unusable("set label properties")
+            self._label_set().set_properties(name, table)
+
+    def _label_set(self) -> LabelSet:
+        labels = self._companions.obtain("labels")
+        if labels is None:
+            raise ValueError(
+                f"label images are written to OME-Zarr only (this stream writes "
+                f"{self._settings.format.name}, or positions of different shapes)"
+            )
+        return labels  # type: ignore[return-value]
+
     # ------------------------------------------------------------------- events
 
     def on(
@@ -851,6 +971,32 @@ class OMEStream:
             position=position,
             level=level,
         )
+
+
+def _label_set(
+    settings: AcquisitionSettings,
+    backend_cls: type[Backend],
+    backend: Backend,
+    router: FrameRouter,
+) -> Callable[[], LabelSet]:
+    """What makes a stream's label images, on its first one."""
+
+    def make() -> LabelSet:
+        from ome_writers._io._paths import resolve_root
+        from ome_writers.backends.zarr._pyramid_levels import level_writer_for
+        from ome_writers.labels._writer import LabelSet
+
+        extent = getattr(backend, "final_first_extent", None)
+        return LabelSet(
+            settings,
+            resolve_root(settings.output_path, settings.s3),
+            router,
+            level_writer_for(backend_cls),
+            backend.explain_failure,
+            extent if extent is not None else lambda position: None,
+        )
+
+    return make
 
 
 def _opening_line(

@@ -280,6 +280,14 @@ class ZarrArrays:
         if axis is not None and index[axis] >= self.extent[position]:
             self._grow(position, index[axis])
 
+    def reach(self, position: int, extent: int) -> None:
+        """Extend one array's unbounded axis to `extent` indices without
+        writing (what is not written reads as the fill value)."""
+        if self.grow_axis is not None and extent > self.extent[position]:
+            if not self.ready[position]:
+                self.arrays_ahead.wait(position)
+            self._grow(position, extent - 1)
+
     def _wake_preparer(self) -> None:
         seen = self._frames_seen
         self._wake_preparer_at = seen + WAKE_EVERY

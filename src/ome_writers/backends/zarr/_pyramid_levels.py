@@ -228,6 +228,9 @@ class LeveledZarrBackend(Backend):
     def read(self, position: int, key: StorageKey) -> np.ndarray:
         return self.base.read(position, key)
 
+    def final_first_extent(self, position: int) -> int | None:
+        return self.base.final_first_extent(position)
+
     def read_level(self, level: int, position: int, key: StorageKey) -> np.ndarray:
         if level == 0:
             return self.read(position, key)

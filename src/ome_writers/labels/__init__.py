@@ -1,0 +1,1 @@
+"""Label images written beside the frames of an OME-Zarr dataset (NGFF ``labels/``)."""
