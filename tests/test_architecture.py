@@ -126,7 +126,7 @@ LAYERS = [
     ("_io",),
     ("metadata",),
     ("backends",),
-    ("tables",),
+    ("labels", "tables"),
     ("_stream",),
     ("adapters", "_useq"),
     ("reading",),
