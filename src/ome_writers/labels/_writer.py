@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers._schema._labels import labels_problem
+from ome_writers._schema._labels import channel_axis, label_settings, labels_problem
 from ome_writers._schema._pyramid import level_dimensions
 from ome_writers.backends.zarr._arrays import ZarrArrays
 from ome_writers.labels._documents import label_documents, label_path
-from ome_writers.labels._geometry import channel_axis, label_settings
 from ome_writers.labels._reduce import reduce_labels
 from ome_writers.metadata._ngff import ngff_version
 from ome_writers.metadata._zarr_groups import write_groups

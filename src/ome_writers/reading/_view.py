@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from ome_writers._io._object_store import DatasetPath
     from ome_writers.reading._channels import ChannelDisplay
     from ome_writers.reading._source import Snapshot, Source
+    from ome_writers.tables import Tables
 
 
 class _Shared:
@@ -35,6 +37,8 @@ class _Shared:
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
         self.closed = False
+        #: where the dataset's tables are (`ome_writers.tables`), if anywhere
+        self.tables_root: DatasetPath | None = None
 
     def follow(self, poll_interval: float) -> None:
         ref = weakref.ref(self)
@@ -181,6 +185,16 @@ class DatasetView:
         return list(self._shared.source.channels)
 
     @property
+    def tables(self) -> Tables:
+        """The per-frame tables written beside the dataset, by name
+        (``view.tables.names``; ``view.tables["cells"]``: a
+        `pyarrow.Table`). Read from disk at every access: while the dataset
+        is written, rows appear as the writer adds them."""
+        from ome_writers.tables import Tables
+
+        return Tables(self._shared.tables_root)
+
+    @property
     def levels(self) -> int:
         """Resolution levels available (1: no pyramid)."""
         return len(self._shared.source.shapes)
@@ -315,10 +329,17 @@ class DatasetView:
 
 
 def make_view(
-    source: Source, *, live: bool, level: int, poll_interval: float
+    source: Source,
+    *,
+    live: bool,
+    level: int,
+    poll_interval: float,
+    tables: DatasetPath | None = None,
 ) -> DatasetView:
-    """A view of `source` at `level`, following it when `live`."""
+    """A view of `source` at `level`, following it when `live` (`tables`:
+    where the dataset's tables are)."""
     shared = _Shared(source)
+    shared.tables_root = tables
     view = DatasetView._create(shared, 0)  # noqa: SLF001  # its factory
     if level:
         try:
