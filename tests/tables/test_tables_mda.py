@@ -80,3 +80,28 @@ def test_rows_of_frames_not_appended_yet_wait(tmp_path: Path) -> None:
     core.mda.run(seq, output=handler)
     rows = pq.read_table(tmp_path / "w.ome.zarr" / "tables" / "cells").to_pylist()
     assert [(r["frame"], r["t"], r["counter"]) for r in rows] == [(1, 1, -1)]
+
+
+def test_label_planes_of_frames_not_appended_yet_wait(tmp_path: Path) -> None:
+    """A label plane given before the handler has the event's frame is kept
+    (copied: the caller may reuse its buffer) and written with that frame."""
+    import zarr
+
+    from ome_writers import AcquisitionSettings, LabelImage
+
+    output = AcquisitionSettings(
+        root_path=str(tmp_path / "w.ome.zarr"),
+        labels=[LabelImage(name="cells", dtype="uint8")],
+    )
+    handler = OMEWriterHandler(output)
+    core = demo_core(width=32, height=24)
+    seq = useq.MDASequence(time_plan={"interval": 0, "loops": 3})
+    events = list(seq)
+    plane = np.full((24, 32), 5, "uint8")
+    handler.write_label("cells", plane, events[2])  # no stream yet
+    plane[:] = 9  # reused by the caller: the kept copy is written
+    core.mda.run(seq, output=handler)
+    stored = zarr.open_array(str(tmp_path / "w.ome.zarr" / "labels/cells/0"))[:]
+    assert stored.shape[0] == 3
+    assert not stored[:2].any()
+    assert (stored[2] == 5).all()
