@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import zarr
 
-from ome_writers import create_stream
+from ome_writers import LabelImage, create_stream
 from ome_writers._registry import BY_NAME
 from ome_writers.errors import BackendError, DiskSpaceWarning, StreamClosedError
 from tests.backends.params import backend_params, suffix
@@ -82,3 +82,51 @@ def test_full_disk(mount_tmpfs: Callable[[str], Path], backend: str) -> None:
         data = zarr.open_array(str(root / "0"), mode="r")[:checkpointed]
     for n in range(checkpointed):
         np.testing.assert_array_equal(data[n], _frame(n))
+
+
+def _label(n: int) -> np.ndarray:
+    plane = np.zeros(SHAPE, "uint16")
+    plane[n % SHAPE[0]] = n + 1
+    return plane
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [b for b in backend_params(format="ome-zarr") if b.values[0] != "acquire-zarr"],
+)
+def test_full_disk_with_labels(
+    mount_tmpfs: Callable[[str], Path], backend: str
+) -> None:
+    """Label planes fill the disk with the frames: a clear error, and frames
+    and labels up to the last checkpoint read back."""
+    root = mount_tmpfs("3m") / "full.ome.zarr"
+    settings = time_series_settings(root, SHAPE, format=backend)
+    settings.labels = (LabelImage(name="cells", dtype="uint16", compression="none"),)
+    checkpointed = 0
+    error: BaseException | None = None
+    with pytest.warns(DiskSpaceWarning):
+        stream = create_stream(settings, checkpoint_seconds=None)
+    try:
+        for n in range(1000):
+            stream.append(_frame(n))
+            stream.write_label("cells", _label(n), frame=n)
+            if n % 20 == 19:
+                stream.checkpoint()
+                checkpointed = n + 1
+    except (OSError, BackendError) as e:
+        error = e
+    assert error is not None, "filling the disk raised nothing"
+    assert _is_disk_full(error), f"unclear error: {error!r}"
+    assert checkpointed > 0
+    close_error: BaseException | None = None
+    try:
+        stream.close()
+    except (OSError, BackendError) as e:  # closing on a full disk may fail too
+        close_error = e
+    assert close_error is None or _is_disk_full(close_error)
+    frames = zarr.open_array(str(root / "0"), mode="r")
+    labels = zarr.open_array(str(root / "labels" / "cells" / "0"), mode="r")
+    assert labels.shape[0] >= checkpointed
+    for n in range(checkpointed):
+        np.testing.assert_array_equal(frames[n], _frame(n))
+        np.testing.assert_array_equal(labels[n], _label(n))

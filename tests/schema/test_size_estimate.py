@@ -312,3 +312,59 @@ def test_estimate_within_5_percent_of_the_bytes_written(
     assert estimate.uncompressed_bytes is not None
     error = estimate.uncompressed_bytes / written - 1
     assert abs(error) < 0.05, (estimate, written, f"{error:+.2%}")
+
+
+# ---------------------------------------------------------------- labels
+
+
+def test_label_images_are_a_part_of_their_own() -> None:
+    dims = [
+        Dimension(name="t", count=4),
+        Dimension(name="c", type="channel", count=3),
+        *_tyx()[1:],
+    ]
+    estimate = _settings(dims, labels=[{"name": "cells"}]).estimated_size
+    assert [p.name for p in estimate.parts] == ["frames", "metadata", "labels"]
+    labels = estimate.parts[-1]
+    planes = 4 * 256 * 200 * 4  # one uint32 plane per t: channels share it
+    assert labels.uncompressed_bytes is not None
+    assert planes < labels.uncompressed_bytes < planes + 2000
+    assert labels.estimated_bytes is not None
+    assert labels.estimated_bytes < labels.uncompressed_bytes  # blosc-zstd
+    # per frame of the image: 12 frames share 4 planes
+    assert labels.bytes_per_frame == pytest.approx(planes / 12, rel=0.01)
+
+
+@pytest.mark.parametrize("backend", ["tensorstore", "zarr-python"])
+def test_label_estimate_within_5_percent_of_the_bytes_written(
+    tmp_path: Path, backend: str
+) -> None:
+    pytest.importorskip("zarr" if backend == "zarr-python" else backend)
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "run.ome.zarr"),
+        dimensions=[
+            _positions(2),
+            Dimension(name="t", count=3),
+            Dimension(name="c", type="channel", count=2),
+            Dimension(name="y", count=128),
+            Dimension(name="x", count=100),
+        ],
+        dtype="uint16",
+        format=backend,
+        pyramid=2,
+        labels=[{"name": "cells", "compression": "none"}],
+    )
+    part = settings.estimated_size.parts[-1]
+    rng = np.random.default_rng(0)
+    with create_stream(settings) as stream:
+        for n in range(settings.num_frames or 0):
+            stream.append(rng.integers(1, 60000, (128, 100), dtype="uint16"))
+            stream.write_label("cells", rng.integers(1, 9, (128, 100)), frame=n)
+    written = sum(
+        _apparent_size(str(labels))
+        for labels in (tmp_path / "run.ome.zarr").glob("*/labels")
+    )
+    assert written
+    assert part.uncompressed_bytes is not None
+    error = part.uncompressed_bytes / written - 1
+    assert abs(error) < 0.05, (part, written, f"{error:+.2%}")

@@ -56,6 +56,8 @@ _ZARR_ARRAY = 600  # an array's zarr.json
 _ZARR_OME_GROUP = 100  # OME/zarr.json of a collection
 _ZARR_COLLECTION = 600  # the OME-XML of a collection
 _ZARR_COLLECTION_IMAGE = 250  # an image in that OME-XML
+_ZARR_LABELS_GROUP = 100  # an image's labels/zarr.json
+_ZARR_LABEL_IMAGE = 500  # a label image's zarr.json (multiscales, image-label)
 _ZARR_PLATE_ROW = 60
 _ZARR_PLATE_WELL = 120
 _TIFF_PAGE = 288  # a page's IFD and its values
@@ -107,7 +109,8 @@ class SizeEstimate:
     Attributes
     ----------
     parts : tuple[SizePart, ...]
-        The frames, the pyramid levels (if any) and the metadata documents;
+        The frames, the pyramid levels (if any), the label images (if any)
+        and the metadata documents;
         the totals below are their sums.
     frames : int | None
         Frames the acquisition appends (None: unbounded).
@@ -394,6 +397,56 @@ def _tiff_parts(
             documents += (n_files - 1) * n_images * _TIFF_IMAGE_COPY
     metadata = _part("metadata", _Stored(0, documents, n_files, 0), ratio, True)
     return [p for p in (frames, pyramid, metadata) if p is not None]
+
+
+def labels_part(
+    image: AcquisitionGeometry, labels: Sequence[tuple[AcquisitionGeometry, str]]
+) -> SizePart | None:
+    """The label images' part: each label image's geometry and compression
+    (None without label images). Per frame: per frame of the image."""
+    if not labels:
+        return None
+    bounded = not image.is_unbounded
+    image_planes = _planes_per_step(image)
+    totals = [0.0, 0.0, 0.0, 0.0]  # uncompressed, estimated, per frame both
+    files = 0
+    for geometry, compression in labels:
+        ratio = COMPRESSION_RATIOS[compression]
+        share = _planes_per_step(geometry) / image_planes
+        n_images = len(geometry.positions)
+        levels = geometry.pyramid_levels
+        documents = n_images * (
+            _ZARR_LABELS_GROUP
+            + _ZARR_LABEL_IMAGE
+            + levels * (_ZARR_LEVEL + _ZARR_ARRAY)
+        )
+        for part in _pixel_parts(geometry, ratio, zarr=True):
+            if part is None:
+                continue
+            totals[0] += part.uncompressed_bytes or 0
+            totals[1] += part.estimated_bytes or 0
+            totals[2] += part.bytes_per_frame * share
+            totals[3] += part.estimated_bytes_per_frame * share
+            files += part.files or 0
+        totals[0] += documents
+        totals[1] += documents
+        files += n_images * (2 + levels)
+    return SizePart(
+        name="labels",
+        uncompressed_bytes=int(totals[0]) if bounded else None,
+        estimated_bytes=math.ceil(totals[1]) if bounded else None,
+        bytes_per_frame=totals[2],
+        estimated_bytes_per_frame=totals[3],
+        files=files if bounded else None,
+    )
+
+
+def _planes_per_step(geometry: AcquisitionGeometry) -> int:
+    """Planes of every array per index of an unbounded first axis (all
+    planes when bounded)."""
+    dims = geometry.array_storage_dimensions
+    per_array = math.prod(int(d.count or 1) for d in dims[:-2])
+    return per_array * len(geometry.positions)
 
 
 def _scratch_parts(geometry: AcquisitionGeometry) -> list[SizePart]:

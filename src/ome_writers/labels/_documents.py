@@ -84,18 +84,14 @@ def label_documents(
             ome["image-label"] = image_label(
                 label, version, properties.get(label.name, {})
             )
+            _validate(version, ome)
             out[label_path(image, label.name)] = _attributes(version, ome)
-    _validate(version, out)
     return out
 
 
-def _validate(version: str, documents: dict[str, dict[str, Any]]) -> None:
-    """Check the label image documents against the NGFF models (0.4, 0.5)."""
+def _validate(version: str, ome: dict[str, Any]) -> None:
+    """Check a label image's document against the NGFF models (0.4, 0.5)."""
     if version == _ngff06.VERSION:
         return  # validated against the 0.6rc0 schemas in the tests
     models = ngff04 if version == "0.4" else ngff05
-    for path, attributes in documents.items():
-        if path.rsplit("/", 1)[-1] == "labels":
-            continue
-        ome = attributes if version == "0.4" else attributes["ome"]
-        models.LabelImage.model_validate(ome)
+    models.LabelImage.model_validate(ome)

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from ome_writers._io._object_store import DatasetPath
     from ome_writers.reading._channels import ChannelDisplay
     from ome_writers.reading._source import Snapshot, Source
+    from ome_writers.tables import Tables
 
 
 class _Shared:
@@ -38,6 +40,8 @@ class _Shared:
         self.closed = False
         #: the label images' views opened from this dataset's views
         self.label_views: list[_Shared] = []
+        #: where the dataset's tables are (`ome_writers.tables`), if anywhere
+        self.tables_root: DatasetPath | None = None
 
     def follow(self, poll_interval: float) -> None:
         self.poll_interval = poll_interval
@@ -185,6 +189,16 @@ class DatasetView:
         """How each channel is meant to be shown (empty without a channel
         axis, unless the metadata describe the image's one channel)."""
         return list(self._shared.source.channels)
+
+    @property
+    def tables(self) -> Tables:
+        """The per-frame tables written beside the dataset, by name
+        (``view.tables.names``; ``view.tables["cells"]``: a
+        `pyarrow.Table`). Read from disk at every access: while the dataset
+        is written, rows appear as the writer adds them."""
+        from ome_writers.tables import Tables
+
+        return Tables(self._shared.tables_root)
 
     @property
     def levels(self) -> int:
@@ -356,10 +370,17 @@ class DatasetView:
 
 
 def make_view(
-    source: Source, *, live: bool, level: int, poll_interval: float
+    source: Source,
+    *,
+    live: bool,
+    level: int,
+    poll_interval: float,
+    tables: DatasetPath | None = None,
 ) -> DatasetView:
-    """A view of `source` at `level`, following it when `live`."""
+    """A view of `source` at `level`, following it when `live` (`tables`:
+    where the dataset's tables are)."""
     shared = _Shared(source)
+    shared.tables_root = tables
     try:
         view = _view_of(shared, level)
     except IndexError:

@@ -410,6 +410,24 @@ def _stage_text(stage: dict[str, Quantity]) -> str:
 
 
 @dataclass
+class TableInfo:
+    """A per-frame table written beside the dataset (`ome_writers.tables`)."""
+
+    name: str
+    rows: int
+    columns: list[str]
+
+    def text(self) -> str:
+        return (
+            f"table {self.name}: {_count(self.rows, 'row')}, columns: "
+            f"{', '.join(self.columns)}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "rows": self.rows, "columns": list(self.columns)}
+
+
+@dataclass
 class DatasetReport:
     """What a dataset holds and whether independent readers accept it.
 
@@ -448,6 +466,8 @@ class DatasetReport:
     archive : str | None
         ``zip`` for an OME-Zarr read from inside a single-file ZIP archive
         (``.ozx``); None otherwise.
+    tables : list[TableInfo]
+        The per-frame tables written beside the dataset.
     """
 
     path: Path | ObjectPath | str
@@ -463,6 +483,7 @@ class DatasetReport:
     plate: PlateInfo | None = None
     ome_xml: tuple[int, int] | None = None
     archive: str | None = None
+    tables: list[TableInfo] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -517,6 +538,7 @@ class DatasetReport:
                 f"axes={self._axes(image)}"
             )
             out.extend(f"    {line}" for line in self._image_lines(image, shared))
+        out.extend(f"  {table.text()}" for table in self.tables)
         out.extend(f"  problem: {p}" for p in self.problems)
         out.extend(f"  warning: {w}" for w in self.warnings)
         out.append(f"  {self.verdict()}")
@@ -599,6 +621,7 @@ class DatasetReport:
             if self.ome_xml is None
             else {"images": self.ome_xml[0], "planes": self.ome_xml[1]},
             "images": [image.to_dict() for image in self.images],
+            "tables": [table.to_dict() for table in self.tables],
         }
 
 
