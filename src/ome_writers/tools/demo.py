@@ -80,12 +80,12 @@ def run_demo(
             line.update(done[0])
 
         core.mda.events.frameReady.connect(progress)
-        size = _estimated_size(core, sequence, path, pixel_size, levels)
+        with_labels = labels and fmt == "ome-zarr"
+        size = _estimated_size(core, sequence, path, pixel_size, levels, with_labels)
         print_line(f"{path.name}: {n_frames} frames, {size} on disk")
         start = time.perf_counter()
         # settings reach pymmcore-plus as the output: the camera's bit depth
         # (and pyramid levels) are not otherwise passed on
-        with_labels = labels and fmt == "ome-zarr"
         target = AcquisitionSettings(
             root_path=str(path),
             overwrite=True,
@@ -209,7 +209,12 @@ def _print_labels(
 
 
 def _estimated_size(
-    core: Any, sequence: Any, path: Path, pixel_size: float, levels: int
+    core: Any,
+    sequence: Any,
+    path: Path,
+    pixel_size: float,
+    levels: int,
+    labels: bool,
 ) -> SizeEstimate:
     """What the acquisition of `sequence` will write at `path` (the settings
     the pymmcore-plus handler makes of it)."""
@@ -225,6 +230,7 @@ def _estimated_size(
         root_path=str(path),
         dtype=f"uint{8 * int(core.getBytesPerPixel())}",
         pyramid=levels if levels > 1 else None,
+        labels=[_label_image()] if labels else (),
         **fields,
     )
     return settings.estimated_size
