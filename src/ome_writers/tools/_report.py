@@ -468,6 +468,8 @@ class DatasetReport:
         (``.ozx``); None otherwise.
     tables : list[TableInfo]
         The per-frame tables written beside the dataset.
+    size : tuple[int, int] | None
+        Bytes and files the dataset takes on a local disk (None: not known).
     """
 
     path: Path | ObjectPath | str
@@ -484,6 +486,7 @@ class DatasetReport:
     ome_xml: tuple[int, int] | None = None
     archive: str | None = None
     tables: list[TableInfo] = field(default_factory=list)
+    size: tuple[int, int] | None = None
 
     @property
     def valid(self) -> bool:
@@ -539,10 +542,35 @@ class DatasetReport:
             )
             out.extend(f"    {line}" for line in self._image_lines(image, shared))
         out.extend(f"  {table.text()}" for table in self.tables)
+        if self.size is not None:
+            out.append(f"  {self._size_text()}")
         out.extend(f"  problem: {p}" for p in self.problems)
         out.extend(f"  warning: {w}" for w in self.warnings)
         out.append(f"  {self.verdict()}")
         return out
+
+    def expected_bytes(self) -> int | None:
+        """Bytes on disk once every declared frame is acquired, at the rate
+        so far (None: complete, or not known)."""
+        frames = [image.frames for image in self.images]
+        if self.size is None or not frames or any(f is None for f in frames):
+            return None
+        declared = sum(f.declared for f in frames if f is not None)
+        acquired = sum(f.acquired or 0 for f in frames if f is not None)
+        if not 0 < acquired < declared:
+            return None
+        return round(self.size[0] * declared / acquired)
+
+    def _size_text(self) -> str:
+        from ome_writers._schema._size_estimate import format_bytes
+
+        assert self.size is not None
+        nbytes, files = self.size
+        text = f"on disk: {format_bytes(nbytes)} in {_count(files, 'file')}"
+        expected = self.expected_bytes()
+        if expected is not None:
+            text += f"; about {format_bytes(expected)} once every frame is acquired"
+        return text
 
     def verdict(self) -> str:
         """``NOT READ``, ``INVALID``, ``valid`` or ``valid, with N warnings``."""
@@ -622,6 +650,13 @@ class DatasetReport:
             else {"images": self.ome_xml[0], "planes": self.ome_xml[1]},
             "images": [image.to_dict() for image in self.images],
             "tables": [table.to_dict() for table in self.tables],
+            "size": None
+            if self.size is None
+            else {
+                "bytes": self.size[0],
+                "files": self.size[1],
+                "expected_bytes": self.expected_bytes(),
+            },
         }
 
 

@@ -10,6 +10,7 @@ prints `DatasetReport.lines()`, or `DatasetReport.to_dict()` with ``--json``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,7 +65,28 @@ def inspect_dataset(path: str | Path) -> DatasetReport:
     """
     report = _inspect(path)
     _add_tables(report)
+    _add_size(report)
     return report
+
+
+def _add_size(report: DatasetReport) -> None:
+    """The bytes and files a local dataset takes (for one being written: and
+    what it will take once every declared frame is acquired, at its rate)."""
+    path = report.path
+    if not isinstance(path, Path) or report.kind in ("unreadable", "unknown"):
+        return
+    if path.is_file():
+        names = [path, *(path.parent / f for f in report.files if f != path.name)]
+        sizes = [p.stat().st_size for p in names if p.is_file()]
+    elif path.is_dir():
+        sizes = [
+            os.path.getsize(os.path.join(folder, name))
+            for folder, _, files in os.walk(path)
+            for name in files
+        ]
+    else:
+        return
+    report.size = (sum(sizes), len(sizes))
 
 
 def _add_tables(report: DatasetReport) -> None:
