@@ -31,6 +31,10 @@ arrays' ``zarr.json``.
 The staging store is flat (position *p*'s array is ``p<p>``, one directory
 each, whatever the dataset's hierarchy), so acquire-zarr's own group documents
 stay in it too. Where links cannot be made, acquire-zarr writes in place.
+
+acquire-zarr's OpenMP runtime is loaded with the passive wait policy
+(`passive_openmp`), so that its idle threads sleep rather than spin between
+frames.
 """
 
 from __future__ import annotations
