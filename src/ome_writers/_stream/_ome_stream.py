@@ -672,9 +672,10 @@ class OMEStream:
         given change. Nothing is written here (appends never wait for it):
         the settings are written at the next loss-window visit (or checkpoint)
         and at close, replacing what was there. OME-Zarr: NGFF ``omero``
-        ``color``, ``window.start``/``end`` and ``active``; OME-TIFF: the
-        Channel's ``Color`` and a MapAnnotation (namespace
-        ``ome_writers.display``) with the contrast limits and visibility;
+        ``color``, ``window.start``/``end`` and ``active``; OME-TIFF and
+        OME-Zarr's ``OME/METADATA.ome.xml``: the Channel's ``Color`` and a
+        MapAnnotation (namespace ``ome_writers.display``) with the contrast
+        limits and visibility;
         ``ome_writers.open(...).channels`` reads them back. The scratch format
         writes no metadata: there, they are not kept.
 
