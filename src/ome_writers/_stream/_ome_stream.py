@@ -139,6 +139,10 @@ def create_stream(
             stream._close_quietly()  # the frames' dataset stays valid
             raise
     stream._output_paths = paths = backend.output_paths()
+    if settings.overwrite and settings.format.name == "ome-tiff":
+        from ome_writers.tables._writer import remove_earlier_tables
+
+        remove_earlier_tables(settings, paths)
     logger.info("%s", _opening_line(settings, backend.label, paths))
     stream._ranges = context.display_ranges
     stream._check_finite = finite_only and stream._dtype.kind == "f"
