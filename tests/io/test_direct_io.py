@@ -23,6 +23,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 SHAPE = (256, 512)  # 256 KiB of uint16: large enough, whole blocks
+TIFF_SHAPE = (1024, 1024)  # 2 MiB: large enough for a TIFF strip
 DTYPE = np.dtype("uint16")
 
 
@@ -64,6 +65,9 @@ def test_only_large_frames_of_whole_blocks_suit_direct_io() -> None:
     assert _direct.direct_io_suits(2048 * 2048 * 2)
     assert not _direct.direct_io_suits(128 * 128 * 2)  # small: buffered
     assert not _direct.direct_io_suits(1000 * 1000 * 2)  # not whole blocks
+    tiff = _direct.TIFF_DIRECT_MIN_BYTES
+    assert not _direct.direct_io_suits(512 * 512 * 2, tiff)  # a strip: buffered
+    assert _direct.direct_io_suits(1024 * 1024 * 2, tiff)
 
 
 def test_large_chunk_files_bypass_the_page_cache(
@@ -136,7 +140,7 @@ def test_large_tiff_strips_are_written_directly_on_block_boundaries(
     _skip_without_direct_io(tmp_path)
     opened = _spy_opens(monkeypatch, refuse=False)
     path = tmp_path / "d.ome.tiff"
-    frames = _frames(6)
+    frames = _frames(6, TIFF_SHAPE)
     _tiff(path, frames)
     assert opened == [str(path)]
     with tifffile.TiffFile(path) as tif:
@@ -151,7 +155,7 @@ def test_tiff_strips_are_written_buffered_when_direct_io_is_refused(
 ) -> None:
     opened = _spy_opens(monkeypatch, refuse=True)
     path = tmp_path / "b.ome.tiff"
-    frames = _frames(5)
+    frames = _frames(5, TIFF_SHAPE)
     _tiff(path, frames)
     assert len(opened) == 1  # refused once: not asked again
     with tifffile.TiffFile(path) as tif:
@@ -168,4 +172,17 @@ def test_small_tiff_frames_keep_tifffile_layout(
     assert not opened
     with tifffile.TiffFile(path) as tif:
         assert all(page.dataoffsets[0] % 16 == 0 for page in tif.pages)
+        np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
+
+
+def test_medium_tiff_frames_are_written_buffered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 512 KiB: chunk files take it directly, a TIFF strip through the cache
+    opened = _spy_opens(monkeypatch, refuse=False)
+    path = tmp_path / "m.ome.tiff"
+    frames = _frames(4, (512, 512))
+    _tiff(path, frames)
+    assert not opened
+    with tifffile.TiffFile(path) as tif:
         np.testing.assert_array_equal(tif.asarray(), np.stack(frames))

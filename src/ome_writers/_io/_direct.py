@@ -24,19 +24,21 @@ if TYPE_CHECKING:
 #: frames from this size on are written with direct I/O where they can be:
 #: smaller ones arrive faster than one synchronous disk write per frame allows
 DIRECT_MIN_BYTES = 256 * 1024
+#: the same for OME-TIFF strips: one thread writes a file's pages in turn, so
+#: each direct write's wait for the disk is the stream's, not one of several
+#: in flight; below a few MiB the page cache's copy costs less than that wait
+TIFF_DIRECT_MIN_BYTES = 2 * 1024 * 1024
 #: offsets, sizes and buffers of direct writes align to this (a multiple of
 #: every common logical block size; a device that needs more refuses them)
 DIRECT_ALIGN = 4096
 O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 
 
-def direct_io_suits(frame_bytes: int) -> bool:
+def direct_io_suits(frame_bytes: int, min_bytes: int = DIRECT_MIN_BYTES) -> bool:
     """Whether frames of `frame_bytes` are written with direct I/O (where the
-    platform has it)."""
+    platform has it): at least `min_bytes`, in whole blocks."""
     return (
-        bool(O_DIRECT)
-        and frame_bytes >= DIRECT_MIN_BYTES
-        and frame_bytes % DIRECT_ALIGN == 0
+        bool(O_DIRECT) and frame_bytes >= min_bytes and frame_bytes % DIRECT_ALIGN == 0
     )
 
 

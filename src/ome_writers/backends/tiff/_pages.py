@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tifffile
 
-from ome_writers._io._direct import O_DIRECT, direct_io_suits, refused
+from ome_writers._io._direct import (
+    O_DIRECT,
+    TIFF_DIRECT_MIN_BYTES,
+    direct_io_suits,
+    refused,
+)
 from ome_writers.backends.tiff._page_stamp import PageStamp
 from ome_writers.backends.tiff._subifd_levels import SubIfdLevels
 
@@ -98,7 +103,8 @@ class TiffPages:
         # file -> the file opened for direct I/O, for stamped pages' strips
         self.direct_fds: dict[int, int] = {}
         self.direct = self.stampable and direct_io_suits(
-            self.frame_shape[0] * self.frame_shape[1] * self.dtype.itemsize
+            self.frame_shape[0] * self.frame_shape[1] * self.dtype.itemsize,
+            TIFF_DIRECT_MIN_BYTES,
         )
         # the provisional descriptions, kept current while `live`
         self.provisional: Provisional | None = None
