@@ -162,27 +162,20 @@ def test_tiff_strips_are_written_buffered_when_direct_io_is_refused(
         np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
 
 
-def test_small_tiff_frames_keep_tifffile_layout(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "shape",
+    # 512 KiB: chunk files take it directly, a TIFF strip through the cache
+    [(64, 64), (512, 512)],
+    ids=["small", "medium"],
+)
+def test_tiff_frames_below_the_strip_minimum_keep_tifffile_layout(
+    shape: tuple[int, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened = _spy_opens(monkeypatch, refuse=False)
     path = tmp_path / "s.ome.tiff"
-    frames = _frames(4, (64, 64))
+    frames = _frames(4, shape)
     _tiff(path, frames)
     assert not opened
     with tifffile.TiffFile(path) as tif:
         assert all(page.dataoffsets[0] % 16 == 0 for page in tif.pages)
-        np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
-
-
-def test_medium_tiff_frames_are_written_buffered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # 512 KiB: chunk files take it directly, a TIFF strip through the cache
-    opened = _spy_opens(monkeypatch, refuse=False)
-    path = tmp_path / "m.ome.tiff"
-    frames = _frames(4, (512, 512))
-    _tiff(path, frames)
-    assert not opened
-    with tifffile.TiffFile(path) as tif:
         np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
