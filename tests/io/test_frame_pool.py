@@ -5,9 +5,11 @@ from __future__ import annotations
 import ctypes
 import gc
 import mmap
+import re
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -159,3 +161,38 @@ def test_the_pools_thread_ends_with_the_pool() -> None:
     gc.collect()
     thread.join(10)
     assert not thread.is_alive()
+
+
+def _mapping(address: int) -> tuple[str, dict[str, str]]:
+    """The permissions and smaps fields of the mapping holding `address`."""
+    lines = Path("/proc/self/smaps").read_text().splitlines()
+    heads = [
+        i for i, line in enumerate(lines) if re.match(r"[0-9a-f]+-[0-9a-f]+ ", line)
+    ]
+    for i, j in zip(heads, [*heads[1:], len(lines)], strict=True):
+        span, permissions = lines[i].split()[:2]
+        start, end = (int(x, 16) for x in span.split("-"))
+        if start <= address < end:
+            fields = dict(line.split(":", 1) for line in lines[i + 1 : j])
+            return permissions, {k: v.strip() for k, v in fields.items()}
+    raise LookupError(hex(address))
+
+
+@pytest.mark.parametrize("shape", [SHAPE, (1024, 1024)])
+def test_buffers_are_private_memory(shape: tuple[int, int]) -> None:
+    """Not shared (shmem) memory, whose pages fault in several times slower;
+    buffers of whole huge pages may come in huge pages, smaller ones not
+    (one huge page would make several of them resident)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc/self/smaps: Linux")
+    pool = FramePool(4, shape, "uint16")
+    permissions, fields = _mapping(pool.buffers.ctypes.data)
+    assert permissions.endswith("p"), permissions  # private, not shared
+    if "THPeligible" not in fields:
+        pytest.skip("no transparent huge pages in this kernel")
+    huge = _frame_pool._huge_page_bytes()
+    whole = bool(huge) and pool.slot_bytes % huge == 0
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    if "[never]" in thp:
+        pytest.skip("transparent huge pages are off")
+    assert fields["THPeligible"] == ("1" if whole or "[always]" in thp else "0")

@@ -33,7 +33,9 @@ the lock.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import functools
 import math
 import mmap
 import queue
@@ -85,14 +87,50 @@ def _madvise() -> Any:
     return function
 
 
+@functools.cache
+def _huge_page_bytes() -> int:
+    """The size of a transparent huge page (Linux), or 0."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0
+
+
+def _anonymous_map(size: int, slot_bytes: int) -> mmap.mmap:
+    """Private anonymous memory of `size` bytes, page-aligned so that it can
+    be advised.
+
+    Private, not shared: a shared anonymous map is backed by shmem, whose
+    pages fault in several times slower. Buffers of whole huge pages
+    (`slot_bytes`) ask for transparent huge pages, so that each faults in as
+    a few pages rather than hundreds; smaller ones do not, as a huge page
+    would make several buffers resident at once. Kept out of child
+    processes, so that a fork never turns the buffers copy-on-write under
+    the writers.
+    """
+    if not hasattr(mmap, "MAP_PRIVATE"):  # Windows: shared is all there is
+        return mmap.mmap(-1, size)
+    anonymous = getattr(mmap, "MAP_ANONYMOUS", getattr(mmap, "MAP_ANON", 0))
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | anonymous)
+    advice = ["MADV_DONTFORK"]
+    huge = _huge_page_bytes()
+    if huge and slot_bytes % huge == 0:
+        advice.append("MADV_HUGEPAGE")
+    for name in advice:
+        if hasattr(mmap, name):
+            with contextlib.suppress(OSError):  # advice only
+                memory.madvise(getattr(mmap, name))
+    return memory
+
+
 class FramePool:
     """`count` buffers of `shape` and `dtype`; `free` hands out their indices."""
 
     def __init__(self, count: int, shape: tuple[int, ...], dtype: DTypeLike) -> None:
         items = math.prod(shape)
         self.slot_bytes = items * np.dtype(dtype).itemsize
-        # anonymous and page-aligned, so pages can be advised
-        self._map = mmap.mmap(-1, max(1, count * self.slot_bytes))
+        self._map = _anonymous_map(max(1, count * self.slot_bytes), self.slot_bytes)
         self.buffers: np.ndarray = np.frombuffer(
             self._map, dtype=dtype, count=count * items
         ).reshape(count, *shape)

@@ -371,3 +371,65 @@ def test_frames_go_to_every_writer_thread_once_one_fell_behind(
     ]
     for unit in range(6):
         assert _chunk(tmp_path, unit).read_bytes() == _frame(unit).tobytes()
+
+
+def test_directories_are_made_once_each_top_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No failed open or ``mkdir`` first: one ``mkdir`` per new directory."""
+    made: list[str] = []
+    mkdir, open_ = os.mkdir, os.open
+
+    def counted_mkdir(path: Any, *args: Any, **kwargs: Any) -> None:
+        made.append(os.path.relpath(path, tmp_path))
+        mkdir(path, *args, **kwargs)
+
+    failed_opens: list[str] = []
+
+    def counted_open(path: Any, *args: Any, **kwargs: Any) -> int:
+        try:
+            return open_(path, *args, **kwargs)
+        except FileNotFoundError:
+            failed_opens.append(str(path))
+            raise
+
+    monkeypatch.setattr(os, "mkdir", counted_mkdir)
+    monkeypatch.setattr(os, "open", counted_open)
+    files = _writer(tmp_path, _active=1)  # one thread: one order
+    for unit in range(3):
+        files.write(unit, _frame(unit))
+    files.close()
+    monkeypatch.undo()
+    assert made == ["c", "c/0", "c/0/0", "c/1", "c/1/0", "c/2", "c/2/0"]
+    assert failed_opens == []
+    for unit in range(3):
+        assert _chunk(tmp_path, unit).read_bytes() == _frame(unit).tobytes()
+
+
+def test_a_directory_removed_meanwhile_is_made_again(tmp_path: Path) -> None:
+    files = _writer(tmp_path)
+    files.write(0, _frame(0))
+    files.drain()
+    _chunk(tmp_path, 0).unlink()
+    _chunk(tmp_path, 0).parent.rmdir()  # known to the writer, gone
+    files.write(0, _frame(5))
+    files.close()
+    assert _chunk(tmp_path, 0).read_bytes() == _frame(5).tobytes()
+
+
+def test_the_stream_makes_no_directories_ahead_of_its_writer_threads(
+    tmp_path: Path,
+) -> None:
+    """The writer threads make each directory once; a thread making them
+    ahead would only compete with them for the cores."""
+    with ow.create_stream(_settings(tmp_path)) as stream:
+        arrays = stream._backend.arrays
+        assert isinstance(arrays.writer, ChunkFileWriter)
+        arrays.writer.falling_behind = lambda: True  # as if an append had waited
+        for i in range(80):
+            stream.append(np.full((64, 32), i, "uint16"))
+        assert arrays.preparer is None
+    import zarr
+
+    data = zarr.open_array(tmp_path / "out.ome.zarr" / "0")[:]
+    assert [int(data[i // 2, i % 2, 0, 0]) for i in range(80)] == list(range(80))

@@ -185,6 +185,12 @@ class ArrayWriter(ABC):
         """Whether the writer starts write-back of its files itself."""
         return False
 
+    @property
+    def makes_directories(self) -> bool:
+        """Whether the writer makes its chunk directories itself, cheaply
+        enough that none are made ahead (`DirectoryPreparer`)."""
+        return False
+
     def start(self) -> None:
         """Start what writing needs (threads), before arrays are made."""
 

@@ -158,7 +158,13 @@ class ZarrArrays:
             flush_every(self.writer.max_bytes_in_flight),
             locate=self.grid.unit_files,
         )
-        self._directories_ahead = directories_ahead and isinstance(root, Path)
+        # a writer that makes its directories on its own threads gets no
+        # thread making them ahead: that one would compete for the cores
+        self._directories_ahead = (
+            directories_ahead
+            and isinstance(root, Path)
+            and not self.writer.makes_directories
+        )
         self.preparer: DirectoryPreparer | None = None
         # positions whose array exists (all but the first are made in the
         # background when there are several: `prepare`)

@@ -8,8 +8,11 @@ thread for the cores, so that at high frame rates appends fall behind the
 camera. Instead the acquisition thread copies each frame into a resident
 pool buffer (`FramePool`, as OME-TIFF's writer does) and a thread of ours
 writes each to a temporary name beside its chunk key and renames it into
-place, so that no reader, also after a crash, sees part of a chunk; missing
-directories are made on the way. Once that thread falls behind,
+place, so that no reader, also after a crash, sees part of a chunk. The
+directories a chunk needs are made on the way, from the deepest one known to
+exist down (no failed open or ``mkdir`` first), so that a frame in a new time
+point costs one ``mkdir`` per new directory and one open. Once that thread
+falls behind,
 `WRITER_THREADS` threads take frames in turn. Write-back of the files
 written starts every `WRITEBACK_EVERY_BYTES` (`Flusher`, without lag: a file
 is complete when it is counted).
@@ -36,7 +39,7 @@ import os
 import queue
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -69,6 +72,8 @@ SPREAD_AFTER_BYTES = 16 * 1024**2
 #: writer threads of direct writes: each waits for the disk, so more of them
 #: keep more writes in flight without taking CPU from the acquisition thread
 DIRECT_WRITER_THREADS = 4
+#: directories the writer threads remember having made or seen (the newest)
+KNOWN_DIRECTORIES = 1024
 PARTIAL_SUFFIX = ".partial"  # a chunk file being written (`repair` removes it)
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
@@ -144,6 +149,9 @@ class ChunkFiles:
         self._spread_after = max(2, SPREAD_AFTER_BYTES // self.pool.slot_bytes)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # the flusher's count
+        # directories that exist, oldest first (`_make_directories`)
+        self._known: dict[str, None] = {str(root): None}
+        self._known_lock = threading.Lock()
 
     def start(self) -> None:
         """Start the writer threads (before the first `write`)."""
@@ -267,6 +275,7 @@ class ChunkFiles:
             # accepted by `write`, and a frame lost here would read as zeros
             data = pool.buffers[slot] if owned is None else owned
             path = self._locate(unit)
+            self._make_directories(os.path.dirname(path))
             if self.direct and aligned(data):
                 try:
                     _write_file_direct(path, data)
@@ -283,6 +292,32 @@ class ChunkFiles:
             if release is not None:
                 release()
             pool.release(slot)
+
+    def _make_directories(self, directory: str) -> None:
+        """Make `directory` and the parents of it not known to exist, top down.
+
+        Known: made or found here before (another writer thread may make the
+        same one at the same time). A directory removed meanwhile is made
+        again when the chunk's open finds it missing (`_open_partial`).
+        """
+        known = self._known
+        if directory in known:
+            return
+        missing = [directory]
+        parent = os.path.dirname(directory)
+        while parent not in known and parent != missing[-1]:
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for path in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path)
+        with self._known_lock:  # writer threads add and forget at once
+            # the ancestor found is in use: it moves behind the newest
+            known.pop(parent, None)
+            known[parent] = None
+            known.update(dict.fromkeys(reversed(missing)))
+            while len(known) > KNOWN_DIRECTORIES:  # the oldest: behind the writes
+                del known[next(iter(known))]
 
 
 class _DirectIORefused(Exception):
@@ -352,13 +387,17 @@ class ChunkFileWriter(ArrayWriter):
         self.inner = inner
         self.grows_ahead = inner.grows_ahead
         assert isinstance(grid.root, Path)  # chunk files are local
+        # each array's ``c`` directory: below it a frame's chunk key is its
+        # indices (one index per chunk), then 0/0 (one chunk per frame)
+        self._bases = [grid.chunk_prefixes(p, ())[0] for p in range(len(grid.paths))]
         self.files = ChunkFiles(
             grid.frame_shape, grid.dtype, self._locate, grid.root, explain
         )
 
     def _locate(self, unit: Hashable) -> str:
         """The one chunk file of the frame at `unit` (position, index)."""
-        return next(self.grid.unit_files(unit))  # type: ignore[arg-type]
+        position, index = cast("tuple[int, tuple[int, ...]]", unit)
+        return "/".join([self._bases[position], *map(str, index), "0", "0"])
 
     @property
     def max_bytes_in_flight(self) -> int:
@@ -367,6 +406,10 @@ class ChunkFileWriter(ArrayWriter):
     @property
     def writes_back(self) -> bool:
         return True  # `ChunkFiles` starts write-back of each file it wrote
+
+    @property
+    def makes_directories(self) -> bool:
+        return True  # `ChunkFiles` makes each directory once, on its threads
 
     def start(self) -> None:
         self.inner.start()
