@@ -305,7 +305,7 @@ class ChunkFiles:
             return
         missing = [directory]
         parent = os.path.dirname(directory)
-        while parent not in known and parent != missing[-1]:
+        while parent and parent not in known and parent != missing[-1]:
             missing.append(parent)
             parent = os.path.dirname(parent)
         for path in reversed(missing):
