@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 #: strips in flight at once (one thread each): frames of several positions
 #: come in runs of a few per file, and a file's strips are written in turn
 STRIPS_IN_FLIGHT = 8
+#: ... and of one file: its strips are finished together, and their buffers
+#: handed back together, which a long run in one file would hold up
+FILE_STRIPS_IN_FLIGHT = 2
 
 
 class Strip:
@@ -58,7 +61,8 @@ class Strip:
 
 
 class DirectStrips:
-    """Threads writing strips, at most `depth` submitted and not finished.
+    """Threads writing strips, at most `depth` submitted and not finished
+    (`FILE_STRIPS_IN_FLIGHT` of one file).
 
     `submit` hands over a strip, what finishes its page and the page's file;
     the caller's thread runs the finishers when more than `depth` are
@@ -86,6 +90,8 @@ class DirectStrips:
                 )
                 thread.start()
                 self._threads.append(thread)
+        if sum(item[2] == file for item in self._pending) >= FILE_STRIPS_IN_FLIGHT:
+            self._finish(file)
         self._pending.append((strip, finish, file))
         self._work.put(strip)
         if len(self._pending) > self.depth:

@@ -237,7 +237,10 @@ class TiffPages:
         stamp = self._stamp(f, first) if previous is not None else None
         if stamp is not None and linker is not None and previous is not None:
             fd = self._direct_fd(f) if aligned(data) else None
-            if fd is not None and release is not None:
+            # one file's strips are written in turn: in the background only
+            # when there are others to write meanwhile
+            several = len(files.paths) > 1
+            if fd is not None and release is not None and several:
                 self._write_in_background(position, index, data, release, previous)
                 return
         try:
