@@ -22,6 +22,8 @@ def root(tmp_path: Path) -> Path:
     (tmp_path / "secret").write_text("s")
     (tmp_path / "data" / "out").symlink_to(tmp_path / "secret")
     (tmp_path / "data" / "in").symlink_to(tmp_path / "data" / "zarr.json")
+    (tmp_path / "data" / "in_dir").symlink_to(tmp_path / "data" / "0")
+    (tmp_path / "data" / "0" / "out_dir").symlink_to(tmp_path)
     return tmp_path / "data"
 
 
@@ -34,6 +36,7 @@ def root(tmp_path: Path) -> Path:
         ("/0/%252e", "0/%2e"),  # decoded once: a literal file name
         ("/%7Aarr.json", "zarr.json"),
         ("/in", "zarr.json"),  # a link to a file inside the root
+        ("/in_dir/a%20b.json", "0/a b.json"),  # through a directory link inside
     ],
 )
 def test_inside(root: Path, target: str, name: str) -> None:
@@ -61,6 +64,9 @@ def test_inside(root: Path, target: str, name: str) -> None:
         "/C:%5csecret",
         "/%ff",  # not UTF-8
         "/out",  # a link leading outside
+        "/0/out_dir/secret",  # through a directory link leading outside
+        "/missing.json",
+        "/0/missing/zarr.json",
         "http://host/zarr.json",
         "*",
     ],

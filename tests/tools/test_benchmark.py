@@ -197,6 +197,20 @@ def test_paced_at_a_fraction_of_the_ceiling(
     offered = rows["ours:tensorstore"]["offered_fps"]
     assert offered == pytest.approx(0.5 * ceiling_fps)
     assert "late_frames" in rows["ours:tensorstore"]
+    late_at = rows["ours:tensorstore"]["each_repeat"]["late_at"][0]
+    assert len(late_at) == min(rows["ours:tensorstore"]["late_frames"], 11)
+
+
+def test_late_appends_are_located() -> None:
+    from ome_writers.tools.bench._measure import _late_at
+
+    latencies = np.full(100, 0.001)
+    latencies[[0, 50, 99]] = [0.02, 0.05, 0.011]
+    assert _late_at(latencies, 0.01) == [[0, 20.0], [50, 50.0], [99, 11.0]]
+    many = np.full(100, 0.02)
+    many[70] = 0.5  # the slowest is kept beyond the first ten
+    assert [i for i, _ in _late_at(many, 0.01)] == [*range(10), 70]
+    assert _late_at(np.full(5, 0.001), 0.01) == []
 
 
 def test_paced_rows_keep_the_worst_repeat_beside_the_median() -> None:
@@ -212,6 +226,7 @@ def test_paced_rows_keep_the_worst_repeat_beside_the_median() -> None:
     assert (merged["late_frames"], merged["late_worst"]) == (0, 3)
     assert (merged["p99_ms"], merged["p99_worst_ms"]) == (1.5, 9.0)
     assert merged["each_repeat"]["late_frames"] == [0, 3, 0, None]
+    assert "late_at" not in merged  # where lateness fell is a per-repeat figure
     unpaced = median_of_repeats([{"gbps_sync": 1.0, "gbps_total": 1.0, "p99_ms": 2.0}])
     assert "late_worst" not in unpaced
 

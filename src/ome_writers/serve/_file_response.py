@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 _JSON_NAMES = {"zarr.json", ".zattrs", ".zgroup", ".zarray", ".zmetadata"}
 _CHUNK = 1 << 20
+# bodies up to this size are read and written at once: cheaper than a
+# sendfile, which costs the event loop several steps per call
+_SMALL = 1 << 16
 # "bytes=-0" asks for no bytes (unsatisfiable); aiohttp reads it as "bytes=0-"
 _EMPTY_SUFFIX = re.compile(r"bytes=-0+", re.ASCII | re.IGNORECASE)
 # O_NONBLOCK: opening a FIFO placed in the root must not wait for a writer
@@ -102,6 +105,12 @@ async def _send(
     budget: SendBudget | None,
 ) -> None:
     """Send `count` bytes of `f` from `start`, piece by piece within `budget`."""
+    if count <= _SMALL:
+        if budget is not None:
+            await budget.take(count)
+        # a page-cache read of this size takes microseconds: no thread hop
+        await response.write(os.pread(f.fileno(), count, start))
+        return
     loop = asyncio.get_running_loop()
     offset, end = start, start + count
     use_sendfile = True
@@ -139,9 +148,10 @@ async def file_response(
     replaced while it is sent (the writer replaces documents whole) is sent
     as it was when opened. The bytes sent are paced by `budget`.
     """
-    loop = asyncio.get_running_loop()
     try:
-        opened = await loop.run_in_executor(None, _open_regular, path)
+        # opening is a metadata lookup the kernel has cached for a dataset
+        # being read; a thread hop would cost more than it
+        opened = _open_regular(path)
     except OSError:
         opened = None
     if opened is None:

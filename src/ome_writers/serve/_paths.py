@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -38,7 +39,7 @@ class ServedRoot:
         self._file = real
 
     def resolve(self, raw_target: str) -> str | None:
-        """The real path of a raw request target's file, None when outside.
+        """The real path of a request target's file; None: outside or missing.
 
         The target's path is percent-decoded once, segment by segment; empty,
         ``.`` and ``..`` segments and segments that decode to a separator, NUL
@@ -59,6 +60,20 @@ class ServedRoot:
             names.append(name)
         if self.file_name is not None:
             return self._file if names == [self.file_name] else None
-        real = os.path.realpath(os.path.join(self.directory, *names))
-        inside = os.path.commonpath([real, self.directory]) == self.directory
-        return real if inside and real != self.directory else None
+        return self._inside(names)
+
+    def _inside(self, names: list[str]) -> str | None:
+        # The root is real already: only the names below it are looked at, and
+        # symbolic links among them are followed only to check where they lead.
+        path = self.directory
+        for name in names:
+            path = os.path.join(path, name)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                return None  # missing (or unreadable): nothing to serve
+            if stat.S_ISLNK(mode):
+                real = os.path.realpath(os.path.join(self.directory, *names))
+                inside = os.path.commonpath([real, self.directory]) == self.directory
+                return real if inside and real != self.directory else None
+        return path

@@ -88,4 +88,19 @@ def timed_run(
         "peak_rss_mb": peak_rss_mb(),
         "rss_growth_mb": peak_rss_mb() - rss_setup,
         **({"offered_fps": 1 / period, "late_frames": late} if period else {}),
+        **({"late_at": _late_at(latencies, period)} if period else {}),
     }
+
+
+#: late appends whose frame numbers a paced row keeps
+LATE_AT = 10
+
+
+def _late_at(latencies: np.ndarray, period: float) -> list[list[float]]:
+    """[frame number, ms] of the first `LATE_AT` late appends and the slowest:
+    where in a run they fall (the first frame, a checkpoint, the last)."""
+    late = np.flatnonzero(latencies > period)
+    if late.size == 0:
+        return []
+    keep = sorted({*late[:LATE_AT].tolist(), int(late[np.argmax(latencies[late])])})
+    return [[i, round(float(latencies[i]) * 1e3, 2)] for i in keep]

@@ -9,7 +9,7 @@ from ._measure import latency_sample
 
 # kept per repeat as well as their median (None for a repeat that failed), so
 # that ratios can pair the rows of one repeat, which ran back to back
-EACH_REPEAT = ("gbps_sync", "gbps_total", "p99_ms", "late_frames")
+EACH_REPEAT = ("gbps_sync", "gbps_total", "p99_ms", "late_frames", "late_at")
 
 
 def median_of_repeats(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -20,6 +20,8 @@ def median_of_repeats(runs: list[dict[str, Any]]) -> dict[str, Any]:
         return {"error": runs[-1]["error"], "repeats": 0}
     merged: dict[str, Any] = {"repeats": len(ok)}
     for key, value in ok[0].items():
+        if key == "late_at":  # where a repeat's late appends fell: per repeat only
+            continue
         if key == "latencies_ms":  # every repeat's appends, one distribution
             merged[key] = latency_sample([x for r in ok for x in r.get(key, [])])
         elif isinstance(value, bool) or not isinstance(value, int | float):
