@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -179,3 +180,112 @@ def test_tiff_frames_below_the_strip_minimum_keep_tifffile_layout(
     with tifffile.TiffFile(path) as tif:
         assert all(page.dataoffsets[0] % 16 == 0 for page in tif.pages)
         np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
+
+
+def _positions_tiff(
+    folder: Path, frames: list[np.ndarray], positions: int
+) -> list[Path]:
+    """`frames` (t-major) as one file per position; the files."""
+    settings = AcquisitionSettings(
+        root_path=str(folder / "p.ome.tiff"),
+        format="tifffile",
+        dimensions=[
+            Dimension(name="t", count=len(frames) // positions),
+            Dimension(name="p", count=positions, type="position"),
+            Dimension(name="y", count=frames[0].shape[0]),
+            Dimension(name="x", count=frames[0].shape[1]),
+        ],
+        dtype="uint16",
+    )
+    with create_stream(settings) as stream:
+        for frame in frames:
+            stream.append(frame)
+    return sorted((folder / "p.ome.tiff").glob("*.ome.tiff"))
+
+
+def _is_direct(fd: int) -> bool:
+    import fcntl
+
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & _direct.O_DIRECT)
+
+
+def test_tiff_strips_of_several_files_are_in_flight_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Strips of different files are written at once, and no page is in its
+    file's chain before its strip is written."""
+    _skip_without_direct_io(tmp_path)
+    real_pwrite = os.pwrite
+    lock = threading.Lock()
+    active = [0]
+    most = [0]
+    second = threading.Event()
+    linked_early: list[str] = []
+
+    def pwrite(fd: int, data: Any, offset: int) -> int:
+        if not _is_direct(fd):
+            return real_pwrite(fd, data, offset)
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        with tifffile.TiffFile(path) as tif:  # the chain as a reader sees it
+            if any(page.dataoffsets[0] == offset for page in tif.pages):
+                linked_early.append(path)
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            if active[0] >= 2:
+                second.set()
+        second.wait(1)  # let a second strip start meanwhile
+        try:
+            return real_pwrite(fd, data, offset)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    positions = 4
+    frames = _frames(3 * positions, TIFF_SHAPE)
+    files = _positions_tiff(tmp_path, frames, positions)
+    assert most[0] >= 2
+    assert not linked_early
+    for p, path in enumerate(files):
+        with tifffile.TiffFile(path) as tif:
+            pages = np.stack([page.asarray() for page in tif.pages])
+        np.testing.assert_array_equal(pages, np.stack(frames[p::positions]))
+
+
+@pytest.mark.parametrize("errno_", [errno.ENOSPC, errno.EINVAL])
+def test_tiff_strip_written_in_the_background_fails_or_is_refused(
+    errno_: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed direct write is raised by the stream (its buffer handed
+    back, the pages before it kept); a refused one is written buffered."""
+    _skip_without_direct_io(tmp_path)
+    real_pwrite = os.pwrite
+    calls = [0]
+
+    def pwrite(fd: int, data: Any, offset: int) -> int:
+        if _is_direct(fd):
+            calls[0] += 1
+            if calls[0] >= 3:
+                raise OSError(errno_, os.strerror(errno_))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    positions = 2
+    frames = _frames(4 * positions, TIFF_SHAPE)
+    if errno_ == errno.EINVAL:  # refused: buffered, nothing lost
+        files = _positions_tiff(tmp_path, frames, positions)
+        for p, path in enumerate(files):
+            with tifffile.TiffFile(path) as tif:
+                np.testing.assert_array_equal(
+                    tif.asarray(), np.stack(frames[p::positions])
+                )
+        return
+    with pytest.raises(OSError, match="No space"):
+        _positions_tiff(tmp_path, frames, positions)
+    for p, path in enumerate(sorted((tmp_path / "p.ome.tiff").glob("*.ome.tiff"))):
+        with tifffile.TiffFile(path) as tif:
+            pages = [page.asarray() for page in tif.pages]
+        assert pages  # the pages written before the failure
+        for t, page in enumerate(pages):
+            np.testing.assert_array_equal(page, frames[t * positions + p])

@@ -24,9 +24,10 @@ if TYPE_CHECKING:
 #: frames from this size on are written with direct I/O where they can be:
 #: smaller ones arrive faster than one synchronous disk write per frame allows
 DIRECT_MIN_BYTES = 256 * 1024
-#: the same for OME-TIFF strips: one thread writes a file's pages in turn, so
-#: each direct write's wait for the disk is the stream's, not one of several
-#: in flight; below a few MiB the page cache's copy costs less than that wait
+#: the same for OME-TIFF strips: a file's strips are written one after another
+#: (only different files' are in flight together), so in a single file each
+#: direct write's wait for the disk is the stream's; below a few MiB the page
+#: cache's copy costs less than that wait
 TIFF_DIRECT_MIN_BYTES = 2 * 1024 * 1024
 #: offsets, sizes and buffers of direct writes align to this (a multiple of
 #: every common logical block size; a device that needs more refuses them)

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ome_writers._io._object_store import ObjectPath
 
 
@@ -78,6 +80,17 @@ def _libc_function(name: str) -> Any:
             ctypes.c_uint,
         ]
     return function
+
+
+def fsync_files(paths: Iterable[Path]) -> None:
+    """fsync several files, their write-back started together first: each
+    fsync then finds its data written or on its way, and the first one's
+    journal commit takes the others' metadata along."""
+    paths = list(paths)
+    for path in paths:
+        start_writeback(path)
+    for path in paths:
+        fsync_tree(path)
 
 
 def fsync_tree(path: Path) -> None:

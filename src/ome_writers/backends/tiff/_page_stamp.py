@@ -15,7 +15,8 @@ boundary): the file is byte for byte what tifffile would have written.
 Given a file descriptor opened for direct I/O (`ome_writers._io._direct`),
 a large frame's strip goes on a block boundary instead and is written from
 the frame's buffer straight to the disk; only the IFD passes through the
-page cache, in pages of its own.
+page cache, in pages of its own. `lay_out` places a page whose bytes are
+written later, by the caller (`_direct_strips`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ class PageStamp:
         count = struct.unpack_from(byteorder + "Q", ifd, 0)[0]
         self.next_field = 8 + 20 * count  # where the next-IFD offset is
         self.refused = False  # a direct write was refused (`write`)
+        # the end of the last page placed: its strip may still be in flight
+        self.end = 0
+
+    def copy(self) -> PageStamp:
+        """The same page, for another file of the set."""
+        return PageStamp(self.ifd, self.byteorder, self.moved, self.strip, self.nbytes)
 
     @classmethod
     def read(
@@ -98,6 +105,33 @@ class PageStamp:
         end += end % 2  # tifffile pads the IFD to a word boundary
         return cls(bytes(ifd[:end]), byteorder, moved, strip, nbytes)
 
+    def lay_out(
+        self, writer: Any, nbytes: int, direct: bool
+    ) -> tuple[int, bytes, int, int]:
+        """Lay out the next page of `writer`'s file, with a strip of `nbytes`,
+        after every page laid out before (whose strips may not be written
+        yet). Nothing is written: returns where the page starts, its bytes up
+        to the strip (the IFD, padded), the IFD's offset and the strip's.
+
+        `direct`: the strip goes on a block boundary (`DIRECT_ALIGN`).
+        `writer`'s next link goes into this page's next-IFD field.
+        """
+        end = max(writer.filehandle.seek(0, os.SEEK_END), self.end)
+        pad = end % 2  # the IFD begins on a word boundary
+        ifd_offset = end + pad
+        data_offset = ifd_offset + len(self.ifd)
+        skip = -data_offset % (DIRECT_ALIGN if direct else _DATA_ALIGN)
+        data_offset += skip
+        ifd = bytearray(self.ifd)
+        pack = struct.pack_into
+        order = self.byteorder + "Q"
+        for at in self.moved:
+            pack(order, ifd, at, ifd_offset + struct.unpack_from(order, ifd, at)[0])
+        pack(order, ifd, self.strip, data_offset)
+        writer._ifdoffset = ifd_offset + self.next_field  # noqa: SLF001
+        self.end = data_offset + nbytes
+        return end, b"\0" * pad + ifd + b"\0" * skip, ifd_offset, data_offset
+
     def write(
         self, writer: Any, data: np.ndarray, direct_fd: int | None = None
     ) -> tuple[int, int, int]:
@@ -111,22 +145,11 @@ class PageStamp:
         stops passing the fd.
         """
         fh = writer.filehandle
-        fh.seek(0, os.SEEK_END)
-        end = fh.tell()
-        pad = end % 2  # the IFD begins on a word boundary
-        ifd_offset = end + pad
-        data_offset = ifd_offset + len(self.ifd)
         direct = direct_fd is not None and aligned(data)
-        skip = -data_offset % (DIRECT_ALIGN if direct else _DATA_ALIGN)
-        data_offset += skip
-        ifd = bytearray(self.ifd)
-        pack = struct.pack_into
-        order = self.byteorder + "Q"
-        for at in self.moved:
-            pack(order, ifd, at, ifd_offset + struct.unpack_from(order, ifd, at)[0])
-        pack(order, ifd, self.strip, data_offset)
-        fh.write(b"\0" * pad + ifd + b"\0" * skip)
-        writer._ifdoffset = ifd_offset + self.next_field  # noqa: SLF001
+        start, head, ifd_offset, data_offset = self.lay_out(writer, data.nbytes, direct)
+        if fh.tell() != start:  # after strips written by other threads
+            fh.seek(start)
+        fh.write(head)
         if not direct:
             fh.write(data.data)
             return ifd_offset, data_offset, self.nbytes

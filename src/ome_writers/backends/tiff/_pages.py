@@ -5,12 +5,13 @@ one page (a file's later uncompressed pages as copies of a page tifffile
 wrote, `PageStamp`), its reduced copies as SubIFDs, and links each page into
 its file only once it is complete (through the provisional description's
 linker); it remembers where every page's strip is, so that live reads are
-one ``pread`` per page.
+one ``pread`` per page. Strips written with direct I/O are written on
+threads of their own, several at once (`DirectStrips`); `flush` finishes
+them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 from typing import TYPE_CHECKING, Any
@@ -21,13 +22,18 @@ import tifffile
 from ome_writers._io._direct import (
     O_DIRECT,
     TIFF_DIRECT_MIN_BYTES,
+    aligned,
     direct_io_suits,
+    pwrite_all,
     refused,
 )
+from ome_writers.backends.tiff._direct_strips import DirectStrips, Strip
 from ome_writers.backends.tiff._page_stamp import PageStamp
 from ome_writers.backends.tiff._subifd_levels import SubIfdLevels
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ome_writers._io._writeback import Flusher
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.backends._base import StorageKey
@@ -102,6 +108,9 @@ class TiffPages:
         )
         # file -> the file opened for direct I/O, for stamped pages' strips
         self.direct_fds: dict[int, int] = {}
+        self.strips = DirectStrips()
+        # files whose chain ends before a page whose strip failed
+        self.broken: set[int] = set()
         self.direct = self.stampable and direct_io_suits(
             self.frame_shape[0] * self.frame_shape[1] * self.dtype.itemsize,
             TIFF_DIRECT_MIN_BYTES,
@@ -114,6 +123,7 @@ class TiffPages:
     def use(self, files: TiffFileSet) -> None:
         """Write and read the pages of `files` (no page's strip known yet)."""
         self.files = files
+        self.broken.clear()
         # level -> file -> ifd -> (data offset, byte count) of its single strip
         self.level_offsets = _strips(len(files.paths), self.level_count)
 
@@ -131,22 +141,29 @@ class TiffPages:
         ]
 
     def flush(self) -> None:
-        """Hand the pages written to the operating system."""
+        """Finish every page, and hand the pages written to the operating
+        system."""
+        self.strips.drain()
         for writer in self.writers:
             writer.filehandle.flush()
 
     def close(self) -> None:
-        for fd in self.direct_fds.values():
-            os.close(fd)
-        self.direct_fds.clear()
-        for writer in self.writers:
-            writer.close()
+        try:
+            self.strips.close()
+        finally:
+            for fd in self.direct_fds.values():
+                os.close(fd)
+            self.direct_fds.clear()
+            for writer in self.writers:
+                writer.close()
 
     def _direct_fd(self, f: int) -> int | None:
         """File `f` opened for direct I/O (None: not for these frames, or
         the filesystem refuses it)."""
+        if not self.direct:
+            return None
         fd = self.direct_fds.get(f)
-        if fd is None and self.direct:
+        if fd is None:
             try:
                 fd = os.open(self.files.paths[f], os.O_WRONLY | O_DIRECT | os.O_CLOEXEC)
             except OSError as e:
@@ -198,8 +215,18 @@ class TiffPages:
         }
 
     def write_page(
-        self, position: int, index: tuple[int, ...], data: np.ndarray
+        self,
+        position: int,
+        index: tuple[int, ...],
+        data: np.ndarray,
+        release: Callable[[], object] | None = None,
     ) -> None:
+        """Write `data` as the page of cell `index` of `position`.
+
+        `release` (if given) is called once `data` is no longer needed: at
+        once, or, when its strip is written in the background
+        (`DirectStrips`), when the page is finished; also when this raises.
+        """
         files = self.files
         f = files.file_of(position)
         writer = self.writers[f]
@@ -207,14 +234,53 @@ class TiffPages:
         provisional = self.provisional if self.live else None
         linker = provisional.linkers.get(f) if provisional is not None else None
         previous = linker.defer(writer) if linker is not None else None
-        stamp = self.stamps.get(f) if previous is not None else None
+        stamp = self._stamp(f, first) if previous is not None else None
+        if stamp is not None and linker is not None and previous is not None:
+            fd = self._direct_fd(f) if aligned(data) else None
+            # one file's strips are written in turn: in the background only
+            # when there are others to write meanwhile
+            several = len(files.paths) > 1
+            if fd is not None and release is not None and several:
+                self._write_in_background(position, index, data, release, previous)
+                return
+        try:
+            self.strips.drain(f)  # a file's pages are finished in order
+            self._write_page(position, index, data, f, first, previous, stamp)
+        finally:
+            if release is not None:
+                release()
+
+    def _stamp(self, f: int, first: bool) -> PageStamp | None:
+        """The stamp of file `f`'s next page: its own, or from its second
+        page on a copy of another file's (the later pages of every file of a
+        set have the same tags), so that only first pages pass through
+        tifffile."""
+        stamp = self.stamps.get(f)
+        if stamp is None and not first and f not in self.stamps:
+            other = next((s for s in self.stamps.values() if s is not None), None)
+            if other is not None:
+                stamp = self.stamps[f] = other.copy()
+        return stamp
+
+    def _write_page(
+        self,
+        position: int,
+        index: tuple[int, ...],
+        data: np.ndarray,
+        f: int,
+        first: bool,
+        previous: int | None,
+        stamp: PageStamp | None,
+    ) -> None:
+        files = self.files
+        writer = self.writers[f]
+        provisional = self.provisional if self.live else None
+        linker = provisional.linkers.get(f) if provisional is not None else None
         strip: Any
         if stamp is not None:  # tifffile's page of this file, moved
             stamped, *strip = stamp.write(writer, data, self._direct_fd(f))
             if stamp.refused:  # buffered from now on
                 self.direct = False
-                with contextlib.suppress(KeyError):
-                    os.close(self.direct_fds.pop(f))
         else:
             strip = writer.write(data, **self.page_options(f, first))
         ifd = files.add_page(position, index, self.axes.zct(index))
@@ -235,6 +301,59 @@ class TiffPages:
             provisional.page_written(position, index, ifd)
             if first:
                 provisional.file_started(f, writer)
+
+    def _write_in_background(
+        self,
+        position: int,
+        index: tuple[int, ...],
+        data: np.ndarray,
+        release: Callable[[], object],
+        previous: int,
+    ) -> None:
+        """A stamped page whose strip `DirectStrips` writes with direct I/O.
+
+        Nothing goes into the file meanwhile (a buffered write would wait for
+        the direct one): once the strip is on the disk, the page's IFD is
+        written, the page linked at `previous` (the next-IFD field of the
+        page laid out before it) and counted in the file set.
+        """
+        files = self.files
+        f = files.file_of(position)
+        writer = self.writers[f]
+        provisional = self.provisional
+        assert provisional is not None
+        linker = provisional.linkers[f]
+        stamp = self.stamps[f]
+        assert stamp is not None
+        try:
+            start, head, ifd_offset, data_offset = stamp.lay_out(
+                writer, data.nbytes, True
+            )
+        except BaseException:
+            release()
+            raise
+
+        def finish(strip: Strip) -> None:
+            try:
+                if f in self.broken:  # after a page that failed: never reached
+                    return
+                if strip.error is not None:
+                    self.broken.add(f)
+                    raise strip.error
+                if strip.refused:  # buffered from now on
+                    self.direct = False
+                pwrite_all(linker.fd, np.frombuffer(head, np.uint8), start)
+                self.flusher.add(len(head), f)
+                ifd = files.add_page(position, index, self.axes.zct(index))
+                self.level_offsets[0][f][ifd] = (data_offset, data.nbytes)
+                linker.link_to(writer, previous, ifd_offset)
+                if self.live:
+                    provisional.page_written(position, index, ifd)
+            finally:
+                release()
+
+        strip = Strip(self.direct_fds[f], linker.fd, data, data_offset)
+        self.strips.submit(strip, finish, f)
 
     def write_levels(
         self, writer: tifffile.TiffWriter, data: np.ndarray, file_index: int

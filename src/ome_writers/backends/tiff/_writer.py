@@ -4,8 +4,10 @@ Writing
     Frames go to one writer thread per stream through a fixed pool of frame
     buffers: `write` copies the frame once into a free buffer (blocking while
     every buffer is in flight, so memory stays bounded) and returns; the thread
-    writes one page per frame, in arrival order. `skip` queues a zero page the
-    same way. An error in the thread is raised from the next `write` and from
+    writes one page per frame, in arrival order. Strips written with direct
+    I/O go to threads of their own, several at once, and hand their buffer
+    back when written (`_direct_strips`). `skip` queues a zero page the same
+    way. An error in the thread is raised from the next `write` and from
     `finalize`, which always waits for every queued frame.
 
 Page order
@@ -58,11 +60,12 @@ import queue
 import shutil
 import threading
 from datetime import datetime, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers._io._durable import fsync_tree
+from ome_writers._io._durable import fsync_files, fsync_tree
 from ome_writers._io._frame_pool import POOL_BYTES, POOL_FRAMES, FramePool
 from ome_writers._io._writeback import WRITEBACK_EVERY_BYTES, Flusher
 from ome_writers.backends._base import Backend, StorageKey, json_safe
@@ -348,6 +351,7 @@ class TiffBackend(Backend):
 
     def _run(self) -> None:
         zeros = np.zeros(self.frame_shape, dtype=self.dtype)
+        release = self.frames.release
         # while no frame has arrived yet; a failure here recurs, and is
         # reported, when the first page builds the same text
         with contextlib.suppress(Exception):
@@ -355,10 +359,18 @@ class TiffBackend(Backend):
         while True:
             item = self.work.get()
             if item is None:
+                try:  # every page finished, every buffer handed back
+                    self.pages.strips.drain()
+                except BaseException as e:
+                    self.error = self.error or e
                 return
             if isinstance(item, threading.Event):  # barrier (reads)
-                self.pages.flush()
-                item.set()
+                try:
+                    self.pages.flush()
+                except BaseException as e:
+                    self.error = self.error or e
+                finally:
+                    item.set()
                 continue
             if isinstance(item, _Describe):
                 try:
@@ -370,14 +382,14 @@ class TiffBackend(Backend):
                     item.done.set()
                 continue
             position, index, slot, empty = item
-            try:
-                if self.error is None:
-                    data = zeros if empty else self.pool[slot]
-                    self.pages.write_page(position, index, data)
+            if self.error is not None:
+                self.frames.release(slot)
+                continue
+            data = zeros if empty else self.pool[slot]
+            try:  # the pages hand the buffer back once it is written
+                self.pages.write_page(position, index, data, partial(release, slot))
             except BaseException as e:
                 self.error = self._explain(e, position)
-            finally:
-                self.frames.release(slot)
 
     def _describe(self, zeros: np.ndarray, frames: int) -> None:
         """Flush the pages written, and update the provisional descriptions
@@ -408,8 +420,8 @@ class TiffBackend(Backend):
                 self.pages.pad_incomplete()
         finally:
             self.pages.live = False
+            self.pages.close()  # its pages use the provisional's descriptors
             self.provisional.close()
-            self.pages.close()
         files = self.files
         if not any(files.pages):  # nothing acquired: leave no unreadable file
             for path in files.paths:
@@ -424,10 +436,8 @@ class TiffBackend(Backend):
                 self.attach_frame_metadata(frame_metadata_records(files.journal))
                 self.meta.build()
                 self.meta.write()
-                for path in files.paths:  # durable at close
-                    fsync_tree(path)
-                if files.companion is not None:
-                    fsync_tree(files.companion)
+                companion = [] if files.companion is None else [files.companion]
+                fsync_files([*files.paths, *companion])  # durable at close
                 self.journal.remove()
             except Exception:
                 if error is None:

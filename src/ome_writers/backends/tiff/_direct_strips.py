@@ -1,0 +1,151 @@
+"""Strips of OME-TIFF pages written with direct I/O, several at once.
+
+A direct write returns once its bytes are on the disk, so strips written one
+after another leave the disk idle while the writer thread lays out the next
+page, and each waits for the device's latency alone. Frames of several
+positions go round-robin to one file per position, so consecutive strips
+belong to different files and can be in flight together: the writer thread
+lays out each page (its IFD, not linked) and hands the strip to
+`DirectStrips`, whose threads write it. A page is finished (linked into its
+file's chain, its buffer handed back) on the writer thread once its strip is
+on the disk, in the order the pages were laid out, so the chain of a file
+only ever reaches complete pages. Strips of one file gain nothing: a write
+that extends a file holds the file's lock until it completes.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from typing import TYPE_CHECKING
+
+from ome_writers._io._direct import pwrite_all, refused
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+
+#: strips in flight at once (one thread each): frames of several positions
+#: come in runs of a few per file, and a file's strips are written in turn
+STRIPS_IN_FLIGHT = 8
+#: ... and of one file: its strips are finished together, and their buffers
+#: handed back together, which a long run in one file would hold up
+FILE_STRIPS_IN_FLIGHT = 2
+
+
+class Strip:
+    """One strip to write: `data` at `offset` of `fd` (opened for direct
+    I/O); `fallback` (the same file, buffered) when the write is refused."""
+
+    __slots__ = ("data", "done", "error", "fallback", "fd", "offset", "refused")
+
+    def __init__(self, fd: int, fallback: int, data: np.ndarray, offset: int) -> None:
+        self.fd = fd
+        self.fallback = fallback
+        self.data = data
+        self.offset = offset
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.refused = False  # written buffered: the filesystem refused it
+
+    def write(self) -> None:
+        try:
+            pwrite_all(self.fd, self.data, self.offset)
+        except OSError as error:
+            if not refused(error):
+                raise
+            self.refused = True
+            pwrite_all(self.fallback, self.data, self.offset)
+
+
+class DirectStrips:
+    """Threads writing strips, at most `depth` submitted and not finished
+    (`FILE_STRIPS_IN_FLIGHT` of one file).
+
+    `submit` hands over a strip, what finishes its page and the page's file;
+    the caller's thread runs the finishers when more than `depth` are
+    pending, and at `drain`: those of the oldest strip's file, together, in
+    the order they were submitted, once all of that file's strips are
+    written (so that the finishers' own writes into the file never wait for
+    a direct write in flight). A finisher receives its `Strip` (with the
+    error of its write, if any) and raises that error itself.
+    """
+
+    def __init__(self, depth: int = STRIPS_IN_FLIGHT) -> None:
+        self.depth = depth
+        self._work: queue.SimpleQueue[Strip | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._pending: deque[tuple[Strip, Callable[[Strip], None], int]] = deque()
+
+    def submit(self, strip: Strip, finish: Callable[[Strip], None], file: int) -> None:
+        """Write `strip` (into file number `file`) on a thread; `finish(strip)`
+        runs once it is written (from a later `submit` or `drain`, which raise
+        what it raises)."""
+        if not self._threads:
+            for _ in range(self.depth):
+                thread = threading.Thread(
+                    target=self._run, name="ome-writers-tiff-strips", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+        if sum(item[2] == file for item in self._pending) >= FILE_STRIPS_IN_FLIGHT:
+            self._finish(file)
+        self._pending.append((strip, finish, file))
+        self._work.put(strip)
+        if len(self._pending) > self.depth:
+            self._finish(self._pending[0][2])
+
+    def drain(self, file: int | None = None) -> None:
+        """Finish every strip submitted (`file`: of that file); the first
+        error raised by a finisher is raised once all are finished."""
+        first: BaseException | None = None
+        while self._pending:
+            if file is not None and all(item[2] != file for item in self._pending):
+                break
+            try:
+                self._finish(self._pending[0][2] if file is None else file)
+            except BaseException as error:
+                first = first or error
+        if first is not None:
+            raise first
+
+    def close(self) -> None:
+        """`drain`, then stop the threads."""
+        try:
+            self.drain()
+        finally:
+            for _ in self._threads:
+                self._work.put(None)
+            for thread in self._threads:
+                thread.join()
+            self._threads.clear()
+
+    def _finish(self, file: int) -> None:
+        """Finish the strips of `file` (raises the first error once every one
+        of them is finished)."""
+        group = [item for item in self._pending if item[2] == file]
+        for strip, _, _ in group:
+            strip.done.wait()
+        self._pending = deque(item for item in self._pending if item[2] != file)
+        first: BaseException | None = None
+        for strip, finish, _ in group:
+            try:
+                finish(strip)
+            except BaseException as error:
+                first = first or error
+        if first is not None:
+            raise first
+
+    def _run(self) -> None:
+        while True:
+            strip = self._work.get()
+            if strip is None:
+                return
+            try:
+                strip.write()
+            except BaseException as error:
+                strip.error = error
+            finally:
+                strip.done.set()
