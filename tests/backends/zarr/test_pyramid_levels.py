@@ -218,3 +218,37 @@ def test_ome_zarr_py_lists_levels(tmp_path: Path, backend: str, case_name: str) 
         levels = settings.pyramid_levels
         expected = [tuple(read_zarr(group / str(k)).data.shape) for k in range(levels)]
         assert shapes == expected
+
+
+@pytest.mark.parametrize(
+    "backend", backend_params(names=["tensorstore", "zarrs-python", "zarr-python"])
+)
+def test_checkpoint_writes_partly_filled_level_chunks(
+    tmp_path: Path, backend: str
+) -> None:
+    # chunks of 8 time points: after 3, every level's chunk is partly filled
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "levels.ome.zarr"),
+        format=backend,
+        dimensions=[
+            _dim("t", 20, chunk_size=8),
+            _dim("z", 4),
+            _dim("y", 18),
+            _dim("x", 14),
+        ],
+        dtype="uint16",
+        pyramid=Pyramid(levels=3, reduce_z=False),
+        loss_window=None,
+    )
+    frames = _frames(12, (18, 14), "uint16").reshape(3, 4, 18, 14)
+    stream = create_stream(settings, checkpoint_seconds=None)
+    try:
+        for frame in frames.reshape(12, 18, 14):
+            stream.append(frame)
+        stream.checkpoint()
+        expected = reference_levels(frames, (False, False, True, True), "mean", 3)
+        for k in range(3):  # read from disk while the stream is open
+            data = read_zarr(Path(settings.output_path) / str(k)).data
+            np.testing.assert_array_equal(data[:3], expected[k], f"level {k}")
+    finally:
+        stream.close()

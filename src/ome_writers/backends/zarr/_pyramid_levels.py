@@ -176,6 +176,7 @@ class LeveledZarrBackend(Backend):
     def checkpoint(self, frames_done: int) -> None:
         self.pipeline.settle()
         for level in self.levels:
+            level.write_provisional()  # partly filled chunks, as level 0's
             level.drain()
             level.declare_written()  # before level 0's sync, which covers it
         self.base.checkpoint(frames_done)
@@ -183,6 +184,7 @@ class LeveledZarrBackend(Backend):
     def make_readable(self, frames_done: int) -> None:
         self.pipeline.settle()
         for level in self.levels:
+            level.write_provisional()
             level.drain()
             level.declare_written()
         # then level 0 as at a visit of its own (its progress record last),
