@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._schema._units import LENGTH_SYMBOLS, TIME_SYMBOLS
@@ -52,9 +53,12 @@ _ATTRIBUTE_ENTITIES = {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
 def escape(data: str, entities: dict[str, str] | None = None) -> str:
     """`data` as XML character data (`entities`: more replacements)."""
     for char, ref in _ENTITIES:
-        data = data.replace(char, ref)
-    for char, ref in (entities or {}).items():
-        data = data.replace(char, ref)
+        if char in data:
+            data = data.replace(char, ref)
+    if entities:
+        for char, ref in entities.items():
+            if char in data:
+                data = data.replace(char, ref)
     return data
 
 
@@ -221,6 +225,23 @@ class ImageText:
 _END_MAP = "    </MapAnnotation>"
 
 
+@lru_cache(maxsize=1024)
+def _key_attribute(key: str) -> str:
+    """`quoteattr` of a MapAnnotation key: the same keys come with every frame."""
+    return quoteattr(key)
+
+
+def _number_json(value: float) -> str:
+    """``json.dumps`` of an int or float, without the encoder's overhead."""
+    if value.__class__ is int:
+        return int.__repr__(value)
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
 def map_annotation(
     ann_id: str,
     namespace: str | None,
@@ -235,8 +256,12 @@ def map_annotation(
         attrs += f" Namespace={quoteattr(namespace)}"
     out = []
     for k, v in values:
-        value = text(json.dumps(v) if as_json else annotation_value(v))
-        key = quoteattr(str(k))
+        kind = v.__class__
+        if kind is float or kind is int:  # JSON of a number needs no escaping
+            value = _number_json(v)
+        else:
+            value = text(json.dumps(v) if as_json else annotation_value(v))
+        key = _key_attribute(k if k.__class__ is str else str(k))
         out.append(
             f"        <M K={key}>{value}</M>" if value else f"        <M K={key}/>"
         )

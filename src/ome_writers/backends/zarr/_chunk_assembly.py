@@ -94,7 +94,8 @@ class ChunkAssembler:
     def _chunk(
         self, position: int, index: tuple[int, ...]
     ) -> tuple[tuple[int, ...], _OpenChunk, tuple[int, ...]]:
-        origin = tuple(i - i % c for i, c in zip(index, self._chunks, strict=True))
+        # called for every frame: comprehensions over lists (lengths match)
+        origin = tuple([i - i % c for i, c in zip(index, self._chunks, strict=False)])
         key = (position, origin)
         chunk = self._open.get(key)
         if chunk is None:
@@ -115,7 +116,7 @@ class ChunkAssembler:
                 )
                 expected = sum(planned(position, cell) for cell in cells)
             chunk = self._open[key] = _OpenChunk(buffer, expected, dirty=dirty)
-        local = tuple(i - o for i, o in zip(index, origin, strict=True))
+        local = tuple([i - o for i, o in zip(index, origin, strict=False)])
         return origin, chunk, local
 
     def add(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
@@ -124,7 +125,9 @@ class ChunkAssembler:
         chunk.buffer[local] = frame
         chunk.written.add(index)
         chunk.changed = True
-        self._count(position, origin, chunk)
+        chunk.received += 1
+        if chunk.received >= chunk.expected:
+            self._complete(position, origin, chunk)
 
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         """Count a skipped frame (zeros) towards its chunk's completion."""
@@ -134,9 +137,14 @@ class ChunkAssembler:
     def _count(self, position: int, origin: tuple[int, ...], chunk: _OpenChunk) -> None:
         chunk.received += 1
         if chunk.received >= chunk.expected:
-            del self._open[(position, origin)]
-            self._clean(origin, chunk)
-            self._flush(position, origin, chunk.buffer)
+            self._complete(position, origin, chunk)
+
+    def _complete(
+        self, position: int, origin: tuple[int, ...], chunk: _OpenChunk
+    ) -> None:
+        del self._open[(position, origin)]
+        self._clean(origin, chunk)
+        self._flush(position, origin, chunk.buffer)
 
     @staticmethod
     def _clean(origin: tuple[int, ...], chunk: _OpenChunk) -> None:
