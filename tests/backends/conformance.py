@@ -896,17 +896,22 @@ class ZarrConformance(BackendConformance):
         else:  # NGFF: time, then channel and custom axes, then space
             rank = {"time": 0, "channel": 1, "space": 3}
             order = sorted(index, key=lambda n: rank.get(_kind(dims[n]), 2))
+        # the layout the settings report: the chosen one, or the default
+        # grouping of small frames
+        stored = {d.name: d for d in settings.array_storage_dimensions}
         for path in zarr_array_paths(settings):
             layout = array_layout(path)
             names = layout.names
             assert names == [*order, *frame_names], path
             chunks = [
-                dims[n].chunk_size or (dims[n].count if n in frame_names else 1)
+                stored[n].chunk_size or (stored[n].count if n in frame_names else 1)
                 for n in names
             ]
+            counts = [stored[n].count for n in names]
             shards = [
-                c * (dims[n].shard_size_chunks or 1)
-                for c, n in zip(chunks, names, strict=True)
+                # a shard holds at most the chunks covering the array
+                c * min(stored[n].shard_size_chunks or 1, -(-(k or 2**62) // c))
+                for c, n, k in zip(chunks, names, counts, strict=True)
             ]
             grid = layout.shards or layout.chunks
             if layout.shards is None and any(
