@@ -126,6 +126,7 @@ LAYERS = [
     ("_io",),
     ("metadata",),
     ("backends",),
+    ("labels", "tables"),
     ("_stream",),
     ("adapters", "_useq"),
     ("reading",),

@@ -2,7 +2,8 @@
 
 `validate_document` checks one group's attributes against a schema;
 `validate_dataset` checks every group of a written dataset against the schema
-its metadata names (image, plate, well, bioformats2raw, series, scene).
+its metadata names (image, label, plate, well, bioformats2raw, series,
+scene); a ``labels`` group, for which there is no schema, lists names.
 
 A time-coordinates field (a multiscale group below an image's
 ``coordinateTransformations`` group) has one time axis and one coordinate axis:
@@ -59,6 +60,7 @@ def validate_document(attributes: dict[str, Any], name: str) -> None:
 #: which schema a group's ``ome`` key selects
 KEYS = {
     "multiscales": "image",
+    "image-label": "label",
     "plate": "plate",
     "well": "well",
     "bioformats2raw.layout": "bf2raw",
@@ -89,6 +91,8 @@ def only_space_axes_rule_fails(attributes: dict[str, Any]) -> bool:
 
 
 FIELD = "time field (image.schema but its space-axes rule)"
+#: a ``labels`` group: the 0.6rc0 schemas have none for it
+LABELS = "labels group (a version and the label images' names)"
 
 
 def validate_dataset(root: Path) -> dict[str, list[str]]:
@@ -106,6 +110,12 @@ def validate_dataset(root: Path) -> dict[str, list[str]]:
         if "coordinateTransformations" in path.split("/"):
             assert only_space_axes_rule_fails(attributes), path
             checked[path] = [FIELD]
+            continue
+        if set(ome) == {"version", "labels"}:
+            labels = ome["labels"]
+            assert labels, path
+            assert all(isinstance(n, str) for n in labels), path
+            checked[path] = [LABELS]
             continue
         names = [name for key, name in KEYS.items() if key in ome]
         assert names, f"{path}: no OME-Zarr metadata in {sorted(ome)}"

@@ -17,7 +17,13 @@ def test_bench_s3_rows(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(argv) == 0
     rows = {r["target"]: r for r in json.loads(capsys.readouterr().out)}
     # TIFF is never written to object storage: no S3 row for it
-    assert set(rows) == {"disk", "ours:zarr-python", "s3:zarr-python", "ours:tifffile"}
+    assert set(rows) == {
+        "ceiling",
+        "disk",
+        "ours:zarr-python",
+        "s3:zarr-python",
+        "ours:tifffile",
+    }
     s3 = rows["s3:zarr-python"]
     assert "error" not in s3, s3
     assert s3["frames"] == rows["ours:zarr-python"]["frames"] > 0

@@ -137,6 +137,7 @@ def test_quick_run_with_readers(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*argv, "--no-raw", "--readers", "2", "--json", "-q"]) == 0
     rows = {r["target"]: r for r in json.loads(capsys.readouterr().out)}
     assert set(rows) == {
+        "ceiling",
         "disk",
         "ours:tensorstore",
         "served:tensorstore",
@@ -165,12 +166,13 @@ def test_quick_run_with_readers(capsys: pytest.CaptureFixture[str]) -> None:
 def test_runs_with_readers_alternate_with_those_without() -> None:
     plan = [("f", t) for t in targets_for("f", ["tensorstore"], False, None, False, 8)]
     assert plan == [
+        ("f", "ceiling"),
         ("f", "disk"),
         ("f", "ours:tensorstore"),
         ("f", "served:tensorstore"),
     ]
     assert run_order(plan, 0) == plan
-    assert run_order(plan, 1) == [plan[0], plan[2], plan[1]]
+    assert run_order(plan, 1) == [*plan[:2], plan[3], plan[2]]
     # scenarios of several images or positions have no such rows
     assert "served:tensorstore" not in targets_for(
         "e", ["tensorstore"], False, None, False, 8

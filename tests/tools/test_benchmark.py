@@ -43,7 +43,7 @@ def test_quick_run_json(capsys: pytest.CaptureFixture[str]) -> None:
     rows = json.loads(capsys.readouterr().out)
     targets = {(r["scenario"], r["target"]) for r in rows}
     for name in "af":
-        assert (name, "disk") in targets
+        assert (name, "ceiling") in targets and (name, "disk") in targets
         assert (name, "raw:tensorstore") in targets
         assert (name, "raw:tifffile") in targets
         assert (name, "ours:tensorstore") in targets
@@ -51,7 +51,11 @@ def test_quick_run_json(capsys: pytest.CaptureFixture[str]) -> None:
     for row in rows:
         assert "error" not in row, row
         assert row["fps"] > 0 and row["gbps_sync"] > 0
+        if row["target"] == "ceiling":
+            assert row["ceiling_prealloc_gbps"] > 0 and row["ceiling_per_file_gbps"] > 0
+            continue
         assert row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+        assert row["vs_ceiling"] > 0
         if row["target"].startswith("ours:"):
             assert "vs_other_sync" in row and "vs_disk" in row and "vs_raw" in row
 
@@ -105,7 +109,7 @@ def test_ratios_pair_the_rows_of_each_repeat() -> None:
 
 def test_repeats_alternate_which_version_runs_first() -> None:
     """The compared version runs right after ours in even repeats and right
-    before it in odd ones; the plain write stays first (paced runs need its
+    before it in odd ones; the ceiling stays first (paced runs need its
     rate) and every row runs once per repeat."""
     plan = [
         (name, target)
@@ -117,7 +121,7 @@ def test_repeats_alternate_which_version_runs_first() -> None:
     assert sorted(odd) == sorted(plan)
     for name in ("a", "e"):
         rows = [target for n, target in odd if n == name]
-        assert rows[0] == "disk"
+        assert rows[:2] == ["ceiling", "disk"]
         for backend in ("tensorstore", "tifffile"):
             i = rows.index(f"ours:{backend}")
             assert rows[i - 1] == f"other:{backend}"
@@ -129,7 +133,7 @@ def test_raw_baselines_run_apart_from_the_compared_pairs(
 ) -> None:
     """Every repeat of the compared rows runs before any raw baseline (raw
     tensorstore's read-modify-write slows the runs after it); a paced
-    baseline uses the plain write of its own repeat."""
+    baseline uses the ceiling of its own repeat."""
     from ome_writers.tools.bench import _cli, _plan
 
     order: list[tuple[str, float | None]] = []
@@ -139,7 +143,7 @@ def test_raw_baselines_run_apart_from_the_compared_pairs(
         job: dict[str, Any], compare: str | None, timeout: float
     ) -> dict[str, Any]:
         order.append((job["target"], job["fps"]))
-        rate = float(next(plain)) if job["target"] == "disk" else 1.0
+        rate = float(next(plain)) if job["target"] == "ceiling" else 1.0
         gbps = {"gbps_sync": rate, "gbps_close": rate, "gbps_total": rate}
         return {**gbps, "gb": 1.0, "frames": 1, "fps": rate}
 
@@ -151,25 +155,29 @@ def test_raw_baselines_run_apart_from_the_compared_pairs(
     _plan._run_plan(args, plan, None)
     targets = [target for target, _ in order]
     pair = ["ours:tensorstore", "other:tensorstore"]
-    assert targets[:6] == ["disk", *pair, "disk", *pair[::-1]]
-    raw = order[6:]
+    head = ["ceiling", "disk"]
+    assert targets[:8] == [*head, *pair, *head, *pair[::-1]]
+    assert [fps for target, fps in order[:8] if target in head] == [None] * 4
+    raw = order[8:]
     assert [t for t, _ in raw] == [
         f"raw:{lib}" for lib in ("tensorstore", "acquire-zarr", "tifffile")
     ] * 2
-    # plain writes of 10 and 11 frames/s in repeats 1 and 2, paced at half
+    # ceilings of 10 and 11 frames/s in repeats 1 and 2, paced at half
     assert [fps for _, fps in raw] == [5.0] * 3 + [5.5] * 3
 
 
-def test_paced_at_a_fraction_of_the_plain_write(
+def test_paced_at_a_fraction_of_the_ceiling(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     argv = ["--quick", "-s", "f", "--backends", "tensorstore", "--no-raw"]
     assert main([*argv, "--paced", "0.5", "--json", "-q"]) == 0
     rows = {r["target"]: r for r in json.loads(capsys.readouterr().out)}
-    plain = rows["disk"]
-    plain_fps = plain["gbps_sync"] / plain["gb"] * plain["frames"]
-    assert "offered_fps" not in plain  # the reference runs unpaced
-    assert rows["ours:tensorstore"]["offered_fps"] == pytest.approx(0.5 * plain_fps)
+    ceiling = rows["ceiling"]
+    ceiling_fps = ceiling["gbps_sync"] / ceiling["gb"] * ceiling["frames"]
+    # the references run unpaced
+    assert "offered_fps" not in ceiling and "offered_fps" not in rows["disk"]
+    offered = rows["ours:tensorstore"]["offered_fps"]
+    assert offered == pytest.approx(0.5 * ceiling_fps)
     assert "late_frames" in rows["ours:tensorstore"]
 
 
@@ -274,6 +282,7 @@ def test_plot_from_synthetic_rows(tmp_path: Path) -> None:
         }
 
     rows = [
+        {"scenario": "a", "target": "ceiling", "gbps_sync": 0.9, "direct_io": True},
         sampled("disk", 0.4),
         sampled("ours:tensorstore", 0.5, version="0.4.0"),
         sampled("ours:tifffile", 0.35, version="0.4.0"),
@@ -309,7 +318,9 @@ def test_plot_after_a_run_and_from_saved_rows(
     saved.write_text(capsys.readouterr().out)
     assert after_run.read_bytes().startswith(PNG)
     rows = json.loads(saved.read_text())
-    for row in rows:  # every append of the run, in order (fewer than 2000)
+    # every append of the run, in order (fewer than 2000); the ceiling
+    # appends nothing
+    for row in (r for r in rows if r["target"] != "ceiling"):
         assert len(row["latencies_ms"]) == row["frames"]
         assert max(row["latencies_ms"]) == pytest.approx(row["max_ms"], rel=1e-3)
     loaded = tmp_path / "loaded.png"
@@ -371,15 +382,21 @@ def test_compare_runs_the_other_interpreters_own_package(
     assert calls[-1]["env"] is None
 
 
-def test_worker_runs_without_this_package(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "target", "frames"), [("f", "disk", 125), ("d", "ceiling", 50)]
+)
+def test_worker_runs_without_this_package(
+    tmp_path: Path, name: str, target: str, frames: int
+) -> None:
     """With --compare the worker script runs under another ome-writers version,
     which has no `ome_writers.tools.bench`: loading the measuring side must
-    import nothing of ome-writers (here not importable at all)."""
+    import nothing of ome-writers (here not importable at all), nor may the
+    ceiling, which needs no ome-writers."""
     import subprocess
 
     from ome_writers.tools.bench._plan import WORKER_SCRIPT
 
-    job = {"scenario": "f", "target": "disk", "quick": True, "dir": str(tmp_path)}
+    job = {"scenario": name, "target": target, "quick": True, "dir": str(tmp_path)}
     code = (
         "import runpy, sys; sys.modules['ome_writers'] = None; "
         "runpy.run_path(sys.argv[1], run_name='__main__')"
@@ -393,4 +410,4 @@ def test_worker_runs_without_this_package(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     row = json.loads(proc.stdout.splitlines()[-1])
-    assert row["frames"] == 125 and row["gbps_sync"] > 0
+    assert row["frames"] == frames and row["gbps_sync"] > 0

@@ -294,3 +294,24 @@ def resolve_format(value: Any, root_path: str) -> Any:
         stacklevel=4,
     )
     return _format_from_string(record.name, "")
+
+
+def check_zarr_format(fmt: Any, dimensions: Any, positions: Any) -> None:
+    """Zarr v2 (OME-Zarr 0.4) has no shards: raise `ValueError` when a
+    dimension (of the acquisition or a position's own) asks for them."""
+    if not isinstance(fmt, OmeZarrFormat) or fmt.zarr_format != 2:
+        return
+    own = (p.dimensions or () for p in positions)
+    sharded = sorted(
+        {
+            d.name
+            for d in (*dimensions, *(d for dims in own for d in dims))
+            if d.shard_size_chunks
+        }
+    )
+    if sharded:
+        raise ValueError(
+            f"OME-Zarr {fmt.ngff_version} is stored as Zarr v2, which has no "
+            f"shards: remove shard_size_chunks from {sharded}, or write "
+            "ngff_version='0.5'"
+        )

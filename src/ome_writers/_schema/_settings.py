@@ -18,6 +18,7 @@ from ome_writers._schema._format import (
     OmeTiffFormat,
     OmeZarrFormat,
     ScratchFormat,
+    check_zarr_format,
     resolve_format,
 )
 from ome_writers._schema._geometry import AcquisitionGeometry
@@ -26,7 +27,7 @@ from ome_writers._schema._geometry_checks import (
     check_position_dimensions,
     check_series,
 )
-from ome_writers._schema._labels import LabelImage, labels_problem
+from ome_writers._schema._labels import LabelImage, label_settings, labels_problem
 from ome_writers._schema._object_storage import OBJECT_SCHEMES, S3Options, url_scheme
 from ome_writers._schema._plate import Plate
 from ome_writers._schema._pyramid import Pyramid, check_levels
@@ -37,8 +38,6 @@ from ome_writers._schema._size_estimate import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from typing_extensions import Self
 
 Format = Annotated[
@@ -231,7 +230,7 @@ class AcquisitionSettings(SettingsModel):
             check_position_dimensions(geometry)
             check_frame_order(geometry)
             self._check_pyramid()
-            self._check_zarr_format()
+            check_zarr_format(self.format, self.dimensions, self.positions)
             problem = labels_problem(self, self.labels)
             if problem:
                 raise ValueError(problem)
@@ -314,26 +313,6 @@ class AcquisitionSettings(SettingsModel):
                     f"must be from 1 to {width}"
                 )
 
-    def _check_zarr_format(self) -> None:
-        """Zarr v2 (OME-Zarr 0.4) has no shards."""
-        fmt = self.format
-        if not isinstance(fmt, OmeZarrFormat) or fmt.zarr_format != 2:
-            return
-        own = (p.dimensions or () for p in self.positions)
-        sharded = sorted(
-            {
-                d.name
-                for d in (*self.dimensions, *(d for dims in own for d in dims))
-                if d.shard_size_chunks
-            }
-        )
-        if sharded:
-            raise ValueError(
-                f"OME-Zarr {fmt.ngff_version} is stored as Zarr v2, which has no "
-                f"shards: remove shard_size_chunks from {sharded}, or write "
-                "ngff_version='0.5'"
-            )
-
     def _check_storage_order(self) -> None:
         order = self.storage_order
         if not isinstance(order, list):
@@ -402,10 +381,6 @@ class AcquisitionSettings(SettingsModel):
                 "OME-TIFF pyramid levels are SubIFDs of each 2D page and cannot "
                 "reduce z: use reduce_z=False, or write OME-Zarr"
             )
-
-    def labels_problem(self, labels: Sequence[LabelImage]) -> str | None:
-        """Why `labels` cannot be written beside these settings' frames, or None."""
-        return labels_problem(self, labels)
 
     def validate_stream_ready(self) -> bool:
         """Raise `ValueError` unless dimensions and dtype are set."""
@@ -518,10 +493,8 @@ class AcquisitionSettings(SettingsModel):
         """
         self.validate_stream_ready()
         estimate = estimate_size(self.geometry, self.compression, self.plate)
-        if not self.labels or self.labels_problem(self.labels):
+        if not self.labels or labels_problem(self, self.labels):
             return estimate
-        from ome_writers.labels._geometry import label_settings
-
         part = labels_part(
             self.geometry,
             [

@@ -716,6 +716,83 @@ class OMEStream:
                 self._raise_unusable("set channel display")
             self._display.set(index, color=hexcolor, limits=limits, visible=shown)
 
+    def write_row(
+        self, table: str, row: Mapping[str, Any], *, frame: int | None = None
+    ) -> None:
+        """Add one row of per-frame results (analysis) to table `table`.
+
+        Rows are kept in memory and written as Parquet part files at the next
+        loss-window visit (or checkpoint) and at close: OME-Zarr
+        ``<root>/tables/<table>/``, OME-TIFF ``<stem>.tables/<table>/`` beside
+        the file(s), scratch ``<root_path>/tables/<table>/`` (in memory
+        without a root path). Each row is stored after key columns: ``frame``,
+        ``position`` and the frame's index along every other non-frame
+        dimension, by name. Needs pyarrow (``ome-writers[tables]``).
+
+        Parameters
+        ----------
+        table : str
+            The table's name: letters, digits, ``_`` and ``-``.
+        row : Mapping[str, Any]
+            Column name -> value: int, float, bool, str, a list of numbers,
+            or None (a missing value; not in a table's first row). The first
+            row fixes the columns and their types.
+        frame : int, optional
+            The acquisition-order number of the frame the row belongs to
+            (default: the last frame appended).
+
+        Raises
+        ------
+        ValueError
+            A bad table name, no frame appended yet, a column named like a key
+            column, or a row whose columns or types differ from the first
+            row's (nothing of it is kept).
+        IndexError
+            `frame` was not appended yet.
+        ImportError
+            pyarrow is not installed.
+        StreamClosedError
+            The stream is closed.
+        """
+        from ome_writers.tables._writer import write_row
+
+        with self._lock:
+            if self._closed or self._failure is not None:
+                self._raise_unusable("write a table row")
+            n = self._n - 1 if frame is None else operator.index(frame)
+            if n < 0 and frame is None:
+                raise ValueError("write_row: no frame appended yet (pass frame=)")
+            if not 0 <= n < self._n:
+                raise IndexError(
+                    f"write_row: frame {n} was not appended yet ({self._n} so far)"
+                )
+            write_row(
+                self._settings,
+                self._output_paths,
+                self._companions,
+                self._router,
+                table,
+                row,
+                n,
+            )
+
+    def read_table(self, table: str) -> Any:
+        """Every row of table `table` written so far, as a `pyarrow.Table`.
+
+        Raises
+        ------
+        KeyError
+            No row was written to that table.
+        """
+        from ome_writers.tables._schema import check_table_name
+        from ome_writers.tables._writer import TableWriter
+
+        with self._lock:
+            writer = self._companions.get(f"table:{check_table_name(table)}")
+        if not isinstance(writer, TableWriter):
+            raise KeyError(f"No table {table!r} in this stream")
+        return writer.read()
+
     # ------------------------------------------------------------------- labels
 
     def add_labels(self, label: LabelImage | Mapping[str, Any]) -> None:
@@ -779,9 +856,12 @@ class OMEStream:
             The plane's shape or values do not fit; nothing is written.
         """
         with self._lock:
+            image = self._label_set().image(name)
+        # checked and reduced without the lock: appends go on meanwhile
+        planes = image.reduced(image.plane(data))
+        with self._lock:
             if self._closed or self._failure is not None:
                 self._raise_unusable("write a label")
-            labels = self._label_set()
             n = self._n - 1 if frame is None else operator.index(frame)
             if not 0 <= n < self._n:
                 raise IndexError(
@@ -789,13 +869,11 @@ class OMEStream:
                     f"appended yet ({self._n} frames so far)"
                 )
             position, index = self._route(n)
-            image = labels.image(name)
-            plane = image.plane(data)  # checked before anything is written
             try:
-                image.write(position, index, plane)
+                image.write(position, index, planes)
             except Exception as e:
                 self._fail(e)
-            labels.written()
+            self._label_set().written()
 
     def set_label_properties(
         self, name: str, properties: Mapping[int, Mapping[str, Any]]
@@ -861,6 +939,7 @@ class OMEStream:
         strict: bool = False,
         position: int | None = None,
         level: int = 0,
+        label: str | None = None,
     ) -> StreamView:
         """A live, read-only array view over everything written so far.
 
@@ -883,6 +962,19 @@ class OMEStream:
             `AcquisitionSettings.pyramid`): the same dimensions and order, with
             reduced axes ceil-divided by ``2**level``. A level shows a block
             once its level-0 frames have arrived.
+        label : str, optional
+            View the label image of that name instead of the frames: the same
+            dimensions (the channel axis of size 1 without coordinates, unless
+            the label image is per channel), the same extents as the frames
+            acquired; a plane reads as written as soon as `write_label`
+            returns, and as 0 until then.
+
+        Raises
+        ------
+        KeyError
+            No label image `label`.
+        ValueError
+            `label` given for a stream that cannot have label images.
         """
         from ome_writers._stream._view import StreamView
 
@@ -892,6 +984,7 @@ class OMEStream:
             strict=strict,
             position=position,
             level=level,
+            label=label,
         )
 
 

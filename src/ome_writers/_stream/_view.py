@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from ome_writers._schema import AcquisitionSettings
     from ome_writers._stream._coords import CoordNotifier, ExtentTracker
     from ome_writers.backends._base import Backend
+    from ome_writers.labels._writer import LabelSet
+
+    #: ``(level, position, storage key) -> array``: what a view reads from
+    LevelReader = Callable[[int, int, Any], np.ndarray]
+
+
+class LiveExtents(Protocol):
+    """Live extents of the view's dimensions after `n` frames."""
+
+    def extents(self, n: int) -> tuple[int, ...]: ...
 
 
 class ViewedStream(Protocol):
@@ -42,6 +52,8 @@ class ViewedStream(Protocol):
     def closed(self) -> bool: ...
 
     def _get_notifier(self) -> CoordNotifier: ...
+
+    def _label_set(self) -> LabelSet: ...
 
 
 class StreamView:
@@ -64,7 +76,8 @@ class StreamView:
 
     _stream: ViewedStream
     _backend: Backend
-    _tracker: ExtentTracker
+    _read_level: LevelReader  # the frames' backend, or a label image's arrays
+    _tracker: LiveExtents
     _dynamic: bool
     _strict: bool
     _dims: tuple[str, ...]
@@ -92,6 +105,7 @@ class StreamView:
         strict: bool = False,
         position: int | None = None,
         level: int = 0,
+        label: str | None = None,
     ) -> StreamView:
         """Create a view of `stream` (same as ``stream.view(...)``)."""
         return cls._from_stream(
@@ -100,6 +114,7 @@ class StreamView:
             strict=strict,
             position=position,
             level=level,
+            label=label,
         )
 
     @classmethod
@@ -111,8 +126,13 @@ class StreamView:
         strict: bool,
         position: int | None = None,
         level: int = 0,
+        label: str | None = None,
     ) -> StreamView:
         settings = stream._settings
+        tracker: LiveExtents = stream._tracker
+        read_level: LevelReader = stream._backend.read_level
+        if label is not None:
+            settings, tracker, read_level = _label_source(stream, label)
         geometry = settings.geometry
         n_positions = len(geometry.positions)
         if position is not None and not 0 <= position < n_positions:
@@ -125,7 +145,6 @@ class StreamView:
                 f"Pyramid level {level} does not exist: the stream writes "
                 f"{n_levels} level{'s' if n_levels > 1 else ''} (0..{n_levels - 1})"
             )
-        tracker = stream._tracker
         if level:
             self = object.__new__(StreamView)
             view_dims, storage_dims, extents = _level_geometry(
@@ -186,6 +205,7 @@ class StreamView:
         self._stream = stream
         self._backend = stream._backend
         self._backend.enable_live_reads()
+        self._read_level = read_level
         self._tracker = tracker
         self._dynamic = dynamic_shape
         self._strict = strict
@@ -345,9 +365,7 @@ class StreamView:
         ]
         with self._stream._lock:
             if not series:
-                data = self._backend.read_level(
-                    self._level, self._position, storage_key
-                )
+                data = self._read_level(self._level, self._position, storage_key)
             else:  # one read per image (position, series combination)
                 picks = [resolved[i] for i in series]
                 ranges = [
@@ -355,7 +373,7 @@ class StreamView:
                     for k in picks
                 ]
                 parts = [
-                    self._backend.read_level(
+                    self._read_level(
                         self._level,
                         sum(
                             i * s
@@ -446,11 +464,46 @@ class FramesView(StreamView):
         return np.zeros(sizes, dtype=self._dtype)
 
 
+class _CappedExtents:
+    """The image's live extents, each at most a label image's size (its
+    channel axis has one index unless the label image is per channel)."""
+
+    def __init__(self, tracker: ExtentTracker, caps: Sequence[int | None]) -> None:
+        self._tracker = tracker
+        self._caps = tuple(caps)
+
+    def extents(self, n: int) -> tuple[int, ...]:
+        return tuple(
+            e if cap is None else min(e, cap)
+            for e, cap in zip(self._tracker.extents(n), self._caps, strict=True)
+        )
+
+
+def _label_source(
+    stream: ViewedStream, name: str
+) -> tuple[AcquisitionSettings, LiveExtents, LevelReader]:
+    """A label image's settings, live extents and reader, for its view."""
+    labels = stream._label_set()
+    image = labels.image(name)
+    settings = image.settings
+    caps = [
+        None if mine.count == theirs.count else mine.count
+        for mine, theirs in zip(
+            settings.dimensions, stream._settings.dimensions, strict=True
+        )
+    ]
+
+    def read(level: int, position: int, key: Any) -> np.ndarray:
+        return labels.read(name, position, key, level)
+
+    return settings, _CappedExtents(stream._tracker, caps), read
+
+
 def _level_geometry(
     settings: AcquisitionSettings,
     level: int,
     position: int | None,
-    tracker: ExtentTracker,
+    tracker: LiveExtents,
 ) -> tuple[
     tuple[Dimension, ...], tuple[Dimension, ...], Callable[[int], tuple[int, ...]]
 ]:

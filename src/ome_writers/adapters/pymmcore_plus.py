@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +24,7 @@ from ome_writers._schema import AcquisitionSettings, Dimension, Position
 from ome_writers._stream._ome_stream import create_stream
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable
     from pathlib import Path
 
     from ome_writers._stream._ome_stream import OMEStream
@@ -217,6 +219,13 @@ class OMEWriterHandler:
         self._overrides = dimension_overrides
         self._stream: OMEStream | None = None
         self.settings: AcquisitionSettings | None = None
+        self._frames = _EventFrames()
+        # writes (rows, label planes) of events whose frames are not appended
+        # yet, by event key
+        self._waiting: dict[
+            tuple[tuple[str, int], ...], list[Callable[[OMEStream, int], None]]
+        ] = {}
+        self._lock = threading.Lock()
 
     @property
     def stream(self) -> OMEStream | None:
@@ -240,6 +249,8 @@ class OMEWriterHandler:
                 self._base, sequence, meta, self._overrides
             )
         self.settings = settings
+        with self._lock:  # writes waiting for this sequence's frames stay
+            self._frames = _EventFrames()
         self._stream = create_stream(settings, check_space=self._check_space)
         self._stream.set_global_metadata(
             NAMESPACE, {"summary_metadata": summary_to_json(meta)}
@@ -249,12 +260,181 @@ class OMEWriterHandler:
         """Append one frame with its metadata."""
         if self._stream is None:
             raise RuntimeError("frameReady before sequenceStarted")
-        self._stream.append(img, frame_metadata=frame_metadata(meta, event))
+        stream = self._stream
+        stream.append(img, frame_metadata=frame_metadata(meta, event))
+        with self._lock:
+            frame = self._frames.add(event)
+            waiting = self._waiting.pop(_event_key(event), []) if self._waiting else []
+        for write in waiting:
+            try:
+                write(stream, frame)
+            except (ValueError, TypeError, KeyError):  # the frame must still go on
+                logger.exception("A write held for frame %d failed", frame)
+
+    def frame_of(self, event: Any) -> int:
+        """The frame number `event` was appended as (its acquisition order).
+
+        `event` is a useq ``MDAEvent`` or its ``index`` mapping (e.g.
+        ``{"t": 2, "c": 0}``; axes left out are 0).
+
+        Raises
+        ------
+        KeyError
+            No frame of that event has been appended in this sequence.
+        """
+        with self._lock:
+            return self._frames.frame_of(event)
+
+    def write_label(self, name: str, data: Any, event: Any) -> None:
+        """Write the label plane of `event`'s frame (`OMEStream.write_label`).
+
+        Call it from an analysis connected to ``core.mda.events.frameReady``,
+        at that frame or any later one. pymmcore-plus may call this handler
+        after the analysis (on its own thread): a plane whose frame is not
+        appended yet is kept (copied) and written as soon as it is.
+
+        Raises
+        ------
+        KeyError
+            No label image `name`.
+        ValueError, TypeError
+            The plane does not fit (planes kept for later are checked when
+            they are written: the error is then logged).
+        """
+        plane = np.asarray(data)
+
+        def later() -> Callable[[OMEStream, int], None]:
+            kept = plane.copy()  # the caller may reuse its buffer meanwhile
+            return lambda stream, frame: stream.write_label(name, kept, frame=frame)
+
+        self._at_frame(
+            event,
+            lambda stream, frame: stream.write_label(name, plane, frame=frame),
+            later,
+        )
+
+    def write_row(self, table: str, row: Mapping[str, Any], *, event: Any) -> None:
+        """Add a row of per-frame results for the frame of `event` (a
+        ``useq.MDAEvent``) to table `table` (see `OMEStream.write_row`).
+
+        Call it from a ``frameReady`` callback. pymmcore-plus may call this
+        handler after the callback (on its own thread): a row whose frame
+        is not appended yet is kept and written as soon as the frame is.
+
+        Raises
+        ------
+        ValueError
+            A bad table name or row (rows kept for later are checked when
+            they are written: the error is then logged).
+        """
+        values = dict(row)
+        self._at_frame(
+            event, lambda stream, frame: stream.write_row(table, values, frame=frame)
+        )
+
+    def _at_frame(
+        self,
+        event: Any,
+        write: Callable[[OMEStream, int], None],
+        later: Callable[[], Callable[[OMEStream, int], None]] | None = None,
+    ) -> None:
+        """`write(stream, frame)` for `event`'s frame now if it was appended,
+        else (what `later()` returns) once it is."""
+        with self._lock:
+            stream = self._stream
+            frame = self._frames.find(event)
+            if frame is None or stream is None:
+                kept = write if later is None else later()
+                self._waiting.setdefault(_event_key(event), []).append(kept)
+                return
+        write(stream, frame)
 
     def sequenceFinished(self, sequence: Any) -> None:
         """Close the stream (also after a cancelled run)."""
+        with self._lock:
+            lost = sum(len(writes) for writes in self._waiting.values())
+            self._waiting.clear()
+        if lost:
+            logger.warning(
+                "%d table row(s) or label plane(s) not written: their events' "
+                "frames never arrived",
+                lost,
+            )
         if self._stream is not None:
             self._stream.close()
+
+
+class _EventFrames:
+    """Event index -> frame number of the frames appended in one sequence.
+
+    A key is the event's index values in the order its axes were first seen,
+    trailing zeros dropped (so an axis that appears later keeps the earlier
+    keys valid): a tuple of small ints per frame.
+    """
+
+    def __init__(self) -> None:
+        self._axes: dict[str, int] = {}
+        self._numbers: dict[tuple[int, ...], int] = {}
+        self._count = 0
+
+    def _key(self, index: Mapping[str, int], *, learn: bool) -> tuple[int, ...] | None:
+        values = [0] * len(self._axes)
+        for axis, value in index.items():
+            slot = self._axes.get(axis)
+            if slot is None:
+                if not value:
+                    continue
+                if not learn:
+                    return None  # an axis no appended frame had
+                slot = self._axes[axis] = len(self._axes)
+                values.append(0)
+            values[slot] = int(value)
+        while values and not values[-1]:
+            values.pop()
+        return tuple(values)
+
+    def add(self, event: Any) -> int:
+        """Record `event`'s frame as the next one; its number."""
+        number = self._count
+        index = getattr(event, "index", None)
+        if index is not None:
+            key = self._key(index, learn=True)
+            assert key is not None
+            self._numbers[key] = number
+        self._count += 1
+        return number
+
+    def find(self, event: Any) -> int | None:
+        """The frame number of `event`, or None if none was appended."""
+        try:
+            return self.frame_of(event)
+        except KeyError:
+            return None
+
+    def frame_of(self, event: Any) -> int:
+        index = getattr(event, "index", event)
+        if not isinstance(index, Mapping):
+            raise TypeError(
+                f"frame_of takes a useq MDAEvent or its index mapping, not "
+                f"{type(event).__name__}"
+            )
+        key = self._key(index, learn=False)
+        number = None if key is None else self._numbers.get(key)
+        if number is None:
+            raise KeyError(
+                f"no frame of the event with index {dict(index)} has been appended "
+                f"in this sequence ({self._count} frames so far)"
+            )
+        return number
+
+
+def _event_key(event: Any) -> tuple[tuple[str, int], ...]:
+    """What identifies an event's frame: its index along every axis (axes
+    at 0 left out, as `_EventFrames` does)."""
+    index = getattr(event, "index", event)
+    if not isinstance(index, Mapping):
+        return ()
+    return tuple(sorted((str(k), int(v)) for k, v in index.items() if v))
 
 
 # --------------------------------------------------------------- camera buffer

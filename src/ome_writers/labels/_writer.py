@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers._schema._labels import labels_problem
+from ome_writers._schema._labels import channel_axis, label_settings, labels_problem
 from ome_writers._schema._pyramid import level_dimensions
 from ome_writers.backends.zarr._arrays import ZarrArrays
 from ome_writers.labels._documents import label_documents, label_path
-from ome_writers.labels._geometry import channel_axis, label_settings
 from ome_writers.labels._reduce import reduce_labels
 from ome_writers.metadata._ngff import ngff_version
 from ome_writers.metadata._zarr_groups import write_groups
@@ -31,6 +30,10 @@ if TYPE_CHECKING:
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings, LabelImage
     from ome_writers.backends.zarr._array_writer import WriterFactory
+
+
+#: cells remembered between drains (a drain forgets them)
+_MAX_IN_FLIGHT = 4096
 
 
 class _LabelArrays:
@@ -68,6 +71,9 @@ class _LabelArrays:
             )
             for level in range(self.settings.pyramid_levels)
         ]
+        # cells written since the last drain: writes in flight may land in
+        # any order, so a cell written again waits for the earlier write
+        self._in_flight: set[tuple[int, tuple[int, ...]]] = set()
 
     def plane(self, data: Any) -> np.ndarray:
         """`data` as a label plane of this image (checked, cast losslessly)."""
@@ -91,13 +97,28 @@ class _LabelArrays:
             )
         return plane
 
-    def write(self, position: int, index: tuple[int, ...], plane: np.ndarray) -> None:
+    def reduced(self, plane: np.ndarray) -> list[np.ndarray]:
+        """`plane` at every level, level 0 first."""
+        planes = [plane]
+        for _ in self.levels[1:]:
+            planes.append(reduce_labels(planes[-1], self.label.downsample))
+        return planes
+
+    def write(
+        self, position: int, index: tuple[int, ...], planes: list[np.ndarray]
+    ) -> None:
+        """Write a plane's `reduced` levels at the label index of the frame
+        index `index`."""
         axis = self.channel_axis
         if axis is not None:
             index = (*index[:axis], 0, *index[axis + 1 :])
-        for k, arrays in enumerate(self.levels):
-            if k:
-                plane = reduce_labels(plane, self.label.downsample)
+        cell = (position, index)
+        if cell in self._in_flight or len(self._in_flight) >= _MAX_IN_FLIGHT:
+            for arrays in self.levels:
+                arrays.drain()
+            self._in_flight.clear()
+        self._in_flight.add(cell)
+        for arrays, plane in zip(self.levels, planes, strict=True):
             arrays.write(position, index, plane)
 
 

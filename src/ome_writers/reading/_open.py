@@ -12,6 +12,7 @@ from ome_writers.reading._view import make_view
 if TYPE_CHECKING:
     import os
 
+    from ome_writers._io._object_store import DatasetPath
     from ome_writers._schema._object_storage import S3Options
     from ome_writers.reading._source import Source
     from ome_writers.reading._view import DatasetView
@@ -80,7 +81,26 @@ def open(
             if not live or time.monotonic() > deadline:
                 raise ValueError(str(e)) from e
             time.sleep(min(poll_interval, 0.05))
-    return make_view(source, live=live, level=level, poll_interval=poll_interval)
+    tables = _tables_root(location, source)
+    return make_view(
+        source, live=live, level=level, poll_interval=poll_interval, tables=tables
+    )
+
+
+def _tables_root(location: Location, source: Source) -> DatasetPath | None:
+    """Where a dataset's tables are: ``<root>/tables`` of an OME-Zarr
+    directory or bucket prefix, ``<stem>.tables`` beside OME-TIFF files."""
+    from ome_writers.reading._tiff_files import find_tiff
+    from ome_writers.reading._zarr import ZarrSource
+    from ome_writers.tables._read import tiff_tables_dir
+
+    root = location.root
+    if not isinstance(root, Path):
+        return root / "tables"
+    if isinstance(source, ZarrSource):
+        # a single-file OME-Zarr (.ozx) holds no tables
+        return None if root.is_file() else root / "tables"
+    return tiff_tables_dir(find_tiff(root))
 
 
 def _not_described() -> tuple[type[Exception], ...]:

@@ -86,6 +86,16 @@ class Source(ABC):
         """Read `key` of `level` (inside the valid extent); integer items
         drop their dimension."""
 
+    def label_names(self) -> list[str]:
+        """Names of the label images of the images read (none outside
+        OME-Zarr)."""
+        return []
+
+    def label_source(self, name: str) -> Source:
+        """The label image `name` of the images read, following the same
+        progress; it shares this source's files."""
+        raise KeyError(f"no label image {name!r}: label images are OME-Zarr's")
+
     def close(self) -> None:
         """Release files held open."""
 

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from ome_writers._io._object_store import DatasetPath
     from ome_writers.reading._channels import ChannelDisplay
     from ome_writers.reading._source import Snapshot, Source
+    from ome_writers.tables import Tables
 
 
 class _Shared:
@@ -34,9 +36,15 @@ class _Shared:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
+        self.poll_interval: float | None = None  # while followed
         self.closed = False
+        #: the label images' views opened from this dataset's views
+        self.label_views: list[_Shared] = []
+        #: where the dataset's tables are (`ome_writers.tables`), if anywhere
+        self.tables_root: DatasetPath | None = None
 
     def follow(self, poll_interval: float) -> None:
+        self.poll_interval = poll_interval
         ref = weakref.ref(self)
         self.thread = threading.Thread(
             target=_follow,
@@ -62,6 +70,8 @@ class _Shared:
         return True
 
     def close(self) -> None:
+        for shared in self.label_views:
+            shared.close()
         self.closed = True
         self.stop.set()
         thread = self.thread
@@ -181,6 +191,16 @@ class DatasetView:
         return list(self._shared.source.channels)
 
     @property
+    def tables(self) -> Tables:
+        """The per-frame tables written beside the dataset, by name
+        (``view.tables.names``; ``view.tables["cells"]``: a
+        `pyarrow.Table`). Read from disk at every access: while the dataset
+        is written, rows appear as the writer adds them."""
+        from ome_writers.tables import Tables
+
+        return Tables(self._shared.tables_root)
+
+    @property
     def levels(self) -> int:
         """Resolution levels available (1: no pyramid)."""
         return len(self._shared.source.shapes)
@@ -199,6 +219,41 @@ class DatasetView:
     def level(self) -> int:
         """The resolution level this view reads (0: full resolution)."""
         return self._level
+
+    @property
+    def labels(self) -> list[str]:
+        """Names of the image's label images (NGFF ``labels``; of every
+        image along ``p``), as listed now: empty outside OME-Zarr."""
+        return self._shared.source.label_names()
+
+    def label(self, name: str) -> DatasetView:
+        """The label image `name` as a view, at this view's level: the
+        image's dimensions (a channel axis of size 1 unless it has one plane
+        per channel), the frames' valid extent (planes not written read as
+        0); it follows the dataset with this view, and closes with it.
+
+        Raises
+        ------
+        KeyError
+            The image has no label image `name`.
+        IndexError
+            The label image has fewer resolution levels than this view's.
+        """
+        shared = self._shared
+        if shared.closed:
+            raise ValueError("the dataset view is closed")
+        source = shared.source.label_source(name)
+        labels = _Shared(source)
+        try:
+            view = _view_of(labels, self._level)
+        except BaseException:
+            source.close()
+            raise
+        shared.label_views = [s for s in shared.label_views if not s.closed]
+        shared.label_views.append(labels)
+        if shared.poll_interval is not None and not source.snapshot.final:
+            labels.follow(shared.poll_interval)
+        return view
 
     def at_level(self, level: int) -> DatasetView:
         """The same dataset at resolution `level` (same dimensions, reduced
@@ -315,17 +370,28 @@ class DatasetView:
 
 
 def make_view(
-    source: Source, *, live: bool, level: int, poll_interval: float
+    source: Source,
+    *,
+    live: bool,
+    level: int,
+    poll_interval: float,
+    tables: DatasetPath | None = None,
 ) -> DatasetView:
-    """A view of `source` at `level`, following it when `live`."""
+    """A view of `source` at `level`, following it when `live` (`tables`:
+    where the dataset's tables are)."""
     shared = _Shared(source)
-    view = DatasetView._create(shared, 0)  # noqa: SLF001  # its factory
-    if level:
-        try:
-            view = view.at_level(level)
-        except IndexError:
-            source.close()
-            raise
+    shared.tables_root = tables
+    try:
+        view = _view_of(shared, level)
+    except IndexError:
+        source.close()
+        raise
     if live and not source.snapshot.final:
         shared.follow(poll_interval)
     return view
+
+
+def _view_of(shared: _Shared, level: int) -> DatasetView:
+    """A view of `shared`'s source at `level`."""
+    view = DatasetView._create(shared, 0)  # noqa: SLF001  # its factory
+    return view.at_level(level) if level else view

@@ -23,6 +23,7 @@ from ome_writers.metadata._progress import PROGRESS_KEY
 from ome_writers.reading._channels import ngff_channels
 from ome_writers.reading._contract import Progress, parse_progress
 from ome_writers.reading._source import Key, Snapshot, Source, read_inside
+from ome_writers.reading._zarr_labels import label_names
 
 if TYPE_CHECKING:
     from ome_writers.reading._location import Location
@@ -73,9 +74,19 @@ def _join(*parts: str) -> str:
 class ZarrSource(Source):
     """The images of an OME-Zarr dataset (or one of them: `image`)."""
 
-    def __init__(self, location: Location, image: int | str | None = None) -> None:
+    def __init__(
+        self,
+        location: Location,
+        image: int | str | None = None,
+        *,
+        label: str | None = None,
+        channel_names: list[Any] | None = None,
+    ) -> None:
         self.location = location
         self._lock = threading.Lock()
+        self._image = image
+        # a label image's source reads its images' files, and leaves them open
+        self._label = label
         attrs, node = _group_attributes(location, "")
         # the document holding the root's attributes, replaced whole
         self._root_document = (
@@ -109,6 +120,10 @@ class ZarrSource(Source):
             k = self._pick(image, paths)
             paths, names = [paths[k]], [names[k]]
             datasets = None
+        self._has_labels = node == "group"
+        if label is not None:
+            paths = [_join(path, "labels", label) for path in paths]
+            datasets = None
         self.image_paths = paths
         self.multi = len(paths) > 1
         if datasets is None:
@@ -118,7 +133,18 @@ class ZarrSource(Source):
         self.labels = {}
         if self.multi:
             self.labels["p"] = list(names)
-        if self._channel_axis is not None:
+        if label is not None:
+            # a label image is not displayed as channels; its channel axis
+            # has the image's names when it has the image's size
+            self.channels = []
+            axis = self._channel_axis
+            if (
+                axis is not None
+                and channel_names is not None
+                and self._shapes[0][axis] == len(channel_names)
+            ):
+                self.labels[self._axes[axis]] = list(channel_names)
+        elif self._channel_axis is not None:
             self.labels[self._axes[self._channel_axis]] = [
                 c.name for c in self.channels
             ]
@@ -289,6 +315,10 @@ class ZarrSource(Source):
             extent = [0 if i < len(extent) - 2 else e for i, e in enumerate(extent)]
         if not self.multi and progress.status != "writing":  # its own array's
             extent = [min(e, int(n or 0)) for e, n in zip(extent, full, strict=True)]
+        if self._label is not None and self._channel_axis is not None:
+            # the frames' channels share one label plane unless per channel
+            axis = self._channel_axis + (1 if self.multi else 0)
+            extent[axis] = min(extent[axis], int(full[axis] or 0))
         return Snapshot(
             extent=tuple(extent),
             complete=progress.status == "complete",
@@ -318,8 +348,10 @@ class ZarrSource(Source):
         """Drop array handles that declare less than the record states (an
         unbounded array declares more as it grows)."""
         wanted = [
-            None if progress is None else progress.extent.get(name)
-            for name in self._axes
+            None
+            if progress is None or i == self._label_channel
+            else progress.extent.get(name)
+            for i, name in enumerate(self._axes)
         ]
         for key, handle in list(self._handles.items()):
             if progress is None or any(
@@ -367,10 +399,32 @@ class ZarrSource(Source):
         ]
         return np.zeros([0, *sizes], dtype=self.dtype)
 
+    @property
+    def _label_channel(self) -> int | None:
+        return None if self._label is None else self._channel_axis
+
+    def label_names(self) -> list[str]:
+        if self._label is not None or not self._has_labels:
+            return []
+        return label_names(self.location, self.image_paths)
+
+    def label_source(self, name: str) -> ZarrSource:
+        names = self.label_names()
+        if name not in names:
+            raise KeyError(f"no label image {name!r} (label images: {names})")
+        channel = None if self._channel_axis is None else self._axes[self._channel_axis]
+        return ZarrSource(
+            self.location,
+            self._image,
+            label=name,
+            channel_names=self.labels.get(channel) if channel else None,
+        )
+
     def close(self) -> None:
         with self._lock:
             self._handles.clear()
-        self.location.close()
+        if self._label is None:
+            self.location.close()
 
     def _read_image(self, image: int, level: int, key: Key) -> np.ndarray:
         with self._lock:

@@ -24,6 +24,7 @@ from ome_writers.metadata._multiscale_read import (
     level_scale_translation,
     multiscale_axes,
 )
+from ome_writers.tools._info_labels import image_labels, label_groups
 from ome_writers.tools._reader_warnings import reader_warnings
 from ome_writers.tools._report import (
     DatasetReport,
@@ -82,7 +83,7 @@ def inspect_zarr(path: Path) -> DatasetReport:
     elif "multiscales" in root:
         report.layout = "image"
         order = [(".", None)]
-    listed = {group for group, _ in order}
+    listed = {group for group, _ in order} | label_groups(nodes)
     order += [
         (name, None)
         for name, doc in nodes.items()
@@ -101,6 +102,7 @@ def inspect_zarr(path: Path) -> DatasetReport:
             report.problems.append(f"{group}: {e!r}")
             continue
         image.well = well
+        image.labels = image_labels(group, nodes, report)
         report.add_image(image)
     return report
 

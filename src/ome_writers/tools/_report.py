@@ -249,6 +249,8 @@ class ImageInfo:
         Frames that carry per-frame metadata.
     storage : Storage | None
         Chunking and compression.
+    labels : list[LabelInfo]
+        OME-Zarr: the image's label images.
     """
 
     name: str
@@ -267,6 +269,7 @@ class ImageInfo:
     frame_keys: list[str] = field(default_factory=list)
     frames_with_metadata: int = 0
     storage: Storage | None = None
+    labels: list[LabelInfo] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -289,6 +292,58 @@ class ImageInfo:
                 "keys": list(self.frame_keys),
             },
             "storage": self.storage.to_dict() if self.storage is not None else None,
+            "labels": [label.to_dict() for label in self.labels],
+        }
+
+
+@dataclass
+class LabelInfo:
+    """A label image of an OME-Zarr image (NGFF ``labels``).
+
+    Attributes
+    ----------
+    name : str
+        Its name in the image's ``labels`` group.
+    path : str
+        Its group, relative to the dataset.
+    shape, dtype
+        Of its full-resolution array.
+    levels : list[tuple[int, ...]]
+        Shape of every resolution level (full resolution first).
+    colors, properties : int
+        Label values given a colour, and values given properties
+        (``image-label``).
+    """
+
+    name: str
+    path: str
+    shape: Index
+    dtype: str
+    levels: list[Index] = field(default_factory=list)
+    colors: int = 0
+    properties: int = 0
+
+    def text(self) -> str:
+        parts = [
+            f"label {self.name}: shape={self.shape} dtype={self.dtype}",
+            _count(len(self.levels), "level"),
+        ]
+        if self.colors:
+            parts.append(f"colours for {_count(self.colors, 'value')}")
+        if self.properties:
+            parts.append(f"properties for {_count(self.properties, 'value')}")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "name": self.name,
+            "path": self.path,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "levels": [list(s) for s in self.levels],
+            "colors": self.colors,
+            "properties": self.properties,
         }
 
 
@@ -355,6 +410,24 @@ def _stage_text(stage: dict[str, Quantity]) -> str:
 
 
 @dataclass
+class TableInfo:
+    """A per-frame table written beside the dataset (`ome_writers.tables`)."""
+
+    name: str
+    rows: int
+    columns: list[str]
+
+    def text(self) -> str:
+        return (
+            f"table {self.name}: {_count(self.rows, 'row')}, columns: "
+            f"{', '.join(self.columns)}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "rows": self.rows, "columns": list(self.columns)}
+
+
+@dataclass
 class DatasetReport:
     """What a dataset holds and whether independent readers accept it.
 
@@ -393,6 +466,10 @@ class DatasetReport:
     archive : str | None
         ``zip`` for an OME-Zarr read from inside a single-file ZIP archive
         (``.ozx``); None otherwise.
+    tables : list[TableInfo]
+        The per-frame tables written beside the dataset.
+    size : tuple[int, int] | None
+        Bytes and files the dataset takes on a local disk (None: not known).
     """
 
     path: Path | ObjectPath | str
@@ -408,6 +485,8 @@ class DatasetReport:
     plate: PlateInfo | None = None
     ome_xml: tuple[int, int] | None = None
     archive: str | None = None
+    tables: list[TableInfo] = field(default_factory=list)
+    size: tuple[int, int] | None = None
 
     @property
     def valid(self) -> bool:
@@ -462,10 +541,36 @@ class DatasetReport:
                 f"axes={self._axes(image)}"
             )
             out.extend(f"    {line}" for line in self._image_lines(image, shared))
+        out.extend(f"  {table.text()}" for table in self.tables)
+        if self.size is not None:
+            out.append(f"  {self._size_text()}")
         out.extend(f"  problem: {p}" for p in self.problems)
         out.extend(f"  warning: {w}" for w in self.warnings)
         out.append(f"  {self.verdict()}")
         return out
+
+    def expected_bytes(self) -> int | None:
+        """Bytes on disk once every declared frame is acquired, at the rate
+        so far (None: complete, or not known)."""
+        frames = [image.frames for image in self.images]
+        if self.size is None or not frames or any(f is None for f in frames):
+            return None
+        declared = sum(f.declared for f in frames if f is not None)
+        acquired = sum(f.acquired or 0 for f in frames if f is not None)
+        if not 0 < acquired < declared:
+            return None
+        return round(self.size[0] * declared / acquired)
+
+    def _size_text(self) -> str:
+        from ome_writers._schema._size_estimate import format_bytes
+
+        assert self.size is not None
+        nbytes, files = self.size
+        text = f"on disk: {format_bytes(nbytes)} in {_count(files, 'file')}"
+        expected = self.expected_bytes()
+        if expected is not None:
+            text += f"; about {format_bytes(expected)} once every frame is acquired"
+        return text
 
     def verdict(self) -> str:
         """``NOT READ``, ``INVALID``, ``valid`` or ``valid, with N warnings``."""
@@ -489,6 +594,8 @@ class DatasetReport:
             facts["storage"] = f"storage: {image.storage.text()}"
         if image.frame_keys:
             facts["keys"] = f"frame metadata keys: {', '.join(image.frame_keys)}"
+        for label in image.labels:
+            facts[f"label {label.name}"] = label.text()
         return facts
 
     def _shared(self) -> dict[str, str]:
@@ -542,6 +649,14 @@ class DatasetReport:
             if self.ome_xml is None
             else {"images": self.ome_xml[0], "planes": self.ome_xml[1]},
             "images": [image.to_dict() for image in self.images],
+            "tables": [table.to_dict() for table in self.tables],
+            "size": None
+            if self.size is None
+            else {
+                "bytes": self.size[0],
+                "files": self.size[1],
+                "expected_bytes": self.expected_bytes(),
+            },
         }
 
 

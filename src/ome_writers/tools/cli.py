@@ -55,6 +55,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         height=args.height,
         pixel_size=args.pixel_size,
         levels=args.levels,
+        labels=args.labels,
     )
 
 
@@ -222,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="pyramid levels, counting full resolution (1 = none)",
+    )
+    demo.add_argument(
+        "--labels",
+        action="store_true",
+        help="also write a label image 'cells' per position (OME-Zarr): each "
+        "frame of the first channel thresholded by an analysis during the run",
     )
     demo.set_defaults(func=_cmd_demo)
 

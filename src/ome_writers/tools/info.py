@@ -10,7 +10,9 @@ prints `DatasetReport.lines()`, or `DatasetReport.to_dict()` with ``--json``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ome_writers._io._paths import written_path
 from ome_writers._schema._object_storage import url_scheme
@@ -23,7 +25,11 @@ from ome_writers.tools._report import (
     PlateInfo,
     Quantity,
     Storage,
+    TableInfo,
 )
+
+if TYPE_CHECKING:
+    from ome_writers._io._object_store import ObjectPath
 
 __all__ = [
     "DatasetReport",
@@ -32,6 +38,7 @@ __all__ = [
     "PlateInfo",
     "Quantity",
     "Storage",
+    "TableInfo",
     "inspect_dataset",
 ]
 
@@ -52,9 +59,73 @@ def inspect_dataset(path: str | Path) -> DatasetReport:
     Returns
     -------
     DatasetReport
-        What the dataset holds; ``report.valid`` is False when a reader
-        reported a problem (listed in ``report.problems``).
+        What the dataset holds (its per-frame tables too); ``report.valid``
+        is False when a reader reported a problem (listed in
+        ``report.problems``).
     """
+    report = _inspect(path)
+    _add_tables(report)
+    _add_size(report)
+    return report
+
+
+def _add_size(report: DatasetReport) -> None:
+    """The bytes and files a local dataset takes (for one being written: and
+    what it will take once every declared frame is acquired, at its rate)."""
+    path = report.path
+    if not isinstance(path, Path) or report.kind in ("unreadable", "unknown"):
+        return
+    if path.is_file():
+        names = [path, *(path.parent / f for f in report.files if f != path.name)]
+        sizes = [p.stat().st_size for p in names if p.is_file()]
+    elif path.is_dir():
+        sizes = [
+            os.path.getsize(os.path.join(folder, name))
+            for folder, _, files in os.walk(path)
+            for name in files
+        ]
+    else:
+        return
+    report.size = (sum(sizes), len(sizes))
+
+
+def _add_tables(report: DatasetReport) -> None:
+    """List the tables written beside the dataset, if any."""
+    root = _tables_root(report)
+    if root is None or not root.exists():
+        return
+    try:
+        from ome_writers.tables import Tables
+
+        tables = Tables(root)
+        for name in tables.names:
+            report.tables.append(
+                TableInfo(name, tables.rows(name), tables.columns(name))
+            )
+    except ImportError as e:
+        report.warnings.append(f"tables in {root} not read: {e}")
+    except Exception as e:
+        report.problems.append(f"tables in {root}: {e}")
+
+
+def _tables_root(report: DatasetReport) -> Path | ObjectPath | None:
+    from ome_writers.reading._tiff_files import find_tiff
+    from ome_writers.tables._read import tiff_tables_dir
+
+    path = report.path
+    if isinstance(path, str) or report.archive is not None:
+        return None
+    if report.kind in ("OME-Zarr", "scratch"):
+        return path / "tables"
+    if report.kind == "OME-TIFF" and isinstance(path, Path):
+        try:
+            return tiff_tables_dir(find_tiff(path))
+        except FileNotFoundError:
+            return None
+    return None
+
+
+def _inspect(path: str | Path) -> DatasetReport:
     from ome_writers.tools._info_tiff import inspect_tiff, is_companion
     from ome_writers.tools._info_zarr import inspect_zarr
 

@@ -3,10 +3,10 @@
 Drawn with matplotlib (the ``plot`` extra) on its Agg backend, without pyplot,
 so drawing changes no global matplotlib state. The rows are those of
 `ome_writers.tools.benchmark` (``ome-writers bench --json``): dicts with
-``scenario``, ``target`` (``disk``, ``raw:<lib>``, ``ours:<backend>``,
-``served:<backend>``, ``other:<backend>``), ``gbps_sync``, ``p50_ms`` /
-``p99_ms`` / ``max_ms`` and, from rows measured since it was added,
-``latencies_ms``.
+``scenario``, ``target`` (``ceiling``, ``disk``, ``raw:<lib>``,
+``ours:<backend>``, ``served:<backend>``, ``other:<backend>``), ``gbps_sync``,
+``p50_ms`` / ``p99_ms`` / ``max_ms`` and, from rows measured since it was
+added, ``latencies_ms``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ COLORS = {
     "other": "#ff7f0e",
     "raw": "#2ca02c",
     "disk": "#8c8c8c",
+    "ceiling": "#d62728",
 }
 PLAIN = "plain write"
 FLOOR_MS = 1e-4  # latencies are drawn on a log axis: nothing below 0.1 µs
@@ -60,7 +61,8 @@ def plot_benchmark(
     Left, durable throughput (GB/s to after ``os.sync()``) as grouped bars per
     backend: this version, the compared version (``--compare``) and the
     backend's library driven directly, with the plain sequential write as a
-    bar and a dashed line. Right, the append latencies of the same rows on a
+    bar and a dashed line, and the disk ceiling (direct I/O) as a dotted
+    line. Right, the append latencies of the same rows on a
     log axis: boxes (p25-p75, whiskers p1-p99, median line) and the maximum
     from each row's latency sample, or a p50-p99 line and the maximum for rows
     without one (saved by versions that did not record samples).
@@ -132,6 +134,16 @@ def plot_benchmark(
         for kind in (*KINDS, "disk")
         if kind in drawn
     ]
+    if "ceiling" in drawn:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=COLORS["ceiling"],
+                ls=":",
+                label="disk ceiling (direct I/O, writes in flight)",
+            )
+        )
     if "box" in drawn:
         handles.append(
             Patch(facecolor="white", edgecolor="black", label="box p25-p75, p1-p99")
@@ -198,6 +210,14 @@ def _draw_scenario(
     disk = next((r for r in rows if _kind(r) == "disk" and r.get("gbps_sync")), None)
     if disk:
         speed.axhline(disk["gbps_sync"], color=COLORS["disk"], ls="--", lw=1, zorder=0)
+    ceiling = next(
+        (r for r in rows if _kind(r) == "ceiling" and r.get("gbps_sync")), None
+    )
+    if ceiling:
+        drawn.add("ceiling")
+        speed.axhline(
+            ceiling["gbps_sync"], color=COLORS["ceiling"], ls=":", lw=1.2, zorder=0
+        )
     top = max((r.get("gbps_sync") or 0 for r in rows), default=0)
     speed.set_ylim(0, top * 1.15 or 1)
     speed.set_ylabel("GB/s, to after os.sync()")

@@ -4,11 +4,16 @@ Each measurement runs in its own process (so peak RSS belongs to one writer),
 on pre-generated, realistic frames (structured background + shot noise). The
 same bytes are also written directly with tensorstore, acquire-zarr and
 tifffile ("raw" rows) and with one sequential file write per frame ("disk"),
-so our overhead shows as a ratio. ``--compare PYTHON`` runs the same public-API
-code under another interpreter, e.g. a virtual environment holding
-ome-writers 0.3.2; ``--repeat N`` interleaves the rows N times (the raw
-baselines after every repeat of the others) and reports medians, which is
-what makes figures from a noisy machine comparable.
+so our overhead shows as a ratio. Each scenario's ceiling is measured in the
+same repeat ("ceiling", `_run_ceiling`): its bytes written with direct I/O,
+several writes in flight, into one preallocated file and one file per frame
+(the faster counts), and for a compressed scenario the codec's single-core
+rate times the cores; "÷ceiling" and "÷CPU ceiling" divide each row by them.
+``--compare PYTHON`` runs the same public-API code under another interpreter,
+e.g. a virtual environment holding ome-writers 0.3.2; ``--repeat N``
+interleaves the rows N times (the raw baselines after every repeat of the
+others) and reports medians, which is what makes figures from a noisy machine
+comparable.
 
 Scenarios (frame sizes before ``--quick``, which divides them by 8 and
 runs only (a) unless ``-s`` names others; docs/cli.md describes every
@@ -50,8 +55,8 @@ requests that failed, which should be none.
 
 Latency under a camera's rate: ``--fps 100`` offers frames at 100 fps (as fast
 as appends return otherwise) and counts appends that outlast a frame period;
-``--paced 0.7`` offers them at 70 % of the plain sequential write measured for
-the same scenario in the same repeat (a sustainable camera rate).
+``--paced 0.7`` offers them at 70 % of the ceiling measured for the same
+scenario in the same repeat (the lower of the disk and CPU ceilings).
 
 Usage: ``ome-writers bench [-s a b ...] [--repeat 3] [--compare PY] [--json]``
 (or ``python -m ome_writers.benchmark``).
@@ -75,6 +80,7 @@ and those that measure, in the worker processes:
 - `_worker`: one job to the runner of its row;
 - `_run_ours`: ome-writers through its public API, and the demo camera;
 - `_run_baselines`: the raw libraries and the plain sequential write;
+- `_run_ceiling`: the disk ceiling (direct I/O) and the codec's CPU ceiling;
 - `_measure`: one timed run of appends, close and sync;
 - `_readers`: the HTTP server and reader processes beside a run (``--readers``);
 - `_http_reader`: the script each reader process runs, by path;

@@ -69,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="FRACTION",
-        help="offer frames at FRACTION of the plain sequential write rate "
-        "(with sync) measured for the scenario in the same repeat, e.g. 0.7",
+        help="offer frames at FRACTION of the scenario's ceiling measured in "
+        "the same repeat (direct-I/O disk writes; the CPU ceiling where "
+        "lower), e.g. 0.7",
     )
     parser.add_argument(
         "--s3",

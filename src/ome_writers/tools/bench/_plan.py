@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -30,9 +31,10 @@ def targets_for(
     s3: bool = False,
     readers: int = 0,
 ) -> list[str]:
-    """Rows of one scenario: ``disk``, then ``ours:<b>``, ``s3:<b>``,
-    ``other:<b>``, ``served:<b>`` (with `readers`) per backend, then
-    ``raw:<lib>`` (which `_run_plan` runs after every repeat of the others)."""
+    """Rows of one scenario: ``ceiling``, ``disk``, then ``ours:<b>``,
+    ``s3:<b>``, ``other:<b>``, ``served:<b>`` (with `readers`) per backend,
+    then ``raw:<lib>`` (which `_run_plan` runs after every repeat of the
+    others)."""
     from ome_writers._registry import BY_NAME
 
     if name == "g":
@@ -41,7 +43,7 @@ def targets_for(
     def applies(backend: str) -> bool:
         return backend != "tifffile" or name in TIFF_SCENARIOS
 
-    rows = ["disk"]
+    rows = ["ceiling", "disk"]
     for backend in backends:
         if applies(backend):
             rows.append(f"ours:{backend}")
@@ -131,24 +133,24 @@ def _run_plan(
     args: argparse.Namespace, plan: list[tuple[str, str]], s3_endpoint: str | None
 ) -> list[dict[str, Any]]:
     """Run `plan` `args.repeat` times: every repeat of the compared rows (the
-    plain write first), then every repeat of the raw baselines.
+    ceiling first), then every repeat of the raw baselines.
 
     The baselines run apart because a slow baseline (raw tensorstore's
     read-modify-write in (b)) slows the runs after it, which would tilt the
     pair that follows (benchmarks/results/history.md, "The raw baselines run
-    apart"). A paced baseline uses the plain write of its own repeat.
+    apart"). A paced baseline uses the ceiling of its own repeat.
     """
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in plan}
     compared = [row for row in plan if not row[1].startswith("raw:")]
     baselines = [row for row in plan if row[1].startswith("raw:")]
-    plain_fps: list[dict[str, float]] = []  # durable plain-write rate, per repeat
+    ceiling_fps: list[dict[str, float]] = []  # the ceiling's frame rate, per repeat
     for repeat in range(args.repeat):
-        plain_fps.append({})
+        ceiling_fps.append({})
         for name, target in run_order(compared, repeat):
-            _run_row(args, name, target, repeat, plain_fps[repeat], runs, s3_endpoint)
+            _run_row(args, name, target, repeat, ceiling_fps[repeat], runs, s3_endpoint)
     for repeat in range(args.repeat):
         for name, target in baselines:
-            _run_row(args, name, target, repeat, plain_fps[repeat], runs, s3_endpoint)
+            _run_row(args, name, target, repeat, ceiling_fps[repeat], runs, s3_endpoint)
     rows = []
     for (name, target), results in runs.items():
         row = median_of_repeats(results)
@@ -158,22 +160,33 @@ def _run_plan(
     return rows
 
 
+#: rows never paced: the references of what the machine does
+UNPACED = ("ceiling", "disk")
+
+
+def ceiling_fps(ceiling: dict[str, Any]) -> float:
+    """Frames per second a ceiling row allows: its disk ceiling, or the CPU
+    ceiling where that is lower (a compressed scenario)."""
+    gbps = min(ceiling["gbps_sync"], ceiling.get("cpu_gbps") or math.inf)
+    return float(gbps / ceiling["gb"] * ceiling["frames"])
+
+
 def _run_row(
     args: argparse.Namespace,
     name: str,
     target: str,
     repeat: int,
-    plain: dict[str, float],
+    ceiling: dict[str, float],
     runs: dict[tuple[str, str], list[dict[str, Any]]],
     s3_endpoint: str | None,
 ) -> None:
-    """Run one row of one repeat; keep its result (and, in `plain`, the
-    repeat's plain-write rate of the scenario)."""
+    """Run one row of one repeat; keep its result (and, in `ceiling`, the
+    frame rate of the repeat's ceiling of the scenario)."""
     from ome_writers._registry import BY_NAME
 
     fps = args.fps
-    if args.paced and target != "disk" and name in plain:
-        fps = args.paced * plain[name]
+    if args.paced and target not in UNPACED and name in ceiling:
+        fps = args.paced * ceiling[name]
     backend = target.partition(":")[2]
     record = BY_NAME.get(backend)
     job = {
@@ -191,8 +204,8 @@ def _run_row(
     }
     result = _run_job(job, args.compare, args.timeout)
     runs[name, target].append(result)
-    if target == "disk" and result.get("gbps_sync"):
-        plain[name] = result["gbps_sync"] / result["gb"] * result["frames"]
+    if target == "ceiling" and result.get("gbps_sync"):
+        ceiling[name] = ceiling_fps(result)
     if not args.quiet:
         state = result.get("error") or f"{result.get('fps', 0):.1f} fps"
         if "readers" in result:

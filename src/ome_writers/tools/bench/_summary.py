@@ -63,7 +63,8 @@ def _add_unread_ratios(row: dict[str, Any], plain: dict[str, Any]) -> None:
 
 
 def add_ratios(rows: list[dict[str, Any]]) -> None:
-    """Durable throughput relative to the disk row and to the compared version."""
+    """Durable throughput relative to the scenario's ceilings, the plain write
+    and the compared version, among others."""
     by_key = {(r["scenario"], r["target"]): r for r in rows}
     for row in rows:
         if "gbps_sync" not in row:
@@ -71,6 +72,11 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
         disk = by_key.get((row["scenario"], "disk"), {})
         if disk.get("gbps_sync"):
             row["vs_disk"] = row["gbps_sync"] / disk["gbps_sync"]
+        ceiling = by_key.get((row["scenario"], "ceiling"), {})
+        if row["target"] != "ceiling" and ceiling.get("gbps_sync"):
+            row["vs_ceiling"] = row["gbps_sync"] / ceiling["gbps_sync"]
+            if ceiling.get("cpu_gbps"):
+                row["vs_cpu_ceiling"] = row["gbps_sync"] / ceiling["cpu_gbps"]
         kind, _, backend = row["target"].partition(":")
         other = by_key.get((row["scenario"], f"other:{backend}"), {})
         if kind == "ours" and other.get("gbps_sync"):

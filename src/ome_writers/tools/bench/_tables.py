@@ -14,6 +14,7 @@ COLUMNS = [
     ("gbps_close", "GB/s +close", "{:.2f}"),
     ("gbps_sync", "GB/s +sync", "{:.2f}"),
     ("gbps_total", "+create", "{:.2f}"),
+    ("cpu_gbps", "CPU GB/s", "{:.2f}"),
     ("create_ms", "create ms", "{:.0f}"),
     ("create_warm_ms", "again ms", "{:.1f}"),
     ("p50_ms", "p50 ms", "{:.2f}"),
@@ -24,6 +25,8 @@ COLUMNS = [
     ("late_frames", "late", "{:.0f}"),
     ("late_worst", "late worst", "{:.0f}"),
     ("p99_worst_ms", "p99 worst", "{:.2f}"),
+    ("vs_ceiling", "÷ceiling", "{:.2f}"),
+    ("vs_cpu_ceiling", "÷CPU ceiling", "{:.2f}"),
     ("vs_disk", "÷disk", "{:.2f}"),
     ("vs_raw", "÷raw", "{:.2f}"),
     ("vs_flat", "÷flat", "{:.2f}"),
@@ -54,7 +57,29 @@ def _label(row: dict[str, Any]) -> str:
     if kind == "served":
         readers = f"{row['readers']:.0f}" if "readers" in row else "?"
         return f"{backend} {version}".strip() + f" + {readers} HTTP readers"
+    if kind == "ceiling":
+        return "disk ceiling (O_DIRECT)" if _direct(row) else "disk ceiling*"
     return "plain write" if kind == "disk" else kind
+
+
+def _direct(row: dict[str, Any]) -> bool:
+    """Whether a ceiling row wrote with direct I/O."""
+    return bool(row.get("direct_io", True))
+
+
+#: under a table whose ceiling fell back to buffered writes
+BUFFERED_NOTE = (
+    "* the filesystem refused O_DIRECT: this ceiling is buffered writes "
+    "+ fsync, not a direct-I/O one"
+)
+
+
+def footnotes(rows: list[dict[str, Any]]) -> list[str]:
+    """The notes under one scenario's table."""
+    buffered = any(
+        r["target"] == "ceiling" and "error" not in r and not _direct(r) for r in rows
+    )
+    return [BUFFERED_NOTE] if buffered else []
 
 
 def render(rows: list[dict[str, Any]]) -> str:
@@ -75,6 +100,7 @@ def render(rows: list[dict[str, Any]]) -> str:
         for row in table:
             cells = [f"{_label(row):<26}", *(f"{c:>11}" for c in _cells(row))]
             lines.append(" ".join(cells))
+        lines += [f"  {note}" for note in footnotes(table)]
     return "\n".join(lines)
 
 
@@ -109,7 +135,7 @@ def print_rich(rows: list[dict[str, Any]]) -> bool:
     console = Console(width=None if sys.stdout.isatty() else 200)
     for name in dict.fromkeys(r["scenario"] for r in rows):
         table = Table(title=scenario_title(rows, name))
-        table.add_column("")
+        table.add_column("", no_wrap=True)
         scenario_rows = [r for r in rows if r["scenario"] == name]
         # only the columns some row of this table has (narrower tables)
         columns = [
@@ -126,6 +152,8 @@ def print_rich(rows: list[dict[str, Any]]) -> bool:
                 table.add_row(_label(row), *_cells(row, columns))
         if table.row_count:
             console.print(table)
+            for note in footnotes(scenario_rows):
+                console.print(note)
     return True
 
 
@@ -167,15 +195,22 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         f"| raw library GB/s (+sync) | ours create ms (first / again) "
         f"| {other} create ms (first / again) | ours p50 / p99 ms "
         f"| {other} p50 / p99 ms | ours RSS MB | {other} RSS MB "
+        f"| ours ÷ ceiling (disk / CPU) "
         f"| ours ÷ {other} +create, each repeat (geometric mean) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: |",
+        "| ---: | ---: | ---: |",
     ]
+    notes: list[str] = []
     for name in dict.fromkeys(r["scenario"] for r in rows):
         disk = by_key.get((name, "disk"))
         if disk:
             plain = _pair(disk, "gbps_close", "gbps_sync", "{:.2f}")
-            lines.append(f"| {name} | plain write | {plain} | | | | | | | | | | |")
+            lines.append(_markdown_line([name, "plain write", plain]))
+        ceiling = by_key.get((name, "ceiling"))
+        if ceiling:
+            cells = [name, _label(ceiling), _ceiling_cell(ceiling)]
+            lines.append(_markdown_line(cells))
+            notes += [n for n in footnotes([ceiling]) if n not in notes]
         for backend in file_backends():
             ours = by_key.get((name, f"ours:{backend}"))
             theirs = by_key.get((name, f"other:{backend}"))
@@ -195,12 +230,41 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
                 _pair(theirs, "p50_ms", "p99_ms", "{:.1f}"),
                 f"{ours['peak_rss_mb']:.0f}" if ours else "",
                 f"{theirs['peak_rss_mb']:.0f}" if theirs else "",
+                _vs_ceiling_cell(ours),
                 _each_repeat_cell(ours),
             ]
             lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", *notes] if notes else []
     if any(r["target"].startswith("served:") for r in by_key.values()):
         lines += ["", *_readers_markdown(by_key)]
     return "\n".join(lines)
+
+
+#: cells in a line of the Markdown table of `render_markdown`
+MARKDOWN_CELLS = 14
+
+
+def _markdown_line(cells: list[str]) -> str:
+    """A line of `render_markdown`'s table: `cells`, then empty ones."""
+    cells = cells + [""] * (MARKDOWN_CELLS - len(cells))
+    return "| " + " | ".join(cells) + " |"
+
+
+def _ceiling_cell(ceiling: dict[str, Any]) -> str:
+    """The ceiling's durable GB/s, and the CPU ceiling's where it has one."""
+    cell = f"{ceiling['gbps_sync']:.2f} (+sync)"
+    if ceiling.get("cpu_gbps"):
+        cell += f", CPU {ceiling['cpu_gbps']:.2f}"
+    return cell
+
+
+def _vs_ceiling_cell(ours: dict[str, Any] | None) -> str:
+    """``÷disk ceiling`` of a row, and ``/ ÷CPU ceiling`` where it has one."""
+    if not ours or "vs_ceiling" not in ours:
+        return ""
+    if "vs_cpu_ceiling" in ours:
+        return f"{ours['vs_ceiling']:.2f} / {ours['vs_cpu_ceiling']:.2f}"
+    return f"{ours['vs_ceiling']:.2f}"
 
 
 def _readers_markdown(by_key: dict[tuple[str, str], dict[str, Any]]) -> list[str]:

@@ -13,6 +13,7 @@ from ._run_baselines import (
     run_raw_tensorstore,
     run_raw_tifffile,
 )
+from ._run_ceiling import run_ceiling
 from ._run_ours import run_camera, run_public_api
 from ._scenarios import scenario
 
@@ -35,6 +36,8 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     out = Path(tempfile.mkdtemp(prefix="ome-writers-bench-", dir=job["dir"]))
     try:
         kind, _, backend = job["target"].partition(":")
+        if kind == "ceiling":
+            return run_ceiling(spec, out)
         if kind == "disk":
             return run_disk(spec, out)
         if kind == "camera":
