@@ -78,8 +78,9 @@ GROUP_BYTES = 4 * 1024 * 1024
 #: bytes of the groups of all arrays together: each array's group being
 #: filled is held in memory
 GROUPS_BYTES = 64 * 1024 * 1024
-#: least bytes of pixels in a chunk of a default shard (a few tiny frames)
-SHARD_CHUNK_BYTES = 16 * 1024
+#: least bytes of pixels in a chunk of a default shard: one frame, so that a
+#: shard index says which frames are stored (`info`, `repair`)
+SHARD_CHUNK_BYTES = 1
 
 
 def small_frame_layout(
