@@ -75,3 +75,21 @@ def group_attributes(path: Path) -> dict[str, Any]:
         return attrs
     out: dict[str, Any] = json.loads((path / ".zattrs").read_text())
     return out
+
+
+#: the frame shape of the small label datasets
+H, W = 8, 6
+
+
+def tpc_dimensions(t: int | None = 3, **t_fields: Any) -> list[Any]:
+    """t (`t_fields` on it) x positions A, B x channels DAPI, FITC of H x W
+    frames: the dimensions of the small label datasets."""
+    from ome_writers import Dimension
+
+    return [
+        Dimension(name="t", count=t, type="time", **t_fields),
+        Dimension(name="p", type="position", coords=["A", "B"]),
+        Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
+        Dimension(name="y", count=H, type="space"),
+        Dimension(name="x", count=W, type="space"),
+    ]

@@ -16,11 +16,10 @@ from ome_writers import (
     create_stream,
 )
 from tests.backends.params import backend_params
+from tests.labels._helpers import H, W, tpc_dimensions
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-H, W = 8, 6
 
 
 def _settings(
@@ -28,13 +27,7 @@ def _settings(
 ) -> AcquisitionSettings:
     return AcquisitionSettings(
         root_path=str(path / "labels.ome.zarr"),
-        dimensions=[
-            Dimension(name="t", count=t, type="time"),
-            Dimension(name="p", type="position", coords=["A", "B"]),
-            Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
-            Dimension(name="y", count=H, type="space"),
-            Dimension(name="x", count=W, type="space"),
-        ],
+        dimensions=tpc_dimensions(t),
         dtype="uint16",
         format=OmeZarrFormat(backend=backend),  # type: ignore[arg-type]
         overwrite=True,

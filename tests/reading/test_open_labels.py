@@ -22,12 +22,11 @@ from ome_writers import (
     OmeZarrFormat,
     create_stream,
 )
+from tests.labels._helpers import H, W, tpc_dimensions
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
-
-H, W = 8, 6
 
 
 def _settings(
@@ -35,13 +34,7 @@ def _settings(
 ) -> AcquisitionSettings:
     return AcquisitionSettings(
         root_path=str(root),
-        dimensions=[
-            Dimension(name="t", count=t, type="time", chunk_size=1),
-            Dimension(name="p", type="position", coords=["A", "B"]),
-            Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
-            Dimension(name="y", count=H, type="space"),
-            Dimension(name="x", count=W, type="space"),
-        ],
+        dimensions=tpc_dimensions(t, chunk_size=1),
         dtype="uint16",
         format=OmeZarrFormat(ngff_version=ngff),  # type: ignore[arg-type]
         loss_window=0.1,

@@ -102,6 +102,7 @@ class TestS3ZarrsPython(S3ZarrConformance):
 
 class TestS3AcquireZarr(S3ZarrConformance):
     backend = "acquire-zarr"
+    opens_before_first_flush = False
 
 
 class S3ZarrNgff04Conformance(S3ZarrConformance, ZarrNgff04Conformance):

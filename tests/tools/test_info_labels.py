@@ -13,30 +13,22 @@ import zarr
 
 from ome_writers import (
     AcquisitionSettings,
-    Dimension,
     LabelImage,
     OmeZarrFormat,
     create_stream,
 )
 from ome_writers.tools.cli import main
 from ome_writers.tools.info import inspect_dataset
+from tests.labels._helpers import H, W, tpc_dimensions
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-H, W = 8, 6
 
 
 def _write(root: Path, ngff: str = "0.5") -> None:
     settings = AcquisitionSettings(
         root_path=str(root),
-        dimensions=[
-            Dimension(name="t", count=2, type="time"),
-            Dimension(name="p", type="position", coords=["A", "B"]),
-            Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
-            Dimension(name="y", count=H, type="space"),
-            Dimension(name="x", count=W, type="space"),
-        ],
+        dimensions=tpc_dimensions(2),
         dtype="uint16",
         format=OmeZarrFormat(ngff_version=ngff),  # type: ignore[arg-type]
         pyramid=2,

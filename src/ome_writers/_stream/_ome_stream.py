@@ -856,7 +856,8 @@ class OMEStream:
             The plane's shape or values do not fit; nothing is written.
         """
         with self._lock:
-            image = self._label_set().image(name)
+            labels = self._label_set()
+            image = labels.image(name)
         # checked and reduced without the lock: appends go on meanwhile
         planes = image.reduced(image.plane(data))
         with self._lock:
@@ -873,7 +874,7 @@ class OMEStream:
                 image.write(position, index, planes)
             except Exception as e:
                 self._fail(e)
-            self._label_set().written()
+            labels.written()
 
     def set_label_properties(
         self, name: str, properties: Mapping[int, Mapping[str, Any]]
