@@ -11,16 +11,22 @@ acquisition's first document (no Planes yet) is written with the group
 documents, in the background.
 
 It runs at loss-window visits, checkpoints and close, never per frame; each
-Plane's text is made once.
+Plane's text is made once. A document's rewrite takes time in proportion to
+its Planes, so once it has `SPACED_FROM_PLANES`, a visit or checkpoint skips
+it while less than `REWRITE_SPACING` times what the last one took has passed
+since it ended (the per-frame metadata is journaled meanwhile; close always
+writes): a long run of small frames spends at most about a tenth of a thread
+on it instead of work growing with the square of its frames.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ome_writers._io._paths import replace_file
 from ome_writers.metadata._zarr_ome_xml import ZarrOmeXml
 
 if TYPE_CHECKING:
@@ -32,6 +38,11 @@ if TYPE_CHECKING:
 
 #: where the document goes, below the dataset's root
 OME_XML_PATH = ("OME", "METADATA.ome.xml")
+#: a visit or checkpoint rewrites the document only when at least this many
+#: times what its last write took has passed since that write ended
+REWRITE_SPACING = 10.0
+#: documents of fewer Planes are rewritten at every visit that changes them
+SPACED_FROM_PLANES = 10_000
 
 
 class OmeXmlFile:
@@ -71,6 +82,9 @@ class OmeXmlFile:
         self._changes = 0  # other changes to what it says
         self._written: tuple[Any, ...] | None = None  # what the file says
         self._closed = False
+        self.clock = time.monotonic
+        self._last_took = 0.0  # seconds the last write took
+        self._last_end = 0.0  # when it ended (`clock`)
 
     def _doc(self) -> ZarrOmeXml:
         if self._document is None:
@@ -91,10 +105,17 @@ class OmeXmlFile:
             self._waiting += self._log.numbered(self._taken, stop)
             self._taken = stop
 
-    def update(self, frames_on_disk: int, extents: Sequence[int] | None = None) -> None:
+    def update(
+        self,
+        frames_on_disk: int,
+        extents: Sequence[int] | None = None,
+        *,
+        final: bool = False,
+    ) -> None:
         """Describe the first `frames_on_disk` frames (acquisition order);
         `extents`: each image's extent along an unbounded dimension on disk.
-        Writes the file when what it says changed."""
+        Writes the file when what it says changed (unless its last write was
+        too recent, see `REWRITE_SPACING`; `final`: whatever the time)."""
         if not self.enabled:
             return
         with self._lock:
@@ -110,20 +131,30 @@ class OmeXmlFile:
             if done:
                 del waiting[:done]
                 self._planes += done
-            self._write(extents)
+            self._write(extents, final=final)
 
-    def _write(self, extents: Sequence[int] | None) -> None:
+    def _write(self, extents: Sequence[int] | None, *, final: bool = True) -> None:
         state = (self._planes, self._changes, None if extents is None else [*extents])
         if state == self._written:
             return
-        text = self._doc().text(extents)
+        start = self.clock()
+        if (
+            not final
+            and self._written is not None
+            and self._planes >= SPACED_FROM_PLANES
+            and start - self._last_end < REWRITE_SPACING * self._last_took
+        ):
+            return  # a later visit, or close, writes it
+        parts = self._doc().parts(extents)
         path = self.path
         if isinstance(path, Path):
             path.parent.mkdir(parents=True, exist_ok=True)
-            replace_file(path, text)
+            _replace_with_parts(path, parts)
         else:  # an object is replaced whole by one PUT
-            path.write_text(text)
+            path.write_text("".join(parts))
         self._written = state
+        self._last_end = self.clock()
+        self._last_took = self._last_end - start
 
     def set_not_acquired(self, position: int, indices: Iterable[Sequence[int]]) -> None:
         """Name the cells of image `position` no frame is for (from the next
@@ -147,5 +178,13 @@ class OmeXmlFile:
 
     def close(self, frames_on_disk: int, extents: Sequence[int] | None) -> None:
         """The final document: every frame on disk."""
-        self.update(frames_on_disk, extents)
+        self.update(frames_on_disk, extents, final=True)
         self._closed = True
+
+
+def _replace_with_parts(path: Path, parts: Iterable[str]) -> None:
+    """`replace_file` with text written part by part (never joined whole)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(parts)
+    os.replace(tmp, path)

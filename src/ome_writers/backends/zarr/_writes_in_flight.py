@@ -45,6 +45,10 @@ class PendingWrites:
         # (future, bytes, buffer to recycle or None, buffer to keep alive or None)
         self._queue: deque[tuple[_Future, int, np.ndarray | None, Any]] = deque()
         self._free: dict[tuple[int, ...], list[np.ndarray]] = {}
+        # the shapes buffers are asked for (`reserve`, `copy`, `reuse`): only
+        # those are recycled, as a partly filled chunk's block, trimmed to its
+        # frames, takes a shape no later request may match and would stay pooled
+        self._wanted: set[tuple[int, ...]] = set()
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -57,17 +61,20 @@ class PendingWrites:
     def reserve(self, shape: tuple[int, ...], dtype: np.dtype, count: int) -> None:
         """Allocate `count` buffers at once (memory is committed as they are used)."""
         block = np.empty((count, *shape), dtype=dtype)
+        self._wanted.add(tuple(shape))
         self._free.setdefault(tuple(shape), []).extend(block)
 
     def copy(self, data: np.ndarray) -> np.ndarray:
         """`data` copied into a recycled buffer (allocated only when none is free)."""
-        free = self._free.setdefault(data.shape, [])
+        self._wanted.add(data.shape)
+        free = self._free.get(data.shape)
         buffer = free.pop() if free else np.empty(data.shape, dtype=data.dtype)
         copy_frame(buffer, data)
         return buffer
 
     def reuse(self, shape: tuple[int, ...]) -> np.ndarray | None:
         """A recycled buffer of `shape`, or None."""
+        self._wanted.add(shape)
         free = self._free.get(shape)
         return free.pop() if free else None
 
@@ -122,7 +129,7 @@ class PendingWrites:
         """Wait for the oldest write; recycle its buffer; raise the first error."""
         future, nbytes, buffer, _ = self._queue.popleft()
         self.nbytes -= nbytes
-        if buffer is not None:
+        if buffer is not None and buffer.shape in self._wanted:
             self._free.setdefault(buffer.shape, []).append(buffer)
         try:
             future.result()
