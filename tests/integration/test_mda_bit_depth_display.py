@@ -35,12 +35,21 @@ SEQUENCE = useq.MDASequence(
 SUFFIXES = [".ome.zarr", ".ome.tiff"]
 
 
-def _check_12_bits(path: Path) -> None:
-    """SignificantBits=12 (OME-TIFF), NGFF windows within 0..4095 (OME-Zarr)."""
+def _ome_xml(path: Path) -> ome_types.OME:
+    """The OME-XML of an OME-TIFF, or an OME-Zarr's ``OME/METADATA.ome.xml``,
+    validated against the OME schema."""
     if path.suffix == ".tiff":
         with tifffile.TiffFile(path) as tif:
-            ome = ome_types.from_xml(tif.ome_metadata)
-        assert ome.images[0].pixels.significant_bits == 12
+            return ome_types.from_xml(tif.ome_metadata, validate=True)
+    text = (path / "OME" / "METADATA.ome.xml").read_text(encoding="utf-8")
+    return ome_types.from_xml(text, validate=True)
+
+
+def _check_12_bits(path: Path) -> None:
+    """SignificantBits=12 (OME-TIFF and METADATA.ome.xml), NGFF windows
+    within 0..4095 (OME-Zarr)."""
+    assert _ome_xml(path).images[0].pixels.significant_bits == 12
+    if path.suffix == ".tiff":
         return
     omero = zarr.open_group(path, mode="r").attrs["ome"]["omero"]
     for channel in omero["channels"]:
@@ -66,12 +75,28 @@ class _ViewerHandler(OMEWriterHandler):
 
 
 def _check_display(path: Path) -> None:
+    """What the user set, read by ours and by ome-types (the Channel's Color)
+    and zarr-python (NGFF ``omero``)."""
     with ome_writers.open(path) as view:
         fitc = view.channels[1]
     assert (fitc.name, fitc.color, fitc.window, fitc.visible) == (
         "FITC",
         "#FF0000",
         (100.0, 2000.0),
+        False,
+    )
+    channels = _ome_xml(path).images[0].pixels.channels
+    assert [c.name for c in channels] == ["DAPI", "FITC"]
+    assert channels[1].color.as_rgb_tuple(alpha=False) == (255, 0, 0)
+    if path.suffix == ".tiff":
+        return
+    omero = zarr.open_group(path, mode="r").attrs["ome"]["omero"]
+    shown = omero["channels"][1]
+    window = shown["window"]
+    assert (shown["color"], window["start"], window["end"], shown["active"]) == (
+        "FF0000",
+        100.0,
+        2000.0,
         False,
     )
 

@@ -90,11 +90,25 @@ def test_mda_run_into_0_4(tmp_path: Path) -> None:
     settings = AcquisitionSettings(
         root_path=str(dest), format={"ngff_version": "0.4"}, overwrite=True
     )
+    produced: list[tuple[np.ndarray, Any]] = []
+
+    @core.mda.events.frameReady.connect
+    def _keep(img: np.ndarray, event: Any, _meta: Any) -> None:
+        produced.append((img.copy(), event))
+
     core.mda.run(seq, output=settings)
-    _check_run(dest, list(seq.iter_events()), core.mda.get_view())
-    for name in json.loads((dest / "OME" / ".zattrs").read_text())["series"]:
+    events = list(seq.iter_events())
+    _check_run(dest, events, core.mda.get_view())
+    series = json.loads((dest / "OME" / ".zattrs").read_text())["series"]
+    for name in series:
         group = yaozarrs.validate_zarr_store(str(dest / name))
         assert (group.zarr_format, group.ome_version()) == (2, "0.4")
+    # every frame the camera produced, pixel for pixel, where its event says
+    stored = [_read_v2(dest / name)[0] for name in series]
+    assert len(produced) == len(events)
+    for img, event in produced:
+        p, t, c, z = (event.index[a] for a in "ptcz")
+        np.testing.assert_array_equal(stored[p][t, c, z], img)
 
 
 def test_handler_format_0_4(tmp_path: Path) -> None:

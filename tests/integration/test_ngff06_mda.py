@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,6 +41,14 @@ def test_mda_run_into_ngff_06(tmp_path: Path, backend: str) -> None:
         format=OmeZarrFormat(backend=backend, ngff_version="0.6rc0"),
     )
     handler = OMEWriterHandler(settings)
+    reported: dict[tuple[int, int], float] = {}  # (p, t) -> earliest delta_t
+
+    @core.mda.events.frameReady.connect
+    def _time(_img: Any, event: Any, meta: Any) -> None:
+        key = (event.index["p"], event.index["t"])
+        seconds = meta["runner_time_ms"] / 1000
+        reported[key] = min(reported.get(key, np.inf), seconds)
+
     core.mda.run(seq, output=handler)
 
     checked = validate_dataset(root)
@@ -65,6 +74,7 @@ def test_mda_run_into_ngff_06(tmp_path: Path, backend: str) -> None:
         assert len(first) == 3
         times = read_zarr(image / "coordinateTransformations/acquisition_time/0")
         assert times.data[:, 0].tolist() == [first[t] for t in range(3)]
+        assert times.data[:, 0].tolist() == [reported[(k, t)] for t in range(3)]
         assert np.all(np.diff(times.data[:, 0]) > 0)
         # pixels: the demo camera's frame counter, in acquisition order
         data = read_zarr(image / "0").data

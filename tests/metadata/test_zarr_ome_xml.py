@@ -26,6 +26,7 @@ from ome_types import to_xml
 
 from ome_writers import AcquisitionSettings, Channel, Dimension, Plate, Position
 from ome_writers.metadata import _zarr_ome_xml as zarr_ome_xml
+from ome_writers.metadata._display import ChannelSetting, DisplaySettings
 from ome_writers.metadata._frame_metadata import SPECIAL_KEYS
 from ome_writers.metadata._ome_model import (
     OmeXmlBuilder,
@@ -52,12 +53,21 @@ def reference_xml(
     planes: Planes | None = None,
     not_acquired: dict[int, list[tuple[int, ...]]] | None = None,
     global_metadata: dict[str, dict[str, Any]] | None = None,
+    display: dict[int, ChannelSetting] | None = None,
 ) -> str | None:
     """The ome-types reference the text is compared with (same arguments,
     same document, built from the models)."""
     if ome_xml_problem(settings) is not None:
         return None
-    builder = OmeXmlBuilder(settings, created)
+    shown = DisplaySettings()
+    for channel, setting in (display or {}).items():
+        shown.set(
+            channel,
+            color=setting.color,
+            limits=setting.limits,
+            visible=setting.visible,
+        )
+    builder = OmeXmlBuilder(settings, created, shown)
     images = []
     annotations: list[m.MapAnnotation] = []  # the images' own
     for position in range(len(settings.positions)):
@@ -95,11 +105,13 @@ def zarr_text(
     planes: Planes | None = None,
     not_acquired: dict[int, list[tuple[int, ...]]] | None = None,
     global_metadata: dict[str, dict[str, Any]] | None = None,
+    display: dict[int, ChannelSetting] | None = None,
 ) -> str | None:
     """The text version of `reference_xml` (frames added in arrival order)."""
     if ome_xml_problem(settings) is not None:
         return None
     doc = ZarrOmeXml(settings, created)
+    doc.display = dict(display or {})
     for position, frames in (planes or {}).items():
         for index, meta in frames:
             doc.add_plane(position, index, meta)
@@ -405,6 +417,51 @@ def test_not_acquired_and_dataset_metadata() -> None:
     assert [r.id for r in ome.images[1].annotation_refs] == [cells.id]
     mine = [a for a in maps if a.namespace == "mine"]
     assert mine[0].value.ms[0].value == '"v"'
+
+
+SHOWN = {
+    0: ChannelSetting(color="00FF00"),  # a colour alone: the Channel holds it
+    1: ChannelSetting(color="FF00FF", limits=(100.0, 2000.0), visible=False),
+}
+
+
+@pytest.mark.parametrize(
+    "dims",
+    [
+        pytest.param([T, _positions(*STAGE), C], id="positions"),
+        pytest.param([C, Dimension(name="cam", count=2, type="other")], id="camera"),
+        pytest.param(
+            [Dimension(name="view", count=2, type="other"), _positions("a", "b"), C],
+            id="series coordinates",
+        ),
+    ],
+)
+def test_display_settings(dims: list[Dimension]) -> None:
+    """The channels' display settings as in OME-TIFF: the Channel's Color,
+    and a MapAnnotation of contrast limits and visibility it references."""
+    settings = _settings(dims, series_dimensions="auto")
+    ome = assert_same(
+        settings,
+        planes=_frames(settings, count=3),
+        not_acquired={0: [(0,) * len(settings.storage_index_dimensions)]},
+        global_metadata={"mine": {"k": "v"}},
+        display=SHOWN,
+    )
+    assert ome is not None
+    assert ome.structured_annotations is not None
+    maps = {a.id: a for a in ome.structured_annotations.map_annotations}
+    for image in ome.images:
+        for channel in image.pixels.channels:
+            rgb = channel.color.as_rgb_tuple(alpha=False)
+            if channel.name.startswith("DAPI"):
+                assert rgb == (0, 255, 0) and channel.annotation_refs == []
+                continue
+            assert rgb == (255, 0, 255)
+            (ref,) = channel.annotation_refs
+            annotation = maps[ref.id]
+            assert annotation.namespace == "ome_writers.display"
+            values = {m.k: m.value for m in annotation.value.ms}
+            assert values == {"contrast_limits": "[100.0, 2000.0]", "visible": "false"}
 
 
 @pytest.mark.parametrize(

@@ -239,6 +239,33 @@ def test_overwrite_removes_the_earlier_runs_parts(tmp_path: Path) -> None:
     assert [r["run"] for r in rows] == [1, 1]
 
 
+def test_overwrite_removes_tables_the_new_run_does_not_write(tmp_path: Path) -> None:
+    root = tmp_path / "one.ome.tiff"
+    for run in range(2):
+        settings = AcquisitionSettings(
+            root_path=str(root),
+            dimensions=[
+                Dimension(name="t", count=2, type="time"),
+                Dimension(name="y", count=8, type="space"),
+                Dimension(name="x", count=8, type="space"),
+            ],
+            dtype="uint8",
+            format="ome-tiff",
+            overwrite=True,
+        )
+        with create_stream(settings) as stream:
+            for _ in range(2):
+                stream.append(np.zeros((8, 8), "uint8"))
+                if run == 0:
+                    stream.write_row("cells", {"run": run})
+    assert not (tmp_path / "one.tables").exists()
+    view = ow.open(root)
+    try:
+        assert dict(view.tables) == {}
+    finally:
+        view.close()
+
+
 def test_info_lists_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "run.ome.zarr"
     with create_stream(tpcz(FORMATS["zarr"][0], str(root))) as stream:

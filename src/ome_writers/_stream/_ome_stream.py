@@ -139,6 +139,10 @@ def create_stream(
             stream._close_quietly()  # the frames' dataset stays valid
             raise
     stream._output_paths = paths = backend.output_paths()
+    if settings.overwrite and settings.format.name == "ome-tiff":
+        from ome_writers.tables._writer import remove_earlier_tables
+
+        remove_earlier_tables(settings, paths)
     logger.info("%s", _opening_line(settings, backend.label, paths))
     stream._ranges = context.display_ranges
     stream._check_finite = finite_only and stream._dtype.kind == "f"
@@ -672,9 +676,10 @@ class OMEStream:
         given change. Nothing is written here (appends never wait for it):
         the settings are written at the next loss-window visit (or checkpoint)
         and at close, replacing what was there. OME-Zarr: NGFF ``omero``
-        ``color``, ``window.start``/``end`` and ``active``; OME-TIFF: the
-        Channel's ``Color`` and a MapAnnotation (namespace
-        ``ome_writers.display``) with the contrast limits and visibility;
+        ``color``, ``window.start``/``end`` and ``active``; OME-TIFF and
+        OME-Zarr's ``OME/METADATA.ome.xml``: the Channel's ``Color`` and a
+        MapAnnotation (namespace ``ome_writers.display``) with the contrast
+        limits and visibility;
         ``ome_writers.open(...).channels`` reads them back. The scratch format
         writes no metadata: there, they are not kept.
 

@@ -6,8 +6,9 @@ is its one series), each ``MetadataOnly`` (the pixels are in the Zarr
 arrays), with what OME-TIFF's OME-XML says of the same acquisition: channels,
 physical sizes, stage label, the Plane of every frame that came with
 per-frame metadata (DeltaT, ExposureTime, PositionX/Y/Z; other keys in a
-MapAnnotation), the Plate of a plate, and the annotations (series
-coordinates, planes never acquired, dataset-level metadata).
+MapAnnotation), the Plate of a plate, and the annotations (the channels'
+display settings, series coordinates, planes never acquired, dataset-level
+metadata).
 
 It is the text ome-types writes for the model `_ome_model.OmeXmlBuilder`
 builds (tests build both and compare them), made without ome-types, which
@@ -28,6 +29,8 @@ import zlib
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from ome_writers.metadata._display import NAMESPACE as DISPLAY
+from ome_writers.metadata._display import annotation_values
 from ome_writers.metadata._ome_xml_text import (
     NOT_ACQUIRED,
     SERIES,
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     from ome_writers._schema import AcquisitionSettings, Position
+    from ome_writers.metadata._display import ChannelSetting
 
 
 def _stage_label(pos: Position) -> str | None:
@@ -256,8 +260,9 @@ class ZarrOmeXml:
 
     `add_plane` adds a frame's Plane (its per-frame metadata), once;
     `set_not_acquired` names an image's cells no frame is for;
-    `global_metadata` holds the dataset-level (namespaced) metadata; `text`
-    is the document as it stands. Settings OME-XML cannot describe raise
+    `global_metadata` holds the dataset-level (namespaced) metadata and
+    `display` the channels' display settings (by channel index); `text` is
+    the document as it stands. Settings OME-XML cannot describe raise
     ValueError (check `ome_xml_problem` first).
     """
 
@@ -277,6 +282,7 @@ class ZarrOmeXml:
         self._added = [0] * len(settings.positions)  # planes added per image
         self._not_acquired: dict[int, list[list[int]]] = {}
         self.global_metadata: dict[str, dict[str, Any]] = {}
+        self.display: dict[int, ChannelSetting] = {}
 
     def planes(self, position: int) -> int:
         """How many Planes image `position` has."""
@@ -330,7 +336,17 @@ class ZarrOmeXml:
             if stage is not None:
                 out.append(f"    {stage}")
             out.append(f"    <Pixels{images.pixels_attributes(position, sizes)}>")
-            out += [f"      {c}" for c in images.channels(position, sizes["c"])]
+            channels = images.channels(position, sizes["c"], self.display)
+            for c, channel in enumerate(channels):
+                shown = self.display.get(axes.channel_of(c))
+                pairs = annotation_values(shown) if shown is not None else []
+                if pairs:  # OME has no field for contrast limits and visibility
+                    ann_id = f"Annotation:{count}"
+                    count += 1
+                    annotations += map_annotation(ann_id, DISPLAY, pairs)
+                    ref = f'        <AnnotationRef ID="{ann_id}"/>'
+                    channel = f"{channel[:-2]}>\n{ref}\n      </Channel>"
+                out.append(f"      {channel}")
             out.append("      <MetadataOnly/>")
             yield "".join(f"{line}\n" for line in out)
             yield from self._planes[position].plane_parts()

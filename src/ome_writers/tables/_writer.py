@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -69,6 +70,22 @@ def tables_root(
         stem = _TIFF_SUFFIX.sub("", resolve_output(settings.output_path).name)
         return folder / f"{stem}.tables"
     return Path(paths[0]) / "tables"
+
+
+def remove_earlier_tables(
+    settings: AcquisitionSettings, paths: tuple[str, ...]
+) -> None:
+    """Remove the tables an earlier run of an OME-TIFF left beside its files.
+
+    Called when the run replaces that earlier one (``overwrite=True``): a table
+    it does not write again would otherwise be read as this run's. An
+    OME-Zarr's tables go with the dataset they are in.
+    """
+    if settings.format.name != "ome-tiff" or not settings.overwrite:
+        return
+    root = tables_root(settings, paths)
+    if isinstance(root, Path) and root.is_dir():
+        shutil.rmtree(root)
 
 
 def write_row(

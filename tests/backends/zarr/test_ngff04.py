@@ -204,6 +204,37 @@ def test_pyramid(tmp_path: Path, backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", V2_WRITERS)
+def test_pyramid_for_ome_zarr_py_models_and_yaozarrs(
+    tmp_path: Path, backend: str
+) -> None:
+    """ome-zarr-py reads every level of a 0.4 pyramid as zarr-python and
+    tensorstore do; ome-zarr-models and yaozarrs take it as a 0.4 image."""
+    import ome_zarr_models as models
+    import yaozarrs
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+    from ome_zarr_models import v04
+
+    dims = [Dimension(name="t", count=2, type="time")]
+    settings = _settings(tmp_path, backend, dims, pyramid={"levels": 3})
+    frames = _write(settings, 2)
+    root = Path(settings.output_path)
+    location = parse_url(str(root))
+    assert location is not None
+    assert location.fmt.version == "0.4"
+    node = next(iter(Reader(location)()))
+    levels = [np.asarray(level) for level in node.data]
+    assert len(levels) == 3
+    np.testing.assert_array_equal(levels[0], np.stack(frames))
+    for k, level in enumerate(levels):
+        np.testing.assert_array_equal(level, read_zarr(root / str(k)).data)
+    group = zarr.open_group(str(root), mode="r", zarr_format=2)
+    assert isinstance(models.open_ome_zarr(group, version="0.4"), v04.Image)
+    validated = yaozarrs.validate_zarr_store(str(root))
+    assert (validated.zarr_format, validated.ome_version()) == (2, "0.4")
+
+
+@pytest.mark.parametrize("backend", V2_WRITERS)
 def test_read_while_written(tmp_path: Path, backend: str) -> None:
     """An unbounded 0.4 acquisition being written: after a checkpoint, other
     processes' readers find the frames written declared in ``.zarray``, the

@@ -182,6 +182,20 @@ def test_bioformats_validates_the_document(tmp_path: Path, layout: str) -> None:
     bioformats_validate(root, tmp_path)
 
 
+def test_bioformats_validates_the_document_mid_run(tmp_path: Path) -> None:
+    """After a checkpoint mid-run the document on disk is valid for
+    Bio-Formats too, its Planes the frames on disk."""
+    root = tmp_path / "mid.ome.zarr"
+    settings = _settings(root, "tensorstore", LAYOUTS["collection"], loss_window=None)
+    with create_stream(settings, checkpoint_seconds=None) as stream:
+        for n in range(5):
+            stream.append(np.full((8, 8), n, "uint16"), frame_metadata=_meta(n))
+        stream.checkpoint()
+        assert _on_disk(root) == 5
+        assert sorted(_all_frames(read_ome_xml(root))) == list(range(5))
+        bioformats_validate(root, tmp_path)
+
+
 def _on_disk(root: Path) -> int:
     """Frames the dataset states are on disk (its progress record)."""
     doc = json.loads((root / "zarr.json").read_text())

@@ -103,7 +103,11 @@ class ZarrHierarchy:
         if not ome_xml:
             self.layout.ome_xml = False
         self.ome_xml = OmeXmlFile(
-            settings, root, frame_metadata, enabled=self.layout.ome_xml
+            settings,
+            root,
+            frame_metadata,
+            enabled=self.layout.ome_xml,
+            display=self.display,
         )
         self.image_paths = self.layout.image_paths
         #: 2 for OME-Zarr 0.4, 3 for 0.5

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from ome_writers._io._object_store import DatasetPath
     from ome_writers._schema import AcquisitionSettings
+    from ome_writers.metadata._display import DisplaySettings
     from ome_writers.metadata._frame_metadata import FrameMetadataLog
 
 #: where the document goes, below the dataset's root
@@ -59,6 +60,9 @@ class OmeXmlFile:
     enabled : bool
         False: no document (OME-XML cannot describe the settings, see
         `ome_xml_problem`, or another writer describes the dataset).
+    display : DisplaySettings, optional
+        The channels' display settings: each write describes them as they
+        are then.
     """
 
     def __init__(
@@ -68,8 +72,11 @@ class OmeXmlFile:
         frame_metadata: FrameMetadataLog,
         *,
         enabled: bool = True,
+        display: DisplaySettings | None = None,
     ) -> None:
         self.settings = settings
+        self._display = display
+        self._display_version = 0  # of the display settings described
         self.path = root / OME_XML_PATH[0] / OME_XML_PATH[1]
         self.enabled = enabled
         self._log = frame_metadata
@@ -131,7 +138,15 @@ class OmeXmlFile:
             if done:
                 del waiting[:done]
                 self._planes += done
+            self._show_display()
             self._write(extents, final=final)
+
+    def _show_display(self) -> None:
+        """Take the display settings when they changed since last taken."""
+        if self._display is None or self._display.version == self._display_version:
+            return
+        self._display_version, self._doc().display = self._display.snapshot()
+        self._changes += 1
 
     def _write(self, extents: Sequence[int] | None, *, final: bool = True) -> None:
         state = (self._planes, self._changes, None if extents is None else [*extents])
