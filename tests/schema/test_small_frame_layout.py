@@ -39,10 +39,14 @@ T = Dimension(name="t", count=None, type="time")
 
 def test_zarr_v3_groups_small_frames_into_shards() -> None:
     settings = _settings([T, *_yx(32)])
-    # chunks of 8 frames (16 KiB), shards of 256 chunks: 2048 frames, 4 MiB
-    assert _layout(settings) == [("t", 8, 256), ("y", None, None), ("x", None, None)]
+    # chunks of one frame, shards of 2048 chunks: 4 MiB
+    assert _layout(settings) == [
+        ("t", None, 2048),
+        ("y", None, None),
+        ("x", None, None),
+    ]
     chunks, shards = chunk_grid(settings.array_storage_dimensions)
-    assert chunks == (8, 32, 32)
+    assert chunks == (1, 32, 32)
     assert shards == (2048, 32, 32)
     assert math.prod(shards) * 2 == GROUP_BYTES
 
@@ -62,9 +66,9 @@ def test_grouping_goes_from_the_innermost_dimension_outward() -> None:
         *_yx(64),  # 8 KiB frames
     ]
     chunks, shards = chunk_grid(_settings(dims).array_storage_dimensions)
-    # a chunk of two planes of z; a shard of all z and c, and 16 time points
-    assert chunks == (1, 1, 2, 64, 64)
-    assert shards == (16, 3, 6, 64, 64)
+    # a chunk per frame; a shard of all z and c, and 32 time points
+    assert chunks == (1, 1, 1, 64, 64)
+    assert shards == (32, 3, 5, 64, 64)
     assert math.prod(shards[:3]) * 8192 <= 2 * GROUP_BYTES
     chunks, _ = chunk_grid(_settings(dims, version="0.4").array_storage_dimensions)
     assert chunks == (32, 3, 5, 64, 64)
@@ -73,8 +77,8 @@ def test_grouping_goes_from_the_innermost_dimension_outward() -> None:
 def test_bounded_array_shards_cover_the_array() -> None:
     dims = [Dimension(name="t", count=100, type="time"), *_yx(32)]
     chunks, shards = chunk_grid(_settings(dims).array_storage_dimensions)
-    assert chunks == (8, 32, 32)
-    assert shards == (104, 32, 32)  # one shard holds every frame
+    assert chunks == (1, 32, 32)
+    assert shards == (100, 32, 32)  # one shard holds every frame
 
 
 def test_large_frames_keep_one_frame_per_chunk() -> None:

@@ -141,6 +141,8 @@ class AcquisitionGeometry:
         fmt = self.format
         if fmt.name != "ome-zarr" or not dtype or not _groups_small_frames(fmt):
             return dims
+        if any(d.chunk_size or d.shard_size_chunks for d in self.dimensions):
+            return dims  # chosen for the acquisition: no position regroups
         return small_frame_layout(
             dims, np.dtype(dtype).itemsize, fmt.zarr_format, len(self.positions)
         )

@@ -80,7 +80,7 @@ def test_unbounded_small_frames_few_files(
         assert layout.shards is None
         assert layout.chunks == [2048, Y, X]
     else:
-        assert layout.chunks == [8, Y, X]
+        assert layout.chunks == [1, Y, X]  # a chunk per frame
         assert layout.shards == [2048, Y, X]
 
 
