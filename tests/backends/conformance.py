@@ -792,7 +792,8 @@ class BackendConformance:
         the disk (the unbounded array cut, per-frame metadata written)."""
         if not self.record.writes_in_background:
             pytest.skip("writes complete inside append: nothing fails later")
-        settings = self.make_settings([Dimension(name="t", count=None)], shape=(32, 32))
+        t = Dimension(name="t", count=None, chunk_size=1)  # a write per frame
+        settings = self.make_settings([t], shape=(32, 32))
         stream = create_stream(settings, checkpoint_seconds=None)
         self.stream = stream
         fail_at = 5  # the sixth write fails
