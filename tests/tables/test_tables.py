@@ -216,20 +216,25 @@ def test_part_files_are_renamed_into_place(tmp_path: Path) -> None:
     assert names == [f"part-{k:06d}.parquet" for k in range(3)]
 
 
+def _tiff_time_lapse(root: Path, frames: int) -> AcquisitionSettings:
+    """`frames` time points of 8×8 into the OME-TIFF `root`, replacing it."""
+    return AcquisitionSettings(
+        root_path=str(root),
+        dimensions=[
+            Dimension(name="t", count=frames, type="time"),
+            Dimension(name="y", count=8, type="space"),
+            Dimension(name="x", count=8, type="space"),
+        ],
+        dtype="uint8",
+        format="ome-tiff",
+        overwrite=True,
+    )
+
+
 def test_overwrite_removes_the_earlier_runs_parts(tmp_path: Path) -> None:
     root = tmp_path / "one.ome.tiff"
     for run in range(2):
-        settings = AcquisitionSettings(
-            root_path=str(root),
-            dimensions=[
-                Dimension(name="t", count=4, type="time"),
-                Dimension(name="y", count=8, type="space"),
-                Dimension(name="x", count=8, type="space"),
-            ],
-            dtype="uint8",
-            format="ome-tiff",
-            overwrite=True,
-        )
+        settings = _tiff_time_lapse(root, 4)
         with create_stream(settings, checkpoint_seconds=None) as stream:
             for _ in range(4 - 2 * run):
                 stream.append(np.zeros((8, 8), "uint8"))
@@ -242,17 +247,7 @@ def test_overwrite_removes_the_earlier_runs_parts(tmp_path: Path) -> None:
 def test_overwrite_removes_tables_the_new_run_does_not_write(tmp_path: Path) -> None:
     root = tmp_path / "one.ome.tiff"
     for run in range(2):
-        settings = AcquisitionSettings(
-            root_path=str(root),
-            dimensions=[
-                Dimension(name="t", count=2, type="time"),
-                Dimension(name="y", count=8, type="space"),
-                Dimension(name="x", count=8, type="space"),
-            ],
-            dtype="uint8",
-            format="ome-tiff",
-            overwrite=True,
-        )
+        settings = _tiff_time_lapse(root, 2)
         with create_stream(settings) as stream:
             for _ in range(2):
                 stream.append(np.zeros((8, 8), "uint8"))

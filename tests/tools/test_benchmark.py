@@ -15,7 +15,7 @@ from ome_writers.tools.bench._measure import latency_sample
 from ome_writers.tools.bench._plan import run_order, targets_for
 from ome_writers.tools.bench._scenarios import scenario
 from ome_writers.tools.bench._summary import add_ratios, median_of_repeats
-from ome_writers.tools.bench._tables import render_markdown
+from ome_writers.tools.bench._tables import render_markdown, scenario_title
 from ome_writers.tools.benchmark import main
 from ome_writers.tools.cli import main as cli_main
 
@@ -58,6 +58,24 @@ def test_quick_run_json(capsys: pytest.CaptureFixture[str]) -> None:
         assert row["vs_ceiling"] > 0
         if row["target"].startswith("ours:"):
             assert "vs_other_sync" in row and "vs_disk" in row and "vs_raw" in row
+
+
+def test_frames_set_the_length_of_every_row(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", "--quick", "-s", "a", "f", "b", "--frames", "7", "--json"]
+    assert cli_main([*argv, "--backends", "tensorstore"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    frames = {(r["scenario"], r["target"]): r.get("frames") for r in rows}
+    for name in "af":  # the ceiling's and the raw library's rows as well
+        for target in ("ceiling", "raw:tensorstore", "ours:tensorstore"):
+            assert frames[name, target] == 7, (name, target)
+    assert frames["b", "ours:tensorstore"] == 4 * 2 * 16  # no single time axis
+    assert ", 7 frames written" in scenario_title(rows, "a")
+
+
+def test_frames_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli_main(["bench", "--frames", "0"])
+    assert "--frames must be at least 1" in capsys.readouterr().err
 
 
 def test_markdown_from_saved_rows(
@@ -199,8 +217,6 @@ def test_paced_rows_keep_the_worst_repeat_beside_the_median() -> None:
 
 
 def test_each_scenario_titled_with_its_own_offered_rate() -> None:
-    from ome_writers.tools.bench._tables import scenario_title
-
     rows = [
         {"scenario": "a", "target": "disk"},
         {"scenario": "a", "target": "ours:tensorstore", "offered_fps": 34.0},

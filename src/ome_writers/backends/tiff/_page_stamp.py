@@ -11,6 +11,11 @@ it). `PageStamp` reads the IFD tifffile wrote for one such page and writes
 each later page as that IFD moved to the end of the file, followed by the
 frame, in the layout tifffile uses (IFD on a word boundary, strip on a 16-byte
 boundary): the file is byte for byte what tifffile would have written.
+
+Given a file descriptor opened for direct I/O (`ome_writers._io._direct`),
+a large frame's strip goes on a block boundary instead and is written from
+the frame's buffer straight to the disk; only the IFD passes through the
+page cache, in pages of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from __future__ import annotations
 import os
 import struct
 from typing import TYPE_CHECKING, Any
+
+from ome_writers._io._direct import DIRECT_ALIGN, aligned, pwrite_all, refused
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,6 +52,7 @@ class PageStamp:
         self.nbytes = nbytes  # bytes of the strip
         count = struct.unpack_from(byteorder + "Q", ifd, 0)[0]
         self.next_field = 8 + 20 * count  # where the next-IFD offset is
+        self.refused = False  # a direct write was refused (`write`)
 
     @classmethod
     def read(
@@ -90,16 +98,26 @@ class PageStamp:
         end += end % 2  # tifffile pads the IFD to a word boundary
         return cls(bytes(ifd[:end]), byteorder, moved, strip, nbytes)
 
-    def write(self, writer: Any, data: np.ndarray) -> tuple[int, int, int]:
+    def write(
+        self, writer: Any, data: np.ndarray, direct_fd: int | None = None
+    ) -> tuple[int, int, int]:
         """Append a page of `data` to `writer`'s file; (IFD offset, strip
-        offset, strip bytes). The page is not linked into the page chain."""
+        offset, strip bytes). The page is not linked into the page chain.
+
+        With `direct_fd` (the file opened with ``O_DIRECT``) and `data`
+        `aligned`, the strip is written through it, at a block boundary.
+        When the filesystem refuses the direct write, the strip is written
+        buffered where it was meant to go and `refused` is set: the caller
+        stops passing the fd.
+        """
         fh = writer.filehandle
         fh.seek(0, os.SEEK_END)
         end = fh.tell()
         pad = end % 2  # the IFD begins on a word boundary
         ifd_offset = end + pad
         data_offset = ifd_offset + len(self.ifd)
-        skip = -data_offset % _DATA_ALIGN
+        direct = direct_fd is not None and aligned(data)
+        skip = -data_offset % (DIRECT_ALIGN if direct else _DATA_ALIGN)
         data_offset += skip
         ifd = bytearray(self.ifd)
         pack = struct.pack_into
@@ -108,6 +126,19 @@ class PageStamp:
             pack(order, ifd, at, ifd_offset + struct.unpack_from(order, ifd, at)[0])
         pack(order, ifd, self.strip, data_offset)
         fh.write(b"\0" * pad + ifd + b"\0" * skip)
-        fh.write(data.data)
         writer._ifdoffset = ifd_offset + self.next_field  # noqa: SLF001
+        if not direct:
+            fh.write(data.data)
+            return ifd_offset, data_offset, self.nbytes
+        assert direct_fd is not None
+        fh.flush()  # the IFD's pages end where the strip's begin
+        try:
+            pwrite_all(direct_fd, data, data_offset)
+        except OSError as error:
+            if not refused(error):
+                raise
+            self.refused = True
+            fh.write(data.data)  # at data_offset, where the IFD points
+            return ifd_offset, data_offset, self.nbytes
+        fh.seek(data_offset + data.nbytes)
         return ifd_offset, data_offset, self.nbytes

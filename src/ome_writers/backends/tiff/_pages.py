@@ -10,6 +10,7 @@ one ``pread`` per page.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tifffile
 
+from ome_writers._io._direct import (
+    O_DIRECT,
+    TIFF_DIRECT_MIN_BYTES,
+    direct_io_suits,
+    refused,
+)
 from ome_writers.backends.tiff._page_stamp import PageStamp
 from ome_writers.backends.tiff._subifd_levels import SubIfdLevels
 
@@ -93,6 +100,12 @@ class TiffPages:
         self.stampable = (
             self.compression is None and self.levels is None and self.dtype.isnative
         )
+        # file -> the file opened for direct I/O, for stamped pages' strips
+        self.direct_fds: dict[int, int] = {}
+        self.direct = self.stampable and direct_io_suits(
+            self.frame_shape[0] * self.frame_shape[1] * self.dtype.itemsize,
+            TIFF_DIRECT_MIN_BYTES,
+        )
         # the provisional descriptions, kept current while `live`
         self.provisional: Provisional | None = None
         self.live = False
@@ -123,8 +136,26 @@ class TiffPages:
             writer.filehandle.flush()
 
     def close(self) -> None:
+        for fd in self.direct_fds.values():
+            os.close(fd)
+        self.direct_fds.clear()
         for writer in self.writers:
             writer.close()
+
+    def _direct_fd(self, f: int) -> int | None:
+        """File `f` opened for direct I/O (None: not for these frames, or
+        the filesystem refuses it)."""
+        fd = self.direct_fds.get(f)
+        if fd is None and self.direct:
+            try:
+                fd = os.open(self.files.paths[f], os.O_WRONLY | O_DIRECT | os.O_CLOEXEC)
+            except OSError as e:
+                if not refused(e):
+                    raise
+                self.direct = False
+                return None
+            self.direct_fds[f] = fd
+        return fd
 
     def page_options(
         self, file_index: int, first: bool, level: int = 0
@@ -179,7 +210,11 @@ class TiffPages:
         stamp = self.stamps.get(f) if previous is not None else None
         strip: Any
         if stamp is not None:  # tifffile's page of this file, moved
-            stamped, *strip = stamp.write(writer, data)
+            stamped, *strip = stamp.write(writer, data, self._direct_fd(f))
+            if stamp.refused:  # buffered from now on
+                self.direct = False
+                with contextlib.suppress(KeyError):
+                    os.close(self.direct_fds.pop(f))
         else:
             strip = writer.write(data, **self.page_options(f, first))
         ifd = files.add_page(position, index, self.axes.zct(index))

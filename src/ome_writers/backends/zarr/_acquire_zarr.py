@@ -31,6 +31,10 @@ arrays' ``zarr.json``.
 The staging store is flat (position *p*'s array is ``p<p>``, one directory
 each, whatever the dataset's hierarchy), so acquire-zarr's own group documents
 stay in it too. Where links cannot be made, acquire-zarr writes in place.
+
+acquire-zarr's OpenMP runtime is loaded with the passive wait policy
+(`passive_openmp`), so that its idle threads sleep rather than spin between
+frames.
 """
 
 from __future__ import annotations
@@ -47,12 +51,12 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import acquire_zarr as az
 import numpy as np
 
 from ome_writers._io._durable import sync_filesystem
 from ome_writers._io._frame_pool import copy_frame
 from ome_writers._io._object_store import explain_write_failure, zarr_store
+from ome_writers._io._openmp import passive_openmp
 from ome_writers._io._overlap import overlapped
 from ome_writers._io._writeback import FLUSH_EVERY_BYTES, Flusher, flush_every
 from ome_writers._router import c_order_per_position
@@ -67,6 +71,11 @@ from ome_writers.backends.zarr._hierarchy import ZarrHierarchy
 from ome_writers.errors import BackendError
 from ome_writers.metadata._ngff_axes import check_axes
 from ome_writers.metadata._zarr_layout import check_plate
+
+# acquire-zarr's OpenMP threads otherwise spin between frames, taking a core
+# from its writer threads and from the acquisition (`passive_openmp`)
+with passive_openmp():
+    import acquire_zarr as az
 
 if TYPE_CHECKING:
     from collections.abc import Callable

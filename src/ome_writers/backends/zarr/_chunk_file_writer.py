@@ -14,6 +14,15 @@ directories are made on the way. Once that thread falls behind,
 written starts every `WRITEBACK_EVERY_BYTES` (`Flusher`, without lag: a file
 is complete when it is counted).
 
+Large frames whose size and buffer suit direct I/O (``O_DIRECT``: a multiple
+of the block at an aligned address, as the pool's buffers of such frames
+are; `ome_writers._io._direct`) bypass the page cache: no copy into it, no
+write-back to start, and the data is on the disk when the write returns, so
+that a checkpoint's sync has only the files' metadata left to commit. As
+each such write waits for the disk, `DIRECT_WRITER_THREADS` threads take
+frames in turn from the first frame on, to keep several writes in flight. A
+filesystem that refuses direct I/O gets buffered writes from then on.
+
 When every buffer is in flight, `write` waits (backpressure). A failed write
 is raised from the next `write`, from the waiters and from `close`; frames
 queued before it was reported are still written, and what was written
@@ -31,6 +40,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ome_writers._io._direct import (
+    O_DIRECT,
+    aligned,
+    direct_io_suits,
+    pwrite_all,
+    refused,
+)
 from ome_writers._io._frame_pool import POOL_BYTES, POOL_FRAMES, FramePool
 from ome_writers._io._writeback import WRITEBACK_EVERY_BYTES, Flusher
 from ome_writers.backends.zarr._array_writer import ArrayWriter
@@ -50,6 +66,9 @@ WRITER_THREADS = 2
 #: compete less with the acquisition thread's, and once a backlog builds the
 #: second thread clears it
 SPREAD_AFTER_BYTES = 16 * 1024**2
+#: writer threads of direct writes: each waits for the disk, so more of them
+#: keep more writes in flight without taking CPU from the acquisition thread
+DIRECT_WRITER_THREADS = 4
 PARTIAL_SUFFIX = ".partial"  # a chunk file being written (`repair` removes it)
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
@@ -104,6 +123,8 @@ class ChunkFiles:
     ) -> None:
         self.pool = FramePool.within(POOL_BYTES, POOL_FRAMES, frame_shape, dtype)
         self.dtype = dtype
+        #: frames are written with direct I/O (until the filesystem refuses it)
+        self.direct = direct_io_suits(self.pool.slot_bytes)
         self.frame_shape = frame_shape
         self.error: BaseException | None = None
         self._locate = locate
@@ -113,11 +134,13 @@ class ChunkFiles:
         )
         # one queue per writer thread, frames dealt to them in turn:
         # (unit, slot, owned frame or None, release or None), barriers, None
+        threads = DIRECT_WRITER_THREADS if self.direct else WRITER_THREADS
         self._queues: list[queue.SimpleQueue[Any]] = [
-            queue.SimpleQueue() for _ in range(WRITER_THREADS)
+            queue.SimpleQueue() for _ in range(threads)
         ]
         self._next = 0  # the queue of the next frame
-        self._active = 1  # queues frames are dealt to (`_queue`)
+        # queues frames are dealt to (`_queue`): direct writes, all at once
+        self._active = threads if self.direct else 1
         self._spread_after = max(2, SPREAD_AFTER_BYTES // self.pool.slot_bytes)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # the flusher's count
@@ -244,6 +267,12 @@ class ChunkFiles:
             # accepted by `write`, and a frame lost here would read as zeros
             data = pool.buffers[slot] if owned is None else owned
             path = self._locate(unit)
+            if self.direct and aligned(data):
+                try:
+                    _write_file_direct(path, data)
+                    return  # nothing in the page cache to write back
+                except _DirectIORefused:
+                    self.direct = False  # this filesystem: buffered from now on
             _write_file(path, data)
             with self._lock:
                 self.flusher.add(data.nbytes, path)
@@ -256,14 +285,45 @@ class ChunkFiles:
             pool.release(slot)
 
 
+class _DirectIORefused(Exception):
+    """The filesystem refused a direct write (nothing was left behind)."""
+
+
+def _open_partial(partial: str, flags: int) -> int:
+    try:
+        return os.open(partial, flags, 0o644)
+    except FileNotFoundError:  # the chunk's directories do not exist yet
+        Path(partial).parent.mkdir(parents=True, exist_ok=True)
+        return os.open(partial, flags, 0o644)
+
+
+def _write_file_direct(path: str, data: np.ndarray) -> None:
+    """`_write_file` with direct I/O (`data` is `aligned`); raises
+    `_DirectIORefused` when the filesystem does not take it."""
+    partial = path + PARTIAL_SUFFIX
+    try:
+        fd = _open_partial(partial, _FLAGS | O_DIRECT)
+    except OSError as e:
+        if refused(e):
+            raise _DirectIORefused from e
+        raise
+    try:
+        pwrite_all(fd, data, 0)
+    except BaseException as e:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        if refused(e):
+            raise _DirectIORefused from e
+        raise
+    os.close(fd)
+    os.replace(partial, path)
+
+
 def _write_file(path: str, data: np.ndarray) -> None:
     """`data`'s bytes into `path`, through a temporary name and a rename."""
     partial = path + PARTIAL_SUFFIX
-    try:
-        fd = os.open(partial, _FLAGS, 0o644)
-    except FileNotFoundError:  # the chunk's directories do not exist yet
-        Path(partial).parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(partial, _FLAGS, 0o644)
+    fd = _open_partial(partial, _FLAGS)
     try:
         view = np.ascontiguousarray(data).data.cast("B")
         done = 0

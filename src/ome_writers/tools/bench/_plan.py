@@ -198,6 +198,7 @@ def _run_row(
         "preload": list(record.requires) if record else [],
         "s3": s3_endpoint,
         "metadata_frames": getattr(args, "metadata_frames", None),
+        "frames": getattr(args, "frames", None),
         "readers": getattr(args, "readers", 0),
         "reader_interval": getattr(args, "reader_interval", 0.1),
         "reader_nice": getattr(args, "reader_nice", 0),

@@ -7,6 +7,7 @@ ome-writers is imported when a run starts, not when this module loads: under
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import statistics
@@ -37,7 +38,8 @@ def run_public_api(
 
     for module in spec.get("preload", ()):  # the backend's library: once a session
         try:
-            importlib.import_module(module)
+            with _loaded_as_ours(module):
+                importlib.import_module(module)
         except ImportError:  # another version may not use it (--compare)
             if not spec.get("preload_optional"):
                 raise
@@ -144,6 +146,16 @@ def run_public_api(
 
         resolve_s3(base + "/x").parent.remove_tree()
     return result
+
+
+def _loaded_as_ours(module: str) -> contextlib.AbstractContextManager[None]:
+    """Load `module` as this version's backend does: acquire-zarr's OpenMP
+    runtime with the passive wait policy (another version loads it plainly)."""
+    try:
+        from ome_writers._io._openmp import passive_openmp
+    except ImportError:  # another version (--compare)
+        return contextlib.nullcontext()
+    return passive_openmp() if module == "acquire_zarr" else contextlib.nullcontext()
 
 
 def run_camera(spec: dict[str, Any], out: Path) -> dict[str, Any]:

@@ -47,6 +47,8 @@ READER_SCENARIOS = "acdfpwnm"
 QUICK_SCENARIOS = "a"
 #: frames of scenario m unless --metadata-frames says otherwise
 METADATA_FRAMES = 10_000
+#: scenarios whose frames are one time axis, so that ``--frames`` may set their count
+TIME_SERIES_SCENARIOS = "acdfpwnm"
 
 
 def scenario(name: str, quick: bool = False) -> dict[str, Any]:
@@ -143,6 +145,16 @@ def scenario(name: str, quick: bool = False) -> dict[str, Any]:
         "frames": frames,
         "frame_shape": (int(dims[-2]["count"]), int(dims[-1]["count"])),
     }
+
+
+def with_frames(spec: dict[str, Any], frames: int) -> dict[str, Any]:
+    """`spec` of a `TIME_SERIES_SCENARIOS` scenario with `frames` frames."""
+    if spec["name"] not in TIME_SERIES_SCENARIOS:
+        raise ValueError(f"scenario {spec['name']!r} has no single time axis")
+    dims = [dict(d) for d in spec["dims"]]
+    if dims[0]["count"] is not None:  # bounded: the axis holds exactly the frames
+        dims[0]["count"] = frames
+    return {**spec, "dims": dims, "frames": frames}
 
 
 def make_frames(shape: tuple[int, int], n_unique: int = 8) -> list[np.ndarray]:

@@ -105,14 +105,18 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 
 def scenario_title(rows: list[dict[str, Any]], name: str) -> str:
-    """Heading of scenario `name`'s table, with the rate its frames were
-    offered at when they were paced."""
+    """Heading of scenario `name`'s table, with the frames its rows wrote
+    and the rate they were offered at when they were paced."""
+    counts = sorted(
+        {r["frames"] for r in rows if r["scenario"] == name and "frames" in r}
+    )
+    written = f", {'/'.join(f'{c:,}' for c in counts)} frames written" if counts else ""
     offered = [
         r["offered_fps"] for r in rows if r["scenario"] == name and "offered_fps" in r
     ]
     paced = offered[0] if offered else None
     rate = f", frames offered at {paced:.0f} fps" if paced else ""
-    return f"scenario {name}: {DESCRIPTIONS[name]}{rate}"
+    return f"scenario {name}: {DESCRIPTIONS[name]}{written}{rate}"
 
 
 def _cells(

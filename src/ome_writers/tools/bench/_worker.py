@@ -15,7 +15,7 @@ from ._run_baselines import (
 )
 from ._run_ceiling import run_ceiling
 from ._run_ours import run_camera, run_public_api
-from ._scenarios import scenario
+from ._scenarios import TIME_SERIES_SCENARIOS, scenario, with_frames
 
 RAW_RUNNERS = {
     "tensorstore": run_raw_tensorstore,
@@ -29,6 +29,8 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     spec = scenario(job["scenario"], job["quick"])
     if job.get("metadata_frames") and spec.get("frame_metadata"):
         spec["frames"] = job["metadata_frames"]
+    if job.get("frames") and job["scenario"] in TIME_SERIES_SCENARIOS:
+        spec = with_frames(spec, job["frames"])
     spec["fps"] = job.get("fps")
     spec["preload"] = job.get("preload", [])
     # our backend's requirements, which the compared version may not have
