@@ -19,7 +19,8 @@ metadata-only resize), so it declares the frames that landed, never the room.
 Chunk files are written without fsync (``file_io_sync: false``); the dataset
 syncs its filesystem at checkpoints and close. A local array whose chunks are
 each one frame's raw bytes has them written by threads of ours instead
-(`ChunkFileWriter`); tensorstore still makes, declares and reads it.
+(`ChunkFileWriter`), and so has one whose shards are such chunks
+(`ShardFileWriter`); tensorstore still makes, declares and reads it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from ome_writers.backends.zarr._chunk_file_writer import (
     frame_chunk_files,
 )
 from ome_writers.backends.zarr._dataset import ZarrDataset
+from ome_writers.backends.zarr._shard_file_writer import ShardFileWriter, shard_files
 from ome_writers.backends.zarr._writes_in_flight import PendingWrites
 
 if TYPE_CHECKING:
@@ -442,8 +444,19 @@ class TensorstoreWriter(ArrayWriter):
 def make_writer(
     grid: ArrayGrid, explain: Callable[[BaseException], BaseException]
 ) -> ArrayWriter:
-    """tensorstore's writer; frame-sized raw chunks of a local array go to
-    files written by threads of ours."""
+    """tensorstore's writer; frame-sized raw chunks of a local array, and
+    its shards of them, go to files written by threads of ours."""
+    if shard_files(
+        local=isinstance(grid.root, Path),
+        zarr_format=grid.zarr_format,
+        compression=grid.compression,
+        chunks=grid.chunks,
+        shards=grid.shards,
+        frame_shape=grid.frame_shape,
+        dtype=grid.dtype,
+    ):
+        inner = TensorstoreWriter(grid, explain, writes_frames=False)
+        return ShardFileWriter(inner, grid, explain)
     if isinstance(grid.root, Path) and frame_chunk_files(
         local=True,
         compression=grid.compression,
