@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ome_writers.metadata._display import NAMESPACE as DISPLAY
-from ome_writers.metadata._display import annotation_values
+from ome_writers.metadata._display import ChannelSetting, annotation_values
 from ome_writers.metadata._ome_xml_text import (
     NOT_ACQUIRED,
     SERIES,
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     from ome_writers._schema import AcquisitionSettings, Position
-    from ome_writers.metadata._display import ChannelSetting
 
 
 def _stage_label(pos: Position) -> str | None:
@@ -283,6 +282,45 @@ class ZarrOmeXml:
         self._not_acquired: dict[int, list[list[int]]] = {}
         self.global_metadata: dict[str, dict[str, Any]] = {}
         self.display: dict[int, ChannelSetting] = {}
+
+    def recovery_state(self) -> dict[str, Any]:
+        """What the document says besides the settings and its Planes, as
+        JSON (`recovered` makes the same document again)."""
+        return {
+            "created": self._date,
+            "display": {
+                str(c): {
+                    "color": s.color,
+                    "limits": None if s.limits is None else list(s.limits),
+                    "visible": s.visible,
+                }
+                for c, s in self.display.items()
+            },
+            "global_metadata": self.global_metadata,
+            "not_acquired": {str(p): cells for p, cells in self._not_acquired.items()},
+        }
+
+    @classmethod
+    def recovered(
+        cls, settings: AcquisitionSettings, state: Mapping[str, Any]
+    ) -> ZarrOmeXml:
+        """The document of `settings` with what `recovery_state` returned (no
+        Planes yet)."""
+        doc = cls(settings)
+        doc._date = str(state["created"])
+        doc.display = {
+            int(c): ChannelSetting(
+                color=s.get("color"),
+                limits=None if s.get("limits") is None else tuple(s["limits"]),
+                visible=s.get("visible"),
+            )
+            for c, s in state.get("display", {}).items()
+        }
+        doc.global_metadata = dict(state.get("global_metadata", {}))
+        doc._not_acquired = {
+            int(p): cells for p, cells in state.get("not_acquired", {}).items()
+        }
+        return doc
 
     def planes(self, position: int) -> int:
         """How many Planes image `position` has."""

@@ -260,6 +260,8 @@ def test_rewrites_of_a_long_document_are_spaced(
 
     document.clock = clock
     seen = []
+    recovery = root / "OME" / "METADATA.recovery.json"
+    recorded = []  # the recovery record: from the first skipped rewrite on
     try:
         # written (0 -> 1), skipped (2), written (23 -> 24), skipped (25),
         # written (34: 10 s after the last write ended)
@@ -268,10 +270,13 @@ def test_rewrites_of_a_long_document_are_spaced(
             stream.append(np.full((8, 8), n, "uint16"), frame_metadata=_meta(n))
             stream.checkpoint()
             seen.append(sorted(_all_frames(read_ome_xml(root))))
+            recorded.append(recovery.is_file())
         stream.append(np.full((8, 8), 5, "uint16"), frame_metadata=_meta(5))
     finally:
         stream.close()
     assert seen == [[0], [0], [0, 1, 2], [0, 1, 2], [0, 1, 2, 3, 4]]
+    assert recorded == [False, True, True, True, True]
+    assert not recovery.exists()  # close wrote the whole document
     assert sorted(_all_frames(read_ome_xml(root))) == list(range(6))
 
 
