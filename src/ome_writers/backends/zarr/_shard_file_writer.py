@@ -17,12 +17,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ome_writers._io._threads import WriterPool
 from ome_writers.backends.zarr._array_writer import ArrayWriter
 from ome_writers.backends.zarr._chunk_file_writer import PARTIAL_SUFFIX
 from ome_writers.backends.zarr._writes_in_flight import PendingWrites
@@ -159,7 +159,7 @@ class ShardFileWriter(ArrayWriter):
         self._pending = PendingWrites(
             max_bytes=MAX_PENDING_BYTES, max_items=SHARDS_IN_FLIGHT, explain=explain
         )
-        self._thread: ThreadPoolExecutor | None = None
+        self._thread: WriterPool | None = None
         self._reserved = False  # the blocks of whole shards (`reuse_block`)
 
     @property
@@ -169,7 +169,7 @@ class ShardFileWriter(ArrayWriter):
     def start(self) -> None:
         self.inner.start()
         if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, "ome-writers-shards")
+            self._thread = WriterPool(1, "ome-writers-shards")
 
     def create(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
         self.inner.create(arrays)

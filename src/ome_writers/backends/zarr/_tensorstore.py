@@ -29,13 +29,13 @@ import contextlib
 import os
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tensorstore as ts
 
 from ome_writers._io._object_store import ObjectPath, tensorstore_kvstore
+from ome_writers._io._threads import WriterPool
 from ome_writers._io._writeback import flush_every
 from ome_writers.backends.zarr._array_writer import (
     ARRAY_METADATA_FILE,
@@ -142,7 +142,7 @@ class TensorstoreWriter(ArrayWriter):
         self._templates: dict[tuple[int, ...], bytes] = {}
         self._metadata_file = ARRAY_METADATA_FILE[grid.zarr_format]
         self._resizing: list[Any] = [None] * count
-        self._resizer: ThreadPoolExecutor | None = None  # `start`, if it grows
+        self._resizer: WriterPool | None = None  # `start`, if it grows
         self._pending = PendingWrites(
             max_bytes=MAX_PENDING_BYTES,
             max_items=MAX_PENDING_WRITES,
@@ -165,7 +165,7 @@ class TensorstoreWriter(ArrayWriter):
 
     def start(self) -> None:
         if self.grid.grow_axis is not None and self._resizer is None:
-            self._resizer = ThreadPoolExecutor(1, "ome-writers-resize")
+            self._resizer = WriterPool(1, "ome-writers-resize")
             self._resizer.submit(int)  # its thread starts now, not on an append
 
     def share_with(self, other: ArrayWriter | None, memory_fraction: float) -> None:
