@@ -62,6 +62,10 @@ class BackendRecord:
     zarr_formats : tuple[int, ...]
         Zarr format versions its library writes (an OME-Zarr backend): 3 for
         OME-Zarr 0.5, 2 for OME-Zarr 0.4. Empty: Zarr v3 only.
+    groups_small_frames : bool
+        An OME-Zarr backend that writes a partly filled chunk or shard at
+        every loss-window visit, so small frames may share one by default
+        (`small_frame_layout`) without a crash losing more of them.
     """
 
     name: str
@@ -80,6 +84,7 @@ class BackendRecord:
     s3_credentials: tuple[str, ...] = ()
     retries_object_storage: bool = False
     zarr_formats: tuple[int, ...] = ()
+    groups_small_frames: bool = True
 
     @property
     def available(self) -> bool:
@@ -134,6 +139,8 @@ BACKENDS: list[BackendRecord] = [
         url_schemes=("s3",),
         s3_credentials=("environment",),
         zarr_formats=(3,),
+        # writes a shard only once all its frames arrived
+        groups_small_frames=False,
     ),
     BackendRecord(
         name="zarrs-python",

@@ -792,7 +792,8 @@ class BackendConformance:
         the disk (the unbounded array cut, per-frame metadata written)."""
         if not self.record.writes_in_background:
             pytest.skip("writes complete inside append: nothing fails later")
-        settings = self.make_settings([Dimension(name="t", count=None)], shape=(32, 32))
+        t = Dimension(name="t", count=None, chunk_size=1)  # a write per frame
+        settings = self.make_settings([t], shape=(32, 32))
         stream = create_stream(settings, checkpoint_seconds=None)
         self.stream = stream
         fail_at = 5  # the sixth write fails
@@ -907,17 +908,22 @@ class ZarrConformance(BackendConformance):
         else:  # NGFF: time, then channel and custom axes, then space
             rank = {"time": 0, "channel": 1, "space": 3}
             order = sorted(index, key=lambda n: rank.get(_kind(dims[n]), 2))
+        # the layout the settings report: the chosen one, or the default
+        # grouping of small frames
+        stored = {d.name: d for d in settings.array_storage_dimensions}
         for path in zarr_array_paths(settings):
             layout = array_layout(path)
             names = layout.names
             assert names == [*order, *frame_names], path
             chunks = [
-                dims[n].chunk_size or (dims[n].count if n in frame_names else 1)
+                stored[n].chunk_size or (stored[n].count if n in frame_names else 1)
                 for n in names
             ]
+            counts = [stored[n].count for n in names]
             shards = [
-                c * (dims[n].shard_size_chunks or 1)
-                for c, n in zip(chunks, names, strict=True)
+                # a shard holds at most the chunks covering the array
+                c * min(stored[n].shard_size_chunks or 1, -(-(k or 2**62) // c))
+                for c, n, k in zip(chunks, names, counts, strict=True)
             ]
             grid = layout.shards or layout.chunks
             if layout.shards is None and any(

@@ -54,8 +54,10 @@ def _settings(
     kwargs.setdefault("format", "tensorstore")
     return AcquisitionSettings(
         root_path=str(root),
+        # one chunk file per frame: the sizes below are of that layout (not
+        # the default grouping of small frames)
         dimensions=[
-            Dimension(name="t", count=t, type="time", **time),
+            Dimension(name="t", count=t, type="time", chunk_size=1, **time),
             Dimension(name="y", count=256),
             Dimension(name="x", count=256),
         ],

@@ -120,8 +120,9 @@ def test_streams_write_back_their_files_while_writing(
     settings = AcquisitionSettings(
         root_path=str(out),
         format=backend,
+        # one chunk file per frame (or four): written back as frames arrive
         dimensions=[
-            Dimension(name="t", count=16),
+            Dimension(name="t", count=16, chunk_size=1),
             Dimension(name="y", count=128, chunk_size=chunks),
             Dimension(name="x", count=128, chunk_size=chunks),
         ],

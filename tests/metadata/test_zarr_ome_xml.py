@@ -25,6 +25,7 @@ from ome_types import model as m
 from ome_types import to_xml
 
 from ome_writers import AcquisitionSettings, Channel, Dimension, Plate, Position
+from ome_writers.metadata import _zarr_ome_xml as zarr_ome_xml
 from ome_writers.metadata._display import ChannelSetting, DisplaySettings
 from ome_writers.metadata._frame_metadata import SPECIAL_KEYS
 from ome_writers.metadata._ome_model import (
@@ -312,9 +313,15 @@ def _frames(settings: AcquisitionSettings, count: int | None = None) -> Planes:
     return out
 
 
-def test_planes_of_every_frame() -> None:
+@pytest.mark.parametrize("seal_chars", [None, 1, 700])
+def test_planes_of_every_frame(
+    seal_chars: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A Plane per frame (DeltaT, exposure, stage position), a MapAnnotation
-    of its other keys, in DimensionOrder."""
+    of its other keys, in DimensionOrder (whether held as text or sealed in
+    compressed batches)."""
+    if seal_chars is not None:
+        monkeypatch.setattr(zarr_ome_xml, "SEAL_CHARS", seal_chars)
     settings = _settings([T, _positions(*STAGE), C, Z])
     planes = _frames(settings)
     ome = assert_same(settings, planes=planes)
@@ -335,9 +342,17 @@ def test_planes_of_every_frame() -> None:
     assert values == {"camera": "Cam<1>", "event": '{"t": 13}'}
 
 
-def test_planes_arriving_out_of_order() -> None:
+@pytest.mark.parametrize("seal_chars", [None, 1, 900])
+def test_planes_arriving_out_of_order(
+    seal_chars: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Frames stored in another order than acquired are listed in
-    DimensionOrder; their annotations keep the numbers they arrived with."""
+    DimensionOrder; their annotations keep the numbers they arrived with.
+    So too when the Planes are sealed into compressed batches as they come
+    (every Plane alone, or a few together): a frame arriving before sealed
+    ones reopens their batches."""
+    if seal_chars is not None:
+        monkeypatch.setattr(zarr_ome_xml, "SEAL_CHARS", seal_chars)
     settings = _settings([C, T, Z], storage_order=["t", "c", "z", "y", "x"])
     planes = _frames(settings)
     ome = assert_same(settings, planes=planes)

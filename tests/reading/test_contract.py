@@ -114,7 +114,7 @@ def test_zarr_states_a_failed_close(
     for n in range(6):
         stream.append(frame_for(n, (H, W)))
     stream.checkpoint()
-    monkeypatch.setattr(_ome_xml_file, "replace_file", fail)
+    monkeypatch.setattr(_ome_xml_file, "_replace_with_parts", fail)
     stream.append(frame_for(6, (H, W)), frame_metadata={"delta_t": 6.0})
     with pytest.raises(RuntimeError, match="no OME-XML today"):
         stream.close()

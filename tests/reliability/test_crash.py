@@ -210,3 +210,81 @@ def test_sigkill_acquire_zarr_sharded_compressed(
         assert "removed acquire-zarr's staging store" in repair(root)
         assert not staging.exists()
     yaozarrs.validate_zarr_store(str(root))
+
+
+SPACED_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from ome_writers import AcquisitionSettings, Dimension, create_stream
+    from ome_writers.backends.zarr import _ome_xml_file
+
+    # from 20 Planes on, the document is rewritten only at close
+    _ome_xml_file.SPACED_FROM_PLANES = 20
+    _ome_xml_file.REWRITE_SPACING = 1e9
+    backend, root = sys.argv[1], sys.argv[2]
+    settings = AcquisitionSettings(
+        root_path=root, format=backend,
+        dimensions=[Dimension(name="t", count=None, type="time"),
+                    Dimension(name="c", count=2, type="channel"),
+                    Dimension(name="y", count=8), Dimension(name="x", count=8)],
+        dtype="uint16",
+    )
+    stream = create_stream(settings, checkpoint_seconds=None)
+    for n in range(31):
+        meta = {"delta_t": 0.5 * n, "exposure_time": 0.01, "n": n}
+        stream.append(np.full((8, 8), n, "uint16"), frame_metadata=meta)
+        stream.checkpoint()
+    for n in range(31, 35):  # after the checkpoint: may or may not survive
+        stream.append(np.full((8, 8), n, "uint16"), frame_metadata={"n": n})
+    print("READY", flush=True)
+    time.sleep(120)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [p for p in backend_params(format="ome-zarr") if p.values[0] != "acquire-zarr"],
+)
+def test_sigkill_with_rewrites_spaced_then_repair(tmp_path: Path, backend: str) -> None:
+    """Past the Planes from which its rewrites are spaced, a killed run's
+    OME-XML is whole and describes only frames written, but not all of them;
+    `repair` rebuilds it from the journal: a Plane per frame written, as
+    ome-types reads it."""
+    import ome_types
+
+    from tests.ome_xml import plane_metadata, read_ome_xml
+
+    root = tmp_path / "spaced.ome.zarr"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SPACED_CHILD, backend, str(root)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == "READY", line
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    proc.stdout.close()
+    attrs = json.loads((root / "zarr.json").read_text())["attributes"]
+    written = attrs["ome_writers"]["progress"]["frames"]
+    assert written >= 31
+    recovery = root / "OME" / "METADATA.recovery.json"
+    assert recovery.is_file()
+    stale = plane_metadata(read_ome_xml(root))[0]
+    assert len(stale) == 19  # the last write below 20 Planes
+    assert [int(p["n"]) for p in stale] == list(range(19))
+    assert f"with {written} Plane(s) of the {written} frame(s)" in repair(root)
+    ome = read_ome_xml(root)
+    planes = plane_metadata(ome)[0]
+    assert len(planes) == written
+    assert sorted(int(p["n"]) for p in planes) == list(range(written))
+    for p in planes:  # frame n is t = n // 2, c = n % 2
+        n = int(p["n"])
+        assert p["zct"] == (0, n % 2, n // 2)
+    assert ome.images[0].pixels.size_t == -(-written // 2)
+    assert not recovery.exists()
+    yaozarrs.validate_zarr_store(str(root))
+    ome_types.from_xml((root / "OME" / "METADATA.ome.xml").read_text())

@@ -215,7 +215,9 @@ COLLECTED_ON_A_WRITER = PRELUDE + textwrap.dedent(
     OMEStream.close = recorded_close
 
     def collecting_setitem(self, key, value):
-        if value.flat[0] == 8:  # the last frame: the stream is collected here,
+        # a write ending with the last frame (the frame, or the block of
+        # frames it completes): the stream is collected here,
+        if value.flat[-1] == 8:
             dropped.wait(10)  # on the writer thread, while the frame is written
             gc.collect()
         return setitem(self, key, value)

@@ -43,7 +43,8 @@ def _tyx(t: int | None = 10, y: int = 256, x: int = 200, **kw: Any) -> list[Dime
 
 
 def test_bounded_counts_every_pixel_and_the_documents() -> None:
-    estimate = _settings(_tyx()).estimated_size
+    # one chunk file per frame (not the default grouping of small frames)
+    estimate = _settings(_tyx(chunk_size=1)).estimated_size
     assert isinstance(estimate, SizeEstimate)
     pixels = 10 * 256 * 200 * 2
     frames = estimate.parts[0]
@@ -78,14 +79,16 @@ def test_edge_chunks_are_padded_and_shards_indexed() -> None:
 
 
 def test_pyramid_levels_are_a_part_of_their_own() -> None:
-    estimate = _settings(_tyx(4, 300, 260), pyramid=3).estimated_size
+    # one chunk per frame: no shard index (not the default grouping)
+    estimate = _settings(_tyx(4, 300, 260, chunk_size=1), pyramid=3).estimated_size
     assert [p.name for p in estimate.parts] == ["frames", "pyramid", "metadata"]
     assert estimate.parts[1].uncompressed_bytes == 4 * 2 * (150 * 130 + 75 * 65)
 
 
 def test_compression_divides_the_pixels_by_the_codec_ratio() -> None:
-    plain = _settings(_tyx()).estimated_size
-    packed = _settings(_tyx(), compression="blosc-zstd").estimated_size
+    # one chunk per frame: no shard index (not the default grouping)
+    plain = _settings(_tyx(chunk_size=1)).estimated_size
+    packed = _settings(_tyx(chunk_size=1), compression="blosc-zstd").estimated_size
     ratio = COMPRESSION_RATIOS["blosc-zstd"]
     assert packed.compression == "blosc-zstd" and packed.compression_ratio == ratio
     assert packed.uncompressed_bytes == plain.uncompressed_bytes
@@ -124,7 +127,7 @@ def test_ragged_positions_count_their_own_arrays() -> None:
     ]
     dims = [
         Dimension(name="p", type="position", coords=positions),
-        Dimension(name="z", count=4),
+        Dimension(name="z", count=4, chunk_size=1),  # no shard index
         Dimension(name="y", count=64),
         Dimension(name="x", count=64),
     ]

@@ -158,7 +158,7 @@ def test_steady_acquisition_declares_each_visit_and_keeps_its_room(
         root_path=str(root),
         format=backend,
         dimensions=[
-            Dimension(name="t", count=None, type="time"),
+            Dimension(name="t", count=None, type="time", chunk_size=1),
             Dimension(name="p", count=2, type="position"),
             Dimension(name="y", count=SHAPE[0]),
             Dimension(name="x", count=SHAPE[1]),
@@ -350,7 +350,7 @@ def test_visit_waits_for_writes_without_the_stream_lock(
     """One frame per chunk, bounded: a visit waits for the writes in flight
     without the stream's lock, so appends go on meanwhile."""
     root = tmp_path / "x.ome.zarr"
-    stream = create_stream(_settings(root, backend, loss_window=None))
+    stream = create_stream(_settings(root, backend, loss_window=None, z_chunk=1))
     stream.append(_frame(0))
     pending = library_writer(stream._backend)._pending
     blocked = append_waits_for_visit(stream, pending, _frame(1))

@@ -133,6 +133,61 @@ def test_gc_warns_only_after_frames() -> None:
         gc.collect()
 
 
+_CYCLE_CHILD = """
+import gc, sys, warnings
+import numpy as np
+from ome_writers import AcquisitionSettings, Dimension, create_stream
+
+warnings.simplefilter("ignore")
+settings = AcquisitionSettings(
+    root_path=sys.argv[1], format=sys.argv[2], loss_window=None,
+    dimensions=[Dimension(name="t", count=None, type="time"),
+                Dimension(name="p", count=2, type="position"),
+                Dimension(name="y", count=16), Dimension(name="x", count=16)],
+    dtype="uint16",
+)
+stream = create_stream(settings)
+for n in range(300):
+    stream.append(np.full((16, 16), n, "uint16"))
+stream.checkpoint()
+for n in range(300, 310):  # partly filled shards, written at close
+    stream.append(np.full((16, 16), n, "uint16"))
+cycle = {"stream": stream}  # as a failed test's traceback would keep it
+cycle["itself"] = cycle
+del stream, cycle
+gc.collect()
+print("COLLECTED", flush=True)
+"""
+
+
+@pytest.mark.parametrize("backend", ["zarr-python", "tensorstore"])
+def test_an_open_stream_in_a_collected_cycle_closes(
+    tmp_path: Path, backend: str
+) -> None:
+    """A stream left open inside a reference cycle (a failed test's
+    traceback) is closed when the collector frees the cycle: the writer's
+    thread pool, whose weak reference the collector clears first, still runs
+    the writes close queues, so close does not wait for them forever."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("zarr" if backend == "zarr-python" else backend)
+    root = tmp_path / "cycle.ome.zarr"
+    done = subprocess.run(
+        [sys.executable, "-c", _CYCLE_CHILD, str(root), backend],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "COLLECTED", done.stderr[-2000:]
+    import zarr
+
+    for p in range(2):
+        data = zarr.open_array(str(root / str(p) / "0"), mode="r")[...]
+        assert data.shape == (155, 16, 16)
+        np.testing.assert_array_equal(data[:, 0, 0], np.arange(p, 310, 2))
+
+
 def test_global_metadata_validation() -> None:
     with create_stream(_scratch()) as stream:
         for bad in ("", None):

@@ -30,8 +30,8 @@ def _written(folder: Path, fmt: str) -> str:
     settings = AcquisitionSettings(
         root_path=str(folder / name),
         format=fmt,
-        dimensions=[
-            Dimension(name="t", count=None, type="time"),
+        dimensions=[  # a chunk file per frame: the readers poll the newest
+            Dimension(name="t", count=None, type="time", chunk_size=1),
             Dimension(name="y", count=SIZE),
             Dimension(name="x", count=SIZE),
         ],

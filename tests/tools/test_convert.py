@@ -890,8 +890,8 @@ def test_a_failure_removes_a_single_file(tmp_path: Path) -> None:
     """The OME-TIFF file of a single image, failing half-way, goes."""
     settings = AcquisitionSettings(
         root_path=str(tmp_path / "in.ome.zarr"),
-        dimensions=[
-            Dimension(name="t", count=4, type="time"),
+        dimensions=[  # a chunk file per frame: frame 2's is spoiled below
+            Dimension(name="t", count=4, type="time", chunk_size=1),
             Dimension(name="y", count=6),
             Dimension(name="x", count=4),
         ],

@@ -93,8 +93,10 @@ def test_zarr_image_channels_scales_storage(
         "x": (0.25, "micrometer"),
     }
     assert image.storage is not None
+    # the default grouping of small frames: one shard holds them all, a
+    # chunk per frame
     assert image.storage.chunks == (1, 1, 1, 8, 6)
-    assert image.storage.shards is None
+    assert image.storage.shards == (2, 2, 3, 8, 6)
     assert image.storage.compression == "zstd (level 3)"
     assert image.frames is not None
     assert (image.frames.declared, image.frames.acquired) == (12, 12)
@@ -103,13 +105,17 @@ def test_zarr_image_channels_scales_storage(
     group = zarr.open_group(str(path), mode="r")
     array = group["0"]
     assert array.shape == image.shape and array.chunks == image.storage.chunks
+    assert array.shards == image.storage.shards
     ome = group.attrs["ome"]
     assert [c["label"] for c in ome["omero"]["channels"]] == image.channels
 
     lines = report.lines()
     assert "  channels: DAPI, FITC" in lines
     assert "  scale: t=1.5 s, z=0.5 µm, y=0.25 µm, x=0.25 µm" in lines
-    assert "  storage: chunks (1, 1, 1, 8, 6), compression zstd (level 3)" in lines
+    assert (
+        "  storage: chunks (1, 1, 1, 8, 6), shards (2, 2, 3, 8, 6), "
+        "compression zstd (level 3)"
+    ) in lines
     assert "  frames: 12 of 12 acquired (chunk files)" in lines
     assert "  0: shape=(2, 2, 3, 8, 6) dtype=uint16 axes=t,c,z,y,x" in lines
 
@@ -119,6 +125,7 @@ def test_zarr_image_channels_scales_storage(
     assert entry["channels"] == ["DAPI", "FITC"]
     assert entry["scales"]["z"] == {"value": 0.5, "unit": "micrometer"}
     assert entry["storage"]["chunks"] == [1, 1, 1, 8, 6]
+    assert entry["storage"]["shards"] == [2, 2, 3, 8, 6]
     assert entry["frames"]["declared"] == entry["frames"]["acquired"] == 12
 
 

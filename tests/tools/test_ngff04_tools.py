@@ -68,7 +68,8 @@ def test_info_image(tmp_path: Path) -> None:
         "x": (0.25, "micrometer"),
     }
     assert image.storage is not None
-    assert image.storage.chunks == (1, 1, Y, X)
+    # the default grouping of small frames: one chunk holds them all
+    assert image.storage.chunks == (2, 2, Y, X)
     assert image.storage.compression == "blosc-lz4 (level 5, shuffle)"
     assert image.frames is not None
     assert (image.frames.declared, image.frames.acquired) == (4, 4)
@@ -184,7 +185,8 @@ def test_repair_cuts_room_declared_past_the_frames(tmp_path: Path) -> None:
     """An array whose ``.zarray`` declares room past its last frame (as other
     writers leave it) is cut to that frame."""
     path = tmp_path / "room.ome.zarr"
-    _write(path, [Dimension(name="t", count=None, type="time")], 4)
+    # a chunk per frame, as other writers store them: chunks say where frames end
+    _write(path, [Dimension(name="t", count=None, type="time", chunk_size=1)], 4)
     meta = json.loads((path / "0" / ".zarray").read_text())
     meta["shape"][0] = 64
     (path / "0" / ".zarray").write_text(json.dumps(meta))
@@ -196,6 +198,29 @@ def test_repair_cuts_room_declared_past_the_frames(tmp_path: Path) -> None:
     assert "cut 1 image(s)" in repair(path)
     assert json.loads((path / "0" / ".zarray").read_text())["shape"] == [4, Y, X]
     assert main(["repair", str(path)]) == 0
+
+
+def test_repair_cuts_grouped_chunks_to_the_frames_counted(tmp_path: Path) -> None:
+    """Small frames share chunks by default (here all 4 frames, and room for
+    more, in one): a chunk on disk does not say where the frames end, the
+    progress record of a writer that died does."""
+    path = tmp_path / "grouped.ome.zarr"
+    _write(path, [Dimension(name="t", count=None, type="time")], 4)
+    meta = json.loads((path / "0" / ".zarray").read_text())
+    assert meta["chunks"][0] > 4
+    meta["shape"][0] = 64
+    (path / "0" / ".zarray").write_text(json.dumps(meta))
+    # as a writer that died leaves it (the metadata records not yet moved in)
+    attrs = json.loads((path / ".zattrs").read_text())
+    own = attrs["ome_writers"]
+    own["progress"]["status"] = "writing"
+    assert own["progress"]["extent"] == {"t": 4}
+    own.pop("frame_metadata", None)
+    (path / ".zattrs").write_text(json.dumps(attrs))
+    assert "cut 1 image(s) to their last frame" in repair(path)
+    assert json.loads((path / "0" / ".zarray").read_text())["shape"] == [4, Y, X]
+    data = zarr.open_array(str(path / "0"), mode="r", zarr_format=2)[...]
+    np.testing.assert_array_equal(data, np.stack([_frame(n) for n in range(4)]))
 
 
 @pytest.mark.parametrize("processes", [None, 1])

@@ -119,7 +119,9 @@ class Dimension(SettingsModel):
     coords : list | None
         Per-index labels (channel names, positions, values).
     chunk_size : int | None
-        Elements per chunk (Zarr). Default: whole frame for Y/X, 1 otherwise.
+        Elements per chunk (Zarr). Default: whole frame for Y/X, 1 otherwise;
+        when no dimension sets chunks or shards, OME-Zarr groups frames
+        under 256 KiB into files of about 4 MiB (docs: formats).
     shard_size_chunks : int | None
         Chunks per shard (Zarr v3 sharding).
     unit : str | None

@@ -14,9 +14,16 @@ from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
+from ome_writers._registry import BACKENDS, BY_NAME
 from ome_writers._schema._dimension import Position
 from ome_writers._schema._pyramid import level_count
-from ome_writers._schema._storage import effective_type, resolve_storage_order
+from ome_writers._schema._storage import (
+    effective_type,
+    resolve_storage_order,
+    small_frame_layout,
+)
 
 if TYPE_CHECKING:
     from ome_writers._schema._dimension import Dimension
@@ -119,8 +126,36 @@ class AcquisitionGeometry:
 
     @cached_property
     def array_storage_dimensions(self) -> tuple[Dimension, ...]:
-        """Storage-order index dimensions followed by the frame dimensions."""
-        return self.storage_index_dimensions + self.frame_dimensions
+        """Storage-order index dimensions followed by the frame dimensions.
+
+        In OME-Zarr, with the chunks and shards of the default layout of
+        small frames filled in (`small_frame_layout`).
+        """
+        dims = (*self.storage_index_dimensions, *self.frame_dimensions)
+        return self.zarr_layout(dims, self.dtype)
+
+    def zarr_layout(
+        self, dims: tuple[Dimension, ...], dtype: str
+    ) -> tuple[Dimension, ...]:
+        """`dims` (storage order) as an OME-Zarr array of `dtype` stores them."""
+        fmt = self.format
+        if fmt.name != "ome-zarr" or not dtype or not _groups_small_frames(fmt):
+            return dims
+        if any(d.chunk_size or d.shard_size_chunks for d in self.dimensions):
+            return dims  # chosen for the acquisition: no position regroups
+        return small_frame_layout(
+            dims, np.dtype(dtype).itemsize, fmt.zarr_format, len(self.positions)
+        )
+
+    def position_storage_dimensions(self, position: int) -> tuple[Dimension, ...]:
+        """One position's array dimensions (storage order), as stored."""
+        own = resolve_storage_order(
+            self.position_index_dimensions(position),
+            self.storage_order,
+            self.format.name,
+        )
+        dims = (*own, *self.position_frame_dimensions(position))
+        return self.zarr_layout(dims, self.position_dtype(position))
 
     @property
     def view_dimensions(self) -> tuple[Dimension, ...]:
@@ -281,6 +316,27 @@ class AcquisitionGeometry:
 
 # the geometry's inputs, read from the settings (or a geometry) in field order
 _inputs = operator.attrgetter(*(f.name for f in fields(AcquisitionGeometry)))
+
+
+def _groups_small_frames(fmt: OmeZarrFormat) -> bool:
+    """Whether the backend `fmt` names (or "auto" picks: the first available
+    one writing its Zarr format) may group small frames."""
+    name = fmt.backend
+    if name == "auto":
+        zarr_format = fmt.zarr_format
+        picked = next(
+            (
+                r
+                for r in BACKENDS
+                if r.format == "ome-zarr"
+                and r.writes_zarr_format(zarr_format)
+                and r.available
+            ),
+            None,
+        )
+        return picked is None or picked.groups_small_frames
+    record = BY_NAME.get(name)
+    return record is None or record.groups_small_frames
 
 
 def is_extra(dim: Dimension) -> bool:

@@ -249,9 +249,8 @@ def _array_shapes(
             yield dims, size
         return
     for p in range(n):
-        dims = geometry.position_index_dimensions(p)
-        frame = geometry.position_frame_dimensions(p)
-        yield (*dims, *frame), np.dtype(geometry.position_dtype(p)).itemsize
+        dims = geometry.position_storage_dimensions(p)
+        yield dims, np.dtype(geometry.position_dtype(p)).itemsize
 
 
 def _levels(

@@ -69,3 +69,81 @@ def chunk_grid(
             for c, d, n in zip(chunks, dims, counts, strict=True)
         )
     return chunks, shards
+
+
+#: frames smaller than this are grouped by default (`small_frame_layout`)
+SMALL_FRAME_BYTES = 256 * 1024
+#: bytes of pixels a default group of small frames (shard or chunk) holds
+GROUP_BYTES = 4 * 1024 * 1024
+#: bytes of the groups of all arrays together: each array's group being
+#: filled is held in memory
+GROUPS_BYTES = 64 * 1024 * 1024
+#: least bytes of pixels in a chunk of a default shard: one frame, so that a
+#: shard index says which frames are stored (`info`, `repair`)
+SHARD_CHUNK_BYTES = 1
+
+
+def small_frame_layout(
+    dims: Sequence[Dimension], itemsize: int, zarr_format: int, arrays: int = 1
+) -> tuple[Dimension, ...]:
+    """`dims` (storage order) with the default layout of small frames.
+
+    When no dimension chooses chunks or shards and a frame holds fewer than
+    `SMALL_FRAME_BYTES`, stored objects group frames so that each holds about
+    `GROUP_BYTES` (less when the `arrays` of a dataset would hold more than
+    `GROUPS_BYTES` being filled): along the index dimensions from the
+    innermost outward, an unbounded one last. Zarr v3 groups chunks of one
+    frame (a few when tiny, `SHARD_CHUNK_BYTES`) into shards; Zarr v2, which
+    has no shards, chunks of several frames. Otherwise `dims` are returned as
+    they are.
+    """
+    dims = tuple(dims)
+    n_index = len(dims) - 2
+    if n_index < 1 or any(d.chunk_size or d.shard_size_chunks for d in dims):
+        return dims
+    frame = itemsize * math.prod(int(d.count or 0) for d in dims[-2:])
+    if not 0 < frame < SMALL_FRAME_BYTES:
+        return dims
+    group = min(GROUP_BYTES, GROUPS_BYTES // max(1, arrays))
+    counts = [d.count for d in dims[:n_index]]
+    if zarr_format == 2:
+        return _with(dims, _group(counts, group // frame), None)
+    chunks = _group(counts, min(SHARD_CHUNK_BYTES, group) // frame)
+    per_chunk = math.prod(chunks)
+    in_chunks = [
+        None if n is None else math.ceil(n / c)
+        for n, c in zip(counts, chunks, strict=True)
+    ]
+    shards = _group(in_chunks, group // (frame * per_chunk))
+    return _with(dims, chunks, shards)
+
+
+def _group(counts: Sequence[int | None], budget: int) -> list[int]:
+    """Sizes along `counts` (None: unbounded) holding at most `budget` cells:
+    whole dimensions from the innermost outward, an unbounded one last; a
+    dimension that does not fit whole takes a power of two."""
+    sizes = [1] * len(counts)
+    bounded = [i for i, n in enumerate(counts) if n is not None]
+    unbounded = [i for i, n in enumerate(counts) if n is None]
+    for i in [*reversed(bounded), *unbounded]:
+        if budget < 2:
+            break
+        n = counts[i]
+        sizes[i] = n if n is not None and n <= budget else 1 << budget.bit_length() - 1
+        budget //= sizes[i]
+    return sizes
+
+
+def _with(
+    dims: tuple[Dimension, ...], chunks: Sequence[int], shards: Sequence[int] | None
+) -> tuple[Dimension, ...]:
+    out = [
+        d.model_copy(
+            update={
+                "chunk_size": c if c > 1 else None,
+                "shard_size_chunks": None if not shards or shards[i] < 2 else shards[i],
+            }
+        )
+        for i, (d, c) in enumerate(zip(dims, chunks, strict=False))
+    ]
+    return (*out, *dims[len(chunks) :])

@@ -75,9 +75,22 @@ def position_settings(
         type="position",
         coords=[pos.model_copy(update={"dimensions": None, "dtype": None})],
     )
+    dims = [*own, *frame]
+    if fmt.name == "ome-zarr":
+        # the acquisition's layout (the default of small frames is chosen for
+        # all positions together): stated, so the position's is not chosen anew
+        stored = geometry.position_storage_dimensions(position)
+        layout = {
+            d.name: {
+                "chunk_size": d.chunk_size or (1 if i < len(stored) - 2 else None),
+                "shard_size_chunks": d.shard_size_chunks,
+            }
+            for i, d in enumerate(stored)
+        }
+        dims = [d.model_copy(update=layout[d.name]) for d in dims]
     return AcquisitionSettings(
         root_path=root_path,
-        dimensions=[pdim, *own, *frame],
+        dimensions=[pdim, *dims],
         dtype=geometry.position_dtype(position),
         format=fmt,
         compression=settings.compression,

@@ -13,20 +13,24 @@ metadata).
 It is the text ome-types writes for the model `_ome_model.OmeXmlBuilder`
 builds (tests build both and compare them), made without ome-types, which
 an OME-Zarr acquisition never imports. `ZarrOmeXml` keeps a document while
-frames arrive: each Plane's text is made once, when its frame is added; a
-document joins the parts. Elements follow the OME schema's order (in OME:
-Plate, Image, StructuredAnnotations; in Image: AcquisitionDate, StageLabel,
-Pixels, AnnotationRef; in Pixels: Channel, MetadataOnly, Plane).
+frames arrive: each Plane's text is made once, when its frame is added, and
+kept compressed in batches; a document is made in parts, written one after
+the other (`ZarrOmeXml.parts`), never joined whole. Elements follow the OME
+schema's order (in OME: Plate, Image, StructuredAnnotations; in Image:
+AcquisitionDate, StageLabel, Pixels, AnnotationRef; in Pixels: Channel,
+MetadataOnly, Plane).
 """
 
 from __future__ import annotations
 
 import json
+import pickle
+import zlib
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ome_writers.metadata._display import NAMESPACE as DISPLAY
-from ome_writers.metadata._display import annotation_values
+from ome_writers.metadata._display import ChannelSetting, annotation_values
 from ome_writers.metadata._ome_xml_text import (
     NOT_ACQUIRED,
     SERIES,
@@ -43,10 +47,9 @@ from ome_writers.metadata._ome_xml_text import (
 from ome_writers.metadata._tiff_axes import TiffAxes, ome_xml_problem
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     from ome_writers._schema import AcquisitionSettings, Position
-    from ome_writers.metadata._display import ChannelSetting
 
 
 def _stage_label(pos: Position) -> str | None:
@@ -114,20 +117,83 @@ def _well_sample(index: int, pos: Position) -> list[str]:
     ]
 
 
+#: characters of Plane and MapAnnotation text kept as it is before it is
+#: compressed into a batch (a long acquisition's document stays on the heap
+#: at a few bytes per Plane)
+SEAL_CHARS = 1 << 18
+
+
+class _Batch:
+    """Planes in DimensionOrder, compressed: their text and MapAnnotations,
+    and (to reopen the batch when a frame arrives out of order) the sort keys
+    and text lengths."""
+
+    __slots__ = ("annotations", "count", "index", "last", "planes")
+
+    def __init__(
+        self, keys: list[tuple[int, ...]], planes: list[str], annotations: list[str]
+    ) -> None:
+        self.last, self.count = keys[-1], len(keys)
+        self.planes = zlib.compress("".join(planes).encode(), 1)
+        self.annotations = zlib.compress("".join(annotations).encode(), 1)
+        lengths = ([len(p) for p in planes], [len(a) for a in annotations])
+        self.index = zlib.compress(pickle.dumps((keys, lengths)), 1)
+
+    def plane_text(self) -> str:
+        return zlib.decompress(self.planes).decode()
+
+    def annotation_text(self) -> str:
+        return zlib.decompress(self.annotations).decode()
+
+    def items(self) -> tuple[list[tuple[int, ...]], list[str], list[str]]:
+        """Its keys, Planes and MapAnnotations, one each per frame."""
+        keys, (plane_lengths, annotation_lengths) = pickle.loads(
+            zlib.decompress(self.index)
+        )
+        return (
+            keys,
+            _split(self.plane_text(), plane_lengths),
+            _split(self.annotation_text(), annotation_lengths),
+        )
+
+
+def _split(text: str, lengths: list[int]) -> list[str]:
+    out = []
+    at = 0
+    for n in lengths:
+        out.append(text[at : at + n])
+        at += n
+    return out
+
+
 class _Planes:
     """One image's Plane elements and their MapAnnotations, as text.
 
     Kept in DimensionOrder (what readers index planes by); frames that
-    arrive in another order are sorted in when the text is asked for.
+    arrive in another order are sorted in when the text is asked for or
+    sealed. Text beyond `SEAL_CHARS` is sealed into compressed batches, each
+    after the one before in DimensionOrder (a frame that arrives before a
+    sealed one reopens the batches it belongs among).
     """
 
-    __slots__ = ("annotations", "in_order", "keys", "planes")
+    __slots__ = (
+        "annotated",
+        "annotations",
+        "batches",
+        "chars",
+        "in_order",
+        "keys",
+        "planes",
+    )
 
     def __init__(self) -> None:
+        self.batches: list[_Batch] = []
         self.keys: list[tuple[int, ...]] = []  # DimensionOrder sort keys
         self.planes: list[str] = []
         self.annotations: list[str] = []
         self.in_order = True
+        self.chars = 0  # of the text not sealed
+        self.annotated = False  # a Plane has a MapAnnotation
 
     def add(self, key: tuple[int, ...], plane: str, annotation: str) -> None:
         if self.keys and key < self.keys[-1]:
@@ -135,19 +201,51 @@ class _Planes:
         self.keys.append(key)
         self.planes.append(plane)
         self.annotations.append(annotation)
+        self.chars += len(plane) + len(annotation)
+        self.annotated = self.annotated or bool(annotation)
+        if self.chars >= SEAL_CHARS:
+            self._seal()
 
     def __len__(self) -> int:
-        return len(self.planes)
+        return sum(b.count for b in self.batches) + len(self.planes)
 
-    def text(self) -> tuple[str, str]:
-        """The Plane elements, and their MapAnnotations."""
+    def _sort(self) -> None:
+        """The text not sealed in DimensionOrder, after every sealed batch."""
+        batches = self.batches
+        while batches and self.keys and min(self.keys) < batches[-1].last:
+            keys, planes, annotations = batches.pop().items()
+            self.keys = keys + self.keys
+            self.planes = planes + self.planes
+            self.annotations = annotations + self.annotations
+            self.in_order = False
         if not self.in_order:
             order = sorted(range(len(self.keys)), key=self.keys.__getitem__)
             self.keys = [self.keys[i] for i in order]
             self.planes = [self.planes[i] for i in order]
             self.annotations = [self.annotations[i] for i in order]
             self.in_order = True
-        return "".join(self.planes), "".join(self.annotations)
+
+    def _seal(self) -> None:
+        self._sort()
+        self.batches.append(_Batch(self.keys, self.planes, self.annotations))
+        self.keys, self.planes, self.annotations = [], [], []
+        self.chars = 0
+
+    def plane_parts(self) -> Iterator[str]:
+        """The Plane elements, in parts (each ends in a line feed)."""
+        self._sort()
+        for batch in self.batches:
+            yield batch.plane_text()
+        if self.planes:
+            yield "".join(self.planes)
+
+    def annotation_parts(self) -> Iterator[str]:
+        """Their MapAnnotations, in parts (each ends in a line feed)."""
+        self._sort()
+        for batch in self.batches:
+            yield batch.annotation_text()
+        if self.annotations:
+            yield "".join(self.annotations)
 
 
 def unbounded_axis(settings: AcquisitionSettings) -> int | None:
@@ -185,6 +283,45 @@ class ZarrOmeXml:
         self.global_metadata: dict[str, dict[str, Any]] = {}
         self.display: dict[int, ChannelSetting] = {}
 
+    def recovery_state(self) -> dict[str, Any]:
+        """What the document says besides the settings and its Planes, as
+        JSON (`recovered` makes the same document again)."""
+        return {
+            "created": self._date,
+            "display": {
+                str(c): {
+                    "color": s.color,
+                    "limits": None if s.limits is None else list(s.limits),
+                    "visible": s.visible,
+                }
+                for c, s in self.display.items()
+            },
+            "global_metadata": self.global_metadata,
+            "not_acquired": {str(p): cells for p, cells in self._not_acquired.items()},
+        }
+
+    @classmethod
+    def recovered(
+        cls, settings: AcquisitionSettings, state: Mapping[str, Any]
+    ) -> ZarrOmeXml:
+        """The document of `settings` with what `recovery_state` returned (no
+        Planes yet)."""
+        doc = cls(settings)
+        doc._date = str(state["created"])
+        doc.display = {
+            int(c): ChannelSetting(
+                color=s.get("color"),
+                limits=None if s.get("limits") is None else tuple(s["limits"]),
+                visible=s.get("visible"),
+            )
+            for c, s in state.get("display", {}).items()
+        }
+        doc.global_metadata = dict(state.get("global_metadata", {}))
+        doc._not_acquired = {
+            int(p): cells for p, cells in state.get("not_acquired", {}).items()
+        }
+        return doc
+
     def planes(self, position: int) -> int:
         """How many Planes image `position` has."""
         return len(self._planes[position])
@@ -215,18 +352,23 @@ class ZarrOmeXml:
     def text(self, outer_extents: Sequence[int] | None = None) -> str:
         """The document; `outer_extents` gives each image's extent along an
         unbounded dimension as far as written (OME sizes are at least 1)."""
+        return "".join(self.parts(outer_extents))
+
+    def parts(self, outer_extents: Sequence[int] | None = None) -> Iterator[str]:
+        """The document (as `text`) in parts, to be written one after the
+        other: the Planes of a long acquisition are never joined whole."""
         axes, images = self.axes, self._images
         coordinates = self.settings.geometry.series_coordinates
-        out = [root(), *self._plate]
+        head = [root(), *self._plate]
         annotations: list[str] = []  # the images' own
         count = 0  # their IDs: Annotation:<count>
-        plane_annotations: list[str] = []
         for position, pos in enumerate(self.settings.positions):
             outer = None
             if outer_extents is not None and axes.letters:
                 outer = max(1, outer_extents[position])
             sizes = axes.sizes(outer, self._outer_axis or 0)
-            out.append(f"  <Image{images.image_attributes(position)}>")
+            out = [*head, f"  <Image{images.image_attributes(position)}>"]
+            head = []
             out.append(f"    <AcquisitionDate>{self._date}</AcquisitionDate>")
             stage = _stage_label(pos)
             if stage is not None:
@@ -244,11 +386,9 @@ class ZarrOmeXml:
                     channel = f"{channel[:-2]}>\n{ref}\n      </Channel>"
                 out.append(f"      {channel}")
             out.append("      <MetadataOnly/>")
-            planes, plane_annotation = self._planes[position].text()
-            if planes:
-                out.append(planes[:-1])  # its lines end in a line feed
-            plane_annotations.append(plane_annotation)
-            out.append("    </Pixels>")
+            yield "".join(f"{line}\n" for line in out)
+            yield from self._planes[position].plane_parts()
+            out = ["    </Pixels>"]
             own: list[tuple[str, Iterable[tuple[Any, Any]]]] = []
             if coordinates is not None:  # which index of each series dimension
                 own.append((SERIES, coordinates[position].items()))
@@ -261,17 +401,19 @@ class ZarrOmeXml:
                 annotations += map_annotation(ann_id, namespace, items)
                 out.append(f'    <AnnotationRef ID="{ann_id}"/>')
             out.append("  </Image>")
+            yield "".join(f"{line}\n" for line in out)
         for namespace, metadata in self.global_metadata.items():
             ann_id = f"Annotation:{count}"
             count += 1
             annotations += map_annotation(
                 ann_id, namespace, metadata.items(), as_json=True
             )
-        planes_text = "".join(plane_annotations)
-        if annotations or planes_text:
+        out = head
+        if annotations or any(p.annotated for p in self._planes):
             out.append("  <StructuredAnnotations>")
             out += annotations
-            if planes_text:
-                out.append(planes_text[:-1])
-            out.append("  </StructuredAnnotations>")
-        return "\n".join([*out, "</OME>", ""])
+            yield "".join(f"{line}\n" for line in out)
+            for planes in self._planes:
+                yield from planes.annotation_parts()
+            out = ["  </StructuredAnnotations>"]
+        yield "".join(f"{line}\n" for line in [*out, "</OME>"])

@@ -339,7 +339,8 @@ def _image(
         image.scales[axes[k]] = Quantity(scale[k], unit)
     if meta:
         image.storage = _storage(meta)
-    _frames(path, group, image, doc, meta, report)
+    progress = nodes.get(".", {}).get("attributes", {}).get("ome_writers", {})
+    _frames(path, group, image, doc, meta, report, progress.get("progress"))
     return image
 
 
@@ -407,8 +408,10 @@ def _frames(
     doc: dict[str, Any],
     meta: dict[str, Any],
     report: DatasetReport,
+    progress: Any = None,
 ) -> None:
-    """Frame metadata keys and the frames acquired of one image."""
+    """Frame metadata keys and the frames acquired of one image (`progress`:
+    the dataset's progress record, if any)."""
     if len(image.shape) < 2:
         return
     index_shape = image.shape[:-2]
@@ -458,14 +461,28 @@ def _frames(
         if stored is not None:
             chunks, chunk_shape, total = stored
             frames.chunks_stored, frames.chunks_total = len(chunks), total
+            reached = _progress_extent(progress, image.axes[:1])
             if all(n == 1 for n in chunk_shape[:-2]):  # a chunk holds one frame
                 acquired |= {index[:-2] for index in chunks}
                 sources.append("chunks")
+            if len(acquired | skipped) < frames.declared and _every_frame_written(
+                progress
+            ):
+                # a chunk holding only the fill value may not be written, and
+                # one of several frames (the default grouping of small frames)
+                # does not say which it holds: the writer closed with them all
+                acquired |= set(product(*(range(n) for n in index_shape)))
+                sources.append("progress")
             if index_shape:
                 # the first-axis indices up to the last chunk (and record)
                 ends = [(index[0] + 1) * chunk_shape[0] for index in chunks]
                 ends += [index[0] + 1 for index in acquired | skipped if inside(index)]
                 end = min(index_shape[0], max(ends, default=0))
+                if chunk_shape[0] > 1 and reached is not None:
+                    # a chunk spanning several first-axis indices is written
+                    # partly filled: the writer's record says how far frames go
+                    known = [index[0] + 1 for index in acquired if inside(index)]
+                    end = min(end, max(reached, *known, 0))
     frames.frames_end = end
     if end is not None and end < index_shape[0]:
         frames.past_last = list(
@@ -484,6 +501,25 @@ def _frames(
             and index not in skipped
             and (end is None or index[0] < end)
         ]
+
+
+def _every_frame_written(progress: Any) -> bool:
+    """Whether a progress record states a bounded run closed with every frame
+    it planned."""
+    if not isinstance(progress, dict) or progress.get("status") != "complete":
+        return False
+    total = progress.get("total")
+    return isinstance(total, int) and progress.get("frames") == total
+
+
+def _progress_extent(progress: Any, axis: tuple[str, ...]) -> int | None:
+    """The extent along `axis` (one name) that a progress record states the
+    frames on disk reach (None: it states none)."""
+    extent = progress.get("extent") if isinstance(progress, dict) else None
+    if not axis or not isinstance(extent, dict):
+        return None
+    value = extent.get(axis[0])
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def stored_chunks(

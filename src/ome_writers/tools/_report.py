@@ -27,6 +27,7 @@ _SOURCES = {
     "frame_metadata_file": "frame metadata (frame_metadata.jsonl)",
     "chunks": "chunk files",
     "ome-xml": "OME-XML",
+    "progress": "progress record: every frame written",
 }
 _SYMBOLS = {**LENGTH_SYMBOLS, **TIME_SYMBOLS}
 _NAMES = {symbol: name for name, symbol in _SYMBOLS.items()}
@@ -94,8 +95,9 @@ class Frames:
         Where `acquired` comes from: ``frame_metadata`` (the records in
         ``zarr.json``), ``journal`` (``frame_metadata.jsonl`` of an acquisition
         not closed), ``chunks`` (chunk files on disk; a chunk holding only the
-        fill value may not be written), ``ome-xml`` or ``unknown``; several
-        joined with ``+``.
+        fill value may not be written), ``progress`` (a progress record
+        stating a bounded run closed with every frame), ``ome-xml`` or
+        ``unknown``; several joined with ``+``.
     chunks_stored, chunks_total : int | None
         OME-Zarr: chunks (the inner chunks of shards) on disk and in the
         chunk grid, when they were counted.

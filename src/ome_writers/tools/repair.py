@@ -139,6 +139,9 @@ def repair_zarr(path: Path) -> str:
     describes the declared extent. Per-frame metadata reaches ``zarr.json``
     at close; until then it is appended to ``frame_metadata.jsonl`` beside
     each image's ``zarr.json`` at every checkpoint, and is moved into it here.
+    An ``OME/METADATA.ome.xml`` left behind the frames (a long run rewrites
+    it less often than it journals) is rebuilt from its recovery record and
+    the journals, with a Plane for every frame the progress record counts.
     """
     import json
 
@@ -174,6 +177,7 @@ def repair_zarr(path: Path) -> str:
         removed += f"; removed {partial} partly written chunk file(s) (*.partial)"
     cut, note = _cut_past_last_frame(path)
     removed += note
+    rebuilt = _rebuild_ome_xml(path)
     total = moved = 0
     for journal in journals:
         document, meta, attributes = _attributes_document(journal.parent)
@@ -193,6 +197,8 @@ def repair_zarr(path: Path) -> str:
         total += len(records)
         moved += 1
     done = [cut] if cut else []
+    if rebuilt:
+        done.append(rebuilt)
     if moved:
         if not cut:
             done.append("arrays readable as written")
@@ -203,6 +209,53 @@ def repair_zarr(path: Path) -> str:
     if not done:
         return f"{path}: OME-Zarr, readable as written; nothing to repair{removed}"
     return f"{path}: OME-Zarr, {'; '.join(done)}{removed}"
+
+
+def _rebuild_ome_xml(path: Path) -> str:
+    """Rebuild ``OME/METADATA.ome.xml`` from its recovery record and the
+    journals, if the run left one; what was done ("": nothing)."""
+    import json
+
+    from ome_writers._schema import AcquisitionSettings
+    from ome_writers.backends.zarr._ome_xml_file import (
+        OME_XML_PATH,
+        RECOVERY_PATH,
+        rebuild,
+        write_document,
+    )
+    from ome_writers.metadata._frame_metadata import stored_records
+    from ome_writers.metadata._progress import PROGRESS_KEY
+    from ome_writers.metadata._zarr_groups import read_group_attributes
+    from ome_writers.metadata._zarr_layout import plan_layout
+
+    record_path = path.joinpath(*RECOVERY_PATH)
+    if not record_path.is_file():
+        return ""
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        progress = read_group_attributes(path)["ome_writers"][PROGRESS_KEY]
+        frames = int(progress["frames"])
+        settings = AcquisitionSettings.model_validate(record["settings"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""  # torn or foreign: the document stays as it was written
+    metadata: list[dict[tuple[int, ...], dict[str, Any]]] = []
+    for image in plan_layout(settings).image_paths:
+        group = path / image
+        _, _, attributes = _attributes_document(group)
+        records, _ = stored_records(group, attributes.get("ome_writers", {}))
+        by_index: dict[tuple[int, ...], dict[str, Any]] = {}
+        for entry in records:
+            index = entry.pop("storage_index", None)
+            if isinstance(index, list):
+                by_index[tuple(index)] = entry
+        metadata.append(by_index)
+    doc, extents, planes = rebuild(settings, record, frames, metadata)
+    write_document(path.joinpath(*OME_XML_PATH), doc, extents)
+    record_path.unlink()
+    return (
+        f"rebuilt {'/'.join(OME_XML_PATH)} with {planes} Plane(s) of the "
+        f"{frames} frame(s) written"
+    )
 
 
 def _attributes_document(group: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:

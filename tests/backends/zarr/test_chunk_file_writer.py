@@ -257,8 +257,8 @@ def test_applies_to_frame_sized_raw_little_endian_chunks(
 def _settings(tmp_path: Path, **kwargs: Any) -> ow.AcquisitionSettings:
     return ow.AcquisitionSettings(
         root_path=str(tmp_path / "out.ome.zarr"),
-        dimensions=[
-            ow.Dimension(name="t", count=None),
+        dimensions=[  # frame-sized chunks, not the grouping of small frames
+            ow.Dimension(name="t", count=None, chunk_size=1),
             ow.Dimension(name="c", count=2),
             ow.Dimension(name="y", count=64, chunk_size=kwargs.pop("chunk", None)),
             ow.Dimension(name="x", count=32),

@@ -273,10 +273,10 @@ def test_a_bounded_collection_describes_itself_before_close(
     stream._backend.hierarchy.wait()  # type: ignore[attr-defined]
     assert _images(root) == [("left", 3, 2), ("right", 3, 2)]
 
-    def again(*args: object, **kwargs: object) -> str:
+    def again(*args: object, **kwargs: object) -> Any:
         raise AssertionError("the OME-XML was built again")
 
-    monkeypatch.setattr(ZarrOmeXml, "text", again)
+    monkeypatch.setattr(ZarrOmeXml, "parts", again)
     for _ in range(11):
         stream.append(np.ones((8, 8), "uint16"))
     stream.close()
@@ -304,10 +304,10 @@ def test_a_failure_writing_the_collection_xml_is_raised_at_close(
     """Written in the background, retried at close, raised there: what else
     close writes (frames, per-frame metadata, documents) is not lost."""
 
-    def fail(*args: object, **kwargs: object) -> str:
+    def fail(*args: object, **kwargs: object) -> Any:
         raise RuntimeError("no OME-XML today")
 
-    monkeypatch.setattr(ZarrOmeXml, "text", fail)
+    monkeypatch.setattr(ZarrOmeXml, "parts", fail)
     root = tmp_path / "failing.ome.zarr"
     settings = _collection_settings(root, backend, 2)
     stream = create_stream(settings)
@@ -335,15 +335,15 @@ def test_a_failed_background_write_of_the_collection_xml_is_redone_at_close(
     tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    build = ZarrOmeXml.text
+    build = ZarrOmeXml.parts
 
-    def fail_once(*args: Any, **kwargs: Any) -> str:
+    def fail_once(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
             raise OSError("the disk hiccuped")
         return build(*args, **kwargs)
 
-    monkeypatch.setattr(ZarrOmeXml, "text", fail_once)
+    monkeypatch.setattr(ZarrOmeXml, "parts", fail_once)
     root = tmp_path / "retried.ome.zarr"
     settings = _collection_settings(root, backend, 3)
     with create_stream(settings) as stream:

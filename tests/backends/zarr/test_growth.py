@@ -26,9 +26,11 @@ def _settings(
     root: Path,
     backend: str,
     size: int,
-    chunk: int | None = None,
+    chunk: int = 1,
     compression: str | None = None,
 ) -> AcquisitionSettings:
+    # one frame per chunk unless told (small frames are otherwise grouped
+    # into shards of thousands of frames, and the growth is by shard)
     return AcquisitionSettings(
         root_path=str(root),
         format=backend,
@@ -88,7 +90,7 @@ def test_tensorstore_grows_arrays_off_the_appending_thread(
     # room (frames 64, 128, 256 of 512² frames); a thread of its own issues it
     threads: list[tuple[str, int]] = []
     compression = None if chunk_files else "zstd"
-    settings = _settings(tmp_path / "r.ome.zarr", "tensorstore", 16, None, compression)
+    settings = _settings(tmp_path / "r.ome.zarr", "tensorstore", 16, 1, compression)
     before = set(threading.enumerate())  # another test's streams may be open
     stream = create_stream(settings)
     writer = stream._backend.arrays.writer

@@ -20,6 +20,7 @@ import yaozarrs
 import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, Plate, Position, create_stream
+from ome_writers.backends.zarr import _ome_xml_file
 from tests.backends.params import backend_params
 from tests.ome_xml import bioformats_validate, plane_metadata, read_ome_xml, series
 
@@ -236,6 +237,47 @@ def test_visits_and_checkpoints_describe_the_frames_on_disk(
     assert seen == sorted(seen) and seen[-1] > 0
     numbers = sorted(_all_frames(read_ome_xml(root)))
     assert numbers == list(range(24))
+
+
+def test_rewrites_of_a_long_document_are_spaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long document is rewritten at a checkpoint (or visit) only once ten
+    times what its last write took has passed since that write ended; the
+    document it keeps stays true (the frames of its last write), and close
+    writes every frame."""
+    monkeypatch.setattr(_ome_xml_file, "SPACED_FROM_PLANES", 0)
+    root = tmp_path / "spaced.ome.zarr"
+    layout = {"dimensions": [Dimension(name="t", count=None, type="time")]}
+    settings = _settings(root, "tensorstore", layout, loss_window=None)
+    stream = create_stream(settings, checkpoint_seconds=None)
+    document = stream._backend.hierarchy.ome_xml  # type: ignore[attr-defined]
+    now = [0.0]
+
+    def clock() -> float:  # a second passes at every reading: a write takes 1 s
+        now[0] += 1.0
+        return now[0] - 1.0
+
+    document.clock = clock
+    seen = []
+    recovery = root / "OME" / "METADATA.recovery.json"
+    recorded = []  # the recovery record: from the first skipped rewrite on
+    try:
+        # written (0 -> 1), skipped (2), written (23 -> 24), skipped (25),
+        # written (34: 10 s after the last write ended)
+        for n, step in enumerate([0.0, 0.0, 20.0, 0.0, 8.0]):
+            now[0] += step
+            stream.append(np.full((8, 8), n, "uint16"), frame_metadata=_meta(n))
+            stream.checkpoint()
+            seen.append(sorted(_all_frames(read_ome_xml(root))))
+            recorded.append(recovery.is_file())
+        stream.append(np.full((8, 8), 5, "uint16"), frame_metadata=_meta(5))
+    finally:
+        stream.close()
+    assert seen == [[0], [0], [0, 1, 2], [0, 1, 2], [0, 1, 2, 3, 4]]
+    assert recorded == [False, True, True, True, True]
+    assert not recovery.exists()  # close wrote the whole document
+    assert sorted(_all_frames(read_ome_xml(root))) == list(range(6))
 
 
 @pytest.mark.parametrize("backend", ZARR)

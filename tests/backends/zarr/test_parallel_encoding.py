@@ -60,8 +60,8 @@ def test_in_flight_writes_are_bounded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_zarr_python, "MAX_IN_FLIGHT", 3)
-    stream = create_stream(
-        _settings(tmp_path / "b.ome.zarr", "zarr-python", t=10),
+    stream = create_stream(  # one write per frame: a chunk per frame
+        _settings(tmp_path / "b.ome.zarr", "zarr-python", t=10, t_chunk=1),
         checkpoint_seconds=None,
     )
     backend = library_writer(stream._backend)

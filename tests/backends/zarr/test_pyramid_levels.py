@@ -221,7 +221,7 @@ def test_ome_zarr_py_lists_levels(tmp_path: Path, backend: str, case_name: str) 
 
 
 @pytest.mark.parametrize(
-    "backend", backend_params(names=["tensorstore", "zarrs-python", "zarr-python"])
+    "backend", backend_params(format="ome-zarr", groups_small_frames=True)
 )
 def test_checkpoint_writes_partly_filled_level_chunks(
     tmp_path: Path, backend: str

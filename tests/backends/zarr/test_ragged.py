@@ -38,14 +38,14 @@ def _frame(n: int) -> np.ndarray:
     )
 
 
-def _positions(plate: bool) -> list[Position]:
+def _positions(plate: bool, t_chunk: int | None = None) -> list[Position]:
     well = {"plate_row": "A", "plate_column": "1"} if plate else {}
     return [
         Position(
             name="stack",
             x_coord=1.0,
             dimensions=[
-                Dimension(name="t", count=2, type="time"),
+                Dimension(name="t", count=2, type="time", chunk_size=t_chunk),
                 Dimension(name="z", count=3, type="space", scale=0.5, unit="um"),
             ],
             **well,
@@ -53,7 +53,7 @@ def _positions(plate: bool) -> list[Position]:
         Position(
             name="colour",
             dimensions=[
-                Dimension(name="t", count=2, type="time"),
+                Dimension(name="t", count=2, type="time", chunk_size=t_chunk),
                 Dimension(name="c", type="channel", coords=["DAPI", "FITC", "Cy5"]),
             ],
             **({"plate_row": "B", "plate_column": "2"} if plate else {}),
@@ -63,13 +63,17 @@ def _positions(plate: bool) -> list[Position]:
 
 
 def _settings(
-    root: Path, backend: str, plate: bool = False, **kwargs: object
+    root: Path,
+    backend: str,
+    plate: bool = False,
+    t_chunk: int | None = None,
+    **kwargs: object,
 ) -> AcquisitionSettings:
     return AcquisitionSettings(
         root_path=str(root),
         dimensions=[
-            Dimension(name="t", count=2, type="time"),
-            Dimension(name="p", type="position", coords=_positions(plate)),
+            Dimension(name="t", count=2, type="time", chunk_size=t_chunk),
+            Dimension(name="p", type="position", coords=_positions(plate, t_chunk)),
             Dimension(name="c", count=3, type="channel"),
             Dimension(name="z", count=3, type="space"),
             Dimension(name="y", count=Y),
@@ -179,7 +183,9 @@ def test_visit_waits_for_writes_without_the_stream_lock(
     """A visit waits for each position's writes in flight without the stream's
     lock, so appends (to that position or another) go on meanwhile."""
     root = tmp_path / "ragged.ome.zarr"
-    stream = create_stream(_settings(root, backend, loss_window=None))
+    # one chunk per frame (not the default grouping of small frames): a visit
+    # then has writes in flight to wait for, not partly filled chunks to write
+    stream = create_stream(_settings(root, backend, t_chunk=1, loss_window=None))
     _, expected = _expected()
     stream.append(_frame(0))  # the z-stack's first frame
     stack = stream._backend.children[0]  # type: ignore[attr-defined]

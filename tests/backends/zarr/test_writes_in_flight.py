@@ -55,3 +55,17 @@ def test_bound_settles_oldest_and_recycles_its_buffer() -> None:
     reused = pending.copy(frame + 1)
     assert reused is buffers[0]
     np.testing.assert_array_equal(reused, frame + 1)
+
+
+def test_blocks_of_shapes_never_asked_for_are_not_pooled() -> None:
+    """A partly filled chunk's block, trimmed to its frames, is written once:
+    recycled, every such shape would stay pooled for good."""
+    pending = PendingWrites(max_items=1)
+    assert pending.reuse((4, 3, 4)) is None  # the chunk's shape, asked for
+    for frames in (1, 2, 3, 4):
+        block = np.zeros((frames, 3, 4), "uint16")
+        pending.add(_done(), block.nbytes, block)
+    pending.drain()
+    assert pending.pooled == 1
+    assert pending.reuse((4, 3, 4)) is not None
+    assert pending.reuse((3, 3, 4)) is None

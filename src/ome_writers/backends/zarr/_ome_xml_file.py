@@ -11,20 +11,33 @@ acquisition's first document (no Planes yet) is written with the group
 documents, in the background.
 
 It runs at loss-window visits, checkpoints and close, never per frame; each
-Plane's text is made once.
+Plane's text is made once. A document's rewrite takes time in proportion to
+its Planes, so once it has `SPACED_FROM_PLANES`, a visit or checkpoint skips
+it while less than `REWRITE_SPACING` times what the last one took has passed
+since it ended (the per-frame metadata is journaled meanwhile; close always
+writes): a long run of small frames spends at most about a tenth of a thread
+on it instead of work growing with the square of its frames. While the file
+lags behind the frames, a recovery record beside it (`RECOVERY_PATH`: the
+settings and what the document says besides its Planes; removed at close)
+lets ``ome-writers repair`` rebuild it from the journals after a crash
+(`rebuild`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._io._paths import replace_file
-from ome_writers.metadata._zarr_ome_xml import ZarrOmeXml
+from ome_writers._router import FrameRouter
+from ome_writers.metadata._zarr_ome_xml import ZarrOmeXml, unbounded_axis
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from ome_writers._io._object_store import DatasetPath
     from ome_writers._schema import AcquisitionSettings
@@ -33,6 +46,14 @@ if TYPE_CHECKING:
 
 #: where the document goes, below the dataset's root
 OME_XML_PATH = ("OME", "METADATA.ome.xml")
+#: a visit or checkpoint rewrites the document only when at least this many
+#: times what its last write took has passed since that write ended
+REWRITE_SPACING = 10.0
+#: documents of fewer Planes are rewritten at every visit that changes them
+SPACED_FROM_PLANES = 10_000
+#: the recovery record, below the dataset's root: written when a rewrite is
+#: skipped (and again when what the document says besides Planes changed)
+RECOVERY_PATH = ("OME", "METADATA.recovery.json")
 
 
 class OmeXmlFile:
@@ -67,6 +88,8 @@ class OmeXmlFile:
         self._display = display
         self._display_version = 0  # of the display settings described
         self.path = root / OME_XML_PATH[0] / OME_XML_PATH[1]
+        self.recovery_path = root / RECOVERY_PATH[0] / RECOVERY_PATH[1]
+        self._recorded: int | None = None  # `_changes` the recovery record has
         self.enabled = enabled
         self._log = frame_metadata
         self._lock = threading.Lock()
@@ -78,6 +101,9 @@ class OmeXmlFile:
         self._changes = 0  # other changes to what it says
         self._written: tuple[Any, ...] | None = None  # what the file says
         self._closed = False
+        self.clock = time.monotonic
+        self._last_took = 0.0  # seconds the last write took
+        self._last_end = 0.0  # when it ended (`clock`)
 
     def _doc(self) -> ZarrOmeXml:
         if self._document is None:
@@ -98,10 +124,17 @@ class OmeXmlFile:
             self._waiting += self._log.numbered(self._taken, stop)
             self._taken = stop
 
-    def update(self, frames_on_disk: int, extents: Sequence[int] | None = None) -> None:
+    def update(
+        self,
+        frames_on_disk: int,
+        extents: Sequence[int] | None = None,
+        *,
+        final: bool = False,
+    ) -> None:
         """Describe the first `frames_on_disk` frames (acquisition order);
         `extents`: each image's extent along an unbounded dimension on disk.
-        Writes the file when what it says changed."""
+        Writes the file when what it says changed (unless its last write was
+        too recent, see `REWRITE_SPACING`; `final`: whatever the time)."""
         if not self.enabled:
             return
         with self._lock:
@@ -118,7 +151,7 @@ class OmeXmlFile:
                 del waiting[:done]
                 self._planes += done
             self._show_display()
-            self._write(extents)
+            self._write(extents, final=final)
 
     def _show_display(self) -> None:
         """Take the display settings when they changed since last taken."""
@@ -127,18 +160,40 @@ class OmeXmlFile:
         self._display_version, self._doc().display = self._display.snapshot()
         self._changes += 1
 
-    def _write(self, extents: Sequence[int] | None) -> None:
+    def _write(self, extents: Sequence[int] | None, *, final: bool = True) -> None:
         state = (self._planes, self._changes, None if extents is None else [*extents])
         if state == self._written:
             return
-        text = self._doc().text(extents)
-        path = self.path
-        if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            replace_file(path, text)
-        else:  # an object is replaced whole by one PUT
-            path.write_text(text)
+        start = self.clock()
+        if (
+            not final
+            and self._written is not None
+            and self._planes >= SPACED_FROM_PLANES
+            and start - self._last_end < REWRITE_SPACING * self._last_took
+        ):
+            # a later visit, or close, writes it; until then a crash leaves
+            # the journals and the recovery record to rebuild it from
+            self._record()
+            return
+        write_document(self.path, self._doc(), extents)
         self._written = state
+        self._last_end = self.clock()
+        self._last_took = self._last_end - start
+
+    def _record(self) -> None:
+        """Write the recovery record, unless it is up to date."""
+        if self._recorded == self._changes:
+            return
+        record = {
+            "settings": self.settings.model_dump(mode="json"),
+            **self._doc().recovery_state(),
+        }
+        path, text = self.recovery_path, json.dumps(record)
+        if isinstance(path, Path):
+            replace_file(path, text)
+        else:
+            path.write_text(text)
+        self._recorded = self._changes
 
     def set_not_acquired(self, position: int, indices: Iterable[Sequence[int]]) -> None:
         """Name the cells of image `position` no frame is for (from the next
@@ -162,5 +217,56 @@ class OmeXmlFile:
 
     def close(self, frames_on_disk: int, extents: Sequence[int] | None) -> None:
         """The final document: every frame on disk."""
-        self.update(frames_on_disk, extents)
+        self.update(frames_on_disk, extents, final=True)
         self._closed = True
+        if self._recorded is not None:  # the document is whole again
+            self.recovery_path.unlink(missing_ok=True)
+            self._recorded = None
+
+
+def write_document(
+    path: DatasetPath, doc: ZarrOmeXml, extents: Sequence[int] | None
+) -> None:
+    """Replace the file at `path` whole with `doc` (`ZarrOmeXml.text`)."""
+    parts = doc.parts(extents)
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _replace_with_parts(path, parts)
+    else:  # an object is replaced whole by one PUT
+        path.write_text("".join(parts))
+
+
+def rebuild(
+    settings: AcquisitionSettings,
+    record: Mapping[str, Any],
+    frames: int,
+    metadata: Sequence[Mapping[tuple[int, ...], dict[str, Any]]],
+) -> tuple[ZarrOmeXml, list[int] | None, int]:
+    """The document of a run that died with `frames` frames on disk, from
+    its recovery record (`settings` validated from it) and each image's
+    journaled per-frame metadata (storage index -> metadata): the document,
+    each image's extent along an unbounded dimension (or None), and how many
+    Planes it has. Planes are added in frame order, as the writer adds them
+    (so their annotations keep their IDs)."""
+    doc = ZarrOmeXml.recovered(settings, record)
+    route = FrameRouter(settings).route
+    axis = unbounded_axis(settings)
+    extents = None if axis is None else [0] * len(settings.positions)
+    planes = 0
+    for n in range(frames):
+        position, index = route(n)
+        if extents is not None and axis is not None:
+            extents[position] = max(extents[position], index[axis] + 1)
+        meta = metadata[position].get(tuple(index))
+        if meta is not None:
+            doc.add_plane(position, index, meta)
+            planes += 1
+    return doc, extents, planes
+
+
+def _replace_with_parts(path: Path, parts: Iterable[str]) -> None:
+    """`replace_file` with text written part by part (never joined whole)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(parts)
+    os.replace(tmp, path)

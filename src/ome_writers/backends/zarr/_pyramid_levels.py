@@ -98,7 +98,19 @@ def level_writer_for(cls: type[Backend]) -> WriterFactory:
 def level_settings(settings: AcquisitionSettings, level: int) -> AcquisitionSettings:
     """`settings` with the dimensions of pyramid `level` (and no pyramid)."""
     assert settings.pyramid is not None
-    dims = level_dimensions(settings.pyramid, settings.dimensions, level)
+    # levels keep level 0's chunks and shards (the default ones of small frames
+    # too); a chunk size of 1 stated keeps smaller level frames from regrouping
+    layout = {
+        d.name: {
+            "chunk_size": d.chunk_size or 1,
+            "shard_size_chunks": d.shard_size_chunks,
+        }
+        for d in settings.array_storage_dimensions[:-2]
+    }
+    dims = tuple(
+        d.model_copy(update=layout[d.name]) if d.name in layout else d
+        for d in level_dimensions(settings.pyramid, settings.dimensions, level)
+    )
     return settings.model_copy(update={"dimensions": dims, "pyramid": None})
 
 

@@ -19,7 +19,8 @@ metadata-only resize), so it declares the frames that landed, never the room.
 Chunk files are written without fsync (``file_io_sync: false``); the dataset
 syncs its filesystem at checkpoints and close. A local array whose chunks are
 each one frame's raw bytes has them written by threads of ours instead
-(`ChunkFileWriter`); tensorstore still makes, declares and reads it.
+(`ChunkFileWriter`), and so has one whose shards are such chunks
+(`ShardFileWriter`); tensorstore still makes, declares and reads it.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ import contextlib
 import os
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tensorstore as ts
 
 from ome_writers._io._object_store import ObjectPath, tensorstore_kvstore
+from ome_writers._io._threads import WriterPool
 from ome_writers._io._writeback import flush_every
 from ome_writers.backends.zarr._array_writer import (
     ARRAY_METADATA_FILE,
@@ -48,6 +49,7 @@ from ome_writers.backends.zarr._chunk_file_writer import (
     frame_chunk_files,
 )
 from ome_writers.backends.zarr._dataset import ZarrDataset
+from ome_writers.backends.zarr._shard_file_writer import ShardFileWriter, shard_files
 from ome_writers.backends.zarr._writes_in_flight import PendingWrites
 
 if TYPE_CHECKING:
@@ -140,7 +142,7 @@ class TensorstoreWriter(ArrayWriter):
         self._templates: dict[tuple[int, ...], bytes] = {}
         self._metadata_file = ARRAY_METADATA_FILE[grid.zarr_format]
         self._resizing: list[Any] = [None] * count
-        self._resizer: ThreadPoolExecutor | None = None  # `start`, if it grows
+        self._resizer: WriterPool | None = None  # `start`, if it grows
         self._pending = PendingWrites(
             max_bytes=MAX_PENDING_BYTES,
             max_items=MAX_PENDING_WRITES,
@@ -163,7 +165,7 @@ class TensorstoreWriter(ArrayWriter):
 
     def start(self) -> None:
         if self.grid.grow_axis is not None and self._resizer is None:
-            self._resizer = ThreadPoolExecutor(1, "ome-writers-resize")
+            self._resizer = WriterPool(1, "ome-writers-resize")
             self._resizer.submit(int)  # its thread starts now, not on an append
 
     def share_with(self, other: ArrayWriter | None, memory_fraction: float) -> None:
@@ -442,8 +444,19 @@ class TensorstoreWriter(ArrayWriter):
 def make_writer(
     grid: ArrayGrid, explain: Callable[[BaseException], BaseException]
 ) -> ArrayWriter:
-    """tensorstore's writer; frame-sized raw chunks of a local array go to
-    files written by threads of ours."""
+    """tensorstore's writer; frame-sized raw chunks of a local array, and
+    its shards of them, go to files written by threads of ours."""
+    if shard_files(
+        local=isinstance(grid.root, Path),
+        zarr_format=grid.zarr_format,
+        compression=grid.compression,
+        chunks=grid.chunks,
+        shards=grid.shards,
+        frame_shape=grid.frame_shape,
+        dtype=grid.dtype,
+    ):
+        inner = TensorstoreWriter(grid, explain, writes_frames=False)
+        return ShardFileWriter(inner, grid, explain)
     if isinstance(grid.root, Path) and frame_chunk_files(
         local=True,
         compression=grid.compression,

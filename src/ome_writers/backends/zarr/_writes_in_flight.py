@@ -10,6 +10,7 @@ from the next call.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,6 +46,13 @@ class PendingWrites:
         # (future, bytes, buffer to recycle or None, buffer to keep alive or None)
         self._queue: deque[tuple[_Future, int, np.ndarray | None, Any]] = deque()
         self._free: dict[tuple[int, ...], list[np.ndarray]] = {}
+        # the shapes buffers are asked for (`reserve`, `copy`, `reuse`): only
+        # those are recycled, as a partly filled chunk's block, trimmed to its
+        # frames, takes a shape no later request may match and would stay pooled
+        self._wanted: set[tuple[int, ...]] = set()
+        # buffers reserved per shape: the most a shape keeps pooled (others
+        # keep what the bounds let be in flight at once, see `_keeps`)
+        self._reserved: dict[tuple[int, ...], int] = {}
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -54,20 +62,51 @@ class PendingWrites:
         """Buffers waiting for reuse."""
         return sum(len(buffers) for buffers in self._free.values())
 
-    def reserve(self, shape: tuple[int, ...], dtype: np.dtype, count: int) -> None:
-        """Allocate `count` buffers at once (memory is committed as they are used)."""
+    def reserve(
+        self,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        count: int,
+        *,
+        resident: bool = False,
+    ) -> None:
+        """Allocate `count` buffers at once (memory is committed as they are
+        used, or now if `resident`)."""
         block = np.empty((count, *shape), dtype=dtype)
-        self._free.setdefault(tuple(shape), []).extend(block)
+        if resident:
+            block.fill(0)
+        key = tuple(shape)
+        self._wanted.add(key)
+        self._reserved[key] = self._reserved.get(key, 0) + count
+        self._free.setdefault(key, []).extend(block)
+
+    def _keeps(self, buffer: np.ndarray) -> bool:
+        """Whether a written buffer goes back to the pool: of a shape asked
+        for, and while the pool holds fewer of that shape than can be in flight
+        at once (a partly filled chunk's copy, written at every loss-window
+        visit in the shape of a whole one, would otherwise pile up there)."""
+        shape = buffer.shape
+        if shape not in self._wanted:
+            return False
+        reserved = self._reserved.get(shape)
+        cap: float = math.inf if reserved is None else reserved
+        if reserved is None and self.max_items is not None:
+            cap = self.max_items + 1
+        if reserved is None and self.max_bytes is not None:
+            cap = min(cap, self.max_bytes // max(1, buffer.nbytes) + 1)
+        return len(self._free.get(shape, ())) < cap
 
     def copy(self, data: np.ndarray) -> np.ndarray:
         """`data` copied into a recycled buffer (allocated only when none is free)."""
-        free = self._free.setdefault(data.shape, [])
+        self._wanted.add(data.shape)
+        free = self._free.get(data.shape)
         buffer = free.pop() if free else np.empty(data.shape, dtype=data.dtype)
         copy_frame(buffer, data)
         return buffer
 
     def reuse(self, shape: tuple[int, ...]) -> np.ndarray | None:
         """A recycled buffer of `shape`, or None."""
+        self._wanted.add(shape)
         free = self._free.get(shape)
         return free.pop() if free else None
 
@@ -122,7 +161,7 @@ class PendingWrites:
         """Wait for the oldest write; recycle its buffer; raise the first error."""
         future, nbytes, buffer, _ = self._queue.popleft()
         self.nbytes -= nbytes
-        if buffer is not None:
+        if buffer is not None and self._keeps(buffer):
             self._free.setdefault(buffer.shape, []).append(buffer)
         try:
             future.result()

@@ -29,7 +29,6 @@ import copy
 import os
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ from zarr.core.sync import sync
 from zarr.storage import LocalStore, StorePath
 
 from ome_writers._io._object_store import zarr_store
+from ome_writers._io._threads import WriterPool
 from ome_writers.backends.zarr._array_writer import (
     ARRAY_METADATA_FILE,
     BLOSC,
@@ -82,7 +82,7 @@ class ZarrPythonWriter(ArrayWriter):
         self._atomic_local_store = atomic_local_store
         self._arrays: list[Any] = [None] * len(grid.paths)  # with room
         self._declaring: list[Any] = [None] * len(grid.paths)  # write zarr.json
-        self._executor = ThreadPoolExecutor(
+        self._executor = WriterPool(
             os.cpu_count() or 1, thread_name_prefix="ome-writers-zarr"
         )
         self._shared_executor = False  # another writer's (`share_with`)

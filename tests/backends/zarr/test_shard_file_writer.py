@@ -1,0 +1,99 @@
+"""Shards of one-frame chunks written by a thread of ours (tensorstore's
+default layout of small frames): read back by zarr-python and tensorstore,
+while being written and after close; the index and its checksum checked
+against an independent CRC-32C."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers.backends.zarr._shard_file_writer import (
+    ShardFileWriter,
+    _crc32c_python,
+    crc32c,
+    shard_index,
+)
+from tests.backends.readers import array_layout, read_zarr
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytest.importorskip("tensorstore")
+Y, X = 32, 32
+
+
+def _frame(n: int) -> np.ndarray:
+    return np.full((Y, X), n + 1, "uint16") + np.arange(X, dtype="uint16")
+
+
+def test_crc32c_check_value() -> None:
+    # the CRC-32C check value of the standard test string
+    assert crc32c(b"123456789") == 0xE3069283
+    assert _crc32c_python(b"123456789") == 0xE3069283
+    data = np.random.default_rng(0).integers(0, 256, 4096, dtype="uint8").tobytes()
+    assert _crc32c_python(data) == crc32c(data)
+
+
+def test_index_of_a_partly_filled_block() -> None:
+    from numcodecs import CRC32C
+
+    block = np.stack([_frame(0), np.zeros((Y, X), "uint16"), _frame(2)])
+    tail = shard_index(block, (8,))
+    CRC32C().decode(tail)  # raises on a wrong checksum
+    index = np.frombuffer(tail[:-4], "<u8").reshape(8, 2)
+    absent = [2**64 - 1, 2**64 - 1]
+    nbytes = Y * X * 2
+    assert index.tolist() == [
+        [0, nbytes],
+        absent,  # all zeros: the fill value, as tensorstore leaves it
+        [2 * nbytes, nbytes],
+        *[absent] * 5,
+    ]
+
+
+def test_shards_readable_while_written_and_after_close(tmp_path: Path) -> None:
+    root = tmp_path / "shards.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="c", count=3, type="channel"),
+            Dimension(name="y", count=Y),
+            Dimension(name="x", count=X),
+        ],
+        dtype="uint16",
+        format="tensorstore",
+    )
+    shard_t = settings.array_storage_dimensions[0].shard_size_chunks
+    assert shard_t == 512  # 3 channels of 2 KiB frames: about 4 MiB a shard
+    frames = 2 * 3 * shard_t + 9  # two whole shards and part of a third
+    expected = np.stack([_frame(n) for n in range(frames)])
+    expected[5] = 0  # skipped
+    stream = create_stream(settings, checkpoint_seconds=None)
+    try:
+        assert isinstance(stream._backend.arrays.writer, ShardFileWriter)  # type: ignore[attr-defined]
+        for n in range(frames):
+            if n == 5:
+                stream.skip()
+                continue
+            stream.append(_frame(n))
+            if n == 100:  # a partly filled first shard, on disk
+                stream.checkpoint()
+                early = read_zarr(root / "0").data.reshape(-1, Y, X)
+                np.testing.assert_array_equal(early[:101], expected[:101])
+        stream.checkpoint()
+        during = read_zarr(root / "0").data.reshape(-1, Y, X)
+        np.testing.assert_array_equal(during[:frames], expected)
+    finally:
+        stream.close()
+    stored = read_zarr(root / "0").data.reshape(-1, Y, X)
+    np.testing.assert_array_equal(stored, expected)
+    layout = array_layout(root / "0")
+    assert layout.chunks == [1, 1, Y, X]
+    assert layout.shards is not None
+    assert (root / "0" / "c" / "2" / "0" / "0" / "0").is_file()
+    assert not list(root.rglob("*.partial"))
