@@ -52,13 +52,12 @@ from ome_writers._io._direct import (
 )
 from ome_writers._io._frame_pool import POOL_BYTES, POOL_FRAMES, FramePool
 from ome_writers._io._writeback import WRITEBACK_EVERY_BYTES, Flusher
-from ome_writers.backends.zarr._array_writer import ArrayWriter
+from ome_writers.backends.zarr._delegating_writer import DelegatingWriter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Mapping
+    from collections.abc import Callable, Hashable
 
-    from ome_writers._io._object_store import DatasetPath
-    from ome_writers.backends.zarr._array_writer import ArrayGrid
+    from ome_writers.backends.zarr._array_writer import ArrayGrid, ArrayWriter
 
 #: making a chunk file (its directories, inode and bytes) keeps a thread in
 #: the kernel long enough that one cannot keep up with a fast camera; a third
@@ -355,15 +354,16 @@ def _write_file_direct(path: str, data: np.ndarray) -> None:
     os.replace(partial, path)
 
 
-def _write_file(path: str, data: np.ndarray) -> None:
-    """`data`'s bytes into `path`, through a temporary name and a rename."""
+def write_file(path: str, *parts: memoryview) -> None:
+    """The bytes of `parts`, one after another, into `path`, through a
+    temporary name and a rename (also after a crash, never part of a file)."""
     partial = path + PARTIAL_SUFFIX
     fd = _open_partial(partial, _FLAGS)
     try:
-        view = np.ascontiguousarray(data).data.cast("B")
-        done = 0
-        while done < len(view):
-            done += os.write(fd, view[done:])
+        for part in parts:
+            done = 0
+            while done < len(part):
+                done += os.write(fd, part[done:])
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -373,7 +373,12 @@ def _write_file(path: str, data: np.ndarray) -> None:
     os.replace(partial, path)
 
 
-class ChunkFileWriter(ArrayWriter):
+def _write_file(path: str, data: np.ndarray) -> None:
+    """`data`'s bytes into `path` (`write_file`)."""
+    write_file(path, np.ascontiguousarray(data).data.cast("B"))
+
+
+class ChunkFileWriter(DelegatingWriter):
     """Frames written as chunk files by threads of ours (`ChunkFiles`);
     `inner`, the library's writer, makes, resizes and reads the arrays."""
 
@@ -383,9 +388,6 @@ class ChunkFileWriter(ArrayWriter):
         grid: ArrayGrid,
         explain: Callable[[BaseException], BaseException],
     ) -> None:
-        super().__init__(grid, explain)
-        self.inner = inner
-        self.grows_ahead = inner.grows_ahead
         assert isinstance(grid.root, Path)  # chunk files are local
         # each array's ``c`` directory: below it a frame's chunk key is its
         # indices (one index per chunk), then 0/0 (one chunk per frame)
@@ -393,15 +395,12 @@ class ChunkFileWriter(ArrayWriter):
         self.files = ChunkFiles(
             grid.frame_shape, grid.dtype, self._locate, grid.root, explain
         )
+        super().__init__(inner, grid, explain, self.files)
 
     def _locate(self, unit: Hashable) -> str:
         """The one chunk file of the frame at `unit` (position, index)."""
         position, index = cast("tuple[int, tuple[int, ...]]", unit)
         return "/".join([self._bases[position], *map(str, index), "0", "0"])
-
-    @property
-    def max_bytes_in_flight(self) -> int:
-        return self.inner.max_bytes_in_flight
 
     @property
     def writes_back(self) -> bool:
@@ -410,13 +409,6 @@ class ChunkFileWriter(ArrayWriter):
     @property
     def makes_directories(self) -> bool:
         return True  # `ChunkFiles` makes each directory once, on its threads
-
-    def start(self) -> None:
-        self.inner.start()
-        self.files.start()
-
-    def create(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
-        self.inner.create(arrays)
 
     def write_frame(
         self, position: int, index: tuple[int, ...], frame: np.ndarray
@@ -432,45 +424,12 @@ class ChunkFileWriter(ArrayWriter):
     ) -> None:
         self.files.write_owned((position, index), frame, release)
 
-    def write_block(
-        self, position: int, origin: tuple[int, ...], block: np.ndarray
-    ) -> None:
-        self.inner.write_block(position, origin, block)
+    def _start_own(self) -> None:
+        self.files.start()
 
-    def reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
-        return self.inner.reuse_block(shape)
-
-    def make_room(self, position: int, shape: tuple[int, ...]) -> None:
-        self.inner.make_room(position, shape)
-
-    def declare(self, shapes: Mapping[int, tuple[int, ...]]) -> None:
-        self.inner.declare(shapes)
-
-    def read(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
+    def _wait_own(self) -> None:
         with contextlib.suppress(Exception):  # raised by writes and close
             self.files.drain()
-        return self.inner.read(position, key)
 
-    def falling_behind(self) -> bool:
-        return self.files.stalls > 0 or self.inner.falling_behind()
-
-    def writes_in_flight(self) -> Callable[[], None] | None:
-        inner = self.inner.writes_in_flight()
-        files = self.files.waiter()
-
-        def wait() -> None:
-            if inner is not None:
-                inner()
-            files()
-
-        return wait
-
-    def drain(self) -> None:
-        self.files.drain()
-        self.inner.drain()
-
-    def close(self) -> None:
-        try:
-            self.inner.close()
-        finally:
-            self.files.close()
+    def _close_own(self) -> None:
+        self.files.close()

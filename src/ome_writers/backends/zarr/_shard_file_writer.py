@@ -16,22 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ome_writers._io._threads import WriterPool
-from ome_writers.backends.zarr._array_writer import ArrayWriter
-from ome_writers.backends.zarr._chunk_file_writer import PARTIAL_SUFFIX
+from ome_writers.backends.zarr._chunk_file_writer import write_file
+from ome_writers.backends.zarr._delegating_writer import DelegatingWriter
 from ome_writers.backends.zarr._writes_in_flight import PendingWrites
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
-    from ome_writers._io._object_store import DatasetPath
-    from ome_writers.backends.zarr._array_writer import ArrayGrid
+    from ome_writers.backends.zarr._array_writer import ArrayGrid, ArrayWriter
 
 #: bytes of assembled shards handed to the writer thread and not yet written
 MAX_PENDING_BYTES = 64 * 1024**2
@@ -40,7 +37,6 @@ MAX_PENDING_BYTES = 64 * 1024**2
 SHARDS_IN_FLIGHT = 3
 #: an index entry of a chunk not stored (offset and size)
 _ABSENT = np.uint64(2**64 - 1)
-_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
 def shard_files(
@@ -121,27 +117,10 @@ def write_shard(path: str, block: np.ndarray, cells: tuple[int, ...]) -> None:
     """The shard holding `block` into `path`, through a temporary name."""
     data = np.ascontiguousarray(block).data.cast("B")
     tail = shard_index(block, cells)
-    partial = path + PARTIAL_SUFFIX
-    try:
-        fd = os.open(partial, _FLAGS, 0o644)
-    except FileNotFoundError:  # the shard's directories do not exist yet
-        Path(partial).parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(partial, _FLAGS, 0o644)
-    try:
-        for part in (data, memoryview(tail)):
-            done = 0
-            while done < len(part):
-                done += os.write(fd, part[done:])
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
-    os.close(fd)
-    os.replace(partial, path)
+    write_file(path, data, memoryview(tail))
 
 
-class ShardFileWriter(ArrayWriter):
+class ShardFileWriter(DelegatingWriter):
     """Assembled shards written as files by a thread of ours; `inner`, the
     library's writer, makes, resizes and reads the arrays."""
 
@@ -151,33 +130,18 @@ class ShardFileWriter(ArrayWriter):
         grid: ArrayGrid,
         explain: Callable[[BaseException], BaseException],
     ) -> None:
-        super().__init__(grid, explain)
         assert grid.shards is not None
-        self.inner = inner
-        self.grows_ahead = inner.grows_ahead
         self._cells = tuple(grid.shards[:-2])  # one frame per chunk
         self._pending = PendingWrites(
             max_bytes=MAX_PENDING_BYTES, max_items=SHARDS_IN_FLIGHT, explain=explain
         )
+        super().__init__(inner, grid, explain, self._pending)
         self._thread: WriterPool | None = None
         self._reserved = False  # the blocks of whole shards (`reuse_block`)
 
     @property
     def max_bytes_in_flight(self) -> int:
         return MAX_PENDING_BYTES
-
-    def start(self) -> None:
-        self.inner.start()
-        if self._thread is None:
-            self._thread = WriterPool(1, "ome-writers-shards")
-
-    def create(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
-        self.inner.create(arrays)
-
-    def write_frame(
-        self, position: int, index: tuple[int, ...], frame: np.ndarray
-    ) -> None:
-        self.inner.write_frame(position, index, frame)
 
     def write_block(
         self, position: int, origin: tuple[int, ...], block: np.ndarray
@@ -201,39 +165,17 @@ class ShardFileWriter(ArrayWriter):
             self._pending.reserve(shape, self.grid.dtype, count, resident=True)
         return self._pending.reuse(shape)
 
-    def make_room(self, position: int, shape: tuple[int, ...]) -> None:
-        self.inner.make_room(position, shape)
+    def _start_own(self) -> None:
+        if self._thread is None:
+            self._thread = WriterPool(1, "ome-writers-shards")
 
-    def declare(self, shapes: Mapping[int, tuple[int, ...]]) -> None:
-        self.inner.declare(shapes)
-
-    def read(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
+    def _wait_own(self) -> None:
         self._pending.wait()  # a failure is raised by writes and close
-        return self.inner.read(position, key)
 
-    def falling_behind(self) -> bool:
-        return self._pending.stalls > 0 or self.inner.falling_behind()
-
-    def writes_in_flight(self) -> Callable[[], None] | None:
+    def _check_own(self) -> None:
         self._pending.check()
-        inner = self.inner.writes_in_flight()
-        ours = self._pending.waiter()
 
-        def wait() -> None:
-            if inner is not None:
-                inner()
-            ours()
-
-        return wait
-
-    def drain(self) -> None:
-        self._pending.drain()
-        self.inner.drain()
-
-    def close(self) -> None:
+    def _close_own(self) -> None:
         thread, self._thread = self._thread, None
-        try:
-            self.inner.close()
-        finally:
-            if thread is not None:
-                thread.shutdown()
+        if thread is not None:
+            thread.shutdown()
