@@ -120,6 +120,47 @@ def test_documents_not_written_yet_before_a_frame_is_readable(tmp_path: Path) ->
     assert "no multiscales" in counts["reader_error_sample"][0]
 
 
+def test_readers_read_a_frame_through_its_shard_index(tmp_path: Path) -> None:
+    """Small frames are stored in shards by default: a reader reads the
+    shard's index, then the frame's chunk by range; a frame the index does
+    not list is not there yet, and an error once it is readable."""
+    name = "sharded.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / name),
+        format="tensorstore",
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="y", count=SIZE),
+            Dimension(name="x", count=SIZE),
+        ],
+        dtype="uint16",
+    )
+    with create_stream(settings) as stream:
+        for i in range(FRAMES):
+            stream.append(np.full((SIZE, SIZE), i + 1, "uint16"))
+    array = json.loads((tmp_path / name / "0" / "zarr.json").read_text())
+    sharding = array["codecs"][0]
+    assert sharding["name"] == "sharding_indexed"
+    counts = _poll_once(tmp_path, name)
+    assert counts["reader_errors"] == 0, counts["reader_error_sample"]
+    assert counts["reader_not_yet"] == 0
+    # the index and the frame's chunk, not the whole shard
+    assert counts["reader_mbps"] > 0
+    shard = tmp_path / name / "0" / "c" / "0" / "0" / "0"
+    per_shard = array["chunk_grid"]["configuration"]["chunk_shape"][0]  # 1 a chunk
+    index_bytes = 16 * per_shard + 4  # crc32c after the entries
+    data = bytearray(shard.read_bytes())
+    at = len(data) - index_bytes + 16 * (FRAMES - 1)
+    data[at : at + 16] = b"\xff" * 16  # the newest frame: not stored
+    shard.write_bytes(bytes(data))
+    counts = _poll_once(tmp_path, name, window=3600.0)
+    assert counts["reader_errors"] == 0, counts["reader_error_sample"]
+    assert counts["reader_not_yet"] == 1
+    counts = _poll_once(tmp_path, name, window=0.0)
+    assert counts["reader_errors"] == 1
+    assert "no chunk for readable frame" in counts["reader_error_sample"][0]
+
+
 def test_readers_count_a_torn_ome_xml(tmp_path: Path) -> None:
     name = _written(tmp_path, "tifffile")
     data = (tmp_path / name).read_bytes()

@@ -13,7 +13,8 @@ standard library only. The protocol, on its stdin and stdout:
 
 Each poll reads what a viewer showing the acquisition live reads. OME-Zarr:
 the root ``zarr.json``, the first image's level-0 ``zarr.json``, the chunk of
-the newest frame appended (whole), and the start of the two newest chunks
+the newest frame appended (whole; in a sharded array, its shard's index, then
+the chunk by range), and the start of the two newest chunks (or shards)
 before it whose frames are readable (by range). OME-TIFF: a HEAD of the file,
 its last frame's worth of bytes, and once a frame is readable, by range its
 header, first IFD and ImageDescription (the OME-XML).
@@ -67,6 +68,8 @@ _ITEMSIZE = {
     "float64": 8,
 }
 _IMAGE_DESCRIPTION = 270
+#: a shard index's offset and size of an inner chunk not stored
+_ABSENT = 2**64 - 1
 
 
 class Settings(TypedDict):
@@ -279,7 +282,12 @@ def poll_zarr(
     # a viewer reads inside the declared shape only
     newest = min(appended, shape[0]) - 1
     live = newest // chunks[0]
-    if newest >= 0:
+    sharding = _sharding(array)
+    if sharding is not None and newest >= 0:  # the frame, through its shard's index
+        counts.data_requests += 1
+        if not _read_inner_chunk(client, chunk_path(live), sharding, newest, readable):
+            counts.not_yet += 1
+    elif newest >= 0:
         counts.data_requests += 1
         reply, body = client.request("GET", chunk_path(live), missing=True)
         torn = (
@@ -299,6 +307,66 @@ def poll_zarr(
     for index in older[:RANGED_PER_POLL]:
         counts.data_requests += 1
         client.range(chunk_path(index), 0, RANGE_BYTES)
+
+
+class Sharding(TypedDict):
+    """What a reader needs of an array's ``sharding_indexed`` codec."""
+
+    #: frames (along the first axis) per shard, and per inner chunk
+    shard_frames: int
+    chunk_frames: int
+    #: inner chunks per shard, and bytes of the index at the shard's end
+    chunks: int
+    index_bytes: int
+
+
+def _sharding(array: dict[str, Any]) -> Sharding | None:
+    """The sharding of an array whose inner chunks hold whole frames and whose
+    index is at the end of each shard (None: not sharded, or read otherwise)."""
+    codecs = array.get("codecs") or [{}]
+    if codecs[0].get("name") != "sharding_indexed":
+        return None
+    config = codecs[0].get("configuration", {})
+    if config.get("index_location", "end") != "end":
+        return None
+    shard = array["chunk_grid"]["configuration"]["chunk_shape"]
+    inner = config["chunk_shape"]
+    if list(shard[1:-2]) != [1] * (len(shard) - 3) or shard[-2:] != inner[-2:]:
+        return None
+    checksum = any(c.get("name") == "crc32c" for c in config.get("index_codecs", []))
+    chunks = math.prod(s // i for s, i in zip(shard, inner, strict=True))
+    return {
+        "shard_frames": int(shard[0]),
+        "chunk_frames": int(inner[0]),
+        "chunks": chunks,
+        "index_bytes": 16 * chunks + (4 if checksum else 0),
+    }
+
+
+def _read_inner_chunk(
+    client: Client, path: str, sharding: Sharding, frame: int, readable: int
+) -> bool:
+    """Read `frame` as a Zarr reader does from a shard: the index at the
+    shard's end, then the frame's inner chunk by range. False when the shard
+    or the chunk is not there yet, which is an error once the frame is
+    readable."""
+    reply, index = client.request(
+        "GET", path, f"-{sharding['index_bytes']}", missing=True
+    )
+    if reply.status == 404:
+        if frame < readable:
+            raise ReadError(f"GET {path}: 404 for a readable frame")
+        return False
+    if len(index) != sharding["index_bytes"]:
+        raise ReadError(f"GET {path}: an index of {len(index)} bytes")
+    k = (frame % sharding["shard_frames"]) // sharding["chunk_frames"]
+    offset, nbytes = struct.unpack_from("<QQ", index, 16 * k)
+    if offset == _ABSENT:
+        if frame < readable:
+            raise ReadError(f"GET {path}: no chunk for readable frame {frame}")
+        return False
+    client.range(path, offset, offset + nbytes)
+    return True
 
 
 def poll_tiff(
