@@ -83,3 +83,55 @@ def test_journal_skips_a_torn_last_line(tmp_path: Path) -> None:
     path = tmp_path / "frame_metadata.jsonl"
     path.write_text('{"n": 0}\n{"n": 1}\n{"n": ')
     assert list(_frames.read_journal(path)) == [{"n": 0}, {"n": 1}]
+
+
+@pytest.mark.parametrize("backend", ["tensorstore", "tifffile"])
+def test_periodic_checkpoint_syncs_off_the_acquisition_thread(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a loss window, the checkpoint `append` finds due runs on the
+    window's thread, its sync without the stream's lock: the acquisition
+    thread never waits for the disk there. The data is still synced while
+    the acquisition runs."""
+    pytest.importorskip(backend)
+    import threading
+    import time
+
+    from ome_writers.backends.tiff import _writer as tiff_writer
+    from ome_writers.backends.zarr import _dataset
+
+    synced: list[tuple[str, bool]] = []
+
+    def record(*_: object) -> None:
+        stream_lock = stream._lock  # noqa: SLF001
+        held = not stream_lock.acquire(blocking=False)
+        if not held:
+            stream_lock.release()
+        synced.append((threading.current_thread().name, held))
+
+    monkeypatch.setattr(_dataset, "sync_filesystem", record)
+    monkeypatch.setattr(tiff_writer, "fsync_tree", record)
+    suffix = ".ome.tiff" if backend == "tifffile" else ".ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / f"run{suffix}"),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=None),
+            Dimension(name="y", count=64),
+            Dimension(name="x", count=64),
+        ],
+        dtype="uint16",
+        loss_window=0.1,
+    )
+    frame = np.ones((64, 64), dtype="uint16")
+    stream = create_stream(settings, checkpoint_seconds=0.05)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline or not synced:
+        stream.append(frame)
+        time.sleep(0.005)
+        assert time.monotonic() < deadline + 10, "no checkpoint synced"
+    during = list(synced)
+    stream.close()
+    assert during, "nothing synced while frames were appended"
+    assert all(name != "MainThread" for name, _ in during), during
+    assert not any(held for _, held in during), "synced under the stream's lock"

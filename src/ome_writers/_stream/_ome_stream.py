@@ -71,7 +71,9 @@ def create_stream(
     checkpoint_seconds : float | None
         How often (at the first append after this many seconds) the stream
         makes what it wrote so far durable on disk, safe from a power loss (see
-        `OMEStream.checkpoint`). None: only at close and explicit checkpoints.
+        `OMEStream.checkpoint`); with a loss window, the window's thread does
+        it at its next visit, so that no append waits for the disk. None: only
+        at close and explicit checkpoints.
         Readable after the death of the process is sooner: within
         `settings.loss_window`.
     finite_only : bool
@@ -150,6 +152,7 @@ def create_stream(
     stream._next_checkpoint = (
         time.monotonic() + checkpoint_seconds if checkpoint_seconds else math.inf
     )
+    stream._checkpoint_due = False
     if settings.loss_window is not None:
         stream._window = LossWindow(stream, settings.loss_window)
     close_at_exit(stream)
@@ -175,6 +178,7 @@ class OMEStream:
         "__weakref__",
         "_backend",
         "_check_finite",
+        "_checkpoint_due",
         "_checkpoint_every",
         "_closed",
         "_companions",
@@ -221,6 +225,7 @@ class OMEStream:
     _lock: threading.RLock
     _n: int
     _next_checkpoint: float
+    _checkpoint_due: bool
     _notifier: CoordNotifier | None
     _output_paths: tuple[str, ...]
     _pid: int
@@ -372,7 +377,11 @@ class OMEStream:
             if notifier is not None and (notifier.wants_every_frame or self._is_hwm(n)):
                 notifier.frame_done(n)
             if time.monotonic() >= self._next_checkpoint:
-                self.checkpoint()
+                if self._window is None:
+                    self.checkpoint()
+                else:  # the loss window's next visit: syncs hold up no append
+                    self._checkpoint_due = True
+                    self._next_checkpoint = math.inf
 
     def checkpoint(self) -> None:
         """Make every frame appended so far durable and readable after a crash.
@@ -393,8 +402,13 @@ class OMEStream:
             except Exception as e:
                 self._fail(e)
             self._made_readable(done)
-            if self._checkpoint_every:
-                self._next_checkpoint = time.monotonic() + self._checkpoint_every
+            self._checkpointed()
+
+    def _checkpointed(self) -> None:
+        """A checkpoint ended: the next one is due `_checkpoint_every` later."""
+        self._checkpoint_due = False
+        if self._checkpoint_every:
+            self._next_checkpoint = time.monotonic() + self._checkpoint_every
 
     def _done(self) -> tuple[int, int, int, int]:
         """Frames appended or skipped, per-frame metadata entries, the
@@ -418,21 +432,33 @@ class OMEStream:
 
         The backend starts under the lock (`Backend.start_readable`); what it
         then waits for (its writer thread, say) is waited for without the lock,
-        so appends go on meanwhile. False once the stream is closed or failed
-        (the window's thread ends). A failure is reported by the next `append`
-        (or by `close`).
+        so appends go on meanwhile. A periodic checkpoint that `append` found
+        due is done here the same way (`Backend.start_checkpoint`), its sync
+        without the lock. False once the stream is closed or failed (the
+        window's thread ends). A failure is reported by the next `append` (or
+        by `close`).
         """
         with self._lock:
             if self._closed or self._failure is not None:
                 return False
             done = self._done()
+            durable = self._checkpoint_due
             # nothing new: a visit only to restate the progress (heartbeat)
-            if done == self._readable and time.monotonic() < self._restate_at:
+            if (
+                not durable
+                and done == self._readable
+                and time.monotonic() < self._restate_at
+            ):
                 return True
             try:
                 # companions first: the backend's progress record comes last
-                finishers = self._companions.start_readable()
-                finish = self._backend.start_readable(self._n)
+                if durable:
+                    self._companions.checkpoint()  # before the backend's sync
+                    finishers: list[Callable[[], object]] = []
+                    finish = self._backend.start_checkpoint(self._n)
+                else:
+                    finishers = self._companions.start_readable()
+                    finish = self._backend.start_readable(self._n)
             except Exception as e:
                 self._failure = e  # reported by the next call of the caller
                 return False
@@ -440,6 +466,8 @@ class OMEStream:
                 finishers.append(finish)
             if not finishers:
                 self._made_readable(done)
+                if durable:
+                    self._checkpointed()
                 return True
         try:
             for finish in finishers:
@@ -453,6 +481,8 @@ class OMEStream:
             if self._closed or self._failure is not None:
                 return False
             self._made_readable(done)
+            if durable:
+                self._checkpointed()
             return True
 
     def skip(self, *, frames: int = 1) -> None:

@@ -221,6 +221,13 @@ class Backend(ABC):
         self.make_readable(frames_done)
         return None
 
+    def start_checkpoint(self, frames_done: int) -> Callable[[], object] | None:
+        """`checkpoint` in two parts, as `start_readable`: this one under the
+        stream's lock, what it returns (None: nothing) without it, making the
+        data durable while appends go on. Default: all of it under the lock."""
+        self.checkpoint(frames_done)
+        return None
+
     def closing(self) -> None:
         """Close is about to start: work in the background that close redoes
         (a loss-window visit in progress) may end early. Called without the

@@ -306,6 +306,21 @@ class TiffBackend(Backend):
     def checkpoint(self, frames_done: int) -> None:
         """`make_readable`, then fsync the files (and journal, companion)."""
         self.make_readable(frames_done)
+        self._sync_files()
+
+    def start_checkpoint(self, frames_done: int) -> Callable[[], object] | None:
+        """`checkpoint` in two parts: `start_readable`, then (without the
+        stream's lock) its finisher and the fsyncs."""
+        finish = self.start_readable(frames_done)
+
+        def durable() -> None:
+            if finish is not None:
+                finish()
+            self._sync_files()
+
+        return durable
+
+    def _sync_files(self) -> None:
         files = self.files
         for path in [*files.paths, files.journal, files.companion]:
             if path is not None and path.exists():

@@ -137,6 +137,19 @@ class ZarrDataset(Backend):
         self.make_readable(frames_done)
         sync_filesystem(self.root)
 
+    def start_checkpoint(self, frames_done: int) -> Callable[[], object] | None:
+        """`checkpoint` in two parts: `start_readable`, then (without the
+        stream's lock) its finisher and the sync."""
+        finish = self.start_readable(frames_done)
+        root = self.root
+
+        def durable() -> None:
+            if finish is not None:
+                finish()
+            sync_filesystem(root)
+
+        return durable
+
     def make_readable(self, frames_done: int) -> None:
         """Pending writes land, partially filled chunks are written as they
         are (missing frames as zeros; rewritten when complete), an unbounded
