@@ -57,6 +57,17 @@ def _poll_once(
     return http.stop()  # a reader polls once at least, then sees its stdin end
 
 
+def _assert_not_yet_then_error(folder: Path, name: str, message: str) -> None:
+    """A poll within the loss window counts what is missing as not yet; once
+    the frames are readable, the same is one error, saying `message`."""
+    counts = _poll_once(folder, name, window=3600.0)
+    assert counts["reader_errors"] == 0, counts["reader_error_sample"]
+    assert counts["reader_not_yet"] == 1
+    counts = _poll_once(folder, name, window=0.0)
+    assert counts["reader_errors"] == 1
+    assert message in counts["reader_error_sample"][0]
+
+
 @pytest.mark.parametrize("fmt", ["tensorstore", "tifffile"])
 def test_readers_read_documents_and_pixels_without_errors(
     tmp_path: Path, fmt: str
@@ -97,12 +108,7 @@ def test_the_newest_frame_not_on_disk_yet_is_no_error(tmp_path: Path) -> None:
     by the loss window, its absence is an error."""
     name = _written(tmp_path, "tensorstore")
     (tmp_path / name / "0" / "c" / str(FRAMES - 1) / "0" / "0").unlink()
-    counts = _poll_once(tmp_path, name, window=3600.0)
-    assert counts["reader_errors"] == 0, counts["reader_error_sample"]
-    assert counts["reader_not_yet"] == 1
-    counts = _poll_once(tmp_path, name, window=0.0)
-    assert counts["reader_errors"] == 1
-    assert "404 for a readable frame" in counts["reader_error_sample"][0]
+    _assert_not_yet_then_error(tmp_path, name, "404 for a readable frame")
 
 
 def test_documents_not_written_yet_before_a_frame_is_readable(tmp_path: Path) -> None:
@@ -112,12 +118,7 @@ def test_documents_not_written_yet_before_a_frame_is_readable(tmp_path: Path) ->
     name = _written(tmp_path, "tensorstore")
     bare = {"zarr_format": 3, "node_type": "group", "attributes": {}}
     (tmp_path / name / "zarr.json").write_text(json.dumps(bare))
-    counts = _poll_once(tmp_path, name, window=3600.0)
-    assert counts["reader_errors"] == 0, counts["reader_error_sample"]
-    assert counts["reader_not_yet"] == 1
-    counts = _poll_once(tmp_path, name, window=0.0)
-    assert counts["reader_errors"] == 1
-    assert "no multiscales" in counts["reader_error_sample"][0]
+    _assert_not_yet_then_error(tmp_path, name, "no multiscales")
 
 
 def test_readers_read_a_frame_through_its_shard_index(tmp_path: Path) -> None:
@@ -153,12 +154,7 @@ def test_readers_read_a_frame_through_its_shard_index(tmp_path: Path) -> None:
     at = len(data) - index_bytes + 16 * (FRAMES - 1)
     data[at : at + 16] = b"\xff" * 16  # the newest frame: not stored
     shard.write_bytes(bytes(data))
-    counts = _poll_once(tmp_path, name, window=3600.0)
-    assert counts["reader_errors"] == 0, counts["reader_error_sample"]
-    assert counts["reader_not_yet"] == 1
-    counts = _poll_once(tmp_path, name, window=0.0)
-    assert counts["reader_errors"] == 1
-    assert "no chunk for readable frame" in counts["reader_error_sample"][0]
+    _assert_not_yet_then_error(tmp_path, name, "no chunk for readable frame")
 
 
 def test_readers_count_a_torn_ome_xml(tmp_path: Path) -> None:
