@@ -103,7 +103,7 @@ def test_periodic_checkpoint_syncs_off_the_acquisition_thread(
     synced: list[tuple[str, bool]] = []
 
     def record(*_: object) -> None:
-        stream_lock = stream._lock  # noqa: SLF001
+        stream_lock = stream._lock
         held = not stream_lock.acquire(blocking=False)
         if not held:
             stream_lock.release()
