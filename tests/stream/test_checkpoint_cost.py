@@ -110,7 +110,7 @@ def test_periodic_checkpoint_syncs_off_the_acquisition_thread(
         synced.append((threading.current_thread().name, held))
 
     monkeypatch.setattr(_dataset, "sync_filesystem", record)
-    monkeypatch.setattr(tiff_writer, "fsync_tree", record)
+    monkeypatch.setattr(tiff_writer, "fsync_files", record)
     suffix = ".ome.tiff" if backend == "tifffile" else ".ome.zarr"
     settings = AcquisitionSettings(
         root_path=str(tmp_path / f"run{suffix}"),

@@ -228,6 +228,20 @@ class Backend(ABC):
         self.checkpoint(frames_done)
         return None
 
+    def _readable_then(
+        self, frames_done: int, sync: Callable[[], object]
+    ) -> Callable[[], None]:
+        """`start_checkpoint` of a backend whose checkpoint is `make_readable`
+        then `sync`: `start_readable` now, its finisher and `sync` later."""
+        finish = self.start_readable(frames_done)
+
+        def durable() -> None:
+            if finish is not None:
+                finish()
+            sync()
+
+        return durable
+
     def closing(self) -> None:
         """Close is about to start: work in the background that close redoes
         (a loss-window visit in progress) may end early. Called without the

@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers._io._durable import fsync_files, fsync_tree
+from ome_writers._io._durable import fsync_files
 from ome_writers._io._frame_pool import POOL_BYTES, POOL_FRAMES, FramePool
 from ome_writers._io._writeback import WRITEBACK_EVERY_BYTES, Flusher
 from ome_writers.backends._base import Backend, StorageKey, json_safe
@@ -311,20 +311,12 @@ class TiffBackend(Backend):
     def start_checkpoint(self, frames_done: int) -> Callable[[], object] | None:
         """`checkpoint` in two parts: `start_readable`, then (without the
         stream's lock) its finisher and the fsyncs."""
-        finish = self.start_readable(frames_done)
-
-        def durable() -> None:
-            if finish is not None:
-                finish()
-            self._sync_files()
-
-        return durable
+        return self._readable_then(frames_done, self._sync_files)
 
     def _sync_files(self) -> None:
         files = self.files
-        for path in [*files.paths, files.journal, files.companion]:
-            if path is not None and path.exists():
-                fsync_tree(path)
+        paths = [*files.paths, files.journal, files.companion]
+        fsync_files(p for p in paths if p is not None and p.exists())
 
     def make_readable(self, frames_done: int) -> None:
         """Journal the new per-frame metadata; have the writer thread write the

@@ -12,6 +12,7 @@ files written has started in the background.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ome_writers._io._durable import sync_filesystem
@@ -140,15 +141,7 @@ class ZarrDataset(Backend):
     def start_checkpoint(self, frames_done: int) -> Callable[[], object] | None:
         """`checkpoint` in two parts: `start_readable`, then (without the
         stream's lock) its finisher and the sync."""
-        finish = self.start_readable(frames_done)
-        root = self.root
-
-        def durable() -> None:
-            if finish is not None:
-                finish()
-            sync_filesystem(root)
-
-        return durable
+        return self._readable_then(frames_done, partial(sync_filesystem, self.root))
 
     def make_readable(self, frames_done: int) -> None:
         """Pending writes land, partially filled chunks are written as they

@@ -87,8 +87,15 @@ def timed_run(
         "close_s": closed - appended,
         "peak_rss_mb": peak_rss_mb(),
         "rss_growth_mb": peak_rss_mb() - rss_setup,
-        **({"offered_fps": 1 / period, "late_frames": late} if period else {}),
-        **({"late_at": _late_at(latencies, period)} if period else {}),
+        **(
+            {
+                "offered_fps": 1 / period,
+                "late_frames": late,
+                "late_at": _late_at(latencies, period),
+            }
+            if period
+            else {}
+        ),
     }
 
 
