@@ -289,3 +289,92 @@ def test_tiff_strip_written_in_the_background_fails_or_is_refused(
         assert pages  # the pages written before the failure
         for t, page in enumerate(pages):
             np.testing.assert_array_equal(page, frames[t * positions + p])
+
+
+SHARD_FRAME = (512, 512)  # 512 KiB of uint16: grouped by default, 8 a shard
+
+
+def _shards(root: Path, **kwargs: Any) -> Any:
+    """A tensorstore stream of unbounded time (default layout: shards)."""
+    settings = AcquisitionSettings(
+        **kwargs,
+        root_path=str(root),
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="y", count=SHARD_FRAME[0]),
+            Dimension(name="x", count=SHARD_FRAME[1]),
+        ],
+        dtype="uint16",
+        format="tensorstore",
+    )
+    return create_stream(settings, checkpoint_seconds=None)
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_shard_files_are_written_directly_or_buffered_when_refused(
+    refuse: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("tensorstore")
+    from ome_writers.backends.zarr._shard_file_writer import ShardFileWriter
+    from tests.backends.readers import array_layout, read_zarr
+
+    if not refuse:
+        _skip_without_direct_io(tmp_path)
+    root = tmp_path / "s.ome.zarr"
+    frames = _frames(8 * 3 + 3, SHARD_FRAME)  # three whole shards and part of one
+    stream = _shards(root)
+    opened = _spy_opens(monkeypatch, refuse=refuse)
+    with stream:
+        writer = stream._backend.arrays.writer  # type: ignore[attr-defined]
+        assert isinstance(writer, ShardFileWriter)
+        buffer = np.empty(SHARD_FRAME, DTYPE)
+        for frame in frames:
+            buffer[...] = frame
+            stream.append(buffer)  # reused at once: copied into the shard
+    shard_files = sorted(p for p in (root / "0" / "c").rglob("*") if p.is_file())
+    assert len(shard_files) == 4
+    if refuse:  # refused once per writer thread at most, then buffered
+        assert 1 <= len(opened) <= _chunk_files.DIRECT_WRITER_THREADS
+    else:
+        # every shard, the partly filled one too (a first attempt fails
+        # where the directories do not exist yet)
+        assert {os.path.basename(p) for p in opened} == {"0.partial"}
+        assert len(set(opened)) == 4
+    assert array_layout(root / "0").shards == [8, *SHARD_FRAME]
+    stored = read_zarr(root / "0").data  # zarr-python checks each index's CRC
+    np.testing.assert_array_equal(stored, np.stack(frames))
+    assert not list(root.rglob("*.partial"))
+
+
+def test_a_whole_shard_lands_after_its_partly_filled_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The partly filled copy of a shard (written at a loss-window visit)
+    and then the whole shard go to the writer threads; the copy, written
+    slowly, never lands over the whole one."""
+    pytest.importorskip("tensorstore")
+    from ome_writers.backends.zarr import _shard_file_writer as _shard_files
+
+    real_write_shard = _shard_files.write_shard
+    first = threading.Event()
+
+    def write_shard(path: str, block: np.ndarray, *args: Any) -> bool:
+        if not first.is_set():  # the partly filled copy
+            first.set()
+            threading.Event().wait(0.5)
+        return real_write_shard(path, block, *args)
+
+    monkeypatch.setattr(_shard_files, "write_shard", write_shard)
+    root = tmp_path / "s.ome.zarr"
+    frames = np.stack(_frames(8, SHARD_FRAME))
+    # no loss window: the stream writes no copy of its own shard meanwhile
+    with _shards(root, loss_window=None) as stream:
+        stream.append(frames[0])  # makes the array
+        writer = stream._backend.arrays.writer  # type: ignore[attr-defined]
+        assert len(writer._threads) > 1
+        writer.write_block(0, (0,), frames[:3].copy())
+        assert first.wait(5)
+        writer.write_block(0, (0,), frames.copy())  # while the copy is written
+        writer.drain()
+        shard = (root / "0" / "c" / "0" / "0" / "0").read_bytes()
+    assert shard == frames.tobytes() + _shard_files.shard_index(frames, (8,))

@@ -82,9 +82,9 @@ def test_bounded_array_shards_cover_the_array() -> None:
 
 
 def test_large_frames_keep_one_frame_per_chunk() -> None:
-    # 256 x 512 uint16: a frame of SMALL_FRAME_BYTES, the smallest not grouped
-    assert SMALL_FRAME_BYTES == 256 * 512 * 2
-    for y, x in ((256, 512), (2048, 2048)):
+    # 512 x 1024 uint16: a frame of SMALL_FRAME_BYTES, the smallest not grouped
+    assert SMALL_FRAME_BYTES == 512 * 1024 * 2
+    for y, x in ((512, 1024), (2048, 2048)):
         frame = [Dimension(name="y", count=y), Dimension(name="x", count=x)]
         for version in ("0.5", "0.4"):
             settings = _settings([T, *frame], version=version)
@@ -95,7 +95,7 @@ def test_large_frames_keep_one_frame_per_chunk() -> None:
             ]
             assert chunk_grid(settings.array_storage_dimensions) == ((1, y, x), None)
     # one pixel less is grouped
-    frame = [Dimension(name="y", count=256), Dimension(name="x", count=511)]
+    frame = [Dimension(name="y", count=512), Dimension(name="x", count=1023)]
     assert chunk_grid(_settings([T, *frame]).array_storage_dimensions)[1] is not None
 
 

@@ -92,7 +92,8 @@ def _append_peaks(settings: AcquisitionSettings, frames: list[np.ndarray]) -> li
 def test_no_frame_sized_allocation_per_append(tmp_path: Path, backend: str) -> None:
     n = 40
     dims = [
-        Dimension(name="t", count=n),
+        # one frame per chunk, stated: frames this small are grouped otherwise
+        Dimension(name="t", count=n, chunk_size=1),
         Dimension(name="y", count=FRAME[0]),
         Dimension(name="x", count=FRAME[1]),
     ]
@@ -145,7 +146,7 @@ def test_small_frame_copies_are_recycled_within_a_bound(tmp_path: Path) -> None:
     assert FRAME_BYTES <= SMALL_FRAME_BYTES
     n = 4 * MAX_PENDING_WRITES
     dims = [
-        Dimension(name="t", count=n),
+        Dimension(name="t", count=n, chunk_size=1),  # not grouped into shards
         Dimension(name="y", count=FRAME[0]),
         Dimension(name="x", count=FRAME[1]),
     ]

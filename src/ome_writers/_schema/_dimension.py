@@ -121,7 +121,7 @@ class Dimension(SettingsModel):
     chunk_size : int | None
         Elements per chunk (Zarr). Default: whole frame for Y/X, 1 otherwise;
         when no dimension sets chunks or shards, OME-Zarr groups frames
-        under 256 KiB into files of about 4 MiB (docs: formats).
+        under 1 MiB into files of about 4 MiB (docs: formats).
     shard_size_chunks : int | None
         Chunks per shard (Zarr v3 sharding).
     unit : str | None

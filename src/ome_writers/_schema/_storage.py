@@ -72,7 +72,7 @@ def chunk_grid(
 
 
 #: frames smaller than this are grouped by default (`small_frame_layout`)
-SMALL_FRAME_BYTES = 256 * 1024
+SMALL_FRAME_BYTES = 1024 * 1024
 #: bytes of pixels a default group of small frames (shard or chunk) holds
 GROUP_BYTES = 4 * 1024 * 1024
 #: bytes of the groups of all arrays together: each array's group being

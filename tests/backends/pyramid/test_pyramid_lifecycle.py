@@ -99,7 +99,8 @@ def test_no_frame_sized_allocation_with_levels(tmp_path: Path, backend: str) -> 
         root_path=root_for(tmp_path, backend),
         format=backend,
         dimensions=[
-            Dimension(name="t", count=40, type="time"),
+            # one frame per chunk, stated: frames this small are grouped otherwise
+            Dimension(name="t", count=40, type="time", chunk_size=1),
             Dimension(name="y", count=shape[0], type="space"),
             Dimension(name="x", count=shape[1], type="space"),
         ],

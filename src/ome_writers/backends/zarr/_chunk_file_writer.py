@@ -277,9 +277,9 @@ class ChunkFiles:
             self._make_directories(os.path.dirname(path))
             if self.direct and aligned(data):
                 try:
-                    _write_file_direct(path, data)
+                    write_file_direct(path, data)
                     return  # nothing in the page cache to write back
-                except _DirectIORefused:
+                except DirectIORefused:
                     self.direct = False  # this filesystem: buffered from now on
             _write_file(path, data)
             with self._lock:
@@ -319,7 +319,7 @@ class ChunkFiles:
                 del known[next(iter(known))]
 
 
-class _DirectIORefused(Exception):
+class DirectIORefused(Exception):
     """The filesystem refused a direct write (nothing was left behind)."""
 
 
@@ -331,24 +331,35 @@ def _open_partial(partial: str, flags: int) -> int:
         return os.open(partial, flags, 0o644)
 
 
-def _write_file_direct(path: str, data: np.ndarray) -> None:
-    """`_write_file` with direct I/O (`data` is `aligned`); raises
-    `_DirectIORefused` when the filesystem does not take it."""
+def write_file_direct(path: str, data: np.ndarray, tail: bytes = b"") -> None:
+    """`_write_file` with direct I/O (`data` is `aligned`), then `tail`
+    (any size) buffered; raises `DirectIORefused` when the filesystem does
+    not take direct I/O."""
     partial = path + PARTIAL_SUFFIX
     try:
         fd = _open_partial(partial, _FLAGS | O_DIRECT)
     except OSError as e:
         if refused(e):
-            raise _DirectIORefused from e
+            raise DirectIORefused from e
         raise
     try:
         pwrite_all(fd, data, 0)
+        if tail:
+            import fcntl  # direct I/O is Linux's: so is this module
+
+            # a tail of any size is written through the page cache
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+            fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~O_DIRECT)
+            view = memoryview(tail)
+            done = 0
+            while done < len(view):
+                done += os.pwrite(fd, view[done:], data.nbytes + done)
     except BaseException as e:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(partial)
         if refused(e):
-            raise _DirectIORefused from e
+            raise DirectIORefused from e
         raise
     os.close(fd)
     os.replace(partial, path)

@@ -1,7 +1,7 @@
-"""Shards of one-frame chunks of a local Zarr v3 array, written by a thread of ours.
+"""Shards of one-frame chunks of a local Zarr v3 array, written by threads of ours.
 
 The default layout of small frames (`small_frame_layout`) stores shards of
-thousands of uncompressed one-frame chunks. tensorstore's sharding codec
+up to thousands of uncompressed one-frame chunks. tensorstore's sharding codec
 makes each of them a cache entry of its own, allocated on one of its threads
 and freed on another, so that glibc's per-thread arenas keep the freed memory
 and the process's resident memory grows with the frames written. Such a
@@ -10,6 +10,12 @@ of ours writes it whole, under a temporary name renamed into place (a reader,
 also after a crash, finds the previous shard or this one); tensorstore still
 makes, declares and reads the array. As tensorstore does, a chunk whose frame
 is all zeros (the fill value: a frame skipped) is marked absent in the index.
+
+Shards whose frames fill whole 4 KiB blocks are written with direct I/O
+(`ome_writers._io._direct`) from page-aligned blocks, their index after them
+through the page cache, several at a time; every write of one shard goes to
+the same thread, so that a whole shard always lands after the partly filled
+copy written before it.
 """
 
 from __future__ import annotations
@@ -20,8 +26,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ome_writers._io._direct import aligned, direct_io_suits
 from ome_writers._io._threads import WriterPool
-from ome_writers.backends.zarr._chunk_file_writer import write_file
+from ome_writers.backends.zarr._chunk_file_writer import (
+    DIRECT_WRITER_THREADS,
+    DirectIORefused,
+    write_file,
+    write_file_direct,
+)
 from ome_writers.backends.zarr._delegating_writer import DelegatingWriter
 from ome_writers.backends.zarr._writes_in_flight import PendingWrites
 
@@ -32,8 +44,9 @@ if TYPE_CHECKING:
 
 #: bytes of assembled shards handed to the writer thread and not yet written
 MAX_PENDING_BYTES = 64 * 1024**2
-#: shards handed to the writer thread and not yet written: with the one being
-#: filled (per array), the most blocks shards are assembled in, all recycled
+#: shards handed to the writer threads and not yet written (at least; twice
+#: the threads with direct I/O): with the one being filled (per array), the
+#: most blocks shards are assembled in, all recycled
 SHARDS_IN_FLIGHT = 3
 #: an index entry of a chunk not stored (offset and size)
 _ABSENT = np.uint64(2**64 - 1)
@@ -113,11 +126,22 @@ def shard_index(block: np.ndarray, cells: tuple[int, ...]) -> bytes:
     return raw + crc32c(raw).to_bytes(4, "little")
 
 
-def write_shard(path: str, block: np.ndarray, cells: tuple[int, ...]) -> None:
-    """The shard holding `block` into `path`, through a temporary name."""
-    data = np.ascontiguousarray(block).data.cast("B")
+def write_shard(
+    path: str, block: np.ndarray, cells: tuple[int, ...], direct: bool = False
+) -> bool:
+    """The shard holding `block` into `path`, through a temporary name; its
+    frames with direct I/O when `direct` and `block` is `aligned`. Returns
+    whether direct I/O may be used again (False once the filesystem refused)."""
     tail = shard_index(block, cells)
+    if direct and aligned(block):
+        try:
+            write_file_direct(path, block, tail)
+            return True
+        except DirectIORefused:
+            direct = False
+    data = np.ascontiguousarray(block).data.cast("B")
     write_file(path, data, memoryview(tail))
+    return direct
 
 
 class ShardFileWriter(DelegatingWriter):
@@ -132,11 +156,19 @@ class ShardFileWriter(DelegatingWriter):
     ) -> None:
         assert grid.shards is not None
         self._cells = tuple(grid.shards[:-2])  # one frame per chunk
+        #: whole shards are written with direct I/O (until the filesystem refuses)
+        self._direct = direct_io_suits(grid.frame_bytes * math.prod(self._cells))
+        # direct writes each wait for the disk: several threads keep it busy,
+        # each with a shard queued behind the one it writes
+        self._thread_count = DIRECT_WRITER_THREADS if self._direct else 1
+        self._in_flight = max(SHARDS_IN_FLIGHT, 2 * self._thread_count)
         self._pending = PendingWrites(
-            max_bytes=MAX_PENDING_BYTES, max_items=SHARDS_IN_FLIGHT, explain=explain
+            max_bytes=MAX_PENDING_BYTES, max_items=self._in_flight, explain=explain
         )
         super().__init__(inner, grid, explain, self._pending)
-        self._thread: WriterPool | None = None
+        # one thread each: a shard's writes (a provisional one, then the
+        # whole) go to the same thread, so they land in order
+        self._threads: list[WriterPool] = []
         self._reserved = False  # the blocks of whole shards (`reuse_block`)
 
     @property
@@ -147,13 +179,16 @@ class ShardFileWriter(DelegatingWriter):
         self, position: int, origin: tuple[int, ...], block: np.ndarray
     ) -> None:
         self._pending.check()
-        if self._thread is None:
+        if not self._threads:
             self.start()
-        assert self._thread is not None
         path = next(self.grid.unit_files((position, origin)))
-        future = self._thread.submit(write_shard, path, block, self._cells)
+        thread = self._threads[hash(path) % len(self._threads)]
+        future = thread.submit(self._write, path, block)
         # the assembler never touches a block again: recycled once written
         self._pending.add(future, block.nbytes, block)
+
+    def _write(self, path: str, block: np.ndarray) -> None:
+        self._direct = write_shard(path, block, self._cells, self._direct)
 
     def reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
         if not self._reserved:
@@ -161,13 +196,15 @@ class ShardFileWriter(DelegatingWriter):
             # gets every block at once, made resident now: no later shard
             # commits memory of its own
             self._reserved = True
-            count = len(self.grid.paths) + SHARDS_IN_FLIGHT
+            count = len(self.grid.paths) + self._in_flight
             self._pending.reserve(shape, self.grid.dtype, count, resident=True)
         return self._pending.reuse(shape)
 
     def _start_own(self) -> None:
-        if self._thread is None:
-            self._thread = WriterPool(1, "ome-writers-shards")
+        if not self._threads:
+            self._threads = [
+                WriterPool(1, "ome-writers-shards") for _ in range(self._thread_count)
+            ]
 
     def _wait_own(self) -> None:
         self._pending.wait()  # a failure is raised by writes and close
@@ -176,6 +213,6 @@ class ShardFileWriter(DelegatingWriter):
         self._pending.check()
 
     def _close_own(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
+        threads, self._threads = self._threads, []
+        for thread in threads:
             thread.shutdown()

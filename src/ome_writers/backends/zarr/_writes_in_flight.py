@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ome_writers._io._direct import DIRECT_ALIGN
 from ome_writers._io._frame_pool import copy_frame
 
 if TYPE_CHECKING:
@@ -25,6 +26,15 @@ if TYPE_CHECKING:
 class _Future(Protocol):
     def done(self) -> bool: ...
     def result(self) -> Any: ...
+
+
+def _page_aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised array whose data starts on a page boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    raw = np.empty(nbytes + DIRECT_ALIGN, dtype=np.uint8)
+    skip = -raw.ctypes.data % DIRECT_ALIGN
+    return raw[skip : skip + nbytes].view(dtype).reshape(shape)
 
 
 class PendingWrites:
@@ -71,8 +81,9 @@ class PendingWrites:
         resident: bool = False,
     ) -> None:
         """Allocate `count` buffers at once (memory is committed as they are
-        used, or now if `resident`)."""
-        block = np.empty((count, *shape), dtype=dtype)
+        used, or now if `resident`), each at a page-aligned address when its
+        size is whole pages (so that it can be written with direct I/O)."""
+        block = _page_aligned_empty((count, *shape), dtype)
         if resident:
             block.fill(0)
         key = tuple(shape)
