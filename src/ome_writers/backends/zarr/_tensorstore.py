@@ -44,12 +44,9 @@ from ome_writers.backends.zarr._array_writer import (
     codec_configs,
     v2_compressor,
 )
-from ome_writers.backends.zarr._chunk_file_writer import (
-    ChunkFileWriter,
-    frame_chunk_files,
-)
 from ome_writers.backends.zarr._dataset import ZarrDataset
-from ome_writers.backends.zarr._shard_file_writer import ShardFileWriter, shard_files
+from ome_writers.backends.zarr._delegating_writer import DelegatingWriter
+from ome_writers.backends.zarr._own_files import with_own_files
 from ome_writers.backends.zarr._writes_in_flight import PendingWrites
 
 if TYPE_CHECKING:
@@ -172,7 +169,7 @@ class TensorstoreWriter(ArrayWriter):
         # levels are written from a background thread, frame by frame from a
         # reused buffer: copied at once rather than behind level 0's copies
         self._copy_frames = True
-        base = other.inner if isinstance(other, ChunkFileWriter) else other
+        base = other.inner if isinstance(other, DelegatingWriter) else other
         if isinstance(base, TensorstoreWriter):  # one set of tensorstore threads
             self.threads, self._bulk_threads = base.threads, base._bulk_threads  # noqa: SLF001
             self._context = base._context  # noqa: SLF001
@@ -446,28 +443,7 @@ def make_writer(
 ) -> ArrayWriter:
     """tensorstore's writer; frame-sized raw chunks of a local array, and
     its shards of them, go to files written by threads of ours."""
-    if shard_files(
-        local=isinstance(grid.root, Path),
-        zarr_format=grid.zarr_format,
-        compression=grid.compression,
-        chunks=grid.chunks,
-        shards=grid.shards,
-        frame_shape=grid.frame_shape,
-        dtype=grid.dtype,
-    ):
-        inner = TensorstoreWriter(grid, explain, writes_frames=False)
-        return ShardFileWriter(inner, grid, explain)
-    if isinstance(grid.root, Path) and frame_chunk_files(
-        local=True,
-        compression=grid.compression,
-        sharded=grid.shards is not None,
-        chunks=grid.chunks,
-        frame_shape=grid.frame_shape,
-        dtype=grid.dtype,
-    ):
-        inner = TensorstoreWriter(grid, explain, writes_frames=False)
-        return ChunkFileWriter(inner, grid, explain)
-    return TensorstoreWriter(grid, explain)
+    return with_own_files(TensorstoreWriter, grid, explain)
 
 
 class TensorstoreBackend(ZarrDataset):

@@ -46,6 +46,8 @@ from ome_writers.backends.zarr._array_writer import (
     ZarrLibrary,
 )
 from ome_writers.backends.zarr._dataset import ZarrDataset
+from ome_writers.backends.zarr._delegating_writer import DelegatingWriter
+from ome_writers.backends.zarr._own_files import with_own_files
 from ome_writers.backends.zarr._writes_in_flight import PendingWrites
 
 if TYPE_CHECKING:
@@ -74,6 +76,7 @@ class ZarrPythonWriter(ArrayWriter):
         *,
         codec_pipeline: str | None = None,
         atomic_local_store: bool = False,
+        writes_frames: bool = True,
     ) -> None:
         super().__init__(grid, explain)
         self._codec_pipeline = codec_pipeline
@@ -90,7 +93,9 @@ class ZarrPythonWriter(ArrayWriter):
         # local dataset: arrays of that shape are made from it (`_create_array`)
         self._templates: dict[tuple[int, ...], tuple[Any, bytes]] = {}
         self._pending = PendingWrites(max_items=MAX_IN_FLIGHT, explain=explain)
-        if not grid.assembled:  # frame copies: one per write in flight + next
+        if (
+            writes_frames and not grid.assembled
+        ):  # frame copies: one per write in flight + next
             self._pending.reserve(grid.frame_shape, grid.dtype, MAX_IN_FLIGHT + 1)
 
     @property
@@ -99,9 +104,10 @@ class ZarrPythonWriter(ArrayWriter):
         return MAX_IN_FLIGHT * self.grid.block_bytes
 
     def share_with(self, other: ArrayWriter | None, memory_fraction: float) -> None:
-        if isinstance(other, ZarrPythonWriter):  # one pool of writer threads
+        base = other.inner if isinstance(other, DelegatingWriter) else other
+        if isinstance(base, ZarrPythonWriter):  # one pool of writer threads
             self._executor.shutdown(wait=False)
-            self._executor = other._executor  # noqa: SLF001
+            self._executor = base._executor  # noqa: SLF001
             self._shared_executor = True
 
     def close(self) -> None:
@@ -281,14 +287,20 @@ def _with_room(array: Any, shape: Sequence[int]) -> Any:
 
 
 def zarr_python_writer(
-    grid: ArrayGrid, explain: Callable[[BaseException], BaseException]
+    grid: ArrayGrid,
+    explain: Callable[[BaseException], BaseException],
+    *,
+    writes_frames: bool = True,
 ) -> ArrayWriter:
     """zarr-python's writer with its own codec pipeline and local store."""
-    return ZarrPythonWriter(grid, explain)
+    return ZarrPythonWriter(grid, explain, writes_frames=writes_frames)
 
 
 def zarrs_writer(
-    grid: ArrayGrid, explain: Callable[[BaseException], BaseException]
+    grid: ArrayGrid,
+    explain: Callable[[BaseException], BaseException],
+    *,
+    writes_frames: bool = True,
 ) -> ArrayWriter:
     """zarr-python's writer with zarrs' (Rust) codec pipeline; obstore's local
     store, which renames a complete chunk file into place (zarrs' own file
@@ -301,21 +313,38 @@ def zarrs_writer(
         explain,
         codec_pipeline="zarrs.ZarrsCodecPipeline",
         atomic_local_store=True,
+        writes_frames=writes_frames,
     )
+
+
+def zarr_python_files(
+    grid: ArrayGrid, explain: Callable[[BaseException], BaseException]
+) -> ArrayWriter:
+    """`zarr_python_writer`, its frame-sized raw chunks (and shards of them)
+    of a local array written by threads of ours (`with_own_files`)."""
+    return with_own_files(zarr_python_writer, grid, explain)
+
+
+def zarrs_files(
+    grid: ArrayGrid, explain: Callable[[BaseException], BaseException]
+) -> ArrayWriter:
+    """`zarrs_writer`, with frame files of ours as `zarr_python_files`."""
+    return with_own_files(zarrs_writer, grid, explain)
 
 
 class ZarrPythonBackend(ZarrDataset):
     """OME-Zarr through zarr-python."""
 
     name = "zarr-python"
-    library = ZarrLibrary(writer=zarr_python_writer, level_writer=zarr_python_writer)
+    # levels go through zarr-python itself, never files of ours
+    library = ZarrLibrary(writer=zarr_python_files, level_writer=zarr_python_writer)
 
 
 class ZarrsBackend(ZarrDataset):
     """OME-Zarr through zarr-python with the zarrs (Rust) codec pipeline."""
 
     name = "zarrs-python"
-    library = ZarrLibrary(writer=zarrs_writer, level_writer=zarrs_writer)
+    library = ZarrLibrary(writer=zarrs_files, level_writer=zarrs_writer)
 
 
 _ZARRS_STORE_WARNING = "Successfully reconstructed a store"
