@@ -7,9 +7,10 @@ and freed on another, so that glibc's per-thread arenas keep the freed memory
 and the process's resident memory grows with the frames written. Such a
 shard is the assembled block's own bytes followed by its index, so a thread
 of ours writes it whole, under a temporary name renamed into place (a reader,
-also after a crash, finds the previous shard or this one); tensorstore still
-makes, declares and reads the array. As tensorstore does, a chunk whose frame
-is all zeros (the fill value: a frame skipped) is marked absent in the index.
+also after a crash, finds the previous shard or this one); the library
+(tensorstore, zarr-python) still makes, declares and reads the array. As
+tensorstore does, a chunk whose frame is all zeros (the fill value: a frame
+skipped) is marked absent in the index.
 
 Shards whose frames fill whole 4 KiB blocks are written with direct I/O
 (`ome_writers._io._direct`) from page-aligned blocks, their index after them
