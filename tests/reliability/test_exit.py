@@ -200,12 +200,12 @@ def test_stream_of_a_running_thread_is_left_to_it(tmp_path: Path, backend: str) 
 COLLECTED_ON_A_WRITER = PRELUDE + textwrap.dedent(
     """
     import gc, weakref
-    import zarr
 
     from ome_writers import OMEStream
+    from ome_writers.backends.zarr import _shard_file_writer as _shards
 
     dropped, closed = threading.Event(), threading.Event()
-    setitem = zarr.Array.__setitem__
+    write_shard = _shards.write_shard
     close = OMEStream.close
 
     def recorded_close(self):
@@ -214,15 +214,15 @@ COLLECTED_ON_A_WRITER = PRELUDE + textwrap.dedent(
 
     OMEStream.close = recorded_close
 
-    def collecting_setitem(self, key, value):
-        # a write ending with the last frame (the frame, or the block of
-        # frames it completes): the stream is collected here,
-        if value.flat[-1] == 8:
-            dropped.wait(10)  # on the writer thread, while the frame is written
+    def collecting_write(path, block, *args):
+        # the write of the shard the last frame completes (frames this small
+        # go to shards of ours): the stream is collected here,
+        if block.flat[-1] == 8:
+            dropped.wait(10)  # on the writer thread, while the shard is written
             gc.collect()
-        return setitem(self, key, value)
+        return write_shard(path, block, *args)
 
-    zarr.Array.__setitem__ = collecting_setitem
+    _shards.write_shard = collecting_write
     append(range(8))
     alive = weakref.ref(stream)
     box = [stream]
@@ -237,7 +237,7 @@ COLLECTED_ON_A_WRITER = PRELUDE + textwrap.dedent(
 
 
 @pytest.mark.parametrize(
-    "backend", backend_params(names=["zarr-python", "zarrs-python"])
+    "backend", backend_params(names=["tensorstore", "zarr-python", "zarrs-python"])
 )
 def test_stream_collected_on_its_writer_thread_is_closed(
     tmp_path: Path, backend: str
