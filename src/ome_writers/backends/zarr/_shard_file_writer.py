@@ -49,6 +49,8 @@ MAX_PENDING_BYTES = 64 * 1024**2
 #: the threads with direct I/O): with the one being filled (per array), the
 #: most blocks shards are assembled in, all recycled
 SHARDS_IN_FLIGHT = 3
+#: shards whose writer thread is remembered: far more than can be in flight
+RECENT_SHARDS = 1024
 #: an index entry of a chunk not stored (offset and size)
 _ABSENT = np.uint64(2**64 - 1)
 
@@ -167,9 +169,12 @@ class ShardFileWriter(DelegatingWriter):
             max_bytes=MAX_PENDING_BYTES, max_items=self._in_flight, explain=explain
         )
         super().__init__(inner, grid, explain, self._pending)
-        # one thread each: a shard's writes (a provisional one, then the
-        # whole) go to the same thread, so they land in order
+        # one thread each; shards are dealt to them in turn, and each shard's
+        # writes (a provisional one, then the whole) to the same one, so that
+        # they land in order
         self._threads: list[WriterPool] = []
+        self._thread_of: dict[str, int] = {}  # recent shards' threads, oldest first
+        self._next_thread = 0
         self._reserved = False  # the blocks of whole shards (`reuse_block`)
 
     @property
@@ -183,10 +188,22 @@ class ShardFileWriter(DelegatingWriter):
         if not self._threads:
             self.start()
         path = next(self.grid.unit_files((position, origin)))
-        thread = self._threads[hash(path) % len(self._threads)]
-        future = thread.submit(self._write, path, block)
+        future = self._threads[self._thread_for(path)].submit(self._write, path, block)
         # the assembler never touches a block again: recycled once written
         self._pending.add(future, block.nbytes, block)
+
+    def _thread_for(self, path: str) -> int:
+        """The thread of the shard at `path`: the one of its last write, if
+        recent, else the next in turn."""
+        recent = self._thread_of
+        thread = recent.pop(path, None)
+        if thread is None:
+            thread = self._next_thread
+            self._next_thread = (thread + 1) % len(self._threads)
+        recent[path] = thread
+        if len(recent) > RECENT_SHARDS:
+            del recent[next(iter(recent))]
+        return thread
 
     def _write(self, path: str, block: np.ndarray) -> None:
         self._direct = write_shard(path, block, self._cells, self._direct)
@@ -206,6 +223,8 @@ class ShardFileWriter(DelegatingWriter):
             self._threads = [
                 WriterPool(1, "ome-writers-shards") for _ in range(self._thread_count)
             ]
+            for thread in self._threads:
+                thread.submit(int)  # started now, not by the first shards' appends
 
     def _wait_own(self) -> None:
         self._pending.wait()  # a failure is raised by writes and close
