@@ -17,6 +17,7 @@ from ome_writers.backends.zarr._shard_file_writer import (
     crc32c,
     shard_index,
 )
+from tests.backends.params import backend_params
 from tests.backends.readers import array_layout, read_zarr
 
 if TYPE_CHECKING:
@@ -96,4 +97,43 @@ def test_shards_readable_while_written_and_after_close(tmp_path: Path) -> None:
     assert layout.chunks == [1, 1, Y, X]
     assert layout.shards is not None
     assert (root / "0" / "c" / "2" / "0" / "0" / "0").is_file()
+    assert not list(root.rglob("*.partial"))
+
+
+@pytest.mark.parametrize(
+    "backend", backend_params(names=("tensorstore", "zarr-python", "zarrs-python"))
+)
+@pytest.mark.parametrize(
+    ("shape", "writer"),
+    [((256, 256), "ShardFileWriter"), ((512, 1024), "ChunkFileWriter")],
+)
+def test_every_library_has_our_threads_write_raw_frames(
+    tmp_path: Path, backend: str, shape: tuple[int, int], writer: str
+) -> None:
+    """Default shards of small frames and frame-sized chunks of larger ones
+    are written by threads of ours whichever library makes the array; the
+    library and an independent reader read them back."""
+    root = tmp_path / "a.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(root),
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="c", count=2, type="channel"),
+            Dimension(name="y", count=shape[0]),
+            Dimension(name="x", count=shape[1]),
+        ],
+        dtype="uint16",
+        format=backend,
+    )
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 65535, (2 * 5 + 1, *shape), dtype="uint16")
+    with create_stream(settings) as stream:
+        assert type(stream._backend.arrays.writer).__name__ == writer  # type: ignore[attr-defined]
+        for frame in frames:
+            stream.append(frame)
+        live = np.asarray(stream.view()[:]).reshape(-1, *shape)
+    np.testing.assert_array_equal(live[: len(frames)], frames)
+    stored = read_zarr(root / "0").data.reshape(-1, *shape)
+    np.testing.assert_array_equal(stored[: len(frames)], frames)
+    assert not stored[len(frames) :].any()  # the last time point's other channel
     assert not list(root.rglob("*.partial"))
