@@ -1,4 +1,4 @@
-"""Large frames written with direct I/O: chunk files and OME-TIFF strips."""
+"""Large frames written with direct I/O: chunk, shard and OME-TIFF strip files."""
 
 from __future__ import annotations
 

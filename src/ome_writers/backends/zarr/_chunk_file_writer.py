@@ -4,8 +4,10 @@ An uncompressed, unsharded array whose chunks each hold exactly one frame
 keeps every frame as one file of its raw bytes (``c/<index...>/0/0``).
 Through tensorstore's file store each such chunk also costs a lock file, a
 temporary file and a rename on threads that compete with the acquisition
-thread for the cores, so that at high frame rates appends fall behind the
-camera. Instead the acquisition thread copies each frame into a resident
+thread for the cores (zarr-python's stores cost Python objects and an event
+loop's turns besides), so that at high frame rates appends fall behind the
+camera. Every Zarr library's arrays of such chunks are written here
+(`with_own_files`). Instead the acquisition thread copies each frame into a resident
 pool buffer (`FramePool`, as OME-TIFF's writer does) and a thread of ours
 writes each to a temporary name beside its chunk key and renames it into
 place, so that no reader, also after a crash, sees part of a chunk. The
@@ -345,7 +347,7 @@ def write_file_direct(path: str, data: np.ndarray, tail: bytes = b"") -> None:
     try:
         pwrite_all(fd, data, 0)
         if tail:
-            import fcntl  # direct I/O is Linux's: so is this module
+            import fcntl  # POSIX only, as O_DIRECT is (0 elsewhere: never here)
 
             # a tail of any size is written through the page cache
             flags = fcntl.fcntl(fd, fcntl.F_GETFL)

@@ -93,9 +93,8 @@ class ZarrPythonWriter(ArrayWriter):
         # local dataset: arrays of that shape are made from it (`_create_array`)
         self._templates: dict[tuple[int, ...], tuple[Any, bytes]] = {}
         self._pending = PendingWrites(max_items=MAX_IN_FLIGHT, explain=explain)
-        if (
-            writes_frames and not grid.assembled
-        ):  # frame copies: one per write in flight + next
+        # frame copies: one per write in flight, and the next
+        if writes_frames and not grid.assembled:
             self._pending.reserve(grid.frame_shape, grid.dtype, MAX_IN_FLIGHT + 1)
 
     @property
