@@ -31,6 +31,23 @@ def _frame(n: int) -> np.ndarray:
     return np.full((Y, X), n + 1, "uint16") + np.arange(X, dtype="uint16")
 
 
+def _time_lapse(
+    root: Path, backend: str, *, channels: int, shape: tuple[int, int]
+) -> AcquisitionSettings:
+    """Unbounded time x `channels` of `shape` uint16 frames, default layout."""
+    return AcquisitionSettings(
+        root_path=str(root),
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="c", count=channels, type="channel"),
+            Dimension(name="y", count=shape[0]),
+            Dimension(name="x", count=shape[1]),
+        ],
+        dtype="uint16",
+        format=backend,
+    )
+
+
 def test_crc32c_check_value() -> None:
     # the CRC-32C check value of the standard test string
     assert crc32c(b"123456789") == 0xE3069283
@@ -58,17 +75,7 @@ def test_index_of_a_partly_filled_block() -> None:
 
 def test_shards_readable_while_written_and_after_close(tmp_path: Path) -> None:
     root = tmp_path / "shards.ome.zarr"
-    settings = AcquisitionSettings(
-        root_path=str(root),
-        dimensions=[
-            Dimension(name="t", count=None, type="time"),
-            Dimension(name="c", count=3, type="channel"),
-            Dimension(name="y", count=Y),
-            Dimension(name="x", count=X),
-        ],
-        dtype="uint16",
-        format="tensorstore",
-    )
+    settings = _time_lapse(root, "tensorstore", channels=3, shape=(Y, X))
     shard_t = settings.array_storage_dimensions[0].shard_size_chunks
     assert shard_t == 512  # 3 channels of 2 KiB frames: about 4 MiB a shard
     frames = 2 * 3 * shard_t + 9  # two whole shards and part of a third
@@ -114,17 +121,7 @@ def test_every_library_has_our_threads_write_raw_frames(
     are written by threads of ours whichever library makes the array; the
     library and an independent reader read them back."""
     root = tmp_path / "a.ome.zarr"
-    settings = AcquisitionSettings(
-        root_path=str(root),
-        dimensions=[
-            Dimension(name="t", count=None, type="time"),
-            Dimension(name="c", count=2, type="channel"),
-            Dimension(name="y", count=shape[0]),
-            Dimension(name="x", count=shape[1]),
-        ],
-        dtype="uint16",
-        format=backend,
-    )
+    settings = _time_lapse(root, backend, channels=2, shape=shape)
     rng = np.random.default_rng(3)
     frames = rng.integers(0, 65535, (2 * 5 + 1, *shape), dtype="uint16")
     with create_stream(settings) as stream:
