@@ -58,10 +58,10 @@ def refused(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno == errno.EINVAL
 
 
-def pwrite_all(fd: int, data: np.ndarray, offset: int) -> None:
-    """Every byte of `data` at `offset` of `fd` (a short direct write ends on
-    a block boundary, so the rest stays aligned)."""
-    view = data.data.cast("B")
+def pwrite_all(fd: int, data: np.ndarray | bytes, offset: int) -> None:
+    """Every byte of `data` (contiguous) at `offset` of `fd` (a short direct
+    write ends on a block boundary, so the rest stays aligned)."""
+    view = (memoryview(data) if isinstance(data, bytes) else data.data).cast("B")
     done = 0
     while done < len(view):
         done += os.pwrite(fd, view[done:], offset + done)

@@ -333,50 +333,14 @@ def _open_partial(partial: str, flags: int) -> int:
         return os.open(partial, flags, 0o644)
 
 
-def write_file_direct(path: str, data: np.ndarray, tail: bytes = b"") -> None:
-    """`_write_file` with direct I/O (`data` is `aligned`), then `tail`
-    (any size) buffered; raises `DirectIORefused` when the filesystem does
-    not take direct I/O."""
+def _write_partial(path: str, flags: int, write: Callable[[int], None]) -> None:
+    """`write` into a temporary name beside `path` opened with `flags`, then
+    renamed into place (also after a crash, never part of a file); on a
+    failure nothing is left behind."""
     partial = path + PARTIAL_SUFFIX
+    fd = _open_partial(partial, flags)
     try:
-        fd = _open_partial(partial, _FLAGS | O_DIRECT)
-    except OSError as e:
-        if refused(e):
-            raise DirectIORefused from e
-        raise
-    try:
-        pwrite_all(fd, data, 0)
-        if tail:
-            import fcntl  # POSIX only, as O_DIRECT is (0 elsewhere: never here)
-
-            # a tail of any size is written through the page cache
-            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-            fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~O_DIRECT)
-            view = memoryview(tail)
-            done = 0
-            while done < len(view):
-                done += os.pwrite(fd, view[done:], data.nbytes + done)
-    except BaseException as e:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        if refused(e):
-            raise DirectIORefused from e
-        raise
-    os.close(fd)
-    os.replace(partial, path)
-
-
-def write_file(path: str, *parts: memoryview) -> None:
-    """The bytes of `parts`, one after another, into `path`, through a
-    temporary name and a rename (also after a crash, never part of a file)."""
-    partial = path + PARTIAL_SUFFIX
-    fd = _open_partial(partial, _FLAGS)
-    try:
-        for part in parts:
-            done = 0
-            while done < len(part):
-                done += os.write(fd, part[done:])
+        write(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -384,6 +348,42 @@ def write_file(path: str, *parts: memoryview) -> None:
         raise
     os.close(fd)
     os.replace(partial, path)
+
+
+def write_file_direct(path: str, data: np.ndarray, tail: bytes = b"") -> None:
+    """`_write_file` with direct I/O (`data` is `aligned`), then `tail`
+    (any size) buffered; raises `DirectIORefused` when the filesystem does
+    not take direct I/O."""
+
+    def write(fd: int) -> None:
+        pwrite_all(fd, data, 0)
+        if tail:
+            import fcntl  # POSIX only, as O_DIRECT is (0 elsewhere: never here)
+
+            # a tail of any size is written through the page cache
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+            fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~O_DIRECT)
+            pwrite_all(fd, tail, data.nbytes)
+
+    try:
+        _write_partial(path, _FLAGS | O_DIRECT, write)
+    except OSError as e:
+        if refused(e):
+            raise DirectIORefused from e
+        raise
+
+
+def write_file(path: str, *parts: memoryview) -> None:
+    """The bytes of `parts`, one after another, into `path`, through a
+    temporary name and a rename (also after a crash, never part of a file)."""
+
+    def write(fd: int) -> None:
+        for part in parts:
+            done = 0
+            while done < len(part):
+                done += os.write(fd, part[done:])
+
+    _write_partial(path, _FLAGS, write)
 
 
 def _write_file(path: str, data: np.ndarray) -> None:
