@@ -97,7 +97,7 @@ def _huge_page_bytes() -> int:
         return 0
 
 
-def _anonymous_map(size: int, slot_bytes: int) -> mmap.mmap:
+def anonymous_map(size: int, slot_bytes: int) -> mmap.mmap:
     """Private anonymous memory of `size` bytes, page-aligned so that it can
     be advised.
 
@@ -130,7 +130,7 @@ class FramePool:
     def __init__(self, count: int, shape: tuple[int, ...], dtype: DTypeLike) -> None:
         items = math.prod(shape)
         self.slot_bytes = items * np.dtype(dtype).itemsize
-        self._map = _anonymous_map(max(1, count * self.slot_bytes), self.slot_bytes)
+        self._map = anonymous_map(max(1, count * self.slot_bytes), self.slot_bytes)
         self.buffers: np.ndarray = np.frombuffer(
             self._map, dtype=dtype, count=count * items
         ).reshape(count, *shape)

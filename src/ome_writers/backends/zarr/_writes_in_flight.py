@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ome_writers._io._direct import DIRECT_ALIGN
-from ome_writers._io._frame_pool import copy_frame
+from ome_writers._io._frame_pool import anonymous_map, copy_frame
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,12 +28,13 @@ class _Future(Protocol):
 
 
 def _page_aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialised array whose data starts on a page boundary."""
+    """An array in memory of its own, starting on a page boundary (zeros,
+    committed as it is first written)."""
     dtype = np.dtype(dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
-    raw = np.empty(nbytes + DIRECT_ALIGN, dtype=np.uint8)
-    skip = -raw.ctypes.data % DIRECT_ALIGN
-    return raw[skip : skip + nbytes].view(dtype).reshape(shape)
+    items = math.prod(shape)
+    slot = math.prod(shape[1:]) * dtype.itemsize  # one buffer
+    memory = anonymous_map(max(1, items * dtype.itemsize), slot)
+    return np.frombuffer(memory, dtype=dtype, count=items).reshape(shape)
 
 
 class PendingWrites:
