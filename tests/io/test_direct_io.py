@@ -17,6 +17,7 @@ from ome_writers.backends.zarr import _chunk_file_writer as _chunk_files
 from ome_writers.backends.zarr._chunk_file_writer import ChunkFiles
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 pytestmark = pytest.mark.skipif(
@@ -163,23 +164,98 @@ def test_tiff_strips_are_written_buffered_when_direct_io_is_refused(
         np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
 
 
-@pytest.mark.parametrize(
-    "shape",
-    # 512 KiB: chunk files take it directly, a TIFF strip through the cache
-    [(64, 64), (512, 512)],
-    ids=["small", "medium"],
-)
-def test_tiff_frames_below_the_strip_minimum_keep_tifffile_layout(
-    shape: tuple[int, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_small_tiff_frames_keep_tifffile_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened = _spy_opens(monkeypatch, refuse=False)
     path = tmp_path / "s.ome.tiff"
-    frames = _frames(4, shape)
+    frames = _frames(4, (64, 64))
     _tiff(path, frames)
     assert not opened
     with tifffile.TiffFile(path) as tif:
         assert all(page.dataoffsets[0] % 16 == 0 for page in tif.pages)
         np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
+
+
+RUN_SHAPE = (512, 512)  # 512 KiB: below a strip of its own, in runs of pages
+
+
+def _spy_direct_writes(
+    monkeypatch: pytest.MonkeyPatch, fail: Callable[[int], int | None] = lambda n: None
+) -> list[tuple[int, int, int]]:
+    """(offset, bytes, pages linked meanwhile) of each direct write; the
+    `n`-th (from 1) fails with errno `fail(n)` when that is not None."""
+    real_pwrite = os.pwrite
+    writes: list[tuple[int, int, int]] = []
+
+    def pwrite(fd: int, data: Any, offset: int) -> int:
+        if not _is_direct(fd):
+            return real_pwrite(fd, data, offset)
+        nbytes = memoryview(data).nbytes
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        with tifffile.TiffFile(path) as tif:  # the chain as a reader sees it
+            linked = sum(
+                offset <= page.dataoffsets[0] < offset + nbytes for page in tif.pages
+            )
+        writes.append((offset, nbytes, linked))
+        error = fail(len(writes))
+        if error is not None:
+            raise OSError(error, os.strerror(error))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    return writes
+
+
+def test_medium_tiff_frames_are_written_in_runs_of_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of a single file go to the disk several per direct write, on
+    block boundaries, and are linked only once their run is written."""
+    _skip_without_direct_io(tmp_path)
+    writes = _spy_direct_writes(monkeypatch)
+    path = tmp_path / "r.ome.tiff"
+    frames = _frames(20, RUN_SHAPE)
+    _tiff(path, frames)
+    with tifffile.TiffFile(path) as tif:
+        np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
+        strips = [page.dataoffsets[0] for page in tif.pages]
+    assert all(linked == 0 for _, _, linked in writes)
+    assert all(
+        o % _direct.DIRECT_ALIGN == n % _direct.DIRECT_ALIGN == 0 for o, n, _ in writes
+    )
+    # tifffile writes the first two pages (the second is the later pages'
+    # stamp); every later one is in a run of several pages, written directly
+    runs = [(o, n) for o, n, _ in writes if n >= 3 * frames[0].nbytes]
+    assert len(runs) >= 2
+    assert all(any(o <= s < o + n for o, n in runs) for s in strips[2:])
+
+
+@pytest.mark.parametrize("errno_", [errno.ENOSPC, errno.EINVAL])
+def test_tiff_run_that_fails_or_is_refused(
+    errno_: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed run is raised by the stream, the pages of the runs before it
+    kept; a refused one is written buffered, and so is what follows."""
+    _skip_without_direct_io(tmp_path)
+    writes = _spy_direct_writes(monkeypatch, lambda n: errno_ if n == 2 else None)
+    path = tmp_path / "f.ome.tiff"
+    frames = _frames(40, RUN_SHAPE)  # 6 runs
+    if errno_ == errno.EINVAL:
+        _tiff(path, frames)
+        # refused once: the runs laid out meanwhile try, the later ones not
+        assert len(writes) <= 4
+        with tifffile.TiffFile(path) as tif:
+            np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
+        return
+    with pytest.raises(OSError, match="No space"):
+        _tiff(path, frames)
+    with tifffile.TiffFile(path) as tif:
+        pages = [page.asarray() for page in tif.pages]
+    first_run = writes[0][1] // frames[0].nbytes  # its pages, less a little
+    assert 2 + first_run - 1 <= len(pages) < len(frames)
+    for t, page in enumerate(pages):
+        np.testing.assert_array_equal(page, frames[t])
 
 
 def _positions_tiff(

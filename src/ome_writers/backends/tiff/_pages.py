@@ -7,7 +7,8 @@ its file only once it is complete (through the provisional description's
 linker); it remembers where every page's strip is, so that live reads are
 one ``pread`` per page. Strips written with direct I/O are written on
 threads of their own, several at once (`DirectStrips`); `flush` finishes
-them.
+them. Smaller frames of a single file go in runs of pages written as one
+block (`PageRun`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import tifffile
 
 from ome_writers._io._direct import (
+    DIRECT_ALIGN,
     O_DIRECT,
     TIFF_DIRECT_MIN_BYTES,
     aligned,
@@ -28,6 +30,7 @@ from ome_writers._io._direct import (
     refused,
 )
 from ome_writers.backends.tiff._direct_strips import DirectStrips, Strip
+from ome_writers.backends.tiff._page_runs import PageRun, RunPage
 from ome_writers.backends.tiff._page_stamp import PageStamp
 from ome_writers.backends.tiff._subifd_levels import SubIfdLevels
 
@@ -111,10 +114,16 @@ class TiffPages:
         self.strips = DirectStrips()
         # files whose chain ends before a page whose strip failed
         self.broken: set[int] = set()
+        frame_bytes = self.frame_shape[0] * self.frame_shape[1] * self.dtype.itemsize
+        # large frames: each strip written directly from the frame's buffer
         self.direct = self.stampable and direct_io_suits(
-            self.frame_shape[0] * self.frame_shape[1] * self.dtype.itemsize,
-            TIFF_DIRECT_MIN_BYTES,
+            frame_bytes, TIFF_DIRECT_MIN_BYTES
         )
+        # smaller ones (of a single file): in runs of pages (`PageRun`)
+        self.page_runs = (
+            self.stampable and not self.direct and direct_io_suits(frame_bytes)
+        )
+        self.run: PageRun | None = None
         # the provisional descriptions, kept current while `live`
         self.provisional: Provisional | None = None
         self.live = False
@@ -143,13 +152,23 @@ class TiffPages:
     def flush(self) -> None:
         """Finish every page, and hand the pages written to the operating
         system."""
-        self.strips.drain()
+        self.drain()
         for writer in self.writers:
             writer.filehandle.flush()
 
+    def drain(self) -> None:
+        """Write the run of pages laid out, and finish every page."""
+        try:
+            self._submit_run()
+        finally:
+            self.strips.drain()
+
     def close(self) -> None:
         try:
-            self.strips.close()
+            try:
+                self._submit_run()
+            finally:
+                self.strips.close()
         finally:
             for fd in self.direct_fds.values():
                 os.close(fd)
@@ -160,7 +179,7 @@ class TiffPages:
     def _direct_fd(self, f: int) -> int | None:
         """File `f` opened for direct I/O (None: not for these frames, or
         the filesystem refuses it)."""
-        if not self.direct:
+        if not (self.direct or self.page_runs):
             return None
         fd = self.direct_fds.get(f)
         if fd is None:
@@ -169,7 +188,7 @@ class TiffPages:
             except OSError as e:
                 if not refused(e):
                     raise
-                self.direct = False
+                self.direct = self.page_runs = False
                 return None
             self.direct_fds[f] = fd
         return fd
@@ -236,7 +255,18 @@ class TiffPages:
         previous = linker.defer(writer) if linker is not None else None
         stamp = self._stamp(f, first) if previous is not None else None
         if stamp is not None and linker is not None and previous is not None:
-            fd = self._direct_fd(f) if aligned(data) else None
+            if (
+                self.page_runs
+                and len(files.paths) == 1
+                and self._direct_fd(f) is not None
+            ):
+                try:
+                    self._add_to_run(position, index, data, f, previous, stamp)
+                finally:
+                    if release is not None:
+                        release()
+                return
+            fd = self._direct_fd(f) if self.direct and aligned(data) else None
             # one file's strips are written in turn: in the background only
             # when there are others to write meanwhile
             several = len(files.paths) > 1
@@ -244,7 +274,8 @@ class TiffPages:
                 self._write_in_background(position, index, data, release, previous)
                 return
         try:
-            self.strips.drain(f)  # a file's pages are finished in order
+            self._submit_run()  # a file's pages are finished in order
+            self.strips.drain(f)
             self._write_page(position, index, data, f, first, previous, stamp)
         finally:
             if release is not None:
@@ -278,7 +309,8 @@ class TiffPages:
         linker = provisional.linkers.get(f) if provisional is not None else None
         strip: Any
         if stamp is not None:  # tifffile's page of this file, moved
-            stamped, *strip = stamp.write(writer, data, self._direct_fd(f))
+            direct_fd = self._direct_fd(f) if self.direct else None
+            stamped, *strip = stamp.write(writer, data, direct_fd)
             if stamp.refused:  # buffered from now on
                 self.direct = False
         else:
@@ -354,6 +386,100 @@ class TiffPages:
 
         strip = Strip(self.direct_fds[f], linker.fd, data, data_offset)
         self.strips.submit(strip, finish, f)
+
+    def _add_to_run(
+        self,
+        position: int,
+        index: tuple[int, ...],
+        data: np.ndarray,
+        f: int,
+        previous: int,
+        stamp: PageStamp,
+    ) -> None:
+        """Lay out a stamped page in the run of file `f` (its only file),
+        copying `data`; a full run is handed to `DirectStrips`."""
+        writer = self.writers[f]
+        assert self.provisional is not None
+        linker = self.provisional.linkers[f]
+        run = self.run
+        if run is None:
+            run = self.run = PageRun(len(stamp.ifd) + data.nbytes, linker.byteorder)
+        start, head, ifd_offset, data_offset = stamp.lay_out(writer, data.nbytes, True)
+        size = len(head) + data.nbytes
+        if run.block is not None and not run.fits(start, size):
+            self._submit_run()
+        if run.block is None:
+            if not run.free:
+                self.strips.drain(f)
+            before = b""
+            if start % DIRECT_ALIGN:  # after a page tifffile wrote
+                writer.filehandle.flush()
+                block_start = start - start % DIRECT_ALIGN
+                before = os.pread(linker.fd, start - block_start, block_start)
+                if len(before) != start - block_start:
+                    raise OSError(f"{self.files.paths[f]}: shorter than written")
+            run.begin(start, before)
+        page = RunPage(position, index, ifd_offset, data_offset, data.nbytes)
+        run.add(page, head, data, previous)
+        if not run.fits(run.start + run.fill, size):  # the next page would not
+            self._submit_run()
+
+    def _submit_run(self) -> None:
+        """Hand the run laid out (if any) to `DirectStrips`; once it is on
+        the disk, its pages are linked into the file and counted."""
+        run = self.run
+        if run is None or run.block is None:
+            return
+        block, fill, offset, pages, link_from = run.take()
+        f = self.files.file_of(pages[0].position)
+        provisional = self.provisional
+        assert provisional is not None
+        linker = provisional.linkers[f]
+
+        def finish(strip: Strip) -> None:
+            written = False
+            try:
+                if f in self.broken:  # after a page that failed: never reached
+                    return
+                if strip.error is not None:
+                    self.broken.add(f)
+                    raise strip.error
+                if strip.refused:  # buffered from now on
+                    self.page_runs = False
+                self._link_run(f, link_from, pages[0].ifd_offset)
+                files = self.files
+                for page in pages:
+                    ifd = files.add_page(
+                        page.position, page.index, self.axes.zct(page.index)
+                    )
+                    self.level_offsets[0][f][ifd] = (page.data_offset, page.nbytes)
+                    if self.live:
+                        provisional.page_written(page.position, page.index, ifd)
+                run.written(block, offset, pages)
+                written = True
+            finally:
+                if not written:
+                    run.release(block)
+
+        strip = Strip(self.direct_fds[f], linker.fd, block[:fill], offset)
+        self.strips.submit(strip, finish, f)
+
+    def _link_run(self, f: int, previous: int, ifd_offset: int) -> None:
+        """Point the next-IFD field at `previous` at a run's first page."""
+        run = self.run
+        tail = run.linked_tail(previous, ifd_offset) if run is not None else None
+        if tail is not None and self.page_runs:
+            # the page before is the last run's, no longer in the page cache:
+            # its IFD rewritten whole, rather than read back for 8 bytes
+            try:
+                pwrite_all(self.direct_fds[f], tail.data, tail.offset)
+                return
+            except OSError as error:
+                if not refused(error):
+                    raise
+                self.page_runs = False
+        assert self.provisional is not None
+        self.provisional.linkers[f].link_to(self.writers[f], previous, ifd_offset)
 
     def write_levels(
         self, writer: tifffile.TiffWriter, data: np.ndarray, file_index: int

@@ -367,7 +367,7 @@ class TiffBackend(Backend):
             item = self.work.get()
             if item is None:
                 try:  # every page finished, every buffer handed back
-                    self.pages.strips.drain()
+                    self.pages.drain()
                 except BaseException as e:
                     self.error = self.error or e
                 return

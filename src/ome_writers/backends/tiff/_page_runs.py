@@ -1,0 +1,188 @@
+"""Runs of consecutive OME-TIFF pages, written to the disk as one block.
+
+In a file set of one file, pages follow one another and a direct write that
+extends the file holds the file's lock until it completes, so one direct
+write per page of a small frame (a few hundred KiB) waits for the device's
+latency alone at every page. Through the page cache instead, each frame is
+copied by the kernel and written back later, which costs the acquisition's
+process more CPU time than the frame's own copy. A `PageRun` lays out a run of
+pages (IFD, padding, strip; each page ends on a block boundary) in an aligned
+block of a few MiB and has it written with one direct write; the pages of the
+run are linked to one another inside the block, and the run is linked into
+the file's chain once the whole block is on the disk, so the chain only ever
+reaches complete pages.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ome_writers._io._direct import DIRECT_ALIGN
+from ome_writers._io._frame_pool import anonymous_map
+
+if TYPE_CHECKING:
+    import mmap
+
+#: bytes of a run: like a shard of frame chunks, large enough that the disk's
+#: latency is small against one write
+RUN_BYTES = 4 * 1024 * 1024
+#: blocks of runs: two written (one in flight, one queued) and one filling
+RUN_BLOCKS = 3
+#: the most bytes kept of a run's last page, up to its strip (a stamped IFD
+#: is at most 64 KiB, `PageStamp.read`)
+TAIL_BYTES = 72 * 1024
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """A page of a run: its cell, IFD and strip offsets in the file."""
+
+    position: int
+    index: tuple[int, ...]
+    ifd_offset: int
+    data_offset: int
+    nbytes: int
+
+
+@dataclass
+class RunTail:
+    """The last page's IFD of a run written, kept to link the next page: the
+    bytes from the block boundary before the page up to its strip, and where
+    they go in the file."""
+
+    offset: int
+    data: np.ndarray  # aligned, whole blocks
+
+    def covers(self, at: int, size: int = 8) -> bool:
+        return self.offset <= at and at + size <= self.offset + self.data.nbytes
+
+
+class PageRun:
+    """The blocks of a file's page runs, and the run being laid out.
+
+    Parameters
+    ----------
+    page_bytes : int
+        The largest page (IFD, padding and strip) a run holds.
+    byteorder : str
+        The file's byte order (``"<"`` or ``">"``), for the links.
+    """
+
+    def __init__(self, page_bytes: int, byteorder: str) -> None:
+        self._field = byteorder + "Q"  # a next-IFD field
+        # room for a whole page more than `RUN_BYTES` and a block's head from
+        # before the run (its first page may begin mid-block)
+        self.block_bytes = _whole_blocks(max(RUN_BYTES, 2 * page_bytes)) + DIRECT_ALIGN
+        self._memory: mmap.mmap = anonymous_map(
+            self.block_bytes * RUN_BLOCKS, self.block_bytes
+        )
+        whole = np.frombuffer(self._memory, np.uint8)
+        self._free = [
+            whole[i * self.block_bytes : (i + 1) * self.block_bytes]
+            for i in range(RUN_BLOCKS)
+        ]
+        self.block: np.ndarray | None = None
+        self.start = 0  # the block's offset in the file (aligned)
+        self.fill = 0  # bytes of the block laid out
+        self.pages: list[RunPage] = []
+        # the next-IFD field before the run's first page (outside the block)
+        self.link_from = 0
+        self.tail: RunTail | None = None  # of the last run written
+        self._tail_memory = np.frombuffer(
+            anonymous_map(TAIL_BYTES, DIRECT_ALIGN), np.uint8
+        )
+
+    @property
+    def free(self) -> int:
+        """Blocks not in use."""
+        return len(self._free)
+
+    def fits(self, start: int, nbytes: int) -> bool:
+        """Whether a page from `start` (in the file) of `nbytes` continues the
+        run."""
+        return (
+            self.block is not None
+            and start == self.start + self.fill
+            and self.fill + nbytes <= self.block_bytes
+        )
+
+    def begin(self, start: int, before: bytes) -> None:
+        """Start a run whose first page begins at `start`; `before`: the
+        file's bytes from the block boundary before it (rewritten unchanged)."""
+        self.block = self._free.pop()
+        self.start = start - len(before)
+        self.block[: len(before)] = np.frombuffer(before, np.uint8)
+        self.fill = len(before)
+        self.pages = []
+
+    def add(
+        self,
+        page: RunPage,
+        head: bytes,
+        data: np.ndarray,
+        previous: int,
+    ) -> None:
+        """Lay out `page`: `head` (its bytes up to the strip) and `data` (the
+        strip); `previous`: the next-IFD field that is to point at it."""
+        block = self.block
+        assert block is not None
+        at = self.fill
+        block[at : at + len(head)] = np.frombuffer(head, np.uint8)
+        at += len(head)
+        block[at : at + data.nbytes] = data.reshape(-1).view(np.uint8)
+        self.fill = at + data.nbytes
+        if self.pages:  # linked to the run's page before, in the block
+            struct.pack_into(
+                self._field, block.data, previous - self.start, page.ifd_offset
+            )
+        else:
+            self.link_from = previous
+        self.pages.append(page)
+
+    def take(self) -> tuple[np.ndarray, int, int, list[RunPage], int]:
+        """The run laid out: (its block, bytes used, their offset in the
+        file, its pages, the link before its first page); a new run begins
+        with `begin`."""
+        block = self.block
+        assert block is not None
+        assert self.pages
+        taken = (block, self.fill, self.start, self.pages, self.link_from)
+        self.block = None
+        self.pages = []
+        return taken
+
+    def written(self, block: np.ndarray, offset: int, pages: list[RunPage]) -> None:
+        """The run of `block` at `offset` is on the disk: keep its last IFD
+        (for the next run's link) and take the block back."""
+        last = pages[-1]
+        head = max(offset, last.ifd_offset - last.ifd_offset % DIRECT_ALIGN)
+        size = last.data_offset - head
+        self.tail = None
+        if size <= TAIL_BYTES:  # else the next link is written as it is
+            kept = self._tail_memory[:size]
+            kept[:] = block[head - offset : last.data_offset - offset]
+            self.tail = RunTail(head, kept)
+        self.release(block)
+
+    def release(self, block: np.ndarray) -> None:
+        """Take `block` back (its run written, or failed)."""
+        self._free.append(block)
+
+    def linked_tail(self, previous: int, ifd_offset: int) -> RunTail | None:
+        """The last run's tail with `previous` pointing at `ifd_offset`, when
+        `previous` is in it (None: the field is elsewhere)."""
+        tail = self.tail
+        if tail is None or not tail.covers(previous):
+            return None
+        struct.pack_into(
+            self._field, tail.data.data, previous - tail.offset, ifd_offset
+        )
+        return tail
+
+
+def _whole_blocks(nbytes: int) -> int:
+    return -(-nbytes // DIRECT_ALIGN) * DIRECT_ALIGN

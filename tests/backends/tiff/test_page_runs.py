@@ -1,0 +1,131 @@
+"""Runs of pages (frames of 256 KiB to 2 MiB in one file) and the loss window.
+
+A child process writes 512x512 frames, whose pages go to the disk in runs of
+several (`PageRun`), makes them readable and is killed with SIGKILL; the
+parent reads the file as it is with tifffile, ome-types, the OME schema and
+Bio-Formats. A visit writes the run laid out so far; a run cut short by the
+kill is never linked into the file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+import tifffile
+
+from ome_writers import AcquisitionSettings, Dimension
+from ome_writers._io._direct import O_DIRECT
+
+from ._helpers import check_bioformats, check_xml
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .conftest import BioFormats
+
+pytestmark = pytest.mark.skipif(not O_DIRECT, reason="no O_DIRECT on this platform")
+
+SIZE = 512
+
+CHILD = textwrap.dedent(
+    """
+    import fcntl, os, signal, sys, time
+    import numpy as np
+    from ome_writers import AcquisitionSettings, create_stream
+
+    settings = AcquisitionSettings.model_validate_json(sys.argv[1])
+    n, extra, mode = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+
+    def frame(i):
+        return np.random.default_rng(i).integers(0, 65535, (512, 512), "uint16")
+
+    stream = create_stream(settings)
+    for i in range(n):
+        stream.append(frame(i))
+    if mode == "timed":  # the loss window's thread writes the run so far
+        time.sleep(3 * settings.loss_window)
+    else:
+        stream._make_readable()
+    if mode == "torn":  # killed halfway through the next run's direct write
+        pwrite = os.pwrite
+
+        def die(fd, data, offset):
+            if not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+                return pwrite(fd, data, offset)
+            half = memoryview(data).cast("B")[: len(memoryview(data).cast("B")) // 2]
+            pwrite(fd, half[: len(half) // 4096 * 4096], offset)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        os.pwrite = die
+        for i in range(n, n + 8):
+            stream.append(frame(i))
+        stream._make_readable()
+        time.sleep(30)
+    for i in range(n, n + extra):  # after the last visit: not promised
+        stream.append(frame(i))
+    print("READY", flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def _frame(i: int) -> np.ndarray:
+    return np.random.default_rng(i).integers(0, 65535, (SIZE, SIZE), "uint16")
+
+
+def _run_and_kill(path: Path, n: int, extra: int, mode: str) -> None:
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="y", count=SIZE),
+            Dimension(name="x", count=SIZE),
+        ],
+        dtype="uint16",
+        loss_window=0.3 if mode == "timed" else None,
+    )
+    args = [settings.model_dump_json(), str(n), str(extra), mode]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, *args], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    if mode == "torn":  # it kills itself
+        assert proc.wait(60) == -signal.SIGKILL
+    else:
+        assert proc.stdout.readline().strip() == "READY"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    proc.stdout.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "n", "extra"),
+    [("visit", 11, 3), ("timed", 9, 0), ("torn", 10, 0)],
+)
+def test_killed_writer_leaves_the_runs_made_readable(
+    mode: str, n: int, extra: int, tmp_path: Path, bioformats: BioFormats
+) -> None:
+    """Every page made readable is there, pixel-exact, for every reader; the
+    pages after the last visit, and a run whose write was cut short, are
+    not in the file's chain."""
+    path = tmp_path / "r.ome.tiff"
+    _run_and_kill(path, n, extra, mode)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_ome
+        assert len(tif.pages) == n
+        data = tif.series[0].asarray()
+    assert data.shape == (n, SIZE, SIZE)
+    for t in range(n):
+        np.testing.assert_array_equal(data[t], _frame(t))
+    xml = check_xml(path)
+    assert xml.images[0].pixels.size_t == n
+    planes = {(0, 0, 0, t): _frame(t) for t in range(n)}
+    result = check_bioformats(bioformats, path, planes)
+    assert result.sizes[0][:3] == (1, 1, n)
