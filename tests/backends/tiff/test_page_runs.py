@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -80,16 +80,16 @@ def _frame(i: int) -> np.ndarray:
     return np.random.default_rng(i).integers(0, 65535, (SIZE, SIZE), "uint16")
 
 
-def _run_and_kill(path: Path, n: int, extra: int, mode: str) -> None:
+YX = [Dimension(name="y", count=SIZE), Dimension(name="x", count=SIZE)]
+
+
+def _run_and_kill(path: Path, n: int, extra: int, mode: str, **kwargs: Any) -> None:
+    kwargs.setdefault("dimensions", [Dimension(name="t", type="time"), *YX])
     settings = AcquisitionSettings(
         root_path=str(path),
-        dimensions=[
-            Dimension(name="t", count=None, type="time"),
-            Dimension(name="y", count=SIZE),
-            Dimension(name="x", count=SIZE),
-        ],
         dtype="uint16",
         loss_window=0.3 if mode == "timed" else None,
+        **kwargs,
     )
     args = [settings.model_dump_json(), str(n), str(extra), mode]
     proc = subprocess.Popen(
@@ -129,3 +129,30 @@ def test_killed_writer_leaves_the_runs_made_readable(
     planes = {(0, 0, 0, t): _frame(t) for t in range(n)}
     result = check_bioformats(bioformats, path, planes)
     assert result.sizes[0][:3] == (1, 1, n)
+
+
+def test_jagged_holes_padded_in_a_run_are_in_the_file_when_described(
+    tmp_path: Path, bioformats: BioFormats
+) -> None:
+    """FITC at the middle plane only: the zero pages of a timepoint's cells
+    never acquired, laid out in a run at a visit, are written before the
+    description that lists them."""
+    order = sorted(
+        [(t, 0, z) for t in range(3) for z in range(3)] + [(t, 1, 1) for t in range(3)]
+    )
+    path = tmp_path / "j.ome.tiff"
+    dimensions = [
+        Dimension(name="t", count=3, type="time"),
+        Dimension(name="c", type="channel", coords=["DAPI", "FITC"]),
+        Dimension(name="z", count=3, type="space"),
+        *YX,
+    ]
+    # t0 (4 frames) and 2 frames of t1
+    _run_and_kill(path, 6, 0, "visit", dimensions=dimensions, frame_order=order)
+    zero = np.zeros((SIZE, SIZE), "uint16")
+    planes = {(0, z, c, t): _frame(i) for i, (t, c, z) in enumerate(order[:4])}
+    planes.update({(0, 0, 1, 0): zero, (0, 2, 1, 0): zero})
+    xml = check_xml(path)
+    assert xml.images[0].pixels.size_t == 1
+    result = check_bioformats(bioformats, path, planes)
+    assert result.sizes[0][:3] == (3, 2, 1)

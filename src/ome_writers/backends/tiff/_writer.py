@@ -407,6 +407,7 @@ class TiffBackend(Backend):
         for position, index in provisional.holes():  # never acquired: zeros
             pages.write_page(position, index, zeros)
             self.files.padded[position].add(index)
+        pages.drain()  # zero pages laid out in a run: in the file before described
         provisional.update(pages.writers, frames)
 
     def finalize(self, frames_done: int) -> None:
