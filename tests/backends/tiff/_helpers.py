@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -141,3 +145,19 @@ def tifffile_series(path: Path, caplog: Any) -> list[tuple[tuple[int, ...], str]
         out = [(tuple(s.shape), str(s.axes)) for s in tif.series]
     assert not caplog.records, caplog.text
     return out
+
+
+def run_child_and_kill(script: str, args: Sequence[str], *, kills_itself: bool) -> None:
+    """Run `script` in a child interpreter; SIGKILL it once it prints READY
+    (or wait for it to kill itself)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    if kills_itself:
+        assert proc.wait(60) == -signal.SIGKILL
+    else:
+        assert proc.stdout.readline().strip() == "READY"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    proc.stdout.close()

@@ -12,11 +12,7 @@ described once it completes.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -39,7 +35,17 @@ from ome_writers._router import FrameRouter
 from ome_writers.backends.tiff._file_set import parse_recovery_record
 from ome_writers.tools.repair import repair
 
-from ._helpers import CHANNELS, YX, X, Y, by_name, check_bioformats, check_xml, frame
+from ._helpers import (
+    CHANNELS,
+    YX,
+    X,
+    Y,
+    by_name,
+    check_bioformats,
+    check_xml,
+    frame,
+    run_child_and_kill,
+)
 from .conftest import BioFormats
 
 CHILD = textwrap.dedent(
@@ -103,27 +109,9 @@ CHILD = textwrap.dedent(
 
 
 def _run_and_kill(settings: AcquisitionSettings, n: int, extra: int, mode: str) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            CHILD,
-            settings.model_dump_json(),
-            str(n),
-            str(extra),
-            mode,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    if mode == "torn" or mode.startswith("close"):  # it kills itself
-        assert proc.wait(60) == -signal.SIGKILL
-    else:
-        assert proc.stdout.readline().strip() == "READY"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-    proc.stdout.close()
+    args = [settings.model_dump_json(), str(n), str(extra), mode]
+    kills_itself = mode == "torn" or mode.startswith("close")
+    run_child_and_kill(CHILD, args, kills_itself=kills_itself)
 
 
 def _described(

@@ -9,10 +9,6 @@ kill is never linked into the file.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +19,7 @@ import tifffile
 from ome_writers import AcquisitionSettings, Dimension
 from ome_writers._io._direct import O_DIRECT
 
-from ._helpers import check_bioformats, check_xml
+from ._helpers import check_bioformats, check_xml, run_child_and_kill
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -92,17 +88,7 @@ def _run_and_kill(path: Path, n: int, extra: int, mode: str, **kwargs: Any) -> N
         **kwargs,
     )
     args = [settings.model_dump_json(), str(n), str(extra), mode]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, *args], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    if mode == "torn":  # it kills itself
-        assert proc.wait(60) == -signal.SIGKILL
-    else:
-        assert proc.stdout.readline().strip() == "READY"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-    proc.stdout.close()
+    run_child_and_kill(CHILD, args, kills_itself=mode == "torn")
 
 
 @pytest.mark.parametrize(

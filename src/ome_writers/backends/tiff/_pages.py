@@ -367,11 +367,8 @@ class TiffPages:
 
         def finish(strip: Strip) -> None:
             try:
-                if f in self.broken:  # after a page that failed: never reached
+                if not self._strip_written(f, strip):
                     return
-                if strip.error is not None:
-                    self.broken.add(f)
-                    raise strip.error
                 if strip.refused:  # buffered from now on
                     self.direct = False
                 pwrite_all(linker.fd, np.frombuffer(head, np.uint8), start)
@@ -386,6 +383,17 @@ class TiffPages:
 
         strip = Strip(self.direct_fds[f], linker.fd, data, data_offset)
         self.strips.submit(strip, finish, f)
+
+    def _strip_written(self, f: int, strip: Strip) -> bool:
+        """Whether the pages of `strip` (in file `f`) are to be finished:
+        not after a page of `f` that failed; raises its own failure (and
+        marks `f` broken)."""
+        if f in self.broken:
+            return False
+        if strip.error is not None:
+            self.broken.add(f)
+            raise strip.error
+        return True
 
     def _add_to_run(
         self,
@@ -439,11 +447,8 @@ class TiffPages:
         def finish(strip: Strip) -> None:
             written = False
             try:
-                if f in self.broken:  # after a page that failed: never reached
+                if not self._strip_written(f, strip):
                     return
-                if strip.error is not None:
-                    self.broken.add(f)
-                    raise strip.error
                 if strip.refused:  # buffered from now on
                     self.page_runs = False
                 self._link_run(f, link_from, pages[0].ifd_offset)
