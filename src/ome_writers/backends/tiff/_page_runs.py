@@ -15,17 +15,23 @@ reaches complete pages.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers._io._direct import DIRECT_ALIGN
+from ome_writers._io._direct import DIRECT_ALIGN, pwrite_all, refused
 from ome_writers._io._frame_pool import anonymous_map
+from ome_writers.backends.tiff._direct_strips import Strip
 
 if TYPE_CHECKING:
     import mmap
+    from collections.abc import Callable
+
+    from ome_writers.backends.tiff._direct_strips import DirectStrips
+    from ome_writers.backends.tiff._page_stamp import PageStamp
 
 #: bytes of a run: like a shard of frame chunks, large enough that the disk's
 #: latency is small against one write
@@ -186,3 +192,115 @@ class PageRun:
 
 def _whole_blocks(nbytes: int) -> int:
     return -(-nbytes // DIRECT_ALIGN) * DIRECT_ALIGN
+
+
+@dataclass(frozen=True)
+class RunTarget:
+    """The file a run goes into: its number in the set, its tifffile writer,
+    its linker (`Linker`: the file open for buffered reads and writes) and
+    the file opened for direct I/O."""
+
+    file: int
+    writer: Any
+    linker: Any
+    direct_fd: int
+
+
+class RunWriter:
+    """Lays out the pages of a single file in runs and has `strips` write
+    each run; once a run is on the disk, it is linked into the file and
+    `record(file, pages)` counts its pages. `strip_written(file, strip)`
+    says whether a written run is still wanted (not after a failed one) and
+    raises a failed run's error."""
+
+    def __init__(
+        self,
+        strips: DirectStrips,
+        strip_written: Callable[[int, Strip], bool],
+        record: Callable[[int, list[RunPage]], None],
+    ) -> None:
+        self.strips = strips
+        self._strip_written = strip_written
+        self._record = record
+        self.run: PageRun | None = None
+        self.target: RunTarget | None = None  # of the run laid out
+        self.refused = False  # the filesystem refused a direct write
+
+    def add(
+        self,
+        target: RunTarget,
+        stamp: PageStamp,
+        position: int,
+        index: tuple[int, ...],
+        data: np.ndarray,
+        previous: int,
+    ) -> None:
+        """Lay out a stamped page of `data` in the run (copying `data`), to be
+        linked at `previous`; a full run is submitted."""
+        run = self.run
+        if run is None:
+            run = PageRun(len(stamp.ifd) + data.nbytes, target.linker.byteorder)
+            self.run = run
+        writer = target.writer
+        start, head, ifd_offset, data_offset = stamp.lay_out(writer, data.nbytes, True)
+        size = len(head) + data.nbytes
+        if run.block is not None and not run.fits(start, size):
+            self.submit()
+        if run.block is None:
+            if not run.free:
+                self.strips.drain(target.file)
+            before = b""
+            if start % DIRECT_ALIGN:  # after a page tifffile wrote
+                writer.filehandle.flush()
+                block_start = start - start % DIRECT_ALIGN
+                before = os.pread(target.linker.fd, start - block_start, block_start)
+                if len(before) != start - block_start:
+                    raise OSError(f"{writer.filehandle.path}: shorter than written")
+            run.begin(start, before)
+            self.target = target
+        page = RunPage(position, index, ifd_offset, data_offset, data.nbytes)
+        run.add(page, head, data, previous)
+        if not run.fits(run.start + run.fill, size):  # the next page would not
+            self.submit()
+
+    def submit(self) -> None:
+        """Hand the run laid out (if any) to `strips`."""
+        run, target = self.run, self.target
+        if run is None or run.block is None or target is None:
+            return
+        block, fill, offset, pages, link_from = run.take()
+        f = target.file
+
+        def finish(strip: Strip) -> None:
+            written = False
+            try:
+                if not self._strip_written(f, strip):
+                    return
+                if strip.refused:  # buffered from now on
+                    self.refused = True
+                self._link(target, link_from, pages[0].ifd_offset)
+                self._record(f, pages)
+                run.written(block, offset, pages)
+                written = True
+            finally:
+                if not written:
+                    run.release(block)
+
+        strip = Strip(target.direct_fd, target.linker.fd, block[:fill], offset)
+        self.strips.submit(strip, finish, f)
+
+    def _link(self, target: RunTarget, previous: int, ifd_offset: int) -> None:
+        """Point the next-IFD field at `previous` at a run's first page."""
+        assert self.run is not None
+        tail = self.run.linked_tail(previous, ifd_offset)
+        if tail is not None and not self.refused:
+            # the page before is the last run's, no longer in the page cache:
+            # its IFD rewritten whole, rather than read back for 8 bytes
+            try:
+                pwrite_all(target.direct_fd, tail.data, tail.offset)
+                return
+            except OSError as error:
+                if not refused(error):
+                    raise
+                self.refused = True
+        target.linker.link_to(target.writer, previous, ifd_offset)

@@ -21,7 +21,6 @@ import numpy as np
 import tifffile
 
 from ome_writers._io._direct import (
-    DIRECT_ALIGN,
     O_DIRECT,
     TIFF_DIRECT_MIN_BYTES,
     aligned,
@@ -30,7 +29,7 @@ from ome_writers._io._direct import (
     refused,
 )
 from ome_writers.backends.tiff._direct_strips import DirectStrips, Strip
-from ome_writers.backends.tiff._page_runs import PageRun, RunPage
+from ome_writers.backends.tiff._page_runs import RunPage, RunTarget, RunWriter
 from ome_writers.backends.tiff._page_stamp import PageStamp
 from ome_writers.backends.tiff._subifd_levels import SubIfdLevels
 
@@ -123,7 +122,7 @@ class TiffPages:
         self.page_runs = (
             self.stampable and not self.direct and direct_io_suits(frame_bytes)
         )
-        self.run: PageRun | None = None
+        self.runs = RunWriter(self.strips, self._strip_written, self._record_run)
         # the provisional descriptions, kept current while `live`
         self.provisional: Provisional | None = None
         self.live = False
@@ -159,14 +158,14 @@ class TiffPages:
     def drain(self) -> None:
         """Write the run of pages laid out, and finish every page."""
         try:
-            self._submit_run()
+            self.runs.submit()
         finally:
             self.strips.drain()
 
     def close(self) -> None:
         try:
             try:
-                self._submit_run()
+                self.runs.submit()
             finally:
                 self.strips.close()
         finally:
@@ -257,11 +256,13 @@ class TiffPages:
         if stamp is not None and linker is not None and previous is not None:
             if (
                 self.page_runs
+                and not self.runs.refused
                 and len(files.paths) == 1
-                and self._direct_fd(f) is not None
+                and (fd := self._direct_fd(f)) is not None
             ):
                 try:
-                    self._add_to_run(position, index, data, f, previous, stamp)
+                    target = RunTarget(f, writer, linker, fd)
+                    self.runs.add(target, stamp, position, index, data, previous)
                 finally:
                     if release is not None:
                         release()
@@ -274,7 +275,7 @@ class TiffPages:
                 self._write_in_background(position, index, data, release, previous)
                 return
         try:
-            self._submit_run()  # a file's pages are finished in order
+            self.runs.submit()  # a file's pages are finished in order
             self.strips.drain(f)
             self._write_page(position, index, data, f, first, previous, stamp)
         finally:
@@ -395,96 +396,14 @@ class TiffPages:
             raise strip.error
         return True
 
-    def _add_to_run(
-        self,
-        position: int,
-        index: tuple[int, ...],
-        data: np.ndarray,
-        f: int,
-        previous: int,
-        stamp: PageStamp,
-    ) -> None:
-        """Lay out a stamped page in the run of file `f` (its only file),
-        copying `data`; a full run is handed to `DirectStrips`."""
-        writer = self.writers[f]
-        assert self.provisional is not None
-        linker = self.provisional.linkers[f]
-        run = self.run
-        if run is None:
-            run = self.run = PageRun(len(stamp.ifd) + data.nbytes, linker.byteorder)
-        start, head, ifd_offset, data_offset = stamp.lay_out(writer, data.nbytes, True)
-        size = len(head) + data.nbytes
-        if run.block is not None and not run.fits(start, size):
-            self._submit_run()
-        if run.block is None:
-            if not run.free:
-                self.strips.drain(f)
-            before = b""
-            if start % DIRECT_ALIGN:  # after a page tifffile wrote
-                writer.filehandle.flush()
-                block_start = start - start % DIRECT_ALIGN
-                before = os.pread(linker.fd, start - block_start, block_start)
-                if len(before) != start - block_start:
-                    raise OSError(f"{self.files.paths[f]}: shorter than written")
-            run.begin(start, before)
-        page = RunPage(position, index, ifd_offset, data_offset, data.nbytes)
-        run.add(page, head, data, previous)
-        if not run.fits(run.start + run.fill, size):  # the next page would not
-            self._submit_run()
-
-    def _submit_run(self) -> None:
-        """Hand the run laid out (if any) to `DirectStrips`; once it is on
-        the disk, its pages are linked into the file and counted."""
-        run = self.run
-        if run is None or run.block is None:
-            return
-        block, fill, offset, pages, link_from = run.take()
-        f = self.files.file_of(pages[0].position)
-        provisional = self.provisional
-        assert provisional is not None
-        linker = provisional.linkers[f]
-
-        def finish(strip: Strip) -> None:
-            written = False
-            try:
-                if not self._strip_written(f, strip):
-                    return
-                if strip.refused:  # buffered from now on
-                    self.page_runs = False
-                self._link_run(f, link_from, pages[0].ifd_offset)
-                files = self.files
-                for page in pages:
-                    ifd = files.add_page(
-                        page.position, page.index, self.axes.zct(page.index)
-                    )
-                    self.level_offsets[0][f][ifd] = (page.data_offset, page.nbytes)
-                    if self.live:
-                        provisional.page_written(page.position, page.index, ifd)
-                run.written(block, offset, pages)
-                written = True
-            finally:
-                if not written:
-                    run.release(block)
-
-        strip = Strip(self.direct_fds[f], linker.fd, block[:fill], offset)
-        self.strips.submit(strip, finish, f)
-
-    def _link_run(self, f: int, previous: int, ifd_offset: int) -> None:
-        """Point the next-IFD field at `previous` at a run's first page."""
-        run = self.run
-        tail = run.linked_tail(previous, ifd_offset) if run is not None else None
-        if tail is not None and self.page_runs:
-            # the page before is the last run's, no longer in the page cache:
-            # its IFD rewritten whole, rather than read back for 8 bytes
-            try:
-                pwrite_all(self.direct_fds[f], tail.data, tail.offset)
-                return
-            except OSError as error:
-                if not refused(error):
-                    raise
-                self.page_runs = False
-        assert self.provisional is not None
-        self.provisional.linkers[f].link_to(self.writers[f], previous, ifd_offset)
+    def _record_run(self, f: int, pages: list[RunPage]) -> None:
+        """Count the pages of a run written and linked into file `f`."""
+        files, provisional = self.files, self.provisional
+        for page in pages:
+            ifd = files.add_page(page.position, page.index, self.axes.zct(page.index))
+            self.level_offsets[0][f][ifd] = (page.data_offset, page.nbytes)
+            if self.live and provisional is not None:
+                provisional.page_written(page.position, page.index, ifd)
 
     def write_levels(
         self, writer: tifffile.TiffWriter, data: np.ndarray, file_index: int
