@@ -92,8 +92,9 @@ def test_tensorstore_grows_arrays_off_the_appending_thread(
     # issuing a resize took 0.1-0.44 ms of the append that reached half the
     # room (frames 64, 128, 256 of 512² frames); a thread of its own issues it
     threads: list[tuple[str, int]] = []
-    compression = None if chunk_files else "zstd"
-    settings = _settings(tmp_path / "r.ome.zarr", "tensorstore", 16, 1, compression)
+    # compressed chunks of two frames: assembled, then written by tensorstore
+    chunk, compression = (1, None) if chunk_files else (2, "zstd")
+    settings = _settings(tmp_path / "r.ome.zarr", "tensorstore", 16, chunk, compression)
     before = set(threading.enumerate())  # another test's streams may be open
     stream = create_stream(settings)
     writer = stream._backend.arrays.writer

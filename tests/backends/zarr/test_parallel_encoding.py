@@ -27,7 +27,7 @@ def _settings(root: Path, backend: str, **dims: Any) -> AcquisitionSettings:
         dimensions=[
             Dimension(name="t", count=dims.get("t"), chunk_size=dims.get("t_chunk")),
             Dimension(name="z", count=4, chunk_size=dims.get("z_chunk")),
-            Dimension(name="y", count=SHAPE[0]),
+            Dimension(name="y", count=SHAPE[0], chunk_size=dims.get("y_chunk")),
             Dimension(name="x", count=SHAPE[1]),
         ],
         dtype="uint16",
@@ -60,8 +60,9 @@ def test_in_flight_writes_are_bounded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_zarr_python, "MAX_IN_FLIGHT", 3)
-    stream = create_stream(  # one write per frame: a chunk per frame
-        _settings(tmp_path / "b.ome.zarr", "zarr-python", t=10, t_chunk=1),
+    stream = create_stream(  # one write per frame: two chunks per frame, which
+        # the library encodes (frame-sized chunks are encoded by threads of ours)
+        _settings(tmp_path / "b.ome.zarr", "zarr-python", t=10, t_chunk=1, y_chunk=16),
         checkpoint_seconds=None,
     )
     backend = library_writer(stream._backend)

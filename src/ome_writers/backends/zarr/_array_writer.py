@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ome_writers._io._object_store import DatasetPath
 
 BLOSC = {"blosc-zstd": ("zstd", 3), "blosc-lz4": ("lz4", 5)}
+ZSTD_LEVEL = 3
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,9 @@ def codec_configs(compression: str, itemsize: int) -> list[dict[str, Any]]:
             }
         ]
     if compression == "zstd":
-        return [{"name": "zstd", "configuration": {"level": 3, "checksum": False}}]
+        return [
+            {"name": "zstd", "configuration": {"level": ZSTD_LEVEL, "checksum": False}}
+        ]
     return []
 
 
@@ -150,7 +153,7 @@ def v2_compressor(compression: str) -> dict[str, Any] | None:
             "blocksize": 0,
         }
     if compression == "zstd":
-        return {"id": "zstd", "level": 3}
+        return {"id": "zstd", "level": ZSTD_LEVEL}
     return None
 
 

@@ -53,13 +53,16 @@ from ome_writers._io._direct import (
     refused,
 )
 from ome_writers._io._frame_pool import POOL_BYTES, POOL_FRAMES, FramePool
+from ome_writers._io._threads import available_cores
 from ome_writers._io._writeback import WRITEBACK_EVERY_BYTES, Flusher
 from ome_writers.backends.zarr._delegating_writer import DelegatingWriter
+from ome_writers.backends.zarr._frame_encoder import frame_encoder
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
 
     from ome_writers.backends.zarr._array_writer import ArrayGrid, ArrayWriter
+    from ome_writers.backends.zarr._frame_encoder import FrameEncoder
 
 #: making a chunk file (its directories, inode and bytes) keeps a thread in
 #: the kernel long enough that one cannot keep up with a fast camera; a third
@@ -73,6 +76,9 @@ SPREAD_AFTER_BYTES = 16 * 1024**2
 #: writer threads of direct writes: each waits for the disk, so more of them
 #: keep more writes in flight without taking CPU from the acquisition thread
 DIRECT_WRITER_THREADS = 4
+#: writer threads of compressed frames: compressing keeps a core busy, so
+#: one per core (at least two, so that a write never leaves a core idle)
+ENCODER_THREADS = max(2, min(8, available_cores()))
 #: directories the writer threads remember having made or seen (the newest)
 KNOWN_DIRECTORIES = 1024
 PARTIAL_SUFFIX = ".partial"  # a chunk file being written (`repair` removes it)
@@ -88,11 +94,12 @@ def frame_chunk_files(
     frame_shape: tuple[int, int],
     dtype: np.dtype,
 ) -> bool:
-    """Whether each chunk of an array is one frame's raw bytes in a local
-    file: uncompressed, unsharded, one frame per chunk, little-endian."""
+    """Whether each chunk of an array is one frame's bytes in a local file:
+    unsharded, one frame per chunk, little-endian, and raw or compressed as
+    `frame_encoder` can."""
     return (
         local
-        and compression == "none"
+        and (compression == "none" or frame_encoder(compression) is not None)
         and not sharded
         and all(c == 1 for c in chunks[:-2])
         and tuple(chunks[-2:]) == tuple(frame_shape)
@@ -117,7 +124,8 @@ class _Barrier:
 
 
 class ChunkFiles:
-    """Writes frames, each to the chunk file `locate(unit)` names."""
+    """Writes frames, each to the chunk file `locate(unit)` names, compressed
+    by `encode` when given."""
 
     def __init__(
         self,
@@ -126,11 +134,13 @@ class ChunkFiles:
         locate: Callable[[Hashable], str],
         root: Path,
         explain: Callable[[BaseException], BaseException] = lambda e: e,
+        encode: FrameEncoder | None = None,
     ) -> None:
         self.pool = FramePool.within(POOL_BYTES, POOL_FRAMES, frame_shape, dtype)
         self.dtype = dtype
+        self.encode = encode
         #: frames are written with direct I/O (until the filesystem refuses it)
-        self.direct = direct_io_suits(self.pool.slot_bytes)
+        self.direct = encode is None and direct_io_suits(self.pool.slot_bytes)
         self.frame_shape = frame_shape
         self.error: BaseException | None = None
         self._locate = locate
@@ -140,13 +150,17 @@ class ChunkFiles:
         )
         # one queue per writer thread, frames dealt to them in turn:
         # (unit, slot, owned frame or None, release or None), barriers, None
-        threads = DIRECT_WRITER_THREADS if self.direct else WRITER_THREADS
+        if encode is not None:
+            threads = ENCODER_THREADS
+        else:
+            threads = DIRECT_WRITER_THREADS if self.direct else WRITER_THREADS
         self._queues: list[queue.SimpleQueue[Any]] = [
             queue.SimpleQueue() for _ in range(threads)
         ]
         self._next = 0  # the queue of the next frame
-        # queues frames are dealt to (`_queue`): direct writes, all at once
-        self._active = threads if self.direct else 1
+        # queues frames are dealt to (`_queue`): direct writes and frames to
+        # compress, all at once
+        self._active = 1 if threads == WRITER_THREADS and encode is None else threads
         self._spread_after = max(2, SPREAD_AFTER_BYTES // self.pool.slot_bytes)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # the flusher's count
@@ -271,11 +285,21 @@ class ChunkFiles:
     def _write(self, item: tuple[Any, int, np.ndarray | None, Any]) -> None:
         pool = self.pool
         unit, slot, owned, release = item
+        held = True  # the frame's buffer
         try:
             # also after a failure: frames queued before it was reported were
             # accepted by `write`, and a frame lost here would read as zeros
             data = pool.buffers[slot] if owned is None else owned
             path = self._locate(unit)
+            if self.encode is not None:
+                encoded = memoryview(self.encode(data))
+                held = False  # free for the next frame while this one is written
+                _release(pool, slot, release)
+                self._make_directories(os.path.dirname(path))
+                write_file(path, encoded)
+                with self._lock:
+                    self.flusher.add(encoded.nbytes, path)
+                return
             self._make_directories(os.path.dirname(path))
             if self.direct and aligned(data):
                 try:
@@ -290,9 +314,8 @@ class ChunkFiles:
             if self.error is None:
                 self.error = self._explain(e)
         finally:
-            if release is not None:
-                release()
-            pool.release(slot)
+            if held:
+                _release(pool, slot, release)
 
     def _make_directories(self, directory: str) -> None:
         """Make `directory` and the parents of it not known to exist, top down.
@@ -319,6 +342,15 @@ class ChunkFiles:
             known.update(dict.fromkeys(reversed(missing)))
             while len(known) > KNOWN_DIRECTORIES:  # the oldest: behind the writes
                 del known[next(iter(known))]
+
+
+def _release(pool: FramePool, slot: int, release: Callable[[], None] | None) -> None:
+    """Hand a frame's buffer back (and an owned frame to its owner)."""
+    try:
+        if release is not None:
+            release()
+    finally:
+        pool.release(slot)
 
 
 class DirectIORefused(Exception):
@@ -405,8 +437,9 @@ class ChunkFileWriter(DelegatingWriter):
         # each array's ``c`` directory: below it a frame's chunk key is its
         # indices (one index per chunk), then 0/0 (one chunk per frame)
         self._bases = [grid.chunk_prefixes(p, ())[0] for p in range(len(grid.paths))]
+        encode = None if grid.compression == "none" else frame_encoder(grid.compression)
         self.files = ChunkFiles(
-            grid.frame_shape, grid.dtype, self._locate, grid.root, explain
+            grid.frame_shape, grid.dtype, self._locate, grid.root, explain, encode
         )
         super().__init__(inner, grid, explain, self.files)
 

@@ -42,6 +42,7 @@ from ome_writers._io._threads import WriterPool
 from ome_writers.backends.zarr._array_writer import (
     ARRAY_METADATA_FILE,
     BLOSC,
+    ZSTD_LEVEL,
     ArrayWriter,
     ZarrLibrary,
 )
@@ -128,7 +129,7 @@ class ZarrPythonWriter(ArrayWriter):
             cname, clevel = BLOSC[compression]
             return [BloscCodec(cname=cname, clevel=clevel, shuffle="shuffle")]  # type: ignore[arg-type]
         if compression == "zstd":
-            return [ZstdCodec(level=3)]
+            return [ZstdCodec(level=ZSTD_LEVEL)]
         return []
 
     def create(self, arrays: list[tuple[int, DatasetPath, list[int]]]) -> None:
@@ -272,7 +273,7 @@ def _v2_compressor(compression: str) -> Any:
             cname=cname, clevel=clevel, shuffle=numcodecs.Blosc.SHUFFLE
         )
     if compression == "zstd":
-        return numcodecs.Zstd(level=3)
+        return numcodecs.Zstd(level=ZSTD_LEVEL)
     return None
 
 
