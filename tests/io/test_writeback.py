@@ -159,6 +159,82 @@ def test_flusher_without_lag_writes_back_the_current_batch(
     assert started == ["file"]
 
 
+def test_a_committing_flusher_makes_each_file_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    synced: list[str] = []
+    done = threading.Event()
+    fdatasync = getattr(os, "fdatasync", os.fsync)
+
+    def recorded(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        fdatasync(fd)
+        done.set()
+
+    if not Path("/proc/self/fd").exists():
+        pytest.skip("names open files through /proc")
+    monkeypatch.setattr(
+        os, "fdatasync" if hasattr(os, "fdatasync") else "fsync", recorded
+    )
+    monkeypatch.setattr(
+        _flush, "start_writeback", lambda p: pytest.fail("started only")
+    )
+    written = tmp_path / "chunk"
+    written.write_bytes(b"x" * 10)
+    flusher = _flush.Flusher(
+        tmp_path, every_bytes=10, locate=lambda u: [u], lag=False, commit=True
+    )
+    flusher.add(10, str(tmp_path / "missing"))  # not there (yet): skipped
+    flusher.add(10, str(written))
+    assert done.wait(10)
+    flusher.close()
+    assert synced == [str(written)]
+
+
+@pytest.mark.parametrize(("compression", "committed"), [("zstd", True), (None, False)])
+def test_compressed_frame_chunks_are_made_durable_as_they_go(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    compression: str | None,
+    committed: bool,
+) -> None:
+    """Compressing leaves the disk idle between writes: each batch of chunk
+    files is committed on the write-back thread, not all at close."""
+    pytest.importorskip("numcodecs")
+    calls: dict[str, list[Path]] = {"commit": [], "start": []}
+    monkeypatch.setattr(
+        _flush, "commit_file", lambda p: calls["commit"].append(Path(p))
+    )
+    monkeypatch.setattr(
+        _flush, "start_writeback", lambda p: calls["start"].append(Path(p))
+    )
+    monkeypatch.setattr(_chunk_files, "WRITEBACK_EVERY_BYTES", 1)
+    out = tmp_path / "f.ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(out),
+        format="tensorstore",
+        dimensions=[
+            Dimension(name="t", count=8, chunk_size=1),
+            Dimension(name="y", count=64),
+            Dimension(name="x", count=64),
+        ],
+        dtype="uint16",
+        compression=compression,
+    )
+    rng = np.random.default_rng(0)
+    with create_stream(settings, checkpoint_seconds=None) as stream:
+        assert isinstance(stream._backend.arrays.writer, _chunk_files.ChunkFileWriter)
+        for _ in range(8):
+            stream.append(rng.integers(1, 9, (64, 64), dtype="uint16"))
+            time.sleep(0.02)  # give the write-back thread its turn
+    kind, other = ("commit", "start") if committed else ("start", "commit")
+    assert calls[kind], calls
+    assert not calls[other], calls
+    assert all(out in p.parents and p.is_file() for p in calls[kind])
+
+
 def test_batches_are_as_large_as_the_writes_in_flight_within_bounds() -> None:
     low, high = _flush.MIN_FLUSH_BYTES, _flush.FLUSH_EVERY_BYTES
     assert _flush.flush_every(1) == low

@@ -60,6 +60,20 @@ def start_writeback(path: str | Path) -> None:
         os.close(fd)
 
 
+def commit_file(path: str | Path) -> None:
+    """Write `path`'s cached data to the disk and wait until it is durable
+    (``fdatasync``; fsync where that is missing). A file that does not exist
+    (yet) is skipped."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        getattr(os, "fdatasync", os.fsync)(fd)
+    finally:
+        os.close(fd)
+
+
 _SYNC_FILE_RANGE_WRITE = 2
 
 

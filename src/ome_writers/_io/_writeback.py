@@ -12,7 +12,11 @@ turns the units of the batch before last into file paths and starts their
 write-back (`start_writeback`: asynchronous, per file). The lag of one batch
 lets writes still in flight on a library's threads land first (``lag=False``
 when `add` is called after the bytes reached the file); a file not yet there is
-left to the final sync. Without `locate`, the whole filesystem is
+left to the final sync. With ``commit=True`` each file is also waited for
+and made durable (``fdatasync``) on the thread, for writers that leave the
+disk idle between their writes: the final sync then has only the last batch
+left, instead of everything the disk (or a virtual disk's host) cached.
+Without `locate`, the whole filesystem is
 synced instead, which stalls other writers of the filesystem while it runs.
 """
 
@@ -22,7 +26,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ome_writers._io._durable import start_writeback, sync_filesystem
+from ome_writers._io._durable import commit_file, start_writeback, sync_filesystem
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterable
@@ -63,12 +67,14 @@ class Flusher:
         *,
         locate: Callable[[Any], Iterable[str | Path]] | None = None,
         lag: bool = True,
+        commit: bool = False,
     ) -> None:
         self.path = path
         self.every_bytes = every_bytes
         self.error: OSError | None = None
         self._locate = locate
         self._lag = lag
+        self._commit = commit
         self._units: deque[Hashable] = deque()
         self._unflushed = 0
         self._wake = threading.Event()
@@ -117,8 +123,9 @@ class Flusher:
         paths = dict.fromkeys(
             p for unit in dict.fromkeys(units) for p in self._locate(unit)
         )
+        write_back = commit_file if self._commit else start_writeback
         for path in paths:
-            start_writeback(path)
+            write_back(path)
 
     def close(self) -> None:
         """Stop the thread (the caller makes the final, blocking sync)."""

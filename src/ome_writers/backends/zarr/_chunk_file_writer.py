@@ -1,7 +1,9 @@
 """Frame-sized chunk files of a local Zarr array, written by threads of ours.
 
-An uncompressed, unsharded array whose chunks each hold exactly one frame
-keeps every frame as one file of its raw bytes (``c/<index...>/0/0``).
+An unsharded array whose chunks each hold exactly one frame keeps every frame
+as one file (``c/<index...>/0/0``) of its raw bytes, or of those compressed
+as the array's codec declares (`frame_encoder`; the writer threads then
+compress, one frame each, `ENCODER_THREADS` of them).
 Through tensorstore's file store each such chunk also costs a lock file, a
 temporary file and a rename on threads that compete with the acquisition
 thread for the cores (zarr-python's stores cost Python objects and an event
@@ -145,8 +147,14 @@ class ChunkFiles:
         self.error: BaseException | None = None
         self._locate = locate
         self._explain = explain
+        # compressed frames keep the cores busy and the disk mostly idle: their
+        # files are made durable as they go, not all at close
         self.flusher = Flusher(
-            root, WRITEBACK_EVERY_BYTES, locate=lambda path: (path,), lag=False
+            root,
+            WRITEBACK_EVERY_BYTES,
+            locate=lambda path: (path,),
+            lag=False,
+            commit=encode is not None,
         )
         # one queue per writer thread, frames dealt to them in turn:
         # (unit, slot, owned frame or None, release or None), barriers, None

@@ -1,12 +1,13 @@
 """Which local arrays have their files written by threads of ours.
 
-An uncompressed local array whose chunks are each one frame's raw bytes
-(`ChunkFileWriter`), or whose shards are such chunks (`ShardFileWriter`), is
-written by threads of ours whatever the backend: the bytes are the same
-whichever library would write them, and ours write them at the disk's rate
-(direct I/O, few syscalls, no per-chunk work in Python objects). The
-library's writer still makes, resizes, declares and reads the arrays, and
-writes every other layout (compressed, tiled, remote).
+A local array whose chunks are each one frame, raw or compressed as
+`frame_encoder` can (`ChunkFileWriter`), or whose shards are raw one-frame
+chunks (`ShardFileWriter`), is written by threads of ours whatever the
+backend: the bytes are the same whichever library would write them, and ours
+write them at the disk's rate (direct I/O, few syscalls, no per-chunk work in
+Python objects) and compress on every core. The library's writer still
+makes, resizes, declares and reads the arrays, and writes every other layout
+(compressed shards, tiled, remote).
 """
 
 from __future__ import annotations
