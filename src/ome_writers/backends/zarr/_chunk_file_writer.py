@@ -168,7 +168,7 @@ class ChunkFiles:
         self._next = 0  # the queue of the next frame
         # queues frames are dealt to (`_queue`): direct writes and frames to
         # compress, all at once
-        self._active = 1 if threads == WRITER_THREADS and encode is None else threads
+        self._active = threads if self.direct or encode is not None else 1
         self._spread_after = max(2, SPREAD_AFTER_BYTES // self.pool.slot_bytes)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # the flusher's count
