@@ -445,9 +445,13 @@ class ChunkFileWriter(DelegatingWriter):
         # each array's ``c`` directory: below it a frame's chunk key is its
         # indices (one index per chunk), then 0/0 (one chunk per frame)
         self._bases = [grid.chunk_prefixes(p, ())[0] for p in range(len(grid.paths))]
-        encode = None if grid.compression == "none" else frame_encoder(grid.compression)
         self.files = ChunkFiles(
-            grid.frame_shape, grid.dtype, self._locate, grid.root, explain, encode
+            grid.frame_shape,
+            grid.dtype,
+            self._locate,
+            grid.root,
+            explain,
+            frame_encoder(grid.compression),  # None: raw
         )
         super().__init__(inner, grid, explain, self.files)
 

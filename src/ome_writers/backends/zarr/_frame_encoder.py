@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 def frame_encoder(compression: str) -> FrameEncoder | None:
     """What encodes a frame's chunk (a C-contiguous little-endian array) for
-    `compression`; None when it cannot be encoded here (no such codec, or
-    numcodecs is not installed)."""
+    `compression`; None for ``"none"`` (raw) and when it cannot be encoded
+    here (no such codec, or numcodecs is not installed)."""
     try:
         from numcodecs import blosc, zstd
     except ImportError:
