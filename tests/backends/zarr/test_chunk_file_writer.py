@@ -18,6 +18,7 @@ from ome_writers.backends.zarr._chunk_file_writer import (
     ChunkFileWriter,
     frame_chunk_files,
 )
+from tests.backends.zarr.internals import blocked_writes
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -44,19 +45,6 @@ def _frame(value: int) -> np.ndarray:
     return np.arange(24, dtype=DTYPE).reshape(SHAPE) + value
 
 
-def _blocked_writes(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
-    """Every chunk write waits until the returned event is set."""
-    go = threading.Event()
-    write = _chunk_files._write_file
-
-    def slow(path: str, data: np.ndarray) -> None:
-        go.wait()
-        write(path, data)
-
-    monkeypatch.setattr(_chunk_files, "_write_file", slow)
-    return go
-
-
 def test_each_frame_becomes_its_chunk_file(tmp_path: Path) -> None:
     files = _writer(tmp_path)
     frame = np.empty(SHAPE, DTYPE)
@@ -74,7 +62,7 @@ def test_write_waits_while_every_buffer_is_in_flight(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_chunk_files, "POOL_FRAMES", 2)
-    go = _blocked_writes(monkeypatch)
+    go, _ = blocked_writes(monkeypatch)
     files = _writer(tmp_path)
     assert len(files.pool.buffers) == 2
     files.write(0, _frame(0))
@@ -129,15 +117,15 @@ def test_drain_waits_for_the_slowest_writer_thread(
 ) -> None:
     go = threading.Event()
     writers: set[str] = set()
-    write = _chunk_files._write_file
+    write = _chunk_files.write_file
 
-    def unit_1_waits(path: str, data: np.ndarray) -> None:
+    def unit_1_waits(path: str, *parts: memoryview) -> None:
         writers.add(threading.current_thread().name + str(threading.get_ident()))
         if path == str(_chunk(tmp_path, 1)):
             go.wait()
-        write(path, data)
+        write(path, *parts)
 
-    monkeypatch.setattr(_chunk_files, "_write_file", unit_1_waits)
+    monkeypatch.setattr(_chunk_files, "write_file", unit_1_waits)
     files = _writer(tmp_path, _spread_after=-1)  # every thread from the start
     assert len(files._threads) == _chunk_files.WRITER_THREADS == 2
     for unit in range(4):
@@ -160,7 +148,7 @@ def test_drain_waits_for_the_slowest_writer_thread(
 def test_owned_frames_are_released_once_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    go = _blocked_writes(monkeypatch)
+    go, _ = blocked_writes(monkeypatch)
     files = _writer(tmp_path)
     released: list[int] = []
     frames = [_frame(u) for u in range(3)]
@@ -198,7 +186,7 @@ def test_frames_queued_before_a_failure_still_land(
 ) -> None:
     """A writer thread that fails while later frames wait in its queue still
     writes them: their appends returned, so the dataset declares them."""
-    go = _blocked_writes(monkeypatch)
+    go, _ = blocked_writes(monkeypatch)
     files = _writer(tmp_path, _active=1)  # one thread: the queue keeps order
     count = files.flusher.add
     calls = [0]
@@ -327,13 +315,13 @@ def test_a_left_partial_chunk_is_ignored_by_readers_and_removed_by_repair(
 def _writers_by_unit(monkeypatch: pytest.MonkeyPatch) -> dict[int, int]:
     """Unit -> the identity of the thread that wrote its chunk file."""
     by_unit: dict[int, int] = {}
-    write = _chunk_files._write_file
+    write = _chunk_files.write_file
 
-    def record(path: str, data: np.ndarray) -> None:
+    def record(path: str, *parts: memoryview) -> None:
         by_unit[int(path.split("/c/")[1].split("/")[0])] = threading.get_ident()
-        write(path, data)
+        write(path, *parts)
 
-    monkeypatch.setattr(_chunk_files, "_write_file", record)
+    monkeypatch.setattr(_chunk_files, "write_file", record)
     return by_unit
 
 

@@ -19,6 +19,7 @@ from ome_writers.backends.zarr._chunk_file_writer import (
 )
 from ome_writers.backends.zarr._frame_encoder import frame_encoder
 from tests.backends.params import backend_params
+from tests.backends.zarr.internals import blocked_writes
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -184,22 +185,6 @@ def _files(root: Path, encode: Any = None) -> ChunkFiles:
     return files
 
 
-def _blocked_writes(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, list]:
-    """Every chunk file write waits for the returned event; the list holds
-    the paths of writes that began."""
-    go = threading.Event()
-    began: list[str] = []
-    write = _chunk_files.write_file
-
-    def blocked(path: str, *parts: memoryview) -> None:
-        began.append(path)
-        go.wait()
-        write(path, *parts)
-
-    monkeypatch.setattr(_chunk_files, "write_file", blocked)
-    return go, began
-
-
 def test_a_frames_buffer_is_free_once_encoded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -207,7 +192,7 @@ def test_a_frames_buffer_is_free_once_encoded(
     disk: a slow write holds back only the encoded bytes."""
     monkeypatch.setattr(_chunk_files, "POOL_FRAMES", 2)
     monkeypatch.setattr(_chunk_files, "ENCODER_THREADS", 2)
-    go, began = _blocked_writes(monkeypatch)
+    go, began = blocked_writes(monkeypatch)
     files = _files(tmp_path)
     assert len(files.pool.buffers) == 2 and len(files._threads) == 2
     frames = _frames(4)
@@ -235,7 +220,7 @@ def test_a_frames_buffer_is_free_once_encoded(
 def test_owned_frames_are_released_once_encoded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    go, began = _blocked_writes(monkeypatch)
+    go, began = blocked_writes(monkeypatch)
     monkeypatch.setattr(_chunk_files, "ENCODER_THREADS", 2)
     files = _files(tmp_path)
     released: list[int] = []

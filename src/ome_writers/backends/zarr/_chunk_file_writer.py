@@ -315,7 +315,7 @@ class ChunkFiles:
                     return  # nothing in the page cache to write back
                 except DirectIORefused:
                     self.direct = False  # this filesystem: buffered from now on
-            _write_file(path, data)
+            write_file(path, np.ascontiguousarray(data).data.cast("B"))
             with self._lock:
                 self.flusher.add(data.nbytes, path)
         except BaseException as e:
@@ -391,7 +391,7 @@ def _write_partial(path: str, flags: int, write: Callable[[int], None]) -> None:
 
 
 def write_file_direct(path: str, data: np.ndarray, tail: bytes = b"") -> None:
-    """`_write_file` with direct I/O (`data` is `aligned`), then `tail`
+    """`write_file` of `data` with direct I/O (`data` is `aligned`), then `tail`
     (any size) buffered; raises `DirectIORefused` when the filesystem does
     not take direct I/O."""
 
@@ -424,11 +424,6 @@ def write_file(path: str, *parts: memoryview) -> None:
                 done += os.write(fd, part[done:])
 
     _write_partial(path, _FLAGS, write)
-
-
-def _write_file(path: str, data: np.ndarray) -> None:
-    """`data`'s bytes into `path` (`write_file`)."""
-    write_file(path, np.ascontiguousarray(data).data.cast("B"))
 
 
 class ChunkFileWriter(DelegatingWriter):
