@@ -119,7 +119,7 @@ class TiffPages:
             frame_bytes, TIFF_DIRECT_MIN_BYTES
         )
         # smaller ones (of a single file): in runs of pages (`PageRun`)
-        self.page_runs = (
+        self._runs_suit = (
             self.stampable and not self.direct and direct_io_suits(frame_bytes)
         )
         self.runs = RunWriter(self.strips, self._strip_written, self._record_run)
@@ -134,6 +134,12 @@ class TiffPages:
         self.broken.clear()
         # level -> file -> ifd -> (data offset, byte count) of its single strip
         self.level_offsets = _strips(len(files.paths), self.level_count)
+
+    @property
+    def page_runs(self) -> bool:
+        """Whether pages are written in runs: their frames suit it and the
+        filesystem has not refused a direct write."""
+        return self._runs_suit and not self.runs.refused
 
     @property
     def level_count(self) -> int:
@@ -187,7 +193,8 @@ class TiffPages:
             except OSError as e:
                 if not refused(e):
                     raise
-                self.direct = self.page_runs = False
+                self.direct = False
+                self.runs.refused = True
                 return None
             self.direct_fds[f] = fd
         return fd
@@ -256,7 +263,6 @@ class TiffPages:
         if stamp is not None and linker is not None and previous is not None:
             if (
                 self.page_runs
-                and not self.runs.refused
                 and len(files.paths) == 1
                 and (fd := self._direct_fd(f)) is not None
             ):
