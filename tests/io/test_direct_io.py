@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import os
 import threading
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,8 @@ import tifffile
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers._io import _direct
+from ome_writers.backends.tiff import _page_runs
+from ome_writers.backends.tiff._direct_strips import FILE_STRIPS_IN_FLIGHT
 from ome_writers.backends.zarr import _chunk_file_writer as _chunk_files
 from ome_writers.backends.zarr._chunk_file_writer import ChunkFiles
 
@@ -256,6 +259,37 @@ def test_tiff_run_that_fails_or_is_refused(
     assert 2 + first_run - 1 <= len(pages) < len(frames)
     for t, page in enumerate(pages):
         np.testing.assert_array_equal(page, frames[t])
+
+
+@pytest.mark.parametrize("slow", [False, True])
+def test_tiff_runs_go_buffered_after_slow_direct_writes(
+    slow: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first runs' direct writes are timed: when their median rate is
+    below `SLOW_DIRECT_GBPS`, the file's later pages are written buffered
+    (a device the page cache's write-back serves better), else every run
+    stays direct. The file reads back the same either way."""
+    _skip_without_direct_io(tmp_path)
+    monkeypatch.setattr(_page_runs, "TIMED_RUNS", 2)
+    # no device is faster than infinity, every one faster than nothing
+    monkeypatch.setattr(_page_runs, "SLOW_DIRECT_GBPS", math.inf if slow else 0.0)
+    writes = _spy_direct_writes(monkeypatch)
+    path = tmp_path / "s.ome.tiff"
+    frames = _frames(64, RUN_SHAPE)  # about 8 runs
+    _tiff(path, frames)
+    with tifffile.TiffFile(path) as tif:
+        np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
+        strips = [page.dataoffsets[0] for page in tif.pages]
+    runs = [(o, n) for o, n, _ in writes if n >= 3 * frames[0].nbytes]
+    in_runs = [s for s in strips[2:] if any(o <= s < o + n for o, n in runs)]
+    if not slow:
+        assert len(runs) >= 7
+        assert len(in_runs) == len(strips) - 2
+        return
+    # the two timed, and those laid out before the second was finished
+    assert 2 <= len(runs) <= 2 + FILE_STRIPS_IN_FLIGHT
+    assert len(in_runs) < len(strips) - 2 - 16  # the later pages: buffered
+    assert strips[-1] > max(o + n for o, n in runs)
 
 
 def _positions_tiff(

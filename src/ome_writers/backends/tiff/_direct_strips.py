@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,16 @@ class Strip:
     """One strip to write: `data` at `offset` of `fd` (opened for direct
     I/O); `fallback` (the same file, buffered) when the write is refused."""
 
-    __slots__ = ("data", "done", "error", "fallback", "fd", "offset", "refused")
+    __slots__ = (
+        "data",
+        "done",
+        "error",
+        "fallback",
+        "fd",
+        "offset",
+        "refused",
+        "seconds",
+    )
 
     def __init__(self, fd: int, fallback: int, data: np.ndarray, offset: int) -> None:
         self.fd = fd
@@ -49,10 +59,13 @@ class Strip:
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.refused = False  # written buffered: the filesystem refused it
+        self.seconds = 0.0  # the direct write took
 
     def write(self) -> None:
         try:
+            start = time.perf_counter()
             pwrite_all(self.fd, self.data, self.offset)
+            self.seconds = time.perf_counter() - start
         except OSError as error:
             if not refused(error):
                 raise

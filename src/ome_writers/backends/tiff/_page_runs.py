@@ -11,11 +11,19 @@ block of a few MiB and has it written with one direct write; the pages of the
 run are linked to one another inside the block, and the run is linked into
 the file's chain once the whole block is on the disk, so the chain only ever
 reaches complete pages.
+
+Those writes go one at a time, so they pay only where the device takes a
+direct write fast. Where it does not (a hard disk, a SATA SSD, a virtual disk
+whose host holds writes until a flush), the disk and not the copy limits, and
+the page cache's write-back, which keeps many writes in flight, gets more out
+of it: the first runs' writes are timed, and when they were slow, the file's
+later pages are written buffered.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,6 +49,11 @@ RUN_BLOCKS = 3
 #: the most bytes kept of a run's last page, up to its strip (a stamped IFD
 #: is at most 64 KiB, `PageStamp.read`)
 TAIL_BYTES = 72 * 1024
+#: runs whose direct writes are timed (the first 32 MiB) ...
+TIMED_RUNS = 8
+#: ... and the median rate (GB/s) below which later pages go buffered: above
+#: it a device keeps up with pages of 256 KiB at thousands a second
+SLOW_DIRECT_GBPS = 0.6
 
 
 @dataclass(frozen=True)
@@ -211,7 +224,8 @@ class RunWriter:
     each run; once a run is on the disk, it is linked into the file and
     `record(file, pages)` counts its pages. `strip_written(file, strip)`
     says whether a written run is still wanted (not after a failed one) and
-    raises a failed run's error."""
+    raises a failed run's error. `buffered` turns true when pages are to be
+    written through the page cache from then on."""
 
     def __init__(
         self,
@@ -224,7 +238,9 @@ class RunWriter:
         self._record = record
         self.run: PageRun | None = None
         self.target: RunTarget | None = None  # of the run laid out
-        self.refused = False  # the filesystem refused a direct write
+        # the filesystem refused a direct write, or the first were slow
+        self.buffered = False
+        self._rates: list[float] = []  # of the timed runs' writes, GB/s
 
     def add(
         self,
@@ -277,7 +293,9 @@ class RunWriter:
                 if not self._strip_written(f, strip):
                     return
                 if strip.refused:  # buffered from now on
-                    self.refused = True
+                    self.buffered = True
+                elif strip.seconds:
+                    self._timed(fill, strip.seconds)
                 self._link(target, link_from, pages[0].ifd_offset)
                 self._record(f, pages)
                 run.written(block, offset, pages)
@@ -289,11 +307,21 @@ class RunWriter:
         strip = Strip(target.direct_fd, target.linker.fd, block[:fill], offset)
         self.strips.submit(strip, finish, f)
 
+    def _timed(self, nbytes: int, seconds: float) -> None:
+        """Note a run's direct write; after `TIMED_RUNS`, go buffered when
+        their median rate is below `SLOW_DIRECT_GBPS`."""
+        rates = self._rates
+        if self.buffered or len(rates) >= TIMED_RUNS:
+            return
+        rates.append(nbytes / seconds / 1e9)
+        if len(rates) == TIMED_RUNS and statistics.median(rates) < SLOW_DIRECT_GBPS:
+            self.buffered = True
+
     def _link(self, target: RunTarget, previous: int, ifd_offset: int) -> None:
         """Point the next-IFD field at `previous` at a run's first page."""
         assert self.run is not None
         tail = self.run.linked_tail(previous, ifd_offset)
-        if tail is not None and not self.refused:
+        if tail is not None and not self.buffered:
             # the page before is the last run's, no longer in the page cache:
             # its IFD rewritten whole, rather than read back for 8 bytes
             try:
@@ -302,5 +330,5 @@ class RunWriter:
             except OSError as error:
                 if not refused(error):
                     raise
-                self.refused = True
+                self.buffered = True
         target.linker.link_to(target.writer, previous, ifd_offset)

@@ -138,8 +138,8 @@ class TiffPages:
     @property
     def page_runs(self) -> bool:
         """Whether pages are written in runs: their frames suit it and the
-        filesystem has not refused a direct write."""
-        return self._runs_suit and not self.runs.refused
+        runs have not gone buffered (`RunWriter.buffered`)."""
+        return self._runs_suit and not self.runs.buffered
 
     @property
     def level_count(self) -> int:
@@ -194,7 +194,7 @@ class TiffPages:
                 if not refused(e):
                     raise
                 self.direct = False
-                self.runs.refused = True
+                self.runs.buffered = True
                 return None
             self.direct_fds[f] = fd
         return fd
