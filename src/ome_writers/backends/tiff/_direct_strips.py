@@ -59,7 +59,7 @@ class Strip:
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.refused = False  # written buffered: the filesystem refused it
-        self.seconds = 0.0  # the direct write took
+        self.seconds = 0.0  # how long the direct write took
 
     def write(self) -> None:
         try:
