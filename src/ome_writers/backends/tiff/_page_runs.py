@@ -49,7 +49,7 @@ RUN_BLOCKS = 3
 #: the most bytes kept of a run's last page, up to its strip (a stamped IFD
 #: is at most 64 KiB, `PageStamp.read`)
 TAIL_BYTES = 72 * 1024
-#: runs whose direct writes are timed (the first 32 MiB) ...
+#: runs whose direct writes are timed before the choice of the file's later pages ...
 TIMED_RUNS = 8
 #: ... and the median rate (GB/s) below which later pages go buffered: above
 #: it a device keeps up with pages of 256 KiB at thousands a second
