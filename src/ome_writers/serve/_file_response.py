@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import stat
+from email.utils import formatdate
 from typing import IO, TYPE_CHECKING
 
 from aiohttp import hdrs, web
@@ -17,8 +18,8 @@ if TYPE_CHECKING:
 
 _JSON_NAMES = {"zarr.json", ".zattrs", ".zgroup", ".zarray", ".zmetadata"}
 _CHUNK = 1 << 20
-# bodies up to this size are read and written at once: cheaper than a
-# sendfile, which costs the event loop several steps per call
+# bodies up to this size are read at once and sent with their headers in one
+# write: cheaper than a sendfile, which costs the event loop several steps
 _SMALL = 1 << 16
 # "bytes=-0" asks for no bytes (unsatisfiable); aiohttp reads it as "bytes=0-"
 _EMPTY_SUFFIX = re.compile(r"bytes=-0+", re.ASCII | re.IGNORECASE)
@@ -105,12 +106,6 @@ async def _send(
     budget: SendBudget | None,
 ) -> None:
     """Send `count` bytes of `f` from `start`, piece by piece within `budget`."""
-    if count <= _SMALL:
-        if budget is not None:
-            await budget.take(count)
-        # a page-cache read of this size takes microseconds: no thread hop
-        await response.write(os.pread(f.fileno(), count, start))
-        return
     loop = asyncio.get_running_loop()
     offset, end = start, start + count
     use_sendfile = True
@@ -162,31 +157,33 @@ async def file_response(
         etag = f"{st.st_mtime_ns:x}-{size:x}"
         headers[hdrs.ACCEPT_RANGES] = "bytes"
         headers[hdrs.CACHE_CONTROL] = "no-cache"
-        response = web.StreamResponse(headers=headers)
-        response.etag = etag
-        response.last_modified = st.st_mtime
+        headers[hdrs.ETAG] = f'"{etag}"'
+        headers[hdrs.LAST_MODIFIED] = formatdate(st.st_mtime, usegmt=True)
         if _not_modified(request, etag):
-            response.set_status(304)
-            await response.prepare(request)
-            return response
-        start, count = 0, size
+            return web.Response(status=304, headers=headers)
+        status, start, count = 200, 0, size
         if hdrs.RANGE in request.headers and _range_applies(request, etag, st.st_mtime):
             byte_range = _byte_range(request, size)
             if byte_range is None:
-                response.set_status(416)
-                response.headers[hdrs.CONTENT_RANGE] = f"bytes */{size}"
-                response.content_length = 0
-                await response.prepare(request)
-                return response
-            start, count = byte_range
-            response.set_status(206)
-            response.headers[hdrs.CONTENT_RANGE] = (
-                f"bytes {start}-{start + count - 1}/{size}"
-            )
-        response.content_type = content_type(name)
+                headers[hdrs.CONTENT_RANGE] = f"bytes */{size}"
+                return web.Response(status=416, headers=headers)
+            status, (start, count) = 206, byte_range
+            headers[hdrs.CONTENT_RANGE] = f"bytes {start}-{start + count - 1}/{size}"
+        headers[hdrs.CONTENT_TYPE] = content_type(name)
+        sends = request.method != hdrs.METH_HEAD and count > 0
+        if count <= _SMALL:
+            body = b""
+            if sends:
+                if budget is not None:
+                    await budget.take(count)
+                # a page-cache read of this size takes microseconds: no thread hop
+                body = os.pread(f.fileno(), count, start)
+            headers[hdrs.CONTENT_LENGTH] = str(count)  # also for HEAD
+            return web.Response(status=status, body=body, headers=headers)
+        response = web.StreamResponse(status=status, headers=headers)
         response.content_length = count
         await response.prepare(request)
-        if request.method != hdrs.METH_HEAD and count:
+        if sends:
             await _send(request, response, f, start, count, budget)
         await response.write_eof()
         return response
