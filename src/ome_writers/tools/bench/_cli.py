@@ -48,8 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--compare",
         metavar="PYTHON",
-        help="interpreter with another ome-writers; 'self' runs this code "
-        "again (how far identical code moves on this machine)",
+        help="interpreter with another ome-writers, run without PYTHONPATH "
+        "(to compare a source tree, pass a script that sets it and runs "
+        "python); 'self' runs this code again (how far identical code moves "
+        "on this machine)",
     )
     parser.add_argument("--no-raw", action="store_true", help="skip raw baselines")
     parser.add_argument(
