@@ -130,6 +130,14 @@ def test_if_range_with_another_version_sends_the_whole_file(
     assert reply.body == full.body
 
 
+def test_if_range_with_the_last_modified_date_sends_the_range(
+    zarr_server: ServedDataset,
+) -> None:
+    date = raw_request(zarr_server.port, "/zarr.json").headers["last-modified"]
+    same = {"Range": "bytes=0-3", "If-Range": date}
+    assert raw_request(zarr_server.port, "/zarr.json", headers=same).status == 206
+
+
 def test_an_unchanged_document_is_not_sent_again(zarr_server: ServedDataset) -> None:
     etag = raw_request(zarr_server.port, "/zarr.json").headers["etag"]
     reply = raw_request(zarr_server.port, "/zarr.json", headers={"If-None-Match": etag})

@@ -6,10 +6,11 @@ import asyncio
 import os
 import re
 import stat
-from email.utils import formatdate
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from aiohttp import hdrs, web
+
+_Response = TypeVar("_Response", bound=web.StreamResponse)
 
 if TYPE_CHECKING:
     from multidict import CIMultiDict
@@ -130,6 +131,14 @@ async def _send(
         offset += len(chunk)
 
 
+def _validated(response: _Response, etag: str, st: os.stat_result) -> _Response:
+    """`response` with the file's ETag and Last-Modified (aiohttp rounds the
+    time up, so that an ``If-Range`` date from it matches `_range_applies`)."""
+    response.etag = etag
+    response.last_modified = st.st_mtime
+    return response
+
+
 async def file_response(
     request: web.Request,
     path: str,
@@ -157,16 +166,14 @@ async def file_response(
         etag = f"{st.st_mtime_ns:x}-{size:x}"
         headers[hdrs.ACCEPT_RANGES] = "bytes"
         headers[hdrs.CACHE_CONTROL] = "no-cache"
-        headers[hdrs.ETAG] = f'"{etag}"'
-        headers[hdrs.LAST_MODIFIED] = formatdate(st.st_mtime, usegmt=True)
         if _not_modified(request, etag):
-            return web.Response(status=304, headers=headers)
+            return _validated(web.Response(status=304, headers=headers), etag, st)
         status, start, count = 200, 0, size
         if hdrs.RANGE in request.headers and _range_applies(request, etag, st.st_mtime):
             byte_range = _byte_range(request, size)
             if byte_range is None:
                 headers[hdrs.CONTENT_RANGE] = f"bytes */{size}"
-                return web.Response(status=416, headers=headers)
+                return _validated(web.Response(status=416, headers=headers), etag, st)
             status, (start, count) = 206, byte_range
             headers[hdrs.CONTENT_RANGE] = f"bytes {start}-{start + count - 1}/{size}"
         headers[hdrs.CONTENT_TYPE] = content_type(name)
@@ -179,8 +186,11 @@ async def file_response(
                 # a page-cache read of this size takes microseconds: no thread hop
                 body = os.pread(f.fileno(), count, start)
             headers[hdrs.CONTENT_LENGTH] = str(count)  # also for HEAD
-            return web.Response(status=status, body=body, headers=headers)
-        response = web.StreamResponse(status=status, headers=headers)
+            reply = web.Response(status=status, body=body, headers=headers)
+            return _validated(reply, etag, st)
+        response = _validated(
+            web.StreamResponse(status=status, headers=headers), etag, st
+        )
         response.content_length = count
         await response.prepare(request)
         if sends:
