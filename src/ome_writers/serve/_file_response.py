@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import re
 import stat
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import hdrs, web
 
@@ -20,8 +21,13 @@ if TYPE_CHECKING:
 _JSON_NAMES = {"zarr.json", ".zattrs", ".zgroup", ".zarray", ".zmetadata"}
 _CHUNK = 1 << 20
 # bodies up to this size are read at once and sent with their headers in one
-# write: cheaper than a sendfile, which costs the event loop several steps
+# write
 _SMALL = 1 << 16
+# a read that takes only what the page cache holds (Linux); elsewhere every
+# read happens on the event loop
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None
+# what a file system without such reads answers: its reads go to a thread
+_NOWAIT_UNSUPPORTED = {errno.EOPNOTSUPP, errno.EINVAL}
 # "bytes=-0" asks for no bytes (unsatisfiable); aiohttp reads it as "bytes=0-"
 _EMPTY_SUFFIX = re.compile(r"bytes=-0+", re.ASCII | re.IGNORECASE)
 # O_NONBLOCK: opening a FIFO placed in the root must not wait for a writer
@@ -45,19 +51,14 @@ def content_type(name: str) -> str:
     return "application/octet-stream"
 
 
-def _open_regular(path: str) -> tuple[IO[bytes], os.stat_result] | None:
-    """The open file and its status, None when it is not a regular file."""
+def _open_regular(path: str) -> tuple[int, os.stat_result] | None:
+    """The open descriptor and its status, None when it is not a regular file."""
     fd = os.open(path, _OPEN_FLAGS)
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         return None
-    return os.fdopen(fd, "rb", buffering=0), st
-
-
-def _read_at(f: IO[bytes], offset: int, size: int) -> bytes:
-    f.seek(offset)
-    return f.read(size)
+    return fd, st
 
 
 def _not_modified(request: web.Request, etag: str) -> bool:
@@ -98,37 +99,62 @@ def _byte_range(request: web.Request, size: int) -> tuple[int, int] | None:
     return start, stop - start
 
 
+def _read_and_close(fd: int, count: int, start: int) -> bytes:
+    try:
+        return os.pread(fd, count, start)
+    finally:
+        os.close(fd)
+
+
+async def _read(fd: int, start: int, count: int) -> bytes | bytearray:
+    """`count` bytes of `fd` from `start` (fewer at its end).
+
+    Bytes the page cache holds are read on the event loop, which takes
+    microseconds; the rest in a thread. Chunks written with direct I/O are
+    not cached, and a read of them from a disk the writer keeps busy would
+    otherwise hold every other client's reply meanwhile.
+    """
+    if _NOWAIT is None:
+        return os.pread(fd, count, start)
+    buffer = bytearray(count)
+    try:
+        done = os.preadv(fd, [buffer], start, _NOWAIT)
+    except (BlockingIOError, InterruptedError):
+        done = 0  # none of it cached
+    except OSError as e:
+        if e.errno not in _NOWAIT_UNSUPPORTED:
+            raise
+        done = 0
+    if done == count:
+        return buffer
+    # the thread reads through a descriptor of its own, which stays open
+    # should this reply end first
+    loop = asyncio.get_running_loop()
+    own = os.dup(fd)
+    rest = await loop.run_in_executor(
+        None, _read_and_close, own, count - done, start + done
+    )
+    return buffer[:done] + rest
+
+
 async def _send(
-    request: web.Request,
     response: web.StreamResponse,
-    f: IO[bytes],
+    fd: int,
     start: int,
     count: int,
     budget: SendBudget | None,
 ) -> None:
-    """Send `count` bytes of `f` from `start`, piece by piece within `budget`."""
-    loop = asyncio.get_running_loop()
+    """Send `count` bytes of `fd` from `start`, piece by piece within `budget`."""
     offset, end = start, start + count
-    use_sendfile = True
     while offset < end:
         size = min(_CHUNK, end - offset)
         if budget is not None:
             await budget.take(size)
-        if use_sendfile:
-            transport = request.transport
-            if transport is None:
-                raise ConnectionResetError("connection lost")
-            try:
-                await loop.sendfile(transport, f, offset, size)
-                offset += size
-                continue
-            except NotImplementedError:
-                use_sendfile = False
-        chunk = await loop.run_in_executor(None, _read_at, f, offset, size)
-        if not chunk:
+        piece = await _read(fd, offset, size)
+        if not piece:
             break
-        await response.write(chunk)
-        offset += len(chunk)
+        await response.write(piece)
+        offset += len(piece)
 
 
 def _validated(response: _Response, etag: str, st: os.stat_result) -> _Response:
@@ -160,7 +186,7 @@ async def file_response(
         opened = None
     if opened is None:
         raise web.HTTPNotFound()
-    f, st = opened
+    fd, st = opened
     try:
         size = st.st_size
         etag = f"{st.st_mtime_ns:x}-{size:x}"
@@ -179,12 +205,11 @@ async def file_response(
         headers[hdrs.CONTENT_TYPE] = content_type(name)
         sends = request.method != hdrs.METH_HEAD and count > 0
         if count <= _SMALL:
-            body = b""
+            body: bytes | bytearray = b""
             if sends:
                 if budget is not None:
                     await budget.take(count)
-                # a page-cache read of this size takes microseconds: no thread hop
-                body = os.pread(f.fileno(), count, start)
+                body = await _read(fd, start, count)
             headers[hdrs.CONTENT_LENGTH] = str(count)  # also for HEAD
             reply = web.Response(status=status, body=body, headers=headers)
             return _validated(reply, etag, st)
@@ -194,8 +219,8 @@ async def file_response(
         response.content_length = count
         await response.prepare(request)
         if sends:
-            await _send(request, response, f, start, count, budget)
+            await _send(response, fd, start, count, budget)
         await response.write_eof()
         return response
     finally:
-        f.close()
+        os.close(fd)
