@@ -40,10 +40,22 @@ def _evicted(path: Path) -> None:
     try:
         os.fsync(fd)
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        with pytest.raises(BlockingIOError):  # the premise: nothing cached
-            os.preadv(fd, [bytearray(4096)], 0, os.RWF_NOWAIT)
     finally:
         os.close(fd)
+
+
+def _uncached(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads of `path` find nothing in the page cache, as after a direct write
+    (the kernel may read ahead what `_evicted` dropped at any time)."""
+    inode = path.stat().st_ino
+    preadv = os.preadv
+
+    def missing(fd: int, buffers: list[bytearray], start: int, flags: int) -> int:
+        if flags & os.RWF_NOWAIT and os.fstat(fd).st_ino == inode:
+            raise BlockingIOError
+        return preadv(fd, buffers, start, flags)
+
+    monkeypatch.setattr(_file_response.os, "preadv", missing)
 
 
 def _counting_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -86,7 +98,10 @@ def test_uncached_bytes_are_read_in_a_thread(
     _evicted(tmp_path / "c")
     threads = _counting_threads(monkeypatch)
     assert _read(tmp_path / "c", 1000, 50_000) == data[1000:51_000]
-    assert threads == [50_000]
+    # what missed the cache was read in a thread (the kernel may have read
+    # ahead part of it meanwhile)
+    assert len(threads) == 1
+    assert 0 < threads[0] <= 50_000
 
 
 @pytest.mark.parametrize("cached", [0, 1, 4095, 4096, 30_000])
@@ -171,7 +186,7 @@ def test_an_uncached_read_does_not_hold_other_replies(
 ) -> None:
     (tmp_path / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')
     data = _written(tmp_path / "chunk", size)
-    _evicted(tmp_path / "chunk")
+    _uncached(tmp_path / "chunk", monkeypatch)
     release, started = _held(monkeypatch)
     expected = data[100:] if byte_range == "bytes=100-" else data
     if byte_range == "bytes=-1000":
