@@ -214,3 +214,16 @@ def test_an_uncached_read_does_not_hold_other_replies(
             assert body == expected
 
     asyncio.run(scenario())
+
+
+def test_where_no_read_skips_the_disk_reads_are_on_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as on a system without RWF_NOWAIT, and without pread (Windows)
+    monkeypatch.setattr(_file_response, "_NOWAIT", None)
+    monkeypatch.setattr(_file_response, "_pread", _file_response._seek_and_read)
+    data = _written(tmp_path / "c", 100_000)
+    threads = _counting_threads(monkeypatch)
+    assert _read(tmp_path / "c", 70_000, 50_000) == data[70_000:]
+    assert _read(tmp_path / "c", 10, 20) == data[10:30]
+    assert threads == []

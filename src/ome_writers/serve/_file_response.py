@@ -99,6 +99,15 @@ def _byte_range(request: web.Request, size: int) -> tuple[int, int] | None:
     return start, stop - start
 
 
+def _seek_and_read(fd: int, count: int, start: int) -> bytes:
+    # the descriptor is this reply's own, so moving its offset is safe
+    os.lseek(fd, start, os.SEEK_SET)
+    return os.read(fd, count)
+
+
+_pread = getattr(os, "pread", _seek_and_read)
+
+
 def _read_and_close(fd: int, count: int, start: int) -> bytes:
     try:
         return os.pread(fd, count, start)
@@ -115,7 +124,7 @@ async def _read(fd: int, start: int, count: int) -> bytes | bytearray:
     otherwise hold every other client's reply meanwhile.
     """
     if _NOWAIT is None:
-        return os.pread(fd, count, start)
+        return _pread(fd, count, start)
     buffer = bytearray(count)
     try:
         done = os.preadv(fd, [buffer], start, _NOWAIT)
