@@ -37,9 +37,10 @@ acquire-zarr's OpenMP runtime is loaded with the passive wait policy
 frames.
 
 Small frames are handed over in batches (`BATCH_BYTES`): each `append` costs
-acquire-zarr a fixed hand-off (a frame of 16 x 16 pixels took it as long as
-one of 256 x 256), and a batch waits no longer than the next loss-window
-visit, which can declare no more than complete shards anyway.
+acquire-zarr a hand-off of about a tenth of a millisecond even for a frame of
+16 x 16 pixels, which takes a microsecond to copy. A batch waits no longer
+than the next loss-window visit, which can declare no more than complete
+shards anyway.
 """
 
 from __future__ import annotations
