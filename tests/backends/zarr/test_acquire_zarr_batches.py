@@ -15,7 +15,7 @@ import pytest
 import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
-from ome_writers.backends.zarr import _acquire_zarr
+from ome_writers.backends.zarr import _acquire_zarr_batches
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -70,9 +70,9 @@ def test_every_frame_lands_in_its_place_from_batches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # batches of 5 frames (16 x 16 uint16 frames are 512 bytes)
-    monkeypatch.setattr(_acquire_zarr, "BATCH_BYTES", 5 * 512)
+    monkeypatch.setattr(_acquire_zarr_batches, "BATCH_BYTES", 5 * 512)
     stream = create_stream(_settings(tmp_path, 3, loss_window=None))
-    assert stream._backend._batch_frames == 5
+    assert stream._backend._batches.frames == 5
     recording = _Recording(stream._backend._stream)
     stream._backend._stream = recording
     for t in range(23):  # 4 full batches per array, and 3 frames at close
@@ -89,7 +89,7 @@ def test_every_frame_lands_in_its_place_from_batches(
 
 def test_a_checkpoint_hands_the_batch_over(tmp_path: Path) -> None:
     stream = create_stream(_settings(tmp_path, 1, loss_window=None))
-    assert stream._backend._batch_frames > 20  # all of them wait in the batch
+    assert stream._backend._batches.frames > 20  # all of them wait in the batch
     for t in range(20):
         stream.append(_frame(0, t))
     stream.checkpoint()
@@ -124,11 +124,11 @@ def test_a_loss_window_visit_hands_the_batch_over(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("positions", "shape", "frames"),
     [
-        (1, (16, 16), _acquire_zarr.BATCH_BYTES // 512),
+        (1, (16, 16), _acquire_zarr_batches.BATCH_BYTES // 512),
         (1, (256, 256), 2),  # two frames of 128 KiB still fit
         (1, (512, 512), 0),  # one 512 KiB frame: appended alone
         # many arrays share the bound on what batches hold
-        (100, (64, 64), _acquire_zarr.BATCH_BYTES_TOTAL // 100 // 8192),
+        (100, (64, 64), _acquire_zarr_batches.BATCH_BYTES_TOTAL // 100 // 8192),
         (150, (256, 256), 0),
     ],
 )
@@ -149,8 +149,8 @@ def test_batches_hold_a_bounded_number_of_bytes(
     stream = create_stream(settings)
     try:
         backend = stream._backend
-        assert backend._batch_frames == frames
+        assert backend._batches.frames == frames
         per_frame = shape[0] * shape[1] * 2
-        assert frames * per_frame * positions <= _acquire_zarr.BATCH_BYTES_TOTAL
+        assert frames * per_frame * positions <= _acquire_zarr_batches.BATCH_BYTES_TOTAL
     finally:
         stream.close()

@@ -36,11 +36,9 @@ acquire-zarr's OpenMP runtime is loaded with the passive wait policy
 (`passive_openmp`), so that its idle threads sleep rather than spin between
 frames.
 
-Small frames are handed over in batches (`BATCH_BYTES`): each `append` costs
-acquire-zarr a hand-off of about a tenth of a millisecond even for a frame of
-16 x 16 pixels, which takes a microsecond to copy. A batch waits no longer
-than the next loss-window visit, which can declare no more than complete
-shards anyway.
+Small frames are handed over in batches (`_acquire_zarr_batches`). A batch
+waits no longer than the next loss-window visit, which can declare no more
+than complete shards anyway.
 """
 
 from __future__ import annotations
@@ -68,6 +66,10 @@ from ome_writers._io._writeback import FLUSH_EVERY_BYTES, Flusher, flush_every
 from ome_writers._router import c_order_per_position
 from ome_writers._schema._storage import chunk_grid, effective_type
 from ome_writers.backends._base import Backend, json_safe, read_padded
+from ome_writers.backends.zarr._acquire_zarr_batches import (
+    FrameBatches,
+    frames_per_batch,
+)
 from ome_writers.backends.zarr._acquire_zarr_shards import CompleteShards
 from ome_writers.backends.zarr._acquire_zarr_staging import StagingStore, move_document
 from ome_writers.backends.zarr._array_creation import made_at_once, make_arrays
@@ -95,11 +97,6 @@ RECENT_FRAMES = 8
 # which mostly wait for the disk (`_overlap`)
 FS_THREADS = 4
 CHECKPOINT_WAIT_SECONDS = 2.0  # for acquire-zarr's threads to write full shards
-# frames are gathered into batches of about this many bytes per array when at
-# least two fit, and handed to acquire-zarr in one `append`
-BATCH_BYTES = 1 << 18
-# the batches of all arrays together hold at most this
-BATCH_BYTES_TOTAL = 1 << 24
 _KINDS = {
     "time": az.DimensionType.TIME,
     "channel": az.DimensionType.CHANNEL,
@@ -195,12 +192,10 @@ class AcquireZarrBackend(Backend):
         self._readers: list[Any] = []
         self._keep_recent = False  # copies for live reads, once a view exists
         self._frames = [0] * self.num_positions  # frames received per array
-        per_array = min(BATCH_BYTES, BATCH_BYTES_TOTAL // max(self.num_positions, 1))
-        batch = per_array // self.frame_bytes if self.frame_bytes else 0
-        self._batch_frames = batch if batch >= 2 else 0
-        # each array's batch (made at its first frame) and its frames in it
-        self._batches: list[np.ndarray | None] = [None] * self.num_positions
-        self._batched = [0] * self.num_positions
+        batch = frames_per_batch(self.num_positions, self.frame_bytes)
+        self._batches = FrameBatches(
+            batch, self.num_positions, self.frame_shape, self.dtype, self._send
+        )
         self._store: StagingStore | None = None  # acquire-zarr's, if not the root
         self._linked = False  # a staging link was made
         # the documents declaring complete shards (one declaration at a time:
@@ -370,12 +365,7 @@ class AcquireZarrBackend(Backend):
             and index[self.grow_axis] >= self.extent[position]
         ):
             self.extent[position] = index[self.grow_axis] + 1
-        if self._batch_frames:
-            self._add_to_batch(position, frame)
-        else:
-            self._stream.append(
-                np.ascontiguousarray(frame), key=self._stream_keys[position]
-            )
+        self._batches.add(position, frame)
         self._frames[position] += 1
         self.flusher.add(frame.nbytes, (position, index))
         if not self._keep_recent:
@@ -387,26 +377,8 @@ class AcquireZarrBackend(Backend):
         copy_frame(slot, frame)
         recent[index] = slot
 
-    def _add_to_batch(self, position: int, frame: np.ndarray) -> None:
-        batch = self._batches[position]
-        if batch is None:
-            shape = (self._batch_frames, *self.frame_shape)
-            batch = self._batches[position] = np.empty(shape, dtype=self.dtype)
-        n = self._batched[position]
-        copy_frame(batch[n], frame)
-        n += 1
-        if n == len(batch):
-            n = 0
-            self._stream.append(batch, key=self._stream_keys[position])
-        self._batched[position] = n
-
-    def _hand_over(self) -> None:
-        """Give acquire-zarr the frames waiting in batches."""
-        for position, n in enumerate(self._batched):
-            batch = self._batches[position]
-            if n and batch is not None:
-                self._batched[position] = 0
-                self._stream.append(batch[:n], key=self._stream_keys[position])
+    def _send(self, position: int, frames: np.ndarray) -> None:
+        self._stream.append(frames, key=self._stream_keys[position])
 
     def write_owned(
         self,
@@ -506,14 +478,14 @@ class AcquireZarrBackend(Backend):
         _open_streams.discard(self)
         if self._stream is not None:
             try:
-                self._hand_over()
+                self._batches.hand_over()
                 self._stream.close()
             except RuntimeError as e:  # acquire-zarr reports write failures here
                 raise self._explain(e) from e
 
     def checkpoint(self, frames_done: int) -> None:
         """Declare the complete first-dimension shards of each array on disk."""
-        self._hand_over()
+        self._batches.hand_over()
         self._declare_complete(CHECKPOINT_WAIT_SECONDS)
         sync_filesystem(self.root)
 
@@ -523,7 +495,7 @@ class AcquireZarrBackend(Backend):
         acquire-zarr has no flush: frames of a shard it has not completed are
         not readable until it is (the loss window's bound on this backend).
         """
-        self._hand_over()
+        self._batches.hand_over()
         self._declare_complete(0.0)
 
     def start_readable(self, frames_done: int) -> Callable[[], object] | None:
@@ -533,7 +505,7 @@ class AcquireZarrBackend(Backend):
         shard), so that appends go on meanwhile."""
         if self.router.jagged:  # image documents rewritten: all under the lock
             return Backend.start_readable(self, frames_done)
-        self._hand_over()
+        self._batches.hand_over()
         targets = self._target_extents()
         return lambda: self._declare_complete(0.0, targets, visit=True)
 
