@@ -143,7 +143,7 @@ async def _read(fd: int, start: int, count: int) -> bytes | bytearray:
     rest = await loop.run_in_executor(
         None, _read_and_close, own, count - done, start + done
     )
-    return buffer[:done] + rest
+    return buffer[:done] + rest if done else rest
 
 
 async def _send(

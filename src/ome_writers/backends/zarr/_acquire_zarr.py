@@ -66,10 +66,7 @@ from ome_writers._io._writeback import FLUSH_EVERY_BYTES, Flusher, flush_every
 from ome_writers._router import c_order_per_position
 from ome_writers._schema._storage import chunk_grid, effective_type
 from ome_writers.backends._base import Backend, json_safe, read_padded
-from ome_writers.backends.zarr._acquire_zarr_batches import (
-    FrameBatches,
-    frames_per_batch,
-)
+from ome_writers.backends.zarr._acquire_zarr_batches import FrameBatches
 from ome_writers.backends.zarr._acquire_zarr_shards import CompleteShards
 from ome_writers.backends.zarr._acquire_zarr_staging import StagingStore, move_document
 from ome_writers.backends.zarr._array_creation import made_at_once, make_arrays
@@ -192,9 +189,8 @@ class AcquireZarrBackend(Backend):
         self._readers: list[Any] = []
         self._keep_recent = False  # copies for live reads, once a view exists
         self._frames = [0] * self.num_positions  # frames received per array
-        batch = frames_per_batch(self.num_positions, self.frame_bytes)
         self._batches = FrameBatches(
-            batch, self.num_positions, self.frame_shape, self.dtype, self._send
+            self.num_positions, self.frame_shape, self.dtype, self._send
         )
         self._store: StagingStore | None = None  # acquire-zarr's, if not the root
         self._linked = False  # a staging link was made

@@ -34,20 +34,21 @@ def frames_per_batch(arrays: int, frame_bytes: int) -> int:
 class FrameBatches:
     """Each array's batch of frames, sent by `send(array, frames)` when full.
 
-    With `frames` 0 every frame is sent as it comes. A sent array may be
+    When not two frames fit a batch (`frames` 0), every frame is sent as it
+    comes. A sent array may be
     reused at once (acquire-zarr copies what it is given).
     """
 
     def __init__(
         self,
-        frames: int,
         arrays: int,
         frame_shape: tuple[int, int],
         dtype: np.dtype,
         send: Callable[[int, np.ndarray], None],
     ) -> None:
-        self.frames = frames
-        self._shape = (frames, *frame_shape)
+        frame_bytes = dtype.itemsize * frame_shape[0] * frame_shape[1]
+        self.frames = frames_per_batch(arrays, frame_bytes)
+        self._shape = (self.frames, *frame_shape)
         self._dtype = dtype
         self._send = send
         self._batches: list[np.ndarray | None] = [None] * arrays  # made when used
