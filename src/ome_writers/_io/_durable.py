@@ -60,18 +60,19 @@ def start_writeback(path: str | Path) -> None:
         os.close(fd)
 
 
-def commit_file(path: str | Path) -> None:
+def commit_file(path: str | Path) -> bool:
     """Write `path`'s cached data to the disk and wait until it is durable
     (``fdatasync``; fsync where that is missing). A file that does not exist
-    (yet) is skipped."""
+    (yet) is skipped: returns whether `path` was committed."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
-        return
+        return False
     try:
         getattr(os, "fdatasync", os.fsync)(fd)
     finally:
         os.close(fd)
+    return True
 
 
 _SYNC_FILE_RANGE_WRITE = 2

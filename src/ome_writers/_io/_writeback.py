@@ -12,11 +12,14 @@ turns the units of the batch before last into file paths and starts their
 write-back (`start_writeback`: asynchronous, per file). The lag of one batch
 lets writes still in flight on a library's threads land first (``lag=False``
 when `add` is called after the bytes reached the file); a file not yet there is
-left to the final sync. With ``commit=True`` each file is also waited for
-and made durable (``fdatasync``) on the thread, for writers that leave the
-disk idle between their writes: the final sync then has only the last batch
-left, instead of everything the disk (or a virtual disk's host) cached.
-Without `locate`, the whole filesystem is
+left to the final sync. With ``commit=True`` each batch is also committed on
+the thread (``fdatasync`` of its newest file), as our own writers do: a
+write (also a direct one) is done once the device has the bytes, which may
+still sit in its volatile cache (a drive's, or a virtual disk's host's), and
+the sync of a checkpoint or close would empty everything cached since the
+last one while every write waits, up to a second for a fast acquisition.
+Committed batch by batch, that cache never holds more than a batch or two,
+and the sync has little left. Without `locate`, the whole filesystem is
 synced instead, which stalls other writers of the filesystem while it runs.
 """
 
@@ -120,12 +123,23 @@ class Flusher:
 
     def _write_back(self, units: list[Hashable]) -> None:
         assert self._locate is not None
-        paths = dict.fromkeys(
-            p for unit in dict.fromkeys(units) for p in self._locate(unit)
+        paths = list(
+            dict.fromkeys(
+                p for unit in dict.fromkeys(units) for p in self._locate(unit)
+            )
         )
-        write_back = commit_file if self._commit else start_writeback
-        for path in paths:
-            write_back(path)
+        if not self._commit:
+            for path in paths:
+                start_writeback(path)
+            return
+        # one commit a batch, of its newest file: that commits the journal
+        # with the others' metadata and empties the device's cache, without a
+        # journal commit per small file; the others' write-back starts first
+        for path in paths[:-1]:
+            start_writeback(path)
+        for path in reversed(paths):
+            if self._stop or commit_file(path):
+                return
 
     def close(self) -> None:
         """Stop the thread (the caller makes the final, blocking sync)."""

@@ -158,6 +158,7 @@ class TiffBackend(Backend):
             WRITEBACK_EVERY_BYTES,
             locate=lambda f: (paths[f],),
             lag=False,
+            commit=True,
         )
         self.pages = TiffPages(settings, files, self.axes, self.flusher)
         self.frame_shape = self.pages.frame_shape

@@ -157,6 +157,7 @@ class ZarrArrays:
             root if isinstance(root, Path) else None,
             flush_every(self.writer.max_bytes_in_flight),
             locate=self.grid.unit_files,
+            commit=True,
         )
         # a writer that makes its directories on its own threads gets no
         # thread making them ahead: that one would compete for the cores

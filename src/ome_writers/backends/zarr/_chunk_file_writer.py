@@ -17,15 +17,14 @@ directories a chunk needs are made on the way, from the deepest one known to
 exist down (no failed open or ``mkdir`` first), so that a frame in a new time
 point costs one ``mkdir`` per new directory and one open. Once that thread
 falls behind,
-`WRITER_THREADS` threads take frames in turn. Write-back of the files
-written starts every `WRITEBACK_EVERY_BYTES` (`Flusher`, without lag: a file
-is complete when it is counted).
+`WRITER_THREADS` threads take frames in turn. The files written are
+committed every `WRITEBACK_EVERY_BYTES` (`Flusher`, without lag: a file is
+complete when it is counted), also those written directly.
 
 Large frames whose size and buffer suit direct I/O (``O_DIRECT``: a multiple
 of the block at an aligned address, as the pool's buffers of such frames
-are; `ome_writers._io._direct`) bypass the page cache: no copy into it, no
-write-back to start, and the data is on the disk when the write returns, so
-that a checkpoint's sync has only the files' metadata left to commit. As
+are; `ome_writers._io._direct`) bypass the page cache: no copy into it and
+no write-back to start; the device has the data when the write returns. As
 each such write waits for the disk, `DIRECT_WRITER_THREADS` threads take
 frames in turn from the first frame on, to keep several writes in flight. A
 filesystem that refuses direct I/O gets buffered writes from then on.
@@ -147,14 +146,13 @@ class ChunkFiles:
         self.error: BaseException | None = None
         self._locate = locate
         self._explain = explain
-        # compressed frames keep the cores busy and the disk mostly idle: their
-        # files are made durable as they go, not all at close
+        # files are made durable as they go, not all at a checkpoint or close
         self.flusher = Flusher(
             root,
             WRITEBACK_EVERY_BYTES,
             locate=lambda path: (path,),
             lag=False,
-            commit=encode is not None,
+            commit=True,
         )
         # one queue per writer thread, frames dealt to them in turn:
         # (unit, slot, owned frame or None, release or None), barriers, None
@@ -312,7 +310,9 @@ class ChunkFiles:
             if self.direct and aligned(data):
                 try:
                     write_file_direct(path, data)
-                    return  # nothing in the page cache to write back
+                    with self._lock:
+                        self.flusher.add(data.nbytes, path)
+                    return
                 except DirectIORefused:
                     self.direct = False  # this filesystem: buffered from now on
             write_file(path, np.ascontiguousarray(data).data.cast("B"))
