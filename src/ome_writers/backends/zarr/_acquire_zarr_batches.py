@@ -35,8 +35,8 @@ class FrameBatches:
     """Each array's batch of frames, sent by `send(array, frames)` when full.
 
     When not two frames fit a batch (`frames` 0), every frame is sent as it
-    comes. A sent array may be
-    reused at once (acquire-zarr copies what it is given).
+    comes. A sent array may be reused at once (acquire-zarr copies what it is
+    given).
     """
 
     def __init__(

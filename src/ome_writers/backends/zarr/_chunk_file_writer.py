@@ -303,27 +303,29 @@ class ChunkFiles:
                 _release(pool, slot, release)
                 self._make_directories(os.path.dirname(path))
                 write_file(path, encoded)
-                with self._lock:
-                    self.flusher.add(encoded.nbytes, path)
-                return
-            self._make_directories(os.path.dirname(path))
-            if self.direct and aligned(data):
-                try:
-                    write_file_direct(path, data)
-                    with self._lock:
-                        self.flusher.add(data.nbytes, path)
-                    return
-                except DirectIORefused:
-                    self.direct = False  # this filesystem: buffered from now on
-            write_file(path, np.ascontiguousarray(data).data.cast("B"))
+                nbytes = encoded.nbytes
+            else:
+                self._make_directories(os.path.dirname(path))
+                self._write_raw(path, data)
+                nbytes = data.nbytes
             with self._lock:
-                self.flusher.add(data.nbytes, path)
+                self.flusher.add(nbytes, path)
         except BaseException as e:
             if self.error is None:
                 self.error = self._explain(e)
         finally:
             if held:
                 _release(pool, slot, release)
+
+    def _write_raw(self, path: str, data: np.ndarray) -> None:
+        """`data` into `path`, directly while the filesystem allows it."""
+        if self.direct and aligned(data):
+            try:
+                write_file_direct(path, data)
+                return
+            except DirectIORefused:
+                self.direct = False  # this filesystem: buffered from now on
+        write_file(path, np.ascontiguousarray(data).data.cast("B"))
 
     def _make_directories(self, directory: str) -> None:
         """Make `directory` and the parents of it not known to exist, top down.
