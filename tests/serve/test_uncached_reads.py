@@ -95,11 +95,16 @@ def test_uncached_bytes_are_read_in_a_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = _written(tmp_path / "c", 100_000)
-    _evicted(tmp_path / "c")
     threads = _counting_threads(monkeypatch)
-    assert _read(tmp_path / "c", 1000, 50_000) == data[1000:51_000]
-    # what missed the cache was read in a thread (the kernel may have read
-    # ahead part of it meanwhile)
+    # the kernel may read the dropped pages back before the read looks (read
+    # ahead, another reader of the disk), so a few tries are allowed
+    for _ in range(5):
+        threads.clear()
+        _evicted(tmp_path / "c")
+        assert _read(tmp_path / "c", 1000, 50_000) == data[1000:51_000]
+        if threads:
+            break
+    # what missed the cache was read in a thread, once
     assert len(threads) == 1
     assert 0 < threads[0] <= 50_000
 
