@@ -104,11 +104,11 @@ def test_ratios_pair_the_rows_of_each_repeat() -> None:
     """Beside the ratio of medians, each repeat's ours over the compared
     version (they ran back to back); a failed repeat pairs with nothing."""
 
-    def run(gbps: float) -> dict[str, Any]:
+    def run(gbps: float, p99: float = 4.0) -> dict[str, Any]:
         speeds = {"gbps_close": gbps, "gbps_sync": gbps, "gbps_total": gbps}
-        return {**speeds, "fps": 1.0, "peak_rss_mb": 100.0}
+        return {**speeds, "fps": 1.0, "peak_rss_mb": 100.0, "p99_ms": p99}
 
-    ours = median_of_repeats([run(1.0), run(2.0), run(3.0)])
+    ours = median_of_repeats([run(1.0, 2.0), run(2.0), run(3.0, 6.0)])
     theirs = median_of_repeats([run(2.0), {"error": "timed out"}, run(2.0)])
     assert theirs["each_repeat"]["gbps_total"] == [2.0, None, 2.0]
     rows = [
@@ -120,9 +120,15 @@ def test_ratios_pair_the_rows_of_each_repeat() -> None:
     assert rows[0]["vs_other_total_each"] == [0.5, 1.5]
     # the paired ratios' geometric mean: sqrt(0.5 * 1.5)
     assert rows[0]["vs_other_total_paired"] == pytest.approx(0.75**0.5)
+    # the same pairing for the appends' p99 (with --compare self: its noise)
+    assert rows[0]["p99_vs_other_each"] == [0.5, 1.5]
+    assert rows[0]["p99_vs_other_paired"] == pytest.approx(0.75**0.5)
     table = render_markdown(rows).splitlines()
-    assert table[0].endswith("| ours ÷ 0.3.2 +create, each repeat (geometric mean) |")
-    assert table[2].endswith("| 0.50 / 1.50 (0.87) |")
+    assert table[0].endswith(
+        "| ours ÷ 0.3.2 +create, each repeat (geometric mean) "
+        "| ours ÷ 0.3.2 p99, each repeat (geometric mean) |"
+    )
+    assert table[2].endswith("| 0.50 / 1.50 (0.87) | 0.50 / 1.50 (0.87) |")
 
 
 def test_repeats_alternate_which_version_runs_first() -> None:

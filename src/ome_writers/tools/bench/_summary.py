@@ -92,6 +92,11 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
                 # pairs of one repeat ran back to back: the machine's drift
                 # between repeats cancels in their ratios
                 row["vs_other_total_paired"] = statistics.geometric_mean(each)
+            # with --compare self, the band a ratio of identical runs moves in
+            p99 = _each_repeat_ratios(row, other, "p99_ms")
+            if p99:
+                row["p99_vs_other_each"] = p99
+                row["p99_vs_other_paired"] = statistics.geometric_mean(p99)
         plain = by_key.get((row["scenario"], f"ours:{backend}"), {})
         if kind == "served" and plain.get("gbps_total"):
             _add_unread_ratios(row, plain)

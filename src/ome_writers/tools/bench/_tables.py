@@ -35,6 +35,7 @@ COLUMNS = [
     ("vs_other_sync", "÷other", "{:.2f}"),
     ("vs_other_total", "÷other +create", "{:.2f}"),
     ("vs_other_total_paired", "÷other paired", "{:.2f}"),
+    ("p99_vs_other_paired", "p99 ÷other paired", "{:.2f}"),
     ("vs_unread_paired", "÷no readers", "{:.2f}"),
     ("p99_vs_unread_paired", "p99 ÷no readers", "{:.2f}"),
     ("reader_rps", "reader req/s", "{:.0f}"),
@@ -200,9 +201,10 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         f"| {other} create ms (first / again) | ours p50 / p99 ms "
         f"| {other} p50 / p99 ms | ours RSS MB | {other} RSS MB "
         f"| ours ÷ ceiling (disk / CPU) "
-        f"| ours ÷ {other} +create, each repeat (geometric mean) |",
+        f"| ours ÷ {other} +create, each repeat (geometric mean) "
+        f"| ours ÷ {other} p99, each repeat (geometric mean) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: | ---: |",
+        "| ---: | ---: | ---: | ---: |",
     ]
     notes: list[str] = []
     for name in dict.fromkeys(r["scenario"] for r in rows):
@@ -236,6 +238,9 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
                 f"{theirs['peak_rss_mb']:.0f}" if theirs else "",
                 _vs_ceiling_cell(ours),
                 _each_repeat_cell(ours),
+                _each_cell(ours, "p99_vs_other_each", "p99_vs_other_paired")
+                if ours
+                else "",
             ]
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *notes] if notes else []
@@ -245,7 +250,7 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 #: cells in a line of the Markdown table of `render_markdown`
-MARKDOWN_CELLS = 14
+MARKDOWN_CELLS = 15
 
 
 def _markdown_line(cells: list[str]) -> str:
