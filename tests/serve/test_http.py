@@ -106,14 +106,17 @@ def test_byte_ranges(
         "items=0-1",
     ],
 )
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
 def test_unsatisfiable_or_malformed_ranges_get_416(
-    zarr_server: ServedDataset, zarr_dataset: Written, header: str
+    zarr_server: ServedDataset, zarr_dataset: Written, header: str, method: str
 ) -> None:
     name = CHUNK
     size = (zarr_dataset.path / name).stat().st_size
-    reply = raw_request(zarr_server.port, "/" + name, headers={"Range": header})
+    reply = raw_request(zarr_server.port, "/" + name, method, headers={"Range": header})
     assert reply.status == 416
     assert reply.headers["content-range"] == f"bytes */{size}"
+    # HEAD says what GET would send: nothing
+    assert reply.headers["content-length"] == "0"
     assert reply.body == b""
 
 

@@ -208,6 +208,7 @@ async def file_response(
             byte_range = _byte_range(request, size)
             if byte_range is None:
                 headers[hdrs.CONTENT_RANGE] = f"bytes */{size}"
+                headers[hdrs.CONTENT_LENGTH] = "0"  # also for HEAD
                 return _validated(web.Response(status=416, headers=headers), etag, st)
             status, (start, count) = 206, byte_range
             headers[hdrs.CONTENT_RANGE] = f"bytes {start}-{start + count - 1}/{size}"
