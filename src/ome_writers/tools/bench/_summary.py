@@ -51,17 +51,16 @@ def _each_repeat_ratios(
     return [a / b for a, b in zip(mine, theirs, strict=False) if a and b]
 
 
-def _add_unread_ratios(row: dict[str, Any], plain: dict[str, Any]) -> None:
-    """A run with HTTP readers over the same backend's run without them:
-    each repeat's pair ran back to back, so their ratios cancel drift."""
-    each = _each_repeat_ratios(row, plain, "gbps_total")
+def _add_paired(
+    row: dict[str, Any], other: dict[str, Any], key: str, name: str
+) -> None:
+    """`name`_each: `row`'s `key` over `other`'s in each repeat, whose pair ran
+    back to back, so the machine's drift between repeats cancels; and
+    `name`_paired, their geometric mean."""
+    each = _each_repeat_ratios(row, other, key)
     if each:
-        row["vs_unread_each"] = each
-        row["vs_unread_paired"] = statistics.geometric_mean(each)
-    p99 = _each_repeat_ratios(row, plain, "p99_ms")
-    if p99:
-        row["p99_vs_unread_each"] = p99
-        row["p99_vs_unread_paired"] = statistics.geometric_mean(p99)
+        row[f"{name}_each"] = each
+        row[f"{name}_paired"] = statistics.geometric_mean(each)
 
 
 def add_ratios(rows: list[dict[str, Any]]) -> None:
@@ -86,20 +85,14 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
             row["vs_other_close"] = row["gbps_close"] / other["gbps_close"]
             if row.get("gbps_total") and other.get("gbps_total"):
                 row["vs_other_total"] = row["gbps_total"] / other["gbps_total"]
-            each = _each_repeat_ratios(row, other, "gbps_total")
-            if each:
-                row["vs_other_total_each"] = each
-                # pairs of one repeat ran back to back: the machine's drift
-                # between repeats cancels in their ratios
-                row["vs_other_total_paired"] = statistics.geometric_mean(each)
+            _add_paired(row, other, "gbps_total", "vs_other_total")
             # with --compare self, the band a ratio of identical runs moves in
-            p99 = _each_repeat_ratios(row, other, "p99_ms")
-            if p99:
-                row["p99_vs_other_each"] = p99
-                row["p99_vs_other_paired"] = statistics.geometric_mean(p99)
+            _add_paired(row, other, "p99_ms", "p99_vs_other")
         plain = by_key.get((row["scenario"], f"ours:{backend}"), {})
         if kind == "served" and plain.get("gbps_total"):
-            _add_unread_ratios(row, plain)
+            # a run with HTTP readers over the same backend's run without them
+            _add_paired(row, plain, "gbps_total", "vs_unread")
+            _add_paired(row, plain, "p99_ms", "p99_vs_unread")
         flat = by_key.get(("a", row["target"]), {})
         if row["scenario"] == "p" and kind == "ours" and flat.get("gbps_sync"):
             row["vs_flat"] = row["gbps_sync"] / flat["gbps_sync"]

@@ -237,10 +237,8 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
                 f"{ours['peak_rss_mb']:.0f}" if ours else "",
                 f"{theirs['peak_rss_mb']:.0f}" if theirs else "",
                 _vs_ceiling_cell(ours),
-                _each_repeat_cell(ours),
-                _each_cell(ours, "p99_vs_other_each", "p99_vs_other_paired")
-                if ours
-                else "",
+                _each_cell(ours, "vs_other_total"),
+                _each_cell(ours, "p99_vs_other"),
             ]
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *notes] if notes else []
@@ -297,9 +295,9 @@ def _readers_markdown(by_key: dict[tuple[str, str], dict[str, Any]]) -> list[str
             backend,
             f"{served['readers']:.0f}",
             f"{plain['gbps_total']:.2f} / {served['gbps_total']:.2f}",
-            _each_cell(served, "vs_unread_each", "vs_unread_paired"),
+            _each_cell(served, "vs_unread"),
             f"{plain['p99_ms']:.2f} / {served['p99_ms']:.2f}",
-            _each_cell(served, "p99_vs_unread_each", "p99_vs_unread_paired"),
+            _each_cell(served, "p99_vs_unread"),
             f"{served['reader_rps']:.0f}",
             f"{served['reader_mbps']:.0f}",
             f"{served['reader_cores']:.2f}" if "reader_cores" in served else "",
@@ -310,18 +308,13 @@ def _readers_markdown(by_key: dict[tuple[str, str], dict[str, Any]]) -> list[str
     return lines
 
 
-def _each_cell(row: dict[str, Any], each: str, mean: str) -> str:
-    """``r1 / r2 / ... (geometric mean)`` of a row's per-repeat ratios."""
-    if not row.get(each):
+def _each_cell(row: dict[str, Any] | None, name: str) -> str:
+    """``r1 / r2 / ... (geometric mean)`` of a row's per-repeat ratios
+    `name`_each (`_summary._add_paired`)."""
+    if not row or not row.get(f"{name}_each"):
         return ""
-    return " / ".join(f"{x:.2f}" for x in row[each]) + f" ({row[mean]:.2f})"
-
-
-def _each_repeat_cell(ours: dict[str, Any] | None) -> str:
-    """``r1 / r2 / ... (geometric mean)`` of the per-repeat ratios."""
-    if not ours:
-        return ""
-    return _each_cell(ours, "vs_other_total_each", "vs_other_total_paired")
+    each = " / ".join(f"{x:.2f}" for x in row[f"{name}_each"])
+    return each + f" ({row[f'{name}_paired']:.2f})"
 
 
 def dumps_rows(rows: list[dict[str, Any]]) -> str:
