@@ -14,6 +14,7 @@ import tensorstore as ts
 import zarr
 
 from ome_writers import AcquisitionSettings, Dimension, create_stream
+from ome_writers._stream import _ome_stream
 from ome_writers.backends.zarr import _hierarchy
 from ome_writers.metadata._frame_metadata import JOURNAL_NAME
 from tests.backends.zarr.internals import library_writer
@@ -288,6 +289,96 @@ def test_frame_metadata_memory_stays_flat(tmp_path: Path) -> None:
     records = attrs["ome_writers"]["frame_metadata"]
     assert [r["n"] for r in records] == list(range(2000))
     assert records[5]["storage_index"] == [1, 1]
+
+
+def _hold_visits(stream: object, release: threading.Event, fail: bool = False) -> None:
+    """Make every loss-window visit of `stream` wait for `release` (then
+    raise an OSError, with `fail`) where it works without the stream's lock."""
+    backend = stream._backend  # type: ignore[attr-defined]
+    start = backend.start_readable
+
+    def held(frames_done: int) -> Callable[[], None]:
+        finish = start(frames_done)
+
+        def blocked() -> None:
+            release.wait(10)
+            if fail:
+                raise OSError(28, "No space left on device")
+            if finish is not None:
+                finish()
+
+        return blocked
+
+    backend.start_readable = held
+
+
+def _append_in_thread(
+    stream: object, frames: int
+) -> tuple[threading.Thread, list[int], list[BaseException]]:
+    """Append `frames` frames with metadata in a thread: the thread, the
+    frames appended so far, and what the appends raised."""
+    appended: list[int] = []
+    raised: list[BaseException] = []
+
+    def acquire() -> None:
+        try:
+            for n in range(frames):
+                stream.append(_frame(n), frame_metadata={"n": n})  # type: ignore[attr-defined]
+                appended.append(n)
+        except BaseException as e:
+            raised.append(e)
+
+    thread = threading.Thread(target=acquire)
+    thread.start()
+    return thread, appended, raised
+
+
+def test_append_waits_while_frame_metadata_is_far_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Metadata arriving faster than visits write it: append waits at the
+    bound (memory stays bounded), goes on when a visit ends, loses nothing."""
+    monkeypatch.setattr(_ome_stream, "MAX_PENDING_METADATA", 4)
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, "tensorstore", t=None, loss_window=0.05))
+    release = threading.Event()
+    _hold_visits(stream, release)
+    thread, appended, raised = _append_in_thread(stream, 12)
+    thread.join(0.5)
+    assert thread.is_alive() and appended == [0, 1, 2, 3]
+    assert len(stream._frame_log._frames) == 4  # held in memory: the bound
+    release.set()
+    thread.join(10)
+    assert not thread.is_alive() and not raised and appended == list(range(12))
+    stream.close()
+    attrs = json.loads((root / "zarr.json").read_text())["attributes"]
+    records = attrs["ome_writers"]["frame_metadata"]
+    assert [r["n"] for r in records] == list(range(12))
+    for data in _on_disk(root):
+        for n in range(12):
+            np.testing.assert_array_equal(data[n // 4, n % 4], _frame(n))
+
+
+def test_a_visit_failing_while_append_waits_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_ome_stream, "MAX_PENDING_METADATA", 4)
+    root = tmp_path / "x.ome.zarr"
+    stream = create_stream(_settings(root, "tensorstore", t=None, loss_window=0.05))
+    release = threading.Event()
+    _hold_visits(stream, release, fail=True)
+    thread, appended, raised = _append_in_thread(stream, 12)
+    thread.join(0.5)
+    assert thread.is_alive() and appended == [0, 1, 2, 3]
+    release.set()
+    thread.join(10)
+    assert not thread.is_alive() and appended == [0, 1, 2, 3]
+    assert len(raised) == 1 and isinstance(raised[0], OSError)
+    assert "No space left" in str(raised[0])
+    stream.close()
+    for data in _on_disk(root):  # what was appended before stays readable
+        for n in range(4):
+            np.testing.assert_array_equal(data[0, n], _frame(n))
 
 
 def test_many_records_stay_in_the_journal_file(

@@ -52,6 +52,11 @@ logger = logging.getLogger("ome_writers")
 _RESERVED_NAMESPACES = ("ome", "ome_writers")
 # an opening's log line names at most this many files, else the first and last
 _NAMED_FILES = 4
+#: per-frame metadata entries appended but not yet made readable beyond which
+#: `append` waits for the loss window's visit: when metadata arrives faster
+#: than it is written (tens of thousands of small frames a second), memory
+#: stays bounded instead of holding the backlog
+MAX_PENDING_METADATA = 1 << 15
 
 
 def create_stream(
@@ -205,6 +210,7 @@ class OMEStream:
         "_settings",
         "_total",
         "_tracker",
+        "_visited",
         "_window",
         "_write",
     )
@@ -237,6 +243,7 @@ class OMEStream:
     _settings: AcquisitionSettings
     _total: int | None
     _tracker: ExtentTracker
+    _visited: threading.Condition
     _window: LossWindow | None
     _write: Callable[[int, tuple[int, ...], np.ndarray], None]
 
@@ -284,6 +291,7 @@ class OMEStream:
         self._checkpoint_every = None
         self._next_checkpoint = math.inf
         self._lock = threading.RLock()
+        self._visited = threading.Condition(self._lock)  # `_made_readable` ran
         self._closed = False
         self._failure = None
         self._failure_reported = False
@@ -349,6 +357,10 @@ class OMEStream:
                 "create_stream(..., finite_only=False) to store them."
             )
         with self._lock:
+            if frame_metadata is not None and (
+                len(self._frame_log) - self._readable[1] >= MAX_PENDING_METADATA
+            ):
+                self._wait_for_visit()
             if self._closed or self._failure is not None:
                 self._raise_unusable("append")
             n = self._n
@@ -425,6 +437,20 @@ class OMEStream:
         self._readable = max(self._readable, done)
         self._restate_at = time.monotonic() + HEARTBEAT
         self._frame_log.forget(done[1])
+        self._visited.notify_all()
+
+    def _wait_for_visit(self) -> None:
+        """Wait (the lock released meanwhile) until the loss window's visits
+        made per-frame metadata readable below `MAX_PENDING_METADATA`, or the
+        stream can take no more frames."""
+        while (
+            self._window is not None
+            and not self._closed
+            and self._failure is None
+            and len(self._frame_log) - self._readable[1] >= MAX_PENDING_METADATA
+        ):
+            # the timeout: a visit that failed says so only by `_failure`
+            self._visited.wait(0.1)
 
     def _make_readable(self) -> bool:
         """Make what arrived (or display settings changed) since the last
