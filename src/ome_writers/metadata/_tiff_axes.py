@@ -171,7 +171,7 @@ def check_tiff_settings(settings: AcquisitionSettings) -> str | None:
     return None
 
 
-@dataclass
+@dataclass(slots=True)  # one per page of a long acquisition
 class PlaneRecord:
     """One page: where it is and what it holds."""
 

@@ -31,6 +31,7 @@ from ome_writers._io._direct import (
 from ome_writers.backends.tiff._direct_strips import DirectStrips, Strip
 from ome_writers.backends.tiff._page_runs import RunPage, RunTarget, RunWriter
 from ome_writers.backends.tiff._page_stamp import PageStamp
+from ome_writers.backends.tiff._strip_locations import StripLocations
 from ome_writers.backends.tiff._subifd_levels import SubIfdLevels
 
 if TYPE_CHECKING:
@@ -516,9 +517,9 @@ class TiffPages:
         return np.frombuffer(buf, dtype=self.dtype).reshape(shape)
 
 
-def _strips(files: int, levels: int) -> list[list[dict[int, tuple[int, int]]]]:
+def _strips(files: int, levels: int) -> list[list[StripLocations]]:
     """Empty strip locations (file -> ifd -> offset, bytes) of `levels` levels."""
-    return [[{} for _ in range(files)] for _ in range(levels)]
+    return [[StripLocations() for _ in range(files)] for _ in range(levels)]
 
 
 def _decoder(compression: str) -> Any:
