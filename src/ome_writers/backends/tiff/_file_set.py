@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._io._paths import resolve_output, safe_segment
+from ome_writers.backends.tiff._page_numbers import PageNumbers
 from ome_writers.metadata._tiff_axes import ImageState, PlaneRecord, new_uuid
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class TiffFileSet:
         Images have index dimensions (not a single plane each).
     images : list[ImageState]
         Per position: its file and the planes written, in page order.
-    ifd_of : list[dict[Index, int]]
+    ifd_of : list[PageNumbers]
         Per position: storage index -> page (IFD) number in its file.
     padded : list[set[Index]]
         Per position: cells filled with zero pages at close.
@@ -64,7 +65,7 @@ class TiffFileSet:
     metadata_mode: str
     has_outer: bool
     images: list[ImageState] = field(default_factory=list)
-    ifd_of: list[dict[Index, int]] = field(default_factory=list)
+    ifd_of: list[PageNumbers] = field(default_factory=list)
     padded: list[set[Index]] = field(default_factory=list)
     pages: list[int] = field(default_factory=list)
     companion_uuid: str = field(default_factory=new_uuid)
@@ -80,6 +81,7 @@ class TiffFileSet:
         """The file set `settings` describes (`names`/`uuids`: reuse those)."""
         fmt: OmeTiffFormat = settings.format  # type: ignore[assignment]
         n_positions = len(settings.positions)
+        counts = [d.count for d in settings.storage_index_dimensions]
         out = resolve_output(settings.output_path)
         single = fmt.is_single_file(n_positions)
         if names is not None:
@@ -105,7 +107,7 @@ class TiffFileSet:
             metadata_mode=fmt.multi_file_metadata,
             has_outer=has_outer,
             images=[ImageState(0 if single else i) for i in range(n_positions)],
-            ifd_of=[{} for _ in range(n_positions)],
+            ifd_of=[PageNumbers(counts) for _ in range(n_positions)],
             padded=[set() for _ in range(n_positions)],
             pages=[0] * len(paths),
         )
@@ -127,7 +129,7 @@ class TiffFileSet:
         """Extent of the outermost storage dimension of one image (None: 2-D)."""
         if not self.has_outer:
             return None
-        return 1 + max((i[0] for i in self.ifd_of[position]), default=0)
+        return self.ifd_of[position].outer_extent()
 
     @property
     def journal(self) -> Path:
