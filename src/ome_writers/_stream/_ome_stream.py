@@ -56,7 +56,7 @@ _NAMED_FILES = 4
 #: `append` waits for the loss window's visit: when metadata arrives faster
 #: than it is written (tens of thousands of small frames a second), memory
 #: stays bounded instead of holding the backlog
-MAX_PENDING_METADATA = 1 << 15
+MAX_PENDING_METADATA = 1 << 16
 
 
 def create_stream(
