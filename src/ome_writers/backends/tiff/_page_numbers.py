@@ -2,10 +2,10 @@
 
 Live reads, padding at close and the frame metadata attached at close look a
 cell's page up here. A long acquisition writes hundreds of thousands of
-pages; a dict keyed by index tuples would cost about 160 bytes of Python
-objects per page for as long as the stream is open, so the page numbers are
-kept in one int32 array over the index grid, 4 bytes a cell, grown along the
-outer dimension by doubling as frames reach it.
+pages; a dict keyed by index tuples would hold several Python objects per
+page for as long as the stream is open, so the page numbers are kept in one
+int32 array over the index grid, grown along the outer dimension by doubling
+as frames reach it.
 """
 
 from __future__ import annotations

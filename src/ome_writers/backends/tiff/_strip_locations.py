@@ -1,9 +1,9 @@
-"""Where each page's strip is in one TIFF file, 16 bytes per page.
+"""Where each page's strip is in one TIFF file.
 
 Live reads (`stream.view()`) find a page's pixels here without parsing the
 file. A file of a long acquisition holds hundreds of thousands of pages; a
-dict of tuples would cost about 150 bytes of Python objects per page for as
-long as the stream is open, so the locations are kept in two integer arrays
+dict of tuples would hold several Python objects per page for as long as
+the stream is open, so the locations are kept in two integer arrays
 indexed by IFD, grown by doubling.
 """
 
