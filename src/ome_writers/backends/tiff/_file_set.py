@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ome_writers._io._paths import resolve_output, safe_segment
-from ome_writers.backends.tiff._page_numbers import PageNumbers
+from ome_writers.backends.tiff._page_tables import PageNumbers
 from ome_writers.metadata._tiff_axes import ImageState, PlaneRecord, new_uuid
 
 if TYPE_CHECKING:

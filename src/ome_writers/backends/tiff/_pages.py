@@ -31,7 +31,7 @@ from ome_writers._io._direct import (
 from ome_writers.backends.tiff._direct_strips import DirectStrips, Strip
 from ome_writers.backends.tiff._page_runs import RunPage, RunTarget, RunWriter
 from ome_writers.backends.tiff._page_stamp import PageStamp
-from ome_writers.backends.tiff._strip_locations import StripLocations
+from ome_writers.backends.tiff._page_tables import StripLocations
 from ome_writers.backends.tiff._subifd_levels import SubIfdLevels
 
 if TYPE_CHECKING:

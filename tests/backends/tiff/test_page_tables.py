@@ -1,4 +1,4 @@
-"""Page numbers of an image's cells, kept in an array over the index grid."""
+"""Where pages are: page numbers by cell, strip locations by IFD, in arrays."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from ome_writers.backends.tiff._page_numbers import PageNumbers
+from ome_writers.backends.tiff._page_tables import PageNumbers, StripLocations
 
 
 def test_unbounded_outer_dimension_grows_as_frames_reach_it() -> None:
@@ -56,3 +56,31 @@ def test_a_page_costs_bytes_not_objects() -> None:
         tracemalloc.stop()
     assert pages.get((49_999, 1)) == 99_999
     assert grown <= 100_000 * 4 * 2.2  # one int32 per cell, grown by doubling
+
+
+def test_locations_in_any_order_past_the_first_room() -> None:
+    strips = StripLocations()
+    assert strips.get(0) is None and strips.get(10**6) is None and len(strips) == 0
+    strips[5000] = (123, 456)  # past the first room, before the pages below it
+    strips[0] = (8, 2048)
+    strips[0] = (16, 2048)  # rewritten: counted once
+    assert strips.get(0) == (16, 2048)
+    assert strips.get(5000) == (123, 456)
+    assert strips.get(1) is None and strips.get(4999) is None
+    assert len(strips) == 2
+    strips.clear()
+    assert len(strips) == 0 and strips.get(0) is None and strips.get(5000) is None
+
+
+def test_a_strip_location_costs_bytes_not_objects() -> None:
+    strips = StripLocations()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for ifd in range(100_000):
+            strips[ifd] = (ifd * 4096 + 2**40, 4096)  # offsets past 32 bits
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert strips.get(99_999) == (99_999 * 4096 + 2**40, 4096)
+    assert grown <= 100_000 * 16 * 2.2  # two int64 arrays, grown by doubling
