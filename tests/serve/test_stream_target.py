@@ -33,8 +33,13 @@ def _settings(root: Path, fmt: str, positions: int = 1) -> AcquisitionSettings:
 
 
 def _niceness(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return int(fields[16])  # field 19 of stat(5)
+    return _niceness_of(pid, pid)
+
+
+def _niceness_of(pid: int, tid: int) -> int:
+    """The niceness of thread `tid` of process `pid` (Linux sets it per thread)."""
+    stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[16])  # field 19 of stat(5)
 
 
 @pytest.mark.parametrize(
@@ -93,6 +98,27 @@ def test_the_server_runs_at_a_lower_priority(tmp_path: Path) -> None:
         assert _niceness(served.pid) == max(base, 15)
     with start(tmp_path, nice=0) as served:
         assert _niceness(served.pid) == base
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux I/O classes")
+def test_the_server_reads_the_disk_at_the_idle_io_priority(tmp_path: Path) -> None:
+    psutil = pytest.importorskip("psutil")
+    (tmp_path / "zarr.json").write_text("{}")
+    with start(tmp_path) as served:
+        assert raw_request(served.port, "/zarr.json").status == 200
+        # threads started after the priority was lowered inherit both the
+        # niceness and the I/O class
+        lowered = [
+            t.id
+            for t in psutil.Process(served.pid).threads()
+            if _niceness_of(served.pid, t.id) >= 10
+        ]
+        assert len(lowered) >= 2
+        for tid in lowered:
+            assert psutil.Process(tid).ionice().ioclass == psutil.IOPRIO_CLASS_IDLE
+    with start(tmp_path, nice=0) as served:
+        ioclass = psutil.Process(served.pid).ionice().ioclass
+        assert ioclass != psutil.IOPRIO_CLASS_IDLE
 
 
 @pytest.mark.parametrize("nice", [-1, 20, 2.5, True])

@@ -31,12 +31,39 @@ def check_nice(nice: int) -> None:
 
 
 def lower_priority(nice: int) -> None:
-    """Run this process at niceness `nice` or lower priority (Unix; 0 keeps it)."""
+    """Run this process at niceness `nice` or lower priority (Unix) and, for
+    any `nice` above 0, read the disk at the idle I/O priority; 0 keeps both.
+
+    Linux sets both per thread: threads started afterwards inherit them.
+    """
     check_nice(nice)
-    if nice and hasattr(os, "getpriority"):
+    if not nice:
+        return
+    if hasattr(os, "getpriority"):
         current = os.getpriority(os.PRIO_PROCESS, 0)
         if current < nice:
             os.setpriority(os.PRIO_PROCESS, 0, nice)
+    idle_io_priority()
+
+
+def idle_io_priority() -> None:
+    """Read the disk at the idle I/O priority (Linux's idle class, Windows'
+    very low), where psutil is installed.
+
+    A disk scheduler that honours I/O priorities (Linux's mq-deadline and BFQ)
+    then sends an acquisition's writes before a viewer's reads of what the
+    page cache lacks, and bounds how long such a read waits.
+    """
+    try:
+        import psutil
+    except ImportError:
+        return
+    idle = getattr(psutil, "IOPRIO_CLASS_IDLE", None)
+    if idle is None:
+        idle = getattr(psutil, "IOPRIO_VERYLOW", None)
+    if idle is not None:
+        with contextlib.suppress(psutil.Error, OSError):
+            psutil.Process().ionice(idle)
 
 
 def check_bind(host: str, port: int) -> None:

@@ -61,7 +61,8 @@ def serve(
     nice
         Lower this process's CPU priority to this niceness (Unix, 0 to 19; 0
         keeps it), so that a writer on the same machine gets the cores first
-        and viewers slow down before the acquisition does.
+        and viewers slow down before the acquisition does; above 0 the
+        process also reads the disk at the idle I/O priority.
     rate_limit
         MB/s of file data sent at most, all clients together (None: no
         limit), a bound on the disk and memory bandwidth viewers take.

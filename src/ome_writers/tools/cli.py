@@ -336,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=10,
         help="CPU niceness of the server, 0-19 (default 10: a writer on this "
-        "machine gets the cores first; 0 keeps the shell's priority)",
+        "machine gets the cores first; above 0 the server also reads the disk "
+        "at the idle I/O priority; 0 keeps the shell's priority for both)",
     )
     serve.add_argument(
         "--rate-limit",
