@@ -103,6 +103,8 @@ def test_the_server_runs_at_a_lower_priority(tmp_path: Path) -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux I/O classes")
 def test_the_server_reads_the_disk_at_the_idle_io_priority(tmp_path: Path) -> None:
     psutil = pytest.importorskip("psutil")
+    if os.getpriority(os.PRIO_PROCESS, 0) >= 10:
+        pytest.skip("run at niceness 10 or more: no thread tells the server's apart")
     (tmp_path / "zarr.json").write_text("{}")
     with start(tmp_path) as served:
         assert raw_request(served.port, "/zarr.json").status == 200
