@@ -104,9 +104,10 @@ def _description_entry(fd: int) -> tuple[Callable[[], _Entry], int] | None:
         first = ifd + 2
     else:
         return None
-    # a first page still being written can hold any bytes where its tag count
+    # no first page linked yet (ours link it once complete); another writer's
+    # first page still being written can hold any bytes where its tag count
     # will be: a count reaching past the file's end is not a page yet
-    if n == 0 or first + entry_size * n > os.fstat(fd).st_size:
+    if ifd == 0 or n == 0 or first + entry_size * n > os.fstat(fd).st_size:
         raise struct.error("the first page's tags are not written yet")
     half = (entry_size - 4) // 2  # the count, then the value or its offset
     entries = os.pread(fd, entry_size * n, first)

@@ -13,6 +13,7 @@ described once it completes.
 from __future__ import annotations
 
 import shutil
+import struct
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -415,6 +416,19 @@ def test_torn_page_is_never_linked(
     _check_readers(path, _described(settings, 6), bioformats, caplog)
     with tifffile.TiffFile(path) as tif:
         assert len(tif.pages) == 6
+
+
+def test_a_first_page_killed_midway_is_never_reachable(tmp_path: Path) -> None:
+    """Killed inside tifffile while it writes the file's first page: the
+    header points at no page, rather than at a page that is not there (a
+    reader polling meanwhile sees "nothing yet" the same way)."""
+    path = tmp_path / "t.ome.tiff"
+    settings = _unbounded(root_path=str(path), loss_window=None)
+    _run_and_kill(settings, 0, 0, "torn")
+    head = path.read_bytes()[:16]
+    assert head[:4] == b"II+\x00"
+    assert struct.unpack("<Q", head[8:16]) == (0,)
+    assert path.stat().st_size > 16  # the page was begun
 
 
 def test_provisional_description_does_not_grow(tmp_path: Path) -> None:

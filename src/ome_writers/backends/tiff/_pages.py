@@ -259,6 +259,8 @@ class TiffPages:
         first = files.pages[f] == 0
         provisional = self.provisional if self.live else None
         linker = provisional.linkers.get(f) if provisional is not None else None
+        if linker is None and provisional is not None and first:
+            linker = provisional.file_opened(f, writer)
         previous = linker.defer(writer) if linker is not None else None
         stamp = self._stamp(f, first) if previous is not None else None
         if stamp is not None and linker is not None and previous is not None:
@@ -332,15 +334,16 @@ class TiffPages:
             if stamp is not None:
                 linker.link_to(writer, previous, stamped)
             else:
-                page = linker.link(writer, previous)
+                page = linker.written(writer)
+                if first and provisional is not None:
+                    provisional.file_started(f, writer, page)
+                linker.link_to(writer, previous, page)
                 if not first and f not in self.stamps and self.stampable:
                     self.stamps[f] = PageStamp.read(
                         linker.fd, page, strip[0], linker.byteorder
                     )
         if provisional is not None:
             provisional.page_written(position, index, ifd)
-            if first:
-                provisional.file_started(f, writer)
 
     def _write_in_background(
         self,

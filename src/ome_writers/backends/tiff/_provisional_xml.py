@@ -49,11 +49,14 @@ Recovery record
 
 Linking pages
     tifffile links a new page into the file's chain of pages (the previous
-    page's next-IFD offset) before it writes the page. A process killed in
-    between leaves a chain ending in a torn page, which readers report. So
-    that the chain only ever holds complete pages, the writer has tifffile
-    link into a scratch word of its own and links the page itself once the
-    page and its SubIFDs are written (`Linker`).
+    page's next-IFD offset, or the header's for the first page) before it
+    writes the page. A process killed in between leaves a chain ending in a
+    torn page, which readers report, and a reader meanwhile finds a page
+    that is not there. So that the chain only ever holds complete pages, the
+    writer has tifffile link into a scratch word of its own and links the
+    page itself once the page and its SubIFDs are written (`Linker`); the
+    first page is linked after the description's slots are in the file, so
+    that the file a reader finds holds them.
 
 Everything here is string building: ome-types (slow to import) is for close.
 """
@@ -231,15 +234,16 @@ class Slots:
         self.active = slot
 
 
-def description_entry(fd: int) -> tuple[int, str]:
-    """(file offset of the first page's ImageDescription entry, byte order)
-    of a BigTIFF file."""
+def description_entry(fd: int, ifd: int | None = None) -> tuple[int, str]:
+    """(file offset of the ImageDescription entry of the page at `ifd`, by
+    default the first page, byte order) of a BigTIFF file."""
     head = os.pread(fd, 16, 0)
     byteorder = "<" if head[:2] == b"II" else ">"
     (version,) = struct.unpack(byteorder + "H", head[2:4])
     if version != 43:
         raise ValueError("not a BigTIFF file")
-    (ifd,) = struct.unpack(byteorder + "Q", head[8:16])
+    if ifd is None:
+        (ifd,) = struct.unpack(byteorder + "Q", head[8:16])
     (count,) = struct.unpack(byteorder + "Q", os.pread(fd, 8, ifd))
     entries = os.pread(fd, 20 * count, ifd + 8)
     for i in range(count):
@@ -289,14 +293,12 @@ class Linker:
         writer._ifdoffset = self.scratch  # noqa: SLF001
         return previous
 
-    def link(self, writer: Any, previous: int) -> int:
-        """After the page: point the previous page's next-IFD field at it;
-        the page's IFD offset."""
+    def written(self, writer: Any) -> int:
+        """After the page: its IFD offset (which tifffile linked into the
+        scratch word)."""
         writer.filehandle.flush()
         raw = os.pread(self.fd, 8, self.scratch)
-        ifd = int(struct.unpack(self.byteorder + "Q", raw)[0])
-        self.link_to(writer, previous, ifd)
-        return ifd
+        return int(struct.unpack(self.byteorder + "Q", raw)[0])
 
     def link_to(self, writer: Any, previous: int, ifd: int) -> None:
         """After a page tifffile did not write: point the previous page's
@@ -508,23 +510,32 @@ class Provisional:
             sections[0].set(self.xml.header(uuid, recovery))
         return sections
 
-    def file_started(self, file_index: int, writer: Any) -> None:
-        """After a file's first page: room for the descriptions, and a scratch
-        word for linking pages."""
+    def file_opened(self, file_index: int, writer: Any) -> Linker:
+        """Before a file's first page: a scratch word for linking pages."""
         fh = writer.filehandle
         fh.flush()
         fd = os.open(self.files.paths[file_index], os.O_RDWR)
         self.fds.append(fd)
-        entry, byteorder = description_entry(fd)
+        byteorder = "<" if os.pread(fd, 2, 0) == b"II" else ">"
         fh.seek(0, os.SEEK_END)
         pos = fh.tell()
         fh.write(b"\0" * (-pos % 8 + 8))
         fh.flush()
-        self.linkers[file_index] = Linker(fd, pos + (-pos % 8), byteorder)
+        linker = self.linkers[file_index] = Linker(fd, pos + (-pos % 8), byteorder)
+        return linker
+
+    def file_started(self, file_index: int, writer: Any, ifd: int) -> None:
+        """After a file's first page (at `ifd`, not linked yet): room for the
+        descriptions, the tag pointing into it."""
         if file_index in self.sections:
+            linker = self.linkers[file_index]
+            entry, byteorder = description_entry(linker.fd, ifd)
             sections = self._with_header(file_index)
             slots = Slots(sections, entry, byteorder)
-            slots.allocate(fh, self._rooms(sections))
+            slots.allocate(writer.filehandle, self._rooms(sections))
+            # repointed before the page is reachable: a reader that sized the
+            # file when it found the page finds the slots inside it
+            slots.update(writer.filehandle, linker.fd)
             self.slots[file_index] = slots
 
     def close(self) -> None:
