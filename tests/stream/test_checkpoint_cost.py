@@ -103,10 +103,9 @@ def test_periodic_checkpoint_syncs_off_the_acquisition_thread(
     synced: list[tuple[str, bool]] = []
 
     def record(*_: object) -> None:
-        stream_lock = stream._lock
-        held = not stream_lock.acquire(blocking=False)
-        if not held:
-            stream_lock.release()
+        # owned by the syncing thread: the acquisition thread holding it
+        # meanwhile (it appends throughout) is not a sync under the lock
+        held = stream._lock._is_owned()
         synced.append((threading.current_thread().name, held))
 
     monkeypatch.setattr(_dataset, "sync_filesystem", record)
