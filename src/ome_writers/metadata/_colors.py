@@ -11,7 +11,6 @@ docs/formats.md.
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -38,13 +37,27 @@ BANDS += [(720, "FF00FF")]
 def _matches(text: str, name: str) -> bool:
     """Whether `name` starts a word of `text`; numbers and names of up to three
     letters must be whole words ("IR" is not "iris")."""
-    if name[-1].isdigit():
-        tail = r"(?!\d)"
-    elif len(name) <= 3:
-        tail = r"(?![a-z])"
-    else:
-        tail = ""
-    return re.search(rf"(?<![a-z0-9]){re.escape(name)}{tail}", text) is not None
+    # string scans, not regular expressions: compiling a pattern per name
+    # costs the first stream's creation milliseconds
+    at = text.find(name)
+    while at >= 0:
+        end = at + len(name)
+        if at == 0 or not _is_word(text[at - 1]):
+            after = text[end : end + 1]
+            if name[-1].isdigit():
+                whole = not after.isdecimal()
+            elif len(name) <= 3:
+                whole = not ("a" <= after <= "z")
+            else:
+                whole = True
+            if whole:
+                return True
+        at = text.find(name, at + 1)
+    return False
+
+
+def _is_word(char: str) -> bool:
+    return "a" <= char <= "z" or "0" <= char <= "9"
 
 
 @lru_cache(maxsize=256)  # the same channels in every image of a plate
