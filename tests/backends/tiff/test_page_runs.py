@@ -153,3 +153,28 @@ def test_jagged_holes_padded_in_a_run_are_in_the_file_when_described(
     assert xml.images[0].pixels.size_t == 1
     result = check_bioformats(bioformats, path, planes)
     assert result.sizes[0][:3] == (3, 2, 1)
+
+
+def test_direct_write_threads_run_before_the_first_frame(tmp_path: Path) -> None:
+    """The threads that write runs start with the stream: started at the
+    first run instead, each start waits for an interpreter that a fast
+    acquisition holds, and the disk idles meanwhile."""
+    import threading
+
+    from ome_writers import create_stream
+    from ome_writers._io._direct import direct_io_suits
+
+    if not direct_io_suits(SIZE * SIZE * 2):
+        pytest.skip("direct I/O does not suit these frames here")
+    before = {t for t in threading.enumerate() if t.name == "ome-writers-tiff-strips"}
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "runs.ome.tiff"),
+        dimensions=[Dimension(name="t", type="time"), *YX],
+        dtype="uint16",
+    )
+    with create_stream(settings) as stream:
+        strips = stream._backend.pages.strips
+        started = [t for t in strips._threads if t.is_alive()]
+        assert started and not set(started) & before
+        stream.append(_frame(0))
+    assert not any(t.is_alive() for t in started)  # and stop at close

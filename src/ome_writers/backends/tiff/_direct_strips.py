@@ -96,6 +96,17 @@ class DirectStrips:
         """Write `strip` (into file number `file`) on a thread; `finish(strip)`
         runs once it is written (from a later `submit` or `drain`, which raise
         what it raises)."""
+        self.start()
+        if sum(item[2] == file for item in self._pending) >= FILE_STRIPS_IN_FLIGHT:
+            self._finish(file)
+        self._pending.append((strip, finish, file))
+        self._work.put(strip)
+        if len(self._pending) > self.depth:
+            self._finish(self._pending[0][2])
+
+    def start(self) -> None:
+        """Start the threads, if not yet: best before frames arrive, as each
+        start waits for the interpreter, which a busy acquisition holds."""
         if not self._threads:
             for _ in range(self.depth):
                 thread = threading.Thread(
@@ -103,12 +114,6 @@ class DirectStrips:
                 )
                 thread.start()
                 self._threads.append(thread)
-        if sum(item[2] == file for item in self._pending) >= FILE_STRIPS_IN_FLIGHT:
-            self._finish(file)
-        self._pending.append((strip, finish, file))
-        self._work.put(strip)
-        if len(self._pending) > self.depth:
-            self._finish(self._pending[0][2])
 
     def drain(self, file: int | None = None) -> None:
         """Finish every strip submitted (`file`: of that file); the first

@@ -154,6 +154,8 @@ class TiffPages:
         self.writers = [
             tifffile.TiffWriter(p, bigtiff=True, append=mode) for p in self.files.paths
         ]
+        if self.direct or self._runs_suit:
+            self.strips.start()
 
     def flush(self) -> None:
         """Finish every page, and hand the pages written to the operating
