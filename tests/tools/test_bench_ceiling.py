@@ -15,6 +15,7 @@ from ome_writers.tools.bench import _run_ceiling
 from ome_writers.tools.bench._plan import ceiling_fps
 from ome_writers.tools.bench._run_ceiling import (
     BLOSC,
+    BLOSC_BLOCK_BYTES,
     ZSTD_LEVEL,
     alignment,
     cores,
@@ -192,7 +193,7 @@ def test_cpu_ceiling_with_imagecodecs_uses_one_thread(
     assert result["cpu_codec"].startswith("imagecodecs blosc zstd level 3")
     assert calls and all(c["numthreads"] == 1 for c in calls)
     assert {(c["compressor"], c["level"], c["blocksize"]) for c in calls} == {
-        ("zstd", 3, 0)
+        ("zstd", 3, BLOSC_BLOCK_BYTES)
     }
 
 
@@ -221,10 +222,11 @@ def test_cpu_ceiling_compresses_chunk_by_chunk(
 
 def test_codec_parameters_are_the_backends() -> None:
     """The CPU ceiling compresses as our OME-Zarr backends do."""
-    from ome_writers.backends.zarr._array_writer import BLOSC as BACKENDS_BLOSC
+    from ome_writers.backends.zarr import _array_writer
     from ome_writers.backends.zarr._array_writer import codec_configs
 
-    assert BLOSC == BACKENDS_BLOSC
+    assert BLOSC == _array_writer.BLOSC
+    assert BLOSC_BLOCK_BYTES == _array_writer.BLOSC_BLOCK_BYTES
     for compression, (cname, clevel) in BLOSC.items():
         (config,) = codec_configs(compression, 2)
         assert config["configuration"] == {
@@ -232,7 +234,7 @@ def test_codec_parameters_are_the_backends() -> None:
             "clevel": clevel,
             "shuffle": "shuffle",
             "typesize": 2,
-            "blocksize": 0,
+            "blocksize": BLOSC_BLOCK_BYTES,
         }
     (zstd,) = codec_configs("zstd", 2)
     assert zstd["configuration"]["level"] == ZSTD_LEVEL

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ import pytest
 
 import ome_writers as ow
 from ome_writers.backends.zarr import _chunk_file_writer as _chunk_files
+from ome_writers.backends.zarr._array_writer import BLOSC_BLOCK_BYTES
 from ome_writers.backends.zarr._chunk_file_writer import (
     ChunkFiles,
     ChunkFileWriter,
@@ -118,6 +120,11 @@ def test_compressed_frame_chunks_are_encoded_by_threads_of_ours(
         # blosc's header: flags (bit 0: byte shuffle), then the type size
         flags, typesize = encoded[2], encoded[3]
         assert (typesize, flags & 1) == (2, 1)
+        # the block size declared, as far as the frame reaches
+        declared = codec["configuration"]["blocksize"]
+        assert declared == BLOSC_BLOCK_BYTES
+        (blocksize,) = struct.unpack_from("<I", encoded, 8)
+        assert blocksize == min(declared, frames[2].nbytes)
         complib = numcodecs.blosc.cbuffer_complib(encoded)
         assert complib.lower().startswith(CNAMES[compression])
         decoded = numcodecs.blosc.decompress(encoded)
@@ -265,3 +272,40 @@ def test_a_failed_encoding_is_raised_and_earlier_frames_stay(tmp_path: Path) -> 
         )
     assert not (tmp_path / "2").exists()
     assert not list(tmp_path.rglob("*.partial"))
+
+
+@pytest.mark.parametrize("backend", LIBRARIES)
+def test_blosc_blocks_are_the_declared_size(tmp_path: Path, backend: str) -> None:
+    """A frame larger than blosc's automatic block is compressed in blocks of
+    the size the array declares, and reads back through both libraries."""
+    import tensorstore as ts
+    import zarr
+
+    root = tmp_path / "big.ome.zarr"
+    shape = (512, 512)  # 512 KiB: blosc alone would pick 128 KiB blocks
+    settings = ow.AcquisitionSettings(
+        root_path=str(root),
+        format={"backend": backend},
+        dimensions=[
+            ow.Dimension(name="t", count=2, chunk_size=1),
+            ow.Dimension(name="y", count=shape[0]),
+            ow.Dimension(name="x", count=shape[1]),
+        ],
+        dtype="uint16",
+        compression="blosc-zstd",
+    )
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 300, shape, "uint16") for _ in range(2)]
+    with ow.create_stream(settings) as stream:
+        for frame in frames:
+            stream.append(frame)
+    array = root / "0"
+    doc = json.loads((array / "zarr.json").read_text())
+    assert doc["codecs"][-1]["configuration"]["blocksize"] == BLOSC_BLOCK_BYTES
+    encoded = (array / "c" / "1" / "0" / "0").read_bytes()
+    (blocksize,) = struct.unpack_from("<I", encoded, 8)
+    assert blocksize == BLOSC_BLOCK_BYTES
+    expected = np.stack(frames)
+    np.testing.assert_array_equal(zarr.open_array(array, mode="r")[:], expected)
+    spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(array)}}
+    np.testing.assert_array_equal(ts.open(spec).result().read().result(), expected)

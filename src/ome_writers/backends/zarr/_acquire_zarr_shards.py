@@ -139,7 +139,8 @@ class CompleteShards:
 
 def _array_doc(grid: ArrayGrid, shape: list[int]) -> str:
     codecs = [{"name": "bytes", "configuration": {"endian": "little"}}]
-    compressed = codec_configs(grid.compression, grid.dtype.itemsize)
+    # acquire-zarr compresses the chunks, with blosc's automatic block size
+    compressed = codec_configs(grid.compression, grid.dtype.itemsize, blocksize=0)
     doc = {
         "zarr_format": 3,
         "node_type": "array",

@@ -2,7 +2,7 @@
 
 A compressed chunk of one frame is written by threads of ours (`ChunkFiles`)
 when its compression can be encoded here: the codecs of `codec_configs` and
-`v2_compressor` (blosc with byte shuffle and an automatic block size, or
+`v2_compressor` (blosc with byte shuffle and `BLOSC_BLOCK_BYTES` blocks, or
 zstd), through numcodecs. Each call compresses on the calling thread alone
 (numcodecs uses blosc's contextual API off the main thread, without the
 global lock), so that writer threads compress frames side by side.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ome_writers.backends.zarr._array_writer import BLOSC, ZSTD_LEVEL
+from ome_writers.backends.zarr._array_writer import BLOSC, BLOSC_BLOCK_BYTES, ZSTD_LEVEL
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,7 +36,9 @@ def frame_encoder(compression: str) -> FrameEncoder | None:
 
         def encode_blosc(frame: np.ndarray) -> bytes:
             # blosc's type size is the frame's item size, as declared
-            encoded: bytes = blosc.compress(frame, name, clevel, blosc.SHUFFLE, 0)
+            encoded: bytes = blosc.compress(
+                frame, name, clevel, blosc.SHUFFLE, BLOSC_BLOCK_BYTES
+            )
             return encoded
 
         return encode_blosc

@@ -42,6 +42,7 @@ from ome_writers._io._threads import WriterPool
 from ome_writers.backends.zarr._array_writer import (
     ARRAY_METADATA_FILE,
     BLOSC,
+    BLOSC_BLOCK_BYTES,
     ZSTD_LEVEL,
     ArrayWriter,
     ZarrLibrary,
@@ -127,7 +128,13 @@ class ZarrPythonWriter(ArrayWriter):
             return _v2_compressor(compression)
         if compression in BLOSC:
             cname, clevel = BLOSC[compression]
-            return [BloscCodec(cname=cname, clevel=clevel, shuffle="shuffle")]  # type: ignore[arg-type]
+            codec = BloscCodec(
+                cname=cname,  # type: ignore[arg-type]
+                clevel=clevel,
+                shuffle="shuffle",
+                blocksize=BLOSC_BLOCK_BYTES,
+            )
+            return [codec]
         if compression == "zstd":
             return [ZstdCodec(level=ZSTD_LEVEL)]
         return []
@@ -270,7 +277,10 @@ def _v2_compressor(compression: str) -> Any:
     if compression in BLOSC:
         cname, clevel = BLOSC[compression]
         return numcodecs.Blosc(
-            cname=cname, clevel=clevel, shuffle=numcodecs.Blosc.SHUFFLE
+            cname=cname,
+            clevel=clevel,
+            shuffle=numcodecs.Blosc.SHUFFLE,
+            blocksize=BLOSC_BLOCK_BYTES,
         )
     if compression == "zstd":
         return numcodecs.Zstd(level=ZSTD_LEVEL)

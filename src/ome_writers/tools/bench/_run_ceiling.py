@@ -38,10 +38,11 @@ DEFAULT_ALIGN = 4096
 #: the codec is timed for at least this long (or over every frame of the run)
 CPU_SECONDS = 1.0
 
-#: blosc's name and level per compression, as the OME-Zarr backends configure
-#: it (byte shuffle, automatic block size): `codec_configs` in
+#: blosc's name and level per compression, and its block size, as the
+#: OME-Zarr backends configure it (byte shuffle): `codec_configs` in
 #: ``ome_writers.backends.zarr._array_writer``
 BLOSC = {"blosc-zstd": ("zstd", 3), "blosc-lz4": ("lz4", 5)}
+BLOSC_BLOCK_BYTES = 512 * 1024
 #: the level of plain zstd, as the OME-Zarr backends configure it
 ZSTD_LEVEL = 3
 
@@ -205,7 +206,9 @@ def compressor(compression: str) -> tuple[str, Callable[[np.ndarray], Any]]:
     cname, clevel = BLOSC[compression]
     blosc.use_threads = False  # blosc's contextual API with one thread
     blosc.set_nthreads(1)
-    codec = numcodecs.Blosc(cname, clevel, numcodecs.Blosc.SHUFFLE, blocksize=0)
+    codec = numcodecs.Blosc(
+        cname, clevel, numcodecs.Blosc.SHUFFLE, blocksize=BLOSC_BLOCK_BYTES
+    )
     return f"numcodecs blosc {cname} level {clevel} shuffle, 1 thread", codec.encode
 
 
@@ -229,7 +232,7 @@ def _imagecodecs_compressor(
             compressor=cname,
             shuffle=imagecodecs.BLOSC.SHUFFLE.SHUFFLE,
             typesize=a.itemsize,
-            blocksize=0,
+            blocksize=BLOSC_BLOCK_BYTES,
             numthreads=1,
         )
 
