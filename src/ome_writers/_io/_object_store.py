@@ -14,7 +14,6 @@ message; they are handed only to the libraries' credential parameters.
 
 from __future__ import annotations
 
-import configparser
 import functools
 import math
 import os
@@ -394,6 +393,10 @@ def _with_keys(
 
 
 def _profile_section(path: str, section: str) -> dict[str, str]:
+    # imported here: only buckets read profiles, and local datasets' first
+    # stream imports this module
+    import configparser
+
     parser = configparser.RawConfigParser()
     try:
         parser.read(os.path.expanduser(path), encoding="utf-8")
