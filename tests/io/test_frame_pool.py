@@ -196,3 +196,19 @@ def test_buffers_are_private_memory(shape: tuple[int, int]) -> None:
     if "[never]" in thp:
         pytest.skip("transparent huge pages are off")
     assert fields["THPeligible"] == ("1" if whole or "[always]" in thp else "0")
+
+
+def test_make_resident_maps_every_page_and_keeps_the_contents() -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("mincore: Linux")
+    memory = _frame_pool.anonymous_map(64 * mmap.PAGESIZE, mmap.PAGESIZE)
+    array = np.frombuffer(memory, np.uint8)
+    array[: mmap.PAGESIZE] = 7  # one page in use already
+    if not _frame_pool.make_resident(array):
+        pytest.skip("MADV_POPULATE_WRITE not supported here")
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    vec = ctypes.create_string_buffer(64)
+    assert libc.mincore(array.ctypes.data, array.nbytes, vec) == 0
+    assert all(b & 1 for b in vec.raw)
+    assert (array[: mmap.PAGESIZE] == 7).all() and not array[mmap.PAGESIZE :].any()

@@ -87,6 +87,19 @@ def _madvise() -> Any:
     return function
 
 
+def make_resident(array: np.ndarray) -> bool:
+    """Map every page of `array`'s memory without writing it
+    (``MADV_POPULATE_WRITE``; the interpreter is released meanwhile), so that
+    its first writes do not fault; False where that advice is unavailable."""
+    madvise = _madvise()
+    if madvise is None or array.nbytes == 0:
+        return False
+    page = mmap.PAGESIZE
+    start = array.ctypes.data // page * page
+    length = array.ctypes.data + array.nbytes - start
+    return bool(madvise(start, length, _MADV_POPULATE_WRITE) == 0)
+
+
 @functools.cache
 def _huge_page_bytes() -> int:
     """The size of a transparent huge page (Linux), or 0."""

@@ -69,3 +69,33 @@ def test_blocks_of_shapes_never_asked_for_are_not_pooled() -> None:
     assert pending.pooled == 1
     assert pending.reuse((4, 3, 4)) is not None
     assert pending.reuse((3, 3, 4)) is None
+
+
+def test_resident_blocks_are_committed_off_the_callers_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`reserve(resident=True)` returns before its memory is committed (the
+    append that asks for the first shard's block does not wait for all of
+    them), and the buffers are usable meanwhile."""
+    import threading
+
+    from ome_writers.backends.zarr import _writes_in_flight
+
+    entered, release = threading.Event(), threading.Event()
+    committing: list[str] = []
+
+    def slow_commit(array: np.ndarray) -> bool:
+        committing.append(threading.current_thread().name)
+        entered.set()
+        release.wait(30)
+        return True
+
+    monkeypatch.setattr(_writes_in_flight, "make_resident", slow_commit)
+    pending = PendingWrites()
+    pending.reserve((4, 8), np.dtype("uint16"), 3, resident=True)
+    buffer = pending.reuse((4, 8))  # while the commit is still under way
+    assert buffer is not None
+    buffer[:] = 5
+    assert entered.wait(30)
+    assert committing == ["ome-writers-commit"]  # not the caller's thread
+    release.set()

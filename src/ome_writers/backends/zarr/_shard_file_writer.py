@@ -211,8 +211,8 @@ class ShardFileWriter(DelegatingWriter):
     def reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
         if not self._reserved:
             # the first shard's shape (a whole one, unless the array is smaller)
-            # gets every block at once, made resident now: no later shard
-            # commits memory of its own
+            # gets every block at once, made resident from now on: no later
+            # shard commits memory of its own
             self._reserved = True
             count = len(self.grid.paths) + self._in_flight
             self._pending.reserve(shape, self.grid.dtype, count, resident=True)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ome_writers._io._frame_pool import anonymous_map, copy_frame
+from ome_writers._io._frame_pool import anonymous_map, copy_frame, make_resident
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -81,11 +82,19 @@ class PendingWrites:
         resident: bool = False,
     ) -> None:
         """Allocate `count` buffers at once (memory is committed as they are
-        used, or now if `resident`), each at a page-aligned address when its
-        size is whole pages (so that it can be written with direct I/O)."""
+        used, or, if `resident`, by a thread of its own from now on), each at a
+        page-aligned address when its size is whole pages (so that it can be
+        written with direct I/O)."""
         block = _page_aligned_empty((count, *shape), dtype)
         if resident:
-            block.fill(0)
+            # not on the caller's thread: committing every buffer at once held
+            # up the append that asked for the first one
+            threading.Thread(
+                target=make_resident,
+                args=(block,),
+                name="ome-writers-commit",
+                daemon=True,
+            ).start()
         key = tuple(shape)
         self._wanted.add(key)
         self._reserved[key] = self._reserved.get(key, 0) + count
