@@ -134,3 +134,27 @@ def test_every_library_has_our_threads_write_raw_frames(
     np.testing.assert_array_equal(stored[: len(frames)], frames)
     assert not stored[len(frames) :].any()  # the last time point's other channel
     assert not list(root.rglob("*.partial"))
+
+
+def test_blocks_are_set_up_before_the_first_frame(tmp_path: Path) -> None:
+    """The blocks shards are assembled in exist once `create_stream` returns,
+    in the first shard's shape: the first append does not allocate them."""
+    settings = _time_lapse(
+        tmp_path / "ahead.ome.zarr", "tensorstore", channels=2, shape=(Y, X)
+    )
+    shard_t = settings.array_storage_dimensions[0].shard_size_chunks
+    with create_stream(settings) as stream:
+        writer = stream._backend.arrays.writer  # type: ignore[attr-defined]
+        assert isinstance(writer, ShardFileWriter)
+        pending = writer._pending
+        shape = (shard_t, 2, Y, X)
+        assert pending.pooled > 0 and set(pending._free) == {shape}
+        pooled = pending.pooled
+        stream.append(_frame(0))
+        assert pending.pooled == pooled - 1  # taken from them, none made
+        for n in range(1, 2 * shard_t):
+            stream.append(_frame(n))
+    np.testing.assert_array_equal(
+        read_zarr(tmp_path / "ahead.ome.zarr" / "0").data.reshape(-1, Y, X),
+        np.stack([_frame(n) for n in range(2 * shard_t)]),
+    )

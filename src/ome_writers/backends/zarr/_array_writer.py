@@ -254,6 +254,10 @@ class ArrayWriter(ABC):
         """A block written earlier, to assemble the next one in (None: none)."""
         return None
 
+    def reserve_blocks(self, shape: tuple[int, ...]) -> None:
+        """Blocks of `shape` (the first chunk's) will be assembled: a writer
+        that keeps blocks sets them up now, before the first frame."""
+
     @abstractmethod
     def make_room(self, position: int, shape: tuple[int, ...]) -> None:
         """Give the handle of one array room for `shape`; its ``zarr.json``

@@ -86,6 +86,15 @@ class ChunkAssembler:
         frame = math.prod(self._frame_shape) * self._dtype.itemsize
         return math.prod(self._chunks) * frame
 
+    @property
+    def first_shape(self) -> tuple[int, ...]:
+        """The shape of the block at the origin (index dims + Y, X)."""
+        extent = (
+            c if n is None else min(c, n)
+            for c, n in zip(self._chunks, self._shape, strict=True)
+        )
+        return (*extent, *self._frame_shape)
+
     @staticmethod
     def needed(index_chunks: Sequence[int]) -> bool:
         """Whether chunks span frames at all."""

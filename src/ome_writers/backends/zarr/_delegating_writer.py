@@ -100,6 +100,9 @@ class DelegatingWriter(ArrayWriter):
     def reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
         return self.inner.reuse_block(shape)
 
+    def reserve_blocks(self, shape: tuple[int, ...]) -> None:
+        self.inner.reserve_blocks(shape)
+
     def make_room(self, position: int, shape: tuple[int, ...]) -> None:
         self.inner.make_room(position, shape)
 

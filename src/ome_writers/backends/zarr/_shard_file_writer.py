@@ -209,6 +209,10 @@ class ShardFileWriter(DelegatingWriter):
         self._direct = write_shard(path, block, self._cells, self._direct)
 
     def reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        self.reserve_blocks(shape)
+        return self._pending.reuse(shape)
+
+    def reserve_blocks(self, shape: tuple[int, ...]) -> None:
         if not self._reserved:
             # the first shard's shape (a whole one, unless the array is smaller)
             # gets every block at once, made resident from now on: no later
@@ -216,7 +220,6 @@ class ShardFileWriter(DelegatingWriter):
             self._reserved = True
             count = len(self.grid.paths) + self._in_flight
             self._pending.reserve(shape, self.grid.dtype, count, resident=True)
-        return self._pending.reuse(shape)
 
     def _start_own(self) -> None:
         if not self._threads:
