@@ -89,9 +89,14 @@ class ChunkAssembler:
     @property
     def first_shape(self) -> tuple[int, ...]:
         """The shape of the block at the origin (index dims + Y, X)."""
+        return self._block_shape((0,) * len(self._chunks))
+
+    def _block_shape(self, origin: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of the block at `origin`: whole chunks, cut at the
+        index shape's end."""
         extent = (
-            c if n is None else min(c, n)
-            for c, n in zip(self._chunks, self._shape, strict=True)
+            c if n is None else min(c, n - o)
+            for o, c, n in zip(origin, self._chunks, self._shape, strict=True)
         )
         return (*extent, *self._frame_shape)
 
@@ -108,11 +113,8 @@ class ChunkAssembler:
         key = (position, origin)
         chunk = self._open.get(key)
         if chunk is None:
-            extent = tuple(
-                c if n is None else min(c, n - o)
-                for o, c, n in zip(origin, self._chunks, self._shape, strict=True)
-            )
-            shape = (*extent, *self._frame_shape)
+            shape = self._block_shape(origin)
+            extent = shape[: len(origin)]
             buffer = self._allocate(shape) if self._allocate is not None else None
             dirty = buffer is not None
             if buffer is None:
