@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,9 @@ import pytest
 
 useq = pytest.importorskip("useq")
 pytest.importorskip("pymmcore_plus")
+pq = pytest.importorskip("pyarrow.parquet")
+tifffile = pytest.importorskip("tifffile")
+zarr = pytest.importorskip("zarr")
 
 from ome_writers import AcquisitionSettings, Dimension  # noqa: E402
 from ome_writers.adapters.demo_camera import (  # noqa: E402
@@ -79,6 +83,63 @@ def test_handler_with_per_frame_metadata(tmp_path: Path) -> None:
     assert first["position_x"] == 1.0
     assert first["event_index"]["c"] == 0
     assert first["properties"]["Camera-fluorophore"] == "DAPI"
+
+
+def test_handler_closes_when_the_relay_drops_sequence_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pymmcore-plus's relay thread can stop before it queues sequenceFinished
+    (its stop flag is set first); the stream still closes before the run
+    returns, with every frame and table row written."""
+    from pymmcore_plus.mda._thread_relay import MDARelayThread
+
+    delivered: list[str] = []
+    monkeypatch.setattr(
+        MDARelayThread, "sequenceFinished", lambda self, *a: delivered.append("x")
+    )
+    core = demo_core(width=32, height=24)
+    seq = useq.MDASequence(time_plan={"interval": 0, "loops": 3}, channels=["DAPI"])
+    handler = OMEWriterHandler(tmp_path / "r.ome.zarr")
+
+    def analyse(img: np.ndarray, event: Any, meta: Any) -> None:
+        handler.write_row("cells", {"counter": decode_frame_counter(img)}, event=event)
+
+    core.mda.events.frameReady.connect(analyse)
+    try:
+        core.mda.run(seq, output=handler)
+    finally:
+        core.mda.events.frameReady.disconnect(analyse)
+    assert delivered == ["x"]  # the event reached the relay and went nowhere
+    assert handler.stream is not None and handler.stream.closed
+    data = zarr.open_array(str(tmp_path / "r.ome.zarr" / "0"), mode="r")[:]
+    counters = [decode_frame_counter(plane) for plane in data.reshape(-1, 24, 32)]
+    assert counters == list(range(counters[0], counters[0] + 3))
+    rows = pq.read_table(tmp_path / "r.ome.zarr" / "tables" / "cells").to_pylist()
+    assert sorted(r["frame"] for r in rows) == [0, 1, 2]
+
+
+def test_handler_closes_a_stream_whose_thread_ended(tmp_path: Path) -> None:
+    """Driven from a thread that ends without sequenceFinished, the stream
+    is closed by the time the thread is joined; a later sequenceFinished
+    is harmless."""
+    seq = useq.MDASequence(time_plan={"interval": 0, "loops": 2})
+    info = {"camera_label": "Camera", "width": 32, "height": 24, "dtype": "uint16"}
+    meta = {"image_infos": [info]}
+    handler = OMEWriterHandler(tmp_path / "t.ome.tiff")
+    frames = [np.full((24, 32), i, dtype=np.uint16) for i in range(2)]
+
+    def run() -> None:
+        handler.sequenceStarted(seq, meta)
+        for frame, event in zip(frames, seq, strict=True):
+            handler.frameReady(frame, event, {})
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    assert handler.stream is not None and handler.stream.closed
+    written = tifffile.imread(tmp_path / "t.ome.tiff")
+    assert written.reshape(2, 24, 32).tolist() == np.stack(frames).tolist()
+    handler.sequenceFinished(seq)  # late: nothing left to do
 
 
 def test_handler_with_explicit_settings() -> None:

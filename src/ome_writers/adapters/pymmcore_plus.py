@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -226,6 +227,13 @@ class OMEWriterHandler:
             tuple[tuple[str, int], ...], list[Callable[[OMEStream, int], None]]
         ] = {}
         self._lock = threading.Lock()
+        # pymmcore-plus's relay thread can end without delivering
+        # sequenceFinished (its stop flag is set before the event is queued),
+        # so a stream also closes when the thread that started it ends.
+        self._thread_end = threading.local()
+        self._close_at_thread_end: (
+            weakref.finalize[[OMEStream], _ThreadEndToken] | None
+        ) = None
 
     @property
     def stream(self) -> OMEStream | None:
@@ -251,10 +259,16 @@ class OMEWriterHandler:
         self.settings = settings
         with self._lock:  # writes waiting for this sequence's frames stay
             self._frames = _EventFrames()
+        unfinished = self._close_at_thread_end
+        if unfinished is not None and unfinished.detach() and self._stream is not None:
+            self._stream.close()  # the last sequence's end never arrived
         self._stream = create_stream(settings, check_space=self._check_space)
         self._stream.set_global_metadata(
             NAMESPACE, {"summary_metadata": summary_to_json(meta)}
         )
+        self._thread_end.token = token = _ThreadEndToken()
+        self._close_at_thread_end = weakref.finalize(token, self._finish, self._stream)
+        self._close_at_thread_end.atexit = False  # the stream has its own
 
     def frameReady(self, img: np.ndarray, event: Any, meta: Mapping[str, Any]) -> None:
         """Append one frame with its metadata."""
@@ -350,7 +364,18 @@ class OMEWriterHandler:
         write(stream, frame)
 
     def sequenceFinished(self, sequence: Any) -> None:
-        """Close the stream (also after a cancelled run)."""
+        """Close the stream (also after a cancelled run).
+
+        A stream whose sequenceFinished never arrives is closed when the
+        thread that called `sequenceStarted` ends.
+        """
+        if self._close_at_thread_end is not None:
+            self._close_at_thread_end.detach()
+        if self._stream is not None:
+            self._finish(self._stream)
+
+    def _finish(self, stream: OMEStream) -> None:
+        """Drop writes whose frames never came, then close `stream`."""
         with self._lock:
             lost = sum(len(writes) for writes in self._waiting.values())
             self._waiting.clear()
@@ -360,8 +385,11 @@ class OMEWriterHandler:
                 "frames never arrived",
                 lost,
             )
-        if self._stream is not None:
-            self._stream.close()
+        stream.close()
+
+
+class _ThreadEndToken:
+    """Held in a thread-local: released when that thread ends."""
 
 
 class _EventFrames:
