@@ -124,6 +124,44 @@ def test_chunk_files_fall_back_to_buffered_writes_when_refused(
     assert not list(tmp_path.rglob("*.partial"))
 
 
+@pytest.mark.parametrize("refuse", [False, True])
+def test_encoded_chunk_files_go_directly_with_a_buffered_tail(
+    refuse: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compressed frames of whole blocks and more are written directly, the
+    last partial block through the page cache; refused, all buffered."""
+    numcodecs = pytest.importorskip("numcodecs")
+    from ome_writers.backends.zarr._frame_encoder import frame_encoder
+
+    if not refuse:
+        _skip_without_direct_io(tmp_path)
+    opened = _spy_opens(monkeypatch, refuse=refuse)
+    shape = (1024, 512)  # 1 MiB of noise: still ≥ 256 KiB compressed
+    frames = _frames(5, shape)
+    files = ChunkFiles(
+        shape,
+        DTYPE,
+        lambda unit: str(tmp_path / "c" / str(unit) / "0" / "0"),
+        tmp_path,
+        encode=frame_encoder("blosc-zstd"),
+    )
+    files.start()
+    for unit, frame in enumerate(frames):
+        files.write(unit, frame)
+    files.close()
+    assert files.error is None and files.direct_encoded is not refuse
+    if refuse:  # each thread may try once, then no more
+        assert 1 <= len(opened) <= _chunk_files.ENCODER_THREADS
+    else:
+        assert len(set(opened)) == 5
+    for unit, frame in enumerate(frames):
+        data = (tmp_path / "c" / str(unit) / "0" / "0").read_bytes()
+        assert len(data) % _direct.DIRECT_ALIGN  # a tail beyond the blocks
+        decoded = np.frombuffer(numcodecs.blosc.decompress(data), DTYPE)
+        np.testing.assert_array_equal(decoded.reshape(shape), frame)
+    assert not list(tmp_path.rglob("*.partial"))
+
+
 def _tiff(path: Path, frames: list[np.ndarray]) -> None:
     settings = AcquisitionSettings(
         root_path=str(path),

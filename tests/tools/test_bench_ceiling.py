@@ -153,12 +153,14 @@ def test_other_write_errors_are_not_hidden(
 def test_cpu_ceiling_of_a_compressed_scenario(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Without imagecodecs: numcodecs' blosc, its threads kept to one."""
     pytest.importorskip("numcodecs")
     from numcodecs import blosc
 
     # blosc's settings are the process's: given back to the other tests
     monkeypatch.setattr(blosc, "use_threads", blosc.use_threads)
     threads = blosc.get_nthreads()
+    monkeypatch.setitem(__import__("sys").modules, "imagecodecs", None)
     spec = small("d", frames=6, size=128)
     try:
         row = run_ceiling(spec, tmp_path)
@@ -175,8 +177,8 @@ def test_cpu_ceiling_of_a_compressed_scenario(
 def test_cpu_ceiling_with_imagecodecs_uses_one_thread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Without numcodecs, imagecodecs' blosc with one thread and the same
-    parameters."""
+    """imagecodecs' blosc (the writer threads' library) with one thread and
+    the same parameters, into a reused buffer."""
     imagecodecs = pytest.importorskip("imagecodecs")
     calls: list[dict[str, Any]] = []
     real = imagecodecs.blosc_encode
@@ -186,12 +188,12 @@ def test_cpu_ceiling_with_imagecodecs_uses_one_thread(
         return real(data, **kwargs)
 
     monkeypatch.setattr(imagecodecs, "blosc_encode", spy)
-    monkeypatch.setitem(__import__("sys").modules, "numcodecs", None)
     spec = small("d", frames=3)
     result = _run_ceiling.cpu_ceiling(spec, _frames(spec))
     assert result["cpu_core_gbps"] > 0
     assert result["cpu_codec"].startswith("imagecodecs blosc zstd level 3")
     assert calls and all(c["numthreads"] == 1 for c in calls)
+    assert len({id(c["out"]) for c in calls}) == 1  # no allocation per chunk
     assert {(c["compressor"], c["level"], c["blocksize"]) for c in calls} == {
         ("zstd", 3, BLOSC_BLOCK_BYTES)
     }

@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ome_writers as ow
 from ome_writers.backends.zarr import _chunk_file_writer as _chunk_files
+from ome_writers.backends.zarr import _frame_encoder
 from ome_writers.backends.zarr._array_writer import BLOSC_BLOCK_BYTES
 from ome_writers.backends.zarr._chunk_file_writer import (
     ChunkFiles,
@@ -66,9 +69,9 @@ def _encoded_on(writer: ChunkFileWriter) -> list[str]:
     encode = writer.files.encode
     assert encode is not None
 
-    def recorded(frame: np.ndarray) -> bytes:
+    def recorded(frame: np.ndarray, out: np.ndarray) -> int:
         threads.append(threading.current_thread().name)
-        return encode(frame)
+        return encode(frame, out)
 
     writer.files.encode = recorded
     return threads
@@ -158,15 +161,16 @@ def test_compressions_numcodecs_encodes_get_chunk_files(
     )
 
 
-def test_without_numcodecs_the_library_encodes(
+def test_without_a_codec_library_the_library_encodes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An install without numcodecs (tensorstore alone) keeps the library's
-    own compressed writes."""
+    """An install with neither imagecodecs nor numcodecs (tensorstore alone)
+    keeps the library's own compressed writes."""
     pytest.importorskip("tensorstore")
     import zarr
 
-    monkeypatch.setitem(sys.modules, "numcodecs", None)  # import fails
+    for name in ("numcodecs", "imagecodecs"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails
     assert frame_encoder("blosc-zstd") is None
     root = tmp_path / "out.ome.zarr"
     stream = ow.create_stream(_settings(root, "tensorstore", "blosc-zstd"))
@@ -178,6 +182,35 @@ def test_without_numcodecs_the_library_encodes(
     monkeypatch.undo()
     data = zarr.open_array(root / "0", mode="r")[:].reshape(-1, *SHAPE)
     np.testing.assert_array_equal(data[:3], frames)
+
+
+@pytest.mark.parametrize("library", ["imagecodecs", "numcodecs"])
+@pytest.mark.parametrize("compression", ["blosc-zstd", "blosc-lz4", "zstd"])
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_either_library_encodes_into_the_buffer_what_decodes_to_the_frame(
+    library: str, compression: str, data: st.DataObject
+) -> None:
+    """imagecodecs writes into the thread's buffer, numcodecs' result is
+    copied there: either decodes to the frame, incompressible ones too,
+    within `encoded_bound`."""
+    pytest.importorskip(library)
+    make = getattr(_frame_encoder, f"_{library}_encoder")
+    encode = make(compression)
+    shape = data.draw(st.tuples(st.integers(1, 300), st.integers(1, 300)))
+    dtype = data.draw(st.sampled_from(["uint8", "uint16", "float32"]))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    noise = np.random.default_rng(seed).integers(0, 256, (*shape, 4), np.uint8)
+    frame = np.ascontiguousarray(noise.view(dtype)[..., 0])  # incompressible
+    out = np.full(_frame_encoder.encoded_bound(frame.nbytes), 0xAB, np.uint8)
+    n = encode(frame, out)
+    assert 0 < n <= out.nbytes
+    encoded = out[:n].tobytes()
+    if compression == "zstd":
+        decoded = numcodecs.zstd.decompress(encoded)
+    else:
+        decoded = numcodecs.blosc.decompress(encoded)
+    np.testing.assert_array_equal(np.frombuffer(decoded, dtype).reshape(shape), frame)
 
 
 def _files(root: Path, encode: Any = None) -> ChunkFiles:
@@ -249,10 +282,10 @@ def test_a_failed_encoding_is_raised_and_earlier_frames_stay(tmp_path: Path) -> 
     encode = frame_encoder("blosc-zstd")
     assert encode is not None
 
-    def fails_on_frame_2(frame: np.ndarray) -> bytes:
+    def fails_on_frame_2(frame: np.ndarray, out: np.ndarray) -> int:
         if frame[0, 0] == _frames(3)[2][0, 0]:
             raise MemoryError("injected: no memory for the encoded chunk")
-        return encode(frame)
+        return encode(frame, out)
 
     files = _files(tmp_path, encode=fails_on_frame_2)
     files._active = 1  # one thread: frames in order

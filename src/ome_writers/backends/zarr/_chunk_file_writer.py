@@ -47,17 +47,24 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from ome_writers._io._direct import (
+    DIRECT_ALIGN,
+    DIRECT_MIN_BYTES,
     O_DIRECT,
     aligned,
     direct_io_suits,
     pwrite_all,
     refused,
 )
-from ome_writers._io._frame_pool import POOL_BYTES, POOL_FRAMES, FramePool
+from ome_writers._io._frame_pool import (
+    POOL_BYTES,
+    POOL_FRAMES,
+    FramePool,
+    anonymous_map,
+)
 from ome_writers._io._threads import available_cores
 from ome_writers._io._writeback import WRITEBACK_EVERY_BYTES, Flusher
 from ome_writers.backends.zarr._delegating_writer import DelegatingWriter
-from ome_writers.backends.zarr._frame_encoder import frame_encoder
+from ome_writers.backends.zarr._frame_encoder import encoded_bound, frame_encoder
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
@@ -78,8 +85,9 @@ SPREAD_AFTER_BYTES = 16 * 1024**2
 #: keep more writes in flight without taking CPU from the acquisition thread
 DIRECT_WRITER_THREADS = 4
 #: writer threads of compressed frames: compressing keeps a core busy, so
-#: one per core (at least two, so that a write never leaves a core idle)
-ENCODER_THREADS = max(2, min(8, available_cores()))
+#: one per core, and one more, whose compressing fills a core while another
+#: thread waits for its write
+ENCODER_THREADS = max(2, min(8, available_cores())) + 1
 #: directories the writer threads remember having made or seen (the newest)
 KNOWN_DIRECTORIES = 1024
 PARTIAL_SUFFIX = ".partial"  # a chunk file being written (`repair` removes it)
@@ -142,6 +150,8 @@ class ChunkFiles:
         self.encode = encode
         #: frames are written with direct I/O (until the filesystem refuses it)
         self.direct = encode is None and direct_io_suits(self.pool.slot_bytes)
+        #: encoded frames too, the whole blocks of those large enough
+        self.direct_encoded = encode is not None and bool(O_DIRECT)
         self.frame_shape = frame_shape
         self.error: BaseException | None = None
         self._locate = locate
@@ -279,6 +289,13 @@ class ChunkFiles:
     # --------------------------------------------------------- writer threads
 
     def _run(self, work: queue.SimpleQueue[Any]) -> None:
+        # this thread's encoded frames, page-aligned for direct writes (freed
+        # with the last reference: a failure's traceback may hold one)
+        out = None
+        if self.encode is not None:
+            size = -(-encoded_bound(self.pool.slot_bytes) // DIRECT_ALIGN)
+            memory = anonymous_map(size * DIRECT_ALIGN, self.pool.slot_bytes)
+            out = np.frombuffer(memory, np.uint8)
         while True:
             item = work.get()
             if item is None:
@@ -286,9 +303,13 @@ class ChunkFiles:
             if isinstance(item, _Barrier):
                 item.reached()
             else:
-                self._write(item)
+                self._write(item, out)
 
-    def _write(self, item: tuple[Any, int, np.ndarray | None, Any]) -> None:
+    def _write(
+        self,
+        item: tuple[Any, int, np.ndarray | None, Any],
+        out: np.ndarray | None = None,
+    ) -> None:
         pool = self.pool
         unit, slot, owned, release = item
         held = True  # the frame's buffer
@@ -298,12 +319,12 @@ class ChunkFiles:
             data = pool.buffers[slot] if owned is None else owned
             path = self._locate(unit)
             if self.encode is not None:
-                encoded = memoryview(self.encode(data))
+                assert out is not None
+                nbytes = self.encode(data, out)
                 held = False  # free for the next frame while this one is written
                 _release(pool, slot, release)
                 self._make_directories(os.path.dirname(path))
-                write_file(path, encoded)
-                nbytes = encoded.nbytes
+                self._write_encoded(path, out, nbytes)
             else:
                 self._make_directories(os.path.dirname(path))
                 self._write_raw(path, data)
@@ -316,6 +337,18 @@ class ChunkFiles:
         finally:
             if held:
                 _release(pool, slot, release)
+
+    def _write_encoded(self, path: str, out: np.ndarray, nbytes: int) -> None:
+        """The first `nbytes` of `out` into `path`: their whole blocks
+        directly while the filesystem allows it, the rest buffered."""
+        whole = nbytes - nbytes % DIRECT_ALIGN
+        if self.direct_encoded and whole >= DIRECT_MIN_BYTES:
+            try:
+                write_file_direct(path, out[:whole], tail=out[whole:nbytes].tobytes())
+                return
+            except DirectIORefused:
+                self.direct_encoded = False  # this filesystem: buffered from now on
+        write_file(path, out[:nbytes].data)
 
     def _write_raw(self, path: str, data: np.ndarray) -> None:
         """`data` into `path`, directly while the filesystem allows it."""

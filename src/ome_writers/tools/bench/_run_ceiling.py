@@ -190,16 +190,19 @@ def chunks_of(frame: np.ndarray, chunk: tuple[int, int]) -> list[np.ndarray]:
 def compressor(compression: str) -> tuple[str, Callable[[np.ndarray], Any]]:
     """A description and a single-threaded encoder of `compression`.
 
-    numcodecs when it is installed, else imagecodecs; blosc's own threads are
-    kept to one, so the rate is that of one core.
+    imagecodecs when it is installed, encoding into one reused buffer as the
+    writer threads do, else numcodecs; blosc's own threads are kept to one,
+    so the rate is that of one core.
     """
     if compression not in BLOSC and compression != "zstd":
         raise ValueError(f"no CPU ceiling for compression {compression!r}")
     try:
-        import numcodecs
-        from numcodecs import blosc
-    except ImportError:
         return _imagecodecs_compressor(compression)
+    except ImportError:
+        pass
+    import numcodecs
+    from numcodecs import blosc
+
     if compression == "zstd":
         zstd = numcodecs.Zstd(level=ZSTD_LEVEL)
         return f"numcodecs zstd level {ZSTD_LEVEL}", zstd.encode
@@ -216,16 +219,29 @@ def _imagecodecs_compressor(
     compression: str,
 ) -> tuple[str, Callable[[np.ndarray], Any]]:
     import imagecodecs
+    import numpy as np
 
+    out = np.empty(0, np.uint8)
+
+    def room(a: np.ndarray) -> np.ndarray:
+        nonlocal out
+        if out.nbytes < a.nbytes + a.nbytes // 128 + 65536:
+            out = np.empty(a.nbytes + a.nbytes // 128 + 65536, np.uint8)
+        return out
+
+    # any buffer is taken as input and output; the stubs name fewer types
     if compression == "zstd":
         return (
             f"imagecodecs zstd level {ZSTD_LEVEL}",
-            lambda a: imagecodecs.zstd_encode(a, level=ZSTD_LEVEL),
+            lambda a: imagecodecs.zstd_encode(
+                a,  # type: ignore[arg-type]
+                level=ZSTD_LEVEL,
+                out=room(a),  # type: ignore[arg-type]
+            ),
         )
     cname, clevel = BLOSC[compression]
 
     def encode(a: np.ndarray) -> Any:
-        # any buffer is taken; the stubs name fewer types
         return imagecodecs.blosc_encode(
             a,  # type: ignore[arg-type]
             level=clevel,
@@ -234,6 +250,7 @@ def _imagecodecs_compressor(
             typesize=a.itemsize,
             blocksize=BLOSC_BLOCK_BYTES,
             numthreads=1,
+            out=room(a),  # type: ignore[arg-type]
         )
 
     return f"imagecodecs blosc {cname} level {clevel} shuffle, 1 thread", encode
