@@ -376,3 +376,40 @@ def test_tensorstore_pyramid_levels_write_back_their_smaller_batches(
         _flush.flush_every(MAX_PENDING_BYTES // 16),
     ]
     assert batches[1] < batches[0]
+
+
+@pytest.mark.parametrize(
+    ("backend", "frame"),
+    [
+        ("tensorstore", 64),  # small frames: assembled shards
+        ("tensorstore", 512),  # frame-sized chunk files of ours
+        ("acquire-zarr", 64),
+        ("tifffile", 64),
+    ],
+)
+def test_write_back_thread_runs_before_the_first_frame(
+    tmp_path: Path, backend: str, frame: int
+) -> None:
+    """Its start waits for the new thread to run: that belongs to
+    `create_stream`, not to the append that first passes the threshold."""
+    pytest.importorskip(backend.replace("-python", "").replace("-", "_"))
+    suffix = ".ome.tiff" if backend == "tifffile" else ".ome.zarr"
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / f"w{suffix}"),
+        format=backend,
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="y", count=frame),
+            Dimension(name="x", count=frame),
+        ],
+        dtype="uint16",
+    )
+
+    def flushers() -> int:
+        return sum(t.name == "ome-writers-flush" for t in threading.enumerate())
+
+    before = flushers()
+    with create_stream(settings) as stream:
+        assert flushers() > before
+        stream.append(np.ones((frame, frame), "uint16"))
+    assert flushers() == before

@@ -95,12 +95,17 @@ class Flusher:
                 self._unflushed = self.every_bytes
         if self._unflushed >= self.every_bytes:
             self._unflushed = 0
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="ome-writers-flush", daemon=True
-                )
-                self._thread.start()
+            self.start()
             self._wake.set()
+
+    def start(self) -> None:
+        """Start the write-back thread (when the stream is created: a start
+        waits for the new thread to run, which an append should not)."""
+        if self._thread is None and self.path is not None and not self._stop:
+            self._thread = threading.Thread(
+                target=self._run, name="ome-writers-flush", daemon=True
+            )
+            self._thread.start()
 
     def _run(self) -> None:
         lagged: list[Hashable] = []

@@ -277,6 +277,7 @@ class TiffBackend(Backend):
         )
         self.thread.start()
         self.frames.start()  # buffers made resident ahead of use
+        self.flusher.start()
         # for the OME-XML at close (needs ome-types, slow to import)
         self._models_import = ImportWhenIdle(
             "ome_writers.backends.tiff._ome_models", lambda: self.queued

@@ -222,6 +222,7 @@ class AcquireZarrBackend(Backend):
             self._store = StagingStore(self.root, self.num_positions)
         try:
             self._prepare_stream()
+            self.flusher.start()
         except BaseException:
             # the failure is what to raise; no link is made while the store goes
             with contextlib.suppress(Exception):

@@ -199,6 +199,8 @@ class ZarrArrays:
         """Start the writer and make the arrays: the first position's now, the
         others on a background thread in the order frames first reach them."""
         self.writer.start()
+        if self._flush:
+            self.flusher.start()
         if self.assembler is not None:  # blocks kept by the writer: set up now
             self.writer.reserve_blocks(self.assembler.first_shape)
         self.arrays_ahead = make_arrays(self.num_positions, self.router, self.create)

@@ -199,6 +199,7 @@ class ChunkFiles:
             for thread in self._threads:
                 thread.start()
             self.pool.start()  # buffers made resident ahead of use
+            self.flusher.start()
 
     @property
     def stalls(self) -> int:
