@@ -224,9 +224,11 @@ def _imagecodecs_compressor(
     out = np.empty(0, np.uint8)
 
     def room(a: np.ndarray) -> np.ndarray:
+        # the writer threads' bound (`encoded_bound`): incompressible chunks fit
         nonlocal out
-        if out.nbytes < a.nbytes + a.nbytes // 128 + 65536:
-            out = np.empty(a.nbytes + a.nbytes // 128 + 65536, np.uint8)
+        needed = a.nbytes + a.nbytes // 128 + 65536
+        if out.nbytes < needed:
+            out = np.empty(needed, np.uint8)
         return out
 
     # any buffer is taken as input and output; the stubs name fewer types
