@@ -13,6 +13,8 @@ import zarr
 from ome_writers import AcquisitionSettings, Dimension, create_stream
 from ome_writers.backends.zarr import _arrays
 from ome_writers.backends.zarr._chunk_file_writer import ChunkFileWriter
+from ome_writers.backends.zarr._delegating_writer import DelegatingWriter
+from ome_writers.backends.zarr._shard_file_writer import ShardFileWriter
 from tests.backends.params import backend_params
 from tests.backends.zarr.internals import library_writer
 
@@ -85,21 +87,18 @@ def test_room_is_whole_chunks(tmp_path: Path) -> None:
     stream.close()
 
 
-@pytest.mark.parametrize("chunk_files", [True, False], ids=["chunk-files", "encoded"])
 def test_tensorstore_grows_arrays_off_the_appending_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_files: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # issuing a resize took 0.1-0.44 ms of the append that reached half the
     # room (frames 64, 128, 256 of 512² frames); a thread of its own issues it
     threads: list[tuple[str, int]] = []
     # compressed chunks of two frames: assembled, then written by tensorstore
-    chunk, compression = (1, None) if chunk_files else (2, "zstd")
-    settings = _settings(tmp_path / "r.ome.zarr", "tensorstore", 16, chunk, compression)
+    settings = _settings(tmp_path / "r.ome.zarr", "tensorstore", 16, 2, "zstd")
     before = set(threading.enumerate())  # another test's streams may be open
     stream = create_stream(settings)
-    writer = stream._backend.arrays.writer
-    assert isinstance(writer, ChunkFileWriter) is chunk_files
-    inner = library_writer(stream._backend)
+    inner = stream._backend.arrays.writer
+    assert not isinstance(inner, DelegatingWriter)
     real = inner._open_room
 
     def recorded(path: object, room: tuple[int, ...]) -> object:
@@ -121,6 +120,53 @@ def test_tensorstore_grows_arrays_off_the_appending_thread(
     np.testing.assert_array_equal(data, np.stack(frames))
     alive = [t.name for t in set(threading.enumerate()) - before]
     assert not [name for name in alive if name.startswith("ome-writers-resize")]
+
+
+@pytest.mark.parametrize("backend", GROWING)
+@pytest.mark.parametrize("shards", [False, True], ids=["chunk-files", "shards"])
+def test_own_file_writes_leave_the_library_handle_alone_until_a_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, shards: bool
+) -> None:
+    # frames written as files of ours never go through the library's handle:
+    # growing it inside the append that crossed half the room (a new
+    # tensorstore handle, a new zarr-python array) made frames 64, 128 and 256
+    # of a paced 512² run late; it grows when a read needs the room
+    dims = _settings(tmp_path, backend, 16).dimensions
+    if shards:  # two frames per shard, assembled
+        dims = [
+            Dimension(
+                name="t", count=None, type="time", chunk_size=1, shard_size_chunks=2
+            ),
+            *dims[1:],
+        ]
+    settings = _settings(tmp_path / "o.ome.zarr", backend, 16).model_copy(
+        update={"dimensions": dims}
+    )
+    stream = create_stream(settings)
+    writer = stream._backend.arrays.writer
+    assert isinstance(writer, ShardFileWriter if shards else ChunkFileWriter)
+    rooms: list[tuple[int, ...]] = []
+    real = writer.inner.make_room
+
+    def recorded(position: int, shape: tuple[int, ...]) -> None:
+        rooms.append(shape)
+        real(position, shape)
+
+    monkeypatch.setattr(writer.inner, "make_room", recorded)
+    frames = [np.full((16, 16), i, "uint16") for i in range(300)]
+    for frame in frames:
+        stream.append(frame)
+    assert rooms == []  # room asked for at half or all of it, not given yet
+    view = stream.view()
+    np.testing.assert_array_equal(np.asarray(view[299]), frames[299])
+    assert rooms == [tuple(stream._backend.arrays.allocated[0])]  # the last asked
+    np.testing.assert_array_equal(np.asarray(view[100:110]), np.stack(frames[100:110]))
+    assert len(rooms) == 1
+    stream.close()
+    doc = json.loads((tmp_path / "o.ome.zarr" / "0" / "zarr.json").read_text())
+    assert doc["shape"] == [300, 16, 16]
+    data = zarr.open_array(tmp_path / "o.ome.zarr" / "0", mode="r")[:]
+    np.testing.assert_array_equal(data, np.stack(frames))
 
 
 def test_tensorstore_grows_arrays_once_its_resize_thread_stopped(

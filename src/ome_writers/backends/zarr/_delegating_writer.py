@@ -56,6 +56,8 @@ class DelegatingWriter(ArrayWriter):
         self.inner = inner
         self.grows_ahead = inner.grows_ahead
         self.own = own
+        # room asked for and not yet given to `inner` (`make_room`), by position
+        self._room: dict[int, tuple[int, ...]] = {}
 
     # ------------------------------------------------------ its own writes
 
@@ -90,11 +92,13 @@ class DelegatingWriter(ArrayWriter):
     def write_frame(
         self, position: int, index: tuple[int, ...], frame: np.ndarray
     ) -> None:
+        self._give_room(position)
         self.inner.write_frame(position, index, frame)
 
     def write_block(
         self, position: int, origin: tuple[int, ...], block: np.ndarray
     ) -> None:
+        self._give_room(position)
         self.inner.write_block(position, origin, block)
 
     def reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -104,13 +108,22 @@ class DelegatingWriter(ArrayWriter):
         self.inner.reserve_blocks(shape)
 
     def make_room(self, position: int, shape: tuple[int, ...]) -> None:
-        self.inner.make_room(position, shape)
+        # own writes need no room in the library's handle: it gets the room
+        # when a read or a write through it does, not inside the append that
+        # crossed the mark (a new handle's opening holds the interpreter)
+        self._room[position] = shape
+
+    def _give_room(self, position: int) -> None:
+        shape = self._room.pop(position, None)
+        if shape is not None:
+            self.inner.make_room(position, shape)
 
     def declare(self, shapes: Mapping[int, tuple[int, ...]]) -> None:
         self.inner.declare(shapes)
 
     def read(self, position: int, key: tuple[Any, ...]) -> np.ndarray:
         self._wait_own()  # a read sees the writes issued before it
+        self._give_room(position)
         return self.inner.read(position, key)
 
     def falling_behind(self) -> bool:
