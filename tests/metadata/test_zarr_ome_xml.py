@@ -59,6 +59,22 @@ def reference_xml(
     same document, built from the models)."""
     if ome_xml_problem(settings) is not None:
         return None
+    ome = reference_model(
+        settings, outer_extents, created, planes, not_acquired, global_metadata, display
+    )
+    return str(to_xml(ome))
+
+
+def reference_model(
+    settings: AcquisitionSettings,
+    outer_extents: list[int] | None = None,
+    created: datetime | None = None,
+    planes: Planes | None = None,
+    not_acquired: dict[int, list[tuple[int, ...]]] | None = None,
+    global_metadata: dict[str, dict[str, Any]] | None = None,
+    display: dict[int, ChannelSetting] | None = None,
+) -> m.OME:
+    """The OME model of `reference_xml` (settings that have one)."""
     shown = DisplaySettings()
     for channel, setting in (display or {}).items():
         shown.set(
@@ -95,7 +111,7 @@ def reference_xml(
         if ome.structured_annotations is None:
             ome.structured_annotations = m.StructuredAnnotations()
         ome.structured_annotations.map_annotations.extend(added)
-    return str(to_xml(ome))
+    return ome
 
 
 def zarr_text(
@@ -538,7 +554,7 @@ def _channel(draw: st.DrawFn, name: str) -> Channel:
 
 
 @st.composite
-def _collections(
+def acquisitions(
     draw: st.DrawFn,
 ) -> tuple[AcquisitionSettings, list[int] | None, datetime]:
     dims: list[Dimension] = []
@@ -624,7 +640,7 @@ def _collections(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(_collections())
+@given(acquisitions())
 def test_text_equals_models_property(
     case: tuple[AcquisitionSettings, list[int] | None, datetime],
 ) -> None:
@@ -643,7 +659,7 @@ _VALUES = st.recursive(
     max_leaves=4,
 )
 _SPECIAL_VALUES = st.none() | st.booleans() | st.integers(-5, 5) | st.floats()
-_METADATA = st.fixed_dictionaries(
+FRAME_METADATA = st.fixed_dictionaries(
     {},
     optional=dict.fromkeys(SPECIAL_KEYS, _SPECIAL_VALUES),
 ).flatmap(
@@ -658,7 +674,7 @@ _METADATA = st.fixed_dictionaries(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(_collections(), st.data())
+@given(acquisitions(), st.data())
 def test_planes_equal_models_property(
     case: tuple[AcquisitionSettings, list[int] | None, datetime], data: st.DataObject
 ) -> None:
@@ -677,7 +693,7 @@ def test_planes_equal_models_property(
         if axis is not None:
             extents[position] = max(extents[position], index[axis] + 1)
         if data.draw(st.booleans()):
-            planes.setdefault(position, []).append((index, data.draw(_METADATA)))
+            planes.setdefault(position, []).append((index, data.draw(FRAME_METADATA)))
     namespaces = st.dictionaries(_LABELS, _VALUES, max_size=2)
     global_metadata = data.draw(st.dictionaries(_NAMES, namespaces, max_size=2))
     assert_same(

@@ -640,9 +640,9 @@ def _describe_collection(
 def _join_tiff_set(settings: AcquisitionSettings, files: list[Path]) -> None:
     """Write the OME-XML of the whole set into every file of it."""
     import tifffile
-    from ome_types import from_tiff, to_xml
+    from ome_types import from_tiff
 
-    from ome_writers.backends.tiff._ome_models import schema_valid
+    from ome_writers.backends.tiff._ome_models import ome_xml
     from ome_writers.backends.tiff._ragged_files import (
         PositionFile,
         join_position_files,
@@ -655,4 +655,4 @@ def _join_tiff_set(settings: AcquisitionSettings, files: list[Path]) -> None:
     for part, model in zip(
         parts, join_position_files(settings, parts, {}), strict=True
     ):
-        tifffile.tiffcomment(part.path, to_xml(schema_valid(model)).encode())
+        tifffile.tiffcomment(part.path, ome_xml(model).encode())

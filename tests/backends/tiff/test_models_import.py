@@ -66,6 +66,33 @@ def test_now_imports_without_a_pause(module: str) -> None:
     assert _wait_imported(module)
 
 
+def test_then_runs_after_an_import_in_a_pause(module: str, tmp_path: Path) -> None:
+    # the bindings of the OME-XML are built ahead, on the importing thread
+    (tmp_path / f"{module}.py").write_text(
+        "import threading\nRAN = []\n"
+        "def prepare():\n    RAN.append(threading.current_thread().name)\n"
+    )
+    importer = ImportWhenIdle(module, lambda: 0, interval=0.01, then="prepare")
+    assert importer.thread is not None
+    importer.thread.join(10)
+    assert sys.modules[module].RAN == ["ome-writers-import"]
+
+
+def test_then_is_left_to_close_after_now(module: str, tmp_path: Path) -> None:
+    # at close the work is done where it is needed, not twice beside it
+    (tmp_path / f"{module}.py").write_text(
+        "RAN = []\ndef prepare():\n    RAN.append(1)\n"
+    )
+    appends = iter(range(10**9))
+    importer = ImportWhenIdle(
+        module, lambda: next(appends), interval=0.01, then="prepare"
+    )
+    assert importer.thread is not None
+    importer.now()
+    importer.thread.join(10)
+    assert sys.modules[module].RAN == []
+
+
 @pytest.fixture
 def switch_interval() -> float:
     """The interpreter's switch interval, restored after the test."""

@@ -70,7 +70,8 @@ _short_switch_interval = _ShortSwitchInterval()
 
 class ImportWhenIdle:
     """Import `module` once `appended()` stays the same for `interval`
-    seconds, or at `now()`.
+    seconds, or at `now()`; then, unless `now()` came first, call its
+    function named `then` (if given: work worth doing ahead, not at close).
 
     `appended` counts the appends so far (read from the polling thread; a
     plain attribute read). A module that cannot be imported is left for its
@@ -82,6 +83,7 @@ class ImportWhenIdle:
         module: str,
         appended: Callable[[], int],
         interval: float | None = None,
+        then: str | None = None,
     ) -> None:
         self._now = threading.Event()
         self.thread: threading.Thread | None = None
@@ -89,13 +91,19 @@ class ImportWhenIdle:
             return
         self.thread = threading.Thread(
             target=self._run,
-            args=(module, appended, interval or IDLE_INTERVAL),
+            args=(module, appended, interval or IDLE_INTERVAL, then),
             name="ome-writers-import",
             daemon=True,
         )
         self.thread.start()
 
-    def _run(self, module: str, appended: Callable[[], int], interval: float) -> None:
+    def _run(
+        self,
+        module: str,
+        appended: Callable[[], int],
+        interval: float,
+        then: str | None,
+    ) -> None:
         seen = appended()
         while not self._now.wait(interval):
             count = appended()
@@ -103,7 +111,9 @@ class ImportWhenIdle:
                 break
             seen = count
         with contextlib.suppress(ImportError), _short_switch_interval:
-            importlib.import_module(module)
+            imported = importlib.import_module(module)
+            if then is not None and not self._now.is_set():
+                getattr(imported, then)()
 
     def now(self) -> None:
         """Import without waiting for a pause any longer."""

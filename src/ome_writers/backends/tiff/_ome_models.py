@@ -10,11 +10,18 @@ MapAnnotations are written as text into the serialised document
 would dominate the close of a long acquisition. Whoever asks for the models
 afterwards (`models`, `copies`, ...) gets them with their Planes
 (`OmeXmlBuilder.plane_models`, the same content).
+
+A model is serialised (`ome_xml`) as `ome_types.to_xml` does it, but with one
+binding context for the process: xsdata builds the bindings of each model
+class once per context, which took longer than serialising the document, at
+every close. The writer builds them while the acquisition leaves time for it
+(`prepare_ome_xml`).
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ome_types import model as m
@@ -150,7 +157,7 @@ class TiffModels:
 
     def _xml(self, model: m.OME) -> str:
         """`model` serialised, with the text of its Planes when it holds none."""
-        xml: str = to_xml(schema_valid(model))
+        xml = ome_xml(model)
         if self.with_planes or model.binary_only is not None:
             return xml
         parts, annotations, at, search = [], [], 0, 0
@@ -236,6 +243,115 @@ def _line_of(xml: str, tag: int, start: int) -> int:
     the tag itself when it shares the line with what comes before."""
     line = xml.rfind("\n", start, tag) + 1
     return line if line and not xml[line:tag].strip() else tag
+
+
+class OmeXmlSerialiser:
+    """Serialises a model as `ome_types.to_xml` does, through one binding
+    context (`context`); raises ImportError where xsdata lacks its options."""
+
+    def __init__(self) -> None:
+        from ome_types._conversion import OME_2016_06_URI
+        from xsdata_pydantic_basemodel.bindings import (
+            SerializerConfig,
+            XmlContext,
+            XmlSerializer,
+        )
+
+        if not hasattr(SerializerConfig, "indent"):
+            raise ImportError("xsdata without SerializerConfig.indent")
+        self.context = XmlContext()
+        # one at a time: a close waits for the bindings being built ahead
+        # rather than building them a second time beside it
+        self._lock = threading.Lock()
+        self._serializer = XmlSerializer
+        self._namespaces = {None: OME_2016_06_URI}
+        # ome_types.to_xml's defaults: two-space indent, set fields only
+        self._config = SerializerConfig(
+            indent="  ",
+            xml_declaration=False,
+            ignore_default_attributes=False,
+            ignore_unset_attributes=True,
+        )
+        self._config.schema_location = f"{OME_2016_06_URI} {OME_2016_06_URI}/ome.xsd"
+
+    def __call__(self, model: m.OME) -> str:
+        with self._lock:
+            model._update_set_fields()  # noqa: SLF001 (what to_xml does first)
+            serializer = self._serializer(config=self._config, context=self.context)
+            xml: str = serializer.render(model, ns_map=self._namespaces)
+        return xml
+
+
+try:
+    _serialise: OmeXmlSerialiser | None = OmeXmlSerialiser()
+except ImportError:
+    _serialise = None
+
+
+def ome_xml(model: m.OME) -> str:
+    """`model` as the OME-XML text of a file's description (`schema_valid`)."""
+    valid = schema_valid(model)
+    if _serialise is None:
+        xml: str = to_xml(valid)
+        return xml
+    return _serialise(valid)
+
+
+def prepare_ome_xml() -> None:
+    """Build the bindings of the model classes an OME-TIFF's OME-XML uses."""
+    if _serialise is None:
+        return
+    uuid = "urn:uuid:00000000-0000-0000-0000-000000000000"
+    plane = m.Plane(the_z=0, the_c=0, the_t=0, delta_t=0.0, position_x=0.0)
+    pixels = m.Pixels(
+        dimension_order="XYCZT",
+        type="uint16",
+        size_x=1,
+        size_y=1,
+        size_c=1,
+        size_z=1,
+        size_t=1,
+        physical_size_x=1.0,
+        channels=[m.Channel(name="c", color=m.Color(0))],
+        tiff_data_blocks=[m.TiffData(uuid=m.TiffData.UUID(value=uuid, file_name="f"))],
+        planes=[plane],
+    )
+    annotation = m.MapAnnotation(value=m.Map(ms=[m.Map.M(k="k", value="v")]))
+    image = m.Image(
+        pixels=pixels,
+        acquisition_date="2020-01-01T00:00:00",
+        stage_label=m.StageLabel(name="p", x=0.0),
+        annotation_refs=[m.AnnotationRef(id=annotation.id)],
+    )
+    # an image whose pixels are elsewhere (as an OME-Zarr's OME-XML has them)
+    elsewhere = m.Image(
+        pixels=m.Pixels(
+            dimension_order="XYCZT",
+            type="uint16",
+            size_x=1,
+            size_y=1,
+            size_c=1,
+            size_z=1,
+            size_t=1,
+            metadata_only=m.MetadataOnly(),
+        )
+    )
+    sample = m.WellSample(index=0, image_ref=m.ImageRef(id=image.id))
+    well = m.Well(column=0, row=0, well_samples=[sample])
+    plate = m.Plate(wells=[well], plate_acquisitions=[m.PlateAcquisition()])
+    ome_xml(
+        m.OME(
+            uuid=uuid,
+            creator="ome-writers",
+            images=[image, elsewhere],
+            plates=[plate],
+            structured_annotations=m.StructuredAnnotations(
+                map_annotations=[annotation],
+                comment_annotations=[m.CommentAnnotation(value="c")],
+            ),
+        )
+    )
+    ome_xml(binary_only_model(uuid, "f", uuid))
 
 
 def schema_valid(model: m.OME) -> m.OME:

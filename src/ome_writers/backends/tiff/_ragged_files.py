@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ome_types import model as m
-from ome_types import to_xml
 
-from ome_writers.backends.tiff._ome_models import schema_valid
+from ome_writers.backends.tiff._ome_models import ome_xml
 from ome_writers.backends.tiff._provisional_xml import replace_description
 from ome_writers.metadata._ome_model import (
     OmeXmlBuilder,
@@ -128,7 +127,7 @@ class RaggedTiffSet:
 
     def _write(self, models: dict[int, m.OME]) -> None:
         for k, model in models.items():
-            xml = to_xml(schema_valid(model))
+            xml = ome_xml(model)
             replace_description(self.children[k].files.paths[0], xml)
 
     def write(self) -> None:

@@ -278,9 +278,12 @@ class TiffBackend(Backend):
         self.thread.start()
         self.frames.start()  # buffers made resident ahead of use
         self.flusher.start()
-        # for the OME-XML at close (needs ome-types, slow to import)
+        # for the OME-XML at close (needs ome-types, slow to import, and its
+        # bindings, slow to build)
         self._models_import = ImportWhenIdle(
-            "ome_writers.backends.tiff._ome_models", lambda: self.queued
+            "ome_writers.backends.tiff._ome_models",
+            lambda: self.queued,
+            then="prepare_ome_xml",
         )
 
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
