@@ -529,3 +529,48 @@ def test_a_whole_shard_lands_after_its_partly_filled_copy(
         writer.drain()
         shard = (root / "0" / "c" / "0" / "0" / "0").read_bytes()
     assert shard == frames.tobytes() + _shard_files.shard_index(frames, (8,))
+
+
+def test_a_visit_waits_for_shard_writes_without_holding_up_appends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loss-window visit writes the partly filled shard and waits for the
+    writes in flight outside the stream's lock: appends go on meanwhile
+    (the writer lands each shard's writes in order)."""
+    pytest.importorskip("tensorstore")
+    from ome_writers.backends.zarr import _shard_file_writer as _shard_files
+    from tests.backends.readers import read_zarr
+
+    real_write_shard = _shard_files.write_shard
+    go = threading.Event()
+    started = threading.Event()
+
+    def write_shard(path: str, block: np.ndarray, *args: Any) -> bool:
+        started.set()
+        assert go.wait(10)
+        return real_write_shard(path, block, *args)
+
+    monkeypatch.setattr(_shard_files, "write_shard", write_shard)
+    root = tmp_path / "v.ome.zarr"
+    frames = _frames(6, SHARD_FRAME)
+    with _shards(root, loss_window=None) as stream:
+        for frame in frames[:3]:
+            stream.append(frame)
+        visited: list[bool] = []
+        visit = threading.Thread(target=lambda: visited.append(stream._make_readable()))
+        visit.start()
+        assert started.wait(5)  # the partly filled shard is being written
+        appending = threading.Thread(
+            target=lambda: [stream.append(f) for f in frames[3:5]]
+        )
+        appending.start()
+        appending.join(5)
+        done = not appending.is_alive()
+        go.set()  # the shard writes land
+        appending.join(10)
+        visit.join(10)
+        assert done  # the appends did not wait for the visit
+        assert visited == [True]
+        stream.append(frames[5])
+    stored = read_zarr(root / "0").data
+    np.testing.assert_array_equal(stored, np.stack(frames))

@@ -99,3 +99,22 @@ def test_resident_blocks_are_committed_off_the_callers_thread(
     assert entered.wait(30)
     assert committing == ["ome-writers-commit"]  # not the caller's thread
     release.set()
+
+
+def test_a_waiter_raises_the_first_failure_it_waited_for() -> None:
+    # a visit waits outside the stream's lock: a failed write must stop it
+    # before it declares the frames landed
+    pending = PendingWrites(explain=lambda e: OSError(28, f"explained: {e}"))
+    failed: Future[object] = Future()
+    pending.add(_done(), 0)
+    pending.add(failed, 0)
+    pending.add(_done(error=RuntimeError("later")), 0)
+    wait = pending.waiter()
+    failed.set_exception(OSError(28, "disk full"))
+    with pytest.raises(OSError, match=r"explained: .*disk full") as raised:
+        wait()
+    assert isinstance(raised.value.__cause__, OSError)
+    with pytest.raises(OSError, match="disk full"):  # still reported
+        pending.drain()
+    pending.add(_done(), 0)
+    pending.waiter()()  # writes issued later, all landed: nothing raised

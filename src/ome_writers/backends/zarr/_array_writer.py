@@ -177,6 +177,9 @@ class ArrayWriter(ABC):
     #: `make_room` returns before the new room is in place, so arrays grow
     #: when half full rather than when full
     grows_ahead: bool = False
+    #: the writes of one chunk or shard land in the order they were issued
+    #: (a partly filled one written provisionally, then the whole)
+    lands_in_order: bool = False
 
     def __init__(
         self, grid: ArrayGrid, explain: Callable[[BaseException], BaseException]

@@ -162,8 +162,9 @@ class ZarrDataset(Backend):
         self._wait_for_background()  # a dataset after a crash has all it names
         arrays = self.arrays
         land: Callable[[], None] | None = None
-        if arrays.write_provisional():
-            # orders a provisional write before its chunk's final one
+        if arrays.write_provisional() and not arrays.writer.lands_in_order:
+            # orders a provisional write before its chunk's final one (under
+            # the lock: appends wait meanwhile)
             arrays.drain()
         else:
             land = arrays.writes_in_flight()

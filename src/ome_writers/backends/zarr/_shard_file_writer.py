@@ -151,6 +151,10 @@ class ShardFileWriter(DelegatingWriter):
     """Assembled shards written as files by a thread of ours; `inner`, the
     library's writer, makes, resizes and reads the arrays."""
 
+    # each shard's writes go to one thread (a shard no longer remembered had
+    # its writes land long ago: far fewer than `RECENT_SHARDS` are in flight)
+    lands_in_order = True
+
     def __init__(
         self,
         inner: ArrayWriter,

@@ -9,7 +9,6 @@ from the next call.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 from collections import deque
@@ -194,14 +193,22 @@ class PendingWrites:
             raise self.error from e
 
     def waiter(self) -> Callable[[], None]:
-        """What waits for the writes in flight now (to call from another
-        thread: it settles nothing; `check` and `drain` report failures)."""
+        """What waits for the writes in flight now and raises the first
+        failure among them (to call from another thread: it settles nothing,
+        and `check` and `drain` still report the failure)."""
         futures = [entry[0] for entry in self._queue]
+        explain = self._explain
 
         def wait() -> None:
+            first: BaseException | None = None
             for future in futures:
-                with contextlib.suppress(BaseException):
+                try:
                     future.result()
+                except BaseException as e:
+                    first = first or e
+            if first is not None:
+                # what a visit or checkpoint waited for never declares it landed
+                raise explain(first) from first
 
         return wait
 
