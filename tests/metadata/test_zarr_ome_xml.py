@@ -47,22 +47,13 @@ Planes = dict[int, list[tuple[tuple[int, ...], dict[str, Any]]]]
 
 
 def reference_xml(
-    settings: AcquisitionSettings,
-    outer_extents: list[int] | None = None,
-    created: datetime | None = None,
-    planes: Planes | None = None,
-    not_acquired: dict[int, list[tuple[int, ...]]] | None = None,
-    global_metadata: dict[str, dict[str, Any]] | None = None,
-    display: dict[int, ChannelSetting] | None = None,
+    settings: AcquisitionSettings, *args: Any, **kwargs: Any
 ) -> str | None:
-    """The ome-types reference the text is compared with (same arguments,
-    same document, built from the models)."""
+    """The ome-types reference the text is compared with (the arguments of
+    `reference_model`: the same document, built from the models)."""
     if ome_xml_problem(settings) is not None:
         return None
-    ome = reference_model(
-        settings, outer_extents, created, planes, not_acquired, global_metadata, display
-    )
-    return str(to_xml(ome))
+    return str(to_xml(reference_model(settings, *args, **kwargs)))
 
 
 def reference_model(

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,24 @@ def test_then_runs_after_an_import_in_a_pause(module: str, tmp_path: Path) -> No
     assert importer.thread is not None
     importer.thread.join(10)
     assert sys.modules[module].RAN == ["ome-writers-import"]
+
+
+def test_a_failing_then_is_left_to_its_user(module: str, tmp_path: Path) -> None:
+    # the work is redone where it is needed; the thread ends quietly
+    (tmp_path / f"{module}.py").write_text(
+        "def prepare():\n    raise ValueError('not now')\n"
+    )
+    errors: list[BaseException] = []
+    hook = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)
+    try:
+        importer = ImportWhenIdle(module, lambda: 0, interval=0.01, then="prepare")
+        assert importer.thread is not None
+        importer.thread.join(10)
+    finally:
+        threading.excepthook = hook
+    assert module in sys.modules
+    assert errors == []
 
 
 def test_then_is_left_to_close_after_now(module: str, tmp_path: Path) -> None:

@@ -113,7 +113,10 @@ class ImportWhenIdle:
         with contextlib.suppress(ImportError), _short_switch_interval:
             imported = importlib.import_module(module)
             if then is not None and not self._now.is_set():
-                getattr(imported, then)()
+                # only ahead of need: what fails here is redone, and reported,
+                # where it is needed
+                with contextlib.suppress(Exception):
+                    getattr(imported, then)()
 
     def now(self) -> None:
         """Import without waiting for a pause any longer."""

@@ -302,40 +302,27 @@ def prepare_ome_xml() -> None:
     if _serialise is None:
         return
     uuid = "urn:uuid:00000000-0000-0000-0000-000000000000"
-    plane = m.Plane(the_z=0, the_c=0, the_t=0, delta_t=0.0, position_x=0.0)
-    pixels = m.Pixels(
-        dimension_order="XYCZT",
-        type="uint16",
-        size_x=1,
-        size_y=1,
-        size_c=1,
-        size_z=1,
-        size_t=1,
-        physical_size_x=1.0,
-        channels=[m.Channel(name="c", color=m.Color(0))],
-        tiff_data_blocks=[m.TiffData(uuid=m.TiffData.UUID(value=uuid, file_name="f"))],
-        planes=[plane],
-    )
+
+    def pixels(**parts: Any) -> m.Pixels:
+        one = dict.fromkeys(("size_x", "size_y", "size_c", "size_z", "size_t"), 1)
+        return m.Pixels(dimension_order="XYCZT", type="uint16", **one, **parts)
+
     annotation = m.MapAnnotation(value=m.Map(ms=[m.Map.M(k="k", value="v")]))
     image = m.Image(
-        pixels=pixels,
+        pixels=pixels(
+            physical_size_x=1.0,
+            channels=[m.Channel(name="c", color=m.Color(0))],
+            tiff_data_blocks=[
+                m.TiffData(uuid=m.TiffData.UUID(value=uuid, file_name="f"))
+            ],
+            planes=[m.Plane(the_z=0, the_c=0, the_t=0, delta_t=0.0, position_x=0.0)],
+        ),
         acquisition_date="2020-01-01T00:00:00",
         stage_label=m.StageLabel(name="p", x=0.0),
         annotation_refs=[m.AnnotationRef(id=annotation.id)],
     )
     # an image whose pixels are elsewhere (as an OME-Zarr's OME-XML has them)
-    elsewhere = m.Image(
-        pixels=m.Pixels(
-            dimension_order="XYCZT",
-            type="uint16",
-            size_x=1,
-            size_y=1,
-            size_c=1,
-            size_z=1,
-            size_t=1,
-            metadata_only=m.MetadataOnly(),
-        )
-    )
+    elsewhere = m.Image(pixels=pixels(metadata_only=m.MetadataOnly()))
     sample = m.WellSample(index=0, image_ref=m.ImageRef(id=image.id))
     well = m.Well(column=0, row=0, well_samples=[sample])
     plate = m.Plate(wells=[well], plate_acquisitions=[m.PlateAcquisition()])
