@@ -237,6 +237,70 @@ def test_recycled_chunk_buffers_hold_only_this_chunks_frames(seed: int) -> None:
             assert (block[a, b] == want).all(), (p, oi + a, oj + b)
 
 
+def test_provisional_copies_use_recycled_blocks_that_come_back_whole() -> None:
+    """A partly filled chunk of an unbounded array is copied, at a visit,
+    into the start of a recycled block (already in memory); once written,
+    the whole block goes back to the pool. Cells of a recycled block that no
+    frame filled read as zeros, also inside the provisional copy."""
+    from concurrent.futures import Future
+
+    from ome_writers.backends.zarr._chunk_assembly import ChunkAssembler
+    from ome_writers.backends.zarr._writes_in_flight import PendingWrites
+
+    pending = PendingWrites(max_items=8)
+    done: Future[None] = Future()
+    done.set_result(None)
+    flushed: list[np.ndarray] = []
+
+    def write(p: int, origin: tuple[int, ...], block: np.ndarray) -> None:
+        flushed.append(block.copy())
+        pending.add(done, block.nbytes, block)
+
+    assembler = ChunkAssembler(
+        (None, 2), (4, 2), (Y, X), np.dtype("uint16"), write, allocate=pending.reuse
+    )
+
+    def frame(value: int) -> np.ndarray:
+        return np.full((Y, X), value, "uint16")
+
+    # two chunks of old frames, written and recycled: blocks holding 1..16
+    for t in range(8):
+        for c in range(2):
+            assembler.add(0, (t, c), frame(2 * t + c + 1))
+    pending.drain()
+    assert pending.pooled == 2
+    blocks = [pending.reuse((4, 2, Y, X)) for _ in range(2)]
+    assert all(b is not None for b in blocks)
+    for b in blocks:  # handed back unused, still holding the old frames
+        pending.add(done, 0, b)
+    pending.drain()
+
+    assembler.add(0, (8, 0), frame(100))  # (8, 1) not yet
+    assembler.add(0, (9, 1), frame(101))  # (9, 0) not yet
+    [(_, origin, copy)] = list(assembler.provisional())
+    assert origin == (8, 0) and copy.shape == (2, 2, Y, X)
+    assert any(np.shares_memory(copy, b) for b in blocks)  # no new memory
+    want = np.zeros((2, 2, Y, X), "uint16")
+    want[0, 0], want[1, 1] = 100, 101
+    np.testing.assert_array_equal(copy, want)
+    pending.add(done, copy.nbytes, copy)
+    pending.drain()
+    assert pending.pooled == 1  # the whole block again, not the trimmed view
+    again = pending.reuse((4, 2, Y, X))
+    assert again is not None and np.shares_memory(again, copy)
+
+    assembler.add(0, (8, 1), frame(102))
+    assembler.add(0, (9, 0), frame(103))
+    assembler.skip(0, (10, 0))
+    assembler.skip(0, (10, 1))
+    for c in range(2):
+        assembler.add(0, (11, c), frame(104 + c))
+    last = flushed[-1]  # complete: the skipped cells hold zeros, not old frames
+    assert [int(last[t, c, 0, 0]) for t in range(4) for c in range(2)] == [
+        100, 102, 103, 101, 0, 0, 104, 105,
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("backend", ZARR_BACKENDS)
 def test_jagged_order_records_cells_not_acquired(tmp_path: Path, backend: str) -> None:
     """FITC takes only the middle plane of each stack: cells never acquired stay

@@ -158,12 +158,21 @@ class ChunkAssembler:
         self._flush(position, origin, chunk.buffer)
 
     @staticmethod
-    def _clean(origin: tuple[int, ...], chunk: _OpenChunk) -> None:
-        """Zero the cells of a recycled buffer that no frame filled."""
+    def _clean(
+        origin: tuple[int, ...],
+        chunk: _OpenChunk,
+        extent: tuple[int, ...] | None = None,
+    ) -> None:
+        """Zero the cells of a recycled buffer that no frame filled (of its
+        first `extent` cells along each index dimension, if given: those
+        beyond may still receive frames)."""
         if not chunk.dirty:
             return
-        chunk.dirty = False
-        extent = chunk.buffer.shape[: len(origin)]
+        whole = chunk.buffer.shape[: len(origin)]
+        if extent is None or extent == whole:
+            extent = whole
+            chunk.dirty = False
+        # every frame written lies within `extent`
         if len(chunk.written) == math.prod(extent):
             return
         for local in itertools.product(*map(range, extent)):
@@ -186,16 +195,30 @@ class ChunkAssembler:
         for (position, origin), chunk in list(self._open.items()):
             if chunk.changed and chunk.written:
                 chunk.changed = False
-                yield position, origin, self._present(origin, chunk).copy()
+                present = self._present(origin, chunk)
+                yield position, origin, self._copy(chunk.buffer.shape, present)
+
+    def _copy(self, shape: tuple[int, ...], present: np.ndarray) -> np.ndarray:
+        """`present` copied into the start of a recycled block of `shape`
+        (its chunk's), where the writer has one: already in memory, where a
+        new copy costs a page fault per page, under the stream's lock."""
+        whole = None
+        if self._allocate is not None and present.size:
+            whole = self._allocate(shape)
+        if whole is None:
+            return present.copy()
+        out = whole.reshape(-1)[: present.size].reshape(present.shape)
+        np.copyto(out, present)
+        return out
 
     def _present(self, origin: tuple[int, ...], chunk: _OpenChunk) -> np.ndarray:
         """The chunk's buffer; an unbounded one trimmed to the frames there."""
-        self._clean(origin, chunk)
         extent = list(chunk.buffer.shape[: len(origin)])
         for axis, n in enumerate(self._shape):
             if n is None:
                 last = max(i[axis] for i in chunk.written)
                 extent[axis] = last - origin[axis] + 1
+        self._clean(origin, chunk, tuple(extent))
         return chunk.buffer[tuple(slice(0, e) for e in extent)]
 
     def overlay(

@@ -63,6 +63,9 @@ class PendingWrites:
         # buffers reserved per shape: the most a shape keeps pooled (others
         # keep what the bounds let be in flight at once, see `_keeps`)
         self._reserved: dict[tuple[int, ...], int] = {}
+        # buffers handed out by `reuse`, by address: a write of the start of
+        # one (a partly filled chunk, trimmed) gives the whole one back
+        self._lent: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -127,7 +130,11 @@ class PendingWrites:
         """A recycled buffer of `shape`, or None."""
         self._wanted.add(shape)
         free = self._free.get(shape)
-        return free.pop() if free else None
+        if not free:
+            return None
+        buffer = free.pop()
+        self._lent[_address(buffer)] = buffer
+        return buffer
 
     def check(self) -> None:
         """Raise a kept error; settle the writes that are already done."""
@@ -180,8 +187,10 @@ class PendingWrites:
         """Wait for the oldest write; recycle its buffer; raise the first error."""
         future, nbytes, buffer, _ = self._queue.popleft()
         self.nbytes -= nbytes
-        if buffer is not None and self._keeps(buffer):
-            self._free.setdefault(buffer.shape, []).append(buffer)
+        if buffer is not None:
+            buffer = self._lent.pop(_address(buffer), buffer)
+            if self._keeps(buffer):
+                self._free.setdefault(buffer.shape, []).append(buffer)
         try:
             future.result()
         except BaseException as e:
@@ -229,3 +238,8 @@ class PendingWrites:
     def release(self) -> None:
         """Drop the recycled buffers."""
         self._free.clear()
+        self._lent.clear()
+
+
+def _address(buffer: np.ndarray) -> int:
+    return int(buffer.__array_interface__["data"][0])
