@@ -226,11 +226,11 @@ RUN_SHAPE = (512, 512)  # 512 KiB: below a strip of its own, in runs of pages
 
 def _spy_direct_writes(
     monkeypatch: pytest.MonkeyPatch,
-    fail: Callable[[int, int], int | None] = lambda n, offset: None,
+    fail: Callable[[int, int, int], int | None] = lambda n, offset, nbytes: None,
 ) -> list[tuple[int, int, int]]:
     """(offset, bytes, pages linked meanwhile) of each direct write; the
-    `n`-th (from 1) at `offset` fails with errno `fail(n, offset)` when that
-    is not None."""
+    `n`-th (from 1), of `nbytes` at `offset`, fails with errno
+    `fail(n, offset, nbytes)` when that is not None."""
     real_pwrite = os.pwrite
     writes: list[tuple[int, int, int]] = []
     lock = threading.Lock()  # runs are written from several threads
@@ -247,7 +247,7 @@ def _spy_direct_writes(
                     for page in tif.pages
                 )
             writes.append((offset, nbytes, linked))
-            error = fail(len(writes), offset)
+            error = fail(len(writes), offset, nbytes)
         if error is not None:
             raise OSError(error, os.strerror(error))
         return real_pwrite(fd, data, offset)
@@ -289,20 +289,22 @@ def test_tiff_run_that_fails_or_is_refused(
     _skip_without_direct_io(tmp_path)
     frames = _frames(40, RUN_SHAPE)  # 6 runs
     # two runs are in flight at once, so the second may reach the disk
-    # first: the one to fail is named by its place in the file
+    # first: the runs to fail are named by their place in the file (every
+    # one after the first, whose offset a run without failures gives)
     with monkeypatch.context() as clean:
         laid_out = _spy_direct_writes(clean)
         (tmp_path / "clean").mkdir()
         _tiff(tmp_path / "clean" / "f.ome.tiff", frames)
-    runs = sorted(o for o, n, _ in laid_out if n >= 3 * frames[0].nbytes)
-    second_run = runs[1]
+    run_bytes = 3 * frames[0].nbytes
+    first_run = min(o for o, n, _ in laid_out if n >= run_bytes)
     if errno_ == errno.EINVAL:
         writes = _spy_direct_writes(
-            monkeypatch, lambda n, _: errno_ if n == 2 else None
+            monkeypatch, lambda n, *_: errno_ if n == 2 else None
         )
     else:
         writes = _spy_direct_writes(
-            monkeypatch, lambda _, offset: errno_ if offset == second_run else None
+            monkeypatch,
+            lambda _, at, n: errno_ if n >= run_bytes and at > first_run else None,
         )
     path = tmp_path / "f.ome.tiff"
     if errno_ == errno.EINVAL:
@@ -316,8 +318,8 @@ def test_tiff_run_that_fails_or_is_refused(
         _tiff(path, frames)
     with tifffile.TiffFile(path) as tif:
         pages = [page.asarray() for page in tif.pages]
-    first_run = min(writes)[1] // frames[0].nbytes  # its pages, less a little
-    assert 2 + first_run - 1 <= len(pages) < len(frames)
+    run_pages = min(writes)[1] // frames[0].nbytes  # the first's, less a little
+    assert 2 + run_pages - 1 <= len(pages) < len(frames)
     for t, page in enumerate(pages):
         np.testing.assert_array_equal(page, frames[t])
 
