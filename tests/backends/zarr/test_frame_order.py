@@ -228,7 +228,7 @@ def test_recycled_chunk_buffers_hold_only_this_chunks_frames(seed: int) -> None:
     # one chunk left open: provisional and close see zeros where nothing came
     assembler.add(3, (0, 0), np.full((Y, X), 7, "uint16"))
     expected[(3, 0, 0)] = 7
-    provisional = list(assembler.provisional())
+    provisional = [(p, o, b.copy()) for p, o, b, _ in assembler.provisional()]
     assembler.flush_all()
     assert len(reused) >= 8  # buffers did come back, holding old frames
     for p, (oi, oj), block in [*flushed, *provisional]:
@@ -238,10 +238,11 @@ def test_recycled_chunk_buffers_hold_only_this_chunks_frames(seed: int) -> None:
 
 
 def test_provisional_copies_use_recycled_blocks_that_come_back_whole() -> None:
-    """A partly filled chunk of an unbounded array is copied, at a visit,
-    into the start of a recycled block (already in memory); once written,
-    the whole block goes back to the pool. Cells of a recycled block that no
-    frame filled read as zeros, also inside the provisional copy."""
+    """A partly filled chunk of an unbounded array with empty cells is
+    copied, at a visit, into the start of a recycled block (already in
+    memory); once written, the whole block goes back to the pool. Cells of a
+    recycled block that no frame filled read as zeros, also inside the
+    provisional copy. With no empty cell, the chunk's own buffer is lent."""
     from concurrent.futures import Future
 
     from ome_writers.backends.zarr._chunk_assembly import ChunkAssembler
@@ -277,8 +278,8 @@ def test_provisional_copies_use_recycled_blocks_that_come_back_whole() -> None:
 
     assembler.add(0, (8, 0), frame(100))  # (8, 1) not yet
     assembler.add(0, (9, 1), frame(101))  # (9, 0) not yet
-    [(_, origin, copy)] = list(assembler.provisional())
-    assert origin == (8, 0) and copy.shape == (2, 2, Y, X)
+    [(_, origin, copy, borrowed)] = list(assembler.provisional())
+    assert origin == (8, 0) and copy.shape == (2, 2, Y, X) and not borrowed
     assert any(np.shares_memory(copy, b) for b in blocks)  # no new memory
     want = np.zeros((2, 2, Y, X), "uint16")
     want[0, 0], want[1, 1] = 100, 101
@@ -291,6 +292,11 @@ def test_provisional_copies_use_recycled_blocks_that_come_back_whole() -> None:
 
     assembler.add(0, (8, 1), frame(102))
     assembler.add(0, (9, 0), frame(103))
+    # every cell so far filled: the chunk's own buffer, not a copy
+    [(_, _, view, borrowed)] = list(assembler.provisional())
+    (chunk,) = assembler._open.values()
+    assert borrowed and view.shape == (2, 2, Y, X)
+    assert np.shares_memory(view, chunk.buffer)
     assembler.skip(0, (10, 0))
     assembler.skip(0, (10, 1))
     for c in range(2):

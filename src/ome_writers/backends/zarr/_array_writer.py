@@ -253,6 +253,14 @@ class ArrayWriter(ABC):
         """Write an assembled block (index dims + Y, X) starting at `origin`;
         nobody writes to `block` again."""
 
+    def write_block_borrowed(
+        self, position: int, origin: tuple[int, ...], block: np.ndarray
+    ) -> None:
+        """`write_block` of a view into a buffer still being assembled: its
+        own cells never change again, but the buffer is not the writer's to
+        recycle (a writer that recycles blocks overrides this)."""
+        self.write_block(position, origin, block)
+
     def reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
         """A block written earlier, to assemble the next one in (None: none)."""
         return None

@@ -341,9 +341,16 @@ class ZarrArrays:
         return self.writer.reuse_block(shape)
 
     def _write_block(
-        self, position: int, origin: tuple[int, ...], block: np.ndarray
+        self,
+        position: int,
+        origin: tuple[int, ...],
+        block: np.ndarray,
+        borrowed: bool = False,
     ) -> None:
-        self.writer.write_block(position, origin, block)
+        if borrowed:
+            self.writer.write_block_borrowed(position, origin, block)
+        else:
+            self.writer.write_block(position, origin, block)
         if self._flush:
             self.flusher.add(block.nbytes, (position, origin))
 
@@ -355,8 +362,8 @@ class ZarrArrays:
         if self.assembler is None:
             return False
         written = False
-        for position, origin, block in self.assembler.provisional():
-            self._write_block(position, origin, block)
+        for position, origin, block, borrowed in self.assembler.provisional():
+            self._write_block(position, origin, block, borrowed)
             written = True
         return written
 

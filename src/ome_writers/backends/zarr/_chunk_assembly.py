@@ -11,7 +11,10 @@ A writer may hand buffers back once written (`allocate`): a recycled buffer
 is already in memory, where a new one of tens of MB costs a page fault per
 page on first use, on the appending thread. Cells of
 a recycled buffer that no frame filled are zeroed before the chunk leaves the
-assembler.
+assembler. A partly filled chunk written at a loss-window visit is copied
+under the stream's lock, unless every cell up to its last frame is filled:
+then the writer gets a view of the buffer itself, whose cells there never
+change again, and must not recycle it (`write_block_borrowed`).
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class ChunkAssembler:
         self._planned = planned
         self._allocate = allocate
         self._open: dict[tuple[int, tuple[int, ...]], _OpenChunk] = {}
+        self._frame_size = math.prod(frame_shape)
 
     @property
     def block_bytes(self) -> int:
@@ -187,16 +191,25 @@ class ChunkAssembler:
             if chunk.written:
                 self._flush(position, origin, self._present(origin, chunk))
 
-    def provisional(self) -> Iterator[tuple[int, tuple[int, ...], np.ndarray]]:
-        """(position, origin, copy) of each incomplete chunk that received
-        frames since the last call: written as it is now (missing frames as
-        zeros), to be overwritten when the chunk completes. The chunk stays
-        open."""
+    def provisional(
+        self,
+    ) -> Iterator[tuple[int, tuple[int, ...], np.ndarray, bool]]:
+        """(position, origin, block, borrowed) of each incomplete chunk that
+        received frames since the last call: written as it is now (missing
+        frames as zeros), to be overwritten when the chunk completes. The
+        chunk stays open. Where a frame filled every cell up to the last
+        one written, `block` is a view of the chunk's own buffer (`borrowed`:
+        those cells never change again, but the buffer is still being
+        filled, so not the writer's to recycle); else a copy."""
         for (position, origin), chunk in list(self._open.items()):
             if chunk.changed and chunk.written:
                 chunk.changed = False
                 present = self._present(origin, chunk)
-                yield position, origin, self._copy(chunk.buffer.shape, present)
+                if len(chunk.written) == present.size // self._frame_size:
+                    yield position, origin, present, True
+                else:
+                    copy = self._copy(chunk.buffer.shape, present)
+                    yield position, origin, copy, False
 
     def _copy(self, shape: tuple[int, ...], present: np.ndarray) -> np.ndarray:
         """`present` copied into the start of a recycled block of `shape`

@@ -101,6 +101,12 @@ class DelegatingWriter(ArrayWriter):
         self._give_room(position)
         self.inner.write_block(position, origin, block)
 
+    def write_block_borrowed(
+        self, position: int, origin: tuple[int, ...], block: np.ndarray
+    ) -> None:
+        self._give_room(position)
+        self.inner.write_block_borrowed(position, origin, block)
+
     def reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
         return self.inner.reuse_block(shape)
 

@@ -40,6 +40,7 @@ from ome_writers.backends.zarr._writes_in_flight import PendingWrites
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Future
 
     from ome_writers.backends.zarr._array_writer import ArrayGrid, ArrayWriter
 
@@ -188,13 +189,24 @@ class ShardFileWriter(DelegatingWriter):
     def write_block(
         self, position: int, origin: tuple[int, ...], block: np.ndarray
     ) -> None:
+        # the assembler never touches a block again: recycled once written
+        self._pending.add(*self._submit(position, origin, block), block)
+
+    def write_block_borrowed(
+        self, position: int, origin: tuple[int, ...], block: np.ndarray
+    ) -> None:
+        self._pending.add(*self._submit(position, origin, block), keep=block)
+
+    def _submit(
+        self, position: int, origin: tuple[int, ...], block: np.ndarray
+    ) -> tuple[Future[None], int]:
+        """Hand `block` to its shard's thread: (the write's future, bytes)."""
         self._pending.check()
         if not self._threads:
             self.start()
         path = next(self.grid.unit_files((position, origin)))
         future = self._threads[self._thread_for(path)].submit(self._write, path, block)
-        # the assembler never touches a block again: recycled once written
-        self._pending.add(future, block.nbytes, block)
+        return future, block.nbytes
 
     def _thread_for(self, path: str) -> int:
         """The thread of the shard at `path`: the one of its last write, if

@@ -347,6 +347,21 @@ class TensorstoreWriter(ArrayWriter):
     def write_block(
         self, position: int, origin: tuple[int, ...], block: np.ndarray
     ) -> None:
+        self._write_block(position, origin, block, recycle=True)
+
+    def write_block_borrowed(
+        self, position: int, origin: tuple[int, ...], block: np.ndarray
+    ) -> None:
+        self._write_block(position, origin, block, recycle=False)
+
+    def _write_block(
+        self,
+        position: int,
+        origin: tuple[int, ...],
+        block: np.ndarray,
+        *,
+        recycle: bool,
+    ) -> None:
         region = tuple(
             slice(o, o + n) for o, n in zip(origin, block.shape, strict=False)
         )
@@ -358,7 +373,10 @@ class TensorstoreWriter(ArrayWriter):
         futures = self._array(position, last)[region].write(
             block, can_reference_source_data_indefinitely=True
         )
-        self._pending.add(futures.commit, block.nbytes, block)
+        if recycle:
+            self._pending.add(futures.commit, block.nbytes, block)
+        else:
+            self._pending.add(futures.commit, block.nbytes, keep=block)
         self._keep_up()
 
     def reuse_block(self, shape: tuple[int, ...]) -> np.ndarray | None:
