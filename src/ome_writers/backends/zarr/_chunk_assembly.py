@@ -82,7 +82,6 @@ class ChunkAssembler:
         self._planned = planned
         self._allocate = allocate
         self._open: dict[tuple[int, tuple[int, ...]], _OpenChunk] = {}
-        self._frame_size = math.prod(frame_shape)
 
     @property
     def block_bytes(self) -> int:
@@ -205,7 +204,7 @@ class ChunkAssembler:
             if chunk.changed and chunk.written:
                 chunk.changed = False
                 present = self._present(origin, chunk)
-                if len(chunk.written) == present.size // self._frame_size:
+                if len(chunk.written) == math.prod(present.shape[:-2]):
                     yield position, origin, present, True
                 else:
                     copy = self._copy(chunk.buffer.shape, present)

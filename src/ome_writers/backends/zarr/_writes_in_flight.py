@@ -188,7 +188,8 @@ class PendingWrites:
         future, nbytes, buffer, _ = self._queue.popleft()
         self.nbytes -= nbytes
         if buffer is not None:
-            buffer = self._lent.pop(_address(buffer), buffer)
+            if self._lent:  # only streams that assemble blocks lend any
+                buffer = self._lent.pop(_address(buffer), buffer)
             if self._keeps(buffer):
                 self._free.setdefault(buffer.shape, []).append(buffer)
         try:
