@@ -166,15 +166,15 @@ def test_direct_write_threads_run_before_the_first_frame(tmp_path: Path) -> None
 
     if not direct_io_suits(SIZE * SIZE * 2):
         pytest.skip("direct I/O does not suit these frames here")
-    before = {t for t in threading.enumerate() if t.name == "ome-writers-tiff-strips"}
+    before = {t for t in threading.enumerate() if t.name == "ome-writers-tiff-runs"}
     settings = AcquisitionSettings(
         root_path=str(tmp_path / "runs.ome.tiff"),
         dimensions=[Dimension(name="t", type="time"), *YX],
         dtype="uint16",
     )
     with create_stream(settings) as stream:
-        strips = stream._backend.pages.strips
-        started = [t for t in strips._threads if t.is_alive()]
+        thread = stream._backend.pages.runs.strips._thread
+        started = [thread] if thread is not None and thread.is_alive() else []
         assert started and not set(started) & before
         stream.append(_frame(0))
     assert not any(t.is_alive() for t in started)  # and stop at close

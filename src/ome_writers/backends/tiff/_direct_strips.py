@@ -11,6 +11,11 @@ file's chain, its buffer handed back) on the writer thread once its strip is
 on the disk, in the order the pages were laid out, so the chain of a file
 only ever reaches complete pages. Strips of one file gain nothing: a write
 that extends a file holds the file's lock until it completes.
+
+The runs of pages of a single file (`_page_runs`) go to `OrderedStrips`
+instead: one thread writes them in order, each followed at once by the write
+that links it into the chain, so the disk never waits for the writer thread
+between runs.
 """
 
 from __future__ import annotations
@@ -46,31 +51,47 @@ class Strip:
         "error",
         "fallback",
         "fd",
+        "link",
+        "linked",
         "offset",
         "refused",
         "seconds",
     )
 
-    def __init__(self, fd: int, fallback: int, data: np.ndarray, offset: int) -> None:
+    def __init__(
+        self,
+        fd: int,
+        fallback: int,
+        data: np.ndarray,
+        offset: int,
+        link: tuple[np.ndarray, int] | None = None,
+    ) -> None:
         self.fd = fd
         self.fallback = fallback
         self.data = data
         self.offset = offset
+        # (`OrderedStrips`) written with direct I/O once the strip is on the
+        # disk: (bytes, offset) that link its first page into the chain
+        self.link = link
+        self.linked = False
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.refused = False  # written buffered: the filesystem refused it
         self.seconds = 0.0  # how long the direct write took
 
-    def write(self) -> None:
-        try:
-            start = time.perf_counter()
-            pwrite_all(self.fd, self.data, self.offset)
-            self.seconds = time.perf_counter() - start
-        except OSError as error:
-            if not refused(error):
-                raise
-            self.refused = True
-            pwrite_all(self.fallback, self.data, self.offset)
+    def write(self, direct: bool = True) -> None:
+        """Write the strip (buffered when not `direct`, or refused)."""
+        if direct:
+            try:
+                start = time.perf_counter()
+                pwrite_all(self.fd, self.data, self.offset)
+                self.seconds = time.perf_counter() - start
+                return
+            except OSError as error:
+                if not refused(error):
+                    raise
+        self.refused = True
+        pwrite_all(self.fallback, self.data, self.offset)
 
 
 class DirectStrips:
@@ -167,3 +188,102 @@ class DirectStrips:
                 strip.error = error
             finally:
                 strip.done.set()
+
+
+class OrderedStrips:
+    """The strips of one file written in order by one thread, each followed
+    by its `Strip.link` (when given, and the strip went direct).
+
+    A strip's link points a page written before it at the strip's first
+    page; written right after the strip, on the same thread, it never waits
+    behind another strip extending the file, and every page the chain
+    reaches is complete. After a refused direct write the later strips go
+    buffered (their links are left to their finishers); after a failed write
+    nothing more goes to the disk.
+    `submit` hands over a strip and what finishes it on the caller's thread
+    (`finish_oldest`, `drain`, in the order submitted).
+    """
+
+    def __init__(self) -> None:
+        self._work: queue.SimpleQueue[Strip | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pending: deque[tuple[Strip, Callable[[Strip], None]]] = deque()
+
+    @property
+    def pending(self) -> int:
+        """Strips submitted and not finished."""
+        return len(self._pending)
+
+    def start(self) -> None:
+        """Start the thread, if not yet."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="ome-writers-tiff-runs", daemon=True
+            )
+            self._thread.start()
+
+    def submit(self, strip: Strip, finish: Callable[[Strip], None]) -> None:
+        """Write `strip` (then its link) on the thread; `finish(strip)` runs
+        once it is written, from `finish_oldest` or `drain`."""
+        self.start()
+        self._pending.append((strip, finish))
+        self._work.put(strip)
+
+    def finish_oldest(self) -> None:
+        """Wait for the oldest strip and finish it (raises what its
+        finisher raises)."""
+        strip, finish = self._pending.popleft()
+        strip.done.wait()
+        finish(strip)
+
+    def drain(self) -> None:
+        """Finish every strip submitted; the first error raised by a
+        finisher is raised once all are finished."""
+        first: BaseException | None = None
+        while self._pending:
+            try:
+                self.finish_oldest()
+            except BaseException as error:
+                first = first or error
+        if first is not None:
+            raise first
+
+    def close(self) -> None:
+        """`drain`, then stop the thread."""
+        try:
+            self.drain()
+        finally:
+            if self._thread is not None:
+                self._work.put(None)
+                self._thread.join()
+                self._thread = None
+
+    def _run(self) -> None:
+        failed = direct_refused = False
+        while True:
+            strip = self._work.get()
+            if strip is None:
+                return
+            try:
+                if not failed:
+                    strip.write(direct=not direct_refused)
+                    direct_refused = strip.refused
+                    if strip.link is not None and not strip.refused:
+                        strip.linked = _write_link(strip.fd, *strip.link)
+            except BaseException as error:
+                failed = True
+                strip.error = error
+            finally:
+                strip.done.set()
+
+
+def _write_link(fd: int, data: np.ndarray, offset: int) -> bool:
+    """Write a link directly; False when the filesystem refuses it (it is
+    then written buffered by the strip's finisher)."""
+    try:
+        pwrite_all(fd, data, offset)
+    except OSError as error:
+        if not refused(error):
+            raise
+        return False
+    return True

@@ -10,7 +10,9 @@ pages (IFD, padding, strip; each page ends on a block boundary) in an aligned
 block of a few MiB and has it written with one direct write; the pages of the
 run are linked to one another inside the block, and the run is linked into
 the file's chain once the whole block is on the disk, so the chain only ever
-reaches complete pages.
+reaches complete pages. Runs and their links are written in order by one
+thread (`OrderedStrips`): the link rewrites the last run's final IFD, kept
+from its block when the run was handed over.
 
 Those writes go one at a time, so they pay only where the device takes a
 direct write fast. Where it does not (a hard disk, a SATA SSD, a virtual disk
@@ -30,15 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ome_writers._io._direct import DIRECT_ALIGN, pwrite_all, refused
+from ome_writers._io._direct import DIRECT_ALIGN
 from ome_writers._io._frame_pool import anonymous_map
-from ome_writers.backends.tiff._direct_strips import Strip
+from ome_writers.backends.tiff._direct_strips import OrderedStrips, Strip
 
 if TYPE_CHECKING:
     import mmap
     from collections.abc import Callable
 
-    from ome_writers.backends.tiff._direct_strips import DirectStrips
     from ome_writers.backends.tiff._page_stamp import PageStamp
 
 #: bytes of a run: like a shard of frame chunks, large enough that the disk's
@@ -69,12 +70,13 @@ class RunPage:
 
 @dataclass
 class RunTail:
-    """The last page's IFD of a run written, kept to link the next page: the
-    bytes from the block boundary before the page up to its strip, and where
-    they go in the file."""
+    """The last page's IFD of a run, kept to link the next run: the bytes
+    from the block boundary before the page up to its strip, and where they
+    go in the file."""
 
     offset: int
     data: np.ndarray  # aligned, whole blocks
+    memory: np.ndarray  # where `data` is kept, taken back once linked
 
     def covers(self, at: int, size: int = 8) -> bool:
         return self.offset <= at and at + size <= self.offset + self.data.nbytes
@@ -110,10 +112,15 @@ class PageRun:
         self.pages: list[RunPage] = []
         # the next-IFD field before the run's first page (outside the block)
         self.link_from = 0
-        self.tail: RunTail | None = None  # of the last run written
-        self._tail_memory = np.frombuffer(
-            anonymous_map(TAIL_BYTES, DIRECT_ALIGN), np.uint8
+        self.tail: RunTail | None = None  # of the last run handed over
+        # a run's link holds the tail of the run before until it is written:
+        # one per run handed over, and the last run's own
+        tails = np.frombuffer(
+            anonymous_map(TAIL_BYTES * (RUN_BLOCKS + 1), DIRECT_ALIGN), np.uint8
         )
+        self._free_tails = [
+            tails[i * TAIL_BYTES : (i + 1) * TAIL_BYTES] for i in range(RUN_BLOCKS + 1)
+        ]
 
     @property
     def free(self) -> int:
@@ -162,36 +169,40 @@ class PageRun:
             self.link_from = previous
         self.pages.append(page)
 
-    def take(self) -> tuple[np.ndarray, int, int, list[RunPage], int]:
+    def take(self) -> tuple[np.ndarray, int, int, list[RunPage], int, RunTail | None]:
         """The run laid out: (its block, bytes used, their offset in the
-        file, its pages, the link before its first page); a new run begins
-        with `begin`."""
+        file, its pages, the link before its first page, the last run's
+        tail linked to it: None when that link is not in it); a new run
+        begins with `begin`. The run's own last IFD is kept for the next."""
         block = self.block
         assert block is not None
         assert self.pages
-        taken = (block, self.fill, self.start, self.pages, self.link_from)
-        self.block = None
-        self.pages = []
-        return taken
-
-    def written(self, block: np.ndarray, offset: int, pages: list[RunPage]) -> None:
-        """The run of `block` at `offset` is on the disk: keep its last IFD
-        (for the next run's link) and take the block back."""
+        pages, start = self.pages, self.start
+        link = self._linked_tail(self.link_from, pages[0].ifd_offset)
+        if link is None and self.tail is not None:
+            self.release_tail(self.tail)
         last = pages[-1]
-        head = max(offset, last.ifd_offset - last.ifd_offset % DIRECT_ALIGN)
+        head = max(start, last.ifd_offset - last.ifd_offset % DIRECT_ALIGN)
         size = last.data_offset - head
         self.tail = None
         if size <= TAIL_BYTES:  # else the next link is written as it is
-            kept = self._tail_memory[:size]
-            kept[:] = block[head - offset : last.data_offset - offset]
-            self.tail = RunTail(head, kept)
-        self.release(block)
+            memory = self._free_tails.pop()
+            memory[:size] = block[head - start : last.data_offset - start]
+            self.tail = RunTail(head, memory[:size], memory)
+        taken = (block, self.fill, start, pages, self.link_from, link)
+        self.block = None
+        self.pages = []
+        return taken
 
     def release(self, block: np.ndarray) -> None:
         """Take `block` back (its run written, or failed)."""
         self._free.append(block)
 
-    def linked_tail(self, previous: int, ifd_offset: int) -> RunTail | None:
+    def release_tail(self, tail: RunTail) -> None:
+        """Take back the memory of `tail` (its link written, or not needed)."""
+        self._free_tails.append(tail.memory)
+
+    def _linked_tail(self, previous: int, ifd_offset: int) -> RunTail | None:
         """The last run's tail with `previous` pointing at `ifd_offset`, when
         `previous` is in it (None: the field is elsewhere)."""
         tail = self.tail
@@ -221,19 +232,19 @@ class RunTarget:
 
 class RunWriter:
     """Lays out the pages of a single file in runs and has `strips` write
-    each run; once a run is on the disk, it is linked into the file and
-    `record(file, pages)` counts its pages. `strip_written(file, strip)`
-    says whether a written run is still wanted (not after a failed one) and
-    raises a failed run's error. `buffered` turns true when pages are to be
-    written through the page cache from then on."""
+    them in order, each run followed by its link into the file; once a run
+    is on the disk, `record(file, pages)` counts its pages (after linking
+    them, where their link was not written with them). `strip_written(file,
+    strip)` says whether a written run is still wanted (not after a failed
+    one) and raises a failed run's error. `buffered` turns true when pages
+    are to be written through the page cache from then on."""
 
     def __init__(
         self,
-        strips: DirectStrips,
         strip_written: Callable[[int, Strip], bool],
         record: Callable[[int, list[RunPage]], None],
     ) -> None:
-        self.strips = strips
+        self.strips = OrderedStrips()
         self._strip_written = strip_written
         self._record = record
         self.run: PageRun | None = None
@@ -241,6 +252,20 @@ class RunWriter:
         # the filesystem refused a direct write, or the first were slow
         self.buffered = False
         self._rates: list[float] = []  # of the timed runs' writes, GB/s
+
+    def drain(self) -> None:
+        """Write the run laid out (if any) and finish every run."""
+        try:
+            self.submit()
+        finally:
+            self.strips.drain()
+
+    def close(self) -> None:
+        """`drain`, then stop the writing thread."""
+        try:
+            self.submit()
+        finally:
+            self.strips.close()
 
     def add(
         self,
@@ -264,7 +289,7 @@ class RunWriter:
             self.submit()
         if run.block is None:
             if not run.free:
-                self.strips.drain(target.file)
+                self.strips.finish_oldest()
             before = b""
             if start % DIRECT_ALIGN:  # after a page tifffile wrote
                 writer.filehandle.flush()
@@ -284,11 +309,10 @@ class RunWriter:
         run, target = self.run, self.target
         if run is None or run.block is None or target is None:
             return
-        block, fill, offset, pages, link_from = run.take()
+        block, fill, offset, pages, link_from, tail = run.take()
         f = target.file
 
         def finish(strip: Strip) -> None:
-            written = False
             try:
                 if not self._strip_written(f, strip):
                     return
@@ -296,16 +320,19 @@ class RunWriter:
                     self.buffered = True
                 elif strip.seconds:
                     self._timed(fill, strip.seconds)
-                self._link(target, link_from, pages[0].ifd_offset)
+                if not strip.linked:
+                    target.linker.link_to(target.writer, link_from, pages[0].ifd_offset)
                 self._record(f, pages)
-                run.written(block, offset, pages)
-                written = True
             finally:
-                if not written:
-                    run.release(block)
+                run.release(block)
+                if tail is not None:
+                    run.release_tail(tail)
 
-        strip = Strip(target.direct_fd, target.linker.fd, block[:fill], offset)
-        self.strips.submit(strip, finish, f)
+        # the page before is the last run's, no longer in the page cache: its
+        # IFD rewritten whole, rather than read back for 8 bytes
+        link = None if tail is None or self.buffered else (tail.data, tail.offset)
+        strip = Strip(target.direct_fd, target.linker.fd, block[:fill], offset, link)
+        self.strips.submit(strip, finish)
 
     def _timed(self, nbytes: int, seconds: float) -> None:
         """Note a run's direct write; after `TIMED_RUNS`, go buffered when
@@ -316,19 +343,3 @@ class RunWriter:
         rates.append(nbytes / seconds / 1e9)
         if len(rates) == TIMED_RUNS and statistics.median(rates) < SLOW_DIRECT_GBPS:
             self.buffered = True
-
-    def _link(self, target: RunTarget, previous: int, ifd_offset: int) -> None:
-        """Point the next-IFD field at `previous` at a run's first page."""
-        assert self.run is not None
-        tail = self.run.linked_tail(previous, ifd_offset)
-        if tail is not None and not self.buffered:
-            # the page before is the last run's, no longer in the page cache:
-            # its IFD rewritten whole, rather than read back for 8 bytes
-            try:
-                pwrite_all(target.direct_fd, tail.data, tail.offset)
-                return
-            except OSError as error:
-                if not refused(error):
-                    raise
-                self.buffered = True
-        target.linker.link_to(target.writer, previous, ifd_offset)

@@ -8,7 +8,7 @@ linker); it remembers where every page's strip is, so that live reads are
 one ``pread`` per page. Strips written with direct I/O are written on
 threads of their own, several at once (`DirectStrips`); `flush` finishes
 them. Smaller frames of a single file go in runs of pages written as one
-block (`PageRun`).
+block (`PageRun`), one after another (`RunWriter`).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class TiffPages:
         self._runs_suit = (
             self.stampable and not self.direct and direct_io_suits(frame_bytes)
         )
-        self.runs = RunWriter(self.strips, self._strip_written, self._record_run)
+        self.runs = RunWriter(self._strip_written, self._record_run)
         # the provisional descriptions, kept current while `live`
         self.provisional: Provisional | None = None
         self.live = False
@@ -154,8 +154,10 @@ class TiffPages:
         self.writers = [
             tifffile.TiffWriter(p, bigtiff=True, append=mode) for p in self.files.paths
         ]
-        if self.direct or self._runs_suit:
+        if self.direct:
             self.strips.start()
+        if self._runs_suit:
+            self.runs.strips.start()
 
     def flush(self) -> None:
         """Finish every page, and hand the pages written to the operating
@@ -167,14 +169,14 @@ class TiffPages:
     def drain(self) -> None:
         """Write the run of pages laid out, and finish every page."""
         try:
-            self.runs.submit()
+            self.runs.drain()
         finally:
             self.strips.drain()
 
     def close(self) -> None:
         try:
             try:
-                self.runs.submit()
+                self.runs.close()
             finally:
                 self.strips.close()
         finally:
@@ -286,7 +288,7 @@ class TiffPages:
                 self._write_in_background(position, index, data, release, previous)
                 return
         try:
-            self.runs.submit()  # a file's pages are finished in order
+            self.runs.drain()  # a file's pages are finished in order
             self.strips.drain(f)
             self._write_page(position, index, data, f, first, previous, stamp)
         finally:
