@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ome_writers.backends.tiff import _direct_strips
-from ome_writers.backends.tiff._direct_strips import OrderedStrips, Strip
+from ome_writers.backends.tiff._direct_strips import Link, OrderedStrips, Strip
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,66 +43,97 @@ def _record(
     return writes
 
 
-def _run(offset: int) -> Strip:
-    """A run at `offset` whose link goes at `offset + 1` (distinct offsets)."""
+def _run(offset: int, blocks: bool = True) -> Strip:
+    """A run at `offset`; its link's field goes at `offset + 1`, and its
+    blocks (`blocks`: it has them) at `offset + 2` (distinct offsets)."""
     block = np.zeros(16, np.uint8)
-    return Strip(DIRECT, BUFFERED, block, offset, (block[:8], offset + 1))
+    link = Link(bytes(8), offset + 1, block[:8] if blocks else None, offset + 2)
+    return Strip(DIRECT, BUFFERED, block, offset, link)
 
 
-def _submit_all(offsets: list[int]) -> tuple[list[Strip], list[Strip]]:
-    """Submit runs at `offsets`, drain; (the strips, those finished in order)."""
+def _submit_all(runs: list[Strip]) -> list[Strip]:
+    """Submit `runs`, drain; those finished, in order."""
     strips = OrderedStrips()
     finished: list[Strip] = []
-    runs = [_run(o) for o in offsets]
     try:
         for run in runs:
             strips.submit(run, finished.append)
         strips.drain()
     finally:
         strips.close()
-    return runs, finished
+    return finished
 
 
 def test_each_run_is_followed_by_its_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs and links alternate on the disk, in the order submitted; a link
+    rewrites its blocks directly, or (without them) its field buffered."""
     writes = _record(monkeypatch)
-    runs, finished = _submit_all([10, 20, 30, 40])
-    assert writes == [("direct", o + k) for o in (10, 20, 30, 40) for k in (0, 1)]
-    assert finished == runs  # in the order submitted
-    assert all(run.linked and run.error is None for run in runs)
+    runs = [_run(10), _run(20, blocks=False), _run(30)]
+    assert _submit_all(runs) == runs
+    assert writes == [
+        ("direct", 10),
+        ("direct", 12),
+        ("direct", 20),
+        ("buffered", 21),
+        ("direct", 30),
+        ("direct", 32),
+    ]
+    assert all(run.error is None and not run.refused for run in runs)
 
 
-def test_after_a_refusal_later_runs_go_buffered_and_leave_their_links(
+def test_after_a_refusal_later_runs_and_links_go_buffered(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A refused direct write goes buffered; so do the later ones, without
-    trying direct I/O again, and their links are left to the finishers."""
+    """A refused direct write goes buffered, with its link's field; so do
+    the later runs, without trying direct I/O again."""
     writes = _record(
         monkeypatch,
         lambda fd, at: errno.EINVAL if fd == DIRECT and at == 20 else None,
     )
-    runs, _ = _submit_all([10, 20, 30])
-    linked_first = [("direct", 10), ("direct", 11)]
-    assert writes == [*linked_first, ("buffered", 20), ("buffered", 30)]
-    assert [run.linked for run in runs] == [True, False, False]
+    runs = [_run(10), _run(20), _run(30)]
+    _submit_all(runs)
+    assert writes == [
+        ("direct", 10),
+        ("direct", 12),
+        ("buffered", 20),
+        ("buffered", 21),
+        ("buffered", 30),
+        ("buffered", 31),
+    ]
     assert [run.refused for run in runs] == [False, True, True]
+
+
+def test_a_refused_link_goes_buffered(monkeypatch: pytest.MonkeyPatch) -> None:
+    writes = _record(
+        monkeypatch,
+        lambda fd, at: errno.EINVAL if fd == DIRECT and at == 22 else None,
+    )
+    _submit_all([_run(10), _run(20), _run(30)])
+    assert writes[2:] == [
+        ("direct", 20),
+        ("buffered", 21),
+        ("direct", 30),
+        ("direct", 32),
+    ]
 
 
 def test_after_a_failure_nothing_more_is_written(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A failed run is not linked, and neither it nor any later run is
-    linked (nor written): the chain ends before the failed run."""
+    """A failed run is not linked, and no later run is written: the chain
+    ends before the failed run. Every run is still finished, in order."""
     writes = _record(monkeypatch, lambda fd, at: errno.ENOSPC if at == 20 else None)
-    runs, finished = _submit_all([10, 20, 30])
-    assert writes == [("direct", 10), ("direct", 11)]
+    runs = [_run(10), _run(20), _run(30)]
+    assert _submit_all(runs) == runs
+    assert writes == [("direct", 10), ("direct", 12)]
     assert isinstance(runs[1].error, OSError)
     assert runs[1].error.errno == errno.ENOSPC
-    assert not runs[1].linked and not runs[2].linked
-    assert finished == runs  # every run is still finished, in order
+    assert runs[2].error is None and runs[2].seconds == 0.0  # never written
 
 
 def test_a_failed_link_is_the_runs_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    writes = _record(monkeypatch, lambda fd, at: errno.EIO if at == 21 else None)
-    runs, _ = _submit_all([10, 20, 30])
-    assert writes == [("direct", 10), ("direct", 11), ("direct", 20)]
-    assert isinstance(runs[1].error, OSError) and not runs[1].linked
+    writes = _record(monkeypatch, lambda fd, at: errno.EIO if at == 22 else None)
+    runs = [_run(10), _run(20), _run(30)]
+    _submit_all(runs)
+    assert writes == [("direct", 10), ("direct", 12), ("direct", 20)]
+    assert isinstance(runs[1].error, OSError) and runs[1].error.errno == errno.EIO

@@ -14,8 +14,8 @@ that extends a file holds the file's lock until it completes.
 
 The runs of pages of a single file (`_page_runs`) go to `OrderedStrips`
 instead: one thread writes them in order, each followed at once by the write
-that links it into the chain, so the disk never waits for the writer thread
-between runs.
+that links it into the chain (`Link`), so the disk never waits for the
+writer thread between runs.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import queue
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ome_writers._io._direct import pwrite_all, refused
@@ -41,6 +42,20 @@ STRIPS_IN_FLIGHT = 8
 FILE_STRIPS_IN_FLIGHT = 2
 
 
+@dataclass(frozen=True)
+class Link:
+    """What points the page before a strip at the strip's first page: the
+    next-IFD `field` (its bytes) at `at` and, where the page before was
+    written with direct I/O, `blocks`: the whole blocks around the field,
+    already pointing, at `blocks_at` (rewritten directly, rather than read
+    back into the page cache for a few bytes)."""
+
+    field: bytes
+    at: int
+    blocks: np.ndarray | None = None
+    blocks_at: int = 0
+
+
 class Strip:
     """One strip to write: `data` at `offset` of `fd` (opened for direct
     I/O); `fallback` (the same file, buffered) when the write is refused."""
@@ -52,7 +67,6 @@ class Strip:
         "fallback",
         "fd",
         "link",
-        "linked",
         "offset",
         "refused",
         "seconds",
@@ -64,16 +78,13 @@ class Strip:
         fallback: int,
         data: np.ndarray,
         offset: int,
-        link: tuple[np.ndarray, int] | None = None,
+        link: Link | None = None,
     ) -> None:
         self.fd = fd
         self.fallback = fallback
         self.data = data
         self.offset = offset
-        # (`OrderedStrips`) written with direct I/O once the strip is on the
-        # disk: (bytes, offset) that link its first page into the chain
-        self.link = link
-        self.linked = False
+        self.link = link  # written after the strip (`OrderedStrips`)
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.refused = False  # written buffered: the filesystem refused it
@@ -192,14 +203,13 @@ class DirectStrips:
 
 class OrderedStrips:
     """The strips of one file written in order by one thread, each followed
-    by its `Strip.link` (when given, and the strip went direct).
+    by its `Strip.link`.
 
     A strip's link points a page written before it at the strip's first
     page; written right after the strip, on the same thread, it never waits
     behind another strip extending the file, and every page the chain
-    reaches is complete. After a refused direct write the later strips go
-    buffered (their links are left to their finishers); after a failed write
-    nothing more goes to the disk.
+    reaches is complete. After a refused direct write the later strips and
+    links go buffered; after a failed write nothing more goes to the disk.
     `submit` hands over a strip and what finishes it on the caller's thread
     (`finish_oldest`, `drain`, in the order submitted).
     """
@@ -268,8 +278,8 @@ class OrderedStrips:
                 if not failed:
                     strip.write(direct=not direct_refused)
                     direct_refused = strip.refused
-                    if strip.link is not None and not strip.refused:
-                        strip.linked = _write_link(strip.fd, *strip.link)
+                    if strip.link is not None:
+                        _write_link(strip, strip.link)
             except BaseException as error:
                 failed = True
                 strip.error = error
@@ -277,13 +287,14 @@ class OrderedStrips:
                 strip.done.set()
 
 
-def _write_link(fd: int, data: np.ndarray, offset: int) -> bool:
-    """Write a link directly; False when the filesystem refuses it (it is
-    then written buffered by the strip's finisher)."""
-    try:
-        pwrite_all(fd, data, offset)
-    except OSError as error:
-        if not refused(error):
-            raise
-        return False
-    return True
+def _write_link(strip: Strip, link: Link) -> None:
+    """Write `link` after `strip`: its blocks directly where it has them and
+    the strip went direct, else its field buffered."""
+    if link.blocks is not None and not strip.refused:
+        try:
+            pwrite_all(strip.fd, link.blocks, link.blocks_at)
+            return
+        except OSError as error:
+            if not refused(error):
+                raise
+    pwrite_all(strip.fallback, link.field, link.at)

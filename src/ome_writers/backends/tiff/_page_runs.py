@@ -34,7 +34,7 @@ import numpy as np
 
 from ome_writers._io._direct import DIRECT_ALIGN
 from ome_writers._io._frame_pool import anonymous_map
-from ome_writers.backends.tiff._direct_strips import OrderedStrips, Strip
+from ome_writers.backends.tiff._direct_strips import Link, OrderedStrips, Strip
 
 if TYPE_CHECKING:
     import mmap
@@ -169,17 +169,25 @@ class PageRun:
             self.link_from = previous
         self.pages.append(page)
 
-    def take(self) -> tuple[np.ndarray, int, int, list[RunPage], int, RunTail | None]:
+    def take(
+        self, direct_link: bool
+    ) -> tuple[np.ndarray, int, int, list[RunPage], Link, RunTail | None]:
         """The run laid out: (its block, bytes used, their offset in the
-        file, its pages, the link before its first page, the last run's
-        tail linked to it: None when that link is not in it); a new run
-        begins with `begin`. The run's own last IFD is kept for the next."""
+        file, its pages, its link into the file, the last run's tail that
+        link holds: to take back once written); a new run begins with
+        `begin`. The run's own last IFD is kept for the next.
+
+        `direct_link`: the link may rewrite the last run's tail directly."""
         block = self.block
         assert block is not None
         assert self.pages
         pages, start = self.pages, self.start
-        link = self._linked_tail(self.link_from, pages[0].ifd_offset)
-        if link is None and self.tail is not None:
+        first = pages[0].ifd_offset
+        link = Link(struct.pack(self._field, first), self.link_from)
+        tail = self._linked_tail(self.link_from, first) if direct_link else None
+        if tail is not None:
+            link = Link(link.field, link.at, tail.data, tail.offset)
+        elif self.tail is not None:
             self.release_tail(self.tail)
         last = pages[-1]
         head = max(start, last.ifd_offset - last.ifd_offset % DIRECT_ALIGN)
@@ -189,7 +197,7 @@ class PageRun:
             memory = self._free_tails.pop()
             memory[:size] = block[head - start : last.data_offset - start]
             self.tail = RunTail(head, memory[:size], memory)
-        taken = (block, self.fill, start, pages, self.link_from, link)
+        taken = (block, self.fill, start, pages, link, tail)
         self.block = None
         self.pages = []
         return taken
@@ -233,11 +241,11 @@ class RunTarget:
 class RunWriter:
     """Lays out the pages of a single file in runs and has `strips` write
     them in order, each run followed by its link into the file; once a run
-    is on the disk, `record(file, pages)` counts its pages (after linking
-    them, where their link was not written with them). `strip_written(file,
-    strip)` says whether a written run is still wanted (not after a failed
-    one) and raises a failed run's error. `buffered` turns true when pages
-    are to be written through the page cache from then on."""
+    is on the disk and linked, `record(file, pages)` counts its pages.
+    `strip_written(file, strip)` says whether a written run is still wanted
+    (not after a failed one) and raises a failed run's error. `buffered`
+    turns true when pages are to be written through the page cache from
+    then on."""
 
     def __init__(
         self,
@@ -309,7 +317,9 @@ class RunWriter:
         run, target = self.run, self.target
         if run is None or run.block is None or target is None:
             return
-        block, fill, offset, pages, link_from, tail = run.take()
+        block, fill, offset, pages, link, tail = run.take(not self.buffered)
+        if link.blocks is None:  # the field is rewritten through the page cache
+            target.writer.filehandle.flush()
         f = target.file
 
         def finish(strip: Strip) -> None:
@@ -320,17 +330,12 @@ class RunWriter:
                     self.buffered = True
                 elif strip.seconds:
                     self._timed(fill, strip.seconds)
-                if not strip.linked:
-                    target.linker.link_to(target.writer, link_from, pages[0].ifd_offset)
                 self._record(f, pages)
             finally:
                 run.release(block)
                 if tail is not None:
                     run.release_tail(tail)
 
-        # the page before is the last run's, no longer in the page cache: its
-        # IFD rewritten whole, rather than read back for 8 bytes
-        link = None if tail is None or self.buffered else (tail.data, tail.offset)
         strip = Strip(target.direct_fd, target.linker.fd, block[:fill], offset, link)
         self.strips.submit(strip, finish)
 
