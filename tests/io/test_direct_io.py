@@ -195,6 +195,80 @@ def test_large_tiff_strips_are_written_directly_on_block_boundaries(
     assert all(offset % _direct.DIRECT_ALIGN == 0 for offset in offsets[2:])
 
 
+def test_large_tiff_pages_go_from_the_frames_buffer_with_their_ifd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a single file, each later page of a large frame is one direct
+    write of its IFD's blocks and then the frame's own buffer (not a copy),
+    and no page is in the file's chain before that write."""
+    _skip_without_direct_io(tmp_path)
+    real_pwritev = os.pwritev
+    writes: list[tuple[int, list[int]]] = []
+    linked_early: list[int] = []
+
+    def pwritev(fd: int, buffers: Any, offset: int) -> int:
+        if _is_direct(fd):
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            sizes = [memoryview(b).nbytes for b in buffers]
+            with tifffile.TiffFile(path) as tif:  # the chain as a reader sees it
+                if any(p.dataoffsets[0] == offset + sizes[0] for p in tif.pages):
+                    linked_early.append(offset)
+            writes.append((offset, sizes))
+        return real_pwritev(fd, buffers, offset)
+
+    monkeypatch.setattr(os, "pwritev", pwritev)
+    path = tmp_path / "own.ome.tiff"
+    frames = _frames(8, TIFF_SHAPE)
+    _tiff(path, frames)
+    with tifffile.TiffFile(path) as tif:
+        offsets = [page.dataoffsets[0] for page in tif.pages]
+        np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
+    # the first two pages are tifffile's; each later one came in one write
+    assert [o + sizes[0] for o, sizes in writes] == offsets[2:]
+    frame_bytes = frames[0].nbytes
+    for offset, sizes in writes:
+        assert sizes[1:] == [frame_bytes]
+        assert offset % _direct.DIRECT_ALIGN == 0
+        assert sizes[0] % _direct.DIRECT_ALIGN == 0 and sizes[0] <= 16 * 1024
+    assert not linked_early
+
+
+@pytest.mark.parametrize("errno_", [errno.ENOSPC, errno.EINVAL])
+def test_large_tiff_page_that_fails_or_is_refused(
+    errno_: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single file's page whose direct write fails is raised by the
+    stream, the pages before it kept; a refused one goes buffered, with
+    every later page, and nothing is lost."""
+    _skip_without_direct_io(tmp_path)
+    real_pwritev = os.pwritev
+    calls = [0]
+
+    def pwritev(fd: int, buffers: Any, offset: int) -> int:
+        if _is_direct(fd):
+            calls[0] += 1
+            if calls[0] == 3 or (errno_ == errno.ENOSPC and calls[0] > 3):
+                raise OSError(errno_, os.strerror(errno_))
+        return real_pwritev(fd, buffers, offset)
+
+    monkeypatch.setattr(os, "pwritev", pwritev)
+    path = tmp_path / "f.ome.tiff"
+    frames = _frames(8, TIFF_SHAPE)
+    if errno_ == errno.EINVAL:
+        _tiff(path, frames)
+        assert calls[0] == 3  # refused once: not tried again
+        with tifffile.TiffFile(path) as tif:
+            np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
+        return
+    with pytest.raises(OSError, match="No space"):
+        _tiff(path, frames)
+    with tifffile.TiffFile(path) as tif:
+        pages = [page.asarray() for page in tif.pages]
+    assert len(pages) == 2 + 2  # tifffile's two, and the two written before
+    for t, page in enumerate(pages):
+        np.testing.assert_array_equal(page, frames[t])
+
+
 def test_tiff_strips_are_written_buffered_when_direct_io_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -65,3 +65,19 @@ def pwrite_all(fd: int, data: np.ndarray | bytes, offset: int) -> None:
     done = 0
     while done < len(view):
         done += os.pwrite(fd, view[done:], offset + done)
+
+
+def pwritev_all(fd: int, buffers: list[np.ndarray], offset: int) -> None:
+    """Every byte of `buffers` (each contiguous), one after another from
+    `offset` of `fd`, in as few writes as the system takes."""
+    views = [b.data.cast("B") for b in buffers]
+    while views:
+        done = os.pwritev(fd, views, offset)
+        if not done:
+            raise OSError(errno.EIO, "nothing written")
+        offset += done
+        while views and done >= len(views[0]):
+            done -= len(views[0])
+            views.pop(0)
+        if views and done:
+            views[0] = views[0][done:]

@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ome_writers._io._direct import pwrite_all, refused
+from ome_writers._io._direct import pwrite_all, pwritev_all, refused
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -61,6 +61,7 @@ class Strip:
     I/O); `fallback` (the same file, buffered) when the write is refused."""
 
     __slots__ = (
+        "after",
         "data",
         "done",
         "error",
@@ -79,11 +80,15 @@ class Strip:
         data: np.ndarray,
         offset: int,
         link: Link | None = None,
+        after: np.ndarray | None = None,
     ) -> None:
         self.fd = fd
         self.fallback = fallback
         self.data = data
         self.offset = offset
+        # written right after `data`, in the same write: a page's strip left
+        # in its frame's buffer
+        self.after = after
         self.link = link  # written after the strip (`OrderedStrips`)
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -95,14 +100,24 @@ class Strip:
         if direct:
             try:
                 start = time.perf_counter()
-                pwrite_all(self.fd, self.data, self.offset)
+                self._write(self.fd)
                 self.seconds = time.perf_counter() - start
                 return
             except OSError as error:
                 if not refused(error):
                     raise
         self.refused = True
-        pwrite_all(self.fallback, self.data, self.offset)
+        self._write(self.fallback)
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.nbytes + (0 if self.after is None else self.after.nbytes)
+
+    def _write(self, fd: int) -> None:
+        if self.after is None:
+            pwrite_all(fd, self.data, self.offset)
+        else:
+            pwritev_all(fd, [self.data, self.after], self.offset)
 
 
 class DirectStrips:

@@ -14,7 +14,12 @@ reaches complete pages. Runs and their links are written in order by one
 thread (`OrderedStrips`): the link rewrites the last run's final IFD, kept
 from its block when the run was handed over.
 
-Those writes go one at a time, so they pay only where the device takes a
+Larger frames (a few MiB and up) are not copied: each page is a run of its
+own, its IFD in the block and its strip written from the frame's buffer in
+the same write, so the disk goes from one page to the next while the writer
+thread lays out the one after.
+
+Runs of small pages go one at a time, so they pay only where the device takes a
 direct write fast. Where it does not (a hard disk, a SATA SSD, a virtual disk
 whose host holds writes until a flush), the disk and not the copy limits, and
 the page cache's write-back, which keeps many writes in flight, gets more out
@@ -91,13 +96,18 @@ class PageRun:
         The largest page (IFD, padding and strip) a run holds.
     byteorder : str
         The file's byte order (``"<"`` or ``">"``), for the links.
+    own_strips : bool
+        Whether each page's strip stays in its frame's buffer: a run is then
+        one page, whose block holds its IFD (`page_bytes`: the IFD, padded).
     """
 
-    def __init__(self, page_bytes: int, byteorder: str) -> None:
+    def __init__(self, page_bytes: int, byteorder: str, own_strips: bool) -> None:
         self._field = byteorder + "Q"  # a next-IFD field
+        self.own_strips = own_strips
         # room for a whole page more than `RUN_BYTES` and a block's head from
         # before the run (its first page may begin mid-block)
-        self.block_bytes = _whole_blocks(max(RUN_BYTES, 2 * page_bytes)) + DIRECT_ALIGN
+        nbytes = page_bytes if own_strips else max(RUN_BYTES, 2 * page_bytes)
+        self.block_bytes = _whole_blocks(nbytes) + DIRECT_ALIGN
         self._memory: mmap.mmap = anonymous_map(
             self.block_bytes * RUN_BLOCKS, self.block_bytes
         )
@@ -110,6 +120,7 @@ class PageRun:
         self.start = 0  # the block's offset in the file (aligned)
         self.fill = 0  # bytes of the block laid out
         self.pages: list[RunPage] = []
+        self.strip: np.ndarray | None = None  # the page's, when `own_strips`
         # the next-IFD field before the run's first page (outside the block)
         self.link_from = 0
         self.tail: RunTail | None = None  # of the last run handed over
@@ -132,6 +143,7 @@ class PageRun:
         run."""
         return (
             self.block is not None
+            and not self.own_strips
             and start == self.start + self.fill
             and self.fill + nbytes <= self.block_bytes
         )
@@ -153,14 +165,19 @@ class PageRun:
         previous: int,
     ) -> None:
         """Lay out `page`: `head` (its bytes up to the strip) and `data` (the
-        strip); `previous`: the next-IFD field that is to point at it."""
+        strip: copied, or kept when `own_strips`); `previous`: the next-IFD
+        field that is to point at it."""
         block = self.block
         assert block is not None
         at = self.fill
         block[at : at + len(head)] = np.frombuffer(head, np.uint8)
         at += len(head)
-        block[at : at + data.nbytes] = data.reshape(-1).view(np.uint8)
-        self.fill = at + data.nbytes
+        if self.own_strips:
+            self.strip = data
+            self.fill = at
+        else:
+            block[at : at + data.nbytes] = data.reshape(-1).view(np.uint8)
+            self.fill = at + data.nbytes
         if self.pages:  # linked to the run's page before, in the block
             struct.pack_into(
                 self._field, block.data, previous - self.start, page.ifd_offset
@@ -171,11 +188,14 @@ class PageRun:
 
     def take(
         self, direct_link: bool
-    ) -> tuple[np.ndarray, int, int, list[RunPage], Link, RunTail | None]:
+    ) -> tuple[
+        np.ndarray, int, int, list[RunPage], Link, RunTail | None, np.ndarray | None
+    ]:
         """The run laid out: (its block, bytes used, their offset in the
         file, its pages, its link into the file, the last run's tail that
-        link holds: to take back once written); a new run begins with
-        `begin`. The run's own last IFD is kept for the next.
+        link holds: to take back once written, the page's own strip: to
+        write after the block); a new run begins with `begin`. The run's
+        own last IFD is kept for the next.
 
         `direct_link`: the link may rewrite the last run's tail directly."""
         block = self.block
@@ -197,9 +217,10 @@ class PageRun:
             memory = self._free_tails.pop()
             memory[:size] = block[head - start : last.data_offset - start]
             self.tail = RunTail(head, memory[:size], memory)
-        taken = (block, self.fill, start, pages, link, tail)
+        taken = (block, self.fill, start, pages, link, tail, self.strip)
         self.block = None
         self.pages = []
+        self.strip = None
         return taken
 
     def release(self, block: np.ndarray) -> None:
@@ -260,6 +281,8 @@ class RunWriter:
         # the filesystem refused a direct write, or the first were slow
         self.buffered = False
         self._rates: list[float] = []  # of the timed runs' writes, GB/s
+        # what hands back the strip of the page laid out (`add`'s `release`)
+        self._release: Callable[[], object] | None = None
 
     def drain(self) -> None:
         """Write the run laid out (if any) and finish every run."""
@@ -283,12 +306,41 @@ class RunWriter:
         index: tuple[int, ...],
         data: np.ndarray,
         previous: int,
+        release: Callable[[], object] | None = None,
     ) -> None:
         """Lay out a stamped page of `data` in the run (copying `data`), to be
-        linked at `previous`; a full run is submitted."""
+        linked at `previous`; a full run is submitted.
+
+        With `release`, `data` (aligned, whole blocks) is not copied: the page
+        is a run of its own, written from `data`, and `release` is called
+        once it is finished (or when this raises).
+        """
+        try:
+            self._add(target, stamp, position, index, data, previous, release)
+        except BaseException:
+            if release is not None and self._release is release:
+                self._release = None
+                release()
+            raise
+        if release is not None:
+            self.submit()
+
+    def _add(
+        self,
+        target: RunTarget,
+        stamp: PageStamp,
+        position: int,
+        index: tuple[int, ...],
+        data: np.ndarray,
+        previous: int,
+        release: Callable[[], object] | None,
+    ) -> None:
+        self._release = release
+        own = release is not None
         run = self.run
         if run is None:
-            run = PageRun(len(stamp.ifd) + data.nbytes, target.linker.byteorder)
+            page_bytes = len(stamp.ifd) + (DIRECT_ALIGN if own else data.nbytes)
+            run = PageRun(page_bytes, target.linker.byteorder, own)
             self.run = run
         writer = target.writer
         start, head, ifd_offset, data_offset = stamp.lay_out(writer, data.nbytes, True)
@@ -309,7 +361,7 @@ class RunWriter:
             self.target = target
         page = RunPage(position, index, ifd_offset, data_offset, data.nbytes)
         run.add(page, head, data, previous)
-        if not run.fits(run.start + run.fill, size):  # the next page would not
+        if not own and not run.fits(run.start + run.fill, size):  # nor the next
             self.submit()
 
     def submit(self) -> None:
@@ -317,7 +369,8 @@ class RunWriter:
         run, target = self.run, self.target
         if run is None or run.block is None or target is None:
             return
-        block, fill, offset, pages, link, tail = run.take(not self.buffered)
+        block, fill, offset, pages, link, tail, own = run.take(not self.buffered)
+        release, self._release = self._release, None
         if link.blocks is None:  # the field is rewritten through the page cache
             target.writer.filehandle.flush()
         f = target.file
@@ -328,15 +381,18 @@ class RunWriter:
                     return
                 if strip.refused:  # buffered from now on
                     self.buffered = True
-                elif strip.seconds:
+                elif strip.seconds and own is None:
                     self._timed(fill, strip.seconds)
                 self._record(f, pages)
             finally:
                 run.release(block)
                 if tail is not None:
                     run.release_tail(tail)
+                if release is not None:
+                    release()
 
-        strip = Strip(target.direct_fd, target.linker.fd, block[:fill], offset, link)
+        fd = target.direct_fd
+        strip = Strip(fd, target.linker.fd, block[:fill], offset, link, own)
         self.strips.submit(strip, finish)
 
     def _timed(self, nbytes: int, seconds: float) -> None:

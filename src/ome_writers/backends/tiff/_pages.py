@@ -6,9 +6,9 @@ wrote, `PageStamp`), its reduced copies as SubIFDs, and links each page into
 its file only once it is complete (through the provisional description's
 linker); it remembers where every page's strip is, so that live reads are
 one ``pread`` per page. Strips written with direct I/O are written on
-threads of their own, several at once (`DirectStrips`); `flush` finishes
-them. Smaller frames of a single file go in runs of pages written as one
-block (`PageRun`), one after another (`RunWriter`).
+threads of their own: those of several files several at once
+(`DirectStrips`), those of a single file one after another, smaller frames
+in runs of pages written as one block (`RunWriter`); `flush` finishes them.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ class TiffPages:
         ]
         if self.direct:
             self.strips.start()
-        if self._runs_suit:
+        if self.direct or self._runs_suit:
             self.runs.strips.start()
 
     def flush(self) -> None:
@@ -281,12 +281,16 @@ class TiffPages:
                         release()
                 return
             fd = self._direct_fd(f) if self.direct and aligned(data) else None
-            # one file's strips are written in turn: in the background only
-            # when there are others to write meanwhile
-            several = len(files.paths) > 1
-            if fd is not None and release is not None and several:
-                self._write_in_background(position, index, data, release, previous)
-                return
+            if fd is not None and release is not None:
+                if len(files.paths) > 1:  # other files' strips meanwhile
+                    self._write_in_background(position, index, data, release, previous)
+                    return
+                if not self.runs.buffered:  # one after another, from `data`
+                    target = RunTarget(f, writer, linker, fd)
+                    self.runs.add(
+                        target, stamp, position, index, data, previous, release
+                    )
+                    return
         try:
             self.runs.drain()  # a file's pages are finished in order
             self.strips.drain(f)
