@@ -109,10 +109,6 @@ class Strip:
         self.refused = True
         self._write(self.fallback)
 
-    @property
-    def nbytes(self) -> int:
-        return self.data.nbytes + (0 if self.after is None else self.after.nbytes)
-
     def _write(self, fd: int) -> None:
         if self.after is None:
             pwrite_all(fd, self.data, self.offset)
