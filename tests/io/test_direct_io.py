@@ -208,11 +208,9 @@ def test_large_tiff_pages_go_from_the_frames_buffer_with_their_ifd(
 
     def pwritev(fd: int, buffers: Any, offset: int) -> int:
         if _is_direct(fd):
-            path = os.readlink(f"/proc/self/fd/{fd}")
             sizes = [memoryview(b).nbytes for b in buffers]
-            with tifffile.TiffFile(path) as tif:  # the chain as a reader sees it
-                if any(p.dataoffsets[0] == offset + sizes[0] for p in tif.pages):
-                    linked_early.append(offset)
+            if _in_chain(fd, offset + sizes[0]):
+                linked_early.append(offset)
             writes.append((offset, sizes))
         return real_pwritev(fd, buffers, offset)
 
@@ -450,6 +448,13 @@ def _positions_tiff(
     return sorted((folder / "p.ome.tiff").glob("*.ome.tiff"))
 
 
+def _in_chain(fd: int, strip_offset: int) -> bool:
+    """Whether the file of `fd` has, as a reader sees it, a page whose strip
+    is at `strip_offset`."""
+    with tifffile.TiffFile(os.readlink(f"/proc/self/fd/{fd}")) as tif:
+        return any(page.dataoffsets[0] == strip_offset for page in tif.pages)
+
+
 def _is_direct(fd: int) -> bool:
     import fcntl
 
@@ -473,9 +478,8 @@ def test_tiff_strips_of_several_files_are_in_flight_together(
         if not _is_direct(fd):
             return real_pwrite(fd, data, offset)
         path = os.readlink(f"/proc/self/fd/{fd}")
-        with tifffile.TiffFile(path) as tif:  # the chain as a reader sees it
-            if any(page.dataoffsets[0] == offset for page in tif.pages):
-                linked_early.append(path)
+        if _in_chain(fd, offset):
+            linked_early.append(path)
         with lock:
             active[0] += 1
             most[0] = max(most[0], active[0])

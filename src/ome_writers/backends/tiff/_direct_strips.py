@@ -161,16 +161,10 @@ class DirectStrips:
     def drain(self, file: int | None = None) -> None:
         """Finish every strip submitted (`file`: of that file); the first
         error raised by a finisher is raised once all are finished."""
-        first: BaseException | None = None
-        while self._pending:
-            if file is not None and all(item[2] != file for item in self._pending):
-                break
-            try:
-                self._finish(self._pending[0][2] if file is None else file)
-            except BaseException as error:
-                first = first or error
-        if first is not None:
-            raise first
+        _finish_each(
+            lambda: any(file in (None, item[2]) for item in self._pending),
+            lambda: self._finish(self._pending[0][2] if file is None else file),
+        )
 
     def close(self) -> None:
         """`drain`, then stop the threads."""
@@ -260,14 +254,7 @@ class OrderedStrips:
     def drain(self) -> None:
         """Finish every strip submitted; the first error raised by a
         finisher is raised once all are finished."""
-        first: BaseException | None = None
-        while self._pending:
-            try:
-                self.finish_oldest()
-            except BaseException as error:
-                first = first or error
-        if first is not None:
-            raise first
+        _finish_each(lambda: bool(self._pending), self.finish_oldest)
 
     def close(self) -> None:
         """`drain`, then stop the thread."""
@@ -296,6 +283,19 @@ class OrderedStrips:
                 strip.error = error
             finally:
                 strip.done.set()
+
+
+def _finish_each(left: Callable[[], bool], finish: Callable[[], None]) -> None:
+    """`finish()` while `left()`; the first error raised is raised at the
+    end."""
+    first: BaseException | None = None
+    while left():
+        try:
+            finish()
+        except BaseException as error:
+            first = first or error
+    if first is not None:
+        raise first
 
 
 def _write_link(strip: Strip, link: Link) -> None:

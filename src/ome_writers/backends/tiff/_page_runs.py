@@ -247,6 +247,19 @@ def _whole_blocks(nbytes: int) -> int:
     return -(-nbytes // DIRECT_ALIGN) * DIRECT_ALIGN
 
 
+def _block_before(target: RunTarget, start: int) -> bytes:
+    """The file's bytes from the block boundary before `start` (a page
+    tifffile wrote ends there), rewritten unchanged by a run from `start`."""
+    if not start % DIRECT_ALIGN:
+        return b""
+    target.writer.filehandle.flush()
+    block_start = start - start % DIRECT_ALIGN
+    before = os.pread(target.linker.fd, start - block_start, block_start)
+    if len(before) != start - block_start:
+        raise OSError(f"{target.writer.filehandle.path}: shorter than written")
+    return before
+
+
 @dataclass(frozen=True)
 class RunTarget:
     """The file a run goes into: its number in the set, its tifffile writer,
@@ -315,53 +328,36 @@ class RunWriter:
         is a run of its own, written from `data`, and `release` is called
         once it is finished (or when this raises).
         """
+        self._release = release
+        own = release is not None
         try:
-            self._add(target, stamp, position, index, data, previous, release)
+            run = self.run
+            if run is None:
+                page_bytes = len(stamp.ifd) + (DIRECT_ALIGN if own else data.nbytes)
+                run = PageRun(page_bytes, target.linker.byteorder, own)
+                self.run = run
+            writer = target.writer
+            start, head, ifd_offset, data_offset = stamp.lay_out(
+                writer, data.nbytes, True
+            )
+            size = len(head) + data.nbytes
+            if run.block is not None and not run.fits(start, size):
+                self.submit()
+            if run.block is None:
+                if not run.free:
+                    self.strips.finish_oldest()
+                run.begin(start, _block_before(target, start))
+                self.target = target
+            page = RunPage(position, index, ifd_offset, data_offset, data.nbytes)
+            run.add(page, head, data, previous)
+            if not own and not run.fits(run.start + run.fill, size):  # nor the next
+                self.submit()
         except BaseException:
             if release is not None and self._release is release:
                 self._release = None
                 release()
             raise
-        if release is not None:
-            self.submit()
-
-    def _add(
-        self,
-        target: RunTarget,
-        stamp: PageStamp,
-        position: int,
-        index: tuple[int, ...],
-        data: np.ndarray,
-        previous: int,
-        release: Callable[[], object] | None,
-    ) -> None:
-        self._release = release
-        own = release is not None
-        run = self.run
-        if run is None:
-            page_bytes = len(stamp.ifd) + (DIRECT_ALIGN if own else data.nbytes)
-            run = PageRun(page_bytes, target.linker.byteorder, own)
-            self.run = run
-        writer = target.writer
-        start, head, ifd_offset, data_offset = stamp.lay_out(writer, data.nbytes, True)
-        size = len(head) + data.nbytes
-        if run.block is not None and not run.fits(start, size):
-            self.submit()
-        if run.block is None:
-            if not run.free:
-                self.strips.finish_oldest()
-            before = b""
-            if start % DIRECT_ALIGN:  # after a page tifffile wrote
-                writer.filehandle.flush()
-                block_start = start - start % DIRECT_ALIGN
-                before = os.pread(target.linker.fd, start - block_start, block_start)
-                if len(before) != start - block_start:
-                    raise OSError(f"{writer.filehandle.path}: shorter than written")
-            run.begin(start, before)
-            self.target = target
-        page = RunPage(position, index, ifd_offset, data_offset, data.nbytes)
-        run.add(page, head, data, previous)
-        if not own and not run.fits(run.start + run.fill, size):  # nor the next
+        if own:
             self.submit()
 
     def submit(self) -> None:
