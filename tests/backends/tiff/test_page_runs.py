@@ -1,7 +1,9 @@
-"""Runs of pages (frames of 256 KiB to 2 MiB in one file) and the loss window.
+"""Runs of pages in one file (several small frames, or one large) and the
+loss window.
 
 A child process writes 512x512 frames, whose pages go to the disk in runs of
-several (`PageRun`), makes them readable and is killed with SIGKILL; the
+several (`PageRun`), or 1024x1024 frames, each page a run of its own written
+from the frame's buffer, makes them readable and is killed with SIGKILL; the
 parent reads the file as it is with tifffile, ome-types, the OME schema and
 Bio-Formats. A visit writes the run laid out so far; a run cut short by the
 kill is never linked into the file.
@@ -38,9 +40,10 @@ CHILD = textwrap.dedent(
 
     settings = AcquisitionSettings.model_validate_json(sys.argv[1])
     n, extra, mode = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    size = int(sys.argv[5])
 
     def frame(i):
-        return np.random.default_rng(i).integers(0, 65535, (512, 512), "uint16")
+        return np.random.default_rng(i).integers(0, 65535, (size, size), "uint16")
 
     if mode == "slow":  # the first run's direct write counts as slow
         from ome_writers.backends.tiff import _page_runs
@@ -63,7 +66,15 @@ CHILD = textwrap.dedent(
             pwrite(fd, half[: len(half) // 4096 * 4096], offset)
             os.kill(os.getpid(), signal.SIGKILL)
 
-        os.pwrite = die
+        pwritev = os.pwritev
+
+        def die_with_the_ifd_only(fd, buffers, offset):  # a large frame's page
+            if not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+                return pwritev(fd, buffers, offset)
+            pwrite(fd, buffers[0], offset)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        os.pwrite, os.pwritev = die, die_with_the_ifd_only
         for i in range(n, n + 8):
             stream.append(frame(i))
         stream._make_readable()
@@ -76,54 +87,66 @@ CHILD = textwrap.dedent(
 )
 
 
-def _frame(i: int) -> np.ndarray:
-    return np.random.default_rng(i).integers(0, 65535, (SIZE, SIZE), "uint16")
+def _frame(i: int, size: int = SIZE) -> np.ndarray:
+    return np.random.default_rng(i).integers(0, 65535, (size, size), "uint16")
 
 
 YX = [Dimension(name="y", count=SIZE), Dimension(name="x", count=SIZE)]
 
 
-def _run_and_kill(path: Path, n: int, extra: int, mode: str, **kwargs: Any) -> None:
-    kwargs.setdefault("dimensions", [Dimension(name="t", type="time"), *YX])
+def _run_and_kill(
+    path: Path, n: int, extra: int, mode: str, size: int = SIZE, **kwargs: Any
+) -> None:
+    yx = [Dimension(name="y", count=size), Dimension(name="x", count=size)]
+    kwargs.setdefault("dimensions", [Dimension(name="t", type="time"), *yx])
     settings = AcquisitionSettings(
         root_path=str(path),
         dtype="uint16",
         loss_window=0.3 if mode == "timed" else None,
         **kwargs,
     )
-    args = [settings.model_dump_json(), str(n), str(extra), mode]
+    args = [settings.model_dump_json(), str(n), str(extra), mode, str(size)]
     run_child_and_kill(CHILD, args, kills_itself=mode == "torn")
 
 
 @pytest.mark.parametrize(
-    ("mode", "n", "extra"),
-    [("visit", 11, 3), ("timed", 9, 0), ("torn", 10, 0), ("slow", 30, 3)],
+    ("mode", "n", "extra", "size"),
+    [
+        ("visit", 11, 3, SIZE),
+        ("timed", 9, 0, SIZE),
+        ("torn", 10, 0, SIZE),
+        ("slow", 30, 3, SIZE),
+        ("visit", 5, 3, 1024),
+        ("timed", 4, 0, 1024),
+        ("torn", 5, 0, 1024),
+    ],
 )
 def test_killed_writer_leaves_the_runs_made_readable(
-    mode: str, n: int, extra: int, tmp_path: Path, bioformats: BioFormats
+    mode: str, n: int, extra: int, size: int, tmp_path: Path, bioformats: BioFormats
 ) -> None:
     """Every page made readable is there, pixel-exact, for every reader; the
     pages after the last visit, and a run whose write was cut short, are
     not in the file's chain. Also when pages went buffered after slow direct
-    writes ("slow"): then a page after the last visit may be linked, whole
-    (a buffered page is linked once written, as without runs)."""
+    writes ("slow"), and for large frames (1024², each page a run of its
+    own, written from the frame's buffer): then a page after the last visit
+    may be linked, whole (a page is linked once written)."""
     path = tmp_path / "r.ome.tiff"
-    _run_and_kill(path, n, extra, mode)
+    _run_and_kill(path, n, extra, mode, size)
     with tifffile.TiffFile(path) as tif:
         assert tif.is_ome
-        if mode == "slow":
+        if mode == "slow" or size != SIZE:
             assert n <= len(tif.pages) <= n + extra
             for i, page in enumerate(tif.pages):
-                np.testing.assert_array_equal(page.asarray(), _frame(i))
+                np.testing.assert_array_equal(page.asarray(), _frame(i, size))
         else:
             assert len(tif.pages) == n
         data = tif.series[0].asarray()
-    assert data.shape == (n, SIZE, SIZE)
+    assert data.shape == (n, size, size)
     for t in range(n):
-        np.testing.assert_array_equal(data[t], _frame(t))
+        np.testing.assert_array_equal(data[t], _frame(t, size))
     xml = check_xml(path)
     assert xml.images[0].pixels.size_t == n
-    planes = {(0, 0, 0, t): _frame(t) for t in range(n)}
+    planes = {(0, 0, 0, t): _frame(t, size) for t in range(n)}
     result = check_bioformats(bioformats, path, planes)
     assert result.sizes[0][:3] == (1, 1, n)
 
