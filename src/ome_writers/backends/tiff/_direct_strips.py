@@ -224,11 +224,6 @@ class OrderedStrips:
         self._thread: threading.Thread | None = None
         self._pending: deque[tuple[Strip, Callable[[Strip], None]]] = deque()
 
-    @property
-    def pending(self) -> int:
-        """Strips submitted and not finished."""
-        return len(self._pending)
-
     def start(self) -> None:
         """Start the thread, if not yet."""
         if self._thread is None:
