@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import mmap
-import re
 import sys
 import threading
 import time
@@ -17,6 +16,7 @@ import pytest
 
 from ome_writers._io import _frame_pool
 from ome_writers._io._frame_pool import SPARE, FramePool
+from tests.memory_maps import advised_huge_pages, mapping
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -163,21 +163,6 @@ def test_the_pools_thread_ends_with_the_pool() -> None:
     assert not thread.is_alive()
 
 
-def _mapping(address: int) -> tuple[str, dict[str, str]]:
-    """The permissions and smaps fields of the mapping holding `address`."""
-    lines = Path("/proc/self/smaps").read_text().splitlines()
-    heads = [
-        i for i, line in enumerate(lines) if re.match(r"[0-9a-f]+-[0-9a-f]+ ", line)
-    ]
-    for i, j in zip(heads, [*heads[1:], len(lines)], strict=True):
-        span, permissions = lines[i].split()[:2]
-        start, end = (int(x, 16) for x in span.split("-"))
-        if start <= address < end:
-            fields = dict(line.split(":", 1) for line in lines[i + 1 : j])
-            return permissions, {k: v.strip() for k, v in fields.items()}
-    raise LookupError(hex(address))
-
-
 @pytest.mark.parametrize("shape", [SHAPE, (1024, 1024)])
 def test_buffers_are_private_memory(shape: tuple[int, int]) -> None:
     """Not shared (shmem) memory, whose pages fault in several times slower;
@@ -186,7 +171,7 @@ def test_buffers_are_private_memory(shape: tuple[int, int]) -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("/proc/self/smaps: Linux")
     pool = FramePool(4, shape, "uint16")
-    permissions, fields = _mapping(pool.buffers.ctypes.data)
+    permissions, fields = mapping(pool.buffers.ctypes.data)
     assert permissions.endswith("p"), permissions  # private, not shared
     if "THPeligible" not in fields:
         pytest.skip("no transparent huge pages in this kernel")
@@ -212,3 +197,23 @@ def test_make_resident_maps_every_page_and_keeps_the_contents() -> None:
     assert libc.mincore(array.ctypes.data, array.nbytes, vec) == 0
     assert all(b & 1 for b in vec.raw)
     assert (array[: mmap.PAGESIZE] == 7).all() and not array[mmap.PAGESIZE :].any()
+
+
+def test_whole_huge_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_frame_pool, "_huge_page_bytes", lambda: 2 << 20)
+    sizes = [1, 2 << 20, (2 << 20) + 1, 5 << 20]
+    assert [_frame_pool.whole_huge_pages(n) for n in sizes] == [
+        2 << 20,
+        2 << 20,
+        4 << 20,
+        6 << 20,
+    ]
+    monkeypatch.setattr(_frame_pool, "_huge_page_bytes", lambda: 0)  # none
+    assert [_frame_pool.whole_huge_pages(n) for n in sizes] == sizes
+
+
+def test_memory_of_whole_huge_pages_is_advised_so() -> None:
+    size = _frame_pool.whole_huge_pages(3 << 20)
+    memory = _frame_pool.anonymous_map(size, size)
+    address = np.frombuffer(memory, np.uint8).ctypes.data
+    assert advised_huge_pages(address)

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ome_writers.tools.bench import _run_ceiling
@@ -31,6 +32,7 @@ from ome_writers.tools.bench._tables import (
     render,
     render_markdown,
 )
+from tests.memory_maps import advised_huge_pages
 
 RATES = ("gbps_sync", "ceiling_prealloc_gbps", "ceiling_per_file_gbps", "fps")
 
@@ -316,3 +318,20 @@ def test_buffered_ceiling_footnoted(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(dumps_rows(rows))[0]["direct_io"] is False
     if print_rich(rows):
         assert "O_DIRECT" in capsys.readouterr().out
+
+
+def test_ceiling_writes_from_huge_pages() -> None:
+    """The ceiling's buffers are advised huge pages, as the writers' own
+    run and frame buffers are: on some disks a direct write from them is
+    faster, and the ceiling is to be the best the disk does."""
+    frames = _frames(small("f", frames=3, size=512))
+    memory, buffers = _run_ceiling.aligned_copies(frames, 4096)
+    try:
+        base = np.frombuffer(memory, np.uint8).ctypes.data
+        assert advised_huge_pages(base)
+        for frame, buffer in zip(frames, buffers, strict=True):
+            assert bytes(buffer[: frame.nbytes]) == frame.tobytes()
+    finally:
+        for buffer in buffers:
+            buffer.release()
+        memory.close()

@@ -110,6 +110,14 @@ def _huge_page_bytes() -> int:
         return 0
 
 
+def whole_huge_pages(nbytes: int) -> int:
+    """`nbytes` rounded up to whole transparent huge pages (unchanged where
+    there are none): a buffer written with direct I/O from huge pages reaches
+    the device in fewer, larger segments, which some disks take faster."""
+    huge = _huge_page_bytes()
+    return -(-nbytes // huge) * huge if huge else nbytes
+
+
 def anonymous_map(size: int, slot_bytes: int) -> mmap.mmap:
     """Private anonymous memory of `size` bytes, page-aligned so that it can
     be advised.

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ome_writers._io._direct import DIRECT_ALIGN
-from ome_writers._io._frame_pool import anonymous_map
+from ome_writers._io._frame_pool import anonymous_map, whole_huge_pages
 from ome_writers.backends.tiff._direct_strips import Link, OrderedStrips, Strip
 
 if TYPE_CHECKING:
@@ -47,8 +47,8 @@ if TYPE_CHECKING:
 
     from ome_writers.backends.tiff._page_stamp import PageStamp
 
-#: bytes of a run: like a shard of frame chunks, large enough that the disk's
-#: latency is small against one write
+#: bytes of a run's block (the most a run holds): like a shard of frame
+#: chunks, large enough that the disk's latency is small against one write
 RUN_BYTES = 4 * 1024 * 1024
 #: blocks of runs: two written (one in flight, one queued) and one filling
 RUN_BLOCKS = 3
@@ -104,10 +104,12 @@ class PageRun:
     def __init__(self, page_bytes: int, byteorder: str, own_strips: bool) -> None:
         self._field = byteorder + "Q"  # a next-IFD field
         self.own_strips = own_strips
-        # room for a whole page more than `RUN_BYTES` and a block's head from
-        # before the run (its first page may begin mid-block)
-        nbytes = page_bytes if own_strips else max(RUN_BYTES, 2 * page_bytes)
-        self.block_bytes = _whole_blocks(nbytes) + DIRECT_ALIGN
+        if own_strips:
+            self.block_bytes = _whole_blocks(page_bytes) + DIRECT_ALIGN
+        else:  # two pages at least, and a block's head from before the run
+            # (its first page may begin mid-block); of huge pages
+            nbytes = max(RUN_BYTES, 2 * page_bytes + DIRECT_ALIGN)
+            self.block_bytes = whole_huge_pages(_whole_blocks(nbytes))
         self._memory: mmap.mmap = anonymous_map(
             self.block_bytes * RUN_BLOCKS, self.block_bytes
         )
