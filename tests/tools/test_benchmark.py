@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ome_writers.tools.bench import _worker_entry
 from ome_writers.tools.bench._measure import latency_sample
 from ome_writers.tools.bench._plan import run_order, targets_for
 from ome_writers.tools.bench._scenarios import scenario
@@ -448,3 +450,30 @@ def test_worker_runs_without_this_package(
     assert proc.returncode == 0, proc.stderr
     row = json.loads(proc.stdout.splitlines()[-1])
     assert row["frames"] == frames and row["gbps_sync"] > 0
+
+
+def test_the_worker_loads_beside_another_ome_writers(tmp_path: Path) -> None:
+    """A worker runs under a ``--compare`` interpreter whose ome-writers is
+    another version (0.3.2 has no ``_io``): loading its modules imports
+    nothing of ours, here with an empty ``ome_writers`` first on the path."""
+    (tmp_path / "ome_writers").mkdir()
+    (tmp_path / "ome_writers" / "__init__.py").write_text("")
+    folder = Path(_worker_entry.__file__).parent
+    script = f"""
+import importlib, importlib.util, sys
+sys.path.insert(0, {str(tmp_path)!r})
+spec = importlib.util.spec_from_file_location(
+    "bench",
+    {str(folder / "__init__.py")!r},
+    submodule_search_locations=[{str(folder)!r}],
+)
+sys.modules["bench"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sys.modules["bench"])
+importlib.import_module("bench._worker")
+import ome_writers
+assert ome_writers.__file__.startswith({str(tmp_path)!r}), ome_writers.__file__
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -16,6 +16,7 @@ OME-Zarr backends use, times the cores this process may run on.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import mmap
@@ -23,8 +24,6 @@ import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
-
-from ome_writers._io._frame_pool import anonymous_map, whole_huge_pages
 
 from ._measure import peak_rss_mb
 from ._scenarios import make_frames
@@ -96,14 +95,33 @@ def aligned_copies(
     (the memory, the buffers), one after another in memory of huge pages
     (a direct write from them reaches the device in fewer segments)."""
     size = padded(frames[0].nbytes, align)
-    total = whole_huge_pages(size * len(frames))
-    memory = anonymous_map(total, total)
+    memory = _huge_page_memory(size * len(frames))
     buffers = []
     for i, frame in enumerate(frames):
         buffer = memoryview(memory)[i * size : (i + 1) * size]
         buffer[: frame.nbytes] = frame.tobytes()
         buffers.append(buffer)
     return memory, buffers
+
+
+def _huge_page_memory(nbytes: int) -> mmap.mmap:
+    """Private anonymous memory of at least `nbytes`, advised to come in
+    transparent huge pages where the system has them (this package runs
+    under older ome-writers too, so it cannot borrow the writers' helper)."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size") as f:
+            huge = int(f.read())
+    except (OSError, ValueError):
+        huge = 0
+    if huge:
+        nbytes = padded(nbytes, huge)
+    if not hasattr(mmap, "MAP_PRIVATE"):
+        return mmap.mmap(-1, nbytes)
+    memory = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if huge and hasattr(mmap, "MADV_HUGEPAGE"):
+        with contextlib.suppress(OSError):  # advice only
+            memory.madvise(mmap.MADV_HUGEPAGE)
+    return memory
 
 
 def padded(nbytes: int, align: int) -> int:
