@@ -217,3 +217,34 @@ def test_memory_of_whole_huge_pages_is_advised_so() -> None:
     memory = _frame_pool.anonymous_map(size, size)
     address = np.frombuffer(memory, np.uint8).ctypes.data
     assert advised_huge_pages(address)
+
+
+@pytest.mark.parametrize(
+    ("shape", "padded"),
+    [((2304, 2304), True), ((2160, 2560), True), ((1536, 1536), False)],
+)
+def test_large_frames_get_whole_huge_pages(
+    shape: tuple[int, int], padded: bool
+) -> None:
+    """A large frame's buffer is whole huge pages where that adds at most a
+    quarter (most cameras' frames are not a multiple of 2 MiB), each buffer
+    contiguous and aligned; the pool's memory bound counts the padding."""
+    huge = _frame_pool._huge_page_bytes()
+    if not huge:
+        pytest.skip("no transparent huge pages here")
+    frame_bytes = shape[0] * shape[1] * 2
+    pool = FramePool.within(64 * 1024**2, 1024, shape, "uint16")
+    assert pool.frame_bytes == frame_bytes
+    assert (pool.slot_bytes % huge == 0) == padded
+    assert pool.slot_bytes == (
+        -(-frame_bytes // huge) * huge if padded else frame_bytes
+    )
+    assert len(pool.buffers) == 64 * 1024**2 // pool.slot_bytes
+    frames = [np.full(shape, i, np.uint16) for i in range(len(pool.buffers))]
+    for frame in frames:
+        pool.fill(pool.take(), frame)
+    for slot, buffer in enumerate(pool.buffers):
+        assert buffer.flags.c_contiguous and buffer.ctypes.data % 4096 == 0
+        assert buffer.ctypes.data - pool.buffers.ctypes.data == slot * pool.slot_bytes
+        np.testing.assert_array_equal(buffer, frames[slot])
+    assert advised_huge_pages(pool.buffers.ctypes.data) == padded

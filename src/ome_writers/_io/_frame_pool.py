@@ -118,6 +118,14 @@ def whole_huge_pages(nbytes: int) -> int:
     return -(-nbytes // huge) * huge if huge else nbytes
 
 
+def slot_bytes(frame_bytes: int) -> int:
+    """The memory a pool gives a frame of `frame_bytes`: whole huge pages
+    where that adds at most a quarter (large frames of most cameras' sizes,
+    written directly from their buffers), else the frame's bytes."""
+    whole = whole_huge_pages(frame_bytes)
+    return whole if 4 * (whole - frame_bytes) <= frame_bytes else frame_bytes
+
+
 def anonymous_map(size: int, slot_bytes: int) -> mmap.mmap:
     """Private anonymous memory of `size` bytes, page-aligned so that it can
     be advised.
@@ -149,12 +157,19 @@ class FramePool:
     """`count` buffers of `shape` and `dtype`; `free` hands out their indices."""
 
     def __init__(self, count: int, shape: tuple[int, ...], dtype: DTypeLike) -> None:
-        items = math.prod(shape)
-        self.slot_bytes = items * np.dtype(dtype).itemsize
+        dtype = np.dtype(dtype)
+        self.frame_bytes = math.prod(shape) * dtype.itemsize
+        self.slot_bytes = slot_bytes(self.frame_bytes)  # a buffer's share
         self._map = anonymous_map(max(1, count * self.slot_bytes), self.slot_bytes)
-        self.buffers: np.ndarray = np.frombuffer(
-            self._map, dtype=dtype, count=count * items
-        ).reshape(count, *shape)
+        inner = [dtype.itemsize]  # each buffer C-contiguous
+        for n in reversed(shape[1:]):
+            inner.insert(0, inner[0] * n)
+        self.buffers: np.ndarray = np.ndarray(
+            (count, *shape),
+            dtype,
+            buffer=self._map,
+            strides=(self.slot_bytes, *inner),
+        )
         self.free: queue.LifoQueue[int] = queue.LifoQueue()
         for i in reversed(range(count)):  # buffer 0 is handed out first
             self.free.put(i)
@@ -174,7 +189,8 @@ class FramePool:
         """As many buffers as fit in `max_bytes`, at most `max_frames`, at
         least two."""
         frame_bytes = max(1, math.prod(shape) * np.dtype(dtype).itemsize)
-        return cls(max(2, min(max_frames, max_bytes // frame_bytes)), shape, dtype)
+        count = max_bytes // slot_bytes(frame_bytes)
+        return cls(max(2, min(max_frames, count)), shape, dtype)
 
     def take(self) -> int:
         """A free buffer's index, waiting while every one is in flight (the

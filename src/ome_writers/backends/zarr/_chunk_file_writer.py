@@ -149,7 +149,7 @@ class ChunkFiles:
         self.dtype = dtype
         self.encode = encode
         #: frames are written with direct I/O (until the filesystem refuses it)
-        self.direct = encode is None and direct_io_suits(self.pool.slot_bytes)
+        self.direct = encode is None and direct_io_suits(self.pool.frame_bytes)
         #: encoded frames too, the whole blocks of those large enough
         self.direct_encoded = encode is not None and bool(O_DIRECT)
         self.frame_shape = frame_shape
@@ -177,7 +177,7 @@ class ChunkFiles:
         # queues frames are dealt to (`_queue`): direct writes and frames to
         # compress, all at once
         self._active = threads if self.direct or encode is not None else 1
-        self._spread_after = max(2, SPREAD_AFTER_BYTES // self.pool.slot_bytes)
+        self._spread_after = max(2, SPREAD_AFTER_BYTES // self.pool.frame_bytes)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # the flusher's count
         # directories that exist, oldest first (`_make_directories`)
@@ -294,7 +294,7 @@ class ChunkFiles:
         # with the last reference: a failure's traceback may hold one)
         out = None
         if self.encode is not None:
-            size = -(-encoded_bound(self.pool.slot_bytes) // DIRECT_ALIGN)
+            size = -(-encoded_bound(self.pool.frame_bytes) // DIRECT_ALIGN)
             memory = anonymous_map(size * DIRECT_ALIGN, self.pool.slot_bytes)
             out = np.frombuffer(memory, np.uint8)
         while True:
