@@ -96,7 +96,10 @@ def make_resident(array: np.ndarray) -> bool:
         return False
     page = mmap.PAGESIZE
     start = array.ctypes.data // page * page
-    length = array.ctypes.data + array.nbytes - start
+    # to the last item's end (buffers of a pool lie apart, `slotted`)
+    steps = zip(array.shape, array.strides, strict=True)
+    span = sum((n - 1) * step for n, step in steps)
+    length = array.ctypes.data + span + array.itemsize - start
     return bool(madvise(start, length, _MADV_POPULATE_WRITE) == 0)
 
 
@@ -124,6 +127,23 @@ def slot_bytes(frame_bytes: int) -> int:
     written directly from their buffers), else the frame's bytes."""
     whole = whole_huge_pages(frame_bytes)
     return whole if 4 * (whole - frame_bytes) <= frame_bytes else frame_bytes
+
+
+def slotted(
+    count: int, shape: tuple[int, ...], dtype: DTypeLike
+) -> tuple[mmap.mmap, np.ndarray]:
+    """`count` buffers of `shape` in private memory of their own: (the
+    memory, the buffers as one array), each buffer C-contiguous and
+    `slot_bytes` after the one before (so page-aligned when its size is
+    whole pages)."""
+    dtype = np.dtype(dtype)
+    slot = slot_bytes(math.prod(shape) * dtype.itemsize)
+    memory = anonymous_map(max(1, count * slot), slot)
+    inner = [dtype.itemsize]
+    for n in reversed(shape[1:]):
+        inner.insert(0, inner[0] * n)
+    buffers = np.ndarray((count, *shape), dtype, buffer=memory, strides=(slot, *inner))
+    return memory, buffers
 
 
 def anonymous_map(size: int, slot_bytes: int) -> mmap.mmap:
@@ -157,19 +177,9 @@ class FramePool:
     """`count` buffers of `shape` and `dtype`; `free` hands out their indices."""
 
     def __init__(self, count: int, shape: tuple[int, ...], dtype: DTypeLike) -> None:
-        dtype = np.dtype(dtype)
-        self.frame_bytes = math.prod(shape) * dtype.itemsize
+        self.frame_bytes = math.prod(shape) * np.dtype(dtype).itemsize
         self.slot_bytes = slot_bytes(self.frame_bytes)  # a buffer's share
-        self._map = anonymous_map(max(1, count * self.slot_bytes), self.slot_bytes)
-        inner = [dtype.itemsize]  # each buffer C-contiguous
-        for n in reversed(shape[1:]):
-            inner.insert(0, inner[0] * n)
-        self.buffers: np.ndarray = np.ndarray(
-            (count, *shape),
-            dtype,
-            buffer=self._map,
-            strides=(self.slot_bytes, *inner),
-        )
+        self._map, self.buffers = slotted(count, shape, dtype)
         self.free: queue.LifoQueue[int] = queue.LifoQueue()
         for i in reversed(range(count)):  # buffer 0 is handed out first
             self.free.put(i)

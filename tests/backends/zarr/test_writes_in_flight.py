@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ome_writers.backends.zarr._writes_in_flight import PendingWrites
+from tests.memory_maps import advised_huge_pages
 
 
 def _done(result: object = None, error: BaseException | None = None) -> Future[object]:
@@ -118,3 +119,42 @@ def test_a_waiter_raises_the_first_failure_it_waited_for() -> None:
         pending.drain()
     pending.add(_done(), 0)
     pending.waiter()()  # writes issued later, all landed: nothing raised
+
+
+def test_reserved_blocks_of_large_shards_are_whole_huge_pages() -> None:
+    """Blocks written whole with direct I/O (a shard of frames) get whole
+    huge pages where that adds at most a quarter, each block contiguous and
+    aligned, and committing them covers every block."""
+    import ctypes
+    import itertools
+    import mmap
+    import sys
+
+    from ome_writers._io import _frame_pool
+
+    huge = _frame_pool._huge_page_bytes()
+    if not huge or not sys.platform.startswith("linux"):
+        pytest.skip("no transparent huge pages here")
+    shape = (8, 700, 700)  # 7.5 MiB of uint16: 8 MiB a block
+    pending = PendingWrites()
+    pending.reserve(shape, np.dtype("uint16"), 3)
+    blocks = [pending.reuse(shape) for _ in range(3)]
+    assert all(b is not None and b.flags.c_contiguous for b in blocks)
+    addresses = sorted(b.ctypes.data for b in blocks if b is not None)
+    assert all(a % mmap.PAGESIZE == 0 for a in addresses)
+    assert {b - a for a, b in itertools.pairwise(addresses)} == {8 * 1024**2}
+    assert advised_huge_pages(addresses[0])
+    # committed from the first block's start to the last one's end
+    memory, array = _frame_pool.slotted(3, shape, "uint16")
+    if not _frame_pool.make_resident(array):
+        pytest.skip("MADV_POPULATE_WRITE not supported here")
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    last = array[-1]
+    span = last.ctypes.data + last.nbytes - array.ctypes.data
+    pages = -(-span // mmap.PAGESIZE)
+    vec = ctypes.create_string_buffer(pages)
+    assert libc.mincore(array.ctypes.data, span, vec) == 0
+    assert all(b & 1 for b in vec.raw)
+    del array
+    memory.close()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ome_writers._io._frame_pool import anonymous_map, copy_frame, make_resident
+from ome_writers._io._frame_pool import copy_frame, make_resident, slotted
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,16 +25,6 @@ if TYPE_CHECKING:
 class _Future(Protocol):
     def done(self) -> bool: ...
     def result(self) -> Any: ...
-
-
-def _page_aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An array in memory of its own, starting on a page boundary (zeros,
-    committed as it is first written)."""
-    dtype = np.dtype(dtype)
-    items = math.prod(shape)
-    slot = math.prod(shape[1:]) * dtype.itemsize  # one buffer
-    memory = anonymous_map(max(1, items * dtype.itemsize), slot)
-    return np.frombuffer(memory, dtype=dtype, count=items).reshape(shape)
 
 
 class PendingWrites:
@@ -87,7 +77,7 @@ class PendingWrites:
         used, or, if `resident`, by a thread of its own from now on), each at a
         page-aligned address when its size is whole pages (so that it can be
         written with direct I/O)."""
-        block = _page_aligned_empty((count, *shape), dtype)
+        _, block = slotted(count, shape, dtype)  # zeros, committed as written
         if resident:
             # not on the caller's thread: committing every buffer at once held
             # up the append that asked for the first one
