@@ -477,3 +477,10 @@ assert ome_writers.__file__.startswith({str(tmp_path)!r}), ome_writers.__file__
         [sys.executable, "-c", script], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_scenario_k_is_a_camera_frame_of_no_whole_huge_page() -> None:
+    k = scenario("k")
+    assert k["frames"] == 150 and k["frame_shape"] == (2304, 2304)
+    assert (2304 * 2304 * 2) % (2 * 1024**2)  # not whole 2 MiB huge pages
+    assert k["compression"] is None and k["dims"][-1]["chunk_size"] is None

@@ -34,12 +34,13 @@ DESCRIPTIONS = {
     "f": "unbounded t, 500 frames 512²",
     "g": "demo camera, mda.run at top rate",
     "h": "96-well plate x 4 fields x c2, 256²",
+    "k": "150 frames 2304² (a camera's frame of no whole 2 MiB), chunk = frame",
     "p": "(a) with a 4-level mean pyramid",
     "w": "unbounded t, 3000 frames 512², loss window 1 s (÷off: over n)",
     "n": "(w) without the loss window",
     "m": "unbounded t in chunks of 1024, 16² frames, 6 metadata keys per frame",
 }
-TIFF_SCENARIOS = "abefhpwnm"  # c and d differ from (a) only in chunks and blosc
+TIFF_SCENARIOS = "abefhkpwnm"  # c and d differ from (a) only in chunks and blosc
 OURS_ONLY = "pn"  # features no raw library row or older version has
 #: scenarios with ``--readers`` rows: one image whose frames follow its first axis
 READER_SCENARIOS = "acdfpwnm"
@@ -48,7 +49,7 @@ QUICK_SCENARIOS = "a"
 #: frames of scenario m unless --metadata-frames says otherwise
 METADATA_FRAMES = 10_000
 #: scenarios whose frames are one time axis, so that ``--frames`` may set their count
-TIME_SERIES_SCENARIOS = "acdfpwnm"
+TIME_SERIES_SCENARIOS = "acdfkpwnm"
 
 
 def scenario(name: str, quick: bool = False) -> dict[str, Any]:
@@ -74,6 +75,8 @@ def scenario(name: str, quick: bool = False) -> dict[str, Any]:
     if name in "ad":
         dims = [t(200 // (4 if quick else 1)), *yx(2048)]
         compression = "blosc-zstd" if name == "d" else None
+    elif name == "k":
+        dims = [t(150 // (4 if quick else 1)), *yx(2304)]
     elif name == "b":
         dims = [
             t(4),
