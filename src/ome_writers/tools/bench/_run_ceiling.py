@@ -130,10 +130,9 @@ def padded(nbytes: int, align: int) -> int:
 
 
 def _pwrite_all(fd: int, buffer: memoryview, offset: int) -> None:
-    view = buffer
     done = 0
-    while done < len(view):
-        done += os.pwrite(fd, view[done:], offset + done)
+    while done < len(buffer):
+        done += os.pwrite(fd, buffer[done:], offset + done)
 
 
 def _in_flight(n: int, write: Callable[[int], None]) -> None:
