@@ -239,17 +239,12 @@ def test_large_tiff_page_that_fails_or_is_refused(
     stream, the pages before it kept; a refused one goes buffered, with
     every later page, and nothing is lost."""
     _skip_without_direct_io(tmp_path)
-    real_pwritev = os.pwritev
-    calls = [0]
-
-    def pwritev(fd: int, buffers: Any, offset: int) -> int:
-        if _is_direct(fd):
-            calls[0] += 1
-            if calls[0] == 3 or (errno_ == errno.ENOSPC and calls[0] > 3):
-                raise OSError(errno_, os.strerror(errno_))
-        return real_pwritev(fd, buffers, offset)
-
-    monkeypatch.setattr(os, "pwritev", pwritev)
+    calls = _fail_direct_calls(
+        monkeypatch,
+        "pwritev",
+        errno_,
+        lambda n: n == 3 or (errno_ == errno.ENOSPC and n > 3),
+    )
     path = tmp_path / "f.ome.tiff"
     frames = _frames(8, TIFF_SHAPE)
     if errno_ == errno.EINVAL:
@@ -258,13 +253,8 @@ def test_large_tiff_page_that_fails_or_is_refused(
         with tifffile.TiffFile(path) as tif:
             np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
         return
-    with pytest.raises(OSError, match="No space"):
-        _tiff(path, frames)
-    with tifffile.TiffFile(path) as tif:
-        pages = [page.asarray() for page in tif.pages]
-    assert len(pages) == 2 + 2  # tifffile's two, and the two written before
-    for t, page in enumerate(pages):
-        np.testing.assert_array_equal(page, frames[t])
+    pages = _pages_kept_when_full(path, frames)
+    assert pages == 2 + 2  # tifffile's two, and the two written before
 
 
 def test_tiff_strips_are_written_buffered_when_direct_io_is_refused(
@@ -385,14 +375,9 @@ def test_tiff_run_that_fails_or_is_refused(
         with tifffile.TiffFile(path) as tif:
             np.testing.assert_array_equal(tif.asarray(), np.stack(frames))
         return
-    with pytest.raises(OSError, match="No space"):
-        _tiff(path, frames)
-    with tifffile.TiffFile(path) as tif:
-        pages = [page.asarray() for page in tif.pages]
+    pages = _pages_kept_when_full(path, frames)
     run_pages = min(writes)[1] // frames[0].nbytes  # the first's, less a little
-    assert 2 + run_pages - 1 <= len(pages) < len(frames)
-    for t, page in enumerate(pages):
-        np.testing.assert_array_equal(page, frames[t])
+    assert 2 + run_pages - 1 <= pages < len(frames)
 
 
 @pytest.mark.parametrize("slow", [False, True])
@@ -446,6 +431,41 @@ def _positions_tiff(
         for frame in frames:
             stream.append(frame)
     return sorted((folder / "p.ome.tiff").glob("*.ome.tiff"))
+
+
+def _pages_kept_when_full(path: Path, frames: list[np.ndarray]) -> int:
+    """Write `frames` into `path`, which fails with a full disk; the pages
+    read back, each the frame appended for it."""
+    with pytest.raises(OSError, match="No space"):
+        _tiff(path, frames)
+    with tifffile.TiffFile(path) as tif:
+        pages = [page.asarray() for page in tif.pages]
+    for t, page in enumerate(pages):
+        np.testing.assert_array_equal(page, frames[t])
+    return len(pages)
+
+
+def _fail_direct_calls(
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    errno_: int,
+    fails: Callable[[int], bool],
+) -> list[int]:
+    """`os.<name>` (``pwrite`` or ``pwritev``) raising errno `errno_` at the
+    `n`-th call (from 1) on a file opened for direct I/O where `fails(n)`;
+    the count of those calls, in a one-item list."""
+    real = getattr(os, name)
+    calls = [0]
+
+    def spy(fd: int, data: Any, offset: int) -> int:
+        if _is_direct(fd):
+            calls[0] += 1
+            if fails(calls[0]):
+                raise OSError(errno_, os.strerror(errno_))
+        return int(real(fd, data, offset))
+
+    monkeypatch.setattr(os, name, spy)
+    return calls
 
 
 def _in_chain(fd: int, strip_offset: int) -> bool:
@@ -511,17 +531,7 @@ def test_tiff_strip_written_in_the_background_fails_or_is_refused(
     """A failed direct write is raised by the stream (its buffer handed
     back, the pages before it kept); a refused one is written buffered."""
     _skip_without_direct_io(tmp_path)
-    real_pwrite = os.pwrite
-    calls = [0]
-
-    def pwrite(fd: int, data: Any, offset: int) -> int:
-        if _is_direct(fd):
-            calls[0] += 1
-            if calls[0] >= 3:
-                raise OSError(errno_, os.strerror(errno_))
-        return real_pwrite(fd, data, offset)
-
-    monkeypatch.setattr(os, "pwrite", pwrite)
+    _fail_direct_calls(monkeypatch, "pwrite", errno_, lambda n: n >= 3)
     positions = 2
     frames = _frames(4 * positions, TIFF_SHAPE)
     if errno_ == errno.EINVAL:  # refused: buffered, nothing lost
