@@ -217,3 +217,45 @@ def test_run_blocks_are_of_huge_pages(frame_bytes: int) -> None:
         assert run.block_bytes % huge == 0
     assert run.block_bytes >= max(RUN_BYTES, 2 * (frame_bytes + 4096) + 4096)
     assert advised_huge_pages(np.frombuffer(run._memory, np.uint8).ctypes.data)
+
+
+@pytest.mark.parametrize(("size", "pool"), [(1024, 2)])
+def test_appends_into_a_small_pool_never_wait_forever(
+    size: int, pool: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large frame's page is written from its buffer, which goes back to
+    the pool once the page is finished: with a pool of two (as for frames of
+    50 MiB and more), the page written last must not hold the buffer an
+    append waits for once the writer thread has nothing else to do."""
+    import threading
+
+    from ome_writers import create_stream
+    from ome_writers.backends.tiff import _writer
+
+    monkeypatch.setattr(_writer, "POOL_FRAMES", pool)
+    n = 12
+    settings = AcquisitionSettings(
+        root_path=str(tmp_path / "pool.ome.tiff"),
+        dimensions=[
+            Dimension(name="t", count=n, type="time"),
+            Dimension(name="y", count=size),
+            Dimension(name="x", count=size),
+        ],
+        dtype="uint16",
+        loss_window=None,
+    )
+    stream = create_stream(settings)
+    assert len(stream._backend.pool) == pool
+
+    def append_all() -> None:
+        for i in range(n):
+            stream.append(_frame(i, size))
+
+    appending = threading.Thread(target=append_all, daemon=True)
+    appending.start()
+    appending.join(60)
+    assert not appending.is_alive(), "an append waits for a buffer no one hands back"
+    stream.close()
+    data = tifffile.imread(tmp_path / "pool.ome.tiff")
+    for i in range(n):
+        np.testing.assert_array_equal(data[i], _frame(i, size))

@@ -166,6 +166,14 @@ class TiffPages:
         for writer in self.writers:
             writer.filehandle.flush()
 
+    def finish_written(self) -> None:
+        """Finish every page handed to the disk (not the run laid out), so
+        that their frames' buffers go back to the pool."""
+        try:
+            self.runs.finish_written()
+        finally:
+            self.strips.drain()
+
     def drain(self) -> None:
         """Write the run of pages laid out, and finish every page."""
         try:

@@ -369,7 +369,16 @@ class TiffBackend(Backend):
         with contextlib.suppress(Exception):
             self.provisional.prepare_text(0)
         while True:
-            item = self.work.get()
+            try:
+                item = self.work.get_nowait()
+            except queue.Empty:
+                # nothing to do: hand back the buffers of pages on the disk,
+                # which the next append may be waiting for
+                try:
+                    self.pages.finish_written()
+                except BaseException as e:
+                    self.error = self.error or e
+                item = self.work.get()
             if item is None:
                 try:  # every page finished, every buffer handed back
                     self.pages.drain()
