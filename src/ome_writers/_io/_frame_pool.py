@@ -48,6 +48,8 @@ import numpy as np
 from ome_writers._io._durable import _libc_function
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from numpy.typing import DTypeLike
 
 #: the pool of a writer thread (OME-TIFF, frame-sized chunk files): at most
@@ -202,13 +204,15 @@ class FramePool:
         count = max_bytes // slot_bytes(frame_bytes)
         return cls(max(2, min(max_frames, count)), shape, dtype)
 
-    def take(self) -> int:
+    def take(self, on_wait: Callable[[], object] | None = None) -> int:
         """A free buffer's index, waiting while every one is in flight (the
-        thread that fills buffers)."""
+        thread that fills buffers); `on_wait()` is called before waiting."""
         try:
             slot = self.free.get_nowait()
         except queue.Empty:
             self.stalls += 1
+            if on_wait is not None:
+                on_wait()
             slot = self.free.get()
         if slot > self.highest:
             self.highest = slot

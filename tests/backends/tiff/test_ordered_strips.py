@@ -137,3 +137,37 @@ def test_a_failed_link_is_the_runs_error(monkeypatch: pytest.MonkeyPatch) -> Non
     _submit_all(runs)
     assert writes == [("direct", 10), ("direct", 12), ("direct", 20)]
     assert isinstance(runs[1].error, OSError) and runs[1].error.errno == errno.EIO
+
+
+def test_finish_written_waits_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`finish_written` finishes the runs written so far, in order, and
+    never waits for one still being written; with `wait` it first waits for
+    the oldest (an append wants the buffer it holds)."""
+    release = threading.Event()
+    writes = _record(monkeypatch)
+    real = _direct_strips.pwrite_all
+
+    def held_at_30(fd: int, data: object, offset: int) -> None:
+        if offset == 30:
+            release.wait(10)  # the third run's write takes a while
+        real(fd, data, offset)
+
+    monkeypatch.setattr(_direct_strips, "pwrite_all", held_at_30)
+    strips = OrderedStrips()
+    finished: list[Strip] = []
+    runs = [_run(10), _run(20), _run(30)]
+    try:
+        for run in runs:
+            strips.submit(run, finished.append)
+        assert runs[1].done.wait(10)
+        strips.finish_written()  # returns at once: the third is still writing
+        assert finished == runs[:2]
+        threading.Timer(0.2, release.set).start()
+        strips.finish_written(wait=True)
+        assert finished == runs
+    finally:
+        release.set()
+        strips.close()
+    assert [offset for _, offset in writes] == [10, 12, 20, 22, 30, 32]

@@ -219,14 +219,19 @@ def test_run_blocks_are_of_huge_pages(frame_bytes: int) -> None:
     assert advised_huge_pages(np.frombuffer(run._memory, np.uint8).ctypes.data)
 
 
-@pytest.mark.parametrize(("size", "pool"), [(1024, 2)])
+@pytest.mark.parametrize(("size", "pool", "positions"), [(1024, 2, 1), (1024, 2, 2)])
 def test_appends_into_a_small_pool_never_wait_forever(
-    size: int, pool: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    size: int,
+    pool: int,
+    positions: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A large frame's page is written from its buffer, which goes back to
     the pool once the page is finished: with a pool of two (as for frames of
-    50 MiB and more), the page written last must not hold the buffer an
-    append waits for once the writer thread has nothing else to do."""
+    50 MiB and more; in one file or one file per position), a page written
+    must not keep the buffer an append waits for while the writer thread
+    has nothing else to do."""
     import threading
 
     from ome_writers import create_stream
@@ -234,10 +239,12 @@ def test_appends_into_a_small_pool_never_wait_forever(
 
     monkeypatch.setattr(_writer, "POOL_FRAMES", pool)
     n = 12
+    p = [Dimension(name="p", count=positions, type="position")] * (positions > 1)
     settings = AcquisitionSettings(
         root_path=str(tmp_path / "pool.ome.tiff"),
         dimensions=[
-            Dimension(name="t", count=n, type="time"),
+            Dimension(name="t", count=n // positions, type="time"),
+            *p,
             Dimension(name="y", count=size),
             Dimension(name="x", count=size),
         ],
@@ -256,6 +263,11 @@ def test_appends_into_a_small_pool_never_wait_forever(
     appending.join(60)
     assert not appending.is_alive(), "an append waits for a buffer no one hands back"
     stream.close()
-    data = tifffile.imread(tmp_path / "pool.ome.tiff")
-    for i in range(n):
-        np.testing.assert_array_equal(data[i], _frame(i, size))
+    files = sorted(tmp_path.rglob("*.ome.tiff"))
+    assert len(files) == positions
+    for position, path in enumerate(files):
+        with tifffile.TiffFile(path) as tif:  # a file's own pages: its position
+            assert len(tif.pages) == n // positions
+            for t, page in enumerate(tif.pages):
+                expected = _frame(t * positions + position, size)
+                np.testing.assert_array_equal(page.asarray(), expected)

@@ -158,6 +158,23 @@ class DirectStrips:
                 thread.start()
                 self._threads.append(thread)
 
+    def finish_written(self, wait: bool = False) -> None:
+        """Finish the files whose submitted strips are all written, oldest
+        first; with `wait`, first the oldest strip's file, once written."""
+        if wait and self._pending:
+            self._finish(self._pending[0][2])
+        _finish_each(
+            lambda: (
+                bool(self._pending)
+                and all(
+                    strip.done.is_set()
+                    for strip, _, file in self._pending
+                    if file == self._pending[0][2]
+                )
+            ),
+            lambda: self._finish(self._pending[0][2]),
+        )
+
     def drain(self, file: int | None = None) -> None:
         """Finish every strip submitted (`file`: of that file); the first
         error raised by a finisher is raised once all are finished."""
@@ -245,6 +262,16 @@ class OrderedStrips:
         strip, finish = self._pending.popleft()
         strip.done.wait()
         finish(strip)
+
+    def finish_written(self, wait: bool = False) -> None:
+        """Finish the strips written so far, in order; with `wait`, first
+        the oldest, once written."""
+        if wait and self._pending:
+            self.finish_oldest()
+        _finish_each(
+            lambda: bool(self._pending) and self._pending[0][0].done.is_set(),
+            self.finish_oldest,
+        )
 
     def drain(self) -> None:
         """Finish every strip submitted; the first error raised by a

@@ -299,9 +299,10 @@ class RunWriter:
         # what hands back the strip of the page laid out (`add`'s `release`)
         self._release: Callable[[], object] | None = None
 
-    def finish_written(self) -> None:
-        """Finish every run handed over (not the one laid out)."""
-        self.strips.drain()
+    def finish_written(self, wait: bool = False) -> None:
+        """Finish the runs written so far (not the one laid out); with
+        `wait`, first the oldest, once written."""
+        self.strips.finish_written(wait)
 
     def drain(self) -> None:
         """Write the run laid out (if any) and finish every run."""

@@ -166,13 +166,14 @@ class TiffPages:
         for writer in self.writers:
             writer.filehandle.flush()
 
-    def finish_written(self) -> None:
-        """Finish every page handed to the disk (not the run laid out), so
-        that their frames' buffers go back to the pool."""
+    def hand_back(self) -> None:
+        """Finish the pages handed to the disk (not the run laid out), so
+        that their frames' buffers go back to the pool: those written, or
+        else the oldest, once written."""
         try:
-            self.runs.finish_written()
+            self.runs.finish_written(wait=True)
         finally:
-            self.strips.drain()
+            self.strips.finish_written(wait=True)
 
     def drain(self) -> None:
         """Write the run of pages laid out, and finish every page."""

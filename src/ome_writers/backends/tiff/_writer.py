@@ -87,6 +87,10 @@ if TYPE_CHECKING:
     from ome_writers.backends.tiff._ome_models import TiffModels
 
 
+#: an append waits for a buffer: pages written may hold the ones it wants
+_WANTED = object()
+
+
 class _Describe:
     """Work item: update the provisional descriptions (after the pages before
     it, the first `frames` frames)."""
@@ -286,10 +290,14 @@ class TiffBackend(Backend):
             then="prepare_ome_xml",
         )
 
+    def _wanted(self) -> None:
+        """An append waits for a buffer (see `_WANTED`)."""
+        self.work.put(_WANTED)
+
     def write(self, position: int, index: tuple[int, ...], frame: np.ndarray) -> None:
         if self.error is not None:
             raise self.error
-        slot = self.frames.take()  # waits while every buffer is in flight
+        slot = self.frames.take(self._wanted)  # waits while every one is in flight
         self.frames.fill(slot, frame)
         self.work.put((position, index, slot, False))
         self.queued += 1
@@ -297,7 +305,7 @@ class TiffBackend(Backend):
     def skip(self, position: int, index: tuple[int, ...]) -> None:
         if self.error is not None:
             raise self.error
-        self.work.put((position, index, self.frames.take(), True))
+        self.work.put((position, index, self.frames.take(self._wanted), True))
         self.queued += 1
 
     def _explain(self, error: BaseException, position: int) -> BaseException:
@@ -369,16 +377,17 @@ class TiffBackend(Backend):
         with contextlib.suppress(Exception):
             self.provisional.prepare_text(0)
         while True:
-            try:
-                item = self.work.get_nowait()
-            except queue.Empty:
-                # nothing to do: hand back the buffers of pages on the disk,
-                # which the next append may be waiting for
-                try:
-                    self.pages.finish_written()
-                except BaseException as e:
-                    self.error = self.error or e
-                item = self.work.get()
+            item = self.work.get()
+            if item is _WANTED:
+                # pages written from their frames' buffers hand them back
+                # only once finished: when the writer comes to need a run's
+                # block again, or now, for an append that waits
+                if self.frames.free.empty():
+                    try:
+                        self.pages.hand_back()
+                    except BaseException as e:
+                        self.error = self.error or e
+                continue
             if item is None:
                 try:  # every page finished, every buffer handed back
                     self.pages.drain()
