@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -484,3 +486,43 @@ def test_scenario_k_is_a_camera_frame_of_no_whole_huge_page() -> None:
     assert k["frames"] == 150 and k["frame_shape"] == (2304, 2304)
     assert (2304 * 2304 * 2) % (2 * 1024**2)  # not whole 2 MiB huge pages
     assert k["compression"] is None and k["dims"][-1]["chunk_size"] is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
+def test_a_worker_ends_with_the_bench_that_started_it() -> None:
+    """A bench stopped (killed, or its terminal closed) while a worker runs
+    must not leave the worker writing on: it would slow every run after."""
+    entry = Path(_worker_entry.__file__)
+    worker = f"""
+import importlib.util, time
+spec = importlib.util.spec_from_file_location("entry", {str(entry)!r})
+entry = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(entry)
+entry.end_with_parent()
+print("ready", flush=True)
+time.sleep(60)
+"""
+    bench = f"""
+import subprocess, sys
+command = [sys.executable, "-c", {worker!r}]
+child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+assert child.stdout.readline().strip() == "ready"
+print(child.pid, flush=True)
+import os
+os._exit(0)  # the bench ends without waiting for its worker
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", bench], capture_output=True, text=True, timeout=60
+    )
+    pid = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            return  # gone
+        if state in ("Z", "X"):  # ended, not yet reaped by its new parent
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    raise AssertionError("the worker outlived the bench that started it")
