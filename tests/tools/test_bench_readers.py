@@ -4,6 +4,7 @@ written; their figures are not asserted, their requests and errors are."""
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,17 +45,37 @@ def _written(folder: Path, fmt: str) -> str:
 
 
 def _poll_once(
-    folder: Path, name: str, readers: int = 1, window: float = 0.0
+    folder: Path,
+    name: str,
+    readers: int = 1,
+    window: float = 0.0,
+    seconds: float = 0.0,
+    appended: int = FRAMES,
 ) -> dict[str, Any]:
-    """`readers` readers' counts after one poll each, every frame appended
-    (and readable unless the loss `window` is long)."""
+    """`readers` readers' counts after one poll each (or polls for `seconds`),
+    `appended` frames appended (and readable unless the loss `window` is
+    long)."""
     from ome_writers.tools.bench._readers import HttpReaders
 
     kind = "tiff" if name.endswith(".tiff") else "zarr"
-    http = HttpReaders(folder, name, kind, readers, 0.0, window, SIZE * SIZE * 2)
-    http.appended[0] = FRAMES
+    interval = 0.02 if seconds else 0.0
+    http = HttpReaders(folder, name, kind, readers, interval, window, SIZE * SIZE * 2)
+    http.appended[0] = appended
     http.go()
+    time.sleep(seconds)
     return http.stop()  # a reader polls once at least, then sees its stdin end
+
+
+def _set_record(folder: Path, name: str, record: dict[str, Any] | None) -> None:
+    """Replace the progress record of a Zarr dataset's root group (None:
+    remove it, as in a dataset another writer wrote)."""
+    root_doc = folder / name / "zarr.json"
+    root = json.loads(root_doc.read_text())
+    if record is None:
+        del root["attributes"]["ome_writers"]
+    else:
+        root["attributes"]["ome_writers"]["progress"] = record
+    root_doc.write_text(json.dumps(root))
 
 
 def _assert_not_yet_then_error(folder: Path, name: str, message: str) -> None:
@@ -62,10 +83,10 @@ def _assert_not_yet_then_error(folder: Path, name: str, message: str) -> None:
     the frames are readable, the same is one error, saying `message`."""
     counts = _poll_once(folder, name, window=3600.0)
     assert counts["reader_errors"] == 0, counts["reader_error_sample"]
-    assert counts["reader_not_yet"] == 1
+    assert counts["reader_not_yet"] >= 1  # one a poll, and it may poll twice
     counts = _poll_once(folder, name, window=0.0)
-    assert counts["reader_errors"] == 1
-    assert message in counts["reader_error_sample"][0]
+    assert counts["reader_errors"] >= 1
+    assert all(message in m for m in counts["reader_error_sample"])
 
 
 @pytest.mark.parametrize("fmt", ["tensorstore", "tifffile"])
@@ -75,9 +96,12 @@ def test_readers_read_documents_and_pixels_without_errors(
     counts = _poll_once(tmp_path, _written(tmp_path, fmt), readers=2)
     assert counts["readers"] == 2
     assert counts["reader_errors"] == 0, counts["reader_error_sample"]
-    # zarr: two documents and three chunks; tiff: HEAD, tail, header, IFD, XML
-    assert counts["reader_requests"] >= 2 * 5
+    # zarr: two documents and the newest frame's chunk; tiff: HEAD, tail,
+    # header, IFD, XML
+    assert counts["reader_requests"] >= 2 * (5 if fmt == "tifffile" else 3)
     assert counts["reader_data_requests"] >= 2
+    # each poll reads a whole frame: the newest readable (tiff: the last bytes)
+    assert counts["reader_bytes"] >= counts["reader_data_requests"] * SIZE * SIZE * 2
     assert counts["reader_not_yet"] == 0
     # the CPU the readers and the server used while polling, the server's
     # from /proc (Linux)
@@ -102,13 +126,48 @@ def test_readers_count_a_torn_document_and_a_missing_chunk(tmp_path: Path) -> No
     assert ": 404" in counts["reader_error_sample"][0]
 
 
-def test_the_newest_frame_not_on_disk_yet_is_no_error(tmp_path: Path) -> None:
-    """Within the loss window the newest frame's chunk may be missing (a Zarr
-    reader shows the fill value): counted apart; once the frame is readable
-    by the loss window, its absence is an error."""
+@pytest.mark.parametrize("fmt", ["tensorstore", "tifffile"])
+def test_a_viewer_reads_a_frame_once_per_progress_update(
+    tmp_path: Path, fmt: str
+) -> None:
+    """As the served viewer page does, a reader polls the documents and
+    fetches a frame only when the progress record changed: a closed dataset's
+    never does, so each reader reads one frame however often it polls."""
+    counts = _poll_once(tmp_path, _written(tmp_path, fmt), readers=2, seconds=0.5)
+    assert counts["reader_errors"] == 0, counts["reader_error_sample"]
+    polls_of_documents = 2 * (4 if fmt == "tifffile" else 2) * 3  # 3 polls at least
+    assert counts["reader_requests"] >= polls_of_documents
+    assert counts["reader_data_requests"] == 2
+
+
+def test_a_frame_the_record_counts_must_read(tmp_path: Path) -> None:
+    """A frame the progress record counts is on disk: its chunk missing is an
+    error, loss window or not. Without a record (another writer's dataset),
+    the newest frame's chunk may be missing within the loss window (a Zarr
+    reader shows the fill value): counted apart, and an error once the frame
+    is readable by the loss window."""
     name = _written(tmp_path, "tensorstore")
     (tmp_path / name / "0" / "c" / str(FRAMES - 1) / "0" / "0").unlink()
-    _assert_not_yet_then_error(tmp_path, name, "404 for a readable frame")
+    counts = _poll_once(tmp_path, name, window=3600.0)
+    assert counts["reader_errors"] == 1  # fetched once: the record never changes
+    assert f"404 for frame {FRAMES - 1}" in counts["reader_error_sample"][0]
+    _set_record(tmp_path, name, None)
+    _assert_not_yet_then_error(tmp_path, name, f"404 for frame {FRAMES - 1}")
+
+
+def test_a_record_behind_the_appends_is_an_error(tmp_path: Path) -> None:
+    """While writing, the record counts every frame appended two loss windows
+    before; within that time it may lag, and the reader shows what it counts."""
+    name = _written(tmp_path, "tensorstore")
+    behind = {"status": "writing", "frames": FRAMES - 2, "extent": {"t": FRAMES - 2}}
+    _set_record(tmp_path, name, behind)
+    counts = _poll_once(tmp_path, name, window=3600.0)
+    assert counts["reader_errors"] == 0, counts["reader_error_sample"]
+    assert counts["reader_data_requests"] == 1
+    counts = _poll_once(tmp_path, name, window=0.0)
+    assert counts["reader_errors"] >= 1  # checked at every poll
+    message = counts["reader_error_sample"][0]
+    assert f"counts {FRAMES - 2} frames; {FRAMES} were appended" in message
 
 
 def test_documents_not_written_yet_before_a_frame_is_readable(tmp_path: Path) -> None:
@@ -154,7 +213,11 @@ def test_readers_read_a_frame_through_its_shard_index(tmp_path: Path) -> None:
     at = len(data) - index_bytes + 16 * (FRAMES - 1)
     data[at : at + 16] = b"\xff" * 16  # the newest frame: not stored
     shard.write_bytes(bytes(data))
-    _assert_not_yet_then_error(tmp_path, name, "no chunk for readable frame")
+    counts = _poll_once(tmp_path, name, window=3600.0)  # counted: it must read
+    assert counts["reader_errors"] == 1
+    assert f"no chunk for frame {FRAMES - 1}" in counts["reader_error_sample"][0]
+    _set_record(tmp_path, name, None)
+    _assert_not_yet_then_error(tmp_path, name, f"no chunk for frame {FRAMES - 1}")
 
 
 def test_readers_count_a_torn_ome_xml(tmp_path: Path) -> None:

@@ -11,21 +11,26 @@ standard library only. The protocol, on its stdin and stdout:
    viewers are out of step) until its stdin closes, at least once, then
    prints its counts as one JSON line.
 
-Each poll reads what a viewer showing the acquisition live reads. OME-Zarr:
-the root ``zarr.json``, the first image's level-0 ``zarr.json``, the chunk of
-the newest frame appended (whole; in a sharded array, its shard's index, then
-the chunk by range), and the start of the two newest chunks (or shards)
-before it whose frames are readable (by range). OME-TIFF: a HEAD of the file,
-its last frame's worth of bytes, and once a frame is readable, by range its
-header, first IFD and ImageDescription (the OME-XML).
+Each poll reads what a viewer following the acquisition reads (as the
+served viewer page does): the documents that say how far the data reaches,
+and, when the writer's progress record there has changed since the last
+poll, the newest frame it counts. OME-Zarr: the root ``zarr.json`` (with the
+record), the first image's level-0 ``zarr.json`` and then the chunk of the
+newest frame counted (whole; in a sharded array, its shard's index, then the
+chunk by range). OME-TIFF: a HEAD of the file, by range its header, first
+IFD and ImageDescription (the provisional OME-XML, with the record) and then
+the file's last frame's worth of bytes. Before any frame is readable, every
+poll reads the newest frame appended (OME-TIFF: the last bytes).
 
 A frame is readable once its ``append`` returned a loss window ago (the
 writer publishes how many appends returned, in a shared 8-byte counter) and,
-for OME-Zarr, lies inside the shape the array's ``zarr.json`` declares.
+for OME-Zarr, lies inside the shape the array's ``zarr.json`` declares. The
+record must count every frame appended two loss windows ago, and every frame
+it counts must read whole.
 Every request must then succeed, but for what the writer need not have made
-readable yet, counted apart ("not yet"): the newest frame's chunk (a 404,
-which a Zarr reader shows as the fill value) and, until the first frame is
-readable, the Zarr documents (missing, or a root group that does not describe
+readable yet, counted apart ("not yet"): before the first frame is readable,
+the newest frame's chunk (a 404, which a Zarr reader shows as the fill value)
+and the Zarr documents (missing, or a root group that does not describe
 the image yet: they are written in the background and complete at the first
 loss-window visit). Each of these is an error once its frame is readable. Any
 other status than 200 (206 for a range), a body shorter or longer than
@@ -36,6 +41,7 @@ failed connection are errors.
 from __future__ import annotations
 
 import collections
+import html
 import http.client
 import json
 import math
@@ -48,10 +54,6 @@ import threading
 import time
 from typing import Any, TypedDict
 
-#: bytes read from the start of an older chunk (a viewer's ranged read)
-RANGE_BYTES = 1 << 16
-#: readable chunks read by range per poll, besides the newest frame's
-RANGED_PER_POLL = 2
 #: error messages kept per reader (the count has them all)
 ERROR_SAMPLE = 5
 _ITEMSIZE = {
@@ -130,8 +132,9 @@ class Counts:
 
 
 class Frames:
-    """Frames appended by now (the writer's counter), and those readable: the
-    count seen a loss window ago."""
+    """Frames appended by now (the writer's counter), those readable (the
+    count seen a loss window ago) and those overdue in the progress record
+    (seen two loss windows ago)."""
 
     def __init__(self, counter: str, window: float | None) -> None:
         with open(counter, "rb") as f:
@@ -139,18 +142,26 @@ class Frames:
         self._window = window
         self._seen: collections.deque[tuple[float, int]] = collections.deque()
 
-    def __call__(self) -> tuple[int, int]:
-        """(appended, readable)."""
+    def __call__(self) -> tuple[int, int, int]:
+        """(appended, readable, overdue)."""
         now = time.monotonic()
         appended = struct.unpack_from("=q", self._map)[0]
         if self._window is None:
-            return appended, 0
+            return appended, 0, 0
         self._seen.append((now, appended))
-        old = now - self._window
-        while len(self._seen) > 1 and self._seen[1][0] <= old:
-            self._seen.popleft()  # the newest count seen a window ago stays first
-        seen_at, count = self._seen[0]
-        return appended, count if seen_at <= old else 0
+        oldest = now - 2 * self._window
+        while len(self._seen) > 1 and self._seen[1][0] <= oldest:
+            self._seen.popleft()  # the newest count seen two windows ago stays first
+        return appended, self._count_at(now - self._window), self._count_at(oldest)
+
+    def _count_at(self, when: float) -> int:
+        """The newest count seen at or before `when` (0: none seen that early)."""
+        count = 0
+        for seen_at, seen in self._seen:
+            if seen_at > when:
+                break
+            count = seen
+        return count
 
     def close(self) -> None:
         self._map.close()
@@ -245,12 +256,59 @@ def _check_range(path: str, header: str, start: int, body: bytes) -> tuple[int, 
     return size, body
 
 
+class Shown:
+    """What a viewer shows: the progress record it last fetched a frame for."""
+
+    def __init__(self) -> None:
+        self.record: Any = None
+
+    def changed(self, record: Any) -> bool:
+        """Whether `record` differs from the one shown; it is shown from now."""
+        if record == self.record:
+            return False
+        self.record = record
+        return True
+
+
+def _counted(record: Any, where: str, overdue: int) -> int:
+    """Frames the progress `record` counts; ReadError when it is malformed or
+    still writing and behind the frames appended two loss windows ago."""
+    try:
+        frames = int(record["frames"])
+        status = str(record["status"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ReadError(f"{where}: a malformed progress record ({e!r})") from e
+    if status == "writing" and frames < overdue:
+        raise ReadError(
+            f"{where}: the progress record counts {frames} frames; "
+            f"{overdue} were appended two loss windows before"
+        )
+    return frames
+
+
+def _tiff_record(xml: bytes) -> Any:
+    """The progress record of a provisional OME-XML (None: the final one)."""
+    start = xml.find(b'K="progress">')
+    if start < 0:
+        return None
+    start += len(b'K="progress">')
+    end = xml.find(b"</M>", start)
+    try:
+        return json.loads(html.unescape(xml[start:end].decode("ascii")))
+    except ValueError as e:
+        raise ReadError(f"a progress record that does not parse: {e}") from e
+
+
 def poll_zarr(
-    client: Client, settings: Settings, frames: tuple[int, int], counts: Counts
+    client: Client,
+    settings: Settings,
+    frames: tuple[int, int, int],
+    counts: Counts,
+    shown: Shown,
 ) -> None:
-    """One viewer's poll of an OME-Zarr: the documents, the newest frame's
-    chunk, then the start of recent readable chunks."""
-    appended, readable = frames
+    """One viewer's poll of an OME-Zarr: the documents, then, when the
+    progress record changed, the chunk of the newest frame it counts."""
+    appended, readable, overdue = frames
     # until a loss-window visit, the documents may not be there or complete yet
     early = not readable
     base = f"/{settings['dataset']}"
@@ -280,33 +338,31 @@ def poll_zarr(
         return f"{base}/{path}/{indices if name == 'v2' else f'c{separator}{indices}'}"
 
     # a viewer reads inside the declared shape only
-    newest = min(appended, shape[0]) - 1
-    live = newest // chunks[0]
+    record = root["attributes"].get("ome_writers", {}).get("progress")
+    if record is not None:  # the newest frame counted, once per update
+        counted = _counted(record, f"{base}/zarr.json", overdue)
+        if not shown.changed(record):
+            return
+        newest, must = min(counted, shape[0]) - 1, True
+    else:  # another writer's dataset: the newest readable (or appended) frame
+        newest = min(readable if readable else appended, shape[0]) - 1
+        must = newest < readable
+    if newest < 0:
+        return
+    counts.data_requests += 1
     sharding = _sharding(array)
-    if sharding is not None and newest >= 0:  # the frame, through its shard's index
-        counts.data_requests += 1
-        if not _read_inner_chunk(client, chunk_path(live), sharding, newest, readable):
+    chunk = chunk_path(newest // chunks[0])
+    if sharding is not None:  # the frame, through its shard's index
+        if not _read_inner_chunk(client, chunk, sharding, newest, must):
             counts.not_yet += 1
-    elif newest >= 0:
-        counts.data_requests += 1
-        reply, body = client.request("GET", chunk_path(live), missing=True)
-        torn = (
-            codecs == ["bytes"]
-            and itemsize
-            and len(body) != math.prod(chunks) * itemsize
-        )
-        if reply.status == 404 and newest < readable:
-            raise ReadError(f"GET {chunk_path(live)}: 404 for a readable frame")
-        if reply.status == 404:
-            counts.not_yet += 1
-        elif torn:  # uncompressed: its size is known
-            raise ReadError(f"GET {chunk_path(live)}: torn ({len(body)} bytes)")
-    # the start of the newest readable chunks but the live one (-1: none)
-    top = (min(readable, shape[0]) - 1) // chunks[0]
-    older = [i for i in range(top, top - RANGED_PER_POLL - 1, -1) if 0 <= i != live]
-    for index in older[:RANGED_PER_POLL]:
-        counts.data_requests += 1
-        client.range(chunk_path(index), 0, RANGE_BYTES)
+        return
+    reply, body = client.request("GET", chunk, missing=True)
+    if reply.status == 404 and must:
+        raise ReadError(f"GET {chunk}: 404 for frame {newest}, which must read")
+    if reply.status == 404:
+        counts.not_yet += 1
+    elif codecs == ["bytes"] and itemsize and len(body) != math.prod(chunks) * itemsize:
+        raise ReadError(f"GET {chunk}: torn ({len(body)} bytes)")  # raw: size known
 
 
 class Sharding(TypedDict):
@@ -344,44 +400,59 @@ def _sharding(array: dict[str, Any]) -> Sharding | None:
 
 
 def _read_inner_chunk(
-    client: Client, path: str, sharding: Sharding, frame: int, readable: int
+    client: Client, path: str, sharding: Sharding, frame: int, must: bool
 ) -> bool:
     """Read `frame` as a Zarr reader does from a shard: the index at the
     shard's end, then the frame's inner chunk by range. False when the shard
-    or the chunk is not there yet, which is an error once the frame is
-    readable."""
+    or the chunk is not there yet, which is an error if it `must` be."""
     reply, index = client.request(
         "GET", path, f"-{sharding['index_bytes']}", missing=True
     )
     if reply.status == 404:
-        if frame < readable:
-            raise ReadError(f"GET {path}: 404 for a readable frame")
+        if must:
+            raise ReadError(f"GET {path}: 404 for frame {frame}, which must read")
         return False
     if len(index) != sharding["index_bytes"]:
         raise ReadError(f"GET {path}: an index of {len(index)} bytes")
     k = (frame % sharding["shard_frames"]) // sharding["chunk_frames"]
     offset, nbytes = struct.unpack_from("<QQ", index, 16 * k)
     if offset == _ABSENT:
-        if frame < readable:
-            raise ReadError(f"GET {path}: no chunk for readable frame {frame}")
+        if must:
+            raise ReadError(f"GET {path}: no chunk for frame {frame}, which must read")
         return False
     client.range(path, offset, offset + nbytes)
     return True
 
 
 def poll_tiff(
-    client: Client, settings: Settings, frames: tuple[int, int], counts: Counts
+    client: Client,
+    settings: Settings,
+    frames: tuple[int, int, int],
+    counts: Counts,
+    shown: Shown,
 ) -> None:
-    """One viewer's poll of an OME-TIFF: its size and newest bytes, then, once
-    a frame is readable, by range its header, first IFD and OME-XML."""
-    _, readable = frames
+    """One viewer's poll of an OME-TIFF: its size, by range its header, first
+    IFD and OME-XML, then, when the progress record changed, its newest
+    bytes (before a frame is readable: its size and newest bytes)."""
+    _, readable, overdue = frames
     path = f"/{settings['dataset']}"
     reply, _ = client.request("HEAD", path)
-    if int(reply.getheader("Content-Length", "0")):
+    if not readable:  # the first page and its description may not be there yet
+        if int(reply.getheader("Content-Length", "0")):
+            counts.data_requests += 1
+            client.suffix(path, settings["frame_bytes"])
+        return
+    xml = _ome_xml(client, path)
+    record = _tiff_record(xml)
+    if record is not None:
+        _counted(record, f"{path} OME-XML", overdue)
+    if shown.changed(record if record is not None else "complete"):
         counts.data_requests += 1
         client.suffix(path, settings["frame_bytes"])
-    if not readable:  # the first page and its description may not be there yet
-        return
+
+
+def _ome_xml(client: Client, path: str) -> bytes:
+    """The OME-XML of the first IFD's ImageDescription, whole."""
     size, header = client.range(path, 0, 16)
     if header[:4] == b"II+\x00":  # BigTIFF
         offset_size, count_size, entry_size = 8, 8, 20
@@ -408,7 +479,7 @@ def poll_tiff(
         xml = text.rstrip(b"\x00 \n\r\t")
         if not (xml.lstrip().startswith(b"<") and xml.endswith(b"</OME>")):
             raise ReadError(f"GET {path}: torn OME-XML ({length} bytes at {where})")
-        return
+        return xml
     raise ReadError(f"GET {path}: no ImageDescription in the first IFD")
 
 
@@ -421,13 +492,14 @@ def run(settings: Settings, stop: threading.Event) -> dict[str, Any]:
     client = Client(settings["host"], settings["port"], counts)
     frames = Frames(settings["counter"], settings["window"])
     poll = POLLS[settings["kind"]]
+    shown = Shown()
     began, cpu = time.monotonic(), time.process_time()
     # independent viewers poll out of step: not all at the moment the run starts
     stop.wait(random.uniform(0, settings["interval"]))
     try:
         while True:
             try:
-                poll(client, settings, frames(), counts)
+                poll(client, settings, frames(), counts, shown)
             except ReadError as e:
                 counts.error(str(e))
             except NotYet:

@@ -144,6 +144,7 @@ def summed(counts: list[dict[str, Any]]) -> dict[str, Any]:
         "reader_data_requests": sum(c["data_requests"] for c in counts),
         "reader_not_yet": sum(c["not_yet"] for c in counts),
         "reader_errors": sum(c["errors"] for c in counts),
+        "reader_bytes": sum(c["bytes"] for c in counts),
         "reader_cpu_s": sum(c["cpu_seconds"] for c in counts),
         "reader_rps": sum(c["requests"] / c["seconds"] for c in counts if c["seconds"]),
         "reader_mbps": sum(c["bytes"] / c["seconds"] for c in counts if c["seconds"])
