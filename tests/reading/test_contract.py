@@ -163,3 +163,43 @@ def test_tiff_states_the_pages_written(tmp_path: Path) -> None:
     with tifffile.TiffFile(first_file) as tif:  # complete: no record, no warning
         assert "ome_writers.progress" not in tif.pages.first.description
         assert len(tif.series) == 2
+
+
+@pytest.mark.parametrize("frame", [(H, W), (512, 512)], ids=["small", "runs"])
+@pytest.mark.parametrize("positions", [1, 2])
+def test_tiff_states_where_the_newest_page_is(
+    tmp_path: Path, frame: tuple[int, int], positions: int
+) -> None:
+    """A viewer following a file set reads the newest page of an image from
+    where the record says its strip is, without walking the IFD chain."""
+    root = tmp_path / "run.ome.tiff"
+    dims = [
+        Dimension(name="t", count=None, type="time"),
+        Dimension(name="p", type="position", coords=["A", "B"][:positions]),
+        Dimension(name="y", count=frame[0], type="space"),
+        Dimension(name="x", count=frame[1], type="space"),
+    ]
+    settings = AcquisitionSettings(
+        root_path=str(root), dimensions=dims, dtype="uint16", format="ome-tiff"
+    )
+    stream = create_stream(settings, checkpoint_seconds=None)
+    files = (
+        [root]
+        if positions == 1
+        else [tmp_path / "run" / f"run_p00{p}.ome.tiff" for p in range(positions)]
+    )
+    newest: dict[int, int] = {}
+    for n in range(10 * positions + 1):
+        stream.append(frame_for(n, frame))
+        newest[n % positions] = n
+        if n % 4 == 3 or n == 10 * positions:
+            stream.checkpoint()
+            record, _ = _tiff_record(files[0])
+            assert len(record["newest"]) == positions
+            for p, (ifd, offset, nbytes) in enumerate(record["newest"]):
+                assert ifd == newest[p] // positions
+                with open(files[p], "rb") as f:
+                    f.seek(offset)
+                    data = np.frombuffer(f.read(nbytes), "<u2").reshape(frame)
+                np.testing.assert_array_equal(data, frame_for(newest[p], frame))
+    stream.close()

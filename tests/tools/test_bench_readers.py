@@ -321,3 +321,55 @@ def test_readers_option_checks(
     with pytest.raises(SystemExit):
         main(["-s", "f", "--readers", "2"])
     assert "pip install 'ome-writers[serve]'" in capsys.readouterr().err
+
+
+class _FileClient:
+    """A reader's client over a local file: the ranges asked for, recorded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.ranges = path, []
+
+    def request(self, method: str, path: str, *args: Any, **kw: Any) -> Any:
+        size = self.path.stat().st_size
+        return type("Reply", (), {"getheader": lambda self, k, d="": str(size)})(), b""
+
+    def range(self, path: str, start: int, stop: int) -> tuple[int, bytes]:
+        self.ranges.append((start, stop))
+        data = self.path.read_bytes()
+        return len(data), data[start:stop]
+
+    def suffix(self, path: str, count: int) -> tuple[int, bytes]:
+        raise AssertionError("the newest page is where the record says")
+
+
+def test_a_tiff_reader_reads_the_newest_page_where_the_record_says(
+    tmp_path: Path,
+) -> None:
+    """While a file is written, its reader reads the strip of the newest page
+    the progress record points at, once per update of the record."""
+    from ome_writers.tools.bench._http_reader import Counts, Shown, poll_tiff
+
+    path = tmp_path / "live.ome.tiff"
+    settings = AcquisitionSettings(
+        root_path=str(path),
+        format="tifffile",
+        dimensions=[
+            Dimension(name="t", count=None, type="time"),
+            Dimension(name="y", count=SIZE),
+            Dimension(name="x", count=SIZE),
+        ],
+        dtype="uint16",
+    )
+    with create_stream(settings) as stream:
+        for i in range(FRAMES):
+            stream.append(np.full((SIZE, SIZE), i + 1, "uint16"))
+        stream.checkpoint()
+        client, counts, shown = _FileClient(path), Counts(), Shown()
+        reader_settings: Any = {"dataset": path.name, "frame_bytes": SIZE * SIZE * 2}
+        for _ in range(2):  # the record does not change: one page read
+            poll_tiff(client, reader_settings, (FRAMES, FRAMES, FRAMES), counts, shown)
+        strips = [(a, b) for a, b in client.ranges if b - a == SIZE * SIZE * 2]
+        assert len(strips) == 1 and counts.data_requests == 1
+        start, stop = strips[0]
+        strip = np.frombuffer(path.read_bytes()[start:stop], "uint16")
+        assert (strip == FRAMES).all()  # the newest frame's page

@@ -18,7 +18,10 @@ the description does not list yet (those of outer indices still in progress):
 - ``dtype``, ``frame``: the pixel type and the frame's [SizeY, SizeX];
 - ``pages``: runs ``[image, ifd, count, z, c, t]``: `count` pages from page
   `ifd` of the image's file hold the planes from (z, c, t) on, in
-  DimensionOrder (numbered with ``sizes``).
+  DimensionOrder (numbered with ``sizes``);
+- ``newest``: per image, ``[ifd, offset, bytes]`` of its page written last
+  (where its strip is), or null: a viewer following the acquisition reads
+  the newest plane without walking the chain of pages.
 """
 
 from __future__ import annotations

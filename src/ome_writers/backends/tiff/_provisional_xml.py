@@ -89,6 +89,7 @@ if TYPE_CHECKING:
     from ome_writers._router import FrameRouter
     from ome_writers._schema import AcquisitionSettings
     from ome_writers.backends.tiff._file_set import TiffFileSet
+    from ome_writers.backends.tiff._page_tables import StripLocations
     from ome_writers.metadata._display import ChannelSetting, DisplaySettings
     from ome_writers.metadata._tiff_axes import TiffAxes
 
@@ -391,12 +392,14 @@ class _Image:
         "described",
         "extent",
         "head",
+        "newest",
         "pending",
         "runs",
         "text",
     )
 
     def __init__(self) -> None:
+        self.newest = -1  # the page written last (its IFD's number in the file)
         self.extent = 0  # complete outer indices (all their pages in `runs`)
         self.described = 0  # the extent the text describes
         self.counts: dict[int, int] = {}  # outer index -> pages, until complete
@@ -575,6 +578,7 @@ class Provisional:
         """Count a page just written; an outer index it completes joins the
         image's runs (writer thread; the text waits for `update`)."""
         image = self.images[position]
+        image.newest = max(image.newest, ifd)
         outer = index[self.outer] if self.outer is not None else 0
         if outer < image.extent:  # complete already (a rewritten cell)
             return
@@ -646,25 +650,50 @@ class Provisional:
 
     # ------------------------------------------------------------ updating
 
-    def _progress_text(self, frames: int) -> str:
-        """The progress record of `frames` frames whose pages are written,
-        and the end tag."""
+    def _progress_text(
+        self, frames: int, strips: Sequence[StripLocations] | None = None
+    ) -> str:
+        """The progress record of `frames` frames whose pages are written
+        (`strips`: where, in each file), and the end tag."""
         pending = (
             (position, [page for pages in image.pending.values() for page in pages])
             for position, image in enumerate(self.images)
         )
-        extra = {**self._static, "pages": page_runs(pending)}
+        extra = {
+            **self._static,
+            "pages": page_runs(pending),
+            "newest": self._newest_pages(strips),
+        }
         return progress_element(self.progress.record(frames, WRITING, extra)) + END
 
-    def update(self, writers: Sequence[Any], frames: int) -> None:
+    def _newest_pages(
+        self, strips: Sequence[StripLocations] | None
+    ) -> list[list[int] | None]:
+        """Each image's page written last: [IFD number, strip offset, strip
+        bytes] (null before its first, or where its strip is not known)."""
+        out: list[list[int] | None] = []
+        for position, image in enumerate(self.images):
+            location = None
+            if strips is not None and image.newest >= 0:
+                location = strips[self.files.file_of(position)].get(image.newest)
+            out.append(None if location is None else [image.newest, *location])
+        return out
+
+    def update(
+        self,
+        writers: Sequence[Any],
+        frames: int,
+        strips: Sequence[StripLocations] | None = None,
+    ) -> None:
         """Describe the outer indices completed since the last update, state
-        that the first `frames` frames have their pages, and write the
-        descriptions (writer thread, pages flushed)."""
+        that the first `frames` frames have their pages (`strips`: where, in
+        each file), and write the descriptions (writer thread, pages
+        flushed)."""
         self._show_display()
         for position, image in enumerate(self.images):
             if image.extent != image.described:
                 self._describe(position, image)
-        self.footer.replace_last(self._progress_text(frames))
+        self.footer.replace_last(self._progress_text(frames, strips))
         for key, slots in self.slots.items():
             slots.update(writers[key].filehandle, self.linkers[key].fd)
         companion = self.files.companion

@@ -431,7 +431,7 @@ class TiffBackend(Backend):
             pages.write_page(position, index, zeros)
             self.files.padded[position].add(index)
         pages.drain()  # zero pages laid out in a run: in the file before described
-        provisional.update(pages.writers, frames)
+        provisional.update(pages.writers, frames, pages.level_offsets[0])
 
     def finalize(self, frames_done: int) -> None:
         if self.finalized:

@@ -19,8 +19,9 @@ record), the first image's level-0 ``zarr.json`` and then the chunk of the
 newest frame counted (whole; in a sharded array, its shard's index, then the
 chunk by range). OME-TIFF: a HEAD of the file, by range its header, first
 IFD and ImageDescription (the provisional OME-XML, with the record) and then
-the file's last frame's worth of bytes. Before any frame is readable, every
-poll reads the newest frame appended (OME-TIFF: the last bytes).
+the strip of the newest page the record points at (without a record: the
+file's last frame's worth of bytes). Before any frame is readable, every poll
+reads the newest frame appended (OME-TIFF: the last bytes).
 
 A frame is readable once its ``append`` returned a loss window ago (the
 writer publishes how many appends returned, in a shared 8-byte counter) and,
@@ -432,8 +433,8 @@ def poll_tiff(
     shown: Shown,
 ) -> None:
     """One viewer's poll of an OME-TIFF: its size, by range its header, first
-    IFD and OME-XML, then, when the progress record changed, its newest
-    bytes (before a frame is readable: its size and newest bytes)."""
+    IFD and OME-XML, then, when the progress record changed, the newest page
+    it points at (before a frame is readable: its size and newest bytes)."""
     _, readable, overdue = frames
     path = f"/{settings['dataset']}"
     reply, _ = client.request("HEAD", path)
@@ -446,9 +447,18 @@ def poll_tiff(
     record = _tiff_record(xml)
     if record is not None:
         _counted(record, f"{path} OME-XML", overdue)
-    if shown.changed(record if record is not None else "complete"):
-        counts.data_requests += 1
+    if not shown.changed(record if record is not None else "complete"):
+        return
+    counts.data_requests += 1
+    newest = (record or {}).get("newest") or [None]
+    if newest[0] is None:  # complete (or another writer's): the last bytes
         client.suffix(path, settings["frame_bytes"])
+        return
+    try:
+        _, offset, nbytes = (int(n) for n in newest[0])
+    except (TypeError, ValueError) as e:
+        raise ReadError(f"{path} OME-XML: a malformed newest page {newest!r}") from e
+    client.range(path, offset, offset + nbytes)  # short: an error
 
 
 def _ome_xml(client: Client, path: str) -> bytes:
