@@ -232,3 +232,35 @@ def test_where_no_read_skips_the_disk_reads_are_on_the_loop(
     assert _read(tmp_path / "c", 70_000, 50_000) == data[70_000:]
     assert _read(tmp_path / "c", 10, 20) == data[10:30]
     assert threads == []
+
+
+@pytest.mark.parametrize("byte_range", [None, "bytes=100-4195", "bytes=-1000"])
+def test_a_range_is_read_without_read_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, byte_range: str | None
+) -> None:
+    """A range reply advises the kernel not to read ahead (what lies after a
+    viewer's range of a file being written is still being written); a whole
+    file is read with the kernel's read-ahead."""
+    data = _written(tmp_path / "c", 100_000)
+    advised: list[int] = []
+    advise = os.posix_fadvise
+
+    def recording(fd: int, offset: int, length: int, advice: int) -> None:
+        advised.append(advice)
+        advise(fd, offset, length, advice)
+
+    monkeypatch.setattr(_file_response.os, "posix_fadvise", recording)
+
+    async def scenario() -> bytes:
+        async with TestClient(TestServer(make_app(tmp_path))) as client:
+            headers = {"Range": byte_range} if byte_range else {}
+            reply = await client.get("/c", headers=headers)
+            assert reply.status == (206 if byte_range else 200)
+            return await reply.read()
+
+    body = asyncio.run(scenario())
+    if byte_range is None:
+        assert body == data and advised == []
+    else:
+        assert body == (data[100:4196] if "100-" in byte_range else data[-1000:])
+        assert advised == [os.POSIX_FADV_RANDOM]

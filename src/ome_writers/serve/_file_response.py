@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import re
@@ -59,6 +60,18 @@ def _open_regular(path: str) -> tuple[int, os.stat_result] | None:
         os.close(fd)
         return None
     return fd, st
+
+
+def _read_only_what_is_asked(fd: int) -> None:
+    """No read-ahead beyond a range. A viewer's range of a file being written
+    (the newest page of an OME-TIFF) lies just before what the writer still
+    writes with direct I/O (the next pages' IFDs, rewritten as they are
+    linked): pages read ahead into the cache there, it would first have to
+    drop."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        with contextlib.suppress(OSError):  # advice only
+            advise(fd, 0, 0, os.POSIX_FADV_RANDOM)
 
 
 def _not_modified(request: web.Request, etag: str) -> bool:
@@ -212,6 +225,7 @@ async def file_response(
                 return _validated(web.Response(status=416, headers=headers), etag, st)
             status, (start, count) = 206, byte_range
             headers[hdrs.CONTENT_RANGE] = f"bytes {start}-{start + count - 1}/{size}"
+            _read_only_what_is_asked(fd)
         headers[hdrs.CONTENT_TYPE] = content_type(name)
         sends = request.method != hdrs.METH_HEAD and count > 0
         if count <= _SMALL:
