@@ -25,19 +25,26 @@ pytest.importorskip("tensorstore")
 FRAMES, SIZE = 6, 64
 
 
-def _written(folder: Path, fmt: str) -> str:
-    """A closed dataset of FRAMES frames in `folder`; its name."""
-    name = "bench.ome.tiff" if fmt == "tifffile" else "bench.ome.zarr"
-    settings = AcquisitionSettings(
-        root_path=str(folder / name),
+def _series(path: Path, fmt: str, t_chunk: int | None = None) -> AcquisitionSettings:
+    """An unbounded time series of SIZE² frames at `path` (`t_chunk`: frames
+    per chunk; None: the default layout, shards of small frames)."""
+    return AcquisitionSettings(
+        root_path=str(path),
         format=fmt,
-        dimensions=[  # a chunk file per frame: the readers poll the newest
-            Dimension(name="t", count=None, type="time", chunk_size=1),
+        dimensions=[
+            Dimension(name="t", count=None, type="time", chunk_size=t_chunk),
             Dimension(name="y", count=SIZE),
             Dimension(name="x", count=SIZE),
         ],
         dtype="uint16",
     )
+
+
+def _written(folder: Path, fmt: str) -> str:
+    """A closed dataset of FRAMES frames in `folder`; its name."""
+    name = "bench.ome.tiff" if fmt == "tifffile" else "bench.ome.zarr"
+    # a chunk file per frame: the readers poll the newest
+    settings = _series(folder / name, fmt, t_chunk=1)
     with create_stream(settings) as stream:
         for i in range(FRAMES):
             stream.append(np.full((SIZE, SIZE), i, "uint16"))
@@ -185,17 +192,7 @@ def test_readers_read_a_frame_through_its_shard_index(tmp_path: Path) -> None:
     shard's index, then the frame's chunk by range; a frame the index does
     not list is not there yet, and an error once it is readable."""
     name = "sharded.ome.zarr"
-    settings = AcquisitionSettings(
-        root_path=str(tmp_path / name),
-        format="tensorstore",
-        dimensions=[
-            Dimension(name="t", count=None, type="time"),
-            Dimension(name="y", count=SIZE),
-            Dimension(name="x", count=SIZE),
-        ],
-        dtype="uint16",
-    )
-    with create_stream(settings) as stream:
+    with create_stream(_series(tmp_path / name, "tensorstore")) as stream:
         for i in range(FRAMES):
             stream.append(np.full((SIZE, SIZE), i + 1, "uint16"))
     array = json.loads((tmp_path / name / "0" / "zarr.json").read_text())
@@ -350,17 +347,7 @@ def test_a_tiff_reader_reads_the_newest_page_where_the_record_says(
     from ome_writers.tools.bench._http_reader import Counts, Shown, poll_tiff
 
     path = tmp_path / "live.ome.tiff"
-    settings = AcquisitionSettings(
-        root_path=str(path),
-        format="tifffile",
-        dimensions=[
-            Dimension(name="t", count=None, type="time"),
-            Dimension(name="y", count=SIZE),
-            Dimension(name="x", count=SIZE),
-        ],
-        dtype="uint16",
-    )
-    with create_stream(settings) as stream:
+    with create_stream(_series(path, "tifffile")) as stream:
         for i in range(FRAMES):
             stream.append(np.full((SIZE, SIZE), i + 1, "uint16"))
         stream.checkpoint()
