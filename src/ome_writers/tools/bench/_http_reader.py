@@ -20,8 +20,10 @@ newest frame counted (whole; in a sharded array, its shard's index, then the
 chunk by range). OME-TIFF: a HEAD of the file, by range its header, first
 IFD and ImageDescription (the provisional OME-XML, with the record) and then
 the strip of the newest page the record points at (without a record: the
-file's last frame's worth of bytes). Before any frame is readable, every poll
-reads the newest frame appended (OME-TIFF: the last bytes).
+file's last frame's worth of bytes). Before any frame is readable, an
+OME-TIFF poll reads the file's size and last bytes (its description may not
+be there yet). A Zarr dataset without a record (another writer's) is read at
+its newest readable frame at every poll, before any is, its newest appended.
 
 A frame is readable once its ``append`` returned a loss window ago (the
 writer publishes how many appends returned, in a shared 8-byte counter) and,
