@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,17 +58,15 @@ def _poll_once(
     readers: int = 1,
     window: float = 0.0,
     seconds: float = 0.0,
-    appended: int = FRAMES,
 ) -> dict[str, Any]:
     """`readers` readers' counts after one poll each (or polls for `seconds`),
-    `appended` frames appended (and readable unless the loss `window` is
-    long)."""
+    every frame appended (and readable unless the loss `window` is long)."""
     from ome_writers.tools.bench._readers import HttpReaders
 
     kind = "tiff" if name.endswith(".tiff") else "zarr"
     interval = 0.02 if seconds else 0.0
     http = HttpReaders(folder, name, kind, readers, interval, window, SIZE * SIZE * 2)
-    http.appended[0] = appended
+    http.appended[0] = FRAMES
     http.go()
     time.sleep(seconds)
     return http.stop()  # a reader polls once at least, then sees its stdin end
@@ -328,7 +327,7 @@ class _FileClient:
 
     def request(self, method: str, path: str, *args: Any, **kw: Any) -> Any:
         size = self.path.stat().st_size
-        return type("Reply", (), {"getheader": lambda self, k, d="": str(size)})(), b""
+        return SimpleNamespace(getheader=lambda key, default="": str(size)), b""
 
     def range(self, path: str, start: int, stop: int) -> tuple[int, bytes]:
         self.ranges.append((start, stop))

@@ -680,10 +680,7 @@ class Provisional:
         return out
 
     def update(
-        self,
-        writers: Sequence[Any],
-        frames: int,
-        strips: Sequence[StripLocations] | None = None,
+        self, writers: Sequence[Any], frames: int, strips: Sequence[StripLocations]
     ) -> None:
         """Describe the outer indices completed since the last update, state
         that the first `frames` frames have their pages (`strips`: where, in

@@ -452,14 +452,15 @@ def poll_tiff(
     if not shown.changed(record if record is not None else "complete"):
         return
     counts.data_requests += 1
-    newest = (record or {}).get("newest") or [None]
-    if newest[0] is None:  # complete (or another writer's): the last bytes
+    pages = record.get("newest") if record is not None else None
+    page = pages[0] if pages else None  # the first image's
+    if page is None:  # complete (or another writer's): the last bytes
         client.suffix(path, settings["frame_bytes"])
         return
     try:
-        _, offset, nbytes = (int(n) for n in newest[0])
+        _, offset, nbytes = (int(n) for n in page)
     except (TypeError, ValueError) as e:
-        raise ReadError(f"{path} OME-XML: a malformed newest page {newest!r}") from e
+        raise ReadError(f"{path} OME-XML: a malformed newest page {page!r}") from e
     client.range(path, offset, offset + nbytes)  # short: an error
 
 
