@@ -3,6 +3,7 @@ written; their figures are not asserted, their requests and errors are."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from types import SimpleNamespace
@@ -359,3 +360,39 @@ def test_a_tiff_reader_reads_the_newest_page_where_the_record_says(
         start, stop = strips[0]
         strip = np.frombuffer(path.read_bytes()[start:stop], "uint16")
         assert (strip == FRAMES).all()  # the newest frame's page
+
+
+def test_a_tiff_reader_reads_no_pixels_before_the_record_counts_a_frame(
+    tmp_path: Path,
+) -> None:
+    """Before the first frame is readable, a poll reads the file's documents
+    as far as they are written (what is missing is "not yet", not an error)
+    and no pixels; once the record counts a frame, that frame's page."""
+    from ome_writers.tools.bench._http_reader import Counts, NotYet, Shown, poll_tiff
+
+    path = tmp_path / "live.ome.tiff"
+    # no loss window: the record counts frames at `checkpoint` only
+    settings = _series(path, "tifffile").model_copy(update={"loss_window": None})
+    with create_stream(settings) as stream:
+        client, counts, shown = _FileClient(path), Counts(), Shown()
+        reader_settings: Any = {"dataset": path.name, "frame_bytes": SIZE * SIZE * 2}
+
+        def poll(readable: int) -> None:
+            with contextlib.suppress(NotYet):
+                poll_tiff(client, reader_settings, (1, readable, 0), counts, shown)
+
+        poll(0)  # nothing appended yet: an empty file
+        stream.append(np.full((SIZE, SIZE), 7, "uint16"))
+        for _ in range(500):  # the page and its IFD are written in the background
+            if path.stat().st_size > SIZE * SIZE * 2:
+                break
+            time.sleep(0.01)
+        poll(0)  # written, not yet counted
+        assert client.ranges, "the documents are read"
+        assert counts.data_requests == 0
+        stream.checkpoint()
+        poll(1)
+        assert counts.data_requests == 1
+        start, stop = client.ranges[-1]
+        strip = np.frombuffer(path.read_bytes()[start:stop], "uint16")
+        assert strip.size == SIZE * SIZE and (strip == 7).all()

@@ -19,11 +19,10 @@ record), the first image's level-0 ``zarr.json`` and then the chunk of the
 newest frame counted (whole; in a sharded array, its shard's index, then the
 chunk by range). OME-TIFF: a HEAD of the file, by range its header, first
 IFD and ImageDescription (the provisional OME-XML, with the record) and then
-the strip of the newest page the record points at (without a record: the
-file's last frame's worth of bytes). Before any frame is readable, an
-OME-TIFF poll reads the file's size and last bytes (its description may not
-be there yet). A Zarr dataset without a record (another writer's) is read at
-its newest readable frame at every poll, before any is, its newest appended.
+the strip of the newest page the record points at (nothing while it points
+at none; without a record, the file's last frame's worth of bytes). A Zarr
+dataset without a record (another writer's) is read at its newest readable
+frame at every poll, before any is, its newest appended.
 
 A frame is readable once its ``append`` returned a loss window ago (the
 writer publishes how many appends returned, in a shared 8-byte counter) and,
@@ -32,13 +31,13 @@ record must count every frame appended two loss windows ago, and every frame
 it counts must read whole.
 Every request must then succeed, but for what the writer need not have made
 readable yet, counted apart ("not yet"): before the first frame is readable,
-the newest frame's chunk (a 404, which a Zarr reader shows as the fill value)
-and the Zarr documents (missing, or a root group that does not describe
-the image yet: they are written in the background and complete at the first
-loss-window visit). Each of these is an error once its frame is readable. Any
-other status than 200 (206 for a range), a body shorter or longer than
-announced, a JSON or OME-XML document that does not parse whole, and a
-failed connection are errors.
+the newest frame's chunk (a 404, which a Zarr reader shows as the fill value),
+the Zarr documents (missing, or a root group that does not describe the
+image yet: they are written in the background and complete at the first
+loss-window visit) and an OME-TIFF's first IFD and description. Each of
+these is an error once its frame is readable. Any other status than 200 (206
+for a range), a body shorter or longer than announced, a JSON or OME-XML
+document that does not parse whole, and a failed connection are errors.
 """
 
 from __future__ import annotations
@@ -436,27 +435,31 @@ def poll_tiff(
 ) -> None:
     """One viewer's poll of an OME-TIFF: its size, by range its header, first
     IFD and OME-XML, then, when the progress record changed, the newest page
-    it points at (before a frame is readable: its size and newest bytes)."""
+    it points at (nothing while it counts none)."""
     _, readable, overdue = frames
     path = f"/{settings['dataset']}"
-    reply, _ = client.request("HEAD", path)
-    if not readable:  # the first page and its description may not be there yet
-        if int(reply.getheader("Content-Length", "0")):
-            counts.data_requests += 1
-            client.suffix(path, settings["frame_bytes"])
-        return
-    xml = _ome_xml(client, path)
+    client.request("HEAD", path)
+    try:
+        xml = _ome_xml(client, path)
+    except ReadError as e:
+        if readable:
+            raise
+        # the first page and its description need not be there yet
+        raise NotYet(str(e)) from e
     record = _tiff_record(xml)
     if record is not None:
         _counted(record, f"{path} OME-XML", overdue)
     if not shown.changed(record if record is not None else "complete"):
         return
-    counts.data_requests += 1
-    pages = record.get("newest") if record is not None else None
-    page = pages[0] if pages else None  # the first image's
-    if page is None:  # complete (or another writer's): the last bytes
+    if record is None:  # complete (or another writer's): the last bytes
+        counts.data_requests += 1
         client.suffix(path, settings["frame_bytes"])
         return
+    pages = record.get("newest")
+    page = pages[0] if pages else None  # the first image's
+    if page is None:  # no page counted yet: nothing to show
+        return
+    counts.data_requests += 1
     try:
         _, offset, nbytes = (int(n) for n in page)
     except (TypeError, ValueError) as e:
