@@ -239,7 +239,10 @@ class TiffHammer(Hammer):
         return int(record["frames"])
 
 
-@pytest.mark.parametrize("backend", ["tensorstore", "zarr-python", "tifffile"])
+BACKENDS = ["tensorstore", "zarr-python", "zarrs-python", "acquire-zarr", "tifffile"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @settings(
     max_examples=5,
     deadline=None,

@@ -80,6 +80,15 @@ def zarr_server(zarr_dataset: Written) -> Iterator[ServedDataset]:
         yield served
 
 
+@pytest.fixture(scope="package")
+def tiff_server(tiff_dataset: Written) -> Iterator[ServedDataset]:
+    """The single OME-TIFF file served (its folder holds the secret too)."""
+    from ome_writers.serve import start
+
+    with start(tiff_dataset.path) as served:
+        yield served
+
+
 @dataclass
 class Reply:
     """A raw HTTP reply."""

@@ -81,6 +81,34 @@ def test_traversal_reads_nothing_outside(
     assert "content-range" not in reply.headers
 
 
+#: beside a single served file: its folder's other files, by any spelling
+FILE_TARGETS = [
+    "/secret.txt",
+    "/%73ecret.txt",
+    "/./secret.txt",
+    "/run.ome.tiff/../secret.txt",
+    "/run.ome.tiff/%2e%2e/secret.txt",
+    "/run.ome.tiff%2f..%2fsecret.txt",
+    "/run.ome.tiff%2f%2e%2e%2fsecret.txt",
+    "/run.ome.tiff%5c..%5csecret.txt",
+    "/run.ome.tiff/secret.txt",
+    "/x/../secret.txt",
+    "/%2e/secret.txt",
+]
+
+
+@pytest.mark.parametrize("target", [*TARGETS, *FILE_TARGETS, *RAW_TARGETS])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_traversal_from_a_served_file_reads_nothing_outside(
+    tiff_server: ServedDataset, target: str | bytes, method: str
+) -> None:
+    """An OME-TIFF served alone: nothing of its folder but the file is read."""
+    reply = raw_request(tiff_server.port, target, method)
+    assert reply.status in {400, 403, 404}, reply.raw[:200]
+    assert SECRET not in reply.raw
+    assert "content-range" not in reply.headers
+
+
 def test_absolute_paths_read_nothing_outside(
     zarr_server: ServedDataset, zarr_dataset: Written
 ) -> None:
@@ -155,6 +183,23 @@ def test_connect_gets_405(zarr_server: ServedDataset, target: str) -> None:
     reply = raw_request(zarr_server.port, target, "CONNECT")
     assert reply.status == 405
     assert reply.headers["allow"].replace(" ", "") == "GET,HEAD,OPTIONS"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_other_methods_on_a_served_file_get_405_and_change_nothing(
+    tiff_server: ServedDataset, tiff_dataset: Written, method: str
+) -> None:
+    before = _snapshot(tiff_dataset.path)
+    reply = raw_request(
+        tiff_server.port,
+        "/" + tiff_dataset.path.name,
+        method,
+        headers={"Destination": "/moved.tiff"},
+        body=b"" if method == "TRACE" else b"II*\x00",
+    )
+    assert reply.status == 405
+    assert reply.headers["allow"].replace(" ", "") == "GET,HEAD,OPTIONS"
+    assert _snapshot(tiff_dataset.path) == before
 
 
 def test_an_unknown_method_is_refused(zarr_server: ServedDataset) -> None:

@@ -176,6 +176,24 @@ def assert_grey(page: Page, frame: np.ndarray, window: tuple[float, float]) -> N
     assert_shows(page, np.repeat(grey(frame, window)[..., None], 3, axis=2))
 
 
+def assert_displayed_grey(
+    page: Page, frame: np.ndarray, window: tuple[float, float]
+) -> None:
+    """The visible canvas, at 1:1 zoom, shows `frame` in grey within rounding."""
+    assert page.evaluate("window.omeViewer.state.zoom") == 1
+    left, top = page.evaluate("window.omeViewer.state.offset")
+    height, width = frame.shape
+    drawn = page.evaluate(
+        """([left, top, w, h]) => Array.from(document.getElementById('view')
+            .getContext('2d').getImageData(left, top, w, h).data)""",
+        [left, top, width, height],
+    )
+    drawn = np.asarray(drawn, "uint8").reshape(height, width, 4).astype(int)
+    assert (drawn[..., 3] == 255).all()
+    difference = np.abs(drawn[..., :3] - grey(frame, window)[..., None])
+    assert difference.max() <= 1, f"{(difference > 1).sum()} pixels differ"
+
+
 def slider(page: Page, dim: str) -> Any:
     return page.locator(f'#dims input[data-dim="{dim}"]')
 
@@ -219,6 +237,8 @@ def test_the_page_follows_an_acquisition(
             set_channel(page, 0, "#ffffff", WINDOW)
             wait_rendered(page, t=1, c=0)
             assert_grey(page, data[1, 0], WINDOW)
+            page.click("#zoom-one")  # the visible canvas holds the plane itself
+            assert_displayed_grey(page, data[1, 0], WINDOW)
             assert page.locator("#state").inner_text().lower() == "writing"
             assert page.locator("#title").inner_text() == root.name
             page.screenshot(path=shots / f"writing{suffix}.png")
@@ -237,6 +257,7 @@ def test_the_page_follows_an_acquisition(
                 timeout=WAIT_MS,
             )
             assert_grey(page, data[4, 0], WINDOW)
+            assert_displayed_grey(page, data[4, 0], WINDOW)
             t_row = page.locator("#dims .dim", has=page.locator('input[data-dim="t"]'))
             assert t_row.inner_text().split() == [
                 "t",
