@@ -126,6 +126,9 @@ def test_ndv_follows_the_view(tmp_path: Path, backend: str) -> None:
         changes: list[int] = []
         view.coords_changed.connect(lambda: changes.append(1))
         view.coords_changed.connect(wrapper.dims_changed)
+        # what ndv's viewer listens to, to refresh its sliders
+        refreshed: list[int] = []
+        wrapper.dims_changed.connect(lambda: refreshed.append(1))
         assert wrapper.dims == _dims(backend)
         axis = {name: i for i, name in enumerate(wrapper.dims)}
         for n in range(1, 16):
@@ -136,7 +139,7 @@ def test_ndv_follows_the_view(tmp_path: Path, backend: str) -> None:
                 last[axis["t"]] = sizes["t"] - 1
                 assert np.asarray(wrapper.isel(last)).shape == (H, W)
             time.sleep(0.01)
-    _wait(lambda: view.complete and changes)
+    _wait(lambda: view.complete and changes and refreshed)
     sizes = {k: len(v) for k, v in wrapper.coords.items()}
     assert sizes == {
         "p": 2,
