@@ -82,8 +82,10 @@ WRITER_THREADS = 2
 #: second thread clears it
 SPREAD_AFTER_BYTES = 16 * 1024**2
 #: writer threads of direct writes: each waits for the disk, so more of them
-#: keep more writes in flight without taking CPU from the acquisition thread
-DIRECT_WRITER_THREADS = 4
+#: keep more writes in flight without taking CPU from the acquisition thread;
+#: between two writes a thread makes the file (directories, open, rename),
+#: so twice the device's useful depth keeps about that many writes in flight
+DIRECT_WRITER_THREADS = 8
 #: writer threads of compressed frames: compressing keeps a core busy, so
 #: one per core, and one more, whose compressing fills a core while another
 #: thread waits for its write
