@@ -163,17 +163,27 @@ def grey(frame: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     return np.clip(np.round((frame.astype(float) - lo) * 255 / (hi - lo)), 0, 255)
 
 
-def assert_shows(page: Page, expected_rgb: np.ndarray) -> None:
-    """The drawn plane equals `expected_rgb` (y, x, 3) within rounding."""
-    image = shown_image(page).astype(int)
+def assert_rgba_close(image: np.ndarray, expected_rgb: np.ndarray) -> None:
+    """`image` (y, x, 4) is opaque and equals `expected_rgb` (y, x, 3) within
+    rounding."""
+    image = image.astype(int)
     assert image.shape[:2] == expected_rgb.shape[:2]
     assert (image[..., 3] == 255).all()
     difference = np.abs(image[..., :3] - expected_rgb.astype(int))
     assert difference.max() <= 1, f"{(difference > 1).sum()} pixels differ"
 
 
+def assert_shows(page: Page, expected_rgb: np.ndarray) -> None:
+    """The drawn plane equals `expected_rgb` (y, x, 3) within rounding."""
+    assert_rgba_close(shown_image(page), expected_rgb)
+
+
+def grey_rgb(frame: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    return np.repeat(grey(frame, window)[..., None], 3, axis=2)
+
+
 def assert_grey(page: Page, frame: np.ndarray, window: tuple[float, float]) -> None:
-    assert_shows(page, np.repeat(grey(frame, window)[..., None], 3, axis=2))
+    assert_shows(page, grey_rgb(frame, window))
 
 
 def displayed(page: Page, height: int, width: int) -> np.ndarray:
@@ -192,10 +202,7 @@ def assert_displayed_grey(
     page: Page, frame: np.ndarray, window: tuple[float, float]
 ) -> None:
     """The visible canvas, at 1:1 zoom, shows `frame` in grey within rounding."""
-    drawn = displayed(page, *frame.shape).astype(int)
-    assert (drawn[..., 3] == 255).all()
-    difference = np.abs(drawn[..., :3] - grey(frame, window)[..., None])
-    assert difference.max() <= 1, f"{(difference > 1).sum()} pixels differ"
+    assert_rgba_close(displayed(page, *frame.shape), grey_rgb(frame, window))
 
 
 def slider(page: Page, dim: str) -> Any:
